@@ -1,0 +1,1 @@
+//! ebm-bench: support code for the criterion benches.

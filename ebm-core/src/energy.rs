@@ -1,0 +1,192 @@
+//! The batched energy interface that every model family implements.
+//!
+//! # Conventions
+//!
+//! A model defines an unnormalised density p(x) = exp(−E(x)) / Z (seed eq 1).
+//! A *batch* is a row-major buffer of B samples by d coordinates: sample `b`
+//! is `x[b*d .. (b+1)*d]`.
+//!
+//! **Sign convention.** ebm follows the seed (§3): the *score* is
+//! ∇ₓ log p(x) = −∇ₓE(x). Every API that returns a first derivative in x
+//! returns the **score** and says so in its name (`energy_score`, `score`).
+//! Second derivatives are of the **energy**: `hess_diag` is ∂²E/∂xᵢ², so the
+//! Laplacian of log p is −Σᵢ `hess_diag`ᵢ.
+//!
+//! **Parameter gradients** are of energy-valued quantities, summed over the
+//! batch with per-sample weights wᵦ:
+//! - [`Energy::grad_params_energy`]: Σᵦ wᵦ ∇_θ E(xᵦ) (the positive and
+//!   negative phases of seed eq 2–3);
+//! - [`Energy::grad_params_v_dot_grad_x`]: Σᵦ wᵦ ∇_θ (vᵦᵀ ∇ₓE(xᵦ)) for a
+//!   per-sample direction vᵦ (denoising SM, eq 13, and sliced SM);
+//! - [`Energy::grad_params_sm`]: Σᵦ wᵦ ∇_θ J(xᵦ) with the exact
+//!   score-matching integrand J(x) = Σᵢ ½(∂ᵢE)² − ∂²ᵢᵢE (seed eq 12).
+//!
+//! Gradients *overwrite* `grad` (length [`Energy::num_params`]); they do not
+//! accumulate.
+//!
+//! **Parameters** live in one flat buffer per model whose layout each family
+//! documents, so the CPU, the GPU kernels and a checkpoint read the same bytes.
+
+use crate::error::{EbmError, Result};
+use crate::real::Real;
+
+/// A batched energy function E_θ : ℝᵈ → ℝ with exact first and second
+/// derivatives in x and exact parameter gradients.
+///
+/// Every method validates its inputs and returns a typed [`EbmError`] on a
+/// dimension mismatch, a ragged or empty batch, or a non-finite input.
+pub trait Energy<T: Real>: Send + Sync {
+    /// The family's name, for messages and bench IDs (`"mlp"`, `"gaussian"`...).
+    fn name(&self) -> &'static str;
+
+    /// The data dimension d.
+    fn dim(&self) -> usize;
+
+    /// The flat parameter buffer θ in the family's documented layout.
+    fn params(&self) -> &[T];
+
+    /// Mutable access to θ (optimizers write here).
+    fn params_mut(&mut self) -> &mut [T];
+
+    /// The number of parameters, `params().len()`.
+    fn num_params(&self) -> usize {
+        self.params().len()
+    }
+
+    /// Replaces θ, checking its length against the layout.
+    fn set_params(&mut self, theta: &[T]) -> Result<()> {
+        let expected = self.num_params();
+        if theta.len() != expected {
+            return Err(EbmError::ParamLen {
+                model: self.name(),
+                expected,
+                got: theta.len(),
+            });
+        }
+        self.params_mut().copy_from_slice(theta);
+        Ok(())
+    }
+
+    /// E(xᵦ) for every sample: `energy[b] = E(x[b])`.
+    fn energy(&self, x: &[T], energy: &mut [T]) -> Result<()>;
+
+    /// E(xᵦ) and the score −∇ₓE(xᵦ) (row-major B×d) in one pass.
+    fn energy_score(&self, x: &[T], energy: &mut [T], score: &mut [T]) -> Result<()>;
+
+    /// E(xᵦ), the score −∇ₓE(xᵦ) and the exact Hessian diagonal of the
+    /// energy ∂²E/∂xᵢ² (row-major B×d), fused in one pass.
+    fn energy_score_hess_diag(
+        &self,
+        x: &[T],
+        energy: &mut [T],
+        score: &mut [T],
+        hess_diag: &mut [T],
+    ) -> Result<()>;
+
+    /// `grad ← Σᵦ wᵦ ∇_θ E(xᵦ)`.
+    fn grad_params_energy(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()>;
+
+    /// `grad ← Σᵦ wᵦ ∇_θ (vᵦᵀ ∇ₓE(xᵦ))`, with `v` row-major B×d.
+    fn grad_params_v_dot_grad_x(
+        &self,
+        x: &[T],
+        v: &[T],
+        weights: &[T],
+        grad: &mut [T],
+    ) -> Result<()>;
+
+    /// `grad ← Σᵦ wᵦ ∇_θ J(xᵦ)` with J(x) = Σᵢ ½(∂ᵢE)² − ∂²ᵢᵢE (seed eq 12).
+    fn grad_params_sm(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()>;
+}
+
+/// The exact score-matching integrand of seed eq 12 for one sample,
+/// J = Σᵢ ½ sᵢ² − hᵢ, from its score s = −∇ₓE and Hessian diagonal h = ∂²E/∂xᵢ²
+/// (the sign of s does not matter since it is squared).
+pub fn sm_integrand<T: Real>(score: &[T], hess_diag: &[T]) -> T {
+    let half = T::from_f64(0.5);
+    score
+        .iter()
+        .zip(hess_diag)
+        .fold(T::zero(), |acc, (&s, &h)| acc + half * s * s - h)
+}
+
+/// Checks a batch `x` against dimension `dim` and returns the batch size B.
+///
+/// Errors: [`EbmError::EmptyBatch`], [`EbmError::RaggedBatch`],
+/// [`EbmError::NonFinite`].
+pub fn check_batch<T: Real>(what: &'static str, x: &[T], dim: usize) -> Result<usize> {
+    if x.is_empty() {
+        return Err(EbmError::EmptyBatch { what });
+    }
+    if dim == 0 || x.len() % dim != 0 {
+        return Err(EbmError::RaggedBatch {
+            what,
+            len: x.len(),
+            dim,
+        });
+    }
+    check_finite(what, x, dim)?;
+    Ok(x.len() / dim)
+}
+
+/// Fails with [`EbmError::NonFinite`] at the first NaN or infinity in `x`,
+/// reporting its (row, column) for a row length of `dim`.
+pub fn check_finite<T: Real>(what: &'static str, x: &[T], dim: usize) -> Result<()> {
+    // Summing is vectorisable; only look for the culprit when the sum is bad.
+    let sum = x.iter().fold(T::zero(), |a, &v| a + v * T::zero());
+    if sum.is_finite() {
+        return Ok(());
+    }
+    let dim = dim.max(1);
+    match x.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(EbmError::NonFinite {
+            what,
+            row: i / dim,
+            col: i % dim,
+            value: x[i].to_f64(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Checks that an output or auxiliary buffer has exactly `expected` values.
+pub fn check_len<T>(what: &'static str, buf: &[T], expected: usize) -> Result<()> {
+    if buf.len() != expected {
+        return Err(EbmError::DimMismatch {
+            what,
+            expected,
+            got: buf.len(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_batch_reports_the_bad_entry() {
+        let x = [0.0f64, 1.0, 2.0, f64::NAN, 4.0, 5.0];
+        match check_batch("x", &x, 2) {
+            Err(EbmError::NonFinite { row, col, .. }) => assert_eq!((row, col), (1, 1)),
+            other => panic!("expected NonFinite, got {other:?}"),
+        }
+        assert!(matches!(
+            check_batch("x", &x[..5], 2),
+            Err(EbmError::RaggedBatch { len: 5, dim: 2, .. })
+        ));
+        assert!(matches!(
+            check_batch::<f64>("x", &[], 2),
+            Err(EbmError::EmptyBatch { .. })
+        ));
+        assert_eq!(check_batch("x", &x[..2], 2).unwrap(), 1);
+    }
+
+    #[test]
+    fn sm_integrand_matches_definition() {
+        let s = [1.0f64, -2.0];
+        let h = [0.5, 3.0];
+        assert_eq!(sm_integrand(&s, &h), 0.5 + 2.0 - 0.5 - 3.0);
+    }
+}

@@ -1,0 +1,22 @@
+//! # ebm-core
+//!
+//! The CPU reference of ebm: energy-based models p(x) = exp(−E(x)) / Z
+//! (seed eq 1) with exact derivatives.
+//!
+//! - [`Energy`]: the batched interface (energy; energy + score; energy +
+//!   score + exact Hessian diagonal; three parameter gradients). Read its
+//!   module docs for the sign convention: `score` is −∇ₓE.
+//! - Families: [`Gaussian`], [`GaussianMixture`], [`Mlp`], [`Ica`] (product of
+//!   experts), [`GaussBernoulliRbm`].
+//! - [`rng`]: Philox4x32-10, shared with the GPU kernels.
+//! - [`testing`]: finite-difference and tolerance checks used by every test.
+
+pub mod energy;
+pub mod error;
+pub mod real;
+pub mod rng;
+pub mod testing;
+
+pub use energy::{check_batch, check_finite, check_len, sm_integrand, Energy};
+pub use error::{EbmError, Result};
+pub use real::Real;

@@ -1,0 +1,288 @@
+//! Reference checks shared by every test in the workspace: one tolerance
+//! type and f64 central finite differences of every derivative the
+//! [`Energy`] interface exposes.
+//!
+//! These are public so that the GPU kernels, the symbolic engine and the
+//! estimators check themselves against the same definitions.
+
+use crate::energy::{sm_integrand, Energy};
+use crate::real::Real;
+
+/// A relative-plus-absolute tolerance: `|a − b| ≤ atol + rtol · max(|a|, |b|)`.
+/// NaN never passes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tolerance {
+    /// Relative part.
+    pub rtol: f64,
+    /// Absolute part.
+    pub atol: f64,
+}
+
+impl Tolerance {
+    /// A tolerance with the given relative and absolute parts.
+    pub const fn new(rtol: f64, atol: f64) -> Self {
+        Self { rtol, atol }
+    }
+
+    /// Grows both parts for a reduction of length `n` (faer's `eps · 8 · n`
+    /// habit): rounding errors of a sum grow linearly at worst.
+    pub fn grown(self, n: usize) -> Self {
+        let f = (n.max(1)) as f64;
+        Self { rtol: self.rtol * f, atol: self.atol * f }
+    }
+
+    /// Whether `a` and `b` agree.
+    pub fn close(&self, a: f64, b: f64) -> bool {
+        let diff = (a - b).abs();
+        diff <= self.atol + self.rtol * a.abs().max(b.abs())
+    }
+
+    /// Panics with the first disagreeing index, both values and `what`.
+    #[track_caller]
+    pub fn assert_all_close<A: Real, B: Real>(&self, what: &str, got: &[A], want: &[B]) {
+        assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+        let mut worst = (0usize, 0.0f64);
+        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+            let (g, w) = (g.to_f64(), w.to_f64());
+            if !self.close(g, w) {
+                panic!(
+                    "{what}[{i}]: got {g:e}, want {w:e} (|diff| {:e}, tolerance {:?}; {} values)",
+                    (g - w).abs(),
+                    self,
+                    got.len()
+                );
+            }
+            let scale = self.atol + self.rtol * g.abs().max(w.abs());
+            let r = (g - w).abs() / scale;
+            if r > worst.1 {
+                worst = (i, r);
+            }
+        }
+    }
+}
+
+/// Tolerance of the finite-difference checks: central differences in f64
+/// with steps of 1e-5 have truncation and rounding errors near 1e-9 relative.
+pub const FD_TOL: Tolerance = Tolerance::new(2e-5, 2e-6);
+
+fn fd_step(v: f64) -> f64 {
+    1e-5 * v.abs().max(1.0)
+}
+
+/// Σᵦ wᵦ f(model, xᵦ) evaluated through the public interface.
+fn batch_energy<E: Energy<f64>>(m: &E, x: &[f64], w: &[f64]) -> f64 {
+    let mut e = vec![0.0; w.len()];
+    m.energy(x, &mut e).expect("energy");
+    e.iter().zip(w).map(|(a, b)| a * b).sum()
+}
+
+fn batch_v_dot_grad<E: Energy<f64>>(m: &E, x: &[f64], v: &[f64], w: &[f64]) -> f64 {
+    let b = w.len();
+    let d = x.len() / b;
+    let mut e = vec![0.0; b];
+    let mut s = vec![0.0; b * d];
+    m.energy_score(x, &mut e, &mut s).expect("energy_score");
+    // vᵀ∇E = −vᵀ score
+    (0..b)
+        .map(|i| -w[i] * (0..d).map(|j| v[i * d + j] * s[i * d + j]).sum::<f64>())
+        .sum()
+}
+
+fn batch_sm<E: Energy<f64>>(m: &E, x: &[f64], w: &[f64]) -> f64 {
+    let b = w.len();
+    let d = x.len() / b;
+    let mut e = vec![0.0; b];
+    let mut s = vec![0.0; b * d];
+    let mut h = vec![0.0; b * d];
+    m.energy_score_hess_diag(x, &mut e, &mut s, &mut h).expect("hess");
+    (0..b)
+        .map(|i| w[i] * sm_integrand(&s[i * d..(i + 1) * d], &h[i * d..(i + 1) * d]))
+        .sum()
+}
+
+/// Central-difference gradient of `f` with respect to every parameter.
+fn fd_param_grad<E: Energy<f64> + Clone>(m: &E, f: impl Fn(&E) -> f64) -> Vec<f64> {
+    let theta = m.params().to_vec();
+    let mut probe = m.clone();
+    (0..theta.len())
+        .map(|k| {
+            let h = fd_step(theta[k]);
+            let mut t = theta.clone();
+            t[k] = theta[k] + h;
+            probe.set_params(&t).unwrap();
+            let fp = f(&probe);
+            t[k] = theta[k] - h;
+            probe.set_params(&t).unwrap();
+            let fm = f(&probe);
+            (fp - fm) / (2.0 * h)
+        })
+        .collect()
+}
+
+/// Checks every derivative of `model` at the batch `x` (row-major B×d)
+/// against f64 central finite differences, with per-sample directions `v`
+/// and weights `w`:
+///
+/// 1. `energy_score` and `energy_score_hess_diag` return the same energy as
+///    `energy`, and the same score;
+/// 2. score = −∇ₓE (differences of `energy`);
+/// 3. the Hessian diagonal equals the diagonal of the full finite-difference
+///    Hessian (differences of the analytic gradient, checked in 2), and the
+///    second difference of the energy;
+/// 4. the three parameter gradients equal the differences of Σᵦ wᵦ E,
+///    Σᵦ wᵦ vᵦᵀ∇ₓE and Σᵦ wᵦ J (seed eq 12) in θ.
+///
+/// Panics with the first disagreement.
+#[track_caller]
+pub fn check_all_derivatives<E: Energy<f64> + Clone>(
+    model: &E,
+    x: &[f64],
+    v: &[f64],
+    w: &[f64],
+    tol: Tolerance,
+) {
+    let d = model.dim();
+    let b = x.len() / d;
+    assert_eq!(b * d, x.len());
+    assert_eq!(v.len(), x.len());
+    assert_eq!(w.len(), b);
+    let name = model.name();
+
+    let mut e0 = vec![0.0; b];
+    model.energy(x, &mut e0).expect("energy");
+    let (mut e1, mut s1) = (vec![0.0; b], vec![0.0; b * d]);
+    model.energy_score(x, &mut e1, &mut s1).expect("energy_score");
+    let (mut e2, mut s2, mut h2) = (vec![0.0; b], vec![0.0; b * d], vec![0.0; b * d]);
+    model
+        .energy_score_hess_diag(x, &mut e2, &mut s2, &mut h2)
+        .expect("energy_score_hess_diag");
+    let exact = Tolerance::new(1e-12, 1e-12);
+    exact.assert_all_close(&format!("{name}: energy of energy_score"), &e1, &e0);
+    exact.assert_all_close(&format!("{name}: energy of energy_score_hess_diag"), &e2, &e0);
+    exact.assert_all_close(&format!("{name}: score of energy_score_hess_diag"), &s2, &s1);
+
+    // score = −∇ₓE and the Hessian diagonal, per sample and coordinate.
+    let mut fd_score = vec![0.0; b * d];
+    let mut fd_hess_from_grad = vec![0.0; b * d];
+    let mut fd_hess_from_energy = vec![0.0; b * d];
+    for i in 0..b {
+        let row = &x[i * d..(i + 1) * d];
+        let energy_at = |p: &[f64]| {
+            let mut e = [0.0];
+            model.energy(p, &mut e).expect("energy");
+            e[0]
+        };
+        let score_at = |p: &[f64]| {
+            let mut e = [0.0];
+            let mut s = vec![0.0; d];
+            model.energy_score(p, &mut e, &mut s).expect("energy_score");
+            s
+        };
+        for j in 0..d {
+            let h = fd_step(row[j]);
+            let mut p = row.to_vec();
+            p[j] = row[j] + h;
+            let (ep, sp) = (energy_at(&p), score_at(&p));
+            p[j] = row[j] - h;
+            let (em, sm) = (energy_at(&p), score_at(&p));
+            fd_score[i * d + j] = -(ep - em) / (2.0 * h);
+            // full FD Hessian row j is −(s(x+h e_j) − s(x−h e_j)) / 2h; keep its diagonal
+            fd_hess_from_grad[i * d + j] = -(sp[j] - sm[j]) / (2.0 * h);
+            let h2e = 1e-3 * row[j].abs().max(1.0);
+            p[j] = row[j] + h2e;
+            let epp = energy_at(&p);
+            p[j] = row[j] - h2e;
+            let emm = energy_at(&p);
+            fd_hess_from_energy[i * d + j] = (epp - 2.0 * e0[i] + emm) / (h2e * h2e);
+        }
+    }
+    tol.assert_all_close(&format!("{name}: score vs −FD ∇ₓE"), &s1, &fd_score);
+    tol.assert_all_close(
+        &format!("{name}: hess_diag vs diagonal of the FD Hessian"),
+        &h2,
+        &fd_hess_from_grad,
+    );
+    // The second difference of E loses about half the digits; scale its tolerance.
+    let loose = Tolerance::new(tol.rtol * 100.0, tol.atol * 100.0);
+    loose.assert_all_close(
+        &format!("{name}: hess_diag vs second difference of E"),
+        &h2,
+        &fd_hess_from_energy,
+    );
+
+    // Parameter gradients.
+    let p = model.num_params();
+    let mut g = vec![f64::NAN; p];
+    model.grad_params_energy(x, w, &mut g).expect("grad_params_energy");
+    let fd = fd_param_grad(model, |m| batch_energy(m, x, w));
+    tol.assert_all_close(&format!("{name}: grad_params_energy"), &g, &fd);
+
+    let mut g = vec![f64::NAN; p];
+    model
+        .grad_params_v_dot_grad_x(x, v, w, &mut g)
+        .expect("grad_params_v_dot_grad_x");
+    let fd = fd_param_grad(model, |m| batch_v_dot_grad(m, x, v, w));
+    tol.assert_all_close(&format!("{name}: grad_params_v_dot_grad_x"), &g, &fd);
+
+    let mut g = vec![f64::NAN; p];
+    model.grad_params_sm(x, w, &mut g).expect("grad_params_sm");
+    let fd = fd_param_grad(model, |m| batch_sm(m, x, w));
+    tol.assert_all_close(&format!("{name}: grad_params_sm"), &g, &fd);
+}
+
+/// Checks that an f32 model agrees with its f64 twin (same parameters up to
+/// rounding) on every output, within `tol`.
+#[track_caller]
+pub fn check_f32_matches_f64<A: Energy<f32>, B: Energy<f64>>(
+    m32: &A,
+    m64: &B,
+    x: &[f64],
+    v: &[f64],
+    w: &[f64],
+    tol: Tolerance,
+) {
+    let d = m64.dim();
+    let b = x.len() / d;
+    let p = m64.num_params();
+    let x32: Vec<f32> = x.iter().map(|&a| a as f32).collect();
+    let v32: Vec<f32> = v.iter().map(|&a| a as f32).collect();
+    let w32: Vec<f32> = w.iter().map(|&a| a as f32).collect();
+    // Evaluate the f64 model at the f32-rounded inputs so only arithmetic differs.
+    let x64: Vec<f64> = x32.iter().map(|&a| a as f64).collect();
+    let v64: Vec<f64> = v32.iter().map(|&a| a as f64).collect();
+    let w64: Vec<f64> = w32.iter().map(|&a| a as f64).collect();
+    let (mut e, mut s, mut h) = (vec![0f32; b], vec![0f32; b * d], vec![0f32; b * d]);
+    let (mut e6, mut s6, mut h6) = (vec![0f64; b], vec![0f64; b * d], vec![0f64; b * d]);
+    m32.energy_score_hess_diag(&x32, &mut e, &mut s, &mut h).unwrap();
+    m64.energy_score_hess_diag(&x64, &mut e6, &mut s6, &mut h6).unwrap();
+    let name = m64.name();
+    tol.assert_all_close(&format!("{name} f32: energy"), &e, &e6);
+    tol.assert_all_close(&format!("{name} f32: score"), &s, &s6);
+    tol.assert_all_close(&format!("{name} f32: hess_diag"), &h, &h6);
+    let red = tol.grown(b);
+    let (mut g, mut g6) = (vec![0f32; p], vec![0f64; p]);
+    m32.grad_params_energy(&x32, &w32, &mut g).unwrap();
+    m64.grad_params_energy(&x64, &w64, &mut g6).unwrap();
+    red.assert_all_close(&format!("{name} f32: grad_params_energy"), &g, &g6);
+    m32.grad_params_v_dot_grad_x(&x32, &v32, &w32, &mut g).unwrap();
+    m64.grad_params_v_dot_grad_x(&x64, &v64, &w64, &mut g6).unwrap();
+    red.assert_all_close(&format!("{name} f32: grad_params_v_dot_grad_x"), &g, &g6);
+    m32.grad_params_sm(&x32, &w32, &mut g).unwrap();
+    m64.grad_params_sm(&x64, &w64, &mut g6).unwrap();
+    red.assert_all_close(&format!("{name} f32: grad_params_sm"), &g, &g6);
+}
+
+/// Deterministic pseudo-random values in [lo, hi) for tests (a Philox
+/// stream, so no extra dependency and the same numbers everywhere).
+pub fn uniform_vec(seed: u64, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+    let mut u = vec![0f64; n];
+    crate::rng::fill_uniform(seed, 0x7e57, 0, &mut u);
+    u.iter().map(|&t| lo + (hi - lo) * t).collect()
+}
+
+/// Deterministic standard normals for tests.
+pub fn normal_vec(seed: u64, n: usize) -> Vec<f64> {
+    let mut z = vec![0f64; n];
+    crate::rng::fill_normal(seed, 0x7e58, 0, &mut z);
+    z
+}

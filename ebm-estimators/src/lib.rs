@@ -1,0 +1,1 @@
+//! ebm-estimators: training objectives, samplers, optimizers.

@@ -1,0 +1,2 @@
+//! ebm-kernels: fused CubeCL kernels on wgpu.
+pub use cubecl;
