@@ -97,6 +97,31 @@ pub trait Energy<T: Real>: Send + Sync {
 
     /// `grad ← Σᵦ wᵦ ∇_θ J(xᵦ)` with J(x) = Σᵢ ½(∂ᵢE)² − ∂²ᵢᵢE (seed eq 12).
     fn grad_params_sm(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()>;
+
+    /// `steps` unadjusted Langevin steps x ← x + (ε²/2)·score(x) + ε·z
+    /// (seed eq 14) on every chain of `x`, in place, with the Philox noise
+    /// addressing of [`crate::langevin`]. Backends override this to keep the
+    /// chains on the device; the default is the CPU reference.
+    fn langevin_ula(&self, x: &mut [T], eps: T, steps: usize, seed: u64, first_step: u64) -> Result<()>
+    {
+        crate::langevin::ula(self, x, eps, steps, seed, first_step)
+    }
+
+    /// `steps` MALA steps (the ULA move as a proposal plus the
+    /// Metropolis–Hastings test); increments `accepts[b]` per accepted move
+    /// and returns the acceptance rate.
+    fn langevin_mala(
+        &self,
+        x: &mut [T],
+        eps: T,
+        steps: usize,
+        seed: u64,
+        first_step: u64,
+        accepts: &mut [u32],
+    ) -> Result<f64>
+    {
+        crate::langevin::mala(self, x, eps, steps, seed, first_step, accepts)
+    }
 }
 
 /// The exact score-matching integrand of seed eq 12 for one sample,

@@ -13,6 +13,12 @@
 
 pub mod energy;
 pub mod error;
+pub mod gaussian;
+pub mod ica;
+pub mod langevin;
+pub mod mixture;
+pub mod mlp;
+pub mod rbm;
 pub mod real;
 pub mod rng;
 pub mod testing;
