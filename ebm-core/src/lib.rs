@@ -21,6 +21,7 @@ pub mod mlp;
 pub mod rbm;
 pub mod real;
 pub mod rng;
+pub mod sym;
 pub mod testing;
 
 pub use energy::{check_batch, check_finite, check_len, sm_integrand, Energy};
