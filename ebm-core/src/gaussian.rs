@@ -1,1 +1,617 @@
-//! (being written)
+//! Multivariate Gaussian energy with a Cholesky-factored precision.
+//!
+//! # Energy
+//!
+//! E(x) = ½‖Lᵀ(x − μ)‖², with precision P = L Lᵀ and L lower-triangular, so
+//! p(x) = exp(−E(x)) / Z (seed eq 1) is N(μ, P⁻¹) and Z has the closed form
+//! log Z = (d/2)·log 2π − Σᵢ log|Lᵢᵢ| ([`Gaussian::log_z`]).
+//!
+//! # Parameter layout (shared with the GPU kernels and checkpoints)
+//!
+//! θ = [μ (d values), then L's lower triangle row by row:
+//! L₀₀, L₁₀, L₁₁, L₂₀, L₂₁, L₂₂, … (d(d+1)/2 values)], so Lᵢⱼ (j ≤ i) sits at
+//! `d + i(i+1)/2 + j`. Length d + d(d+1)/2.
+//!
+//! # Derivatives (per sample; r = x − μ, u = Lᵀr, g = L u = P r)
+//!
+//! - E = ½‖u‖²; ∇ₓE = g, so the score is −g;
+//! - ∂²E/∂xᵢ² = Pᵢᵢ = Σ_{j≤i} Lᵢⱼ² (independent of x);
+//! - (a) ∂E/∂μ = −g, ∂E/∂Lᵢⱼ = rᵢ uⱼ;
+//! - (b) f = vᵀ∇ₓE = aᵀu with a = Lᵀv: ∂f/∂μ = −L a = −P v,
+//!   ∂f/∂Lᵢⱼ = vᵢ uⱼ + aⱼ rᵢ;
+//! - (c) the score-matching integrand of seed eq 12,
+//!   J = ½‖g‖² − tr P = ½‖g‖² − Σᵢⱼ Lᵢⱼ². Since d(½‖g‖²) = gᵀdg, its gradient
+//!   is (b) with v = g held fixed, and tr P adds −2Lᵢⱼ:
+//!   ∂J/∂μ = −P g, ∂J/∂Lᵢⱼ = gᵢ uⱼ + (Lᵀg)ⱼ rᵢ − 2Lᵢⱼ.
+//!
+//! Batches are split into jobs of rows processed in parallel with rayon,
+//! each with its own scratch; parameter gradients are summed per job and the
+//! partial sums added in job order (deterministic for a given batch size).
+
+use crate::energy::Energy;
+use crate::error::{EbmError, Result};
+use crate::real::Real;
+use crate::rng;
+
+/// Index of Lᵢⱼ (j ≤ i) in a packed row-major lower triangle.
+#[inline(always)]
+pub(crate) fn tri(i: usize, j: usize) -> usize {
+    i * (i + 1) / 2 + j
+}
+
+/// Crate-internal batch drivers and input checks shared by the families in
+/// `gaussian`, `mixture`, `ica` and `rbm`.
+pub(crate) mod batch {
+    use crate::energy::{check_batch, check_finite, check_len};
+    use crate::error::{EbmError, Result};
+    use crate::real::Real;
+    use rayon::prelude::*;
+    use std::ops::Range;
+
+    /// At most this many jobs per call (bounds the partial sums of gradients).
+    const MAX_JOBS: usize = 64;
+    /// Bound on the total size of per-job partial gradients, in values.
+    const MAX_PARTIAL_ELEMS: usize = 1 << 22;
+    /// Rows per block inside a job: the row count families size scratch for.
+    pub(crate) const BLOCK: usize = 64;
+
+    /// The fewest rows worth a job, from a rough per-row work estimate.
+    fn min_rows(work_per_row: usize) -> usize {
+        (32_768 / work_per_row.max(1)).clamp(1, 4096)
+    }
+
+    fn rows_per_job(b: usize, work_per_row: usize, max_jobs: usize) -> usize {
+        b.div_ceil(max_jobs.max(1)).max(min_rows(work_per_row)).max(1)
+    }
+
+    /// Output rows of a forward pass: energies and, optionally, scores and
+    /// Hessian diagonals (row-major, d per row).
+    pub(crate) struct Out<'a, T> {
+        pub e: &'a mut [T],
+        pub s: Option<&'a mut [T]>,
+        pub h: Option<&'a mut [T]>,
+    }
+
+    impl<'a, T> Out<'a, T> {
+        /// Splits off the first `n` rows.
+        fn split(self, n: usize, d: usize) -> (Out<'a, T>, Out<'a, T>) {
+            let (e0, e1) = self.e.split_at_mut(n);
+            let (s0, s1) = match self.s {
+                Some(s) => {
+                    let (a, b) = s.split_at_mut(n * d);
+                    (Some(a), Some(b))
+                }
+                None => (None, None),
+            };
+            let (h0, h1) = match self.h {
+                Some(h) => {
+                    let (a, b) = h.split_at_mut(n * d);
+                    (Some(a), Some(b))
+                }
+                None => (None, None),
+            };
+            (Out { e: e0, s: s0, h: h0 }, Out { e: e1, s: s1, h: h1 })
+        }
+    }
+
+    /// Validates a forward call and returns the batch size B.
+    pub(crate) fn check_forward<T: Real>(
+        d: usize,
+        x: &[T],
+        energy: &[T],
+        score: Option<&[T]>,
+        hess: Option<&[T]>,
+    ) -> Result<usize> {
+        let b = check_batch("x", x, d)?;
+        check_len("energy", energy, b)?;
+        if let Some(s) = score {
+            check_len("score", s, b * d)?;
+        }
+        if let Some(h) = hess {
+            check_len("hess_diag", h, b * d)?;
+        }
+        Ok(b)
+    }
+
+    /// Validates a parameter-gradient call and returns the batch size B.
+    pub(crate) fn check_grad<T: Real>(
+        d: usize,
+        num_params: usize,
+        x: &[T],
+        v: Option<&[T]>,
+        weights: &[T],
+        grad: &[T],
+    ) -> Result<usize> {
+        let b = check_batch("x", x, d)?;
+        if let Some(v) = v {
+            check_len("v", v, b * d)?;
+            check_finite("v", v, d)?;
+        }
+        check_len("weights", weights, b)?;
+        check_finite("weights", weights, 1)?;
+        check_len("grad", grad, num_params)?;
+        Ok(b)
+    }
+
+    /// Checks a family's configuration: nonzero sizes and a finite θ of the
+    /// documented length.
+    pub(crate) fn check_config<T: Real>(
+        model: &'static str,
+        sizes: &[(&str, usize)],
+        params: &[T],
+        expected: usize,
+    ) -> Result<()> {
+        for &(what, n) in sizes {
+            if n == 0 {
+                return Err(EbmError::InvalidConfig(format!(
+                    "{model}: {what} must be at least 1"
+                )));
+            }
+        }
+        if params.len() != expected {
+            return Err(EbmError::ParamLen {
+                model,
+                expected,
+                got: params.len(),
+            });
+        }
+        check_finite("params", params, expected)
+    }
+
+    /// Runs `f(scratch, x_rows, out_rows)` over blocks of at most [`BLOCK`]
+    /// rows, in parallel over jobs; `init` makes one scratch per rayon task.
+    pub(crate) fn forward<T, S, I, F>(
+        d: usize,
+        x: &[T],
+        out: Out<'_, T>,
+        work_per_row: usize,
+        init: I,
+        f: F,
+    ) where
+        T: Real,
+        S: Send,
+        I: Fn() -> S + Sync + Send,
+        F: Fn(&mut S, &[T], Out<'_, T>) + Sync + Send,
+    {
+        let b = out.e.len();
+        let rows = rows_per_job(b, work_per_row, MAX_JOBS);
+        let mut jobs = Vec::with_capacity(b.div_ceil(rows));
+        let mut rest = out;
+        let mut r0 = 0;
+        while r0 < b {
+            let n = rows.min(b - r0);
+            let (head, tail) = rest.split(n, d);
+            jobs.push((&x[r0 * d..(r0 + n) * d], head));
+            rest = tail;
+            r0 += n;
+        }
+        let run = |scratch: &mut S, (xj, oj): (&[T], Out<'_, T>)| {
+            let n = oj.e.len();
+            let mut rest = oj;
+            let mut r = 0;
+            while r < n {
+                let m = BLOCK.min(n - r);
+                let (head, tail) = rest.split(m, d);
+                f(scratch, &xj[r * d..(r + m) * d], head);
+                rest = tail;
+                r += m;
+            }
+        };
+        if jobs.len() == 1 {
+            let mut scratch = init();
+            for job in jobs {
+                run(&mut scratch, job);
+            }
+        } else {
+            jobs.into_par_iter().for_each_init(init, run);
+        }
+    }
+
+    /// Sums `f(scratch, rows, acc)` over the batch: every job accumulates into
+    /// its own zeroed buffer of `acc_len` values (in blocks of at most
+    /// [`BLOCK`] rows), and the partial sums are added in job order.
+    pub(crate) fn reduce<T, S, I, F>(
+        b: usize,
+        acc_len: usize,
+        work_per_row: usize,
+        init: I,
+        f: F,
+    ) -> Vec<T>
+    where
+        T: Real,
+        S: Send,
+        I: Fn() -> S + Sync + Send,
+        F: Fn(&mut S, Range<usize>, &mut [T]) + Sync + Send,
+    {
+        let max_jobs = (MAX_PARTIAL_ELEMS / acc_len.max(1)).clamp(1, MAX_JOBS);
+        let rows = rows_per_job(b, work_per_row, max_jobs);
+        let njobs = b.div_ceil(rows);
+        let job = |scratch: &mut S, j: usize| {
+            let mut acc = vec![T::zero(); acc_len];
+            let end = ((j + 1) * rows).min(b);
+            let mut r = j * rows;
+            while r < end {
+                let m = BLOCK.min(end - r);
+                f(scratch, r..r + m, &mut acc);
+                r += m;
+            }
+            acc
+        };
+        if njobs == 1 {
+            let mut scratch = init();
+            return job(&mut scratch, 0);
+        }
+        let partials: Vec<Vec<T>> = (0..njobs).into_par_iter().map_init(init, job).collect();
+        let mut it = partials.into_iter();
+        let mut total = it.next().expect("at least one job");
+        for p in it {
+            for (t, v) in total.iter_mut().zip(p) {
+                *t += v;
+            }
+        }
+        total
+    }
+}
+
+/// Multivariate Gaussian E(x) = ½‖Lᵀ(x − μ)‖² (see the module docs for the
+/// parameter layout and derivatives).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gaussian<T> {
+    dim: usize,
+    params: Vec<T>,
+}
+
+impl<T: Real> Gaussian<T> {
+    const NAME: &'static str = "gaussian";
+
+    /// The length of θ for dimension `dim`: d + d(d+1)/2.
+    pub fn param_len(dim: usize) -> usize {
+        dim + dim * (dim + 1) / 2
+    }
+
+    /// A Gaussian from its flat θ (layout in the module docs).
+    ///
+    /// Errors: [`EbmError::InvalidConfig`] if `dim` is 0,
+    /// [`EbmError::ParamLen`] if θ has the wrong length,
+    /// [`EbmError::NonFinite`] if θ holds a NaN or an infinity.
+    pub fn new(dim: usize, params: Vec<T>) -> Result<Self> {
+        batch::check_config(Self::NAME, &[("dim", dim)], &params, Self::param_len(dim))?;
+        Ok(Self { dim, params })
+    }
+
+    /// A seeded random start: μᵢ = 0.1·zᵢ, L = I plus off-diagonal entries
+    /// 0.1·z/√d, with z standard normals from [`rng`] (stream 0 of `seed`).
+    pub fn init(dim: usize, seed: u64) -> Result<Self> {
+        let mut z = vec![T::zero(); Self::param_len(dim)];
+        rng::fill_normal(seed, 0, 0, &mut z);
+        let tenth = T::from_f64(0.1);
+        let off = T::from_f64(0.1 / (dim.max(1) as f64).sqrt());
+        let mut params = z;
+        for m in params[..dim].iter_mut() {
+            *m *= tenth;
+        }
+        for i in 0..dim {
+            for j in 0..=i {
+                let p = &mut params[dim + tri(i, j)];
+                *p = if i == j { T::one() } else { *p * off };
+            }
+        }
+        Self::new(dim, params)
+    }
+
+    /// The Gaussian N(mean, precision⁻¹), with `precision` row-major d×d,
+    /// symmetric and positive definite; L is its Cholesky factor.
+    ///
+    /// Errors: [`EbmError::DimMismatch`] if `precision` is not d×d,
+    /// [`EbmError::NonFinite`], and [`EbmError::InvalidConfig`] if the
+    /// precision is not symmetric or not positive definite.
+    pub fn from_mean_precision(mean: &[T], precision: &[T]) -> Result<Self> {
+        let d = mean.len();
+        if d == 0 {
+            return Err(EbmError::InvalidConfig(
+                "gaussian: the mean must have at least one coordinate".into(),
+            ));
+        }
+        crate::energy::check_len("precision", precision, d * d)?;
+        crate::energy::check_finite("mean", mean, d)?;
+        crate::energy::check_finite("precision", precision, d)?;
+        let scale = precision.iter().fold(T::zero(), |m, v| m.max(v.abs()));
+        let sym_tol = T::from_f64(1e3) * T::epsilon() * scale;
+        for i in 0..d {
+            for j in 0..i {
+                let (a, b) = (precision[i * d + j], precision[j * d + i]);
+                if (a - b).abs() > sym_tol {
+                    return Err(EbmError::InvalidConfig(format!(
+                        "gaussian: precision is not symmetric: P[{i}][{j}] = {a} but P[{j}][{i}] = {b}"
+                    )));
+                }
+            }
+        }
+        let mut l = vec![T::zero(); d * (d + 1) / 2];
+        for j in 0..d {
+            let mut pivot = precision[j * d + j];
+            for k in 0..j {
+                pivot -= l[tri(j, k)] * l[tri(j, k)];
+            }
+            if !(pivot > T::zero() && pivot.is_finite()) {
+                return Err(EbmError::InvalidConfig(format!(
+                    "gaussian: precision is not positive definite (Cholesky pivot {j} is {pivot})"
+                )));
+            }
+            let ljj = pivot.sqrt();
+            l[tri(j, j)] = ljj;
+            for i in j + 1..d {
+                let mut s = precision[i * d + j];
+                for k in 0..j {
+                    s -= l[tri(i, k)] * l[tri(j, k)];
+                }
+                l[tri(i, j)] = s / ljj;
+            }
+        }
+        let mut params = mean.to_vec();
+        params.extend_from_slice(&l);
+        Self::new(d, params)
+    }
+
+    /// The mean μ.
+    pub fn mean(&self) -> &[T] {
+        &self.params[..self.dim]
+    }
+
+    /// L's packed lower triangle (row by row).
+    pub fn chol_packed(&self) -> &[T] {
+        &self.params[self.dim..]
+    }
+
+    /// The precision P = L Lᵀ, row-major d×d.
+    pub fn precision(&self) -> Vec<T> {
+        let d = self.dim;
+        let l = self.chol_packed();
+        let mut p = vec![T::zero(); d * d];
+        for i in 0..d {
+            for j in 0..=i {
+                let s = (0..=j).fold(T::zero(), |a, k| a + l[tri(i, k)] * l[tri(j, k)]);
+                p[i * d + j] = s;
+                p[j * d + i] = s;
+            }
+        }
+        p
+    }
+
+    /// log Z = (d/2)·log 2π − Σᵢ log|Lᵢᵢ| (+∞ when some Lᵢᵢ = 0).
+    pub fn log_z(&self) -> T {
+        let d = self.dim;
+        let l = self.chol_packed();
+        let half_log_2pi = T::from_f64(0.5 * (2.0 * std::f64::consts::PI).ln());
+        (0..d).fold(T::from_f64(d as f64) * half_log_2pi, |a, i| a - l[tri(i, i)].abs().ln())
+    }
+
+    /// The same model in another precision (parameters rounded to nearest).
+    pub fn cast<U: Real>(&self) -> Gaussian<U> {
+        Gaussian {
+            dim: self.dim,
+            params: self.params.iter().map(|&t| U::from_f64(t.to_f64())).collect(),
+        }
+    }
+
+    /// u = Lᵀr and g = L u for one sample (packed L, rows contiguous).
+    #[inline]
+    fn project(&self, r: &[T], u: &mut [T], g: &mut [T]) {
+        lt_mul(self.chol_packed(), r, u);
+        l_mul(self.chol_packed(), u, g);
+    }
+
+    fn diag_precision(&self) -> Vec<T> {
+        let l = self.chol_packed();
+        (0..self.dim)
+            .map(|i| (0..=i).fold(T::zero(), |a, j| a + l[tri(i, j)] * l[tri(i, j)]))
+            .collect()
+    }
+
+    fn forward(&self, x: &[T], out: batch::Out<'_, T>) {
+        let d = self.dim;
+        let diag = if out.h.is_some() { self.diag_precision() } else { Vec::new() };
+        let mu = self.mean();
+        batch::forward(
+            d,
+            x,
+            out,
+            d * d,
+            || vec![T::zero(); 3 * d],
+            |scr, xb, mut ob| {
+                let (r, rest) = scr.split_at_mut(d);
+                let (u, g) = rest.split_at_mut(d);
+                for (row, xr) in xb.chunks_exact(d).enumerate() {
+                    for i in 0..d {
+                        r[i] = xr[i] - mu[i];
+                    }
+                    self.project(r, u, g);
+                    ob.e[row] = T::from_f64(0.5) * dot(u, u);
+                    if let Some(s) = ob.s.as_deref_mut() {
+                        for i in 0..d {
+                            s[row * d + i] = -g[i];
+                        }
+                    }
+                    if let Some(h) = ob.h.as_deref_mut() {
+                        h[row * d..(row + 1) * d].copy_from_slice(&diag);
+                    }
+                }
+            },
+        );
+    }
+
+    /// Shared body of the (b) and (c) gradients: Σᵦ wᵦ ∇_θ(vᵦᵀ∇ₓE) where vᵦ
+    /// is `v`'s row or, when `v` is `None`, gᵦ itself (held fixed).
+    fn grad_dir(&self, x: &[T], v: Option<&[T]>, w: &[T]) -> Vec<T> {
+        let d = self.dim;
+        let b = w.len();
+        let mu = self.mean();
+        let l = self.chol_packed();
+        batch::reduce(
+            b,
+            self.params.len(),
+            d * d,
+            || vec![T::zero(); 5 * d],
+            |scr, rows, acc| {
+                let (r, rest) = scr.split_at_mut(d);
+                let (u, rest) = rest.split_at_mut(d);
+                let (g, rest) = rest.split_at_mut(d);
+                let (a, la) = rest.split_at_mut(d);
+                for n in rows {
+                    let xr = &x[n * d..(n + 1) * d];
+                    for i in 0..d {
+                        r[i] = xr[i] - mu[i];
+                    }
+                    self.project(r, u, g);
+                    let vr: &[T] = match v {
+                        Some(v) => &v[n * d..(n + 1) * d],
+                        None => g,
+                    };
+                    lt_mul(l, vr, a);
+                    l_mul(l, a, la);
+                    let wn = w[n];
+                    let (am, al) = acc.split_at_mut(d);
+                    for i in 0..d {
+                        am[i] -= wn * la[i];
+                        let wv = wn * vr[i];
+                        let wr = wn * r[i];
+                        let row = &mut al[tri(i, 0)..tri(i, 0) + i + 1];
+                        for j in 0..=i {
+                            row[j] += wv * u[j] + a[j] * wr;
+                        }
+                    }
+                }
+            },
+        )
+    }
+}
+
+/// y = Lᵀx for a packed lower-triangular L.
+#[inline]
+pub(crate) fn lt_mul<T: Real>(l: &[T], x: &[T], y: &mut [T]) {
+    let d = x.len();
+    y.iter_mut().for_each(|v| *v = T::zero());
+    for i in 0..d {
+        let xi = x[i];
+        let row = &l[tri(i, 0)..tri(i, 0) + i + 1];
+        for j in 0..=i {
+            y[j] += row[j] * xi;
+        }
+    }
+}
+
+/// y = L x for a packed lower-triangular L.
+#[inline]
+pub(crate) fn l_mul<T: Real>(l: &[T], x: &[T], y: &mut [T]) {
+    let d = x.len();
+    for i in 0..d {
+        let row = &l[tri(i, 0)..tri(i, 0) + i + 1];
+        y[i] = dot(row, &x[..=i]);
+    }
+}
+
+#[inline]
+pub(crate) fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+    a.iter().zip(b).fold(T::zero(), |s, (&p, &q)| s + p * q)
+}
+
+impl<T: Real> Energy<T> for Gaussian<T> {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn params(&self) -> &[T] {
+        &self.params
+    }
+
+    fn params_mut(&mut self) -> &mut [T] {
+        &mut self.params
+    }
+
+    fn energy(&self, x: &[T], energy: &mut [T]) -> Result<()> {
+        batch::check_forward(self.dim, x, energy, None, None)?;
+        self.forward(x, batch::Out { e: energy, s: None, h: None });
+        Ok(())
+    }
+
+    fn energy_score(&self, x: &[T], energy: &mut [T], score: &mut [T]) -> Result<()> {
+        batch::check_forward(self.dim, x, energy, Some(score), None)?;
+        self.forward(x, batch::Out { e: energy, s: Some(score), h: None });
+        Ok(())
+    }
+
+    fn energy_score_hess_diag(
+        &self,
+        x: &[T],
+        energy: &mut [T],
+        score: &mut [T],
+        hess_diag: &mut [T],
+    ) -> Result<()> {
+        batch::check_forward(self.dim, x, energy, Some(score), Some(hess_diag))?;
+        self.forward(x, batch::Out { e: energy, s: Some(score), h: Some(hess_diag) });
+        Ok(())
+    }
+
+    fn grad_params_energy(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
+        let d = self.dim;
+        let b = batch::check_grad(d, self.params.len(), x, None, weights, grad)?;
+        let mu = self.mean();
+        let total = batch::reduce(
+            b,
+            self.params.len(),
+            d * d,
+            || vec![T::zero(); 3 * d],
+            |scr, rows, acc| {
+                let (r, rest) = scr.split_at_mut(d);
+                let (u, g) = rest.split_at_mut(d);
+                for n in rows {
+                    let xr = &x[n * d..(n + 1) * d];
+                    for i in 0..d {
+                        r[i] = xr[i] - mu[i];
+                    }
+                    self.project(r, u, g);
+                    let wn = weights[n];
+                    let (am, al) = acc.split_at_mut(d);
+                    for i in 0..d {
+                        am[i] -= wn * g[i];
+                        let wr = wn * r[i];
+                        let row = &mut al[tri(i, 0)..tri(i, 0) + i + 1];
+                        for j in 0..=i {
+                            row[j] += wr * u[j];
+                        }
+                    }
+                }
+            },
+        );
+        grad.copy_from_slice(&total);
+        Ok(())
+    }
+
+    fn grad_params_v_dot_grad_x(
+        &self,
+        x: &[T],
+        v: &[T],
+        weights: &[T],
+        grad: &mut [T],
+    ) -> Result<()> {
+        batch::check_grad(self.dim, self.params.len(), x, Some(v), weights, grad)?;
+        grad.copy_from_slice(&self.grad_dir(x, Some(v), weights));
+        Ok(())
+    }
+
+    fn grad_params_sm(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
+        let d = self.dim;
+        batch::check_grad(d, self.params.len(), x, None, weights, grad)?;
+        grad.copy_from_slice(&self.grad_dir(x, None, weights));
+        // − tr P = −Σ Lᵢⱼ², weighted by Σᵦ wᵦ.
+        let two_wsum = T::from_f64(2.0) * weights.iter().copied().sum::<T>();
+        for (gl, &l) in grad[d..].iter_mut().zip(self.chol_packed()) {
+            *gl -= two_wsum * l;
+        }
+        Ok(())
+    }
+}

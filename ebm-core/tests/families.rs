@@ -1,0 +1,223 @@
+//! The four energy families of ebm-core (Gaussian, Gaussian mixture, ICA /
+//! product of experts, Gaussian-Bernoulli RBM): every derivative against f64
+//! finite differences on random shapes and parameters, f32 against f64,
+//! closed forms and typed errors.
+//!
+//! Run with `cargo test -p ebm-core --release --test families`.
+
+use ebm_core::gaussian::Gaussian;
+use ebm_core::testing::{check_all_derivatives, check_f32_matches_f64, normal_vec, uniform_vec, Tolerance, FD_TOL};
+use ebm_core::{EbmError, Energy};
+use proptest::prelude::*;
+
+/// f32 arithmetic against f64 at the same (f32-rounded) inputs.
+const F32_TOL: Tolerance = Tolerance::new(2e-4, 2e-4);
+
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
+}
+
+/// A batch x (uniform in [−2, 2]), directions v (standard normal) and
+/// weights w (uniform in [−1, 2], so negative phases are covered too).
+fn batch(seed: u64, b: usize, d: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    (
+        uniform_vec(seed ^ 0xa1, b * d, -2.0, 2.0),
+        normal_vec(seed ^ 0xb2, b * d),
+        uniform_vec(seed ^ 0xc3, b, -1.0, 2.0),
+    )
+}
+
+/// A well-conditioned packed lower triangle: |Lᵢᵢ| in [0.6, 1.4] with a
+/// random sign, off-diagonal entries in ±0.4/√d.
+fn chol(seed: u64, d: usize) -> Vec<f64> {
+    let u = uniform_vec(seed, d * (d + 1) / 2, -1.0, 1.0);
+    let mut l = Vec::with_capacity(u.len());
+    let mut k = 0;
+    for i in 0..d {
+        for j in 0..=i {
+            let t = u[k];
+            k += 1;
+            l.push(if i == j {
+                t.signum() * (0.6 + 0.8 * t.abs())
+            } else {
+                0.4 * t / (d as f64).sqrt()
+            });
+        }
+    }
+    l
+}
+
+fn gaussian_params(seed: u64, d: usize) -> Vec<f64> {
+    let mut p = uniform_vec(seed, d, -1.0, 1.0);
+    p.extend(chol(seed ^ 0x77, d));
+    p
+}
+
+/// A large batch (split into several parallel jobs) gives the same outputs
+/// as the samples one at a time, and the parameter gradients equal the
+/// weighted sums of single-sample gradients.
+fn check_batched_matches_rows<E: Energy<f64>>(m: &E, b: usize, seed: u64) {
+    let d = m.dim();
+    let p = m.num_params();
+    let (x, v, w) = batch(seed, b, d);
+    let (mut e, mut s, mut h) = (vec![0.0; b], vec![0.0; b * d], vec![0.0; b * d]);
+    m.energy_score_hess_diag(&x, &mut e, &mut s, &mut h).unwrap();
+    let mut e_only = vec![0.0; b];
+    m.energy(&x, &mut e_only).unwrap();
+    let mut g = [vec![0.0; p], vec![0.0; p], vec![0.0; p]];
+    m.grad_params_energy(&x, &w, &mut g[0]).unwrap();
+    m.grad_params_v_dot_grad_x(&x, &v, &w, &mut g[1]).unwrap();
+    m.grad_params_sm(&x, &w, &mut g[2]).unwrap();
+    let mut want = [vec![0.0; p], vec![0.0; p], vec![0.0; p]];
+    let (mut e1, mut s1, mut h1, mut g1) = ([0.0], vec![0.0; d], vec![0.0; d], vec![0.0; p]);
+    let exact = Tolerance::new(1e-13, 1e-13);
+    for n in 0..b {
+        let (xr, vr, wr) = (&x[n * d..(n + 1) * d], &v[n * d..(n + 1) * d], &w[n..n + 1]);
+        m.energy_score_hess_diag(xr, &mut e1, &mut s1, &mut h1).unwrap();
+        exact.assert_all_close("energy row", &e1, &e[n..n + 1]);
+        exact.assert_all_close("energy-only row", &e1, &e_only[n..n + 1]);
+        exact.assert_all_close("score row", &s1, &s[n * d..(n + 1) * d]);
+        exact.assert_all_close("hess_diag row", &h1, &h[n * d..(n + 1) * d]);
+        m.grad_params_energy(xr, wr, &mut g1).unwrap();
+        want[0].iter_mut().zip(&g1).for_each(|(a, b)| *a += b);
+        m.grad_params_v_dot_grad_x(xr, vr, wr, &mut g1).unwrap();
+        want[1].iter_mut().zip(&g1).for_each(|(a, b)| *a += b);
+        m.grad_params_sm(xr, wr, &mut g1).unwrap();
+        want[2].iter_mut().zip(&g1).for_each(|(a, b)| *a += b);
+    }
+    let tol = Tolerance::new(1e-12, 1e-12).grown(b);
+    for (k, what) in ["grad_params_energy", "grad_params_v_dot_grad_x", "grad_params_sm"].iter().enumerate() {
+        tol.assert_all_close(&format!("{} batched {what}", m.name()), &g[k], &want[k]);
+    }
+}
+
+// ---------------------------------------------------------------- Gaussian
+
+proptest! {
+    #![proptest_config(config(48))]
+
+    #[test]
+    fn gaussian_derivatives(d in 1usize..=8, b in 1usize..=9, seed in any::<u64>()) {
+        let m = Gaussian::new(d, gaussian_params(seed, d)).unwrap();
+        let (x, v, w) = batch(seed, b, d);
+        check_all_derivatives(&m, &x, &v, &w, FD_TOL);
+    }
+}
+
+#[test]
+fn gaussian_f32_matches_f64() {
+    for (d, b, seed) in [(1, 3, 1u64), (5, 9, 2), (8, 130, 3)] {
+        let m = Gaussian::new(d, gaussian_params(seed, d)).unwrap();
+        let (x, v, w) = batch(seed, b, d);
+        check_f32_matches_f64(&m.cast::<f32>(), &m, &x, &v, &w, F32_TOL);
+    }
+}
+
+#[test]
+fn gaussian_batched_matches_rows() {
+    let d = 16;
+    check_batched_matches_rows(&Gaussian::new(d, gaussian_params(5, d)).unwrap(), 1500, 5);
+}
+
+/// Composite Simpson's rule for ∫ f on [a, b] with n (even) intervals.
+fn simpson(f: impl Fn(f64) -> f64, a: f64, b: f64, n: usize) -> f64 {
+    let h = (b - a) / n as f64;
+    let mut s = f(a) + f(b);
+    for i in 1..n {
+        s += f(a + i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 };
+    }
+    s * h / 3.0
+}
+
+#[test]
+fn gaussian_log_z_matches_quadrature_in_1d() {
+    for (mu, l) in [(0.0, 1.0), (0.7, 0.4), (-1.3, -2.5)] {
+        let m = Gaussian::new(1, vec![mu, l]).unwrap();
+        let e = |t: f64| {
+            let mut out = [0.0];
+            m.energy(&[t], &mut out).unwrap();
+            (-out[0]).exp()
+        };
+        let sd = 1.0 / f64::abs(l);
+        let z = simpson(e, mu - 12.0 * sd, mu + 12.0 * sd, 2000);
+        let lz = m.log_z();
+        assert!((z.ln() - lz).abs() < 1e-9, "1d: quadrature log Z {} vs closed form {lz}", z.ln());
+    }
+}
+
+#[test]
+fn gaussian_log_z_matches_quadrature_in_2d() {
+    // Correlated precision [[2.0, 0.6], [0.6, 0.5]].
+    let m = Gaussian::from_mean_precision(&[0.3, -0.5], &[2.0, 0.6, 0.6, 0.5]).unwrap();
+    let row = |s: f64| {
+        simpson(
+            |t| {
+                let mut out = [0.0];
+                m.energy(&[s, t], &mut out).unwrap();
+                (-out[0]).exp()
+            },
+            -16.0,
+            16.0,
+            800,
+        )
+    };
+    let z = simpson(row, -12.0, 12.0, 800);
+    let lz = m.log_z();
+    assert!((z.ln() - lz).abs() < 1e-7, "2d: quadrature log Z {} vs closed form {lz}", z.ln());
+    // log Z = log 2π − ½ log det P, det P = 1 − 0.36.
+    let want = (2.0 * std::f64::consts::PI).ln() - 0.5 * (1.0f64 - 0.36).ln();
+    assert!((lz - want).abs() < 1e-12);
+}
+
+#[test]
+fn gaussian_from_mean_precision_round_trips() {
+    let p = [4.0, 1.0, 0.5, 1.0, 3.0, -0.2, 0.5, -0.2, 2.0];
+    let m = Gaussian::from_mean_precision(&[1.0, 2.0, 3.0], &p).unwrap();
+    assert_eq!(m.mean(), &[1.0, 2.0, 3.0]);
+    Tolerance::new(1e-14, 1e-14).assert_all_close("L Lᵀ", &m.precision(), &p);
+    // The energy at μ + e₀ is ½ P₀₀.
+    let mut e = [0.0f64];
+    m.energy(&[2.0, 2.0, 3.0], &mut e).unwrap();
+    assert!((e[0] - 2.0).abs() < 1e-14);
+}
+
+#[test]
+fn gaussian_typed_errors() {
+    assert!(matches!(
+        Gaussian::<f64>::new(3, vec![0.0; 8]),
+        Err(EbmError::ParamLen { expected: 9, got: 8, .. })
+    ));
+    assert!(matches!(Gaussian::<f64>::new(0, vec![]), Err(EbmError::InvalidConfig(_))));
+    // Indefinite and semi-definite precisions.
+    for p in [[1.0, 2.0, 2.0, 1.0], [1.0, 1.0, 1.0, 1.0], [-1.0, 0.0, 0.0, 1.0]] {
+        match Gaussian::from_mean_precision(&[0.0, 0.0], &p) {
+            Err(EbmError::InvalidConfig(msg)) => assert!(msg.contains("positive definite"), "{msg}"),
+            other => panic!("expected a non-PD error for {p:?}, got {other:?}"),
+        }
+    }
+    assert!(matches!(
+        Gaussian::from_mean_precision(&[0.0, 0.0], &[1.0, 0.5, 0.0, 1.0]),
+        Err(EbmError::InvalidConfig(_))
+    ));
+    assert!(matches!(
+        Gaussian::from_mean_precision(&[0.0, 0.0], &[1.0, 0.0, 0.0]),
+        Err(EbmError::DimMismatch { what: "precision", .. })
+    ));
+    let m = Gaussian::<f64>::init(2, 7).unwrap();
+    let mut e = [0.0; 2];
+    let mut s = [0.0; 3];
+    assert!(matches!(
+        m.energy_score(&[0.0; 4], &mut e, &mut s),
+        Err(EbmError::DimMismatch { what: "score", expected: 4, got: 3 })
+    ));
+    assert!(matches!(m.energy(&[0.0; 3], &mut e), Err(EbmError::RaggedBatch { .. })));
+    let mut g = vec![0.0; m.num_params()];
+    assert!(matches!(
+        m.grad_params_energy(&[0.0; 4], &[1.0], &mut g),
+        Err(EbmError::DimMismatch { what: "weights", .. })
+    ));
+    assert!(matches!(
+        m.grad_params_v_dot_grad_x(&[0.0; 4], &[0.0, f64::NAN, 0.0, 0.0], &[1.0, 1.0], &mut g),
+        Err(EbmError::NonFinite { what: "v", row: 0, col: 1, .. })
+    ));
+}
