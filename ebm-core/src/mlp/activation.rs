@@ -1,0 +1,285 @@
+//! Activations σ of the MLP energy and their closed-form derivatives
+//! σ′, σ″, σ‴.
+//!
+//! The Hessian diagonal (see [`super`]) needs σ″; the parameter gradient of
+//! the exact score-matching integrand (seed eq 12) differentiates σ″ once more
+//! and needs σ‴. Every formula below is evaluated from a few shared,
+//! overflow-free intermediates:
+//!
+//! | name | σ(a) | σ′ | σ″ | σ‴ |
+//! | --- | --- | --- | --- | --- |
+//! | softplus | log(1 + eᵃ) | s | s(1−s) | s(1−s)(1−2s) |
+//! | tanh | t = tanh a | 1−t² | −2t(1−t²) | (1−t²)(6t²−2) |
+//! | silu | a·s | s(1 + a(1−s)) | s(1−s)(2 + a(1−2s)) | s(1−s)[(1−2s)(3 + a(1−2s)) − 2a·s(1−s)] |
+//! | gelu-tanh | ½a(1 + tanh u) | see below | | |
+//! | relu | max(a, 0) | 1[a > 0] | 0 | 0 |
+//!
+//! with s = 1/(1 + e⁻ᵃ) the logistic sigmoid. Softplus is evaluated as
+//! max(a, 0) + log1p(e^(−|a|)) and s, 1 − s from e^(−|a|), so nothing
+//! overflows for large |a|; tanh's 1 − t² is evaluated as 4e/(1 + e)² with
+//! e = e^(−2|a|) so it keeps its relative precision in the tails.
+//!
+//! **gelu-tanh** (PyTorch's `GELU(approximate="tanh")`): σ = ½a(1 + t) with
+//! t = tanh u, u = k(a + c a³), k = √(2/π), c = 0.044715. With S = 1 − t²,
+//! u′ = k(1 + 3ca²), u″ = 6kca, u‴ = 6kc and F = u′ + ½a(u″ − 2t u′²):
+//! σ′ = ½(1 + t) + ½a S u′, σ″ = S F,
+//! σ‴ = S(−2t u′ F + 3⁄2 u″ − t u′² + ½a(u‴ − 2S u′³ − 4t u′ u″)).
+//!
+//! **relu** has σ″ = 0 almost everywhere: exact for the energy, the score and
+//! the parameter gradients of E and vᵀ∇ₓE, but the Hessian diagonal is a sum
+//! of Dirac masses, so [`super::Mlp`] refuses it for the Hessian diagonal and
+//! the score-matching gradient with [`crate::EbmError::Activation`].
+
+use crate::error::EbmError;
+use crate::real::Real;
+use std::fmt;
+use std::str::FromStr;
+
+/// The nonlinearity σ between the linear layers of an [`super::Mlp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Activation {
+    /// log(1 + eᵃ), smooth everywhere.
+    Softplus,
+    /// tanh a.
+    Tanh,
+    /// a · sigmoid(a) (also called swish).
+    Silu,
+    /// The tanh approximation of GELU, PyTorch's `GELU(approximate="tanh")`.
+    GeluTanh,
+    /// max(a, 0): not usable for the Hessian diagonal or exact score matching.
+    Relu,
+}
+
+/// σ(a) and its first three derivatives at one point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Derivs<T> {
+    /// σ(a).
+    pub value: T,
+    /// σ′(a).
+    pub d1: T,
+    /// σ″(a).
+    pub d2: T,
+    /// σ‴(a).
+    pub d3: T,
+}
+
+/// The error of parsing an unknown activation name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown activation `{name}` (expected one of softplus, tanh, silu, gelu-tanh, relu)")]
+pub struct ParseActivationError {
+    /// The name that was given.
+    pub name: String,
+}
+
+impl From<ParseActivationError> for EbmError {
+    fn from(e: ParseActivationError) -> Self {
+        EbmError::InvalidConfig(e.to_string())
+    }
+}
+
+impl Activation {
+    /// Every activation, in declaration order.
+    pub const ALL: [Activation; 5] = [
+        Activation::Softplus,
+        Activation::Tanh,
+        Activation::Silu,
+        Activation::GeluTanh,
+        Activation::Relu,
+    ];
+
+    /// The activations with a usable second derivative.
+    pub const SMOOTH: [Activation; 4] = [
+        Activation::Softplus,
+        Activation::Tanh,
+        Activation::Silu,
+        Activation::GeluTanh,
+    ];
+
+    /// The canonical name, accepted back by [`FromStr`].
+    pub const fn name(self) -> &'static str {
+        match self {
+            Activation::Softplus => "softplus",
+            Activation::Tanh => "tanh",
+            Activation::Silu => "silu",
+            Activation::GeluTanh => "gelu-tanh",
+            Activation::Relu => "relu",
+        }
+    }
+
+    /// Whether σ″ is a function (not a sum of Dirac masses): required by the
+    /// Hessian diagonal and by exact score matching.
+    pub const fn is_smooth(self) -> bool {
+        !matches!(self, Activation::Relu)
+    }
+
+    /// σ(a).
+    #[inline]
+    pub fn value<T: Real>(self, a: T) -> T {
+        match self {
+            Activation::Softplus => {
+                let e = (-a.abs()).exp();
+                a.max(T::zero()) + e.ln_1p()
+            }
+            Activation::Relu => a.max(T::zero()),
+            _ => self.derivs(a).value,
+        }
+    }
+
+    /// σ(a) and σ′(a).
+    #[inline]
+    pub fn value_d1<T: Real>(self, a: T) -> (T, T) {
+        match self {
+            Activation::Relu => {
+                if a > T::zero() {
+                    (a, T::one())
+                } else {
+                    (T::zero(), T::zero())
+                }
+            }
+            _ => {
+                let d = self.derivs(a);
+                (d.value, d.d1)
+            }
+        }
+    }
+
+    /// σ(a), σ′(a), σ″(a) and σ‴(a) in closed form (module docs).
+    #[inline]
+    pub fn derivs<T: Real>(self, a: T) -> Derivs<T> {
+        let one = T::one();
+        let two = T::from_f64(2.0);
+        match self {
+            Activation::Softplus => {
+                let (s, sm, e) = sigmoid_pair(a);
+                let q = s * sm;
+                Derivs {
+                    value: a.max(T::zero()) + e.ln_1p(),
+                    d1: s,
+                    d2: q,
+                    d3: q * (sm - s),
+                }
+            }
+            Activation::Tanh => {
+                let (t, sech2) = tanh_sech2(a);
+                Derivs {
+                    value: t,
+                    d1: sech2,
+                    d2: -two * t * sech2,
+                    d3: sech2 * (T::from_f64(6.0) * t * t - two),
+                }
+            }
+            Activation::Silu => {
+                let (s, sm, _) = sigmoid_pair(a);
+                let q = s * sm;
+                let r = sm - s; // 1 − 2s
+                Derivs {
+                    value: a * s,
+                    d1: s * (one + a * sm),
+                    d2: q * (two + a * r),
+                    d3: q * (r * (T::from_f64(3.0) + a * r) - two * a * q),
+                }
+            }
+            Activation::GeluTanh => {
+                let k = T::from_f64(0.797_884_560_802_865_4); // √(2/π)
+                let c = T::from_f64(0.044_715);
+                let half = T::from_f64(0.5);
+                let a2 = a * a;
+                let u = k * (a + c * a2 * a);
+                let u1 = k * (one + T::from_f64(3.0) * c * a2);
+                let u3 = T::from_f64(6.0) * k * c;
+                let u2 = u3 * a;
+                let (t, s) = tanh_sech2(u);
+                let f = u1 + half * a * (u2 - two * t * u1 * u1);
+                let df = T::from_f64(1.5) * u2 - t * u1 * u1
+                    + half * a * (u3 - two * s * u1 * u1 * u1 - T::from_f64(4.0) * t * u1 * u2);
+                Derivs {
+                    value: half * a * (one + t),
+                    d1: half * (one + t) + half * a * s * u1,
+                    d2: s * f,
+                    d3: s * (df - two * t * u1 * f),
+                }
+            }
+            Activation::Relu => {
+                let pos = a > T::zero();
+                Derivs {
+                    value: if pos { a } else { T::zero() },
+                    d1: if pos { one } else { T::zero() },
+                    d2: T::zero(),
+                    d3: T::zero(),
+                }
+            }
+        }
+    }
+}
+
+/// (s, 1 − s, e^(−|a|)) with s = sigmoid(a), without overflow or cancellation.
+#[inline(always)]
+fn sigmoid_pair<T: Real>(a: T) -> (T, T, T) {
+    let e = (-a.abs()).exp();
+    let r = T::one() / (T::one() + e);
+    if a >= T::zero() {
+        (r, e * r, e)
+    } else {
+        (e * r, r, e)
+    }
+}
+
+/// (tanh a, 1 − tanh² a), the second without cancellation in the tails.
+#[inline(always)]
+fn tanh_sech2<T: Real>(a: T) -> (T, T) {
+    let e = (-(a.abs() + a.abs())).exp();
+    let r = T::one() / (T::one() + e);
+    let t = (T::one() - e) * r;
+    let sech2 = T::from_f64(4.0) * e * r * r;
+    (if a < T::zero() { -t } else { t }, sech2)
+}
+
+impl fmt::Display for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Activation {
+    type Err = ParseActivationError;
+
+    /// Parses the canonical names (`softplus`, `tanh`, `silu`, `gelu-tanh`,
+    /// `relu`), ignoring ASCII case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Activation::ALL
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| ParseActivationError { name: s.to_string() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for a in Activation::ALL {
+            assert_eq!(a.name().parse::<Activation>().unwrap(), a);
+        }
+        assert!("gelu".parse::<Activation>().is_err());
+    }
+
+    #[test]
+    fn softplus_and_tanh_are_stable_in_the_tails() {
+        for a in [-1e4f64, -800.0, 800.0, 1e4] {
+            for act in Activation::SMOOTH {
+                let d = act.derivs(a);
+                assert!(d.value.is_finite() && d.d1.is_finite(), "{act} at {a}");
+                assert!(d.d2.is_finite() && d.d3.is_finite(), "{act} at {a}");
+            }
+        }
+        let d = Activation::Softplus.derivs(1000.0f32);
+        assert_eq!(d.value, 1000.0);
+        assert_eq!(d.d1, 1.0);
+        let d = Activation::Softplus.derivs(-50.0f64);
+        assert!((d.value / (-50.0f64).exp() - 1.0).abs() < 1e-12);
+        let d = Activation::Tanh.derivs(20.0f64);
+        assert!((d.d1 / (4.0 * (-40.0f64).exp()) - 1.0).abs() < 1e-9);
+    }
+}

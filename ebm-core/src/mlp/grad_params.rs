@@ -1,0 +1,175 @@
+//! Parameter gradients of E and of vᵀ∇ₓE (module docs of [`super`] for the
+//! derivation), and the two reverse sweeps they share with the
+//! score-matching gradient:
+//!
+//! - [`backward_adjoint`]: the adjoint of the backward pass, from γ̄₀ up to
+//!   γ̄_L (δ̄_l = W_l γ̄_{l−1} is the forward tangent ȧ_l = J_l v);
+//! - [`forward_adjoint`]: ā carried down through the forward pass.
+//!
+//! Every product is a GEMM over the chunk: W̄_l += Δ_lᵀ Γ̄_{l−1},
+//! Δ̄_l = Γ̄_{l−1} W_lᵀ, W̄_l += Āᵀ Z_{l−1}.
+
+use super::forward::{Fwd, Order};
+use super::linalg::{acc_colsum, acc_dt_z, d_w, x_wt};
+use super::par::{samples_per_chunk, sum_over_chunks, FWD_ROWS};
+use super::Mlp;
+use crate::real::Real;
+
+/// Scratch of the reverse sweeps for up to `cap` samples (1-based by layer,
+/// except `gbar` which starts at γ̄₀).
+pub(super) struct Adj<T> {
+    /// γ̄_l, l = 0..=L, n × dims[l].
+    pub gbar: Vec<Vec<T>>,
+    /// c̄_l (score matching only), n × H_l.
+    pub cbar: Vec<Vec<T>>,
+    /// ā_l, n × H_l.
+    pub abar: Vec<Vec<T>>,
+    tmp: Vec<T>,
+}
+
+impl<T: Real> Adj<T> {
+    pub fn new(m: &Mlp<T>, cap: usize, with_c: bool) -> Self {
+        let dims = m.dims();
+        let l_max = m.depth();
+        let layers = |keep: bool, from: usize| -> Vec<Vec<T>> {
+            (0..=l_max)
+                .map(|l| if keep && l >= from { vec![T::zero(); cap * dims[l]] } else { Vec::new() })
+                .collect()
+        };
+        Self {
+            gbar: layers(true, 0),
+            cbar: layers(with_c, 1),
+            abar: layers(true, 1),
+            tmp: vec![T::zero(); cap * m.max_width()],
+        }
+    }
+}
+
+/// The adjoint of the backward pass, given γ̄₀ in `adj.gbar[0]` (and c̄_l in
+/// `adj.cbar` when `with_c`): for l = 1..=L,
+/// δ̄_l = Γ̄_{l−1} W_lᵀ, W̄_l += Δ_lᵀ Γ̄_{l−1},
+/// γ̄_l = σ′ ⊙ δ̄_l [+ σ″ ⊙ c̄_l], ā_l = γ_l ⊙ (σ″ ⊙ δ̄_l [+ σ‴ ⊙ c̄_l]),
+/// then w̄_out += Σ_b γ̄_L. Overwrites `adj.abar` (the direct terms).
+pub(super) fn backward_adjoint<T: Real>(m: &Mlp<T>, fw: &Fwd<T>, adj: &mut Adj<T>, with_c: bool, g: &mut [T]) {
+    let n = fw.n;
+    let l_max = m.depth();
+    let offs = m.layer_offsets();
+    for l in 1..=l_max {
+        let layer = m.layer(l);
+        let o = offs[l - 1];
+        let len = n * layer.out;
+        let (lo, hi) = adj.gbar.split_at_mut(l);
+        let gprev = &lo[l - 1][..n * layer.inp];
+        let dbar = &mut adj.tmp[..len];
+        x_wt(n, layer.inp, layer.out, gprev, layer.w, T::zero(), dbar);
+        acc_dt_z(n, layer.out, layer.inp, &fw.delta[l][..len], gprev, &mut g[o.w..o.b]);
+        let gbar = &mut hi[0][..len];
+        let abar = &mut adj.abar[l][..len];
+        let (s1, s2, gam) = (&fw.s1[l][..len], &fw.s2[l][..len], &fw.gamma[l][..len]);
+        if with_c {
+            let (s3, cbar) = (&fw.s3[l][..len], &adj.cbar[l][..len]);
+            for k in 0..len {
+                gbar[k] = s1[k] * dbar[k] + s2[k] * cbar[k];
+                abar[k] = gam[k] * (s2[k] * dbar[k] + s3[k] * cbar[k]);
+            }
+        } else {
+            for k in 0..len {
+                gbar[k] = s1[k] * dbar[k];
+                abar[k] = gam[k] * s2[k] * dbar[k];
+            }
+        }
+    }
+    let o = offs[l_max];
+    acc_colsum(&adj.gbar[l_max][..n * o.inp], &mut g[o.w..o.b]);
+}
+
+/// ā carried down the forward pass, l = L..1:
+/// ā_l += σ′(a_l) ⊙ Ā_{l+1} W_{l+1}, W̄_l += Ā_lᵀ Z_{l−1}, b̄_l += Σ_b ā_l,
+/// with Z₀ = x.
+pub(super) fn forward_adjoint<T: Real>(m: &Mlp<T>, fw: &Fwd<T>, adj: &mut Adj<T>, x: &[T], g: &mut [T]) {
+    let n = fw.n;
+    let l_max = m.depth();
+    let offs = m.layer_offsets();
+    for l in (1..=l_max).rev() {
+        let layer = m.layer(l);
+        let o = offs[l - 1];
+        let len = n * layer.out;
+        let (lo, hi) = adj.abar.split_at_mut(l + 1);
+        let abar = &mut lo[l][..len];
+        if l < l_max {
+            let next = m.layer(l + 1);
+            let tmp = &mut adj.tmp[..len];
+            d_w(n, next.out, next.inp, &hi[0][..n * next.out], next.w, T::zero(), tmp);
+            for ((a, &t), &s) in abar.iter_mut().zip(tmp.iter()).zip(&fw.s1[l][..len]) {
+                *a += s * t;
+            }
+        }
+        let input: &[T] = if l == 1 { x } else { &fw.z[l - 1][..n * layer.inp] };
+        acc_dt_z(n, layer.out, layer.inp, abar, input, &mut g[o.w..o.b]);
+        acc_colsum(abar, &mut g[o.b..o.b + o.out]);
+    }
+}
+
+/// `grad ← Σ_b w_b ∇_θ E(x_b)`.
+pub(super) fn grad_energy<T: Real>(m: &Mlp<T>, x: &[T], weights: &[T], grad: &mut [T]) {
+    let d = m.dim_in();
+    let n = samples_per_chunk(d, m.max_width(), FWD_ROWS);
+    let l_max = m.depth();
+    let offs = m.layer_offsets();
+    sum_over_chunks(
+        weights.len(),
+        n,
+        grad,
+        || Fwd::new(m, n, Order::D1, true),
+        |fw, r, g| {
+            let xc = &x[r.start * d..r.end * d];
+            let w = &weights[r.clone()];
+            fw.forward(m, xc);
+            fw.backward(m, false);
+            for l in 1..=l_max {
+                let layer = m.layer(l);
+                let o = offs[l - 1];
+                let delta = &mut fw.delta[l][..fw.n * layer.out];
+                for (row, &wb) in delta.chunks_exact_mut(layer.out).zip(w) {
+                    row.iter_mut().for_each(|v| *v *= wb);
+                }
+                let input: &[T] = if l == 1 { xc } else { &fw.z[l - 1][..fw.n * layer.inp] };
+                acc_dt_z(fw.n, layer.out, layer.inp, delta, input, &mut g[o.w..o.b]);
+                acc_colsum(delta, &mut g[o.b..o.b + o.out]);
+            }
+            let o = offs[l_max];
+            for (zb, &wb) in fw.z[l_max].chunks_exact(o.inp).zip(w) {
+                for (gu, &z) in g[o.w..o.b].iter_mut().zip(zb) {
+                    *gu += wb * z;
+                }
+                g[o.b] += wb;
+            }
+        },
+    );
+}
+
+/// `grad ← Σ_b w_b ∇_θ (v_bᵀ ∇ₓE(x_b))`: seeds γ̄₀ = w_b v_b, then the two
+/// reverse sweeps.
+pub(super) fn grad_v_dot_grad_x<T: Real>(m: &Mlp<T>, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) {
+    let d = m.dim_in();
+    let n = samples_per_chunk(d, m.max_width(), FWD_ROWS);
+    sum_over_chunks(
+        weights.len(),
+        n,
+        grad,
+        || (Fwd::new(m, n, Order::D2, true), Adj::new(m, n, false)),
+        |(fw, adj), r, g| {
+            let xc = &x[r.start * d..r.end * d];
+            fw.forward(m, xc);
+            fw.backward(m, false);
+            let seed = &mut adj.gbar[0][..fw.n * d];
+            for ((row, vb), &wb) in seed.chunks_exact_mut(d).zip(v[r.start * d..r.end * d].chunks_exact(d)).zip(&weights[r]) {
+                for (s, &vi) in row.iter_mut().zip(vb) {
+                    *s = wb * vi;
+                }
+            }
+            backward_adjoint(m, fw, adj, false, g);
+            forward_adjoint(m, fw, adj, xc, g);
+        },
+    );
+}

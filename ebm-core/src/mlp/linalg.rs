@@ -1,0 +1,61 @@
+//! The few matrix shapes the MLP needs, as named wrappers of [`Real::gemm`]
+//! on row-major buffers, plus small vector kernels written so that they
+//! auto-vectorise.
+
+use crate::real::Real;
+
+/// `C (n×out) ← X (n×inp) · Wᵀ + β·C` for a row-major W (out×inp).
+#[inline]
+pub(super) fn x_wt<T: Real>(n: usize, inp: usize, out: usize, x: &[T], w: &[T], beta: T, c: &mut [T]) {
+    T::gemm(n, inp, out, T::one(), x, inp, 1, w, 1, inp, beta, c, out, 1);
+}
+
+/// `C (n×inp) ← D (n×out) · W + β·C` for a row-major W (out×inp).
+#[inline]
+pub(super) fn d_w<T: Real>(n: usize, out: usize, inp: usize, dm: &[T], w: &[T], beta: T, c: &mut [T]) {
+    T::gemm(n, out, inp, T::one(), dm, out, 1, w, inp, 1, beta, c, inp, 1);
+}
+
+/// `G (out×inp) += Dᵀ · Z` for D (n×out) and Z (n×inp): a sum of outer
+/// products over the n rows.
+#[inline]
+pub(super) fn acc_dt_z<T: Real>(n: usize, out: usize, inp: usize, dm: &[T], z: &[T], g: &mut [T]) {
+    T::gemm(out, n, inp, T::one(), dm, 1, out, z, inp, 1, T::one(), g, inp, 1);
+}
+
+/// `g[u] += Σ_rows m[row, u]` for a row-major m with `g.len()` columns.
+#[inline]
+pub(super) fn acc_colsum<T: Real>(m: &[T], g: &mut [T]) {
+    for row in m.chunks_exact(g.len()) {
+        for (gu, &v) in g.iter_mut().zip(row) {
+            *gu += v;
+        }
+    }
+}
+
+/// Σ_u c[u]·r[u]², with eight independent partial sums so it vectorises.
+#[inline(always)]
+pub(super) fn dot_c_sq<T: Real>(c: &[T], r: &[T]) -> T {
+    debug_assert_eq!(c.len(), r.len());
+    let mut acc = [T::zero(); 8];
+    let (cc, rc) = (c.chunks_exact(8), r.chunks_exact(8));
+    let (ct, rt) = (cc.remainder(), rc.remainder());
+    for (c8, r8) in cc.zip(rc) {
+        for k in 0..8 {
+            acc[k] += c8[k] * r8[k] * r8[k];
+        }
+    }
+    let mut s = T::zero();
+    for (&cu, &ru) in ct.iter().zip(rt) {
+        s += cu * ru * ru;
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + s
+}
+
+/// `r[u] ← r[u]·s[u]`.
+#[inline(always)]
+pub(super) fn scale_by<T: Real>(r: &mut [T], s: &[T]) {
+    for (ru, &su) in r.iter_mut().zip(s) {
+        *ru *= su;
+    }
+}
