@@ -6,6 +6,7 @@
 //! Run with `cargo test -p ebm-core --release --test families`.
 
 use ebm_core::gaussian::Gaussian;
+use ebm_core::mixture::{Covariance, GaussianMixture};
 use ebm_core::testing::{check_all_derivatives, check_f32_matches_f64, normal_vec, uniform_vec, Tolerance, FD_TOL};
 use ebm_core::{EbmError, Energy};
 use proptest::prelude::*;
@@ -219,5 +220,143 @@ fn gaussian_typed_errors() {
     assert!(matches!(
         m.grad_params_v_dot_grad_x(&[0.0; 4], &[0.0, f64::NAN, 0.0, 0.0], &[1.0, 1.0], &mut g),
         Err(EbmError::NonFinite { what: "v", row: 0, col: 1, .. })
+    ));
+}
+
+// ---------------------------------------------------------- Gaussian mixture
+
+fn mixture_params(seed: u64, d: usize, k: usize, cov: Covariance) -> Vec<f64> {
+    let mut p = uniform_vec(seed, k, -1.0, 1.0);
+    p.extend(uniform_vec(seed ^ 0x11, k * d, -1.5, 1.5));
+    for c in 0..k as u64 {
+        match cov {
+            Covariance::Full => p.extend(chol(seed ^ (0x100 + c), d)),
+            Covariance::Diagonal => p.extend(uniform_vec(seed ^ (0x200 + c), d, -0.5, 0.5)),
+        }
+    }
+    p
+}
+
+fn mixture(seed: u64, d: usize, k: usize, cov: Covariance) -> GaussianMixture<f64> {
+    GaussianMixture::new(d, k, cov, mixture_params(seed, d, k, cov)).unwrap()
+}
+
+proptest! {
+    #![proptest_config(config(40))]
+
+    #[test]
+    fn mixture_full_derivatives(d in 1usize..=8, k in 1usize..=4, b in 1usize..=9, seed in any::<u64>()) {
+        let m = mixture(seed, d, k, Covariance::Full);
+        let (x, v, w) = batch(seed, b, d);
+        check_all_derivatives(&m, &x, &v, &w, FD_TOL);
+    }
+
+    #[test]
+    fn mixture_diagonal_derivatives(d in 1usize..=8, k in 1usize..=4, b in 1usize..=9, seed in any::<u64>()) {
+        let m = mixture(seed, d, k, Covariance::Diagonal);
+        let (x, v, w) = batch(seed, b, d);
+        check_all_derivatives(&m, &x, &v, &w, FD_TOL);
+    }
+}
+
+#[test]
+fn mixture_f32_matches_f64() {
+    for cov in [Covariance::Full, Covariance::Diagonal] {
+        for (d, k, b, seed) in [(1, 1, 3, 1u64), (4, 3, 9, 2), (8, 4, 70, 3)] {
+            let m = mixture(seed, d, k, cov);
+            let (x, v, w) = batch(seed, b, d);
+            check_f32_matches_f64(&m.cast::<f32>(), &m, &x, &v, &w, F32_TOL);
+        }
+    }
+}
+
+#[test]
+fn mixture_batched_matches_rows() {
+    check_batched_matches_rows(&mixture(9, 6, 3, Covariance::Full), 700, 9);
+    check_batched_matches_rows(&mixture(10, 12, 4, Covariance::Diagonal), 700, 10);
+}
+
+/// With one component, the mixture is the normalised Gaussian:
+/// E_gmm = E_gauss + log Z, with the same score and Hessian diagonal; with
+/// diagonal precision, Lᵢᵢ = exp(log_lᵢ).
+#[test]
+fn mixture_with_one_component_is_the_normalised_gaussian() {
+    for d in [1usize, 3, 7] {
+        let gp = gaussian_params(d as u64, d);
+        let g = Gaussian::new(d, gp.clone()).unwrap();
+        let mut mp = vec![0.37];
+        mp.extend_from_slice(&gp);
+        let full = GaussianMixture::new(d, 1, Covariance::Full, mp).unwrap();
+        let log_l = uniform_vec(d as u64 ^ 5, d, -0.7, 0.7);
+        let mut gd = gp[..d].to_vec();
+        for i in 0..d {
+            for j in 0..=i {
+                gd.push(if i == j { log_l[i].exp() } else { 0.0 });
+            }
+        }
+        let gdiag = Gaussian::new(d, gd).unwrap();
+        let mut mp = vec![-1.2];
+        mp.extend_from_slice(&gp[..d]);
+        mp.extend_from_slice(&log_l);
+        let diag = GaussianMixture::new(d, 1, Covariance::Diagonal, mp).unwrap();
+        let b = 5;
+        let (x, _, _) = batch(d as u64, b, d);
+        for (gauss, mix) in [(&g, &full), (&gdiag, &diag)] {
+            let (mut e, mut s, mut h) = (vec![0.0; b], vec![0.0; b * d], vec![0.0; b * d]);
+            let (mut e2, mut s2, mut h2) = (vec![0.0; b], vec![0.0; b * d], vec![0.0; b * d]);
+            gauss.energy_score_hess_diag(&x, &mut e, &mut s, &mut h).unwrap();
+            mix.energy_score_hess_diag(&x, &mut e2, &mut s2, &mut h2).unwrap();
+            let lz = gauss.log_z();
+            let shifted: Vec<f64> = e.iter().map(|v| v + lz).collect();
+            let tol = Tolerance::new(1e-12, 1e-12);
+            tol.assert_all_close("E_gmm vs E_gauss + log Z", &e2, &shifted);
+            tol.assert_all_close("score", &s2, &s);
+            tol.assert_all_close("hess_diag", &h2, &h);
+        }
+    }
+}
+
+/// Two far-apart components: the energy far from both stays finite and
+/// matches the closed form of the nearer one (the log-sum-exp is stable).
+#[test]
+fn mixture_log_sum_exp_is_stable_far_away() {
+    let m = GaussianMixture::new(1, 2, Covariance::Diagonal, vec![0.0, 0.0, -50.0, 50.0, 0.0, 0.0]).unwrap();
+    let (mut e, mut s, mut h) = ([0.0f64; 1], [0.0; 1], [0.0; 1]);
+    m.energy_score_hess_diag(&[60.0], &mut e, &mut s, &mut h).unwrap();
+    let want = 0.5 * 100.0 + 0.5 * (2.0 * std::f64::consts::PI).ln() + 2f64.ln();
+    assert!((e[0] - want).abs() < 1e-12, "{} vs {want}", e[0]);
+    assert!((s[0] + 10.0).abs() < 1e-12 && (h[0] - 1.0).abs() < 1e-12);
+}
+
+#[test]
+fn mixture_typed_errors() {
+    assert!(matches!(
+        GaussianMixture::<f64>::new(2, 2, Covariance::Full, vec![0.0; 11]),
+        Err(EbmError::ParamLen { expected: 12, got: 11, .. })
+    ));
+    assert!(matches!(
+        GaussianMixture::<f64>::new(2, 2, Covariance::Diagonal, vec![0.0; 12]),
+        Err(EbmError::ParamLen { expected: 10, got: 12, .. })
+    ));
+    assert!(matches!(
+        GaussianMixture::<f64>::new(2, 0, Covariance::Full, vec![]),
+        Err(EbmError::InvalidConfig(_))
+    ));
+    let mut p = vec![0.0; 10];
+    p[3] = f64::NAN;
+    assert!(matches!(
+        GaussianMixture::<f64>::new(2, 2, Covariance::Diagonal, p),
+        Err(EbmError::NonFinite { what: "params", .. })
+    ));
+    let m = GaussianMixture::<f64>::init(2, 3, Covariance::Full, 1).unwrap();
+    let mut g = vec![0.0; m.num_params() + 1];
+    assert!(matches!(
+        m.grad_params_sm(&[0.0; 4], &[1.0, 1.0], &mut g),
+        Err(EbmError::DimMismatch { what: "grad", .. })
+    ));
+    let mut e = [0.0; 1];
+    assert!(matches!(
+        m.energy(&[f64::INFINITY, 0.0], &mut e),
+        Err(EbmError::NonFinite { what: "x", .. })
     ));
 }
