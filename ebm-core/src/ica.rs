@@ -1,1 +1,413 @@
-//! (being written)
+//! ICA / product of experts: E(x) = Σₖ g(wₖᵀx).
+//!
+//! # Energy
+//!
+//! Each of the K experts scores one projection sₖ = wₖᵀx (wₖ is row k of W,
+//! K×d; K may differ from d) with a heavy-tailed source log-density −g
+//! ([`Source`]):
+//!
+//! - `LogCosh`: g(s) = log cosh s;
+//! - `Logistic`: g(s) = 2·log cosh(s/2), the negative log-density of the
+//!   standard logistic up to a constant;
+//! - `StudentT`: g(s) = αₖ·log(1 + ½s²) with a learnable αₖ per expert
+//!   (the Student-t product of experts of Welling and Hinton). exp(−E) is
+//!   normalisable only for large enough αₖ > 0; θ is not constrained.
+//!
+//! # Parameter layout (shared with the GPU kernels and checkpoints)
+//!
+//! θ = [W (K×d row-major: Wₖⱼ at k·d + j), then for `StudentT` only: α (K)].
+//!
+//! # Derivatives (per sample; s = Wx, gₖ' = g'(sₖ), …)
+//!
+//! - ∇ₓE = Wᵀg'(s) =: y, so the score is −y;
+//! - ∂²E/∂xᵢ² = Σₖ g''(sₖ) Wₖᵢ²;
+//! - (a) ∂E/∂Wₖⱼ = gₖ' xⱼ;
+//! - (b) f = vᵀy = Σₖ gₖ' tₖ with t = Wv: ∂f/∂Wₖⱼ = gₖ'' tₖ xⱼ + gₖ' vⱼ;
+//! - (c) the score-matching integrand of seed eq 12,
+//!   J = ½‖y‖² − Σₖ gₖ'' nₖ with nₖ = ‖wₖ‖²; with z = Wy,
+//!   ∂J/∂Wₖⱼ = gₖ' yⱼ + (gₖ'' zₖ − gₖ''' nₖ) xⱼ − 2 gₖ'' Wₖⱼ.
+//!
+//! For `StudentT`, g = αĝ with ĝ(s) = log(1 + ½s²), ĝ' = s/q, ĝ'' = (1 − ½s²)/q²,
+//! ĝ''' = −s(3 − ½s²)/q³ (q = 1 + ½s²), and the α gradients are
+//! (a) ĝ(sₖ), (b) ĝ'(sₖ) tₖ, (c) zₖ ĝ'(sₖ) − nₖ ĝ''(sₖ).
+//! The log cosh family uses the stable forms log cosh s = |s| + log(1 + e^{−2|s|}) − log 2,
+//! tanh s and sech² s = 4e^{−2|s|}/(1 + e^{−2|s|})², with g''' = −2 tanh·sech².
+//!
+//! Per block of rows the projections and the gradient sums are matrix
+//! products (`Real::gemm`): S = X Wᵀ, score = −G' W, Hessian diagonal
+//! = G'' (W∘W), ∇_W = Aᵀ X + Bᵀ V (or Bᵀ Y).
+
+use crate::energy::Energy;
+use crate::error::Result;
+use crate::gaussian::batch::{self, BLOCK};
+use crate::real::Real;
+use crate::rng;
+
+/// The source (expert) log-density of an [`Ica`] model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// g(s) = log cosh s.
+    LogCosh,
+    /// g(s) = 2·log cosh(s/2) (standard logistic).
+    Logistic,
+    /// g(s) = αₖ·log(1 + ½s²) with a learnable αₖ per expert.
+    StudentT,
+}
+
+/// g, g', g'', g''' at s (for `StudentT`, of ĝ, i.e. with α = 1).
+#[inline]
+fn source_fns<T: Real>(src: Source, s: T) -> [T; 4] {
+    let one = T::one();
+    let two = T::from_f64(2.0);
+    match src {
+        Source::LogCosh | Source::Logistic => {
+            let (h, scale) = match src {
+                Source::LogCosh => (s, one),
+                _ => (s * T::from_f64(0.5), T::from_f64(0.5)),
+            };
+            let a = h.abs();
+            let e = (-two * a).exp();
+            let t = ((one - e) / (one + e)).copysign(h);
+            let sech2 = T::from_f64(4.0) * e / ((one + e) * (one + e));
+            let lc = a + e.ln_1p() - T::LN_2();
+            // g(s) = lc(h)/scale with h = scale·s; derivatives pick up scale each.
+            [lc / scale, t, scale * sech2, -two * scale * scale * t * sech2]
+        }
+        Source::StudentT => {
+            let half_s2 = T::from_f64(0.5) * s * s;
+            let q = one + half_s2;
+            [
+                half_s2.ln_1p(),
+                s / q,
+                (one - half_s2) / (q * q),
+                -s * (T::from_f64(3.0) - half_s2) / (q * q * q),
+            ]
+        }
+    }
+}
+
+/// A product of experts E(x) = Σₖ g(wₖᵀx) (see the module docs for the
+/// parameter layout and derivatives).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ica<T> {
+    dim: usize,
+    k: usize,
+    source: Source,
+    params: Vec<T>,
+}
+
+/// Per-task scratch: BLOCK×K matrices and a BLOCK×d one.
+struct Scratch<T> {
+    s: Vec<T>,
+    t: Vec<T>,
+    a: Vec<T>,
+    bm: Vec<T>,
+    g1: Vec<T>,
+    y: Vec<T>,
+}
+
+impl<T: Real> Scratch<T> {
+    fn new(k: usize, d: usize) -> Self {
+        let z = |n| vec![T::zero(); n];
+        Self { s: z(BLOCK * k), t: z(BLOCK * k), a: z(BLOCK * k), bm: z(BLOCK * k), g1: z(BLOCK * k), y: z(BLOCK * d) }
+    }
+}
+
+impl<T: Real> Ica<T> {
+    fn model_name(source: Source) -> &'static str {
+        match source {
+            Source::LogCosh => "ica_logcosh",
+            Source::Logistic => "ica_logistic",
+            Source::StudentT => "ica_student_t",
+        }
+    }
+
+    /// The length of θ: K·d, plus K for `StudentT`.
+    pub fn param_len(dim: usize, k: usize, source: Source) -> usize {
+        k * dim + if source == Source::StudentT { k } else { 0 }
+    }
+
+    /// A product of experts from its flat θ (layout in the module docs).
+    ///
+    /// Errors: [`crate::EbmError::InvalidConfig`] if `dim` or `k` is 0,
+    /// [`crate::EbmError::ParamLen`] if θ has the wrong length,
+    /// [`crate::EbmError::NonFinite`] if θ holds a NaN or an infinity.
+    pub fn new(dim: usize, k: usize, source: Source, params: Vec<T>) -> Result<Self> {
+        batch::check_config(
+            Self::model_name(source),
+            &[("dim", dim), ("number of experts", k)],
+            &params,
+            Self::param_len(dim, k, source),
+        )?;
+        Ok(Self { dim, k, source, params })
+    }
+
+    /// A seeded random start: Wₖⱼ = z/√d with z standard normal from
+    /// [`rng`] (stream 0 of `seed`), and αₖ = 1 for `StudentT`.
+    pub fn init(dim: usize, k: usize, source: Source, seed: u64) -> Result<Self> {
+        let mut params = vec![T::one(); Self::param_len(dim, k, source)];
+        rng::fill_normal(seed, 0, 0, &mut params[..k * dim]);
+        let scale = T::from_f64(1.0 / (dim.max(1) as f64).sqrt());
+        params[..k * dim].iter_mut().for_each(|w| *w *= scale);
+        Self::new(dim, k, source, params)
+    }
+
+    /// The number of experts K.
+    pub fn num_experts(&self) -> usize {
+        self.k
+    }
+
+    /// The source density.
+    pub fn source(&self) -> Source {
+        self.source
+    }
+
+    /// The filters W, K×d row-major.
+    pub fn filters(&self) -> &[T] {
+        &self.params[..self.k * self.dim]
+    }
+
+    /// The Student-t shapes α (empty for the other sources).
+    pub fn alphas(&self) -> &[T] {
+        &self.params[self.k * self.dim..]
+    }
+
+    /// The same model in another precision (parameters rounded to nearest).
+    pub fn cast<U: Real>(&self) -> Ica<U> {
+        Ica {
+            dim: self.dim,
+            k: self.k,
+            source: self.source,
+            params: self.params.iter().map(|&t| U::from_f64(t.to_f64())).collect(),
+        }
+    }
+
+    /// αₖ (1 unless `StudentT`).
+    #[inline]
+    fn alpha(&self, k: usize) -> T {
+        match self.source {
+            Source::StudentT => self.params[self.k * self.dim + k],
+            _ => T::one(),
+        }
+    }
+
+    /// out (n×K) = rows (n×d) · Wᵀ.
+    fn project(&self, n: usize, rows: &[T], out: &mut [T]) {
+        let (d, k) = (self.dim, self.k);
+        T::gemm(n, d, k, T::one(), rows, d, 1, self.filters(), 1, d, T::zero(), out, k, 1);
+    }
+
+    /// acc (K×d) += coefᵀ (K×n) · rows (n×d).
+    fn add_outer(&self, n: usize, coef: &[T], rows: &[T], acc: &mut [T]) {
+        let (d, k) = (self.dim, self.k);
+        T::gemm(k, n, d, T::one(), coef, 1, k, rows, d, 1, T::one(), acc, d, 1);
+    }
+
+    fn forward(&self, x: &[T], out: batch::Out<'_, T>) {
+        let (d, k) = (self.dim, self.k);
+        let w2: Vec<T> = if out.h.is_some() { self.filters().iter().map(|&w| w * w).collect() } else { Vec::new() };
+        batch::forward(
+            d,
+            x,
+            out,
+            k * d,
+            || Scratch::new(k, d),
+            |sc, xb, ob| {
+                let n = ob.e.len();
+                self.project(n, xb, &mut sc.s);
+                let need_d = ob.s.is_some();
+                for r in 0..n {
+                    let mut e = T::zero();
+                    for c in 0..k {
+                        let al = self.alpha(c);
+                        let f = source_fns(self.source, sc.s[r * k + c]);
+                        e += al * f[0];
+                        if need_d {
+                            sc.g1[r * k + c] = al * f[1];
+                            sc.a[r * k + c] = al * f[2];
+                        }
+                    }
+                    ob.e[r] = e;
+                }
+                if let Some(s) = ob.s {
+                    T::gemm(n, k, d, -T::one(), &sc.g1, k, 1, self.filters(), d, 1, T::zero(), s, d, 1);
+                }
+                if let Some(h) = ob.h {
+                    T::gemm(n, k, d, T::one(), &sc.a, k, 1, &w2, d, 1, T::zero(), h, d, 1);
+                }
+            },
+        );
+    }
+}
+
+impl<T: Real> Energy<T> for Ica<T> {
+    fn name(&self) -> &'static str {
+        Self::model_name(self.source)
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn params(&self) -> &[T] {
+        &self.params
+    }
+
+    fn params_mut(&mut self) -> &mut [T] {
+        &mut self.params
+    }
+
+    fn energy(&self, x: &[T], energy: &mut [T]) -> Result<()> {
+        batch::check_forward(self.dim, x, energy, None, None)?;
+        self.forward(x, batch::Out { e: energy, s: None, h: None });
+        Ok(())
+    }
+
+    fn energy_score(&self, x: &[T], energy: &mut [T], score: &mut [T]) -> Result<()> {
+        batch::check_forward(self.dim, x, energy, Some(score), None)?;
+        self.forward(x, batch::Out { e: energy, s: Some(score), h: None });
+        Ok(())
+    }
+
+    fn energy_score_hess_diag(
+        &self,
+        x: &[T],
+        energy: &mut [T],
+        score: &mut [T],
+        hess_diag: &mut [T],
+    ) -> Result<()> {
+        batch::check_forward(self.dim, x, energy, Some(score), Some(hess_diag))?;
+        self.forward(x, batch::Out { e: energy, s: Some(score), h: Some(hess_diag) });
+        Ok(())
+    }
+
+    fn grad_params_energy(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
+        let (d, k) = (self.dim, self.k);
+        let b = batch::check_grad(d, self.params.len(), x, None, weights, grad)?;
+        let student = self.source == Source::StudentT;
+        let total = batch::reduce(
+            b,
+            self.params.len(),
+            k * d,
+            || Scratch::new(k, d),
+            |sc, rows, acc| {
+                let n = rows.len();
+                let xb = &x[rows.start * d..rows.end * d];
+                self.project(n, xb, &mut sc.s);
+                let (aw, aa) = acc.split_at_mut(k * d);
+                for r in 0..n {
+                    let wn = weights[rows.start + r];
+                    for c in 0..k {
+                        let f = source_fns(self.source, sc.s[r * k + c]);
+                        sc.a[r * k + c] = wn * self.alpha(c) * f[1];
+                        if student {
+                            aa[c] += wn * f[0];
+                        }
+                    }
+                }
+                self.add_outer(n, &sc.a, xb, aw);
+            },
+        );
+        grad.copy_from_slice(&total);
+        Ok(())
+    }
+
+    fn grad_params_v_dot_grad_x(
+        &self,
+        x: &[T],
+        v: &[T],
+        weights: &[T],
+        grad: &mut [T],
+    ) -> Result<()> {
+        let (d, k) = (self.dim, self.k);
+        let b = batch::check_grad(d, self.params.len(), x, Some(v), weights, grad)?;
+        let student = self.source == Source::StudentT;
+        let total = batch::reduce(
+            b,
+            self.params.len(),
+            2 * k * d,
+            || Scratch::new(k, d),
+            |sc, rows, acc| {
+                let n = rows.len();
+                let xb = &x[rows.start * d..rows.end * d];
+                let vb = &v[rows.start * d..rows.end * d];
+                self.project(n, xb, &mut sc.s);
+                self.project(n, vb, &mut sc.t);
+                let (aw, aa) = acc.split_at_mut(k * d);
+                for r in 0..n {
+                    let wn = weights[rows.start + r];
+                    for c in 0..k {
+                        let i = r * k + c;
+                        let f = source_fns(self.source, sc.s[i]);
+                        let wa = wn * self.alpha(c);
+                        sc.a[i] = wa * f[2] * sc.t[i];
+                        sc.bm[i] = wa * f[1];
+                        if student {
+                            aa[c] += wn * f[1] * sc.t[i];
+                        }
+                    }
+                }
+                self.add_outer(n, &sc.a, xb, aw);
+                self.add_outer(n, &sc.bm, vb, aw);
+            },
+        );
+        grad.copy_from_slice(&total);
+        Ok(())
+    }
+
+    fn grad_params_sm(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
+        let (d, k) = (self.dim, self.k);
+        let np = self.params.len();
+        let b = batch::check_grad(d, np, x, None, weights, grad)?;
+        let student = self.source == Source::StudentT;
+        let nrm: Vec<T> = self.filters().chunks_exact(d).map(|w| w.iter().map(|&v| v * v).sum()).collect();
+        // acc = [θ-gradient, Σᵦ wᵦ gₖ'' (K)] for the −2 gₖ'' Wₖⱼ term.
+        let total = batch::reduce(
+            b,
+            np + k,
+            3 * k * d,
+            || Scratch::new(k, d),
+            |sc, rows, acc| {
+                let n = rows.len();
+                let xb = &x[rows.start * d..rows.end * d];
+                self.project(n, xb, &mut sc.s);
+                for r in 0..n {
+                    for c in 0..k {
+                        sc.g1[r * k + c] = self.alpha(c) * source_fns(self.source, sc.s[r * k + c])[1];
+                    }
+                }
+                // Y = G' W (n×d), Z = Y Wᵀ (n×K).
+                T::gemm(n, k, d, T::one(), &sc.g1, k, 1, self.filters(), d, 1, T::zero(), &mut sc.y, d, 1);
+                self.project(n, &sc.y[..n * d], &mut sc.t);
+                let (aw, rest) = acc.split_at_mut(k * d);
+                let (aa, a2) = rest.split_at_mut(np - k * d);
+                for r in 0..n {
+                    let wn = weights[rows.start + r];
+                    for c in 0..k {
+                        let i = r * k + c;
+                        let f = source_fns(self.source, sc.s[i]);
+                        let al = self.alpha(c);
+                        let z = sc.t[i];
+                        sc.bm[i] = wn * sc.g1[i];
+                        sc.a[i] = wn * al * (f[2] * z - f[3] * nrm[c]);
+                        a2[c] += wn * al * f[2];
+                        if student {
+                            aa[c] += wn * (z * f[1] - nrm[c] * f[2]);
+                        }
+                    }
+                }
+                self.add_outer(n, &sc.bm, &sc.y[..n * d], aw);
+                self.add_outer(n, &sc.a, xb, aw);
+            },
+        );
+        grad.copy_from_slice(&total[..np]);
+        let two = T::from_f64(2.0);
+        for c in 0..k {
+            let s2 = two * total[np + c];
+            for j in 0..d {
+                grad[c * d + j] -= s2 * self.params[c * d + j];
+            }
+        }
+        Ok(())
+    }
+}

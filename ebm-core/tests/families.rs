@@ -6,6 +6,7 @@
 //! Run with `cargo test -p ebm-core --release --test families`.
 
 use ebm_core::gaussian::Gaussian;
+use ebm_core::ica::{Ica, Source};
 use ebm_core::mixture::{Covariance, GaussianMixture};
 use ebm_core::testing::{check_all_derivatives, check_f32_matches_f64, normal_vec, uniform_vec, Tolerance, FD_TOL};
 use ebm_core::{EbmError, Energy};
@@ -358,5 +359,107 @@ fn mixture_typed_errors() {
     assert!(matches!(
         m.energy(&[f64::INFINITY, 0.0], &mut e),
         Err(EbmError::NonFinite { what: "x", .. })
+    ));
+}
+
+// ------------------------------------------------ ICA / product of experts
+
+const SOURCES: [Source; 3] = [Source::LogCosh, Source::Logistic, Source::StudentT];
+
+/// W uniform in ±1.5/√d (projections of order 1–3 on the test batches), and
+/// α in [0.5, 2.5] for Student-t.
+fn ica(seed: u64, d: usize, k: usize, source: Source) -> Ica<f64> {
+    let mut p = uniform_vec(seed, k * d, -1.5, 1.5);
+    p.iter_mut().for_each(|w| *w /= (d as f64).sqrt());
+    if source == Source::StudentT {
+        p.extend(uniform_vec(seed ^ 0x33, k, 0.5, 2.5));
+    }
+    Ica::new(d, k, source, p).unwrap()
+}
+
+proptest! {
+    #![proptest_config(config(32))]
+
+    #[test]
+    fn ica_derivatives(d in 1usize..=8, k in 1usize..=4, b in 1usize..=9, src in 0usize..3, seed in any::<u64>()) {
+        let m = ica(seed, d, k, SOURCES[src]);
+        let (x, v, w) = batch(seed, b, d);
+        check_all_derivatives(&m, &x, &v, &w, FD_TOL);
+    }
+}
+
+/// Every source on a fixed grid of shapes, so no source depends on the
+/// proptest draw for coverage (including K > d and K < d).
+#[test]
+fn ica_derivatives_every_source() {
+    for source in SOURCES {
+        for (d, k, b, seed) in [(1, 1, 1, 1u64), (2, 5, 4, 2), (6, 3, 9, 3), (8, 4, 7, 4)] {
+            let m = ica(seed, d, k, source);
+            let (x, v, w) = batch(seed, b, d);
+            check_all_derivatives(&m, &x, &v, &w, FD_TOL);
+        }
+    }
+}
+
+#[test]
+fn ica_f32_matches_f64() {
+    for source in SOURCES {
+        for (d, k, b, seed) in [(1, 1, 3, 1u64), (4, 7, 9, 2), (8, 4, 150, 3)] {
+            let m = ica(seed, d, k, source);
+            let (x, v, w) = batch(seed, b, d);
+            check_f32_matches_f64(&m.cast::<f32>(), &m, &x, &v, &w, F32_TOL);
+        }
+    }
+}
+
+#[test]
+fn ica_batched_matches_rows() {
+    for (i, source) in SOURCES.into_iter().enumerate() {
+        check_batched_matches_rows(&ica(20 + i as u64, 24, 16, source), 400, 20 + i as u64);
+    }
+}
+
+/// The sources against their definitions at a few points, including far
+/// tails where a naive log(cosh s) overflows.
+#[test]
+fn ica_sources_match_their_definitions() {
+    let w = vec![1.0];
+    for (s, lc) in [(0.3f64, 0.3f64.cosh().ln()), (-2.0, 2.0f64.cosh().ln()), (800.0, 800.0 - 2f64.ln())] {
+        let mut e = [0.0];
+        Ica::new(1, 1, Source::LogCosh, w.clone()).unwrap().energy(&[s], &mut e).unwrap();
+        assert!((e[0] - lc).abs() <= 1e-12 * lc.abs().max(1.0), "logcosh({s}) = {} vs {lc}", e[0]);
+        // Logistic: g(s) = −log σ(s) − log σ(−s) = −log p(s) of the standard logistic.
+        Ica::new(1, 1, Source::Logistic, w.clone()).unwrap().energy(&[s], &mut e).unwrap();
+        let sp = |t: f64| t.max(0.0) + (-t.abs()).exp().ln_1p();
+        let want = sp(s) + sp(-s) - 2.0 * 2f64.ln();
+        assert!((e[0] - want).abs() <= 1e-12 * want.abs().max(1.0), "logistic({s}) = {} vs {want}", e[0]);
+        Ica::new(1, 1, Source::StudentT, vec![1.0, 1.7]).unwrap().energy(&[s], &mut e).unwrap();
+        let want = 1.7 * (1.0 + 0.5 * s * s).ln();
+        assert!((e[0] - want).abs() <= 1e-12 * want.abs().max(1.0));
+    }
+}
+
+#[test]
+fn ica_typed_errors() {
+    assert!(matches!(
+        Ica::<f64>::new(3, 2, Source::StudentT, vec![0.0; 6]),
+        Err(EbmError::ParamLen { expected: 8, got: 6, .. })
+    ));
+    assert!(matches!(
+        Ica::<f64>::new(3, 2, Source::LogCosh, vec![0.0; 8]),
+        Err(EbmError::ParamLen { expected: 6, got: 8, .. })
+    ));
+    assert!(matches!(Ica::<f64>::new(0, 2, Source::LogCosh, vec![]), Err(EbmError::InvalidConfig(_))));
+    let m = Ica::<f64>::init(3, 4, Source::Logistic, 3).unwrap();
+    let (mut e, mut s, mut h) = (vec![0.0; 2], vec![0.0; 6], vec![0.0; 5]);
+    assert!(matches!(
+        m.energy_score_hess_diag(&[0.0; 6], &mut e, &mut s, &mut h),
+        Err(EbmError::DimMismatch { what: "hess_diag", expected: 6, got: 5 })
+    ));
+    let mut g = vec![0.0; m.num_params()];
+    assert!(matches!(m.grad_params_energy(&[], &[], &mut g), Err(EbmError::EmptyBatch { .. })));
+    assert!(matches!(
+        m.grad_params_energy(&[0.0; 6], &[1.0, f64::NAN], &mut g),
+        Err(EbmError::NonFinite { what: "weights", row: 1, .. })
     ));
 }
