@@ -1,0 +1,125 @@
+//! In-kernel activations σ with σ′ and σ″, the twins of
+//! `ebm_core::mlp::Activation::derivs` (same overflow-free formulas):
+//!
+//! | code | σ(a) | σ′ | σ″ |
+//! | --- | --- | --- | --- |
+//! | 0 softplus | max(a,0) + log1p(e^(−|a|)) | s | s(1−s) |
+//! | 1 tanh | t | 1−t² = 4e/(1+e)², e = e^(−2|a|) | −2t(1−t²) |
+//! | 2 silu | a s | s(1 + a(1−s)) | s(1−s)(2 + a(1−2s)) |
+//! | 3 gelu-tanh | ½a(1+tanh u) | ½(1+t) + ½a S u′ | S (u′ + ½a(u″ − 2t u′²)) |
+//! | 4 relu | max(a,0) | 1[a>0] | 0 |
+//!
+//! with s the logistic sigmoid, u = k(a + c a³), k = √(2/π), c = 0.044715,
+//! S = 1 − tanh² u.
+
+// `#[cube]` and `#[derive(CubeType)]` generate undocumented items.
+#![allow(missing_docs)]
+
+use cubecl::prelude::*;
+use ebm_core::mlp::Activation;
+
+/// The kernel code of an activation.
+pub fn code(a: Activation) -> u32 {
+    match a {
+        Activation::Softplus => 0,
+        Activation::Tanh => 1,
+        Activation::Silu => 2,
+        Activation::GeluTanh => 3,
+        Activation::Relu => 4,
+    }
+}
+
+/// σ(a), σ′(a), σ″(a).
+#[derive(CubeType, Clone, Copy)]
+pub struct Act3 {
+    /// σ(a).
+    pub v: f32,
+    /// σ′(a).
+    pub d1: f32,
+    /// σ″(a).
+    pub d2: f32,
+}
+
+/// (s, 1 − s, e^(−|a|)) with s = sigmoid(a), without overflow.
+#[derive(CubeType, Clone, Copy)]
+pub struct Sig {
+    /// sigmoid(a).
+    pub s: f32,
+    /// 1 − sigmoid(a).
+    pub sm: f32,
+    /// e^(−|a|).
+    pub e: f32,
+}
+
+/// The logistic sigmoid pair, as `ebm_core`'s `sigmoid_pair`.
+#[cube]
+pub fn sigmoid_pair(a: f32) -> Sig {
+    let e = f32::exp(-f32::abs(a));
+    let r = 1.0f32 / (1.0f32 + e);
+    let mut s = e * r;
+    let mut sm = r;
+    if a >= 0.0f32 {
+        s = r;
+        sm = e * r;
+    }
+    Sig { s, sm, e }
+}
+
+/// (tanh a, 1 − tanh² a) as `ebm_core`'s `tanh_sech2` (as `Sig { s: t, sm: sech², e }`).
+#[cube]
+pub fn tanh_sech2(a: f32) -> Sig {
+    let aa = f32::abs(a);
+    let e = f32::exp(-(aa + aa));
+    let r = 1.0f32 / (1.0f32 + e);
+    let t = (1.0f32 - e) * r;
+    let sech2 = 4.0f32 * e * r * r;
+    let mut ts = t;
+    if a < 0.0f32 {
+        ts = -t;
+    }
+    Sig { s: ts, sm: sech2, e }
+}
+
+/// σ, σ′, σ″ of activation `act` (see the module table) at `a`.
+#[cube]
+pub fn act3(a: f32, #[comptime] act: u32) -> Act3 {
+    let mut out = Act3 { v: 0.0f32, d1: 0.0f32, d2: 0.0f32 };
+    if comptime!(act == 0) {
+        let p = sigmoid_pair(a);
+        out.v = f32::max(a, 0.0f32) + f32::log1p(p.e);
+        out.d1 = p.s;
+        out.d2 = p.s * p.sm;
+    } else if comptime!(act == 1) {
+        let t = tanh_sech2(a);
+        out.v = t.s;
+        out.d1 = t.sm;
+        out.d2 = -2.0f32 * t.s * t.sm;
+    } else if comptime!(act == 2) {
+        let p = sigmoid_pair(a);
+        let q = p.s * p.sm;
+        let r = p.sm - p.s;
+        out.v = a * p.s;
+        out.d1 = p.s * (1.0f32 + a * p.sm);
+        out.d2 = q * (2.0f32 + a * r);
+    } else if comptime!(act == 3) {
+        let k = 0.797_884_6f32;
+        let c = 0.044_715f32;
+        let a2 = a * a;
+        let u = k * (a + c * a2 * a);
+        let u1 = k * (1.0f32 + 3.0f32 * c * a2);
+        let u2 = 6.0f32 * k * c * a;
+        let ts = tanh_sech2(u);
+        let t = ts.s;
+        let s = ts.sm;
+        let f = u1 + 0.5f32 * a * (u2 - 2.0f32 * t * u1 * u1);
+        out.v = 0.5f32 * a * (1.0f32 + t);
+        out.d1 = 0.5f32 * (1.0f32 + t) + 0.5f32 * a * s * u1;
+        out.d2 = s * f;
+    } else {
+        if a > 0.0f32 {
+            out.v = a;
+            out.d1 = 1.0f32;
+        }
+    }
+    out
+}

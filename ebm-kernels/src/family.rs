@@ -1,0 +1,67 @@
+//! How each `ebm-core` family maps onto the fused kernels: its [`Spec`] and
+//! the small `meta` buffer of runtime sizes.
+
+use crate::error::{KernelError, Result};
+use crate::spec::*;
+use ebm_core::mlp::Mlp;
+use ebm_core::{EbmError, Energy};
+
+/// Largest per-thread state, in f32 values, the kernels accept (it lives in
+/// private memory; far beyond this, shader compilers refuse or spill badly).
+pub const MAX_THREAD_FLOATS: usize = 16 * 1024;
+
+/// A CPU model (`Energy<f32>`) that the fused kernels can evaluate.
+pub trait GpuFamily: Energy<f32> + Clone {
+    /// The kernel specialisation (with `shared = false`; the caller decides
+    /// shared staging from the device's limits) and the `meta` words.
+    fn spec(&self) -> Result<(Spec, Vec<u32>)>;
+
+    /// The error the CPU twin returns for the Hessian diagonal, if any
+    /// (for instance ReLU MLPs), so the GPU path fails the same way.
+    fn hess_error(&self) -> Option<EbmError> {
+        None
+    }
+}
+
+fn check_thread_floats(name: &str, n: usize) -> Result<()> {
+    if n > MAX_THREAD_FLOATS {
+        return Err(KernelError::Unsupported(format!(
+            "{name}: {n} f32 values of per-thread state, more than the {MAX_THREAD_FLOATS} the \
+             one-thread-per-sample kernels hold"
+        )));
+    }
+    Ok(())
+}
+
+impl GpuFamily for Mlp<f32> {
+    fn spec(&self) -> Result<(Spec, Vec<u32>)> {
+        let dims = self.dims();
+        let d = dims[0];
+        let hidden = self.hidden();
+        let wmax = dims[..dims.len() - 1].iter().copied().max().unwrap_or(1);
+        let wsum: usize = hidden.iter().sum();
+        check_thread_floats("mlp", 2 * wsum + 2 * wmax + 5 * d)?;
+        let meta = dims
+            .iter()
+            .map(|&v| u32::try_from(v).map_err(|_| KernelError::Unsupported(format!("mlp width {v}"))))
+            .collect::<Result<Vec<u32>>>()?;
+        Ok((
+            Spec {
+                family: FAM_MLP,
+                d,
+                a: self.depth(),
+                wmax,
+                wsum,
+                variant: crate::act::code(self.activation()),
+                n_params: self.num_params(),
+                shared: false,
+            },
+            meta,
+        ))
+    }
+
+    fn hess_error(&self) -> Option<EbmError> {
+        let act = self.activation();
+        (!act.is_smooth()).then(|| EbmError::Activation { activation: act.name(), objective: "hess_diag" })
+    }
+}

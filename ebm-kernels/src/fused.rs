@@ -1,0 +1,324 @@
+//! The fused kernels, one thread per sample, generic over the families
+//! through the compile-time [`Spec`]:
+//!
+//! - [`eval_kernel`]: E, and optionally the score −∇ₓE and the Hessian
+//!   diagonal ∂²E/∂xᵢ², in one pass;
+//! - [`ula_kernel`]: K unadjusted Langevin steps (seed eq 14)
+//!   x ← x + (ε²/2)·score(x) + ε z in one launch, z drawn in-kernel from
+//!   Philox exactly as `ebm_core::langevin::ula` (stream = first_step + k,
+//!   index = b·d + i);
+//! - [`mala_kernel`]: K MALA steps in one launch, with the accept uniform
+//!   of `ebm_core::langevin::mala` (stream k | 2⁶³, index b) and per-chain
+//!   acceptance counts.
+//!
+//! θ is copied once per workgroup into shared memory when [`Spec::shared`].
+
+// `#[cube]` and `#[derive(CubeType)]` generate undocumented items.
+#![allow(missing_docs)]
+
+use crate::mlp::mlp_eval;
+use crate::philox::{block, normals_from_block, uniform_at};
+use crate::spec::*;
+use cubecl::prelude::*;
+
+/// E at `xin` for the family of `spec`; ∇ₓE into `grad` when `want_grad`,
+/// the Hessian diagonal into `hess` when `want_hess`.
+#[cube]
+pub fn eval_any(
+    w: &[f32],
+    meta: &[u32],
+    xin: &Array<f32>,
+    grad: &mut Array<f32>,
+    hess: &mut Array<f32>,
+    #[comptime] spec: Spec,
+    #[comptime] want_grad: bool,
+    #[comptime] want_hess: bool,
+) -> f32 {
+    let mut e = 0.0f32;
+    if comptime!(spec.family == FAM_MLP) {
+        e = mlp_eval(w, meta, xin, grad, hess, spec, want_grad, want_hess);
+    }
+    e
+}
+
+#[cube]
+fn stage_params(theta: &[f32], sh: &mut Shared<[f32]>, #[comptime] n: usize) {
+    let step = CUBE_DIM as usize;
+    for i in range_stepped(UNIT_POS as usize, n, step) {
+        sh[i] = theta[i];
+    }
+    sync_cube();
+}
+
+#[cube]
+fn eval_sample(
+    w: &[f32],
+    meta: &[u32],
+    x: &[f32],
+    energy: &mut [f32],
+    score: &mut [f32],
+    hess: &mut [f32],
+    b: usize,
+    #[comptime] spec: Spec,
+    #[comptime] want_grad: bool,
+    #[comptime] want_hess: bool,
+) {
+    let d = spec.d;
+    let mut xs = Array::<f32>::new(d);
+    let mut g = Array::<f32>::new(d);
+    let mut h = Array::<f32>::new(d);
+    for i in 0..d {
+        xs[i] = x[b * d + i];
+    }
+    let e = eval_any(w, meta, &xs, &mut g, &mut h, spec, want_grad, want_hess);
+    energy[b] = e;
+    if comptime!(want_grad || want_hess) {
+        for i in 0..d {
+            score[b * d + i] = -g[i];
+        }
+    }
+    if comptime!(want_hess) {
+        for i in 0..d {
+            hess[b * d + i] = h[i];
+        }
+    }
+}
+
+/// Energy (and score, Hessian diagonal) of every sample of `x` (B×d).
+/// `score` and `hess` may be 1-element dummies when not wanted.
+#[cube(launch)]
+pub fn eval_kernel(
+    x: &[f32],
+    theta: &[f32],
+    meta: &[u32],
+    energy: &mut [f32],
+    score: &mut [f32],
+    hess: &mut [f32],
+    batch: u32,
+    #[comptime] spec: Spec,
+    #[comptime] want_grad: bool,
+    #[comptime] want_hess: bool,
+) {
+    let b = ABSOLUTE_POS;
+    if comptime!(spec.shared) {
+        let mut sh = Shared::<[f32]>::new_slice(spec.n_params);
+        stage_params(theta, &mut sh, spec.n_params);
+        if b < batch as usize {
+            eval_sample(&sh, meta, x, energy, score, hess, b, spec, want_grad, want_hess);
+        }
+    } else {
+        if b < batch as usize {
+            eval_sample(theta, meta, x, energy, score, hess, b, spec, want_grad, want_hess);
+        }
+    }
+}
+
+/// Random-number addressing of one launch: seed and first step as (lo, hi).
+#[derive(CubeType, CubeLaunch, Clone, Copy)]
+pub struct RngArgs {
+    /// seed mod 2³².
+    pub seed_lo: u32,
+    /// seed ≫ 32.
+    pub seed_hi: u32,
+    /// first_step mod 2³².
+    pub step_lo: u32,
+    /// first_step ≫ 32.
+    pub step_hi: u32,
+}
+
+/// Standard normals for chain `b` at stream (`st_lo`, `st_hi`) into `z`
+/// (index b·d + i, Philox blocks computed once per 4 draws).
+#[cube]
+fn fill_normals(z: &mut Array<f32>, b: usize, st_lo: u32, st_hi: u32, seed_lo: u32, seed_hi: u32, #[comptime] d: usize) {
+    let base = (b * d) as u32;
+    let mut q0 = 0.0f32;
+    let mut q1 = 0.0f32;
+    let mut q2 = 0.0f32;
+    let mut q3 = 0.0f32;
+    for i in 0..d {
+        let idx = base + i as u32;
+        let lane = idx & 3u32;
+        if i == 0 || lane == 0u32 {
+            let q = normals_from_block(block(seed_lo, seed_hi, st_lo, st_hi, idx >> 2u32, 0u32));
+            q0 = q.v0;
+            q1 = q.v1;
+            q2 = q.v2;
+            q3 = q.v3;
+        }
+        let mut v = q3;
+        if lane == 0u32 {
+            v = q0;
+        } else if lane == 1u32 {
+            v = q1;
+        } else if lane == 2u32 {
+            v = q2;
+        }
+        z[i] = v;
+    }
+}
+
+/// Stream of step `k` counted from (`lo`, `hi`): the 64-bit sum as (lo, hi).
+#[cube]
+fn stream_lo(lo: u32, k: u32) -> u32 {
+    lo + k
+}
+
+#[cube]
+fn stream_hi(lo: u32, hi: u32, k: u32) -> u32 {
+    let s = lo + k;
+    let mut h = hi;
+    if s < lo {
+        h += 1u32;
+    }
+    h
+}
+
+#[cube]
+fn ula_sample(
+    w: &[f32],
+    meta: &[u32],
+    x: &mut [f32],
+    b: usize,
+    steps: u32,
+    eps: f32,
+    half_eps2: f32,
+    rng: &RngArgs,
+    #[comptime] spec: Spec,
+) {
+    let d = spec.d;
+    let mut xs = Array::<f32>::new(d);
+    let mut g = Array::<f32>::new(d);
+    let mut h = Array::<f32>::new(d);
+    let mut z = Array::<f32>::new(d);
+    for i in 0..d {
+        xs[i] = x[b * d + i];
+    }
+    for k in 0..steps {
+        let _e = eval_any(w, meta, &xs, &mut g, &mut h, spec, true, false);
+        let slo = stream_lo(rng.step_lo, k);
+        let shi = stream_hi(rng.step_lo, rng.step_hi, k);
+        fill_normals(&mut z, b, slo, shi, rng.seed_lo, rng.seed_hi, d);
+        for i in 0..d {
+            // x += (ε²/2)·s + ε z with s = −∇E, in the CPU's order.
+            xs[i] = xs[i] + (half_eps2 * (-g[i]) + eps * z[i]);
+        }
+    }
+    for i in 0..d {
+        x[b * d + i] = xs[i];
+    }
+}
+
+/// `steps` ULA steps on every chain of `x` (B×d, in place).
+#[cube(launch)]
+pub fn ula_kernel(
+    x: &mut [f32],
+    theta: &[f32],
+    meta: &[u32],
+    batch: u32,
+    steps: u32,
+    eps: f32,
+    half_eps2: f32,
+    rng: RngArgs,
+    #[comptime] spec: Spec,
+) {
+    let b = ABSOLUTE_POS;
+    if comptime!(spec.shared) {
+        let mut sh = Shared::<[f32]>::new_slice(spec.n_params);
+        stage_params(theta, &mut sh, spec.n_params);
+        if b < batch as usize {
+            ula_sample(&sh, meta, x, b, steps, eps, half_eps2, &rng, spec);
+        }
+    } else {
+        if b < batch as usize {
+            ula_sample(theta, meta, x, b, steps, eps, half_eps2, &rng, spec);
+        }
+    }
+}
+
+#[cube]
+fn mala_sample(
+    w: &[f32],
+    meta: &[u32],
+    x: &mut [f32],
+    accepts: &mut [u32],
+    b: usize,
+    steps: u32,
+    eps: f32,
+    half_eps2: f32,
+    inv_2eps2: f32,
+    rng: &RngArgs,
+    #[comptime] spec: Spec,
+) {
+    let d = spec.d;
+    let mut xs = Array::<f32>::new(d);
+    let mut g = Array::<f32>::new(d);
+    let mut xp = Array::<f32>::new(d);
+    let mut gp = Array::<f32>::new(d);
+    let mut h = Array::<f32>::new(d);
+    for i in 0..d {
+        xs[i] = x[b * d + i];
+    }
+    let mut e = eval_any(w, meta, &xs, &mut g, &mut h, spec, true, false);
+    let mut acc = accepts[b];
+    for k in 0..steps {
+        let slo = stream_lo(rng.step_lo, k);
+        let shi = stream_hi(rng.step_lo, rng.step_hi, k);
+        fill_normals(&mut xp, b, slo, shi, rng.seed_lo, rng.seed_hi, d);
+        for i in 0..d {
+            xp[i] = xs[i] + half_eps2 * (-g[i]) + eps * xp[i];
+        }
+        let ep = eval_any(w, meta, &xp, &mut gp, &mut h, spec, true, false);
+        let mut fwd = 0.0f32;
+        let mut bwd = 0.0f32;
+        for i in 0..d {
+            let a = xp[i] - xs[i] - half_eps2 * (-g[i]);
+            let c = xs[i] - xp[i] - half_eps2 * (-gp[i]);
+            fwd += a * a;
+            bwd += c * c;
+        }
+        let log_alpha = e - ep + (fwd - bwd) * inv_2eps2;
+        let u = uniform_at(rng.seed_lo, rng.seed_hi, slo, shi | 0x8000_0000u32, b as u32, 0u32);
+        if f32::ln(u) < log_alpha {
+            acc += 1u32;
+            e = ep;
+            for i in 0..d {
+                xs[i] = xp[i];
+                g[i] = gp[i];
+            }
+        }
+    }
+    accepts[b] = acc;
+    for i in 0..d {
+        x[b * d + i] = xs[i];
+    }
+}
+
+/// `steps` MALA steps on every chain of `x` (in place); `accepts[b]` is
+/// incremented per accepted move.
+#[cube(launch)]
+pub fn mala_kernel(
+    x: &mut [f32],
+    accepts: &mut [u32],
+    theta: &[f32],
+    meta: &[u32],
+    batch: u32,
+    steps: u32,
+    eps: f32,
+    half_eps2: f32,
+    inv_2eps2: f32,
+    rng: RngArgs,
+    #[comptime] spec: Spec,
+) {
+    let b = ABSOLUTE_POS;
+    if comptime!(spec.shared) {
+        let mut sh = Shared::<[f32]>::new_slice(spec.n_params);
+        stage_params(theta, &mut sh, spec.n_params);
+        if b < batch as usize {
+            mala_sample(&sh, meta, x, accepts, b, steps, eps, half_eps2, inv_2eps2, &rng, spec);
+        }
+    } else {
+        if b < batch as usize {
+            mala_sample(theta, meta, x, accepts, b, steps, eps, half_eps2, inv_2eps2, &rng, spec);
+        }
+    }
+}

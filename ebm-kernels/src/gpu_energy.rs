@@ -1,0 +1,410 @@
+//! [`GpuEnergy`]: a model whose parameters stay on the device and whose
+//! `Energy<f32>` methods run the fused kernels, so estimator code written
+//! against `ebm_core::Energy` runs unchanged on the GPU.
+//!
+//! - `energy`, `energy_score`, `energy_score_hess_diag`: one launch of
+//!   [`crate::fused::eval_kernel`] each;
+//! - `langevin_ula`, `langevin_mala`: all K steps in one launch of
+//!   [`crate::fused::ula_kernel`] / [`crate::fused::mala_kernel`], with the
+//!   noise of `ebm_core::langevin` drawn in-kernel;
+//! - the three parameter gradients (∇θE, ∇θ vᵀ∇ₓE, ∇θ of the score-matching
+//!   integrand) **delegate to the CPU twin** for now (same θ, same results
+//!   as the CPU model); they are batch reductions meant to become kernels.
+//!
+//! θ is uploaded when first needed and again after every `params_mut` /
+//! `set_params` (which mark it stale). Batch buffers are allocated once per
+//! batch size and reused while the size stays the same.
+//!
+//! Errors: input errors are the CPU twin's [`EbmError`]s (checked on the
+//! host before any launch); device failures become
+//! [`EbmError::InvalidConfig`] with the adapter's name.
+
+use crate::device::GpuDevice;
+use crate::error::{KernelError, Result};
+use crate::family::GpuFamily;
+use crate::fused::{eval_kernel, mala_kernel, ula_kernel, RngArgsLaunch};
+use crate::launch::{arg, grid};
+use crate::spec::Spec;
+use cubecl::bytes::Bytes;
+use cubecl::server::Handle;
+use ebm_core::{check_batch, check_len, EbmError, Energy};
+use std::sync::Mutex;
+
+/// Per-batch-size device buffers.
+struct Buffers {
+    batch: usize,
+    x: Handle,
+    energy: Handle,
+    score: Handle,
+    hess: Handle,
+    accepts: Handle,
+}
+
+struct State {
+    theta: Option<Handle>,
+    bufs: Option<Buffers>,
+}
+
+/// A model held on a GPU (see the module docs). `M` is the CPU twin that
+/// owns θ on the host and serves the parameter gradients.
+pub struct GpuEnergy<M: GpuFamily> {
+    cpu: M,
+    dev: GpuDevice,
+    spec: Spec,
+    meta: Handle,
+    meta_len: usize,
+    state: Mutex<State>,
+}
+
+impl<M: GpuFamily> std::fmt::Debug for GpuEnergy<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuEnergy")
+            .field("model", &self.cpu.name())
+            .field("spec", &self.spec)
+            .field("adapter", &self.dev.info().name)
+            .finish()
+    }
+}
+
+impl<M: GpuFamily> GpuEnergy<M> {
+    /// Puts `model` on `dev`. θ is staged in shared memory by the kernels
+    /// when it fits the adapter's workgroup storage.
+    pub fn new(dev: &GpuDevice, model: M) -> Result<Self> {
+        let (mut spec, meta) = model.spec()?;
+        let bytes = spec.n_params * 4;
+        spec.shared = bytes <= dev.info().limits.max_workgroup_storage_bytes as usize;
+        let meta_len = meta.len();
+        let meta = crate::launch::upload_u32(dev, &meta);
+        Ok(Self {
+            cpu: model,
+            dev: dev.clone(),
+            spec,
+            meta,
+            meta_len,
+            state: Mutex::new(State { theta: None, bufs: None }),
+        })
+    }
+
+    /// Like [`GpuEnergy::new`] but never stages θ in shared memory (for
+    /// tests of both paths and for comparisons).
+    pub fn new_global_params(dev: &GpuDevice, model: M) -> Result<Self> {
+        let mut g = Self::new(dev, model)?;
+        g.spec.shared = false;
+        Ok(g)
+    }
+
+    /// The CPU twin (same θ).
+    pub fn cpu(&self) -> &M {
+        &self.cpu
+    }
+
+    /// The device.
+    pub fn device(&self) -> &GpuDevice {
+        &self.dev
+    }
+
+    /// The kernel specialisation.
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn theta(&self, st: &mut State) -> Handle {
+        if st.theta.is_none() {
+            st.theta = Some(crate::launch::upload_f32(&self.dev, self.cpu.params()));
+        }
+        st.theta.clone().expect("set above")
+    }
+
+    fn buffers<'a>(&self, st: &'a mut State, batch: usize) -> &'a Buffers {
+        let d = self.spec.d;
+        if st.bufs.as_ref().map(|b| b.batch) != Some(batch) {
+            let c = self.dev.client();
+            st.bufs = Some(Buffers {
+                batch,
+                x: c.empty(batch * d * 4),
+                energy: c.empty(batch * 4),
+                score: c.empty(batch * d * 4),
+                hess: c.empty(batch * d * 4),
+                accepts: c.empty(batch * 4),
+            });
+        }
+        st.bufs.as_ref().expect("set above")
+    }
+
+    fn write(&self, h: &Handle, bytes: &[u8]) {
+        self.dev.client().write(h, Bytes::from_bytes_vec(bytes.to_vec()));
+    }
+
+    fn read(&self, hs: Vec<Handle>) -> Result<Vec<Bytes>> {
+        self.dev.client().read(hs).map_err(|e| self.dev.exec_err(e))
+    }
+
+    fn check_size(&self, batch: usize) -> Result<()> {
+        let n = batch.checked_mul(self.spec.d).filter(|&n| n < u32::MAX as usize);
+        if n.is_none() {
+            return Err(KernelError::Unsupported(format!(
+                "batch of {batch}×{} values exceeds the kernels' 32-bit indexing",
+                self.spec.d
+            )));
+        }
+        Ok(())
+    }
+
+    /// E (and score, Hessian diagonal) on the device; the inputs are
+    /// already checked.
+    fn eval(&self, x: &[f32], batch: usize, want_grad: bool, want_hess: bool) -> Result<Vec<Bytes>> {
+        self.check_size(batch)?;
+        let d = self.spec.d;
+        let mut st = self.lock();
+        let theta = self.theta(&mut st);
+        let b = self.buffers(&mut st, batch);
+        self.write(&b.x, bytemuck::cast_slice(x));
+        let (count, dim) = grid(&self.dev, batch)?;
+        let np = self.spec.n_params;
+        // SAFETY: every handle was allocated with the length passed with it
+        // (`buffers`, `theta`, `meta` from the same shapes).
+        unsafe {
+            eval_kernel::launch(
+                self.dev.client(),
+                count,
+                dim,
+                arg(&b.x, batch * d),
+                arg(&theta, np),
+                arg(&self.meta, self.meta_len()),
+                arg(&b.energy, batch),
+                arg(&b.score, batch * d),
+                arg(&b.hess, batch * d),
+                batch as u32,
+                self.spec,
+                want_grad,
+                want_hess,
+            );
+        }
+        let mut hs = vec![b.energy.clone()];
+        if want_grad || want_hess {
+            hs.push(b.score.clone());
+        }
+        if want_hess {
+            hs.push(b.hess.clone());
+        }
+        self.read(hs)
+    }
+
+    fn meta_len(&self) -> usize {
+        self.meta_len
+    }
+
+    fn rng(seed: u64, first_step: u64) -> RngArgsLaunch {
+        RngArgsLaunch::new(seed as u32, (seed >> 32) as u32, first_step as u32, (first_step >> 32) as u32)
+    }
+
+    fn check_eps(eps: f32) -> ebm_core::Result<()> {
+        if !(eps.is_finite() && eps > 0.0) {
+            return Err(EbmError::InvalidConfig(format!(
+                "Langevin step size must be positive and finite, got {eps}"
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_steps(steps: usize) -> Result<u32> {
+        u32::try_from(steps).map_err(|_| KernelError::Unsupported(format!("{steps} Langevin steps in one launch")))
+    }
+
+    fn ula(&self, x: &mut [f32], eps: f32, steps: usize, seed: u64, first_step: u64) -> Result<()> {
+        let d = self.spec.d;
+        let batch = x.len() / d;
+        self.check_size(batch)?;
+        let k = Self::check_steps(steps)?;
+        let mut st = self.lock();
+        let theta = self.theta(&mut st);
+        let b = self.buffers(&mut st, batch);
+        self.write(&b.x, bytemuck::cast_slice(x));
+        let (count, dim) = grid(&self.dev, batch)?;
+        let half_eps2 = eps * eps * 0.5;
+        // SAFETY: as in `eval`.
+        unsafe {
+            ula_kernel::launch(
+                self.dev.client(),
+                count,
+                dim,
+                arg(&b.x, batch * d),
+                arg(&theta, self.spec.n_params),
+                arg(&self.meta, self.meta_len()),
+                batch as u32,
+                k,
+                eps,
+                half_eps2,
+                Self::rng(seed, first_step),
+                self.spec,
+            );
+        }
+        let out = self.read(vec![b.x.clone()])?;
+        x.copy_from_slice(&bytemuck::cast_slice::<u8, f32>(&out[0])[..batch * d]);
+        Ok(())
+    }
+
+    fn mala(
+        &self,
+        x: &mut [f32],
+        eps: f32,
+        steps: usize,
+        seed: u64,
+        first_step: u64,
+        accepts: &mut [u32],
+    ) -> Result<f64> {
+        let d = self.spec.d;
+        let batch = x.len() / d;
+        self.check_size(batch)?;
+        let k = Self::check_steps(steps)?;
+        let mut st = self.lock();
+        let theta = self.theta(&mut st);
+        let b = self.buffers(&mut st, batch);
+        self.write(&b.x, bytemuck::cast_slice(x));
+        self.write(&b.accepts, bytemuck::cast_slice(accepts));
+        let (count, dim) = grid(&self.dev, batch)?;
+        let half_eps2 = eps * eps * 0.5;
+        let inv_2eps2 = 1.0 / (2.0 * eps * eps);
+        // SAFETY: as in `eval`.
+        unsafe {
+            mala_kernel::launch(
+                self.dev.client(),
+                count,
+                dim,
+                arg(&b.x, batch * d),
+                arg(&b.accepts, batch),
+                arg(&theta, self.spec.n_params),
+                arg(&self.meta, self.meta_len()),
+                batch as u32,
+                k,
+                eps,
+                half_eps2,
+                inv_2eps2,
+                Self::rng(seed, first_step),
+                self.spec,
+            );
+        }
+        let out = self.read(vec![b.x.clone(), b.accepts.clone()])?;
+        x.copy_from_slice(&bytemuck::cast_slice::<u8, f32>(&out[0])[..batch * d]);
+        let new: &[u32] = &bytemuck::cast_slice::<u8, u32>(&out[1])[..batch];
+        let total: u64 = new.iter().zip(accepts.iter()).map(|(&n, &o)| n.wrapping_sub(o) as u64).sum();
+        accepts.copy_from_slice(new);
+        Ok(if steps == 0 { 0.0 } else { total as f64 / (steps * batch) as f64 })
+    }
+}
+
+fn copy_out(dst: &mut [f32], src: &Bytes) {
+    let n = dst.len();
+    dst.copy_from_slice(&bytemuck::cast_slice::<u8, f32>(src)[..n]);
+}
+
+impl<M: GpuFamily> Energy<f32> for GpuEnergy<M> {
+    fn name(&self) -> &'static str {
+        self.cpu.name()
+    }
+
+    fn dim(&self) -> usize {
+        self.cpu.dim()
+    }
+
+    fn params(&self) -> &[f32] {
+        self.cpu.params()
+    }
+
+    /// Marks the device copy of θ stale; it is uploaded again before the
+    /// next kernel.
+    fn params_mut(&mut self) -> &mut [f32] {
+        self.state.get_mut().unwrap_or_else(|p| p.into_inner()).theta = None;
+        self.cpu.params_mut()
+    }
+
+    fn energy(&self, x: &[f32], energy: &mut [f32]) -> ebm_core::Result<()> {
+        let b = check_batch("x", x, self.dim())?;
+        check_len("energy", energy, b)?;
+        let out = self.eval(x, b, false, false)?;
+        copy_out(energy, &out[0]);
+        Ok(())
+    }
+
+    fn energy_score(&self, x: &[f32], energy: &mut [f32], score: &mut [f32]) -> ebm_core::Result<()> {
+        let d = self.dim();
+        let b = check_batch("x", x, d)?;
+        check_len("energy", energy, b)?;
+        check_len("score", score, b * d)?;
+        let out = self.eval(x, b, true, false)?;
+        copy_out(energy, &out[0]);
+        copy_out(score, &out[1]);
+        Ok(())
+    }
+
+    fn energy_score_hess_diag(
+        &self,
+        x: &[f32],
+        energy: &mut [f32],
+        score: &mut [f32],
+        hess_diag: &mut [f32],
+    ) -> ebm_core::Result<()> {
+        if let Some(e) = self.cpu.hess_error() {
+            return Err(e);
+        }
+        let d = self.dim();
+        let b = check_batch("x", x, d)?;
+        check_len("energy", energy, b)?;
+        check_len("score", score, b * d)?;
+        check_len("hess_diag", hess_diag, b * d)?;
+        let out = self.eval(x, b, true, true)?;
+        copy_out(energy, &out[0]);
+        copy_out(score, &out[1]);
+        copy_out(hess_diag, &out[2]);
+        Ok(())
+    }
+
+    /// Delegates to the CPU twin (see the module docs).
+    fn grad_params_energy(&self, x: &[f32], weights: &[f32], grad: &mut [f32]) -> ebm_core::Result<()> {
+        self.cpu.grad_params_energy(x, weights, grad)
+    }
+
+    /// Delegates to the CPU twin (see the module docs).
+    fn grad_params_v_dot_grad_x(
+        &self,
+        x: &[f32],
+        v: &[f32],
+        weights: &[f32],
+        grad: &mut [f32],
+    ) -> ebm_core::Result<()> {
+        self.cpu.grad_params_v_dot_grad_x(x, v, weights, grad)
+    }
+
+    /// Delegates to the CPU twin (see the module docs).
+    fn grad_params_sm(&self, x: &[f32], weights: &[f32], grad: &mut [f32]) -> ebm_core::Result<()> {
+        self.cpu.grad_params_sm(x, weights, grad)
+    }
+
+    /// All `steps` ULA steps in one launch (module docs).
+    fn langevin_ula(&self, x: &mut [f32], eps: f32, steps: usize, seed: u64, first_step: u64) -> ebm_core::Result<()> {
+        check_batch("x", x, self.dim())?;
+        Self::check_eps(eps)?;
+        self.ula(x, eps, steps, seed, first_step)?;
+        Ok(())
+    }
+
+    /// All `steps` MALA steps in one launch (module docs).
+    fn langevin_mala(
+        &self,
+        x: &mut [f32],
+        eps: f32,
+        steps: usize,
+        seed: u64,
+        first_step: u64,
+        accepts: &mut [u32],
+    ) -> ebm_core::Result<f64> {
+        let b = check_batch("x", x, self.dim())?;
+        check_len("accepts", accepts, b)?;
+        Self::check_eps(eps)?;
+        Ok(self.mala(x, eps, steps, seed, first_step, accepts)?)
+    }
+}

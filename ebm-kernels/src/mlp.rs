@@ -1,0 +1,151 @@
+//! The MLP energy in-kernel, one thread per sample: the twin of
+//! `ebm_core::mlp::Mlp` (same θ layout: per linear layer W (out×in,
+//! row-major) then b; the hidden layers, then the output layer of width 1).
+//!
+//! Per sample, with z₀ = x, a_l = W_l z_{l−1} + b_l, z_l = σ(a_l):
+//!
+//! 1. forward: E = w_outᵀ z_L + b_out, keeping σ′(a_l) and σ″(a_l);
+//! 2. backward: γ_L = w_out, δ_l = γ_l ⊙ σ′(a_l), γ_{l−1} = W_lᵀ δ_l, so
+//!    ∇ₓE = γ₀, and c_l = γ_l ⊙ σ″(a_l) is kept;
+//! 3. Hessian diagonal by Jacobian propagation: for each coordinate i the
+//!    column jᵢ = J_l e_i of J_l = ∂a_l/∂x runs forward, j₁ = W₁ e_i,
+//!    j_{l+1} = W_{l+1} (σ′(a_l) ⊙ j_l), and
+//!    ∂²E/∂xᵢ² = Σ_l Σ_u c_{l,u} j_{l,u}²,
+//!    which is diag ∇²E = Σ_l γ_l ⊙ σ″(a_l) ⊙ (J_l)² column by column.
+//!
+//! Per-thread state: σ′ and c of every hidden unit (2·ΣH_l floats) and two
+//! vectors of the widest layer.
+
+// `#[cube]` and `#[derive(CubeType)]` generate undocumented items.
+#![allow(missing_docs)]
+
+use crate::act::act3;
+use crate::spec::Spec;
+use cubecl::prelude::*;
+
+/// E at `xin`; writes ∇ₓE into `grad` when `want_grad` and ∂²E/∂xᵢ² into
+/// `hess` when `want_hess` (which implies the gradient pass).
+#[cube]
+pub fn mlp_eval(
+    w: &[f32],
+    dims: &[u32],
+    xin: &Array<f32>,
+    grad: &mut Array<f32>,
+    hess: &mut Array<f32>,
+    #[comptime] spec: Spec,
+    #[comptime] want_grad: bool,
+    #[comptime] want_hess: bool,
+) -> f32 {
+    let layers = spec.a;
+    let d = spec.d;
+    let mut cur = Array::<f32>::new(spec.wmax);
+    let mut nxt = Array::<f32>::new(spec.wmax);
+    let mut s1 = Array::<f32>::new(spec.wsum);
+    let mut s2 = Array::<f32>::new(spec.wsum);
+
+    for i in 0..d {
+        cur[i] = xin[i];
+    }
+    // Forward.
+    let mut off = 0usize;
+    let mut aoff = 0usize;
+    let mut n_in = d.runtime();
+    for l in 0..layers {
+        let n_out = dims[l + 1] as usize;
+        let boff = off + n_out * n_in;
+        for k in 0..n_out {
+            let row = off + k * n_in;
+            let mut a = 0.0f32;
+            for j in 0..n_in {
+                a += w[row + j] * cur[j];
+            }
+            a += w[boff + k];
+            let r = act3(a, spec.variant);
+            nxt[k] = r.v;
+            s1[aoff + k] = r.d1;
+            s2[aoff + k] = r.d2;
+        }
+        for k in 0..n_out {
+            cur[k] = nxt[k];
+        }
+        off = boff + n_out;
+        aoff += n_out;
+        n_in = n_out;
+    }
+    let mut e = 0.0f32;
+    for k in 0..n_in {
+        e += w[off + k] * cur[k];
+    }
+    e += w[off + n_in];
+
+    if comptime!(want_grad || want_hess) {
+        // Backward: cur holds γ_l, nxt holds δ_l.
+        for k in 0..n_in {
+            cur[k] = w[off + k];
+        }
+        for t in 0..layers {
+            let l = layers - 1 - t;
+            let n_out = dims[l + 1] as usize;
+            let n_prev = dims[l] as usize;
+            off -= n_out * n_prev + n_out;
+            aoff -= n_out;
+            for k in 0..n_out {
+                let g = cur[k];
+                nxt[k] = g * s1[aoff + k];
+                s2[aoff + k] = g * s2[aoff + k];
+            }
+            for j in 0..n_prev {
+                let mut acc = 0.0f32;
+                for k in 0..n_out {
+                    acc += w[off + k * n_prev + j] * nxt[k];
+                }
+                cur[j] = acc;
+            }
+        }
+        for i in 0..d {
+            grad[i] = cur[i];
+        }
+    }
+
+    if comptime!(want_hess) {
+        // s2 now holds c_l = γ_l ⊙ σ″(a_l).
+        let h1 = dims[1] as usize;
+        for i in 0..d {
+            for k in 0..h1 {
+                cur[k] = w[k * d + i];
+            }
+            let mut h = 0.0f32;
+            for k in 0..h1 {
+                let c = cur[k];
+                h += s2[k] * c * c;
+            }
+            let mut off = h1 * d + h1;
+            let mut aprev = 0usize;
+            let mut n_in = h1;
+            for l in 1..layers {
+                let n_out = dims[l + 1] as usize;
+                for j in 0..n_in {
+                    cur[j] = cur[j] * s1[aprev + j];
+                }
+                let anext = aprev + n_in;
+                for k in 0..n_out {
+                    let row = off + k * n_in;
+                    let mut acc = 0.0f32;
+                    for j in 0..n_in {
+                        acc += w[row + j] * cur[j];
+                    }
+                    nxt[k] = acc;
+                    h += s2[anext + k] * acc * acc;
+                }
+                for k in 0..n_out {
+                    cur[k] = nxt[k];
+                }
+                off += n_out * n_in + n_out;
+                aprev = anext;
+                n_in = n_out;
+            }
+            hess[i] = h;
+        }
+    }
+    e
+}

@@ -1,0 +1,123 @@
+//! Shared test helpers: the adapter under test (from `EBM_ADAPTER`, the
+//! default otherwise), which fails loudly with the install hint when there is
+//! none, and seeded random data.
+#![allow(dead_code)]
+
+use ebm_kernels::GpuDevice;
+
+/// The adapter under test. Panics (fails the test) with the install hint
+/// when there is none: a GPU test never passes without running.
+pub fn device(test: &str) -> GpuDevice {
+    match GpuDevice::from_env() {
+        Ok(d) => {
+            eprintln!("[{test}] adapter {}", d.info());
+            d
+        }
+        Err(e) => panic!("[{test}] no GPU adapter to run on: {e}"),
+    }
+}
+
+/// The batch sizes every kernel is checked at (none a multiple of the
+/// workgroup size but 1).
+pub const BATCHES: [usize; 4] = [1, 7, 1000, 4099];
+
+/// Uniform f64 values in [lo, hi), rounded to f32 and back (so the f64
+/// reference sees exactly the GPU's inputs).
+pub fn uniform32(seed: u64, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+    ebm_core::testing::uniform_vec(seed, n, lo, hi).into_iter().map(|v| v as f32 as f64).collect()
+}
+
+/// Standard normals rounded to f32 and back.
+pub fn normal32(seed: u64, n: usize) -> Vec<f64> {
+    ebm_core::testing::normal_vec(seed, n).into_iter().map(|v| v as f32 as f64).collect()
+}
+
+/// f64 → f32.
+pub fn to32(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&a| a as f32).collect()
+}
+
+/// The largest |v|.
+pub fn max_abs<T: Copy + Into<f64>>(v: &[T]) -> f64 {
+    v.iter().map(|&a| a.into().abs()).fold(0.0, f64::max)
+}
+
+use ebm_core::testing::Tolerance;
+use ebm_core::Energy;
+
+/// Which outputs to compare.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    /// Relative tolerance per unit of reduction length.
+    pub rtol: f64,
+    /// Reduction length of the energy / score / Hessian computations.
+    pub reduce: usize,
+}
+
+/// A tolerance for an output vector: relative `rtol`, plus an absolute part
+/// `rtol · max|want|` (so values that cancel to near zero are judged on the
+/// scale of the vector), grown with the reduction length.
+pub fn tol_for(rtol: f64, reduce: usize, want: &[f64]) -> Tolerance {
+    Tolerance::new(rtol, rtol * max_abs(want).max(1e-30)).grown(reduce)
+}
+
+/// Largest error of `got` against `want` in units of `tol` (≤ 1 passes).
+pub fn worst(got: &[f32], want: &[f64], tol: &Tolerance) -> f64 {
+    got.iter()
+        .zip(want)
+        .map(|(&g, &w)| {
+            let g = g as f64;
+            let r = (g - w).abs() / (tol.atol + tol.rtol * g.abs().max(w.abs()));
+            if r.is_nan() { f64::INFINITY } else { r }
+        })
+        .fold(0.0, f64::max)
+}
+
+/// Compares every output of `gpu` with the f64 twin `cpu` at `x` (f32-exact
+/// values): energy, then energy+score, then energy+score+Hessian diagonal.
+pub fn check_outputs<G: Energy<f32>, C: Energy<f64>>(
+    label: &str,
+    gpu: &G,
+    cpu: &C,
+    x: &[f64],
+    rtol: f64,
+    reduce: usize,
+    with_hess: bool,
+) {
+    let d = cpu.dim();
+    let b = x.len() / d;
+    let x32 = to32(x);
+    let (mut e6, mut s6, mut h6) = (vec![0.0; b], vec![0.0; b * d], vec![0.0; b * d]);
+    if with_hess {
+        cpu.energy_score_hess_diag(x, &mut e6, &mut s6, &mut h6).expect("cpu");
+    } else {
+        cpu.energy_score(x, &mut e6, &mut s6).expect("cpu");
+    }
+    let te = tol_for(rtol, reduce, &e6);
+    let ts = tol_for(rtol, reduce, &s6);
+    let th = tol_for(rtol, reduce, &h6);
+
+    let mut e = vec![f32::NAN; b];
+    gpu.energy(&x32, &mut e).expect("gpu energy");
+    te.assert_all_close(&format!("{label} B={b}: energy (energy-only kernel)"), &e, &e6);
+
+    let (mut e, mut s) = (vec![f32::NAN; b], vec![f32::NAN; b * d]);
+    gpu.energy_score(&x32, &mut e, &mut s).expect("gpu energy_score");
+    te.assert_all_close(&format!("{label} B={b}: energy (energy+score kernel)"), &e, &e6);
+    ts.assert_all_close(&format!("{label} B={b}: score (energy+score kernel)"), &s, &s6);
+    let mut report = format!(
+        "{label} B={b}: worst/tol energy {:.3} score {:.3}",
+        worst(&e, &e6, &te),
+        worst(&s, &s6, &ts)
+    );
+
+    if with_hess {
+        let (mut e, mut s, mut h) = (vec![f32::NAN; b], vec![f32::NAN; b * d], vec![f32::NAN; b * d]);
+        gpu.energy_score_hess_diag(&x32, &mut e, &mut s, &mut h).expect("gpu hess");
+        te.assert_all_close(&format!("{label} B={b}: energy (fused hess kernel)"), &e, &e6);
+        ts.assert_all_close(&format!("{label} B={b}: score (fused hess kernel)"), &s, &s6);
+        th.assert_all_close(&format!("{label} B={b}: hess_diag (fused hess kernel)"), &h, &h6);
+        report += &format!(" hess {:.3}", worst(&h, &h6, &th));
+    }
+    eprintln!("{report}");
+}
