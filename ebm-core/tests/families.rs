@@ -8,6 +8,7 @@
 use ebm_core::gaussian::Gaussian;
 use ebm_core::ica::{Ica, Source};
 use ebm_core::mixture::{Covariance, GaussianMixture};
+use ebm_core::rbm::GaussBernoulliRbm;
 use ebm_core::testing::{check_all_derivatives, check_f32_matches_f64, normal_vec, uniform_vec, Tolerance, FD_TOL};
 use ebm_core::{EbmError, Energy};
 use proptest::prelude::*;
@@ -462,4 +463,93 @@ fn ica_typed_errors() {
         m.grad_params_energy(&[0.0; 6], &[1.0, f64::NAN], &mut g),
         Err(EbmError::NonFinite { what: "weights", row: 1, .. })
     ));
+}
+
+// ------------------------------------------------ Gaussian-Bernoulli RBM
+
+/// b, c in [−1, 1], W in ±1.5/√d, log σ in [−0.5, 0.5].
+fn rbm_params(seed: u64, d: usize, h: usize) -> Vec<f64> {
+    let mut p = uniform_vec(seed, d + h, -1.0, 1.0);
+    let s = 1.5 / (d as f64).sqrt();
+    p.extend(uniform_vec(seed ^ 0x44, h * d, -s, s));
+    p.extend(uniform_vec(seed ^ 0x55, d, -0.5, 0.5));
+    p
+}
+
+fn rbm(seed: u64, d: usize, h: usize) -> GaussBernoulliRbm<f64> {
+    GaussBernoulliRbm::new(d, h, rbm_params(seed, d, h)).unwrap()
+}
+
+proptest! {
+    #![proptest_config(config(48))]
+
+    #[test]
+    fn rbm_derivatives(d in 1usize..=8, h in 1usize..=8, b in 1usize..=9, seed in any::<u64>()) {
+        let m = rbm(seed, d, h);
+        let (x, v, w) = batch(seed, b, d);
+        check_all_derivatives(&m, &x, &v, &w, FD_TOL);
+    }
+}
+
+#[test]
+fn rbm_f32_matches_f64() {
+    for (d, h, b, seed) in [(1, 1, 3, 1u64), (4, 7, 9, 2), (8, 8, 150, 3)] {
+        let m = rbm(seed, d, h);
+        let (x, v, w) = batch(seed, b, d);
+        check_f32_matches_f64(&m.cast::<f32>(), &m, &x, &v, &w, F32_TOL);
+    }
+}
+
+#[test]
+fn rbm_batched_matches_rows() {
+    check_batched_matches_rows(&rbm(30, 20, 24), 400, 30);
+}
+
+/// The free energy against the explicit sum over all 2^H hidden states:
+/// exp(−F(x)) = Σ_h exp(−E(x, h)) with
+/// E(x, h) = Σᵢ(xᵢ−bᵢ)²/(2σᵢ²) − cᵀh − Σⱼᵢ hⱼ Wⱼᵢ xᵢ/σᵢ².
+#[test]
+fn rbm_free_energy_sums_out_the_hidden_units() {
+    let (d, hd) = (3, 4);
+    let m = rbm(77, d, hd);
+    let p = rbm_params(77, d, hd);
+    let (b, c, w, ls) = (&p[..d], &p[d..d + hd], &p[d + hd..d + hd + hd * d], &p[d + hd + hd * d..]);
+    let (x, _, _) = batch(77, 4, d);
+    let mut f = vec![0.0; 4];
+    m.energy(&x, &mut f).unwrap();
+    for n in 0..4 {
+        let xr = &x[n * d..(n + 1) * d];
+        let rho: Vec<f64> = ls.iter().map(|l| (-2.0 * l).exp()).collect();
+        let quad: f64 = (0..d).map(|i| 0.5 * rho[i] * (xr[i] - b[i]).powi(2)).sum();
+        let z: f64 = (0..1u32 << hd)
+            .map(|mask| {
+                let mut e = quad;
+                for j in 0..hd {
+                    if mask >> j & 1 == 1 {
+                        e -= c[j] + (0..d).map(|i| w[j * d + i] * xr[i] * rho[i]).sum::<f64>();
+                    }
+                }
+                (-e).exp()
+            })
+            .sum();
+        assert!((f[n] + z.ln()).abs() < 1e-12, "F = {} vs −log Σ_h = {}", f[n], -z.ln());
+    }
+}
+
+#[test]
+fn rbm_typed_errors() {
+    assert!(matches!(
+        GaussBernoulliRbm::<f64>::new(3, 2, vec![0.0; 13]),
+        Err(EbmError::ParamLen { expected: 14, got: 13, .. })
+    ));
+    assert!(matches!(GaussBernoulliRbm::<f64>::new(3, 0, vec![0.0; 6]), Err(EbmError::InvalidConfig(_))));
+    let m = GaussBernoulliRbm::<f64>::init(3, 2, 9).unwrap();
+    assert_eq!(m.num_params(), 14);
+    let mut g = vec![0.0; 14];
+    assert!(matches!(
+        m.grad_params_v_dot_grad_x(&[0.0; 6], &[0.0; 3], &[1.0, 1.0], &mut g),
+        Err(EbmError::DimMismatch { what: "v", expected: 6, got: 3 })
+    ));
+    let mut e = [0.0; 2];
+    assert!(matches!(m.energy(&[0.0; 7], &mut e), Err(EbmError::RaggedBatch { len: 7, dim: 3, .. })));
 }
