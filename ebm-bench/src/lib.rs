@@ -1,1 +1,52 @@
-//! ebm-bench: support code for the criterion benches.
+//! Support code for ebm's criterion benches (`cargo bench -p ebm-bench`):
+//! the bench sizes, seeded inputs, and FLOP counts used to turn times into
+//! rates.
+
+use ebm_core::Real;
+
+/// An MLP bench shape: data dimension d and hidden widths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MlpShape {
+    /// Data dimension d.
+    pub dim: usize,
+    /// Hidden widths (two layers in every bench shape).
+    pub hidden: [usize; 2],
+}
+
+impl MlpShape {
+    /// A bench-ID fragment such as `d64_h256-256`.
+    pub fn id(&self) -> String {
+        format!("d{}_h{}-{}", self.dim, self.hidden[0], self.hidden[1])
+    }
+
+    /// FLOPs of the fused energy + score + Hessian-diagonal decomposition for
+    /// a batch of `b` samples, counting a multiply-add as 2:
+    /// forward 2·(d·H₁ + H₁·H₂ + H₂), backward the same again, Jacobian
+    /// propagation 2·d·H₁·H₂ (J₁ = W₁ is free), and the squared epilogue
+    /// 3·d·(H₁ + H₂).
+    pub fn hess_diag_flops(&self, b: usize) -> f64 {
+        let (d, h1, h2) = (self.dim as f64, self.hidden[0] as f64, self.hidden[1] as f64);
+        let fwd = 2.0 * (d * h1 + h1 * h2 + h2);
+        let per_sample = 2.0 * fwd + 2.0 * d * h1 * h2 + 3.0 * d * (h1 + h2);
+        per_sample * b as f64
+    }
+}
+
+/// The MLP shapes of the issue: (2, 128-128), (16, 128-128), (64, 256-256),
+/// (256, 256-256).
+pub const MLP_SHAPES: [MlpShape; 4] = [
+    MlpShape { dim: 2, hidden: [128, 128] },
+    MlpShape { dim: 16, hidden: [128, 128] },
+    MlpShape { dim: 64, hidden: [256, 256] },
+    MlpShape { dim: 256, hidden: [256, 256] },
+];
+
+/// Batch sizes of the benches.
+pub const BATCHES: [usize; 2] = [1024, 16384];
+
+/// A seeded standard-normal batch of `b` samples in dimension `d`.
+pub fn normal_batch<T: Real>(seed: u64, b: usize, d: usize) -> Vec<T> {
+    let mut x = vec![T::zero(); b * d];
+    ebm_core::rng::fill_normal(seed, 0xbe7c, 0, &mut x);
+    x
+}
