@@ -1,0 +1,277 @@
+//! [`SymEnergy`]: a symbolic energy as an [`Energy`] model.
+//!
+//! Construction derives every quantity of [`Derivatives`] and lowers six
+//! fused programs (E; E and score; E, score and Hessian diagonal; the three
+//! per-sample parameter gradients). The programs are shared (`Arc`) between
+//! clones and casts; only the flat parameter buffer θ is per model, in the
+//! layout of [`super::signature`] (declaration order, row-major, `lower`
+//! arrays as packed lower triangles).
+//!
+//! Parameter gradients evaluate the per-sample gradient program and sum its
+//! outputs with the weights, each thread over its own chunk, then reduce
+//! (see [`super::eval::eval_weighted_sum`]).
+
+use super::deriv::{derive, Derivatives};
+use super::error::SymError;
+use super::eval::{eval_batch, eval_weighted_sum};
+use super::expand::{parse_with, Formula};
+use super::program::{compile, Program};
+use super::signature::Signature;
+use crate::energy::{check_batch, check_finite, check_len, Energy};
+use crate::error::Result;
+use crate::real::Real;
+use std::sync::Arc;
+
+/// The six programs of a symbolic model.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Programs {
+    /// `[E]`.
+    pub energy: Program,
+    /// `[E, s₀ … s_{d−1}]` with s = −∇ₓE.
+    pub energy_score: Program,
+    /// `[E, s₀ … s_{d−1}, h₀ … h_{d−1}]` with hᵢ = ∂²E/∂xᵢ².
+    pub energy_score_hess: Program,
+    /// `[∂E/∂θ₀ …]`.
+    pub grad_energy: Program,
+    /// `[∂(vᵀ∇ₓE)/∂θ₀ …]`, reading the auxiliary inputs v.
+    pub grad_v_dot_grad: Program,
+    /// `[∂J/∂θ₀ …]` with J = Σᵢ ½(∂ᵢE)² − ∂²ᵢᵢE (seed eq 12).
+    pub grad_sm: Program,
+}
+
+/// Sizes of one program: distinct DAG nodes of its outputs, instructions
+/// after lowering, registers after reuse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ProgramSize {
+    /// Distinct DAG nodes reachable from the outputs.
+    pub nodes: usize,
+    /// Instructions.
+    pub instrs: usize,
+    /// Registers.
+    pub regs: usize,
+}
+
+/// Node counts of every program of a model (see [`SymEnergy::node_counts`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NodeCounts {
+    /// `[E]`.
+    pub energy: ProgramSize,
+    /// `[E, score]`.
+    pub energy_score: ProgramSize,
+    /// `[E, score, Hessian diagonal]`.
+    pub energy_score_hess: ProgramSize,
+    /// ∇_θ E.
+    pub grad_energy: ProgramSize,
+    /// ∇_θ vᵀ∇ₓE.
+    pub grad_v_dot_grad: ProgramSize,
+    /// ∇_θ J.
+    pub grad_sm: ProgramSize,
+}
+
+/// Everything shared by the clones and casts of one symbolic model.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The formula; its graph also holds the derived nodes.
+    pub formula: Formula,
+    /// The derived nodes.
+    pub derivatives: Derivatives,
+    /// The lowered programs.
+    pub programs: Programs,
+    /// Their sizes.
+    pub counts: NodeCounts,
+}
+
+impl Compiled {
+    /// Derives and lowers everything for `formula`.
+    pub fn new(mut formula: Formula) -> Self {
+        let sig = &formula.signature;
+        let (d, p) = (sig.dim, sig.num_params());
+        let g = &mut formula.graph;
+        let dv = derive(g, formula.energy, d, p);
+        let cat = |parts: &[&[super::expr::NodeId]]| parts.concat();
+        let outs = [
+            vec![dv.energy],
+            cat(&[&[dv.energy], &dv.score]),
+            cat(&[&[dv.energy], &dv.score, &dv.hess_diag]),
+            dv.grad_energy.clone(),
+            dv.grad_v_dot_grad.clone(),
+            dv.grad_sm.clone(),
+        ];
+        let aux = [0, 0, 0, 0, d, 0];
+        let progs: Vec<Program> = outs.iter().zip(aux).map(|(o, a)| compile(g, o, d, a, p)).collect();
+        let size = |k: usize| ProgramSize {
+            nodes: g.count_nodes(&outs[k]),
+            instrs: progs[k].len(),
+            regs: progs[k].num_regs as usize,
+        };
+        let counts = NodeCounts {
+            energy: size(0),
+            energy_score: size(1),
+            energy_score_hess: size(2),
+            grad_energy: size(3),
+            grad_v_dot_grad: size(4),
+            grad_sm: size(5),
+        };
+        let mut it = progs.into_iter();
+        let mut next = || it.next().expect("six programs");
+        let programs = Programs {
+            energy: next(),
+            energy_score: next(),
+            energy_score_hess: next(),
+            grad_energy: next(),
+            grad_v_dot_grad: next(),
+            grad_sm: next(),
+        };
+        Self { formula, derivatives: dv, programs, counts }
+    }
+}
+
+/// A symbolic energy with exact derivatives, implementing [`Energy`].
+///
+/// θ follows the layout of [`super::signature`]: parameters in declaration
+/// order, arrays row-major, `lower` arrays as packed lower triangles.
+#[derive(Clone, Debug)]
+pub struct SymEnergy<T: Real> {
+    compiled: Arc<Compiled>,
+    params: Vec<T>,
+}
+
+impl<T: Real> SymEnergy<T> {
+    /// A model of `formula` with parameters `theta` (length
+    /// `formula.signature.num_params()`).
+    pub fn new(formula: Formula, theta: &[T]) -> std::result::Result<Self, SymError> {
+        let p = formula.signature.num_params();
+        if theta.len() != p {
+            return Err(SymError::Build(format!("expected {p} parameter values, got {}", theta.len())));
+        }
+        Ok(Self { compiled: Arc::new(Compiled::new(formula)), params: theta.to_vec() })
+    }
+
+    /// Parses `src` (see [`super::parse`]) and builds the model with `theta`.
+    pub fn parse(src: &str, theta: &[T]) -> std::result::Result<Self, SymError> {
+        Self::new(parse_with(src, &[])?, theta)
+    }
+
+    /// Parses `src` with sizes given from outside and builds the model.
+    pub fn parse_with(src: &str, sizes: &[(&str, usize)], theta: &[T]) -> std::result::Result<Self, SymError> {
+        Self::new(parse_with(src, sizes)?, theta)
+    }
+
+    /// The same model in another precision (programs shared, θ converted).
+    pub fn cast<U: Real>(&self) -> SymEnergy<U> {
+        SymEnergy {
+            compiled: Arc::clone(&self.compiled),
+            params: self.params.iter().map(|&v| U::from_f64(v.to_f64())).collect(),
+        }
+    }
+
+    /// The formula (its graph also holds the derivatives).
+    pub fn formula(&self) -> &Formula {
+        &self.compiled.formula
+    }
+
+    /// The input and parameter declarations.
+    pub fn signature(&self) -> &Signature {
+        &self.compiled.formula.signature
+    }
+
+    /// The derived nodes.
+    pub fn derivatives(&self) -> &Derivatives {
+        &self.compiled.derivatives
+    }
+
+    /// The lowered programs (for GPU backends).
+    pub fn programs(&self) -> &Programs {
+        &self.compiled.programs
+    }
+
+    /// DAG nodes, instructions and registers of every program.
+    pub fn node_counts(&self) -> NodeCounts {
+        self.compiled.counts
+    }
+
+    /// The energy in the text syntax.
+    pub fn to_source(&self) -> String {
+        self.compiled.formula.to_source()
+    }
+
+    fn batch(&self, x: &[T]) -> Result<usize> {
+        check_batch("x", x, self.dim())
+    }
+
+    fn batch_weights(&self, x: &[T], w: &[T], grad: &[T]) -> Result<usize> {
+        let b = self.batch(x)?;
+        check_len("weights", w, b)?;
+        check_finite("weights", w, 1)?;
+        check_len("grad", grad, self.num_params())?;
+        Ok(b)
+    }
+}
+
+impl<T: Real> Energy<T> for SymEnergy<T> {
+    fn name(&self) -> &'static str {
+        "sym"
+    }
+
+    fn dim(&self) -> usize {
+        self.compiled.formula.signature.dim
+    }
+
+    fn params(&self) -> &[T] {
+        &self.params
+    }
+
+    fn params_mut(&mut self) -> &mut [T] {
+        &mut self.params
+    }
+
+    fn energy(&self, x: &[T], energy: &mut [T]) -> Result<()> {
+        let b = self.batch(x)?;
+        check_len("energy", energy, b)?;
+        eval_batch(&self.compiled.programs.energy, &self.params, x, &[], &mut [energy]);
+        Ok(())
+    }
+
+    fn energy_score(&self, x: &[T], energy: &mut [T], score: &mut [T]) -> Result<()> {
+        let b = self.batch(x)?;
+        check_len("energy", energy, b)?;
+        check_len("score", score, b * self.dim())?;
+        eval_batch(&self.compiled.programs.energy_score, &self.params, x, &[], &mut [energy, score]);
+        Ok(())
+    }
+
+    fn energy_score_hess_diag(&self, x: &[T], energy: &mut [T], score: &mut [T], hess_diag: &mut [T]) -> Result<()> {
+        let b = self.batch(x)?;
+        check_len("energy", energy, b)?;
+        check_len("score", score, b * self.dim())?;
+        check_len("hess_diag", hess_diag, b * self.dim())?;
+        eval_batch(
+            &self.compiled.programs.energy_score_hess,
+            &self.params,
+            x,
+            &[],
+            &mut [energy, score, hess_diag],
+        );
+        Ok(())
+    }
+
+    fn grad_params_energy(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
+        self.batch_weights(x, weights, grad)?;
+        eval_weighted_sum(&self.compiled.programs.grad_energy, &self.params, x, &[], weights, grad);
+        Ok(())
+    }
+
+    fn grad_params_v_dot_grad_x(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
+        let b = self.batch_weights(x, weights, grad)?;
+        check_len("v", v, b * self.dim())?;
+        check_finite("v", v, self.dim())?;
+        eval_weighted_sum(&self.compiled.programs.grad_v_dot_grad, &self.params, x, v, weights, grad);
+        Ok(())
+    }
+
+    fn grad_params_sm(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
+        self.batch_weights(x, weights, grad)?;
+        eval_weighted_sum(&self.compiled.programs.grad_sm, &self.params, x, &[], weights, grad);
+        Ok(())
+    }
+}
