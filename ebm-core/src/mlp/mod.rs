@@ -40,7 +40,7 @@
 //! the rows (b, i) of Jᵀ of all samples b of a chunk stack into one matrix,
 //! so each layer is a single GEMM (chunk·d × H_l)·(H_l × H_{l+1}) followed by
 //! an epilogue that adds Σ_u c_{l,u} J²_{u,i} to the Hessian and scales by
-//! σ′ for the next layer (see [`hess_diag`]). The dominant cost is
+//! σ′ for the next layer. The dominant cost is
 //! 2·B·d·Σ_l H_l H_{l+1} flops, against d times the cost of a backward pass
 //! for the naive d Hessian-vector products.
 //!
