@@ -3,7 +3,11 @@
 
 use crate::error::{KernelError, Result};
 use crate::spec::*;
+use ebm_core::gaussian::Gaussian;
+use ebm_core::ica::{Ica, Source};
+use ebm_core::mixture::{Covariance, GaussianMixture};
 use ebm_core::mlp::Mlp;
+use ebm_core::rbm::GaussBernoulliRbm;
 use ebm_core::{EbmError, Energy};
 
 /// Largest per-thread state, in f32 values, the kernels accept (it lives in
@@ -63,5 +67,50 @@ impl GpuFamily for Mlp<f32> {
     fn hess_error(&self) -> Option<EbmError> {
         let act = self.activation();
         (!act.is_smooth()).then(|| EbmError::Activation { activation: act.name(), objective: "hess_diag" })
+    }
+}
+
+fn simple_spec(family: u32, d: usize, a: usize, variant: u32, n_params: usize) -> Spec {
+    Spec { family, d, a, wmax: 0, wsum: 0, variant, n_params, shared: false }
+}
+
+impl GpuFamily for Gaussian<f32> {
+    fn spec(&self) -> Result<(Spec, Vec<u32>)> {
+        let d = self.dim();
+        check_thread_floats("gaussian", 6 * d)?;
+        Ok((simple_spec(FAM_GAUSSIAN, d, 0, 0, self.num_params()), vec![]))
+    }
+}
+
+impl GpuFamily for Ica<f32> {
+    fn spec(&self) -> Result<(Spec, Vec<u32>)> {
+        let d = self.dim();
+        check_thread_floats("ica", 6 * d)?;
+        let variant = match self.source() {
+            Source::LogCosh => 0,
+            Source::Logistic => 1,
+            Source::StudentT => 2,
+        };
+        Ok((simple_spec(FAM_ICA, d, self.num_experts(), variant, self.num_params()), vec![]))
+    }
+}
+
+impl GpuFamily for GaussianMixture<f32> {
+    fn spec(&self) -> Result<(Spec, Vec<u32>)> {
+        let d = self.dim();
+        check_thread_floats("gaussian mixture", 8 * d)?;
+        let variant = match self.covariance() {
+            Covariance::Full => 0,
+            Covariance::Diagonal => 1,
+        };
+        Ok((simple_spec(FAM_MIXTURE, d, self.num_components(), variant, self.num_params()), vec![]))
+    }
+}
+
+impl GpuFamily for GaussBernoulliRbm<f32> {
+    fn spec(&self) -> Result<(Spec, Vec<u32>)> {
+        let d = self.dim();
+        check_thread_floats("rbm", 7 * d)?;
+        Ok((simple_spec(FAM_RBM, d, self.num_hidden(), 0, self.num_params()), vec![]))
     }
 }

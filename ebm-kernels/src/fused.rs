@@ -16,6 +16,7 @@
 // `#[cube]` and `#[derive(CubeType)]` generate undocumented items.
 #![allow(missing_docs)]
 
+use crate::families::{gaussian_eval, ica_eval, mixture_eval, rbm_eval};
 use crate::mlp::mlp_eval;
 use crate::philox::{block, normals_from_block, uniform_at};
 use crate::spec::*;
@@ -37,6 +38,14 @@ pub fn eval_any(
     let mut e = 0.0f32;
     if comptime!(spec.family == FAM_MLP) {
         e = mlp_eval(w, meta, xin, grad, hess, spec, want_grad, want_hess);
+    } else if comptime!(spec.family == FAM_GAUSSIAN) {
+        e = gaussian_eval(w, xin, grad, hess, spec, want_grad, want_hess);
+    } else if comptime!(spec.family == FAM_ICA) {
+        e = ica_eval(w, xin, grad, hess, spec, want_grad, want_hess);
+    } else if comptime!(spec.family == FAM_MIXTURE) {
+        e = mixture_eval(w, xin, grad, hess, spec, want_grad, want_hess);
+    } else {
+        e = rbm_eval(w, xin, grad, hess, spec, want_grad, want_hess);
     }
     e
 }

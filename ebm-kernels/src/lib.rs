@@ -18,6 +18,7 @@ pub mod act;
 pub mod fused;
 pub mod mlp;
 pub mod spec;
+pub mod families;
 pub mod family;
 pub mod gpu_energy;
 

@@ -1,0 +1,338 @@
+//! In-kernel Gaussian, ICA, Gaussian-mixture and Gaussian–Bernoulli RBM
+//! energies, one thread per sample, the twins of `ebm_core::gaussian`,
+//! `ebm_core::ica`, `ebm_core::mixture` and `ebm_core::rbm` (same θ layouts).
+//!
+//! **Gaussian** E = ½‖u‖², u = Lᵀ(x − μ); ∇ₓE = L u; ∂²E/∂xᵢ² = Σ_{j≤i} Lᵢⱼ².
+//! θ = [μ (d), L lower triangle row by row, Lᵢⱼ at d + i(i+1)/2 + j].
+//!
+//! **ICA** E = Σₖ g(sₖ), s = Wx; ∇ₓE = Wᵀg′(s); ∂²E/∂xᵢ² = Σₖ g″(sₖ)Wₖᵢ²;
+//! g = log cosh (variant 0), 2 log cosh(s/2) (1), αₖ log(1 + ½s²) (2).
+//! θ = [W (K×d), α (K, Student-t only)].
+//!
+//! **Mixture** E = −log Σₖ exp(−eₖ),
+//! eₖ = lse(a) − aₖ + (d/2) log 2π − Σᵢ log|Lₖ,ᵢᵢ| + ½‖Lₖᵀ(x − μₖ)‖²;
+//! with gₖ = Pₖ(x − μₖ) and responsibilities γₖ = e^{E − eₖ}:
+//! ∇ₓE = ḡ = Σₖ γₖ gₖ, ∂²E/∂xᵢ² = Σₖ γₖ(Pₖ,ᵢᵢ − gₖᵢ²) + ḡᵢ². The sums over k
+//! run as one streaming log-sum-exp (rescaled when a smaller eₖ appears),
+//! so per-thread state is O(d). θ = [a (K), μ (K×d), per component the
+//! packed Lₖ (Full, variant 0) or log lₖ with Lₖ = diag(e^{log lₖ})
+//! (Diagonal, variant 1)].
+//!
+//! **RBM** F = Σᵢ ρᵢ(xᵢ − bᵢ)²/2 − Σⱼ softplus(aⱼ), ρ = e^{−2 log σ},
+//! aⱼ = cⱼ + Σᵢ Wⱼᵢρᵢxᵢ; with hⱼ = sigmoid(aⱼ), hⱼ′ = hⱼ(1 − hⱼ), m = Wᵀh:
+//! ∇ₓF = ρ∘(x − b − m), ∂²F/∂xᵢ² = ρᵢ − ρᵢ² Σⱼ hⱼ′Wⱼᵢ².
+//! θ = [b (d), c (H), W (H×d), log σ (d)].
+
+// `#[cube]` generates undocumented items.
+#![allow(missing_docs)]
+
+use crate::spec::Spec;
+use cubecl::prelude::*;
+
+/// Gaussian with Cholesky-factored precision.
+#[cube]
+pub fn gaussian_eval(
+    w: &[f32],
+    xin: &Array<f32>,
+    grad: &mut Array<f32>,
+    hess: &mut Array<f32>,
+    #[comptime] spec: Spec,
+    #[comptime] want_grad: bool,
+    #[comptime] want_hess: bool,
+) -> f32 {
+    let d = spec.d;
+    let mut r = Array::<f32>::new(d);
+    let mut u = Array::<f32>::new(d);
+    for i in 0..d {
+        r[i] = xin[i] - w[i];
+    }
+    let mut e = 0.0f32;
+    for j in 0..d {
+        let mut acc = 0.0f32;
+        for i in j..d {
+            acc += w[d + i * (i + 1) / 2 + j] * r[i];
+        }
+        u[j] = acc;
+        e += acc * acc;
+    }
+    if comptime!(want_grad || want_hess) {
+        for i in 0..d {
+            let row = d + i * (i + 1) / 2;
+            let mut acc = 0.0f32;
+            let mut p = 0.0f32;
+            for j in 0..i + 1 {
+                let l = w[row + j];
+                acc += l * u[j];
+                p += l * l;
+            }
+            grad[i] = acc;
+            if comptime!(want_hess) {
+                hess[i] = p;
+            }
+        }
+    }
+    0.5f32 * e
+}
+
+/// g, g′, g″ of an ICA source at s.
+#[derive(CubeType, Clone, Copy)]
+pub struct Src3 {
+    pub g0: f32,
+    pub g1: f32,
+    pub g2: f32,
+}
+
+#[cube]
+fn ica_source(s: f32, #[comptime] variant: u32) -> Src3 {
+    let mut out = Src3 { g0: 0.0f32, g1: 0.0f32, g2: 0.0f32 };
+    if comptime!(variant == 2) {
+        let hs2 = 0.5f32 * s * s;
+        let q = 1.0f32 + hs2;
+        out.g0 = f32::log1p(hs2);
+        out.g1 = s / q;
+        out.g2 = (1.0f32 - hs2) / (q * q);
+    } else {
+        let mut scale = 1.0f32;
+        if comptime!(variant == 1) {
+            scale = 0.5f32;
+        }
+        let h = s * scale;
+        let a = f32::abs(h);
+        let e = f32::exp(-2.0f32 * a);
+        let mut t = (1.0f32 - e) / (1.0f32 + e);
+        if h < 0.0f32 {
+            t = -t;
+        }
+        let sech2 = 4.0f32 * e / ((1.0f32 + e) * (1.0f32 + e));
+        let lc = a + f32::log1p(e) - 0.693_147_2f32;
+        out.g0 = lc / scale;
+        out.g1 = t;
+        out.g2 = scale * sech2;
+    }
+    out
+}
+
+/// ICA / product of experts.
+#[cube]
+pub fn ica_eval(
+    w: &[f32],
+    xin: &Array<f32>,
+    grad: &mut Array<f32>,
+    hess: &mut Array<f32>,
+    #[comptime] spec: Spec,
+    #[comptime] want_grad: bool,
+    #[comptime] want_hess: bool,
+) -> f32 {
+    let d = spec.d;
+    let k = spec.a;
+    for i in 0..d {
+        grad[i] = 0.0f32;
+        hess[i] = 0.0f32;
+    }
+    let mut e = 0.0f32;
+    for c in 0..k {
+        let row = c * d;
+        let mut s = 0.0f32;
+        for j in 0..d {
+            s += w[row + j] * xin[j];
+        }
+        let f = ica_source(s, spec.variant);
+        let mut al = 1.0f32;
+        if comptime!(spec.variant == 2) {
+            al = w[k * d + c];
+        }
+        e += al * f.g0;
+        if comptime!(want_grad || want_hess) {
+            let g1 = al * f.g1;
+            let g2 = al * f.g2;
+            for j in 0..d {
+                let wj = w[row + j];
+                grad[j] += g1 * wj;
+                if comptime!(want_hess) {
+                    hess[j] += g2 * wj * wj;
+                }
+            }
+        }
+    }
+    e
+}
+
+/// Gaussian mixture, full (variant 0) or diagonal (variant 1) precisions.
+#[cube]
+pub fn mixture_eval(
+    w: &[f32],
+    xin: &Array<f32>,
+    grad: &mut Array<f32>,
+    hess: &mut Array<f32>,
+    #[comptime] spec: Spec,
+    #[comptime] want_grad: bool,
+    #[comptime] want_hess: bool,
+) -> f32 {
+    let d = spec.d;
+    let k = spec.a;
+    let diag = comptime!(spec.variant == 1);
+    let flen = comptime!(if spec.variant == 1 { spec.d } else { spec.d * (spec.d + 1) / 2 });
+    let fbase = k + k * d;
+    let mut r = Array::<f32>::new(d);
+    let mut u = Array::<f32>::new(d);
+    let mut g = Array::<f32>::new(d);
+    let mut pd = Array::<f32>::new(d);
+
+    // log Σ exp(a) of the logits.
+    let mut amax = w[0];
+    for c in 1..k {
+        amax = f32::max(amax, w[c]);
+    }
+    let mut asum = 0.0f32;
+    for c in 0..k {
+        asum += f32::exp(w[c] - amax);
+    }
+    let lse = amax + f32::ln(asum);
+    let half_log_2pi = 0.918_938_5f32;
+
+    let mut m = 0.0f32;
+    let mut ssum = 0.0f32;
+    for i in 0..d {
+        grad[i] = 0.0f32;
+        hess[i] = 0.0f32;
+    }
+    for c in 0..k {
+        let mu = k + c * d;
+        let f = fbase + c * flen;
+        for i in 0..d {
+            r[i] = xin[i] - w[mu + i];
+        }
+        let mut logdet = 0.0f32;
+        let mut uu = 0.0f32;
+        if comptime!(diag) {
+            for i in 0..d {
+                let l = f32::exp(w[f + i]);
+                logdet += w[f + i];
+                let ui = l * r[i];
+                uu += ui * ui;
+                g[i] = l * ui;
+                pd[i] = l * l;
+            }
+        } else {
+            for j in 0..d {
+                let mut acc = 0.0f32;
+                for i in j..d {
+                    acc += w[f + i * (i + 1) / 2 + j] * r[i];
+                }
+                u[j] = acc;
+                uu += acc * acc;
+            }
+            for i in 0..d {
+                let row = f + i * (i + 1) / 2;
+                logdet += f32::ln(f32::abs(w[row + i]));
+                let mut acc = 0.0f32;
+                let mut p = 0.0f32;
+                for j in 0..i + 1 {
+                    let l = w[row + j];
+                    acc += l * u[j];
+                    p += l * l;
+                }
+                g[i] = acc;
+                pd[i] = p;
+            }
+        }
+        let df = comptime!(spec.d as f32);
+        let ec = lse - w[c] + half_log_2pi * df - logdet + 0.5f32 * uu;
+        // Streaming log-sum-exp of −e around the smallest e so far.
+        let mut scale = 1.0f32;
+        let mut wgt = 1.0f32;
+        if c == 0 {
+            m = ec;
+            scale = 0.0f32;
+        } else if ec < m {
+            scale = f32::exp(ec - m);
+            m = ec;
+        } else {
+            wgt = f32::exp(m - ec);
+        }
+        ssum = ssum * scale + wgt;
+        if comptime!(want_grad || want_hess) {
+            for i in 0..d {
+                let gi = g[i];
+                grad[i] = grad[i] * scale + wgt * gi;
+                if comptime!(want_hess) {
+                    hess[i] = hess[i] * scale + wgt * (pd[i] - gi * gi);
+                }
+            }
+        }
+    }
+    if comptime!(want_grad || want_hess) {
+        let inv = 1.0f32 / ssum;
+        for i in 0..d {
+            let gb = grad[i] * inv;
+            grad[i] = gb;
+            if comptime!(want_hess) {
+                hess[i] = hess[i] * inv + gb * gb;
+            }
+        }
+    }
+    m - f32::ln(ssum)
+}
+
+/// Gaussian–Bernoulli RBM free energy.
+#[cube]
+pub fn rbm_eval(
+    w: &[f32],
+    xin: &Array<f32>,
+    grad: &mut Array<f32>,
+    hess: &mut Array<f32>,
+    #[comptime] spec: Spec,
+    #[comptime] want_grad: bool,
+    #[comptime] want_hess: bool,
+) -> f32 {
+    let d = spec.d;
+    let nh = spec.a;
+    let wbase = d + nh;
+    let sbase = wbase + nh * d;
+    let mut rho = Array::<f32>::new(d);
+    let mut xt = Array::<f32>::new(d);
+    let mut e = 0.0f32;
+    for i in 0..d {
+        let p = f32::exp(-2.0f32 * w[sbase + i]);
+        rho[i] = p;
+        xt[i] = p * xin[i];
+        let dx = xin[i] - w[i];
+        e += 0.5f32 * p * dx * dx;
+        grad[i] = 0.0f32;
+        hess[i] = 0.0f32;
+    }
+    for j in 0..nh {
+        let row = wbase + j * d;
+        let mut a = w[d + j];
+        for i in 0..d {
+            a += w[row + i] * xt[i];
+        }
+        let ex = f32::exp(-f32::abs(a));
+        let inv = 1.0f32 / (1.0f32 + ex);
+        let mut h = ex * inv;
+        if a >= 0.0f32 {
+            h = inv;
+        }
+        let h1 = ex * inv * inv;
+        e -= f32::max(a, 0.0f32) + f32::log1p(ex);
+        if comptime!(want_grad || want_hess) {
+            for i in 0..d {
+                let wi = w[row + i];
+                grad[i] += h * wi;
+                if comptime!(want_hess) {
+                    hess[i] += h1 * wi * wi;
+                }
+            }
+        }
+    }
+    if comptime!(want_grad || want_hess) {
+        for i in 0..d {
+            let p = rho[i];
+            grad[i] = p * (xin[i] - w[i] - grad[i]);
+            if comptime!(want_hess) {
+                hess[i] = p - p * p * hess[i];
+            }
+        }
+    }
+    e
+}
