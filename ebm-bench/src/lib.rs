@@ -50,3 +50,5 @@ pub fn normal_batch<T: Real>(seed: u64, b: usize, d: usize) -> Vec<T> {
     ebm_core::rng::fill_normal(seed, 0xbe7c, 0, &mut x);
     x
 }
+
+pub mod targets;

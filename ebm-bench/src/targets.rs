@@ -1,0 +1,185 @@
+//! The backends a bench runs on: the CPU in f64 (the reference) and f32, and
+//! the GPU on every adapter wgpu finds.
+
+use ebm_core::mlp::{Activation, Mlp};
+use ebm_core::{Energy, Real};
+use ebm_kernels::{AdapterKind, AdapterSelector, DeviceInfo, GpuDevice, GpuEnergy};
+
+use crate::MlpShape;
+
+/// One backend holding one model, behind the `Energy` interface.
+pub enum Target {
+    /// The CPU reference in f64.
+    CpuF64(Mlp<f64>),
+    /// The CPU in f32.
+    CpuF32(Mlp<f32>),
+    /// A GPU adapter (f32 kernels).
+    Gpu(Box<GpuEnergy<Mlp<f32>>>, DeviceInfo),
+}
+
+/// Scratch buffers for one (target, batch) pair, in the target's precision.
+pub struct Io<T> {
+    /// The batch x (B×d).
+    pub x: Vec<T>,
+    /// Per-sample directions v (B×d).
+    pub v: Vec<T>,
+    /// Per-sample weights (B).
+    pub w: Vec<T>,
+    /// Energy output (B).
+    pub e: Vec<T>,
+    /// Score output (B×d).
+    pub s: Vec<T>,
+    /// Hessian-diagonal output (B×d).
+    pub h: Vec<T>,
+    /// Parameter-gradient output.
+    pub g: Vec<T>,
+    /// MALA acceptance counters.
+    pub acc: Vec<u32>,
+}
+
+impl<T: Real> Io<T> {
+    /// Seeded inputs for `b` samples of a model with `d` dims and `p` parameters.
+    pub fn new(b: usize, d: usize, p: usize) -> Self {
+        Self {
+            x: crate::normal_batch(1, b, d),
+            v: crate::normal_batch(2, b, d),
+            w: vec![T::from_f64(1.0 / b as f64); b],
+            e: vec![T::zero(); b],
+            s: vec![T::zero(); b * d],
+            h: vec![T::zero(); b * d],
+            g: vec![T::zero(); p],
+            acc: vec![0; b],
+        }
+    }
+}
+
+/// A primitive of the `Energy` interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Primitive {
+    /// `energy`.
+    Energy,
+    /// `energy_score`.
+    EnergyScore,
+    /// `energy_score_hess_diag` (fused).
+    HessDiag,
+    /// `grad_params_energy`.
+    GradParamsEnergy,
+    /// `grad_params_v_dot_grad_x`.
+    GradParamsVDotGradX,
+    /// `grad_params_sm`.
+    GradParamsSm,
+    /// 20 ULA steps in one call.
+    Langevin20,
+    /// 20 MALA steps in one call.
+    Mala20,
+    /// 20 ULA steps as 20 calls of one step (the decomposed twin of `Langevin20`).
+    Langevin20Unfused,
+}
+
+impl Primitive {
+    /// Every primitive, in bench order.
+    pub const ALL: [Primitive; 9] = [
+        Primitive::Energy,
+        Primitive::EnergyScore,
+        Primitive::HessDiag,
+        Primitive::GradParamsEnergy,
+        Primitive::GradParamsVDotGradX,
+        Primitive::GradParamsSm,
+        Primitive::Langevin20,
+        Primitive::Langevin20Unfused,
+        Primitive::Mala20,
+    ];
+
+    /// The criterion group name.
+    pub fn group(self) -> &'static str {
+        match self {
+            Primitive::Energy => "energy",
+            Primitive::EnergyScore => "energy_score",
+            Primitive::HessDiag => "energy_score_hess_diag",
+            Primitive::GradParamsEnergy => "grad_params_energy",
+            Primitive::GradParamsVDotGradX => "grad_params_v_dot_grad_x",
+            Primitive::GradParamsSm => "grad_params_sm",
+            Primitive::Langevin20 => "langevin_ula_k20_fused",
+            Primitive::Langevin20Unfused => "langevin_ula_k20_unfused",
+            Primitive::Mala20 => "mala_k20",
+        }
+    }
+
+    /// Runs the primitive once; every backend returns only after its results
+    /// are on the host, so the device sync is inside the timed region.
+    pub fn run<T: Real, E: Energy<T>>(self, m: &E, io: &mut Io<T>) {
+        let eps = T::from_f64(0.01);
+        let r = match self {
+            Primitive::Energy => m.energy(&io.x, &mut io.e),
+            Primitive::EnergyScore => m.energy_score(&io.x, &mut io.e, &mut io.s),
+            Primitive::HessDiag => m.energy_score_hess_diag(&io.x, &mut io.e, &mut io.s, &mut io.h),
+            Primitive::GradParamsEnergy => m.grad_params_energy(&io.x, &io.w, &mut io.g),
+            Primitive::GradParamsVDotGradX => m.grad_params_v_dot_grad_x(&io.x, &io.v, &io.w, &mut io.g),
+            Primitive::GradParamsSm => m.grad_params_sm(&io.x, &io.w, &mut io.g),
+            Primitive::Langevin20 => m.langevin_ula(&mut io.x, eps, 20, 7, 0),
+            Primitive::Langevin20Unfused => (0..20u64).try_for_each(|k| m.langevin_ula(&mut io.x, eps, 1, 7, k)),
+            Primitive::Mala20 => m.langevin_mala(&mut io.x, eps, 20, 7, 0, &mut io.acc).map(|_| ()),
+        };
+        r.expect("bench primitive failed");
+    }
+}
+
+impl Target {
+    /// The backend label in bench IDs: `cpu-f64`, `cpu-f32`, `gpu-<kind>`.
+    pub fn label(&self) -> String {
+        match self {
+            Target::CpuF64(_) => "cpu-f64".into(),
+            Target::CpuF32(_) => "cpu-f32".into(),
+            Target::Gpu(_, info) => format!(
+                "gpu{}-{}-{}",
+                info.index,
+                info.backend.to_lowercase(),
+                if info.kind == AdapterKind::Cpu { "software" } else { info.kind.label() }
+            ),
+        }
+    }
+
+    /// Whether this is a software (CPU-emulated) GPU: correctness only.
+    pub fn is_software(&self) -> bool {
+        matches!(self, Target::Gpu(_, info) if info.kind == AdapterKind::Cpu)
+    }
+
+    /// Hands `time` a closure that runs `prim` once on a seeded `b`-sample
+    /// batch held by this target (criterion's `iter` goes inside `time`).
+    pub fn with_primitive(&self, prim: Primitive, b: usize, time: &mut dyn FnMut(&mut dyn FnMut())) {
+        match self {
+            Target::CpuF64(m) => run_with(m, prim, b, time),
+            Target::CpuF32(m) => run_with(m, prim, b, time),
+            Target::Gpu(m, _) => run_with(m.as_ref(), prim, b, time),
+        }
+    }
+}
+
+fn run_with<T: Real, E: Energy<T>>(m: &E, prim: Primitive, b: usize, time: &mut dyn FnMut(&mut dyn FnMut())) {
+    let mut io = Io::<T>::new(b, m.dim(), m.num_params());
+    prim.run(m, &mut io); // warm-up (and device upload) outside the timed region
+    time(&mut || prim.run(m, &mut io));
+}
+
+/// The CPU targets for a shape: f64 reference and f32.
+pub fn cpu_targets(shape: MlpShape, act: Activation) -> Vec<Target> {
+    let m64 = Mlp::<f64>::init(shape.dim, &shape.hidden, act, 42).expect("mlp init");
+    let m32 = m64.cast::<f32>();
+    vec![Target::CpuF64(m64), Target::CpuF32(m32)]
+}
+
+/// One GPU target per adapter wgpu finds, with the same weights as the CPU
+/// targets, and one line per adapter for the log.
+pub fn gpu_targets(shape: MlpShape, act: Activation) -> (Vec<Target>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut notes = Vec::new();
+    let m32 = Mlp::<f64>::init(shape.dim, &shape.hidden, act, 42).expect("mlp init").cast::<f32>();
+    for (i, info) in ebm_kernels::list_adapters().into_iter().enumerate() {
+        let sel = AdapterSelector::Index(i);
+        match GpuDevice::new(&sel).and_then(|dev| GpuEnergy::new(&dev, m32.clone())) {
+            Ok(g) => out.push(Target::Gpu(Box::new(g), info)),
+            Err(e) => notes.push(format!("adapter {} not benched: {e}", info.name)),
+        }
+    }
+    (out, notes)
+}
