@@ -1,1 +1,69 @@
-//! ebm-estimators: training objectives, samplers, optimizers.
+//! # ebm-estimators
+//!
+//! Every training objective of the seed note (`notes-on-training-ebms.md`)
+//! for energy-based models p_θ(x) = exp(−E_θ(x))/Z_θ (eq 1), with samplers,
+//! optimizers and a training loop, written once against the batched
+//! [`ebm_core::Energy`] interface, so the same code runs on the CPU reference
+//! and on any backend implementing `Energy<f32>` (the GPU kernels).
+//!
+//! | objective | seed | type | parameter gradient through |
+//! | --- | --- | --- | --- |
+//! | ML / CD-k | §2–2.1, eq 2–3 | [`Cd`] | `grad_params_energy` |
+//! | PCD + replay buffer | eq 2 | [`Pcd`] | `grad_params_energy` |
+//! | improved CD (KL term) | eq 4–5 | [`Cd::with_kl`], [`icd`] | `grad_params_v_dot_grad_x` |
+//! | exact score matching | §3.1, eq 12 | [`ExactSm`] | `grad_params_sm` |
+//! | denoising SM (1 or L σ) | §3.2, eq 13 | [`Dsm`] | `grad_params_v_dot_grad_x` |
+//! | sliced SM, SSM-VR | §3.3 | [`Ssm`] | `grad_params_v_dot_grad_x` |
+//! | NCE with learned log Z | §4.1, eq 22–24 | [`Nce`] | `grad_params_energy` |
+//! | learned Stein discrepancy | §4.2, eq 25 | [`Lsd`] | `grad_params_v_dot_grad_x` |
+//!
+//! Each implements [`Estimator`]: `prepare` draws the step's frozen state
+//! (negatives, noise, projections, critic update) from Philox keyed by
+//! (seed, step); `loss` / `loss_grad` evaluate the objective and its exact
+//! gradient with that state frozen, so gradients are checkable against
+//! finite differences of the loss.
+//!
+//! Samplers ([`samplers`]): ULA and MALA (through the model's own
+//! `langevin_ula` / `langevin_mala`, so backend overrides run), HMC,
+//! annealed Langevin. Optimizers ([`optim`]): SGD with momentum, Adam/AdamW,
+//! schedules, clipping. Training ([`train`]): [`Trainer`] with progress
+//! callbacks, held-out evaluation and divergence detection that never writes
+//! a non-finite parameter.
+
+pub mod cd;
+pub mod critic;
+pub mod data;
+pub mod dsm;
+pub mod error;
+pub mod esm;
+pub mod estimator;
+pub mod icd;
+pub mod linalg;
+pub mod lsd;
+pub mod ml;
+pub mod nce;
+pub mod noise;
+pub mod optim;
+pub mod pcd;
+pub mod samplers;
+pub mod seeds;
+pub mod ssm;
+pub mod train;
+
+pub use cd::Cd;
+pub use critic::{Critic, CriticActivation, TraceMode};
+pub use data::{Batcher, Dataset};
+pub use dsm::{Dsm, Weighting};
+pub use error::{Divergence, EstError, Result};
+pub use esm::ExactSm;
+pub use estimator::{Estimator, StepCtx, StepInfo};
+pub use icd::KlTerm;
+pub use lsd::Lsd;
+pub use ml::MlOptions;
+pub use nce::Nce;
+pub use noise::GaussianNoise;
+pub use optim::{Adam, Optimizer, Schedule, Sgd};
+pub use pcd::{InitNoise, Pcd};
+pub use samplers::{AnnealedLangevin, Hmc, Mala, Sampler, SamplerStats, Ula};
+pub use ssm::{HvpMode, Projection, Ssm};
+pub use train::{Control, Progress, TrainConfig, TrainReport, Trainer};

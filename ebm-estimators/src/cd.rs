@@ -1,0 +1,100 @@
+//! Contrastive divergence CD-k (Hinton 2002; seed §2.1, eq 3).
+//!
+//! The negative phase of the likelihood gradient (seed eq 2) uses samples of
+//! p_θ^{(k)}, the law after k MCMC steps started **at the data batch**:
+//! x⁻ = Π_θ^k x⁺. The loss differentiated is the contrastive loss of
+//! [`crate::ml`] (mean E(x⁺) − mean E(x⁻), optional L2 energy penalty), whose
+//! negative gradient is eq 3's estimate of ∇_θ log p_θ. CD approximately
+//! minimises KL(p_data‖p_θ) − KL(p_θ^{(k)}‖p_θ) (eq 4) while dropping the
+//! term (I) of eq 5; [`CD::with_kl`](Cd::with_kl) adds it back in the form of
+//! improved CD ([`crate::icd`]).
+//!
+//! The sampler (its step count is k) is any [`Sampler`]: use
+//! [`crate::samplers::Mala`] for a CD fixed point that is exactly the data
+//! law when the model matches it, [`crate::samplers::Ula`] for seed eq 14.
+
+use crate::error::Result;
+use crate::estimator::{batch_size, prepared, Estimator, StepCtx, StepInfo};
+use crate::icd::KlTerm;
+use crate::ml::{ml_loss, run_negatives, MlOptions, Negatives};
+use crate::samplers::Sampler;
+use ebm_core::{Energy, Real};
+
+/// CD-k with a sampler `S` (k = the sampler's steps per call).
+#[derive(Debug, Clone)]
+pub struct Cd<T, S> {
+    sampler: S,
+    opts: MlOptions,
+    state: Option<(usize, Negatives<T>)>,
+}
+
+impl<T: Real, S: Sampler<T>> Cd<T, S> {
+    /// CD with negatives from `sampler` started at the data.
+    pub fn new(sampler: S) -> Self {
+        Self { sampler, opts: MlOptions::default(), state: None }
+    }
+
+    /// Adds the L2 energy penalty α(E⁺² + E⁻²).
+    pub fn with_l2(mut self, alpha: f64) -> Self {
+        self.opts.l2_alpha = alpha;
+        self
+    }
+
+    /// Adds improved CD's KL term (weight λ, last-step size ε).
+    pub fn with_kl(mut self, kl: KlTerm) -> Self {
+        self.opts.kl = Some(kl);
+        self
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> &MlOptions {
+        &self.opts
+    }
+
+    /// The prepared negative samples, if any.
+    pub fn negatives(&self) -> Option<&[T]> {
+        self.state.as_ref().map(|s| s.1.x.as_slice())
+    }
+
+    /// The prepared improved-CD state, if any.
+    pub fn kl_state(&self) -> Option<&crate::icd::KlState<T>> {
+        self.state.as_ref().and_then(|s| s.1.kl.as_ref())
+    }
+}
+
+impl<T: Real, S: Sampler<T>> Estimator<T> for Cd<T, S> {
+    fn name(&self) -> &'static str {
+        if self.opts.kl.is_some() {
+            "improved-cd"
+        } else {
+            "cd"
+        }
+    }
+
+    fn prepare(&mut self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
+        self.opts.validate()?;
+        let b = batch_size(model, x)?;
+        let neg = run_negatives(model, &self.sampler, &self.opts, x.to_vec(), ctx)?;
+        let info = StepInfo { sampler: Some(neg.stats), ..Default::default() };
+        self.state = Some((b, neg));
+        Ok(info)
+    }
+
+    fn loss(&self, model: &dyn Energy<T>, x: &[T]) -> Result<f64> {
+        let neg = prepared(self.name(), &self.state, batch_size(model, x)?)?;
+        ml_loss(model, x, neg, &self.opts, None)
+    }
+
+    fn loss_grad(&self, model: &dyn Energy<T>, x: &[T], grad: &mut [T]) -> Result<f64> {
+        let neg = prepared(self.name(), &self.state, batch_size(model, x)?)?;
+        ml_loss(model, x, neg, &self.opts, Some(grad))
+    }
+
+    /// CD-k from the held-out batch: mean E(x) − mean E(Π^k x) (+ penalties).
+    fn eval_loss(&self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<f64> {
+        self.opts.validate()?;
+        batch_size(model, x)?;
+        let neg = run_negatives(model, &self.sampler, &self.opts, x.to_vec(), ctx)?;
+        ml_loss(model, x, &neg, &self.opts, None)
+    }
+}

@@ -1,0 +1,227 @@
+//! Denoising score matching (Vincent 2011; seed §3.2, eq 13), with one σ or
+//! a geometric set of σ levels weighted by σ² (NCSN, Song & Ermon 2019).
+//!
+//! With q_σ(x̃|x) = N(x, σ²I), ∇_x̃ log q_σ(x̃|x) = −(x̃ − x)/σ², and the last
+//! line of eq 13 gives (up to a constant) the per-sample loss
+//!
+//! ℓ(x, x̃) = ½ ‖s_θ(x̃) + (x̃ − x)/σ²‖²,   s_θ = −∇ₓE_θ.
+//!
+//! # Gradient
+//!
+//! Let r = s_θ(x̃) + (x̃ − x)/σ² = −∇ₓE_θ(x̃) + (x̃ − x)/σ². Then
+//! ∇_θ ℓ = (∂r/∂θ)ᵀ r = −∇_θ[rᵀ∇ₓE_θ(x̃)] with r held fixed, i.e.
+//!
+//! ∇_θ ℓ = ∇_θ[vᵀ∇ₓE_θ(x̃)],  v = −r = ∇ₓE_θ(x̃) − (x̃ − x)/σ²,
+//!
+//! one [`Energy::grad_params_v_dot_grad_x`] call at the noisy batch.
+//!
+//! # Several levels
+//!
+//! With levels σ₁ > … > σ_L each sample b draws its level lᵦ uniformly and
+//! is weighted by λ(σ) = σ² (the NCSN weighting that makes every level's
+//! loss O(1)): loss = (1/B) Σᵦ λ(σ_lᵦ) ℓ. The energy is not noise-conditional,
+//! so the fit is a λ-weighted compromise between the perturbed laws q_σ; use
+//! a small σ for density estimation. With one level the weight is 1.
+//!
+//! The learned score is that of q_σ = p_data ∗ N(0, σ²I), not p_data: the
+//! estimator is biased by O(σ²) (for Gaussian data the precision is
+//! (Σ + σ²I)⁻¹).
+//!
+//! # Antithetic noise
+//!
+//! [`Dsm::with_antithetic`] evaluates every sample at both x + σz and
+//! x − σz (weights halved). −z has the law of z, so the loss keeps its
+//! expectation, while the O(1/σ) term (z/σ)·∂_θ s_θ(x ± σz) of the gradient
+//! cancels to first order between the pair, leaving O(1) noise: the variance
+//! that makes small-σ DSM slow drops by a factor ~σ².
+//!
+//! Noise at step t (K = `ctx.key(DSM)`): z of sample b, coordinate i is
+//! `normal(K, 0, b·d + i)`; the level of sample b is ⌊L·`uniform(K, 1, b)`⌋.
+
+use crate::error::{config, Result};
+use crate::estimator::{batch_size, check_grad, prepared, to_f64, Estimator, StepCtx, StepInfo};
+use crate::seeds::tags;
+use ebm_core::{rng, Energy, Real};
+
+/// How the per-sample loss is weighted by its noise level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weighting {
+    /// λ(σ) = 1.
+    Unit,
+    /// λ(σ) = σ² (NCSN).
+    SigmaSquared,
+}
+
+/// Denoising score matching.
+#[derive(Debug, Clone)]
+pub struct Dsm<T> {
+    sigmas: Vec<f64>,
+    weighting: Weighting,
+    antithetic: bool,
+    state: Option<(usize, DsmState<T>)>,
+}
+
+/// The frozen noise of a step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DsmState<T> {
+    /// x̃ = x + σz (B×d), followed by x − σz with antithetic noise.
+    pub noisy: Vec<T>,
+    /// (x̃ − x)/σ² = ±z/σ, row by row with `noisy`.
+    pub target: Vec<T>,
+    /// The weight of each noisy row, λ(σ_lᵦ), halved for antithetic pairs.
+    pub weight: Vec<f64>,
+    /// The data batch size B.
+    pub batch: usize,
+}
+
+/// L values geometrically spaced from `max` down to `min` (one value `max`
+/// when L = 1).
+pub fn geometric_sigmas(max: f64, min: f64, levels: usize) -> Vec<f64> {
+    if levels <= 1 {
+        return vec![max];
+    }
+    let r = (min / max).ln() / (levels - 1) as f64;
+    (0..levels).map(|i| max * (r * i as f64).exp()).collect()
+}
+
+impl<T: Real> Dsm<T> {
+    /// One noise level σ, unit weight.
+    pub fn new(sigma: f64) -> Self {
+        Self { sigmas: vec![sigma], weighting: Weighting::Unit, antithetic: false, state: None }
+    }
+
+    /// L geometric levels from `sigma_max` to `sigma_min`, σ²-weighted (NCSN).
+    pub fn geometric(sigma_max: f64, sigma_min: f64, levels: usize) -> Self {
+        Self {
+            sigmas: geometric_sigmas(sigma_max, sigma_min, levels),
+            weighting: Weighting::SigmaSquared,
+            antithetic: false,
+            state: None,
+        }
+    }
+
+    /// Replaces the weighting.
+    pub fn with_weighting(mut self, w: Weighting) -> Self {
+        self.weighting = w;
+        self
+    }
+
+    /// Uses antithetic pairs x ± σz (see the module docs).
+    pub fn with_antithetic(mut self) -> Self {
+        self.antithetic = true;
+        self
+    }
+
+    /// The noise levels.
+    pub fn sigmas(&self) -> &[f64] {
+        &self.sigmas
+    }
+
+    /// The prepared state, if any.
+    pub fn state(&self) -> Option<&DsmState<T>> {
+        self.state.as_ref().map(|s| &s.1)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.sigmas.is_empty() || self.sigmas.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return config(format!("DSM noise levels must be positive and finite, got {:?}", self.sigmas));
+        }
+        Ok(())
+    }
+
+    /// Draws the noise of a step for the batch `x`.
+    pub fn draw(&self, d: usize, x: &[T], ctx: StepCtx) -> Result<DsmState<T>> {
+        self.validate()?;
+        let b = x.len() / d;
+        let key = ctx.key(tags::DSM);
+        let mut z = vec![0f64; b * d];
+        rng::fill_normal(key, 0, 0, &mut z);
+        let l = self.sigmas.len();
+        let mut u = vec![0f64; b];
+        if l > 1 {
+            rng::fill_uniform(key, 1, 0, &mut u);
+        }
+        let copies = if self.antithetic { 2 } else { 1 };
+        let mut noisy = vec![T::zero(); copies * b * d];
+        let mut target = vec![T::zero(); copies * b * d];
+        let mut weight = vec![0.0; copies * b];
+        for c in 0..copies {
+            let sign = if c == 0 { 1.0 } else { -1.0 };
+            for j in 0..b {
+                let level = ((u[j] * l as f64) as usize).min(l - 1);
+                let s = self.sigmas[level];
+                weight[c * b + j] = match self.weighting {
+                    Weighting::Unit => 1.0,
+                    Weighting::SigmaSquared => s * s,
+                } / copies as f64;
+                for i in 0..d {
+                    let k = j * d + i;
+                    noisy[c * b * d + k] = T::from_f64(x[k].to_f64() + sign * s * z[k]);
+                    target[c * b * d + k] = T::from_f64(sign * z[k] / s);
+                }
+            }
+        }
+        Ok(DsmState { noisy, target, weight, batch: b })
+    }
+
+    /// The loss of a frozen state, and its gradient if asked.
+    pub fn loss_with(
+        &self,
+        model: &dyn Energy<T>,
+        st: &DsmState<T>,
+        grad: Option<&mut [T]>,
+    ) -> Result<f64> {
+        let d = model.dim();
+        let rows = st.weight.len();
+        let b = st.batch;
+        let (mut e, mut s) = (vec![T::zero(); rows], vec![T::zero(); rows * d]);
+        model.energy_score(&st.noisy, &mut e, &mut s)?;
+        let s = to_f64(&s);
+        let mut loss = 0.0;
+        let mut v = vec![T::zero(); rows * d];
+        for j in 0..rows {
+            let mut sq = 0.0;
+            for i in 0..d {
+                let k = j * d + i;
+                let r = s[k] + st.target[k].to_f64();
+                sq += r * r;
+                v[k] = T::from_f64(-r);
+            }
+            loss += st.weight[j] * 0.5 * sq;
+        }
+        if let Some(g) = grad {
+            check_grad(g, model.num_params())?;
+            let w: Vec<T> = st.weight.iter().map(|&l| T::from_f64(l / b as f64)).collect();
+            model.grad_params_v_dot_grad_x(&st.noisy, &v, &w, g)?;
+        }
+        Ok(loss / b as f64)
+    }
+}
+
+impl<T: Real> Estimator<T> for Dsm<T> {
+    fn name(&self) -> &'static str {
+        "dsm"
+    }
+
+    fn prepare(&mut self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
+        let b = batch_size(model, x)?;
+        self.state = Some((b, self.draw(model.dim(), x, ctx)?));
+        Ok(StepInfo::default())
+    }
+
+    fn loss(&self, model: &dyn Energy<T>, x: &[T]) -> Result<f64> {
+        let st = prepared("dsm", &self.state, batch_size(model, x)?)?;
+        self.loss_with(model, st, None)
+    }
+
+    fn loss_grad(&self, model: &dyn Energy<T>, x: &[T], grad: &mut [T]) -> Result<f64> {
+        let st = prepared("dsm", &self.state, batch_size(model, x)?)?;
+        self.loss_with(model, st, Some(grad))
+    }
+
+    fn eval_loss(&self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<f64> {
+        batch_size(model, x)?;
+        let st = self.draw(model.dim(), x, ctx)?;
+        self.loss_with(model, &st, None)
+    }
+}

@@ -1,0 +1,142 @@
+//! Small dense f64 linear algebra for d×d matrices (row-major): Cholesky,
+//! triangular solves, SPD inverse, log-determinant, sample moments. Used by
+//! the NCE noise model, the data generators and tests; d is small.
+
+use crate::error::{config, Result};
+use ebm_core::Real;
+
+/// Lower Cholesky factor L (row-major d×d, zeros above the diagonal) of the
+/// symmetric positive-definite `a`, with A = L Lᵀ.
+///
+/// Errors: [`crate::EstError::Config`] if `a` is not d×d or not positive
+/// definite.
+pub fn cholesky(a: &[f64], d: usize) -> Result<Vec<f64>> {
+    if a.len() != d * d || d == 0 {
+        return config(format!("cholesky: expected a {d}×{d} matrix, got {} values", a.len()));
+    }
+    let mut l = vec![0.0; d * d];
+    for i in 0..d {
+        for j in 0..=i {
+            let mut s = a[i * d + j];
+            for k in 0..j {
+                s -= l[i * d + k] * l[j * d + k];
+            }
+            if i == j {
+                if !(s > 0.0 && s.is_finite()) {
+                    return config(format!(
+                        "cholesky: matrix is not positive definite (pivot {i} is {s})"
+                    ));
+                }
+                l[i * d + i] = s.sqrt();
+            } else {
+                l[i * d + j] = s / l[j * d + j];
+            }
+        }
+    }
+    Ok(l)
+}
+
+/// Solves L y = b in place for lower-triangular L.
+pub fn solve_lower(l: &[f64], d: usize, b: &mut [f64]) {
+    for i in 0..d {
+        let mut s = b[i];
+        for k in 0..i {
+            s -= l[i * d + k] * b[k];
+        }
+        b[i] = s / l[i * d + i];
+    }
+}
+
+/// Solves Lᵀ y = b in place for lower-triangular L.
+pub fn solve_lower_t(l: &[f64], d: usize, b: &mut [f64]) {
+    for i in (0..d).rev() {
+        let mut s = b[i];
+        for k in i + 1..d {
+            s -= l[k * d + i] * b[k];
+        }
+        b[i] = s / l[i * d + i];
+    }
+}
+
+/// log det A = 2 Σᵢ log Lᵢᵢ from the Cholesky factor of A.
+pub fn log_det_from_chol(l: &[f64], d: usize) -> f64 {
+    (0..d).map(|i| 2.0 * l[i * d + i].ln()).sum()
+}
+
+/// The inverse of the SPD matrix `a` (row-major d×d).
+pub fn inverse_spd(a: &[f64], d: usize) -> Result<Vec<f64>> {
+    let l = cholesky(a, d)?;
+    let mut inv = vec![0.0; d * d];
+    let mut col = vec![0.0; d];
+    for j in 0..d {
+        col.iter_mut().for_each(|c| *c = 0.0);
+        col[j] = 1.0;
+        solve_lower(&l, d, &mut col);
+        solve_lower_t(&l, d, &mut col);
+        for i in 0..d {
+            inv[i * d + j] = col[i];
+        }
+    }
+    Ok(inv)
+}
+
+/// Sample mean (length d) and maximum-likelihood covariance (1/n, row-major
+/// d×d) of the rows of `x`, accumulated in f64.
+pub fn mean_cov<T: Real>(x: &[T], d: usize) -> (Vec<f64>, Vec<f64>) {
+    let n = x.len() / d;
+    let mut mean = vec![0.0; d];
+    for row in x.chunks_exact(d) {
+        for i in 0..d {
+            mean[i] += row[i].to_f64();
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n as f64);
+    let mut cov = vec![0.0; d * d];
+    let mut r = vec![0.0; d];
+    for row in x.chunks_exact(d) {
+        for i in 0..d {
+            r[i] = row[i].to_f64() - mean[i];
+        }
+        for i in 0..d {
+            for j in 0..=i {
+                cov[i * d + j] += r[i] * r[j];
+            }
+        }
+    }
+    for i in 0..d {
+        for j in 0..=i {
+            let v = cov[i * d + j] / n as f64;
+            cov[i * d + j] = v;
+            cov[j * d + i] = v;
+        }
+    }
+    (mean, cov)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cholesky_inverse_and_log_det() {
+        let a = [4.0, 2.0, 0.6, 2.0, 5.0, 1.0, 0.6, 1.0, 3.0];
+        let l = cholesky(&a, 3).unwrap();
+        for i in 0..3 {
+            for j in 0..3 {
+                let s: f64 = (0..3).map(|k| l[i * 3 + k] * l[j * 3 + k]).sum();
+                assert!((s - a[i * 3 + j]).abs() < 1e-12);
+            }
+        }
+        let inv = inverse_spd(&a, 3).unwrap();
+        for i in 0..3 {
+            for j in 0..3 {
+                let s: f64 = (0..3).map(|k| a[i * 3 + k] * inv[k * 3 + j]).sum();
+                assert!((s - if i == j { 1.0 } else { 0.0 }).abs() < 1e-12);
+            }
+        }
+        // det by cofactors
+        let det = 4.0 * (5.0 * 3.0 - 1.0) - 2.0 * (2.0 * 3.0 - 0.6) + 0.6 * (2.0 - 5.0 * 0.6);
+        assert!((log_det_from_chol(&l, 3) - f64::ln(det)).abs() < 1e-12);
+        assert!(cholesky(&[1.0, 2.0, 2.0, 1.0], 2).is_err());
+    }
+}

@@ -1,0 +1,214 @@
+//! Learned Stein discrepancy (Grathwohl et al. 2020; seed §4.2, eq 25),
+//! with the seed's §4.2.1 TODO filled in below.
+//!
+//! # Objective
+//!
+//! For a critic f_φ: ℝᵈ → ℝᵈ (a small MLP, [`crate::critic`]) and the model
+//! score s_θ = −∇ₓE_θ, eq 25 with an L2 penalty on the critic reads
+//!
+//! S(θ, φ) = E_{p_data}[s_θ(x)ᵀf_φ(x) + tr ∇ₓf_φ(x)] − λ E_{p_data}‖f_φ(x)‖².
+//!
+//! The critic ascends S (`critic_steps` Adam steps per training step, on the
+//! current batch, with θ frozen), the model descends it (φ frozen). Only the
+//! first term depends on θ:
+//!
+//! ∇_θ S = (1/B)Σ ∇_θ[s_θ(x)ᵀf(x)] = −(1/B)Σ ∇_θ[f(x)ᵀ∇ₓE_θ(x)],
+//!
+//! one [`Energy::grad_params_v_dot_grad_x`] with v = f(x), weights −1/B. The
+//! trace is exact (d forward-mode passes) or Hutchinson's estimate.
+//! The value reported as the loss is S at the frozen critic.
+//!
+//! # Equivalence with the Fisher divergence (seed §4.2.1)
+//!
+//! Stein's identity, by the integration by parts of eq 11 (f p_data → 0 at
+//! infinity): E_{p_data}[s_dataᵀf + tr ∇ₓf] = ∫ (∇p_data)ᵀf + p_data ∇·f = 0.
+//! Subtracting it,
+//!
+//! S(θ, φ) = E_{p_data}[(s_θ − s_data)ᵀf] − λ E‖f‖².
+//!
+//! Over all square-integrable f this concave quadratic is maximised
+//! pointwise by f* = (s_θ − s_data)/(2λ), with value
+//!
+//! sup_f S = (1/(4λ)) E_{p_data}‖s_θ − s_data‖² = (1/(2λ)) D_F(p_data‖p_θ)
+//!
+//! (eq 8). So a critic that reaches its optimum makes the learned Stein
+//! discrepancy the Fisher divergence up to the factor 1/(2λ), and the model's
+//! gradient the score-matching gradient (eq 20) up to that factor — without
+//! second derivatives of E: the Hessian's trace is traded for the critic's.
+//!
+//! Randomness at step t: the Hutchinson probes of critic step k are the
+//! normals `(ctx.key(LSD), k, ·)`, those of the frozen loss use stream
+//! `critic_steps`.
+
+use crate::critic::{Critic, CriticActivation, SteinTerms, TraceMode};
+use crate::error::{config, Result};
+use crate::estimator::{batch_size, check_grad, prepared, to_f64, Estimator, StepCtx, StepInfo};
+use crate::optim::{Adam, Optimizer};
+use crate::seeds::tags;
+use ebm_core::{rng, Energy, Real};
+
+/// Learned Stein discrepancy with an MLP critic.
+#[derive(Debug, Clone)]
+pub struct Lsd<T> {
+    critic: Critic,
+    critic_opt: Adam,
+    lambda: f64,
+    critic_steps: usize,
+    trace: TraceMode,
+    state: Option<(usize, LsdState<T>)>,
+}
+
+/// The frozen critic's values on a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LsdState<T> {
+    /// f(x) (B×d).
+    pub f: Vec<T>,
+    /// The critic's terms at the frozen critic and θ.
+    pub terms: SteinTerms,
+}
+
+impl<T: Real> Lsd<T> {
+    /// LSD with a critic of hidden widths `hidden`, penalty λ, `critic_steps`
+    /// Adam steps of rate `critic_lr` per training step, exact trace.
+    pub fn new(
+        dim: usize,
+        hidden: &[usize],
+        act: CriticActivation,
+        lambda: f64,
+        critic_steps: usize,
+        critic_lr: f64,
+        seed: u64,
+    ) -> Result<Self> {
+        Ok(Self {
+            critic: Critic::new(dim, hidden, act, crate::seeds::derive_seed(seed, tags::INIT, 0))?,
+            critic_opt: Adam::new(critic_lr),
+            lambda,
+            critic_steps,
+            trace: TraceMode::Exact,
+            state: None,
+        })
+    }
+
+    /// Uses Hutchinson's trace estimate with `probes` probes.
+    pub fn with_hutchinson(mut self, probes: usize) -> Self {
+        self.trace = TraceMode::Hutchinson { probes };
+        self
+    }
+
+    /// Replaces the critic's optimizer.
+    pub fn with_critic_optimizer(mut self, opt: Adam) -> Self {
+        self.critic_opt = opt;
+        self
+    }
+
+    /// The critic.
+    pub fn critic(&self) -> &Critic {
+        &self.critic
+    }
+
+    /// Mutable critic (to set its weights).
+    pub fn critic_mut(&mut self) -> &mut Critic {
+        &mut self.critic
+    }
+
+    /// The prepared state, if any.
+    pub fn state(&self) -> Option<&LsdState<T>> {
+        self.state.as_ref().map(|s| &s.1)
+    }
+
+    fn validate(&self, d: usize) -> Result<()> {
+        if !(self.lambda.is_finite() && self.lambda > 0.0) {
+            return config(format!("LSD penalty λ must be positive, got {}", self.lambda));
+        }
+        if self.critic.dim() != d {
+            return config(format!("critic dimension {} ≠ model dimension {d}", self.critic.dim()));
+        }
+        if let TraceMode::Hutchinson { probes: 0 } = self.trace {
+            return config("Hutchinson trace needs at least one probe");
+        }
+        Ok(())
+    }
+
+    fn probes(&self, b: usize, d: usize, key: u64, stream: u64) -> Option<Vec<f64>> {
+        match self.trace {
+            TraceMode::Exact => None,
+            TraceMode::Hutchinson { probes } => {
+                let mut p = vec![0f64; b * probes * d];
+                rng::fill_normal(key, stream, 0, &mut p);
+                Some(p)
+            }
+        }
+    }
+
+    /// The frozen critic's state on `x` at the model's θ.
+    fn freeze(&self, model: &dyn Energy<T>, x: &[T], key: u64) -> Result<LsdState<T>> {
+        let d = model.dim();
+        let b = batch_size(model, x)?;
+        let (mut e, mut s) = (vec![T::zero(); b], vec![T::zero(); b * d]);
+        model.energy_score(x, &mut e, &mut s)?;
+        let xf = to_f64(x);
+        let p = self.probes(b, d, key, self.critic_steps as u64);
+        let terms = self.critic.stein_objective(&xf, &to_f64(&s), self.lambda, self.trace, p.as_deref(), None)?;
+        let mut f = vec![0f64; b * d];
+        self.critic.forward(&xf, &mut f);
+        Ok(LsdState { f: f.iter().map(|&v| T::from_f64(v)).collect(), terms })
+    }
+
+    fn loss_with(&self, model: &dyn Energy<T>, x: &[T], st: &LsdState<T>, grad: Option<&mut [T]>) -> Result<f64> {
+        let d = model.dim();
+        let b = batch_size(model, x)?;
+        let (mut e, mut s) = (vec![T::zero(); b], vec![T::zero(); b * d]);
+        model.energy_score(x, &mut e, &mut s)?;
+        let sdf: f64 = s.iter().zip(&st.f).map(|(&a, &b)| a.to_f64() * b.to_f64()).sum::<f64>() / b as f64;
+        if let Some(g) = grad {
+            check_grad(g, model.num_params())?;
+            let w = vec![T::from_f64(-1.0 / b as f64); b];
+            model.grad_params_v_dot_grad_x(x, &st.f, &w, g)?;
+        }
+        Ok(sdf + st.terms.trace - self.lambda * st.terms.f_sq)
+    }
+}
+
+impl<T: Real> Estimator<T> for Lsd<T> {
+    fn name(&self) -> &'static str {
+        "lsd"
+    }
+
+    fn prepare(&mut self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
+        let d = model.dim();
+        self.validate(d)?;
+        let b = batch_size(model, x)?;
+        let (mut e, mut s) = (vec![T::zero(); b], vec![T::zero(); b * d]);
+        model.energy_score(x, &mut e, &mut s)?;
+        let (xf, sf) = (to_f64(x), to_f64(&s));
+        let key = ctx.key(tags::LSD);
+        let mut g = vec![0f64; self.critic.params().len()];
+        for k in 0..self.critic_steps {
+            let p = self.probes(b, d, key, k as u64);
+            self.critic.stein_objective(&xf, &sf, self.lambda, self.trace, p.as_deref(), Some(&mut g))?;
+            g.iter_mut().for_each(|v| *v = -*v); // ascent
+            self.critic_opt.step(self.critic.params_mut(), &g)?;
+        }
+        let st = self.freeze(model, x, key)?;
+        let info = StepInfo { critic_objective: Some(st.terms.objective), ..Default::default() };
+        self.state = Some((b, st));
+        Ok(info)
+    }
+
+    fn loss(&self, model: &dyn Energy<T>, x: &[T]) -> Result<f64> {
+        let st = prepared("lsd", &self.state, batch_size(model, x)?)?;
+        self.loss_with(model, x, st, None)
+    }
+
+    fn loss_grad(&self, model: &dyn Energy<T>, x: &[T], grad: &mut [T]) -> Result<f64> {
+        let st = prepared("lsd", &self.state, batch_size(model, x)?)?;
+        self.loss_with(model, x, st, Some(grad))
+    }
+
+    /// S at the current critic on the held-out batch (the critic is not trained).
+    fn eval_loss(&self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<f64> {
+        self.validate(model.dim())?;
+        let st = self.freeze(model, x, ctx.key(tags::LSD))?;
+        Ok(st.terms.objective)
+    }
+}

@@ -1,0 +1,133 @@
+//! Maximum likelihood with MCMC negatives (seed §2): the shared core of
+//! [`crate::Cd`] and [`crate::Pcd`].
+//!
+//! The log-likelihood gradient (seed eq 2) is a positive phase on the data
+//! minus a negative phase on model samples. Written as a loss whose gradient
+//! it is (samples x⁻ held fixed):
+//!
+//! L(θ) = (1/B⁺) Σ E_θ(x⁺) − (1/B⁻) Σ E_θ(x⁻) + α[(1/B⁺) Σ E_θ(x⁺)² + (1/B⁻) Σ E_θ(x⁻)²]
+//!
+//! (the optional L2 energy penalty α keeps energies near 0, Du & Mordatch
+//! 2019), so
+//!
+//! ∇_θ L = Σ (1 + 2αE⁺)/B⁺ ∇_θE(x⁺) − Σ (1 − 2αE⁻)/B⁻ ∇_θE(x⁻),
+//!
+//! one [`Energy::grad_params_energy`] call on the concatenated batch
+//! [x⁺; x⁻] with those weights. Its descent direction is minus the seed's
+//! eq 3 when x⁻ come from k MCMC steps started at the data (CD-k).
+//!
+//! With [`KlTerm`] set, the improved-CD term λ·L_KL of [`crate::icd`] is
+//! added (negatives then end with the differentiated ULA step).
+
+use crate::estimator::{check_grad, to_f64};
+use crate::error::{config, Result};
+use crate::icd::{self, KlState, KlTerm};
+use crate::samplers::{Sampler, SamplerStats};
+use crate::seeds::tags;
+use crate::StepCtx;
+use ebm_core::{Energy, Real};
+
+/// Options shared by CD and PCD.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct MlOptions {
+    /// Weight α of the L2 energy penalty α(E⁺² + E⁻²); 0 disables it.
+    pub l2_alpha: f64,
+    /// The improved-CD KL term; `None` for plain (P)CD.
+    pub kl: Option<KlTerm>,
+}
+
+impl MlOptions {
+    pub(crate) fn validate(&self) -> Result<()> {
+        if !(self.l2_alpha.is_finite() && self.l2_alpha >= 0.0) {
+            return config(format!("L2 energy penalty must be ≥ 0, got {}", self.l2_alpha));
+        }
+        if let Some(kl) = self.kl {
+            if !(kl.weight.is_finite() && kl.weight >= 0.0) {
+                return config(format!("KL weight must be ≥ 0, got {}", kl.weight));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The frozen negative phase of a step.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Negatives<T> {
+    pub x: Vec<T>,
+    pub kl: Option<KlState<T>>,
+    pub stats: SamplerStats,
+}
+
+/// Runs the sampler (and the KL term's last step) on `chains` in place.
+pub(crate) fn run_negatives<T: Real, S: Sampler<T> + ?Sized>(
+    model: &dyn Energy<T>,
+    sampler: &S,
+    opts: &MlOptions,
+    mut chains: Vec<T>,
+    ctx: StepCtx,
+) -> Result<Negatives<T>> {
+    let stats = sampler.sample(model, &mut chains, ctx.key(tags::SAMPLER), 0)?;
+    let kl = match &opts.kl {
+        Some(k) => Some(icd::last_step(model, &mut chains, k, ctx.key(tags::ICD))?),
+        None => None,
+    };
+    Ok(Negatives { x: chains, kl, stats })
+}
+
+/// The contrastive loss and optionally its gradient (see module docs).
+pub(crate) fn contrastive<T: Real>(
+    model: &dyn Energy<T>,
+    pos: &[T],
+    neg: &[T],
+    alpha: f64,
+    grad: Option<&mut [T]>,
+) -> Result<f64> {
+    let d = model.dim();
+    let (bp, bn) = (pos.len() / d, neg.len() / d);
+    let mut all = Vec::with_capacity(pos.len() + neg.len());
+    all.extend_from_slice(pos);
+    all.extend_from_slice(neg);
+    let mut e = vec![T::zero(); bp + bn];
+    model.energy(&all, &mut e)?;
+    let e = to_f64(&e);
+    let (ep, en) = e.split_at(bp);
+    let mp = ep.iter().sum::<f64>() / bp as f64;
+    let mn = en.iter().sum::<f64>() / bn as f64;
+    let qp = ep.iter().map(|v| v * v).sum::<f64>() / bp as f64;
+    let qn = en.iter().map(|v| v * v).sum::<f64>() / bn as f64;
+    let loss = mp - mn + alpha * (qp + qn);
+    if let Some(g) = grad {
+        let w: Vec<T> = ep
+            .iter()
+            .map(|&v| T::from_f64((1.0 + 2.0 * alpha * v) / bp as f64))
+            .chain(en.iter().map(|&v| T::from_f64((-1.0 + 2.0 * alpha * v) / bn as f64)))
+            .collect();
+        model.grad_params_energy(&all, &w, g)?;
+    }
+    Ok(loss)
+}
+
+/// The full ML loss (contrastive + KL) with its gradient if asked.
+pub(crate) fn ml_loss<T: Real>(
+    model: &dyn Energy<T>,
+    pos: &[T],
+    neg: &Negatives<T>,
+    opts: &MlOptions,
+    grad: Option<&mut [T]>,
+) -> Result<f64> {
+    if let Some(g) = &grad {
+        check_grad(g, model.num_params())?;
+    }
+    match (&neg.kl, &opts.kl, grad) {
+        (Some(st), Some(k), Some(g)) => {
+            let loss = contrastive(model, pos, &neg.x, opts.l2_alpha, Some(&mut *g))?;
+            let mut gk = vec![T::zero(); g.len()];
+            icd::kl_grad(model, st, k.eps, k.weight, &mut gk)?;
+            g.iter_mut().zip(&gk).for_each(|(a, b)| *a += *b);
+            Ok(loss + k.weight * icd::kl_loss(model, model, st, k.eps)?)
+        }
+        (Some(st), Some(k), None) => Ok(contrastive(model, pos, &neg.x, opts.l2_alpha, None)?
+            + k.weight * icd::kl_loss(model, model, st, k.eps)?),
+        (_, _, g) => contrastive(model, pos, &neg.x, opts.l2_alpha, g),
+    }
+}

@@ -1,0 +1,190 @@
+//! Noise-contrastive estimation (Gutmann & Hyvärinen 2010; seed §4.1,
+//! eq 22–24) with a learned log-normaliser.
+//!
+//! The model's normaliser is a free parameter c: log p_θ,c(x) = −E_θ(x) − c
+//! (eq 24's remark that E_θ and Z_θ are "taken independently"). With ν noise
+//! samples per data sample from p_n, the classifier of eq 23 reads, in the
+//! data-class direction (the seed's ν is p(y=1)/p(y=0), the inverse of the
+//! noise-to-data ratio ν used here),
+//!
+//! P(y = 1 | x) = p_θ(x) / (p_θ(x) + ν p_n(x)) = σ(G(x)),
+//! G(x) = −E_θ(x) − c − log p_n(x) − log ν.
+//!
+//! The loss is the negative of eq 24, the mean log-posterior of the true
+//! labels over the (1 + ν)B points of the mixture:
+//!
+//! L = [Σ_{data} softplus(−G(x)) + Σ_{noise} softplus(G(y))] / ((1 + ν)B).
+//!
+//! # Gradient
+//!
+//! ∂G/∂θ = −∇_θE and ∂G/∂c = −1, so with N = (1 + ν)B
+//!
+//! ∇_θ L = [Σ_data σ(−G)∇_θE(x) − Σ_noise σ(G)∇_θE(y)] / N,
+//! ∂L/∂c = [Σ_data σ(−G) − Σ_noise σ(G)] / N,
+//!
+//! one [`Energy::grad_params_energy`] on [x; y]. At the optimum with a
+//! well-specified model p_θ,c = p_data, so c is the model's log Z: it is
+//! exposed by [`Estimator::log_z`] and is the estimator's one auxiliary
+//! parameter (gradient slot after θ).
+//!
+//! Noise at step t: the νB noise samples are `GaussianNoise::sample` with
+//! key `ctx.key(NCE)`, stream 0.
+
+use crate::error::{config, Result};
+use crate::estimator::{
+    batch_size, check_grad, prepared, sigmoid, softplus, to_f64, Estimator, StepCtx, StepInfo,
+};
+use crate::noise::GaussianNoise;
+use crate::seeds::tags;
+use ebm_core::{Energy, Real};
+
+/// NCE with a Gaussian noise law.
+#[derive(Debug, Clone)]
+pub struct Nce<T> {
+    noise: GaussianNoise,
+    nu: usize,
+    c: Vec<T>,
+    state: Option<(usize, NceState<T>)>,
+}
+
+/// The frozen noise of a step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NceState<T> {
+    /// The νB noise samples.
+    pub noise: Vec<T>,
+    /// log p_n at the data batch.
+    pub log_pn_data: Vec<f64>,
+    /// log p_n at the noise samples.
+    pub log_pn_noise: Vec<f64>,
+}
+
+impl<T: Real> Nce<T> {
+    /// NCE with `nu` noise samples per data sample from `noise`, c = 0.
+    pub fn new(noise: GaussianNoise, nu: usize) -> Self {
+        Self { noise, nu, c: vec![T::zero()], state: None }
+    }
+
+    /// Starts c at `c0`.
+    pub fn with_log_z(mut self, c0: f64) -> Self {
+        self.c[0] = T::from_f64(c0);
+        self
+    }
+
+    /// The learned log-normaliser c.
+    pub fn c(&self) -> f64 {
+        self.c[0].to_f64()
+    }
+
+    /// The noise law.
+    pub fn noise(&self) -> &GaussianNoise {
+        &self.noise
+    }
+
+    fn validate(&self, d: usize) -> Result<()> {
+        if self.nu == 0 {
+            return config("NCE needs at least one noise sample per data sample (ν ≥ 1)");
+        }
+        if self.noise.dim() != d {
+            return config(format!("NCE noise has dimension {}, model has {d}", self.noise.dim()));
+        }
+        Ok(())
+    }
+
+    /// Draws the noise of a step for a batch of `b` samples.
+    pub fn draw(&self, x: &[T], d: usize, ctx: StepCtx) -> Result<NceState<T>> {
+        self.validate(d)?;
+        let b = x.len() / d;
+        let mut noise = vec![T::zero(); self.nu * b * d];
+        self.noise.sample(ctx.key(tags::NCE), 0, &mut noise);
+        let mut log_pn_data = vec![0.0; b];
+        let mut log_pn_noise = vec![0.0; self.nu * b];
+        self.noise.log_density(x, &mut log_pn_data);
+        self.noise.log_density(&noise, &mut log_pn_noise);
+        Ok(NceState { noise, log_pn_data, log_pn_noise })
+    }
+
+    /// The loss at parameters (model, `c`) for a frozen state, with the
+    /// gradient `[∂θ, ∂c]` if asked.
+    pub fn loss_with(
+        &self,
+        model: &dyn Energy<T>,
+        x: &[T],
+        st: &NceState<T>,
+        c: f64,
+        grad: Option<&mut [T]>,
+    ) -> Result<f64> {
+        let b = batch_size(model, x)?;
+        let nn = st.log_pn_noise.len();
+        let n = (b + nn) as f64;
+        let log_nu = (self.nu as f64).ln();
+        let mut all = Vec::with_capacity(x.len() + st.noise.len());
+        all.extend_from_slice(x);
+        all.extend_from_slice(&st.noise);
+        let mut e = vec![T::zero(); b + nn];
+        model.energy(&all, &mut e)?;
+        let e = to_f64(&e);
+        let mut loss = 0.0;
+        let mut w = vec![T::zero(); b + nn];
+        let mut dc = 0.0;
+        for j in 0..b + nn {
+            let lpn = if j < b { st.log_pn_data[j] } else { st.log_pn_noise[j - b] };
+            let g = -e[j] - c - lpn - log_nu;
+            let wj = if j < b {
+                loss += softplus(-g);
+                sigmoid(-g)
+            } else {
+                loss += softplus(g);
+                -sigmoid(g)
+            };
+            dc += wj;
+            w[j] = T::from_f64(wj / n);
+        }
+        if let Some(gr) = grad {
+            let p = model.num_params();
+            check_grad(gr, p + 1)?;
+            model.grad_params_energy(&all, &w, &mut gr[..p])?;
+            gr[p] = T::from_f64(dc / n);
+        }
+        Ok(loss / n)
+    }
+}
+
+impl<T: Real> Estimator<T> for Nce<T> {
+    fn name(&self) -> &'static str {
+        "nce"
+    }
+
+    fn aux_params(&self) -> &[T] {
+        &self.c
+    }
+
+    fn aux_params_mut(&mut self) -> &mut [T] {
+        &mut self.c
+    }
+
+    fn log_z(&self) -> Option<f64> {
+        Some(self.c())
+    }
+
+    fn prepare(&mut self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
+        let b = batch_size(model, x)?;
+        self.state = Some((b, self.draw(x, model.dim(), ctx)?));
+        Ok(StepInfo::default())
+    }
+
+    fn loss(&self, model: &dyn Energy<T>, x: &[T]) -> Result<f64> {
+        let st = prepared("nce", &self.state, batch_size(model, x)?)?;
+        self.loss_with(model, x, st, self.c(), None)
+    }
+
+    fn loss_grad(&self, model: &dyn Energy<T>, x: &[T], grad: &mut [T]) -> Result<f64> {
+        let st = prepared("nce", &self.state, batch_size(model, x)?)?;
+        self.loss_with(model, x, st, self.c(), Some(grad))
+    }
+
+    fn eval_loss(&self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<f64> {
+        batch_size(model, x)?;
+        let st = self.draw(x, model.dim(), ctx)?;
+        self.loss_with(model, x, &st, self.c(), None)
+    }
+}

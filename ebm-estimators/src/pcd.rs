@@ -1,0 +1,224 @@
+//! Persistent contrastive divergence (Tieleman 2008) with a replay buffer
+//! (Du & Mordatch 2019): seed eq 2–3 with chains that persist across steps.
+//!
+//! The buffer holds `capacity` chains (default 10 000), initialised from a
+//! noise law. Each step draws B chains from it uniformly (with replacement),
+//! re-initialises each from noise with probability `reinit_prob` (default
+//! 5 %), advances them with the sampler, uses them as x⁻ in the contrastive
+//! loss of [`crate::ml`], and writes them back. Because chains continue from
+//! where the previous steps left them, the negatives approach samples of
+//! p_θ rather than of p_θ^{(k)} (eq 3's first line rather than its second).
+//!
+//! Randomness at step t: indices `uniform(ctx.key(PCD_INDEX), 0, b)`,
+//! re-initialisation coins `uniform(K, 0, b)` and noise
+//! `(K, 1, b·d + i)` with K = `ctx.key(PCD_REINIT)`; the initial buffer uses
+//! `derive_seed(seed, PCD_REINIT, 2⁶³)`.
+
+use crate::error::{config, Result};
+use crate::estimator::{batch_size, prepared, Estimator, StepCtx, StepInfo};
+use crate::icd::KlTerm;
+use crate::ml::{ml_loss, run_negatives, MlOptions, Negatives};
+use crate::samplers::Sampler;
+use crate::seeds::{derive_seed, tags};
+use ebm_core::{rng, Energy, Real};
+
+/// The law that fills new and re-initialised chains (the same for every
+/// coordinate).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum InitNoise {
+    /// N(mean, std²) per coordinate.
+    Gaussian {
+        /// Mean.
+        mean: f64,
+        /// Standard deviation.
+        std: f64,
+    },
+    /// U(lo, hi) per coordinate.
+    Uniform {
+        /// Lower bound.
+        lo: f64,
+        /// Upper bound.
+        hi: f64,
+    },
+}
+
+impl Default for InitNoise {
+    fn default() -> Self {
+        InitNoise::Gaussian { mean: 0.0, std: 1.0 }
+    }
+}
+
+impl InitNoise {
+    /// Fills `out` with draws `offset..` of `(key, stream)`.
+    pub fn fill<T: Real>(&self, key: u64, stream: u64, offset: u64, out: &mut [T]) {
+        match *self {
+            InitNoise::Gaussian { mean, std } => {
+                rng::fill_normal(key, stream, offset, out);
+                out.iter_mut().for_each(|v| *v = T::from_f64(mean + std * v.to_f64()));
+            }
+            InitNoise::Uniform { lo, hi } => {
+                rng::fill_uniform(key, stream, offset, out);
+                out.iter_mut().for_each(|v| *v = T::from_f64(lo + (hi - lo) * v.to_f64()));
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let ok = match *self {
+            InitNoise::Gaussian { mean, std } => mean.is_finite() && std.is_finite() && std >= 0.0,
+            InitNoise::Uniform { lo, hi } => lo.is_finite() && hi.is_finite() && hi >= lo,
+        };
+        if !ok {
+            return config(format!("invalid initial noise {self:?}"));
+        }
+        Ok(())
+    }
+}
+
+/// PCD with a replay buffer.
+#[derive(Debug, Clone)]
+pub struct Pcd<T, S> {
+    sampler: S,
+    opts: MlOptions,
+    capacity: usize,
+    reinit_prob: f64,
+    init: InitNoise,
+    buffer: Vec<T>,
+    state: Option<(usize, Negatives<T>)>,
+}
+
+impl<T: Real, S: Sampler<T>> Pcd<T, S> {
+    /// PCD with a buffer of 10 000 chains from N(0, I), 5 % re-initialisation.
+    pub fn new(sampler: S) -> Self {
+        Self {
+            sampler,
+            opts: MlOptions::default(),
+            capacity: 10_000,
+            reinit_prob: 0.05,
+            init: InitNoise::default(),
+            buffer: Vec::new(),
+            state: None,
+        }
+    }
+
+    /// Sets the buffer size (chains).
+    pub fn with_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self.buffer.clear();
+        self
+    }
+
+    /// Sets the per-step re-initialisation probability.
+    pub fn with_reinit_prob(mut self, p: f64) -> Self {
+        self.reinit_prob = p;
+        self
+    }
+
+    /// Sets the noise law of new chains.
+    pub fn with_init(mut self, init: InitNoise) -> Self {
+        self.init = init;
+        self.buffer.clear();
+        self
+    }
+
+    /// Adds the L2 energy penalty α(E⁺² + E⁻²).
+    pub fn with_l2(mut self, alpha: f64) -> Self {
+        self.opts.l2_alpha = alpha;
+        self
+    }
+
+    /// Adds improved CD's KL term.
+    pub fn with_kl(mut self, kl: KlTerm) -> Self {
+        self.opts.kl = Some(kl);
+        self
+    }
+
+    /// The replay buffer (row-major capacity×d; empty before the first step).
+    pub fn buffer(&self) -> &[T] {
+        &self.buffer
+    }
+
+    /// The prepared negative samples, if any.
+    pub fn negatives(&self) -> Option<&[T]> {
+        self.state.as_ref().map(|s| s.1.x.as_slice())
+    }
+
+    /// The prepared improved-CD state, if any.
+    pub fn kl_state(&self) -> Option<&crate::icd::KlState<T>> {
+        self.state.as_ref().and_then(|s| s.1.kl.as_ref())
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.opts.validate()?;
+        self.init.validate()?;
+        if self.capacity == 0 {
+            return config("PCD replay buffer needs at least one chain");
+        }
+        if !(0.0..=1.0).contains(&self.reinit_prob) {
+            return config(format!("re-initialisation probability {} not in [0, 1]", self.reinit_prob));
+        }
+        Ok(())
+    }
+}
+
+impl<T: Real, S: Sampler<T>> Estimator<T> for Pcd<T, S> {
+    fn name(&self) -> &'static str {
+        if self.opts.kl.is_some() {
+            "improved-pcd"
+        } else {
+            "pcd"
+        }
+    }
+
+    fn prepare(&mut self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
+        self.validate()?;
+        let d = model.dim();
+        let b = batch_size(model, x)?;
+        if self.buffer.len() != self.capacity * d {
+            self.buffer = vec![T::zero(); self.capacity * d];
+            self.init.fill(derive_seed(ctx.seed, tags::PCD_REINIT, 1 << 63), 0, 0, &mut self.buffer);
+        }
+        let mut u = vec![0f64; b];
+        rng::fill_uniform(ctx.key(tags::PCD_INDEX), 0, 0, &mut u);
+        let idx: Vec<usize> =
+            u.iter().map(|&v| ((v * self.capacity as f64) as usize).min(self.capacity - 1)).collect();
+        let key = ctx.key(tags::PCD_REINIT);
+        rng::fill_uniform(key, 0, 0, &mut u);
+        let mut chains = vec![T::zero(); b * d];
+        let mut reinit = 0;
+        for (j, &i) in idx.iter().enumerate() {
+            let row = &mut chains[j * d..(j + 1) * d];
+            if u[j] < self.reinit_prob {
+                reinit += 1;
+                self.init.fill(key, 1, (j * d) as u64, row);
+            } else {
+                row.copy_from_slice(&self.buffer[i * d..(i + 1) * d]);
+            }
+        }
+        let neg = run_negatives(model, &self.sampler, &self.opts, chains, ctx)?;
+        for (j, &i) in idx.iter().enumerate() {
+            self.buffer[i * d..(i + 1) * d].copy_from_slice(&neg.x[j * d..(j + 1) * d]);
+        }
+        let info = StepInfo { sampler: Some(neg.stats), reinitialised: Some(reinit), ..Default::default() };
+        self.state = Some((b, neg));
+        Ok(info)
+    }
+
+    fn loss(&self, model: &dyn Energy<T>, x: &[T]) -> Result<f64> {
+        let neg = prepared(self.name(), &self.state, batch_size(model, x)?)?;
+        ml_loss(model, x, neg, &self.opts, None)
+    }
+
+    fn loss_grad(&self, model: &dyn Energy<T>, x: &[T], grad: &mut [T]) -> Result<f64> {
+        let neg = prepared(self.name(), &self.state, batch_size(model, x)?)?;
+        ml_loss(model, x, neg, &self.opts, Some(grad))
+    }
+
+    /// CD-k from the held-out batch (the buffer is left untouched).
+    fn eval_loss(&self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<f64> {
+        self.validate()?;
+        batch_size(model, x)?;
+        let neg = run_negatives(model, &self.sampler, &self.opts, x.to_vec(), ctx)?;
+        ml_loss(model, x, &neg, &self.opts, None)
+    }
+}

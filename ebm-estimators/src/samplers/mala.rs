@@ -1,0 +1,53 @@
+//! Metropolis-adjusted Langevin: the ULA move of seed eq 14 as a proposal
+//! x′ = x + (ε²/2) s(x) + ε z, accepted with probability
+//! min(1, exp(E(x) − E(x′) + log q(x|x′) − log q(x′|x))),
+//! log q(x′|x) = −‖x′ − x − (ε²/2)s(x)‖²/(2ε²). Exact for any ε.
+//!
+//! Delegates to [`Energy::langevin_mala`] (noise addressing of
+//! [`ebm_core::langevin`]) and reports the acceptance rate.
+
+use super::{check_eps, jump_stats, Sampler, SamplerStats};
+use crate::error::Result;
+use ebm_core::{Energy, Real};
+
+/// `steps` MALA steps of size `eps`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Mala {
+    /// Step size ε.
+    pub eps: f64,
+    /// Steps per call.
+    pub steps: usize,
+}
+
+impl Mala {
+    /// `steps` MALA steps of size `eps`.
+    pub fn new(eps: f64, steps: usize) -> Self {
+        Self { eps, steps }
+    }
+}
+
+impl<T: Real> Sampler<T> for Mala {
+    fn name(&self) -> &'static str {
+        "mala"
+    }
+
+    fn sample(
+        &self,
+        model: &dyn Energy<T>,
+        x: &mut [T],
+        seed: u64,
+        first_step: u64,
+    ) -> Result<SamplerStats> {
+        check_eps("MALA", self.eps)?;
+        let before = x.to_vec();
+        let mut accepts = vec![0u32; x.len() / model.dim().max(1)];
+        let rate =
+            model.langevin_mala(x, T::from_f64(self.eps), self.steps, seed, first_step, &mut accepts)?;
+        let mean_sq_jump = jump_stats(x, &before, model.dim())?;
+        Ok(SamplerStats { steps: self.steps, accept_rate: Some(rate), mean_sq_jump })
+    }
+
+    fn streams(&self) -> u64 {
+        self.steps as u64
+    }
+}

@@ -1,0 +1,95 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use ebm_core::gaussian::Gaussian;
+use ebm_core::testing::Tolerance;
+use ebm_core::Energy;
+use ebm_estimators::linalg::inverse_spd;
+use ebm_estimators::{Dataset, Estimator, StepCtx};
+
+/// The 5-d test law: a non-trivial mean and a correlated covariance with
+/// eigenvalues in about [0.4, 3].
+pub fn gauss5() -> (Vec<f64>, Vec<f64>) {
+    let mean = vec![1.0, -2.0, 0.5, 3.0, -1.0];
+    let d = 5;
+    // cov = A Aᵀ + 0.3 I with a fixed A
+    let a: Vec<f64> = (0..d * d).map(|i| ((i * 7 % 11) as f64 / 11.0 - 0.5) * 1.2).collect();
+    let mut cov = vec![0.0; d * d];
+    for i in 0..d {
+        for j in 0..d {
+            cov[i * d + j] = (0..d).map(|k| a[i * d + k] * a[j * d + k]).sum::<f64>() + if i == j { 0.3 } else { 0.0 };
+        }
+    }
+    (mean, cov)
+}
+
+/// Sample mean and inverse sample covariance: the Gaussian MLE.
+pub fn mle(data: &Dataset<f64>) -> (Vec<f64>, Vec<f64>) {
+    let (m, c) = data.mean_cov();
+    let p = inverse_spd(&c, data.dim()).unwrap();
+    (m, p)
+}
+
+/// ‖a − b‖ / ‖b‖.
+pub fn rel_err(a: &[f64], b: &[f64]) -> f64 {
+    let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt();
+    let den: f64 = b.iter().map(|y| y * y).sum::<f64>().sqrt();
+    num / den
+}
+
+/// Checks `est`'s gradient (θ and aux) against central differences of its
+/// own loss with the prepared state frozen.
+#[track_caller]
+pub fn check_estimator_grad<M: Energy<f64> + Clone, E: Estimator<f64>>(
+    est: &mut E,
+    model: &M,
+    x: &[f64],
+    ctx: StepCtx,
+    tol: Tolerance,
+) {
+    est.prepare(model, x, ctx).unwrap();
+    let np = model.num_params();
+    let na = est.aux_params().len();
+    let mut g = vec![f64::NAN; np + na];
+    let l = est.loss_grad(model, x, &mut g).unwrap();
+    let l2 = est.loss(model, x).unwrap();
+    assert!((l - l2).abs() <= 1e-12 * l.abs().max(1.0), "{}: loss_grad value {l} ≠ loss {l2}", est.name());
+    let theta = model.params().to_vec();
+    let mut probe = model.clone();
+    let mut fd = vec![0.0; np + na];
+    for k in 0..np {
+        let h = 1e-5 * theta[k].abs().max(1.0);
+        let mut t = theta.clone();
+        t[k] = theta[k] + h;
+        probe.set_params(&t).unwrap();
+        let fp = est.loss(&probe, x).unwrap();
+        t[k] = theta[k] - h;
+        probe.set_params(&t).unwrap();
+        let fm = est.loss(&probe, x).unwrap();
+        fd[k] = (fp - fm) / (2.0 * h);
+    }
+    for k in 0..na {
+        let a0 = est.aux_params()[k];
+        let h = 1e-5 * a0.abs().max(1.0);
+        est.aux_params_mut()[k] = a0 + h;
+        let fp = est.loss(model, x).unwrap();
+        est.aux_params_mut()[k] = a0 - h;
+        let fm = est.loss(model, x).unwrap();
+        est.aux_params_mut()[k] = a0;
+        fd[np + k] = (fp - fm) / (2.0 * h);
+    }
+    tol.assert_all_close(&format!("{} on {}: gradient vs FD of the loss", est.name(), model.name()), &g, &fd);
+    assert!(g.iter().any(|v| v.abs() > 1e-8), "{}: gradient is identically zero", est.name());
+}
+
+/// A Gaussian model with a non-trivial random θ.
+pub fn gaussian_model(d: usize, seed: u64) -> Gaussian<f64> {
+    let mut m = Gaussian::<f64>::init(d, seed).unwrap();
+    let mut t = m.params().to_vec();
+    let z = ebm_core::testing::normal_vec(seed + 100, t.len());
+    for (a, b) in t.iter_mut().zip(&z) {
+        *a += 0.2 * b;
+    }
+    m.set_params(&t).unwrap();
+    m
+}
