@@ -166,7 +166,7 @@ impl<T: Real> Fwd<T> {
 /// `energy[b] = E(x_b)`, parallel over chunks.
 pub(super) fn energy<T: Real>(m: &Mlp<T>, x: &[T], energy: &mut [T]) {
     let d = m.dim_in();
-    let n = samples_per_chunk(d, m.max_width(), FWD_ROWS);
+    let n = samples_per_chunk(1, m.max_width(), FWD_ROWS);
     x.par_chunks(n * d)
         .zip(energy.par_chunks_mut(n))
         .for_each_init(
@@ -181,7 +181,7 @@ pub(super) fn energy<T: Real>(m: &Mlp<T>, x: &[T], energy: &mut [T]) {
 /// `energy[b] = E(x_b)`, `score[b] = −∇ₓE(x_b)`, parallel over chunks.
 pub(super) fn energy_score<T: Real>(m: &Mlp<T>, x: &[T], energy: &mut [T], score: &mut [T]) {
     let d = m.dim_in();
-    let n = samples_per_chunk(d, m.max_width(), FWD_ROWS);
+    let n = samples_per_chunk(1, m.max_width(), FWD_ROWS);
     x.par_chunks(n * d)
         .zip(energy.par_chunks_mut(n))
         .zip(score.par_chunks_mut(n * d))

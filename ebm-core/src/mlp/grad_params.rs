@@ -113,7 +113,7 @@ pub(super) fn forward_adjoint<T: Real>(m: &Mlp<T>, fw: &Fwd<T>, adj: &mut Adj<T>
 /// `grad ← Σ_b w_b ∇_θ E(x_b)`.
 pub(super) fn grad_energy<T: Real>(m: &Mlp<T>, x: &[T], weights: &[T], grad: &mut [T]) {
     let d = m.dim_in();
-    let n = samples_per_chunk(d, m.max_width(), FWD_ROWS);
+    let n = samples_per_chunk(1, m.max_width(), FWD_ROWS);
     let l_max = m.depth();
     let offs = m.layer_offsets();
     sum_over_chunks(
@@ -152,7 +152,7 @@ pub(super) fn grad_energy<T: Real>(m: &Mlp<T>, x: &[T], weights: &[T], grad: &mu
 /// reverse sweeps.
 pub(super) fn grad_v_dot_grad_x<T: Real>(m: &Mlp<T>, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) {
     let d = m.dim_in();
-    let n = samples_per_chunk(d, m.max_width(), FWD_ROWS);
+    let n = samples_per_chunk(1, m.max_width(), FWD_ROWS);
     sum_over_chunks(
         weights.len(),
         n,

@@ -1,61 +1,83 @@
 //! The fused energy + score + exact Hessian diagonal (module docs of
 //! [`super`]): ∂²E/∂xᵢ² = Σ_l Σ_u c_{l,u} (J_l)²_{u,i}, c_l = γ_l ⊙ σ″(a_l).
 //!
-//! Per chunk of n samples, in the transposed layout Jᵀ (rows (b, i), columns
-//! the units of the layer):
+//! Per chunk of n samples, the Jacobians of all samples sit side by side in
+//! one *unit-major* matrix: J_l is H_l × (n·d) with column (b, i) = b·d + i,
+//! so every product below is a single GEMM whose long dimension n·d is
+//! contiguous (which keeps the GEMM's packing a plain copy):
 //!
 //! 1. layer 1: J₁ = W₁ for every sample, so its term is one GEMM
 //!    H (n × d) = C₁ (n × H₁) · (W₁ ⊙ W₁);
-//! 2. P₁ᵀ[(b, i), u] = W₁[u, i]·σ′(a₁)[b, u];
-//! 3. for l = 1..L−1: J_{l+1}ᵀ = P_lᵀ W_{l+1}ᵀ, one GEMM with
-//!    (n·d × H_l)·(H_l × H_{l+1}); the epilogue walks each row (b, i) once,
-//!    adding Σ_u c_{l+1}[b, u] J²[(b, i), u] to H[b, i] and scaling the row by
-//!    σ′(a_{l+1})[b, ·] in place, which turns J_{l+1}ᵀ into P_{l+1}ᵀ.
+//! 2. P₁[u, (b, i)] = σ′(a₁)[b, u]·W₁[u, i];
+//! 3. for l = 1..L−1: J_{l+1} = W_{l+1} P_l, one GEMM
+//!    (H_{l+1} × H_l)·(H_l × n·d); the epilogue walks each segment
+//!    J_{l+1}[u, (b, ·)] once, adding c_{l+1}[b, u]·J² to H[b, ·] and scaling
+//!    it by σ′(a_{l+1})[b, u] in place, which turns J_{l+1} into P_{l+1}.
 
 use super::forward::{Fwd, Order};
-use super::linalg::{d_w, dot_c_sq, scale_by, x_wt};
+use super::linalg::d_w;
 use super::par::{samples_per_chunk, HESS_ROWS};
 use super::Mlp;
 use crate::real::Real;
 use rayon::prelude::*;
 
-/// W₁ᵀ (d × H₁) and W₁ ⊙ W₁ (H₁ × d), shared by every chunk.
-pub(super) struct FirstLayer<T> {
-    pub w1t: Vec<T>,
+/// What every chunk shares: W₁ ⊙ W₁ (H₁ × d) and W_lᵀ (H_{l−1} × H_l,
+/// row-major) for l = 2..=L, so that the GEMMs read W_l column by column
+/// contiguously.
+pub(super) struct Shared<T> {
     pub w1sq: Vec<T>,
+    /// W_lᵀ, 1-based (empty for l < 2).
+    pub wt: Vec<Vec<T>>,
 }
 
-impl<T: Real> FirstLayer<T> {
+impl<T: Real> Shared<T> {
     pub fn new(m: &Mlp<T>) -> Self {
-        let l1 = m.layer(1);
-        let (h, d) = (l1.out, l1.inp);
-        let mut w1t = vec![T::zero(); d * h];
-        for u in 0..h {
-            for i in 0..d {
-                w1t[i * h + u] = l1.w[u * d + i];
-            }
-        }
-        Self { w1t, w1sq: l1.w.iter().map(|&w| w * w).collect() }
-    }
-
-    /// P₁ᵀ for the n samples held: rows (b, i) are W₁ᵀ[i, ·] ⊙ σ′(a₁)[b, ·].
-    pub fn p1t(&self, n: usize, s1: &[T], out: &mut [T]) {
-        let h = s1.len() / n.max(1);
-        for (sb, block) in s1.chunks_exact(h).zip(out.chunks_exact_mut(self.w1t.len())) {
-            for (row, wrow) in block.chunks_exact_mut(h).zip(self.w1t.chunks_exact(h)) {
-                for ((r, &w), &s) in row.iter_mut().zip(wrow).zip(sb) {
-                    *r = w * s;
+        let wt = (0..=m.depth())
+            .map(|l| {
+                if l < 2 {
+                    return Vec::new();
                 }
+                let layer = m.layer(l);
+                let (out, inp) = (layer.out, layer.inp);
+                let mut t = vec![T::zero(); out * inp];
+                for u in 0..out {
+                    for k in 0..inp {
+                        t[k * out + u] = layer.w[u * inp + k];
+                    }
+                }
+                t
+            })
+            .collect();
+        Self { w1sq: m.layer(1).w.iter().map(|&w| w * w).collect(), wt }
+    }
+}
+
+/// P₁[u, (b, i)] = σ′(a₁)[b, u]·W₁[u, i] for the n samples held (`s1` is
+/// n × H₁, `out` is H₁ × n·d).
+pub(super) fn first_p<T: Real>(w1: &[T], d: usize, n: usize, s1: &[T], out: &mut [T]) {
+    let h = w1.len() / d;
+    for (u, (prow, wrow)) in out.chunks_exact_mut(n * d).zip(w1.chunks_exact(d)).enumerate() {
+        for (b, seg) in prow.chunks_exact_mut(d).enumerate() {
+            let s = s1[b * h + u];
+            for (p, &w) in seg.iter_mut().zip(wrow) {
+                *p = s * w;
             }
         }
     }
+}
+
+/// J_{l+1} = W_{l+1} P_l: `wt` is W_{l+1}ᵀ (hin × hout), `p` is hin × cols,
+/// `j` is hout × cols.
+#[inline]
+pub(super) fn propagate<T: Real>(hin: usize, hout: usize, cols: usize, wt: &[T], p: &[T], j: &mut [T]) {
+    T::gemm(hout, hin, cols, T::one(), wt, 1, hout, p, cols, 1, T::zero(), j, cols, 1);
 }
 
 struct Scratch<T> {
     fw: Fwd<T>,
     /// c_l = γ_l ⊙ σ″(a_l) of one layer, n × H_l.
     c: Vec<T>,
-    /// Ping-pong buffers of the stacked P_lᵀ / J_{l+1}ᵀ, n·d × max H.
+    /// Ping-pong buffers of the unit-major P_l / J_{l+1}, max H × n·d.
     p: Vec<T>,
     j: Vec<T>,
 }
@@ -71,7 +93,7 @@ pub(super) fn energy_score_hess_diag<T: Real>(
     let d = m.dim_in();
     let deep = m.depth() >= 2;
     let n = samples_per_chunk(d, m.max_width(), HESS_ROWS);
-    let first = FirstLayer::new(m);
+    let shared = Shared::new(m);
     let jlen = if deep { n * d * m.max_width() } else { 0 };
     x.par_chunks(n * d)
         .zip(energy.par_chunks_mut(n))
@@ -91,7 +113,7 @@ pub(super) fn energy_score_hess_diag<T: Real>(
                 for (s, &g) in sc.iter_mut().zip(&ws.fw.gamma[0]) {
                     *s = -g;
                 }
-                hess_chunk(m, &first, ws, hc);
+                hess_chunk(m, &shared, ws, hc);
             },
         );
 }
@@ -103,7 +125,7 @@ fn curvature<T: Real>(fw: &Fwd<T>, l: usize, len: usize, c: &mut [T]) {
     }
 }
 
-fn hess_chunk<T: Real>(m: &Mlp<T>, first: &FirstLayer<T>, ws: &mut Scratch<T>, hess: &mut [T]) {
+fn hess_chunk<T: Real>(m: &Mlp<T>, shared: &Shared<T>, ws: &mut Scratch<T>, hess: &mut [T]) {
     let fw = &ws.fw;
     let n = fw.n;
     let d = m.dim_in();
@@ -112,30 +134,27 @@ fn hess_chunk<T: Real>(m: &Mlp<T>, first: &FirstLayer<T>, ws: &mut Scratch<T>, h
     // Layer 1: H = C₁ · (W₁ ⊙ W₁).
     let h1 = dims[1];
     curvature(fw, 1, n * h1, &mut ws.c);
-    d_w(n, h1, d, &ws.c[..n * h1], &first.w1sq, T::zero(), hess);
+    d_w(n, h1, d, &ws.c[..n * h1], &shared.w1sq, T::zero(), hess);
     if l_max == 1 {
         return;
     }
-    let rows = n * d;
-    first.p1t(n, &fw.s1[1][..n * h1], &mut ws.p[..rows * h1]);
+    let cols = n * d;
+    first_p(m.layer(1).w, d, n, &fw.s1[1][..n * h1], &mut ws.p[..h1 * cols]);
     for l in 1..l_max {
-        let next = m.layer(l + 1);
-        let (hin, hout) = (next.inp, next.out);
-        // J_{l+1}ᵀ = P_lᵀ W_{l+1}ᵀ for every row (b, i) of the chunk.
-        x_wt(rows, hin, hout, &ws.p[..rows * hin], next.w, T::zero(), &mut ws.j[..rows * hout]);
+        let (hin, hout) = (dims[l], dims[l + 1]);
+        propagate(hin, hout, cols, &shared.wt[l + 1], &ws.p[..hin * cols], &mut ws.j[..hout * cols]);
         curvature(fw, l + 1, n * hout, &mut ws.c);
         let scale = l + 1 < l_max;
         let s1 = &fw.s1[l + 1][..n * hout];
-        let jblocks = ws.j[..rows * hout].chunks_exact_mut(d * hout);
-        for (((jb, cb), sb), hb) in jblocks
-            .zip(ws.c.chunks_exact(hout))
-            .zip(s1.chunks_exact(hout))
-            .zip(hess.chunks_exact_mut(d))
-        {
-            for (row, h) in jb.chunks_exact_mut(hout).zip(hb.iter_mut()) {
-                *h += dot_c_sq(cb, row);
+        for (u, jrow) in ws.j[..hout * cols].chunks_exact_mut(cols).enumerate() {
+            for (b, (seg, hb)) in jrow.chunks_exact_mut(d).zip(hess.chunks_exact_mut(d)).enumerate() {
+                let c = ws.c[b * hout + u];
+                for (h, &j) in hb.iter_mut().zip(seg.iter()) {
+                    *h += c * j * j;
+                }
                 if scale {
-                    scale_by(row, sb);
+                    let s = s1[b * hout + u];
+                    seg.iter_mut().for_each(|j| *j *= s);
                 }
             }
         }

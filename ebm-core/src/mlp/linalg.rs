@@ -1,6 +1,5 @@
 //! The few matrix shapes the MLP needs, as named wrappers of [`Real::gemm`]
-//! on row-major buffers, plus small vector kernels written so that they
-//! auto-vectorise.
+//! on row-major buffers.
 
 use crate::real::Real;
 
@@ -30,32 +29,5 @@ pub(super) fn acc_colsum<T: Real>(m: &[T], g: &mut [T]) {
         for (gu, &v) in g.iter_mut().zip(row) {
             *gu += v;
         }
-    }
-}
-
-/// Σ_u c[u]·r[u]², with eight independent partial sums so it vectorises.
-#[inline(always)]
-pub(super) fn dot_c_sq<T: Real>(c: &[T], r: &[T]) -> T {
-    debug_assert_eq!(c.len(), r.len());
-    let mut acc = [T::zero(); 8];
-    let (cc, rc) = (c.chunks_exact(8), r.chunks_exact(8));
-    let (ct, rt) = (cc.remainder(), rc.remainder());
-    for (c8, r8) in cc.zip(rc) {
-        for k in 0..8 {
-            acc[k] += c8[k] * r8[k] * r8[k];
-        }
-    }
-    let mut s = T::zero();
-    for (&cu, &ru) in ct.iter().zip(rt) {
-        s += cu * ru * ru;
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + s
-}
-
-/// `r[u] ← r[u]·s[u]`.
-#[inline(always)]
-pub(super) fn scale_by<T: Real>(r: &mut [T], s: &[T]) {
-    for (ru, &su) in r.iter_mut().zip(s) {
-        *ru *= su;
     }
 }
