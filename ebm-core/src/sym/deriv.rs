@@ -7,7 +7,7 @@
 //! - [`derivative`]: forward mode with respect to one leaf u: the tangent
 //!   ṅ = Σ_{children c} (∂n/∂c) ċ, in increasing id order, skipping
 //!   nodes that do not depend on u.
-//! - [`derive`]: everything a symbolic [`crate::Energy`] needs: ∂E/∂xᵢ
+//! - [`derive()`]: everything a symbolic [`crate::Energy`] needs: ∂E/∂xᵢ
 //!   (reverse), the score −∂E/∂xᵢ, the Hessian diagonal ∂²E/∂xᵢ² (forward
 //!   mode of ∂E/∂xᵢ in xᵢ), and the parameter gradients (reverse mode) of E,
 //!   of vᵀ∇ₓE = Σᵢ vᵢ ∂E/∂xᵢ (v the auxiliary inputs) and of the exact

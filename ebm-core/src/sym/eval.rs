@@ -128,7 +128,7 @@ fn chunk_len(b: usize) -> usize {
 fn check<T>(p: &Program, params: &[T], x: &[T], aux: &[T]) -> usize {
     let d = p.num_inputs as usize;
     assert_eq!(params.len(), p.num_params as usize, "sym eval: params length");
-    assert!(d > 0 && x.len() % d == 0, "sym eval: x length");
+    assert!(d > 0 && x.len().is_multiple_of(d), "sym eval: x length");
     let b = x.len() / d;
     if p.num_aux > 0 {
         assert_eq!(aux.len(), b * p.num_aux as usize, "sym eval: aux length");

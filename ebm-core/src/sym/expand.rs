@@ -35,7 +35,7 @@ pub struct Formula {
     pub energy: NodeId,
 }
 
-/// Parses `src` (see [`super::parse`] for the grammar) with no size given
+/// Parses `src` (see [`super::parse`](mod@super::parse) for the grammar) with no size given
 /// from outside.
 pub fn parse(src: &str) -> Result<Formula, SymError> {
     parse_with(src, &[])

@@ -14,7 +14,7 @@
 //!
 //! # Pipeline
 //!
-//! 1. **Text or builder → DAG.** [`parse`] reads the syntax of
+//! 1. **Text or builder → DAG.** [`parse()`] reads the syntax of
 //!    [`mod@parse`] (with `sum(i, 0..d, …)`, `logsumexp(k, 0..K, …)`, nested
 //!    sums, `W[k,i]`, `lower` triangular parameters) and expands it into a
 //!    hash-consed [`Graph`] ([`mod@expr`]); [`SymBuilder`] does the same from Rust.

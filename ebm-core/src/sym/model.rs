@@ -147,7 +147,7 @@ impl<T: Real> SymEnergy<T> {
         Ok(Self { compiled: Arc::new(Compiled::new(formula)), params: theta.to_vec() })
     }
 
-    /// Parses `src` (see [`super::parse`]) and builds the model with `theta`.
+    /// Parses `src` (see [`super::parse`](mod@super::parse)) and builds the model with `theta`.
     pub fn parse(src: &str, theta: &[T]) -> std::result::Result<Self, SymError> {
         Self::new(parse_with(src, &[])?, theta)
     }
