@@ -1,0 +1,104 @@
+//! `GpuEnergy` as an `Energy<f32>`: θ updates reach the device, buffers
+//! follow batch-size changes, parameter gradients equal the CPU twin's, and
+//! the fused Langevin of every family follows the CPU reference.
+
+mod common;
+
+use ebm_core::gaussian::Gaussian;
+use ebm_core::ica::{Ica, Source};
+use ebm_core::langevin;
+use ebm_core::mixture::{Covariance, GaussianMixture};
+use ebm_core::mlp::{Activation, Mlp};
+use ebm_core::rbm::GaussBernoulliRbm;
+use ebm_core::testing::Tolerance;
+use ebm_core::{EbmError, Energy};
+use ebm_kernels::{GpuDevice, GpuEnergy, GpuFamily};
+
+#[test]
+fn params_updates_reach_the_device_on_default_adapter() {
+    let dev = common::device("params_updates_reach_the_device_on_default_adapter");
+    let m = Mlp::<f32>::init(4, &[6], Activation::Tanh, 3).unwrap();
+    let mut gpu = GpuEnergy::new(&dev, m.clone()).unwrap();
+    let x = common::to32(&common::normal32(1, 5 * 4));
+    let tol = Tolerance::new(1e-5, 1e-6);
+    let (mut e0, mut e1) = (vec![0f32; 5], vec![0f32; 5]);
+    gpu.energy(&x, &mut e0).unwrap();
+    // Through params_mut …
+    gpu.params_mut().iter_mut().for_each(|p| *p *= 1.5);
+    gpu.energy(&x, &mut e1).unwrap();
+    let mut want = vec![0f32; 5];
+    gpu.cpu().energy(&x, &mut want).unwrap();
+    tol.assert_all_close(&format!("energy after params_mut on {}", dev.info().label()), &e1, &want);
+    assert!(e0.iter().zip(&e1).any(|(a, b)| a != b));
+    // … and through set_params, with a batch of another size in between.
+    let theta: Vec<f32> = m.params().iter().map(|p| p * -0.5).collect();
+    gpu.set_params(&theta).unwrap();
+    let x3 = common::to32(&common::normal32(2, 3 * 4));
+    let mut e3 = vec![0f32; 3];
+    gpu.energy(&x3, &mut e3).unwrap();
+    let mut cpu = m.clone();
+    cpu.set_params(&theta).unwrap();
+    let mut want3 = vec![0f32; 3];
+    cpu.energy(&x3, &mut want3).unwrap();
+    tol.assert_all_close(&format!("energy after set_params on {}", dev.info().label()), &e3, &want3);
+    assert!(matches!(gpu.set_params(&[0.0; 3]), Err(EbmError::ParamLen { .. })));
+}
+
+#[test]
+fn input_errors_match_the_cpu_twin_on_default_adapter() {
+    let dev = common::device("input_errors_match_the_cpu_twin_on_default_adapter");
+    let m = Gaussian::<f32>::init(3, 1).unwrap();
+    let gpu = GpuEnergy::new(&dev, m.clone()).unwrap();
+    let bad = [0.0f32, f32::INFINITY, 1.0, 2.0, 3.0, 4.0];
+    assert_eq!(gpu.energy(&bad, &mut [0.0; 2]).unwrap_err(), m.energy(&bad, &mut [0.0; 2]).unwrap_err());
+    assert_eq!(gpu.energy(&[0.0; 4], &mut [0.0; 1]).unwrap_err(), m.energy(&[0.0; 4], &mut [0.0; 1]).unwrap_err());
+    assert_eq!(gpu.energy(&[], &mut []).unwrap_err(), m.energy(&[], &mut []).unwrap_err());
+    assert_eq!(
+        gpu.energy_score(&[0.0; 3], &mut [0.0; 1], &mut [0.0; 2]).unwrap_err(),
+        m.energy_score(&[0.0; 3], &mut [0.0; 1], &mut [0.0; 2]).unwrap_err()
+    );
+}
+
+#[test]
+fn param_gradients_are_the_cpu_twins_on_default_adapter() {
+    let dev = common::device("param_gradients_are_the_cpu_twins_on_default_adapter");
+    let m = Mlp::<f32>::init(3, &[5, 4], Activation::Silu, 8).unwrap();
+    let gpu = GpuEnergy::new(&dev, m.clone()).unwrap();
+    let b = 7;
+    let x = common::to32(&common::normal32(3, b * 3));
+    let v = common::to32(&common::normal32(4, b * 3));
+    let w = common::to32(&common::uniform32(5, b, 0.0, 1.0));
+    let p = m.num_params();
+    let (mut g, mut c) = (vec![0f32; p], vec![0f32; p]);
+    gpu.grad_params_energy(&x, &w, &mut g).unwrap();
+    m.grad_params_energy(&x, &w, &mut c).unwrap();
+    assert_eq!(g, c);
+    gpu.grad_params_v_dot_grad_x(&x, &v, &w, &mut g).unwrap();
+    m.grad_params_v_dot_grad_x(&x, &v, &w, &mut c).unwrap();
+    assert_eq!(g, c);
+    gpu.grad_params_sm(&x, &w, &mut g).unwrap();
+    m.grad_params_sm(&x, &w, &mut c).unwrap();
+    assert_eq!(g, c);
+}
+
+fn ula_matches<M: GpuFamily>(dev: &GpuDevice, label: &str, m: M) {
+    let gpu = GpuEnergy::new(dev, m.clone()).unwrap();
+    let d = m.dim();
+    let (k, b) = (8, 1000);
+    let x0 = common::to32(&common::normal32(77, b * d));
+    let (mut xc, mut xg) = (x0.clone(), x0.clone());
+    langevin::ula(&m, &mut xc, 0.1, k, 99, 1000).unwrap();
+    gpu.langevin_ula(&mut xg, 0.1, k, 99, 1000).unwrap();
+    Tolerance::new(3e-6, 3e-6).grown(k).assert_all_close(&format!("{label} ULA on {}", dev.info().label()), &xg, &xc);
+}
+
+#[test]
+fn fused_ula_matches_cpu_for_every_family_on_default_adapter() {
+    let dev = common::device("fused_ula_matches_cpu_for_every_family_on_default_adapter");
+    ula_matches(&dev, "gaussian", Gaussian::<f32>::init(4, 1).unwrap());
+    ula_matches(&dev, "ica", Ica::<f32>::init(4, 6, Source::StudentT, 2).unwrap());
+    ula_matches(&dev, "mixture full", GaussianMixture::<f32>::init(3, 3, Covariance::Full, 3).unwrap());
+    ula_matches(&dev, "mixture diag", GaussianMixture::<f32>::init(3, 2, Covariance::Diagonal, 4).unwrap());
+    ula_matches(&dev, "rbm", GaussBernoulliRbm::<f32>::init(5, 7, 5).unwrap());
+    ula_matches(&dev, "mlp", Mlp::<f32>::init(3, &[8, 8], Activation::GeluTanh, 6).unwrap());
+}
