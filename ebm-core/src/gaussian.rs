@@ -16,8 +16,9 @@
 //!
 //! - E = ½‖u‖²; ∇ₓE = g, so the score is −g;
 //! - ∂²E/∂xᵢ² = Pᵢᵢ = Σ_{j≤i} Lᵢⱼ² (independent of x);
-//! - (a) ∂E/∂μ = −g, ∂E/∂Lᵢⱼ = rᵢ uⱼ;
-//! - (b) f = vᵀ∇ₓE = aᵀu with a = Lᵀv: ∂f/∂μ = −L a = −P v,
+//! - (a) ∂E/∂μ = −g, ∂E/∂Lᵢⱼ = rᵢ uⱼ (the phases of the MLE gradient, seed
+//!   eq 2–3);
+//! - (b) f = vᵀ∇ₓE (denoising SM, seed eq 13, and sliced SM) = aᵀu with a = Lᵀv: ∂f/∂μ = −L a = −P v,
 //!   ∂f/∂Lᵢⱼ = vᵢ uⱼ + aⱼ rᵢ;
 //! - (c) the score-matching integrand of seed eq 12,
 //!   J = ½‖g‖² − tr P = ½‖g‖² − Σᵢⱼ Lᵢⱼ². Since d(½‖g‖²) = gᵀdg, its gradient
@@ -27,11 +28,15 @@
 //! Batches are split into jobs of rows processed in parallel with rayon,
 //! each with its own scratch; parameter gradients are summed per job and the
 //! partial sums added in job order (deterministic for a given batch size).
+//! Within a job, blocks of rows go through matrix products (`Real::gemm`)
+//! with a dense copy of L: U = R L (rows uᵀ), G = U Lᵀ, and the L-gradient
+//! sums (wR)ᵀU, (wV)ᵀU, (wR)ᵀA of whose lower triangle θ keeps.
 
 use crate::energy::Energy;
 use crate::error::{EbmError, Result};
 use crate::real::Real;
 use crate::rng;
+use batch::BLOCK;
 
 /// Index of Lᵢⱼ (j ≤ i) in a packed row-major lower triangle.
 #[inline(always)]
@@ -394,11 +399,15 @@ impl<T: Real> Gaussian<T> {
         }
     }
 
-    /// u = Lᵀr and g = L u for one sample (packed L, rows contiguous).
-    #[inline]
-    fn project(&self, r: &[T], u: &mut [T], g: &mut [T]) {
-        lt_mul(self.chol_packed(), r, u);
-        l_mul(self.chol_packed(), u, g);
+    /// L as a dense row-major d×d matrix (zeros above the diagonal).
+    fn dense_l(&self) -> Vec<T> {
+        let d = self.dim;
+        let l = self.chol_packed();
+        let mut m = vec![T::zero(); d * d];
+        for i in 0..d {
+            m[i * d..i * d + i + 1].copy_from_slice(&l[tri(i, 0)..tri(i, 0) + i + 1]);
+        }
+        m
     }
 
     fn diag_precision(&self) -> Vec<T> {
@@ -408,111 +417,148 @@ impl<T: Real> Gaussian<T> {
             .collect()
     }
 
+    /// R = X − μ for n rows (row-major n×d).
+    fn residuals(&self, xb: &[T], r: &mut [T]) {
+        let mu = self.mean();
+        for (rr, xr) in r.chunks_exact_mut(self.dim).zip(xb.chunks_exact(self.dim)) {
+            for ((a, &b), &m) in rr.iter_mut().zip(xr).zip(mu) {
+                *a = b - m;
+            }
+        }
+    }
+
+    /// Per block of n rows, with dense L: U = R L (rows uᵀ = (Lᵀr)ᵀ) and
+    /// −score = G = U Lᵀ.
     fn forward(&self, x: &[T], out: batch::Out<'_, T>) {
         let d = self.dim;
+        let l = self.dense_l();
         let diag = if out.h.is_some() { self.diag_precision() } else { Vec::new() };
-        let mu = self.mean();
         batch::forward(
             d,
             x,
             out,
-            d * d,
-            || vec![T::zero(); 3 * d],
-            |scr, xb, mut ob| {
-                let (r, rest) = scr.split_at_mut(d);
-                let (u, g) = rest.split_at_mut(d);
-                for (row, xr) in xb.chunks_exact(d).enumerate() {
-                    for i in 0..d {
-                        r[i] = xr[i] - mu[i];
-                    }
-                    self.project(r, u, g);
-                    ob.e[row] = T::from_f64(0.5) * dot(u, u);
-                    if let Some(s) = ob.s.as_deref_mut() {
-                        for i in 0..d {
-                            s[row * d + i] = -g[i];
-                        }
-                    }
-                    if let Some(h) = ob.h.as_deref_mut() {
-                        h[row * d..(row + 1) * d].copy_from_slice(&diag);
+            2 * d * d,
+            || vec![T::zero(); 2 * BLOCK * d],
+            |scr, xb, ob| {
+                let n = ob.e.len();
+                let (r, u) = scr.split_at_mut(BLOCK * d);
+                self.residuals(xb, r);
+                T::gemm(n, d, d, T::one(), r, d, 1, &l, d, 1, T::zero(), u, d, 1);
+                for (e, ur) in ob.e.iter_mut().zip(u.chunks_exact(d)) {
+                    *e = T::from_f64(0.5) * dot(ur, ur);
+                }
+                if let Some(s) = ob.s {
+                    T::gemm(n, d, d, -T::one(), u, d, 1, &l, 1, d, T::zero(), s, d, 1);
+                }
+                if let Some(h) = ob.h {
+                    for hr in h.chunks_exact_mut(d) {
+                        hr.copy_from_slice(&diag);
                     }
                 }
             },
         );
     }
 
-    /// Shared body of the (b) and (c) gradients: Σᵦ wᵦ ∇_θ(vᵦᵀ∇ₓE) where vᵦ
-    /// is `v`'s row or, when `v` is `None`, gᵦ itself (held fixed).
-    fn grad_dir(&self, x: &[T], v: Option<&[T]>, w: &[T]) -> Vec<T> {
+    /// Σᵦ wᵦ ∇_θ of E (`dir` = `None`), of vᵀ∇ₓE (`Some(Some(v))`) or of
+    /// gᵀ∇ₓE with g held fixed (`Some(None)`, the first term of J), as
+    /// [μ-gradient (d), dense L-gradient (d×d, lower triangle meaningful)].
+    fn grad_blocked(&self, x: &[T], dir: Option<Option<&[T]>>, w: &[T]) -> Vec<T> {
         let d = self.dim;
-        let b = w.len();
-        let mu = self.mean();
-        let l = self.chol_packed();
+        let l = self.dense_l();
         batch::reduce(
-            b,
-            self.params.len(),
-            d * d,
-            || vec![T::zero(); 5 * d],
+            w.len(),
+            d + d * d,
+            4 * d * d,
+            || vec![T::zero(); 6 * BLOCK * d],
             |scr, rows, acc| {
-                let (r, rest) = scr.split_at_mut(d);
-                let (u, rest) = rest.split_at_mut(d);
-                let (g, rest) = rest.split_at_mut(d);
-                let (a, la) = rest.split_at_mut(d);
-                for n in rows {
-                    let xr = &x[n * d..(n + 1) * d];
+                let n = rows.len();
+                let xb = &x[rows.start * d..rows.end * d];
+                let wb = &w[rows.clone()];
+                let (r, rest) = scr.split_at_mut(BLOCK * d);
+                let (u, rest) = rest.split_at_mut(BLOCK * d);
+                let (g, rest) = rest.split_at_mut(BLOCK * d);
+                let (a, rest) = rest.split_at_mut(BLOCK * d);
+                let (wr, wv) = rest.split_at_mut(BLOCK * d);
+                self.residuals(xb, r);
+                T::gemm(n, d, d, T::one(), r, d, 1, &l, d, 1, T::zero(), u, d, 1);
+                for (k, wn) in wb.iter().enumerate() {
                     for i in 0..d {
-                        r[i] = xr[i] - mu[i];
+                        wr[k * d + i] = *wn * r[k * d + i];
                     }
-                    self.project(r, u, g);
-                    let vr: &[T] = match v {
-                        Some(v) => &v[n * d..(n + 1) * d],
-                        None => g,
-                    };
-                    lt_mul(l, vr, a);
-                    l_mul(l, a, la);
-                    let wn = w[n];
-                    let (am, al) = acc.split_at_mut(d);
-                    for i in 0..d {
-                        am[i] -= wn * la[i];
-                        let wv = wn * vr[i];
-                        let wr = wn * r[i];
-                        let row = &mut al[tri(i, 0)..tri(i, 0) + i + 1];
-                        for j in 0..=i {
-                            row[j] += wv * u[j] + a[j] * wr;
+                }
+                let (am, al) = acc.split_at_mut(d);
+                // ∂/∂L (dense) += (wR)ᵀ·(U or A) below; ∂/∂μ −= Σ w·(G or L A).
+                let (vdir, grad_l_from): (&[T], &mut [T]) = match dir {
+                    None => {
+                        T::gemm(n, d, d, T::one(), u, d, 1, &l, 1, d, T::zero(), g, d, 1);
+                        T::gemm(d, n, d, T::one(), wr, 1, d, u, d, 1, T::one(), al, d, 1);
+                        for (k, wn) in wb.iter().enumerate() {
+                            for i in 0..d {
+                                am[i] -= *wn * g[k * d + i];
+                            }
                         }
+                        return;
                     }
+                    Some(Some(v)) => (&v[rows.start * d..rows.end * d], a),
+                    Some(None) => {
+                        T::gemm(n, d, d, T::one(), u, d, 1, &l, 1, d, T::zero(), g, d, 1);
+                        (&g[..], a)
+                    }
+                };
+                // A = V L (rows aᵀ = (Lᵀv)ᵀ), then L A in `wv`'s place after use.
+                let a = grad_l_from;
+                T::gemm(n, d, d, T::one(), vdir, d, 1, &l, d, 1, T::zero(), a, d, 1);
+                for (k, wn) in wb.iter().enumerate() {
+                    for i in 0..d {
+                        wv[k * d + i] = *wn * vdir[k * d + i];
+                    }
+                }
+                T::gemm(d, n, d, T::one(), wv, 1, d, u, d, 1, T::one(), al, d, 1);
+                T::gemm(d, n, d, T::one(), wr, 1, d, a, d, 1, T::one(), al, d, 1);
+                // −Σ w L a = −(Σ w aᵀ) Lᵀ: sum the weighted rows of A first.
+                let wa = &mut wv[..d];
+                wa.iter_mut().for_each(|t| *t = T::zero());
+                for (k, wn) in wb.iter().enumerate() {
+                    for i in 0..d {
+                        wa[i] += *wn * a[k * d + i];
+                    }
+                }
+                for i in 0..d {
+                    am[i] -= dot(&l[i * d..i * d + i + 1], &wa[..i + 1]);
                 }
             },
         )
     }
-}
 
-/// y = Lᵀx for a packed lower-triangular L.
-#[inline]
-pub(crate) fn lt_mul<T: Real>(l: &[T], x: &[T], y: &mut [T]) {
-    let d = x.len();
-    y.iter_mut().for_each(|v| *v = T::zero());
-    for i in 0..d {
-        let xi = x[i];
-        let row = &l[tri(i, 0)..tri(i, 0) + i + 1];
-        for j in 0..=i {
-            y[j] += row[j] * xi;
+    /// Packs [μ-gradient, dense L-gradient] into θ's layout.
+    fn pack_grad(&self, dense: &[T], grad: &mut [T]) {
+        let d = self.dim;
+        grad[..d].copy_from_slice(&dense[..d]);
+        for i in 0..d {
+            grad[d + tri(i, 0)..d + tri(i, 0) + i + 1].copy_from_slice(&dense[d + i * d..d + i * d + i + 1]);
         }
     }
 }
 
-/// y = L x for a packed lower-triangular L.
-#[inline]
-pub(crate) fn l_mul<T: Real>(l: &[T], x: &[T], y: &mut [T]) {
-    let d = x.len();
-    for i in 0..d {
-        let row = &l[tri(i, 0)..tri(i, 0) + i + 1];
-        y[i] = dot(row, &x[..=i]);
-    }
-}
-
+/// aᵀb with eight independent partial sums (lets the compiler vectorise a
+/// reduction that strict left-to-right order would keep scalar).
 #[inline]
 pub(crate) fn dot<T: Real>(a: &[T], b: &[T]) -> T {
-    a.iter().zip(b).fold(T::zero(), |s, (&p, &q)| s + p * q)
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [T::zero(); 8];
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut s = ca.remainder().iter().zip(cb.remainder()).fold(T::zero(), |s, (&p, &q)| s + p * q);
+    for v in acc {
+        s += v;
+    }
+    s
 }
 
 impl<T: Real> Energy<T> for Gaussian<T> {
@@ -557,37 +603,8 @@ impl<T: Real> Energy<T> for Gaussian<T> {
     }
 
     fn grad_params_energy(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
-        let d = self.dim;
-        let b = batch::check_grad(d, self.params.len(), x, None, weights, grad)?;
-        let mu = self.mean();
-        let total = batch::reduce(
-            b,
-            self.params.len(),
-            d * d,
-            || vec![T::zero(); 3 * d],
-            |scr, rows, acc| {
-                let (r, rest) = scr.split_at_mut(d);
-                let (u, g) = rest.split_at_mut(d);
-                for n in rows {
-                    let xr = &x[n * d..(n + 1) * d];
-                    for i in 0..d {
-                        r[i] = xr[i] - mu[i];
-                    }
-                    self.project(r, u, g);
-                    let wn = weights[n];
-                    let (am, al) = acc.split_at_mut(d);
-                    for i in 0..d {
-                        am[i] -= wn * g[i];
-                        let wr = wn * r[i];
-                        let row = &mut al[tri(i, 0)..tri(i, 0) + i + 1];
-                        for j in 0..=i {
-                            row[j] += wr * u[j];
-                        }
-                    }
-                }
-            },
-        );
-        grad.copy_from_slice(&total);
+        batch::check_grad(self.dim, self.params.len(), x, None, weights, grad)?;
+        self.pack_grad(&self.grad_blocked(x, None, weights), grad);
         Ok(())
     }
 
@@ -599,14 +616,14 @@ impl<T: Real> Energy<T> for Gaussian<T> {
         grad: &mut [T],
     ) -> Result<()> {
         batch::check_grad(self.dim, self.params.len(), x, Some(v), weights, grad)?;
-        grad.copy_from_slice(&self.grad_dir(x, Some(v), weights));
+        self.pack_grad(&self.grad_blocked(x, Some(Some(v)), weights), grad);
         Ok(())
     }
 
     fn grad_params_sm(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
         let d = self.dim;
         batch::check_grad(d, self.params.len(), x, None, weights, grad)?;
-        grad.copy_from_slice(&self.grad_dir(x, None, weights));
+        self.pack_grad(&self.grad_blocked(x, Some(None), weights), grad);
         // − tr P = −Σ Lᵢⱼ², weighted by Σᵦ wᵦ.
         let two_wsum = T::from_f64(2.0) * weights.iter().copied().sum::<T>();
         for (gl, &l) in grad[d..].iter_mut().zip(self.chol_packed()) {

@@ -25,8 +25,9 @@
 //! and ḡ = Σₖ γₖ gₖ:
 //!
 //! - ∇ₓE = ḡ, so the score is −ḡ;
-//! - ∂²E/∂xᵢ² = Σₖ γₖ (Pₖ,ᵢᵢ − gₖᵢ²) + ḡᵢ² (the γ-mixture of the component
-//!   Hessians minus the γ-variance of the component gradients).
+//! - ∂²E/∂xᵢ² = Σₖ γₖ Pₖ,ᵢᵢ − Σₖ γₖ (gₖᵢ − ḡᵢ)² (the γ-mixture of the component
+//!   Hessians minus the γ-variance of the component gradients, evaluated in
+//!   this centred form so that it does not cancel far from the means).
 //!
 //! For any parameter, ∂γₖ = γₖ(∂E − ∂eₖ) and ∂E = Σₖ γₖ ∂eₖ. Every gradient
 //! below is therefore of the form
@@ -40,6 +41,9 @@
 //!   J = Σₖ γₖ ψₖ − ½‖ḡ‖² with ψₖ = ‖gₖ‖² − tr Pₖ: with χₖ = ψₖ − ḡᵀgₖ and
 //!   χ̄ = Σₖ γₖ χₖ, αₖ = γₖ(χ̄ − χₖ), βₖ = γₖ, wₖ = 2gₖ − ḡ, τₖ = γₖ.
 //!
+//! (αₖ is computed from gₖ − ḡ: f − φₖ = −vᵀ(gₖ − ḡ) and
+//! χₖ = ‖gₖ − ḡ‖² + ḡᵀ(gₖ − ḡ) − tr Pₖ, which avoid cancellation.)
+//!
 //! The component pieces (Full; the Diagonal ones follow with Lₖ = diag(lₖ),
 //! ∂/∂log_lₖᵢ = lₖᵢ ∂/∂Lₖ,ᵢᵢ):
 //!
@@ -50,11 +54,15 @@
 //! | tr Pₖ | 0 | 2Lₖ,ᵢⱼ | 2lₖᵢ² |
 //!
 //! The terms that do not depend on x (−δᵢⱼ/Lᵢᵢ, tr P) are accumulated as
-//! Σᵦ wᵦαₖ and Σᵦ wᵦτₖ over the batch and applied once.
+//! Σᵦ wᵦαₖ and Σᵦ wᵦτₖ over the batch and applied once. Batches run in
+//! parallel jobs (rayon) of row blocks; for Full components each block goes
+//! through matrix products (`Real::gemm`) with a dense Lₖ: U = R Lₖ, G = U Lₖᵀ,
+//! and the Lₖ-gradient sums (cR)ᵀU, (cW)ᵀU, (cR)ᵀ(W Lₖ).
 
 use crate::energy::Energy;
 use crate::error::Result;
-use crate::gaussian::{batch, dot, l_mul, lt_mul, tri};
+use crate::gaussian::batch::{self, BLOCK};
+use crate::gaussian::{dot, tri};
 use crate::real::Real;
 use crate::rng;
 
@@ -97,37 +105,43 @@ struct Prep<T> {
     diag_p: Vec<T>,
     /// tr Pₖ.
     tr_p: Vec<T>,
-    /// Diagonal only: lₖᵢ = exp(log_lₖᵢ) (K×d).
+    /// Full: dense Lₖ (K×d×d, zeros above the diagonal); Diagonal:
+    /// lₖᵢ = exp(log_lₖᵢ) (K×d).
     l: Vec<T>,
 }
 
-/// Per-task scratch: per-component r, u, g (K×d), energies, responsibilities
-/// and a few d-vectors.
+/// Per-task scratch for a block of at most BLOCK rows: per-component r, u, g
+/// (K×BLOCK×d, component-major), per-row energies, responsibilities and
+/// coefficients (BLOCK×K), ḡ and three work matrices (BLOCK×d).
 struct Scratch<T> {
     r: Vec<T>,
     u: Vec<T>,
     g: Vec<T>,
     e: Vec<T>,
     gam: Vec<T>,
+    alpha: Vec<T>,
     gbar: Vec<T>,
     wv: Vec<T>,
     a: Vec<T>,
-    la: Vec<T>,
+    tmp: Vec<T>,
+    vec_d: Vec<T>,
 }
 
 impl<T: Real> Scratch<T> {
     fn new(k: usize, d: usize) -> Self {
         let z = |n| vec![T::zero(); n];
         Self {
-            r: z(k * d),
-            u: z(k * d),
-            g: z(k * d),
-            e: z(k),
-            gam: z(k),
-            gbar: z(d),
-            wv: z(d),
-            a: z(d),
-            la: z(d),
+            r: z(k * BLOCK * d),
+            u: z(k * BLOCK * d),
+            g: z(k * BLOCK * d),
+            e: z(BLOCK * k),
+            gam: z(BLOCK * k),
+            alpha: z(BLOCK * k),
+            gbar: z(BLOCK * d),
+            wv: z(BLOCK * d),
+            a: z(BLOCK * d),
+            tmp: z(BLOCK * d),
+            vec_d: z(d),
         }
     }
 }
@@ -245,10 +259,10 @@ impl<T: Real> GaussianMixture<T> {
         let mut konst = vec![T::zero(); k];
         let mut diag_p = vec![T::zero(); k * d];
         let mut tr_p = vec![T::zero(); k];
-        let mut l = Vec::new();
-        if self.cov == Covariance::Diagonal {
-            l = self.factors().iter().map(|&v| v.exp()).collect();
-        }
+        let mut l = match self.cov {
+            Covariance::Full => vec![T::zero(); k * d * d],
+            Covariance::Diagonal => self.factors().iter().map(|&v| v.exp()).collect(),
+        };
         for c in 0..k {
             let f = self.factor(c);
             let mut logdet = T::zero();
@@ -256,6 +270,7 @@ impl<T: Real> GaussianMixture<T> {
                 let (li, pii) = match self.cov {
                     Covariance::Full => {
                         let row = &f[tri(i, 0)..tri(i, 0) + i + 1];
+                        l[c * d * d + i * d..c * d * d + i * d + i + 1].copy_from_slice(row);
                         (row[i].abs().ln(), dot(row, row))
                     }
                     Covariance::Diagonal => (f[i], l[c * d + i] * l[c * d + i]),
@@ -269,88 +284,100 @@ impl<T: Real> GaussianMixture<T> {
         Prep { pi, konst, diag_p, tr_p, l }
     }
 
-    /// Fills r, u, g, e, γ, ḡ of `s` for sample `x` and returns E(x).
-    fn eval_sample(&self, p: &Prep<T>, x: &[T], s: &mut Scratch<T>) -> T {
+    /// For the n rows `xb`: fills r, u, g (per component), e, γ and ḡ of `s`
+    /// and writes E into `energy[..n]`. Full components use two matrix
+    /// products per block: U = R Lₖ (rows uᵀ = (Lₖᵀr)ᵀ) and G = U Lₖᵀ.
+    fn eval_block(&self, p: &Prep<T>, xb: &[T], energy: &mut [T], s: &mut Scratch<T>) {
         let (d, k) = (self.dim, self.k);
+        let n = energy.len();
         let half = T::from_f64(0.5);
-        let mut emin = T::infinity();
         for c in 0..k {
             let mu = &self.means()[c * d..(c + 1) * d];
-            let r = &mut s.r[c * d..(c + 1) * d];
-            for i in 0..d {
-                r[i] = x[i] - mu[i];
+            let blk = c * BLOCK * d..c * BLOCK * d + n * d;
+            let (r, u, g) = (&mut s.r[blk.clone()], &mut s.u[blk.clone()], &mut s.g[blk]);
+            for (rr, xr) in r.chunks_exact_mut(d).zip(xb.chunks_exact(d)) {
+                for i in 0..d {
+                    rr[i] = xr[i] - mu[i];
+                }
             }
-            let u = &mut s.u[c * d..(c + 1) * d];
-            let g = &mut s.g[c * d..(c + 1) * d];
             match self.cov {
                 Covariance::Full => {
-                    let f = self.factor(c);
-                    lt_mul(f, r, u);
-                    l_mul(f, u, g);
+                    let l = &p.l[c * d * d..(c + 1) * d * d];
+                    T::gemm(n, d, d, T::one(), r, d, 1, l, d, 1, T::zero(), u, d, 1);
+                    T::gemm(n, d, d, T::one(), u, d, 1, l, 1, d, T::zero(), g, d, 1);
                 }
                 Covariance::Diagonal => {
                     let l = &p.l[c * d..(c + 1) * d];
-                    for i in 0..d {
-                        u[i] = l[i] * r[i];
-                        g[i] = l[i] * u[i];
+                    for ((rr, ur), gr) in r.chunks_exact(d).zip(u.chunks_exact_mut(d)).zip(g.chunks_exact_mut(d)) {
+                        for i in 0..d {
+                            ur[i] = l[i] * rr[i];
+                            gr[i] = l[i] * ur[i];
+                        }
                     }
                 }
             }
-            let e = p.konst[c] + half * dot(u, u);
-            s.e[c] = e;
-            emin = emin.min(e);
+            for (row, ur) in u.chunks_exact(d).enumerate() {
+                s.e[row * k + c] = p.konst[c] + half * dot(ur, ur);
+            }
         }
-        let mut sum = T::zero();
-        for c in 0..k {
-            let t = (emin - s.e[c]).exp();
-            s.gam[c] = t;
-            sum += t;
-        }
-        s.gbar.iter_mut().for_each(|v| *v = T::zero());
-        for c in 0..k {
-            s.gam[c] /= sum;
-            let gc = s.gam[c];
-            if gc != T::zero() {
-                for (gb, &g) in s.gbar.iter_mut().zip(&s.g[c * d..(c + 1) * d]) {
-                    *gb += gc * g;
+        for row in 0..n {
+            let e = &s.e[row * k..(row + 1) * k];
+            let gam = &mut s.gam[row * k..(row + 1) * k];
+            let emin = e.iter().fold(T::infinity(), |m, &v| m.min(v));
+            let mut sum = T::zero();
+            for c in 0..k {
+                gam[c] = (emin - e[c]).exp();
+                sum += gam[c];
+            }
+            energy[row] = emin - sum.ln();
+            let gb = &mut s.gbar[row * d..(row + 1) * d];
+            gb.iter_mut().for_each(|v| *v = T::zero());
+            for c in 0..k {
+                gam[c] /= sum;
+                let gc = gam[c];
+                if gc != T::zero() {
+                    let g = &s.g[(c * BLOCK + row) * d..(c * BLOCK + row + 1) * d];
+                    for i in 0..d {
+                        gb[i] += gc * g[i];
+                    }
                 }
             }
         }
-        emin - sum.ln()
     }
 
     fn forward(&self, x: &[T], out: batch::Out<'_, T>) {
         let (d, k) = (self.dim, self.k);
         let p = self.prep();
-        let want_h = out.h.is_some();
         batch::forward(
             d,
             x,
             out,
-            k * d * d,
+            2 * k * d * d,
             || Scratch::new(k, d),
-            |s, xb, mut ob| {
-                for (row, xr) in xb.chunks_exact(d).enumerate() {
-                    ob.e[row] = self.eval_sample(&p, xr, s);
-                    if let Some(sc) = ob.s.as_deref_mut() {
-                        for i in 0..d {
-                            sc[row * d + i] = -s.gbar[i];
-                        }
+            |s, xb, ob| {
+                let n = ob.e.len();
+                self.eval_block(&p, xb, ob.e, s);
+                if let Some(sc) = ob.s {
+                    for (o, &g) in sc.iter_mut().zip(&s.gbar) {
+                        *o = -g;
                     }
-                    if want_h {
-                        let h = &mut ob.h.as_deref_mut().expect("hess requested")[row * d..(row + 1) * d];
-                        for i in 0..d {
-                            h[i] = s.gbar[i] * s.gbar[i];
-                        }
+                }
+                if let Some(h) = ob.h {
+                    // Σₖ γₖ (Pₖ,ᵢᵢ − (gₖᵢ − ḡᵢ)²), centred.
+                    for row in 0..n {
+                        let hr = &mut h[row * d..(row + 1) * d];
+                        let gb = &s.gbar[row * d..(row + 1) * d];
+                        hr.iter_mut().for_each(|v| *v = T::zero());
                         for c in 0..k {
-                            let gc = s.gam[c];
+                            let gc = s.gam[row * k + c];
                             if gc == T::zero() {
                                 continue;
                             }
-                            let g = &s.g[c * d..(c + 1) * d];
+                            let g = &s.g[(c * BLOCK + row) * d..(c * BLOCK + row + 1) * d];
                             let dp = &p.diag_p[c * d..(c + 1) * d];
                             for i in 0..d {
-                                h[i] += gc * (dp[i] - g[i] * g[i]);
+                                let dev = g[i] - gb[i];
+                                hr[i] += gc * (dp[i] - dev * dev);
                             }
                         }
                     }
@@ -362,114 +389,167 @@ impl<T: Real> GaussianMixture<T> {
     /// Σᵦ wᵦ ∇_θ of E, vᵀ∇ₓE or J (see the module docs), written to `grad`.
     fn grad(&self, obj: Objective, x: &[T], v: Option<&[T]>, w: &[T], grad: &mut [T]) {
         let (d, k, cov) = (self.dim, self.k, self.cov);
-        let np = self.params.len();
         let cs = cov.factor_len(d);
+        // The factor gradients are accumulated dense for Full (K×d×d).
+        let fs = match cov {
+            Covariance::Full => d * d,
+            Covariance::Diagonal => d,
+        };
         let (mean0, fac0) = (k, k + k * d);
+        let (sa0, st0) = (fac0 + k * fs, fac0 + k * fs + k);
         let p = self.prep();
-        let b = w.len();
-        // acc = [θ-gradient (np), Σ wᵦαₖ (K), Σ wᵦτₖ (K)].
+        let two = T::from_f64(2.0);
+        // acc = [logits, means, factor gradients (K×fs), Σ wᵦαₖ (K), Σ wᵦτₖ (K)].
         let total = batch::reduce(
-            b,
-            np + 2 * k,
-            k * d * d,
-            || (Scratch::new(k, d), vec![T::zero(); 2 * k]),
-            |(s, coef), rows, acc| {
-                for n in rows {
-                    let xr = &x[n * d..(n + 1) * d];
-                    self.eval_sample(&p, xr, s);
-                    let wn = w[n];
-                    // αₖ in coef[..k], βₖ = τₖ-or-0 handled per objective.
-                    let (alpha, scal) = coef.split_at_mut(k);
+            w.len(),
+            st0 + k,
+            4 * k * d * d,
+            || (Scratch::new(k, d), vec![T::zero(); BLOCK]),
+            |(s, energy), rows, acc| {
+                let n = rows.len();
+                let xb = &x[rows.start * d..rows.end * d];
+                let wb = &w[rows.clone()];
+                let vb = v.map(|v| &v[rows.start * d..rows.end * d]);
+                self.eval_block(&p, xb, &mut energy[..n], s);
+                // αₖ per row (see the module docs), logits, Σwα and Σwτ.
+                for row in 0..n {
+                    let gam = &s.gam[row * k..(row + 1) * k];
+                    let alpha = &mut s.alpha[row * k..(row + 1) * k];
+                    let gb = &s.gbar[row * d..(row + 1) * d];
+                    let g_of = |c: usize| &s.g[(c * BLOCK + row) * d..(c * BLOCK + row + 1) * d];
                     match obj {
-                        Objective::Energy => alpha.copy_from_slice(&s.gam),
+                        Objective::Energy => alpha.copy_from_slice(gam),
                         Objective::VDotGrad => {
-                            let vr = &v.expect("v")[n * d..(n + 1) * d];
-                            let mut f = T::zero();
+                            // f − φₖ = −vᵀ(gₖ − ḡ), exact zero for a lone component.
+                            let vr = &vb.expect("v")[row * d..(row + 1) * d];
                             for c in 0..k {
-                                scal[c] = dot(vr, &s.g[c * d..(c + 1) * d]);
-                                f += s.gam[c] * scal[c];
-                            }
-                            for c in 0..k {
-                                alpha[c] = s.gam[c] * (f - scal[c]);
+                                let g = g_of(c);
+                                let t = (0..d).fold(T::zero(), |t, i| t + vr[i] * (g[i] - gb[i]));
+                                alpha[c] = -gam[c] * t;
                             }
                         }
                         Objective::ScoreMatching => {
+                            // χₖ = ‖gₖ − ḡ‖² + ḡᵀ(gₖ − ḡ) − tr Pₖ (centred form).
                             let mut chibar = T::zero();
                             for c in 0..k {
-                                let g = &s.g[c * d..(c + 1) * d];
-                                scal[c] = dot(g, g) - p.tr_p[c] - dot(&s.gbar, g);
-                                chibar += s.gam[c] * scal[c];
+                                let g = g_of(c);
+                                let mut chi = -p.tr_p[c];
+                                for i in 0..d {
+                                    let dev = g[i] - gb[i];
+                                    chi += dev * (dev + gb[i]);
+                                }
+                                alpha[c] = chi;
+                                chibar += gam[c] * chi;
                             }
                             for c in 0..k {
-                                alpha[c] = s.gam[c] * (chibar - scal[c]);
+                                alpha[c] = gam[c] * (chibar - alpha[c]);
                             }
                         }
                     }
+                    let wn = wb[row];
                     let asum: T = alpha.iter().copied().sum();
-                    for j in 0..k {
-                        acc[j] += wn * (p.pi[j] * asum - alpha[j]);
-                    }
                     for c in 0..k {
-                        let gc = s.gam[c];
-                        if gc == T::zero() {
+                        acc[c] += wn * (p.pi[c] * asum - alpha[c]);
+                        acc[sa0 + c] += wn * alpha[c];
+                        if let Objective::ScoreMatching = obj {
+                            acc[st0 + c] += wn * gam[c];
+                        }
+                    }
+                }
+                for c in 0..k {
+                    let blk = c * BLOCK * d..c * BLOCK * d + n * d;
+                    let (r, u, g) = (&s.r[blk.clone()], &s.u[blk.clone()], &s.g[blk]);
+                    // αₖ ∂eₖ (x-dependent part): μ −= Σ wα g; Full: L += (wα∘R)ᵀU,
+                    // Diagonal: log_l += Σ wα u².
+                    let (am, af) = {
+                        let (head, tail) = acc.split_at_mut(fac0);
+                        (&mut head[mean0 + c * d..mean0 + (c + 1) * d], &mut tail[c * fs..(c + 1) * fs])
+                    };
+                    for row in 0..n {
+                        let ca = wb[row] * s.alpha[row * k + c];
+                        if ca == T::zero() {
+                            if cov == Covariance::Full {
+                                s.tmp[row * d..(row + 1) * d].iter_mut().for_each(|t| *t = T::zero());
+                            }
                             continue;
                         }
-                        let ca = wn * alpha[c];
-                        acc[np + c] += ca;
-                        let r = &s.r[c * d..(c + 1) * d];
-                        let u = &s.u[c * d..(c + 1) * d];
-                        let g = &s.g[c * d..(c + 1) * d];
-                        // αₖ ∂eₖ (x-dependent part).
-                        for i in 0..d {
-                            acc[mean0 + c * d + i] -= ca * g[i];
+                        let (gr, rr, ur) = (&g[row * d..(row + 1) * d], &r[row * d..(row + 1) * d], &u[row * d..(row + 1) * d]);
+                        for (m, &gi) in am.iter_mut().zip(gr) {
+                            *m -= ca * gi;
                         }
-                        let fo = fac0 + c * cs;
                         match cov {
                             Covariance::Full => {
-                                for i in 0..d {
-                                    let cr = ca * r[i];
-                                    for j in 0..=i {
-                                        acc[fo + tri(i, j)] += cr * u[j];
-                                    }
+                                for (t, &ri) in s.tmp[row * d..(row + 1) * d].iter_mut().zip(rr) {
+                                    *t = ca * ri;
                                 }
                             }
                             Covariance::Diagonal => {
-                                for i in 0..d {
-                                    acc[fo + i] += ca * u[i] * u[i];
+                                for (a, &ui) in af.iter_mut().zip(ur) {
+                                    *a += ca * ui * ui;
                                 }
                             }
                         }
-                        // βₖ ∂(wₖᵀgₖ).
-                        let wv: &[T] = match obj {
-                            Objective::Energy => continue,
-                            Objective::VDotGrad => &v.expect("v")[n * d..(n + 1) * d],
-                            Objective::ScoreMatching => {
-                                acc[np + k + c] += wn * gc;
+                    }
+                    if cov == Covariance::Full {
+                        T::gemm(d, n, d, T::one(), &s.tmp, 1, d, u, d, 1, T::one(), af, d, 1);
+                    }
+                    if let Objective::Energy = obj {
+                        continue;
+                    }
+                    // βₖ ∂(wₖᵀgₖ) with wₖ = v or 2gₖ − ḡ, βₖ = γₖ.
+                    for row in 0..n {
+                        let wvr = &mut s.wv[row * d..(row + 1) * d];
+                        match vb {
+                            Some(vb) => wvr.copy_from_slice(&vb[row * d..(row + 1) * d]),
+                            None => {
                                 for i in 0..d {
-                                    s.wv[i] = T::from_f64(2.0) * g[i] - s.gbar[i];
-                                }
-                                &s.wv
-                            }
-                        };
-                        let cb = wn * gc;
-                        match cov {
-                            Covariance::Full => {
-                                let f = self.factor(c);
-                                lt_mul(f, wv, &mut s.a);
-                                l_mul(f, &s.a, &mut s.la);
-                                for i in 0..d {
-                                    acc[mean0 + c * d + i] -= cb * s.la[i];
-                                    let (bw, br) = (cb * wv[i], cb * r[i]);
-                                    for j in 0..=i {
-                                        acc[fo + tri(i, j)] += bw * u[j] + s.a[j] * br;
-                                    }
+                                    wvr[i] = two * g[row * d + i] - s.gbar[row * d + i];
                                 }
                             }
-                            Covariance::Diagonal => {
-                                let l = &p.l[c * d..(c + 1) * d];
+                        }
+                    }
+                    match cov {
+                        Covariance::Full => {
+                            let l = &p.l[c * d * d..(c + 1) * d * d];
+                            // A = Wv Lₖ (rows aᵀ = (Lₖᵀw)ᵀ).
+                            T::gemm(n, d, d, T::one(), &s.wv, d, 1, l, d, 1, T::zero(), &mut s.a, d, 1);
+                            let sum_a = &mut s.vec_d;
+                            sum_a.iter_mut().for_each(|t| *t = T::zero());
+                            for row in 0..n {
+                                let cb = wb[row] * s.gam[row * k + c];
                                 for i in 0..d {
-                                    acc[mean0 + c * d + i] -= cb * wv[i] * l[i] * l[i];
-                                    acc[fo + i] += T::from_f64(2.0) * cb * wv[i] * g[i];
+                                    sum_a[i] += cb * s.a[row * d + i];
+                                }
+                            }
+                            // μ −= Lₖ Σ wγ a.
+                            let am = &mut acc[mean0 + c * d..mean0 + (c + 1) * d];
+                            for i in 0..d {
+                                am[i] -= dot(&l[i * d..i * d + i + 1], &sum_a[..i + 1]);
+                            }
+                            let af = &mut acc[fac0 + c * fs..fac0 + (c + 1) * fs];
+                            for row in 0..n {
+                                let cb = wb[row] * s.gam[row * k + c];
+                                for i in 0..d {
+                                    s.tmp[row * d + i] = cb * s.wv[row * d + i];
+                                }
+                            }
+                            T::gemm(d, n, d, T::one(), &s.tmp, 1, d, u, d, 1, T::one(), af, d, 1);
+                            for row in 0..n {
+                                let cb = wb[row] * s.gam[row * k + c];
+                                for i in 0..d {
+                                    s.tmp[row * d + i] = cb * r[row * d + i];
+                                }
+                            }
+                            T::gemm(d, n, d, T::one(), &s.tmp, 1, d, &s.a, d, 1, T::one(), af, d, 1);
+                        }
+                        Covariance::Diagonal => {
+                            let l = &p.l[c * d..(c + 1) * d];
+                            for row in 0..n {
+                                let cb = wb[row] * s.gam[row * k + c];
+                                for i in 0..d {
+                                    let bw = cb * s.wv[row * d + i];
+                                    acc[mean0 + c * d + i] -= bw * l[i] * l[i];
+                                    acc[fac0 + c * fs + i] += two * bw * g[row * d + i];
                                 }
                             }
                         }
@@ -477,25 +557,26 @@ impl<T: Real> GaussianMixture<T> {
                 }
             },
         );
-        grad.copy_from_slice(&total[..np]);
-        // x-independent terms: −(Σ wα)·δᵢⱼ/Lᵢᵢ (or −1) and −(Σ wτ)·∂ tr P.
-        let two = T::from_f64(2.0);
+        grad[..fac0].copy_from_slice(&total[..fac0]);
+        // Pack the factor gradients and add the x-independent terms:
+        // −(Σ wα)·δᵢⱼ/Lᵢᵢ (or −1) and −(Σ wτ)·∂ tr P.
         for c in 0..k {
-            let (sa, st) = (total[np + c], total[np + k + c]);
+            let (sa, st) = (total[sa0 + c], total[st0 + c]);
             let fo = fac0 + c * cs;
             let f = self.factor(c);
+            let dense = &total[fac0 + c * fs..fac0 + (c + 1) * fs];
             match cov {
                 Covariance::Full => {
                     for i in 0..d {
+                        for j in 0..=i {
+                            grad[fo + tri(i, j)] = dense[i * d + j] - two * st * f[tri(i, j)];
+                        }
                         grad[fo + tri(i, i)] -= sa / f[tri(i, i)];
-                    }
-                    for (gi, &li) in grad[fo..fo + cs].iter_mut().zip(f) {
-                        *gi -= two * st * li;
                     }
                 }
                 Covariance::Diagonal => {
                     for i in 0..d {
-                        grad[fo + i] -= sa + two * st * p.diag_p[c * d + i];
+                        grad[fo + i] = dense[i] - sa - two * st * p.diag_p[c * d + i];
                     }
                 }
             }

@@ -328,6 +328,16 @@ fn mixture_log_sum_exp_is_stable_far_away() {
     let want = 0.5 * 100.0 + 0.5 * (2.0 * std::f64::consts::PI).ln() + 2f64.ln();
     assert!((e[0] - want).abs() < 1e-12, "{} vs {want}", e[0]);
     assert!((s[0] + 10.0).abs() < 1e-12 && (h[0] - 1.0).abs() < 1e-12);
+    // f32, one full component far from its mean: the Hessian diagonal is
+    // the precision's diagonal, with no cancellation between γ-moments.
+    let g = Gaussian::new(2, vec![0.5, -0.5, 1.3, 0.4, 0.9]).unwrap();
+    let mut p = vec![0.0];
+    p.extend_from_slice(g.params());
+    let m32 = GaussianMixture::new(2, 1, Covariance::Full, p).unwrap().cast::<f32>();
+    let (mut e, mut s, mut h) = ([0f32; 1], [0f32; 2], [0f32; 2]);
+    m32.energy_score_hess_diag(&[300.0, -250.0], &mut e, &mut s, &mut h).unwrap();
+    let prec = g.precision();
+    Tolerance::new(1e-6, 1e-6).assert_all_close("f32 hess_diag far away", &h, &[prec[0], prec[3]]);
 }
 
 #[test]
