@@ -235,34 +235,40 @@ fn instance() -> &'static Mutex<wgpu::Instance> {
     })
 }
 
-fn enumerate() -> Vec<(DeviceInfo, wgpu::Adapter)> {
-    let guard = instance().lock().unwrap_or_else(|p| p.into_inner());
-    let adapters = cubecl::future::block_on(guard.enumerate_adapters(wgpu::Backends::all()));
-    adapters
-        .into_iter()
-        .enumerate()
-        .map(|(index, a)| {
-            let i = a.get_info();
-            let info = DeviceInfo {
-                index,
-                name: i.name.clone(),
-                kind: AdapterKind::from_wgpu(i.device_type),
-                backend: format!("{:?}", i.backend),
-                driver: i.driver.clone(),
-                driver_info: i.driver_info.clone(),
-                vendor: i.vendor,
-                device: i.device,
-                limits: DeviceLimits::from_wgpu(&a.limits()),
-            };
-            (info, a)
-        })
-        .collect()
+/// The adapters, enumerated once per process: enumerating GL adapters again
+/// while a GL device is in use on another thread makes wgpu-hal panic, and
+/// the adapter set of a machine does not change under a running process.
+fn enumerate() -> &'static [(DeviceInfo, wgpu::Adapter)] {
+    static ADAPTERS: OnceLock<Vec<(DeviceInfo, wgpu::Adapter)>> = OnceLock::new();
+    ADAPTERS.get_or_init(|| {
+        let guard = instance().lock().unwrap_or_else(|p| p.into_inner());
+        let adapters = cubecl::future::block_on(guard.enumerate_adapters(wgpu::Backends::all()));
+        adapters
+            .into_iter()
+            .enumerate()
+            .map(|(index, a)| {
+                let i = a.get_info();
+                let info = DeviceInfo {
+                    index,
+                    name: i.name.clone(),
+                    kind: AdapterKind::from_wgpu(i.device_type),
+                    backend: format!("{:?}", i.backend),
+                    driver: i.driver.clone(),
+                    driver_info: i.driver_info.clone(),
+                    vendor: i.vendor,
+                    device: i.device,
+                    limits: DeviceLimits::from_wgpu(&a.limits()),
+                };
+                (info, a)
+            })
+            .collect()
+    })
 }
 
 /// Every adapter wgpu can see, on every graphics API, in enumeration order
-/// (the index is the `#N` selector).
+/// (the index is the `#N` selector). Enumerated once per process.
 pub fn list_adapters() -> Vec<DeviceInfo> {
-    enumerate().into_iter().map(|(i, _)| i).collect()
+    enumerate().iter().map(|(i, _)| i.clone()).collect()
 }
 
 fn backend_rank(b: &str) -> u8 {
@@ -346,9 +352,9 @@ impl GpuDevice {
             return Ok(dev.clone());
         }
         let adapter = all
-            .into_iter()
+            .iter()
             .find(|(i, _)| i.index == info.index)
-            .map(|(_, a)| a)
+            .map(|(_, a)| a.clone())
             .expect("the chosen adapter comes from the same enumeration");
         let dev = Self::bring_up(info, adapter)?;
         reg.push((key, dev.clone()));
