@@ -27,3 +27,9 @@ pub mod testing;
 pub use energy::{check_batch, check_finite, check_len, sm_integrand, Energy};
 pub use error::{EbmError, Result};
 pub use real::Real;
+
+pub use gaussian::Gaussian;
+pub use ica::{Ica, Source};
+pub use mixture::{Covariance, GaussianMixture};
+pub use mlp::{Activation, Mlp};
+pub use rbm::GaussBernoulliRbm;
