@@ -39,6 +39,14 @@ fn check_op(seed: u64, body: &str, lo: f64, hi: f64) {
         let vals = g.eval_f64(&[fwd, rev], x0, &[], &theta);
         assert!((vals[0] - vals[1]).abs() <= 1e-12 * (1.0 + vals[1].abs()), "{src}: θ{k}: forward {} vs reverse {}", vals[0], vals[1]);
     }
+    // The bottleneck Hessian diagonal equals plain forward mode of ∂E/∂xᵢ in xᵢ.
+    let dv = m.derivatives();
+    for i in 0..2 {
+        let xi = g.input(i as u32);
+        let plain = derivative(&mut g, dv.grad_x[i], xi);
+        let vals = g.eval_f64(&[plain, dv.hess_diag[i]], x0, &[], &theta);
+        assert!((vals[0] - vals[1]).abs() <= 1e-12 * (1.0 + vals[1].abs()), "{src}: hess {i}: {} vs {}", vals[0], vals[1]);
+    }
     assert_eq!(m.dim(), 2);
 }
 

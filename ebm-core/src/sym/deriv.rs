@@ -9,7 +9,7 @@
 //!   nodes that do not depend on u.
 //! - [`derive()`]: everything a symbolic [`crate::Energy`] needs: ∂E/∂xᵢ
 //!   (reverse), the score −∂E/∂xᵢ, the Hessian diagonal ∂²E/∂xᵢ² (forward
-//!   mode of ∂E/∂xᵢ in xᵢ), and the parameter gradients (reverse mode) of E,
+//!   mode of ∂E/∂xᵢ in xᵢ through scalar bottlenecks, [`super::hess`]), and the parameter gradients (reverse mode) of E,
 //!   of vᵀ∇ₓE = Σᵢ vᵢ ∂E/∂xᵢ (v the auxiliary inputs) and of the exact
 //!   score-matching integrand J = Σᵢ ½(∂ᵢE)² − ∂²ᵢᵢE (seed eq 12).
 //!
@@ -185,6 +185,64 @@ fn add_opt(g: &mut Graph, a: Option<NodeId>, b: Option<NodeId>) -> Option<NodeId
     }
 }
 
+/// The tangent of node `n` (whose content is `node`) from the tangents of
+/// its children (`t(c)`, `None` for zero): the forward-mode rule of each op.
+pub(crate) fn tangent_of(
+    g: &mut Graph,
+    n: NodeId,
+    node: &Node,
+    t: impl Fn(NodeId) -> Option<NodeId>,
+) -> Option<NodeId> {
+    match *node {
+        Node::Const(_) | Node::Input(_) | Node::Aux(_) | Node::Param(_) => None,
+        Node::Unary(f1, x) => t(x).map(|tx| times_partial(g, f1, x, n, tx)),
+        Node::Add(x, y) => {
+            let (tx, ty) = (t(x), t(y));
+            add_opt(g, tx, ty)
+        }
+        Node::Sub(x, y) => match (t(x), t(y)) {
+            (Some(a), Some(b)) => Some(g.sub(a, b)),
+            (Some(a), None) => Some(a),
+            (None, Some(b)) => Some(g.neg(b)),
+            (None, None) => None,
+        },
+        Node::Mul(x, y) => {
+            let (tx, ty) = (t(x), t(y));
+            let a = tx.map(|tx| g.mul(tx, y));
+            let b = ty.map(|ty| g.mul(x, ty));
+            add_opt(g, a, b)
+        }
+        // (ẋ − (x/y)·ẏ) / y
+        Node::Div(x, y) => {
+            let num = match (t(x), t(y)) {
+                (None, None) => return None,
+                (Some(a), Some(b)) => {
+                    let nb = g.mul(n, b);
+                    g.sub(a, nb)
+                }
+                (Some(a), None) => a,
+                (None, Some(b)) => {
+                    let nb = g.mul(n, b);
+                    g.neg(nb)
+                }
+            };
+            Some(g.div(num, y))
+        }
+        Node::Powi(x, k) => t(x).map(|tx| times_powi(g, x, k, tx)),
+        Node::Powf(x, p) => t(x).map(|tx| times_powf(g, x, f64::from_bits(p), tx)),
+        Node::LogSumExp(ref args) => {
+            let mut acc = None;
+            for &x in args.iter() {
+                if let Some(tx) = t(x) {
+                    let c = times_softmax(g, x, n, tx);
+                    acc = add_opt(g, acc, Some(c));
+                }
+            }
+            acc
+        }
+    }
+}
+
 /// Forward mode: ∂f/∂u for one leaf u.
 pub fn derivative(g: &mut Graph, f: NodeId, u: NodeId) -> NodeId {
     let reach = g.reachable(&[f]);
@@ -196,59 +254,7 @@ pub fn derivative(g: &mut Graph, f: NodeId, u: NodeId) -> NodeId {
             continue;
         }
         let node = g.node(n).clone();
-        let t = |c: &NodeId| tan.get(c).copied();
-        let r = match node {
-            Node::Const(_) | Node::Input(_) | Node::Aux(_) | Node::Param(_) => None,
-            Node::Unary(f1, x) => t(&x).map(|tx| times_partial(g, f1, x, n, tx)),
-            Node::Add(x, y) => {
-                let (tx, ty) = (t(&x), t(&y));
-                add_opt(g, tx, ty)
-            }
-            Node::Sub(x, y) => match (t(&x), t(&y)) {
-                (Some(a), Some(b)) => Some(g.sub(a, b)),
-                (Some(a), None) => Some(a),
-                (None, Some(b)) => Some(g.neg(b)),
-                (None, None) => None,
-            },
-            Node::Mul(x, y) => {
-                let (tx, ty) = (t(&x), t(&y));
-                let a = tx.map(|tx| g.mul(tx, y));
-                let b = ty.map(|ty| g.mul(x, ty));
-                add_opt(g, a, b)
-            }
-            Node::Div(x, y) => match (t(&x), t(&y)) {
-                (None, None) => None,
-                (tx, ty) => {
-                    // (ẋ − (x/y)·ẏ) / y
-                    let num = match (tx, ty) {
-                        (Some(a), Some(b)) => {
-                            let nb = g.mul(n, b);
-                            g.sub(a, nb)
-                        }
-                        (Some(a), None) => a,
-                        (None, Some(b)) => {
-                            let nb = g.mul(n, b);
-                            g.neg(nb)
-                        }
-                        (None, None) => unreachable!(),
-                    };
-                    Some(g.div(num, y))
-                }
-            },
-            Node::Powi(x, k) => t(&x).map(|tx| times_powi(g, x, k, tx)),
-            Node::Powf(x, p) => t(&x).map(|tx| times_powf(g, x, f64::from_bits(p), tx)),
-            Node::LogSumExp(args) => {
-                let mut acc = None;
-                for &x in args.iter() {
-                    if let Some(tx) = t(&x) {
-                        let c = times_softmax(g, x, n, tx);
-                        acc = add_opt(g, acc, Some(c));
-                    }
-                }
-                acc
-            }
-        };
-        if let Some(r) = r {
+        if let Some(r) = tangent_of(g, n, &node, |c| tan.get(&c).copied()) {
             tan.insert(n, r);
         }
     }
@@ -292,11 +298,7 @@ pub fn derive(g: &mut Graph, energy: NodeId, dim: usize, num_params: usize) -> D
     let grad_x: Vec<NodeId> = xs.iter().map(|u| adj.get(u).copied().unwrap_or(zero)).collect();
     let grad_energy: Vec<NodeId> = ps.iter().map(|u| adj.get(u).copied().unwrap_or(zero)).collect();
     let score: Vec<NodeId> = grad_x.iter().map(|&d| g.neg(d)).collect();
-    let hess_diag: Vec<NodeId> = grad_x
-        .iter()
-        .zip(&xs)
-        .map(|(&gi, &xi)| derivative(g, gi, xi))
-        .collect();
+    let hess_diag = super::hess::hessian_diagonal(g, &grad_x);
 
     let vg: Vec<NodeId> = grad_x
         .iter()

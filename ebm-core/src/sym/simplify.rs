@@ -16,8 +16,9 @@
 //! - powers of one base merge: a·a = a², aᵐ·aⁿ = aᵐ⁺ⁿ, aᵐ/aⁿ = aᵐ⁻ⁿ,
 //!   (aᵐ)ⁿ = aᵐⁿ, (aᵖ)^q = a^{pq} for real p, a^{1/2} = √a, and an integral
 //!   real power becomes an integer power;
-//! - constants gather: c₁·(c₂·a) = (c₁c₂)·a, c₁ + (c₂ + a) = (c₁ + c₂) + a,
-//!   a/c = (1/c)·a;
+//! - constants gather and float to the front of products: c₁·(c₂·a) =
+//!   (c₁c₂)·a, a·(c·b) = c·(a·b), (c·a)/b = c·(a/b), a/(c·b) = (1/c)·(a/b),
+//!   a/c = (1/c)·a, c₁ + (c₂ + a) = (c₁ + c₂) + a;
 //! - commutative operands are ordered (constant first, then by id) so that
 //!   a + b and b + a are one node.
 //!
@@ -51,6 +52,14 @@ impl Graph {
     fn neg_of(&self, id: NodeId) -> Option<NodeId> {
         match *self.node(id) {
             Node::Unary(Fn1::Neg, a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// `(c, y)` if `id` is the product c·y of a constant and a non-constant.
+    fn const_factor(&self, id: NodeId) -> Option<(f64, NodeId)> {
+        match *self.node(id) {
+            Node::Mul(p, q) => self.as_const(p).map(|c| (c, q)),
             _ => None,
         }
     }
@@ -203,6 +212,16 @@ impl Graph {
                 }
             }
         }
+        // constants float to the front: a · (c·y) = c · (a·y)
+        if ca.is_none() && cb.is_none() {
+            for (x, other) in [(a, b), (b, a)] {
+                if let Some((c, y)) = self.const_factor(x) {
+                    let k = self.constant(c);
+                    let m = self.mul(other, y);
+                    return self.mul(k, m);
+                }
+            }
+        }
         let (a, b) = self.ordered(a, b);
         self.intern(Node::Mul(a, b))
     }
@@ -253,6 +272,18 @@ impl Graph {
         if let Some(y) = cb {
             if let Some(k) = self.folded(1.0 / y) {
                 return self.mul(k, a);
+            }
+        }
+        // constants float to the front: (c·y)/b = c·(y/b), a/(c·y) = (1/c)·(a/y)
+        if let Some((c, y)) = self.const_factor(a) {
+            let k = self.constant(c);
+            let q = self.div(y, b);
+            return self.mul(k, q);
+        }
+        if let Some((c, y)) = self.const_factor(b) {
+            if let Some(k) = self.folded(1.0 / c) {
+                let q = self.div(a, y);
+                return self.mul(k, q);
             }
         }
         self.intern(Node::Div(a, b))
