@@ -148,11 +148,16 @@ fn energy_follows_the_documented_layout() {
     assert_eq!(m.num_params(), 47);
 }
 
-/// Results on a batch spanning many chunks equal per-sample results.
+/// Results on a batch spanning many chunks (and, for d = 40, many inner
+/// Jacobian chunks per outer chunk) equal per-sample results.
 #[test]
 fn batched_results_do_not_depend_on_chunking() {
-    let (d, b) = (3, 301);
-    let m = random_mlp(d, &[7, 6, 5], Activation::Softplus, 1.5, 9);
+    check_chunking(3, 301, &[7, 6, 5]);
+    check_chunking(40, 150, &[9, 6, 5]);
+}
+
+fn check_chunking(d: usize, b: usize, hidden: &[usize]) {
+    let m = random_mlp(d, hidden, Activation::Softplus, 1.5, 9);
     let t = batch(d, b, 9);
     let (mut e, mut s, mut h) = (vec![0.0; b], vec![0.0; b * d], vec![0.0; b * d]);
     m.energy_score_hess_diag(&t.x, &mut e, &mut s, &mut h).unwrap();

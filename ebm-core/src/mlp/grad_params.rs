@@ -43,13 +43,21 @@ impl<T: Real> Adj<T> {
             tmp: vec![T::zero(); cap * m.max_width()],
         }
     }
+
+    /// ā_l ← 0 for the first n samples of every layer.
+    pub fn zero_abar(&mut self, m: &Mlp<T>, n: usize) {
+        for l in 1..=m.depth() {
+            self.abar[l][..n * m.dims()[l]].fill(T::zero());
+        }
+    }
 }
 
 /// The adjoint of the backward pass, given γ̄₀ in `adj.gbar[0]` (and c̄_l in
 /// `adj.cbar` when `with_c`): for l = 1..=L,
 /// δ̄_l = Γ̄_{l−1} W_lᵀ, W̄_l += Δ_lᵀ Γ̄_{l−1},
 /// γ̄_l = σ′ ⊙ δ̄_l [+ σ″ ⊙ c̄_l], ā_l = γ_l ⊙ (σ″ ⊙ δ̄_l [+ σ‴ ⊙ c̄_l]),
-/// then w̄_out += Σ_b γ̄_L. Overwrites `adj.abar` (the direct terms).
+/// then w̄_out += Σ_b γ̄_L. Adds these direct terms to `adj.abar` (which the
+/// caller zeroes or has already filled with other direct terms).
 pub(super) fn backward_adjoint<T: Real>(m: &Mlp<T>, fw: &Fwd<T>, adj: &mut Adj<T>, with_c: bool, g: &mut [T]) {
     let n = fw.n;
     let l_max = m.depth();
@@ -70,12 +78,12 @@ pub(super) fn backward_adjoint<T: Real>(m: &Mlp<T>, fw: &Fwd<T>, adj: &mut Adj<T
             let (s3, cbar) = (&fw.s3[l][..len], &adj.cbar[l][..len]);
             for k in 0..len {
                 gbar[k] = s1[k] * dbar[k] + s2[k] * cbar[k];
-                abar[k] = gam[k] * (s2[k] * dbar[k] + s3[k] * cbar[k]);
+                abar[k] += gam[k] * (s2[k] * dbar[k] + s3[k] * cbar[k]);
             }
         } else {
             for k in 0..len {
                 gbar[k] = s1[k] * dbar[k];
-                abar[k] = gam[k] * s2[k] * dbar[k];
+                abar[k] += gam[k] * s2[k] * dbar[k];
             }
         }
     }
@@ -168,6 +176,7 @@ pub(super) fn grad_v_dot_grad_x<T: Real>(m: &Mlp<T>, x: &[T], v: &[T], weights: 
                     *s = wb * vi;
                 }
             }
+            adj.zero_abar(m, fw.n);
             backward_adjoint(m, fw, adj, false, g);
             forward_adjoint(m, fw, adj, xc, g);
         },

@@ -8,40 +8,43 @@
 //!
 //! - forward: a_l, z_l, σ′, σ″, σ‴; backward: γ_l, δ_l; c_l = γ_l ⊙ σ″(a_l);
 //!   J_{l+1} = W_{l+1} P_l (kept for every layer) and q_l = Σᵢ J²;
-//! - seeds γ̄₀ = w_b γ₀, c̄_l = −w_b q_l, then [`backward_adjoint`];
 //! - J̄_L = −2 w_b diag(c_L) J_L; for l = L−1..1:
 //!   W̄_{l+1} += J̄_{l+1} P_lᵀ (GEMM with inner dimension n·d),
 //!   P̄_l = W_{l+1}ᵀ J̄_{l+1} (GEMM), then one pass over the segments
 //!   (u, b): ā_l[b, u] += σ″·Σᵢ P̄ J and J̄_l = −2 w_b c_l J_l + σ′ P̄;
 //!   W̄₁[u, i] += Σ_b J̄₁[u, (b, i)];
+//! - seeds γ̄₀ = w_b γ₀, c̄_l = −w_b q_l, then [`backward_adjoint`] (whose
+//!   direct terms add to the ā_l of the Jacobian sweep: the two are
+//!   independent sums);
 //! - [`forward_adjoint`] for ā.
 
 use super::forward::{Fwd, Order};
 use super::grad_params::{backward_adjoint, forward_adjoint, Adj};
-use super::hess_diag::{first_p, propagate, Shared};
-use super::par::{samples_per_chunk, sum_over_chunks, SM_ROWS};
+use super::hess_diag::{curvature, first_p, propagate, Shared};
+use super::par::{outer_samples, samples_per_chunk, sum_over_chunks, SM_ROWS};
 use super::Mlp;
 use crate::real::Real;
 
 struct Scratch<T> {
     fw: Fwd<T>,
     adj: Adj<T>,
-    /// c_l, 1-based, n × H_l.
+    /// c_l, 1-based, outer chunk × H_l.
     c: Vec<Vec<T>>,
-    /// J_l for l = 2..=L, H_l × n·d (J₁ = W₁ is implicit).
+    /// J_l for l = 2..=L of one inner chunk, H_l × inner·d (J₁ = W₁ is
+    /// implicit).
     jt: Vec<Vec<T>>,
-    /// P_l for l = 1..L, H_l × n·d.
+    /// P_l for l = 1..L of one inner chunk, H_l × inner·d.
     pt: Vec<Vec<T>>,
-    /// J̄ and P̄ ping-pong, max H × n·d.
+    /// J̄ and P̄ ping-pong, max H × inner·d.
     jbar: Vec<T>,
     pbar: Vec<T>,
 }
 
 impl<T: Real> Scratch<T> {
-    fn new(m: &Mlp<T>, n: usize) -> Self {
+    fn new(m: &Mlp<T>, n: usize, inner: usize) -> Self {
         let dims = m.dims();
         let (d, l_max) = (dims[0], m.depth());
-        let cols = n * d;
+        let cols = inner * d;
         Self {
             fw: Fwd::new(m, n, Order::D3, true),
             adj: Adj::new(m, n, true),
@@ -57,9 +60,14 @@ impl<T: Real> Scratch<T> {
 }
 
 /// `grad ← Σ_b w_b ∇_θ 𝒥(x_b)` (seed eq 12).
+///
+/// Outer chunks run the forward, backward and adjoint passes; inner chunks
+/// of about [`SM_ROWS`]`/d` samples run the Jacobian recursion forward and
+/// in reverse, so that every layer's J_l and P_l stay in cache.
 pub(super) fn grad_sm<T: Real>(m: &Mlp<T>, x: &[T], weights: &[T], grad: &mut [T]) {
     let d = m.dim_in();
-    let n = samples_per_chunk(d, m.max_width(), SM_ROWS);
+    let inner = samples_per_chunk(d, m.max_width(), SM_ROWS);
+    let n = outer_samples(weights.len(), inner);
     let shared = Shared::new(m);
     // q₁[u] = Σᵢ W₁[u, i]², the same for every sample.
     let q1: Vec<T> = shared.w1sq.chunks_exact(d).map(|r| r.iter().copied().sum()).collect();
@@ -67,10 +75,10 @@ pub(super) fn grad_sm<T: Real>(m: &Mlp<T>, x: &[T], weights: &[T], grad: &mut [T
         weights.len(),
         n,
         grad,
-        || Scratch::new(m, n),
+        || Scratch::new(m, n, inner),
         |ws, r, g| {
             let xc = &x[r.start * d..r.end * d];
-            chunk(m, &shared, &q1, xc, &weights[r], ws, g);
+            chunk(m, &shared, &q1, inner, xc, &weights[r], ws, g);
         },
     );
 }
@@ -79,6 +87,7 @@ fn chunk<T: Real>(
     m: &Mlp<T>,
     shared: &Shared<T>,
     q1: &[T],
+    inner: usize,
     xc: &[T],
     w: &[T],
     ws: &mut Scratch<T>,
@@ -86,45 +95,68 @@ fn chunk<T: Real>(
 ) {
     let dims = m.dims();
     let (d, l_max) = (dims[0], m.depth());
-    let offs = m.layer_offsets();
-    let w1 = m.layer(1).w;
     let fw = &mut ws.fw;
     fw.forward(m, xc);
     fw.backward(m, true);
     let n = fw.n;
-    let cols = n * d;
-    let two = T::from_f64(2.0);
 
     // c_l, and the seeds c̄₁ = −w_b q₁, γ̄₀ = w_b γ₀.
     for l in 1..=l_max {
-        let len = n * dims[l];
-        for ((c, &gm), &s2) in ws.c[l][..len].iter_mut().zip(&fw.gamma[l][..len]).zip(&fw.s2[l][..len]) {
-            *c = gm * s2;
-        }
+        curvature(fw, l, n * dims[l], &mut ws.c[l]);
     }
     for (row, &wb) in ws.adj.cbar[1][..n * dims[1]].chunks_exact_mut(dims[1]).zip(w) {
         for (c, &q) in row.iter_mut().zip(q1) {
             *c = -wb * q;
         }
     }
-    for ((s, &gm), &wb) in ws.adj.gbar[0][..cols]
+    for ((s, &gm), &wb) in ws.adj.gbar[0][..n * d]
         .iter_mut()
-        .zip(&fw.gamma[0][..cols])
+        .zip(&fw.gamma[0][..n * d])
         .zip(w.iter().flat_map(|wb| std::iter::repeat_n(wb, d)))
     {
         *s = wb * gm;
     }
+    ws.adj.zero_abar(m, n);
+    for s0 in (0..n).step_by(inner) {
+        jacobian_sweeps(m, shared, s0, inner.min(n - s0), w, ws, g);
+    }
+    backward_adjoint(m, &ws.fw, &mut ws.adj, true, g);
+    forward_adjoint(m, &ws.fw, &mut ws.adj, xc, g);
+}
 
-    // Forward Jacobians: P₁, then J_{l+1} = W_{l+1} P_l, c̄_{l+1} = −w_b q_{l+1}, P_{l+1}.
+/// The Jacobian recursion of samples s0..s0+ns of the outer chunk, forward
+/// (J_l, P_l, and c̄_l = −w_b q_l for l ≥ 2) then in reverse (W̄_l, and the
+/// Jacobian terms of ā_l).
+fn jacobian_sweeps<T: Real>(
+    m: &Mlp<T>,
+    shared: &Shared<T>,
+    s0: usize,
+    ns: usize,
+    w_all: &[T],
+    ws: &mut Scratch<T>,
+    g: &mut [T],
+) {
+    let dims = m.dims();
+    let (d, l_max) = (dims[0], m.depth());
+    let offs = m.layer_offsets();
+    let w1 = m.layer(1).w;
+    let fw = &ws.fw;
+    let cols = ns * d;
+    let w = &w_all[s0..s0 + ns];
+    let two = T::from_f64(2.0);
+    // Rows s0..s0+ns of an outer-chunk per-unit array of layer l.
+    let rows = |l: usize| s0 * dims[l]..(s0 + ns) * dims[l];
+
+    // Forward: P₁, then J_{l+1} = W_{l+1} P_l, c̄_{l+1} = −w_b q_{l+1}, P_{l+1}.
     if l_max >= 2 {
-        first_p(w1, d, n, &fw.s1[1][..n * dims[1]], &mut ws.pt[1][..dims[1] * cols]);
+        first_p(w1, d, ns, &fw.s1[1][rows(1)], &mut ws.pt[1][..dims[1] * cols]);
     }
     for l in 1..l_max {
         let (hin, hout) = (dims[l], dims[l + 1]);
         let (plo, phi) = ws.pt.split_at_mut(l + 1);
         let jt = &mut ws.jt[l + 1][..hout * cols];
         propagate(hin, hout, cols, &shared.wt[l + 1], &plo[l][..hin * cols], jt);
-        let cbar = &mut ws.adj.cbar[l + 1][..n * hout];
+        let cbar = &mut ws.adj.cbar[l + 1][rows(l + 1)];
         for (u, jrow) in jt.chunks_exact(cols).enumerate() {
             for (b, seg) in jrow.chunks_exact(d).enumerate() {
                 let q: T = seg.iter().map(|&j| j * j).sum();
@@ -134,7 +166,7 @@ fn chunk<T: Real>(
         if l + 1 < l_max {
             let pt = &mut phi[0][..hout * cols];
             pt.copy_from_slice(jt);
-            let s1 = &fw.s1[l + 1];
+            let s1 = &fw.s1[l + 1][rows(l + 1)];
             for (u, prow) in pt.chunks_exact_mut(cols).enumerate() {
                 for (b, seg) in prow.chunks_exact_mut(d).enumerate() {
                     let s = s1[b * hout + u];
@@ -144,13 +176,12 @@ fn chunk<T: Real>(
         }
     }
 
-    backward_adjoint(m, fw, &mut ws.adj, true, g);
-
-    // J̄_L = −2 w_b diag(c_L) J_L.
+    // Reverse: J̄_L = −2 w_b diag(c_L) J_L.
     let hl = dims[l_max];
+    let cl = &ws.c[l_max][rows(l_max)];
     for (u, row) in ws.jbar[..hl * cols].chunks_exact_mut(cols).enumerate() {
         for (b, seg) in row.chunks_exact_mut(d).enumerate() {
-            let f = -two * w[b] * ws.c[l_max][b * hl + u];
+            let f = -two * w[b] * cl[b * hl + u];
             let src = if l_max == 1 { &w1[u * d..(u + 1) * d] } else { &ws.jt[l_max][u * cols + b * d..][..d] };
             for (o, &j) in seg.iter_mut().zip(src) {
                 *o = f * j;
@@ -162,11 +193,12 @@ fn chunk<T: Real>(
         let wl = m.layer(l + 1).w;
         let o = offs[l];
         // W̄_{l+1} (hout × hin) += J̄_{l+1} (hout × cols) · P_lᵀ (cols × hin).
-        T::gemm(hout, cols, hin, T::one(), &ws.jbar[..hout * cols], cols, 1, &ws.pt[l][..hin * cols], 1, cols, T::one(), &mut g[o.w..o.b], hin, 1);
+        let jbar = &ws.jbar[..hout * cols];
+        T::gemm(hout, cols, hin, T::one(), jbar, cols, 1, &ws.pt[l][..hin * cols], 1, cols, T::one(), &mut g[o.w..o.b], hin, 1);
         // P̄_l (hin × cols) = W_{l+1}ᵀ (hin × hout) · J̄_{l+1} (hout × cols).
-        T::gemm(hin, hout, cols, T::one(), wl, 1, hin, &ws.jbar[..hout * cols], cols, 1, T::zero(), &mut ws.pbar[..hin * cols], cols, 1);
-        let abar = &mut ws.adj.abar[l][..n * hin];
-        let (c, s1, s2) = (&ws.c[l], &fw.s1[l], &fw.s2[l]);
+        T::gemm(hin, hout, cols, T::one(), wl, 1, hin, jbar, cols, 1, T::zero(), &mut ws.pbar[..hin * cols], cols, 1);
+        let abar = &mut ws.adj.abar[l][rows(l)];
+        let (c, s1, s2) = (&ws.c[l][rows(l)], &fw.s1[l][rows(l)], &fw.s2[l][rows(l)]);
         for (u, prow) in ws.pbar[..hin * cols].chunks_exact_mut(cols).enumerate() {
             for (b, pseg) in prow.chunks_exact_mut(d).enumerate() {
                 let k = b * hin + u;
@@ -193,6 +225,4 @@ fn chunk<T: Real>(
             }
         }
     }
-
-    forward_adjoint(m, &ws.fw, &mut ws.adj, xc, g);
 }

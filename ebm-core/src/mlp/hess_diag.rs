@@ -16,7 +16,7 @@
 
 use super::forward::{Fwd, Order};
 use super::linalg::d_w;
-use super::par::{samples_per_chunk, HESS_ROWS};
+use super::par::{outer_samples, samples_per_chunk, HESS_ROWS};
 use super::Mlp;
 use crate::real::Real;
 use rayon::prelude::*;
@@ -75,14 +75,20 @@ pub(super) fn propagate<T: Real>(hin: usize, hout: usize, cols: usize, wt: &[T],
 
 struct Scratch<T> {
     fw: Fwd<T>,
-    /// c_l = γ_l ⊙ σ″(a_l) of one layer, n × H_l.
-    c: Vec<T>,
-    /// Ping-pong buffers of the unit-major P_l / J_{l+1}, max H × n·d.
+    /// c_l = γ_l ⊙ σ″(a_l), 1-based, outer chunk × H_l.
+    c: Vec<Vec<T>>,
+    /// Ping-pong buffers of the unit-major P_l / J_{l+1} of one inner
+    /// chunk, max H × inner·d.
     p: Vec<T>,
     j: Vec<T>,
 }
 
 /// Energy, score and Hessian diagonal of a batch, parallel over chunks.
+///
+/// Outer chunks (about [`super::par::FWD_ROWS`] samples) run the forward and backward
+/// passes, whose GEMMs then amortise packing each weight matrix; inner
+/// chunks of about [`HESS_ROWS`]`/d` samples propagate the Jacobians so that
+/// they stay in cache.
 pub(super) fn energy_score_hess_diag<T: Real>(
     m: &Mlp<T>,
     x: &[T],
@@ -92,9 +98,11 @@ pub(super) fn energy_score_hess_diag<T: Real>(
 ) {
     let d = m.dim_in();
     let deep = m.depth() >= 2;
-    let n = samples_per_chunk(d, m.max_width(), HESS_ROWS);
+    let inner = samples_per_chunk(d, m.max_width(), HESS_ROWS);
+    let n = outer_samples(energy.len(), inner);
     let shared = Shared::new(m);
-    let jlen = if deep { n * d * m.max_width() } else { 0 };
+    let jlen = if deep { inner * d * m.max_width() } else { 0 };
+    let dims = m.dims();
     x.par_chunks(n * d)
         .zip(energy.par_chunks_mut(n))
         .zip(score.par_chunks_mut(n * d))
@@ -102,7 +110,7 @@ pub(super) fn energy_score_hess_diag<T: Real>(
         .for_each_init(
             || Scratch {
                 fw: Fwd::new(m, n, Order::D2, true),
-                c: vec![T::zero(); n * m.max_width()],
+                c: (0..=m.depth()).map(|l| if l > 0 { vec![T::zero(); n * dims[l]] } else { Vec::new() }).collect(),
                 p: vec![T::zero(); jlen],
                 j: vec![T::zero(); jlen],
             },
@@ -113,51 +121,57 @@ pub(super) fn energy_score_hess_diag<T: Real>(
                 for (s, &g) in sc.iter_mut().zip(&ws.fw.gamma[0]) {
                     *s = -g;
                 }
-                hess_chunk(m, &shared, ws, hc);
+                hess_chunk(m, &shared, inner, ws, hc);
             },
         );
 }
 
-/// c_l = γ_l ⊙ σ″(a_l) for the n samples held.
-fn curvature<T: Real>(fw: &Fwd<T>, l: usize, len: usize, c: &mut [T]) {
+/// c_l = γ_l ⊙ σ″(a_l) for the samples held.
+pub(super) fn curvature<T: Real>(fw: &Fwd<T>, l: usize, len: usize, c: &mut [T]) {
     for ((c, &g), &s2) in c[..len].iter_mut().zip(&fw.gamma[l][..len]).zip(&fw.s2[l][..len]) {
         *c = g * s2;
     }
 }
 
-fn hess_chunk<T: Real>(m: &Mlp<T>, shared: &Shared<T>, ws: &mut Scratch<T>, hess: &mut [T]) {
+fn hess_chunk<T: Real>(m: &Mlp<T>, shared: &Shared<T>, inner: usize, ws: &mut Scratch<T>, hess: &mut [T]) {
     let fw = &ws.fw;
     let n = fw.n;
     let d = m.dim_in();
     let l_max = m.depth();
     let dims = m.dims();
+    for l in 1..=l_max {
+        curvature(fw, l, n * dims[l], &mut ws.c[l]);
+    }
     // Layer 1: H = C₁ · (W₁ ⊙ W₁).
     let h1 = dims[1];
-    curvature(fw, 1, n * h1, &mut ws.c);
-    d_w(n, h1, d, &ws.c[..n * h1], &shared.w1sq, T::zero(), hess);
+    d_w(n, h1, d, &ws.c[1][..n * h1], &shared.w1sq, T::zero(), &mut hess[..n * d]);
     if l_max == 1 {
         return;
     }
-    let cols = n * d;
-    first_p(m.layer(1).w, d, n, &fw.s1[1][..n * h1], &mut ws.p[..h1 * cols]);
-    for l in 1..l_max {
-        let (hin, hout) = (dims[l], dims[l + 1]);
-        propagate(hin, hout, cols, &shared.wt[l + 1], &ws.p[..hin * cols], &mut ws.j[..hout * cols]);
-        curvature(fw, l + 1, n * hout, &mut ws.c);
-        let scale = l + 1 < l_max;
-        let s1 = &fw.s1[l + 1][..n * hout];
-        for (u, jrow) in ws.j[..hout * cols].chunks_exact_mut(cols).enumerate() {
-            for (b, (seg, hb)) in jrow.chunks_exact_mut(d).zip(hess.chunks_exact_mut(d)).enumerate() {
-                let c = ws.c[b * hout + u];
-                for (h, &j) in hb.iter_mut().zip(seg.iter()) {
-                    *h += c * j * j;
-                }
-                if scale {
-                    let s = s1[b * hout + u];
-                    seg.iter_mut().for_each(|j| *j *= s);
+    for s0 in (0..n).step_by(inner) {
+        let ns = inner.min(n - s0);
+        let cols = ns * d;
+        let hs = &mut hess[s0 * d..(s0 + ns) * d];
+        first_p(m.layer(1).w, d, ns, &fw.s1[1][s0 * h1..(s0 + ns) * h1], &mut ws.p[..h1 * cols]);
+        for l in 1..l_max {
+            let (hin, hout) = (dims[l], dims[l + 1]);
+            propagate(hin, hout, cols, &shared.wt[l + 1], &ws.p[..hin * cols], &mut ws.j[..hout * cols]);
+            let scale = l + 1 < l_max;
+            let c = &ws.c[l + 1][s0 * hout..(s0 + ns) * hout];
+            let s1 = &fw.s1[l + 1][s0 * hout..(s0 + ns) * hout];
+            for (u, jrow) in ws.j[..hout * cols].chunks_exact_mut(cols).enumerate() {
+                for (b, (seg, hb)) in jrow.chunks_exact_mut(d).zip(hs.chunks_exact_mut(d)).enumerate() {
+                    let cu = c[b * hout + u];
+                    for (h, &j) in hb.iter_mut().zip(seg.iter()) {
+                        *h += cu * j * j;
+                    }
+                    if scale {
+                        let su = s1[b * hout + u];
+                        seg.iter_mut().for_each(|j| *j *= su);
+                    }
                 }
             }
+            std::mem::swap(&mut ws.p, &mut ws.j);
         }
-        std::mem::swap(&mut ws.p, &mut ws.j);
     }
 }

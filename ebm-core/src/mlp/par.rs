@@ -28,6 +28,17 @@ pub(super) fn samples_per_chunk(per_sample: usize, width: usize, rows: usize) ->
     by_rows.min(by_mem).max(1)
 }
 
+/// Samples per outer chunk (the forward and backward passes) when inner
+/// chunks of `inner` samples propagate Jacobians: a multiple of `inner`
+/// near [`FWD_ROWS`], smaller when the batch would not give every rayon
+/// thread a chunk.
+pub(super) fn outer_samples(batch: usize, inner: usize) -> usize {
+    let inner = inner.max(1);
+    let target = inner * (FWD_ROWS / inner).max(1);
+    let per_thread = batch.div_ceil(rayon::current_num_threads().max(1));
+    target.min(per_thread.div_ceil(inner) * inner).max(inner)
+}
+
 /// Sums `body`'s per-chunk contributions into `grad` (overwritten).
 ///
 /// The batch of `batch` samples is cut into chunks of `chunk` samples; the
