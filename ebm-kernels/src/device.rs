@@ -159,7 +159,7 @@ impl DeviceLimits {
             max_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
             max_workgroup_storage_bytes: l.max_compute_workgroup_storage_size,
             max_workgroups_per_dimension: l.max_compute_workgroups_per_dimension,
-            max_storage_buffer_binding_bytes: l.max_storage_buffer_binding_size as u64,
+            max_storage_buffer_binding_bytes: l.max_storage_buffer_binding_size,
             max_buffer_bytes: l.max_buffer_size,
             max_storage_buffers_per_stage: l.max_storage_buffers_per_shader_stage,
         }

@@ -104,7 +104,7 @@ fn ica_source(s: f32, #[comptime] variant: u32) -> Src3 {
             t = -t;
         }
         let sech2 = 4.0f32 * e / ((1.0f32 + e) * (1.0f32 + e));
-        let lc = a + f32::log1p(e) - 0.693_147_2f32;
+        let lc = a + f32::log1p(e) - core::f32::consts::LN_2;
         out.g0 = lc / scale;
         out.g1 = t;
         out.g2 = scale * sech2;

@@ -35,19 +35,17 @@ pub fn eval_any(
     #[comptime] want_grad: bool,
     #[comptime] want_hess: bool,
 ) -> f32 {
-    let mut e = 0.0f32;
     if comptime!(spec.family == FAM_MLP) {
-        e = mlp_eval(w, meta, xin, grad, hess, spec, want_grad, want_hess);
+        mlp_eval(w, meta, xin, grad, hess, spec, want_grad, want_hess)
     } else if comptime!(spec.family == FAM_GAUSSIAN) {
-        e = gaussian_eval(w, xin, grad, hess, spec, want_grad, want_hess);
+        gaussian_eval(w, xin, grad, hess, spec, want_grad, want_hess)
     } else if comptime!(spec.family == FAM_ICA) {
-        e = ica_eval(w, xin, grad, hess, spec, want_grad, want_hess);
+        ica_eval(w, xin, grad, hess, spec, want_grad, want_hess)
     } else if comptime!(spec.family == FAM_MIXTURE) {
-        e = mixture_eval(w, xin, grad, hess, spec, want_grad, want_hess);
+        mixture_eval(w, xin, grad, hess, spec, want_grad, want_hess)
     } else {
-        e = rbm_eval(w, xin, grad, hess, spec, want_grad, want_hess);
+        rbm_eval(w, xin, grad, hess, spec, want_grad, want_hess)
     }
-    e
 }
 
 #[cube]
@@ -209,7 +207,7 @@ fn ula_sample(
         fill_normals(&mut z, b, slo, shi, rng.seed_lo, rng.seed_hi, d);
         for i in 0..d {
             // x += (ε²/2)·s + ε z with s = −∇E, in the CPU's order.
-            xs[i] = xs[i] + (half_eps2 * (-g[i]) + eps * z[i]);
+            xs[i] += half_eps2 * (-g[i]) + eps * z[i];
         }
     }
     for i in 0..d {

@@ -92,7 +92,7 @@ pub fn mlp_eval(
             for k in 0..n_out {
                 let g = cur[k];
                 nxt[k] = g * s1[aoff + k];
-                s2[aoff + k] = g * s2[aoff + k];
+                s2[aoff + k] *= g;
             }
             for j in 0..n_prev {
                 let mut acc = 0.0f32;
@@ -125,7 +125,7 @@ pub fn mlp_eval(
             for l in 1..layers {
                 let n_out = dims[l + 1] as usize;
                 for j in 0..n_in {
-                    cur[j] = cur[j] * s1[aprev + j];
+                    cur[j] *= s1[aprev + j];
                 }
                 let anext = aprev + n_in;
                 for k in 0..n_out {

@@ -13,7 +13,7 @@ fn philox_words_match_cpu_bit_for_bit_on_default_adapter() {
         ([u32::MAX; 4], [u32::MAX; 2]),
         ([0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], [0xa4093822, 0x299f31d0]),
     ];
-    let mut words = vec![0u32; 6];
+    let mut words = [0u32; 6];
     for i in 0..4099u64 {
         let b = rng::block(0xfeed, 77, i);
         let c = rng::block(0xbeef, 78, i);
