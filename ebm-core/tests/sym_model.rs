@@ -105,8 +105,8 @@ fn builder_matches_parser() {
     let src = "energy(x[2]; mu[2], log_s) = 0.5 * ((x0-mu0)^2 + (x1-mu1)^2) * exp(-2*log_s)";
     let parsed = parse(src).unwrap();
     let mut b = SymBuilder::new("x", 2);
-    b.param("mu", &[2]).unwrap();
-    b.param("log_s", &[]).unwrap();
+    b.declare("mu", &[2]).unwrap();
+    b.declare("log_s", &[]).unwrap();
     let mut sq = Vec::new();
     for i in 0..2 {
         let (x, mu) = (b.x(i).unwrap(), b.p("mu", &[i]).unwrap());
@@ -125,11 +125,21 @@ fn builder_matches_parser() {
     assert_eq!(built.signature, parsed.signature);
     // builder errors are typed
     let mut b = SymBuilder::new("x", 2);
-    b.param("mu", &[2]).unwrap();
-    assert!(matches!(b.param("mu", &[1]), Err(SymError::Build(_))));
+    b.declare("mu", &[2]).unwrap();
+    assert!(matches!(b.declare("mu", &[1]), Err(SymError::Build(_))));
     assert!(matches!(b.x(2), Err(SymError::Build(_))));
     assert!(matches!(b.p("mu", &[2]), Err(SymError::Build(_))));
-    assert!(matches!(b.param_lower("L", &[2, 3]), Err(SymError::Build(_))));
+    assert!(matches!(b.declare_lower("L", &[2, 3]), Err(SymError::Build(_))));
+    // a DAG built by hand through the graph is checked against the signature
+    let bad = b.input(5);
+    assert!(matches!(SymEnergy::<f64>::new(b.clone().finish(bad), &[0.0; 2]), Err(SymError::Build(m)) if m.contains("input 5")));
+    let bad = b.param(7);
+    assert!(matches!(SymEnergy::<f64>::new(b.clone().finish(bad), &[0.0; 2]), Err(SymError::Build(m)) if m.contains("parameter 7")));
+    let bad = b.aux(0);
+    assert!(matches!(SymEnergy::<f64>::new(b.clone().finish(bad), &[0.0; 2]), Err(SymError::Build(_))));
+    let ok = b.p("mu", &[1]).unwrap();
+    assert!(matches!(SymEnergy::<f64>::new(b.clone().finish(ok), &[0.0, f64::NAN]), Err(SymError::Build(m)) if m.contains("parameter 1")));
+    assert!(SymEnergy::<f64>::new(b.finish(ok), &[0.0, 1.0]).is_ok());
 }
 
 #[test]

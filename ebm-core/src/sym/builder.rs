@@ -5,8 +5,8 @@
 //! use ebm_core::sym::{SymBuilder, SymEnergy};
 //! // E(x) = ½ Σᵢ (xᵢ − μᵢ)² e^{−2 log_s}
 //! let mut b = SymBuilder::new("x", 2);
-//! b.param("mu", &[2]).unwrap();
-//! b.param("log_s", &[]).unwrap();
+//! b.declare("mu", &[2]).unwrap();
+//! b.declare("log_s", &[]).unwrap();
 //! let mut terms = Vec::new();
 //! for i in 0..2 {
 //!     let (x, mu) = (b.x(i).unwrap(), b.p("mu", &[i]).unwrap());
@@ -26,7 +26,7 @@
 
 use super::error::SymError;
 use super::expand::Formula;
-use super::expr::{Graph, NodeId};
+use super::expr::{Graph, Node, NodeId};
 use super::signature::Signature;
 use std::ops::{Deref, DerefMut};
 
@@ -46,13 +46,13 @@ impl SymBuilder {
 
     /// Declares the parameter `name` of shape `shape` (`&[]` for a scalar),
     /// next in the flat layout.
-    pub fn param(&mut self, name: &str, shape: &[usize]) -> Result<(), SymError> {
+    pub fn declare(&mut self, name: &str, shape: &[usize]) -> Result<(), SymError> {
         self.sig.declare(name, shape, false).map(|_| ()).map_err(SymError::Build)
     }
 
     /// Declares `name` keeping only the lower triangles of its trailing
     /// square matrices (see [`super::signature`] for the layout).
-    pub fn param_lower(&mut self, name: &str, shape: &[usize]) -> Result<(), SymError> {
+    pub fn declare_lower(&mut self, name: &str, shape: &[usize]) -> Result<(), SymError> {
         self.sig.declare(name, shape, true).map(|_| ()).map_err(SymError::Build)
     }
 
@@ -103,6 +103,31 @@ impl Formula {
     /// The number of distinct nodes of E.
     pub fn node_count(&self) -> usize {
         self.graph.count_nodes(&[self.energy])
+    }
+
+    /// Checks that the energy is a node of the graph and that its leaves are
+    /// inputs below d and parameters below P (no auxiliary input): what a
+    /// DAG built by hand through [`Graph`] can get wrong.
+    pub fn validate(&self) -> Result<(), SymError> {
+        if self.energy.index() >= self.graph.len() {
+            return Err(SymError::Build(format!("energy node {:?} is not in the graph", self.energy)));
+        }
+        let (d, p) = (self.signature.dim, self.signature.num_params());
+        for n in self.graph.reachable(&[self.energy]) {
+            match *self.graph.node(n) {
+                Node::Input(i) if i as usize >= d => {
+                    return Err(SymError::Build(format!("the energy reads input {i} of a {d}-dimensional model")))
+                }
+                Node::Param(k) if k as usize >= p => {
+                    return Err(SymError::Build(format!("the energy reads parameter {k} of {p}")))
+                }
+                Node::Aux(i) => {
+                    return Err(SymError::Build(format!("the energy reads the auxiliary input v[{i}]")))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// E(x) at one point, in f64 (slow; a reference for tests).

@@ -138,12 +138,17 @@ pub struct SymEnergy<T: Real> {
 
 impl<T: Real> SymEnergy<T> {
     /// A model of `formula` with parameters `theta` (length
-    /// `formula.signature.num_params()`).
+    /// `formula.signature.num_params()`, finite). Errors: a wrong length, a
+    /// non-finite value, or a formula that fails [`Formula::validate`].
     pub fn new(formula: Formula, theta: &[T]) -> std::result::Result<Self, SymError> {
         let p = formula.signature.num_params();
         if theta.len() != p {
             return Err(SymError::Build(format!("expected {p} parameter values, got {}", theta.len())));
         }
+        if let Some(k) = theta.iter().position(|v| !v.is_finite()) {
+            return Err(SymError::Build(format!("parameter {k} is {}", theta[k])));
+        }
+        formula.validate()?;
         Ok(Self { compiled: Arc::new(Compiled::new(formula)), params: theta.to_vec() })
     }
 
