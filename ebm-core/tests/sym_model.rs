@@ -140,6 +140,11 @@ fn builder_matches_parser() {
     let ok = b.p("mu", &[1]).unwrap();
     assert!(matches!(SymEnergy::<f64>::new(b.clone().finish(ok), &[0.0, f64::NAN]), Err(SymError::Build(m)) if m.contains("parameter 1")));
     assert!(SymEnergy::<f64>::new(b.finish(ok), &[0.0, 1.0]).is_ok());
+    let mut b = SymBuilder::new("x", 0);
+    let c = b.constant(1.0);
+    assert!(matches!(SymEnergy::<f64>::new(b.finish(c), &[]), Err(SymError::Build(m)) if m.contains("dimension")));
+    let mut b = SymBuilder::new("x", 1);
+    assert!(matches!(b.declare_lower("L", &[usize::MAX, usize::MAX]), Err(SymError::Build(_))));
 }
 
 #[test]

@@ -121,6 +121,10 @@ fn semantic_errors_report_line_and_column() {
     assert!(matches!(err(&deep), SymError::Semantic { message, .. } if message.contains("nested deeper")));
     let deep = format!("energy(x[1]) = {}x0", "-".repeat(100_000));
     assert!(matches!(err(&deep), SymError::Semantic { message, .. } if message.contains("nested deeper")));
+    // an empty sum is 0, even with extreme bounds
+    let f = parse("energy(x[1]) = x0 + sum(i, 3..1, x0) + sum(i, 9223372036854775807..-9223372036854775807, x0)").unwrap();
+    assert_eq!(f.to_source(), "energy(x[1]) = x[0]");
+    assert_semantic_error("energy(x[1]) = sum(i, -9223372036854775807..9223372036854775807, x0)", 1, 16, "more than");
     // sizes from outside take precedence over `let`
     let f = parse_with("let K = 2\nenergy(x[2]; W[K,d]) = W[0,0]", &[("K", 5)]).unwrap();
     assert_eq!(f.signature.num_params(), 10);

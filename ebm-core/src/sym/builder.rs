@@ -113,6 +113,9 @@ impl Formula {
             return Err(SymError::Build(format!("energy node {:?} is not in the graph", self.energy)));
         }
         let (d, p) = (self.signature.dim, self.signature.num_params());
+        if d == 0 {
+            return Err(SymError::Build("the input dimension is 0".into()));
+        }
         for n in self.graph.reachable(&[self.energy]) {
             match *self.graph.node(n) {
                 Node::Input(i) if i as usize >= d => {

@@ -290,13 +290,14 @@ impl Ctx<'_> {
                     return Err(sem(*var_pos, format!("index name `{var}` is already in use")));
                 }
                 let (lo, hi) = (self.ival(lo)?, self.ival(hi)?);
-                if hi.saturating_sub(lo) as u64 > self.budget {
+                let span = hi.saturating_sub(lo).max(0) as u64;
+                if span > self.budget {
                     return Err(sem(*pos, format!("the formula expands to more than {MAX_TERMS} terms")));
                 }
-                if *lse && hi <= lo {
+                if *lse && span == 0 {
                     return Err(sem(*pos, format!("logsumexp over the empty range {lo}..{hi}")));
                 }
-                let mut terms = Vec::with_capacity((hi - lo).max(0) as usize);
+                let mut terms = Vec::with_capacity(span as usize);
                 for i in lo..hi {
                     self.loops.push((var.clone(), i));
                     let t = self.expr(body);

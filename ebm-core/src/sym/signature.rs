@@ -141,7 +141,7 @@ impl Signature {
         }
         if tri {
             let n = shape[shape.len() - 1];
-            let t = n.checked_mul(n + 1).map(|v| v / 2).filter(|&t| t <= MAX_EXTENT);
+            let t = n.checked_add(1).and_then(|m| n.checked_mul(m)).map(|v| v / 2).filter(|&t| t <= MAX_EXTENT);
             len = t
                 .and_then(|t| len.checked_mul(t))
                 .filter(|&l| l <= MAX_EXTENT)
