@@ -118,7 +118,7 @@ impl Activation {
         match self {
             Activation::Softplus => {
                 let e = (-a.abs()).exp();
-                a.max(T::zero()) + e.ln_1p()
+                a.max(T::zero()) + log1p(e)
             }
             Activation::Relu => a.max(T::zero()),
             _ => self.derivs(a).value,
@@ -146,69 +146,125 @@ impl Activation {
     /// σ(a), σ′(a), σ″(a) and σ‴(a) in closed form (module docs).
     #[inline]
     pub fn derivs<T: Real>(self, a: T) -> Derivs<T> {
-        let one = T::one();
-        let two = T::from_f64(2.0);
         match self {
-            Activation::Softplus => {
-                let (s, sm, e) = sigmoid_pair(a);
-                let q = s * sm;
-                Derivs {
-                    value: a.max(T::zero()) + e.ln_1p(),
-                    d1: s,
-                    d2: q,
-                    d3: q * (sm - s),
-                }
-            }
-            Activation::Tanh => {
-                let (t, sech2) = tanh_sech2(a);
-                Derivs {
-                    value: t,
-                    d1: sech2,
-                    d2: -two * t * sech2,
-                    d3: sech2 * (T::from_f64(6.0) * t * t - two),
-                }
-            }
-            Activation::Silu => {
-                let (s, sm, _) = sigmoid_pair(a);
-                let q = s * sm;
-                let r = sm - s; // 1 − 2s
-                Derivs {
-                    value: a * s,
-                    d1: s * (one + a * sm),
-                    d2: q * (two + a * r),
-                    d3: q * (r * (T::from_f64(3.0) + a * r) - two * a * q),
-                }
-            }
-            Activation::GeluTanh => {
-                let k = T::from_f64(0.797_884_560_802_865_4); // √(2/π)
-                let c = T::from_f64(0.044_715);
-                let half = T::from_f64(0.5);
-                let a2 = a * a;
-                let u = k * (a + c * a2 * a);
-                let u1 = k * (one + T::from_f64(3.0) * c * a2);
-                let u3 = T::from_f64(6.0) * k * c;
-                let u2 = u3 * a;
-                let (t, s) = tanh_sech2(u);
-                let f = u1 + half * a * (u2 - two * t * u1 * u1);
-                let df = T::from_f64(1.5) * u2 - t * u1 * u1
-                    + half * a * (u3 - two * s * u1 * u1 * u1 - T::from_f64(4.0) * t * u1 * u2);
-                Derivs {
-                    value: half * a * (one + t),
-                    d1: half * (one + t) + half * a * s * u1,
-                    d2: s * f,
-                    d3: s * (df - two * t * u1 * f),
-                }
-            }
-            Activation::Relu => {
-                let pos = a > T::zero();
-                Derivs {
-                    value: if pos { a } else { T::zero() },
-                    d1: if pos { one } else { T::zero() },
-                    d2: T::zero(),
-                    d3: T::zero(),
-                }
+            Activation::Softplus => softplus(a),
+            Activation::Tanh => tanh(a),
+            Activation::Silu => silu(a),
+            Activation::GeluTanh => gelu_tanh(a),
+            Activation::Relu => relu(a),
+        }
+    }
+
+    /// Applies σ in place over the pre-activations `a` and writes σ′, σ″,
+    /// σ‴ where asked, with the same arithmetic as [`Activation::derivs`]
+    /// but the activation dispatched once per slice so the loop inlines.
+    pub(super) fn eval_slice<T: Real>(
+        self,
+        a: &mut [T],
+        s1: Option<&mut [T]>,
+        s2: Option<&mut [T]>,
+        s3: Option<&mut [T]>,
+    ) {
+        match self {
+            Activation::Softplus => eval_with(softplus, a, s1, s2, s3),
+            Activation::Tanh => eval_with(tanh, a, s1, s2, s3),
+            Activation::Silu => eval_with(silu, a, s1, s2, s3),
+            Activation::GeluTanh => eval_with(gelu_tanh, a, s1, s2, s3),
+            Activation::Relu => eval_with(relu, a, s1, s2, s3),
+        }
+    }
+}
+
+#[inline(always)]
+fn eval_with<T: Real>(
+    f: impl Fn(T) -> Derivs<T>,
+    a: &mut [T],
+    s1: Option<&mut [T]>,
+    s2: Option<&mut [T]>,
+    s3: Option<&mut [T]>,
+) {
+    match (s1, s2, s3) {
+        (None, _, _) => a.iter_mut().for_each(|v| *v = f(*v).value),
+        (Some(s1), None, _) => {
+            for (v, s1) in a.iter_mut().zip(s1) {
+                let dv = f(*v);
+                (*v, *s1) = (dv.value, dv.d1);
             }
         }
+        (Some(s1), Some(s2), None) => {
+            for ((v, s1), s2) in a.iter_mut().zip(s1).zip(s2) {
+                let dv = f(*v);
+                (*v, *s1, *s2) = (dv.value, dv.d1, dv.d2);
+            }
+        }
+        (Some(s1), Some(s2), Some(s3)) => {
+            for (((v, s1), s2), s3) in a.iter_mut().zip(s1).zip(s2).zip(s3) {
+                let dv = f(*v);
+                (*v, *s1, *s2, *s3) = (dv.value, dv.d1, dv.d2, dv.d3);
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn softplus<T: Real>(a: T) -> Derivs<T> {
+    let (s, sm, e) = sigmoid_pair(a);
+    let q = s * sm;
+    Derivs { value: a.max(T::zero()) + log1p(e), d1: s, d2: q, d3: q * (sm - s) }
+}
+
+#[inline(always)]
+fn tanh<T: Real>(a: T) -> Derivs<T> {
+    let two = T::from_f64(2.0);
+    let (t, sech2) = tanh_sech2(a);
+    Derivs { value: t, d1: sech2, d2: -two * t * sech2, d3: sech2 * (T::from_f64(6.0) * t * t - two) }
+}
+
+#[inline(always)]
+fn silu<T: Real>(a: T) -> Derivs<T> {
+    let (one, two) = (T::one(), T::from_f64(2.0));
+    let (s, sm, _) = sigmoid_pair(a);
+    let q = s * sm;
+    let r = sm - s; // 1 − 2s
+    Derivs {
+        value: a * s,
+        d1: s * (one + a * sm),
+        d2: q * (two + a * r),
+        d3: q * (r * (T::from_f64(3.0) + a * r) - two * a * q),
+    }
+}
+
+#[inline(always)]
+fn gelu_tanh<T: Real>(a: T) -> Derivs<T> {
+    let (one, two) = (T::one(), T::from_f64(2.0));
+    let k = T::from_f64(0.797_884_560_802_865_4); // √(2/π)
+    let c = T::from_f64(0.044_715);
+    let half = T::from_f64(0.5);
+    let a2 = a * a;
+    let u = k * (a + c * a2 * a);
+    let u1 = k * (one + T::from_f64(3.0) * c * a2);
+    let u3 = T::from_f64(6.0) * k * c;
+    let u2 = u3 * a;
+    let (t, s) = tanh_sech2(u);
+    let f = u1 + half * a * (u2 - two * t * u1 * u1);
+    let df = T::from_f64(1.5) * u2 - t * u1 * u1
+        + half * a * (u3 - two * s * u1 * u1 * u1 - T::from_f64(4.0) * t * u1 * u2);
+    Derivs {
+        value: half * a * (one + t),
+        d1: half * (one + t) + half * a * s * u1,
+        d2: s * f,
+        d3: s * (df - two * t * u1 * f),
+    }
+}
+
+#[inline(always)]
+fn relu<T: Real>(a: T) -> Derivs<T> {
+    let pos = a > T::zero();
+    Derivs {
+        value: if pos { a } else { T::zero() },
+        d1: if pos { T::one() } else { T::zero() },
+        d2: T::zero(),
+        d3: T::zero(),
     }
 }
 
@@ -221,6 +277,21 @@ fn sigmoid_pair<T: Real>(a: T) -> (T, T, T) {
         (r, e * r, e)
     } else {
         (e * r, r, e)
+    }
+}
+
+/// log(1 + e) for e ≥ 0 to a few ulps, through `ln` (Goldberg's trick:
+/// with u = 1 + e rounded, log1p(e) = ln(u)·e/(u − 1), exact up to the
+/// rounding of ln). glibc's `log1pf` is several times slower than `logf`,
+/// and softplus evaluates it for every unit of every sample.
+#[inline(always)]
+pub(super) fn log1p<T: Real>(e: T) -> T {
+    let u = T::one() + e;
+    let um1 = u - T::one();
+    if um1 == T::zero() {
+        e
+    } else {
+        u.ln() * (e / um1)
     }
 }
 
@@ -263,6 +334,18 @@ mod tests {
             assert_eq!(a.name().parse::<Activation>().unwrap(), a);
         }
         assert!("gelu".parse::<Activation>().is_err());
+    }
+
+    #[test]
+    fn log1p_matches_std() {
+        for k in 0..=4000 {
+            let e = (-(k as f64) * 0.01).exp(); // 1 down to e^-40
+            let (got, want) = (log1p(e), e.ln_1p());
+            assert!(((got - want) / want).abs() < 4.0 * f64::EPSILON, "f64 at {e}: {got} vs {want}");
+            let (got, want) = (log1p(e as f32), (e as f32).ln_1p());
+            assert!(((got - want) / want).abs() < 4.0 * f32::EPSILON, "f32 at {e}: {got} vs {want}");
+        }
+        assert_eq!(log1p(0.0f32), 0.0);
     }
 
     #[test]

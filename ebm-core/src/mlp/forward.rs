@@ -87,32 +87,13 @@ impl<T: Real> Fwd<T> {
             }
             x_wt(n, layer.inp, layer.out, input, layer.w, T::one(), a);
             let len = n * layer.out;
-            match self.order {
-                Order::Value => a.iter_mut().for_each(|v| *v = act.value(*v)),
-                Order::D1 => {
-                    for (v, s1) in a.iter_mut().zip(&mut self.s1[l][..len]) {
-                        (*v, *s1) = act.value_d1(*v);
-                    }
-                }
-                Order::D2 => {
-                    let it = a.iter_mut().zip(&mut self.s1[l][..len]).zip(&mut self.s2[l][..len]);
-                    for ((v, s1), s2) in it {
-                        let dv = act.derivs(*v);
-                        (*v, *s1, *s2) = (dv.value, dv.d1, dv.d2);
-                    }
-                }
-                Order::D3 => {
-                    let it = a
-                        .iter_mut()
-                        .zip(&mut self.s1[l][..len])
-                        .zip(&mut self.s2[l][..len])
-                        .zip(&mut self.s3[l][..len]);
-                    for (((v, s1), s2), s3) in it {
-                        let dv = act.derivs(*v);
-                        (*v, *s1, *s2, *s3) = (dv.value, dv.d1, dv.d2, dv.d3);
-                    }
-                }
-            }
+            let o = self.order;
+            act.eval_slice(
+                a,
+                (o >= Order::D1).then(|| &mut self.s1[l][..len]),
+                (o >= Order::D2).then(|| &mut self.s2[l][..len]),
+                (o >= Order::D3).then(|| &mut self.s3[l][..len]),
+            );
         }
     }
 
