@@ -1,0 +1,207 @@
+//! Samplers against known laws: MALA and HMC on a 2-D Gaussian mixture
+//! (first and second moments within 3 standard errors over many independent
+//! chains, one draw per chain so the draws are independent), ULA's O(ε²)
+//! bias on a Gaussian, annealed Langevin, and the delegation to the model's
+//! own (GPU-overridable) Langevin methods.
+
+use ebm_core::gaussian::Gaussian;
+use ebm_core::mixture::{Covariance, GaussianMixture};
+use ebm_core::{Energy, Real, Result as CoreResult};
+use ebm_estimators::linalg::{cholesky, inverse_spd};
+use ebm_estimators::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const PI: [f64; 2] = [0.3, 0.7];
+const MU: [f64; 4] = [-1.0, 0.5, 1.2, -0.3];
+const PREC: [[f64; 4]; 2] = [[2.0, 0.5, 0.5, 1.5], [1.0, -0.3, -0.3, 2.0]];
+
+fn mixture() -> GaussianMixture<f64> {
+    let mut theta = vec![PI[0].ln(), PI[1].ln()];
+    theta.extend_from_slice(&MU);
+    for p in PREC {
+        let l = cholesky(&p, 2).unwrap();
+        theta.extend_from_slice(&[l[0], l[2], l[3]]);
+    }
+    GaussianMixture::new(2, 2, Covariance::Full, theta).unwrap()
+}
+
+/// E[x] and E[x xᵀ] (entries 00, 01, 11) of the mixture.
+fn exact_moments() -> [f64; 5] {
+    let mut m = [0.0; 5];
+    for k in 0..2 {
+        let c = inverse_spd(&PREC[k], 2).unwrap();
+        let mu = &MU[k * 2..k * 2 + 2];
+        m[0] += PI[k] * mu[0];
+        m[1] += PI[k] * mu[1];
+        m[2] += PI[k] * (c[0] + mu[0] * mu[0]);
+        m[3] += PI[k] * (c[1] + mu[0] * mu[1]);
+        m[4] += PI[k] * (c[3] + mu[1] * mu[1]);
+    }
+    m
+}
+
+/// Checks the five moment statistics of independent draws `x` (n×2) against
+/// the exact ones within 3 standard errors.
+fn check_moments(what: &str, x: &[f64]) {
+    let n = x.len() / 2;
+    let want = exact_moments();
+    for (s, &w) in want.iter().enumerate() {
+        let f = |r: &[f64]| match s {
+            0 => r[0],
+            1 => r[1],
+            2 => r[0] * r[0],
+            3 => r[0] * r[1],
+            _ => r[1] * r[1],
+        };
+        let vals: Vec<f64> = x.chunks_exact(2).map(f).collect();
+        let mean = vals.iter().sum::<f64>() / n as f64;
+        let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        let se = (var / n as f64).sqrt();
+        eprintln!("{what}: statistic {s}: {mean:.4} vs {w:.4} ({:.2} SE)", (mean - w) / se);
+        assert!((mean - w).abs() < 3.0 * se, "{what}: statistic {s} = {mean}, exact {w}, SE {se}");
+    }
+}
+
+fn start(n: usize) -> Vec<f64> {
+    ebm_core::testing::normal_vec(99, n * 2).iter().map(|v| 2.0 * v).collect()
+}
+
+#[test]
+fn mala_matches_mixture_moments() {
+    let model = mixture();
+    let mut x = start(6000);
+    let stats = Mala::new(0.9, 1000).sample(&model, &mut x, 12, 0).unwrap();
+    let rate = stats.accept_rate.unwrap();
+    eprintln!("MALA acceptance {rate:.3}");
+    assert!(rate > 0.3 && rate < 1.0);
+    check_moments("MALA", &x);
+}
+
+#[test]
+fn hmc_matches_mixture_moments() {
+    let model = mixture();
+    let mut x = start(6000);
+    let stats = Hmc::new(0.35, 6, 150).sample(&model, &mut x, 13, 0).unwrap();
+    let rate = stats.accept_rate.unwrap();
+    eprintln!("HMC acceptance {rate:.3}");
+    assert!(rate > 0.5 && rate < 1.0);
+    check_moments("HMC", &x);
+}
+
+/// For N(0, 1) ULA's stationary variance is 1/(1 − ε²/4): the chains match
+/// it, and the bias shrinks with ε.
+#[test]
+fn ula_bias_shrinks_with_eps() {
+    let model = Gaussian::<f64>::from_mean_precision(&[0.0], &[1.0]).unwrap();
+    let n = 50_000;
+    let mut biases = Vec::new();
+    for eps in [0.8f64, 0.4, 0.2] {
+        let mut x = ebm_core::testing::normal_vec(5, n);
+        let steps = (8.0 / (eps * eps)).ceil() as usize;
+        Ula::new(eps, steps).sample(&model, &mut x, 21, 0).unwrap();
+        let var = x.iter().map(|v| v * v).sum::<f64>() / n as f64;
+        let want = 1.0 / (1.0 - eps * eps / 4.0);
+        let se = want * (2.0 / n as f64).sqrt();
+        eprintln!("ULA ε = {eps}: variance {var:.4}, theory {want:.4}, SE {se:.4}");
+        assert!((var - want).abs() < 3.0 * se, "ε = {eps}: {var} vs {want}");
+        biases.push(var - 1.0);
+    }
+    assert!(biases[0] > biases[1] && biases[1] > biases[2].abs(), "{biases:?}");
+}
+
+#[test]
+fn annealed_langevin_reaches_the_mixture() {
+    let model = mixture();
+    let mut x = start(4000);
+    let s = AnnealedLangevin::geometric(1.0, 0.1, 5, 0.1, 200);
+    let stats = Sampler::<f64>::sample(&s, &model, &mut x, 3, 0).unwrap();
+    assert_eq!(stats.steps, 1000);
+    assert_eq!(Sampler::<f64>::streams(&s), 1000);
+    // ε = 0.1 at the last level: the ULA bias is below the statistical error
+    check_moments("annealed", &x);
+    assert!(Sampler::<f64>::sample(&AnnealedLangevin::new(vec![0.1, 1.0], 0.1, 1), &model, &mut x, 3, 0).is_err());
+}
+
+#[test]
+fn samplers_are_reproducible_and_validate() {
+    let model = mixture();
+    for s in [&Ula::new(0.3, 5) as &dyn Sampler<f64>, &Mala::new(0.3, 5), &Hmc::new(0.2, 3, 5)] {
+        let (mut a, mut b) = (start(10), start(10));
+        s.sample(&model, &mut a, 1, 7).unwrap();
+        s.sample(&model, &mut b, 1, 7).unwrap();
+        assert_eq!(a, b, "{}", s.name());
+        let mut c = start(10);
+        s.sample(&model, &mut c, 2, 7).unwrap();
+        assert_ne!(a, c, "{}", s.name());
+    }
+    let mut x = start(3);
+    assert!(matches!(Ula::new(0.0, 1).sample(&model, &mut x, 0, 0), Err(EstError::Config(_))));
+    assert!(matches!(Hmc::new(0.1, 0, 1).sample(&model, &mut x, 0, 0), Err(EstError::Config(_))));
+    assert!(Mala::new(f64::NAN, 1).sample(&model, &mut x, 0, 0).is_err());
+}
+
+/// A model whose Langevin methods are "backend overrides": counts calls.
+struct Counting {
+    inner: Gaussian<f64>,
+    ula: AtomicUsize,
+    mala: AtomicUsize,
+}
+
+impl Energy<f64> for Counting {
+    fn name(&self) -> &'static str {
+        "counting"
+    }
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn params(&self) -> &[f64] {
+        self.inner.params()
+    }
+    fn params_mut(&mut self) -> &mut [f64] {
+        self.inner.params_mut()
+    }
+    fn energy(&self, x: &[f64], e: &mut [f64]) -> CoreResult<()> {
+        self.inner.energy(x, e)
+    }
+    fn energy_score(&self, x: &[f64], e: &mut [f64], s: &mut [f64]) -> CoreResult<()> {
+        self.inner.energy_score(x, e, s)
+    }
+    fn energy_score_hess_diag(&self, x: &[f64], e: &mut [f64], s: &mut [f64], h: &mut [f64]) -> CoreResult<()> {
+        self.inner.energy_score_hess_diag(x, e, s, h)
+    }
+    fn grad_params_energy(&self, x: &[f64], w: &[f64], g: &mut [f64]) -> CoreResult<()> {
+        self.inner.grad_params_energy(x, w, g)
+    }
+    fn grad_params_v_dot_grad_x(&self, x: &[f64], v: &[f64], w: &[f64], g: &mut [f64]) -> CoreResult<()> {
+        self.inner.grad_params_v_dot_grad_x(x, v, w, g)
+    }
+    fn grad_params_sm(&self, x: &[f64], w: &[f64], g: &mut [f64]) -> CoreResult<()> {
+        self.inner.grad_params_sm(x, w, g)
+    }
+    fn langevin_ula(&self, x: &mut [f64], eps: f64, steps: usize, seed: u64, first: u64) -> CoreResult<()> {
+        self.ula.fetch_add(1, Ordering::SeqCst);
+        self.inner.langevin_ula(x, eps, steps, seed, first)
+    }
+    fn langevin_mala(&self, x: &mut [f64], eps: f64, steps: usize, seed: u64, first: u64, acc: &mut [u32]) -> CoreResult<f64> {
+        self.mala.fetch_add(1, Ordering::SeqCst);
+        self.inner.langevin_mala(x, eps, steps, seed, first, acc)
+    }
+}
+
+#[test]
+fn ula_mala_and_annealed_use_the_models_own_langevin() {
+    let m = Counting { inner: Gaussian::init(2, 1).unwrap(), ula: 0.into(), mala: 0.into() };
+    let mut x = start(4);
+    let mut y = x.clone();
+    Ula::new(0.2, 3).sample(&m, &mut x, 1, 0).unwrap();
+    ebm_core::langevin::ula(&m.inner, &mut y, 0.2, 3, 1, 0).unwrap();
+    assert_eq!(x, y, "ULA must be the core's reference draw for draw");
+    Mala::new(0.2, 3).sample(&m, &mut x, 1, 0).unwrap();
+    Sampler::<f64>::sample(&AnnealedLangevin::new(vec![0.5, 0.2], 0.1, 2), &m, &mut x, 1, 0).unwrap();
+    // improved CD's last step goes through the override too
+    let mut cd = Cd::new(Mala::new(0.2, 2)).with_kl(KlTerm { weight: 1.0, eps: 0.1 });
+    cd.prepare(&m, &start(4), StepCtx::new(0, 0)).unwrap();
+    assert_eq!(m.ula.load(Ordering::SeqCst), 1 + 2 + 1);
+    assert_eq!(m.mala.load(Ordering::SeqCst), 2);
+    let _ = <f64 as Real>::NAME;
+}
