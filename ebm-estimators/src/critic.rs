@@ -14,7 +14,7 @@
 //! ḟ = W_L ḣ_{L−1} gives J u. The traces are sums Σₖ wₖᵀ J uₖ:
 //! exact tr J with (uₖ, wₖ) = (eₖ, eₖ), k = 1..d; Hutchinson's
 //! (1/K)Σₖ εₖᵀ J εₖ with (uₖ, wₖ) = (εₖ, εₖ/K), εₖ ~ N(0, I), unbiased
-//! because E[εεᵀ] = I.
+//! because E\[εεᵀ\] = I.
 //!
 //! # Gradient
 //!

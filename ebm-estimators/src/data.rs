@@ -34,7 +34,7 @@ impl<T: Real> Dataset<T> {
         if x.is_empty() {
             return Err(EstError::Data("no sample".into()));
         }
-        if x.len() % dim != 0 {
+        if !x.len().is_multiple_of(dim) {
             return Err(EstError::Data(format!(
                 "{} values is not a whole number of rows of dimension {dim}",
                 x.len()
@@ -143,11 +143,11 @@ impl<T: Real> Dataset<T> {
         seed: u64,
     ) -> Result<Self> {
         let k = weights.len();
-        if k == 0 || means.len() % k != 0 {
+        if k == 0 || !means.len().is_multiple_of(k) {
             return Err(EstError::Config("mixture: no component or ragged means".into()));
         }
         let d = means.len() / k;
-        if covs.len() != k * d * d || weights.iter().any(|&w| !(w >= 0.0)) {
+        if covs.len() != k * d * d || weights.iter().any(|&w| w.is_nan() || w < 0.0) {
             return Err(EstError::Config("mixture: bad covariances or weights".into()));
         }
         let total: f64 = weights.iter().sum();

@@ -136,7 +136,7 @@ impl<T: Real> Optimizer<T> for Sgd {
 
     fn step(&mut self, params: &mut [T], grad: &[T]) -> Result<()> {
         positive("SGD learning rate", self.lr)?;
-        if !(0.0..1.0).contains(&self.momentum) || !(self.weight_decay >= 0.0) {
+        if !(0.0..1.0).contains(&self.momentum) || self.weight_decay.is_nan() || self.weight_decay < 0.0 {
             return config(format!("SGD momentum {} / weight decay {} out of range", self.momentum, self.weight_decay));
         }
         check_state(&mut self.velocity, params.len(), grad.len())?;
@@ -218,7 +218,7 @@ impl<T: Real> Optimizer<T> for Adam {
     fn step(&mut self, params: &mut [T], grad: &[T]) -> Result<()> {
         positive("Adam learning rate", self.lr)?;
         positive("Adam ε", self.eps)?;
-        if !(0.0..1.0).contains(&self.beta1) || !(0.0..1.0).contains(&self.beta2) || !(self.weight_decay >= 0.0) {
+        if !(0.0..1.0).contains(&self.beta1) || !(0.0..1.0).contains(&self.beta2) || self.weight_decay.is_nan() || self.weight_decay < 0.0 {
             return config(format!("Adam β = ({}, {}) / weight decay {} out of range", self.beta1, self.beta2, self.weight_decay));
         }
         check_state(&mut self.m, params.len(), grad.len())?;

@@ -3,7 +3,7 @@
 //!
 //! # Derivation
 //!
-//! Project the scores of eq 8 on random directions v with E[vvᵀ] = I
+//! Project the scores of eq 8 on random directions v with E\[vvᵀ\] = I
 //! (standard Gaussian or Rademacher) and compare the projections:
 //!
 //! L(θ) = E_v E_{p_data}[½ (vᵀs_θ(x) − vᵀs_data(x))²].
@@ -20,7 +20,7 @@
 //! J(θ) = E_v E_{p_data}[vᵀ(∇ₓs_θ(x))v + ½(vᵀs_θ(x))²]
 //!      = E_v E_{p_data}[½(vᵀ∇ₓE_θ(x))² − vᵀ∇ₓ²E_θ(x) v].
 //!
-//! Averaging over v (E[vvᵀ] = I) gives back eq 12: E_v[½(vᵀ∇E)²] = ½‖∇E‖²
+//! Averaging over v (E\[vvᵀ\] = I) gives back eq 12: E_v[½(vᵀ∇E)²] = ½‖∇E‖²
 //! and E_v[vᵀ∇²E v] = tr ∇²E. SSM replaces the d second derivatives of
 //! eq 12 by one Hessian-vector product per projection. **SSM-VR** takes the
 //! first expectation in closed form, J = E[½‖∇ₓE‖² − vᵀ∇ₓ²E v], which has
@@ -37,7 +37,7 @@
 //!
 //! q ≈ [vᵀ∇ₓE(x + hv) − vᵀ∇ₓE(x − hv)] / (2h),
 //!
-//! with error (h²/6)·∂⁴E[v,v,v,v] + O(ε_mach/h) (default h = ε_mach^{1/3},
+//! with error (h²/6)·∂⁴E\[v,v,v,v\] + O(ε_mach/h) (default h = ε_mach^{1/3},
 //! 6e-6 in f64, 5e-3 in f32). This is the only approximation; the gradient
 //! below is the exact θ-gradient of this loss. When the core gains an exact
 //! `hvp` / `grad_params_v_hess_v`, [`HvpMode`] gets an `Exact` variant and
@@ -60,7 +60,7 @@ use crate::estimator::{batch_size, check_grad, prepared, to_f64, Estimator, Step
 use crate::seeds::tags;
 use ebm_core::{rng, Energy, Real};
 
-/// The law of the projection vectors (both have E[vvᵀ] = I).
+/// The law of the projection vectors (both have E\[vvᵀ\] = I).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Projection {
     /// v ~ N(0, I).

@@ -208,7 +208,7 @@ impl<T: Real, E: Estimator<T>, O: Optimizer<T>> Trainer<T, E, O> {
             report.losses.push(loss);
             let mut eval_loss = None;
             if let Some(h) = heldout {
-                if cfg.eval_every > 0 && self.done % cfg.eval_every == 0 {
+                if cfg.eval_every > 0 && self.done.is_multiple_of(cfg.eval_every) {
                     let l = match self.evaluate(&*model, h, t) {
                         Ok(l) => l,
                         Err(EstError::Model(e @ EbmError::NonFinite { .. })) => {
