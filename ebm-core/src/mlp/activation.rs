@@ -17,7 +17,9 @@
 //! with s = 1/(1 + e⁻ᵃ) the logistic sigmoid. Softplus is evaluated as
 //! max(a, 0) + log1p(e^(−|a|)) and s, 1 − s from e^(−|a|), so nothing
 //! overflows for large |a|; tanh's 1 − t² is evaluated as 4e/(1 + e)² with
-//! e = e^(−2|a|) so it keeps its relative precision in the tails.
+//! e = e^(−2|a|) so it keeps its relative precision in the tails. In f32,
+//! e^x (x ≤ 0) and log(1 + e) (0 ≤ e ≤ 1) are branch-free polynomials
+//! within 3 ulp, so the loops over a layer vectorise.
 //!
 //! **gelu-tanh** (PyTorch's `GELU(approximate="tanh")`): σ = ½a(1 + t) with
 //! t = tanh u, u = k(a + c a³), k = √(2/π), c = 0.044715. With S = 1 − t²,
@@ -30,6 +32,7 @@
 //! of Dirac masses, so [`super::Mlp`] refuses it for the Hessian diagonal and
 //! the score-matching gradient with [`crate::EbmError::Activation`].
 
+use super::fastmath::{exp_neg, log1p_unit};
 use crate::error::EbmError;
 use crate::real::Real;
 use std::fmt;
@@ -117,8 +120,8 @@ impl Activation {
     pub fn value<T: Real>(self, a: T) -> T {
         match self {
             Activation::Softplus => {
-                let e = (-a.abs()).exp();
-                a.max(T::zero()) + log1p(e)
+                let e = exp_neg(-a.abs());
+                a.max(T::zero()) + log1p_unit(e)
             }
             Activation::Relu => a.max(T::zero()),
             _ => self.derivs(a).value,
@@ -210,7 +213,7 @@ fn eval_with<T: Real>(
 fn softplus<T: Real>(a: T) -> Derivs<T> {
     let (s, sm, e) = sigmoid_pair(a);
     let q = s * sm;
-    Derivs { value: a.max(T::zero()) + log1p(e), d1: s, d2: q, d3: q * (sm - s) }
+    Derivs { value: a.max(T::zero()) + log1p_unit(e), d1: s, d2: q, d3: q * (sm - s) }
 }
 
 #[inline(always)]
@@ -271,7 +274,7 @@ fn relu<T: Real>(a: T) -> Derivs<T> {
 /// (s, 1 − s, e^(−|a|)) with s = sigmoid(a), without overflow or cancellation.
 #[inline(always)]
 fn sigmoid_pair<T: Real>(a: T) -> (T, T, T) {
-    let e = (-a.abs()).exp();
+    let e = exp_neg(-a.abs());
     let r = T::one() / (T::one() + e);
     if a >= T::zero() {
         (r, e * r, e)
@@ -280,25 +283,10 @@ fn sigmoid_pair<T: Real>(a: T) -> (T, T, T) {
     }
 }
 
-/// log(1 + e) for e ≥ 0 to a few ulps, through `ln` (Goldberg's trick:
-/// with u = 1 + e rounded, log1p(e) = ln(u)·e/(u − 1), exact up to the
-/// rounding of ln). glibc's `log1pf` is several times slower than `logf`,
-/// and softplus evaluates it for every unit of every sample.
-#[inline(always)]
-pub(super) fn log1p<T: Real>(e: T) -> T {
-    let u = T::one() + e;
-    let um1 = u - T::one();
-    if um1 == T::zero() {
-        e
-    } else {
-        u.ln() * (e / um1)
-    }
-}
-
 /// (tanh a, 1 − tanh² a), the second without cancellation in the tails.
 #[inline(always)]
 fn tanh_sech2<T: Real>(a: T) -> (T, T) {
-    let e = (-(a.abs() + a.abs())).exp();
+    let e = exp_neg(-(a.abs() + a.abs()));
     let r = T::one() / (T::one() + e);
     let t = (T::one() - e) * r;
     let sech2 = T::from_f64(4.0) * e * r * r;
@@ -340,12 +328,12 @@ mod tests {
     fn log1p_matches_std() {
         for k in 0..=4000 {
             let e = (-(k as f64) * 0.01).exp(); // 1 down to e^-40
-            let (got, want) = (log1p(e), e.ln_1p());
+            let (got, want) = (log1p_unit(e), e.ln_1p());
             assert!(((got - want) / want).abs() < 4.0 * f64::EPSILON, "f64 at {e}: {got} vs {want}");
-            let (got, want) = (log1p(e as f32), (e as f32).ln_1p());
+            let (got, want) = (log1p_unit(e as f32), (e as f32).ln_1p());
             assert!(((got - want) / want).abs() < 4.0 * f32::EPSILON, "f32 at {e}: {got} vs {want}");
         }
-        assert_eq!(log1p(0.0f32), 0.0);
+        assert_eq!(log1p_unit(0.0f32), 0.0);
     }
 
     #[test]

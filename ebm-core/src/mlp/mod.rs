@@ -92,6 +92,7 @@
 //! number of rayon threads.
 
 mod activation;
+mod fastmath;
 mod forward;
 mod grad_params;
 mod grad_sm;

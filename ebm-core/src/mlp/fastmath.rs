@@ -1,0 +1,148 @@
+//! The two transcendental functions the activations need, on the only
+//! ranges they need them, branch-free in f32 so that the activation loops
+//! vectorise (libm's scalar `expf`/`logf` calls were over half the time of
+//! a forward pass):
+//!
+//! - e^x for x ≤ 0 (every activation evaluates e^(−|a|) or e^(−2|a|));
+//! - log(1 + e) for 0 ≤ e ≤ 1 (softplus).
+//!
+//! f64 keeps `std`'s `exp` and `ln` (it is the finite-difference reference).
+//! The f32 versions are within 2 ulp (e^x) and 3 ulp (log(1 + e)) of the
+//! exact value (tested against f64), except that e^x flushes to 0 below
+//! x = −87 instead of returning a subnormal.
+
+use crate::real::Real;
+use std::mem::size_of;
+
+/// e^x for x ≤ 0.
+#[inline(always)]
+pub(super) fn exp_neg<T: Real>(x: T) -> T {
+    if size_of::<T>() == 4 {
+        if let Ok(xf) = bytemuck::try_cast::<T, f32>(x) {
+            if let Ok(r) = bytemuck::try_cast::<f32, T>(exp_neg_f32(xf)) {
+                return r;
+            }
+        }
+    }
+    x.exp()
+}
+
+/// log(1 + e) for 0 ≤ e ≤ 1 (any e ≥ 0 in f64).
+#[inline(always)]
+pub(super) fn log1p_unit<T: Real>(e: T) -> T {
+    if size_of::<T>() == 4 {
+        if let Ok(ef) = bytemuck::try_cast::<T, f32>(e) {
+            if let Ok(r) = bytemuck::try_cast::<f32, T>(log1p_unit_f32(ef)) {
+                return r;
+            }
+        }
+    }
+    log1p_via_ln(e)
+}
+
+/// log(1 + e) for e ≥ 0 to a few ulps through `ln` (Goldberg's trick: with
+/// u = 1 + e rounded, log1p(e) = ln(u)·e/(u − 1), exact up to the rounding
+/// of ln); glibc's `log1p` is several times slower than `log`.
+#[inline(always)]
+pub(super) fn log1p_via_ln<T: Real>(e: T) -> T {
+    let u = T::one() + e;
+    let um1 = u - T::one();
+    if um1 == T::zero() {
+        e
+    } else {
+        u.ln() * (e / um1)
+    }
+}
+
+/// e^x for x ≤ 0: x = k ln 2 + r with |r| ≤ ½ ln 2 (Cody–Waite split of
+/// ln 2), e^r by its Taylor polynomial to degree 7 (truncation < 2⁻²⁷),
+/// then 2^k added to the exponent bits.
+#[inline(always)]
+pub(super) fn exp_neg_f32(x: f32) -> f32 {
+    // Cephes' split: LN2_HI has 9 significant bits, so k·LN2_HI is exact.
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let xc = x.max(-87.0);
+    // Round to nearest by adding and subtracting 1.5·2²³ (|x·log2 e| < 2²²);
+    // `f32::round` is a libm call on the baseline x86-64 target and would
+    // stop the loop from vectorising.
+    const SHIFTER: f32 = 12_582_912.0;
+    let k = (xc * std::f32::consts::LOG2_E + SHIFTER) - SHIFTER;
+    let r = (xc - k * LN2_HI) - k * LN2_LO;
+    let mut p = 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    let scaled = f32::from_bits((p.to_bits() as i32).wrapping_add((k as i32) << 23) as u32);
+    if x < -87.0 {
+        0.0
+    } else {
+        scaled
+    }
+}
+
+/// log(1 + e) for 0 ≤ e ≤ 1 as 2 atanh(t) with t = e/(2 + e) ∈ [0, ⅓]:
+/// 2t Σ_k t^{2k}/(2k + 1) to k = 7 (truncation < 2⁻²⁶ relative).
+#[inline(always)]
+pub(super) fn log1p_unit_f32(e: f32) -> f32 {
+    let t = e / (2.0 + e);
+    let t2 = t * t;
+    let mut p = 1.0 / 15.0;
+    p = p * t2 + 1.0 / 13.0;
+    p = p * t2 + 1.0 / 11.0;
+    p = p * t2 + 1.0 / 9.0;
+    p = p * t2 + 1.0 / 7.0;
+    p = p * t2 + 1.0 / 5.0;
+    p = p * t2 + 1.0 / 3.0;
+    p = p * t2 + 1.0;
+    2.0 * t * p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ulps(got: f32, want: f64) -> f64 {
+        let w = want as f32;
+        let ulp = (f32::from_bits(w.to_bits() + 1) - w).abs() as f64;
+        (got as f64 - want).abs() / ulp
+    }
+
+    #[test]
+    fn exp_neg_is_within_two_ulp() {
+        let mut worst = 0.0f64;
+        for k in 0..=870_000 {
+            let x = -(k as f32) * 1e-4;
+            let want = (x as f64).exp();
+            worst = worst.max(ulps(exp_neg_f32(x), want));
+        }
+        assert!(worst <= 2.0, "worst {worst} ulp");
+        assert_eq!(exp_neg_f32(0.0), 1.0);
+        assert_eq!(exp_neg_f32(-100.0), 0.0);
+        assert_eq!(exp_neg_f32(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp_neg(-1.5f64), (-1.5f64).exp());
+    }
+
+    #[test]
+    fn log1p_unit_is_within_three_ulp() {
+        let mut worst = 0.0f64;
+        for k in 0..=1_000_000 {
+            let e = k as f32 * 1e-6;
+            let want = (e as f64).ln_1p();
+            if want > 0.0 {
+                worst = worst.max(ulps(log1p_unit_f32(e), want));
+            }
+        }
+        for k in 1..=300 {
+            let e = (-(k as f32) * 0.3).exp(); // tiny arguments keep relative precision
+            worst = worst.max(ulps(log1p_unit_f32(e), (e as f64).ln_1p()));
+        }
+        assert!(worst <= 3.0, "worst {worst} ulp");
+        assert_eq!(log1p_unit_f32(0.0), 0.0);
+        assert_eq!(log1p_unit(0.25f64), 0.25f64.ln_1p());
+    }
+}
