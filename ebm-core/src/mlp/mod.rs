@@ -36,13 +36,13 @@
 //!
 //! hence ∂²E/∂xᵢ² = Σ_l Σ_u c_{l,u} (J_l)²_{u,i}. The Jacobians propagate
 //! forward: J₁ = W₁ (the same for every sample) and
-//! J_{l+1} = W_{l+1} P_l with P_l = diag(σ′(a_l)) J_l. Stored transposed,
-//! the rows (b, i) of Jᵀ of all samples b of a chunk stack into one matrix,
-//! so each layer is a single GEMM (chunk·d × H_l)·(H_l × H_{l+1}) followed by
-//! an epilogue that adds Σ_u c_{l,u} J²_{u,i} to the Hessian and scales by
-//! σ′ for the next layer. The dominant cost is
-//! 2·B·d·Σ_l H_l H_{l+1} flops, against d times the cost of a backward pass
-//! for the naive d Hessian-vector products.
+//! J_{l+1} = W_{l+1} P_l with P_l = diag(σ′(a_l)) J_l. Stored unit-major,
+//! the Jacobians of all samples of a chunk sit side by side as one
+//! H_l × (chunk·d) matrix (column (b, i) = b·d + i), so each layer is a
+//! single GEMM (H_{l+1} × H_l)·(H_l × chunk·d) followed by an epilogue that
+//! adds Σ_u c_{l,u} J²_{u,i} to the Hessian and scales by σ′ for the next
+//! layer. The dominant cost is 2·B·d·Σ_l H_l H_{l+1} flops, against d times
+//! the cost of a backward pass for the naive d Hessian-vector products.
 //!
 //! # Parameter gradients
 //!
@@ -77,11 +77,12 @@
 //!    ā_l += σ″(a_l) ⊙ Σᵢ (P̄_l ⊙ J_l)_{·,i}; finally W̄₁ += J̄₁ (J₁ = W₁);
 //! 4. ā carried down the forward pass as for vᵀ∇ₓE.
 //!
-//! In the transposed, batch-stacked layout steps 3's products are again one
-//! GEMM per layer each (P̄ᵀ = J̄ᵀ W_{l+1} and W̄_{l+1} += J̄ᵀᵀ Pᵀ with inner
-//! dimension chunk·d), so the SM gradient costs about three Hessian
-//! diagonals. w_b multiplies every seed; b_out gets no gradient. ReLU is
-//! refused there: σ″ = 0 a.e. would silently drop the Hessian term.
+//! In the unit-major, chunk-stacked layout the two products of step 3 are
+//! again one GEMM per layer each (P̄_l = W_{l+1}ᵀ J̄_{l+1}, and
+//! W̄_{l+1} += J̄_{l+1} P_lᵀ with inner dimension chunk·d), so with the
+//! forward recursion the SM gradient costs about three Hessian diagonals.
+//! w_b multiplies every seed; b_out gets no gradient. ReLU is refused there:
+//! σ″ = 0 a.e. would silently drop the Hessian term.
 //!
 //! # Parallelism and determinism
 //!
