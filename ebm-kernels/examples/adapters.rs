@@ -20,7 +20,13 @@ fn main() {
         }
     };
     match GpuDevice::new(&selector) {
-        Ok(dev) => println!("selected ({selector}): {}", dev.info()),
+        Ok(dev) => {
+            println!("selected ({selector}): {}", dev.info());
+            match dev.loop_budget() {
+                Some(n) => println!("  loop budget: {n} iterations per invocation (software rasterizer; launches are split to fit)"),
+                None => println!("  loop budget: unlimited"),
+            }
+        }
         Err(e) => {
             eprintln!("error: {e}");
             std::process::exit(1);

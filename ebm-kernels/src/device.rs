@@ -305,11 +305,15 @@ pub fn choose<'a>(infos: &'a [DeviceInfo], selector: &AdapterSelector) -> Option
 pub struct GpuDevice {
     info: Arc<DeviceInfo>,
     client: Client,
+    loop_budget: Option<u64>,
 }
 
 impl fmt::Debug for GpuDevice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GpuDevice").field("info", &self.info).finish()
+        f.debug_struct("GpuDevice")
+            .field("info", &self.info)
+            .field("loop_budget", &self.loop_budget)
+            .finish()
     }
 }
 
@@ -393,10 +397,21 @@ impl GpuDevice {
         let options = cubecl::wgpu::RuntimeOptions::try_default().map_err(|e| init_err(e.to_string()))?;
         let wdev = cubecl::wgpu::try_init_device(setup, options).map_err(|e| init_err(e.to_string()))?;
         let client = cubecl::Device::Wgpu(wdev).client();
+        let loop_budget = crate::probe::measure_loop_budget(&client).map_err(init_err)?;
         Ok(Self {
             info: Arc::new(info),
             client,
+            loop_budget,
         })
+    }
+
+    /// The total number of loop iterations one kernel invocation may run
+    /// on this adapter before the driver silently stops its loops, measured
+    /// when the device is brought up ([`crate::probe`]): `Some(65536)` on
+    /// Mesa's llvmpipe (lavapipe), `None` on GPUs. The kernels plan their
+    /// launches to stay below it (see [`crate::GpuEnergy`]).
+    pub fn loop_budget(&self) -> Option<u64> {
+        self.loop_budget
     }
 
     /// The adapter's description.

@@ -23,7 +23,8 @@ use crate::spec::*;
 use cubecl::prelude::*;
 
 /// E at `xin` for the family of `spec`; ∇ₓE into `grad` when `want_grad`,
-/// the Hessian diagonal into `hess` when `want_hess`.
+/// the Hessian diagonal into `hess` when `want_hess` (the MLP computes only
+/// the coordinates `h_lo..h_hi`, the other families all of them).
 #[cube]
 pub fn eval_any(
     w: &[f32],
@@ -31,12 +32,14 @@ pub fn eval_any(
     xin: &Array<f32>,
     grad: &mut Array<f32>,
     hess: &mut Array<f32>,
+    h_lo: usize,
+    h_hi: usize,
     #[comptime] spec: Spec,
     #[comptime] want_grad: bool,
     #[comptime] want_hess: bool,
 ) -> f32 {
     if comptime!(spec.family == FAM_MLP) {
-        mlp_eval(w, meta, xin, grad, hess, spec, want_grad, want_hess)
+        mlp_eval(w, meta, xin, grad, hess, h_lo, h_hi, spec, want_grad, want_hess)
     } else if comptime!(spec.family == FAM_GAUSSIAN) {
         gaussian_eval(w, xin, grad, hess, spec, want_grad, want_hess)
     } else if comptime!(spec.family == FAM_ICA) {
@@ -66,6 +69,8 @@ fn eval_sample(
     score: &mut [f32],
     hess: &mut [f32],
     b: usize,
+    h_lo: usize,
+    h_hi: usize,
     #[comptime] spec: Spec,
     #[comptime] want_grad: bool,
     #[comptime] want_hess: bool,
@@ -77,7 +82,7 @@ fn eval_sample(
     for i in 0..d {
         xs[i] = x[b * d + i];
     }
-    let e = eval_any(w, meta, &xs, &mut g, &mut h, spec, want_grad, want_hess);
+    let e = eval_any(w, meta, &xs, &mut g, &mut h, h_lo, h_hi, spec, want_grad, want_hess);
     energy[b] = e;
     if comptime!(want_grad || want_hess) {
         for i in 0..d {
@@ -85,14 +90,16 @@ fn eval_sample(
         }
     }
     if comptime!(want_hess) {
-        for i in 0..d {
+        for i in h_lo..h_hi {
             hess[b * d + i] = h[i];
         }
     }
 }
 
 /// Energy (and score, Hessian diagonal) of every sample of `x` (B×d).
-/// `score` and `hess` may be 1-element dummies when not wanted.
+/// `score` and `hess` may be 1-element dummies when not wanted; only the
+/// Hessian coordinates `h_lo..h_hi` are written (see `GpuEnergy`'s launch
+/// planning for adapters with a loop budget).
 #[cube(launch)]
 pub fn eval_kernel(
     x: &[f32],
@@ -102,20 +109,24 @@ pub fn eval_kernel(
     score: &mut [f32],
     hess: &mut [f32],
     batch: u32,
+    h_lo: u32,
+    h_hi: u32,
     #[comptime] spec: Spec,
     #[comptime] want_grad: bool,
     #[comptime] want_hess: bool,
 ) {
     let b = ABSOLUTE_POS;
+    let lo = h_lo as usize;
+    let hi = h_hi as usize;
     if comptime!(spec.shared) {
         let mut sh = Shared::<[f32]>::new_slice(spec.n_params);
         stage_params(theta, &mut sh, spec.n_params);
         if b < batch as usize {
-            eval_sample(&sh, meta, x, energy, score, hess, b, spec, want_grad, want_hess);
+            eval_sample(&sh, meta, x, energy, score, hess, b, lo, hi, spec, want_grad, want_hess);
         }
     } else {
         if b < batch as usize {
-            eval_sample(theta, meta, x, energy, score, hess, b, spec, want_grad, want_hess);
+            eval_sample(theta, meta, x, energy, score, hess, b, lo, hi, spec, want_grad, want_hess);
         }
     }
 }
@@ -201,7 +212,7 @@ fn ula_sample(
         xs[i] = x[b * d + i];
     }
     for k in 0..steps {
-        let _e = eval_any(w, meta, &xs, &mut g, &mut h, spec, true, false);
+        let _e = eval_any(w, meta, &xs, &mut g, &mut h, 0usize, 0usize, spec, true, false);
         let slo = stream_lo(rng.step_lo, k);
         let shi = stream_hi(rng.step_lo, rng.step_hi, k);
         fill_normals(&mut z, b, slo, shi, rng.seed_lo, rng.seed_hi, d);
@@ -265,7 +276,7 @@ fn mala_sample(
     for i in 0..d {
         xs[i] = x[b * d + i];
     }
-    let mut e = eval_any(w, meta, &xs, &mut g, &mut h, spec, true, false);
+    let mut e = eval_any(w, meta, &xs, &mut g, &mut h, 0usize, 0usize, spec, true, false);
     let mut acc = accepts[b];
     for k in 0..steps {
         let slo = stream_lo(rng.step_lo, k);
@@ -274,7 +285,7 @@ fn mala_sample(
         for i in 0..d {
             xp[i] = xs[i] + half_eps2 * (-g[i]) + eps * xp[i];
         }
-        let ep = eval_any(w, meta, &xp, &mut gp, &mut h, spec, true, false);
+        let ep = eval_any(w, meta, &xp, &mut gp, &mut h, 0usize, 0usize, spec, true, false);
         let mut fwd = 0.0f32;
         let mut bwd = 0.0f32;
         for i in 0..d {

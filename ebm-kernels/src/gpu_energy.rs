@@ -11,6 +11,13 @@
 //!   integrand) **delegate to the CPU twin** for now (same θ, same results
 //!   as the CPU model); they are batch reductions meant to become kernels.
 //!
+//! On an adapter with a loop budget (Mesa's llvmpipe stops an invocation's
+//! loops after 65 536 iterations in total, silently) the calls are split
+//! into several launches that each fit ([`crate::plan`]): the MLP Hessian
+//! diagonal by coordinate ranges, Langevin chains by groups of steps (the
+//! same draws, the chains staying on the device). A sample that cannot fit
+//! even so is refused with an error instead of computed wrong.
+//!
 //! θ is uploaded when first needed and again after every `params_mut` /
 //! `set_params` (which mark it stale). Batch buffers are allocated once per
 //! batch size and reused while the size stays the same.
@@ -23,7 +30,8 @@ use crate::device::GpuDevice;
 use crate::error::{KernelError, Result};
 use crate::family::GpuFamily;
 use crate::fused::{eval_kernel, mala_kernel, ula_kernel, RngArgsLaunch};
-use crate::launch::{arg, grid};
+use crate::launch::{arg, grid, WORKGROUP};
+use crate::plan::{eval_ranges, fixed_cost, loop_cost, steps_per_launch, LoopCost};
 use crate::spec::Spec;
 use cubecl::bytes::Bytes;
 use cubecl::server::Handle;
@@ -53,6 +61,8 @@ pub struct GpuEnergy<M: GpuFamily> {
     spec: Spec,
     meta: Handle,
     meta_len: usize,
+    cost: LoopCost,
+    loop_budget: Option<u64>,
     state: Mutex<State>,
 }
 
@@ -74,6 +84,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
         let bytes = spec.n_params * 4;
         spec.shared = bytes <= dev.info().limits.max_workgroup_storage_bytes as usize;
         let meta_len = meta.len();
+        let cost = loop_cost(&spec, &meta);
         let meta = crate::launch::upload_u32(dev, &meta);
         Ok(Self {
             cpu: model,
@@ -81,6 +92,8 @@ impl<M: GpuFamily> GpuEnergy<M> {
             spec,
             meta,
             meta_len,
+            cost,
+            loop_budget: dev.loop_budget(),
             state: Mutex::new(State { theta: None, bufs: None }),
         })
     }
@@ -91,6 +104,21 @@ impl<M: GpuFamily> GpuEnergy<M> {
         let mut g = Self::new(dev, model)?;
         g.spec.shared = false;
         Ok(g)
+    }
+
+    /// Plans launches for a loop budget of `budget` iterations per
+    /// invocation instead of the adapter's own ([`GpuDevice::loop_budget`]);
+    /// `None` means one launch per call. Smaller budgets split launches
+    /// more finely (tests use this to exercise the split paths on any
+    /// adapter); a budget above the adapter's gives wrong results there.
+    pub fn with_loop_budget(mut self, budget: Option<u64>) -> Self {
+        self.loop_budget = budget;
+        self
+    }
+
+    /// The loop budget launches are planned for.
+    pub fn loop_budget(&self) -> Option<u64> {
+        self.loop_budget
     }
 
     /// The CPU twin (same θ).
@@ -155,9 +183,13 @@ impl<M: GpuFamily> GpuEnergy<M> {
     }
 
     /// E (and score, Hessian diagonal) on the device; the inputs are
-    /// already checked.
+    /// already checked. One launch, or several under a loop budget
+    /// ([`crate::plan`]).
     fn eval(&self, x: &[f32], batch: usize, want_grad: bool, want_hess: bool) -> Result<Vec<Bytes>> {
         self.check_size(batch)?;
+        let fixed = fixed_cost(&self.spec, WORKGROUP as u64);
+        let ranges = eval_ranges(&self.spec, &self.cost, fixed, self.loop_budget, want_grad, want_hess)
+            .map_err(KernelError::Unsupported)?;
         let d = self.spec.d;
         let mut st = self.lock();
         let theta = self.theta(&mut st);
@@ -165,24 +197,28 @@ impl<M: GpuFamily> GpuEnergy<M> {
         self.write(&b.x, bytemuck::cast_slice(x));
         let (count, dim) = grid(&self.dev, batch)?;
         let np = self.spec.n_params;
-        // SAFETY: every handle was allocated with the length passed with it
-        // (`buffers`, `theta`, `meta` from the same shapes).
-        unsafe {
-            eval_kernel::launch(
-                self.dev.client(),
-                count,
-                dim,
-                arg(&b.x, batch * d),
-                arg(&theta, np),
-                arg(&self.meta, self.meta_len()),
-                arg(&b.energy, batch),
-                arg(&b.score, batch * d),
-                arg(&b.hess, batch * d),
-                batch as u32,
-                self.spec,
-                want_grad,
-                want_hess,
-            );
+        for (lo, hi) in ranges {
+            // SAFETY: every handle was allocated with the length passed with
+            // it (`buffers`, `theta`, `meta` from the same shapes).
+            unsafe {
+                eval_kernel::launch(
+                    self.dev.client(),
+                    count.clone(),
+                    dim,
+                    arg(&b.x, batch * d),
+                    arg(&theta, np),
+                    arg(&self.meta, self.meta_len()),
+                    arg(&b.energy, batch),
+                    arg(&b.score, batch * d),
+                    arg(&b.hess, batch * d),
+                    batch as u32,
+                    lo,
+                    hi,
+                    self.spec,
+                    want_grad,
+                    want_hess,
+                );
+            }
         }
         let mut hs = vec![b.energy.clone()];
         if want_grad || want_hess {
@@ -192,6 +228,15 @@ impl<M: GpuFamily> GpuEnergy<M> {
             hs.push(b.hess.clone());
         }
         self.read(hs)
+    }
+
+    /// Steps per launch for ULA (`mala = false`) or MALA.
+    fn langevin_chunk(&self, steps: usize, mala: bool) -> Result<u64> {
+        let d = self.spec.d as u64;
+        let eval = self.cost.energy + self.cost.grad;
+        let per_step = if mala { 1 + 4 * d + eval } else { 1 + 2 * d + eval };
+        let fixed = fixed_cost(&self.spec, WORKGROUP as u64) + if mala { eval } else { 0 };
+        steps_per_launch(steps as u64, per_step, fixed, self.loop_budget).map_err(KernelError::Unsupported)
     }
 
     fn meta_len(&self) -> usize {
@@ -226,22 +271,28 @@ impl<M: GpuFamily> GpuEnergy<M> {
         self.write(&b.x, bytemuck::cast_slice(x));
         let (count, dim) = grid(&self.dev, batch)?;
         let half_eps2 = eps * eps * 0.5;
-        // SAFETY: as in `eval`.
-        unsafe {
-            ula_kernel::launch(
-                self.dev.client(),
-                count,
-                dim,
-                arg(&b.x, batch * d),
-                arg(&theta, self.spec.n_params),
-                arg(&self.meta, self.meta_len()),
-                batch as u32,
-                k,
-                eps,
-                half_eps2,
-                Self::rng(seed, first_step),
-                self.spec,
-            );
+        let chunk = self.langevin_chunk(steps, false)?;
+        let mut done = 0u64;
+        while done < k as u64 {
+            let n = chunk.min(k as u64 - done);
+            // SAFETY: as in `eval`.
+            unsafe {
+                ula_kernel::launch(
+                    self.dev.client(),
+                    count.clone(),
+                    dim,
+                    arg(&b.x, batch * d),
+                    arg(&theta, self.spec.n_params),
+                    arg(&self.meta, self.meta_len()),
+                    batch as u32,
+                    n as u32,
+                    eps,
+                    half_eps2,
+                    Self::rng(seed, first_step.wrapping_add(done)),
+                    self.spec,
+                );
+            }
+            done += n;
         }
         let out = self.read(vec![b.x.clone()])?;
         x.copy_from_slice(&bytemuck::cast_slice::<u8, f32>(&out[0])[..batch * d]);
@@ -269,24 +320,30 @@ impl<M: GpuFamily> GpuEnergy<M> {
         let (count, dim) = grid(&self.dev, batch)?;
         let half_eps2 = eps * eps * 0.5;
         let inv_2eps2 = 1.0 / (2.0 * eps * eps);
-        // SAFETY: as in `eval`.
-        unsafe {
-            mala_kernel::launch(
-                self.dev.client(),
-                count,
-                dim,
-                arg(&b.x, batch * d),
-                arg(&b.accepts, batch),
-                arg(&theta, self.spec.n_params),
-                arg(&self.meta, self.meta_len()),
-                batch as u32,
-                k,
-                eps,
-                half_eps2,
-                inv_2eps2,
-                Self::rng(seed, first_step),
-                self.spec,
-            );
+        let chunk = self.langevin_chunk(steps, true)?;
+        let mut done = 0u64;
+        while done < k as u64 {
+            let n = chunk.min(k as u64 - done);
+            // SAFETY: as in `eval`.
+            unsafe {
+                mala_kernel::launch(
+                    self.dev.client(),
+                    count.clone(),
+                    dim,
+                    arg(&b.x, batch * d),
+                    arg(&b.accepts, batch),
+                    arg(&theta, self.spec.n_params),
+                    arg(&self.meta, self.meta_len()),
+                    batch as u32,
+                    n as u32,
+                    eps,
+                    half_eps2,
+                    inv_2eps2,
+                    Self::rng(seed, first_step.wrapping_add(done)),
+                    self.spec,
+                );
+            }
+            done += n;
         }
         let out = self.read(vec![b.x.clone(), b.accepts.clone()])?;
         x.copy_from_slice(&bytemuck::cast_slice::<u8, f32>(&out[0])[..batch * d]);

@@ -24,3 +24,5 @@ pub mod gpu_energy;
 
 pub use family::GpuFamily;
 pub use gpu_energy::GpuEnergy;
+pub mod plan;
+pub mod probe;

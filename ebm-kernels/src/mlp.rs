@@ -23,8 +23,9 @@ use crate::act::act3;
 use crate::spec::Spec;
 use cubecl::prelude::*;
 
-/// E at `xin`; writes ∇ₓE into `grad` when `want_grad` and ∂²E/∂xᵢ² into
-/// `hess` when `want_hess` (which implies the gradient pass).
+/// E at `xin`; writes ∇ₓE into `grad` when `want_grad` and ∂²E/∂xᵢ² for
+/// i in `h_lo..h_hi` into `hess` when `want_hess` (which implies the
+/// gradient pass).
 #[cube]
 pub fn mlp_eval(
     w: &[f32],
@@ -32,6 +33,8 @@ pub fn mlp_eval(
     xin: &Array<f32>,
     grad: &mut Array<f32>,
     hess: &mut Array<f32>,
+    h_lo: usize,
+    h_hi: usize,
     #[comptime] spec: Spec,
     #[comptime] want_grad: bool,
     #[comptime] want_hess: bool,
@@ -110,7 +113,7 @@ pub fn mlp_eval(
     if comptime!(want_hess) {
         // s2 now holds c_l = γ_l ⊙ σ″(a_l).
         let h1 = dims[1] as usize;
-        for i in 0..d {
+        for i in h_lo..h_hi {
             for k in 0..h1 {
                 cur[k] = w[k * d + i];
             }

@@ -17,6 +17,10 @@ fn adapter_is_listed_and_described_on_default_adapter() {
     let l = &info.limits;
     assert!(l.max_invocations_per_workgroup >= 64, "{}: {l:?}", info.label());
     assert!(l.max_workgroup_storage_bytes > 0 && l.max_workgroups_per_dimension > 0, "{}: {l:?}", info.label());
+    eprintln!("  loop budget: {:?}", dev.loop_budget());
+    if info.name.contains("llvmpipe") {
+        assert_eq!(dev.loop_budget(), Some(65_536), "llvmpipe stops loops after 65 536 iterations");
+    }
     // Selecting the same adapter again hands back the same runtime.
     let again = GpuDevice::new(&AdapterSelector::Index(info.index)).unwrap();
     assert_eq!(again.info(), info);

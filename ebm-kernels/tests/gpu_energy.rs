@@ -102,3 +102,56 @@ fn fused_ula_matches_cpu_for_every_family_on_default_adapter() {
     ula_matches(&dev, "rbm", GaussBernoulliRbm::<f32>::init(5, 7, 5).unwrap());
     ula_matches(&dev, "mlp", Mlp::<f32>::init(3, &[8, 8], Activation::GeluTanh, 6).unwrap());
 }
+
+#[test]
+fn split_launches_equal_single_launches_on_default_adapter() {
+    // A loop budget small enough to split the Hessian diagonal over
+    // several launches and the Langevin steps over several launches, on
+    // any adapter: the results must be the same bits as unsplit launches.
+    let dev = common::device("split_launches_equal_single_launches_on_default_adapter");
+    let m = Mlp::<f32>::init(6, &[16, 16], Activation::Softplus, 21).unwrap();
+    let one = GpuEnergy::new(&dev, m.clone()).unwrap().with_loop_budget(None);
+    let split = GpuEnergy::new(&dev, m.clone()).unwrap().with_loop_budget(Some(2500));
+    let b = 7;
+    let x = common::to32(&common::normal32(5, b * 6));
+    let run = |g: &GpuEnergy<Mlp<f32>>| {
+        let (mut e, mut s, mut h) = (vec![0f32; b], vec![0f32; b * 6], vec![0f32; b * 6]);
+        g.energy_score_hess_diag(&x, &mut e, &mut s, &mut h).unwrap();
+        let mut xu = x.clone();
+        g.langevin_ula(&mut xu, 0.1, 20, 3, 40).unwrap();
+        let mut xm = x.clone();
+        let mut acc = vec![0u32; b];
+        let rate = g.langevin_mala(&mut xm, 0.5, 20, 3, 40, &mut acc).unwrap();
+        (e, s, h, xu, xm, acc, rate)
+    };
+    let (a, c) = (run(&one), run(&split));
+    assert_eq!(a, c, "split vs single launches on {}", dev.info().label());
+}
+
+#[test]
+fn over_budget_models_are_refused_not_truncated_on_default_adapter() {
+    let dev = common::device("over_budget_models_are_refused_not_truncated_on_default_adapter");
+    let m = Mlp::<f32>::init(6, &[16, 16], Activation::Softplus, 21).unwrap();
+    let g = GpuEnergy::new(&dev, m).unwrap().with_loop_budget(Some(200));
+    let err = g.energy(&[0.0; 6], &mut [0.0]).unwrap_err();
+    assert!(matches!(&err, EbmError::InvalidConfig(msg) if msg.contains("loop budget")), "{err:?}");
+    let err = g.langevin_ula(&mut [0.0; 6], 0.1, 3, 0, 0).unwrap_err();
+    assert!(matches!(&err, EbmError::InvalidConfig(msg) if msg.contains("loop budget")), "{err:?}");
+}
+
+#[test]
+fn long_chains_match_cpu_on_default_adapter() {
+    // 200 steps: on llvmpipe this exceeds one invocation's loop budget and
+    // runs as several launches (without the split, chains come back wrong);
+    // elsewhere it is one launch.
+    let dev = common::device("long_chains_match_cpu_on_default_adapter");
+    let m = Mlp::<f32>::init(5, &[12, 9], Activation::Softplus, 11).unwrap();
+    let gpu = GpuEnergy::new(&dev, m.clone()).unwrap();
+    let (k, b) = (200, 300);
+    let x0 = common::to32(&common::normal32(17, b * 5));
+    let (mut xc, mut xg) = (x0.clone(), x0);
+    langevin::ula(&m, &mut xc, 0.1, k, 5, 0).unwrap();
+    gpu.langevin_ula(&mut xg, 0.1, k, 5, 0).unwrap();
+    eprintln!("loop budget {:?} on {}", gpu.loop_budget(), dev.info().label());
+    Tolerance::new(3e-6, 3e-6).grown(k).assert_all_close(&format!("200-step ULA on {}", dev.info().label()), &xg, &xc);
+}

@@ -38,6 +38,9 @@ fn mlp_fused_kernels_match_cpu_on_default_adapter() {
     run(&dev, 5, &[16, 9, 12], Activation::Silu, 3, false);
     run(&dev, 4, &[10, 10], Activation::GeluTanh, 4, false);
     run(&dev, 7, &[12], Activation::Relu, 5, false);
+    // θ of 10 705 values (42 KB): larger than lavapipe's 32 KB of shared
+    // memory, so this one reads θ from global memory there.
+    run(&dev, 16, &[128, 64], Activation::Tanh, 7, false);
 }
 
 #[test]
