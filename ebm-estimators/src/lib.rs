@@ -40,6 +40,7 @@ pub mod estimator;
 pub mod icd;
 pub mod linalg;
 pub mod lsd;
+pub mod metrics;
 pub mod ml;
 pub mod nce;
 pub mod noise;
