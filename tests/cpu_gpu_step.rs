@@ -1,0 +1,60 @@
+//! One training step of each estimator on the CPU and on the GPU backend
+//! agrees within f32 tolerance: the estimators are written once against
+//! `Energy`, and `GpuEnergy` runs the fused kernels behind it (energy,
+//! score, Hessian diagonal and the Langevin chains on the device).
+//!
+//! Runs on the default wgpu adapter (`EBM_ADAPTER` selects another). With
+//! no adapter the test fails with the install hint.
+
+use ebm::estimators::samplers::Ula;
+use ebm::estimators::{Cd, Dsm, Estimator, ExactSm, StepCtx};
+use ebm::kernels::{GpuDevice, GpuEnergy};
+use ebm::testing::Tolerance;
+use ebm::{Activation, Energy, Mlp};
+
+fn device() -> GpuDevice {
+    match GpuDevice::from_env() {
+        Ok(d) => {
+            println!("adapter: {}", d.info());
+            d
+        }
+        Err(e) => panic!("no GPU adapter for the CPU/GPU step test: {e}"),
+    }
+}
+
+fn step_on<E: Estimator<f32>>(est: &mut E, model: &dyn Energy<f32>, x: &[f32]) -> (f64, Vec<f32>) {
+    let mut g = vec![0f32; model.num_params() + est.aux_params().len()];
+    let (loss, _) = est.step(model, x, StepCtx::new(17, 3), &mut g).expect("step");
+    (loss, g)
+}
+
+fn compare<E: Estimator<f32> + Clone>(name: &str, est: E, tol: Tolerance) {
+    let dev = device();
+    let cpu = Mlp::<f32>::init(3, &[16, 16], Activation::Softplus, 5).expect("mlp");
+    let gpu = GpuEnergy::new(&dev, cpu.clone()).expect("gpu model");
+    for b in [7usize, 1000] {
+        let x: Vec<f32> = ebm::testing::normal_vec(9, b * 3).iter().map(|&v| v as f32).collect();
+        let (lc, gc) = step_on(&mut est.clone(), &cpu, &x);
+        let (lg, gg) = step_on(&mut est.clone(), &gpu, &x);
+        let what = format!("{name} on {} (B={b})", dev.info().label());
+        assert!(tol.close(lg, lc), "{what}: loss gpu {lg} vs cpu {lc}");
+        tol.grown(b).assert_all_close(&format!("{what}: gradient"), &gg, &gc);
+    }
+}
+
+#[test]
+fn exact_sm_step_matches_cpu_on_default_adapter() {
+    compare("exact SM", ExactSm::new(), Tolerance::new(1e-4, 1e-5));
+}
+
+#[test]
+fn dsm_step_matches_cpu_on_default_adapter() {
+    compare("DSM", Dsm::<f32>::new(0.1), Tolerance::new(1e-4, 1e-5));
+}
+
+#[test]
+fn cd_step_matches_cpu_on_default_adapter() {
+    // 10 Langevin steps on the device against the CPU chain with the same
+    // Philox noise; f32 rounding drifts slowly along the chain.
+    compare("CD-10", Cd::<f32, Ula>::new(Ula::new(0.05, 10)), Tolerance::new(2e-3, 1e-4));
+}
