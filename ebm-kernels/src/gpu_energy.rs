@@ -7,9 +7,12 @@
 //! - `langevin_ula`, `langevin_mala`: all K steps in one launch of
 //!   [`crate::fused::ula_kernel`] / [`crate::fused::mala_kernel`], with the
 //!   noise of `ebm_core::langevin` drawn in-kernel;
-//! - the three parameter gradients (∇θE, ∇θ vᵀ∇ₓE, ∇θ of the score-matching
-//!   integrand) **delegate to the CPU twin** for now (same θ, same results
-//!   as the CPU model); they are batch reductions meant to become kernels.
+//! - `grad_params_energy` (Σᵦ wᵦ∇θE, seed eq 2–3): per-sample gradient rows
+//!   and a reduction over the batch on the device ([`crate::grad`]); on the
+//!   CPU twin when one sample's gradient exceeds the adapter's loop budget;
+//! - the other two parameter gradients (∇θ vᵀ∇ₓE and ∇θ of the
+//!   score-matching integrand) **delegate to the CPU twin** for now (same θ,
+//!   same results as the CPU model).
 //!
 //! On an adapter with a loop budget (Mesa's llvmpipe stops an invocation's
 //! loops after 65 536 iterations in total, silently) the calls are split
@@ -30,12 +33,13 @@ use crate::device::GpuDevice;
 use crate::error::{KernelError, Result};
 use crate::family::GpuFamily;
 use crate::fused::{eval_kernel, mala_kernel, ula_kernel, RngArgsLaunch};
+use crate::grad::{grad_rows_kernel, reduce_rows_kernel};
 use crate::launch::{arg, grid, WORKGROUP};
 use crate::plan::{eval_ranges, fixed_cost, loop_cost, steps_per_launch, LoopCost};
 use crate::spec::Spec;
 use cubecl::bytes::Bytes;
 use cubecl::server::Handle;
-use ebm_core::{check_batch, check_len, EbmError, Energy};
+use ebm_core::{check_batch, check_finite, check_len, EbmError, Energy};
 use std::sync::Mutex;
 
 /// Per-batch-size device buffers.
@@ -230,6 +234,68 @@ impl<M: GpuFamily> GpuEnergy<M> {
         self.read(hs)
     }
 
+    /// Σᵦ wᵦ ∇θE(xᵦ) with the [`crate::grad`] kernels, or `None` when one
+    /// sample's gradient does not fit the adapter's loop budget.
+    fn grad_energy_device(&self, x: &[f32], weights: &[f32], batch: usize) -> Result<Option<Vec<f32>>> {
+        self.check_size(batch)?;
+        let p = self.spec.n_params;
+        let d = self.spec.d;
+        let row_cost = 3 * p as u64 + self.cost.energy + self.cost.grad + 4 * d as u64 + 16;
+        let budget = self.loop_budget.map(|b| b / 10 * 9);
+        if budget.is_some_and(|b| row_cost > b) {
+            return Ok(None);
+        }
+        // Rows per chunk: at most 16 Mi floats of rows, and a reduction loop
+        // within the budget.
+        let mut chunk = batch.min((16 << 20) / p.max(1)).max(1);
+        if let Some(b) = budget {
+            chunk = chunk.min((b as usize).saturating_sub(16).max(1));
+        }
+        let mut st = self.lock();
+        let theta = self.theta(&mut st);
+        let bufs = self.buffers(&mut st, batch);
+        self.write(&bufs.x, bytemuck::cast_slice(x));
+        let hw = crate::launch::upload_f32(&self.dev, weights);
+        let c = self.dev.client();
+        let rows = c.empty(chunk * p * 4);
+        let out = c.empty(p * 4);
+        let (pc, pd) = grid(&self.dev, p)?;
+        let mut b0 = 0usize;
+        while b0 < batch {
+            let n = chunk.min(batch - b0);
+            let (count, dim) = grid(&self.dev, n)?;
+            // SAFETY: every handle was allocated with the length passed with it.
+            unsafe {
+                grad_rows_kernel::launch(
+                    c,
+                    count,
+                    dim,
+                    arg(&bufs.x, batch * d),
+                    arg(&hw, batch),
+                    arg(&theta, p),
+                    arg(&self.meta, self.meta_len()),
+                    arg(&rows, chunk * p),
+                    b0 as u32,
+                    n as u32,
+                    self.spec,
+                );
+                reduce_rows_kernel::launch(
+                    c,
+                    pc.clone(),
+                    pd,
+                    arg(&rows, chunk * p),
+                    arg(&out, p),
+                    n as u32,
+                    (b0 > 0) as u32,
+                    p,
+                );
+            }
+            b0 += n;
+        }
+        let bytes = self.read(vec![out])?;
+        Ok(Some(bytemuck::cast_slice::<u8, f32>(&bytes[0])[..p].to_vec()))
+    }
+
     /// Steps per launch for ULA (`mala = false`) or MALA.
     fn langevin_chunk(&self, steps: usize, mala: bool) -> Result<u64> {
         let d = self.spec.d as u64;
@@ -420,9 +486,18 @@ impl<M: GpuFamily> Energy<f32> for GpuEnergy<M> {
         Ok(())
     }
 
-    /// Delegates to the CPU twin (see the module docs).
+    /// On the device ([`crate::grad`]); on the CPU twin when one sample's
+    /// gradient does not fit the adapter's loop budget (module docs).
     fn grad_params_energy(&self, x: &[f32], weights: &[f32], grad: &mut [f32]) -> ebm_core::Result<()> {
-        self.cpu.grad_params_energy(x, weights, grad)
+        let b = check_batch("x", x, self.dim())?;
+        check_len("weights", weights, b)?;
+        check_finite("weights", weights, 1)?;
+        check_len("grad", grad, self.num_params())?;
+        match self.grad_energy_device(x, weights, b)? {
+            Some(g) => grad.copy_from_slice(&g),
+            None => self.cpu.grad_params_energy(x, weights, grad)?,
+        }
+        Ok(())
     }
 
     /// Delegates to the CPU twin (see the module docs).

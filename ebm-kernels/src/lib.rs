@@ -21,6 +21,7 @@ pub mod spec;
 pub mod families;
 pub mod family;
 pub mod gpu_energy;
+pub mod grad;
 
 pub use family::GpuFamily;
 pub use gpu_energy::GpuEnergy;
