@@ -1,0 +1,146 @@
+//! Helpers shared by the `seed_*` tests (exact samplers, quadrature grids,
+//! Gauss–Hermite rules, block standard errors).
+#![allow(dead_code)]
+
+use ebm::estimators::linalg::{cholesky, inverse_spd};
+use ebm::estimators::metrics::{log_z_quadrature, Estimate, QuadratureOptions};
+use ebm::estimators::Dataset;
+use ebm::{Covariance, Energy, GaussianMixture};
+
+#[allow(unused_imports)]
+pub use ebm::estimators::metrics::sample_gaussian;
+
+/// The d×d diagonal matrix with diagonal `v`.
+pub fn diag(v: &[f64]) -> Vec<f64> {
+    let d = v.len();
+    let mut m = vec![0.0; d * d];
+    for i in 0..d {
+        m[i * d + i] = v[i];
+    }
+    m
+}
+
+/// A data law with separated modes: 0.3 N((−2.5, 0.5), C₁) + 0.7 N((2, −1), C₂),
+/// as (weights, means K×d, covariances K×d×d).
+pub fn bimodal() -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    (vec![0.3, 0.7], vec![-2.5, 0.5, 2.0, -1.0], vec![0.6, 0.2, 0.2, 0.4, 1.0, -0.3, -0.3, 0.5])
+}
+
+/// The normalised mixture model Σₖ πₖ N(μₖ, Σₖ) (full precisions, log Z = 0).
+pub fn mixture_model(weights: &[f64], means: &[f64], covs: &[f64]) -> GaussianMixture<f64> {
+    let k = weights.len();
+    let d = means.len() / k;
+    let mut params: Vec<f64> = weights.iter().map(|w| w.ln()).collect();
+    params.extend_from_slice(means);
+    for c in 0..k {
+        let p = inverse_spd(&covs[c * d * d..(c + 1) * d * d], d).unwrap();
+        let l = cholesky(&p, d).unwrap();
+        for i in 0..d {
+            for j in 0..=i {
+                params.push(l[i * d + j]);
+            }
+        }
+    }
+    GaussianMixture::new(d, k, Covariance::Full, params).unwrap()
+}
+
+/// n exact samples of the mixture (row-major n×d).
+pub fn sample_mixture(weights: &[f64], means: &[f64], covs: &[f64], n: usize, seed: u64) -> Vec<f64> {
+    Dataset::<f64>::gaussian_mixture(weights, means, covs, n, seed).unwrap().as_slice().to_vec()
+}
+
+/// The covariances Σₖ + σ²I: the mixture convolved with N(0, σ²I).
+pub fn noised_covs(covs: &[f64], d: usize, sigma: f64) -> Vec<f64> {
+    let mut c = covs.to_vec();
+    for k in 0..c.len() / (d * d) {
+        for i in 0..d {
+            c[k * d * d + i * d + i] += sigma * sigma;
+        }
+    }
+    c
+}
+
+/// Quadrature nodes and weights wᵢ p(xᵢ) of a normalised model (d ≤ 2), with
+/// relative tolerance 1e-12: E_p[g] ≈ Σᵢ wᵢ g(xᵢ).
+pub fn density_grid(model: &dyn Energy<f64>) -> (Vec<f64>, Vec<f64>) {
+    let opts = QuadratureOptions { rel_tol: 1e-12, ..Default::default() };
+    let q = log_z_quadrature(model, &opts).unwrap();
+    assert!(q.converged && q.log_z.abs() < 1e-9, "the model must be normalised: {q:?}");
+    q.density_weights(model).unwrap()
+}
+
+/// Per-component mean and standard error over blocks: `blocks[b][k]` is the
+/// k-th statistic of block b (independent blocks of equal size).
+pub fn block_estimates(blocks: &[Vec<f64>]) -> Vec<Estimate> {
+    let k = blocks[0].len();
+    (0..k)
+        .map(|c| Estimate::from_values(&blocks.iter().map(|b| b[c]).collect::<Vec<_>>()))
+        .collect()
+}
+
+/// Least-squares slope of y on x.
+pub fn fit_slope(pts: &[(f64, f64)]) -> f64 {
+    let n = pts.len() as f64;
+    let mx = pts.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = pts.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let sxx: f64 = pts.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
+    sxy / sxx
+}
+
+/// ‖v‖₂.
+pub fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|a| a * a).sum::<f64>().sqrt()
+}
+
+/// The n-point Gauss–Hermite rule for the standard normal:
+/// E_{z~N(0,1)}[g(z)] ≈ Σᵢ wᵢ g(zᵢ), exact for polynomials of degree ≤ 2n − 1.
+/// (Newton iteration on the orthonormal Hermite recurrence, Numerical
+/// Recipes' `gauher`, then z = √2 t, w = w_t/√π.)
+pub fn gauss_hermite(n: usize) -> (Vec<f64>, Vec<f64>) {
+    let nf = n as f64;
+    let (mut x, mut w) = (vec![0.0; n], vec![0.0; n]);
+    let pim4 = std::f64::consts::PI.powf(-0.25);
+    let mut z: f64 = 0.0;
+    for i in 0..n.div_ceil(2) {
+        z = match i {
+            0 => (2.0 * nf + 1.0).sqrt() - 1.85575 * (2.0 * nf + 1.0).powf(-0.16667),
+            1 => z - 1.14 * nf.powf(0.426) / z,
+            2 => 1.86 * z - 0.86 * x[0],
+            3 => 1.91 * z - 0.91 * x[1],
+            _ => 2.0 * z - x[i - 2],
+        };
+        let mut pp = 0.0;
+        for _ in 0..200 {
+            let (mut p1, mut p2) = (pim4, 0.0);
+            for j in 1..=n {
+                let p3 = p2;
+                p2 = p1;
+                let jf = j as f64;
+                p1 = z * (2.0 / jf).sqrt() * p2 - ((jf - 1.0) / jf).sqrt() * p3;
+            }
+            pp = (2.0 * nf).sqrt() * p2;
+            let z1 = z;
+            z = z1 - p1 / pp;
+            if (z - z1).abs() <= 1e-15 * z.abs().max(1.0) {
+                break;
+            }
+        }
+        x[i] = z;
+        x[n - 1 - i] = -z;
+        w[i] = 2.0 / (pp * pp);
+        w[n - 1 - i] = w[i];
+    }
+    let s = std::f64::consts::PI.sqrt();
+    (x.iter().map(|t| t * std::f64::consts::SQRT_2).collect(), w.iter().map(|v| v / s).collect())
+}
+
+/// `Mlp::init(d, hidden, Softplus, seed)` with its output weights multiplied
+/// by `scale`, so that its score is O(scale) rather than nearly flat.
+pub fn scaled_mlp(d: usize, hidden: &[usize], seed: u64, scale: f64) -> ebm::Mlp<f64> {
+    let mut m = ebm::Mlp::init(d, hidden, ebm::Activation::Softplus, seed).unwrap();
+    let h = *hidden.last().unwrap();
+    let p = m.num_params();
+    m.params_mut()[p - 1 - h..p - 1].iter_mut().for_each(|w| *w *= scale);
+    m
+}
