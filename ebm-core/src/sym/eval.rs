@@ -2,119 +2,294 @@
 //!
 //! The batch is split into chunks run in parallel (rayon). Each chunk
 //! allocates its registers once, as `num_regs` rows of `LANES` samples
-//! (structure of arrays), runs the uniform prefix of the program once, then
-//! runs the sample-dependent instructions on blocks of up to `LANES` samples:
-//! one `match` per instruction and block, and a tight loop over the lanes
-//! inside, which the compiler vectorises for the arithmetic ops.
+//! (structure of arrays, one fixed-size array per register), runs the
+//! uniform prefix of the program once, then runs the sample-dependent
+//! instructions on blocks of `LANES` samples: the block's inputs are
+//! transposed into rows first (a short last block repeats its last sample,
+//! whose extra results are dropped), then each instruction is one `match`
+//! and a loop over exactly `LANES` lanes without bounds checks, which the
+//! compiler unrolls and vectorises, including the elementary functions
+//! (exp, ln, ln(1 + a), tanh, sigmoid, softplus, log cosh: see
+//! the branch-free forms of `sym::vmath`, within 2–3 ulp of `libm`).
+//! An [`Op::Sum`] accumulates all its terms in the destination row.
+//! On x86-64 the whole chunk loop is compiled a second time for AVX2 and
+//! picked at run time when the CPU has it.
+//!
+//! Every register, input and parameter index of the program is checked
+//! once per call (`check_indices`) before the unchecked inner loops run.
 
-use super::program::{Instr, Op, Program};
+use super::program::{Instr, Op, Program, Term};
 use super::ops::Fn1;
+use super::vmath::VFns;
+use std::any::TypeId;
 use crate::real::Real;
 use rayon::prelude::*;
 
 /// Samples per block: registers take `num_regs · LANES` scalars per chunk.
-const LANES: usize = 32;
+pub(crate) const LANES: usize = 32;
 
-/// The per-sample inputs of an evaluation (row-major, B rows).
-#[derive(Clone, Copy)]
-struct Inputs<'a, T> {
-    params: &'a [T],
-    x: &'a [T],
-    d: usize,
-    aux: &'a [T],
-    da: usize,
-}
+/// One register: a value for each lane of a block.
+type Row<T> = [T; LANES];
 
-/// Splits `regs` (rows of `w`) into the row `dst` (mutable) and a reader for
-/// every other row.
-#[inline(always)]
-fn split<'a, T>(regs: &'a mut [T], w: usize, dst: usize) -> (&'a mut [T], impl Fn(u32) -> &'a [T] + 'a) {
-    let (lo, rest) = regs.split_at_mut(dst * w);
-    let (out, hi) = rest.split_at_mut(w);
-    let lo: &'a [T] = lo;
-    let hi: &'a [T] = hi;
-    let get = move |r: u32| -> &'a [T] {
-        let r = r as usize;
-        if r < dst {
-            &lo[r * w..(r + 1) * w]
-        } else {
-            &hi[(r - dst - 1) * w..(r - dst) * w]
+/// Checks every index the evaluator dereferences without bounds checks:
+/// registers, inputs, auxiliary inputs and parameters in range, and no
+/// instruction reading its own destination.
+///
+/// # Panics
+/// If one is out of range (a hand-built or corrupted program).
+fn check_indices(p: &Program) {
+    let n = p.num_regs;
+    for (i, ins) in p.instrs.iter().enumerate() {
+        assert!(ins.dst < n, "sym eval: instr {i}: dst out of range");
+        ins.op.for_each_src(|s| assert!(s < n && s != ins.dst, "sym eval: instr {i}: bad operand r{s}"));
+        match ins.op {
+            Op::Input(k) => assert!(k < p.num_inputs, "sym eval: instr {i}: input out of range"),
+            Op::Aux(k) => assert!(k < p.num_aux, "sym eval: instr {i}: aux out of range"),
+            Op::Param(k) => assert!(k < p.num_params, "sym eval: instr {i}: param out of range"),
+            Op::Sum(ref t) => assert!(!t.is_empty(), "sym eval: instr {i}: empty sum"),
+            _ => {}
         }
-    };
-    (out, get)
+    }
+    assert!(p.outputs.iter().all(|&o| o < n), "sym eval: output register out of range");
+    assert!(p.num_uniform <= p.instrs.len(), "sym eval: num_uniform out of range");
 }
 
+/// `out ← f(a)` lane by lane.
 #[inline(always)]
-fn unary<T: Real>(f: Fn1, out: &mut [T], a: &[T]) {
+fn unary<T: Real>(f: Fn1, out: &mut Row<T>, a: &Row<T>) {
+    if TypeId::of::<T>() == TypeId::of::<f32>() {
+        // SAFETY: T is f32.
+        let (out, a) = unsafe { (&mut *(out as *mut Row<T> as *mut Row<f32>), &*(a as *const Row<T> as *const Row<f32>)) };
+        return unary_v(f, out, a);
+    }
+    if TypeId::of::<T>() == TypeId::of::<f64>() {
+        // SAFETY: T is f64.
+        let (out, a) = unsafe { (&mut *(out as *mut Row<T> as *mut Row<f64>), &*(a as *const Row<T> as *const Row<f64>)) };
+        return unary_v(f, out, a);
+    }
+    for l in 0..LANES {
+        out[l] = f.eval(a[l]);
+    }
+}
+
+/// [`unary`] with the vectorisable functions of [`super::vmath`].
+#[inline(always)]
+fn unary_v<V: VFns>(f: Fn1, out: &mut Row<V>, a: &Row<V>) {
     macro_rules! lanes {
         ($e:expr) => {
-            for (o, &v) in out.iter_mut().zip(a) {
-                *o = $e(v);
+            for l in 0..LANES {
+                out[l] = $e(a[l]);
             }
         };
     }
     match f {
-        Fn1::Neg => lanes!(|v: T| -v),
-        Fn1::Exp => lanes!(|v: T| v.exp()),
-        Fn1::Log => lanes!(|v: T| v.ln()),
-        Fn1::Log1p => lanes!(|v: T| v.ln_1p()),
-        Fn1::Sqrt => lanes!(|v: T| v.sqrt()),
-        Fn1::Tanh => lanes!(|v: T| v.tanh()),
-        Fn1::Sigmoid => lanes!(super::ops::sigmoid::<T>),
-        Fn1::Softplus => lanes!(super::ops::softplus::<T>),
-        Fn1::LogCosh => lanes!(super::ops::logcosh::<T>),
-        Fn1::Sin => lanes!(|v: T| v.sin()),
-        Fn1::Cos => lanes!(|v: T| v.cos()),
-        Fn1::Square => lanes!(|v: T| v * v),
+        Fn1::Neg => lanes!(|v: V| -v),
+        Fn1::Exp => lanes!(V::v_exp),
+        Fn1::Log => lanes!(V::v_ln),
+        Fn1::Log1p => lanes!(V::v_ln_1p),
+        Fn1::Sqrt => lanes!(|v: V| v.sqrt()),
+        Fn1::Tanh => lanes!(V::v_tanh),
+        Fn1::Sigmoid => lanes!(V::v_sigmoid),
+        Fn1::Softplus => lanes!(V::v_softplus),
+        Fn1::LogCosh => lanes!(V::v_logcosh),
+        Fn1::Sin => lanes!(|v: V| v.sin()),
+        Fn1::Cos => lanes!(|v: V| v.cos()),
+        Fn1::Square => lanes!(|v: V| v * v),
     }
 }
 
-/// Runs `instrs` on `n` lanes (samples `b0 .. b0 + n`) of `regs`.
-fn run<T: Real>(instrs: &[Instr], regs: &mut [T], n: usize, inp: Inputs<'_, T>, b0: usize) {
-    let w = LANES;
+/// `out ← aⁿ` lane by lane, by the binary powering of `powi`
+/// (compiler-rt's `__powidf2`), so the values are those of `powi`.
+#[inline(always)]
+fn powi<T: Real>(out: &mut Row<T>, a: &Row<T>, n: i32) {
+    let mut base = *a;
+    let mut acc = [T::one(); LANES];
+    let mut k = n.unsigned_abs();
+    loop {
+        if k & 1 != 0 {
+            for l in 0..LANES {
+                acc[l] = acc[l] * base[l];
+            }
+        }
+        k >>= 1;
+        if k == 0 {
+            break;
+        }
+        for l in 0..LANES {
+            base[l] = base[l] * base[l];
+        }
+    }
+    if n < 0 {
+        for l in 0..LANES {
+            out[l] = T::one() / acc[l];
+        }
+    } else {
+        *out = acc;
+    }
+}
+
+/// Runs `instrs` on every lane of `regs`, reading inputs from the
+/// transposed block `xt` (row i = xᵢ of each lane) and `at` (vᵢ).
+///
+/// # Safety
+/// `check_indices` passed for the program `instrs` belong to, `regs` has
+/// its `num_regs` rows, `xt` and `at` its `num_inputs` and `num_aux` rows
+/// and `params` its `num_params` values.
+#[inline(always)]
+unsafe fn exec<T: Real>(instrs: &[Instr], regs: &mut [Row<T>], xt: &[Row<T>], at: &[Row<T>], params: &[T]) {
+    let base = regs.as_mut_ptr();
     for ins in instrs {
-        let (out, get) = split(regs, w, ins.dst as usize);
-        let out = &mut out[..n];
+        // SAFETY: indices checked by `check_indices`; the destination is
+        // never an operand, so `o` does not alias any source row.
+        let o: &mut Row<T> = unsafe { &mut *base.add(ins.dst as usize) };
+        let r = |i: u32| -> &Row<T> { unsafe { &*base.add(i as usize) } };
         macro_rules! bin {
             ($a:expr, $b:expr, $f:expr) => {{
-                let (a, b) = (&get($a)[..n], &get($b)[..n]);
-                for ((o, &p), &q) in out.iter_mut().zip(a).zip(b) {
-                    *o = $f(p, q);
+                let (a, b) = (r($a), r($b));
+                for l in 0..LANES {
+                    o[l] = $f(a[l], b[l]);
                 }
             }};
         }
         match ins.op {
-            Op::Const(bits) => out.fill(T::from_f64(f64::from_bits(bits))),
-            Op::Param(k) => out.fill(inp.params[k as usize]),
-            Op::Input(i) => {
-                for (l, o) in out.iter_mut().enumerate() {
-                    *o = inp.x[(b0 + l) * inp.d + i as usize];
-                }
-            }
-            Op::Aux(i) => {
-                for (l, o) in out.iter_mut().enumerate() {
-                    *o = inp.aux[(b0 + l) * inp.da + i as usize];
-                }
-            }
-            Op::Unary(f, a) => unary(f, out, &get(a)[..n]),
+            Op::Const(bits) => *o = [T::from_f64(f64::from_bits(bits)); LANES],
+            Op::Param(k) => *o = [unsafe { *params.get_unchecked(k as usize) }; LANES],
+            Op::Input(i) => *o = unsafe { *xt.get_unchecked(i as usize) },
+            Op::Aux(i) => *o = unsafe { *at.get_unchecked(i as usize) },
+            Op::Unary(f, a) => unary(f, o, r(a)),
             Op::Add(a, b) => bin!(a, b, |p: T, q: T| p + q),
             Op::Sub(a, b) => bin!(a, b, |p: T, q: T| p - q),
             Op::Mul(a, b) => bin!(a, b, |p: T, q: T| p * q),
             Op::Div(a, b) => bin!(a, b, |p: T, q: T| p / q),
             Op::Max(a, b) => bin!(a, b, |p: T, q: T| p.max(q)),
-            Op::Powi(a, k) => {
-                for (o, &p) in out.iter_mut().zip(&get(a)[..n]) {
-                    *o = p.powi(k);
-                }
-            }
+            Op::Powi(a, k) => powi(o, r(a), k),
             Op::Powf(a, e) => {
                 let e = T::from_f64(f64::from_bits(e));
-                for (o, &p) in out.iter_mut().zip(&get(a)[..n]) {
-                    *o = p.powf(e);
+                let a = r(a);
+                for l in 0..LANES {
+                    o[l] = a[l].powf(e);
+                }
+            }
+            Op::Sum(ref terms) => sum(o, terms, r),
+        }
+    }
+}
+
+/// `o ← Σ terms` in the order and with the roundings of [`Op::Sum`].
+#[inline(always)]
+fn sum<'a, T: Real>(o: &mut Row<T>, terms: &[Term], r: impl Fn(u32) -> &'a Row<T>) {
+    let Some((first, rest)) = terms.split_first() else {
+        return; // `check_indices` rejects empty sums
+    };
+    match *first {
+        Term::Add(a) => *o = *r(a),
+        Term::Sub(a) => {
+            let a = r(a);
+            for l in 0..LANES {
+                o[l] = -a[l];
+            }
+        }
+        Term::AddMul(a, b) | Term::SubMul(a, b) => {
+            let (a, b) = (r(a), r(b));
+            for l in 0..LANES {
+                o[l] = a[l] * b[l];
+            }
+            if first.is_sub() {
+                for v in o.iter_mut() {
+                    *v = -*v;
                 }
             }
         }
     }
+    for t in rest {
+        match *t {
+            Term::Add(a) => {
+                let a = r(a);
+                for l in 0..LANES {
+                    o[l] = o[l] + a[l];
+                }
+            }
+            Term::Sub(a) => {
+                let a = r(a);
+                for l in 0..LANES {
+                    o[l] = o[l] - a[l];
+                }
+            }
+            Term::AddMul(a, b) => {
+                let (a, b) = (r(a), r(b));
+                for l in 0..LANES {
+                    o[l] = o[l] + a[l] * b[l];
+                }
+            }
+            Term::SubMul(a, b) => {
+                let (a, b) = (r(a), r(b));
+                for l in 0..LANES {
+                    o[l] = o[l] - a[l] * b[l];
+                }
+            }
+        }
+    }
+}
+
+/// Transposes `n ≤ LANES` rows of width `w` (row-major) into `w` rows of
+/// lanes; lanes `n..` repeat the last sample (their results are discarded).
+#[inline(always)]
+fn transpose<T: Real>(rows: &[T], w: usize, n: usize, out: &mut [Row<T>]) {
+    for (l, row) in rows.chunks_exact(w).take(n).enumerate() {
+        for (o, &v) in out.iter_mut().zip(row) {
+            o[l] = v;
+        }
+    }
+    if n < LANES {
+        for o in out.iter_mut() {
+            let last = o[n - 1];
+            o[n..].fill(last);
+        }
+    }
+}
+
+/// Runs program `p` on the `len` samples of a chunk (`x`: len × d, `aux`:
+/// len × num_aux), calling `sink(offset, n, regs)` after each block of `n`
+/// samples starting at `offset` within the chunk.
+#[inline(always)]
+fn chunk_impl<T: Real, S: FnMut(usize, usize, &[Row<T>])>(p: &Program, params: &[T], x: &[T], aux: &[T], len: usize, mut sink: S) {
+    let (d, da) = (p.num_inputs as usize, p.num_aux as usize);
+    let mut regs = vec![[T::zero(); LANES]; p.num_regs as usize];
+    let mut xt = vec![[T::zero(); LANES]; d];
+    let mut at = vec![[T::zero(); LANES]; da];
+    assert!(params.len() == p.num_params as usize && x.len() == len * d && aux.len() == len * da);
+    // SAFETY: `check_indices(p)` ran in the caller; the buffers have the sizes of `p`.
+    unsafe { exec(&p.instrs[..p.num_uniform], &mut regs, &xt, &at, params) };
+    let body = &p.instrs[p.num_uniform..];
+    let mut off = 0;
+    while off < len {
+        let n = LANES.min(len - off);
+        transpose(&x[off * d..(off + n) * d], d, n, &mut xt);
+        if da > 0 {
+            transpose(&aux[off * da..(off + n) * da], da, n, &mut at);
+        }
+        // SAFETY: as above.
+        unsafe { exec(body, &mut regs, &xt, &at, params) };
+        sink(off, n, &regs);
+        off += n;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn chunk_avx2<T: Real, S: FnMut(usize, usize, &[Row<T>])>(p: &Program, params: &[T], x: &[T], aux: &[T], len: usize, sink: S) {
+    chunk_impl(p, params, x, aux, len, sink)
+}
+
+/// [`chunk_impl`] compiled for the widest vector unit the CPU has. The
+/// caller has run `check_indices(p)`.
+fn run_chunk<T: Real, S: FnMut(usize, usize, &[Row<T>])>(p: &Program, params: &[T], x: &[T], aux: &[T], len: usize, sink: S) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2.
+        return unsafe { chunk_avx2(p, params, x, aux, len, sink) };
+    }
+    chunk_impl(p, params, x, aux, len, sink)
 }
 
 fn chunk_len(b: usize) -> usize {
@@ -154,10 +329,14 @@ pub fn eval_batch<T: Real>(p: &Program, params: &[T], x: &[T], aux: &[T], outs: 
     if b == 0 {
         return;
     }
-    let inp = Inputs { params, x, d: p.num_inputs as usize, aux, da: p.num_aux as usize };
+    check_indices(p);
+    let (d, da) = (p.num_inputs as usize, p.num_aux as usize);
     let chunk = chunk_len(b);
     let nchunks = b.div_ceil(chunk);
     let mut per_chunk: Vec<Vec<&mut [T]>> = (0..nchunks).map(|_| Vec::with_capacity(outs.len())).collect();
+    // the output registers of each non-empty group
+    let mut groups: Vec<&[u32]> = Vec::with_capacity(outs.len());
+    let mut first = 0;
     for (o, &wg) in outs.iter_mut().zip(&widths) {
         if wg == 0 {
             continue;
@@ -165,37 +344,26 @@ pub fn eval_batch<T: Real>(p: &Program, params: &[T], x: &[T], aux: &[T], outs: 
         for (c, s) in o.chunks_mut(chunk * wg).enumerate() {
             per_chunk[c].push(s);
         }
-    }
-    // (group slot in per_chunk, width, column) of each output
-    let mut place = Vec::with_capacity(p.outputs.len());
-    let mut slot = 0;
-    for &wg in &widths {
-        for c in 0..wg {
-            place.push((slot, wg, c));
-        }
-        if wg > 0 {
-            slot += 1;
-        }
+        groups.push(&p.outputs[first..first + wg]);
+        first += wg;
     }
     per_chunk.into_par_iter().enumerate().for_each(|(c, mut dst)| {
         let start = c * chunk;
         let len = chunk.min(b - start);
-        let mut regs = vec![T::zero(); p.num_regs as usize * LANES];
-        run(&p.instrs[..p.num_uniform], &mut regs, LANES, inp, 0);
-        let body = &p.instrs[p.num_uniform..];
-        let mut off = 0;
-        while off < len {
-            let n = LANES.min(len - off);
-            run(body, &mut regs, n, inp, start + off);
-            for (&r, &(s, wg, col)) in p.outputs.iter().zip(&place) {
-                let row = &regs[r as usize * LANES..][..n];
-                let out = &mut dst[s];
-                for (l, &v) in row.iter().enumerate() {
-                    out[(off + l) * wg + col] = v;
+        let xc = &x[start * d..(start + len) * d];
+        let ac = if da > 0 { &aux[start * da..(start + len) * da] } else { &[][..] };
+        run_chunk(p, params, xc, ac, len, |off, n, regs| {
+            let n = n.min(LANES);
+            for (out, rs) in dst.iter_mut().zip(&groups) {
+                let wg = rs.len();
+                for (l, orow) in out[off * wg..(off + n) * wg].chunks_exact_mut(wg).enumerate().take(n) {
+                    for (o, &r) in orow.iter_mut().zip(rs.iter()) {
+                        // SAFETY: r < num_regs (`check_indices`) and l < n ≤ LANES.
+                        *o = unsafe { *regs.get_unchecked(r as usize).get_unchecked(l) };
+                    }
                 }
             }
-            off += n;
-        }
+        });
     });
 }
 
@@ -214,28 +382,25 @@ pub fn eval_weighted_sum<T: Real>(p: &Program, params: &[T], x: &[T], aux: &[T],
     if b == 0 || acc.is_empty() {
         return;
     }
-    let inp = Inputs { params, x, d: p.num_inputs as usize, aux, da: p.num_aux as usize };
+    check_indices(p);
+    let (d, da) = (p.num_inputs as usize, p.num_aux as usize);
     let chunk = chunk_len(b);
     let partials: Vec<Vec<T>> = (0..b.div_ceil(chunk))
         .into_par_iter()
         .map(|c| {
             let start = c * chunk;
             let len = chunk.min(b - start);
+            let xc = &x[start * d..(start + len) * d];
+            let ac = if da > 0 { &aux[start * da..(start + len) * da] } else { &[][..] };
+            let wc = &w[start..start + len];
             let mut part = vec![T::zero(); p.outputs.len()];
-            let mut regs = vec![T::zero(); p.num_regs as usize * LANES];
-            run(&p.instrs[..p.num_uniform], &mut regs, LANES, inp, 0);
-            let body = &p.instrs[p.num_uniform..];
-            let mut off = 0;
-            while off < len {
-                let n = LANES.min(len - off);
-                run(body, &mut regs, n, inp, start + off);
-                let ws = &w[start + off..start + off + n];
+            run_chunk(p, params, xc, ac, len, |off, n, regs| {
+                let ws = &wc[off..off + n];
                 for (a, &r) in part.iter_mut().zip(&p.outputs) {
-                    let row = &regs[r as usize * LANES..][..n];
+                    let row = &regs[r as usize][..n];
                     *a += row.iter().zip(ws).map(|(&v, &wb)| v * wb).sum::<T>();
                 }
-                off += n;
-            }
+            });
             part
         })
         .collect();

@@ -27,8 +27,10 @@
 //!    gradient, and the gradients of vᵀ∇ₓE and of the exact score-matching
 //!    integrand J = Σᵢ ½(∂ᵢE)² − ∂²ᵢᵢE (seed eq 12).
 //! 4. **Lowering** ([`mod@program`]) of any set of outputs to one linear SSA
-//!    [`Program`] (plain, hashable data) with uniform hoisting and register reuse.
-//! 5. **Evaluation** ([`mod@eval`]) batched on the CPU with rayon, f32 or f64.
+//!    [`Program`] (plain, hashable data) with uniform hoisting and register
+//!    reuse; [`compile_fused`] also fuses chains of sums into n-ary [`Op::Sum`]s.
+//! 5. **Evaluation** ([`mod@eval`]) batched on the CPU with rayon, f32 or
+//!    f64, in vectorised blocks of samples.
 //! 6. [`SymEnergy`] ties it together as an [`crate::Energy`]; the flat
 //!    parameter layout is documented in [`mod@signature`].
 
@@ -48,6 +50,7 @@ pub mod print;
 pub mod program;
 pub mod signature;
 pub mod simplify;
+mod vmath;
 
 pub use builder::SymBuilder;
 pub use deriv::{derivative, derive, gradient, gradient_wrt, Derivatives};
@@ -59,5 +62,5 @@ pub use hess::hessian_diagonal;
 pub use model::{Compiled, NodeCounts, ProgramSize, Programs, SymEnergy};
 pub use ops::Fn1;
 pub use print::{print_expr, to_source};
-pub use program::{compile, Instr, Op, Program};
+pub use program::{compile, compile_fused, Instr, Op, Program, Term};
 pub use signature::{ParamDecl, Signature};

@@ -2,7 +2,10 @@
 //!
 //! Construction derives every quantity of [`Derivatives`] and lowers six
 //! fused programs (E; E and score; E, score and Hessian diagonal; the three
-//! per-sample parameter gradients). The programs are shared (`Arc`) between
+//! per-sample parameter gradients), twice: with fixed-arity ops only
+//! ([`SymEnergy::programs`], for GPU backends) and with sums fused into
+//! n-ary [`super::Op::Sum`]s ([`SymEnergy::fused_programs`], bit-identical
+//! values), which the CPU evaluator runs. The programs are shared (`Arc`) between
 //! clones and casts; only the flat parameter buffer θ is per model, in the
 //! layout of [`super::signature`] (declaration order, row-major, `lower`
 //! arrays as packed lower triangles).
@@ -15,7 +18,7 @@ use super::deriv::{derive, Derivatives};
 use super::error::SymError;
 use super::eval::{eval_batch, eval_weighted_sum};
 use super::expand::{parse_with, Formula};
-use super::program::{compile, Program};
+use super::program::{compile, compile_fused, Program};
 use super::signature::Signature;
 use crate::energy::{check_batch, check_finite, check_len, Energy};
 use crate::error::Result;
@@ -37,6 +40,22 @@ pub struct Programs {
     pub grad_v_dot_grad: Program,
     /// `[∂J/∂θ₀ …]` with J = Σᵢ ½(∂ᵢE)² − ∂²ᵢᵢE (seed eq 12).
     pub grad_sm: Program,
+}
+
+impl Programs {
+    /// The six programs in field order.
+    fn from_vec(progs: Vec<Program>) -> Self {
+        let mut it = progs.into_iter();
+        let mut next = || it.next().expect("six programs");
+        Programs {
+            energy: next(),
+            energy_score: next(),
+            energy_score_hess: next(),
+            grad_energy: next(),
+            grad_v_dot_grad: next(),
+            grad_sm: next(),
+        }
+    }
 }
 
 /// Sizes of one program: distinct DAG nodes of its outputs, instructions
@@ -75,8 +94,11 @@ pub struct Compiled {
     pub formula: Formula,
     /// The derived nodes.
     pub derivatives: Derivatives,
-    /// The lowered programs.
+    /// The lowered programs, fixed-arity ops only ([`compile`]).
     pub programs: Programs,
+    /// The same programs with sums fused ([`compile_fused`]), which the CPU
+    /// evaluator runs.
+    pub fused: Programs,
     /// Their sizes.
     pub counts: NodeCounts,
 }
@@ -99,6 +121,7 @@ impl Compiled {
         ];
         let aux = [0, 0, 0, 0, d, 0];
         let progs: Vec<Program> = outs.iter().zip(aux).map(|(o, a)| compile(g, o, d, a, p)).collect();
+        let fused: Vec<Program> = outs.iter().zip(aux).map(|(o, a)| compile_fused(g, o, d, a, p)).collect();
         let size = |k: usize| ProgramSize {
             nodes: g.count_nodes(&outs[k]),
             instrs: progs[k].len(),
@@ -112,17 +135,7 @@ impl Compiled {
             grad_v_dot_grad: size(4),
             grad_sm: size(5),
         };
-        let mut it = progs.into_iter();
-        let mut next = || it.next().expect("six programs");
-        let programs = Programs {
-            energy: next(),
-            energy_score: next(),
-            energy_score_hess: next(),
-            grad_energy: next(),
-            grad_v_dot_grad: next(),
-            grad_sm: next(),
-        };
-        Self { formula, derivatives: dv, programs, counts }
+        Self { formula, derivatives: dv, programs: Programs::from_vec(progs), fused: Programs::from_vec(fused), counts }
     }
 }
 
@@ -185,9 +198,15 @@ impl<T: Real> SymEnergy<T> {
         &self.compiled.derivatives
     }
 
-    /// The lowered programs (for GPU backends).
+    /// The lowered programs, fixed-arity ops only (for GPU backends).
     pub fn programs(&self) -> &Programs {
         &self.compiled.programs
+    }
+
+    /// The programs with fused sums ([`compile_fused`]) that the CPU
+    /// evaluator runs; same values as [`SymEnergy::programs`].
+    pub fn fused_programs(&self) -> &Programs {
+        &self.compiled.fused
     }
 
     /// DAG nodes, instructions and registers of every program.
@@ -233,7 +252,7 @@ impl<T: Real> Energy<T> for SymEnergy<T> {
     fn energy(&self, x: &[T], energy: &mut [T]) -> Result<()> {
         let b = self.batch(x)?;
         check_len("energy", energy, b)?;
-        eval_batch(&self.compiled.programs.energy, &self.params, x, &[], &mut [energy]);
+        eval_batch(&self.compiled.fused.energy, &self.params, x, &[], &mut [energy]);
         Ok(())
     }
 
@@ -241,7 +260,7 @@ impl<T: Real> Energy<T> for SymEnergy<T> {
         let b = self.batch(x)?;
         check_len("energy", energy, b)?;
         check_len("score", score, b * self.dim())?;
-        eval_batch(&self.compiled.programs.energy_score, &self.params, x, &[], &mut [energy, score]);
+        eval_batch(&self.compiled.fused.energy_score, &self.params, x, &[], &mut [energy, score]);
         Ok(())
     }
 
@@ -251,7 +270,7 @@ impl<T: Real> Energy<T> for SymEnergy<T> {
         check_len("score", score, b * self.dim())?;
         check_len("hess_diag", hess_diag, b * self.dim())?;
         eval_batch(
-            &self.compiled.programs.energy_score_hess,
+            &self.compiled.fused.energy_score_hess,
             &self.params,
             x,
             &[],
@@ -262,7 +281,7 @@ impl<T: Real> Energy<T> for SymEnergy<T> {
 
     fn grad_params_energy(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
         self.batch_weights(x, weights, grad)?;
-        eval_weighted_sum(&self.compiled.programs.grad_energy, &self.params, x, &[], weights, grad);
+        eval_weighted_sum(&self.compiled.fused.grad_energy, &self.params, x, &[], weights, grad);
         Ok(())
     }
 
@@ -270,13 +289,13 @@ impl<T: Real> Energy<T> for SymEnergy<T> {
         let b = self.batch_weights(x, weights, grad)?;
         check_len("v", v, b * self.dim())?;
         check_finite("v", v, self.dim())?;
-        eval_weighted_sum(&self.compiled.programs.grad_v_dot_grad, &self.params, x, v, weights, grad);
+        eval_weighted_sum(&self.compiled.fused.grad_v_dot_grad, &self.params, x, v, weights, grad);
         Ok(())
     }
 
     fn grad_params_sm(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
         self.batch_weights(x, weights, grad)?;
-        eval_weighted_sum(&self.compiled.programs.grad_sm, &self.params, x, &[], weights, grad);
+        eval_weighted_sum(&self.compiled.fused.grad_sm, &self.params, x, &[], weights, grad);
         Ok(())
     }
 }
