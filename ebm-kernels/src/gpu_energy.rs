@@ -34,6 +34,7 @@ use crate::error::{KernelError, Result};
 use crate::family::GpuFamily;
 use crate::fused::{eval_kernel, mala_kernel, ula_kernel, RngArgsLaunch};
 use crate::grad::{grad_rows_kernel, reduce_rows_kernel};
+use crate::nce::nce_kernel;
 use crate::launch::{arg, grid, WORKGROUP};
 use crate::plan::{eval_ranges, fixed_cost, loop_cost, steps_per_launch, LoopCost};
 use crate::spec::Spec;
@@ -41,6 +42,19 @@ use cubecl::bytes::Bytes;
 use cubecl::server::Handle;
 use ebm_core::{check_batch, check_finite, check_len, EbmError, Energy};
 use std::sync::Mutex;
+
+/// What [`GpuEnergy::nce_loss_grad`] returns besides ∇θL.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NceOut {
+    /// The NCE loss L (mean over the (1 + ν)B points).
+    pub loss: f64,
+    /// ∂L/∂c.
+    pub dloss_dc: f64,
+    /// The logits G of every point.
+    pub logits: Vec<f32>,
+    /// The gradient weights (σ(−G)/N on data, −σ(G)/N on noise).
+    pub weights: Vec<f32>,
+}
 
 /// Per-batch-size device buffers.
 struct Buffers {
@@ -294,6 +308,110 @@ impl<M: GpuFamily> GpuEnergy<M> {
         }
         let bytes = self.read(vec![out])?;
         Ok(Some(bytemuck::cast_slice::<u8, f32>(&bytes[0])[..p].to_vec()))
+    }
+
+    /// The fused NCE loss and gradient ([`crate::nce`]): `x` holds the B
+    /// data points then the νB noise points (row-major, d per row),
+    /// `log_pn` the noise log-density at each of them, `c` the
+    /// log-normaliser and `nu` the noise ratio ν. Writes ∇θL into `grad`.
+    ///
+    /// Errors: shapes, non-finite inputs, `nu == 0`, and a model whose
+    /// energy does not fit the adapter's loop budget.
+    pub fn nce_loss_grad(&self, x: &[f32], log_pn: &[f32], n_data: usize, c: f64, nu: usize, grad: &mut [f32]) -> Result<NceOut> {
+        let d = self.spec.d;
+        let n = check_batch("x", x, d)?;
+        check_len("log_pn", log_pn, n)?;
+        check_finite("log_pn", log_pn, 1)?;
+        check_len("grad", grad, self.num_params())?;
+        if nu == 0 || n_data == 0 || n != n_data * (1 + nu) {
+            return Err(KernelError::Model(EbmError::InvalidConfig(format!(
+                "NCE needs B ≥ 1 data points followed by ν·B ≥ 1 noise points; got {n} points, B = {n_data}, ν = {nu}"
+            ))));
+        }
+        self.check_size(n)?;
+        let p = self.spec.n_params;
+        let fixed = fixed_cost(&self.spec, WORKGROUP as u64);
+        eval_ranges(&self.spec, &self.cost, fixed, self.loop_budget, false, false).map_err(KernelError::Unsupported)?;
+        let row_cost = 3 * p as u64 + self.cost.energy + self.cost.grad + 4 * d as u64 + 16;
+        let budget = self.loop_budget.map(|b| b / 10 * 9);
+        let mut st = self.lock();
+        let theta = self.theta(&mut st);
+        let bufs = self.buffers(&mut st, n);
+        self.write(&bufs.x, bytemuck::cast_slice(x));
+        let c32 = (c + (nu as f64).ln()) as f32;
+        let inv_n = (1.0 / n as f64) as f32;
+        let cl = self.dev.client();
+        let hl = crate::launch::upload_f32(&self.dev, log_pn);
+        let logits = cl.empty(n * 4);
+        let (count, dim) = grid(&self.dev, n)?;
+        // SAFETY: every handle was allocated with the length passed with it.
+        unsafe {
+            nce_kernel::launch(
+                cl,
+                count,
+                dim,
+                arg(&bufs.x, n * d),
+                arg(&hl, n),
+                arg(&theta, p),
+                arg(&self.meta, self.meta_len()),
+                arg(&logits, n),
+                arg(&bufs.score, n),
+                arg(&bufs.energy, n),
+                n as u32,
+                n_data as u32,
+                c32,
+                inv_n,
+                self.spec,
+            );
+        }
+        let weights_dev = bufs.energy.clone();
+        let terms_dev = bufs.score.clone();
+        let on_device = budget.is_none_or(|b| row_cost <= b);
+        let gout = cl.empty(p * 4);
+        if on_device {
+            let mut chunk = n.min((16 << 20) / p.max(1)).max(1);
+            if let Some(b) = budget {
+                chunk = chunk.min((b as usize).saturating_sub(16).max(1));
+            }
+            let rows = cl.empty(chunk * p * 4);
+            let (pc, pd) = grid(&self.dev, p)?;
+            let mut b0 = 0usize;
+            while b0 < n {
+                let m = chunk.min(n - b0);
+                let (count, dim) = grid(&self.dev, m)?;
+                // SAFETY: as above.
+                unsafe {
+                    grad_rows_kernel::launch(
+                        cl,
+                        count,
+                        dim,
+                        arg(&bufs.x, n * d),
+                        arg(&weights_dev, n),
+                        arg(&theta, p),
+                        arg(&self.meta, self.meta_len()),
+                        arg(&rows, chunk * p),
+                        b0 as u32,
+                        m as u32,
+                        self.spec,
+                    );
+                    reduce_rows_kernel::launch(cl, pc.clone(), pd, arg(&rows, chunk * p), arg(&gout, p), m as u32, (b0 > 0) as u32, p);
+                }
+                b0 += m;
+            }
+        }
+        let out = self.read(vec![logits, terms_dev, weights_dev, gout])?;
+        let logits: Vec<f32> = bytemuck::cast_slice::<u8, f32>(&out[0])[..n].to_vec();
+        let terms: &[f32] = &bytemuck::cast_slice::<u8, f32>(&out[1])[..n];
+        let weights: Vec<f32> = bytemuck::cast_slice::<u8, f32>(&out[2])[..n].to_vec();
+        let loss = terms.iter().map(|&t| t as f64).sum::<f64>() / n as f64;
+        let dloss_dc = weights.iter().map(|&w| w as f64).sum::<f64>();
+        drop(st);
+        if on_device {
+            grad.copy_from_slice(&bytemuck::cast_slice::<u8, f32>(&out[3])[..p]);
+        } else {
+            self.cpu.grad_params_energy(x, &weights, grad)?;
+        }
+        Ok(NceOut { loss, dloss_dc, logits, weights })
     }
 
     /// Steps per launch for ULA (`mala = false`) or MALA.

@@ -132,24 +132,18 @@ fn ica_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #
         for j in 0..d {
             s += w[r + j] * xin[j];
         }
-        let mut g1 = 0.0f32;
-        if comptime!(spec.variant == 2) {
+        let g1 = if comptime!(spec.variant == 2) {
             let hs2 = 0.5f32 * s * s;
             let q = 1.0f32 + hs2;
-            g1 = w[k * d + c] * s / q;
             out[row + k * d + c] = wb * f32::log1p(hs2);
+            w[k * d + c] * s / q
         } else {
-            let mut scale = 1.0f32;
-            if comptime!(spec.variant == 1) {
-                scale = 0.5f32;
-            }
+            let scale = comptime!(if spec.variant == 1 { 0.5f32 } else { 1.0f32 });
             let h = s * scale;
             let e = f32::exp(-2.0f32 * f32::abs(h));
-            g1 = (1.0f32 - e) / (1.0f32 + e);
-            if h < 0.0f32 {
-                g1 = -g1;
-            }
-        }
+            let t = (1.0f32 - e) / (1.0f32 + e);
+            select(h < 0.0f32, -t, t)
+        };
         for j in 0..d {
             out[row + r + j] = wb * g1 * xin[j];
         }

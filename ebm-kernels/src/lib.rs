@@ -17,6 +17,7 @@ pub use error::{KernelError, Result, INSTALL_HINT};
 pub mod act;
 pub mod fused;
 pub mod mlp;
+pub mod nce;
 pub mod spec;
 pub mod families;
 pub mod family;
@@ -24,6 +25,6 @@ pub mod gpu_energy;
 pub mod grad;
 
 pub use family::GpuFamily;
-pub use gpu_energy::GpuEnergy;
+pub use gpu_energy::{GpuEnergy, NceOut};
 pub mod plan;
 pub mod probe;

@@ -1,0 +1,60 @@
+//! Noise-contrastive estimation (seed §4.1, eq 22–24) fused on the device:
+//! the logits, the logistic loss and its per-sample weights in one kernel,
+//! then Σᵦ wᵦ∇θE with those weights without leaving the device.
+//!
+//! With a learned log-normaliser c and ν noise samples per data sample
+//! (the convention of `ebm_estimators::nce`), for each of the N = (1 + ν)B
+//! points
+//!
+//! G(x) = −E_θ(x) − c − log p_n(x) − log ν,
+//!
+//! L = [Σ_data softplus(−G) + Σ_noise softplus(G)] / N,
+//!
+//! ∇θL = Σ wᵦ ∇θE(xᵦ) with wᵦ = σ(−G)/N on data and −σ(G)/N on noise,
+//! and ∂L/∂c = Σ wᵦ.
+
+// `#[cube]` generates undocumented items.
+#![allow(missing_docs)]
+
+use crate::act::sigmoid_pair;
+use crate::fused::eval_any;
+use crate::spec::Spec;
+use cubecl::prelude::*;
+
+/// Per point: the logit G, the loss term and the gradient weight.
+#[cube(launch)]
+pub fn nce_kernel(
+    x: &[f32],
+    log_pn: &[f32],
+    theta: &[f32],
+    meta: &[u32],
+    logits: &mut [f32],
+    terms: &mut [f32],
+    weights: &mut [f32],
+    n: u32,
+    n_data: u32,
+    c_plus_log_nu: f32,
+    inv_n: f32,
+    #[comptime] spec: Spec,
+) {
+    let b = ABSOLUTE_POS;
+    if b < n as usize {
+        let d = spec.d;
+        let mut xs = Array::<f32>::new(d);
+        let mut g = Array::<f32>::new(d);
+        let mut h = Array::<f32>::new(d);
+        for i in 0..d {
+            xs[i] = x[b * d + i];
+        }
+        let e = eval_any(theta, meta, &xs, &mut g, &mut h, 0usize, 0usize, spec, false, false);
+        let gl = -e - c_plus_log_nu - log_pn[b];
+        logits[b] = gl;
+        // z = −G on data, G on noise: the term is softplus(z), the weight ±σ(z)/N.
+        let is_data = b < n_data as usize;
+        let z = select(is_data, -gl, gl);
+        let sign = select(is_data, 1.0f32, -1.0f32);
+        let p = sigmoid_pair(z);
+        terms[b] = f32::max(z, 0.0f32) + f32::log1p(p.e);
+        weights[b] = sign * p.s * inv_n;
+    }
+}
