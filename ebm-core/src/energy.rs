@@ -19,7 +19,10 @@
 //! - [`Energy::grad_params_v_dot_grad_x`]: Σᵦ wᵦ ∇_θ (vᵦᵀ ∇ₓE(xᵦ)) for a
 //!   per-sample direction vᵦ (denoising SM, eq 13, and sliced SM);
 //! - [`Energy::grad_params_sm`]: Σᵦ wᵦ ∇_θ J(xᵦ) with the exact
-//!   score-matching integrand J(x) = Σᵢ ½(∂ᵢE)² − ∂²ᵢᵢE (seed eq 12).
+//!   score-matching integrand J(x) = Σᵢ ½(∂ᵢE)² − ∂²ᵢᵢE (seed eq 12);
+//! - [`Energy::grad_params_v_hess_v`]: Σᵦ wᵦ ∇_θ (vᵦᵀ ∇ₓ²E(xᵦ) vᵦ), the
+//!   parameter gradient of the exact Hessian quadratic form
+//!   [`Energy::v_hess_v`] (sliced score matching).
 //!
 //! Gradients *overwrite* `grad` (length [`Energy::num_params`]); they do not
 //! accumulate.
@@ -97,6 +100,39 @@ pub trait Energy<T: Real>: Send + Sync {
 
     /// `grad ← Σᵦ wᵦ ∇_θ J(xᵦ)` with J(x) = Σᵢ ½(∂ᵢE)² − ∂²ᵢᵢE (seed eq 12).
     fn grad_params_sm(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()>;
+
+    /// The exact Hessian quadratic form of the energy along a per-sample
+    /// direction: `out[b] = vᵦᵀ ∇ₓ²E(xᵦ) vᵦ`, with `v` row-major B×d (the
+    /// same shape as `x`) and `out` of length B. Equivalently the second
+    /// directional derivative d²/dt² E(xᵦ + t vᵦ) at t = 0, or vᵦᵀ of the
+    /// Hessian-vector product; the Laplacian of log p along vᵦ is −`out[b]`.
+    ///
+    /// Every built-in family (Gaussian, mixture, ICA, RBM, MLP with a smooth
+    /// activation) implements it exactly, in one batched pass. The default
+    /// returns [`EbmError::Unsupported`], so that user-defined energies and
+    /// backends compile without it; estimators that need it (sliced score
+    /// matching) then fail with that typed error rather than approximate
+    /// silently.
+    fn v_hess_v(&self, x: &[T], v: &[T], out: &mut [T]) -> Result<()> {
+        let _ = (x, v, out);
+        Err(EbmError::Unsupported { model: self.name(), method: "v_hess_v" })
+    }
+
+    /// `grad ← Σᵦ wᵦ ∇_θ (vᵦᵀ ∇ₓ²E(xᵦ) vᵦ)`, with `v` row-major B×d held
+    /// fixed (the parameter gradient of [`Energy::v_hess_v`]).
+    ///
+    /// Implemented exactly by every built-in family; the default returns
+    /// [`EbmError::Unsupported`].
+    fn grad_params_v_hess_v(
+        &self,
+        x: &[T],
+        v: &[T],
+        weights: &[T],
+        grad: &mut [T],
+    ) -> Result<()> {
+        let _ = (x, v, weights, grad);
+        Err(EbmError::Unsupported { model: self.name(), method: "grad_params_v_hess_v" })
+    }
 
     /// `steps` unadjusted Langevin steps x ← x + (ε²/2)·score(x) + ε·z
     /// (seed eq 14) on every chain of `x`, in place, with the Philox noise

@@ -65,6 +65,17 @@ pub enum EbmError {
         /// What needed the derivative (for example `hess_diag`).
         objective: &'static str,
     },
+    /// A method the model does not implement. Every built-in family
+    /// implements every [`crate::Energy`] method exactly; user-defined
+    /// energies and backends that do not override an optional method (such
+    /// as [`crate::Energy::v_hess_v`]) return this.
+    #[error("{model} does not implement `{method}`")]
+    Unsupported {
+        /// The model's name ([`crate::Energy::name`]).
+        model: &'static str,
+        /// The method that was called.
+        method: &'static str,
+    },
     /// A model configuration that cannot describe an energy (zero width,
     /// zero components, a non-positive scale...).
     #[error("invalid model configuration: {0}")]

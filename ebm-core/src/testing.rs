@@ -230,6 +230,130 @@ pub fn check_all_derivatives<E: Energy<f64> + Clone>(
     tol.assert_all_close(&format!("{name}: grad_params_sm"), &g, &fd);
 }
 
+fn batch_v_hess_v<E: Energy<f64>>(m: &E, x: &[f64], v: &[f64], w: &[f64]) -> f64 {
+    let mut q = vec![0.0; w.len()];
+    m.v_hess_v(x, v, &mut q).expect("v_hess_v");
+    q.iter().zip(w).map(|(a, b)| a * b).sum()
+}
+
+fn inf_norm(a: &[f64]) -> f64 {
+    a.iter().fold(0.0f64, |m, v| m.max(v.abs()))
+}
+
+/// Checks the Hessian quadratic form [`Energy::v_hess_v`] and its parameter
+/// gradient [`Energy::grad_params_v_hess_v`] of `model` at the batch `x`
+/// (row-major B×d), directions `v` (B×d) and weights `w` (B) against f64
+/// finite differences:
+///
+/// 1. qᵦ = vᵦᵀ∇²E(xᵦ)vᵦ equals the central difference of the exact score
+///    along vᵦ, −vᵦᵀ[s(xᵦ + hvᵦ) − s(xᵦ − hvᵦ)]/2h (within `tol`), and the
+///    directional second difference of the energy,
+///    [E(xᵦ + hvᵦ) − 2E(xᵦ) + E(xᵦ − hvᵦ)]/h² (within 100·`tol`);
+/// 2. with vᵦ = eⱼ (every coordinate of every sample, one batch) it equals
+///    the Hessian diagonal of `energy_score_hess_diag` to 1e-9 relative;
+/// 3. the gradient equals the central differences in θ of Σᵦ wᵦ qᵦ, and it
+///    overwrites `grad`.
+///
+/// Separate from [`check_all_derivatives`] because the method is optional
+/// for user models (the default returns [`crate::EbmError::Unsupported`]).
+/// Panics with the first disagreement.
+#[track_caller]
+pub fn check_v_hess_v<E: Energy<f64> + Clone>(model: &E, x: &[f64], v: &[f64], w: &[f64], tol: Tolerance) {
+    let d = model.dim();
+    let b = x.len() / d;
+    assert_eq!(b * d, x.len());
+    assert_eq!(v.len(), x.len());
+    assert_eq!(w.len(), b);
+    let name = model.name();
+
+    let mut q = vec![f64::NAN; b];
+    model.v_hess_v(x, v, &mut q).expect("v_hess_v");
+    let mut e0 = vec![0.0; b];
+    model.energy(x, &mut e0).expect("energy");
+
+    // 1. Finite differences along v, per sample.
+    let mut fd_score = vec![0.0; b];
+    let mut fd_energy = vec![0.0; b];
+    for i in 0..b {
+        let (row, dir) = (&x[i * d..(i + 1) * d], &v[i * d..(i + 1) * d]);
+        let vn = inf_norm(dir);
+        if vn == 0.0 {
+            continue;
+        }
+        let at = |t: f64| -> Vec<f64> { row.iter().zip(dir).map(|(a, u)| a + t * u).collect() };
+        let score_at = |p: &[f64]| {
+            let mut e = [0.0];
+            let mut s = vec![0.0; d];
+            model.energy_score(p, &mut e, &mut s).expect("energy_score");
+            s
+        };
+        let energy_at = |p: &[f64]| {
+            let mut e = [0.0];
+            model.energy(p, &mut e).expect("energy");
+            e[0]
+        };
+        let scale = inf_norm(row).max(1.0) / vn;
+        let h = 1e-5 * scale;
+        let (sp, sm) = (score_at(&at(h)), score_at(&at(-h)));
+        fd_score[i] = -(0..d).map(|j| dir[j] * (sp[j] - sm[j])).sum::<f64>() / (2.0 * h);
+        let h2 = 1e-3 * scale;
+        fd_energy[i] = (energy_at(&at(h2)) - 2.0 * e0[i] + energy_at(&at(-h2))) / (h2 * h2);
+    }
+    tol.assert_all_close(&format!("{name}: v_hess_v vs FD of the score along v"), &q, &fd_score);
+    let loose = Tolerance::new(tol.rtol * 100.0, tol.atol * 100.0);
+    loose.assert_all_close(&format!("{name}: v_hess_v vs second difference of E along v"), &q, &fd_energy);
+
+    // 2. Unit directions give the Hessian diagonal.
+    let mut xs = Vec::with_capacity(b * d * d);
+    let mut es = vec![0.0; b * d * d];
+    for i in 0..b {
+        for j in 0..d {
+            xs.extend_from_slice(&x[i * d..(i + 1) * d]);
+            es[(i * d + j) * d + j] = 1.0;
+        }
+    }
+    let mut qd = vec![f64::NAN; b * d];
+    model.v_hess_v(&xs, &es, &mut qd).expect("v_hess_v");
+    let (mut e2, mut s2, mut h2) = (vec![0.0; b], vec![0.0; b * d], vec![0.0; b * d]);
+    model.energy_score_hess_diag(x, &mut e2, &mut s2, &mut h2).expect("energy_score_hess_diag");
+    Tolerance::new(1e-9, 1e-9).assert_all_close(&format!("{name}: v_hess_v(eⱼ) vs hess_diag"), &qd, &h2);
+
+    // 3. Parameter gradient.
+    let mut g = vec![f64::NAN; model.num_params()];
+    model.grad_params_v_hess_v(x, v, w, &mut g).expect("grad_params_v_hess_v");
+    let fd = fd_param_grad(model, |m| batch_v_hess_v(m, x, v, w));
+    tol.assert_all_close(&format!("{name}: grad_params_v_hess_v"), &g, &fd);
+}
+
+/// [`check_v_hess_v`]'s outputs of an f32 model against its f64 twin at the
+/// same (f32-rounded) inputs: `v_hess_v` within `tol`, the parameter
+/// gradient within `tol` grown by the batch size.
+#[track_caller]
+pub fn check_v_hess_v_f32_matches_f64<A: Energy<f32>, B: Energy<f64>>(
+    m32: &A,
+    m64: &B,
+    x: &[f64],
+    v: &[f64],
+    w: &[f64],
+    tol: Tolerance,
+) {
+    let b = w.len();
+    let p = m64.num_params();
+    let r32 = |a: &[f64]| -> Vec<f32> { a.iter().map(|&t| t as f32).collect() };
+    let r64 = |a: &[f32]| -> Vec<f64> { a.iter().map(|&t| t as f64).collect() };
+    let (x32, v32, w32) = (r32(x), r32(v), r32(w));
+    let (x64, v64, w64) = (r64(&x32), r64(&v32), r64(&w32));
+    let (mut q, mut q6) = (vec![0f32; b], vec![0f64; b]);
+    m32.v_hess_v(&x32, &v32, &mut q).unwrap();
+    m64.v_hess_v(&x64, &v64, &mut q6).unwrap();
+    let name = m64.name();
+    tol.assert_all_close(&format!("{name} f32: v_hess_v"), &q, &q6);
+    let (mut g, mut g6) = (vec![0f32; p], vec![0f64; p]);
+    m32.grad_params_v_hess_v(&x32, &v32, &w32, &mut g).unwrap();
+    m64.grad_params_v_hess_v(&x64, &v64, &w64, &mut g6).unwrap();
+    tol.grown(b).assert_all_close(&format!("{name} f32: grad_params_v_hess_v"), &g, &g6);
+}
+
 /// Checks that an f32 model agrees with its f64 twin (same parameters up to
 /// rounding) on every output, within `tol`.
 #[track_caller]
