@@ -23,7 +23,10 @@
 //! - (c) the score-matching integrand of seed eq 12,
 //!   J = ½‖g‖² − tr P = ½‖g‖² − Σᵢⱼ Lᵢⱼ². Since d(½‖g‖²) = gᵀdg, its gradient
 //!   is (b) with v = g held fixed, and tr P adds −2Lᵢⱼ:
-//!   ∂J/∂μ = −P g, ∂J/∂Lᵢⱼ = gᵢ uⱼ + (Lᵀg)ⱼ rᵢ − 2Lᵢⱼ.
+//!   ∂J/∂μ = −P g, ∂J/∂Lᵢⱼ = gᵢ uⱼ + (Lᵀg)ⱼ rᵢ − 2Lᵢⱼ;
+//! - (d) the Hessian quadratic form of sliced SM, q = vᵀ∇ₓ²E v = vᵀPv = ‖a‖²
+//!   with a = Lᵀv (independent of x and μ): ∂q/∂μ = 0, ∂q/∂Lᵢⱼ = 2vᵢaⱼ,
+//!   i.e. ∇_L Σᵦ wᵦ qᵦ = 2 (wV)ᵀA (lower triangle) with A = V L.
 //!
 //! Batches are split into jobs of rows processed in parallel with rayon,
 //! each with its own scratch; parameter gradients are summed per job and the
@@ -116,6 +119,52 @@ pub(crate) mod batch {
             check_len("hess_diag", h, b * d)?;
         }
         Ok(b)
+    }
+
+    /// Validates a `v_hess_v` call (x and v B×d, `out` of length B) and
+    /// returns the batch size B.
+    pub(crate) fn check_dir<T: Real>(d: usize, x: &[T], v: &[T], out: &[T]) -> Result<usize> {
+        let b = check_batch("x", x, d)?;
+        check_len("v", v, b * d)?;
+        check_finite("v", v, d)?;
+        check_len("out", out, b)?;
+        Ok(b)
+    }
+
+    /// Runs `f(scratch, x_rows, v_rows, out_rows)` over blocks of at most
+    /// [`BLOCK`] rows of the paired batches `x` and `v` (B×d each) with one
+    /// output per row, in parallel over jobs; `init` makes one scratch per
+    /// rayon task.
+    pub(crate) fn forward_dir<T, S, I, F>(
+        d: usize,
+        x: &[T],
+        v: &[T],
+        out: &mut [T],
+        work_per_row: usize,
+        init: I,
+        f: F,
+    ) where
+        T: Real,
+        S: Send,
+        I: Fn() -> S + Sync + Send,
+        F: Fn(&mut S, &[T], &[T], &mut [T]) + Sync + Send,
+    {
+        let b = out.len();
+        let rows = rows_per_job(b, work_per_row, MAX_JOBS);
+        let run = |scratch: &mut S, ((xj, vj), oj): ((&[T], &[T]), &mut [T])| {
+            for ((xb, vb), ob) in xj.chunks(BLOCK * d).zip(vj.chunks(BLOCK * d)).zip(oj.chunks_mut(BLOCK)) {
+                f(scratch, xb, vb, ob);
+            }
+        };
+        if b <= rows {
+            let mut scratch = init();
+            run(&mut scratch, ((x, v), out));
+        } else {
+            x.par_chunks(rows * d)
+                .zip(v.par_chunks(rows * d))
+                .zip(out.par_chunks_mut(rows))
+                .for_each_init(init, run);
+        }
     }
 
     /// Validates a parameter-gradient call and returns the batch size B.
@@ -530,6 +579,52 @@ impl<T: Real> Gaussian<T> {
         )
     }
 
+    /// qᵦ = ‖Lᵀvᵦ‖² per row (module docs, (d)): one GEMM A = V L per block.
+    fn v_hess_v_blocked(&self, x: &[T], v: &[T], out: &mut [T]) {
+        let d = self.dim;
+        let l = self.dense_l();
+        batch::forward_dir(
+            d,
+            x,
+            v,
+            out,
+            d * d,
+            || vec![T::zero(); BLOCK * d],
+            |a, _xb, vb, ob| {
+                let n = ob.len();
+                T::gemm(n, d, d, T::one(), vb, d, 1, &l, d, 1, T::zero(), a, d, 1);
+                for (q, ar) in ob.iter_mut().zip(a.chunks_exact(d)) {
+                    *q = dot(ar, ar);
+                }
+            },
+        );
+    }
+
+    /// Σᵦ wᵦ ∇_θ qᵦ as [μ-gradient (zero), dense L-gradient 2 (wV)ᵀA].
+    fn grad_v_hess_v_blocked(&self, v: &[T], w: &[T]) -> Vec<T> {
+        let d = self.dim;
+        let l = self.dense_l();
+        let two = T::from_f64(2.0);
+        batch::reduce(
+            w.len(),
+            d + d * d,
+            2 * d * d,
+            || vec![T::zero(); 2 * BLOCK * d],
+            |scr, rows, acc| {
+                let n = rows.len();
+                let vb = &v[rows.start * d..rows.end * d];
+                let (a, wv) = scr.split_at_mut(BLOCK * d);
+                T::gemm(n, d, d, T::one(), vb, d, 1, &l, d, 1, T::zero(), a, d, 1);
+                for (k, &wn) in w[rows].iter().enumerate() {
+                    for i in 0..d {
+                        wv[k * d + i] = wn * vb[k * d + i];
+                    }
+                }
+                T::gemm(d, n, d, two, wv, 1, d, a, d, 1, T::one(), &mut acc[d..], d, 1);
+            },
+        )
+    }
+
     /// Packs [μ-gradient, dense L-gradient] into θ's layout.
     fn pack_grad(&self, dense: &[T], grad: &mut [T]) {
         let d = self.dim;
@@ -629,6 +724,18 @@ impl<T: Real> Energy<T> for Gaussian<T> {
         for (gl, &l) in grad[d..].iter_mut().zip(self.chol_packed()) {
             *gl -= two_wsum * l;
         }
+        Ok(())
+    }
+
+    fn v_hess_v(&self, x: &[T], v: &[T], out: &mut [T]) -> Result<()> {
+        batch::check_dir(self.dim, x, v, out)?;
+        self.v_hess_v_blocked(x, v, out);
+        Ok(())
+    }
+
+    fn grad_params_v_hess_v(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
+        batch::check_grad(self.dim, self.params.len(), x, Some(v), weights, grad)?;
+        self.pack_grad(&self.grad_v_hess_v_blocked(v, weights), grad);
         Ok(())
     }
 }

@@ -25,17 +25,21 @@
 //! - (b) f = vᵀy = Σₖ gₖ' tₖ with t = Wv: ∂f/∂Wₖⱼ = gₖ'' tₖ xⱼ + gₖ' vⱼ;
 //! - (c) the score-matching integrand of seed eq 12,
 //!   J = ½‖y‖² − Σₖ gₖ'' nₖ with nₖ = ‖wₖ‖²; with z = Wy,
-//!   ∂J/∂Wₖⱼ = gₖ' yⱼ + (gₖ'' zₖ − gₖ''' nₖ) xⱼ − 2 gₖ'' Wₖⱼ.
+//!   ∂J/∂Wₖⱼ = gₖ' yⱼ + (gₖ'' zₖ − gₖ''' nₖ) xⱼ − 2 gₖ'' Wₖⱼ;
+//! - (d) the Hessian quadratic form of sliced SM: ∇ₓ²E = Wᵀ diag(g''(s)) W,
+//!   so with t = Wv, q = vᵀ∇ₓ²E v = Σₖ gₖ'' tₖ², and
+//!   ∂q/∂Wₖⱼ = gₖ''' tₖ² xⱼ + 2 gₖ'' tₖ vⱼ.
 //!
 //! For `StudentT`, g = αĝ with ĝ(s) = log(1 + ½s²), ĝ' = s/q, ĝ'' = (1 − ½s²)/q²,
 //! ĝ''' = −s(3 − ½s²)/q³ (q = 1 + ½s²), and the α gradients are
-//! (a) ĝ(sₖ), (b) ĝ'(sₖ) tₖ, (c) zₖ ĝ'(sₖ) − nₖ ĝ''(sₖ).
+//! (a) ĝ(sₖ), (b) ĝ'(sₖ) tₖ, (c) zₖ ĝ'(sₖ) − nₖ ĝ''(sₖ), (d) ĝ''(sₖ) tₖ².
 //! The log cosh family uses the stable forms log cosh s = |s| + log(1 + e^{−2|s|}) − log 2,
 //! tanh s and sech² s = 4e^{−2|s|}/(1 + e^{−2|s|})², with g''' = −2 tanh·sech².
 //!
 //! Per block of rows the projections and the gradient sums are matrix
 //! products (`Real::gemm`): S = X Wᵀ, score = −G' W, Hessian diagonal
-//! = G'' (W∘W), ∇_W = Aᵀ X + Bᵀ V (or Bᵀ Y).
+//! = G'' (W∘W), ∇_W = Aᵀ X + Bᵀ V (or Bᵀ Y); for (d), T = V Wᵀ and
+//! q = rowsum(G'' ∘ T ∘ T).
 
 use crate::energy::Energy;
 use crate::error::Result;
@@ -240,6 +244,74 @@ impl<T: Real> Ica<T> {
     }
 }
 
+impl<T: Real> Ica<T> {
+    /// qᵦ = Σₖ gₖ''(sₖ) tₖ² with S = X Wᵀ, T = V Wᵀ (module docs, (d)).
+    fn v_hess_v_impl(&self, x: &[T], v: &[T], out: &mut [T]) {
+        let (d, k) = (self.dim, self.k);
+        batch::forward_dir(
+            d,
+            x,
+            v,
+            out,
+            2 * k * d,
+            || Scratch::new(k, d),
+            |sc, xb, vb, ob| {
+                let n = ob.len();
+                self.project(n, xb, &mut sc.s);
+                self.project(n, vb, &mut sc.t);
+                for (r, q) in ob.iter_mut().enumerate() {
+                    let mut acc = T::zero();
+                    for c in 0..k {
+                        let i = r * k + c;
+                        let t = sc.t[i];
+                        acc += self.alpha(c) * source_fns(self.source, sc.s[i])[2] * t * t;
+                    }
+                    *q = acc;
+                }
+            },
+        );
+    }
+
+    /// Σᵦ wᵦ ∇_θ qᵦ: ∇_W = Aᵀ X + Bᵀ V with A = w g''' t², B = 2 w g'' t,
+    /// and ∇_α = Σ w ĝ'' t² for `StudentT`.
+    fn grad_v_hess_v_impl(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) {
+        let (d, k) = (self.dim, self.k);
+        let student = self.source == Source::StudentT;
+        let two = T::from_f64(2.0);
+        let total = batch::reduce(
+            weights.len(),
+            self.params.len(),
+            4 * k * d,
+            || Scratch::new(k, d),
+            |sc, rows, acc| {
+                let n = rows.len();
+                let xb = &x[rows.start * d..rows.end * d];
+                let vb = &v[rows.start * d..rows.end * d];
+                self.project(n, xb, &mut sc.s);
+                self.project(n, vb, &mut sc.t);
+                let (aw, aa) = acc.split_at_mut(k * d);
+                for r in 0..n {
+                    let wn = weights[rows.start + r];
+                    for c in 0..k {
+                        let i = r * k + c;
+                        let f = source_fns(self.source, sc.s[i]);
+                        let t = sc.t[i];
+                        let wa = wn * self.alpha(c);
+                        sc.a[i] = wa * f[3] * t * t;
+                        sc.bm[i] = two * wa * f[2] * t;
+                        if student {
+                            aa[c] += wn * f[2] * t * t;
+                        }
+                    }
+                }
+                self.add_outer(n, &sc.a, xb, aw);
+                self.add_outer(n, &sc.bm, vb, aw);
+            },
+        );
+        grad.copy_from_slice(&total);
+    }
+}
+
 impl<T: Real> Energy<T> for Ica<T> {
     fn name(&self) -> &'static str {
         Self::model_name(self.source)
@@ -408,6 +480,18 @@ impl<T: Real> Energy<T> for Ica<T> {
                 grad[c * d + j] -= s2 * self.params[c * d + j];
             }
         }
+        Ok(())
+    }
+
+    fn v_hess_v(&self, x: &[T], v: &[T], out: &mut [T]) -> Result<()> {
+        batch::check_dir(self.dim, x, v, out)?;
+        self.v_hess_v_impl(x, v, out);
+        Ok(())
+    }
+
+    fn grad_params_v_hess_v(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
+        batch::check_grad(self.dim, self.params.len(), x, Some(v), weights, grad)?;
+        self.grad_v_hess_v_impl(x, v, weights, grad);
         Ok(())
     }
 }

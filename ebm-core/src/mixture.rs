@@ -39,10 +39,19 @@
 //!   wₖ = v, τ = 0;
 //! - (c) the score-matching integrand of seed eq 12, which for a mixture is
 //!   J = Σₖ γₖ ψₖ − ½‖ḡ‖² with ψₖ = ‖gₖ‖² − tr Pₖ: with χₖ = ψₖ − ḡᵀgₖ and
-//!   χ̄ = Σₖ γₖ χₖ, αₖ = γₖ(χ̄ − χₖ), βₖ = γₖ, wₖ = 2gₖ − ḡ, τₖ = γₖ.
+//!   χ̄ = Σₖ γₖ χₖ, αₖ = γₖ(χ̄ − χₖ), βₖ = γₖ, wₖ = 2gₖ − ḡ, τₖ = γₖ;
+//! - (d) the Hessian quadratic form of sliced SM. The Hessian is
+//!   ∇ₓ²E = Σₖ γₖ Pₖ − Σₖ γₖ (gₖ − ḡ)(gₖ − ḡ)ᵀ, so with φₖ = vᵀgₖ,
+//!   φ̄ = vᵀḡ and πₖ = vᵀPₖv = ‖Lₖᵀv‖²,
+//!   q = vᵀ∇ₓ²E v = Σₖ γₖ [πₖ − (φₖ − φ̄)²] = Σₖ γₖ (πₖ − φₖ²) + φ̄².
+//!   Differentiating the last form, ∂q = Σₖ ∂γₖ χₖ + Σₖ γₖ [∂πₖ − 2(φₖ − φ̄) ∂φₖ]
+//!   with χₖ = πₖ − (φₖ − φ̄)² (up to a k-independent term that ∂γ
+//!   annihilates): αₖ = γₖ(χ̄ − χₖ), βₖ = −2γₖ(φₖ − φ̄), wₖ = v, τ = 0, plus
+//!   the new component piece γₖ ∂πₖ (last column of the table).
 //!
 //! (αₖ is computed from gₖ − ḡ: f − φₖ = −vᵀ(gₖ − ḡ) and
-//! χₖ = ‖gₖ − ḡ‖² + ḡᵀ(gₖ − ḡ) − tr Pₖ, which avoid cancellation.)
+//! χₖ = ‖gₖ − ḡ‖² + ḡᵀ(gₖ − ḡ) − tr Pₖ, which avoid cancellation; in (d),
+//! φₖ − φ̄ = vᵀ(gₖ − ḡ).)
 //!
 //! The component pieces (Full; the Diagonal ones follow with Lₖ = diag(lₖ),
 //! ∂/∂log_lₖᵢ = lₖᵢ ∂/∂Lₖ,ᵢᵢ):
@@ -52,12 +61,15 @@
 //! | eₖ | −gₖ | rᵢuⱼ − δᵢⱼ/Lₖ,ᵢᵢ | uᵢ² − 1 |
 //! | wᵀgₖ | −Pₖw | wᵢuⱼ + (Lₖᵀw)ⱼ rᵢ | 2wᵢgₖᵢ |
 //! | tr Pₖ | 0 | 2Lₖ,ᵢⱼ | 2lₖᵢ² |
+//! | πₖ = vᵀPₖv | 0 | 2vᵢ(Lₖᵀv)ⱼ | 2lₖᵢ²vᵢ² |
 //!
 //! The terms that do not depend on x (−δᵢⱼ/Lᵢᵢ, tr P) are accumulated as
 //! Σᵦ wᵦαₖ and Σᵦ wᵦτₖ over the batch and applied once. Batches run in
 //! parallel jobs (rayon) of row blocks; for Full components each block goes
 //! through matrix products (`Real::gemm`) with a dense Lₖ: U = R Lₖ, G = U Lₖᵀ,
-//! and the Lₖ-gradient sums (cR)ᵀU, (cW)ᵀU, (cR)ᵀ(W Lₖ).
+//! and the Lₖ-gradient sums (cR)ᵀU, (cW)ᵀU, (cR)ᵀ(W Lₖ); for (d) the
+//! products Aₖ = V Lₖ serve both πₖ and the Lₖ-gradient
+//! (cR + 2wγV)ᵀAₖ.
 
 use crate::energy::Energy;
 use crate::error::Result;
@@ -125,10 +137,18 @@ struct Scratch<T> {
     a: Vec<T>,
     tmp: Vec<T>,
     vec_d: Vec<T>,
+    /// The β coefficients (BLOCK×K): γₖ, or −2γₖ(φₖ − φ̄) for (d).
+    beta: Vec<T>,
+    /// πₖ = vᵀPₖv (BLOCK×K, (d) only).
+    qp: Vec<T>,
+    /// Aₖ = V Lₖ (K×BLOCK×d, Full and (d) only).
+    av: Vec<T>,
 }
 
 impl<T: Real> Scratch<T> {
-    fn new(k: usize, d: usize) -> Self {
+    /// Scratch for K components in dimension d; `dir` sizes the buffers of
+    /// the Hessian quadratic form (d).
+    fn new(k: usize, d: usize, dir: bool) -> Self {
         let z = |n| vec![T::zero(); n];
         Self {
             r: z(k * BLOCK * d),
@@ -142,6 +162,9 @@ impl<T: Real> Scratch<T> {
             a: z(BLOCK * d),
             tmp: z(BLOCK * d),
             vec_d: z(d),
+            beta: z(BLOCK * k),
+            qp: z(if dir { BLOCK * k } else { 0 }),
+            av: z(if dir { k * BLOCK * d } else { 0 }),
         }
     }
 }
@@ -152,6 +175,7 @@ enum Objective {
     Energy,
     VDotGrad,
     ScoreMatching,
+    VHessV,
 }
 
 impl<T: Real> GaussianMixture<T> {
@@ -353,7 +377,7 @@ impl<T: Real> GaussianMixture<T> {
             x,
             out,
             2 * k * d * d,
-            || Scratch::new(k, d),
+            || Scratch::new(k, d, false),
             |s, xb, ob| {
                 let n = ob.e.len();
                 self.eval_block(&p, xb, ob.e, s);
@@ -386,7 +410,69 @@ impl<T: Real> GaussianMixture<T> {
         );
     }
 
-    /// Σᵦ wᵦ ∇_θ of E, vᵀ∇ₓE or J (see the module docs), written to `grad`.
+    /// πₖ = vᵀPₖv for the n rows `vb` into `s.qp` (BLOCK×K); for Full, with
+    /// one GEMM Aₖ = V Lₖ per component, kept in `s.av`.
+    fn quad_block(&self, p: &Prep<T>, vb: &[T], n: usize, s: &mut Scratch<T>) {
+        let (d, k) = (self.dim, self.k);
+        for c in 0..k {
+            match self.cov {
+                Covariance::Full => {
+                    let l = &p.l[c * d * d..(c + 1) * d * d];
+                    let a = &mut s.av[c * BLOCK * d..c * BLOCK * d + n * d];
+                    T::gemm(n, d, d, T::one(), vb, d, 1, l, d, 1, T::zero(), a, d, 1);
+                    for (row, ar) in a.chunks_exact(d).enumerate() {
+                        s.qp[row * k + c] = dot(ar, ar);
+                    }
+                }
+                Covariance::Diagonal => {
+                    let l = &p.l[c * d..(c + 1) * d];
+                    for (row, vr) in vb.chunks_exact(d).take(n).enumerate() {
+                        s.qp[row * k + c] = (0..d).fold(T::zero(), |q, i| {
+                            let t = l[i] * vr[i];
+                            q + t * t
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// qᵦ = vᵦᵀ∇ₓ²E(xᵦ)vᵦ = Σₖ γₖ [πₖ − (vᵀ(gₖ − ḡ))²] (module docs, (d)).
+    fn v_hess_v_impl(&self, x: &[T], v: &[T], out: &mut [T]) {
+        let (d, k) = (self.dim, self.k);
+        let p = self.prep();
+        batch::forward_dir(
+            d,
+            x,
+            v,
+            out,
+            3 * k * d * d,
+            || (Scratch::new(k, d, true), vec![T::zero(); BLOCK]),
+            |(s, energy), xb, vb, ob| {
+                let n = ob.len();
+                self.eval_block(&p, xb, &mut energy[..n], s);
+                self.quad_block(&p, vb, n, s);
+                for (row, q) in ob.iter_mut().enumerate() {
+                    let vr = &vb[row * d..(row + 1) * d];
+                    let gb = &s.gbar[row * d..(row + 1) * d];
+                    let mut acc = T::zero();
+                    for c in 0..k {
+                        let gc = s.gam[row * k + c];
+                        if gc == T::zero() {
+                            continue;
+                        }
+                        let g = &s.g[(c * BLOCK + row) * d..(c * BLOCK + row + 1) * d];
+                        let t = (0..d).fold(T::zero(), |t, i| t + vr[i] * (g[i] - gb[i]));
+                        acc += gc * (s.qp[row * k + c] - t * t);
+                    }
+                    *q = acc;
+                }
+            },
+        );
+    }
+
+    /// Σᵦ wᵦ ∇_θ of E, vᵀ∇ₓE, J or vᵀ∇ₓ²E v (see the module docs), written
+    /// to `grad`.
     fn grad(&self, obj: Objective, x: &[T], v: Option<&[T]>, w: &[T], grad: &mut [T]) {
         let (d, k, cov) = (self.dim, self.k, self.cov);
         let cs = cov.factor_len(d);
@@ -399,22 +485,27 @@ impl<T: Real> GaussianMixture<T> {
         let (sa0, st0) = (fac0 + k * fs, fac0 + k * fs + k);
         let p = self.prep();
         let two = T::from_f64(2.0);
+        let vhv = matches!(obj, Objective::VHessV);
         // acc = [logits, means, factor gradients (K×fs), Σ wᵦαₖ (K), Σ wᵦτₖ (K)].
         let total = batch::reduce(
             w.len(),
             st0 + k,
             4 * k * d * d,
-            || (Scratch::new(k, d), vec![T::zero(); BLOCK]),
+            || (Scratch::new(k, d, vhv), vec![T::zero(); BLOCK]),
             |(s, energy), rows, acc| {
                 let n = rows.len();
                 let xb = &x[rows.start * d..rows.end * d];
                 let wb = &w[rows.clone()];
                 let vb = v.map(|v| &v[rows.start * d..rows.end * d]);
                 self.eval_block(&p, xb, &mut energy[..n], s);
+                if vhv {
+                    self.quad_block(&p, vb.expect("v"), n, s);
+                }
                 // αₖ per row (see the module docs), logits, Σwα and Σwτ.
                 for row in 0..n {
                     let gam = &s.gam[row * k..(row + 1) * k];
                     let alpha = &mut s.alpha[row * k..(row + 1) * k];
+                    let beta = &mut s.beta[row * k..(row + 1) * k];
                     let gb = &s.gbar[row * d..(row + 1) * d];
                     let g_of = |c: usize| &s.g[(c * BLOCK + row) * d..(c * BLOCK + row + 1) * d];
                     match obj {
@@ -445,6 +536,25 @@ impl<T: Real> GaussianMixture<T> {
                                 alpha[c] = gam[c] * (chibar - alpha[c]);
                             }
                         }
+                        Objective::VHessV => {
+                            // χₖ = πₖ − tₖ², βₖ = −2γₖtₖ, tₖ = vᵀ(gₖ − ḡ).
+                            let vr = &vb.expect("v")[row * d..(row + 1) * d];
+                            let mut chibar = T::zero();
+                            for c in 0..k {
+                                let g = g_of(c);
+                                let t = (0..d).fold(T::zero(), |t, i| t + vr[i] * (g[i] - gb[i]));
+                                let chi = s.qp[row * k + c] - t * t;
+                                alpha[c] = chi;
+                                beta[c] = -two * gam[c] * t;
+                                chibar += gam[c] * chi;
+                            }
+                            for c in 0..k {
+                                alpha[c] = gam[c] * (chibar - alpha[c]);
+                            }
+                        }
+                    }
+                    if !vhv {
+                        beta.copy_from_slice(gam);
                     }
                     let wn = wb[row];
                     let asum: T = alpha.iter().copied().sum();
@@ -496,7 +606,7 @@ impl<T: Real> GaussianMixture<T> {
                     if let Objective::Energy = obj {
                         continue;
                     }
-                    // βₖ ∂(wₖᵀgₖ) with wₖ = v or 2gₖ − ḡ, βₖ = γₖ.
+                    // βₖ ∂(wₖᵀgₖ) with wₖ = v or 2gₖ − ḡ, and for (d) γₖ ∂πₖ.
                     for row in 0..n {
                         let wvr = &mut s.wv[row * d..(row + 1) * d];
                         match vb {
@@ -511,14 +621,18 @@ impl<T: Real> GaussianMixture<T> {
                     match cov {
                         Covariance::Full => {
                             let l = &p.l[c * d * d..(c + 1) * d * d];
-                            // A = Wv Lₖ (rows aᵀ = (Lₖᵀw)ᵀ).
-                            T::gemm(n, d, d, T::one(), &s.wv, d, 1, l, d, 1, T::zero(), &mut s.a, d, 1);
+                            // A = Wv Lₖ (rows aᵀ = (Lₖᵀw)ᵀ); for (d) Wv = V
+                            // and A is the Aₖ of `quad_block`.
+                            if !vhv {
+                                T::gemm(n, d, d, T::one(), &s.wv, d, 1, l, d, 1, T::zero(), &mut s.a, d, 1);
+                            }
+                            let a: &[T] = if vhv { &s.av[c * BLOCK * d..c * BLOCK * d + n * d] } else { &s.a[..n * d] };
                             let sum_a = &mut s.vec_d;
                             sum_a.iter_mut().for_each(|t| *t = T::zero());
                             for row in 0..n {
-                                let cb = wb[row] * s.gam[row * k + c];
+                                let cb = wb[row] * s.beta[row * k + c];
                                 for i in 0..d {
-                                    sum_a[i] += cb * s.a[row * d + i];
+                                    sum_a[i] += cb * a[row * d + i];
                                 }
                             }
                             // μ −= Lₖ Σ wγ a.
@@ -528,28 +642,33 @@ impl<T: Real> GaussianMixture<T> {
                             }
                             let af = &mut acc[fac0 + c * fs..fac0 + (c + 1) * fs];
                             for row in 0..n {
-                                let cb = wb[row] * s.gam[row * k + c];
+                                let cb = wb[row] * s.beta[row * k + c];
                                 for i in 0..d {
                                     s.tmp[row * d + i] = cb * s.wv[row * d + i];
                                 }
                             }
                             T::gemm(d, n, d, T::one(), &s.tmp, 1, d, u, d, 1, T::one(), af, d, 1);
+                            // (cβ R)ᵀA, plus (2wγ V)ᵀA = ∂πₖ for (d).
                             for row in 0..n {
-                                let cb = wb[row] * s.gam[row * k + c];
+                                let cb = wb[row] * s.beta[row * k + c];
+                                let cp = if vhv { two * wb[row] * s.gam[row * k + c] } else { T::zero() };
                                 for i in 0..d {
-                                    s.tmp[row * d + i] = cb * r[row * d + i];
+                                    s.tmp[row * d + i] = cb * r[row * d + i] + cp * s.wv[row * d + i];
                                 }
                             }
-                            T::gemm(d, n, d, T::one(), &s.tmp, 1, d, &s.a, d, 1, T::one(), af, d, 1);
+                            T::gemm(d, n, d, T::one(), &s.tmp, 1, d, a, d, 1, T::one(), af, d, 1);
                         }
                         Covariance::Diagonal => {
                             let l = &p.l[c * d..(c + 1) * d];
                             for row in 0..n {
-                                let cb = wb[row] * s.gam[row * k + c];
+                                let cb = wb[row] * s.beta[row * k + c];
+                                let cp = if vhv { two * wb[row] * s.gam[row * k + c] } else { T::zero() };
                                 for i in 0..d {
-                                    let bw = cb * s.wv[row * d + i];
-                                    acc[mean0 + c * d + i] -= bw * l[i] * l[i];
-                                    acc[fac0 + c * fs + i] += two * bw * g[row * d + i];
+                                    let wvi = s.wv[row * d + i];
+                                    let bw = cb * wvi;
+                                    let l2 = l[i] * l[i];
+                                    acc[mean0 + c * d + i] -= bw * l2;
+                                    acc[fac0 + c * fs + i] += two * bw * g[row * d + i] + cp * l2 * wvi * wvi;
                                 }
                             }
                         }
@@ -646,6 +765,18 @@ impl<T: Real> Energy<T> for GaussianMixture<T> {
     fn grad_params_sm(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
         batch::check_grad(self.dim, self.params.len(), x, None, weights, grad)?;
         self.grad(Objective::ScoreMatching, x, None, weights, grad);
+        Ok(())
+    }
+
+    fn v_hess_v(&self, x: &[T], v: &[T], out: &mut [T]) -> Result<()> {
+        batch::check_dir(self.dim, x, v, out)?;
+        self.v_hess_v_impl(x, v, out);
+        Ok(())
+    }
+
+    fn grad_params_v_hess_v(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
+        batch::check_grad(self.dim, self.params.len(), x, Some(v), weights, grad)?;
+        self.grad(Objective::VHessV, x, Some(v), weights, grad);
         Ok(())
     }
 }

@@ -34,7 +34,12 @@
 //!   the h'κ term adds h''κ to C (so C = −h'∘t + h''∘κ in every formula of
 //!   (b)), and the x-independent pieces add ∂/∂log_σᵢ: 2ρᵢ − 4ρᵢ² Σⱼ Sⱼ Wⱼᵢ²
 //!   and ∂/∂Wⱼᵢ: 2 Sⱼ Wⱼᵢ ρᵢ², with Sⱼ = hⱼ' (summed over the batch with the
-//!   weights).
+//!   weights);
+//! - (d) the Hessian quadratic form of sliced SM. Since
+//!   ∇ₓ²F = diag(ρ) − diag(ρ) Wᵀ diag(h') W diag(ρ), with ṽ = ρ∘v and
+//!   t = Wṽ, q = vᵀ∇ₓ²F v = Σᵢ ρᵢvᵢ² − Σⱼ hⱼ' tⱼ². With Cⱼ = −hⱼ'' tⱼ² (from
+//!   a) and Dⱼ = −2hⱼ' tⱼ (from t): ∂q/∂bᵢ = 0, ∂q/∂cⱼ = Cⱼ,
+//!   ∂q/∂Wⱼᵢ = Cⱼ x̃ᵢ + Dⱼ ṽᵢ, ∂q/∂log_σᵢ = −2ρᵢvᵢ² − 2x̃ᵢ(WᵀC)ᵢ − 2ṽᵢ(WᵀD)ᵢ.
 //!
 //! Per block of rows the affine maps and gradient sums are matrix products
 //! (`Real::gemm`).
@@ -376,6 +381,98 @@ impl<T: Real> GaussBernoulliRbm<T> {
     }
 }
 
+impl<T: Real> GaussBernoulliRbm<T> {
+    /// For n rows: ṽ = ρ∘v into `sc.vt` and t = ṽWᵀ into `sc.t`.
+    fn project_dir(&self, n: usize, vb: &[T], rho: &[T], sc: &mut Scratch<T>) {
+        let (d, hd) = (self.dim, self.hidden);
+        for (vt, vr) in sc.vt.chunks_exact_mut(d).zip(vb.chunks_exact(d)) {
+            for i in 0..d {
+                vt[i] = rho[i] * vr[i];
+            }
+        }
+        T::gemm(n, d, hd, T::one(), &sc.vt, d, 1, self.weights(), 1, d, T::zero(), &mut sc.t, hd, 1);
+    }
+
+    /// qᵦ = Σᵢ ρᵢvᵢ² − Σⱼ hⱼ' tⱼ² (module docs, (d)).
+    fn v_hess_v_impl(&self, x: &[T], v: &[T], out: &mut [T]) {
+        let (d, hd) = (self.dim, self.hidden);
+        let rho = self.rho();
+        batch::forward_dir(
+            d,
+            x,
+            v,
+            out,
+            2 * hd * d,
+            || Scratch::new(hd, d),
+            |sc, xb, vb, ob| {
+                let n = ob.len();
+                self.preact(n, xb, &rho, sc);
+                self.project_dir(n, vb, &rho, sc);
+                for (r, q) in ob.iter_mut().enumerate() {
+                    let vr = &vb[r * d..(r + 1) * d];
+                    let mut acc = (0..d).fold(T::zero(), |s, i| s + rho[i] * vr[i] * vr[i]);
+                    for j in 0..hd {
+                        let t = sc.t[r * hd + j];
+                        acc -= softplus_and_sigmoids(sc.a[r * hd + j])[2] * t * t;
+                    }
+                    *q = acc;
+                }
+            },
+        );
+    }
+
+    /// Σᵦ wᵦ ∇_θ qᵦ (module docs, (d)), written to `grad`.
+    fn grad_v_hess_v_impl(&self, x: &[T], v: &[T], w: &[T], grad: &mut [T]) {
+        let (d, hd) = (self.dim, self.hidden);
+        let np = self.params.len();
+        let (oc, ow, ol) = (d, d + hd, d + hd + hd * d);
+        let rho = self.rho();
+        let wts = self.weights();
+        let two = T::from_f64(2.0);
+        let total = batch::reduce(
+            w.len(),
+            np,
+            5 * hd * d,
+            || Scratch::new(hd, d),
+            |sc, rows, acc| {
+                let n = rows.len();
+                let xb = &x[rows.start * d..rows.end * d];
+                let vb = &v[rows.start * d..rows.end * d];
+                let wb = &w[rows];
+                self.preact(n, xb, &rho, sc);
+                self.project_dir(n, vb, &rho, sc);
+                // Weighted C = −h''∘t² into `cw`, D = −2h'∘t into `h`.
+                let ac = &mut acc[oc..ow];
+                for r in 0..n {
+                    for j in 0..hd {
+                        let i = r * hd + j;
+                        let f = softplus_and_sigmoids(sc.a[i]);
+                        let t = sc.t[i];
+                        sc.cw[i] = -wb[r] * f[3] * t * t;
+                        sc.h[i] = -two * wb[r] * f[2] * t;
+                        ac[j] += sc.cw[i];
+                    }
+                }
+                let aw = &mut acc[ow..ol];
+                T::gemm(hd, n, d, T::one(), &sc.cw, 1, hd, &sc.xt, d, 1, T::one(), aw, d, 1);
+                T::gemm(hd, n, d, T::one(), &sc.h, 1, hd, &sc.vt, d, 1, T::one(), aw, d, 1);
+                // (wC)W and (wD)W (n×d) for the log_σ gradient.
+                T::gemm(n, hd, d, T::one(), &sc.cw, hd, 1, wts, d, 1, T::zero(), &mut sc.cm, d, 1);
+                T::gemm(n, hd, d, T::one(), &sc.h, hd, 1, wts, d, 1, T::zero(), &mut sc.m, d, 1);
+                let al = &mut acc[ol..];
+                for r in 0..n {
+                    for i in 0..d {
+                        let k = r * d + i;
+                        let vi = vb[k];
+                        al[i] -= two * (wb[r] * rho[i] * vi * vi + sc.xt[k] * sc.cm[k] + sc.vt[k] * sc.m[k]);
+                    }
+                }
+            },
+        );
+        grad.copy_from_slice(&total);
+    }
+}
+
 impl<T: Real> Energy<T> for GaussBernoulliRbm<T> {
     fn name(&self) -> &'static str {
         Self::NAME
@@ -438,6 +535,18 @@ impl<T: Real> Energy<T> for GaussBernoulliRbm<T> {
     fn grad_params_sm(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
         batch::check_grad(self.dim, self.params.len(), x, None, weights, grad)?;
         self.grad(Objective::ScoreMatching, x, None, weights, grad);
+        Ok(())
+    }
+
+    fn v_hess_v(&self, x: &[T], v: &[T], out: &mut [T]) -> Result<()> {
+        batch::check_dir(self.dim, x, v, out)?;
+        self.v_hess_v_impl(x, v, out);
+        Ok(())
+    }
+
+    fn grad_params_v_hess_v(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
+        batch::check_grad(self.dim, self.params.len(), x, Some(v), weights, grad)?;
+        self.grad_v_hess_v_impl(x, v, weights, grad);
         Ok(())
     }
 }
