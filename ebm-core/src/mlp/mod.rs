@@ -1,8 +1,9 @@
 //! The MLP energy family: E(x) = w_outᵀ σ(a_L) + b_out with
 //! a₁ = W₁x + b₁, a_{l+1} = W_{l+1} σ(a_l) + b_{l+1}, any depth L ≥ 1 and
-//! widths H_l ≥ 1, with exact score, exact Hessian diagonal and exact
-//! parameter gradients of E, vᵀ∇ₓE and the score-matching integrand (seed
-//! eq 12), all batched and parallel over the batch on the CPU.
+//! widths H_l ≥ 1, with exact score, exact Hessian diagonal, exact Hessian
+//! quadratic form vᵀ∇ₓ²E v (sliced score matching) and exact parameter
+//! gradients of E, vᵀ∇ₓE, the score-matching integrand (seed eq 12) and
+//! vᵀ∇ₓ²E v, all batched and parallel over the batch on the CPU.
 //!
 //! # Parameter layout
 //!
@@ -84,6 +85,32 @@
 //! w_b multiplies every seed; b_out gets no gradient. ReLU is refused there:
 //! σ″ = 0 a.e. would silently drop the Hessian term.
 //!
+//! # Hessian quadratic form (sliced score matching)
+//!
+//! From ∇ₓ²E = Σ_l J_lᵀ diag(c_l) J_l, along a direction v
+//!
+//! q = vᵀ∇ₓ²E v = Σ_l Σ_u c_{l,u} ȧ_{l,u}², ȧ_l = J_l v,
+//!
+//! and ȧ_l is the forward tangent already met above: ȧ₁ = W₁v,
+//! ż_l = σ′(a_l) ⊙ ȧ_l, ȧ_{l+1} = W_{l+1} ż_l. So q is forward-over-reverse:
+//! one forward pass, one backward pass (for γ_l) and one tangent pass, with
+//! no Jacobian formed. Its θ-gradient is reverse mode through the three:
+//!
+//! 1. seeds c̄_l = ȧ_l² (q is linear in c_l) and the tangent adjoint
+//!    ǎ_l = 2 c_l ⊙ ȧ_l (direct term);
+//! 2. the tangent recursion in reverse, l = L−1 down to 1: with
+//!    ż̄_l = W_{l+1}ᵀ ǎ_{l+1}, W̄_{l+1} += ǎ_{l+1} ż_lᵀ,
+//!    ā_l += σ″(a_l) ⊙ ȧ_l ⊙ ż̄_l (from ż_l = σ′(a_l) ⊙ ȧ_l) and
+//!    ǎ_l = 2 c_l ⊙ ȧ_l + σ′(a_l) ⊙ ż̄_l; finally W̄₁ += ǎ₁ vᵀ;
+//! 3. the backward-pass adjoint of the score-matching gradient with
+//!    γ̄₀ = 0 (q does not read ∇ₓE) and the c̄_l of step 1:
+//!    γ̄_l = σ′ ⊙ δ̄_l + σ″ ⊙ c̄_l, ā_l += γ_l ⊙ (σ″ ⊙ δ̄_l + σ‴ ⊙ c̄_l);
+//! 4. ā carried down the forward pass as for vᵀ∇ₓE.
+//!
+//! w_b multiplies every seed. Every step is a GEMM of the sample-major
+//! chunk, so q costs about two backward passes and its gradient about five,
+//! independently of d. ReLU is refused (σ″ = 0 a.e.).
+//!
 //! # Parallelism and determinism
 //!
 //! Batches are cut into chunks of whole samples processed by rayon, each with
@@ -100,6 +127,7 @@ mod grad_sm;
 mod hess_diag;
 mod linalg;
 mod par;
+mod v_hess_v;
 
 pub use activation::{Activation, Derivs, ParseActivationError};
 
@@ -349,6 +377,29 @@ impl<T: Real> Energy<T> for Mlp<T> {
         check_weights(weights, b)?;
         check_len("grad", grad, self.num_params())?;
         grad_sm::grad_sm(self, x, weights, grad);
+        Ok(())
+    }
+
+    fn v_hess_v(&self, x: &[T], v: &[T], out: &mut [T]) -> Result<()> {
+        self.require_smooth("v_hess_v")?;
+        let d = self.dim();
+        let b = check_batch("x", x, d)?;
+        check_len("v", v, b * d)?;
+        check_finite("v", v, d)?;
+        check_len("out", out, b)?;
+        v_hess_v::v_hess_v(self, x, v, out);
+        Ok(())
+    }
+
+    fn grad_params_v_hess_v(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
+        self.require_smooth("grad_params_v_hess_v")?;
+        let d = self.dim();
+        let b = check_batch("x", x, d)?;
+        check_len("v", v, b * d)?;
+        check_finite("v", v, d)?;
+        check_weights(weights, b)?;
+        check_len("grad", grad, self.num_params())?;
+        v_hess_v::grad_v_hess_v(self, x, v, weights, grad);
         Ok(())
     }
 }
