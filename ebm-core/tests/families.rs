@@ -1,7 +1,8 @@
 //! The four energy families of ebm-core (Gaussian, Gaussian mixture, ICA /
 //! product of experts, Gaussian-Bernoulli RBM): every derivative against f64
-//! finite differences on random shapes and parameters, f32 against f64,
-//! closed forms and typed errors.
+//! finite differences on random shapes and parameters (including the
+//! Hessian quadratic form vᵀ∇ₓ²E v and its parameter gradient), f32
+//! against f64, closed forms and typed errors.
 //!
 //! Run with `cargo test -p ebm-core --release --test families`.
 
@@ -9,7 +10,10 @@ use ebm_core::gaussian::Gaussian;
 use ebm_core::ica::{Ica, Source};
 use ebm_core::mixture::{Covariance, GaussianMixture};
 use ebm_core::rbm::GaussBernoulliRbm;
-use ebm_core::testing::{check_all_derivatives, check_f32_matches_f64, normal_vec, uniform_vec, Tolerance, FD_TOL};
+use ebm_core::testing::{
+    check_all_derivatives, check_f32_matches_f64, check_v_hess_v, check_v_hess_v_f32_matches_f64, normal_vec,
+    uniform_vec, Tolerance, FD_TOL,
+};
 use ebm_core::{EbmError, Energy};
 use proptest::prelude::*;
 
@@ -67,12 +71,15 @@ fn check_batched_matches_rows<E: Energy<f64>>(m: &E, b: usize, seed: u64) {
     m.energy_score_hess_diag(&x, &mut e, &mut s, &mut h).unwrap();
     let mut e_only = vec![0.0; b];
     m.energy(&x, &mut e_only).unwrap();
-    let mut g = [vec![0.0; p], vec![0.0; p], vec![0.0; p]];
+    let mut q = vec![0.0; b];
+    m.v_hess_v(&x, &v, &mut q).unwrap();
+    let mut g = [vec![0.0; p], vec![0.0; p], vec![0.0; p], vec![0.0; p]];
     m.grad_params_energy(&x, &w, &mut g[0]).unwrap();
     m.grad_params_v_dot_grad_x(&x, &v, &w, &mut g[1]).unwrap();
     m.grad_params_sm(&x, &w, &mut g[2]).unwrap();
-    let mut want = [vec![0.0; p], vec![0.0; p], vec![0.0; p]];
-    let (mut e1, mut s1, mut h1, mut g1) = ([0.0], vec![0.0; d], vec![0.0; d], vec![0.0; p]);
+    m.grad_params_v_hess_v(&x, &v, &w, &mut g[3]).unwrap();
+    let mut want = [vec![0.0; p], vec![0.0; p], vec![0.0; p], vec![0.0; p]];
+    let (mut e1, mut s1, mut h1, mut g1, mut q1) = ([0.0], vec![0.0; d], vec![0.0; d], vec![0.0; p], [0.0]);
     let exact = Tolerance::new(1e-13, 1e-13);
     for n in 0..b {
         let (xr, vr, wr) = (&x[n * d..(n + 1) * d], &v[n * d..(n + 1) * d], &w[n..n + 1]);
@@ -87,9 +94,14 @@ fn check_batched_matches_rows<E: Energy<f64>>(m: &E, b: usize, seed: u64) {
         want[1].iter_mut().zip(&g1).for_each(|(a, b)| *a += b);
         m.grad_params_sm(xr, wr, &mut g1).unwrap();
         want[2].iter_mut().zip(&g1).for_each(|(a, b)| *a += b);
+        m.v_hess_v(xr, vr, &mut q1).unwrap();
+        exact.assert_all_close("v_hess_v row", &q1, &q[n..n + 1]);
+        m.grad_params_v_hess_v(xr, vr, wr, &mut g1).unwrap();
+        want[3].iter_mut().zip(&g1).for_each(|(a, b)| *a += b);
     }
     let tol = Tolerance::new(1e-12, 1e-12).grown(b);
-    for (k, what) in ["grad_params_energy", "grad_params_v_dot_grad_x", "grad_params_sm"].iter().enumerate() {
+    let names = ["grad_params_energy", "grad_params_v_dot_grad_x", "grad_params_sm", "grad_params_v_hess_v"];
+    for (k, what) in names.iter().enumerate() {
         tol.assert_all_close(&format!("{} batched {what}", m.name()), &g[k], &want[k]);
     }
 }
@@ -104,6 +116,7 @@ proptest! {
         let m = Gaussian::new(d, gaussian_params(seed, d)).unwrap();
         let (x, v, w) = batch(seed, b, d);
         check_all_derivatives(&m, &x, &v, &w, FD_TOL);
+        check_v_hess_v(&m, &x, &v, &w, FD_TOL);
     }
 }
 
@@ -113,6 +126,7 @@ fn gaussian_f32_matches_f64() {
         let m = Gaussian::new(d, gaussian_params(seed, d)).unwrap();
         let (x, v, w) = batch(seed, b, d);
         check_f32_matches_f64(&m.cast::<f32>(), &m, &x, &v, &w, F32_TOL);
+        check_v_hess_v_f32_matches_f64(&m.cast::<f32>(), &m, &x, &v, &w, F32_TOL);
     }
 }
 
@@ -251,6 +265,7 @@ proptest! {
         let m = mixture(seed, d, k, Covariance::Full);
         let (x, v, w) = batch(seed, b, d);
         check_all_derivatives(&m, &x, &v, &w, FD_TOL);
+        check_v_hess_v(&m, &x, &v, &w, FD_TOL);
     }
 
     #[test]
@@ -258,6 +273,7 @@ proptest! {
         let m = mixture(seed, d, k, Covariance::Diagonal);
         let (x, v, w) = batch(seed, b, d);
         check_all_derivatives(&m, &x, &v, &w, FD_TOL);
+        check_v_hess_v(&m, &x, &v, &w, FD_TOL);
     }
 }
 
@@ -268,6 +284,7 @@ fn mixture_f32_matches_f64() {
             let m = mixture(seed, d, k, cov);
             let (x, v, w) = batch(seed, b, d);
             check_f32_matches_f64(&m.cast::<f32>(), &m, &x, &v, &w, F32_TOL);
+            check_v_hess_v_f32_matches_f64(&m.cast::<f32>(), &m, &x, &v, &w, F32_TOL);
         }
     }
 }
@@ -396,6 +413,7 @@ proptest! {
         let m = ica(seed, d, k, SOURCES[src]);
         let (x, v, w) = batch(seed, b, d);
         check_all_derivatives(&m, &x, &v, &w, FD_TOL);
+        check_v_hess_v(&m, &x, &v, &w, FD_TOL);
     }
 }
 
@@ -408,6 +426,7 @@ fn ica_derivatives_every_source() {
             let m = ica(seed, d, k, source);
             let (x, v, w) = batch(seed, b, d);
             check_all_derivatives(&m, &x, &v, &w, FD_TOL);
+            check_v_hess_v(&m, &x, &v, &w, FD_TOL);
         }
     }
 }
@@ -419,6 +438,7 @@ fn ica_f32_matches_f64() {
             let m = ica(seed, d, k, source);
             let (x, v, w) = batch(seed, b, d);
             check_f32_matches_f64(&m.cast::<f32>(), &m, &x, &v, &w, F32_TOL);
+            check_v_hess_v_f32_matches_f64(&m.cast::<f32>(), &m, &x, &v, &w, F32_TOL);
         }
     }
 }
@@ -498,6 +518,7 @@ proptest! {
         let m = rbm(seed, d, h);
         let (x, v, w) = batch(seed, b, d);
         check_all_derivatives(&m, &x, &v, &w, FD_TOL);
+        check_v_hess_v(&m, &x, &v, &w, FD_TOL);
     }
 }
 
@@ -507,6 +528,7 @@ fn rbm_f32_matches_f64() {
         let m = rbm(seed, d, h);
         let (x, v, w) = batch(seed, b, d);
         check_f32_matches_f64(&m.cast::<f32>(), &m, &x, &v, &w, F32_TOL);
+        check_v_hess_v_f32_matches_f64(&m.cast::<f32>(), &m, &x, &v, &w, F32_TOL);
     }
 }
 

@@ -3,7 +3,10 @@
 //! PyTorch-order forward pass, chunking independence, and the typed errors.
 
 use ebm_core::mlp::{Activation, Mlp};
-use ebm_core::testing::{check_all_derivatives, check_f32_matches_f64, normal_vec, uniform_vec, Tolerance, FD_TOL};
+use ebm_core::testing::{
+    check_all_derivatives, check_f32_matches_f64, check_v_hess_v, check_v_hess_v_f32_matches_f64, normal_vec,
+    uniform_vec, Tolerance, FD_TOL,
+};
 use ebm_core::{EbmError, Energy};
 use proptest::prelude::*;
 
@@ -38,6 +41,7 @@ fn check_derivatives(act: Activation, d: usize, hidden: &[usize], b: usize, seed
     let m = random_mlp(d, hidden, act, 1.5, seed);
     let t = batch(d, b, seed);
     check_all_derivatives(&m, &t.x, &t.v, &t.w, FD_TOL);
+    check_v_hess_v(&m, &t.x, &t.v, &t.w, FD_TOL);
 }
 
 fn shapes() -> impl Strategy<Value = (usize, Vec<usize>, usize, u64)> {
@@ -95,6 +99,7 @@ fn f32_matches_f64() {
             let m64 = m32.cast::<f64>();
             let t = batch(d, 37, 20 + i as u64);
             check_f32_matches_f64(&m32, &m64, &t.x, &t.v, &t.w, Tolerance::new(1e-3, 1e-3));
+            check_v_hess_v_f32_matches_f64(&m32, &m64, &t.x, &t.v, &t.w, Tolerance::new(1e-3, 1e-3));
         }
     }
 }
@@ -162,15 +167,18 @@ fn check_chunking(d: usize, b: usize, hidden: &[usize]) {
     let (mut e, mut s, mut h) = (vec![0.0; b], vec![0.0; b * d], vec![0.0; b * d]);
     m.energy_score_hess_diag(&t.x, &mut e, &mut s, &mut h).unwrap();
     let p = m.num_params();
+    let mut q = vec![0.0; b];
+    m.v_hess_v(&t.x, &t.v, &mut q).unwrap();
     let grads = |x: &[f64], v: &[f64], w: &[f64]| {
-        let (mut g1, mut g2, mut g3) = (vec![0.0; p], vec![0.0; p], vec![0.0; p]);
+        let (mut g1, mut g2, mut g3, mut g4) = (vec![0.0; p], vec![0.0; p], vec![0.0; p], vec![0.0; p]);
         m.grad_params_energy(x, w, &mut g1).unwrap();
         m.grad_params_v_dot_grad_x(x, v, w, &mut g2).unwrap();
         m.grad_params_sm(x, w, &mut g3).unwrap();
-        [g1, g2, g3]
+        m.grad_params_v_hess_v(x, v, w, &mut g4).unwrap();
+        [g1, g2, g3, g4]
     };
     let batched = grads(&t.x, &t.v, &t.w);
-    let mut summed = [vec![0.0; p], vec![0.0; p], vec![0.0; p]];
+    let mut summed = [vec![0.0; p], vec![0.0; p], vec![0.0; p], vec![0.0; p]];
     let exact = Tolerance::new(1e-12, 1e-12);
     for i in 0..b {
         let r = i * d..(i + 1) * d;
@@ -179,12 +187,15 @@ fn check_chunking(d: usize, b: usize, hidden: &[usize]) {
         exact.assert_all_close("energy", &e1, &e[i..i + 1]);
         exact.assert_all_close("score", &s1, &s[r.clone()]);
         exact.assert_all_close("hess_diag", &h1, &h[r.clone()]);
+        let mut q1 = [0.0];
+        m.v_hess_v(&t.x[r.clone()], &t.v[r.clone()], &mut q1).unwrap();
+        exact.assert_all_close("v_hess_v", &q1, &q[i..i + 1]);
         let g = grads(&t.x[r.clone()], &t.v[r], &t.w[i..i + 1]);
-        for k in 0..3 {
+        for k in 0..4 {
             summed[k].iter_mut().zip(&g[k]).for_each(|(a, b)| *a += b);
         }
     }
-    for k in 0..3 {
+    for k in 0..4 {
         Tolerance::new(1e-10, 1e-10).assert_all_close(&format!("gradient {k}"), &batched[k], &summed[k]);
     }
 }
@@ -201,6 +212,15 @@ fn relu_is_refused_for_hessian_objectives() {
     assert_eq!(
         m.grad_params_sm(&x, &[1.0], &mut g),
         Err(EbmError::Activation { activation: "relu", objective: "grad_params_sm" })
+    );
+    let mut q = [0.0];
+    assert_eq!(
+        m.v_hess_v(&x, &[1.0, 0.0], &mut q),
+        Err(EbmError::Activation { activation: "relu", objective: "v_hess_v" })
+    );
+    assert_eq!(
+        m.grad_params_v_hess_v(&x, &[1.0, 0.0], &[1.0], &mut g),
+        Err(EbmError::Activation { activation: "relu", objective: "grad_params_v_hess_v" })
     );
 }
 
