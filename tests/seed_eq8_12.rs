@@ -29,30 +29,13 @@ use ebm::estimators::metrics::{fisher_divergence, fisher_divergence_weighted, Es
 use ebm::{sm_integrand, Energy, Gaussian};
 use seed_common::*;
 
-fn mat_mul(a: &[f64], b: &[f64], d: usize) -> Vec<f64> {
-    let mut c = vec![0.0; d * d];
-    for i in 0..d {
-        for j in 0..d {
-            c[i * d + j] = (0..d).map(|k| a[i * d + k] * b[k * d + j]).sum();
-        }
-    }
-    c
-}
-
-fn trace(a: &[f64], d: usize) -> f64 {
-    (0..d).map(|i| a[i * d + i]).sum()
-}
-
 /// (D_F, J, C) in closed form.
 fn gaussian_closed_forms(m: &[f64], s: &[f64], mu: &[f64], p: &[f64]) -> (f64, f64, f64) {
     let d = m.len();
     let si = inverse_spd(s, d).unwrap();
-    let a: Vec<f64> = p.iter().zip(&si).map(|(x, y)| x - y).collect();
-    let dm: Vec<f64> = (0..d).map(|i| m[i] - mu[i]).collect();
-    let pd: f64 = (0..d).map(|i| (0..d).map(|k| p[i * d + k] * dm[k]).sum::<f64>().powi(2)).sum();
-    let df = 0.5 * (trace(&mat_mul(&mat_mul(&a, s, d), &a, d), d) + pd);
+    let pd: f64 = (0..d).map(|i| (0..d).map(|k| p[i * d + k] * (m[k] - mu[k])).sum::<f64>().powi(2)).sum();
     let j = 0.5 * (trace(&mat_mul(&mat_mul(p, s, d), p, d), d) + pd) - trace(p, d);
-    (df, j, 0.5 * trace(&si, d))
+    (gaussian_fisher(m, s, mu, p), j, 0.5 * trace(&si, d))
 }
 
 /// Per-sample ½‖s_data − s_θ‖², J(x), and the wrong-sign integrand ½‖∇E‖² + ΔE.

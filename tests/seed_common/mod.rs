@@ -144,3 +144,30 @@ pub fn scaled_mlp(d: usize, hidden: &[usize], seed: u64, scale: f64) -> ebm::Mlp
     m.params_mut()[p - 1 - h..p - 1].iter_mut().for_each(|w| *w *= scale);
     m
 }
+
+/// C = A B for d×d row-major matrices.
+pub fn mat_mul(a: &[f64], b: &[f64], d: usize) -> Vec<f64> {
+    let mut c = vec![0.0; d * d];
+    for i in 0..d {
+        for j in 0..d {
+            c[i * d + j] = (0..d).map(|k| a[i * d + k] * b[k * d + j]).sum();
+        }
+    }
+    c
+}
+
+/// tr A.
+pub fn trace(a: &[f64], d: usize) -> f64 {
+    (0..d).map(|i| a[i * d + i]).sum()
+}
+
+/// Seed eq 8 in closed form for data N(m, S) and model N(μ, P⁻¹): with
+/// r = x − m ~ N(0, S), s_data − s_θ = (P − S⁻¹)r + P(m − μ), so
+/// D_F = ½[tr((P − S⁻¹) S (P − S⁻¹)) + ‖P(m − μ)‖²].
+pub fn gaussian_fisher(m: &[f64], s: &[f64], mu: &[f64], p: &[f64]) -> f64 {
+    let d = m.len();
+    let si = inverse_spd(s, d).unwrap();
+    let a: Vec<f64> = p.iter().zip(&si).map(|(x, y)| x - y).collect();
+    let pd: f64 = (0..d).map(|i| (0..d).map(|k| p[i * d + k] * (m[k] - mu[k])).sum::<f64>().powi(2)).sum();
+    0.5 * (trace(&mat_mul(&mat_mul(&a, s, d), &a, d), d) + pd)
+}
