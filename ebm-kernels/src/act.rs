@@ -7,7 +7,7 @@
 //! | 1 tanh | t | 1−t² = 4e/(1+e)², e = e^(−2|a|) | −2t(1−t²) |
 //! | 2 silu | a s | s(1 + a(1−s)) | s(1−s)(2 + a(1−2s)) |
 //! | 3 gelu-tanh | ½a(1+tanh u) | ½(1+t) + ½a S u′ | S (u′ + ½a(u″ − 2t u′²)) |
-//! | 4 relu | max(a,0) | 1[a>0] | 0 |
+//! | 4 relu | max(a,0) | 𝟙(a > 0) | 0 |
 //!
 //! with s the logistic sigmoid, u = k(a + c a³), k = √(2/π), c = 0.044715,
 //! S = 1 − tanh² u.

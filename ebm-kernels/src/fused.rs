@@ -1,13 +1,13 @@
 //! The fused kernels, one thread per sample, generic over the families
 //! through the compile-time [`Spec`]:
 //!
-//! - [`eval_kernel`]: E, and optionally the score −∇ₓE and the Hessian
+//! - [`eval_kernel()`]: E, and optionally the score −∇ₓE and the Hessian
 //!   diagonal ∂²E/∂xᵢ², in one pass;
-//! - [`ula_kernel`]: K unadjusted Langevin steps (seed eq 14)
+//! - [`ula_kernel()`]: K unadjusted Langevin steps (seed eq 14)
 //!   x ← x + (ε²/2)·score(x) + ε z in one launch, z drawn in-kernel from
 //!   Philox exactly as `ebm_core::langevin::ula` (stream = first_step + k,
 //!   index = b·d + i);
-//! - [`mala_kernel`]: K MALA steps in one launch, with the accept uniform
+//! - [`mala_kernel()`]: K MALA steps in one launch, with the accept uniform
 //!   of `ebm_core::langevin::mala` (stream k | 2⁶³, index b) and per-chain
 //!   acceptance counts.
 //!

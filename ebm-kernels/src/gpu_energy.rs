@@ -3,9 +3,9 @@
 //! against `ebm_core::Energy` runs unchanged on the GPU.
 //!
 //! - `energy`, `energy_score`, `energy_score_hess_diag`: one launch of
-//!   [`crate::fused::eval_kernel`] each;
+//!   [`crate::fused::eval_kernel()`] each;
 //! - `langevin_ula`, `langevin_mala`: all K steps in one launch of
-//!   [`crate::fused::ula_kernel`] / [`crate::fused::mala_kernel`], with the
+//!   [`crate::fused::ula_kernel()`] / [`crate::fused::mala_kernel()`], with the
 //!   noise of `ebm_core::langevin` drawn in-kernel;
 //! - `grad_params_energy` (Σᵦ wᵦ∇θE, seed eq 2–3): per-sample gradient rows
 //!   and a reduction over the batch on the device ([`crate::grad`]); on the

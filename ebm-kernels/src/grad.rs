@@ -1,9 +1,9 @@
 //! Parameter gradients of the energy, Σᵦ wᵦ ∇θE(xᵦ) (seed eq 2–3), on the
 //! device in two kernels:
 //!
-//! 1. [`grad_rows_kernel`]: one thread per sample writes its weighted
+//! 1. [`grad_rows_kernel()`]: one thread per sample writes its weighted
 //!    gradient wᵦ∇θE(xᵦ) as a row of a (chunk × P) buffer;
-//! 2. [`reduce_rows_kernel`]: one thread per parameter sums the rows
+//! 2. [`reduce_rows_kernel()`]: one thread per parameter sums the rows
 //!    (adding to the output for the second and later chunks).
 //!
 //! Per family (notation of `crate::families` and `crate::mlp`):

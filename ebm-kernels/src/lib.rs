@@ -1,30 +1,45 @@
 //! # ebm-kernels
 //!
-//! Fused CubeCL kernels on wgpu for ebm, each checked against its CPU twin
-//! in `ebm-core`.
+//! Fused CubeCL (0.11, wgpu runtime) kernels for ebm, each checked against
+//! its CPU twin in `ebm-core`.
 //!
-//! - [`device`]: adapter choice (`EBM_ADAPTER`), [`DeviceInfo`], [`list_adapters`].
-//! - [`philox`]: Philox4x32-10 in-kernel, the twin of `ebm_core::rng`.
+//! - [`device`]: adapter choice ([`GpuDevice::from_env`] reads `EBM_ADAPTER`:
+//!   `default`, `cpu`, `discrete`, `integrated`, `#N`, or a name substring),
+//!   [`DeviceInfo`] (name, backend, device type, limits), [`list_adapters`];
+//!   no adapter is a typed [`KernelError::NoAdapter`] with the install hint.
+//! - [`GpuEnergy`]: a model held on the device that implements
+//!   `ebm_core::Energy<f32>`, so estimator code runs unchanged on the GPU:
+//!   fused energy / score / exact Hessian diagonal ([`fused`], [`mlp`],
+//!   [`families`]), K Langevin (ULA, MALA) steps per launch with in-kernel
+//!   Philox noise ([`philox`]), Σ w∇θE on the device ([`grad`]), and a fused
+//!   NCE loss + gradient ([`nce`], [`GpuEnergy::nce_loss_grad`]).
+//! - [`plan`] / [`probe`]: Mesa's llvmpipe (lavapipe) silently stops an
+//!   invocation's loops after 65 536 iterations in total; the budget is
+//!   measured at bring-up and launches are split to fit it.
+//!
+//! Families: MLP (Softplus, Tanh, SiLU, GELU-tanh, ReLU), Gaussian, ICA
+//! (log cosh, logistic, Student-t), Gaussian mixture (full, diagonal),
+//! Gaussian–Bernoulli RBM, all f32, one thread per sample, θ staged in
+//! workgroup shared memory when it fits.
 
+pub mod act;
 pub mod device;
 pub mod error;
+pub mod families;
+pub mod family;
+pub mod fused;
+pub mod gpu_energy;
+pub mod grad;
 pub mod launch;
+pub mod mlp;
+pub mod nce;
 pub mod philox;
+pub mod plan;
+pub mod probe;
+pub mod spec;
 
 pub use cubecl;
 pub use device::{list_adapters, AdapterKind, AdapterSelector, DeviceInfo, DeviceLimits, GpuDevice};
 pub use error::{KernelError, Result, INSTALL_HINT};
-pub mod act;
-pub mod fused;
-pub mod mlp;
-pub mod nce;
-pub mod spec;
-pub mod families;
-pub mod family;
-pub mod gpu_energy;
-pub mod grad;
-
 pub use family::GpuFamily;
 pub use gpu_energy::{GpuEnergy, NceOut};
-pub mod plan;
-pub mod probe;

@@ -208,7 +208,7 @@ pub fn draws_kernel(addr: &[u32], uniform: &mut [f32], normal: &mut [f32]) {
     }
 }
 
-/// Host side: runs [`philox_blocks_kernel`] on `(counter, key)` pairs; the
+/// Host side: runs [`philox_blocks_kernel()`] on `(counter, key)` pairs; the
 /// GPU twin of `ebm_core::rng::philox4x32_10` for tests.
 pub fn philox_blocks(
     dev: &crate::GpuDevice,
@@ -231,7 +231,7 @@ pub fn philox_blocks(
 }
 
 /// Host side: the uniform and the normal draw at each `(seed, stream,
-/// index)` address, computed in-kernel ([`uniform_at`], [`normal_at`]).
+/// index)` address, computed in-kernel ([`uniform_at()`], [`normal_at()`]).
 pub fn draws(dev: &crate::GpuDevice, addrs: &[(u64, u64, u64)]) -> crate::Result<(Vec<f32>, Vec<f32>)> {
     use crate::launch::{arg, grid, read_f32, upload_u32};
     let n = addrs.len();
