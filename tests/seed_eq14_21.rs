@@ -195,12 +195,12 @@ fn library_cd_with_one_ula_step_matches_eq_16() {
 fn gauss_hermite_rule_has_the_normal_moments() {
     let (z, w) = gauss_hermite(10);
     let mut double_fact = 1.0; // (k − 1)!! for even k
-    for k in (0..20).step_by(2) {
+    for k in (0..20i32).step_by(2) {
         if k > 0 {
             double_fact *= (k - 1) as f64;
         }
-        let even: f64 = z.iter().zip(&w).map(|(z, w)| w * z.powi(k as i32)).sum();
-        let odd: f64 = z.iter().zip(&w).map(|(z, w)| w * z.powi(k as i32 + 1)).sum();
+        let even: f64 = z.iter().zip(&w).map(|(z, w)| w * z.powi(k)).sum();
+        let odd: f64 = z.iter().zip(&w).map(|(z, w)| w * z.powi(k + 1)).sum();
         assert!((even - double_fact).abs() < 1e-10 * double_fact, "E z^{k} = {even} vs {double_fact}");
         assert!(odd.abs() < 1e-9 * double_fact.max(1.0), "E z^{} = {odd}", k + 1);
     }

@@ -79,7 +79,7 @@ fn population_optimal_classifier_is_the_log_density_ratio() {
     let pd: Vec<f64> = xs.iter().map(|&x| log_normal(x, M, S).exp()).collect();
     let pn: Vec<f64> = xs.iter().map(|&x| log_normal(x, 0.0, TAU).exp()).collect();
     let nu = NU as f64;
-    let mut beta = vec![0.0; 3];
+    let mut beta = [0.0; 3];
     for _ in 0..50 {
         let (mut g, mut h) = (vec![0.0; 3], vec![0.0; 9]);
         for i in 0..xs.len() {

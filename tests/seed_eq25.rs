@@ -256,7 +256,7 @@ fn learned_stein_discrepancy_approaches_the_fisher_divergence() {
     let s = scores(&model, &x);
     // The empirical optimum from the normal equations: with φ = (x, 1),
     // M = mean(s φᵀ) + [I 0], Φ = mean(φ φᵀ), W = M Φ⁻¹/(2λ).
-    let mut mm = vec![0.0; D * (D + 1)];
+    let mut mm = [0.0; D * (D + 1)];
     let mut phi2 = vec![0.0; (D + 1) * (D + 1)];
     for (xr, sr) in x.chunks(D).zip(s.chunks(D)) {
         let phi = [xr[0], xr[1], 1.0];
@@ -275,7 +275,7 @@ fn learned_stein_discrepancy_approaches_the_fisher_divergence() {
         mm[i * (D + 1) + i] += 1.0;
     }
     let phi_inv = inverse_spd(&phi2, D + 1).unwrap();
-    let mut w_emp = vec![0.0; D * (D + 1)];
+    let mut w_emp = [0.0; D * (D + 1)];
     for i in 0..D {
         for j in 0..D + 1 {
             w_emp[i * (D + 1) + j] = (0..D + 1).map(|k| mm[i * (D + 1) + k] * phi_inv[k * (D + 1) + j]).sum::<f64>() / (2.0 * lambda);
