@@ -265,3 +265,20 @@ fn compile_and_compile_fused_agree_on_single_outputs() {
         assert!(same(*s, *t), "{s:e} vs {t:e}");
     }
 }
+
+#[test]
+fn non_finite_inputs_are_found_anywhere_in_the_batch() {
+    use ebm_core::EbmError;
+    let m = SymEnergy::<f64>::parse("energy(x[4]; a) = a * (x0 + x1 * x2 - x3)", &[1.5]).unwrap();
+    let b = 10; // 40 values: two blocks of 16 and a tail of 8
+    for (at, bad) in [(5usize, f64::INFINITY), (37, f64::NAN), (39, f64::NEG_INFINITY), (16, f64::NAN)] {
+        let mut x = normal_vec(70, 4 * b);
+        x[at] = bad;
+        let mut e = vec![0.0; b];
+        let err = m.energy(&x, &mut e).unwrap_err();
+        assert!(matches!(err, EbmError::NonFinite { row, col, .. } if row == at / 4 && col == at % 4), "{at}: {err:?}");
+    }
+    let x = normal_vec(71, 4 * b);
+    let mut e = vec![0.0; b];
+    m.energy(&x, &mut e).unwrap();
+}

@@ -177,10 +177,13 @@ unsafe fn exec<T: Real>(instrs: &[Instr], regs: &mut [Row<T>], xt: &[Row<T>], at
 
 /// `o ← Σ terms` in the order and with the roundings of [`Op::Sum`].
 #[inline(always)]
-fn sum<'a, T: Real>(o: &mut Row<T>, terms: &[Term], r: impl Fn(u32) -> &'a Row<T>) {
+fn sum<'a, T: Real>(out: &mut Row<T>, terms: &[Term], r: impl Fn(u32) -> &'a Row<T>) {
     let Some((first, rest)) = terms.split_first() else {
         return; // `check_indices` rejects empty sums
     };
+    // accumulate in a local row the compiler can keep in vector registers
+    let mut acc = [T::zero(); LANES];
+    let o = &mut acc;
     match *first {
         Term::Add(a) => *o = *r(a),
         Term::Sub(a) => {
@@ -229,6 +232,7 @@ fn sum<'a, T: Real>(o: &mut Row<T>, terms: &[Term], r: impl Fn(u32) -> &'a Row<T
             }
         }
     }
+    *out = acc;
 }
 
 /// Transposes `n ≤ LANES` rows of width `w` (row-major) into `w` rows of
@@ -393,15 +397,28 @@ pub fn eval_weighted_sum<T: Real>(p: &Program, params: &[T], x: &[T], aux: &[T],
             let xc = &x[start * d..(start + len) * d];
             let ac = if da > 0 { &aux[start * da..(start + len) * da] } else { &[][..] };
             let wc = &w[start..start + len];
-            let mut part = vec![T::zero(); p.outputs.len()];
+            // one partial sum per output and lane: no dependency between lanes
+            let mut part = vec![[T::zero(); LANES]; p.outputs.len()];
             run_chunk(p, params, xc, ac, len, |off, n, regs| {
-                let ws = &wc[off..off + n];
-                for (a, &r) in part.iter_mut().zip(&p.outputs) {
-                    let row = &regs[r as usize][..n];
-                    *a += row.iter().zip(ws).map(|(&v, &wb)| v * wb).sum::<T>();
+                if n == LANES {
+                    let ws: &Row<T> = wc[off..off + LANES].try_into().expect("a full block");
+                    for (a, &r) in part.iter_mut().zip(&p.outputs) {
+                        let row = &regs[r as usize];
+                        for l in 0..LANES {
+                            a[l] += row[l] * ws[l];
+                        }
+                    }
+                } else {
+                    // the lanes past n are padding: leave them out (0·∞ would be NaN)
+                    let ws = &wc[off..off + n];
+                    for (a, &r) in part.iter_mut().zip(&p.outputs) {
+                        for ((a, &v), &wb) in a.iter_mut().zip(&regs[r as usize]).zip(ws) {
+                            *a += v * wb;
+                        }
+                    }
                 }
             });
-            part
+            part.iter().map(|a| a.iter().fold(T::zero(), |s, &v| s + v)).collect::<Vec<T>>()
         })
         .collect();
     for part in partials {

@@ -139,6 +139,20 @@ impl Compiled {
     }
 }
 
+/// Whether every value is finite, as a vectorisable reduction (v·0 is 0
+/// for a finite v and NaN otherwise; sixteen independent sums).
+fn all_finite<T: Real>(x: &[T]) -> bool {
+    let mut acc = [T::zero(); 16];
+    let mut chunks = x.chunks_exact(16);
+    for c in &mut chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a = *a + v * T::zero();
+        }
+    }
+    let tail = chunks.remainder().iter().fold(T::zero(), |a, &v| a + v * T::zero());
+    acc.iter().fold(tail, |a, &v| a + v).is_finite()
+}
+
 /// A symbolic energy with exact derivatives, implementing [`Energy`].
 ///
 /// θ follows the layout of [`super::signature`]: parameters in declaration
@@ -220,7 +234,11 @@ impl<T: Real> SymEnergy<T> {
     }
 
     fn batch(&self, x: &[T]) -> Result<usize> {
-        check_batch("x", x, self.dim())
+        let d = self.dim();
+        if x.is_empty() || x.len() % d != 0 || !all_finite(x) {
+            return check_batch("x", x, d); // the error, with its details
+        }
+        Ok(x.len() / d)
     }
 
     fn batch_weights(&self, x: &[T], w: &[T], grad: &[T]) -> Result<usize> {
