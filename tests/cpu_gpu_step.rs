@@ -7,12 +7,27 @@
 //! no adapter the test fails with the install hint.
 
 use ebm::estimators::samplers::Ula;
+use ebm::estimators::ssm::{Projection, Ssm};
 use ebm::estimators::{Cd, Dsm, Estimator, ExactSm, StepCtx};
 use ebm::kernels::{GpuDevice, GpuEnergy};
 use ebm::testing::Tolerance;
 use ebm::{Activation, Energy, Mlp};
 
+/// The default adapter, with CubeCL's bounds checking (`check_mode =
+/// "validate"`) switched on before the first kernel compiles, so an
+/// out-of-bounds access fails the test. (The root package has no
+/// `cubecl.toml`: one here would also put the benches in validate mode.)
 fn device() -> GpuDevice {
+    use ebm::kernels::cubecl::config::compilation::BoundsCheckMode;
+    use ebm::kernels::cubecl::config::{CubeClRuntimeConfig, RuntimeConfig};
+    static VALIDATE: std::sync::Once = std::sync::Once::new();
+    VALIDATE.call_once(|| {
+        let mut config = CubeClRuntimeConfig::default();
+        config.compilation.check_mode = BoundsCheckMode::Validate;
+        let _ = CubeClRuntimeConfig::try_set(config);
+    });
+    let mode = CubeClRuntimeConfig::get().compilation.check_mode;
+    assert!(matches!(mode, BoundsCheckMode::Validate), "bounds checking is off: {mode:?}");
     match GpuDevice::from_env() {
         Ok(d) => {
             println!("adapter: {}", d.info());
@@ -57,4 +72,9 @@ fn cd_step_matches_cpu_on_default_adapter() {
     // 10 Langevin steps on the device against the CPU chain with the same
     // Philox noise; f32 rounding drifts slowly along the chain.
     compare("CD-10", Cd::<f32, Ula>::new(Ula::new(0.05, 10)), Tolerance::new(2e-3, 1e-4));
+}
+
+#[test]
+fn ssm_vr_step_matches_cpu_on_default_adapter() {
+    compare("SSM-VR", Ssm::new(2, Projection::Rademacher).variance_reduced(), Tolerance::new(1e-4, 1e-5));
 }

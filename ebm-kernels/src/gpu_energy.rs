@@ -11,7 +11,8 @@
 //!   and a reduction over the batch on the device ([`crate::grad`]); on the
 //!   CPU twin when one sample's gradient exceeds the adapter's loop budget;
 //! - the other two parameter gradients (∇θ vᵀ∇ₓE and ∇θ of the
-//!   score-matching integrand) **delegate to the CPU twin** for now (same θ,
+//!   score-matching integrand), the Hessian quadratic form vᵀ∇ₓ²E v and its
+//!   θ-gradient **delegate to the CPU twin** for now (same θ,
 //!   same results as the CPU model).
 //!
 //! On an adapter with a loop budget (Mesa's llvmpipe stops an invocation's
@@ -632,6 +633,16 @@ impl<M: GpuFamily> Energy<f32> for GpuEnergy<M> {
     /// Delegates to the CPU twin (see the module docs).
     fn grad_params_sm(&self, x: &[f32], weights: &[f32], grad: &mut [f32]) -> ebm_core::Result<()> {
         self.cpu.grad_params_sm(x, weights, grad)
+    }
+
+    /// Delegates to the CPU twin (see the module docs).
+    fn v_hess_v(&self, x: &[f32], v: &[f32], out: &mut [f32]) -> ebm_core::Result<()> {
+        self.cpu.v_hess_v(x, v, out)
+    }
+
+    /// Delegates to the CPU twin (see the module docs).
+    fn grad_params_v_hess_v(&self, x: &[f32], v: &[f32], weights: &[f32], grad: &mut [f32]) -> ebm_core::Result<()> {
+        self.cpu.grad_params_v_hess_v(x, v, weights, grad)
     }
 
     /// All `steps` ULA steps in one launch (module docs).
