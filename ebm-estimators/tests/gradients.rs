@@ -39,8 +39,15 @@ fn dsm_gradient_one_and_many_sigmas() {
     check_all(|| Dsm::geometric(1.0, 0.05, 4));
 }
 
+/// SSM and SSM-VR with the exact Hessian term (the default), and with the
+/// explicit central-difference option (whose gradient is the exact
+/// gradient of its own approximate loss).
 #[test]
 fn ssm_gradient_all_variants() {
+    check_all(|| Ssm::new(2, Projection::Gaussian));
+    check_all(|| Ssm::new(3, Projection::Rademacher));
+    check_all(|| Ssm::new(1, Projection::Rademacher));
+    check_all(|| Ssm::new(2, Projection::Gaussian).variance_reduced());
     let h = HvpMode::CentralDifference { h: 1e-3 };
     check_all(|| Ssm::new(2, Projection::Gaussian).with_hvp(h));
     check_all(|| Ssm::new(3, Projection::Rademacher).with_hvp(h));

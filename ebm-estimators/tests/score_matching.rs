@@ -1,7 +1,7 @@
 //! Score-matching estimators on a Gaussian model fitted to Gaussian data
 //! (d = 5, n = 20 000): exact SM reaches the closed form, which for a
 //! Gaussian model is the MLE (sample mean, inverse 1/n sample covariance);
-//! DSM with a small σ and SSM get within 3 %.
+//! DSM with a small σ and SSM / SSM-VR (exact Hessian term) get within 3 %.
 
 mod common;
 
@@ -94,9 +94,10 @@ fn ssm_and_ssm_vr_are_within_3_percent() {
     assert!(em < 0.03 && ep < 0.03, "SSM-VR: mean {em:e}, precision {ep:e}");
 }
 
-/// The SSM Hessian term is exact for a Gaussian (constant Hessian): the
-/// central difference gives vᵀPv, so the loss is ½(vᵀP r)² − vᵀPv per
-/// projection, which this checks against the closed form.
+/// On a Gaussian the SSM loss is ½(vᵀP r)² − vᵀPv per projection: the
+/// exact Hessian term matches this closed form to rounding, and so does the
+/// central-difference option (the Hessian is constant) to its step's
+/// rounding error.
 #[test]
 fn ssm_loss_matches_closed_form_on_a_gaussian() {
     let model = common::gaussian_model(4, 3);
@@ -120,13 +121,100 @@ fn ssm_loss_matches_closed_form_on_a_gaussian() {
     }
     want /= 6.0;
     let got = est.loss(&model, &x).unwrap();
-    assert!((got - want).abs() < 1e-6 * want.abs().max(1.0), "{got} vs {want}");
+    assert!((got - want).abs() < 1e-12 * want.abs().max(1.0), "exact: {got} vs {want}");
+    let fd = est.clone().with_hvp(HvpMode::central_difference_for::<f64>()).loss(&model, &x).unwrap();
+    assert!((fd - want).abs() < 1e-6 * want.abs().max(1.0), "central difference: {fd} vs {want}");
     // and with many projections its mean approaches the exact SM loss (eq 12)
     let mut many = Ssm::new(4000, Projection::Rademacher);
     many.prepare(&model, &x, StepCtx::new(1, 0)).unwrap();
     let exact = esm::sm_loss(&model, &x).unwrap();
     let sliced = many.loss(&model, &x).unwrap();
     assert!((sliced - exact).abs() < 0.05 * exact.abs().max(1.0), "sliced {sliced} vs exact {exact}");
+}
+
+/// On a non-quadratic model (an MLP) the exact Hessian term agrees with the
+/// central difference to O(h²) (loss and gradient), and with many
+/// projections the sliced loss approaches the exact SM loss of eq 12.
+#[test]
+fn exact_ssm_on_an_mlp() {
+    use ebm_core::mlp::{Activation, Mlp};
+    let model = Mlp::<f64>::init(3, &[16, 8], Activation::Softplus, 4).unwrap();
+    let x: Vec<f64> = ebm_core::testing::normal_vec(3, 20 * 3);
+    for est in [Ssm::new(3, Projection::Gaussian), Ssm::new(2, Projection::Rademacher).variance_reduced()] {
+        let mut est = est;
+        est.prepare(&model, &x, StepCtx::new(2, 1)).unwrap();
+        assert_eq!(est.hvp(), HvpMode::Exact);
+        let fd = est.clone().with_hvp(HvpMode::CentralDifference { h: 1e-4 });
+        let np = model.num_params();
+        let (mut g, mut gf) = (vec![0.0; np], vec![0.0; np]);
+        let l = est.loss_grad(&model, &x, &mut g).unwrap();
+        let lf = fd.loss_grad(&model, &x, &mut gf).unwrap();
+        assert!((l - lf).abs() < 1e-7 * l.abs().max(1.0), "{}: exact {l} vs central difference {lf}", est.name());
+        ebm_core::testing::Tolerance::new(1e-5, 1e-7).assert_all_close(est.name(), &g, &gf);
+    }
+    let mut many = Ssm::new(4000, Projection::Rademacher);
+    many.prepare(&model, &x, StepCtx::new(1, 0)).unwrap();
+    let exact = esm::sm_loss(&model, &x).unwrap();
+    let sliced = many.loss(&model, &x).unwrap();
+    assert!((sliced - exact).abs() < 0.02 * exact.abs().max(1.0), "sliced {sliced} vs exact {exact}");
+}
+
+/// A user model without `v_hess_v` is refused by the exact mode with a
+/// typed error, and trains with the explicit central-difference option.
+#[test]
+fn user_models_without_v_hess_v() {
+    let g = common::gaussian_model(2, 3);
+    let model = NoHvp(g.clone());
+    let x: Vec<f64> = ebm_core::testing::normal_vec(5, 8 * 2);
+    let mut est = Ssm::new(2, Projection::Gaussian);
+    est.prepare(&model, &x, StepCtx::new(1, 0)).unwrap();
+    let mut grad = vec![0.0; model.num_params()];
+    let err = est.loss_grad(&model, &x, &mut grad).unwrap_err();
+    assert_eq!(err, EstError::Model(ebm_core::EbmError::Unsupported { model: "gaussian", method: "v_hess_v" }));
+    let fd = est.clone().with_hvp(HvpMode::central_difference_for::<f64>());
+    let l = fd.loss_grad(&model, &x, &mut grad).unwrap();
+    let want = est.loss(&g, &x).unwrap();
+    assert!((l - want).abs() < 1e-6 * want.abs().max(1.0), "{l} vs {want}");
+    // Bad steps are configuration errors.
+    let bad = est.clone().with_hvp(HvpMode::CentralDifference { h: 0.0 });
+    assert!(matches!(bad.loss(&model, &x), Err(EstError::Config(_))));
+}
+
+/// Delegates everything but the optional Hessian quadratic form.
+#[derive(Clone)]
+struct NoHvp(Gaussian<f64>);
+
+impl Energy<f64> for NoHvp {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn params(&self) -> &[f64] {
+        self.0.params()
+    }
+    fn params_mut(&mut self) -> &mut [f64] {
+        self.0.params_mut()
+    }
+    fn energy(&self, x: &[f64], e: &mut [f64]) -> ebm_core::Result<()> {
+        self.0.energy(x, e)
+    }
+    fn energy_score(&self, x: &[f64], e: &mut [f64], s: &mut [f64]) -> ebm_core::Result<()> {
+        self.0.energy_score(x, e, s)
+    }
+    fn energy_score_hess_diag(&self, x: &[f64], e: &mut [f64], s: &mut [f64], h: &mut [f64]) -> ebm_core::Result<()> {
+        self.0.energy_score_hess_diag(x, e, s, h)
+    }
+    fn grad_params_energy(&self, x: &[f64], w: &[f64], g: &mut [f64]) -> ebm_core::Result<()> {
+        self.0.grad_params_energy(x, w, g)
+    }
+    fn grad_params_v_dot_grad_x(&self, x: &[f64], v: &[f64], w: &[f64], g: &mut [f64]) -> ebm_core::Result<()> {
+        self.0.grad_params_v_dot_grad_x(x, v, w, g)
+    }
+    fn grad_params_sm(&self, x: &[f64], w: &[f64], g: &mut [f64]) -> ebm_core::Result<()> {
+        self.0.grad_params_sm(x, w, g)
+    }
 }
 
 /// Multi-level DSM with σ² weighting trains and lands between the clean and

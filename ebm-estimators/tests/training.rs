@@ -192,7 +192,7 @@ fn user_errors_are_typed() {
 }
 
 /// The f32 path (what the GPU backend runs): CD with MALA and SSM with the
-/// default f32 finite-difference step fit a 2-D Gaussian.
+/// exact Hessian term fit a 2-D Gaussian.
 #[test]
 fn f32_models_train() {
     let d64 = data2(5000);
