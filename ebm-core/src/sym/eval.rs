@@ -239,6 +239,15 @@ fn sum<'a, T: Real>(out: &mut Row<T>, terms: &[Term], r: impl Fn(u32) -> &'a Row
 /// lanes; lanes `n..` repeat the last sample (their results are discarded).
 #[inline(always)]
 fn transpose<T: Real>(rows: &[T], w: usize, n: usize, out: &mut [Row<T>]) {
+    if n == LANES && rows.len() == LANES * w {
+        // column by column: strided loads, whole-row stores
+        for (i, o) in out.iter_mut().enumerate().take(w) {
+            for l in 0..LANES {
+                o[l] = rows[l * w + i];
+            }
+        }
+        return;
+    }
     for (l, row) in rows.chunks_exact(w).take(n).enumerate() {
         for (o, &v) in out.iter_mut().zip(row) {
             o[l] = v;
@@ -285,9 +294,20 @@ unsafe fn chunk_avx2<T: Real, S: FnMut(usize, usize, &[Row<T>])>(p: &Program, pa
     chunk_impl(p, params, x, aux, len, sink)
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn chunk_avx512<T: Real, S: FnMut(usize, usize, &[Row<T>])>(p: &Program, params: &[T], x: &[T], aux: &[T], len: usize, sink: S) {
+    chunk_impl(p, params, x, aux, len, sink)
+}
+
 /// [`chunk_impl`] compiled for the widest vector unit the CPU has. The
 /// caller has run `check_indices(p)`.
 fn run_chunk<T: Real, S: FnMut(usize, usize, &[Row<T>])>(p: &Program, params: &[T], x: &[T], aux: &[T], len: usize, sink: S) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports AVX-512F.
+        return unsafe { chunk_avx512(p, params, x, aux, len, sink) };
+    }
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2.
