@@ -1,0 +1,166 @@
+//! The settings of a training run: command-line flags, or the same keys in
+//! a TOML file (`--config`), with flags overriding the file. The resolved
+//! settings are written to `OUT/config.toml`, which `--resume OUT` reads.
+//!
+//! ```toml
+//! data = "moons"            # a built-in set or a .npy / .csv file
+//! model = "mlp:64,64:softplus"
+//! estimator = "dsm"         # cd pcd icd esm dsm ssm ssm-vr nce lsd
+//! steps = 2000
+//! batch = 256
+//! lr = 1e-3
+//! seed = 0
+//! backend = "cpu"
+//! ```
+//!
+//! Every other key has a default (see [`TrainSettings`]); unknown keys are
+//! an error, so a typo never goes unnoticed.
+
+use crate::backend::Backend;
+use crate::error::{CliError, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Every setting of `ebm train`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainSettings {
+    /// A built-in data set name or a `.npy` / `.csv` file.
+    pub data: String,
+    /// Samples drawn from a built-in data set.
+    pub n_data: usize,
+    /// Fraction of the data held out for evaluation.
+    pub heldout: f64,
+    /// The model string (see [`crate::model`]).
+    pub model: String,
+    /// The estimator (see [`crate::estimators`]).
+    pub estimator: String,
+    /// Total updates of the run.
+    pub steps: usize,
+    /// Mini-batch size.
+    pub batch: usize,
+    /// Learning rate.
+    pub lr: f64,
+    /// `adam` or `sgd` (momentum 0.9).
+    pub optimizer: String,
+    /// Decoupled weight decay (Adam) or L2 (SGD).
+    pub weight_decay: f64,
+    /// Rescale gradients longer than this (0 = no clipping).
+    pub clip_grad_norm: f64,
+    /// The run seed: data, initialisation, batches, noise.
+    pub seed: u64,
+    /// `cpu` or `gpu`.
+    pub backend: Backend,
+    /// Write the checkpoint every this many steps.
+    pub checkpoint_every: usize,
+    /// Evaluate on the held-out split every this many steps (0: only at the end).
+    pub eval_every: usize,
+    /// MCMC steps per update (CD, PCD, improved CD).
+    pub mcmc_steps: usize,
+    /// Langevin step size ε of the negative-phase sampler.
+    pub mcmc_eps: f64,
+    /// Weight of the improved-CD KL term.
+    pub kl_weight: f64,
+    /// PCD replay buffer size.
+    pub pcd_buffer: usize,
+    /// PCD re-initialisation probability.
+    pub pcd_reinit: f64,
+    /// L2 energy penalty α(E⁺² + E⁻²) of CD / PCD.
+    pub l2_energy: f64,
+    /// DSM noise level (the largest one when `dsm_levels` > 1).
+    pub dsm_sigma: f64,
+    /// DSM noise levels (geometric from `dsm_sigma` down to `dsm_sigma_min`).
+    pub dsm_levels: usize,
+    /// The smallest DSM noise level.
+    pub dsm_sigma_min: f64,
+    /// Projections per sample of sliced score matching.
+    pub ssm_projections: usize,
+    /// Noise samples per data sample (NCE).
+    pub nce_nu: usize,
+    /// Hidden widths of the LSD critic.
+    pub lsd_hidden: Vec<usize>,
+    /// Critic penalty λ (LSD).
+    pub lsd_lambda: f64,
+    /// Critic Adam steps per update (LSD).
+    pub lsd_critic_steps: usize,
+    /// Critic learning rate (LSD).
+    pub lsd_critic_lr: f64,
+    /// Chains used for `samples.png` and the sample-based metrics.
+    pub plot_samples: usize,
+    /// ULA steps used to draw those samples.
+    pub plot_sampler_steps: usize,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        Self {
+            data: "moons".into(),
+            n_data: 4096,
+            heldout: 0.1,
+            model: "mlp:64,64:softplus".into(),
+            estimator: "dsm".into(),
+            steps: 1000,
+            batch: 256,
+            lr: 1e-3,
+            optimizer: "adam".into(),
+            weight_decay: 0.0,
+            clip_grad_norm: 0.0,
+            seed: 0,
+            backend: Backend::Cpu,
+            checkpoint_every: 100,
+            eval_every: 100,
+            mcmc_steps: 10,
+            mcmc_eps: 0.1,
+            kl_weight: 1.0,
+            pcd_buffer: 10_000,
+            pcd_reinit: 0.05,
+            l2_energy: 0.0,
+            dsm_sigma: 0.1,
+            dsm_levels: 1,
+            dsm_sigma_min: 0.01,
+            ssm_projections: 1,
+            nce_nu: 1,
+            lsd_hidden: vec![32, 32],
+            lsd_lambda: 0.5,
+            lsd_critic_steps: 5,
+            lsd_critic_lr: 1e-3,
+            plot_samples: 1000,
+            plot_sampler_steps: 300,
+        }
+    }
+}
+
+impl TrainSettings {
+    /// Reads a TOML file (missing keys take their defaults).
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError::Config { path: path.to_path_buf(), message: format!("cannot read: {e}") })?;
+        toml::from_str(&text).map_err(|e| CliError::Config { path: path.to_path_buf(), message: e.to_string() })
+    }
+
+    /// The TOML text of the settings.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("settings serialise to TOML")
+    }
+
+    /// Checks the numeric settings.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(CliError::Usage(m));
+        if self.batch == 0 {
+            return bad("batch must be at least 1".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!("lr must be positive, got {}", self.lr));
+        }
+        if !(self.heldout >= 0.0 && self.heldout < 1.0) {
+            return bad(format!("heldout must be in [0, 1), got {}", self.heldout));
+        }
+        if self.checkpoint_every == 0 {
+            return bad("checkpoint_every must be at least 1".into());
+        }
+        if !(self.clip_grad_norm >= 0.0 && self.clip_grad_norm.is_finite()) {
+            return bad(format!("clip_grad_norm must be ≥ 0, got {}", self.clip_grad_norm));
+        }
+        Ok(())
+    }
+}
