@@ -4,7 +4,9 @@
 //! (seed eq 1) with exact derivatives.
 //!
 //! - [`Energy`]: the batched interface (energy; energy + score; energy +
-//!   score + exact Hessian diagonal; three parameter gradients). Read its
+//!   score + exact Hessian diagonal; the Hessian quadratic form vᵀ∇ₓ²E v;
+//!   four parameter gradients: of E, of vᵀ∇ₓE, of the score-matching
+//!   integrand of seed eq 12, and of vᵀ∇ₓ²E v). Read its
 //!   module docs for the sign convention: `score` is −∇ₓE.
 //! - Families: [`Gaussian`], [`GaussianMixture`], [`Mlp`], [`Ica`] (product of
 //!   experts), [`GaussBernoulliRbm`].

@@ -13,7 +13,7 @@
 //! | improved CD (KL term) | eq 4–5 | [`Cd::with_kl`], [`icd`] | `grad_params_v_dot_grad_x` |
 //! | exact score matching | §3.1, eq 12 | [`ExactSm`] | `grad_params_sm` |
 //! | denoising SM (1 or L σ) | §3.2, eq 13 | [`Dsm`] | `grad_params_v_dot_grad_x` |
-//! | sliced SM, SSM-VR | §3.3 | [`Ssm`] | `grad_params_v_dot_grad_x` |
+//! | sliced SM, SSM-VR | §3.3 | [`Ssm`] | `v_hess_v`, `grad_params_v_hess_v`, `grad_params_v_dot_grad_x` |
 //! | NCE with learned log Z | §4.1, eq 22–24 | [`Nce`] | `grad_params_energy` |
 //! | learned Stein discrepancy | §4.2, eq 25 | [`Lsd`] | `grad_params_v_dot_grad_x` |
 //!
