@@ -34,7 +34,8 @@ enum Command {
 #[derive(clap::Args, Debug)]
 struct TrainArgs {
     /// Built-in data set (8gaussians, 2spirals, checkerboard, circles, moons,
-    /// pinwheel, rings, swissroll, gmm-2d) or a .npy / .csv file.
+    /// pinwheel, rings, swissroll, gmm-2d; redwine: 11-D, standardised) or a
+    /// .npy / .csv file.
     #[arg(long)]
     data: Option<String>,
     /// gaussian | gmm:K[:full|diag] | mlp:H,H,...[:act] | ica[:K[:source]] | rbm:H | formula:FILE

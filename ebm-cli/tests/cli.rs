@@ -394,3 +394,22 @@ fn eval_on_the_gpu_matches_the_cpu() {
         }
     }
 }
+
+#[test]
+fn redwine_trains_in_eleven_dimensions() {
+    let d = tmp("redwine");
+    let out = d.join("run");
+    let cfg = config(&d, "plot_samples = 100\n");
+    ok(ebm().args(["train", "--data", "redwine", "--model", "gaussian", "--estimator", "esm", "--steps", "10", "--lr", "0.01", "-q"])
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&out));
+    let m = metrics(&out);
+    assert_eq!(m["n_train"].as_u64().unwrap() + m["n_heldout"].as_u64().unwrap(), 1599);
+    assert_eq!(checkpoint::load(&out).unwrap().model.dim(), 11);
+    // d > 2: no pictures, and the exact NLL says why it is missing.
+    assert!(!out.join("density.png").exists());
+    assert!(m["heldout"]["errors"]["nll"].as_str().unwrap().contains("d ≤ 2"), "{m}");
+    assert!(m["heldout"]["ais_log_z"].as_f64().is_some_and(f64::is_finite), "{m}");
+}
