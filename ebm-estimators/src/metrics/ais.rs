@@ -18,11 +18,11 @@
 //! that leaves f_k invariant ([`Transition`]: HMC or MALA, both exact
 //! through their Metropolis test). Neal's argument (the weight is the ratio
 //! of the forward and reverse chains' joint densities) gives
-//! E[w] = Z_K/Z₀ = Z, so
+//! E\[w\] = Z_K/Z₀ = Z, so
 //!
 //! log Ẑ = log((1/B) Σ_b w_b).
 //!
-//! Ẑ is unbiased; log Ẑ is biased *down* by about Var(w)/(2B E[w]²)
+//! Ẑ is unbiased; log Ẑ is biased *down* by about Var(w)/(2B E\[w\]²)
 //! (Jensen), the square of the standard error below, and is a stochastic
 //! lower bound on log Z (Grosse et al. 2016).
 //!

@@ -1,5 +1,5 @@
 //! Radial kernels k(x, y) = φ(‖x − y‖²) for the kernel Stein discrepancy
-//! ([`super::ksd`]) and the maximum mean discrepancy ([`super::mmd`]).
+//! ([`super::ksd()`]) and the maximum mean discrepancy ([`super::mmd()`]).
 //!
 //! Both discrepancies need φ and, for the Stein kernel, its first two
 //! derivatives in q = ‖x − y‖²:

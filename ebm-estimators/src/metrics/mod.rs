@@ -4,11 +4,11 @@
 //!
 //! | metric | module | needs | seed |
 //! | --- | --- | --- | --- |
-//! | exact log Z and log-likelihood, d ≤ 2 | [`quadrature`] | energies on a grid | eq 1 |
-//! | log Z for any d (annealed importance sampling) | [`ais`] | energies, scores | eq 1–2 |
-//! | kernel Stein discrepancy (samples vs model) | [`ksd`] | model scores at the samples | eq 25 |
-//! | maximum mean discrepancy (samples vs data) | [`mmd`] | samples only | — |
-//! | Fisher divergence to a known target | [`fisher`] | both scores | eq 8 |
+//! | exact log Z and log-likelihood, d ≤ 2 | [`mod@quadrature`] | energies on a grid | eq 1 |
+//! | log Z for any d (annealed importance sampling) | [`mod@ais`] | energies, scores | eq 1–2 |
+//! | kernel Stein discrepancy (samples vs model) | [`mod@ksd`] | model scores at the samples | eq 25 |
+//! | maximum mean discrepancy (samples vs data) | [`mod@mmd`] | samples only | — |
+//! | Fisher divergence to a known target | [`mod@fisher`] | both scores | eq 8 |
 //!
 //! Every Monte Carlo metric returns its value with a standard error, so a
 //! test or a report can say whether two numbers differ. Metrics compute in

@@ -206,7 +206,7 @@ pub struct LogZQuadrature {
 impl LogZQuadrature {
     /// The final grid's nodes and the weights wᵢ exp(−E(xᵢ) − log Z) (≈ the
     /// probability of each node's cell), for expectations under the
-    /// normalised model: E_p[g] ≈ Σᵢ weightᵢ g(xᵢ).
+    /// normalised model: E_p\[g\] ≈ Σᵢ weightᵢ g(xᵢ).
     ///
     /// Errors: model errors.
     pub fn density_weights<T: Real>(&self, model: &dyn Energy<T>) -> Result<(Vec<T>, Vec<f64>)> {
