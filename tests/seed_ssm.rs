@@ -9,9 +9,9 @@
 //!
 //! 1. **Exact average.** For Rademacher projections the expectation is a finite
 //!    sum: feeding the library's `Ssm` all 2ᵈ sign vectors per sample must give
-//!    `sm_loss` and `ExactSm`'s gradient to 1e-7 (the only error is the
-//!    central-difference Hessian-vector product of `Ssm`, ~1e-10), for a 2-d
-//!    and a 3-d MLP.
+//!    `sm_loss` and `ExactSm`'s gradient to 1e-7 (rounding only with the exact
+//!    Hessian quadratic form `Ssm` uses by default; ~1e-10 with its
+//!    central-difference mode), for a 2-d and a 3-d MLP.
 //! 2. **Monte Carlo.** With one Gaussian projection per sample, the mean over
 //!    400 independent draws of the loss and of every gradient component is the
 //!    exact SM value within 5 (loss) or 5.5 (each of 337 gradient components)
