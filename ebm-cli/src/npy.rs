@@ -190,7 +190,7 @@ mod tests {
     fn fortran_f64_big_endian() {
         // 2×3 array [[1,2,3],[4,5,6]] stored column-major as >f8.
         let mut h = "{'descr': '>f8', 'fortran_order': True, 'shape': (2, 3), }".to_string();
-        while (10 + h.len() + 1) % 64 != 0 {
+        while !(10 + h.len() + 1).is_multiple_of(64) {
             h.push(' ');
         }
         h.push('\n');

@@ -69,7 +69,7 @@ pub fn build(o: &SamplerOpts, scale: f64) -> Result<Box<dyn Sampler<f32>>> {
         SamplerKind::Hmc => Box::new(Hmc::new(eps(0.2), o.leapfrog, o.steps)),
         SamplerKind::Annealed => {
             let levels = o.levels.max(1);
-            if !(o.anneal_ratio >= 1.0) {
+            if o.anneal_ratio.is_nan() || o.anneal_ratio < 1.0 {
                 return usage("--anneal-ratio must be ≥ 1");
             }
             Box::new(AnnealedLangevin::geometric(o.anneal_ratio, 1.0, levels, eps(0.1), o.steps.div_ceil(levels)))

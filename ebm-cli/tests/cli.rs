@@ -23,8 +23,7 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn run(c: &mut Command) -> Output {
-    let out = c.output().expect("spawn ebm");
-    out
+    c.output().expect("spawn ebm")
 }
 
 fn text(o: &Output) -> String {
