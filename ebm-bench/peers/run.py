@@ -3,16 +3,23 @@
 
 Called by ``run.sh`` (which makes the venv and builds ``peer_ebm``). Steps:
 
-1. runs ``peer_ebm`` (the ebm side, a Rust binary) as a subprocess: it writes
-   the MLP weights, the inputs and every frozen random draw, times each ebm
-   operation and writes its outputs;
+For every configuration and operation, in turn:
+
+1. runs ``peer_ebm`` (the ebm side, a Rust binary) as a subprocess for that
+   one operation: it writes the MLP weights, the inputs and every frozen
+   random draw, times the ebm operation (warm-up calls, then ``--repeats``
+   calls each timed on its own) and writes its outputs;
 2. loads the same weights and inputs into PyTorch and JAX, and for every
-   operation and every peer variant: warms up (JIT compilation included),
-   checks the outputs against ebm's (relative 1e-4, see ``check``), then
-   times ``--repeats`` calls, each on its own;
-3. prints one table of medians and ratios (ebm / peer time, so < 1 means ebm
-   is faster; the "speed-up" columns are the inverse, peer / ebm) and writes
-   ``<out>/results.json`` and ``<out>/table.md``.
+   peer variant: runs it once on the inputs (JIT compilation happens there)
+   and checks the outputs against ebm's (relative 1e-4, see ``check``), then
+   warms up and times ``--repeats`` calls, each on its own.
+
+ebm and its peers thus run back to back on each operation and see the same
+machine state. At the end it prints one table of medians and ratios (ebm /
+peer time, so < 1 means ebm is faster; the "speed-up" column is the
+inverse, peer / ebm, with the 1-min load average when the row finished) and
+writes ``<out>/results.json`` (every variant, every sample) and
+``<out>/table.md``.
 
 Operations, all f32, softplus MLP, batch B, no optimizer update anywhere:
 
@@ -747,8 +754,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ebm-bin", required=True, help="path of the peer_ebm binary")
     ap.add_argument("--out", default="target/peers", help="working folder (weights, inputs, outputs, results)")
-    ap.add_argument("--repeats", type=int, default=25)
-    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=21)
+    ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--configs", default="d64,d16,d2")
     ap.add_argument("--ops", default=",".join(OPS))
     ap.add_argument("--cd-k", type=int, default=5)
@@ -764,21 +771,24 @@ def main():
 
     load0 = os.getloadavg()
     log(f"peers: load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}; {THREADS} threads everywhere")
-    cmd = [
-        args.ebm_bin, "--out", args.out, "--repeats", str(args.repeats), "--warmup", str(args.warmup),
-        "--configs", args.configs, "--cd-k", str(args.cd_k), "--langevin-steps", str(args.langevin_steps),
-    ]
-    log("peers: " + " ".join(cmd))
-    subprocess.run(cmd, check=True)
-    with open(os.path.join(args.out, "ebm.json")) as f:
-        meta = json.load(f)
-
     compile_ok = not args.no_compile
-    rows, failures, details = [], [], []
-    for cfg in meta["configs"]:
-        dims, data = load_config(args.out, meta, cfg)
-        label = f"d={cfg['dim']} {'-'.join(map(str, cfg['hidden']))} B={cfg['batch']}"
+    rows, failures, details, loads = [], [], [], []
+    for name in [c for c in args.configs.split(",") if c]:
+        loads.append((name, os.getloadavg()[0]))
         for op in ops:
+            # ebm's side of this (configuration, operation) runs right before
+            # its peers, so both see the same machine state.
+            cmd = [
+                args.ebm_bin, "--out", args.out, "--repeats", str(args.repeats), "--warmup", str(args.warmup),
+                "--configs", name, "--ops", op, "--cd-k", str(args.cd_k), "--langevin-steps", str(args.langevin_steps),
+            ]
+            subprocess.run(cmd, check=True)
+            with open(os.path.join(args.out, "ebm.json")) as f:
+                meta = json.load(f)
+            cfg = meta["configs"][0]
+            dims, data = load_config(args.out, meta, cfg)
+            label = f"d={cfg['dim']} {'-'.join(map(str, cfg['hidden']))} B={cfg['batch']}"
+            log(f"peers: {name} {op}: ebm median {cfg['times'][op]['median_ms']:.3f} ms (load {os.getloadavg()[0]:.2f})")
             ebm_ms = cfg["times"][op]["median_ms"]
             ref = ebm_reference(op, cfg, data)
             scales = check_scales(op, dims, data)
@@ -812,12 +822,13 @@ def main():
                 })
                 if ok and (v.column not in best or med < best[v.column][0]):
                     best[v.column] = (med, v.name, err)
-            rows.append({"config": label, "name": cfg["name"], "op": op, "ebm_ms": ebm_ms, "best": best})
+            rows.append({"config": label, "name": cfg["name"], "op": op, "ebm_ms": ebm_ms, "best": best,
+                         "load": os.getloadavg()[0]})
 
     load1 = os.getloadavg()
     # ---- the table
-    head = "| config | op | ebm ms | torch ms (variant) | jax ms (variant) | hand-derived ms (variant) | ebm/torch | ebm/jax | ebm/hand | speed-up vs torch / jax / hand |"
-    lines = [head, "|" + "---|" * 10]
+    head = "| config | op | ebm ms | torch ms (variant) | jax ms (variant) | hand-derived ms (variant) | ebm/torch | ebm/jax | ebm/hand | speed-up vs torch / jax / hand | load |"
+    lines = [head, "|" + "---|" * 11]
     for r in rows:
         cells = [r["config"], r["op"], fmt_ms(r["ebm_ms"])]
         ratios, speed = [], []
@@ -831,14 +842,15 @@ def main():
                 cells.append("—")
                 ratios.append("—")
                 speed.append("—")
-        lines.append("| " + " | ".join(cells + ratios + [" / ".join(speed)]) + " |")
+        lines.append("| " + " | ".join(cells + ratios + [" / ".join(speed), f"{r['load']:.1f}"]) + " |")
     table = "\n".join(lines)
     env = (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {THREADS} threads for every framework "
         f"(torch.set_num_threads({THREADS}), OMP/MKL_NUM_THREADS={THREADS}, XLA_FLAGS='{os.environ['XLA_FLAGS']}', "
         f"RAYON_NUM_THREADS={os.environ['RAYON_NUM_THREADS']}); torch {torch.__version__}, jax {jax.__version__}, "
         f"numpy {np.__version__}, Python {platform.python_version()}; medians of {args.repeats} timed calls after "
-        f"{args.warmup} warm-up calls; load average {load0[0]:.2f} at start, {load1[0]:.2f} at end"
+        f"{args.warmup} warm-up calls; 1-min load average {load0[0]:.2f} at start, "
+        + ", ".join(f"{n} {l:.2f}" for n, l in loads) + f" when each configuration started, {load1[0]:.2f} at end"
     )
     print(table)
     print()
@@ -854,7 +866,7 @@ def main():
     with open(os.path.join(args.out, "table.md"), "w") as f:
         f.write(table + "\n\n" + env + "\n")
     with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"env": env, "load_start": load0, "load_end": load1, "rows": rows, "variants": details, "failures": failures}, f, indent=1)
+        json.dump({"env": env, "load_start": load0, "load_per_config": loads, "load_end": load1, "rows": rows, "variants": details, "failures": failures}, f, indent=1)
     return 1 if failures else 0
 
 

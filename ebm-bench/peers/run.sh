@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ebm against PyTorch and JAX on the same MLP energy (see run.py's docstring).
 #
-#   ebm-bench/peers/run.sh [--repeats 25] [--warmup 3] [--configs d64,d16,d2]
+#   ebm-bench/peers/run.sh [--repeats 21] [--warmup 2] [--configs d64,d16,d2]
 #                          [--ops energy,...] [--no-compile] [--out DIR]
 #
 # First use: creates ebm-bench/peers/.venv and installs requirements.txt from

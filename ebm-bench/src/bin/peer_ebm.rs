@@ -7,7 +7,8 @@
 //! agreement check, and describes everything in `<out>/ebm.json`.
 //!
 //! ```text
-//! peer_ebm --out DIR [--repeats 25] [--warmup 3] [--configs d64,d16,d2]
+//! peer_ebm --out DIR [--repeats 21] [--warmup 2] [--configs d64,d16,d2]
+//!          [--ops energy,energy_score,hess_diag,exact_sm,dsm,langevin,cd,nce]
 //!          [--cd-k 5] [--langevin-steps 20]
 //! ```
 //!
@@ -38,6 +39,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// The operations, in the order they run.
+const OPS: [&str; 8] = ["energy", "energy_score", "hess_diag", "exact_sm", "dsm", "langevin", "cd", "nce"];
+
 const EPS: f64 = 0.1;
 const DSM_SIGMA: f64 = 0.1;
 const LANGEVIN_SEED: u64 = 0x1a7e;
@@ -63,16 +67,18 @@ struct Args {
     configs: Vec<String>,
     cd_k: usize,
     langevin_steps: usize,
+    ops: Vec<String>,
 }
 
 fn parse_args() -> Args {
     let mut a = Args {
         out: PathBuf::from("target/peers"),
-        repeats: 25,
-        warmup: 3,
+        repeats: 21,
+        warmup: 2,
         configs: CONFIGS.iter().map(|c| c.name.to_string()).collect(),
         cd_k: 5,
         langevin_steps: 20,
+        ops: OPS.iter().map(|o| o.to_string()).collect(),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -83,12 +89,18 @@ fn parse_args() -> Args {
             "--repeats" => a.repeats = val().parse().unwrap_or_else(|_| die("--repeats: not a number")),
             "--warmup" => a.warmup = val().parse().unwrap_or_else(|_| die("--warmup: not a number")),
             "--configs" => a.configs = val().split(',').map(str::to_string).collect(),
+            "--ops" => {
+                a.ops = val().split(',').filter(|o| !o.is_empty()).map(str::to_string).collect();
+                if let Some(bad) = a.ops.iter().find(|o| !OPS.contains(&o.as_str())) {
+                    die(&format!("unknown op {bad} (one of {})", OPS.join(", ")));
+                }
+            }
             "--cd-k" => a.cd_k = val().parse().unwrap_or_else(|_| die("--cd-k: not a number")),
             "--langevin-steps" => {
                 a.langevin_steps = val().parse().unwrap_or_else(|_| die("--langevin-steps: not a number"))
             }
             "-h" | "--help" => {
-                println!("peer_ebm --out DIR [--repeats N] [--warmup N] [--configs d64,d16,d2] [--cd-k K] [--langevin-steps S]");
+                println!("peer_ebm --out DIR [--repeats N] [--warmup N] [--configs d64,d16,d2] [--ops energy,...] [--cd-k K] [--langevin-steps S]");
                 std::process::exit(0);
             }
             other => die(&format!("unknown argument {other}")),
@@ -236,115 +248,133 @@ fn run_config(c: &Config, args: &Args) -> String {
         eprintln!("peer_ebm: {:>4} {:<13} median {:9.3} ms", c.name, name, median(t));
     };
 
-    // energy
     let mut e = vec![0f32; b];
-    record("energy", &time(w, r, || ok(model.energy(&x, &mut e), "energy")));
-    put!("out_energy", &e, &[b]);
-
-    // energy + score
     let mut s = vec![0f32; b * d];
-    record("energy_score", &time(w, r, || ok(model.energy_score(&x, &mut e, &mut s), "energy_score")));
-    put!("out_es_energy", &e, &[b]);
-    put!("out_es_score", &s, &[b, d]);
+    let want = |op: &str| args.ops.iter().any(|o| o == op);
 
-    // energy + score + Hessian diagonal
-    let mut h = vec![0f32; b * d];
-    record(
-        "hess_diag",
-        &time(w, r, || ok(model.energy_score_hess_diag(&x, &mut e, &mut s, &mut h), "hess_diag")),
-    );
-    put!("out_hd_energy", &e, &[b]);
-    put!("out_hd_score", &s, &[b, d]);
-    put!("out_hd_hess", &h, &[b, d]);
+    if want("energy") {
+        // energy
+        record("energy", &time(w, r, || ok(model.energy(&x, &mut e), "energy")));
+        put!("out_energy", &e, &[b]);
+    }
+
+    if want("energy_score") {
+        // energy + score
+        record("energy_score", &time(w, r, || ok(model.energy_score(&x, &mut e, &mut s), "energy_score")));
+        put!("out_es_energy", &e, &[b]);
+        put!("out_es_score", &s, &[b, d]);
+    }
+
+    if want("hess_diag") {
+        // energy + score + Hessian diagonal
+        let mut h = vec![0f32; b * d];
+        record(
+            "hess_diag",
+            &time(w, r, || ok(model.energy_score_hess_diag(&x, &mut e, &mut s, &mut h), "hess_diag")),
+        );
+        put!("out_hd_energy", &e, &[b]);
+        put!("out_hd_score", &s, &[b, d]);
+        put!("out_hd_hess", &h, &[b, d]);
+    }
 
     let ctx = StepCtx::new(STEP_SEED, 0);
-
-    // exact score matching: prepare + loss + gradient
     let mut g = vec![0f32; p];
-    let mut sm = ExactSm::new();
     let mut loss = 0.0;
-    record(
-        "exact_sm",
-        &time(w, r, || {
-            ok(Estimator::<f32>::prepare(&mut sm, &model, &x, ctx), "exact-sm prepare");
-            loss = ok(sm.loss_grad(&model, &x, &mut g), "exact-sm loss_grad");
-        }),
-    );
-    scalars.num("exact_sm_loss", loss);
-    put!("out_sm_grad", &g, &[p]);
 
-    // DSM: noise frozen by prepare, loss + gradient timed
-    let mut dsm = Dsm::<f32>::new(DSM_SIGMA);
-    ok(dsm.prepare(&model, &x, ctx), "dsm prepare");
-    let st = dsm.state().expect("prepared").clone();
-    put!("dsm_noisy", &st.noisy, &[b, d]);
-    put!("dsm_target", &st.target, &[b, d]);
-    record("dsm", &time(w, r, || loss = ok(dsm.loss_grad(&model, &x, &mut g), "dsm loss_grad")));
-    scalars.num("dsm_loss", loss);
-    put!("out_dsm_grad", &g, &[p]);
-
-    // Langevin: steps of ULA from x, Philox noise drawn inside
-    let steps = args.langevin_steps;
-    let mut xs = x.clone();
-    record(
-        "langevin",
-        &time(w, r, || {
-            xs.copy_from_slice(&x);
-            ok(model.langevin_ula(&mut xs, EPS as f32, steps, LANGEVIN_SEED, 0), "langevin_ula");
-        }),
-    );
-    put!("out_langevin", &xs, &[b, d]);
-    let mut z = vec![0f32; steps * b * d];
-    for (k, zk) in z.chunks_exact_mut(b * d).enumerate() {
-        rng::fill_normal(LANGEVIN_SEED, k as u64, 0, zk);
+    if want("exact_sm") {
+        // exact score matching: prepare + loss + gradient
+        let mut sm = ExactSm::new();
+        record(
+            "exact_sm",
+            &time(w, r, || {
+                ok(Estimator::<f32>::prepare(&mut sm, &model, &x, ctx), "exact-sm prepare");
+                loss = ok(sm.loss_grad(&model, &x, &mut g), "exact-sm loss_grad");
+            }),
+        );
+        scalars.num("exact_sm_loss", loss);
+        put!("out_sm_grad", &g, &[p]);
     }
-    put!("langevin_z", &z, &[steps, b, d]);
 
-    // CD-k: prepare (k ULA steps from the data) + loss + gradient
-    let k = args.cd_k;
-    let mut cd = Cd::<f32, Ula>::new(Ula::new(EPS, k));
-    record(
-        "cd",
-        &time(w, r, || {
-            ok(cd.prepare(&model, &x, ctx), "cd prepare");
-            loss = ok(cd.loss_grad(&model, &x, &mut g), "cd loss_grad");
-        }),
-    );
-    scalars.num("cd_loss", loss);
-    put!("out_cd_grad", &g, &[p]);
-    put!("out_cd_neg", cd.negatives().expect("prepared"), &[b, d]);
-    let key = ctx.key(tags::SAMPLER);
-    let mut z = vec![0f32; k * b * d];
-    for (j, zj) in z.chunks_exact_mut(b * d).enumerate() {
-        rng::fill_normal(key, j as u64, 0, zj);
+    if want("dsm") {
+        // DSM: noise frozen by prepare, loss + gradient timed
+        let mut dsm = Dsm::<f32>::new(DSM_SIGMA);
+        ok(dsm.prepare(&model, &x, ctx), "dsm prepare");
+        let st = dsm.state().expect("prepared").clone();
+        put!("dsm_noisy", &st.noisy, &[b, d]);
+        put!("dsm_target", &st.target, &[b, d]);
+        record("dsm", &time(w, r, || loss = ok(dsm.loss_grad(&model, &x, &mut g), "dsm loss_grad")));
+        scalars.num("dsm_loss", loss);
+        put!("out_dsm_grad", &g, &[p]);
     }
-    put!("cd_z", &z, &[k, b, d]);
 
-    // NCE: noise frozen by prepare, loss + gradient (θ and c) timed
-    let mut eye = vec![0f64; d * d];
-    for i in 0..d {
-        eye[i * d + i] = 1.0;
+    if want("langevin") {
+        // Langevin: steps of ULA from x, Philox noise drawn inside
+        let steps = args.langevin_steps;
+        let mut xs = x.clone();
+        record(
+            "langevin",
+            &time(w, r, || {
+                xs.copy_from_slice(&x);
+                ok(model.langevin_ula(&mut xs, EPS as f32, steps, LANGEVIN_SEED, 0), "langevin_ula");
+            }),
+        );
+        put!("out_langevin", &xs, &[b, d]);
+        let mut z = vec![0f32; steps * b * d];
+        for (k, zk) in z.chunks_exact_mut(b * d).enumerate() {
+            rng::fill_normal(LANGEVIN_SEED, k as u64, 0, zk);
+        }
+        put!("langevin_z", &z, &[steps, b, d]);
     }
-    let noise = ok(GaussianNoise::new(vec![0.0; d], &eye), "GaussianNoise");
-    // Start c at the value that balances the two classes on the data,
-    // c₀ = mean(−E(x) − log p_n(x)) (an NCE run reaches this scale within a
-    // few steps). With c = 0 the data-class weights σ(−G) ≈ e^−90 at d = 64
-    // are f32 denormals, which time the FPU's slow path rather than NCE.
-    let mut lpn = vec![0f64; b];
-    noise.log_density(&x, &mut lpn);
-    ok(model.energy(&x, &mut e), "energy");
-    let c0 = e.iter().zip(&lpn).map(|(&ei, &l)| -(ei as f64) - l).sum::<f64>() / b as f64;
-    let mut nce = Nce::<f32>::new(noise, 1).with_log_z(c0);
-    let nst = ok(nce.draw(&x, d, ctx), "nce draw");
-    ok(nce.prepare(&model, &x, ctx), "nce prepare");
-    put!("nce_noise", &nst.noise, &[b, d]);
-    put_any("nce_lpn_data", Data::F64(&nst.log_pn_data), &[b]);
-    put_any("nce_lpn_noise", Data::F64(&nst.log_pn_noise), &[b]);
-    let mut gc = vec![0f32; p + 1];
-    record("nce", &time(w, r, || loss = ok(nce.loss_grad(&model, &x, &mut gc), "nce loss_grad")));
-    scalars.num("nce_loss", loss);
-    scalars.num("nce_c", nce.c());
-    put!("out_nce_grad", &gc, &[p + 1]);
+
+    if want("cd") {
+        // CD-k: prepare (k ULA steps from the data) + loss + gradient
+        let k = args.cd_k;
+        let mut cd = Cd::<f32, Ula>::new(Ula::new(EPS, k));
+        record(
+            "cd",
+            &time(w, r, || {
+                ok(cd.prepare(&model, &x, ctx), "cd prepare");
+                loss = ok(cd.loss_grad(&model, &x, &mut g), "cd loss_grad");
+            }),
+        );
+        scalars.num("cd_loss", loss);
+        put!("out_cd_grad", &g, &[p]);
+        put!("out_cd_neg", cd.negatives().expect("prepared"), &[b, d]);
+        let key = ctx.key(tags::SAMPLER);
+        let mut z = vec![0f32; k * b * d];
+        for (j, zj) in z.chunks_exact_mut(b * d).enumerate() {
+            rng::fill_normal(key, j as u64, 0, zj);
+        }
+        put!("cd_z", &z, &[k, b, d]);
+    }
+
+    if want("nce") {
+        // NCE: noise frozen by prepare, loss + gradient (θ and c) timed
+        let mut eye = vec![0f64; d * d];
+        for i in 0..d {
+            eye[i * d + i] = 1.0;
+        }
+        let noise = ok(GaussianNoise::new(vec![0.0; d], &eye), "GaussianNoise");
+        // Start c at the value that balances the two classes on the data,
+        // c₀ = mean(−E(x) − log p_n(x)) (an NCE run reaches this scale within a
+        // few steps). With c = 0 the data-class weights σ(−G) ≈ e^−90 at d = 64
+        // are f32 denormals, which time the FPU's slow path rather than NCE.
+        let mut lpn = vec![0f64; b];
+        noise.log_density(&x, &mut lpn);
+        ok(model.energy(&x, &mut e), "energy");
+        let c0 = e.iter().zip(&lpn).map(|(&ei, &l)| -(ei as f64) - l).sum::<f64>() / b as f64;
+        let mut nce = Nce::<f32>::new(noise, 1).with_log_z(c0);
+        let nst = ok(nce.draw(&x, d, ctx), "nce draw");
+        ok(nce.prepare(&model, &x, ctx), "nce prepare");
+        put!("nce_noise", &nst.noise, &[b, d]);
+        put_any("nce_lpn_data", Data::F64(&nst.log_pn_data), &[b]);
+        put_any("nce_lpn_noise", Data::F64(&nst.log_pn_noise), &[b]);
+        let mut gc = vec![0f32; p + 1];
+        record("nce", &time(w, r, || loss = ok(nce.loss_grad(&model, &x, &mut gc), "nce loss_grad")));
+        scalars.num("nce_loss", loss);
+        scalars.num("nce_c", nce.c());
+        put!("out_nce_grad", &gc, &[p + 1]);
+    }
 
     let mut o = Obj::default();
     o.str("name", c.name)
