@@ -210,8 +210,11 @@ pub fn run(req: Request) -> Result<RunMetrics> {
 
     let pb = if quiet { ProgressBar::hidden() } else { ProgressBar::new(s.steps as u64) };
     pb.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}] {per_sec} {msg}")
+        ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise} < ETA {eta_precise}] {rate} {msg}")
             .expect("valid template")
+            .with_key("rate", |st: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.1} steps/s", st.per_sec());
+            })
             .progress_chars("=> "),
     );
     pb.set_position(start as u64);
