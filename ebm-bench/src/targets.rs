@@ -107,7 +107,7 @@ impl Primitive {
 
     /// Runs the primitive once; every backend returns only after its results
     /// are on the host, so the device sync is inside the timed region.
-    pub fn run<T: Real, E: Energy<T>>(self, m: &E, io: &mut Io<T>) {
+    pub fn run<T: Real, E: Energy<T>>(self, m: &E, io: &mut Io<T>) -> ebm_core::Result<()> {
         let eps = T::from_f64(0.01);
         let r = match self {
             Primitive::Energy => m.energy(&io.x, &mut io.e),
@@ -120,7 +120,7 @@ impl Primitive {
             Primitive::Langevin20Unfused => (0..20u64).try_for_each(|k| m.langevin_ula(&mut io.x, eps, 1, 7, k)),
             Primitive::Mala20 => m.langevin_mala(&mut io.x, eps, 20, 7, 0, &mut io.acc).map(|_| ()),
         };
-        r.expect("bench primitive failed");
+        r
     }
 }
 
@@ -144,21 +144,24 @@ impl Target {
         matches!(self, Target::Gpu(_, info) if info.kind == AdapterKind::Cpu)
     }
 
-    /// Hands `time` a closure that runs `prim` once on a seeded `b`-sample
-    /// batch held by this target (criterion's `iter` goes inside `time`).
-    pub fn with_primitive(&self, prim: Primitive, b: usize, time: &mut dyn FnMut(&mut dyn FnMut())) {
+    /// A closure that runs `prim` once on a seeded `b`-sample batch held by
+    /// this target, after one warm-up call (and device upload) outside the
+    /// timed region. The warm-up's error is returned when the backend cannot
+    /// run this primitive at this size (for example a software adapter's
+    /// loop budget), so the bench can say so instead of timing nothing.
+    pub fn primitive(&self, prim: Primitive, b: usize) -> ebm_core::Result<Box<dyn FnMut() + '_>> {
         match self {
-            Target::CpuF64(m) => run_with(m, prim, b, time),
-            Target::CpuF32(m) => run_with(m, prim, b, time),
-            Target::Gpu(m, _) => run_with(m.as_ref(), prim, b, time),
+            Target::CpuF64(m) => prepared(m, prim, b),
+            Target::CpuF32(m) => prepared(m, prim, b),
+            Target::Gpu(m, _) => prepared(m.as_ref(), prim, b),
         }
     }
 }
 
-fn run_with<T: Real, E: Energy<T>>(m: &E, prim: Primitive, b: usize, time: &mut dyn FnMut(&mut dyn FnMut())) {
+fn prepared<'a, T: Real, E: Energy<T>>(m: &'a E, prim: Primitive, b: usize) -> ebm_core::Result<Box<dyn FnMut() + 'a>> {
     let mut io = Io::<T>::new(b, m.dim(), m.num_params());
-    prim.run(m, &mut io); // warm-up (and device upload) outside the timed region
-    time(&mut || prim.run(m, &mut io));
+    prim.run(m, &mut io)?;
+    Ok(Box::new(move || prim.run(m, &mut io).expect("primitive failed after a successful warm-up")))
 }
 
 /// The CPU targets for a shape: f64 reference and f32.
