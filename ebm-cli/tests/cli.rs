@@ -195,7 +195,7 @@ fn resume_continues_from_the_checkpoint() {
 fn divergence_exits_with_code_2_and_keeps_the_last_good_checkpoint() {
     let d = tmp("diverge");
     let out = d.join("run");
-    let cfg = config(&d, "data = \"gmm-2d\"\nmodel = \"mlp:16,16\"\nestimator = \"esm\"\noptimizer = \"sgd\"\nlr = 2.0\nsteps = 500\ncheckpoint_every = 2\nplot_samples = 0\n");
+    let cfg = config(&d, "data = \"gmm-2d\"\nmodel = \"mlp:16,16\"\nestimator = \"esm\"\noptimizer = \"sgd\"\nlr = 1.0\nsteps = 500\ncheckpoint_every = 2\nplot_samples = 0\n");
     let t = fails(ebm().args(["train", "-q", "--config"]).arg(&cfg).arg("--out").arg(&out), 2, &["diverged", "last good checkpoint"]);
     let m = metrics(&out);
     assert_eq!(m["status"], "diverged", "{t}");
@@ -374,7 +374,8 @@ fn bench_lists_adapters_and_prints_a_table() {
     assert!(t.contains("energy+score+hess_diag") && t.contains("mlp:64,64:softplus d=2"), "{t}");
 }
 
-/// `--backend gpu` gives the CPU's energies (fails loudly without an adapter).
+/// `--backend gpu` gives the CPU's energies and training losses (fails
+/// loudly without an adapter).
 #[test]
 fn eval_on_the_gpu_matches_the_cpu() {
     if ebm_kernels::list_adapters().is_empty() {
@@ -385,6 +386,21 @@ fn eval_on_the_gpu_matches_the_cpu() {
     let input = fixture("mlp_softplus_x.npy");
     for b in ["cpu", "gpu"] {
         ok(ebm().args(["eval", "--backend", b, "--model"]).arg(&model).arg("--input").arg(&input).arg("--out").arg(d.join(b)));
+    }
+    // A few training steps on each backend follow the same loss curve.
+    let cfg = config(&d, "plot_samples = 0\neval_every = 0\n");
+    for b in ["cpu", "gpu"] {
+        ok(ebm().args(["train", "--data", "moons", "--model", "mlp:16,16", "--estimator", "dsm", "--steps", "5", "-q", "--backend", b])
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--out")
+            .arg(d.join(format!("train-{b}"))));
+    }
+    let (mc, mg) = (metrics(&d.join("train-cpu")), metrics(&d.join("train-gpu")));
+    assert!(mg["adapter"].as_str().is_some(), "{mg}");
+    for (a, b) in mc["loss"].as_array().unwrap().iter().zip(mg["loss"].as_array().unwrap()) {
+        let (a, b) = (a[1].as_f64().unwrap(), b[1].as_f64().unwrap());
+        assert!((a - b).abs() <= 1e-3 * (1.0 + a.abs()), "loss cpu {a} gpu {b}");
     }
     for f in ["energy.npy", "score.npy", "hess_diag.npy"] {
         let (c, g) = (npy::read(&d.join("cpu").join(f)).unwrap(), npy::read(&d.join("gpu").join(f)).unwrap());
