@@ -35,43 +35,46 @@ enum Command {
 struct TrainArgs {
     /// Built-in data set (8gaussians, 2spirals, checkerboard, circles, moons,
     /// pinwheel, rings, swissroll, gmm-2d; redwine: 11-D, standardised) or a
-    /// .npy / .csv file.
+    /// .npy / .csv file [default: moons].
     #[arg(long)]
     data: Option<String>,
     /// gaussian | gmm:K[:full|diag] | mlp:H,H,...[:act] | ica[:K[:source]] | rbm:H | formula:FILE
+    /// [default: mlp:64,64:softplus].
     #[arg(long)]
     model: Option<String>,
-    /// cd | pcd | icd | esm | dsm | ssm | ssm-vr | nce | lsd
+    /// cd | pcd | icd | esm | dsm | ssm | ssm-vr | nce | lsd [default: dsm].
     #[arg(long)]
     estimator: Option<String>,
-    /// Total updates of the run.
+    /// Total updates of the run [default: 1000].
     #[arg(long)]
     steps: Option<usize>,
-    /// Mini-batch size.
+    /// Mini-batch size [default: 256].
     #[arg(long)]
     batch: Option<usize>,
-    /// Learning rate.
+    /// Learning rate (Adam) [default: 1e-3].
     #[arg(long)]
     lr: Option<f64>,
-    /// Run seed (data, initialisation, batches, noise).
+    /// Run seed (data, initialisation, batches, noise) [default: 0].
     #[arg(long)]
     seed: Option<u64>,
-    /// Where the model runs.
+    /// Where the model runs [default: cpu].
     #[arg(long, value_enum)]
     backend: Option<Backend>,
-    /// Samples drawn from a built-in data set.
+    /// Samples drawn from a built-in data set [default: 4096].
     #[arg(long)]
     n_data: Option<usize>,
-    /// Write the checkpoint every this many steps.
+    /// Write the checkpoint every this many steps [default: 100].
     #[arg(long)]
     checkpoint_every: Option<usize>,
-    /// Held-out evaluation every this many steps (0: only at the end).
+    /// Held-out evaluation every this many steps (0: only at the end) [default: 100].
     #[arg(long)]
     eval_every: Option<usize>,
     /// Output directory.
-    #[arg(long, required_unless_present = "resume")]
+    #[arg(long, required_unless_present_any = ["resume", "print_config"])]
     out: Option<PathBuf>,
-    /// Settings from a TOML file (flags override it).
+    /// Settings from a TOML file (flags override it). Every setting,
+    /// including those without a flag (optimizer, clipping, sampler step
+    /// sizes, estimator options), is a key: see --print-config.
     #[arg(long, conflicts_with = "resume")]
     config: Option<PathBuf>,
     /// Continue the run in this directory from its last checkpoint.
@@ -80,6 +83,9 @@ struct TrainArgs {
     /// No progress bar or progress lines.
     #[arg(long, short)]
     quiet: bool,
+    /// Print the resolved settings as TOML (a starting --config file) and exit.
+    #[arg(long)]
+    print_config: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -176,10 +182,14 @@ fn train(a: TrainArgs) -> Result<(), CliError> {
     };
     let (base, out, resume) = match (&a.resume, &a.config) {
         (Some(dir), _) => (TrainSettings::from_file(&dir.join("config.toml"))?, dir.clone(), true),
-        (None, Some(c)) => (TrainSettings::from_file(c)?, a.out.clone().expect("clap requires --out"), false),
-        (None, None) => (TrainSettings::default(), a.out.clone().expect("clap requires --out"), false),
+        (None, Some(c)) => (TrainSettings::from_file(c)?, a.out.clone().unwrap_or_default(), false),
+        (None, None) => (TrainSettings::default(), a.out.clone().unwrap_or_default(), false),
     };
     let settings = ebm_cli::train::resolve(base, &over, resume)?;
+    if a.print_config {
+        print!("{}", settings.to_toml());
+        return Ok(());
+    }
     ebm_cli::train::run(Request { settings, out, resume, quiet: a.quiet })?;
     Ok(())
 }

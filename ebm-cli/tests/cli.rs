@@ -286,6 +286,8 @@ fn usage_errors() {
     fails(ebm().args(["train", "--config"]).arg(&bad).arg("--out").arg(d.join("e")), 1, &["bad.toml", "stepz"]);
     fails(ebm().args(["train", "--frobnicate"]), 64, &["--frobnicate"]);
     fails(ebm().args(["sample", "--model", "x", "--out", "y.txt"]), 1, &[".npy or .csv"]);
+    let printed = ok(ebm().args(["train", "--print-config", "--steps", "7"]));
+    assert!(printed.contains("steps = 7") && printed.contains("optimizer = \"adam\""), "{printed}");
     let o = run(ebm().arg("--help"));
     assert!(o.status.success() && text(&o).contains("train"));
 }
