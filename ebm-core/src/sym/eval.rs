@@ -230,6 +230,7 @@ fn sum<'a, T: Real>(out: &mut Row<T>, terms: &[Term], r: impl Fn(u32) -> &'a Row
                     o[l] = o[l] - a[l] * b[l];
                 }
             }
+
         }
     }
     *out = acc;
@@ -261,11 +262,82 @@ fn transpose<T: Real>(rows: &[T], w: usize, n: usize, out: &mut [Row<T>]) {
     }
 }
 
+/// What happens to the registers after each block. A trait rather than a
+/// closure so that the inlined method is compiled with the vector features
+/// of the chunk loop.
+trait Sink<T> {
+    /// The block of `n` samples at `off` within the chunk is in `regs`.
+    fn block(&mut self, off: usize, n: usize, regs: &[Row<T>]);
+}
+
+impl<T, S: Sink<T>> Sink<T> for &mut S {
+    #[inline(always)]
+    fn block(&mut self, off: usize, n: usize, regs: &[Row<T>]) {
+        (**self).block(off, n, regs)
+    }
+}
+
+/// Copies the outputs into row-major output groups.
+struct Scatter<'a, 'b, T> {
+    /// The chunk's part of each non-empty output group.
+    dst: Vec<&'a mut [T]>,
+    /// The output registers of each group.
+    groups: &'b [&'b [u32]],
+}
+
+impl<T: Real> Sink<T> for Scatter<'_, '_, T> {
+    #[inline(always)]
+    fn block(&mut self, off: usize, n: usize, regs: &[Row<T>]) {
+        let n = n.min(LANES);
+        for (out, rs) in self.dst.iter_mut().zip(self.groups) {
+            let wg = rs.len();
+            for (l, orow) in out[off * wg..(off + n) * wg].chunks_exact_mut(wg).enumerate().take(n) {
+                for (o, &r) in orow.iter_mut().zip(rs.iter()) {
+                    // SAFETY: r < num_regs (`check_indices`) and l < n ≤ LANES.
+                    *o = unsafe { *regs.get_unchecked(r as usize).get_unchecked(l) };
+                }
+            }
+        }
+    }
+}
+
+/// Accumulates wᵦ · outputs(xᵦ), one partial sum per output and lane (no
+/// dependency between lanes).
+struct Accumulate<'a, T> {
+    part: Vec<Row<T>>,
+    outputs: &'a [u32],
+    /// The chunk's weights.
+    w: &'a [T],
+}
+
+impl<T: Real> Sink<T> for Accumulate<'_, T> {
+    #[inline(always)]
+    fn block(&mut self, off: usize, n: usize, regs: &[Row<T>]) {
+        if n == LANES {
+            let ws: &Row<T> = self.w[off..off + LANES].try_into().expect("a full block");
+            for (a, &r) in self.part.iter_mut().zip(self.outputs) {
+                let row = &regs[r as usize];
+                for l in 0..LANES {
+                    a[l] += row[l] * ws[l];
+                }
+            }
+        } else {
+            // the lanes past n are padding: leave them out (0·∞ would be NaN)
+            let ws = &self.w[off..off + n];
+            for (a, &r) in self.part.iter_mut().zip(self.outputs) {
+                for ((a, &v), &wb) in a.iter_mut().zip(&regs[r as usize]).zip(ws) {
+                    *a += v * wb;
+                }
+            }
+        }
+    }
+}
+
 /// Runs program `p` on the `len` samples of a chunk (`x`: len × d, `aux`:
-/// len × num_aux), calling `sink(offset, n, regs)` after each block of `n`
+/// len × num_aux), calling `sink.block(offset, n, regs)` after each block of `n`
 /// samples starting at `offset` within the chunk.
 #[inline(always)]
-fn chunk_impl<T: Real, S: FnMut(usize, usize, &[Row<T>])>(p: &Program, params: &[T], x: &[T], aux: &[T], len: usize, mut sink: S) {
+fn chunk_impl<T: Real, S: Sink<T>>(p: &Program, params: &[T], x: &[T], aux: &[T], len: usize, mut sink: S) {
     let (d, da) = (p.num_inputs as usize, p.num_aux as usize);
     let mut regs = vec![[T::zero(); LANES]; p.num_regs as usize];
     let mut xt = vec![[T::zero(); LANES]; d];
@@ -283,26 +355,26 @@ fn chunk_impl<T: Real, S: FnMut(usize, usize, &[Row<T>])>(p: &Program, params: &
         }
         // SAFETY: as above.
         unsafe { exec(body, &mut regs, &xt, &at, params) };
-        sink(off, n, &regs);
+        sink.block(off, n, &regs);
         off += n;
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn chunk_avx2<T: Real, S: FnMut(usize, usize, &[Row<T>])>(p: &Program, params: &[T], x: &[T], aux: &[T], len: usize, sink: S) {
+unsafe fn chunk_avx2<T: Real, S: Sink<T>>(p: &Program, params: &[T], x: &[T], aux: &[T], len: usize, sink: S) {
     chunk_impl(p, params, x, aux, len, sink)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn chunk_avx512<T: Real, S: FnMut(usize, usize, &[Row<T>])>(p: &Program, params: &[T], x: &[T], aux: &[T], len: usize, sink: S) {
+unsafe fn chunk_avx512<T: Real, S: Sink<T>>(p: &Program, params: &[T], x: &[T], aux: &[T], len: usize, sink: S) {
     chunk_impl(p, params, x, aux, len, sink)
 }
 
 /// [`chunk_impl`] compiled for the widest vector unit the CPU has. The
 /// caller has run `check_indices(p)`.
-fn run_chunk<T: Real, S: FnMut(usize, usize, &[Row<T>])>(p: &Program, params: &[T], x: &[T], aux: &[T], len: usize, sink: S) {
+fn run_chunk<T: Real, S: Sink<T>>(p: &Program, params: &[T], x: &[T], aux: &[T], len: usize, sink: S) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU supports AVX-512F.
@@ -371,23 +443,12 @@ pub fn eval_batch<T: Real>(p: &Program, params: &[T], x: &[T], aux: &[T], outs: 
         groups.push(&p.outputs[first..first + wg]);
         first += wg;
     }
-    per_chunk.into_par_iter().enumerate().for_each(|(c, mut dst)| {
+    per_chunk.into_par_iter().enumerate().for_each(|(c, dst)| {
         let start = c * chunk;
         let len = chunk.min(b - start);
         let xc = &x[start * d..(start + len) * d];
         let ac = if da > 0 { &aux[start * da..(start + len) * da] } else { &[][..] };
-        run_chunk(p, params, xc, ac, len, |off, n, regs| {
-            let n = n.min(LANES);
-            for (out, rs) in dst.iter_mut().zip(&groups) {
-                let wg = rs.len();
-                for (l, orow) in out[off * wg..(off + n) * wg].chunks_exact_mut(wg).enumerate().take(n) {
-                    for (o, &r) in orow.iter_mut().zip(rs.iter()) {
-                        // SAFETY: r < num_regs (`check_indices`) and l < n ≤ LANES.
-                        *o = unsafe { *regs.get_unchecked(r as usize).get_unchecked(l) };
-                    }
-                }
-            }
-        });
+        run_chunk(p, params, xc, ac, len, &mut Scatter { dst, groups: &groups });
     });
 }
 
@@ -417,27 +478,9 @@ pub fn eval_weighted_sum<T: Real>(p: &Program, params: &[T], x: &[T], aux: &[T],
             let xc = &x[start * d..(start + len) * d];
             let ac = if da > 0 { &aux[start * da..(start + len) * da] } else { &[][..] };
             let wc = &w[start..start + len];
-            // one partial sum per output and lane: no dependency between lanes
-            let mut part = vec![[T::zero(); LANES]; p.outputs.len()];
-            run_chunk(p, params, xc, ac, len, |off, n, regs| {
-                if n == LANES {
-                    let ws: &Row<T> = wc[off..off + LANES].try_into().expect("a full block");
-                    for (a, &r) in part.iter_mut().zip(&p.outputs) {
-                        let row = &regs[r as usize];
-                        for l in 0..LANES {
-                            a[l] += row[l] * ws[l];
-                        }
-                    }
-                } else {
-                    // the lanes past n are padding: leave them out (0·∞ would be NaN)
-                    let ws = &wc[off..off + n];
-                    for (a, &r) in part.iter_mut().zip(&p.outputs) {
-                        for ((a, &v), &wb) in a.iter_mut().zip(&regs[r as usize]).zip(ws) {
-                            *a += v * wb;
-                        }
-                    }
-                }
-            });
+            let mut sink = Accumulate { part: vec![[T::zero(); LANES]; p.outputs.len()], outputs: &p.outputs, w: wc };
+            run_chunk(p, params, xc, ac, len, &mut sink);
+            let part = sink.part;
             part.iter().map(|a| a.iter().fold(T::zero(), |s, &v| s + v)).collect::<Vec<T>>()
         })
         .collect();
