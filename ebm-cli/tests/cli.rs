@@ -286,6 +286,12 @@ fn usage_errors() {
     fails(ebm().args(["train", "--config"]).arg(&bad).arg("--out").arg(d.join("e")), 1, &["bad.toml", "stepz"]);
     fails(ebm().args(["train", "--frobnicate"]), 64, &["--frobnicate"]);
     fails(ebm().args(["sample", "--model", "x", "--out", "y.txt"]), 1, &[".npy or .csv"]);
+    // A truncated checkpoint is an error message, not a panic.
+    let good = std::fs::read(fixture("mlp_softplus.safetensors")).unwrap();
+    let cut = d.join("cut.safetensors");
+    std::fs::write(&cut, &good[..good.len() - 7]).unwrap();
+    let t = fails(ebm().args(["sample", "--out", "s.npy", "--model"]).arg(&cut), 1, &["cut.safetensors", "not a valid safetensors file"]);
+    assert!(!t.contains("panicked"), "{t}");
     let printed = ok(ebm().args(["train", "--print-config", "--steps", "7"]));
     assert!(printed.contains("steps = 7") && printed.contains("optimizer = \"adam\""), "{printed}");
     let o = run(ebm().arg("--help"));
