@@ -108,7 +108,7 @@ fn powi<T: Real>(out: &mut Row<T>, a: &Row<T>, n: i32) {
     loop {
         if k & 1 != 0 {
             for l in 0..LANES {
-                acc[l] = acc[l] * base[l];
+                acc[l] *= base[l];
             }
         }
         k >>= 1;
@@ -209,25 +209,25 @@ fn sum<'a, T: Real>(out: &mut Row<T>, terms: &[Term], r: impl Fn(u32) -> &'a Row
             Term::Add(a) => {
                 let a = r(a);
                 for l in 0..LANES {
-                    o[l] = o[l] + a[l];
+                    o[l] += a[l];
                 }
             }
             Term::Sub(a) => {
                 let a = r(a);
                 for l in 0..LANES {
-                    o[l] = o[l] - a[l];
+                    o[l] -= a[l];
                 }
             }
             Term::AddMul(a, b) => {
                 let (a, b) = (r(a), r(b));
                 for l in 0..LANES {
-                    o[l] = o[l] + a[l] * b[l];
+                    o[l] += a[l] * b[l];
                 }
             }
             Term::SubMul(a, b) => {
                 let (a, b) = (r(a), r(b));
                 for l in 0..LANES {
-                    o[l] = o[l] - a[l] * b[l];
+                    o[l] -= a[l] * b[l];
                 }
             }
 

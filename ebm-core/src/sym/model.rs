@@ -146,7 +146,7 @@ fn all_finite<T: Real>(x: &[T]) -> bool {
     let mut chunks = x.chunks_exact(16);
     for c in &mut chunks {
         for (a, &v) in acc.iter_mut().zip(c) {
-            *a = *a + v * T::zero();
+            *a += v * T::zero();
         }
     }
     let tail = chunks.remainder().iter().fold(T::zero(), |a, &v| a + v * T::zero());
@@ -235,7 +235,7 @@ impl<T: Real> SymEnergy<T> {
 
     fn batch(&self, x: &[T]) -> Result<usize> {
         let d = self.dim();
-        if x.is_empty() || x.len() % d != 0 || !all_finite(x) {
+        if x.is_empty() || !x.len().is_multiple_of(d) || !all_finite(x) {
             return check_batch("x", x, d); // the error, with its details
         }
         Ok(x.len() / d)

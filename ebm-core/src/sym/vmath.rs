@@ -21,6 +21,9 @@
 //! ln(1 + f) = 2 atanh(f / (2 + f)) by a minimax polynomial); ln(1 + a) as
 //! ln u + c/u with u = 1 + a rounded and c the exact rounding error of u.
 
+// The constants are fdlibm's, digit for digit.
+#![allow(clippy::excessive_precision)]
+
 /// The functions of this module for one scalar type.
 pub(crate) trait VMath: Copy {
     /// eˣ.
