@@ -490,3 +490,60 @@ pub fn eval_weighted_sum<T: Real>(p: &Program, params: &[T], x: &[T], aux: &[T],
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sym::SymEnergy;
+    use crate::testing::normal_vec;
+
+    /// Every output of `p` on one chunk through `run`.
+    fn outputs<T: Real>(p: &Program, params: &[T], x: &[T], run: impl Fn(&Program, &[T], &[T], usize, &mut Scatter<'_, '_, T>)) -> Vec<T> {
+        let b = x.len() / p.num_inputs as usize;
+        let mut out = vec![T::zero(); b * p.outputs.len()];
+        let groups = [&p.outputs[..]];
+        let mut sink = Scatter { dst: vec![&mut out[..]], groups: &groups };
+        check_indices(p);
+        run(p, params, x, b, &mut sink);
+        out
+    }
+
+    fn same<T: Real>(a: &[T], b: &[T]) -> bool {
+        a.iter().zip(b).all(|(&u, &v)| u.to_f64().to_bits() == v.to_f64().to_bits() || (u.is_nan() && v.is_nan()))
+    }
+
+    /// The portable, AVX2 and AVX-512 builds of the chunk loop compute the
+    /// same bits (no contraction into FMAs, the same branch-free functions).
+    #[test]
+    fn every_instruction_set_gives_the_same_bits() {
+        let src = "energy(x[d]; W[K,d], b[K]) = sum(k, 0..K, logcosh(sum(i, 0..d, W[k,i] * x[i])) \
+                   + softplus(b[k] * x[k]) + sigmoid(x[k] - b[k]) * tanh(x[k]) + exp(-square(x[k])) + log1p(square(x[k])) + log(1 + x[k]^4))";
+        let (d, k) = (5, 5);
+        let theta = normal_vec(1, k * d + k);
+        let m = SymEnergy::<f64>::parse_with(src, &[("d", d), ("K", k)], &theta).unwrap();
+        let b = 3 * LANES + 7; // full blocks and a short one
+        let x = normal_vec(2, b * d).iter().map(|v| 3.0 * v).collect::<Vec<f64>>();
+        for p in [&m.fused_programs().energy_score_hess, &m.fused_programs().grad_sm, &m.programs().energy_score_hess] {
+            let portable = outputs(p, &theta, &x, |p, t, x, n, s| chunk_impl(p, t, x, &[], n, s));
+            let dispatched = outputs(p, &theta, &x, |p, t, x, n, s| run_chunk(p, t, x, &[], n, s));
+            assert!(same(&portable, &dispatched));
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2.
+                    let v = outputs(p, &theta, &x, |p, t, x, n, s| unsafe { chunk_avx2(p, t, x, &[], n, s) });
+                    assert!(same(&portable, &v), "AVX2");
+                }
+                if std::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F.
+                    let v = outputs(p, &theta, &x, |p, t, x, n, s| unsafe { chunk_avx512(p, t, x, &[], n, s) });
+                    assert!(same(&portable, &v), "AVX-512");
+                }
+            }
+            let (t32, x32): (Vec<f32>, Vec<f32>) = (theta.iter().map(|&v| v as f32).collect(), x.iter().map(|&v| v as f32).collect());
+            let portable = outputs(p, &t32, &x32, |p, t, x, n, s| chunk_impl(p, t, x, &[], n, s));
+            let dispatched = outputs(p, &t32, &x32, |p, t, x, n, s| run_chunk(p, t, x, &[], n, s));
+            assert!(same(&portable, &dispatched), "f32");
+        }
+    }
+}
