@@ -101,6 +101,26 @@ pub trait Energy<T: Real>: Send + Sync {
     /// `grad ← Σᵦ wᵦ ∇_θ J(xᵦ)` with J(x) = Σᵢ ½(∂ᵢE)² − ∂²ᵢᵢE (seed eq 12).
     fn grad_params_sm(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()>;
 
+    /// [`Energy::grad_params_sm`], and returns the weighted loss
+    /// Σᵦ wᵦ J(xᵦ) (seed eq 12) with it: one exact score-matching step.
+    ///
+    /// The default runs the gradient and then
+    /// [`Energy::energy_score_hess_diag`] for J. Families whose gradient
+    /// pass already holds every term of J override it to skip that second
+    /// Hessian pass (the MLP does: see `ebm_core::mlp`).
+    fn sm_loss_grad_params(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<f64> {
+        self.grad_params_sm(x, weights, grad)?;
+        let d = self.dim();
+        let b = weights.len();
+        let (mut e, mut s, mut h) = (vec![T::zero(); b], vec![T::zero(); b * d], vec![T::zero(); b * d]);
+        self.energy_score_hess_diag(x, &mut e, &mut s, &mut h)?;
+        Ok(s.chunks_exact(d)
+            .zip(h.chunks_exact(d))
+            .zip(weights)
+            .map(|((s, h), &w)| w.to_f64() * sm_integrand(s, h).to_f64())
+            .sum())
+    }
+
     /// The exact Hessian quadratic form of the energy along a per-sample
     /// direction: `out[b] = vᵦᵀ ∇ₓ²E(xᵦ) vᵦ`, with `v` row-major B×d (the
     /// same shape as `x`) and `out` of length B. Equivalently the second

@@ -29,7 +29,7 @@ pub const fn accept_stream(k: u64) -> u64 {
     k | (1 << 63)
 }
 
-fn check_step<T: Real>(eps: T) -> Result<()> {
+pub(crate) fn check_step<T: Real>(eps: T) -> Result<()> {
     if !(eps.is_finite() && eps > T::zero()) {
         return Err(EbmError::InvalidConfig(format!(
             "Langevin step size must be positive and finite, got {eps}"

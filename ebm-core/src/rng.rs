@@ -16,14 +16,15 @@
 //!
 //! - uniform: u = ((w ≫ 8) + ½) · 2⁻²⁴ ∈ (0, 1), exact in f32 and never 0 or 1;
 //! - standard normal: Box–Muller on the lane pairs (0,1) and (2,3) of a block,
-//!   z₀ = r cos(2πu₁), z₁ = r sin(2πu₁) with r = √(−2 ln u₀), computed in f32,
-//!   the precision the GPU kernels use. (The f64 path converts the f32 value,
+//!   z₀ = r cos(2πu₁), z₁ = r sin(2πu₁) with r = √(−2 ln u₀), with the angle
+//!   rounded to f32 as the GPU kernels round it and the rest in f64, rounded
+//!   to f32 once ([`crate::rng_normal`], which vectorises it). (The f64 path converts the f32 value,
 //!   so both precisions see the same noise.)
 
-const M0: u32 = 0xD251_1F53;
-const M1: u32 = 0xCD9E_8D57;
-const W0: u32 = 0x9E37_79B9;
-const W1: u32 = 0xBB67_AE85;
+pub(crate) const M0: u32 = 0xD251_1F53;
+pub(crate) const M1: u32 = 0xCD9E_8D57;
+pub(crate) const W0: u32 = 0x9E37_79B9;
+pub(crate) const W1: u32 = 0xBB67_AE85;
 
 #[inline(always)]
 fn mulhilo(a: u32, b: u32) -> (u32, u32) {
@@ -78,9 +79,7 @@ pub fn normals_from_block(words: [u32; 4]) -> [f32; 4] {
 
 #[inline(always)]
 fn box_muller(u0: f32, u1: f32) -> (f32, f32) {
-    let r = (-2.0 * u0.ln()).sqrt();
-    let t = std::f32::consts::TAU * u1;
-    (r * t.cos(), r * t.sin())
+    crate::rng_normal::box_muller(u0, u1)
 }
 
 /// The uniform draw number `index` of `stream`.
@@ -96,7 +95,21 @@ pub fn normal(seed: u64, stream: u64, index: u64) -> f32 {
 /// Fills `out[j]` with the standard-normal draw number `offset + j` of
 /// `stream`, computing each Philox block once.
 pub fn fill_normal<T: crate::Real>(seed: u64, stream: u64, offset: u64, out: &mut [T]) {
-    fill_with(seed, stream, offset, out, normals_from_block);
+    use crate::rng_normal::{normals_of_blocks, BLOCKS};
+    // Scalar up to a block boundary, then 16 blocks at a time, then scalar.
+    let head = (((4 - offset % 4) % 4) as usize).min(out.len());
+    fill_with(seed, stream, offset, &mut out[..head], normals_from_block);
+    let mut j = head;
+    let mut buf = [0f32; 4 * BLOCKS];
+    let key = [seed as u32, (seed >> 32) as u32];
+    while out.len() - j >= 4 * BLOCKS {
+        normals_of_blocks(key, stream, (offset + j as u64) / 4, &mut buf);
+        for (o, &v) in out[j..j + 4 * BLOCKS].iter_mut().zip(&buf) {
+            *o = T::from_f64(v as f64);
+        }
+        j += 4 * BLOCKS;
+    }
+    fill_with(seed, stream, offset + j as u64, &mut out[j..], normals_from_block);
 }
 
 /// Fills `out[j]` with the uniform draw number `offset + j` of `stream`.

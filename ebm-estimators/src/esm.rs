@@ -7,7 +7,9 @@
 //!
 //! and the loss is (1/B) Σᵦ J(xᵦ). The value comes from the fused
 //! [`Energy::energy_score_hess_diag`] (through [`ebm_core::sm_integrand`]),
-//! the gradient from [`Energy::grad_params_sm`] with weights 1/B. There is no
+//! the gradient from [`Energy::grad_params_sm`] with weights 1/B; a training
+//! step takes both from [`Energy::sm_loss_grad_params`], which for the MLP
+//! is one pass (the gradient pass holds every term of J). There is no
 //! randomness: `prepare` only records the batch size.
 //!
 //! For a Gaussian model the minimiser on a data set is the maximum-likelihood
@@ -64,8 +66,7 @@ impl<T: Real> Estimator<T> for ExactSm {
         prepared("exact-sm", &self.state, b)?;
         check_grad(grad, model.num_params())?;
         let w = vec![T::from_f64(1.0 / b as f64); b];
-        model.grad_params_sm(x, &w, grad)?;
-        sm_loss(model, x)
+        Ok(model.sm_loss_grad_params(x, &w, grad)?)
     }
 
     fn eval_loss(&self, model: &dyn Energy<T>, x: &[T], _ctx: StepCtx) -> Result<f64> {

@@ -168,7 +168,26 @@ impl Activation {
         s2: Option<&mut [T]>,
         s3: Option<&mut [T]>,
     ) {
-        match self {
+        crate::simd::dispatch(EvalSlice { act: self, a, s1, s2, s3 });
+    }
+}
+
+/// [`Activation::eval_slice`]'s loop, compiled per vector ISA.
+struct EvalSlice<'a, T> {
+    act: Activation,
+    a: &'a mut [T],
+    s1: Option<&'a mut [T]>,
+    s2: Option<&'a mut [T]>,
+    s3: Option<&'a mut [T]>,
+}
+
+impl<T: Real> crate::simd::Kernel for EvalSlice<'_, T> {
+    type Out = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let EvalSlice { act, a, s1, s2, s3 } = self;
+        match act {
             Activation::Softplus => eval_with(softplus, a, s1, s2, s3),
             Activation::Tanh => eval_with(tanh, a, s1, s2, s3),
             Activation::Silu => eval_with(silu, a, s1, s2, s3),

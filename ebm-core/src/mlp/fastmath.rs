@@ -67,7 +67,11 @@ pub(super) fn exp_neg_f32(x: f32) -> f32 {
     // `f32::round` is a libm call on the baseline x86-64 target and would
     // stop the loop from vectorising.
     const SHIFTER: f32 = 12_582_912.0;
-    let k = (xc * std::f32::consts::LOG2_E + SHIFTER) - SHIFTER;
+    let shifted = xc * std::f32::consts::LOG2_E + SHIFTER;
+    let k = shifted - SHIFTER;
+    // The shifter's ulp is 1, so the low mantissa bits of `shifted` hold k
+    // as an integer (no float-to-int conversion, which does not vectorise).
+    let k_int = (shifted.to_bits() as i32).wrapping_sub(SHIFTER.to_bits() as i32);
     let r = (xc - k * LN2_HI) - k * LN2_LO;
     let mut p = 1.0 / 5040.0;
     p = p * r + 1.0 / 720.0;
@@ -77,7 +81,7 @@ pub(super) fn exp_neg_f32(x: f32) -> f32 {
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    let scaled = f32::from_bits((p.to_bits() as i32).wrapping_add((k as i32) << 23) as u32);
+    let scaled = f32::from_bits((p.to_bits() as i32).wrapping_add(k_int << 23) as u32);
     if x < -87.0 {
         0.0
     } else {

@@ -6,7 +6,7 @@
 //! per layer computes A_l = Z_{l−1} W_lᵀ + b_l for the whole chunk, and
 //! Γ_{l−1} = Δ_l W_l going back.
 
-use super::linalg::{d_w, x_wt};
+use super::linalg::{d_w, dot, x_wt};
 use super::par::{samples_per_chunk, FWD_ROWS};
 use super::Mlp;
 use crate::real::Real;
@@ -102,11 +102,7 @@ impl<T: Real> Fwd<T> {
         let l_max = m.depth();
         let out = m.layer(l_max + 1);
         for (eb, zb) in e.iter_mut().zip(self.z[l_max].chunks_exact(out.inp)).take(self.n) {
-            let mut s = out.b[0];
-            for (&w, &z) in out.w.iter().zip(zb) {
-                s += w * z;
-            }
-            *eb = s;
+            *eb = out.b[0] + dot(out.w, zb);
         }
     }
 

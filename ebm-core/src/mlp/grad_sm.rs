@@ -59,12 +59,28 @@ impl<T: Real> Scratch<T> {
     }
 }
 
-/// `grad ← Σ_b w_b ∇_θ 𝒥(x_b)` (seed eq 12).
+/// `grad ← Σ_b w_b ∇_θ 𝒥(x_b)` (seed eq 12), returning Σ_b w_b 𝒥(x_b).
 ///
 /// Outer chunks run the forward, backward and adjoint passes; inner chunks
 /// of about [`SM_ROWS`]`/d` samples run the Jacobian recursion forward and
 /// in reverse, so that every layer's J_l and P_l stay in cache.
-pub(super) fn grad_sm<T: Real>(m: &Mlp<T>, x: &[T], weights: &[T], grad: &mut [T]) {
+///
+/// The loss comes free: the pass holds γ₀ = ∇ₓE, c_l and the seeds
+/// c̄_l = −w_b q_l with q_l[u] = Σᵢ J_l[u, i]², and since
+/// Σᵢ ∂²ᵢᵢE = Σ_l Σ_u c_l[u] q_l[u] (the decomposition of [`super`]),
+/// Σ_b w_b 𝒥(x_b) = Σ_b ½ w_b ‖γ₀‖² + Σ_l ⟨c_l, c̄_l⟩. It is summed per
+/// chunk in the slot after the gradient, so that it follows the gradient's
+/// deterministic order.
+pub(super) fn grad_sm<T: Real>(m: &Mlp<T>, x: &[T], weights: &[T], grad: &mut [T]) -> T {
+    let p = grad.len();
+    let mut acc = vec![T::zero(); p + 1];
+    grad_sm_into(m, x, weights, &mut acc);
+    grad.copy_from_slice(&acc[..p]);
+    acc[p]
+}
+
+/// [`grad_sm`] into `acc` = [gradient, loss].
+fn grad_sm_into<T: Real>(m: &Mlp<T>, x: &[T], weights: &[T], grad: &mut [T]) {
     let d = m.dim_in();
     let inner = samples_per_chunk(d, m.max_width(), SM_ROWS);
     let n = outer_samples(weights.len(), inner);
@@ -93,6 +109,8 @@ fn chunk<T: Real>(
     ws: &mut Scratch<T>,
     g: &mut [T],
 ) {
+    // `g` is [gradient, loss].
+    let (g, loss_out) = g.split_at_mut(g.len() - 1);
     let dims = m.dims();
     let (d, l_max) = (dims[0], m.depth());
     let fw = &mut ws.fw;
@@ -120,6 +138,18 @@ fn chunk<T: Real>(
     for s0 in (0..n).step_by(inner) {
         jacobian_sweeps(m, shared, s0, inner.min(n - s0), w, ws, g);
     }
+    // Σ_b w_b 𝒥(x_b) = Σ_b ½ w_b ‖γ₀‖² + Σ_l ⟨c_l, c̄_l⟩, before the adjoint
+    // passes read the seeds.
+    let half = T::from_f64(0.5);
+    let mut loss = T::zero();
+    for (gb, &wb) in ws.fw.gamma[0][..n * d].chunks_exact(d).zip(w) {
+        loss += half * wb * gb.iter().map(|&v| v * v).sum::<T>();
+    }
+    for l in 1..=l_max {
+        let len = n * dims[l];
+        loss += ws.c[l][..len].iter().zip(&ws.adj.cbar[l][..len]).map(|(&c, &cb)| c * cb).sum::<T>();
+    }
+    loss_out[0] += loss;
     backward_adjoint(m, &ws.fw, &mut ws.adj, true, g);
     forward_adjoint(m, &ws.fw, &mut ws.adj, xc, g);
 }

@@ -50,7 +50,7 @@ pub mod print;
 pub mod program;
 pub mod signature;
 pub mod simplify;
-mod vmath;
+pub(crate) mod vmath;
 
 pub use builder::SymBuilder;
 pub use deriv::{derivative, derive, gradient, gradient_wrt, Derivatives};
