@@ -1,8 +1,10 @@
 //! Support code for ebm's criterion benches (`cargo bench -p ebm-bench`):
 //! the bench sizes, seeded inputs, and FLOP counts used to turn times into
-//! rates.
+//! rates; the backends ([`targets`]), the size policy and setup shared by
+//! the bench targets ([`policy`]), the estimator steps ([`steps`]), and the
+//! decomposed Hessian-diagonal baseline ([`hess_diag_decomposed`]).
 
-use ebm_core::Real;
+use ebm_core::{check_len, Energy, Real};
 
 /// An MLP bench shape: data dimension d and hidden widths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,4 +53,45 @@ pub fn normal_batch<T: Real>(seed: u64, b: usize, d: usize) -> Vec<T> {
     x
 }
 
+/// The decomposed twin of [`Energy::energy_score_hess_diag`], the baseline
+/// that the fused call is benched against (group `hess_diag_decomposed`):
+/// the energy and score from one [`Energy::energy_score`] call, then the
+/// Hessian diagonal as d separate second-derivative passes over the whole
+/// batch, pass i computing ∂²E/∂xᵢ²(xᵦ) for every sample b as
+/// [`Energy::v_hess_v`] with vᵦ = eᵢ on every row (eᵢᵀ∇ₓ²E eᵢ is exactly
+/// the i-th diagonal entry). Same outputs as the fused call; `v` (B×d) and
+/// `q` (B) are scratch.
+pub fn hess_diag_decomposed<T: Real, E: Energy<T> + ?Sized>(
+    m: &E,
+    x: &[T],
+    energy: &mut [T],
+    score: &mut [T],
+    hess_diag: &mut [T],
+    v: &mut [T],
+    q: &mut [T],
+) -> ebm_core::Result<()> {
+    let d = m.dim();
+    let b = ebm_core::check_batch("x", x, d)?;
+    check_len("hess_diag", hess_diag, b * d)?;
+    check_len("v", v, b * d)?;
+    check_len("q", q, b)?;
+    m.energy_score(x, energy, score)?;
+    v.fill(T::zero());
+    for i in 0..d {
+        for row in v.chunks_exact_mut(d) {
+            if i > 0 {
+                row[i - 1] = T::zero();
+            }
+            row[i] = T::one();
+        }
+        m.v_hess_v(x, v, q)?;
+        for (row, &qb) in hess_diag.chunks_exact_mut(d).zip(q.iter()) {
+            row[i] = qb;
+        }
+    }
+    Ok(())
+}
+
+pub mod policy;
+pub mod steps;
 pub mod targets;

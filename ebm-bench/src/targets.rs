@@ -5,7 +5,12 @@ use ebm_core::mlp::{Activation, Mlp};
 use ebm_core::{Energy, Real};
 use ebm_kernels::{AdapterKind, AdapterSelector, DeviceInfo, GpuDevice, GpuEnergy};
 
+use crate::steps::EstimatorStep;
 use crate::MlpShape;
+
+/// Why a bench case could not run on a backend (printed by the bench in its
+/// `not run on this backend` line).
+pub type NotRun = Box<dyn std::error::Error + Send + Sync>;
 
 /// One backend holding one model, behind the `Energy` interface.
 pub enum Target {
@@ -35,6 +40,10 @@ pub struct Io<T> {
     pub g: Vec<T>,
     /// MALA acceptance counters.
     pub acc: Vec<u32>,
+    /// Unit directions of the decomposed Hessian diagonal (B×d scratch).
+    pub u: Vec<T>,
+    /// One decomposed second-derivative pass's output (B scratch).
+    pub q: Vec<T>,
 }
 
 impl<T: Real> Io<T> {
@@ -49,6 +58,8 @@ impl<T: Real> Io<T> {
             h: vec![T::zero(); b * d],
             g: vec![T::zero(); p],
             acc: vec![0; b],
+            u: vec![T::zero(); b * d],
+            q: vec![T::zero(); b],
         }
     }
 }
@@ -62,6 +73,10 @@ pub enum Primitive {
     EnergyScore,
     /// `energy_score_hess_diag` (fused).
     HessDiag,
+    /// The same outputs decomposed: `energy_score`, then d separate
+    /// `v_hess_v` passes with v = eᵢ ([`crate::hess_diag_decomposed`]); the
+    /// baseline of `HessDiag`.
+    HessDiagDecomposed,
     /// `grad_params_energy`.
     GradParamsEnergy,
     /// `grad_params_v_dot_grad_x`.
@@ -78,10 +93,11 @@ pub enum Primitive {
 
 impl Primitive {
     /// Every primitive, in bench order.
-    pub const ALL: [Primitive; 9] = [
+    pub const ALL: [Primitive; 10] = [
         Primitive::Energy,
         Primitive::EnergyScore,
         Primitive::HessDiag,
+        Primitive::HessDiagDecomposed,
         Primitive::GradParamsEnergy,
         Primitive::GradParamsVDotGradX,
         Primitive::GradParamsSm,
@@ -96,6 +112,7 @@ impl Primitive {
             Primitive::Energy => "energy",
             Primitive::EnergyScore => "energy_score",
             Primitive::HessDiag => "energy_score_hess_diag",
+            Primitive::HessDiagDecomposed => "hess_diag_decomposed",
             Primitive::GradParamsEnergy => "grad_params_energy",
             Primitive::GradParamsVDotGradX => "grad_params_v_dot_grad_x",
             Primitive::GradParamsSm => "grad_params_sm",
@@ -109,18 +126,20 @@ impl Primitive {
     /// are on the host, so the device sync is inside the timed region.
     pub fn run<T: Real, E: Energy<T>>(self, m: &E, io: &mut Io<T>) -> ebm_core::Result<()> {
         let eps = T::from_f64(0.01);
-        let r = match self {
+        match self {
             Primitive::Energy => m.energy(&io.x, &mut io.e),
             Primitive::EnergyScore => m.energy_score(&io.x, &mut io.e, &mut io.s),
             Primitive::HessDiag => m.energy_score_hess_diag(&io.x, &mut io.e, &mut io.s, &mut io.h),
+            Primitive::HessDiagDecomposed => {
+                crate::hess_diag_decomposed(m, &io.x, &mut io.e, &mut io.s, &mut io.h, &mut io.u, &mut io.q)
+            }
             Primitive::GradParamsEnergy => m.grad_params_energy(&io.x, &io.w, &mut io.g),
             Primitive::GradParamsVDotGradX => m.grad_params_v_dot_grad_x(&io.x, &io.v, &io.w, &mut io.g),
             Primitive::GradParamsSm => m.grad_params_sm(&io.x, &io.w, &mut io.g),
             Primitive::Langevin20 => m.langevin_ula(&mut io.x, eps, 20, 7, 0),
             Primitive::Langevin20Unfused => (0..20u64).try_for_each(|k| m.langevin_ula(&mut io.x, eps, 1, 7, k)),
             Primitive::Mala20 => m.langevin_mala(&mut io.x, eps, 20, 7, 0, &mut io.acc).map(|_| ()),
-        };
-        r
+        }
     }
 }
 
@@ -149,16 +168,35 @@ impl Target {
     /// timed region. The warm-up's error is returned when the backend cannot
     /// run this primitive at this size (for example a software adapter's
     /// loop budget), so the bench can say so instead of timing nothing.
-    pub fn primitive(&self, prim: Primitive, b: usize) -> ebm_core::Result<Box<dyn FnMut() + '_>> {
+    ///
+    /// The decomposed Hessian diagonal is not run on a GPU target:
+    /// `GpuEnergy::v_hess_v` has no device kernel and delegates to the CPU,
+    /// so it would time the CPU under a GPU label.
+    pub fn primitive(&self, prim: Primitive, b: usize) -> Result<Box<dyn FnMut() + '_>, NotRun> {
         match self {
             Target::CpuF64(m) => prepared(m, prim, b),
             Target::CpuF32(m) => prepared(m, prim, b),
+            Target::Gpu(..) if prim == Primitive::HessDiagDecomposed => Err(
+                "v_hess_v has no GPU kernel (GpuEnergy delegates it to the CPU), so the decomposed baseline would time the CPU".into(),
+            ),
             Target::Gpu(m, _) => prepared(m.as_ref(), prim, b),
+        }
+    }
+
+    /// A closure that runs one step of `step` (prepare + `loss_grad`, see
+    /// [`crate::steps`]) on a seeded `b`-sample batch with this target's
+    /// model, after one warm-up step outside the timed region; the warm-up's
+    /// error is returned when the backend cannot run it.
+    pub fn estimator_step(&self, step: EstimatorStep, b: usize) -> Result<Box<dyn FnMut() + '_>, NotRun> {
+        match self {
+            Target::CpuF64(m) => step.prepared(m, b),
+            Target::CpuF32(m) => step.prepared(m, b),
+            Target::Gpu(m, _) => step.prepared(m.as_ref(), b),
         }
     }
 }
 
-fn prepared<'a, T: Real, E: Energy<T>>(m: &'a E, prim: Primitive, b: usize) -> ebm_core::Result<Box<dyn FnMut() + 'a>> {
+fn prepared<'a, T: Real, E: Energy<T>>(m: &'a E, prim: Primitive, b: usize) -> Result<Box<dyn FnMut() + 'a>, NotRun> {
     let mut io = Io::<T>::new(b, m.dim(), m.num_params());
     prim.run(m, &mut io)?;
     Ok(Box::new(move || prim.run(m, &mut io).expect("primitive failed after a successful warm-up")))

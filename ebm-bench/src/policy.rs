@@ -1,0 +1,124 @@
+//! What every bench target runs on, and at which sizes: the shared setup of
+//! `benches/primitives.rs` and `benches/estimators.rs`.
+//!
+//! Size policy (printed in one line at the start of every run by [`setup`]):
+//! - CPU (cpu-f64 reference, cpu-f32): B = 1024 on every shape of
+//!   [`MLP_SHAPES`], and B = 16384 on the shapes with d ≤ 16; set
+//!   `EBM_BENCH_FULL=1` for B = 16384 on every shape (long).
+//! - GPU: every shape and batch on a hardware adapter; on a software adapter
+//!   (lavapipe, the CPU Vulkan driver) only the smallest shape and batch,
+//!   labelled `software` in the bench ID: a correctness run, not a speed
+//!   figure.
+//!
+//! Every adapter wgpu finds gets one line; a machine without any says so. A
+//! case that a backend cannot run (for example a software adapter's loop
+//! budget) is reported by the bench in one `not run on this backend` line,
+//! never skipped without a word.
+
+use crate::targets::{cpu_targets, gpu_targets, Target};
+use crate::{MlpShape, BATCHES, MLP_SHAPES};
+use ebm_core::mlp::Activation;
+
+/// The activation of every bench MLP (it appears in the bench IDs).
+pub const ACTIVATION: Activation = Activation::Softplus;
+
+/// Whether `EBM_BENCH_FULL=1` asks for B = 16384 on every CPU shape.
+pub fn full() -> bool {
+    std::env::var("EBM_BENCH_FULL").is_ok_and(|v| v == "1")
+}
+
+/// Whether the size policy (module docs) runs `shape` at batch `b` on `t`.
+pub fn wanted(t: &Target, shape: MlpShape, b: usize) -> bool {
+    if t.is_software() {
+        return shape == MLP_SHAPES[0] && b == BATCHES[0];
+    }
+    match t {
+        Target::Gpu(..) => true,
+        _ => b == BATCHES[0] || shape.dim <= 16 || full(),
+    }
+}
+
+/// The one-line statement of the size policy printed at the start of a run.
+pub fn policy_line() -> String {
+    format!(
+        "ebm-bench: CPU sizes: B=1024 on every shape, B=16384 on d<=16{}; GPU: every size on hardware adapters, smallest size only on software ones",
+        if full() { " and (EBM_BENCH_FULL=1) on every shape" } else { " (EBM_BENCH_FULL=1 for all)" }
+    )
+}
+
+/// Every shape of [`MLP_SHAPES`] with its targets (cpu-f64, cpu-f32, then
+/// one per GPU adapter), all holding the same weights. Prints the policy
+/// line, one line per adapter (a software one is labelled as such), one per
+/// adapter that could not be opened, and one when there is no adapter.
+pub fn setup() -> Vec<(MlpShape, Vec<Target>)> {
+    println!("{}", policy_line());
+    let mut out = Vec::new();
+    for shape in MLP_SHAPES {
+        let mut ts = cpu_targets(shape, ACTIVATION);
+        let (gpus, notes) = gpu_targets(shape, ACTIVATION);
+        if shape == MLP_SHAPES[0] {
+            for n in &notes {
+                println!("ebm-bench: {n}");
+            }
+            for g in &gpus {
+                if let Target::Gpu(_, info) = g {
+                    println!(
+                        "ebm-bench: GPU adapter {}{}",
+                        info,
+                        if g.is_software() { " — software device: correctness run at the smallest size, not a speed figure" } else { "" }
+                    );
+                }
+            }
+            if gpus.is_empty() {
+                println!("ebm-bench: no wgpu adapter found: GPU benches not run (install mesa-vulkan-drivers for the CPU Vulkan device, or run on a machine with a GPU)");
+            }
+        }
+        ts.extend(gpus);
+        out.push((shape, ts));
+    }
+    out
+}
+
+/// One (shape, target, batch) case of a bench group.
+#[derive(Clone, Copy)]
+pub struct Case<'a> {
+    /// The MLP shape.
+    pub shape: MlpShape,
+    /// The backend.
+    pub target: &'a Target,
+    /// The batch size B.
+    pub b: usize,
+}
+
+impl Case<'_> {
+    /// The bench-ID function part: the target label (`cpu-f64`, ...).
+    pub fn function(&self) -> String {
+        self.target.label()
+    }
+
+    /// The bench-ID parameter part, e.g. `d64_h256-256_softplus_B1024`.
+    pub fn parameter(&self) -> String {
+        format!("{}_{}_B{}", self.shape.id(), ACTIVATION.name(), self.b)
+    }
+
+    /// The line printed when the backend cannot run this case of `group`.
+    pub fn not_run_line(&self, group: &str, why: &dyn std::fmt::Display) -> String {
+        format!("ebm-bench: {group}/{}/{} not run on this backend: {why}", self.function(), self.parameter())
+    }
+}
+
+/// The cases the size policy runs, in bench order: shape, then target, then
+/// batch.
+pub fn cases(targets: &[(MlpShape, Vec<Target>)]) -> Vec<Case<'_>> {
+    let mut out = Vec::new();
+    for (shape, ts) in targets {
+        for t in ts {
+            for &b in &BATCHES {
+                if wanted(t, *shape, b) {
+                    out.push(Case { shape: *shape, target: t, b });
+                }
+            }
+        }
+    }
+    out
+}
