@@ -98,6 +98,33 @@ pub trait Energy<T: Real>: Send + Sync {
         grad: &mut [T],
     ) -> Result<()>;
 
+    /// Score regression to a fixed target t (row-major B×d): sets
+    /// `grad ← ∇_θ L` and returns L = Σᵦ wᵦ ½‖∇ₓE(xᵦ) − tᵦ‖².
+    ///
+    /// With the residual rᵦ = ∇ₓE(xᵦ) − tᵦ held fixed, ∇_θ L is
+    /// [`Energy::grad_params_v_dot_grad_x`] with v = r. Denoising score
+    /// matching (seed eq 13) is this loss at the noisy batch with
+    /// t = (x̃ − x)/σ². The default runs [`Energy::energy_score`] for r and
+    /// then the gradient; the MLP overrides it with one pass (the gradient
+    /// pass computes ∇ₓE anyway).
+    fn grad_params_score_regression(&self, x: &[T], target: &[T], weights: &[T], grad: &mut [T]) -> Result<f64> {
+        let d = self.dim();
+        let b = check_batch("x", x, d)?;
+        check_len("target", target, b * d)?;
+        check_finite("target", target, d)?;
+        check_len("weights", weights, b)?;
+        let (mut e, mut s) = (vec![T::zero(); b], vec![T::zero(); b * d]);
+        self.energy_score(x, &mut e, &mut s)?;
+        let mut loss = 0.0;
+        // ∇ₓE = −score, so r = −s − t.
+        let r: Vec<T> = s.iter().zip(target).map(|(&si, &ti)| -si - ti).collect();
+        for (rb, &wb) in r.chunks_exact(d).zip(weights) {
+            loss += wb.to_f64() * 0.5 * rb.iter().map(|&v| v.to_f64() * v.to_f64()).sum::<f64>();
+        }
+        self.grad_params_v_dot_grad_x(x, &r, weights, grad)?;
+        Ok(loss)
+    }
+
     /// `grad ← Σᵦ wᵦ ∇_θ J(xᵦ)` with J(x) = Σᵢ ½(∂ᵢE)² − ∂²ᵢᵢE (seed eq 12).
     fn grad_params_sm(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()>;
 

@@ -62,3 +62,51 @@ fn relu_mlp_is_refused() {
     let r = m.sm_loss_grad_params(&[0.1, 0.2], &[1.0], &mut g);
     assert!(matches!(r, Err(EbmError::Activation { .. })), "{r:?}");
 }
+
+/// `grad_params_score_regression` (DSM's step, seed eq 13): the MLP's
+/// one-pass loss and gradient against the definition — the loss from
+/// `energy_score`, the gradient from `grad_params_v_dot_grad_x` with the
+/// residual as v — and the trait default on the Gaussian.
+#[test]
+fn score_regression_matches_its_definition() {
+    fn check_sr<T: Real, E: Energy<T>>(m: &E, b: usize, seed: u64, tol: f64) {
+        let d = m.dim();
+        let x: Vec<T> = normal_vec(seed, b * d).into_iter().map(T::from_f64).collect();
+        let t: Vec<T> = normal_vec(seed + 1, b * d).into_iter().map(T::from_f64).collect();
+        let w: Vec<T> = uniform_vec(seed + 2, b, 0.1, 1.0).into_iter().map(T::from_f64).collect();
+        let (mut e, mut s) = (vec![T::zero(); b], vec![T::zero(); b * d]);
+        m.energy_score(&x, &mut e, &mut s).unwrap();
+        let r: Vec<T> = s.iter().zip(&t).map(|(&si, &ti)| -si - ti).collect();
+        let want: f64 = r
+            .chunks_exact(d)
+            .zip(&w)
+            .map(|(rb, &wb)| Real::to_f64(wb) * 0.5 * rb.iter().map(|&v| Real::to_f64(v).powi(2)).sum::<f64>())
+            .sum();
+        let p = m.num_params();
+        let (mut g, mut g_ref) = (vec![T::zero(); p], vec![T::zero(); p]);
+        let loss = m.grad_params_score_regression(&x, &t, &w, &mut g).unwrap();
+        m.grad_params_v_dot_grad_x(&x, &r, &w, &mut g_ref).unwrap();
+        assert!((loss - want).abs() <= tol * want.abs().max(1.0), "{} b={b}: loss {loss} vs {want}", m.name());
+        let gmax = g_ref.iter().map(|&v| Real::to_f64(v).abs()).fold(0.0, f64::max).max(1e-30);
+        for (k, (&a, &bv)) in g.iter().zip(&g_ref).enumerate() {
+            let (a, bv) = (Real::to_f64(a), Real::to_f64(bv));
+            assert!((a - bv).abs() <= tol * (bv.abs() + gmax), "{} b={b} θ[{k}]: {a} vs {bv}", m.name());
+        }
+    }
+    for act in Activation::ALL {
+        for (d, hidden) in [(1usize, vec![5usize]), (3, vec![7, 4]), (16, vec![40, 9, 5])] {
+            let m64 = Mlp::<f64>::init(d, &hidden, act, 9 + d as u64).unwrap();
+            for b in [1usize, 7, 130] {
+                check_sr(&m64, b, 31 + b as u64, 1e-12);
+                check_sr(&m64.cast::<f32>(), b, 31 + b as u64, 1e-4);
+            }
+        }
+    }
+    check_sr(&Gaussian::<f64>::init(3, 4).unwrap(), 9, 5, 1e-12);
+    let m = Mlp::<f64>::init(2, &[4], Activation::Tanh, 0).unwrap();
+    let mut g = vec![0.0; m.num_params()];
+    let bad = m.grad_params_score_regression(&[0.1, 0.2], &[f64::NAN, 0.0], &[1.0], &mut g);
+    assert!(matches!(bad, Err(EbmError::NonFinite { .. })), "{bad:?}");
+    let short = m.grad_params_score_regression(&[0.1, 0.2], &[0.0], &[1.0], &mut g);
+    assert!(short.is_err());
+}

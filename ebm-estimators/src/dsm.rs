@@ -13,7 +13,9 @@
 //!
 //! ∇_θ ℓ = ∇_θ[vᵀ∇ₓE_θ(x̃)],  v = −r = ∇ₓE_θ(x̃) − (x̃ − x)/σ²,
 //!
-//! one [`Energy::grad_params_v_dot_grad_x`] call at the noisy batch.
+//! the gradient of a score regression ½‖∇ₓE_θ(x̃) − t‖² to the fixed target
+//! t = (x̃ − x)/σ², which [`Energy::grad_params_score_regression`] computes
+//! with the loss in one pass at the noisy batch.
 //!
 //! # Several levels
 //!
@@ -174,25 +176,25 @@ impl<T: Real> Dsm<T> {
         let d = model.dim();
         let rows = st.weight.len();
         let b = st.batch;
+        if let Some(g) = grad {
+            // Loss and gradient in one pass: score regression to the target
+            // (x̃ − x)/σ² with weights λ/B (see the module docs).
+            check_grad(g, model.num_params())?;
+            let w: Vec<T> = st.weight.iter().map(|&l| T::from_f64(l / b as f64)).collect();
+            return Ok(model.grad_params_score_regression(&st.noisy, &st.target, &w, g)?);
+        }
         let (mut e, mut s) = (vec![T::zero(); rows], vec![T::zero(); rows * d]);
         model.energy_score(&st.noisy, &mut e, &mut s)?;
         let s = to_f64(&s);
         let mut loss = 0.0;
-        let mut v = vec![T::zero(); rows * d];
         for j in 0..rows {
             let mut sq = 0.0;
             for i in 0..d {
                 let k = j * d + i;
                 let r = s[k] + st.target[k].to_f64();
                 sq += r * r;
-                v[k] = T::from_f64(-r);
             }
             loss += st.weight[j] * 0.5 * sq;
-        }
-        if let Some(g) = grad {
-            check_grad(g, model.num_params())?;
-            let w: Vec<T> = st.weight.iter().map(|&l| T::from_f64(l / b as f64)).collect();
-            model.grad_params_v_dot_grad_x(&st.noisy, &v, &w, g)?;
         }
         Ok(loss / b as f64)
     }

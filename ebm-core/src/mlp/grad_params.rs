@@ -156,24 +156,83 @@ pub(super) fn grad_energy<T: Real>(m: &Mlp<T>, x: &[T], weights: &[T], grad: &mu
     );
 }
 
+/// The direction of the vᵀ∇ₓE gradient: given, or the residual of a score
+/// regression.
+#[derive(Clone, Copy)]
+enum Direction<'a, T> {
+    /// v, B×d.
+    Given(&'a [T]),
+    /// v_b = ∇ₓE(x_b) − t_b for the target t (B×d).
+    Residual(&'a [T]),
+}
+
 /// `grad ← Σ_b w_b ∇_θ (v_bᵀ ∇ₓE(x_b))`: seeds γ̄₀ = w_b v_b, then the two
 /// reverse sweeps.
 pub(super) fn grad_v_dot_grad_x<T: Real>(m: &Mlp<T>, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) {
+    let p = grad.len();
+    let mut acc = vec![T::zero(); p + 1];
+    v_dot_sweeps(m, x, Direction::Given(v), weights, &mut acc);
+    grad.copy_from_slice(&acc[..p]);
+}
+
+/// Score regression to a fixed target t: returns
+/// L = Σ_b w_b ½‖∇ₓE(x_b) − t_b‖² and sets `grad ← ∇_θ L`.
+///
+/// With r_b = ∇ₓE(x_b) − t_b, ∇_θ L = Σ_b w_b (∂∇ₓE/∂θ)ᵀ r_b
+/// = Σ_b w_b ∇_θ (r_bᵀ ∇ₓE(x_b)) with r held fixed: the vᵀ∇ₓE gradient with
+/// v = r. The forward and backward passes that give ∇ₓE are the ones the
+/// gradient needs anyway, so the residual, the loss and the gradient come
+/// from one pass. Denoising score matching (seed eq 13) is this at the
+/// noisy batch x̃ with t = (x̃ − x)/σ², since ½‖s_θ(x̃) + (x̃ − x)/σ²‖² =
+/// ½‖∇ₓE(x̃) − (x̃ − x)/σ²‖².
+pub(super) fn score_regression<T: Real>(m: &Mlp<T>, x: &[T], target: &[T], weights: &[T], grad: &mut [T]) -> T {
+    let p = grad.len();
+    let mut acc = vec![T::zero(); p + 1];
+    v_dot_sweeps(m, x, Direction::Residual(target), weights, &mut acc);
+    grad.copy_from_slice(&acc[..p]);
+    acc[p]
+}
+
+/// The chunked sweeps behind [`grad_v_dot_grad_x`] and [`score_regression`];
+/// `acc` is [gradient, loss] (the loss stays 0 for a given direction).
+fn v_dot_sweeps<T: Real>(m: &Mlp<T>, x: &[T], dir: Direction<'_, T>, weights: &[T], acc: &mut [T]) {
     let d = m.dim_in();
     let n = samples_per_chunk(1, m.max_width(), FWD_ROWS);
+    let residual = matches!(dir, Direction::Residual(_));
+    let half = T::from_f64(0.5);
     sum_over_chunks(
         weights.len(),
         n,
-        grad,
+        acc,
         || (Fwd::new(m, n, Order::D2, true), Adj::new(m, n, false)),
         |(fw, adj), r, g| {
+            let (g, loss_out) = g.split_at_mut(g.len() - 1);
             let xc = &x[r.start * d..r.end * d];
             fw.forward(m, xc);
-            fw.backward(m, false);
+            fw.backward(m, residual);
+            let rows = r.start * d..r.end * d;
             let seed = &mut adj.gbar[0][..fw.n * d];
-            for ((row, vb), &wb) in seed.chunks_exact_mut(d).zip(v[r.start * d..r.end * d].chunks_exact(d)).zip(&weights[r]) {
-                for (s, &vi) in row.iter_mut().zip(vb) {
-                    *s = wb * vi;
+            match dir {
+                Direction::Given(v) => {
+                    for ((row, vb), &wb) in seed.chunks_exact_mut(d).zip(v[rows].chunks_exact(d)).zip(&weights[r]) {
+                        for (s, &vi) in row.iter_mut().zip(vb) {
+                            *s = wb * vi;
+                        }
+                    }
+                }
+                Direction::Residual(t) => {
+                    let mut loss = T::zero();
+                    let grad_x = fw.gamma[0][..fw.n * d].chunks_exact(d);
+                    for (((row, gb), tb), &wb) in seed.chunks_exact_mut(d).zip(grad_x).zip(t[rows].chunks_exact(d)).zip(&weights[r]) {
+                        let mut sq = T::zero();
+                        for ((s, &gi), &ti) in row.iter_mut().zip(gb).zip(tb) {
+                            let ri = gi - ti;
+                            sq += ri * ri;
+                            *s = wb * ri;
+                        }
+                        loss += half * wb * sq;
+                    }
+                    loss_out[0] += loss;
                 }
             }
             adj.zero_abar(m, fw.n);

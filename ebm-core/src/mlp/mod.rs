@@ -388,6 +388,16 @@ impl<T: Real> Energy<T> for Mlp<T> {
         Ok(())
     }
 
+    fn grad_params_score_regression(&self, x: &[T], target: &[T], weights: &[T], grad: &mut [T]) -> Result<f64> {
+        let d = self.dim();
+        let b = check_batch("x", x, d)?;
+        check_len("target", target, b * d)?;
+        check_finite("target", target, d)?;
+        check_weights(weights, b)?;
+        check_len("grad", grad, self.num_params())?;
+        Ok(grad_params::score_regression(self, x, target, weights, grad).to_f64())
+    }
+
     fn sm_loss_grad_params(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<f64> {
         self.require_smooth("sm_loss_grad_params")?;
         let b = check_batch("x", x, self.dim())?;
