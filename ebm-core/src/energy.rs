@@ -89,6 +89,28 @@ pub trait Energy<T: Real>: Send + Sync {
     /// `grad ← Σᵦ wᵦ ∇_θ E(xᵦ)`.
     fn grad_params_energy(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()>;
 
+    /// `energy ← E(x)` and `grad ← Σᵦ f(b, E(xᵦ)) ∇_θ E(xᵦ)`: the parameter
+    /// gradient of a loss that depends on θ only through the energies, with
+    /// each sample's weight computed from its energy (contrastive
+    /// divergence, seed eq 3–4: f = ±1/B; NCE, seed eq 22–24: f is the
+    /// logistic residual of the sample's logit).
+    ///
+    /// The default runs [`Energy::energy`] and then
+    /// [`Energy::grad_params_energy`]; the MLP overrides it with one pass
+    /// (its gradient pass computes E first). A weight that is not finite is
+    /// [`EbmError::NonFinite`].
+    fn grad_params_energy_with(
+        &self,
+        x: &[T],
+        weight: &(dyn Fn(usize, T) -> T + Sync),
+        energy: &mut [T],
+        grad: &mut [T],
+    ) -> Result<()> {
+        self.energy(x, energy)?;
+        let w: Vec<T> = energy.iter().enumerate().map(|(j, &e)| weight(j, e)).collect();
+        self.grad_params_energy(x, &w, grad)
+    }
+
     /// `grad ← Σᵦ wᵦ ∇_θ (vᵦᵀ ∇ₓE(xᵦ))`, with `v` row-major B×d.
     fn grad_params_v_dot_grad_x(
         &self,

@@ -110,3 +110,39 @@ fn score_regression_matches_its_definition() {
     let short = m.grad_params_score_regression(&[0.1, 0.2], &[0.0], &[1.0], &mut g);
     assert!(short.is_err());
 }
+
+/// `grad_params_energy_with` (the CD and NCE steps, seed eq 3–4, 22–24):
+/// the MLP's one pass gives the same energies and gradient, bit for bit,
+/// as `energy` then `grad_params_energy` with the weights computed from
+/// those energies; a non-finite weight is a typed error.
+#[test]
+fn energy_weighted_gradient_is_the_two_pass_result() {
+    fn check_w<T: Real>(m: &Mlp<T>, b: usize, seed: u64) {
+        let d = m.dim();
+        let x: Vec<T> = normal_vec(seed, b * d).into_iter().map(T::from_f64).collect();
+        let weight = |j: usize, e: T| T::from_f64(if j % 3 == 0 { 1.0 } else { -0.5 } * (1.0 + 0.1 * Real::to_f64(e)) / b as f64);
+        let p = m.num_params();
+        let (mut e1, mut g1) = (vec![T::zero(); b], vec![T::zero(); p]);
+        m.grad_params_energy_with(&x, &weight, &mut e1, &mut g1).unwrap();
+        let (mut e2, mut g2) = (vec![T::zero(); b], vec![T::zero(); p]);
+        m.energy(&x, &mut e2).unwrap();
+        let w: Vec<T> = e2.iter().enumerate().map(|(j, &e)| weight(j, e)).collect();
+        m.grad_params_energy(&x, &w, &mut g2).unwrap();
+        let bits = |v: &[T]| v.iter().map(|&a| Real::to_f64(a).to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&e1), bits(&e2), "b={b}: energies");
+        assert_eq!(bits(&g1), bits(&g2), "b={b}: gradient");
+    }
+    for act in Activation::ALL {
+        for (d, hidden) in [(1usize, vec![5usize]), (16, vec![40, 9, 5])] {
+            let m64 = Mlp::<f64>::init(d, &hidden, act, 2 + d as u64).unwrap();
+            for b in [1usize, 7, 130] {
+                check_w(&m64, b, 3 + b as u64);
+                check_w(&m64.cast::<f32>(), b, 3 + b as u64);
+            }
+        }
+    }
+    let m = Mlp::<f64>::init(2, &[4], Activation::Tanh, 0).unwrap();
+    let (mut e, mut g) = (vec![0.0; 1], vec![0.0; m.num_params()]);
+    let nan = m.grad_params_energy_with(&[0.1, 0.2], &|_, _| f64::NAN, &mut e, &mut g);
+    assert!(matches!(nan, Err(EbmError::NonFinite { .. })), "{nan:?}");
+}

@@ -88,23 +88,25 @@ pub(crate) fn contrastive<T: Real>(
     all.extend_from_slice(pos);
     all.extend_from_slice(neg);
     let mut e = vec![T::zero(); bp + bn];
-    model.energy(&all, &mut e)?;
+    match grad {
+        // The weight of sample j is ∂loss/∂E_j: (±1 + 2αE_j)/B±, computed
+        // from the energy inside the gradient pass.
+        Some(g) => {
+            let weight = |j: usize, ej: T| {
+                let v = ej.to_f64();
+                T::from_f64(if j < bp { (1.0 + 2.0 * alpha * v) / bp as f64 } else { (-1.0 + 2.0 * alpha * v) / bn as f64 })
+            };
+            model.grad_params_energy_with(&all, &weight, &mut e, g)?;
+        }
+        None => model.energy(&all, &mut e)?,
+    }
     let e = to_f64(&e);
     let (ep, en) = e.split_at(bp);
     let mp = ep.iter().sum::<f64>() / bp as f64;
     let mn = en.iter().sum::<f64>() / bn as f64;
     let qp = ep.iter().map(|v| v * v).sum::<f64>() / bp as f64;
     let qn = en.iter().map(|v| v * v).sum::<f64>() / bn as f64;
-    let loss = mp - mn + alpha * (qp + qn);
-    if let Some(g) = grad {
-        let w: Vec<T> = ep
-            .iter()
-            .map(|&v| T::from_f64((1.0 + 2.0 * alpha * v) / bp as f64))
-            .chain(en.iter().map(|&v| T::from_f64((-1.0 + 2.0 * alpha * v) / bn as f64)))
-            .collect();
-        model.grad_params_energy(&all, &w, g)?;
-    }
-    Ok(loss)
+    Ok(mp - mn + alpha * (qp + qn))
 }
 
 /// The full ML loss (contrastive + KL) with its gradient if asked.

@@ -22,7 +22,8 @@
 //! ∇_θ L = [Σ_data σ(−G)∇_θE(x) − Σ_noise σ(G)∇_θE(y)] / N,
 //! ∂L/∂c = [Σ_data σ(−G) − Σ_noise σ(G)] / N,
 //!
-//! one [`Energy::grad_params_energy`] on [x; y]. At the optimum with a
+//! one [`Energy::grad_params_energy_with`] on [x; y] (the weights are
+//! computed from the energies inside that pass). At the optimum with a
 //! well-specified model p_θ,c = p_data, so c is the model's log Z: it is
 //! exposed by [`Estimator::log_z`] and is the estimator's one auxiliary
 //! parameter (gradient slot after θ).
@@ -120,29 +121,34 @@ impl<T: Real> Nce<T> {
         let mut all = Vec::with_capacity(x.len() + st.noise.len());
         all.extend_from_slice(x);
         all.extend_from_slice(&st.noise);
+        // The logit G_j of sample j, and ∂L/∂E_j·N (= ∂L/∂c·N per sample).
+        let logit = |j: usize, ej: f64| {
+            let lpn = if j < b { st.log_pn_data[j] } else { st.log_pn_noise[j - b] };
+            -ej - c - lpn - log_nu
+        };
+        let dloss = |j: usize, g: f64| if j < b { sigmoid(-g) } else { -sigmoid(g) };
         let mut e = vec![T::zero(); b + nn];
-        model.energy(&all, &mut e)?;
+        let mut grad = grad;
+        match grad.as_deref_mut() {
+            // The weights come from the energies inside the gradient pass.
+            Some(gr) => {
+                let p = model.num_params();
+                check_grad(gr, p + 1)?;
+                let weight = |j: usize, ej: T| T::from_f64(dloss(j, logit(j, ej.to_f64())) / n);
+                model.grad_params_energy_with(&all, &weight, &mut e, &mut gr[..p])?;
+            }
+            None => model.energy(&all, &mut e)?,
+        }
         let e = to_f64(&e);
         let mut loss = 0.0;
-        let mut w = vec![T::zero(); b + nn];
         let mut dc = 0.0;
-        for j in 0..b + nn {
-            let lpn = if j < b { st.log_pn_data[j] } else { st.log_pn_noise[j - b] };
-            let g = -e[j] - c - lpn - log_nu;
-            let wj = if j < b {
-                loss += softplus(-g);
-                sigmoid(-g)
-            } else {
-                loss += softplus(g);
-                -sigmoid(g)
-            };
-            dc += wj;
-            w[j] = T::from_f64(wj / n);
+        for (j, &ej) in e.iter().enumerate() {
+            let g = logit(j, ej);
+            loss += if j < b { softplus(-g) } else { softplus(g) };
+            dc += dloss(j, g);
         }
         if let Some(gr) = grad {
             let p = model.num_params();
-            check_grad(gr, p + 1)?;
-            model.grad_params_energy(&all, &w, &mut gr[..p])?;
             gr[p] = T::from_f64(dc / n);
         }
         Ok(loss / n)

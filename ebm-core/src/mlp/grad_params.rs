@@ -118,21 +118,71 @@ pub(super) fn forward_adjoint<T: Real>(m: &Mlp<T>, fw: &Fwd<T>, adj: &mut Adj<T>
     }
 }
 
+/// The per-sample weights of the ∇θE sum: given, or computed from each
+/// sample's energy.
+#[derive(Clone, Copy)]
+pub(super) enum Weights<'a, T> {
+    /// w, length B.
+    Given(&'a [T]),
+    /// w_b = f(b, E(x_b)).
+    OfEnergy(&'a (dyn Fn(usize, T) -> T + Sync)),
+}
+
 /// `grad ← Σ_b w_b ∇_θ E(x_b)`.
 pub(super) fn grad_energy<T: Real>(m: &Mlp<T>, x: &[T], weights: &[T], grad: &mut [T]) {
+    let p = grad.len();
+    let mut acc = vec![T::zero(); p + weights.len()];
+    energy_sweeps(m, x, Weights::Given(weights), &mut acc);
+    grad.copy_from_slice(&acc[..p]);
+}
+
+/// `energy ← E(x)` and `grad ← Σ_b f(b, E(x_b)) ∇_θ E(x_b)` in one pass:
+/// the forward pass that the gradient needs gives E first.
+pub(super) fn grad_energy_with<T: Real>(
+    m: &Mlp<T>,
+    x: &[T],
+    weight: &(dyn Fn(usize, T) -> T + Sync),
+    energy: &mut [T],
+    grad: &mut [T],
+) {
+    let p = grad.len();
+    let mut acc = vec![T::zero(); p + energy.len()];
+    energy_sweeps(m, x, Weights::OfEnergy(weight), &mut acc);
+    grad.copy_from_slice(&acc[..p]);
+    energy.copy_from_slice(&acc[p..]);
+}
+
+/// The chunked pass behind [`grad_energy`] and [`grad_energy_with`]. `acc`
+/// is [gradient, E(x_0), …, E(x_{B−1})]: each chunk writes its own
+/// energies into slots that are zero in every other chunk's buffer, so the
+/// deterministic sum of [`sum_over_chunks`] carries them out exactly.
+fn energy_sweeps<T: Real>(m: &Mlp<T>, x: &[T], weights: Weights<'_, T>, acc: &mut [T]) {
     let d = m.dim_in();
+    let b = x.len() / d;
     let n = samples_per_chunk(1, m.max_width(), FWD_ROWS);
     let l_max = m.depth();
     let offs = m.layer_offsets();
     sum_over_chunks(
-        weights.len(),
+        b,
         n,
-        grad,
-        || Fwd::new(m, n, Order::D1, true),
-        |fw, r, g| {
+        acc,
+        || (Fwd::new(m, n, Order::D1, true), vec![T::zero(); n]),
+        |(fw, wbuf), r, g| {
+            let (g, energies) = g.split_at_mut(g.len() - b);
             let xc = &x[r.start * d..r.end * d];
-            let w = &weights[r.clone()];
             fw.forward(m, xc);
+            let w: &[T] = match weights {
+                Weights::Given(w) => &w[r.clone()],
+                Weights::OfEnergy(f) => {
+                    let e = &mut energies[r.clone()];
+                    fw.energy_into(m, e);
+                    let wc = &mut wbuf[..r.len()];
+                    for ((wj, &ej), j) in wc.iter_mut().zip(e.iter()).zip(r.clone()) {
+                        *wj = f(j, ej);
+                    }
+                    wc
+                }
+            };
             fw.backward(m, false);
             for l in 1..=l_max {
                 let layer = m.layer(l);

@@ -388,6 +388,21 @@ impl<T: Real> Energy<T> for Mlp<T> {
         Ok(())
     }
 
+    fn grad_params_energy_with(
+        &self,
+        x: &[T],
+        weight: &(dyn Fn(usize, T) -> T + Sync),
+        energy: &mut [T],
+        grad: &mut [T],
+    ) -> Result<()> {
+        let b = check_batch("x", x, self.dim())?;
+        check_len("energy", energy, b)?;
+        check_len("grad", grad, self.num_params())?;
+        grad_params::grad_energy_with(self, x, weight, energy, grad);
+        let w: Vec<T> = energy.iter().enumerate().map(|(j, &e)| weight(j, e)).collect();
+        check_finite("weights", &w, 1)
+    }
+
     fn grad_params_score_regression(&self, x: &[T], target: &[T], weights: &[T], grad: &mut [T]) -> Result<f64> {
         let d = self.dim();
         let b = check_batch("x", x, d)?;
