@@ -244,3 +244,29 @@ fn elementary_functions_near_zero_and_far_out_on_default_adapter() {
         assert!(s.iter().chain(&h).all(|v| v.is_finite()), "{f}: score {s:?} hess {h:?}");
     }
 }
+
+/// Larger programs (thousands of instructions in the Hessian program):
+/// still one straight-line kernel each, still matching the CPU; prints the
+/// program sizes and the first call's time (expansion + WGSL + driver
+/// compilation + run) against a second call's (cached kernel).
+#[test]
+fn larger_programs_match_cpu_on_default_adapter() {
+    let dev = common::device("larger_programs_match_cpu_on_default_adapter");
+    for (label, src, sizes) in [("gauss d=16", GAUSS, vec![("d", 16)]), ("mixture d=8 K=6", MIXTURE, vec![("d", 8), ("K", 6)])] {
+        let m64 = model(src, &sizes, 77);
+        let gpu = GpuSym::new(&dev, m64.cast::<f32>()).unwrap();
+        let d = m64.dim();
+        let x = common::normal32(78, 1000 * d);
+        let x32 = common::to32(&x);
+        let (mut e, mut s, mut h) = (vec![0f32; 1000], vec![0f32; 1000 * d], vec![0f32; 1000 * d]);
+        let t0 = std::time::Instant::now();
+        gpu.energy_score_hess_diag(&x32, &mut e, &mut s, &mut h).unwrap();
+        let first = t0.elapsed();
+        let t1 = std::time::Instant::now();
+        gpu.energy_score_hess_diag(&x32, &mut e, &mut s, &mut h).unwrap();
+        let second = t1.elapsed();
+        let p = &gpu.specs()[2].program;
+        eprintln!("{label}: [E, s, h] program {} instrs, {} regs; first call {first:.2?}, second {second:.2?}", p.len(), p.num_regs);
+        common::check_outputs(label, &gpu, &m64, &x, RTOL, REDUCE, true);
+    }
+}
