@@ -79,7 +79,12 @@ pub struct SymSpec {
 }
 
 impl SymSpec {
-    /// Checks `program` (invariants, finite f32 constants, output widths).
+    /// Checks `program`: finite f32 constants and output widths that cover
+    /// its outputs (errors otherwise).
+    ///
+    /// # Panics
+    /// If the program breaks its own invariants ([`Program::validate`]: a
+    /// hand-built or corrupted program; compiled ones never do).
     pub fn new(program: Program, widths: [usize; 3]) -> Result<Self> {
         program.validate();
         let n: usize = widths.iter().sum();

@@ -270,3 +270,28 @@ fn larger_programs_match_cpu_on_default_adapter() {
         common::check_outputs(label, &gpu, &m64, &x, RTOL, REDUCE, true);
     }
 }
+
+/// Degenerate programs: outputs that are constants, parameters or inputs
+/// themselves (uniform output registers, zero scores and Hessians), exact.
+#[test]
+fn degenerate_programs_on_default_adapter() {
+    let dev = common::device("degenerate_programs_on_default_adapter");
+    for (src, theta) in [
+        ("energy(x[2]; a) = 2 * a", vec![1.25f32]),
+        ("energy(x[3]) = x0 - x2", vec![]),
+        ("energy(x[1]) = 3", vec![]),
+        ("energy(x[2]) = x1", vec![]),
+    ] {
+        let m = SymEnergy::<f32>::parse(src, &theta).unwrap();
+        let gpu = GpuSym::new(&dev, m.clone()).unwrap();
+        let d = m.dim();
+        for &b in &common::BATCHES {
+            let x = common::to32(&common::normal32(b as u64, b * d));
+            let (mut e, mut s, mut h) = (vec![f32::NAN; b], vec![f32::NAN; b * d], vec![f32::NAN; b * d]);
+            let (mut e1, mut s1, mut h1) = (vec![0f32; b], vec![0f32; b * d], vec![0f32; b * d]);
+            gpu.energy_score_hess_diag(&x, &mut e, &mut s, &mut h).unwrap();
+            m.energy_score_hess_diag(&x, &mut e1, &mut s1, &mut h1).unwrap();
+            assert_eq!((&e, &s, &h), (&e1, &s1, &h1), "{src}, B={b}");
+        }
+    }
+}
