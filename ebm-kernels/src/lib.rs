@@ -13,6 +13,10 @@
 //!   [`families`]), K Langevin (ULA, MALA) steps per launch with in-kernel
 //!   Philox noise ([`philox`]), Σ w∇θE on the device ([`grad`]), and a fused
 //!   NCE loss + gradient ([`nce`], [`GpuEnergy::nce_loss_grad`]).
+//! - [`GpuSym`]: a symbolic energy (`ebm_core::sym::SymEnergy<f32>`) whose
+//!   energy, score and Hessian diagonal run as one fused kernel per
+//!   program: the SSA program is a `#[comptime]` argument unrolled into
+//!   straight-line shader code ([`sym`], [`sym_ops`]).
 //! - [`plan`] / [`probe`]: Mesa's llvmpipe (lavapipe) silently stops an
 //!   invocation's loops after 65 536 iterations in total; the budget is
 //!   measured at bring-up and launches are split to fit it.
@@ -29,6 +33,7 @@ pub mod families;
 pub mod family;
 pub mod fused;
 pub mod gpu_energy;
+pub mod gpu_sym;
 pub mod grad;
 pub mod launch;
 pub mod mlp;
@@ -37,9 +42,12 @@ pub mod philox;
 pub mod plan;
 pub mod probe;
 pub mod spec;
+pub mod sym;
+pub mod sym_ops;
 
 pub use cubecl;
 pub use device::{list_adapters, AdapterKind, AdapterSelector, DeviceInfo, DeviceLimits, GpuDevice};
 pub use error::{KernelError, Result, INSTALL_HINT};
 pub use family::GpuFamily;
 pub use gpu_energy::{GpuEnergy, NceOut};
+pub use gpu_sym::GpuSym;
