@@ -1,0 +1,147 @@
+//! Σᵦ wᵦ∇θ(vᵦᵀ∇ₓE(xᵦ)) and Σᵦ wᵦ∇θ𝒥(xᵦ) (seed eq 12–13) of the MLP on
+//! the device against the f64 CPU twin, at the usual batch sizes, several
+//! shapes and activations, with the launches split by a small loop budget,
+//! and the fallbacks (ReLU, a budget too small for one sample).
+
+mod common;
+
+use ebm_core::mlp::{Activation, Mlp};
+use ebm_core::Energy;
+use ebm_kernels::{GpuDevice, GpuEnergy};
+
+/// Which gradient.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Which {
+    Vdx,
+    Sm,
+}
+
+/// Fresh seeded x, v (normal) and weights (uniform in [−1, 1): SSM and LSD
+/// use negative weights) for `b` samples.
+fn inputs(seed: u64, b: usize, d: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let x = common::normal32(seed, b * d);
+    let v = common::normal32(seed + 1, b * d);
+    let w = common::uniform32(seed + 2, b, -1.0, 1.0);
+    (x, v, w)
+}
+
+/// Runs `which` on the GPU (f32) and on the f64 twin; returns (got, want).
+fn run(gpu: &GpuEnergy<Mlp<f32>>, which: Which, x: &[f64], v: &[f64], w: &[f64]) -> (Vec<f32>, Vec<f64>) {
+    let m64: Mlp<f64> = gpu.cpu().cast();
+    let p = m64.num_params();
+    let (mut got, mut want) = (vec![f32::NAN; p], vec![0.0; p]);
+    match which {
+        Which::Vdx => {
+            m64.grad_params_v_dot_grad_x(x, v, w, &mut want).unwrap();
+            gpu.grad_params_v_dot_grad_x(&common::to32(x), &common::to32(v), &common::to32(w), &mut got).unwrap();
+        }
+        Which::Sm => {
+            m64.grad_params_sm(x, w, &mut want).unwrap();
+            gpu.grad_params_sm(&common::to32(x), &common::to32(w), &mut got).unwrap();
+        }
+    }
+    (got, want)
+}
+
+/// Reduction length of one sample's gradient: a few sweeps through the
+/// widest layer per layer (and, for 𝒥, over the d coordinates).
+fn reduce_len(m: &Mlp<f32>, which: Which) -> usize {
+    let dims = m.dims();
+    let w = dims.iter().copied().max().unwrap();
+    let per = w * (dims.len() + 1);
+    if which == Which::Sm { per * (dims[0] + 1) } else { per }
+}
+
+fn check(dev: &GpuDevice, which: Which, m: &Mlp<f32>, budget: Option<Option<u64>>, seed: u64, batches: &[usize]) {
+    let d = m.dim();
+    let label = format!("{which:?} mlp d={d} {:?} {} budget {budget:?}", m.hidden(), m.activation());
+    for (k, &b) in batches.iter().enumerate() {
+        let mut gpu = GpuEnergy::new(dev, m.clone()).unwrap();
+        if let Some(bud) = budget {
+            gpu = gpu.with_loop_budget(bud);
+        }
+        let (x, v, w) = inputs(seed * 100 + 10 * k as u64, b, d);
+        let (got, want) = run(&gpu, which, &x, &v, &w);
+        assert!(common::max_abs(&want) > 0.0, "{label}: the reference gradient is zero");
+        // Per-sample gradients summed over b samples: the sum's rounding
+        // grows like √b on top of each sample's reduction.
+        let tol = common::tol_for(1e-6, reduce_len(m, which) + (8.0 * (b as f64).sqrt()) as usize, &want);
+        eprintln!("{label} B={b}: worst/tol {:.3}", common::worst(&got, &want, &tol));
+        tol.assert_all_close(&format!("{label} B={b} on {}", dev.info().label()), &got, &want);
+    }
+}
+
+fn shapes() -> Vec<Mlp<f32>> {
+    [
+        (3usize, vec![5usize], Activation::Softplus),
+        (4, vec![8, 6], Activation::Tanh),
+        (2, vec![7, 3, 5], Activation::GeluTanh),
+        (5, vec![6, 9], Activation::Silu),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, (d, h, a))| Mlp::<f32>::init(d, &h, a, 11 + i as u64).unwrap())
+    .collect()
+}
+
+#[test]
+fn grad_params_v_dot_grad_x_matches_cpu_for_mlp_on_default_adapter() {
+    let dev = common::device("grad_params_v_dot_grad_x_matches_cpu_for_mlp_on_default_adapter");
+    let mut ms = shapes();
+    ms.push(Mlp::<f32>::init(3, &[6, 4], Activation::Relu, 21).unwrap());
+    for (i, m) in ms.iter().enumerate() {
+        check(&dev, Which::Vdx, m, None, 1 + i as u64, &common::BATCHES);
+    }
+}
+
+#[test]
+fn grad_params_sm_matches_cpu_for_mlp_on_default_adapter() {
+    let dev = common::device("grad_params_sm_matches_cpu_for_mlp_on_default_adapter");
+    for (i, m) in shapes().iter().enumerate() {
+        check(&dev, Which::Sm, m, None, 11 + i as u64, &common::BATCHES);
+    }
+}
+
+#[test]
+fn param_grads_split_by_a_loop_budget_match_cpu_on_default_adapter() {
+    // 2 700 planned iterations: the 4 099 rows are reduced in two chunks,
+    // and the 𝒥 rows of d = 6 are cut into coordinate ranges.
+    let dev = common::device("param_grads_split_by_a_loop_budget_match_cpu_on_default_adapter");
+    let m = Mlp::<f32>::init(6, &[8, 6], Activation::Softplus, 31).unwrap();
+    for which in [Which::Vdx, Which::Sm] {
+        check(&dev, which, &m, Some(Some(3000)), 41, &[7, 4099]);
+    }
+    // Too small for one sample: the CPU twin serves it, same result.
+    let gpu = GpuEnergy::new(&dev, m.clone()).unwrap().with_loop_budget(Some(500));
+    let (x, v, w) = inputs(51, 9, 6);
+    let (x, v, w) = (common::to32(&x), common::to32(&v), common::to32(&w));
+    let p = m.num_params();
+    let (mut g, mut c) = (vec![0f32; p], vec![0f32; p]);
+    gpu.grad_params_v_dot_grad_x(&x, &v, &w, &mut g).unwrap();
+    m.grad_params_v_dot_grad_x(&x, &v, &w, &mut c).unwrap();
+    assert_eq!(g, c);
+    gpu.grad_params_sm(&x, &w, &mut g).unwrap();
+    m.grad_params_sm(&x, &w, &mut c).unwrap();
+    assert_eq!(g, c);
+}
+
+#[test]
+fn param_grad_errors_match_the_cpu_twin_on_default_adapter() {
+    let dev = common::device("param_grad_errors_match_the_cpu_twin_on_default_adapter");
+    let relu = Mlp::<f32>::init(3, &[4], Activation::Relu, 2).unwrap();
+    let gpu = GpuEnergy::new(&dev, relu.clone()).unwrap();
+    let x = [0.5f32; 6];
+    let (mut g, mut c) = (vec![0f32; relu.num_params()], vec![0f32; relu.num_params()]);
+    assert_eq!(gpu.grad_params_sm(&x, &[1.0; 2], &mut g).unwrap_err(), relu.grad_params_sm(&x, &[1.0; 2], &mut c).unwrap_err());
+    let m = Mlp::<f32>::init(3, &[4], Activation::Tanh, 2).unwrap();
+    let gpu = GpuEnergy::new(&dev, m.clone()).unwrap();
+    let bad_v = [0.0f32, f32::NEG_INFINITY, 0.0, 0.0, 0.0, 0.0];
+    for (v, w) in [(&[0.0f32; 5][..], &[1.0f32; 2][..]), (&bad_v[..], &[1.0; 2][..]), (&[0.0; 6][..], &[1.0, f32::INFINITY][..])] {
+        assert_eq!(
+            gpu.grad_params_v_dot_grad_x(&x, v, w, &mut g).unwrap_err(),
+            m.grad_params_v_dot_grad_x(&x, v, w, &mut c).unwrap_err()
+        );
+    }
+    assert_eq!(gpu.grad_params_sm(&x, &[1.0], &mut g).unwrap_err(), m.grad_params_sm(&x, &[1.0], &mut c).unwrap_err());
+    assert_eq!(gpu.grad_params_sm(&x, &[1.0; 2], &mut g[1..]).unwrap_err(), m.grad_params_sm(&x, &[1.0; 2], &mut c[1..]).unwrap_err());
+}
