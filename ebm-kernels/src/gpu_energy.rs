@@ -13,10 +13,11 @@
 //! - `grad_params_v_dot_grad_x` (Σᵦ wᵦ∇θ vᵦᵀ∇ₓE, seed eq 13) and
 //!   `grad_params_sm` (Σᵦ wᵦ∇θ of the score-matching integrand, seed
 //!   eq 12): for the MLP, per-sample rows and the same reduction on the
-//!   device ([`crate::grad_vdx`], [`crate::grad_sm`], driven by
-//!   `param_grads`); for the Gaussian, ICA, mixture and RBM families, and
-//!   for an MLP whose sample does not fit the loop budget, they **delegate
-//!   to the CPU twin** (same θ, same results as the CPU model);
+//!   device for the MLP, Gaussian, ICA and RBM ([`crate::grad_vdx`],
+//!   [`crate::grad_sm`], [`crate::grad_families`], driven by
+//!   `param_grads`); for the Gaussian mixture, and for a sample that does
+//!   not fit the loop budget, they **delegate to the CPU twin** (same θ,
+//!   same results as the CPU model);
 //! - the Hessian quadratic form vᵀ∇ₓ²E v and its θ-gradient **delegate to
 //!   the CPU twin** for now.
 //!
@@ -626,8 +627,8 @@ impl<M: GpuFamily> Energy<f32> for GpuEnergy<M> {
         Ok(())
     }
 
-    /// On the device for the MLP ([`crate::grad_vdx`]); on the CPU twin
-    /// for the other families or beyond the loop budget (module docs).
+    /// On the device ([`crate::grad_vdx`]); on the CPU twin for the
+    /// Gaussian mixture or beyond the loop budget (module docs).
     fn grad_params_v_dot_grad_x(
         &self,
         x: &[f32],
@@ -635,10 +636,10 @@ impl<M: GpuFamily> Energy<f32> for GpuEnergy<M> {
         weights: &[f32],
         grad: &mut [f32],
     ) -> ebm_core::Result<()> {
-        if self.spec.family != crate::spec::FAM_MLP {
+        if self.spec.family == crate::spec::FAM_MIXTURE {
             return self.cpu.grad_params_v_dot_grad_x(x, v, weights, grad);
         }
-        // The MLP twin's checks, in its order.
+        // The CPU twins' checks, in their order.
         let d = self.dim();
         let b = check_batch("x", x, d)?;
         check_len("v", v, b * d)?;
@@ -653,12 +654,13 @@ impl<M: GpuFamily> Energy<f32> for GpuEnergy<M> {
         Ok(())
     }
 
-    /// On the device for smooth MLPs ([`crate::grad_sm`]); on the CPU twin
-    /// for the other families, ReLU (which it refuses) or beyond the loop
+    /// On the device ([`crate::grad_sm`]); on the CPU twin for the
+    /// Gaussian mixture, ReLU MLPs (which it refuses) or beyond the loop
     /// budget (module docs).
     fn grad_params_sm(&self, x: &[f32], weights: &[f32], grad: &mut [f32]) -> ebm_core::Result<()> {
-        let relu = self.spec.variant == crate::act::code(ebm_core::mlp::Activation::Relu);
-        if self.spec.family != crate::spec::FAM_MLP || relu {
+        let relu = self.spec.family == crate::spec::FAM_MLP
+            && self.spec.variant == crate::act::code(ebm_core::mlp::Activation::Relu);
+        if self.spec.family == crate::spec::FAM_MIXTURE || relu {
             return self.cpu.grad_params_sm(x, weights, grad);
         }
         let b = check_batch("x", x, self.dim())?;

@@ -39,6 +39,7 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
+use crate::grad_families::family_row;
 use crate::grad_vdx::{forward_adjoint, mlp_fwd_bwd, sweep_cost};
 use crate::spec::*;
 use cubecl::prelude::*;
@@ -180,7 +181,8 @@ fn mlp_sm(
 
 /// Rows `rows[t·P ..]` ← w_b ∇θ of the part of 𝒥(x_b) from coordinates
 /// `lo..hi` (plus the ½‖∇ₓE‖² part when `seed_g` ≠ 0), b = b0 + t, for the
-/// `n` samples from `b0` (MLP only).
+/// `n` samples from `b0`; for the families of [`crate::grad_families`]
+/// (which ignore `lo`, `hi` and `seed_g`) the whole of 𝒥.
 #[cube(launch)]
 pub fn sm_rows_kernel(
     x: &[f32],
@@ -204,7 +206,11 @@ pub fn sm_rows_kernel(
             xs[i] = x[b * d + i];
         }
         let row = t * spec.n_params;
-        mlp_sm(theta, meta, &xs, rows, row, weights[b], lo as usize, hi as usize, seed_g != 0u32, spec);
+        if comptime!(spec.family == FAM_MLP) {
+            mlp_sm(theta, meta, &xs, rows, row, weights[b], lo as usize, hi as usize, seed_g != 0u32, spec);
+        } else {
+            family_row(theta, &xs, &xs, rows, row, weights[b], spec, true);
+        }
     }
 }
 

@@ -26,6 +26,7 @@
 #![allow(missing_docs)]
 
 use crate::act::act3;
+use crate::grad_families::family_row;
 use crate::spec::*;
 use cubecl::prelude::*;
 
@@ -220,7 +221,7 @@ fn mlp_vdx(
 }
 
 /// Rows `rows[t·P ..]` ← w_b ∇θ(v_bᵀ∇ₓE(x_b)), b = b0 + t, for the `n`
-/// samples from `b0` (MLP only).
+/// samples from `b0` (MLP, or the families of [`crate::grad_families`]).
 #[cube(launch)]
 pub fn vdx_rows_kernel(
     x: &[f32],
@@ -243,7 +244,11 @@ pub fn vdx_rows_kernel(
             xs[i] = x[b * d + i];
             vs[i] = v[b * d + i];
         }
-        mlp_vdx(theta, meta, &xs, &vs, rows, t * spec.n_params, weights[b], spec);
+        if comptime!(spec.family == FAM_MLP) {
+            mlp_vdx(theta, meta, &xs, &vs, rows, t * spec.n_params, weights[b], spec);
+        } else {
+            family_row(theta, &xs, &vs, rows, t * spec.n_params, weights[b], spec, false);
+        }
     }
 }
 

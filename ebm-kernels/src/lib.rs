@@ -11,9 +11,10 @@
 //!   `ebm_core::Energy<f32>`, so estimator code runs unchanged on the GPU:
 //!   fused energy / score / exact Hessian diagonal ([`fused`], [`mlp`],
 //!   [`families`]), K Langevin (ULA, MALA) steps per launch with in-kernel
-//!   Philox noise ([`philox`]), Σ w∇θE on the device ([`grad`]), for the
-//!   MLP Σ w∇θ(vᵀ∇ₓE) ([`grad_vdx`]) and Σ w∇θ of the score-matching
-//!   integrand ([`grad_sm`]) on the device, and a fused
+//!   Philox noise ([`philox`]), Σ w∇θE on the device ([`grad`]),
+//!   Σ w∇θ(vᵀ∇ₓE) ([`grad_vdx`]) and Σ w∇θ of the score-matching integrand
+//!   ([`grad_sm`]) on the device (MLP, and Gaussian, ICA, RBM through
+//!   [`grad_families`]), and a fused
 //!   NCE loss + gradient ([`nce`], [`GpuEnergy::nce_loss_grad`]).
 //! - [`plan`] / [`probe`]: Mesa's llvmpipe (lavapipe) silently stops an
 //!   invocation's loops after 65 536 iterations in total; the budget is
@@ -32,6 +33,7 @@ pub mod family;
 pub mod fused;
 pub mod gpu_energy;
 pub mod grad;
+pub mod grad_families;
 pub mod grad_sm;
 pub mod grad_vdx;
 pub mod launch;

@@ -61,10 +61,11 @@ fn input_errors_match_the_cpu_twin_on_default_adapter() {
 
 #[test]
 fn delegated_param_gradients_are_the_cpu_twins_on_default_adapter() {
-    // The non-MLP families still delegate ∇θ vᵀ∇ₓE and ∇θ𝒥 to the CPU twin
-    // (the MLP's device kernels are checked in tests/param_grads.rs).
+    // The Gaussian mixture still delegates ∇θ vᵀ∇ₓE and ∇θ𝒥 to the CPU twin
+    // (the device kernels of the other families are checked in
+    // tests/param_grads.rs).
     let dev = common::device("delegated_param_gradients_are_the_cpu_twins_on_default_adapter");
-    let m = Gaussian::<f32>::init(3, 8).unwrap();
+    let m = GaussianMixture::<f32>::init(3, 2, Covariance::Full, 8).unwrap();
     let gpu = GpuEnergy::new(&dev, m.clone()).unwrap();
     let b = 7;
     let x = common::to32(&common::normal32(3, b * 3));

@@ -1,13 +1,17 @@
-//! Σᵦ wᵦ∇θ(vᵦᵀ∇ₓE(xᵦ)) and Σᵦ wᵦ∇θ𝒥(xᵦ) (seed eq 12–13) of the MLP on
-//! the device against the f64 CPU twin, at the usual batch sizes, several
-//! shapes and activations, with the launches split by a small loop budget,
-//! and the fallbacks (ReLU, a budget too small for one sample).
+//! Σᵦ wᵦ∇θ(vᵦᵀ∇ₓE(xᵦ)) and Σᵦ wᵦ∇θ𝒥(xᵦ) (seed eq 12–13) on the device
+//! against the f64 CPU twins, at the usual batch sizes: the MLP at several
+//! shapes and activations and with the launches split by a small loop
+//! budget, the Gaussian, ICA and RBM families, and the fallbacks (ReLU, a
+//! budget too small for one sample).
 
 mod common;
 
+use ebm_core::gaussian::Gaussian;
+use ebm_core::ica::{Ica, Source};
 use ebm_core::mlp::{Activation, Mlp};
+use ebm_core::rbm::GaussBernoulliRbm;
 use ebm_core::Energy;
-use ebm_kernels::{GpuDevice, GpuEnergy};
+use ebm_kernels::{GpuDevice, GpuEnergy, GpuFamily};
 
 /// Which gradient.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -25,9 +29,8 @@ fn inputs(seed: u64, b: usize, d: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     (x, v, w)
 }
 
-/// Runs `which` on the GPU (f32) and on the f64 twin; returns (got, want).
-fn run(gpu: &GpuEnergy<Mlp<f32>>, which: Which, x: &[f64], v: &[f64], w: &[f64]) -> (Vec<f32>, Vec<f64>) {
-    let m64: Mlp<f64> = gpu.cpu().cast();
+/// Runs `which` on the GPU (f32) and on the f64 twin `m64`; returns (got, want).
+fn run<M: GpuFamily, C: Energy<f64>>(gpu: &GpuEnergy<M>, m64: &C, which: Which, x: &[f64], v: &[f64], w: &[f64]) -> (Vec<f32>, Vec<f64>) {
     let p = m64.num_params();
     let (mut got, mut want) = (vec![f32::NAN; p], vec![0.0; p]);
     match which {
@@ -61,7 +64,7 @@ fn check(dev: &GpuDevice, which: Which, m: &Mlp<f32>, budget: Option<Option<u64>
             gpu = gpu.with_loop_budget(bud);
         }
         let (x, v, w) = inputs(seed * 100 + 10 * k as u64, b, d);
-        let (got, want) = run(&gpu, which, &x, &v, &w);
+        let (got, want) = run(&gpu, &m.cast::<f64>(), which, &x, &v, &w);
         assert!(common::max_abs(&want) > 0.0, "{label}: the reference gradient is zero");
         // Per-sample gradients summed over b samples: the sum's rounding
         // grows like √b on top of each sample's reduction.
@@ -144,4 +147,53 @@ fn param_grad_errors_match_the_cpu_twin_on_default_adapter() {
     }
     assert_eq!(gpu.grad_params_sm(&x, &[1.0], &mut g).unwrap_err(), m.grad_params_sm(&x, &[1.0], &mut c).unwrap_err());
     assert_eq!(gpu.grad_params_sm(&x, &[1.0; 2], &mut g[1..]).unwrap_err(), m.grad_params_sm(&x, &[1.0; 2], &mut c[1..]).unwrap_err());
+}
+
+/// `which` of a family model against its f64 twin at every batch size
+/// (`reduce`: the reduction length of one sample's row).
+fn check_family<M: GpuFamily, C: Energy<f64>>(dev: &GpuDevice, which: Which, label: &str, m32: M, m64: &C, seed: u64, reduce: usize) {
+    let d = m64.dim();
+    for (k, &b) in common::BATCHES.iter().enumerate() {
+        let gpu = GpuEnergy::new(dev, m32.clone()).unwrap();
+        let (x, v, w) = inputs(seed * 100 + 10 * k as u64, b, d);
+        let (got, want) = run(&gpu, m64, which, &x, &v, &w);
+        assert!(common::max_abs(&want) > 0.0, "{label}: the reference gradient is zero");
+        let tol = common::tol_for(1e-6, reduce + (8.0 * (b as f64).sqrt()) as usize, &want);
+        eprintln!("{which:?} {label} B={b}: worst/tol {:.3}", common::worst(&got, &want, &tol));
+        tol.assert_all_close(&format!("{which:?} {label} B={b} on {}", dev.info().label()), &got, &want);
+    }
+}
+
+#[test]
+fn param_grads_match_cpu_for_gaussian_ica_rbm_on_default_adapter() {
+    let dev = common::device("param_grads_match_cpu_for_gaussian_ica_rbm_on_default_adapter");
+    for which in [Which::Vdx, Which::Sm] {
+        // Gaussian: random μ and L with diagonals away from zero.
+        let d = 5;
+        let mut p = common::uniform32(60, d, -1.0, 1.0);
+        let mut l = common::uniform32(61, d * (d + 1) / 2, -0.4, 0.4);
+        for i in 0..d {
+            l[i * (i + 1) / 2 + i] = if i % 2 == 0 { 0.8 + 0.1 * i as f64 } else { -1.1 };
+        }
+        p.extend(l);
+        let g64 = Gaussian::<f64>::new(d, p.clone()).unwrap();
+        check_family(&dev, which, "gaussian d=5", Gaussian::<f32>::new(d, common::to32(&p)).unwrap(), &g64, 61, 3 * d);
+        for (i, src) in [Source::LogCosh, Source::Logistic, Source::StudentT].into_iter().enumerate() {
+            let (d, k) = (4, 6);
+            let mut p = common::uniform32(70 + i as u64, k * d, -1.0, 1.0);
+            if src == Source::StudentT {
+                p.extend(common::uniform32(75 + i as u64, k, 1.0, 3.0));
+            }
+            let i64_ = Ica::<f64>::new(d, k, src, p.clone()).unwrap();
+            let i32_ = Ica::<f32>::new(d, k, src, common::to32(&p)).unwrap();
+            check_family(&dev, which, &format!("ica {src:?}"), i32_, &i64_, 71 + i as u64, 3 * k * d);
+        }
+        let (d, h) = (4, 6);
+        let mut p = common::uniform32(80, d + h, -0.5, 0.5);
+        p.extend(common::uniform32(81, h * d, -0.6, 0.6));
+        p.extend(common::uniform32(82, d, -0.3, 0.3));
+        let r64 = GaussBernoulliRbm::<f64>::new(d, h, p.clone()).unwrap();
+        let r32 = GaussBernoulliRbm::<f32>::new(d, h, common::to32(&p)).unwrap();
+        check_family(&dev, which, "rbm", r32, &r64, 83, 3 * h * d);
+    }
 }

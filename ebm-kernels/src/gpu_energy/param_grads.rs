@@ -4,22 +4,23 @@
 //! rows and `crate::grad::reduce_rows_kernel` adds them to the result,
 //! which stays on the device until the end, as for `grad_params_energy`.
 //!
-//! Both return `None` (the caller then uses the CPU twin) for the
-//! families without a device kernel yet (Gaussian, ICA, mixture, RBM), for
-//! per-thread state beyond [`MAX_THREAD_FLOATS`], and when one sample (for
-//! the score-matching gradient: one sample and one coordinate) does not
-//! fit the adapter's loop budget. Under a budget the score-matching rows
-//! are also cut by coordinate ranges, whose contributions add up
-//! (module docs of [`crate::grad_sm`]).
+//! Both return `None` (the caller then uses the CPU twin) for the Gaussian
+//! mixture (no kernel yet, [`crate::grad_families`]), for MLP per-thread
+//! state beyond [`MAX_THREAD_FLOATS`], and when one sample (for the MLP
+//! score-matching gradient: one sample and one coordinate) does not fit the
+//! adapter's loop budget. Under a budget the MLP score-matching rows are
+//! also cut by coordinate ranges, whose contributions add up (module docs
+//! of [`crate::grad_sm`]).
 
 use super::GpuEnergy;
 use crate::error::Result;
 use crate::family::{GpuFamily, MAX_THREAD_FLOATS};
 use crate::grad::reduce_rows_kernel;
+use crate::grad_families::{family_row_cost, has_family_row};
 use crate::grad_sm::{sm_loop_cost, sm_rows_kernel};
 use crate::grad_vdx::{vdx_loop_cost, vdx_rows_kernel};
 use crate::launch::{arg, grid, upload_f32};
-use crate::spec::FAM_MLP;
+use crate::spec::{Spec, FAM_MLP};
 use cubecl::server::Handle;
 
 /// Coordinate ranges of the score-matching rows under a loop budget
@@ -71,12 +72,19 @@ impl<M: GpuFamily> GpuEnergy<M> {
     /// Σᵦ wᵦ ∇θ(vᵦᵀ∇ₓE(xᵦ)) on the device, or `None` (module docs).
     pub(super) fn grad_vdx_device(&self, x: &[f32], v: &[f32], weights: &[f32], batch: usize) -> Result<Option<Vec<f32>>> {
         let s = self.spec;
-        let Some(meta) = self.mlp_meta(4 * s.d + 6 * s.wsum + s.wmax)? else {
+        let (p, d) = (s.n_params, s.d);
+        let cost = if s.family == FAM_MLP {
+            let Some(meta) = self.mlp_meta(4 * s.d + 6 * s.wsum + s.wmax)? else {
+                return Ok(None);
+            };
+            vdx_loop_cost(&meta) + 2 * d as u64
+        } else if has_family_row(s.family) {
+            family_row_cost(&s)
+        } else {
             return Ok(None);
         };
         self.check_size(batch)?;
-        let (p, d) = (s.n_params, s.d);
-        if self.planned_budget().is_some_and(|b| vdx_loop_cost(&meta) + 2 * d as u64 > b) {
+        if self.planned_budget().is_some_and(|b| cost > b) {
             return Ok(None);
         }
         let chunk = self.rows_chunk(batch);
@@ -118,22 +126,32 @@ impl<M: GpuFamily> GpuEnergy<M> {
         Ok(Some(self.read_grad(out)?))
     }
 
-    /// Σᵦ wᵦ ∇θ𝒥(xᵦ) (seed eq 12) on the device, or `None` (module docs).
-    /// ReLU MLPs go to the CPU twin, which refuses them.
-    pub(super) fn grad_sm_device(&self, x: &[f32], weights: &[f32], batch: usize) -> Result<Option<Vec<f32>>> {
-        let s = self.spec;
+    /// The coordinate ranges of the score-matching launches, or `None`
+    /// for the CPU twin (module docs; ReLU MLPs, which the twin refuses).
+    fn sm_plan(&self, s: &Spec) -> Result<Option<Vec<(u32, u32)>>> {
+        let d = s.d;
+        if s.family != FAM_MLP {
+            let fits = has_family_row(s.family) && self.planned_budget().is_none_or(|b| family_row_cost(s) <= b);
+            return Ok(fits.then(|| vec![(0, d as u32)]));
+        }
         if s.variant == crate::act::code(ebm_core::mlp::Activation::Relu) {
             return Ok(None);
         }
         let Some(meta) = self.mlp_meta(3 * s.d + 9 * s.wsum + 3 * s.wmax)? else {
             return Ok(None);
         };
-        self.check_size(batch)?;
+        let (base, per) = sm_loop_cost(&meta, s.n_params);
+        Ok(sm_ranges(d, base + d as u64, per, self.planned_budget()))
+    }
+
+    /// Σᵦ wᵦ ∇θ𝒥(xᵦ) (seed eq 12) on the device, or `None` (module docs).
+    pub(super) fn grad_sm_device(&self, x: &[f32], weights: &[f32], batch: usize) -> Result<Option<Vec<f32>>> {
+        let s = self.spec;
         let (p, d) = (s.n_params, s.d);
-        let (base, per) = sm_loop_cost(&meta, p);
-        let Some(ranges) = sm_ranges(d, base + d as u64, per, self.planned_budget()) else {
+        let Some(ranges) = self.sm_plan(&s)? else {
             return Ok(None);
         };
+        self.check_size(batch)?;
         let chunk = self.rows_chunk(batch);
         let mut st = self.lock();
         let theta = self.theta(&mut st);
