@@ -114,6 +114,14 @@ fn param_grads_split_by_a_loop_budget_match_cpu_on_default_adapter() {
     for which in [Which::Vdx, Which::Sm] {
         check(&dev, which, &m, Some(Some(3000)), 41, &[7, 4099]);
     }
+    // On the adapter's own budget (65 536 on llvmpipe), a model whose 𝒥
+    // rows run about 110 000 loop iterations per sample: one launch would be
+    // truncated there (this test fails with `Some(None)` below), the
+    // planned coordinate ranges are not.
+    let big = Mlp::<f32>::init(16, &[64, 48], Activation::Tanh, 33).unwrap();
+    for which in [Which::Vdx, Which::Sm] {
+        check(&dev, which, &big, None, 43, &[7, 1000]);
+    }
     // Too small for one sample: the CPU twin serves it, same result.
     let gpu = GpuEnergy::new(&dev, m.clone()).unwrap().with_loop_budget(Some(500));
     let (x, v, w) = inputs(51, 9, 6);
