@@ -13,11 +13,10 @@
 //! - `grad_params_v_dot_grad_x` (Σᵦ wᵦ∇θ vᵦᵀ∇ₓE, seed eq 13) and
 //!   `grad_params_sm` (Σᵦ wᵦ∇θ of the score-matching integrand, seed
 //!   eq 12): for the MLP, per-sample rows and the same reduction on the
-//!   device for the MLP, Gaussian, ICA and RBM ([`crate::grad_vdx`],
-//!   [`crate::grad_sm`], [`crate::grad_families`], driven by
-//!   `param_grads`); for the Gaussian mixture, and for a sample that does
-//!   not fit the loop budget, they **delegate to the CPU twin** (same θ,
-//!   same results as the CPU model);
+//!   device for every family ([`crate::grad_vdx`], [`crate::grad_sm`],
+//!   [`crate::grad_families`], [`crate::grad_mixture`], driven by
+//!   `param_grads`); for a sample that does not fit the loop budget they
+//!   **delegate to the CPU twin** (same θ, same results as the CPU model);
 //! - the Hessian quadratic form vᵀ∇ₓ²E v and its θ-gradient **delegate to
 //!   the CPU twin** for now.
 //!
@@ -627,8 +626,8 @@ impl<M: GpuFamily> Energy<f32> for GpuEnergy<M> {
         Ok(())
     }
 
-    /// On the device ([`crate::grad_vdx`]); on the CPU twin for the
-    /// Gaussian mixture or beyond the loop budget (module docs).
+    /// On the device ([`crate::grad_vdx`]); on the CPU twin beyond the
+    /// loop budget (module docs).
     fn grad_params_v_dot_grad_x(
         &self,
         x: &[f32],
@@ -636,9 +635,6 @@ impl<M: GpuFamily> Energy<f32> for GpuEnergy<M> {
         weights: &[f32],
         grad: &mut [f32],
     ) -> ebm_core::Result<()> {
-        if self.spec.family == crate::spec::FAM_MIXTURE {
-            return self.cpu.grad_params_v_dot_grad_x(x, v, weights, grad);
-        }
         // The CPU twins' checks, in their order.
         let d = self.dim();
         let b = check_batch("x", x, d)?;
@@ -654,13 +650,12 @@ impl<M: GpuFamily> Energy<f32> for GpuEnergy<M> {
         Ok(())
     }
 
-    /// On the device ([`crate::grad_sm`]); on the CPU twin for the
-    /// Gaussian mixture, ReLU MLPs (which it refuses) or beyond the loop
-    /// budget (module docs).
+    /// On the device ([`crate::grad_sm`]); on the CPU twin for ReLU MLPs
+    /// (which it refuses) or beyond the loop budget (module docs).
     fn grad_params_sm(&self, x: &[f32], weights: &[f32], grad: &mut [f32]) -> ebm_core::Result<()> {
         let relu = self.spec.family == crate::spec::FAM_MLP
             && self.spec.variant == crate::act::code(ebm_core::mlp::Activation::Relu);
-        if self.spec.family == crate::spec::FAM_MIXTURE || relu {
+        if relu {
             return self.cpu.grad_params_sm(x, weights, grad);
         }
         let b = check_batch("x", x, self.dim())?;

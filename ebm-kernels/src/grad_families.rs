@@ -1,5 +1,6 @@
 //! Per-sample rows of Σᵦ wᵦ∇θ(vᵦᵀ∇ₓE(xᵦ)) (seed eq 13) and of
-//! Σᵦ wᵦ∇θ𝒥(xᵦ) (seed eq 12) for the Gaussian, ICA and RBM families, called
+//! Σᵦ wᵦ∇θ𝒥(xᵦ) (seed eq 12) for the Gaussian, ICA, RBM and mixture
+//! families, called
 //! from [`crate::grad_vdx::vdx_rows_kernel()`] and
 //! [`crate::grad_sm::sm_rows_kernel()`]; the formulas are those of the
 //! module docs of `ebm_core::{gaussian, ica, rbm}`, items (b) and (c). The
@@ -17,13 +18,12 @@
 //!   𝒥 takes ṽ = ρ²∘δ, C += h″∘κ (κⱼ = Σᵢ Wⱼᵢ²ρᵢ²), and adds
 //!   2h′ⱼWⱼᵢρᵢ² to ∂/∂Wⱼᵢ and 2ρᵢ − 4ρᵢ²Σⱼh′ⱼWⱼᵢ² to ∂/∂log σᵢ.
 //!
-//! The Gaussian mixture has no kernel here yet: its rows would need the
-//! responsibilities' derivatives of every component; `GpuEnergy` sends it
-//! to the CPU twin.
+//! The Gaussian mixture's rows are in [`crate::grad_mixture`].
 
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
+use crate::grad_mixture::{mixture_row, mixture_row_cost};
 use crate::spec::*;
 use cubecl::prelude::*;
 
@@ -266,7 +266,7 @@ fn rbm_row(w: &[f32], xin: &Array<f32>, vin: &Array<f32>, out: &mut [f32], row: 
     }
 }
 
-/// The row of `spec`'s family (not the MLP, not the mixture): ∇θ of
+/// The row of `spec`'s family (not the MLP): ∇θ of
 /// vᵀ∇ₓE (`sm` false, `vin` = v) or of 𝒥 (`sm` true, `vin` unused),
 /// times `wb`.
 #[cube]
@@ -277,12 +277,26 @@ pub fn family_row(w: &[f32], xin: &Array<f32>, vin: &Array<f32>, out: &mut [f32]
         ica_row(w, xin, vin, out, row, wb, spec, sm);
     } else if comptime!(spec.family == FAM_RBM) {
         rbm_row(w, xin, vin, out, row, wb, spec, sm);
+    } else if comptime!(spec.family == FAM_MIXTURE) {
+        mixture_row(w, xin, vin, out, row, wb, spec, sm);
     }
 }
 
 /// Whether [`family_row`] covers `family`.
 pub fn has_family_row(family: u32) -> bool {
-    matches!(family, FAM_GAUSSIAN | FAM_ICA | FAM_RBM)
+    matches!(family, FAM_GAUSSIAN | FAM_ICA | FAM_RBM | FAM_MIXTURE)
+}
+
+/// The per-thread f32 values of one row of [`family_row`] (the caller
+/// keeps them within [`crate::family::MAX_THREAD_FLOATS`]).
+pub fn family_row_floats(spec: &Spec) -> usize {
+    let (d, k) = (spec.d, spec.a);
+    match spec.family {
+        FAM_GAUSSIAN => 6 * d,
+        FAM_ICA => 3 * d,
+        FAM_MIXTURE => k * d + 2 * k + 7 * d,
+        _ => 7 * d + 3 * k,
+    }
 }
 
 /// An upper bound on the loop iterations of one row of [`family_row`]
@@ -293,6 +307,7 @@ pub fn family_row_cost(spec: &Spec) -> u64 {
     let n = match spec.family {
         FAM_GAUSSIAN => 8 * d + 4 * d * (d + 1),
         FAM_ICA => 4 * d + k * (4 + 5 * d),
+        FAM_MIXTURE => return mixture_row_cost(spec),
         _ => 6 * d + k * (3 + 4 * d) + d * (1 + k),
     };
     let n = n + 16;

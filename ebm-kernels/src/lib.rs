@@ -13,8 +13,8 @@
 //!   [`families`]), K Langevin (ULA, MALA) steps per launch with in-kernel
 //!   Philox noise ([`philox`]), Σ w∇θE on the device ([`grad`]),
 //!   Σ w∇θ(vᵀ∇ₓE) ([`grad_vdx`]) and Σ w∇θ of the score-matching integrand
-//!   ([`grad_sm`]) on the device (MLP, and Gaussian, ICA, RBM through
-//!   [`grad_families`]), and a fused
+//!   ([`grad_sm`]) on the device (MLP, and the other families through
+//!   [`grad_families`] and [`grad_mixture`]), and a fused
 //!   NCE loss + gradient ([`nce`], [`GpuEnergy::nce_loss_grad`]).
 //! - [`plan`] / [`probe`]: Mesa's llvmpipe (lavapipe) silently stops an
 //!   invocation's loops after 65 536 iterations in total; the budget is
@@ -34,6 +34,7 @@ pub mod fused;
 pub mod gpu_energy;
 pub mod grad;
 pub mod grad_families;
+pub mod grad_mixture;
 pub mod grad_sm;
 pub mod grad_vdx;
 pub mod launch;

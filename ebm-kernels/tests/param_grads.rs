@@ -1,13 +1,14 @@
 //! Σᵦ wᵦ∇θ(vᵦᵀ∇ₓE(xᵦ)) and Σᵦ wᵦ∇θ𝒥(xᵦ) (seed eq 12–13) on the device
 //! against the f64 CPU twins, at the usual batch sizes: the MLP at several
 //! shapes and activations and with the launches split by a small loop
-//! budget, the Gaussian, ICA and RBM families, and the fallbacks (ReLU, a
-//! budget too small for one sample).
+//! budget, the Gaussian, ICA, RBM and mixture families, and the fallbacks
+//! (ReLU, a budget too small for one sample).
 
 mod common;
 
 use ebm_core::gaussian::Gaussian;
 use ebm_core::ica::{Ica, Source};
+use ebm_core::mixture::{Covariance, GaussianMixture};
 use ebm_core::mlp::{Activation, Mlp};
 use ebm_core::rbm::GaussBernoulliRbm;
 use ebm_core::Energy;
@@ -203,5 +204,32 @@ fn param_grads_match_cpu_for_gaussian_ica_rbm_on_default_adapter() {
         let r64 = GaussBernoulliRbm::<f64>::new(d, h, p.clone()).unwrap();
         let r32 = GaussBernoulliRbm::<f32>::new(d, h, common::to32(&p)).unwrap();
         check_family(&dev, which, "rbm", r32, &r64, 83, 3 * h * d);
+    }
+}
+
+#[test]
+fn param_grads_match_cpu_for_mixtures_on_default_adapter() {
+    let dev = common::device("param_grads_match_cpu_for_mixtures_on_default_adapter");
+    let (d, k) = (4, 3);
+    for which in [Which::Vdx, Which::Sm] {
+        for (ci, cov) in [Covariance::Full, Covariance::Diagonal].into_iter().enumerate() {
+            // Means within the data's range so that several components share
+            // each sample (γ away from 0 and 1).
+            let mut p = common::uniform32(90 + ci as u64, k, -1.0, 1.0);
+            p.extend(common::uniform32(91 + ci as u64, k * d, -1.0, 1.0));
+            let fl = cov.factor_len(d);
+            for c in 0..k {
+                let mut f = common::uniform32(92 + 10 * ci as u64 + c as u64, fl, -0.3, 0.3);
+                if cov == Covariance::Full {
+                    for i in 0..d {
+                        f[i * (i + 1) / 2 + i] = if i % 2 == 0 { 1.0 + 0.1 * c as f64 } else { -0.8 };
+                    }
+                }
+                p.extend(f);
+            }
+            let m64 = GaussianMixture::<f64>::new(d, k, cov, p.clone()).unwrap();
+            let m32 = GaussianMixture::<f32>::new(d, k, cov, common::to32(&p)).unwrap();
+            check_family(&dev, which, &format!("mixture {cov:?}"), m32, &m64, 95 + ci as u64, 4 * k * d * d);
+        }
     }
 }

@@ -4,8 +4,7 @@
 //! rows and `crate::grad::reduce_rows_kernel` adds them to the result,
 //! which stays on the device until the end, as for `grad_params_energy`.
 //!
-//! Both return `None` (the caller then uses the CPU twin) for the Gaussian
-//! mixture (no kernel yet, [`crate::grad_families`]), for MLP per-thread
+//! Both return `None` (the caller then uses the CPU twin) for per-thread
 //! state beyond [`MAX_THREAD_FLOATS`], and when one sample (for the MLP
 //! score-matching gradient: one sample and one coordinate) does not fit the
 //! adapter's loop budget. Under a budget the MLP score-matching rows are
@@ -16,7 +15,7 @@ use super::GpuEnergy;
 use crate::error::Result;
 use crate::family::{GpuFamily, MAX_THREAD_FLOATS};
 use crate::grad::reduce_rows_kernel;
-use crate::grad_families::{family_row_cost, has_family_row};
+use crate::grad_families::{family_row_cost, family_row_floats, has_family_row};
 use crate::grad_sm::{sm_loop_cost, sm_rows_kernel};
 use crate::grad_vdx::{vdx_loop_cost, vdx_rows_kernel};
 use crate::launch::{arg, grid, upload_f32};
@@ -78,7 +77,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
                 return Ok(None);
             };
             vdx_loop_cost(&meta) + 2 * d as u64
-        } else if has_family_row(s.family) {
+        } else if has_family_row(s.family) && family_row_floats(&s) <= MAX_THREAD_FLOATS {
             family_row_cost(&s)
         } else {
             return Ok(None);
@@ -131,7 +130,9 @@ impl<M: GpuFamily> GpuEnergy<M> {
     fn sm_plan(&self, s: &Spec) -> Result<Option<Vec<(u32, u32)>>> {
         let d = s.d;
         if s.family != FAM_MLP {
-            let fits = has_family_row(s.family) && self.planned_budget().is_none_or(|b| family_row_cost(s) <= b);
+            let fits = has_family_row(s.family)
+                && family_row_floats(s) <= MAX_THREAD_FLOATS
+                && self.planned_budget().is_none_or(|b| family_row_cost(s) <= b);
             return Ok(fits.then(|| vec![(0, d as u32)]));
         }
         if s.variant == crate::act::code(ebm_core::mlp::Activation::Relu) {
