@@ -104,7 +104,7 @@ pub fn mixture_row(w: &[f32], xin: &Array<f32>, vin: &Array<f32>, out: &mut [f32
         ssum += t;
     }
     for c in 0..k {
-        e[c] = e[c] / ssum;
+        e[c] /= ssum;
     }
     for i in 0..d {
         let mut acc = 0.0f32;
