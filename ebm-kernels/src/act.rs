@@ -10,7 +10,7 @@
 //! | 4 relu | max(a,0) | 𝟙(a > 0) | 0 |
 //!
 //! with s the logistic sigmoid, u = k(a + c a³), k = √(2/π), c = 0.044715,
-//! S = 1 − tanh² u. [`act_d3`] gives σ‴ (for the score-matching gradient),
+//! S = 1 − tanh² u. [`act_d3()`] gives σ‴ (for the score-matching gradient),
 //! with the formulas of `ebm_core::mlp::Activation::derivs`.
 
 // `#[cube]` and `#[derive(CubeType)]` generate undocumented items.

@@ -282,12 +282,12 @@ pub fn family_row(w: &[f32], xin: &Array<f32>, vin: &Array<f32>, out: &mut [f32]
     }
 }
 
-/// Whether [`family_row`] covers `family`.
+/// Whether [`family_row()`] covers `family`.
 pub fn has_family_row(family: u32) -> bool {
     matches!(family, FAM_GAUSSIAN | FAM_ICA | FAM_RBM | FAM_MIXTURE)
 }
 
-/// The per-thread f32 values of one row of [`family_row`] (the caller
+/// The per-thread f32 values of one row of [`family_row()`] (the caller
 /// keeps them within [`crate::family::MAX_THREAD_FLOATS`]).
 pub fn family_row_floats(spec: &Spec) -> usize {
     let (d, k) = (spec.d, spec.a);
@@ -299,7 +299,7 @@ pub fn family_row_floats(spec: &Spec) -> usize {
     }
 }
 
-/// An upper bound on the loop iterations of one row of [`family_row`]
+/// An upper bound on the loop iterations of one row of [`family_row()`]
 /// (either objective) plus the loads of x and v: `p` parameters.
 pub fn family_row_cost(spec: &Spec) -> u64 {
     let d = spec.d as u64;

@@ -1,6 +1,6 @@
 //! Per-sample rows of Σᵦ wᵦ∇θ(vᵦᵀ∇ₓE(xᵦ)) (seed eq 13) and of
 //! Σᵦ wᵦ∇θ𝒥(xᵦ) (seed eq 12) for the Gaussian mixture, called through
-//! [`crate::grad_families::family_row`]; the twin of `ebm_core::mixture`
+//! [`crate::grad_families::family_row()`]; the twin of `ebm_core::mixture`
 //! (module docs, items (b) and (c)).
 //!
 //! With per-component energies eₖ, gradients gₖ = Pₖrₖ (rₖ = x − μₖ),
@@ -215,7 +215,7 @@ pub fn mixture_row(w: &[f32], xin: &Array<f32>, vin: &Array<f32>, out: &mut [f32
     }
 }
 
-/// An upper bound on the loop iterations of one [`mixture_row`] (either
+/// An upper bound on the loop iterations of one [`mixture_row()`] (either
 /// objective) plus the loads of x and v.
 pub fn mixture_row_cost(spec: &Spec) -> u64 {
     let d = spec.d as u64;

@@ -10,7 +10,7 @@
 //! Per sample, one thread:
 //!
 //! 1. forward z_l, σ′, σ″, σ‴; backward γ_l and γ₀ = ∇ₓE
-//!    ([`crate::grad_vdx::mlp_fwd_bwd`]); the row is zeroed;
+//!    ([`crate::grad_vdx::mlp_fwd_bwd()`]); the row is zeroed;
 //! 2. for each coordinate i of the launch's range, the Jacobian column
 //!    j_l = J_l eᵢ forward (j₁ = W₁ eᵢ, j_{l+1} = W_{l+1}(σ′(a_l) ⊙ j_l)),
 //!    adding c̄_l −= wᵦ j_l², then in reverse with
@@ -22,7 +22,7 @@
 //!    range only) and c̄_l: δ̄_l = W_l γ̄_{l−1}, W̄_l += δ_l γ̄_{l−1}ᵀ,
 //!    γ̄_l = σ′ ⊙ δ̄_l + σ″ ⊙ c̄_l, ā_l += γ_l ⊙ (σ″ ⊙ δ̄_l + σ‴ ⊙ c̄_l);
 //!    w̄_out = γ̄_L, b̄_out = 0;
-//! 4. ā carried down the forward pass ([`crate::grad_vdx::forward_adjoint`]).
+//! 4. ā carried down the forward pass ([`crate::grad_vdx::forward_adjoint()`]).
 //!
 //! Every step is linear in the seeds (γ̄₀, c̄_l, and the j̄ and ā sources
 //! of step 2), and the columns i are independent, so the coordinates can
