@@ -10,7 +10,8 @@
 //! | 4 relu | max(a,0) | 𝟙(a > 0) | 0 |
 //!
 //! with s the logistic sigmoid, u = k(a + c a³), k = √(2/π), c = 0.044715,
-//! S = 1 − tanh² u.
+//! S = 1 − tanh² u. [`act_d3()`] gives σ‴ (for the score-matching gradient),
+//! with the formulas of `ebm_core::mlp::Activation::derivs`.
 
 // `#[cube]` and `#[derive(CubeType)]` generate undocumented items.
 #![allow(missing_docs)]
@@ -120,6 +121,40 @@ pub fn act3(a: f32, #[comptime] act: u32) -> Act3 {
             out.v = a;
             out.d1 = 1.0f32;
         }
+    }
+    out
+}
+
+/// σ‴(a) of activation `act` (0 for ReLU), as `ebm_core`'s `Derivs::d3`.
+#[cube]
+pub fn act_d3(a: f32, #[comptime] act: u32) -> f32 {
+    let mut out = 0.0f32;
+    if comptime!(act == 0) {
+        let p = sigmoid_pair(a);
+        let q = p.s * p.sm;
+        out = q * (p.sm - p.s);
+    } else if comptime!(act == 1) {
+        let t = tanh_sech2(a);
+        out = t.sm * (6.0f32 * t.s * t.s - 2.0f32);
+    } else if comptime!(act == 2) {
+        let p = sigmoid_pair(a);
+        let q = p.s * p.sm;
+        let r = p.sm - p.s;
+        out = q * (r * (3.0f32 + a * r) - 2.0f32 * a * q);
+    } else if comptime!(act == 3) {
+        let k = 0.797_884_6f32;
+        let c = 0.044_715f32;
+        let a2 = a * a;
+        let u = k * (a + c * a2 * a);
+        let u1 = k * (1.0f32 + 3.0f32 * c * a2);
+        let u3 = 6.0f32 * k * c;
+        let u2 = u3 * a;
+        let ts = tanh_sech2(u);
+        let t = ts.s;
+        let s = ts.sm;
+        let f = u1 + 0.5f32 * a * (u2 - 2.0f32 * t * u1 * u1);
+        let df = 1.5f32 * u2 - t * u1 * u1 + 0.5f32 * a * (u3 - 2.0f32 * s * u1 * u1 * u1 - 4.0f32 * t * u1 * u2);
+        out = s * (df - 2.0f32 * t * u1 * f);
     }
     out
 }

@@ -10,10 +10,15 @@
 //! - `grad_params_energy` (Σᵦ wᵦ∇θE, seed eq 2–3): per-sample gradient rows
 //!   and a reduction over the batch on the device ([`crate::grad`]); on the
 //!   CPU twin when one sample's gradient exceeds the adapter's loop budget;
-//! - the other two parameter gradients (∇θ vᵀ∇ₓE and ∇θ of the
-//!   score-matching integrand), the Hessian quadratic form vᵀ∇ₓ²E v and its
-//!   θ-gradient **delegate to the CPU twin** for now (same θ,
-//!   same results as the CPU model).
+//! - `grad_params_v_dot_grad_x` (Σᵦ wᵦ∇θ vᵦᵀ∇ₓE, seed eq 13) and
+//!   `grad_params_sm` (Σᵦ wᵦ∇θ of the score-matching integrand, seed
+//!   eq 12): for the MLP, per-sample rows and the same reduction on the
+//!   device for every family ([`crate::grad_vdx`], [`crate::grad_sm`],
+//!   [`crate::grad_families`], [`crate::grad_mixture`], driven by
+//!   `param_grads`); for a sample that does not fit the loop budget they
+//!   **delegate to the CPU twin** (same θ, same results as the CPU model);
+//! - the Hessian quadratic form vᵀ∇ₓ²E v and its θ-gradient **delegate to
+//!   the CPU twin** for now.
 //!
 //! On an adapter with a loop budget (Mesa's llvmpipe stops an invocation's
 //! loops after 65 536 iterations in total, silently) the calls are split
@@ -43,6 +48,8 @@ use cubecl::bytes::Bytes;
 use cubecl::server::Handle;
 use ebm_core::{check_batch, check_finite, check_len, EbmError, Energy};
 use std::sync::Mutex;
+
+mod param_grads;
 
 /// What [`GpuEnergy::nce_loss_grad`] returns besides ∇θL.
 #[derive(Clone, Debug, PartialEq)]
@@ -619,7 +626,8 @@ impl<M: GpuFamily> Energy<f32> for GpuEnergy<M> {
         Ok(())
     }
 
-    /// Delegates to the CPU twin (see the module docs).
+    /// On the device ([`crate::grad_vdx`]); on the CPU twin beyond the
+    /// loop budget (module docs).
     fn grad_params_v_dot_grad_x(
         &self,
         x: &[f32],
@@ -627,12 +635,38 @@ impl<M: GpuFamily> Energy<f32> for GpuEnergy<M> {
         weights: &[f32],
         grad: &mut [f32],
     ) -> ebm_core::Result<()> {
-        self.cpu.grad_params_v_dot_grad_x(x, v, weights, grad)
+        // The CPU twins' checks, in their order.
+        let d = self.dim();
+        let b = check_batch("x", x, d)?;
+        check_len("v", v, b * d)?;
+        check_finite("v", v, d)?;
+        check_len("weights", weights, b)?;
+        check_finite("weights", weights, 1)?;
+        check_len("grad", grad, self.num_params())?;
+        match self.grad_vdx_device(x, v, weights, b)? {
+            Some(g) => grad.copy_from_slice(&g),
+            None => self.cpu.grad_params_v_dot_grad_x(x, v, weights, grad)?,
+        }
+        Ok(())
     }
 
-    /// Delegates to the CPU twin (see the module docs).
+    /// On the device ([`crate::grad_sm`]); on the CPU twin for ReLU MLPs
+    /// (which it refuses) or beyond the loop budget (module docs).
     fn grad_params_sm(&self, x: &[f32], weights: &[f32], grad: &mut [f32]) -> ebm_core::Result<()> {
-        self.cpu.grad_params_sm(x, weights, grad)
+        let relu = self.spec.family == crate::spec::FAM_MLP
+            && self.spec.variant == crate::act::code(ebm_core::mlp::Activation::Relu);
+        if relu {
+            return self.cpu.grad_params_sm(x, weights, grad);
+        }
+        let b = check_batch("x", x, self.dim())?;
+        check_len("weights", weights, b)?;
+        check_finite("weights", weights, 1)?;
+        check_len("grad", grad, self.num_params())?;
+        match self.grad_sm_device(x, weights, b)? {
+            Some(g) => grad.copy_from_slice(&g),
+            None => self.cpu.grad_params_sm(x, weights, grad)?,
+        }
+        Ok(())
     }
 
     /// Delegates to the CPU twin (see the module docs).

@@ -11,7 +11,10 @@
 //!   `ebm_core::Energy<f32>`, so estimator code runs unchanged on the GPU:
 //!   fused energy / score / exact Hessian diagonal ([`fused`], [`mlp`],
 //!   [`families`]), K Langevin (ULA, MALA) steps per launch with in-kernel
-//!   Philox noise ([`philox`]), Σ w∇θE on the device ([`grad`]), and a fused
+//!   Philox noise ([`philox`]), Σ w∇θE on the device ([`grad`]),
+//!   Σ w∇θ(vᵀ∇ₓE) ([`grad_vdx`]) and Σ w∇θ of the score-matching integrand
+//!   ([`grad_sm`]) on the device (MLP, and the other families through
+//!   [`grad_families`] and [`grad_mixture`]), and a fused
 //!   NCE loss + gradient ([`nce`], [`GpuEnergy::nce_loss_grad`]).
 //! - [`GpuSym`]: a symbolic energy (`ebm_core::sym::SymEnergy<f32>`) whose
 //!   energy, score and Hessian diagonal run as one fused kernel per
@@ -35,6 +38,10 @@ pub mod fused;
 pub mod gpu_energy;
 pub mod gpu_sym;
 pub mod grad;
+pub mod grad_families;
+pub mod grad_mixture;
+pub mod grad_sm;
+pub mod grad_vdx;
 pub mod launch;
 pub mod mlp;
 pub mod nce;

@@ -12,7 +12,11 @@
 //! - the MLP Hessian diagonal over ranges of coordinates (each launch
 //!   recomputes E and the score and writes its range of ∂²E/∂xᵢ²);
 //! - Langevin chains over groups of steps (exact: the noise is addressed by
-//!   the global step number, and the chains stay on the device).
+//!   the global step number, and the chains stay on the device);
+//! - the parameter gradients (Σ w∇θE, Σ w∇θ vᵀ∇ₓE, Σ w∇θ𝒥) over chunks of
+//!   samples whose reduction loop fits, and the MLP score-matching gradient
+//!   also over ranges of coordinates ([`crate::grad_sm::sm_loop_cost`],
+//!   [`crate::grad_vdx::vdx_loop_cost`], [`crate::grad_families::family_row_cost`]).
 //!
 //! A model whose single energy-and-score pass does not fit is refused with
 //! [`crate::KernelError::Unsupported`] rather than computed wrong. On GPUs

@@ -1,0 +1,225 @@
+//! Per-sample rows of Σᵦ wᵦ∇θ(vᵦᵀ∇ₓE(xᵦ)) (seed eq 13) and of
+//! Σᵦ wᵦ∇θ𝒥(xᵦ) (seed eq 12) for the Gaussian mixture, called through
+//! [`crate::grad_families::family_row()`]; the twin of `ebm_core::mixture`
+//! (module docs, items (b) and (c)).
+//!
+//! With per-component energies eₖ, gradients gₖ = Pₖrₖ (rₖ = x − μₖ),
+//! responsibilities γₖ and ḡ = Σₖγₖgₖ, every row is
+//! Σₖ [αₖ∂eₖ + βₖ∂(wₖᵀgₖ)|_{wₖ fixed} − τₖ∂tr Pₖ], with the logit part
+//! ∂/∂aⱼ = πⱼΣₖαₖ − αⱼ and
+//!
+//! - vᵀ∇ₓE: αₖ = −γₖvᵀ(gₖ − ḡ), βₖ = γₖ, wₖ = v, τ = 0;
+//! - 𝒥 = Σₖγₖ(‖gₖ‖² − tr Pₖ) − ½‖ḡ‖²: with
+//!   χₖ = ‖gₖ − ḡ‖² + ḡᵀ(gₖ − ḡ) − tr Pₖ and χ̄ = Σₖγₖχₖ,
+//!   αₖ = γₖ(χ̄ − χₖ), βₖ = γₖ, wₖ = 2gₖ − ḡ, τₖ = γₖ.
+//!
+//! Component pieces (full Lₖ; diagonal Lₖ = diag(l), ∂/∂log lᵢ = lᵢ∂/∂Lᵢᵢ;
+//! uₖ = Lₖᵀrₖ, aₖ = Lₖᵀwₖ):
+//! ∂eₖ: −gₖ (μₖ), rᵢuⱼ − δᵢⱼ/Lᵢᵢ (Lₖ), uᵢ² − 1 (log l);
+//! ∂(wᵀgₖ): −Lₖaₖ (μₖ), wᵢuⱼ + aⱼrᵢ (Lₖ), 2wᵢgₖᵢ (log l);
+//! ∂tr Pₖ: 2Lᵢⱼ (Lₖ), 2lᵢ² (log l).
+//!
+//! Per-thread state: every gₖ (K·d), eₖ → γₖ and αₖ (2K), five d-vectors.
+
+// `#[cube]` generates undocumented items.
+#![allow(missing_docs)]
+
+use crate::spec::*;
+use cubecl::prelude::*;
+
+/// The mixture's row (see the module docs) times `wb`.
+#[cube]
+pub fn mixture_row(w: &[f32], xin: &Array<f32>, vin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec, #[comptime] sm: bool) {
+    let d = spec.d;
+    let k = spec.a;
+    let diag = comptime!(spec.variant == 1);
+    let flen = comptime!(if spec.variant == 1 { spec.d } else { spec.d * (spec.d + 1) / 2 });
+    let fbase = k + k * d;
+    let mut g = Array::<f32>::new(comptime!(spec.a * spec.d));
+    let mut e = Array::<f32>::new(spec.a);
+    let mut al = Array::<f32>::new(spec.a);
+    let mut r = Array::<f32>::new(d);
+    let mut u = Array::<f32>::new(d);
+    let mut gb = Array::<f32>::new(d);
+    let mut wv = Array::<f32>::new(d);
+    let mut a = Array::<f32>::new(d);
+    let mut amax = w[0];
+    for c in 1..k {
+        amax = f32::max(amax, w[c]);
+    }
+    let mut asum = 0.0f32;
+    for c in 0..k {
+        asum += f32::exp(w[c] - amax);
+    }
+    let lse = amax + f32::ln(asum);
+    let df = comptime!(spec.d as f32);
+    // Pass 1: eₖ and gₖ.
+    let mut emin = 0.0f32;
+    for c in 0..k {
+        let mu = k + c * d;
+        let f = fbase + c * flen;
+        let gc = c * d;
+        let mut logdet = 0.0f32;
+        let mut uu = 0.0f32;
+        for i in 0..d {
+            r[i] = xin[i] - w[mu + i];
+        }
+        if comptime!(diag) {
+            for i in 0..d {
+                let l = f32::exp(w[f + i]);
+                logdet += w[f + i];
+                let ui = l * r[i];
+                uu += ui * ui;
+                g[gc + i] = l * ui;
+            }
+        } else {
+            for j in 0..d {
+                let mut acc = 0.0f32;
+                for i in j..d {
+                    acc += w[f + i * (i + 1) / 2 + j] * r[i];
+                }
+                u[j] = acc;
+                uu += acc * acc;
+                logdet += f32::ln(f32::abs(w[f + j * (j + 1) / 2 + j]));
+            }
+            for i in 0..d {
+                let base = f + i * (i + 1) / 2;
+                let mut acc = 0.0f32;
+                for j in 0..i + 1 {
+                    acc += w[base + j] * u[j];
+                }
+                g[gc + i] = acc;
+            }
+        }
+        let ec = lse - w[c] + 0.918_938_5f32 * df - logdet + 0.5f32 * uu;
+        e[c] = ec;
+        if c == 0 || ec < emin {
+            emin = ec;
+        }
+    }
+    let mut ssum = 0.0f32;
+    for c in 0..k {
+        let t = f32::exp(emin - e[c]);
+        e[c] = t;
+        ssum += t;
+    }
+    for c in 0..k {
+        e[c] /= ssum;
+    }
+    for i in 0..d {
+        let mut acc = 0.0f32;
+        for c in 0..k {
+            acc += e[c] * g[c * d + i];
+        }
+        gb[i] = acc;
+    }
+    // αₖ.
+    let mut alsum = 0.0f32;
+    if comptime!(sm) {
+        let mut chibar = 0.0f32;
+        for c in 0..k {
+            let f = fbase + c * flen;
+            let mut tr = 0.0f32;
+            for p in 0..flen {
+                let lv = w[f + p];
+                if comptime!(diag) {
+                    tr += f32::exp(2.0f32 * lv);
+                } else {
+                    tr += lv * lv;
+                }
+            }
+            let mut chi = -tr;
+            for i in 0..d {
+                let dg = g[c * d + i] - gb[i];
+                chi += dg * dg + gb[i] * dg;
+            }
+            al[c] = chi;
+            chibar += e[c] * chi;
+        }
+        for c in 0..k {
+            let ac = e[c] * (chibar - al[c]);
+            al[c] = ac;
+            alsum += ac;
+        }
+    } else {
+        for c in 0..k {
+            let mut acc = 0.0f32;
+            for i in 0..d {
+                acc += vin[i] * (g[c * d + i] - gb[i]);
+            }
+            let ac = -e[c] * acc;
+            al[c] = ac;
+            alsum += ac;
+        }
+    }
+    for c in 0..k {
+        let pi = f32::exp(w[c] - lse);
+        out[row + c] = wb * (pi * alsum - al[c]);
+    }
+    // Pass 2: the component pieces.
+    for c in 0..k {
+        let gam = e[c];
+        let ac = al[c];
+        let mu = k + c * d;
+        let f = fbase + c * flen;
+        let gc = c * d;
+        for i in 0..d {
+            r[i] = xin[i] - w[mu + i];
+            if comptime!(sm) {
+                wv[i] = 2.0f32 * g[gc + i] - gb[i];
+            } else {
+                wv[i] = vin[i];
+            }
+        }
+        if comptime!(diag) {
+            for i in 0..d {
+                let l = f32::exp(w[f + i]);
+                let ui = l * r[i];
+                let gi = g[gc + i];
+                let wi = wv[i];
+                out[row + mu + i] = wb * (-ac * gi - gam * l * l * wi);
+                let mut lg = ac * (ui * ui - 1.0f32) + 2.0f32 * gam * wi * gi;
+                if comptime!(sm) {
+                    lg -= 2.0f32 * gam * l * l;
+                }
+                out[row + f + i] = wb * lg;
+            }
+        } else {
+            for j in 0..d {
+                let mut acc = 0.0f32;
+                let mut acw = 0.0f32;
+                for i in j..d {
+                    let lv = w[f + i * (i + 1) / 2 + j];
+                    acc += lv * r[i];
+                    acw += lv * wv[i];
+                }
+                u[j] = acc;
+                a[j] = acw;
+            }
+            for i in 0..d {
+                let base = f + i * (i + 1) / 2;
+                let mut la = 0.0f32;
+                for j in 0..i + 1 {
+                    let lv = w[base + j];
+                    la += lv * a[j];
+                    let mut gl = ac * r[i] * u[j] + gam * (wv[i] * u[j] + a[j] * r[i]);
+                    if comptime!(sm) {
+                        gl -= 2.0f32 * gam * lv;
+                    }
+                    out[row + base + j] = wb * gl;
+                }
+                out[row + base + i] -= wb * ac / w[base + i];
+                out[row + mu + i] = wb * (-ac * g[gc + i] - gam * la);
+            }
+        }
+    }
+}
+
+/// An upper bound on the loop iterations of one [`mixture_row()`] (either
+/// objective) plus the loads of x and v.
+pub fn mixture_row_cost(spec: &Spec) -> u64 {
+    let d = spec.d as u64;
+    let k = spec.a as u64;
+    let n = 8 * d + k * (12 + 10 * d + 4 * d * (d + 1)) + 16;
+    n + n / 4
+}

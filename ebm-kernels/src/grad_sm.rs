@@ -1,0 +1,229 @@
+//! Σᵦ wᵦ ∇θ 𝒥(xᵦ) on the device for the MLP, with the exact
+//! score-matching integrand 𝒥 = Σᵢ ½(∂ᵢE)² − ∂²ᵢᵢE (seed eq 12), in the
+//! two-kernel shape of [`crate::grad`]: [`sm_rows_kernel()`] writes one
+//! weighted per-sample gradient row per thread, and
+//! `crate::grad::reduce_rows_kernel` sums the rows over the batch.
+//!
+//! The twin of `ebm_core::mlp::grad_sm` (reverse-over-forward; derivation
+//! in the module docs of `ebm_core::mlp`). With c_l = γ_l ⊙ σ″(a_l) and
+//! the Jacobians J_l = ∂a_l/∂x, 𝒥 = ½‖γ₀‖² − Σ_l Σ_u c_{l,u} Σᵢ (J_l)²_{u,i}.
+//! Per sample, one thread:
+//!
+//! 1. forward z_l, σ′, σ″, σ‴; backward γ_l and γ₀ = ∇ₓE
+//!    ([`crate::grad_vdx::mlp_fwd_bwd()`]); the row is zeroed;
+//! 2. for each coordinate i of the launch's range, the Jacobian column
+//!    j_l = J_l eᵢ forward (j₁ = W₁ eᵢ, j_{l+1} = W_{l+1}(σ′(a_l) ⊙ j_l)),
+//!    adding c̄_l −= wᵦ j_l², then in reverse with
+//!    j̄_L = −2wᵦ c_L ⊙ j_L: for l = L−1..1, p_l = σ′(a_l) ⊙ j_l,
+//!    W̄_{l+1} += j̄_{l+1} p_lᵀ, p̄_l = W_{l+1}ᵀ j̄_{l+1},
+//!    ā_l += σ″(a_l) ⊙ p̄_l ⊙ j_l, j̄_l = −2wᵦ c_l ⊙ j_l + σ′(a_l) ⊙ p̄_l;
+//!    finally W̄₁ eᵢ += j̄₁;
+//! 3. the adjoint of the backward pass seeded with γ̄₀ = wᵦ γ₀ (first
+//!    range only) and c̄_l: δ̄_l = W_l γ̄_{l−1}, W̄_l += δ_l γ̄_{l−1}ᵀ,
+//!    γ̄_l = σ′ ⊙ δ̄_l + σ″ ⊙ c̄_l, ā_l += γ_l ⊙ (σ″ ⊙ δ̄_l + σ‴ ⊙ c̄_l);
+//!    w̄_out = γ̄_L, b̄_out = 0;
+//! 4. ā carried down the forward pass ([`crate::grad_vdx::forward_adjoint()`]).
+//!
+//! Every step is linear in the seeds (γ̄₀, c̄_l, and the j̄ and ā sources
+//! of step 2), and the columns i are independent, so the coordinates can
+//! be cut into ranges whose rows are summed: under a loop budget each
+//! launch handles a range of coordinates ([`sm_loop_cost`]), as the
+//! Hessian diagonal of [`crate::plan`] does. The cost per sample is about
+//! three Hessian diagonals, as on the CPU.
+//!
+//! Per-thread state: z_l and γ̄_l (each d + ΣH_l), σ′, σ″, σ‴, γ, ā, c̄ and
+//! the Jacobian column of every hidden unit (7·ΣH_l), three vectors of the
+//! widest layer. ReLU (σ″ = 0 a.e.) is refused by the caller, as on the
+//! CPU.
+
+// `#[cube]` generates undocumented items.
+#![allow(missing_docs)]
+
+use crate::grad_families::family_row;
+use crate::grad_vdx::{forward_adjoint, mlp_fwd_bwd, sweep_cost};
+use crate::spec::*;
+use cubecl::prelude::*;
+
+#[cube]
+fn mlp_sm(
+    w: &[f32],
+    dims: &[u32],
+    xin: &Array<f32>,
+    out: &mut [f32],
+    row: usize,
+    wb: f32,
+    lo: usize,
+    hi: usize,
+    seed_g: bool,
+    #[comptime] spec: Spec,
+) {
+    let layers = spec.a;
+    let d = spec.d;
+    let mut z = Array::<f32>::new(comptime!(spec.d + spec.wsum));
+    let mut gb = Array::<f32>::new(comptime!(spec.d + spec.wsum));
+    let mut s1 = Array::<f32>::new(spec.wsum);
+    let mut s2 = Array::<f32>::new(spec.wsum);
+    let mut s3 = Array::<f32>::new(spec.wsum);
+    let mut gam = Array::<f32>::new(spec.wsum);
+    let mut ab = Array::<f32>::new(spec.wsum);
+    let mut cb = Array::<f32>::new(spec.wsum);
+    let mut jc = Array::<f32>::new(spec.wsum);
+    let mut cur = Array::<f32>::new(spec.wmax);
+    let mut jb = Array::<f32>::new(spec.wmax);
+    let mut pb = Array::<f32>::new(spec.wmax);
+    let mut g0 = Array::<f32>::new(spec.d);
+    mlp_fwd_bwd(w, dims, xin, &mut z, &mut s1, &mut s2, &mut s3, &mut gam, &mut g0, &mut cur, spec, true);
+    for p in 0..spec.n_params {
+        out[row + p] = 0.0f32;
+    }
+    for u in 0..spec.wsum {
+        ab[u] = 0.0f32;
+        cb[u] = 0.0f32;
+    }
+    let m2 = -2.0f32 * wb;
+    let h1 = dims[1] as usize;
+    // Step 2: the Jacobian columns of the range.
+    for i in lo..hi {
+        for u in 0..h1 {
+            let j = w[u * d + i];
+            jc[u] = j;
+            cb[u] -= wb * j * j;
+        }
+        let mut off = h1 * d + h1;
+        let mut aprev = 0usize;
+        let mut n_in = h1;
+        for l in 1..layers {
+            let n_out = dims[l + 1] as usize;
+            let anext = aprev + n_in;
+            for k in 0..n_out {
+                let r = off + k * n_in;
+                let mut acc = 0.0f32;
+                for j in 0..n_in {
+                    acc += w[r + j] * s1[aprev + j] * jc[aprev + j];
+                }
+                jc[anext + k] = acc;
+                cb[anext + k] -= wb * acc * acc;
+            }
+            off += n_out * n_in + n_out;
+            aprev = anext;
+            n_in = n_out;
+        }
+        for u in 0..n_in {
+            let q = aprev + u;
+            jb[u] = m2 * gam[q] * s2[q] * jc[q];
+        }
+        for t in 1..layers {
+            let l = layers - t;
+            let n_out = dims[l + 1] as usize;
+            let n_prv = dims[l] as usize;
+            off -= n_out * n_prv + n_out;
+            let ap = aprev - n_prv;
+            for u in 0..n_prv {
+                pb[u] = 0.0f32;
+            }
+            for k in 0..n_out {
+                let jk = jb[k];
+                let r = off + k * n_prv;
+                for u in 0..n_prv {
+                    out[row + r + u] += jk * s1[ap + u] * jc[ap + u];
+                    pb[u] += w[r + u] * jk;
+                }
+            }
+            for u in 0..n_prv {
+                let q = ap + u;
+                ab[q] += s2[q] * pb[u] * jc[q];
+                jb[u] = m2 * gam[q] * s2[q] * jc[q] + s1[q] * pb[u];
+            }
+            aprev = ap;
+        }
+        for u in 0..h1 {
+            out[row + u * d + i] += jb[u];
+        }
+    }
+    // Step 3: the adjoint of the backward pass.
+    for i in 0..d {
+        let mut g = 0.0f32;
+        if seed_g {
+            g = wb * g0[i];
+        }
+        gb[i] = g;
+    }
+    let mut off = 0usize;
+    let mut zin = 0usize;
+    let mut aoff = 0usize;
+    let mut n_in = d.runtime();
+    for l in 0..layers {
+        let n_out = dims[l + 1] as usize;
+        for k in 0..n_out {
+            let u = aoff + k;
+            let dk = gam[u] * s1[u];
+            let r = off + k * n_in;
+            let mut acc = 0.0f32;
+            for j in 0..n_in {
+                let g = gb[zin + j];
+                acc += w[r + j] * g;
+                out[row + r + j] += dk * g;
+            }
+            gb[zin + n_in + k] = s1[u] * acc + s2[u] * cb[u];
+            ab[u] += gam[u] * (s2[u] * acc + s3[u] * cb[u]);
+        }
+        off += n_out * n_in + n_out;
+        zin += n_in;
+        aoff += n_out;
+        n_in = n_out;
+    }
+    for k in 0..n_in {
+        out[row + off + k] = gb[zin + k];
+    }
+    // Step 4.
+    forward_adjoint(w, dims, &z, &s1, &mut ab, out, row, off, zin, spec);
+}
+
+/// Rows `rows[t·P ..]` ← w_b ∇θ of the part of 𝒥(x_b) from coordinates
+/// `lo..hi` (plus the ½‖∇ₓE‖² part when `seed_g` ≠ 0), b = b0 + t, for the
+/// `n` samples from `b0`; for the families of [`crate::grad_families`]
+/// (which ignore `lo`, `hi` and `seed_g`) the whole of 𝒥.
+#[cube(launch)]
+pub fn sm_rows_kernel(
+    x: &[f32],
+    weights: &[f32],
+    theta: &[f32],
+    meta: &[u32],
+    rows: &mut [f32],
+    b0: u32,
+    n: u32,
+    lo: u32,
+    hi: u32,
+    seed_g: u32,
+    #[comptime] spec: Spec,
+) {
+    let t = ABSOLUTE_POS;
+    if t < n as usize {
+        let d = spec.d;
+        let b = b0 as usize + t;
+        let mut xs = Array::<f32>::new(d);
+        for i in 0..d {
+            xs[i] = x[b * d + i];
+        }
+        let row = t * spec.n_params;
+        if comptime!(spec.family == FAM_MLP) {
+            mlp_sm(theta, meta, &xs, rows, row, weights[b], lo as usize, hi as usize, seed_g != 0u32, spec);
+        } else {
+            family_row(theta, &xs, &xs, rows, row, weights[b], spec, true);
+        }
+    }
+}
+
+/// Upper bounds on the loop iterations of one [`sm_rows_kernel()`]
+/// invocation (`meta` holds the MLP widths d, H₁ … H_L, 1, `n_params` the
+/// length of θ): `(base, per_coordinate)`, so a launch over a range of r
+/// coordinates runs at most base + r·per_coordinate (each padded by a
+/// quarter).
+pub fn sm_loop_cost(meta: &[u32], n_params: usize) -> (u64, u64) {
+    let units: u64 = meta.iter().map(|&v| v as u64).sum();
+    let layers = meta.len() as u64;
+    let sweep = sweep_cost(meta);
+    let base = n_params as u64 + 5 * sweep + 10 * units + 8 * layers + 16;
+    let per = 2 * sweep + 6 * units + 4 * layers + 8;
+    (base + base / 4, per + per / 4)
+}

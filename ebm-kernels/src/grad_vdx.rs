@@ -1,0 +1,270 @@
+//! Σᵦ wᵦ ∇θ (vᵦᵀ∇ₓE(xᵦ)) on the device for the MLP (denoising score
+//! matching, seed eq 13, and sliced score matching), in the two-kernel
+//! shape of [`crate::grad`]: [`vdx_rows_kernel()`] writes one weighted
+//! per-sample gradient row per thread, `crate::grad::reduce_rows_kernel`
+//! sums the rows over the batch.
+//!
+//! Per sample (notation of [`crate::mlp`]; the twin of
+//! `ebm_core::mlp::grad_params`, reverse-over-forward):
+//!
+//! 1. forward z_l, σ′(a_l), σ″(a_l); backward γ_l (γ_L = w_out,
+//!    δ_l = γ_l ⊙ σ′(a_l), γ_{l−1} = W_lᵀ δ_l), every layer kept;
+//! 2. the adjoint of the backward pass, l = 1..L, seeded with γ̄₀ = wᵦ vᵦ:
+//!    δ̄_l = W_l γ̄_{l−1}, W̄_l = δ_l γ̄_{l−1}ᵀ, γ̄_l = σ′ ⊙ δ̄_l,
+//!    ā_l = γ_l ⊙ σ″ ⊙ δ̄_l; then w̄_out = γ̄_L, b̄_out = 0;
+//! 3. ā carried down the forward pass, l = L..1:
+//!    ā_l += σ′(a_l) ⊙ W_{l+1}ᵀ ā_{l+1}, W̄_l += ā_l z_{l−1}ᵀ, b̄_l = ā_l.
+//!
+//! Per-thread state: z_l and γ̄_l (each d + ΣH_l), σ′, σ″, γ and ā of
+//! every hidden unit (4·ΣH_l), one vector of the widest layer.
+//!
+//! Loop iterations per sample (for [`crate::plan`]'s budget): the forward
+//! and backward passes plus three more sweeps over every weight, bounded
+//! by [`vdx_loop_cost`]; a sample that does not fit goes to the CPU twin.
+
+// `#[cube]` generates undocumented items.
+#![allow(missing_docs)]
+
+use crate::act::act3;
+use crate::grad_families::family_row;
+use crate::spec::*;
+use cubecl::prelude::*;
+
+/// Forward and backward passes of one sample, keeping z_l (z₀ = x at 0,
+/// then layer l at d + Σ_{m<l} H_m), σ′ and σ″ (and σ‴ when `with_s3`),
+/// and γ_l of every hidden layer (at Σ_{m<l} H_m); γ₀ = ∇ₓE goes to
+/// `g0`. Shared with [`crate::grad_sm`].
+#[cube]
+pub fn mlp_fwd_bwd(
+    w: &[f32],
+    dims: &[u32],
+    xin: &Array<f32>,
+    z: &mut Array<f32>,
+    s1: &mut Array<f32>,
+    s2: &mut Array<f32>,
+    s3: &mut Array<f32>,
+    gam: &mut Array<f32>,
+    g0: &mut Array<f32>,
+    cur: &mut Array<f32>,
+    #[comptime] spec: Spec,
+    #[comptime] with_s3: bool,
+) {
+    let layers = spec.a;
+    let d = spec.d;
+    for i in 0..d {
+        z[i] = xin[i];
+    }
+    let mut off = 0usize;
+    let mut zin = 0usize;
+    let mut aoff = 0usize;
+    let mut n_in = d.runtime();
+    for l in 0..layers {
+        let n_out = dims[l + 1] as usize;
+        let boff = off + n_out * n_in;
+        let zout = zin + n_in;
+        for k in 0..n_out {
+            let r = off + k * n_in;
+            let mut a = 0.0f32;
+            for j in 0..n_in {
+                a += w[r + j] * z[zin + j];
+            }
+            a += w[boff + k];
+            let f = act3(a, spec.variant);
+            z[zout + k] = f.v;
+            s1[aoff + k] = f.d1;
+            s2[aoff + k] = f.d2;
+            if comptime!(with_s3) {
+                s3[aoff + k] = crate::act::act_d3(a, spec.variant);
+            }
+        }
+        off = boff + n_out;
+        zin = zout;
+        aoff += n_out;
+        n_in = n_out;
+    }
+    // γ_L = w_out, then γ_{l−1} = W_lᵀ (γ_l ⊙ σ′(a_l)).
+    aoff -= n_in;
+    for k in 0..n_in {
+        gam[aoff + k] = w[off + k];
+    }
+    for t in 0..layers {
+        let l = layers - 1 - t;
+        let n_out = dims[l + 1] as usize;
+        let n_prev = dims[l] as usize;
+        off -= n_out * n_prev + n_out;
+        for k in 0..n_out {
+            cur[k] = gam[aoff + k] * s1[aoff + k];
+        }
+        let mut dst = 0usize;
+        if l > 0 {
+            dst = aoff - n_prev;
+        }
+        for j in 0..n_prev {
+            let mut acc = 0.0f32;
+            for k in 0..n_out {
+                acc += w[off + k * n_prev + j] * cur[k];
+            }
+            if l > 0 {
+                gam[dst + j] = acc;
+            } else {
+                g0[j] = acc;
+            }
+        }
+        aoff = dst;
+    }
+}
+
+/// ā carried down the forward pass (step 3 of the module docs, also the
+/// last step of [`crate::grad_sm`]): adds ā_l z_{l−1}ᵀ to the rows of W̄_l
+/// and writes b̄_l = ā_l, for l = L..1. `off` is the offset of w_out in θ,
+/// `zin` the offset of z_L in `z`.
+#[cube]
+pub fn forward_adjoint(
+    w: &[f32],
+    dims: &[u32],
+    z: &Array<f32>,
+    s1: &Array<f32>,
+    ab: &mut Array<f32>,
+    out: &mut [f32],
+    row: usize,
+    off0: usize,
+    zin0: usize,
+    #[comptime] spec: Spec,
+) {
+    let layers = spec.a;
+    let mut off = off0;
+    let mut zin = zin0;
+    let mut aoff = spec.wsum.runtime();
+    for t in 0..layers {
+        let l = layers - 1 - t;
+        let n_out = dims[l + 1] as usize;
+        let n_prev = dims[l] as usize;
+        off -= n_out * n_prev + n_out;
+        aoff -= n_out;
+        zin -= n_prev;
+        let boff = off + n_out * n_prev;
+        for k in 0..n_out {
+            let a = ab[aoff + k];
+            let r = row + off + k * n_prev;
+            for j in 0..n_prev {
+                out[r + j] += a * z[zin + j];
+            }
+            out[row + boff + k] = a;
+        }
+        if l > 0 {
+            for j in 0..n_prev {
+                let mut acc = 0.0f32;
+                for k in 0..n_out {
+                    acc += w[off + k * n_prev + j] * ab[aoff + k];
+                }
+                ab[aoff - n_prev + j] += s1[aoff - n_prev + j] * acc;
+            }
+        }
+    }
+}
+
+#[cube]
+fn mlp_vdx(
+    w: &[f32],
+    dims: &[u32],
+    xin: &Array<f32>,
+    vin: &Array<f32>,
+    out: &mut [f32],
+    row: usize,
+    wb: f32,
+    #[comptime] spec: Spec,
+) {
+    let layers = spec.a;
+    let d = spec.d;
+    let mut z = Array::<f32>::new(comptime!(spec.d + spec.wsum));
+    let mut gb = Array::<f32>::new(comptime!(spec.d + spec.wsum));
+    let mut s1 = Array::<f32>::new(spec.wsum);
+    let mut s2 = Array::<f32>::new(spec.wsum);
+    let mut gam = Array::<f32>::new(spec.wsum);
+    let mut ab = Array::<f32>::new(spec.wsum);
+    let mut cur = Array::<f32>::new(spec.wmax);
+    let mut g0 = Array::<f32>::new(spec.d);
+    mlp_fwd_bwd(w, dims, xin, &mut z, &mut s1, &mut s2, &mut ab, &mut gam, &mut g0, &mut cur, spec, false);
+    // Adjoint of the backward pass, γ̄₀ = wᵦ vᵦ.
+    for i in 0..d {
+        gb[i] = wb * vin[i];
+    }
+    let mut off = 0usize;
+    let mut zin = 0usize;
+    let mut aoff = 0usize;
+    let mut n_in = d.runtime();
+    for l in 0..layers {
+        let n_out = dims[l + 1] as usize;
+        for k in 0..n_out {
+            let u = aoff + k;
+            let dk = gam[u] * s1[u];
+            let r = off + k * n_in;
+            let mut acc = 0.0f32;
+            for j in 0..n_in {
+                let g = gb[zin + j];
+                acc += w[r + j] * g;
+                out[row + r + j] = dk * g;
+            }
+            gb[zin + n_in + k] = s1[u] * acc;
+            ab[u] = gam[u] * s2[u] * acc;
+        }
+        off += n_out * n_in + n_out;
+        zin += n_in;
+        aoff += n_out;
+        n_in = n_out;
+    }
+    for k in 0..n_in {
+        out[row + off + k] = gb[zin + k];
+    }
+    out[row + off + n_in] = 0.0f32;
+    forward_adjoint(w, dims, &z, &s1, &mut ab, out, row, off, zin, spec);
+}
+
+/// Rows `rows[t·P ..]` ← w_b ∇θ(v_bᵀ∇ₓE(x_b)), b = b0 + t, for the `n`
+/// samples from `b0` (MLP, or the families of [`crate::grad_families`]).
+#[cube(launch)]
+pub fn vdx_rows_kernel(
+    x: &[f32],
+    v: &[f32],
+    weights: &[f32],
+    theta: &[f32],
+    meta: &[u32],
+    rows: &mut [f32],
+    b0: u32,
+    n: u32,
+    #[comptime] spec: Spec,
+) {
+    let t = ABSOLUTE_POS;
+    if t < n as usize {
+        let d = spec.d;
+        let b = b0 as usize + t;
+        let mut xs = Array::<f32>::new(d);
+        let mut vs = Array::<f32>::new(d);
+        for i in 0..d {
+            xs[i] = x[b * d + i];
+            vs[i] = v[b * d + i];
+        }
+        if comptime!(spec.family == FAM_MLP) {
+            mlp_vdx(theta, meta, &xs, &vs, rows, t * spec.n_params, weights[b], spec);
+        } else {
+            family_row(theta, &xs, &vs, rows, t * spec.n_params, weights[b], spec, false);
+        }
+    }
+}
+
+/// Sum of Σ_l H_l·(H_{l−1} + 1) over the linear layers (output included):
+/// the iterations of one sweep over θ.
+pub fn sweep_cost(meta: &[u32]) -> u64 {
+    meta.windows(2).map(|w| w[1] as u64 * (w[0] as u64 + 1)).sum()
+}
+
+/// An upper bound on the loop iterations of one [`vdx_rows_kernel()`]
+/// invocation (`meta` holds the MLP widths d, H₁ … H_L, 1): loads, the
+/// forward and backward passes and the two adjoint sweeps, each at most
+/// one sweep over θ plus a few iterations per unit (the forward adjoint
+/// two sweeps), padded by a quarter.
+pub fn vdx_loop_cost(meta: &[u32]) -> u64 {
+    let units: u64 = meta.iter().map(|&v| v as u64).sum();
+    let n = 6 * sweep_cost(meta) + 8 * units + 8 * meta.len() as u64 + 16;
+    n + n / 4
+}
