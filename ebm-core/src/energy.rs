@@ -248,7 +248,7 @@ pub fn check_batch<T: Real>(what: &'static str, x: &[T], dim: usize) -> Result<u
     if x.is_empty() {
         return Err(EbmError::EmptyBatch { what });
     }
-    if dim == 0 || x.len() % dim != 0 {
+    if dim == 0 || !x.len().is_multiple_of(dim) {
         return Err(EbmError::RaggedBatch {
             what,
             len: x.len(),

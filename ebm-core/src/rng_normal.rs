@@ -12,6 +12,9 @@
 //! sixteen Philox blocks at a time in vector registers. The scalar path
 //! ([`box_muller`]) is the same code, so both give the same bits.
 
+// fdlibm's π/2 split, digit for digit.
+#![allow(clippy::excessive_precision)]
+
 use crate::rng::{M0, M1, W0, W1};
 use crate::sym::vmath::VMath;
 

@@ -120,7 +120,7 @@ fn energy_weighted_gradient_is_the_two_pass_result() {
     fn check_w<T: Real>(m: &Mlp<T>, b: usize, seed: u64) {
         let d = m.dim();
         let x: Vec<T> = normal_vec(seed, b * d).into_iter().map(T::from_f64).collect();
-        let weight = |j: usize, e: T| T::from_f64(if j % 3 == 0 { 1.0 } else { -0.5 } * (1.0 + 0.1 * Real::to_f64(e)) / b as f64);
+        let weight = |j: usize, e: T| T::from_f64(if j.is_multiple_of(3) { 1.0 } else { -0.5 } * (1.0 + 0.1 * Real::to_f64(e)) / b as f64);
         let p = m.num_params();
         let (mut e1, mut g1) = (vec![T::zero(); b], vec![T::zero(); p]);
         m.grad_params_energy_with(&x, &weight, &mut e1, &mut g1).unwrap();

@@ -6,7 +6,6 @@
 mod common;
 
 use ebm_core::mlp::{Activation, Mlp};
-use ebm_core::Energy;
 use ebm_kernels::{list_adapters, AdapterSelector, GpuDevice, GpuEnergy, INSTALL_HINT};
 
 #[test]

@@ -69,7 +69,7 @@ impl<T: Real> crate::simd::Kernel for Dot<'_, T> {
         while w > 1 {
             w /= 2;
             for j in 0..w {
-                acc[j] = acc[j] + acc[j + w];
+                acc[j] += acc[j + w];
             }
         }
         acc[0]
