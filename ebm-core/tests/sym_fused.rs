@@ -7,7 +7,7 @@
 //! to a few ulp in f64 and to f32 rounding in f32.
 
 use ebm_core::sym::{compile, compile_fused, eval_batch, eval_weighted_sum, parse_with, Instr, Op, Program, SymEnergy, Term};
-use ebm_core::testing::{check_all_derivatives, normal_vec, uniform_vec, Tolerance, FD_TOL};
+use ebm_core::testing::{check_all_derivatives, check_v_hess_v, normal_vec, uniform_vec, Tolerance, FD_TOL};
 use ebm_core::Energy;
 
 const GAUSS: &str = "energy(x[d]; mu[d], L[d,d] lower) = \
@@ -81,6 +81,8 @@ fn fused_programs_equal_plain_ones_bit_for_bit() {
             (&plain.grad_energy, &fused.grad_energy),
             (&plain.grad_v_dot_grad, &fused.grad_v_dot_grad),
             (&plain.grad_sm, &fused.grad_sm),
+            (&plain.v_hess_v, &fused.v_hess_v),
+            (&plain.grad_v_hess_v, &fused.grad_v_hess_v),
         ];
         for (k, (p, f)) in pairs.into_iter().enumerate() {
             f.validate();
@@ -120,6 +122,7 @@ fn fused_sums_pass_finite_differences() {
         let w = uniform_vec(22, b, 0.2, 1.0);
         println!("{name}");
         check_all_derivatives(&m, &x, &v, &w, FD_TOL);
+        check_v_hess_v(&m, &x, &v, &w, FD_TOL);
     }
 }
 

@@ -322,11 +322,12 @@ fn program_is_plain_hashable_data_and_shares_work() {
     assert_eq!(set.len(), 1);
     let again = SymEnergy::<f64>::new(f, &vec![0.5; p]).unwrap();
     assert_eq!(again.programs(), progs, "lowering is deterministic");
-    for prog in [&progs.energy, &progs.energy_score, &progs.energy_score_hess, &progs.grad_energy, &progs.grad_v_dot_grad, &progs.grad_sm] {
+    for prog in [&progs.energy, &progs.energy_score, &progs.energy_score_hess, &progs.grad_energy, &progs.grad_v_dot_grad, &progs.grad_sm, &progs.v_hess_v, &progs.grad_v_hess_v] {
         prog.validate();
         assert!(prog.instrs[..prog.num_uniform].iter().all(|i| !matches!(i.op, Op::Input(_) | Op::Aux(_))));
     }
     assert!(progs.grad_v_dot_grad.uses_aux() && !progs.grad_sm.uses_aux());
+    assert!(progs.v_hess_v.uses_aux() && progs.grad_v_hess_v.uses_aux());
     let fused = &progs.energy_score_hess;
     assert_eq!(fused.outputs.len(), 1 + 4 + 4);
     assert!((fused.num_regs as usize) < fused.len() / 2, "registers are reused: {} regs for {} instrs", fused.num_regs, fused.len());

@@ -11,7 +11,9 @@
 //!   (reverse), the score −∂E/∂xᵢ, the Hessian diagonal ∂²E/∂xᵢ² (forward
 //!   mode of ∂E/∂xᵢ in xᵢ through scalar bottlenecks, [`super::hess`]), and the parameter gradients (reverse mode) of E,
 //!   of vᵀ∇ₓE = Σᵢ vᵢ ∂E/∂xᵢ (v the auxiliary inputs) and of the exact
-//!   score-matching integrand J = Σᵢ ½(∂ᵢE)² − ∂²ᵢᵢE (seed eq 12).
+//!   score-matching integrand J = Σᵢ ½(∂ᵢE)² − ∂²ᵢᵢE (seed eq 12), and the
+//!   Hessian quadratic form q = vᵀ∇ₓ²E v (forward mode of vᵀ∇ₓE along v,
+//!   [`directional_derivative`]) with its parameter gradient (reverse mode).
 //!
 //! The local rules are those of the table in [`super::ops`], plus
 //! ∂(a/b) = (ȧ − (a/b)·ḃ)/b, ∂aⁿ = n·aⁿ⁻¹·ȧ, and
@@ -245,12 +247,23 @@ pub(crate) fn tangent_of(
 
 /// Forward mode: ∂f/∂u for one leaf u.
 pub fn derivative(g: &mut Graph, f: NodeId, u: NodeId) -> NodeId {
-    let reach = g.reachable(&[f]);
-    let mut tan: HashMap<NodeId, NodeId> = HashMap::new();
     let one = g.constant(1.0);
+    directional_derivative(g, f, &[(u, one)])
+}
+
+/// Forward mode along a direction: ḟ = Σₗ (∂f/∂ℓ)·ℓ̇ for the leaves ℓ of
+/// `seeds` = `[(ℓ, ℓ̇)]`, the tangents ℓ̇ being any nodes (constants,
+/// auxiliary inputs, expressions); every other leaf is held fixed (tangent 0).
+/// One sweep over the nodes reachable from f, in increasing id order, adds
+/// at most a few nodes per node that depends on a seeded leaf: O(|f|) new
+/// nodes. With ℓ = xᵢ, ℓ̇ = vᵢ it is the directional derivative Dᵥf.
+pub fn directional_derivative(g: &mut Graph, f: NodeId, seeds: &[(NodeId, NodeId)]) -> NodeId {
+    let reach = g.reachable(&[f]);
+    let seeds: HashMap<NodeId, NodeId> = seeds.iter().copied().collect();
+    let mut tan: HashMap<NodeId, NodeId> = HashMap::new();
     for &n in &reach {
-        if n == u {
-            tan.insert(n, one);
+        if let Some(&t) = seeds.get(&n) {
+            tan.insert(n, t);
             continue;
         }
         let node = g.node(n).clone();
@@ -286,6 +299,11 @@ pub struct Derivatives {
     pub sm_integrand: NodeId,
     /// ∂J/∂θₖ.
     pub grad_sm: Vec<NodeId>,
+    /// q = vᵀ∇ₓ²E v = Σⱼ vⱼ ∂(vᵀ∇ₓE)/∂xⱼ (vᵢ the auxiliary inputs, held
+    /// fixed): forward mode of [`Derivatives::v_dot_grad`] along v.
+    pub v_hess_v: NodeId,
+    /// ∂q/∂θₖ.
+    pub grad_v_hess_v: Vec<NodeId>,
 }
 
 /// Derives every quantity of [`Derivatives`] for an energy over `dim`
@@ -324,6 +342,11 @@ pub fn derive(g: &mut Graph, energy: NodeId, dim: usize, num_params: usize) -> D
     let sm_integrand = g.sum(&terms);
     let grad_sm = gradient_wrt(g, sm_integrand, &ps);
 
+    // Forward over reverse: q = D_v(vᵀ∇ₓE) with ẋᵢ = vᵢ and v̇ = 0.
+    let seeds: Vec<(NodeId, NodeId)> = xs.iter().enumerate().map(|(i, &x)| (x, g.aux(i as u32))).collect();
+    let v_hess_v = directional_derivative(g, v_dot_grad, &seeds);
+    let grad_v_hess_v = gradient_wrt(g, v_hess_v, &ps);
+
     Derivatives {
         energy,
         grad_x,
@@ -334,5 +357,7 @@ pub fn derive(g: &mut Graph, energy: NodeId, dim: usize, num_params: usize) -> D
         grad_v_dot_grad,
         sm_integrand,
         grad_sm,
+        v_hess_v,
+        grad_v_hess_v,
     }
 }

@@ -24,8 +24,10 @@
 //!    merging; hash-consing is the common-subexpression elimination.
 //! 3. **Derivation** ([`mod@deriv`]): score −∇ₓE and parameter gradients by
 //!    reverse mode, Hessian diagonal ∂²E/∂xᵢ² by forward mode over the
-//!    gradient, and the gradients of vᵀ∇ₓE and of the exact score-matching
-//!    integrand J = Σᵢ ½(∂ᵢE)² − ∂²ᵢᵢE (seed eq 12).
+//!    gradient, the gradients of vᵀ∇ₓE and of the exact score-matching
+//!    integrand J = Σᵢ ½(∂ᵢE)² − ∂²ᵢᵢE (seed eq 12), and the Hessian
+//!    quadratic form vᵀ∇ₓ²E v (forward over reverse) with its gradient, for
+//!    sliced score matching (see [`mod@model`]).
 //! 4. **Lowering** ([`mod@program`]) of any set of outputs to one linear SSA
 //!    [`Program`] (plain, hashable data) with uniform hoisting and register
 //!    reuse; [`compile_fused`] also fuses chains of sums into n-ary [`Op::Sum`]s.
@@ -53,7 +55,7 @@ pub mod simplify;
 pub(crate) mod vmath;
 
 pub use builder::SymBuilder;
-pub use deriv::{derivative, derive, gradient, gradient_wrt, Derivatives};
+pub use deriv::{derivative, derive, directional_derivative, gradient, gradient_wrt, Derivatives};
 pub use error::SymError;
 pub use eval::{eval_batch, eval_weighted_sum};
 pub use expand::{parse, parse_into, parse_with, Formula};
