@@ -18,8 +18,9 @@
 //! - standard normal: Box–Muller on the lane pairs (0,1) and (2,3) of a block,
 //!   z₀ = r cos(2πu₁), z₁ = r sin(2πu₁) with r = √(−2 ln u₀), with the angle
 //!   rounded to f32 as the GPU kernels round it and the rest in f64, rounded
-//!   to f32 once ([`crate::rng_normal`], which vectorises it). (The f64 path converts the f32 value,
-//!   so both precisions see the same noise.)
+//!   to f32 once (the crate's `rng_normal` module, which vectorises it).
+//!   The f64 path converts the f32 value, so both precisions see the same
+//!   noise.
 
 pub(crate) const M0: u32 = 0xD251_1F53;
 pub(crate) const M1: u32 = 0xCD9E_8D57;
