@@ -12,6 +12,7 @@ use ebm_estimators::literature::Size;
 #[test]
 fn annealed_langevin_recovers_mode_weights_and_plain_does_not() {
     let r = ncsn_mixture::run(&MixtureConfig::of(Size::Tiny)).unwrap();
+    eprintln!("{}", r.table().to_markdown());
     assert!(r.annealed.weight_error() <= 0.05, "annealed weight {}", r.annealed.weight(0));
     assert!(r.plain.weight_error() > 0.15, "plain weight {}", r.plain.weight(0));
     assert!(r.plain.weight_error() > r.annealed.weight_error() + 0.1);
@@ -26,6 +27,7 @@ fn annealed_langevin_recovers_mode_weights_and_plain_does_not() {
 fn ica_fits_approach_the_true_nll() {
     let cfg = IcaConfig::of(Size::Tiny);
     let r = ica_fit::run(&cfg).unwrap();
+    eprintln!("{}", r.table().to_markdown());
     for &(d, truth, init) in &r.reference {
         assert!(truth.is_finite() && init > truth, "D = {d}: truth {truth}, init {init}");
         for m in METHODS {
@@ -44,12 +46,13 @@ fn ica_fits_approach_the_true_nll() {
 #[test]
 fn score_matching_variants_reduce_the_fisher_divergence() {
     let r = ssm_scaling::run(&ScalingConfig::of(Size::Tiny)).unwrap();
+    eprintln!("{}", r.fisher_table().to_markdown());
     for &(d, init) in &r.init_fisher {
         for m in Method::ALL {
             let row = r.row(m, d).unwrap();
             assert!(row.error.is_none(), "{m:?} D = {d}: {:?}", row.error);
             assert!(row.ms_per_step.is_finite() && row.ms_per_step > 0.0);
-            assert!(row.fisher.value < init.value, "{m:?} D = {d}: {} vs untrained {}", row.fisher.value, init.value);
+            assert!(row.fisher.value < 0.8 * init.value, "{m:?} D = {d}: {} vs untrained {}", row.fisher.value, init.value);
         }
     }
 }

@@ -22,7 +22,7 @@ use crate::data::Dataset;
 use crate::error::Result;
 use crate::estimator::Estimator;
 use crate::linalg::inverse_log_abs_det;
-use crate::optim::Adam;
+use crate::optim::{Adam, Schedule};
 use crate::pcd::{InitNoise, Pcd};
 use crate::samplers::Ula;
 use crate::seeds::derive_seed;
@@ -43,7 +43,7 @@ pub struct IcaConfig {
     pub batch: usize,
     /// Training steps of every method.
     pub steps: usize,
-    /// Adam learning rate of the model.
+    /// Adam learning rate of the model (cosine decay to 1 % over the run).
     pub lr: f64,
     /// PCD: ULA step ε and steps per training step.
     pub pcd_eps: f64,
@@ -72,14 +72,14 @@ impl IcaConfig {
             n_test: 10_000,
             batch: 128,
             steps: 2000,
-            lr: 3e-3,
+            lr: 1e-2,
             pcd_eps: 0.3,
             pcd_steps: 10,
             nce_nu: 4,
             critic_hidden: vec![32, 32],
             critic_lambda: 0.5,
             critic_steps: 3,
-            critic_lr: 1e-3,
+            critic_lr: 3e-3,
             seed: 2020,
         };
         match size {
@@ -207,7 +207,7 @@ pub fn run(cfg: &IcaConfig) -> Result<IcaResult> {
         for method in METHODS {
             let mut model = init.clone();
             let tc = TrainConfig { batch_size: cfg.batch, steps: cfg.steps, seed: derive_seed(cfg.seed, 6, d as u64), ..Default::default() };
-            let mut trainer = Trainer::new(estimator(method, cfg, d, &train, &init)?, Adam::new(cfg.lr), tc);
+            let mut trainer = Trainer::new(estimator(method, cfg, d, &train, &init)?, Adam::new(cfg.lr).with_schedule(Schedule::Cosine { total_steps: cfg.steps, final_factor: 0.01 }), tc);
             let t0 = std::time::Instant::now();
             let fit = trainer.fit(&mut model, &train, None, |_| crate::train::Control::Continue);
             let mut error = fit.err().map(|e| e.to_string());

@@ -17,7 +17,7 @@ use crate::data::Dataset;
 use crate::error::Result;
 use crate::estimator::Estimator;
 use crate::metrics::{fisher_divergence_with, Estimate};
-use crate::optim::Adam;
+use crate::optim::{Adam, Schedule};
 use crate::seeds::derive_seed;
 use crate::train::{Control, TrainConfig, Trainer};
 use crate::{Dsm, ExactSm, Projection, Ssm};
@@ -39,7 +39,7 @@ pub struct ScalingConfig {
     pub batch: usize,
     /// Training steps per (method, D).
     pub steps: usize,
-    /// Adam learning rate.
+    /// Adam learning rate (cosine decay to 1 % over the run).
     pub lr: f64,
     /// DSM noise level σ.
     pub dsm_sigma: f64,
@@ -54,7 +54,7 @@ impl ScalingConfig {
     pub fn of(size: Size) -> Self {
         let base = Self {
             dims: vec![2, 8, 32, 128],
-            hidden: vec![64, 64],
+            hidden: vec![128, 128],
             n_train: 10_000,
             n_test: 2_000,
             batch: 128,
@@ -67,7 +67,7 @@ impl ScalingConfig {
         match size {
             Size::Full => base,
             Size::Quick => Self { steps: 100, n_train: 2_000, n_test: 500, ..base },
-            Size::Tiny => Self { dims: vec![2, 8], hidden: vec![16, 16], n_train: 512, n_test: 256, batch: 64, steps: 60, lr: 3e-3, ..base },
+            Size::Tiny => Self { dims: vec![2, 8], hidden: vec![16, 16], n_train: 512, n_test: 256, batch: 64, steps: 300, lr: 1e-2, ..base },
         }
     }
 }
@@ -161,7 +161,7 @@ pub fn run(cfg: &ScalingConfig) -> Result<ScalingResult> {
         for method in Method::ALL {
             let mut model = init.clone();
             let tc = TrainConfig { batch_size: cfg.batch, steps: cfg.steps, seed: derive_seed(cfg.seed, 4, d as u64), ..Default::default() };
-            let mut trainer = Trainer::new(method.estimator(cfg), Adam::new(cfg.lr), tc);
+            let mut trainer = Trainer::new(method.estimator(cfg), Adam::new(cfg.lr).with_schedule(Schedule::Cosine { total_steps: cfg.steps, final_factor: 0.01 }), tc);
             let mut times = Vec::with_capacity(cfg.steps);
             let mut last = Instant::now();
             let fit = trainer.fit(&mut model, &train, None, |_| {
