@@ -208,8 +208,8 @@ mod tests {
                 assert!((s - if i == j { 1.0 } else { 0.0 }).abs() < 1e-12);
             }
         }
-        let det = 0.0 * (1.0 * 2.0 - 0.0 * -1.0) - 2.0 * (1.0 * 2.0 - 0.0 * 3.0) + 1.0 * (1.0 * -1.0 - 1.0 * 3.0);
-        assert!((ld - f64::abs(det).ln()).abs() < 1e-12);
+        // det by cofactors along row 0: 0·2 − 2·2 + 1·(−4) = −8
+        assert!((ld - 8f64.ln()).abs() < 1e-12);
         assert!(inverse_log_abs_det(&[1.0, 2.0, 2.0, 4.0], 2).is_err());
     }
 }
