@@ -9,12 +9,14 @@
 //! | [`ncsn_mixture`] | Song & Ermon 2019 (NCSN) | Langevin gets a mixture's weights wrong, annealed Langevin recovers them |
 //! | [`ica_fit`] | Grathwohl et al. 2020 (learned Stein discrepancy) | ICA fitted by MLE, SM, NCE, LSD: test NLL against the truth |
 //!
-//! [`ica_mle`] is the exact maximum-likelihood objective of a square ICA
+//! [`ncsn_trained`] repeats the mixture with a trained noise-conditional
+//! model (one DSM-fitted MLP per σ). [`ica_mle`] is the exact maximum-likelihood objective of a square ICA
 //! model (its log Z is closed-form), [`table`] renders Markdown tables.
 
 pub mod ica_fit;
 pub mod ica_mle;
 pub mod ncsn_mixture;
+pub mod ncsn_trained;
 pub mod ssm_scaling;
 pub mod table;
 

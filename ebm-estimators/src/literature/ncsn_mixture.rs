@@ -18,6 +18,7 @@
 //! A sample counts for the mode it is within `radius` of; the reported
 //! weight of a mode is its count over the count near either mode.
 
+use super::ncsn_trained::{self, TrainedConfig};
 use super::table::Table;
 use super::Size;
 use crate::error::Result;
@@ -48,6 +49,8 @@ pub struct MixtureConfig {
     pub radius: f64,
     /// The run seed.
     pub seed: u64,
+    /// The trained noise-conditional model's training, or `None` to skip it.
+    pub trained: Option<TrainedConfig>,
 }
 
 impl MixtureConfig {
@@ -64,10 +67,12 @@ impl MixtureConfig {
             steps_per_level: 100,
             radius: 3.0,
             seed: 2019,
+            trained: Some(TrainedConfig { n_train: 10_000, hidden: vec![64, 64], steps: 1500, batch: 128, lr: 3e-3 }),
         };
         match size {
-            Size::Full | Size::Quick => base,
-            Size::Tiny => Self { n: 1000, plain_steps: 300, steps_per_level: 50, ..base },
+            Size::Full => base,
+            Size::Quick => Self { trained: Some(TrainedConfig { steps: 300, ..base.trained.clone().expect("set above") }), ..base },
+            Size::Tiny => Self { n: 1000, plain_steps: 300, steps_per_level: 50, trained: None, ..base },
         }
     }
 }
@@ -138,6 +143,9 @@ pub struct MixtureResult {
     pub step_annealed: ModeCounts,
     /// The σ schedule of the step-size annealing.
     pub step_sigmas: (f64, f64),
+    /// With the trained noise-conditional model: (plain Langevin on its
+    /// smallest-σ level, annealed Langevin over all levels).
+    pub trained: Option<(ModeCounts, ModeCounts)>,
 }
 
 /// Runs the three samplers from the same uniform starts.
@@ -162,8 +170,21 @@ pub fn run(cfg: &MixtureConfig) -> Result<MixtureResult> {
     // plus noise), so σ_max/σ_min = √2/ε.
     let step_sigmas = (2f64.sqrt() / eps, 1.0);
     let step = AnnealedLangevin::geometric(step_sigmas.0, step_sigmas.1, cfg.levels, eps, cfg.steps_per_level);
-    let mut step_annealed = x0;
+    let mut step_annealed = x0.clone();
     step.sample(&clean, &mut step_annealed, key, 0)?;
+
+    let trained = match &cfg.trained {
+        None => None,
+        Some(tc) => {
+            let lv = ncsn_trained::train_levels(cfg, tc, &anneal.sigmas)?;
+            let mut plain_t = x0.clone();
+            let last = lv.last().expect("at least one level");
+            ncsn_trained::ula_on_level(last, &mut plain_t, eps, cfg.plain_steps, key, 0)?;
+            let mut ann_t = x0;
+            ncsn_trained::annealed(&lv, &mut ann_t, eps, cfg.steps_per_level, key)?;
+            Some((ModeCounts::of(&plain_t, cfg.radius), ModeCounts::of(&ann_t, cfg.radius)))
+        }
+    };
 
     Ok(MixtureResult {
         config: cfg.clone(),
@@ -171,6 +192,7 @@ pub fn run(cfg: &MixtureConfig) -> Result<MixtureResult> {
         annealed: ModeCounts::of(&annealed, cfg.radius),
         step_annealed: ModeCounts::of(&step_annealed, cfg.radius),
         step_sigmas,
+        trained,
     })
 }
 
@@ -178,17 +200,22 @@ impl MixtureResult {
     /// One row per sampler: weights, error against 0.8, stray fraction.
     pub fn table(&self) -> Table {
         let mut t = Table::new(&[
-            "sampler (true score)",
+            "sampler",
             "weight of (5, 5)",
             "weight of (−5, −5)",
             "error vs 0.8",
             "near neither mode",
         ]);
-        for (name, c) in [
-            ("plain Langevin", &self.plain),
-            ("annealed Langevin, noise-conditional (NCSN)", &self.annealed),
-            ("annealed step size, clean score", &self.step_annealed),
-        ] {
+        let mut rows = vec![
+            ("plain Langevin, true score", &self.plain),
+            ("annealed Langevin, true perturbed scores (NCSN)", &self.annealed),
+            ("annealed step size, true clean score", &self.step_annealed),
+        ];
+        if let Some((p, a)) = &self.trained {
+            rows.push(("plain Langevin, trained model at σ_L", p));
+            rows.push(("annealed Langevin, trained noise-conditional model", a));
+        }
+        for (name, c) in rows {
             t.push(vec![
                 name.to_string(),
                 format!("{:.3}", c.weight(0)),
