@@ -39,6 +39,7 @@ pub mod esm;
 pub mod estimator;
 pub mod icd;
 pub mod linalg;
+pub mod literature;
 pub mod lsd;
 pub mod metrics;
 pub mod ml;

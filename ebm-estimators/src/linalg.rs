@@ -80,6 +80,63 @@ pub fn inverse_spd(a: &[f64], d: usize) -> Result<Vec<f64>> {
     Ok(inv)
 }
 
+/// The inverse of the general square matrix `a` (row-major d×d) and
+/// log |det A|, by LU decomposition with partial pivoting.
+///
+/// Errors: [`crate::EstError::Config`] if `a` is not d×d or is singular to
+/// working precision.
+pub fn inverse_log_abs_det(a: &[f64], d: usize) -> Result<(Vec<f64>, f64)> {
+    if a.len() != d * d || d == 0 {
+        return config(format!("inverse: expected a {d}×{d} matrix, got {} values", a.len()));
+    }
+    let mut lu = a.to_vec();
+    let mut perm: Vec<usize> = (0..d).collect();
+    let mut log_det = 0.0;
+    for c in 0..d {
+        let p = (c..d)
+            .max_by(|&i, &j| lu[i * d + c].abs().total_cmp(&lu[j * d + c].abs()))
+            .expect("non-empty pivot range");
+        let piv = lu[p * d + c];
+        if !(piv.abs() > 0.0 && piv.is_finite()) {
+            return config(format!("inverse: matrix is singular (pivot {c} is {piv})"));
+        }
+        if p != c {
+            for j in 0..d {
+                lu.swap(p * d + j, c * d + j);
+            }
+            perm.swap(p, c);
+        }
+        log_det += piv.abs().ln();
+        for i in c + 1..d {
+            let f = lu[i * d + c] / piv;
+            lu[i * d + c] = f;
+            for j in c + 1..d {
+                lu[i * d + j] -= f * lu[c * d + j];
+            }
+        }
+    }
+    // Solve A X = I column by column: P A = L U.
+    let mut inv = vec![0.0; d * d];
+    let mut col = vec![0.0; d];
+    for j in 0..d {
+        for i in 0..d {
+            col[i] = if perm[i] == j { 1.0 } else { 0.0 };
+        }
+        for i in 0..d {
+            let s: f64 = (0..i).map(|k| lu[i * d + k] * col[k]).sum();
+            col[i] -= s;
+        }
+        for i in (0..d).rev() {
+            let s: f64 = (i + 1..d).map(|k| lu[i * d + k] * col[k]).sum();
+            col[i] = (col[i] - s) / lu[i * d + i];
+        }
+        for i in 0..d {
+            inv[i * d + j] = col[i];
+        }
+    }
+    Ok((inv, log_det))
+}
+
 /// Sample mean (length d) and maximum-likelihood covariance (1/n, row-major
 /// d×d) of the rows of `x`, accumulated in f64.
 pub fn mean_cov<T: Real>(x: &[T], d: usize) -> (Vec<f64>, Vec<f64>) {
@@ -138,5 +195,21 @@ mod tests {
         let det = 4.0 * (5.0 * 3.0 - 1.0) - 2.0 * (2.0 * 3.0 - 0.6) + 0.6 * (2.0 - 5.0 * 0.6);
         assert!((log_det_from_chol(&l, 3) - f64::ln(det)).abs() < 1e-12);
         assert!(cholesky(&[1.0, 2.0, 2.0, 1.0], 2).is_err());
+    }
+
+    #[test]
+    fn general_inverse_and_log_abs_det() {
+        // Not symmetric, and a₀₀ = 0 forces a row swap.
+        let a = [0.0, 2.0, 1.0, 1.0, 1.0, 0.0, 3.0, -1.0, 2.0];
+        let (inv, ld) = inverse_log_abs_det(&a, 3).unwrap();
+        for i in 0..3 {
+            for j in 0..3 {
+                let s: f64 = (0..3).map(|k| a[i * 3 + k] * inv[k * 3 + j]).sum();
+                assert!((s - if i == j { 1.0 } else { 0.0 }).abs() < 1e-12);
+            }
+        }
+        // det by cofactors along row 0: 0·2 − 2·2 + 1·(−4) = −8
+        assert!((ld - 8f64.ln()).abs() < 1e-12);
+        assert!(inverse_log_abs_det(&[1.0, 2.0, 2.0, 4.0], 2).is_err());
     }
 }

@@ -205,3 +205,21 @@ fn ula_mala_and_annealed_use_the_models_own_langevin() {
     assert_eq!(m.mala.load(Ordering::SeqCst), 2);
     let _ = <f64 as Real>::NAME;
 }
+
+/// The noise-conditional form runs level i on model i: with every level the
+/// same model it is the plain form bit for bit, and it checks its inputs.
+#[test]
+fn annealed_langevin_conditional_matches_the_plain_form_and_validates() {
+    let m = mixture();
+    let a = AnnealedLangevin::geometric(3.0, 1.0, 4, 0.2, 25);
+    let (mut x1, mut x2) = (start(64), start(64));
+    let s1 = Sampler::<f64>::sample(&a, &m, &mut x1, 7, 3).unwrap();
+    let levels: Vec<&dyn Energy<f64>> = vec![&m; 4];
+    let s2 = a.sample_conditional(&levels, &mut x2, 7, 3).unwrap();
+    assert_eq!(x1, x2);
+    assert_eq!(s1, s2);
+    assert!(matches!(a.sample_conditional(&levels[..3], &mut x2, 7, 3), Err(EstError::Config(_))));
+    let g = Gaussian::<f64>::init(3, 0).unwrap();
+    let mixed: Vec<&dyn Energy<f64>> = vec![&m, &m, &m, &g];
+    assert!(matches!(a.sample_conditional(&mixed, &mut x2, 7, 3), Err(EstError::Config(_))));
+}

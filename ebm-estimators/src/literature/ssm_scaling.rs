@@ -1,0 +1,237 @@
+//! The scalability setup of sliced score matching (Song, Garg, Shi & Ermon
+//! 2019, §5.1): data N(0, I_D) for growing D, an MLP energy trained by exact
+//! SM (seed eq 12), sliced SM and SSM-VR (seed §3.3) and DSM (seed eq 13);
+//! time per training step against D, and the Fisher divergence (seed eq 8)
+//! of the fitted model to the truth on held-out data, whose score −x is
+//! known.
+//!
+//! Exact SM needs the Hessian diagonal: for an MLP with two or more hidden
+//! layers its cost carries a factor D (the Jacobian propagation of
+//! [`ebm_core::Mlp`]), while SSM needs one Hessian-vector product per
+//! projection and DSM only a score, both at a cost that does not depend on D
+//! beyond the first layer's H·D.
+
+use super::table::Table;
+use super::Size;
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::estimator::Estimator;
+use crate::metrics::{fisher_divergence_with, Estimate};
+use crate::optim::{Adam, Schedule};
+use crate::seeds::derive_seed;
+use crate::train::{Control, TrainConfig, Trainer};
+use crate::{Dsm, ExactSm, Projection, Ssm};
+use ebm_core::{Activation, Mlp};
+use std::time::Instant;
+
+/// The numbers of the experiment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScalingConfig {
+    /// The data dimensions D.
+    pub dims: Vec<usize>,
+    /// Hidden widths of the MLP energy (softplus).
+    pub hidden: Vec<usize>,
+    /// Training samples.
+    pub n_train: usize,
+    /// Held-out samples for the Fisher divergence.
+    pub n_test: usize,
+    /// Batch size.
+    pub batch: usize,
+    /// Training steps per (method, D).
+    pub steps: usize,
+    /// Adam learning rate (cosine decay to 1 % over the run).
+    pub lr: f64,
+    /// DSM noise level σ.
+    pub dsm_sigma: f64,
+    /// SSM projections per sample (Gaussian).
+    pub projections: usize,
+    /// The run seed (data, initialisation, noise derive from it).
+    pub seed: u64,
+}
+
+impl ScalingConfig {
+    /// The configuration of a given size.
+    pub fn of(size: Size) -> Self {
+        let base = Self {
+            dims: vec![2, 8, 32, 128],
+            hidden: vec![128, 128],
+            n_train: 10_000,
+            n_test: 2_000,
+            batch: 128,
+            steps: 2000,
+            lr: 1e-3,
+            dsm_sigma: 0.1,
+            projections: 1,
+            seed: 2019,
+        };
+        match size {
+            Size::Full => base,
+            Size::Quick => Self { steps: 100, n_train: 2_000, n_test: 500, ..base },
+            Size::Tiny => Self { dims: vec![2, 8], hidden: vec![16, 16], n_train: 512, n_test: 256, batch: 64, steps: 300, lr: 1e-2, ..base },
+        }
+    }
+}
+
+/// The four objectives compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Exact score matching (seed eq 12).
+    ExactSm,
+    /// Sliced score matching (seed §3.3).
+    Ssm,
+    /// SSM with the first term in closed form.
+    SsmVr,
+    /// Denoising score matching at one σ (seed eq 13).
+    Dsm,
+}
+
+impl Method {
+    /// All four, in table order.
+    pub const ALL: [Method; 4] = [Method::ExactSm, Method::Ssm, Method::SsmVr, Method::Dsm];
+
+    /// The table label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Method::ExactSm => "exact SM",
+            Method::Ssm => "SSM",
+            Method::SsmVr => "SSM-VR",
+            Method::Dsm => "DSM",
+        }
+    }
+
+    fn estimator(self, cfg: &ScalingConfig) -> Box<dyn Estimator<f32>> {
+        match self {
+            Method::ExactSm => Box::new(ExactSm::new()),
+            Method::Ssm => Box::new(Ssm::new(cfg.projections, Projection::Gaussian)),
+            Method::SsmVr => Box::new(Ssm::new(cfg.projections, Projection::Gaussian).variance_reduced()),
+            Method::Dsm => Box::new(Dsm::new(cfg.dsm_sigma)),
+        }
+    }
+}
+
+/// One (method, D) run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScalingRow {
+    /// The objective.
+    pub method: Method,
+    /// The data dimension.
+    pub dim: usize,
+    /// 10th percentile of the wall times of the training steps (prepare +
+    /// loss + gradient + Adam update), in milliseconds: the least disturbed
+    /// steps, robust to other jobs on the machine.
+    pub ms_per_step: f64,
+    /// The held-out Fisher divergence to N(0, I) after training.
+    pub fisher: Estimate,
+    /// Set if training stopped on a non-finite value (the model keeps the
+    /// last finite parameters).
+    pub error: Option<String>,
+}
+
+/// The outcome: every (method, D) run, and the Fisher divergence of the
+/// common initialisation at each D.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScalingResult {
+    /// The configuration that ran.
+    pub config: ScalingConfig,
+    /// One row per (method, D), methods in [`Method::ALL`] order within each D.
+    pub rows: Vec<ScalingRow>,
+    /// (D, Fisher divergence of the untrained model).
+    pub init_fisher: Vec<(usize, Estimate)>,
+}
+
+fn fisher_to_standard_normal(model: &Mlp<f32>, test: &Dataset<f32>) -> Result<Estimate> {
+    fisher_divergence_with(
+        |x, s| s.iter_mut().zip(x).for_each(|(s, x)| *s = -x),
+        model,
+        test.as_slice(),
+    )
+}
+
+/// Runs every method at every D.
+pub fn run(cfg: &ScalingConfig) -> Result<ScalingResult> {
+    let mut rows = Vec::new();
+    let mut init_fisher = Vec::new();
+    for &d in &cfg.dims {
+        let mut eye = vec![0.0; d * d];
+        (0..d).for_each(|i| eye[i * d + i] = 1.0);
+        let mean = vec![0.0; d];
+        let train = Dataset::<f32>::gaussian(&mean, &eye, cfg.n_train, derive_seed(cfg.seed, 1, d as u64))?;
+        let test = Dataset::<f32>::gaussian(&mean, &eye, cfg.n_test, derive_seed(cfg.seed, 2, d as u64))?;
+        let init = Mlp::<f32>::init(d, &cfg.hidden, Activation::Softplus, derive_seed(cfg.seed, 3, d as u64))?;
+        init_fisher.push((d, fisher_to_standard_normal(&init, &test)?));
+        for method in Method::ALL {
+            let mut model = init.clone();
+            let tc = TrainConfig { batch_size: cfg.batch, steps: cfg.steps, seed: derive_seed(cfg.seed, 4, d as u64), ..Default::default() };
+            let mut trainer = Trainer::new(method.estimator(cfg), Adam::new(cfg.lr).with_schedule(Schedule::Cosine { total_steps: cfg.steps, final_factor: 0.01 }), tc);
+            let mut times = Vec::with_capacity(cfg.steps);
+            let mut last = Instant::now();
+            let fit = trainer.fit(&mut model, &train, None, |_| {
+                let now = Instant::now();
+                times.push((now - last).as_secs_f64());
+                last = now;
+                Control::Continue
+            });
+            let error = fit.err().map(|e| e.to_string());
+            times.sort_by(f64::total_cmp);
+            let ms_per_step = if times.is_empty() { f64::NAN } else { 1e3 * times[times.len() / 10] };
+            let fisher = fisher_to_standard_normal(&model, &test)?;
+            rows.push(ScalingRow { method, dim: d, ms_per_step, fisher, error });
+        }
+    }
+    Ok(ScalingResult { config: cfg.clone(), rows, init_fisher })
+}
+
+impl ScalingResult {
+    /// The row of (method, D).
+    pub fn row(&self, method: Method, dim: usize) -> Option<&ScalingRow> {
+        self.rows.iter().find(|r| r.method == method && r.dim == dim)
+    }
+
+    /// Step time at the largest D over that at the smallest.
+    pub fn time_growth(&self, method: Method) -> f64 {
+        let (lo, hi) = (self.config.dims[0], *self.config.dims.last().expect("dims"));
+        match (self.row(method, lo), self.row(method, hi)) {
+            (Some(a), Some(b)) => b.ms_per_step / a.ms_per_step,
+            _ => f64::NAN,
+        }
+    }
+
+    /// Time per step: one row per method, one column per D, and the growth.
+    pub fn time_table(&self) -> Table {
+        let dims = &self.config.dims;
+        let mut header = vec!["method".to_string()];
+        header.extend(dims.iter().map(|d| format!("D = {d}")));
+        header.push(format!("D = {} / D = {}", dims.last().expect("dims"), dims[0]));
+        let mut t = Table { header, rows: Vec::new() };
+        for m in Method::ALL {
+            let mut r = vec![m.label().to_string()];
+            r.extend(dims.iter().map(|&d| self.row(m, d).map_or("—".into(), |r| format!("{:.2}", r.ms_per_step))));
+            r.push(format!("×{:.1}", self.time_growth(m)));
+            t.push(r);
+        }
+        t
+    }
+
+    /// Held-out Fisher divergence ± standard error, with the untrained model.
+    pub fn fisher_table(&self) -> Table {
+        let dims = &self.config.dims;
+        let mut header = vec!["method".to_string()];
+        header.extend(dims.iter().map(|d| format!("D = {d}")));
+        let mut t = Table { header, rows: Vec::new() };
+        let fmt = |e: &Estimate| format!("{:.4} ± {:.4}", e.value, e.std_err);
+        let mut r = vec!["(untrained)".to_string()];
+        r.extend(self.init_fisher.iter().map(|(_, e)| fmt(e)));
+        t.push(r);
+        for m in Method::ALL {
+            let mut r = vec![m.label().to_string()];
+            r.extend(dims.iter().map(|&d| {
+                self.row(m, d).map_or("—".into(), |r| {
+                    let mark = if r.error.is_some() { " (diverged)" } else { "" };
+                    format!("{}{mark}", fmt(&r.fisher))
+                })
+            }));
+            t.push(r);
+        }
+        t
+    }
+}
