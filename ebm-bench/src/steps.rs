@@ -25,17 +25,16 @@
 //! | --- | --- | --- |
 //! | [`EstimatorStep::CdK`] | `step_cd_k10` | [`Cd`] with [`Ula`] negatives started at the data: k = [`MCMC_STEPS`] = 10 steps of size ε = [`MCMC_EPS`] = 0.1 (the `ebm` CLI defaults), no L2 energy penalty, no KL term |
 //! | [`EstimatorStep::Pcd`] | `step_pcd_k10` | [`Pcd`] with the same sampler (k = 10, ε = 0.1), a replay buffer of [`PCD_BUFFER`] = 10 000 chains started from N(0, I), [`PCD_REINIT`] = 5 % re-initialised per step |
-//! | [`EstimatorStep::ExactSm`] | `step_exact_sm` | [`ExactSm`] (no hyperparameter; the fused Hessian diagonal and `grad_params_sm`) |
+//! | [`EstimatorStep::ExactSm`] | `step_exact_sm` | [`ExactSm`] (no hyperparameter; loss and gradient from `sm_loss_grad_params`, one pass on the CPU MLP) |
 //! | [`EstimatorStep::Dsm`] | `step_dsm` | [`Dsm`] with one level σ = [`DSM_SIGMA`] = 0.1, weight 1, no antithetic pairs |
 //! | [`EstimatorStep::Ssm`] | `step_ssm_m1` | [`Ssm`] with M = [`SSM_PROJECTIONS`] = 1 Gaussian projection per sample, exact Hessian term (`v_hess_v`), not variance-reduced |
 //! | [`EstimatorStep::Nce`] | `step_nce_nu1` | [`Nce`] with N(0, I) noise, ν = [`NCE_NU`] = 1 noise sample per data sample, log Z learned, starting at c₀ = mean(−E(x) − log pₙ(x)) on the batch (as in the peers: with c = 0 the class weights are f32 denormals at d = 64, which would time the FPU's slow path) |
 //! | [`EstimatorStep::Lsd`] | `step_lsd` | [`Lsd`] with a critic MLP of hidden widths [`LSD_HIDDEN`] = 32-32 and Swish activation, λ = [`LSD_LAMBDA`] = 0.5, [`LSD_CRITIC_STEPS`] = 5 Adam steps of rate [`LSD_CRITIC_LR`] = 10⁻³ per step (the `ebm` CLI defaults), trace of the critic's Jacobian by Hutchinson's estimate with [`LSD_PROBES`] = 1 Gaussian probe (the exact trace costs d tangent passes: at d = 256 it would dominate the step) |
 //!
 //! The critic of LSD is f64 on the CPU whatever the target; on a GPU target
-//! the parameter gradients that `GpuEnergy` has no kernel for
-//! (`grad_params_v_dot_grad_x`, `grad_params_sm`, `v_hess_v`,
-//! `grad_params_v_hess_v`) run on its CPU twin, so those steps time what a
-//! user of that backend gets.
+//! what `GpuEnergy` has no kernel for (`v_hess_v` and
+//! `grad_params_v_hess_v`, used by SSM) runs on its CPU twin, so those
+//! steps time what a user of that backend gets.
 
 use crate::targets::NotRun;
 use ebm_core::{Energy, Real};
