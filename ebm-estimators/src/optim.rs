@@ -379,6 +379,21 @@ mod tests {
             Optimizer::<f64>::step(&mut b, &mut q, &gq).unwrap();
         }
         assert_eq!(p, q);
+        let mut s = Sgd::new(0.1, 0.9);
+        let mut p = vec![0.5f64, -2.0];
+        for _ in 0..3 {
+            let gr = g(&p);
+            Optimizer::<f64>::step(&mut s, &mut p, &gr).unwrap();
+        }
+        let mut s2 = Sgd::new(0.1, 0.9);
+        s2.load_state(&s.save_state()).unwrap();
+        let mut q = p.clone();
+        for _ in 0..3 {
+            let (gp, gq) = (g(&p), g(&q));
+            Optimizer::<f64>::step(&mut s, &mut p, &gp).unwrap();
+            Optimizer::<f64>::step(&mut s2, &mut q, &gq).unwrap();
+        }
+        assert_eq!((p, Optimizer::<f64>::updates(&s2)), (q, 6));
         assert!(matches!(b.load_state(&Sgd::new(0.1, 0.9).save_state()), Err(StateError::Missing { .. })));
         let bad = vec![("m".into(), vec![0.0]), ("v".into(), vec![0.0, 1.0]), ("t".into(), vec![1.0])];
         assert!(matches!(b.load_state(&bad), Err(StateError::Length { .. })));
