@@ -172,6 +172,16 @@ pub enum CliError {
         /// The output directory.
         out: PathBuf,
     },
+    /// `--resume` without a usable training state file (missing, corrupted,
+    /// of another estimator or optimizer, or of another step than the
+    /// checkpoint), so the run cannot continue bit for bit.
+    #[error("{}: cannot resume exactly: {reason}.\nPass --inexact-resume to continue anyway with fresh optimizer and estimator state (a statistically equivalent, not bit-for-bit, continuation).", path.display())]
+    ResumeState {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A symbolic formula that does not parse or build.
     #[error("formula {}: {message}", path.display())]
     Formula {

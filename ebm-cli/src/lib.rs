@@ -5,7 +5,8 @@
 //!
 //! - `ebm train`: [`train`] (settings in [`config`], estimators in
 //!   [`estimators`], models in [`model`], data in [`data`] / [`toy`] /
-//!   [`npy`] / [`csv`], checkpoints in [`checkpoint`], pictures in [`plot`]);
+//!   [`npy`] / [`csv`], checkpoints in [`checkpoint`], the
+//!   resumable training state in [`state`], pictures in [`plot`]);
 //! - `ebm sample`: [`sample`];
 //! - `ebm eval`: [`eval`] and [`metrics`];
 //! - `ebm bench`: [`bench`].
@@ -28,6 +29,7 @@ pub mod model;
 pub mod npy;
 pub mod plot;
 pub mod sample;
+pub mod state;
 pub mod toy;
 pub mod train;
 

@@ -77,9 +77,15 @@ struct TrainArgs {
     /// sizes, estimator options), is a key: see --print-config.
     #[arg(long, conflicts_with = "resume")]
     config: Option<PathBuf>,
-    /// Continue the run in this directory from its last checkpoint.
+    /// Continue the run in this directory from its last checkpoint, bit for
+    /// bit (needs the directory's state.safetensors).
     #[arg(long, conflicts_with = "out")]
     resume: Option<PathBuf>,
+    /// With --resume: if state.safetensors is missing or does not match,
+    /// warn and continue with fresh optimizer and estimator state instead
+    /// of failing (a statistically equivalent, not bit-for-bit, run).
+    #[arg(long, requires = "resume")]
+    inexact_resume: bool,
     /// No progress bar or progress lines.
     #[arg(long, short)]
     quiet: bool,
@@ -190,7 +196,7 @@ fn train(a: TrainArgs) -> Result<(), CliError> {
         print!("{}", settings.to_toml());
         return Ok(());
     }
-    ebm_cli::train::run(Request { settings, out, resume, quiet: a.quiet })?;
+    ebm_cli::train::run(Request { settings, out, resume, inexact_resume: a.inexact_resume, quiet: a.quiet })?;
     Ok(())
 }
 

@@ -6,6 +6,9 @@
 //! - `model.safetensors`: the checkpoint ([`crate::checkpoint`]), written at
 //!   step 0, every `checkpoint_every` steps and at the end, each time
 //!   atomically (temp file, fsync, rename);
+//! - `state.safetensors`: the training state of the same step (optimizer
+//!   moments, PCD's buffer, LSD's critic and its optimizer, NCE's c; see
+//!   [`crate::state`]), written atomically right after each checkpoint;
 //! - `config.toml`: the resolved settings ([`crate::config`]);
 //! - `metrics.json`: `status` (`running`, `done`, `diverged`), the loss of
 //!   every step, the held-out estimator loss every `eval_every` steps, and
@@ -23,22 +26,38 @@
 //!
 //! # Resume
 //!
-//! `--resume DIR` reads `DIR/config.toml` and `DIR/model.safetensors` and
-//! continues from the checkpoint's step up to `steps` (which `--steps` may
-//! raise). θ and the estimator's own parameters (NCE's log Z) are restored;
-//! the optimizer's moments, PCD's replay buffer and LSD's critic start
-//! afresh, and batches and noise continue under a seed derived from
-//! (seed, resume step), so a resumed run is a statistically equivalent
-//! continuation, not a bit-for-bit replay of an uninterrupted one.
+//! `--resume DIR` reads `DIR/config.toml`, `DIR/model.safetensors` and
+//! `DIR/state.safetensors` and continues from the checkpoint's step N up to
+//! `steps` (which `--steps` may raise) as a bit-for-bit continuation: the
+//! model file after 2N steps is the same whether the run went through in
+//! one go or stopped at N and was resumed (same machine and backend).
+//!
+//! - Randomness depends only on (seed, absolute step t): batch t is a pure
+//!   function of (seed, t) (`ebm_estimators::Batcher`, no position to
+//!   save) and every estimator's noise is keyed by `StepCtx(seed, t)`; the
+//!   resumed trainer simply continues its step count at N.
+//! - θ comes from the checkpoint; everything else that carries over from
+//!   step to step comes from the state file: Adam's m, v, t (SGD's
+//!   velocity), PCD's replay buffer, LSD's critic φ and its Adam, NCE's c.
+//! - The state file must be there, parse, and match the checkpoint's step,
+//!   the estimator and the optimizer; otherwise the run stops with
+//!   [`CliError::ResumeState`] (exit code 1) before anything is written.
+//!   `--inexact-resume` turns that error into a warning and continues with
+//!   fresh optimizer and estimator state (NCE's c from the checkpoint) and
+//!   the same (seed, t) batches and noise: a statistically equivalent, not
+//!   bit-for-bit, continuation (e.g. for runs written before state files).
+//! - Changing settings in `config.toml` between the two runs (other than
+//!   `steps`, `checkpoint_every`, `eval_every`) voids the guarantee.
 
 use crate::backend::{self, Backend};
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::TrainSettings;
 use crate::error::{usage, CliError, Result};
 use crate::model::{Model, ModelSpec};
-use crate::{atomic, data, estimators, metrics, plot, sample};
+use crate::state::TrainState;
+use crate::{atomic, data, estimators, metrics, plot, sample, state};
 use ebm_estimators::seeds::derive_seed;
-use ebm_estimators::{Control, Dataset, EstError, TrainConfig, Trainer};
+use ebm_estimators::{Control, Dataset, EstError, Estimator, Optimizer, Resumable, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -46,8 +65,6 @@ use std::time::Instant;
 
 /// Purpose tag of the model initialisation seed.
 const TAG_INIT: u64 = 0xC11_0001;
-/// Purpose tag of the seed a resumed run continues with.
-const TAG_RESUME: u64 = 0xC11_0002;
 /// Purpose tag of the plot / metric samples.
 const TAG_SAMPLES: u64 = 0xC11_0003;
 
@@ -129,13 +146,16 @@ pub struct Request {
     pub out: PathBuf,
     /// Continue the run in `out`.
     pub resume: bool,
+    /// On resume, continue with fresh optimizer and estimator state when the
+    /// state file is missing or does not match (see the module docs).
+    pub inexact_resume: bool,
     /// No progress bar or progress lines.
     pub quiet: bool,
 }
 
 /// Runs `ebm train` (see the module docs). Returns the final metrics.
 pub fn run(req: Request) -> Result<RunMetrics> {
-    let Request { settings: s, out, resume, quiet } = req;
+    let Request { settings: s, out, resume, inexact_resume, quiet } = req;
     s.validate()?;
     std::fs::create_dir_all(&out).map_err(|source| CliError::Output { path: out.clone(), source })?;
     let removed = atomic::remove_stale_temps(&out);
@@ -162,25 +182,40 @@ pub fn run(req: Request) -> Result<RunMetrics> {
     if s.batch > train.len() {
         return usage(format!("batch {} is larger than the training split ({} samples)", s.batch, train.len()));
     }
-    let mut estimator = estimators::build(&s, &train)?;
-    if !aux0.is_empty() && aux0.len() == estimator.aux_params().len() {
-        estimator.aux_params_mut().copy_from_slice(&aux0);
-    }
-    let optimizer = estimators::optimizer(&s)?;
     let (mut energy, adapter) = backend::boxed(&model, s.backend)?;
     if let (Some(a), false) = (&adapter, quiet) {
         eprintln!("gpu adapter: {a}");
     }
-    let run_seed = if start == 0 { s.seed } else { derive_seed(s.seed, TAG_RESUME, start as u64) };
+    // Batches and noise of step t are keyed by (seed, t) with t absolute.
     let cfg = TrainConfig {
         batch_size: s.batch,
         steps: 0,
-        seed: run_seed,
+        seed: s.seed,
         eval_every: s.eval_every,
         eval_batch_size: 1024,
         clip_grad_norm: (s.clip_grad_norm > 0.0).then_some(s.clip_grad_norm),
     };
-    let mut trainer = Trainer::new(estimator, optimizer, cfg);
+    let fresh = || -> Result<BoxTrainer> {
+        let mut estimator = estimators::build(&s, &train)?;
+        if !aux0.is_empty() && aux0.len() == estimator.aux_params().len() {
+            estimator.aux_params_mut().copy_from_slice(&aux0);
+        }
+        let mut t = Trainer::new(estimator, estimators::optimizer(&s)?, cfg);
+        t.set_steps_done(start);
+        Ok(t)
+    };
+    let mut trainer = fresh()?;
+    let state_path = out.join(state::FILE_NAME);
+    if resume {
+        if let Err(e) = restore_state(&mut trainer, energy.as_ref(), &state_path, start) {
+            if !inexact_resume {
+                return Err(e);
+            }
+            eprintln!("warning: {}", e.to_string().lines().next().unwrap_or_default());
+            eprintln!("warning: --inexact-resume: continuing with fresh optimizer and estimator state (not a bit-for-bit continuation)");
+            trainer = fresh()?;
+        }
+    }
 
     // Metrics so far (kept across resumes).
     let mut rm = if resume {
@@ -204,6 +239,7 @@ pub fn run(req: Request) -> Result<RunMetrics> {
     write_text(&out.join("config.toml"), &s.to_toml())?;
     if !resume {
         checkpoint::save(&ck_path, &ck)?;
+        save_state(&state_path, &trainer, start)?;
     }
     rm.steps_done = start;
     write_json(&metrics_path, &rm)?;
@@ -251,6 +287,7 @@ pub fn run(req: Request) -> Result<RunMetrics> {
                 ck.step = step;
                 ck.aux = trainer.estimator.aux_params().to_vec();
                 checkpoint::save(&ck_path, &ck)?;
+                save_state(&state_path, &trainer, step)?;
                 rm.steps_done = step;
                 rm.nce_log_z = trainer.estimator.log_z();
                 write_json(&metrics_path, &rm)?;
@@ -332,6 +369,41 @@ pub fn run(req: Request) -> Result<RunMetrics> {
         summary(&rm, &out, secs);
     }
     Ok(rm)
+}
+
+type BoxTrainer = Trainer<f32, Box<dyn Estimator<f32>>, Box<dyn Optimizer<f32>>>;
+
+/// Writes the trainer's state after `step` updates (see [`crate::state`]).
+fn save_state(path: &Path, trainer: &BoxTrainer, step: usize) -> Result<()> {
+    let st = TrainState {
+        step,
+        estimator: trainer.estimator.name().into(),
+        optimizer: trainer.optimizer.name().into(),
+        entries: trainer.save_state(),
+    };
+    state::save(path, &st)
+}
+
+/// Loads the state file into `trainer`, checking it belongs to the
+/// checkpoint of step `step` and to this estimator and optimizer.
+fn restore_state(trainer: &mut BoxTrainer, energy: &dyn ebm_core::Energy<f32>, path: &Path, step: usize) -> Result<()> {
+    let err = |reason: String| CliError::ResumeState { path: path.to_path_buf(), reason };
+    if !path.exists() {
+        return Err(err("the file is missing (a run written by an older ebm, or a deleted file)".into()));
+    }
+    let st = state::load(path)?;
+    if st.step != step {
+        return Err(err(format!("it is the state after {} steps but the checkpoint is after {step} (interrupted between the two writes?)", st.step)));
+    }
+    let (e, o) = (trainer.estimator.name(), trainer.optimizer.name());
+    if st.estimator != e || st.optimizer != o {
+        return Err(err(format!("it was saved for estimator `{}` with optimizer `{}`, this run uses `{e}` with `{o}`", st.estimator, st.optimizer)));
+    }
+    trainer.load_state_for(energy, &st.entries).map_err(|e| err(e.to_string()))?;
+    if trainer.steps_done() != step {
+        return Err(err(format!("its `step` entry is {} but its metadata says {step}", trainer.steps_done())));
+    }
+    Ok(())
 }
 
 fn summary(rm: &RunMetrics, out: &Path, secs: f64) {

@@ -191,6 +191,83 @@ fn resume_continues_from_the_checkpoint() {
     fails(ebm().args(["train", "--lr", "1", "--resume"]).arg(&out), 1, &["--lr cannot change"]);
 }
 
+/// The estimators of the bit-for-bit resume tests, with small settings.
+const RESUMABLE: [(&str, &str); 6] = [
+    ("dsm", ""),
+    ("cd", "mcmc_steps = 3\n"),
+    ("pcd", "mcmc_steps = 3\npcd_buffer = 200\n"),
+    ("nce", ""),
+    ("lsd", "lsd_hidden = [8]\nlsd_critic_steps = 2\n"),
+    ("esm", ""),
+];
+
+/// Trains `est` to `steps` in `out` (checkpoint every 4).
+fn train_small(d: &Path, est: &str, extra: &str, steps: usize, out: &Path) {
+    let cfg = config(d, &format!("plot_samples = 0\ndata = \"moons\"\nmodel = \"mlp:8,8\"\noptimizer = \"adam\"\nestimator = \"{est}\"\n{extra}"));
+    ok(ebm().args(["train", "--steps", &steps.to_string(), "--checkpoint-every", "4", "-q", "--seed", "5", "--config"]).arg(&cfg).arg("--out").arg(out));
+}
+
+/// Training S steps in one go, and S/2 steps then `--resume` to S, give the
+/// same θ (and NCE c) for every estimator with persistent state or noise.
+#[test]
+fn resume_is_a_bit_for_bit_continuation() {
+    let d = tmp("exact");
+    for (est, extra) in RESUMABLE {
+        let (a, b) = (d.join(format!("{est}-a")), d.join(format!("{est}-b")));
+        train_small(&d, est, extra, 18, &a);
+        train_small(&d, est, extra, 10, &b); // stops off the checkpoint grid's end: 4, 8, 10
+        ok(ebm().args(["train", "--steps", "18", "-q", "--resume"]).arg(&b));
+        let (ca, cb) = (checkpoint::load(&a).unwrap(), checkpoint::load(&b).unwrap());
+        assert_eq!((ca.step, cb.step), (18, 18), "{est}");
+        assert_eq!(checkpoint::tensors(&ca.model), checkpoint::tensors(&cb.model), "{est}: θ differs after resume");
+        assert_eq!(ca.aux, cb.aux, "{est}: auxiliary parameters differ after resume");
+        let (la, lb) = (metrics(&a)["loss"].clone(), metrics(&b)["loss"].clone());
+        assert_eq!(la, lb, "{est}: loss curves differ");
+    }
+}
+
+/// The state files of the two runs agree too, and a missing, corrupted or
+/// foreign state file is a typed error (exit 1) unless --inexact-resume.
+#[test]
+fn resume_state_file_errors_are_typed() {
+    let d = tmp("state");
+    let (a, b, c) = (d.join("a"), d.join("b"), d.join("c"));
+    train_small(&d, "pcd", "mcmc_steps = 3\npcd_buffer = 200\n", 8, &a);
+    train_small(&d, "lsd", "lsd_hidden = [8]\nlsd_critic_steps = 2\n", 8, &b);
+    train_small(&d, "lsd", "lsd_hidden = [8]\nlsd_critic_steps = 2\n", 4, &c);
+    ok(ebm().args(["train", "--steps", "8", "-q", "--resume"]).arg(&c));
+    let (sb, sc) = (ebm_cli::state::load(&b.join("state.safetensors")).unwrap(), ebm_cli::state::load(&c.join("state.safetensors")).unwrap());
+    assert_eq!(sb, sc, "LSD critic / Adam state differs after resume");
+    assert!(sb.entries.iter().any(|(n, v)| n == "estimator.critic" && !v.is_empty()));
+    assert!(sb.entries.iter().any(|(n, v)| n == "optimizer.m" && !v.is_empty()));
+    let state = b.join("state.safetensors");
+    let good = std::fs::read(&state).unwrap();
+    // another estimator's state at the same step
+    std::fs::copy(a.join("state.safetensors"), &state).unwrap();
+    fails(ebm().args(["train", "--steps", "12", "-q", "--resume"]).arg(&b), 1, &["state.safetensors", "cannot resume exactly", "estimator `pcd`", "--inexact-resume"]);
+    // corrupted
+    std::fs::write(&state, &good[..good.len() / 2]).unwrap();
+    fails(ebm().args(["train", "--steps", "12", "-q", "--resume"]).arg(&b), 1, &["cannot resume exactly", "not a valid safetensors file"]);
+    // a state of another step
+    let mut st = sb.clone();
+    st.step = 4;
+    ebm_cli::state::save(&state, &st).unwrap();
+    fails(ebm().args(["train", "--steps", "12", "-q", "--resume"]).arg(&b), 1, &["cannot resume exactly", "after 4 steps", "after 8"]);
+    // a state whose critic has the wrong size
+    let mut st = sb.clone();
+    st.entries.iter_mut().filter(|(n, _)| n == "estimator.critic").for_each(|(_, v)| v.push(0.0));
+    ebm_cli::state::save(&state, &st).unwrap();
+    fails(ebm().args(["train", "--steps", "12", "-q", "--resume"]).arg(&b), 1, &["cannot resume exactly", "estimator.critic"]);
+    // missing; nothing was written by the failed attempts
+    std::fs::remove_file(&state).unwrap();
+    fails(ebm().args(["train", "--steps", "12", "-q", "--resume"]).arg(&b), 1, &["cannot resume exactly", "missing"]);
+    assert_eq!(checkpoint::load(&b).unwrap().step, 8);
+    let t = ok(ebm().args(["train", "--steps", "12", "-q", "--inexact-resume", "--resume"]).arg(&b));
+    assert!(t.contains("warning") && t.contains("not a bit-for-bit"), "{t}");
+    assert_eq!(checkpoint::load(&b).unwrap().step, 12);
+    assert_eq!(ebm_cli::state::load(&state).unwrap().step, 12);
+}
+
 #[test]
 fn divergence_exits_with_code_2_and_keeps_the_last_good_checkpoint() {
     let d = tmp("diverge");

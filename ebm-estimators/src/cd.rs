@@ -62,6 +62,9 @@ impl<T: Real, S: Sampler<T>> Cd<T, S> {
     }
 }
 
+/// Stateless between steps (negatives restart from the batch).
+impl<T, S> crate::state::Resumable for Cd<T, S> {}
+
 impl<T: Real, S: Sampler<T>> Estimator<T> for Cd<T, S> {
     fn name(&self) -> &'static str {
         if self.opts.kl.is_some() {

@@ -200,6 +200,9 @@ impl<T: Real> Dsm<T> {
     }
 }
 
+/// Stateless between steps (noise is keyed by the step).
+impl<T> crate::state::Resumable for Dsm<T> {}
+
 impl<T: Real> Estimator<T> for Dsm<T> {
     fn name(&self) -> &'static str {
         "dsm"

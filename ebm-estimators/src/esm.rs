@@ -46,6 +46,9 @@ pub fn sm_loss<T: Real>(model: &dyn Energy<T>, x: &[T]) -> Result<f64> {
     Ok(total / b as f64)
 }
 
+/// Stateless between steps.
+impl crate::state::Resumable for ExactSm {}
+
 impl<T: Real> Estimator<T> for ExactSm {
     fn name(&self) -> &'static str {
         "exact-sm"

@@ -27,6 +27,7 @@
 use crate::error::{EstError, Result};
 use crate::samplers::SamplerStats;
 use crate::seeds::derive_seed;
+use crate::state::Resumable;
 use ebm_core::{Energy, Real};
 
 /// Where a step's randomness comes from: the run's seed and the step number.
@@ -64,8 +65,10 @@ pub struct StepInfo {
 /// A training objective with an exact parameter gradient on a batch.
 ///
 /// `x` is always the row-major B×d batch of data; `prepare` must be called
-/// on a batch of the same size before `loss` / `loss_grad`.
-pub trait Estimator<T: Real>: Send {
+/// on a batch of the same size before `loss` / `loss_grad`. What persists
+/// from one step to the next (PCD's buffer, LSD's critic, NCE's c) is saved
+/// and restored through the [`Resumable`] supertrait.
+pub trait Estimator<T: Real>: Resumable + Send {
     /// The objective's name (`"cd"`, `"dsm"`...).
     fn name(&self) -> &'static str;
 

@@ -28,7 +28,9 @@
 //! annealed Langevin. Optimizers ([`optim`]): SGD with momentum, Adam/AdamW,
 //! schedules, clipping. Training ([`train`]): [`Trainer`] with progress
 //! callbacks, held-out evaluation and divergence detection that never writes
-//! a non-finite parameter.
+//! a non-finite parameter. Resuming ([`state`]): optimizers, estimators and
+//! the trainer save and restore their step-to-step state ([`Resumable`]), so
+//! a stopped run continues bit for bit.
 
 pub mod cd;
 pub mod critic;
@@ -50,6 +52,7 @@ pub mod pcd;
 pub mod samplers;
 pub mod seeds;
 pub mod ssm;
+pub mod state;
 pub mod train;
 
 pub use cd::Cd;
@@ -68,4 +71,5 @@ pub use optim::{Adam, Optimizer, Schedule, Sgd};
 pub use pcd::{InitNoise, Pcd};
 pub use samplers::{AnnealedLangevin, Hmc, Mala, Sampler, SamplerStats, Ula};
 pub use ssm::{HvpMode, Projection, Ssm};
+pub use state::{Resumable, StateError};
 pub use train::{Control, Progress, TrainConfig, TrainReport, Trainer};

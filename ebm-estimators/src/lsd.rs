@@ -169,6 +169,32 @@ impl<T: Real> Lsd<T> {
     }
 }
 
+/// Entries `critic` (φ) and `critic_opt.*` (its Adam; see [`crate::state`]).
+impl<T> crate::state::Resumable for Lsd<T> {
+    fn save_state(&self) -> crate::state::State {
+        let mut s = vec![("critic".to_string(), self.critic.params().to_vec())];
+        s.extend(crate::state::prefixed("critic_opt", self.critic_opt.save_state()));
+        s
+    }
+
+    fn load_state(&mut self, state: &[(String, Vec<f64>)]) -> std::result::Result<(), crate::state::StateError> {
+        use crate::state::{nest_error, StateError, StateReader};
+        let mut r = StateReader::new(state);
+        let n = self.critic.params().len();
+        let phi = r.take("critic", &[n])?.to_vec();
+        let opt = r.take_prefixed("critic_opt");
+        r.finish()?;
+        let mut adam = self.critic_opt.clone();
+        adam.load_state(&opt).map_err(|e| nest_error("critic_opt", e))?;
+        if let Some(got) = Optimizer::<f64>::state_len(&adam).filter(|&l| l != n) {
+            return Err(StateError::Length { name: "critic_opt.m".into(), expected: format!("0 or {n}"), got });
+        }
+        self.critic.params_mut().copy_from_slice(&phi);
+        self.critic_opt = adam;
+        Ok(())
+    }
+}
+
 impl<T: Real> Estimator<T> for Lsd<T> {
     fn name(&self) -> &'static str {
         "lsd"

@@ -155,6 +155,21 @@ impl<T: Real> Nce<T> {
     }
 }
 
+/// Entry `c` \[1\] (see [`crate::state`]); the noise is keyed by the step.
+impl<T: Real> crate::state::Resumable for Nce<T> {
+    fn save_state(&self) -> crate::state::State {
+        vec![("c".into(), vec![self.c[0].to_f64()])]
+    }
+
+    fn load_state(&mut self, state: &[(String, Vec<f64>)]) -> std::result::Result<(), crate::state::StateError> {
+        let mut r = crate::state::StateReader::new(state);
+        let c = r.take("c", &[1])?[0];
+        r.finish()?;
+        self.c[0] = T::from_f64(c);
+        Ok(())
+    }
+}
+
 impl<T: Real> Estimator<T> for Nce<T> {
     fn name(&self) -> &'static str {
         "nce"

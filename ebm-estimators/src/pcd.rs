@@ -161,6 +161,26 @@ impl<T: Real, S: Sampler<T>> Pcd<T, S> {
     }
 }
 
+/// Entry `buffer` (capacity × d chains, or empty before the first step; see
+/// [`crate::state`]).
+impl<T: Real, S> crate::state::Resumable for Pcd<T, S> {
+    fn save_state(&self) -> crate::state::State {
+        vec![("buffer".into(), crate::estimator::to_f64(&self.buffer))]
+    }
+
+    fn load_state(&mut self, state: &[(String, Vec<f64>)]) -> std::result::Result<(), crate::state::StateError> {
+        let mut r = crate::state::StateReader::new(state);
+        let b = r.take("buffer", &[])?;
+        r.finish()?;
+        if !b.len().is_multiple_of(self.capacity.max(1)) {
+            let expected = format!("a multiple of the capacity {}", self.capacity);
+            return Err(crate::state::StateError::Length { name: "buffer".into(), expected, got: b.len() });
+        }
+        self.buffer = b.iter().map(|&v| T::from_f64(v)).collect();
+        Ok(())
+    }
+}
+
 impl<T: Real, S: Sampler<T>> Estimator<T> for Pcd<T, S> {
     fn name(&self) -> &'static str {
         if self.opts.kl.is_some() {

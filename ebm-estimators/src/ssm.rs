@@ -280,6 +280,9 @@ impl<T: Real> Ssm<T> {
     }
 }
 
+/// Stateless between steps (projections are keyed by the step).
+impl<T> crate::state::Resumable for Ssm<T> {}
+
 impl<T: Real> Estimator<T> for Ssm<T> {
     fn name(&self) -> &'static str {
         if self.variance_reduced {

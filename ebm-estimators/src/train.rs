@@ -20,12 +20,25 @@
 //!
 //! So the model always holds the last finite parameters, and the same seed
 //! (and the same thread-independent model arithmetic) gives the same run.
+//!
+//! # Resuming
+//!
+//! Every random draw of step t depends on (seed, t) only: the [`Batcher`] is
+//! a pure function of (seed, t) and has no position to save, and the noise
+//! of `prepare` is keyed by [`StepCtx`]`(seed, t)`. What else carries over
+//! from one step to the next is the trainer's [`crate::state::Resumable`]
+//! state: `step` (t), `optimizer.*` and `estimator.*`. A trainer built with
+//! the same settings that loads the state saved after N steps (and the model
+//! holding the θ of that moment) continues bit for bit like the
+//! uninterrupted run; [`Trainer::set_steps_done`] alone gives the same
+//! batches and noise with fresh optimizer and estimator state.
 
 use crate::data::{Batcher, Dataset};
 use crate::error::{Divergence, EstError, Result};
 use crate::estimator::{Estimator, StepCtx, StepInfo};
 use crate::optim::{clip_grad_norm, grad_norm, Optimizer};
 use crate::seeds::{derive_seed, tags};
+use crate::state::{nest_error, prefixed, Resumable, State, StateError, StateReader};
 use ebm_core::{EbmError, Energy, Real};
 use std::marker::PhantomData;
 
@@ -121,6 +134,23 @@ impl<T: Real, E: Estimator<T>, O: Optimizer<T>> Trainer<T, E, O> {
     /// Steps done over all `fit` calls (the next step's index).
     pub fn steps_done(&self) -> usize {
         self.done
+    }
+
+    /// Continues the step count at `n` (the absolute index of the next
+    /// step), so batches and noise are those of step n of the run.
+    pub fn set_steps_done(&mut self, n: usize) {
+        self.done = n;
+    }
+
+    /// [`Resumable::load_state`], then checks that the optimizer's state
+    /// fits `model`'s parameters and the estimator's own.
+    pub fn load_state_for(&mut self, model: &dyn Energy<T>, state: &[(String, Vec<f64>)]) -> std::result::Result<(), StateError> {
+        self.load_state(state)?;
+        let n = model.num_params() + self.estimator.aux_params().len();
+        match self.optimizer.state_len() {
+            Some(got) if got != n => Err(StateError::Length { name: "optimizer".into(), expected: format!("0 or {n}"), got }),
+            _ => Ok(()),
+        }
     }
 
     /// The mean held-out loss over `data` at the current parameters, with
@@ -236,5 +266,26 @@ impl<T: Real, E: Estimator<T>, O: Optimizer<T>> Trainer<T, E, O> {
             }
         }
         Ok(report)
+    }
+}
+
+/// Entries `step` \[1\], `optimizer.*`, `estimator.*` (see [`crate::state`]).
+impl<T: Real, E: Estimator<T>, O: Optimizer<T>> Resumable for Trainer<T, E, O> {
+    fn save_state(&self) -> State {
+        let mut s = vec![("step".to_string(), vec![self.done as f64])];
+        s.extend(prefixed("optimizer", self.optimizer.save_state()));
+        s.extend(prefixed("estimator", self.estimator.save_state()));
+        s
+    }
+
+    fn load_state(&mut self, state: &[(String, Vec<f64>)]) -> std::result::Result<(), StateError> {
+        let mut r = StateReader::new(state);
+        let step = r.take_count("step")?;
+        let (opt, est) = (r.take_prefixed("optimizer"), r.take_prefixed("estimator"));
+        r.finish()?;
+        self.optimizer.load_state(&opt).map_err(|e| nest_error("optimizer", e))?;
+        self.estimator.load_state(&est).map_err(|e| nest_error("estimator", e))?;
+        self.done = step;
+        Ok(())
     }
 }
