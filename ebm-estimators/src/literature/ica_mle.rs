@@ -90,6 +90,9 @@ impl IcaMle {
     }
 }
 
+/// Stateless between steps: nothing to save for a resume.
+impl crate::state::Resumable for IcaMle {}
+
 impl<T: Real> Estimator<T> for IcaMle {
     fn name(&self) -> &'static str {
         "ica-mle"
