@@ -4,12 +4,12 @@
 //!
 //! | family | tensors |
 //! | --- | --- |
-//! | `mlp` | `0.weight` [H₁, d], `0.bias` [H₁], `2.weight` [H₂, H₁], …, `{2L}.weight` [1, H_L], `{2L}.bias` [1]: the `state_dict` of `nn.Sequential(Linear(d, H₁), act, …, Linear(H_L, 1))` |
-//! | `gaussian` | `mean` [d], `precision` [d, d] (symmetric positive definite) |
-//! | `gmm` | `logits` [K], `means` [K, d], then `precision_tril` [K, d, d] (lower Cholesky factors Lₖ of the precisions Pₖ = LₖLₖᵀ, zero above the diagonal) or, for diagonal covariances, `log_precision_scale` [K, d] (Pₖ = diag(exp(2·v))) |
-//! | `ica` | `weight` [K, d] (filters wₖ as rows), `alpha` [K] for the Student-t source |
-//! | `rbm` | `visible_bias` [d], `hidden_bias` [H], `weight` [H, d], `log_sigma` [d] |
-//! | `formula` | one tensor per declared parameter, named as in the formula, shaped as declared (`lower` parameters as their packed lower triangle [n(n+1)/2]) |
+//! | `mlp` | `0.weight` \[H₁, d\], `0.bias` \[H₁\], `2.weight` \[H₂, H₁\], …, `{2L}.weight` \[1, H_L\], `{2L}.bias` \[1\]: the `state_dict` of `nn.Sequential(Linear(d, H₁), act, …, Linear(H_L, 1))` |
+//! | `gaussian` | `mean` \[d\], `precision` \[d, d\] (symmetric positive definite) |
+//! | `gmm` | `logits` \[K\], `means` \[K, d\], then `precision_tril` \[K, d, d\] (lower Cholesky factors Lₖ of the precisions Pₖ = LₖLₖᵀ, zero above the diagonal) or, for diagonal covariances, `log_precision_scale` \[K, d\] (Pₖ = diag(exp(2·v))) |
+//! | `ica` | `weight` \[K, d\] (filters wₖ as rows), `alpha` \[K\] for the Student-t source |
+//! | `rbm` | `visible_bias` \[d\], `hidden_bias` \[H\], `weight` \[H, d\], `log_sigma` \[d\] |
+//! | `formula` | one tensor per declared parameter, named as in the formula, shaped as declared (`lower` parameters as their packed lower triangle \[n(n+1)/2\]) |
 //!
 //! # Metadata (`__metadata__`, string → string)
 //!

@@ -2,7 +2,7 @@
 //! points, and optionally the metrics of [`crate::metrics`].
 //!
 //! Writes to the output directory:
-//! - `energy.npy` [n]: E(x);
+//! - `energy.npy` \[n\]: E(x);
 //! - `score.npy` [n, d]: the score −∇ₓE(x);
 //! - `hess_diag.npy` [n, d]: ∂²E/∂xᵢ² (not for a ReLU MLP, whose Hessian
 //!   diagonal is not a function: the command says so and writes the other

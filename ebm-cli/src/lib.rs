@@ -9,7 +9,7 @@
 //!   resumable training state in [`state`], pictures in [`plot`]);
 //! - `ebm sample`: [`sample`];
 //! - `ebm eval`: [`eval`] and [`metrics`];
-//! - `ebm bench`: [`bench`].
+//! - `ebm bench`: `bench`.
 //!
 //! Errors are typed ([`error`]); exit codes: 0 success, 1 error, 2 diverged
 //! training run, 64 usage error.

@@ -1,4 +1,6 @@
 //! The `ebm` binary: see `ebm --help` and the crate docs of `ebm_cli`.
+// The clap help texts are doc comments and use `[...]` for optional parts.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 use clap::{Parser, Subcommand};
 use ebm_cli::backend::Backend;

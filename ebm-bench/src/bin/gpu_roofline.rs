@@ -49,7 +49,7 @@ fn parse() -> Result<Args, String> {
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
-    if a.batch == 0 || a.reps == 0 || a.hidden == 0 || !(a.peak_tflops > 0.0) {
+    if a.batch == 0 || a.reps == 0 || a.hidden == 0 || a.peak_tflops.is_nan() || a.peak_tflops <= 0.0 {
         return Err("--batch, --reps and --hidden must be positive, --peak-tflops > 0".into());
     }
     Ok(a)
