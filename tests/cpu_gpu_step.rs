@@ -78,3 +78,10 @@ fn cd_step_matches_cpu_on_default_adapter() {
 fn ssm_vr_step_matches_cpu_on_default_adapter() {
     compare("SSM-VR", Ssm::new(2, Projection::Rademacher).variance_reduced(), Tolerance::new(1e-4, 1e-5));
 }
+
+#[test]
+fn ssm_step_matches_cpu_on_default_adapter() {
+    // The exact Hessian term: vᵀ∇ₓ²E v from the device kernel (the MLP
+    // `v_hess_v`), its θ-gradient on the CPU twin.
+    compare("SSM", Ssm::new(2, Projection::Gaussian), Tolerance::new(1e-4, 1e-5));
+}

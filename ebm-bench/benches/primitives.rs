@@ -8,8 +8,8 @@
 //!
 //! Fused against decomposed: `energy_score_hess_diag` (one fused pass) next
 //! to `hess_diag_decomposed` (`energy_score` then d separate `v_hess_v`
-//! passes with v = eᵢ, CPU targets only: the GPU backend has no `v_hess_v`
-//! kernel), and `langevin_ula_k20_fused` (one call of 20 ULA steps) next to
+//! passes with v = eᵢ; on a GPU target through the MLP `v_hess_v` kernel,
+//! and refused where that would run on the CPU twin), and `langevin_ula_k20_fused` (one call of 20 ULA steps) next to
 //! `langevin_ula_k20_unfused` (20 calls of one step).
 //!
 //! Size policy (printed at the start of every run, see

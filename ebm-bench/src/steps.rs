@@ -32,9 +32,10 @@
 //! | [`EstimatorStep::Lsd`] | `step_lsd` | [`Lsd`] with a critic MLP of hidden widths [`LSD_HIDDEN`] = 32-32 and Swish activation, λ = [`LSD_LAMBDA`] = 0.5, [`LSD_CRITIC_STEPS`] = 5 Adam steps of rate [`LSD_CRITIC_LR`] = 10⁻³ per step (the `ebm` CLI defaults), trace of the critic's Jacobian by Hutchinson's estimate with [`LSD_PROBES`] = 1 Gaussian probe (the exact trace costs d tangent passes: at d = 256 it would dominate the step) |
 //!
 //! The critic of LSD is f64 on the CPU whatever the target; on a GPU target
-//! what `GpuEnergy` has no kernel for (`v_hess_v` and
-//! `grad_params_v_hess_v`, used by SSM) runs on its CPU twin, so those
-//! steps time what a user of that backend gets.
+//! what `GpuEnergy` has no kernel for (`grad_params_v_hess_v`, used by
+//! SSM, and `v_hess_v` for a sample beyond a software adapter's loop
+//! budget) runs on its CPU twin, so those steps time what a user of that
+//! backend gets.
 
 use crate::targets::NotRun;
 use ebm_core::{Energy, Real};

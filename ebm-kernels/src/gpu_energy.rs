@@ -17,8 +17,11 @@
 //!   [`crate::grad_families`], [`crate::grad_mixture`], driven by
 //!   `param_grads`); for a sample that does not fit the loop budget they
 //!   **delegate to the CPU twin** (same θ, same results as the CPU model);
-//! - the Hessian quadratic form vᵀ∇ₓ²E v and its θ-gradient **delegate to
-//!   the CPU twin** for now.
+//! - `v_hess_v` (the Hessian quadratic form vᵀ∇ₓ²E v): for the MLP one
+//!   launch of [`crate::vhv::vhv_kernel()`] (forward-over-reverse along
+//!   v); on the CPU twin for the other families, for ReLU MLPs (which the
+//!   twin refuses) and for a sample that does not fit the loop budget;
+//! - `grad_params_v_hess_v` (its θ-gradient) **delegates to the CPU twin**.
 //!
 //! On an adapter with a loop budget (Mesa's llvmpipe stops an invocation's
 //! loops after 65 536 iterations in total, silently) the calls are split
@@ -140,6 +143,13 @@ impl<M: GpuFamily> GpuEnergy<M> {
     pub fn with_loop_budget(mut self, budget: Option<u64>) -> Self {
         self.loop_budget = budget;
         self
+    }
+
+    /// Whether `v_hess_v` runs on the device for this model (a smooth MLP
+    /// whose samples fit the kernel's per-thread state and the loop
+    /// budget); otherwise it runs on the CPU twin (module docs).
+    pub fn v_hess_v_on_device(&self) -> bool {
+        self.cpu.hess_error().is_none() && self.vhv_fits().unwrap_or(false)
     }
 
     /// The loop budget launches are planned for.
@@ -669,9 +679,24 @@ impl<M: GpuFamily> Energy<f32> for GpuEnergy<M> {
         Ok(())
     }
 
-    /// Delegates to the CPU twin (see the module docs).
+    /// On the device for the MLP ([`crate::vhv`]); on the CPU twin for
+    /// ReLU MLPs (which it refuses), the other families, and a sample
+    /// beyond the loop budget (module docs).
     fn v_hess_v(&self, x: &[f32], v: &[f32], out: &mut [f32]) -> ebm_core::Result<()> {
-        self.cpu.v_hess_v(x, v, out)
+        if !self.v_hess_v_on_device() {
+            return self.cpu.v_hess_v(x, v, out);
+        }
+        // The CPU twin's checks, in its order.
+        let d = self.dim();
+        let b = check_batch("x", x, d)?;
+        check_len("v", v, b * d)?;
+        check_finite("v", v, d)?;
+        check_len("out", out, b)?;
+        match self.vhv_device(x, v, b)? {
+            Some(q) => out.copy_from_slice(&q),
+            None => self.cpu.v_hess_v(x, v, out)?,
+        }
+        Ok(())
     }
 
     /// Delegates to the CPU twin (see the module docs).

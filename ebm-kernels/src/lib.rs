@@ -14,7 +14,8 @@
 //!   Philox noise ([`philox`]), Σ w∇θE on the device ([`grad`]),
 //!   Σ w∇θ(vᵀ∇ₓE) ([`grad_vdx`]) and Σ w∇θ of the score-matching integrand
 //!   ([`grad_sm`]) on the device (MLP, and the other families through
-//!   [`grad_families`] and [`grad_mixture`]), and a fused
+//!   [`grad_families`] and [`grad_mixture`]), the Hessian quadratic form
+//!   vᵀ∇ₓ²E v for the MLP ([`vhv`]), and a fused
 //!   NCE loss + gradient ([`nce`], [`GpuEnergy::nce_loss_grad`]).
 //! - [`GpuSym`]: a symbolic energy (`ebm_core::sym::SymEnergy<f32>`) whose
 //!   energy, score and Hessian diagonal run as one fused kernel per
@@ -51,6 +52,7 @@ pub mod probe;
 pub mod spec;
 pub mod sym;
 pub mod sym_ops;
+pub mod vhv;
 
 pub use cubecl;
 pub use device::{list_adapters, AdapterKind, AdapterSelector, DeviceInfo, DeviceLimits, GpuDevice};

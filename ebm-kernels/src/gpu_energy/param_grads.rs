@@ -20,6 +20,7 @@ use crate::grad_sm::{sm_loop_cost, sm_rows_kernel};
 use crate::grad_vdx::{vdx_loop_cost, vdx_rows_kernel};
 use crate::launch::{arg, grid, upload_f32};
 use crate::spec::{Spec, FAM_MLP};
+use crate::vhv::{vhv_kernel, vhv_loop_cost, vhv_thread_floats};
 use cubecl::server::Handle;
 
 /// Coordinate ranges of the score-matching rows under a loop budget
@@ -123,6 +124,55 @@ impl<M: GpuFamily> GpuEnergy<M> {
         }
         drop(st);
         Ok(Some(self.read_grad(out)?))
+    }
+
+    /// Whether [`crate::vhv::vhv_kernel()`] can serve this model: an MLP
+    /// whose per-thread state and per-sample loop count fit.
+    pub(super) fn vhv_fits(&self) -> Result<bool> {
+        let s = self.spec;
+        let Some(meta) = self.mlp_meta(vhv_thread_floats(&s))? else {
+            return Ok(false);
+        };
+        Ok(self.planned_budget().is_none_or(|b| vhv_loop_cost(&meta) + s.d as u64 <= b))
+    }
+
+    /// vᵦᵀ∇ₓ²E(xᵦ)vᵦ on the device ([`crate::vhv`]; one launch, every
+    /// sample in its own invocation), or `None` for the CPU twin: families
+    /// other than the MLP, per-thread state beyond [`MAX_THREAD_FLOATS`],
+    /// or one sample beyond the loop budget. The inputs are already checked.
+    pub(super) fn vhv_device(&self, x: &[f32], v: &[f32], batch: usize) -> Result<Option<Vec<f32>>> {
+        if !self.vhv_fits()? {
+            return Ok(None);
+        }
+        let s = self.spec;
+        self.check_size(batch)?;
+        let (p, d) = (s.n_params, s.d);
+        let mut st = self.lock();
+        let theta = self.theta(&mut st);
+        let bufs = self.buffers(&mut st, batch);
+        self.write(&bufs.x, bytemuck::cast_slice(x));
+        // The energy buffer (batch values) receives q.
+        let hv = upload_f32(&self.dev, v);
+        let (count, dim) = grid(&self.dev, batch)?;
+        // SAFETY: every handle was allocated with the length passed with it.
+        unsafe {
+            vhv_kernel::launch(
+                self.dev.client(),
+                count,
+                dim,
+                arg(&bufs.x, batch * d),
+                arg(&hv, batch * d),
+                arg(&theta, p),
+                arg(&self.meta, self.meta_len()),
+                arg(&bufs.energy, batch),
+                batch as u32,
+                s,
+            );
+        }
+        let h = bufs.energy.clone();
+        drop(st);
+        let bytes = self.read(vec![h])?;
+        Ok(Some(bytemuck::cast_slice::<u8, f32>(&bytes[0])[..batch].to_vec()))
     }
 
     /// The coordinate ranges of the score-matching launches, or `None`

@@ -1,0 +1,126 @@
+//! The Hessian quadratic form qᵦ = vᵦᵀ∇ₓ²E(xᵦ) vᵦ on the device for the
+//! MLP (the Hessian term of sliced score matching, and the decomposed
+//! Hessian-diagonal baseline with vᵦ = eᵢ), one thread per sample:
+//! [`vhv_kernel()`].
+//!
+//! Per sample (notation of [`crate::mlp`]; the same math as the CPU twin
+//! `ebm_core::mlp::v_hess_v`, forward-over-reverse):
+//!
+//! 1. forward z_l, σ′(a_l), σ″(a_l) and backward γ_l = ∂E/∂z_l of every
+//!    hidden layer ([`crate::grad_vdx::mlp_fwd_bwd`]);
+//! 2. the forward tangent along v: ż₀ = v, ȧ_l = W_l ż_{l−1},
+//!    ż_l = σ′(a_l) ⊙ ȧ_l, accumulating
+//!    q = Σ_l Σ_u γ_l[u] σ″(a_l[u]) ȧ_l[u]².
+//!
+//! (The output layer is linear, so only the hidden layers curve E.)
+//!
+//! Per-thread state: z_l and ż_l (each d + ΣH_l), σ′, σ″, γ of every
+//! hidden unit (3·ΣH_l), one vector of the widest layer, x, v and ∇ₓE
+//! (3d), bounded by [`vhv_thread_floats`].
+//!
+//! Loop iterations per sample (for [`crate::plan`]'s budget): the loads,
+//! the forward, backward and tangent sweeps, bounded by [`vhv_loop_cost`];
+//! `GpuEnergy::v_hess_v` sends a sample that does not fit to the CPU twin.
+
+// `#[cube]` generates undocumented items.
+#![allow(missing_docs)]
+
+use crate::grad_vdx::mlp_fwd_bwd;
+use crate::spec::*;
+use cubecl::prelude::*;
+
+/// `out[b] = v_bᵀ ∇ₓ²E(x_b) v_b` for the `n` samples (MLP only; θ read
+/// from global memory).
+#[cube(launch)]
+pub fn vhv_kernel(
+    x: &[f32],
+    v: &[f32],
+    theta: &[f32],
+    meta: &[u32],
+    out: &mut [f32],
+    n: u32,
+    #[comptime] spec: Spec,
+) {
+    let b = ABSOLUTE_POS;
+    if b < n as usize {
+        let d = spec.d;
+        let layers = spec.a;
+        let mut xs = Array::<f32>::new(d);
+        let mut zd = Array::<f32>::new(comptime!(spec.d + spec.wsum));
+        for i in 0..d {
+            xs[i] = x[b * d + i];
+            zd[i] = v[b * d + i];
+        }
+        let mut z = Array::<f32>::new(comptime!(spec.d + spec.wsum));
+        let mut s1 = Array::<f32>::new(spec.wsum);
+        let mut s2 = Array::<f32>::new(spec.wsum);
+        let mut gam = Array::<f32>::new(spec.wsum);
+        let mut cur = Array::<f32>::new(spec.wmax);
+        let mut g0 = Array::<f32>::new(spec.d);
+        // No σ‴: the s3 slot is a dummy (never written with `with_s3` off).
+        let mut s3 = Array::<f32>::new(1usize);
+        mlp_fwd_bwd(theta, meta, &xs, &mut z, &mut s1, &mut s2, &mut s3, &mut gam, &mut g0, &mut cur, spec, false);
+        // The tangent along v and q = Σ γ σ″ ȧ².
+        let mut q = 0.0f32;
+        let mut off = 0usize;
+        let mut zin = 0usize;
+        let mut aoff = 0usize;
+        let mut n_in = d.runtime();
+        for l in 0..layers {
+            let n_out = meta[l + 1] as usize;
+            let zout = zin + n_in;
+            for k in 0..n_out {
+                let r = off + k * n_in;
+                let mut ad = 0.0f32;
+                for j in 0..n_in {
+                    ad += theta[r + j] * zd[zin + j];
+                }
+                let u = aoff + k;
+                zd[zout + k] = s1[u] * ad;
+                q += gam[u] * s2[u] * ad * ad;
+            }
+            off += n_out * n_in + n_out;
+            zin = zout;
+            aoff += n_out;
+            n_in = n_out;
+        }
+        out[b] = q;
+    }
+}
+
+/// Per-thread state of [`vhv_kernel()`] in f32 values (see the module docs).
+pub fn vhv_thread_floats(spec: &Spec) -> usize {
+    5 * spec.d + 5 * spec.wsum + spec.wmax + 1
+}
+
+/// An upper bound on the loop iterations of one [`vhv_kernel()`]
+/// invocation (`meta` holds the MLP widths d, H₁ … H_L, 1): the counted
+/// loops of the kernel — the loads (2d), the forward and tangent passes
+/// (H_l·(H_{l−1} + 1) each per layer), the backward pass
+/// (H_l + H_{l−1}·(H_l + 1) per layer, H_L to seed it), one iteration per
+/// layer of each layer loop — padded by an eighth and 64.
+pub fn vhv_loop_cost(meta: &[u32]) -> u64 {
+    let m: Vec<u64> = meta.iter().map(|&v| v as u64).collect();
+    let hidden = &m[..m.len().saturating_sub(1)];
+    let layers = hidden.len().saturating_sub(1) as u64;
+    let d = m.first().copied().unwrap_or(0);
+    let last = hidden.last().copied().unwrap_or(0);
+    let pass: u64 = hidden.windows(2).map(|w| w[1] * (w[0] + 1)).sum();
+    let back: u64 = hidden.windows(2).map(|w| w[1] + w[0] * (w[1] + 1)).sum();
+    let n = 2 * d + 2 * pass + back + last + 3 * layers;
+    n + n / 8 + 64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::vhv_loop_cost;
+
+    #[test]
+    fn loop_cost_counts_the_passes() {
+        // d = 2, H = 3: loads 4, forward and tangent 9 each, backward
+        // 3 + 2·4 = 11, seed 3, layer loops 3: 39, padded to 39 + 4 + 64.
+        assert_eq!(vhv_loop_cost(&[2, 3, 1]), 107);
+        // The bench's smallest shape fits llvmpipe's planned 58 977.
+        assert!(vhv_loop_cost(&[2, 128, 128, 1]) < 58_977);
+    }
+}

@@ -1,0 +1,128 @@
+//! vᵦᵀ∇ₓ²E(xᵦ)vᵦ on the device (`GpuEnergy::v_hess_v`, [`ebm_kernels::vhv`])
+//! against the f64 CPU twin, at the usual batch sizes: the MLP at several
+//! shapes and smooth activations, the ReLU error, the fallback to the CPU
+//! twin beyond the loop budget, and the input errors.
+
+mod common;
+
+use ebm_core::gaussian::Gaussian;
+use ebm_core::mlp::{Activation, Mlp};
+use ebm_core::Energy;
+use ebm_kernels::{GpuDevice, GpuEnergy};
+
+/// Reduction length of one sample's q: the forward, backward and tangent
+/// sweeps through the widest layer per layer, and the sum over units.
+fn reduce_len(m: &Mlp<f32>) -> usize {
+    let dims = m.dims();
+    let w = dims.iter().copied().max().unwrap();
+    w * (dims.len() + 1) + dims.iter().sum::<usize>()
+}
+
+fn check(dev: &GpuDevice, m: &Mlp<f32>, seed: u64) {
+    let d = m.dim();
+    let label = format!("v_hess_v mlp d={d} {:?} {}", m.hidden(), m.activation());
+    let m64 = m.cast::<f64>();
+    let gpu = GpuEnergy::new(dev, m.clone()).unwrap();
+    assert!(gpu.v_hess_v_on_device(), "{label}: expected the device path");
+    for (k, &b) in common::BATCHES.iter().enumerate() {
+        let s = seed * 100 + 10 * k as u64;
+        let x = common::normal32(s, b * d);
+        let v = common::normal32(s + 1, b * d);
+        let mut want = vec![0.0f64; b];
+        m64.v_hess_v(&x, &v, &mut want).unwrap();
+        let mut got = vec![f32::NAN; b];
+        gpu.v_hess_v(&common::to32(&x), &common::to32(&v), &mut got).unwrap();
+        assert!(common::max_abs(&want) > 0.0, "{label}: the reference q is zero");
+        let tol = common::tol_for(1e-6, reduce_len(m), &want);
+        eprintln!("{label} B={b}: worst/tol {:.3}", common::worst(&got, &want, &tol));
+        tol.assert_all_close(&format!("{label} B={b} on {}", dev.info().label()), &got, &want);
+    }
+}
+
+#[test]
+fn v_hess_v_matches_cpu_for_mlp_on_default_adapter() {
+    let dev = common::device("v_hess_v_matches_cpu_for_mlp_on_default_adapter");
+    let shapes = [
+        (3usize, vec![5usize], Activation::Softplus),
+        (4, vec![8, 6], Activation::Tanh),
+        (2, vec![7, 3, 5], Activation::GeluTanh),
+        (5, vec![6, 9], Activation::Silu),
+        (16, vec![64, 48], Activation::Softplus),
+        (8, vec![32], Activation::Tanh),
+        // The bench's smallest shape: about 51 000 loop iterations per
+        // sample, within llvmpipe's budget in one launch (a wrong count
+        // would show as truncated, wrong values here).
+        (2, vec![128, 128], Activation::Softplus),
+    ];
+    for (i, (d, h, a)) in shapes.into_iter().enumerate() {
+        let m = Mlp::<f32>::init(d, &h, a, 11 + i as u64).unwrap();
+        check(&dev, &m, 1 + i as u64);
+    }
+}
+
+#[test]
+fn v_hess_v_falls_back_to_the_cpu_twin_on_default_adapter() {
+    let dev = common::device("v_hess_v_falls_back_to_the_cpu_twin_on_default_adapter");
+    let (b, d) = (9usize, 6usize);
+    let x = common::to32(&common::normal32(61, b * d));
+    let v = common::to32(&common::normal32(62, b * d));
+    // A budget too small for one sample (and, on llvmpipe's own budget, a
+    // model whose sample runs far beyond 65 536 loop iterations): the CPU
+    // twin serves it, bit for bit.
+    let small = Mlp::<f32>::init(d, &[8, 6], Activation::Softplus, 31).unwrap();
+    let big = Mlp::<f32>::init(d, &[160, 160, 160], Activation::Tanh, 32).unwrap();
+    for (m, budget) in [(&small, Some(Some(200))), (&big, None)] {
+        let mut gpu = GpuEnergy::new(&dev, m.clone()).unwrap();
+        if let Some(bud) = budget {
+            gpu = gpu.with_loop_budget(bud);
+        }
+        let (mut g, mut c) = (vec![f32::NAN; b], vec![0f32; b]);
+        gpu.v_hess_v(&x, &v, &mut g).unwrap();
+        m.v_hess_v(&x, &v, &mut c).unwrap();
+        if budget.is_some() || dev.loop_budget().is_some() {
+            assert_eq!(g, c, "{:?}: the fallback must be the CPU twin", m.hidden());
+        } else {
+            // No budget: the big model runs on the device.
+            let tol = common::tol_for(1e-6, 4 * 160 + 500, &c.iter().map(|&a| a as f64).collect::<Vec<_>>());
+            tol.assert_all_close("big mlp on the device", &g, &c.iter().map(|&a| a as f64).collect::<Vec<_>>());
+        }
+    }
+}
+
+#[test]
+fn v_hess_v_errors_match_the_cpu_twin_on_default_adapter() {
+    let dev = common::device("v_hess_v_errors_match_the_cpu_twin_on_default_adapter");
+    let x = [0.5f32; 6];
+    let relu = Mlp::<f32>::init(3, &[4], Activation::Relu, 2).unwrap();
+    let gpu = GpuEnergy::new(&dev, relu.clone()).unwrap();
+    let (mut g, mut c) = ([0f32; 2], [0f32; 2]);
+    let v = [0.25f32; 6];
+    assert_eq!(gpu.v_hess_v(&x, &v, &mut g).unwrap_err(), relu.v_hess_v(&x, &v, &mut c).unwrap_err());
+    let m = Mlp::<f32>::init(3, &[4], Activation::Tanh, 2).unwrap();
+    let gpu = GpuEnergy::new(&dev, m.clone()).unwrap();
+    let bad_v = [0.0f32, f32::NEG_INFINITY, 0.0, 0.0, 0.0, 0.0];
+    let bad_x = [0.0f32, f32::INFINITY, 0.0, 0.0, 0.0, 0.0];
+    let cases: [(&[f32], &[f32], usize); 5] =
+        [(&x[..5], &v, 2), (&x, &v[..5], 2), (&x, &bad_v, 2), (&bad_x, &v, 2), (&x, &v, 1)];
+    for (xx, vv, n) in cases {
+        assert_eq!(
+            gpu.v_hess_v(xx, vv, &mut g[..n]).unwrap_err(),
+            m.v_hess_v(xx, vv, &mut c[..n]).unwrap_err(),
+            "x {xx:?} v {vv:?} out {n}"
+        );
+    }
+}
+
+#[test]
+fn v_hess_v_matches_cpu_for_gaussian_on_default_adapter() {
+    // Delegated to the CPU twin: the same values.
+    let dev = common::device("v_hess_v_matches_cpu_for_gaussian_on_default_adapter");
+    let g = Gaussian::<f32>::init(4, 5).unwrap();
+    let gpu = GpuEnergy::new(&dev, g.clone()).unwrap();
+    let x = common::to32(&common::normal32(71, 28));
+    let v = common::to32(&common::normal32(72, 28));
+    let (mut a, mut b) = (vec![0f32; 7], vec![0f32; 7]);
+    gpu.v_hess_v(&x, &v, &mut a).unwrap();
+    g.v_hess_v(&x, &v, &mut b).unwrap();
+    assert_eq!(a, b);
+}
