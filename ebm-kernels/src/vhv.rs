@@ -7,10 +7,10 @@
 //! `ebm_core::mlp::v_hess_v`, forward-over-reverse):
 //!
 //! 1. forward z_l, σ′(a_l), σ″(a_l) and backward γ_l = ∂E/∂z_l of every
-//!    hidden layer ([`crate::grad_vdx::mlp_fwd_bwd`]);
+//!    hidden layer ([`crate::grad_vdx::mlp_fwd_bwd()`]);
 //! 2. the forward tangent along v: ż₀ = v, ȧ_l = W_l ż_{l−1},
 //!    ż_l = σ′(a_l) ⊙ ȧ_l, accumulating
-//!    q = Σ_l Σ_u γ_l[u] σ″(a_l[u]) ȧ_l[u]².
+//!    q = Σ_l Σ_u γ_l\[u\] σ″(a_l\[u\]) ȧ_l\[u\]².
 //!
 //! (The output layer is linear, so only the hidden layers curve E.)
 //!
