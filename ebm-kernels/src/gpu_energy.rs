@@ -17,10 +17,11 @@
 //!   [`crate::grad_families`], [`crate::grad_mixture`], driven by
 //!   `param_grads`); for a sample that does not fit the loop budget they
 //!   **delegate to the CPU twin** (same θ, same results as the CPU model);
-//! - `v_hess_v` (the Hessian quadratic form vᵀ∇ₓ²E v): for the MLP one
-//!   launch of [`crate::vhv::vhv_kernel()`] (forward-over-reverse along
-//!   v); on the CPU twin for the other families, for ReLU MLPs (which the
-//!   twin refuses) and for a sample that does not fit the loop budget;
+//! - `v_hess_v` (the Hessian quadratic form vᵀ∇ₓ²E v): for the MLP and
+//!   the Gaussian one launch of [`crate::vhv::vhv_kernel()`]
+//!   (forward-over-reverse along v for the MLP); on the CPU twin for the
+//!   other families, for ReLU MLPs (which the twin refuses) and for a
+//!   sample that does not fit the loop budget;
 //! - `grad_params_v_hess_v` (its θ-gradient) **delegates to the CPU twin**.
 //!
 //! On an adapter with a loop budget (Mesa's llvmpipe stops an invocation's
@@ -146,8 +147,8 @@ impl<M: GpuFamily> GpuEnergy<M> {
     }
 
     /// Whether `v_hess_v` runs on the device for this model (a smooth MLP
-    /// whose samples fit the kernel's per-thread state and the loop
-    /// budget); otherwise it runs on the CPU twin (module docs).
+    /// or a Gaussian whose samples fit the kernel's per-thread state and
+    /// the loop budget); otherwise it runs on the CPU twin (module docs).
     pub fn v_hess_v_on_device(&self) -> bool {
         self.cpu.hess_error().is_none() && self.vhv_fits().unwrap_or(false)
     }
@@ -679,9 +680,9 @@ impl<M: GpuFamily> Energy<f32> for GpuEnergy<M> {
         Ok(())
     }
 
-    /// On the device for the MLP ([`crate::vhv`]); on the CPU twin for
-    /// ReLU MLPs (which it refuses), the other families, and a sample
-    /// beyond the loop budget (module docs).
+    /// On the device for the MLP and the Gaussian ([`crate::vhv`]); on
+    /// the CPU twin for ReLU MLPs (which it refuses), the other families,
+    /// and a sample beyond the loop budget (module docs).
     fn v_hess_v(&self, x: &[f32], v: &[f32], out: &mut [f32]) -> ebm_core::Result<()> {
         if !self.v_hess_v_on_device() {
             return self.cpu.v_hess_v(x, v, out);

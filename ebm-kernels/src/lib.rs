@@ -15,7 +15,7 @@
 //!   Σ w∇θ(vᵀ∇ₓE) ([`grad_vdx`]) and Σ w∇θ of the score-matching integrand
 //!   ([`grad_sm`]) on the device (MLP, and the other families through
 //!   [`grad_families`] and [`grad_mixture`]), the Hessian quadratic form
-//!   vᵀ∇ₓ²E v for the MLP ([`vhv`]), and a fused
+//!   vᵀ∇ₓ²E v for the MLP and the Gaussian ([`vhv`]), and a fused
 //!   NCE loss + gradient ([`nce`], [`GpuEnergy::nce_loss_grad`]).
 //! - [`GpuSym`]: a symbolic energy (`ebm_core::sym::SymEnergy<f32>`) whose
 //!   energy, score and Hessian diagonal run as one fused kernel per

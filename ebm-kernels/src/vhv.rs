@@ -1,7 +1,8 @@
 //! The Hessian quadratic form qᵦ = vᵦᵀ∇ₓ²E(xᵦ) vᵦ on the device for the
 //! MLP (the Hessian term of sliced score matching, and the decomposed
 //! Hessian-diagonal baseline with vᵦ = eᵢ), one thread per sample:
-//! [`vhv_kernel()`].
+//! [`vhv_kernel()`]. The Gaussian (E = ½‖Lᵀ(x − μ)‖², so q = ‖Lᵀv‖²)
+//! shares the kernel; the other families run on the CPU twin.
 //!
 //! Per sample (notation of [`crate::mlp`]; the same math as the CPU twin
 //! `ebm_core::mlp::v_hess_v`, forward-over-reverse):
@@ -29,8 +30,8 @@ use crate::grad_vdx::mlp_fwd_bwd;
 use crate::spec::*;
 use cubecl::prelude::*;
 
-/// `out[b] = v_bᵀ ∇ₓ²E(x_b) v_b` for the `n` samples (MLP only; θ read
-/// from global memory).
+/// `out[b] = v_bᵀ ∇ₓ²E(x_b) v_b` for the `n` samples (MLP or Gaussian;
+/// θ read from global memory).
 #[cube(launch)]
 pub fn vhv_kernel(
     x: &[f32],
@@ -43,54 +44,92 @@ pub fn vhv_kernel(
 ) {
     let b = ABSOLUTE_POS;
     if b < n as usize {
-        let d = spec.d;
-        let layers = spec.a;
-        let mut xs = Array::<f32>::new(d);
-        let mut zd = Array::<f32>::new(comptime!(spec.d + spec.wsum));
-        for i in 0..d {
-            xs[i] = x[b * d + i];
-            zd[i] = v[b * d + i];
+        if comptime!(spec.family == FAM_MLP) {
+            out[b] = mlp_vhv(x, v, theta, meta, b, spec);
+        } else {
+            out[b] = gaussian_vhv(v, theta, b, spec);
         }
-        let mut z = Array::<f32>::new(comptime!(spec.d + spec.wsum));
-        let mut s1 = Array::<f32>::new(spec.wsum);
-        let mut s2 = Array::<f32>::new(spec.wsum);
-        let mut gam = Array::<f32>::new(spec.wsum);
-        let mut cur = Array::<f32>::new(spec.wmax);
-        let mut g0 = Array::<f32>::new(spec.d);
-        // No σ‴: the s3 slot is a dummy (never written with `with_s3` off).
-        let mut s3 = Array::<f32>::new(1usize);
-        mlp_fwd_bwd(theta, meta, &xs, &mut z, &mut s1, &mut s2, &mut s3, &mut gam, &mut g0, &mut cur, spec, false);
-        // The tangent along v and q = Σ γ σ″ ȧ².
-        let mut q = 0.0f32;
-        let mut off = 0usize;
-        let mut zin = 0usize;
-        let mut aoff = 0usize;
-        let mut n_in = d.runtime();
-        for l in 0..layers {
-            let n_out = meta[l + 1] as usize;
-            let zout = zin + n_in;
-            for k in 0..n_out {
-                let r = off + k * n_in;
-                let mut ad = 0.0f32;
-                for j in 0..n_in {
-                    ad += theta[r + j] * zd[zin + j];
-                }
-                let u = aoff + k;
-                zd[zout + k] = s1[u] * ad;
-                q += gam[u] * s2[u] * ad * ad;
-            }
-            off += n_out * n_in + n_out;
-            zin = zout;
-            aoff += n_out;
-            n_in = n_out;
-        }
-        out[b] = q;
     }
 }
 
-/// Per-thread state of [`vhv_kernel()`] in f32 values (see the module docs).
+/// Gaussian: q = ‖Lᵀv‖² (independent of x), L packed as in
+/// [`crate::families`].
+#[cube]
+fn gaussian_vhv(v: &[f32], w: &[f32], b: usize, #[comptime] spec: Spec) -> f32 {
+    let d = spec.d;
+    let mut vs = Array::<f32>::new(d);
+    for i in 0..d {
+        vs[i] = v[b * d + i];
+    }
+    let mut q = 0.0f32;
+    for j in 0..d {
+        let mut acc = 0.0f32;
+        for i in j..d {
+            acc += w[d + i * (i + 1) / 2 + j] * vs[i];
+        }
+        q += acc * acc;
+    }
+    q
+}
+
+/// MLP: steps 1–2 of the module docs for sample `b`.
+#[cube]
+fn mlp_vhv(x: &[f32], v: &[f32], theta: &[f32], meta: &[u32], b: usize, #[comptime] spec: Spec) -> f32 {
+    let d = spec.d;
+    let layers = spec.a;
+    let mut xs = Array::<f32>::new(d);
+    let mut zd = Array::<f32>::new(comptime!(spec.d + spec.wsum));
+    for i in 0..d {
+        xs[i] = x[b * d + i];
+        zd[i] = v[b * d + i];
+    }
+    let mut z = Array::<f32>::new(comptime!(spec.d + spec.wsum));
+    let mut s1 = Array::<f32>::new(spec.wsum);
+    let mut s2 = Array::<f32>::new(spec.wsum);
+    let mut gam = Array::<f32>::new(spec.wsum);
+    let mut cur = Array::<f32>::new(spec.wmax);
+    let mut g0 = Array::<f32>::new(spec.d);
+    // No σ‴: the s3 slot is a dummy (never written with `with_s3` off).
+    let mut s3 = Array::<f32>::new(1usize);
+    mlp_fwd_bwd(theta, meta, &xs, &mut z, &mut s1, &mut s2, &mut s3, &mut gam, &mut g0, &mut cur, spec, false);
+    // The tangent along v and q = Σ γ σ″ ȧ².
+    let mut q = 0.0f32;
+    let mut off = 0usize;
+    let mut zin = 0usize;
+    let mut aoff = 0usize;
+    let mut n_in = d.runtime();
+    for l in 0..layers {
+        let n_out = meta[l + 1] as usize;
+        let zout = zin + n_in;
+        for k in 0..n_out {
+            let r = off + k * n_in;
+            let mut ad = 0.0f32;
+            for j in 0..n_in {
+                ad += theta[r + j] * zd[zin + j];
+            }
+            let u = aoff + k;
+            zd[zout + k] = s1[u] * ad;
+            q += gam[u] * s2[u] * ad * ad;
+        }
+        off += n_out * n_in + n_out;
+        zin = zout;
+        aoff += n_out;
+        n_in = n_out;
+    }
+    q
+}
+
+/// Per-thread state of [`vhv_kernel()`] for the MLP in f32 values (see
+/// the module docs).
 pub fn vhv_thread_floats(spec: &Spec) -> usize {
     5 * spec.d + 5 * spec.wsum + spec.wmax + 1
+}
+
+/// The loop iterations of one Gaussian [`vhv_kernel()`] invocation: the
+/// load (d) and the triangle (d + d(d+1)/2), padded by 64.
+pub fn gaussian_vhv_loop_cost(d: usize) -> u64 {
+    let d = d as u64;
+    2 * d + d * (d + 1) / 2 + 64
 }
 
 /// An upper bound on the loop iterations of one [`vhv_kernel()`]

@@ -1,7 +1,7 @@
 //! vᵦᵀ∇ₓ²E(xᵦ)vᵦ on the device (`GpuEnergy::v_hess_v`, [`ebm_kernels::vhv`])
 //! against the f64 CPU twin, at the usual batch sizes: the MLP at several
-//! shapes and smooth activations, the ReLU error, the fallback to the CPU
-//! twin beyond the loop budget, and the input errors.
+//! shapes and smooth activations and the Gaussian, the ReLU error, the
+//! fallback to the CPU twin beyond the loop budget, and the input errors.
 
 mod common;
 
@@ -115,14 +115,32 @@ fn v_hess_v_errors_match_the_cpu_twin_on_default_adapter() {
 
 #[test]
 fn v_hess_v_matches_cpu_for_gaussian_on_default_adapter() {
-    // Delegated to the CPU twin: the same values.
     let dev = common::device("v_hess_v_matches_cpu_for_gaussian_on_default_adapter");
-    let g = Gaussian::<f32>::init(4, 5).unwrap();
-    let gpu = GpuEnergy::new(&dev, g.clone()).unwrap();
-    let x = common::to32(&common::normal32(71, 28));
-    let v = common::to32(&common::normal32(72, 28));
-    let (mut a, mut b) = (vec![0f32; 7], vec![0f32; 7]);
-    gpu.v_hess_v(&x, &v, &mut a).unwrap();
-    g.v_hess_v(&x, &v, &mut b).unwrap();
-    assert_eq!(a, b);
+    for (k, d) in [1usize, 4, 33].into_iter().enumerate() {
+        let g = Gaussian::<f32>::init(d, 5 + k as u64).unwrap();
+        let g64 = g.cast::<f64>();
+        let gpu = GpuEnergy::new(&dev, g.clone()).unwrap();
+        assert!(gpu.v_hess_v_on_device(), "gaussian d={d}: expected the device path");
+        for &b in &common::BATCHES {
+            let s = 700 + 10 * k as u64;
+            let x = common::normal32(s, b * d);
+            let v = common::normal32(s + 1, b * d);
+            let mut want = vec![0.0f64; b];
+            g64.v_hess_v(&x, &v, &mut want).unwrap();
+            let mut got = vec![f32::NAN; b];
+            gpu.v_hess_v(&common::to32(&x), &common::to32(&v), &mut got).unwrap();
+            let tol = common::tol_for(1e-6, 2 * d, &want);
+            eprintln!("v_hess_v gaussian d={d} B={b}: worst/tol {:.3}", common::worst(&got, &want, &tol));
+            tol.assert_all_close(&format!("gaussian d={d} B={b} on {}", dev.info().label()), &got, &want);
+        }
+        // Beyond a (tiny) loop budget: the CPU twin, bit for bit.
+        let small = GpuEnergy::new(&dev, g.clone()).unwrap().with_loop_budget(Some(10));
+        assert!(!small.v_hess_v_on_device());
+        let x = common::to32(&common::normal32(71, 7 * d));
+        let v = common::to32(&common::normal32(72, 7 * d));
+        let (mut a, mut c) = (vec![0f32; 7], vec![0f32; 7]);
+        small.v_hess_v(&x, &v, &mut a).unwrap();
+        g.v_hess_v(&x, &v, &mut c).unwrap();
+        assert_eq!(a, c);
+    }
 }

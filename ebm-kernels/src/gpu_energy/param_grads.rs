@@ -19,8 +19,8 @@ use crate::grad_families::{family_row_cost, family_row_floats, has_family_row};
 use crate::grad_sm::{sm_loop_cost, sm_rows_kernel};
 use crate::grad_vdx::{vdx_loop_cost, vdx_rows_kernel};
 use crate::launch::{arg, grid, upload_f32};
-use crate::spec::{Spec, FAM_MLP};
-use crate::vhv::{vhv_kernel, vhv_loop_cost, vhv_thread_floats};
+use crate::spec::{Spec, FAM_GAUSSIAN, FAM_MLP};
+use crate::vhv::{gaussian_vhv_loop_cost, vhv_kernel, vhv_loop_cost, vhv_thread_floats};
 use cubecl::server::Handle;
 
 /// Coordinate ranges of the score-matching rows under a loop budget
@@ -127,18 +127,26 @@ impl<M: GpuFamily> GpuEnergy<M> {
     }
 
     /// Whether [`crate::vhv::vhv_kernel()`] can serve this model: an MLP
-    /// whose per-thread state and per-sample loop count fit.
+    /// or a Gaussian whose per-thread state and per-sample loop count fit.
     pub(super) fn vhv_fits(&self) -> Result<bool> {
         let s = self.spec;
-        let Some(meta) = self.mlp_meta(vhv_thread_floats(&s))? else {
-            return Ok(false);
+        let cost = if s.family == FAM_GAUSSIAN {
+            if 2 * s.d > MAX_THREAD_FLOATS {
+                return Ok(false);
+            }
+            gaussian_vhv_loop_cost(s.d)
+        } else {
+            let Some(meta) = self.mlp_meta(vhv_thread_floats(&s))? else {
+                return Ok(false);
+            };
+            vhv_loop_cost(&meta) + s.d as u64
         };
-        Ok(self.planned_budget().is_none_or(|b| vhv_loop_cost(&meta) + s.d as u64 <= b))
+        Ok(self.planned_budget().is_none_or(|b| cost <= b))
     }
 
     /// vᵦᵀ∇ₓ²E(xᵦ)vᵦ on the device ([`crate::vhv`]; one launch, every
     /// sample in its own invocation), or `None` for the CPU twin: families
-    /// other than the MLP, per-thread state beyond [`MAX_THREAD_FLOATS`],
+    /// other than the MLP and Gaussian, per-thread state beyond [`MAX_THREAD_FLOATS`],
     /// or one sample beyond the loop budget. The inputs are already checked.
     pub(super) fn vhv_device(&self, x: &[f32], v: &[f32], batch: usize) -> Result<Option<Vec<f32>>> {
         if !self.vhv_fits()? {
