@@ -274,59 +274,35 @@ impl<M: GpuFamily> GpuEnergy<M> {
         let p = self.spec.n_params;
         let d = self.spec.d;
         let row_cost = 3 * p as u64 + self.cost.energy + self.cost.grad + 4 * d as u64 + 16;
-        let budget = self.loop_budget.map(|b| b / 10 * 9);
-        if budget.is_some_and(|b| row_cost > b) {
+        if self.planned_budget().is_some_and(|b| row_cost > b) {
             return Ok(None);
-        }
-        // Rows per chunk: at most 16 Mi floats of rows, and a reduction loop
-        // within the budget.
-        let mut chunk = batch.min((16 << 20) / p.max(1)).max(1);
-        if let Some(b) = budget {
-            chunk = chunk.min((b as usize).saturating_sub(16).max(1));
         }
         let mut st = self.lock();
         let theta = self.theta(&mut st);
         let bufs = self.buffers(&mut st, batch);
         self.write(&bufs.x, bytemuck::cast_slice(x));
         let hw = crate::launch::upload_f32(&self.dev, weights);
-        let c = self.dev.client();
-        let rows = c.empty(chunk * p * 4);
-        let out = c.empty(p * 4);
-        let (pc, pd) = grid(&self.dev, p)?;
-        let mut b0 = 0usize;
-        while b0 < batch {
-            let n = chunk.min(batch - b0);
-            let (count, dim) = grid(&self.dev, n)?;
+        let chunk = self.rows_chunk(batch);
+        let grad = self.sum_rows(batch, 1, |b0, n, _, count, dim, rows| {
             // SAFETY: every handle was allocated with the length passed with it.
             unsafe {
                 grad_rows_kernel::launch(
-                    c,
+                    self.dev.client(),
                     count,
                     dim,
                     arg(&bufs.x, batch * d),
                     arg(&hw, batch),
                     arg(&theta, p),
                     arg(&self.meta, self.meta_len()),
-                    arg(&rows, chunk * p),
+                    arg(rows, chunk * p),
                     b0 as u32,
                     n as u32,
                     self.spec,
                 );
-                reduce_rows_kernel::launch(
-                    c,
-                    pc.clone(),
-                    pd,
-                    arg(&rows, chunk * p),
-                    arg(&out, p),
-                    n as u32,
-                    (b0 > 0) as u32,
-                    p,
-                );
             }
-            b0 += n;
-        }
-        let bytes = self.read(vec![out])?;
-        Ok(Some(bytemuck::cast_slice::<u8, f32>(&bytes[0])[..p].to_vec()))
+        })?;
+        drop(st);
+        Ok(Some(grad))
     }
 
     /// The fused NCE loss and gradient ([`crate::nce`]): `x` holds the B

@@ -15,6 +15,7 @@ use super::GpuEnergy;
 use crate::error::Result;
 use crate::family::{GpuFamily, MAX_THREAD_FLOATS};
 use crate::grad::reduce_rows_kernel;
+use cubecl::prelude::{CubeCount, CubeDim};
 use crate::grad_families::{family_row_cost, family_row_floats, has_family_row};
 use crate::grad_sm::{sm_loop_cost, sm_rows_kernel};
 use crate::grad_vdx::{vdx_loop_cost, vdx_rows_kernel};
@@ -38,13 +39,13 @@ pub(super) fn sm_ranges(d: usize, base: u64, per: u64, budget: Option<u64>) -> O
 
 impl<M: GpuFamily> GpuEnergy<M> {
     /// The budget launches are planned within (90% of the adapter's).
-    fn planned_budget(&self) -> Option<u64> {
+    pub(super) fn planned_budget(&self) -> Option<u64> {
         self.loop_budget.map(|b| b / 10 * 9)
     }
 
     /// Samples per chunk of rows: at most 16 Mi floats of rows, and a
     /// reduction loop within the budget.
-    fn rows_chunk(&self, batch: usize) -> usize {
+    pub(super) fn rows_chunk(&self, batch: usize) -> usize {
         let p = self.spec.n_params;
         let mut chunk = batch.min((16 << 20) / p.max(1)).max(1);
         if let Some(b) = self.planned_budget() {
@@ -62,9 +63,39 @@ impl<M: GpuFamily> GpuEnergy<M> {
         Ok(Some(self.cpu.spec()?.1))
     }
 
-    /// Reads the P gradient values back.
-    fn read_grad(&self, out: Handle) -> Result<Vec<f32>> {
+    /// Σ over the batch of per-sample gradient rows, on the device: the
+    /// samples are cut into chunks of [`Self::rows_chunk`]; for each chunk,
+    /// `passes` launches of `write_rows(b0, n, pass, count, dim, rows)` each
+    /// write the rows of samples b0..b0+n (into `rows`, `rows_chunk · P`
+    /// floats) and `reduce_rows_kernel` adds them to the result (the first
+    /// pass of the first chunk overwrites it). Reads the P values back.
+    /// The caller holds whatever its launches read.
+    pub(super) fn sum_rows(
+        &self,
+        batch: usize,
+        passes: usize,
+        mut write_rows: impl FnMut(usize, usize, usize, CubeCount, CubeDim, &Handle),
+    ) -> Result<Vec<f32>> {
         let p = self.spec.n_params;
+        let chunk = self.rows_chunk(batch);
+        let c = self.dev.client();
+        let rows = c.empty(chunk * p * 4);
+        let out = c.empty(p * 4);
+        let (pc, pd) = grid(&self.dev, p)?;
+        let mut b0 = 0usize;
+        while b0 < batch {
+            let n = chunk.min(batch - b0);
+            let (count, dim) = grid(&self.dev, n)?;
+            for pass in 0..passes {
+                write_rows(b0, n, pass, count.clone(), dim, &rows);
+                let acc = (b0 > 0 || pass > 0) as u32;
+                // SAFETY: `rows` holds chunk·P floats and `out` P.
+                unsafe {
+                    reduce_rows_kernel::launch(c, pc.clone(), pd, arg(&rows, chunk * p), arg(&out, p), n as u32, acc, p);
+                }
+            }
+            b0 += n;
+        }
         let bytes = self.read(vec![out])?;
         Ok(bytemuck::cast_slice::<u8, f32>(&bytes[0])[..p].to_vec())
     }
@@ -87,25 +118,18 @@ impl<M: GpuFamily> GpuEnergy<M> {
         if self.planned_budget().is_some_and(|b| cost > b) {
             return Ok(None);
         }
-        let chunk = self.rows_chunk(batch);
         let mut st = self.lock();
         let theta = self.theta(&mut st);
         let bufs = self.buffers(&mut st, batch);
         self.write(&bufs.x, bytemuck::cast_slice(x));
         let hv = upload_f32(&self.dev, v);
         let hw = upload_f32(&self.dev, weights);
-        let c = self.dev.client();
-        let rows = c.empty(chunk * p * 4);
-        let out = c.empty(p * 4);
-        let (pc, pd) = grid(&self.dev, p)?;
-        let mut b0 = 0usize;
-        while b0 < batch {
-            let n = chunk.min(batch - b0);
-            let (count, dim) = grid(&self.dev, n)?;
+        let chunk = self.rows_chunk(batch);
+        let grad = self.sum_rows(batch, 1, |b0, n, _, count, dim, rows| {
             // SAFETY: every handle was allocated with the length passed with it.
             unsafe {
                 vdx_rows_kernel::launch(
-                    c,
+                    self.dev.client(),
                     count,
                     dim,
                     arg(&bufs.x, batch * d),
@@ -113,17 +137,15 @@ impl<M: GpuFamily> GpuEnergy<M> {
                     arg(&hw, batch),
                     arg(&theta, p),
                     arg(&self.meta, self.meta_len()),
-                    arg(&rows, chunk * p),
+                    arg(rows, chunk * p),
                     b0 as u32,
                     n as u32,
                     s,
                 );
-                reduce_rows_kernel::launch(c, pc.clone(), pd, arg(&rows, chunk * p), arg(&out, p), n as u32, (b0 > 0) as u32, p);
             }
-            b0 += n;
-        }
+        })?;
         drop(st);
-        Ok(Some(self.read_grad(out)?))
+        Ok(Some(grad))
     }
 
     /// Whether [`crate::vhv::vhv_kernel()`] can serve this model: an MLP
@@ -211,47 +233,36 @@ impl<M: GpuFamily> GpuEnergy<M> {
             return Ok(None);
         };
         self.check_size(batch)?;
-        let chunk = self.rows_chunk(batch);
         let mut st = self.lock();
         let theta = self.theta(&mut st);
         let bufs = self.buffers(&mut st, batch);
         self.write(&bufs.x, bytemuck::cast_slice(x));
         let hw = upload_f32(&self.dev, weights);
-        let c = self.dev.client();
-        let rows = c.empty(chunk * p * 4);
-        let out = c.empty(p * 4);
-        let (pc, pd) = grid(&self.dev, p)?;
-        let mut b0 = 0usize;
-        while b0 < batch {
-            let n = chunk.min(batch - b0);
-            let (count, dim) = grid(&self.dev, n)?;
-            for (ri, &(lo, hi)) in ranges.iter().enumerate() {
-                // SAFETY: every handle was allocated with the length passed with it.
-                unsafe {
-                    sm_rows_kernel::launch(
-                        c,
-                        count.clone(),
-                        dim,
-                        arg(&bufs.x, batch * d),
-                        arg(&hw, batch),
-                        arg(&theta, p),
-                        arg(&self.meta, self.meta_len()),
-                        arg(&rows, chunk * p),
-                        b0 as u32,
-                        n as u32,
-                        lo,
-                        hi,
-                        (ri == 0) as u32,
-                        s,
-                    );
-                    let acc = (b0 > 0 || ri > 0) as u32;
-                    reduce_rows_kernel::launch(c, pc.clone(), pd, arg(&rows, chunk * p), arg(&out, p), n as u32, acc, p);
-                }
+        let chunk = self.rows_chunk(batch);
+        let grad = self.sum_rows(batch, ranges.len(), |b0, n, ri, count, dim, rows| {
+            let (lo, hi) = ranges[ri];
+            // SAFETY: every handle was allocated with the length passed with it.
+            unsafe {
+                sm_rows_kernel::launch(
+                    self.dev.client(),
+                    count,
+                    dim,
+                    arg(&bufs.x, batch * d),
+                    arg(&hw, batch),
+                    arg(&theta, p),
+                    arg(&self.meta, self.meta_len()),
+                    arg(rows, chunk * p),
+                    b0 as u32,
+                    n as u32,
+                    lo,
+                    hi,
+                    (ri == 0) as u32,
+                    s,
+                );
             }
-            b0 += n;
-        }
+        })?;
         drop(st);
-        Ok(Some(self.read_grad(out)?))
+        Ok(Some(grad))
     }
 }
 
