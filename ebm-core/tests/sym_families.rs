@@ -3,40 +3,15 @@
 //! gradients, in f64 (tight) and f32 (loose), with the **same flat θ** (the
 //! `sym` layout of `mu[d], L[d,d] lower` etc. is the families' layout).
 
+mod common;
+
+use common::{batch, ica_src, GAUSSIAN, MIXTURE_DIAG, MIXTURE_FULL};
 use ebm_core::gaussian::Gaussian;
 use ebm_core::ica::{Ica, Source};
 use ebm_core::mixture::{Covariance, GaussianMixture};
 use ebm_core::sym::SymEnergy;
-use ebm_core::testing::{normal_vec, uniform_vec, Tolerance};
+use ebm_core::testing::{uniform_vec, Tolerance};
 use ebm_core::{Energy, Real};
-
-const GAUSSIAN: &str = "energy(x[d]; mu[d], L[d,d] lower) = \
-    0.5 * sum(j, 0..d, square(sum(i, j..d, L[i,j] * (x[i] - mu[i]))))";
-
-fn ica_src(source: Source) -> &'static str {
-    match source {
-        Source::LogCosh => "energy(x[d]; W[K,d]) = sum(k, 0..K, logcosh(sum(i, 0..d, W[k,i] * x[i])))",
-        Source::Logistic => "energy(x[d]; W[K,d]) = sum(k, 0..K, 2 * logcosh(0.5 * sum(i, 0..d, W[k,i] * x[i])))",
-        Source::StudentT => {
-            "energy(x[d]; W[K,d], alpha[K]) = sum(k, 0..K, alpha[k] * log1p(0.5 * square(sum(i, 0..d, W[k,i] * x[i]))))"
-        }
-    }
-}
-
-/// eₖ = −log πₖ + (d/2) log 2π − Σᵢ log|Lₖ,ᵢᵢ| + ½‖Lₖᵀ(x − μₖ)‖², E = −lse(−e).
-const MIXTURE_FULL: &str = "
-energy(x[d]; logits[K], mu[K,d], L[K,d,d] lower) =
-  -logsumexp(k, 0..K,
-      logits[k] - logsumexp(j, 0..K, logits[j]) - 0.5 * d * log(2 * pi)
-      + sum(i, 0..d, 0.5 * log(square(L[k,i,i])))
-      - 0.5 * sum(j, 0..d, square(sum(i, j..d, L[k,i,j] * (x[i] - mu[k,i])))))";
-
-const MIXTURE_DIAG: &str = "
-energy(x[d]; logits[K], mu[K,d], log_l[K,d]) =
-  -logsumexp(k, 0..K,
-      logits[k] - logsumexp(j, 0..K, logits[j]) - 0.5 * d * log(2 * pi)
-      + sum(i, 0..d, log_l[k,i])
-      - 0.5 * sum(i, 0..d, square(exp(log_l[k,i]) * (x[i] - mu[k,i]))))";
 
 /// Compares every output of `a` and `b` at the batch `x`.
 fn agree<T: Real>(what: &str, a: &dyn Energy<T>, b: &dyn Energy<T>, x: &[f64], v: &[f64], w: &[f64], tol: Tolerance) {
@@ -74,10 +49,6 @@ fn agree<T: Real>(what: &str, a: &dyn Energy<T>, b: &dyn Energy<T>, x: &[f64], v
 const F64: Tolerance = Tolerance::new(1e-10, 1e-10);
 const F32: Tolerance = Tolerance::new(1e-4, 1e-4);
 
-fn batch(seed: u64, b: usize, d: usize, scale: f64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let x = normal_vec(seed, b * d).iter().map(|v| v * scale).collect();
-    (x, normal_vec(seed + 1, b * d), uniform_vec(seed + 2, b, -0.5, 1.0))
-}
 
 #[test]
 fn gaussian_agrees_with_sym() {

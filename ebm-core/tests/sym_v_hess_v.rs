@@ -13,39 +13,15 @@
 //!
 //! Run with `cargo test -p ebm-core --release --test sym_v_hess_v`.
 
+mod common;
+
+use common::{batch, ica_src, GAUSSIAN, MIXTURE_DIAG, MIXTURE_FULL};
 use ebm_core::gaussian::Gaussian;
 use ebm_core::ica::{Ica, Source};
 use ebm_core::mixture::{Covariance, GaussianMixture};
 use ebm_core::sym::{parse_with, SymEnergy};
 use ebm_core::testing::{check_v_hess_v, check_v_hess_v_f32_matches_f64, normal_vec, uniform_vec, Tolerance, FD_TOL};
 use ebm_core::{EbmError, Energy, Real};
-
-const GAUSSIAN: &str = "energy(x[d]; mu[d], L[d,d] lower) = \
-    0.5 * sum(j, 0..d, square(sum(i, j..d, L[i,j] * (x[i] - mu[i]))))";
-
-fn ica_src(source: Source) -> &'static str {
-    match source {
-        Source::LogCosh => "energy(x[d]; W[K,d]) = sum(k, 0..K, logcosh(sum(i, 0..d, W[k,i] * x[i])))",
-        Source::Logistic => "energy(x[d]; W[K,d]) = sum(k, 0..K, 2 * logcosh(0.5 * sum(i, 0..d, W[k,i] * x[i])))",
-        Source::StudentT => {
-            "energy(x[d]; W[K,d], alpha[K]) = sum(k, 0..K, alpha[k] * log1p(0.5 * square(sum(i, 0..d, W[k,i] * x[i]))))"
-        }
-    }
-}
-
-const MIXTURE_FULL: &str = "
-energy(x[d]; logits[K], mu[K,d], L[K,d,d] lower) =
-  -logsumexp(k, 0..K,
-      logits[k] - logsumexp(j, 0..K, logits[j]) - 0.5 * d * log(2 * pi)
-      + sum(i, 0..d, 0.5 * log(square(L[k,i,i])))
-      - 0.5 * sum(j, 0..d, square(sum(i, j..d, L[k,i,j] * (x[i] - mu[k,i])))))";
-
-const MIXTURE_DIAG: &str = "
-energy(x[d]; logits[K], mu[K,d], log_l[K,d]) =
-  -logsumexp(k, 0..K,
-      logits[k] - logsumexp(j, 0..K, logits[j]) - 0.5 * d * log(2 * pi)
-      + sum(i, 0..d, log_l[k,i])
-      - 0.5 * sum(i, 0..d, square(exp(log_l[k,i]) * (x[i] - mu[k,i]))))";
 
 /// A quadratic form with explicit cross terms and a parameter-dependent
 /// scale: the Hessian is constant in x but not diagonal.
@@ -81,10 +57,6 @@ fn sym(src: &str, sizes: &[(&str, usize)], seed: u64, scale: f64) -> SymEnergy<f
     SymEnergy::new(f, &theta).unwrap()
 }
 
-fn batch(seed: u64, b: usize, d: usize, scale: f64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let x = normal_vec(seed, b * d).iter().map(|v| v * scale).collect();
-    (x, normal_vec(seed + 1, b * d), uniform_vec(seed + 2, b, -0.5, 1.0))
-}
 
 /// Finite differences (check_v_hess_v: against the score along v, the
 /// second difference of E, the Hessian diagonal for v = eⱼ, and the θ
