@@ -4,7 +4,10 @@
 //! written as a [`Kernel`] whose `run` is `#[inline(always)]` is compiled
 //! three times (AVX-512F, AVX2 and baseline) and [`dispatch`] picks one at
 //! run time. The three copies compute the same bits: Rust never contracts
-//! `a * b + c` into a fused multiply-add, so only the lane count changes.
+//! `a * b + c` into a fused multiply-add, and an explicit `mul_add` rounds
+//! once on every path (a hardware FMA in the AVX2 + FMA and AVX-512 copies,
+//! libm's correctly rounded `fma` in the baseline one, which is slower but
+//! only runs on CPUs without AVX2), so only the lane count changes.
 
 /// A loop body to compile once per vector ISA. `run` must be
 /// `#[inline(always)]` (with everything it calls) so that it is compiled
@@ -17,13 +20,13 @@ pub(crate) trait Kernel {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,fma")]
 unsafe fn run_avx512<K: Kernel>(k: K) -> K::Out {
     k.run()
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn run_avx2<K: Kernel>(k: K) -> K::Out {
     k.run()
 }
@@ -33,12 +36,12 @@ unsafe fn run_avx2<K: Kernel>(k: K) -> K::Out {
 pub(crate) fn dispatch<K: Kernel>(k: K) -> K::Out {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F.
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports AVX-512F and FMA.
             return unsafe { run_avx512(k) };
         }
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2.
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports AVX2 and FMA.
             return unsafe { run_avx2(k) };
         }
     }
