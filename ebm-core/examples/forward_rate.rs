@@ -1,5 +1,5 @@
-//! Single-thread, best-of-400 timings of the MLP's energy, energy + score
-//! and fused Hessian diagonal at the peers' sizes (softplus, B = 1024, f32):
+//! Single-thread, best-of-400 timings of the MLP's energy, energy + score,
+//! fused Hessian diagonal and 20 ULA steps at the peers' sizes (softplus, B = 1024, f32):
 //! a quick A/B check of a CPU change that is steadier than the medians of
 //! the criterion benches on a shared machine. Not a benchmark of record.
 //!
@@ -40,6 +40,8 @@ fn main() {
         let te = best(|| m.energy(&x, &mut e).expect("energy"));
         let tes = best(|| m.energy_score(&x, &mut e, &mut s).expect("energy_score"));
         let th = best(|| m.energy_score_hess_diag(&x, &mut e, &mut s, &mut hd).expect("hess_diag"));
-        println!("d={d:3} {h}-{h}: energy {te:.3} ms  energy_score {tes:.3} ms  hess_diag {th:.3} ms");
+        let mut xl = x.clone();
+        let tl = best(|| m.langevin_ula(&mut xl, 0.1, 20, 7, 0).expect("langevin"));
+        println!("d={d:3} {h}-{h}: energy {te:.3} ms  energy_score {tes:.3} ms  hess_diag {th:.3} ms  langevin_ula k=20 {tl:.3} ms");
     }
 }
