@@ -11,7 +11,7 @@
 //! The polynomials use `f32::mul_add`, which rounds once on every path: a
 //! hardware FMA where [`crate::simd`] compiles the loop for AVX2 + FMA or
 //! AVX-512, libm's correctly rounded `fmaf` otherwise. So the bits do not
-//! depend on the path, and the FMA halves the loop's arithmetic.
+//! depend on the path, and each Horner step is one instruction instead of two.
 //! The f32 versions are within 2 ulp (e^x and log(1 + e)) of the
 //! exact value (tested against f64), except that e^x flushes to 0 below
 //! x = −87 instead of returning a subnormal.
@@ -92,8 +92,8 @@ pub(super) fn exp_neg_f32(x: f32) -> f32 {
 
 /// log(1 + e) for 0 ≤ e ≤ 1 as e·P(e), where P (degree 8, P(0) = 1) is a
 /// minimax fit of log(1 + e)/e on [0, 1] (relative error 2⁻²⁷ before
-/// rounding; within 2 ulp in f32 with FMA Horner steps). No division: the
-/// divider was the busiest unit of the softplus loop.
+/// rounding; within 2 ulp in f32 with FMA Horner steps). Unlike the
+/// 2·atanh(e/(2 + e)) series it replaced, it needs no division.
 #[inline(always)]
 pub(super) fn log1p_unit_f32(e: f32) -> f32 {
     const P: [f32; 8] = [
