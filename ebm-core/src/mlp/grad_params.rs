@@ -233,8 +233,9 @@ fn add_weighted<T: Real>(m: &Mlp<T>, fw: &mut Fwd<T>, xc: &[T], w: &[T], g: &mut
 /// 2ᵏ that brings `w_max` to [1, 2) (k ≤ [`MAX_RESCALE`]), the chunk's
 /// gradient is summed at that scale into `scratch`, and 2⁻ᵏ times it is
 /// added to `g`. Scaling by a power of two is exact wherever no value is
-/// subnormal, so this gives the same bits as the direct path would with
-/// subnormal-free arithmetic, at full speed.
+/// subnormal, so the result is the direct path's up to rounding (the
+/// chunk's sum is added to `g` once instead of accumulated into it; the
+/// two differ by a few ulps), at full speed.
 fn rescaled<T: Real>(
     m: &Mlp<T>,
     fw: &mut Fwd<T>,
