@@ -181,31 +181,33 @@ fn energy_sweeps<T: Real>(m: &Mlp<T>, x: &[T], weights: Weights<'_, T>, acc: &mu
             let (g, energies) = g.split_at_mut(g.len() - b);
             let xc = &x[r.start * d..r.end * d];
             fw.forward(m, xc);
-            let wc = &mut wbuf[..r.len()];
-            match weights {
-                Weights::Given(w) => wc.copy_from_slice(&w[r.clone()]),
+            let w: &[T] = match weights {
+                Weights::Given(w) => &w[r.clone()],
                 Weights::OfEnergy(f) => {
                     let e = &mut energies[r.clone()];
                     fw.energy_into(m, e);
+                    let wc = &mut wbuf[..r.len()];
                     for ((wj, &ej), j) in wc.iter_mut().zip(e.iter()).zip(r.clone()) {
                         *wj = f(j, ej);
                     }
+                    wc
                 }
-            }
+            };
             fw.backward(m, false);
-            let w_max = wc.iter().fold(0.0f64, |a, &w| a.max(w.to_f64().abs()));
+            let w_max = w.iter().fold(0.0f64, |a, &v| a.max(v.to_f64().abs()));
             if w_max >= SMALL_WEIGHT || w_max == 0.0 || !w_max.is_finite() {
-                add_weighted(m, fw, xc, wc, g);
+                add_weighted(m, fw, xc, w, T::one(), g);
             } else {
-                rescaled(m, fw, xc, wc, w_max, scratch, g);
+                rescaled(m, fw, xc, w, w_max, scratch, g);
             }
         },
     );
 }
 
-/// `g += Σ_b w_b ∇_θ E(x_b)` for the chunk held by `fw` (after its backward
-/// pass; δ_l is overwritten by w_b δ_l).
-fn add_weighted<T: Real>(m: &Mlp<T>, fw: &mut Fwd<T>, xc: &[T], w: &[T], g: &mut [T]) {
+/// `g += Σ_b (scale·w_b) ∇_θ E(x_b)` for the chunk held by `fw` (after its
+/// backward pass; δ_l is overwritten by scale·w_b δ_l). `scale` is 1 or
+/// [`rescaled`]'s power of two, so scale·w_b is exact.
+fn add_weighted<T: Real>(m: &Mlp<T>, fw: &mut Fwd<T>, xc: &[T], w: &[T], scale: T, g: &mut [T]) {
     let l_max = m.depth();
     let offs = m.layer_offsets();
     for l in 1..=l_max {
@@ -213,6 +215,7 @@ fn add_weighted<T: Real>(m: &Mlp<T>, fw: &mut Fwd<T>, xc: &[T], w: &[T], g: &mut
         let o = offs[l - 1];
         let delta = &mut fw.delta[l][..fw.n * layer.out];
         for (row, &wb) in delta.chunks_exact_mut(layer.out).zip(w) {
+            let wb = scale * wb;
             row.iter_mut().for_each(|v| *v *= wb);
         }
         let input: &[T] = if l == 1 { xc } else { &fw.z[l - 1][..fw.n * layer.inp] };
@@ -221,6 +224,7 @@ fn add_weighted<T: Real>(m: &Mlp<T>, fw: &mut Fwd<T>, xc: &[T], w: &[T], g: &mut
     }
     let o = offs[l_max];
     for (zb, &wb) in fw.z[l_max].chunks_exact(o.inp).zip(w) {
+        let wb = scale * wb;
         for (gu, &z) in g[o.w..o.b].iter_mut().zip(zb) {
             *gu += wb * z;
         }
@@ -229,7 +233,7 @@ fn add_weighted<T: Real>(m: &Mlp<T>, fw: &mut Fwd<T>, xc: &[T], w: &[T], g: &mut
 }
 
 /// [`add_weighted`] for a chunk of tiny weights (largest |w_b| = `w_max`
-/// below [`SMALL_WEIGHT`]): the weights are multiplied by a power of two
+/// below [`SMALL_WEIGHT`]): the weights are taken times a power of two
 /// 2ᵏ that brings `w_max` to [1, 2) (k ≤ [`MAX_RESCALE`]), the chunk's
 /// gradient is summed at that scale into `scratch`, and 2⁻ᵏ times it is
 /// added to `g`. Scaling by a power of two is exact wherever no value is
@@ -240,17 +244,16 @@ fn rescaled<T: Real>(
     m: &Mlp<T>,
     fw: &mut Fwd<T>,
     xc: &[T],
-    w: &mut [T],
+    w: &[T],
     w_max: f64,
     scratch: &mut Vec<T>,
     g: &mut [T],
 ) {
     let k = (-w_max.log2().floor() as i32).min(MAX_RESCALE);
     let (up, down) = (T::from_f64(2f64.powi(k)), T::from_f64(2f64.powi(-k)));
-    w.iter_mut().for_each(|v| *v *= up);
     scratch.clear();
     scratch.resize(g.len(), T::zero());
-    add_weighted(m, fw, xc, w, scratch);
+    add_weighted(m, fw, xc, w, up, scratch);
     for (gi, &s) in g.iter_mut().zip(scratch.iter()) {
         *gi += s * down;
     }
