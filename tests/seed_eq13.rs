@@ -28,7 +28,11 @@ const SIGMA: f64 = 0.5;
 
 /// Per-row ½‖s_θ(x̃) + target‖², paired back to data points (antithetic rows
 /// averaged), and the library's loss.
-fn dsm_per_sample(dsm: &Dsm<f64>, model: &dyn Energy<f64>, st: &ebm::estimators::dsm::DsmState<f64>) -> (Vec<f64>, f64) {
+fn dsm_per_sample(
+    dsm: &Dsm<f64>,
+    model: &dyn Energy<f64>,
+    st: &ebm::estimators::dsm::DsmState<f64>,
+) -> (Vec<f64>, f64) {
     let d = model.dim();
     let rows = st.weight.len();
     let (mut e, mut s) = (vec![0.0; rows], vec![0.0; rows * d]);
@@ -56,9 +60,8 @@ fn dsm_is_the_fisher_divergence_to_the_noised_law_plus_a_constant() {
     let c_prime = 0.5 * (d as f64 / (SIGMA * SIGMA) - e_sq);
 
     let x = sample_mixture(&w, &m, &c, 20_000, 77);
-    let mut models: Vec<Box<dyn Energy<f64>>> = (1..=3)
-        .map(|s| Box::new(scaled_mlp(2, &[16, 16], s, 12.0)) as Box<dyn Energy<f64>>)
-        .collect();
+    let mut models: Vec<Box<dyn Energy<f64>>> =
+        (1..=3).map(|s| Box::new(scaled_mlp(2, &[16, 16], s, 12.0)) as Box<dyn Energy<f64>>).collect();
     models.push(Box::new(Gaussian::from_mean_precision(&[0.8, -0.5], &[0.4, 0.1, 0.1, 1.2]).unwrap()));
     for antithetic in [false, true] {
         let dsm = if antithetic { Dsm::new(SIGMA).with_antithetic() } else { Dsm::new(SIGMA) };
@@ -74,7 +77,11 @@ fn dsm_is_the_fisher_divergence_to_the_noised_law_plus_a_constant() {
                 "antithetic {antithetic} model {i}: L_DSM {:.4} ± {:.4}; D_F(q‖p_θ) + C′ = {:.4} (D_F(p_data‖p_θ) {:.4})",
                 est.value, est.std_err, df_q + c_prime, df_p
             );
-            assert!(est.z_score(df_q + c_prime) < 5.0, "model {i}: L_DSM {est:?} vs D_F(q‖p_θ) + C′ = {}", df_q + c_prime);
+            assert!(
+                est.z_score(df_q + c_prime) < 5.0,
+                "model {i}: L_DSM {est:?} vs D_F(q‖p_θ) + C′ = {}",
+                df_q + c_prime
+            );
             per_model.push((per, df_q, df_p));
         }
         // Differences with common random numbers: tighter, and they tell q_σ from p_data.

@@ -70,7 +70,10 @@ fn gaussian_grad_log_z_is_minus_the_expected_grad_energy() {
     let est = block_estimates(&grad_energy_blocks(&g, n, |b| sample_gaussian(&g, n, 17, b)));
     for k in 0..p {
         let z = est[k].z_score(-closed[k]);
-        println!("θ[{k}]: E[∇E] = {:+.5} ± {:.5}, −∇ log Z = {:+.5} (z {z:.2})", est[k].value, est[k].std_err, -closed[k]);
+        println!(
+            "θ[{k}]: E[∇E] = {:+.5} ± {:.5}, −∇ log Z = {:+.5} (z {z:.2})",
+            est[k].value, est[k].std_err, -closed[k]
+        );
         assert!(z < 5.0, "θ[{k}]: E_p[∇_θE] = {:?} but −∇_θ log Z = {}", est[k], -closed[k]);
     }
     // Power: the other sign, ∇ log Z = +E[∇E], is rejected by a wide margin.
@@ -141,5 +144,8 @@ fn mlp_grad_log_z_by_quadrature_is_minus_the_expected_grad_energy() {
     mlp.set_params(&theta).unwrap();
     // ∂E/∂b_out = 1, so this entry is −1 exactly.
     assert!((expected[p - 1] - 1.0).abs() < 1e-10);
-    println!("MLP: log Z = {} (bound {:e}); max |∇ log Z + E_p[∇E]| = {worst:e} over {p} parameters", q.log_z, q.err_bound);
+    println!(
+        "MLP: log Z = {} (bound {:e}); max |∇ log Z + E_p[∇E]| = {worst:e} over {p} parameters",
+        q.log_z, q.err_bound
+    );
 }

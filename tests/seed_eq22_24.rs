@@ -194,10 +194,9 @@ fn errors(fit: [f64; 3]) -> (f64, f64) {
     let xs = [M - S, M, M + S];
     let mut e = vec![0.0; 3];
     model.energy(&xs, &mut e).unwrap();
-    let g_err = (0..3)
-        .map(|i| -e[i] - fit[2] - log_normal(xs[i], 0.0, TAU) - (NU as f64).ln() - g_star(xs[i]))
-        .sum::<f64>()
-        / 3.0;
+    let g_err =
+        (0..3).map(|i| -e[i] - fit[2] - log_normal(xs[i], 0.0, TAU) - (NU as f64).ln() - g_star(xs[i])).sum::<f64>()
+            / 3.0;
     (fit[2] - model.log_z(), g_err)
 }
 

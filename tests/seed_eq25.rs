@@ -130,19 +130,21 @@ fn stein_identity_holds_for_several_critics() {
     for b in 0..nb {
         let x = sample_mixture(&w, &m, &c, per, 300 + b);
         let s = scores(&mix, &x);
-        let mut row: Vec<f64> = (0..4).map(|k| stein_terms(&x, &s, &critic).iter().map(|t| t[k]).sum::<f64>() / per as f64).collect();
+        let mut row: Vec<f64> =
+            (0..4).map(|k| stein_terms(&x, &s, &critic).iter().map(|t| t[k]).sum::<f64>() / per as f64).collect();
         // The library's own Stein terms (exact and Hutchinson traces).
         let exact = critic.stein_objective(&x, &s, 0.0, TraceMode::Exact, None, None).unwrap();
         let mut probes = vec![0.0; per * 2 * D];
         ebm::rng::fill_normal(77, b, 0, &mut probes);
-        let hutch = critic
-            .stein_objective(&x, &s, 0.0, TraceMode::Hutchinson { probes: 2 }, Some(&probes), None)
-            .unwrap();
+        let hutch =
+            critic.stein_objective(&x, &s, 0.0, TraceMode::Hutchinson { probes: 2 }, Some(&probes), None).unwrap();
         assert!((exact.objective - row[3]).abs() < 1e-7, "library trace vs central differences");
         row.push(hutch.objective);
         right.push(row);
         let sw = scores(&wrong, &x);
-        bad.push((0..4).map(|k| stein_terms(&x, &sw, &critic).iter().map(|t| t[k]).sum::<f64>() / per as f64).collect());
+        bad.push(
+            (0..4).map(|k| stein_terms(&x, &sw, &critic).iter().map(|t| t[k]).sum::<f64>() / per as f64).collect(),
+        );
     }
     let est = block_estimates(&right);
     for (k, e) in est.iter().enumerate() {
@@ -189,10 +191,8 @@ fn affine_objective(params: &[f64], x: &[f64], s: &[f64], lambda: f64) -> Vec<f6
     x.chunks(D)
         .zip(s.chunks(D))
         .map(|(xr, sr)| {
-            let f = [
-                params[0] * xr[0] + params[1] * xr[1] + params[4],
-                params[2] * xr[0] + params[3] * xr[1] + params[5],
-            ];
+            let f =
+                [params[0] * xr[0] + params[1] * xr[1] + params[4], params[2] * xr[0] + params[3] * xr[1] + params[5]];
             sr[0] * f[0] + sr[1] * f[1] + tr - lambda * (f[0] * f[0] + f[1] * f[1])
         })
         .collect()
@@ -208,9 +208,15 @@ fn optimal_penalised_critic_is_the_scaled_score_difference() {
     let s = scores(&model, &pts);
     for lambda in [0.25, 0.5, 2.0] {
         let star = pair.optimal_critic(lambda);
-        let quad = |params: &[f64]| -> f64 { affine_objective(params, &pts, &s, lambda).iter().zip(&pw).map(|(v, w)| v * w).sum() };
+        let quad = |params: &[f64]| -> f64 {
+            affine_objective(params, &pts, &s, lambda).iter().zip(&pw).map(|(v, w)| v * w).sum()
+        };
         let best = quad(&star);
-        assert!((best - df / (2.0 * lambda)).abs() < 1e-9 * df, "λ {lambda}: S(f*) = {best} vs D_F/(2λ) = {}", df / (2.0 * lambda));
+        assert!(
+            (best - df / (2.0 * lambda)).abs() < 1e-9 * df,
+            "λ {lambda}: S(f*) = {best} vs D_F/(2λ) = {}",
+            df / (2.0 * lambda)
+        );
         // Any perturbation h = Gx + g loses exactly λδ²E‖h‖².
         for (k, delta) in [0.1, -0.3, 1.0].into_iter().enumerate() {
             let mut hp = vec![0.0; 6];
@@ -226,7 +232,10 @@ fn optimal_penalised_critic_is_the_scaled_score_difference() {
                 .sum();
             let moved: Vec<f64> = star.iter().zip(&hp).map(|(a, b)| a + delta * b).collect();
             let loss = best - quad(&moved);
-            assert!((loss - lambda * delta * delta * e_h2).abs() < 1e-9 * (1.0 + loss), "λ {lambda}, δ {delta}: lost {loss}");
+            assert!(
+                (loss - lambda * delta * delta * e_h2).abs() < 1e-9 * (1.0 + loss),
+                "λ {lambda}, δ {delta}: lost {loss}"
+            );
         }
     }
     // Monte Carlo through the library's critic (no hidden layer = affine).
@@ -278,7 +287,8 @@ fn learned_stein_discrepancy_approaches_the_fisher_divergence() {
     let mut w_emp = [0.0; D * (D + 1)];
     for i in 0..D {
         for j in 0..D + 1 {
-            w_emp[i * (D + 1) + j] = (0..D + 1).map(|k| mm[i * (D + 1) + k] * phi_inv[k * (D + 1) + j]).sum::<f64>() / (2.0 * lambda);
+            w_emp[i * (D + 1) + j] =
+                (0..D + 1).map(|k| mm[i * (D + 1) + k] * phi_inv[k * (D + 1) + j]).sum::<f64>() / (2.0 * lambda);
         }
     }
     let emp_params = [w_emp[0], w_emp[1], w_emp[3], w_emp[4], w_emp[2], w_emp[5]];
@@ -297,7 +307,10 @@ fn learned_stein_discrepancy_approaches_the_fisher_divergence() {
         2.0 * lambda * learned.std_err
     );
     assert!((last - learned.value).abs() < 1e-9, "the library reports the objective of its critic");
-    assert!(last <= emp_best + 1e-9 && emp_best - last < 1e-4 * emp_best, "critic not at the optimum: {last} vs {emp_best}");
+    assert!(
+        last <= emp_best + 1e-9 && emp_best - last < 1e-4 * emp_best,
+        "critic not at the optimum: {last} vs {emp_best}"
+    );
     let z = (2.0 * lambda * learned.value - df).abs() / (2.0 * lambda * learned.std_err);
     assert!(z < 5.0, "2λ·LSD = {} vs D_F = {df} (z {z})", 2.0 * lambda * learned.value);
 }

@@ -62,10 +62,8 @@ struct Case {
     eps: f64,
 }
 
-const CASES: [Case; 2] = [
-    Case { m: 0.5, s: 0.8, mu: 0.0, l: 1.3, eps: 1.0 },
-    Case { m: -0.2, s: 1.5, mu: 0.3, l: 0.8, eps: 0.5 },
-];
+const CASES: [Case; 2] =
+    [Case { m: 0.5, s: 0.8, mu: 0.0, l: 1.3, eps: 1.0 }, Case { m: -0.2, s: 1.5, mu: 0.3, l: 0.8, eps: 0.5 }];
 
 impl Case {
     fn a(&self, l: f64) -> f64 {
@@ -115,7 +113,14 @@ fn closed(c: &Case) -> Closed {
         kl(c.m, c.s * c.s, mu, l) - kl(m1, v1, mu, l)
     };
     let grad_obj = grad(obj, mu, l);
-    let term_i = grad(|m_, l_| { let (m1, v1) = c.p1(m_, l_); kl(m1, v1, mu, l) }, mu, l);
+    let term_i = grad(
+        |m_, l_| {
+            let (m1, v1) = c.p1(m_, l_);
+            kl(m1, v1, mu, l)
+        },
+        mu,
+        l,
+    );
     let term_ii = grad(|m_, l_| kl(m1, v1, m_, l_), mu, l);
     let grad_kl_data = grad(|m_, l_| kl(c.m, c.s * c.s, m_, l_), mu, l);
     let grad_log_z = [0.0, -1.0 / l];

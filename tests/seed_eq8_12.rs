@@ -117,7 +117,12 @@ fn mlp_score_matching_against_a_mixture_by_quadrature() {
         let v: Vec<f64> = sd.iter().zip(&s).map(|(a, b)| a - b).collect();
         mlp.grad_params_v_dot_grad_x(&pts, &v, &pw, &mut gd).unwrap();
         let diff: Vec<f64> = gj.iter().zip(&gd).map(|(a, b)| a - b).collect();
-        assert!(norm(&diff) < 1e-7 * norm(&gd), "seed {seed}: ‖∇J − ∇D_F‖ = {:e}, ‖∇D_F‖ = {:e}", norm(&diff), norm(&gd));
+        assert!(
+            norm(&diff) < 1e-7 * norm(&gd),
+            "seed {seed}: ‖∇J − ∇D_F‖ = {:e}, ‖∇D_F‖ = {:e}",
+            norm(&diff),
+            norm(&gd)
+        );
     }
     let spread = seen.iter().cloned().fold(f64::MIN, f64::max) - seen.iter().cloned().fold(f64::MAX, f64::min);
     assert!(spread > 1e-2, "the MLPs must differ for the identity to mean anything");

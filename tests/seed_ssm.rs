@@ -97,7 +97,10 @@ fn gaussian_projections_average_to_exact_sm() {
         let le = Estimate::from_values(&losses);
         let ge = block_estimates(&grads);
         let worst = (0..p).map(|k| ge[k].z_score(grad[k])).fold(0.0, f64::max);
-        println!("VR {vr}: sliced loss {:.4} ± {:.4} vs exact {loss:.4}; max gradient |z| {worst:.2} over {p}", le.value, le.std_err);
+        println!(
+            "VR {vr}: sliced loss {:.4} ± {:.4} vs exact {loss:.4}; max gradient |z| {worst:.2} over {p}",
+            le.value, le.std_err
+        );
         assert!(le.z_score(loss) < 5.0, "VR {vr}: {le:?} vs {loss}");
         assert!(worst < 5.5, "VR {vr}: gradient max z {worst}");
         ses.push(le.std_err);

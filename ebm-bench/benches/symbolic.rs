@@ -26,9 +26,7 @@ fn pair<T: Real>(c: &mut Criterion, model: &str, hand: &dyn Energy<T>, sym: &dyn
     group.throughput(Throughput::Elements(B as u64));
     for (label, m) in [("hand", hand), ("sym", sym)] {
         let id = BenchmarkId::new(format!("{model}_d{D}_{}", T::NAME), format!("{label}_B{B}"));
-        group.bench_function(id, |b| {
-            b.iter(|| m.energy_score_hess_diag(&x, &mut e, &mut s, &mut h).expect("hess"))
-        });
+        group.bench_function(id, |b| b.iter(|| m.energy_score_hess_diag(&x, &mut e, &mut s, &mut h).expect("hess")));
     }
     group.finish();
     let mut group = c.benchmark_group("sym_vs_hand_grad_params_sm");

@@ -65,7 +65,11 @@ pub fn setup() -> Vec<(MlpShape, Vec<Target>)> {
                     println!(
                         "ebm-bench: GPU adapter {}{}",
                         info,
-                        if g.is_software() { " — software device: correctness run at the smallest size, not a speed figure" } else { "" }
+                        if g.is_software() {
+                            " — software device: correctness run at the smallest size, not a speed figure"
+                        } else {
+                            ""
+                        }
                     );
                 }
             }

@@ -39,7 +39,9 @@
 
 use crate::targets::NotRun;
 use ebm_core::{Energy, Real};
-use ebm_estimators::{Cd, CriticActivation, Dsm, Estimator, ExactSm, GaussianNoise, Lsd, Nce, Pcd, Projection, Ssm, StepCtx, Ula};
+use ebm_estimators::{
+    Cd, CriticActivation, Dsm, Estimator, ExactSm, GaussianNoise, Lsd, Nce, Pcd, Projection, Ssm, StepCtx, Ula,
+};
 
 /// The run seed of every step's `StepCtx`.
 pub const STEP_SEED: u64 = 2024;
@@ -119,7 +121,9 @@ impl EstimatorStep {
         let ula = || Ula::new(MCMC_EPS, MCMC_STEPS);
         Ok(match self {
             EstimatorStep::CdK => Box::new(Cd::<T, _>::new(ula())),
-            EstimatorStep::Pcd => Box::new(Pcd::<T, _>::new(ula()).with_capacity(PCD_BUFFER).with_reinit_prob(PCD_REINIT)),
+            EstimatorStep::Pcd => {
+                Box::new(Pcd::<T, _>::new(ula()).with_capacity(PCD_BUFFER).with_reinit_prob(PCD_REINIT))
+            }
             EstimatorStep::ExactSm => Box::new(ExactSm::new()),
             EstimatorStep::Dsm => Box::new(Dsm::<T>::new(DSM_SIGMA)),
             EstimatorStep::Ssm => Box::new(Ssm::<T>::new(SSM_PROJECTIONS, Projection::Gaussian)),
@@ -138,8 +142,16 @@ impl EstimatorStep {
                 Box::new(Nce::<T>::new(noise, NCE_NU).with_log_z(c0))
             }
             EstimatorStep::Lsd => Box::new(
-                Lsd::<T>::new(d, &LSD_HIDDEN, CriticActivation::Swish, LSD_LAMBDA, LSD_CRITIC_STEPS, LSD_CRITIC_LR, STEP_SEED)?
-                    .with_hutchinson(LSD_PROBES),
+                Lsd::<T>::new(
+                    d,
+                    &LSD_HIDDEN,
+                    CriticActivation::Swish,
+                    LSD_LAMBDA,
+                    LSD_CRITIC_STEPS,
+                    LSD_CRITIC_LR,
+                    STEP_SEED,
+                )?
+                .with_hutchinson(LSD_PROBES),
             ),
         })
     }
@@ -156,7 +168,8 @@ impl EstimatorStep {
         est.step(model, &x, StepCtx::new(STEP_SEED, t), &mut grad)?;
         Ok(Box::new(move || {
             t += 1;
-            est.step(model, &x, StepCtx::new(STEP_SEED, t), &mut grad).expect("estimator step failed after a successful warm-up");
+            est.step(model, &x, StepCtx::new(STEP_SEED, t), &mut grad)
+                .expect("estimator step failed after a successful warm-up");
         }))
     }
 

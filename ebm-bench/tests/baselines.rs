@@ -48,7 +48,8 @@ fn every_estimator_step_runs_with_the_bench_hyperparameters() {
     let b = 64;
     let x: Vec<f64> = ebm_bench::normal_batch(1, b, 3);
     for step in EstimatorStep::ALL {
-        let (loss, grad) = step.run_once(&m, &x, StepCtx::new(1, 0)).unwrap_or_else(|e| panic!("{}: {e}", step.group()));
+        let (loss, grad) =
+            step.run_once(&m, &x, StepCtx::new(1, 0)).unwrap_or_else(|e| panic!("{}: {e}", step.group()));
         assert!(loss.is_finite(), "{}: loss {loss}", step.group());
         assert!(grad.len() >= m.num_params(), "{}: gradient length", step.group());
         assert!(grad.iter().all(|g| g.is_finite()) && grad.iter().any(|&g| g != 0.0), "{}: gradient", step.group());

@@ -83,7 +83,8 @@ pub fn remove_stale_temps(dir: &Path) -> usize {
     let mut n = 0;
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') && name.contains(".tmp-") && !name.ends_with(&me) && fs::remove_file(e.path()).is_ok() {
+        if name.starts_with('.') && name.contains(".tmp-") && !name.ends_with(&me) && fs::remove_file(e.path()).is_ok()
+        {
             n += 1;
         }
     }

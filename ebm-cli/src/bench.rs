@@ -54,7 +54,12 @@ pub fn measure(models: &[(&str, usize)], batch: usize, gpu: bool, budget: Durati
                     "energy+score+hess_diag" => m.energy_score_hess_diag(&x, &mut e, &mut s, &mut h),
                     _ => m.grad_params_energy(&x, &w, &mut g),
                 })?;
-                rows.push(Row { model: format!("{spec} d={d}"), op, backend: b.name(), samples_per_s: batch as f64 / secs });
+                rows.push(Row {
+                    model: format!("{spec} d={d}"),
+                    op,
+                    backend: b.name(),
+                    samples_per_s: batch as f64 / secs,
+                });
             }
         }
     }

@@ -188,7 +188,8 @@ pub fn to_bytes(ck: &Checkpoint) -> Vec<u8> {
         .iter()
         .zip(&bytes)
         .map(|((name, shape, _), b)| {
-            let view = safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), b).expect("shape matches the data");
+            let view =
+                safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), b).expect("shape matches the data");
             (name.clone(), view)
         })
         .collect();
@@ -198,13 +199,21 @@ pub fn to_bytes(ck: &Checkpoint) -> Vec<u8> {
 /// Writes a checkpoint to `path` atomically.
 pub fn save(path: &Path, ck: &Checkpoint) -> Result<(), CheckpointError> {
     let bytes = to_bytes(ck);
-    crate::atomic::write_atomic(path, &bytes).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), action: "cannot write", source })
+    crate::atomic::write_atomic(path, &bytes).map_err(|source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        action: "cannot write",
+        source,
+    })
 }
 
 /// Reads a checkpoint (a file, or a run directory holding `model.safetensors`).
 pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
     let file = resolve(path);
-    let bytes = std::fs::read(&file).map_err(|source| CheckpointError::Io { path: file.clone(), action: "cannot read", source })?;
+    let bytes = std::fs::read(&file).map_err(|source| CheckpointError::Io {
+        path: file.clone(),
+        action: "cannot read",
+        source,
+    })?;
     from_bytes(&file, &bytes)
 }
 
@@ -252,7 +261,8 @@ impl<'a> Reader<'a> {
     }
 
     fn finish(&self) -> Result<(), CheckpointError> {
-        let mut extra: Vec<String> = self.st.names().into_iter().filter(|n| !self.used.iter().any(|u| u == n)).map(String::from).collect();
+        let mut extra: Vec<String> =
+            self.st.names().into_iter().filter(|n| !self.used.iter().any(|u| u == n)).map(String::from).collect();
         if extra.is_empty() {
             return Ok(());
         }
@@ -270,7 +280,8 @@ fn shape_dim(r: &Reader<'_>, name: &str, s: &[usize], rank: usize) -> Result<(),
 
 /// Parses checkpoint bytes; `path` is only used in messages.
 pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
-    let fmt = |e: safetensors::SafeTensorError| CheckpointError::Format { path: path.to_path_buf(), reason: e.to_string() };
+    let fmt =
+        |e: safetensors::SafeTensorError| CheckpointError::Format { path: path.to_path_buf(), reason: e.to_string() };
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(fmt)?;
     let meta: BTreeMap<String, String> = header.metadata().clone().unwrap_or_default().into_iter().collect();
     let st = SafeTensors::deserialize(bytes).map_err(fmt)?;
@@ -285,7 +296,9 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointErr
         "mlp" => {
             let act: Activation = match meta.get("activation") {
                 Some(a) => a.parse().map_err(|e: ebm_core::mlp::ParseActivationError| r.err(e.to_string()))?,
-                None => return Err(r.err("MLP checkpoint without `activation` metadata (save with metadata={\"activation\": \"softplus\"})")),
+                None => return Err(r.err(
+                    "MLP checkpoint without `activation` metadata (save with metadata={\"activation\": \"softplus\"})",
+                )),
             };
             let (mut dims, mut params) = (Vec::new(), Vec::new());
             let mut l = 0usize;
@@ -296,7 +309,11 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointErr
                 if dims.is_empty() {
                     dims.push(ws[1]);
                 } else if ws[1] != *dims.last().expect("non-empty") {
-                    return Err(r.err(format!("tensor `{wname}` has {} inputs but the previous layer has {} outputs", ws[1], dims.last().expect("non-empty"))));
+                    return Err(r.err(format!(
+                        "tensor `{wname}` has {} inputs but the previous layer has {} outputs",
+                        ws[1],
+                        dims.last().expect("non-empty")
+                    )));
                 }
                 dims.push(ws[0]);
                 let b = r.get(&format!("{}.bias", 2 * l), &[ws[0]])?;
@@ -305,10 +322,16 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointErr
                 l += 1;
             }
             if l < 2 {
-                return Err(r.err("an MLP energy needs at least one hidden layer and the output layer (`0.weight`, `2.weight`)"));
+                return Err(r.err(
+                    "an MLP energy needs at least one hidden layer and the output layer (`0.weight`, `2.weight`)",
+                ));
             }
             if dims.last() != Some(&1) {
-                return Err(r.err(format!("the last layer `{}.weight` must have 1 output (the energy), it has {}", 2 * (l - 1), dims.last().expect("non-empty"))));
+                return Err(r.err(format!(
+                    "the last layer `{}.weight` must have 1 output (the energy), it has {}",
+                    2 * (l - 1),
+                    dims.last().expect("non-empty")
+                )));
             }
             let hidden = &dims[1..dims.len() - 1];
             Model::Mlp(Mlp::new(dims[0], hidden, act, params).map_err(|e| r.err(e.to_string()))?)
@@ -349,7 +372,9 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointErr
                             params.push(dense[c * d * d + i * d + j]);
                         }
                         if let Some(j) = (i + 1..d).find(|&j| dense[c * d * d + i * d + j] != 0.0) {
-                            return Err(r.err(format!("`precision_tril`[{c}, {i}, {j}] is above the diagonal and must be 0")));
+                            return Err(
+                                r.err(format!("`precision_tril`[{c}, {i}, {j}] is above the diagonal and must be 0"))
+                            );
                         }
                     }
                 }
@@ -387,7 +412,10 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointErr
             Model::Rbm(GaussBernoulliRbm::new(d, h, params).map_err(|e| r.err(e.to_string()))?)
         }
         "formula" => {
-            let source = meta.get("ebm.formula").ok_or_else(|| r.err("formula checkpoint without `ebm.formula` metadata"))?.clone();
+            let source = meta
+                .get("ebm.formula")
+                .ok_or_else(|| r.err("formula checkpoint without `ebm.formula` metadata"))?
+                .clone();
             let formula = ebm_core::sym::parse(&source).map_err(|e| r.err(format!("stored formula: {e}")))?;
             let mut theta = vec![0f32; formula.signature.num_params()];
             for decl in &formula.signature.params {
@@ -398,7 +426,11 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointErr
             let energy = formula_from_source(path, &source, Some(&theta), 0).map_err(|e| r.err(e.to_string()))?;
             Model::Formula { energy, source }
         }
-        other => return Err(r.err(format!("unknown model family `{other}` (expected mlp, gaussian, gmm, ica, rbm, formula)"))),
+        other => {
+            return Err(
+                r.err(format!("unknown model family `{other}` (expected mlp, gaussian, gmm, ica, rbm, formula)"))
+            )
+        }
     };
     r.finish()?;
     let step = match meta.get("ebm.step") {
@@ -408,7 +440,9 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointErr
     let floats = |key: &str| -> Result<Option<Vec<f64>>, CheckpointError> {
         match meta.get(key) {
             None => Ok(None),
-            Some(s) => serde_json::from_str::<Vec<f64>>(s).map(Some).map_err(|_| r.err(format!("`{key}` is not a JSON list of numbers"))),
+            Some(s) => serde_json::from_str::<Vec<f64>>(s)
+                .map(Some)
+                .map_err(|_| r.err(format!("`{key}` is not a JSON list of numbers"))),
         }
     };
     let aux: Vec<f32> = floats("ebm.aux")?.unwrap_or_default().into_iter().map(|v| v as f32).collect();

@@ -47,7 +47,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Array2, DataError> {
             })?;
             let f = v as f32;
             if !f.is_finite() {
-                return Err(DataError::NonFiniteCsv { path: path.to_path_buf(), line: line_no, column: j + 1, value: v });
+                return Err(DataError::NonFiniteCsv {
+                    path: path.to_path_buf(),
+                    line: line_no,
+                    column: j + 1,
+                    value: v,
+                });
             }
             data.push(f);
         }

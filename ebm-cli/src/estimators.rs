@@ -16,7 +16,8 @@ use crate::config::TrainSettings;
 use crate::error::{usage, Result};
 use ebm_estimators::icd::KlTerm;
 use ebm_estimators::{
-    Adam, Cd, CriticActivation, Dataset, Dsm, Estimator, ExactSm, GaussianNoise, InitNoise, Lsd, Nce, Optimizer, Pcd, Projection, Sgd, Ssm, Ula,
+    Adam, Cd, CriticActivation, Dataset, Dsm, Estimator, ExactSm, GaussianNoise, InitNoise, Lsd, Nce, Optimizer, Pcd,
+    Projection, Sgd, Ssm, Ula,
 };
 
 /// The estimator names.
@@ -26,10 +27,15 @@ pub const NAMES: [&str; 9] = ["cd", "pcd", "icd", "esm", "dsm", "ssm", "ssm-vr",
 /// law and PCD's initial chains).
 pub fn build(s: &TrainSettings, train: &Dataset<f32>) -> Result<Box<dyn Estimator<f32>>> {
     let ula = || Ula::new(s.mcmc_eps, s.mcmc_steps);
-    let (lo, hi) = train.as_slice().iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v as f64), b.max(v as f64)));
+    let (lo, hi) = train
+        .as_slice()
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v as f64), b.max(v as f64)));
     Ok(match s.estimator.as_str() {
         "cd" => Box::new(Cd::<f32, _>::new(ula()).with_l2(s.l2_energy)),
-        "icd" => Box::new(Cd::<f32, _>::new(ula()).with_l2(s.l2_energy).with_kl(KlTerm { weight: s.kl_weight, eps: s.mcmc_eps })),
+        "icd" => Box::new(
+            Cd::<f32, _>::new(ula()).with_l2(s.l2_energy).with_kl(KlTerm { weight: s.kl_weight, eps: s.mcmc_eps }),
+        ),
         "pcd" => Box::new(
             Pcd::<f32, _>::new(ula())
                 .with_capacity(s.pcd_buffer)

@@ -214,7 +214,14 @@ fn main() {
     let result = match cli.command {
         Command::Train(a) => train(a),
         Command::Sample(a) => {
-            let opts = SamplerOpts { kind: a.sampler, steps: a.steps, eps: a.eps, leapfrog: a.leapfrog, levels: a.levels, anneal_ratio: a.anneal_ratio };
+            let opts = SamplerOpts {
+                kind: a.sampler,
+                steps: a.steps,
+                eps: a.eps,
+                leapfrog: a.leapfrog,
+                levels: a.levels,
+                anneal_ratio: a.anneal_ratio,
+            };
             ebm_cli::sample::command(&a.model, a.n, &opts, &a.out, a.seed, a.init_scale, a.backend)
         }
         Command::Eval(a) => ebm_cli::eval::run(&ebm_cli::eval::EvalArgs {

@@ -114,7 +114,14 @@ pub struct Which {
 
 /// Computes the metrics of `model` on the data `x` (row-major n×d); MMD
 /// against `samples` when given.
-pub fn evaluate(model: &Model, energy: &dyn Energy<f32>, x: &[f32], samples: Option<&[f32]>, which: Which, seed: u64) -> Result<Report> {
+pub fn evaluate(
+    model: &Model,
+    energy: &dyn Energy<f32>,
+    x: &[f32],
+    samples: Option<&[f32]>,
+    which: Which,
+    seed: u64,
+) -> Result<Report> {
     let d = model.dim();
     let mut r = Report { n: x.len() / d, ..Default::default() };
     let m64 = to_f64(model);
@@ -122,7 +129,14 @@ pub fn evaluate(model: &Model, energy: &dyn Energy<f32>, x: &[f32], samples: Opt
     if which.nll {
         if d <= 2 {
             let half = 6.0 * std.iter().cloned().fold(0.0, f64::max);
-            let opts = QuadratureOptions { rel_tol: 1e-6, center: Some(mean.clone()), half_width: half, min_points: 33, max_points: 1025, max_expansions: 12 };
+            let opts = QuadratureOptions {
+                rel_tol: 1e-6,
+                center: Some(mean.clone()),
+                half_width: half,
+                min_points: 33,
+                max_points: 1025,
+                max_expansions: 12,
+            };
             match metrics::log_z_quadrature(m64.as_ref(), &opts) {
                 Ok(q) => {
                     let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
@@ -169,7 +183,8 @@ pub fn evaluate(model: &Model, energy: &dyn Energy<f32>, x: &[f32], samples: Opt
     }
     if let Some(s) = samples {
         let ss = subsample(s, d, 1000);
-        let res = metrics::median_bandwidth(&xs, d).and_then(|h| metrics::mmd(&ss, &xs, d, Kernel::rbf(h), Statistic::U));
+        let res =
+            metrics::median_bandwidth(&xs, d).and_then(|h| metrics::mmd(&ss, &xs, d, Kernel::rbf(h), Statistic::U));
         match res {
             Ok(m) => {
                 r.mmd2 = Some(m.mmd2);

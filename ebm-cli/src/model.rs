@@ -182,13 +182,14 @@ pub fn formula_from_source(path: &Path, source: &str, theta: Option<&[f32]>, see
         Some(t) => t.to_vec(),
         None => match source.lines().map(str::trim).find_map(|l| l.strip_prefix("#!")) {
             Some(directive) => {
-                let vals = directive
-                    .trim()
-                    .strip_prefix("theta")
-                    .and_then(|r| r.trim_start().strip_prefix('='))
-                    .ok_or_else(|| ferr(format!("bad directive `#!{directive}`: expected `#! theta = v0, v1, ...`")))?;
+                let vals =
+                    directive.trim().strip_prefix("theta").and_then(|r| r.trim_start().strip_prefix('=')).ok_or_else(
+                        || ferr(format!("bad directive `#!{directive}`: expected `#! theta = v0, v1, ...`")),
+                    )?;
                 vals.split(',')
-                    .map(|v| v.trim().parse::<f32>().map_err(|_| ferr(format!("`#! theta`: `{}` is not a number", v.trim()))))
+                    .map(|v| {
+                        v.trim().parse::<f32>().map_err(|_| ferr(format!("`#! theta`: `{}` is not a number", v.trim())))
+                    })
                     .collect::<Result<Vec<_>>>()?
             }
             None => {

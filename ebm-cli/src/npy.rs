@@ -35,7 +35,8 @@ fn bad(path: &Path, reason: impl Into<String>) -> DataError {
 fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
     let pat_a = format!("'{key}'");
     let pat_b = format!("\"{key}\"");
-    let start = header.find(&pat_a).map(|i| i + pat_a.len()).or_else(|| header.find(&pat_b).map(|i| i + pat_b.len()))?;
+    let start =
+        header.find(&pat_a).map(|i| i + pat_a.len()).or_else(|| header.find(&pat_b).map(|i| i + pat_b.len()))?;
     let rest = header[start..].trim_start().strip_prefix(':')?.trim_start();
     let mut depth = 0i32;
     for (i, c) in rest.char_indices() {
@@ -79,7 +80,12 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Array2, DataError> {
         "<f8" | "|f8" | "=f8" | "f8" => (false, 8),
         ">f8" => (true, 8),
         other => {
-            return Err(bad(path, format!("dtype {other:?} is not supported (save float32 or float64: `np.save(path, x.astype(np.float32))`)")))
+            return Err(bad(
+                path,
+                format!(
+                    "dtype {other:?} is not supported (save float32 or float64: `np.save(path, x.astype(np.float32))`)"
+                ),
+            ))
         }
     };
     let fortran = match dict_value(header, "fortran_order") {
@@ -88,7 +94,11 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Array2, DataError> {
         _ => return Err(bad(path, "header has no valid 'fortran_order'")),
     };
     let shape_txt = dict_value(header, "shape").ok_or_else(|| bad(path, "header has no 'shape'"))?;
-    let inner = shape_txt.trim().strip_prefix('(').and_then(|s| s.strip_suffix(')')).ok_or_else(|| bad(path, format!("bad shape {shape_txt}")))?;
+    let inner = shape_txt
+        .trim()
+        .strip_prefix('(')
+        .and_then(|s| s.strip_suffix(')'))
+        .ok_or_else(|| bad(path, format!("bad shape {shape_txt}")))?;
     let shape: Vec<usize> = inner
         .split(',')
         .map(str::trim)
@@ -107,7 +117,10 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Array2, DataError> {
     let count = rows.checked_mul(cols).ok_or_else(|| bad(path, "shape overflows"))?;
     let body = &bytes[hend..];
     if count.checked_mul(width) != Some(body.len()) {
-        return Err(bad(path, format!("shape {shape:?} needs {} data bytes, the file has {}", count.saturating_mul(width), body.len())));
+        return Err(bad(
+            path,
+            format!("shape {shape:?} needs {} data bytes, the file has {}", count.saturating_mul(width), body.len()),
+        ));
     }
     let mut vals: Vec<f64> = Vec::with_capacity(count);
     for c in body.chunks_exact(width) {

@@ -109,7 +109,8 @@ pub fn samples(path: &Path, data: &[f32], model_samples: &[f32]) -> Result<()> {
     root.fill(&WHITE).map_err(perr(path))?;
     let (left, right) = root.split_horizontally(N + 10);
     for (area, pts, color) in [(&left, data, BLUE), (&right, model_samples, RED)] {
-        area.draw(&Rectangle::new([(0, 0), (N as i32 - 1, N as i32 - 1)], BLACK.stroke_width(1))).map_err(perr(path))?;
+        area.draw(&Rectangle::new([(0, 0), (N as i32 - 1, N as i32 - 1)], BLACK.stroke_width(1)))
+            .map_err(perr(path))?;
         let step = (pts.len() / 2).div_ceil(3000).max(1);
         for p in pts.chunks_exact(2).step_by(step) {
             if let Some(px) = to_pixel(b, N, p[0], p[1]) {

@@ -98,7 +98,15 @@ pub fn run(model: &dyn Energy<f32>, sampler: &dyn Sampler<f32>, x: &mut [f32], s
 
 /// `ebm sample`: draws `n` samples from the checkpoint at `model_path` and
 /// writes them to `out` (`.npy` or `.csv`).
-pub fn command(model_path: &Path, n: usize, opts: &SamplerOpts, out: &Path, seed: u64, init_scale: f64, backend: Backend) -> Result<()> {
+pub fn command(
+    model_path: &Path,
+    n: usize,
+    opts: &SamplerOpts,
+    out: &Path,
+    seed: u64,
+    init_scale: f64,
+    backend: Backend,
+) -> Result<()> {
     let ext = out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     if !matches!(ext.as_deref(), Some("npy") | Some("csv")) {
         return usage(format!("--out {}: the file must end in .npy or .csv", out.display()));

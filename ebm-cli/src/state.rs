@@ -57,14 +57,20 @@ pub fn to_bytes(s: &TrainState) -> Vec<u8> {
         .entries
         .iter()
         .zip(&bytes)
-        .map(|((name, v), b)| (name.clone(), safetensors::tensor::TensorView::new(Dtype::F64, vec![v.len()], b).expect("shape matches the data")))
+        .map(|((name, v), b)| {
+            (
+                name.clone(),
+                safetensors::tensor::TensorView::new(Dtype::F64, vec![v.len()], b).expect("shape matches the data"),
+            )
+        })
         .collect();
     safetensors::serialize(views, Some(meta)).expect("a state serialises")
 }
 
 /// Writes a state to `path` atomically.
 pub fn save(path: &Path, s: &TrainState) -> Result<(), CliError> {
-    crate::atomic::write_atomic(path, &to_bytes(s)).map_err(|source| CliError::Output { path: path.to_path_buf(), source })
+    crate::atomic::write_atomic(path, &to_bytes(s))
+        .map_err(|source| CliError::Output { path: path.to_path_buf(), source })
 }
 
 /// Reads a state file.
@@ -91,7 +97,8 @@ pub fn from_bytes(bytes: &[u8]) -> Result<TrainState, String> {
         if t.dtype() != Dtype::F64 || t.shape().len() != 1 {
             return Err(format!("tensor `{name}` is {:?} {:?}; expected a float64 vector", t.dtype(), t.shape()));
         }
-        let v: Vec<f64> = t.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
+        let v: Vec<f64> =
+            t.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
         entries.push((name, v));
     }
     entries.sort_by(|a, b| a.0.cmp(&b.0));

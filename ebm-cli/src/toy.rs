@@ -24,7 +24,8 @@ use ebm_core::rng;
 use std::f64::consts::PI;
 
 /// The names of the built-in data sets.
-pub const NAMES: [&str; 9] = ["8gaussians", "2spirals", "checkerboard", "circles", "moons", "pinwheel", "rings", "swissroll", "gmm-2d"];
+pub const NAMES: [&str; 9] =
+    ["8gaussians", "2spirals", "checkerboard", "circles", "moons", "pinwheel", "rings", "swissroll", "gmm-2d"];
 
 /// Philox draws for one data set: `uniform(s)` / `normal(s)` give the n
 /// values of stream s.
@@ -143,7 +144,13 @@ pub fn generate(name: &str, n: usize, seed: u64) -> Result<Vec<f32>, DataError> 
             let chol = [(0.8, 0.4, 0.5), (0.5, -0.3, 0.9), (0.3, 0.0, 0.3)];
             let (u, z0, z1) = (r.uniform(0), r.normal(1), r.normal(2));
             for i in 0..n {
-                let c = if u[i] < 0.5 { 0 } else if u[i] < 0.8 { 1 } else { 2 };
+                let c = if u[i] < 0.5 {
+                    0
+                } else if u[i] < 0.8 {
+                    1
+                } else {
+                    2
+                };
                 let (l00, l10, l11) = chol[c];
                 out.push((means[c].0 + l00 * z0[i], means[c].1 + l10 * z0[i] + l11 * z1[i]));
             }
@@ -167,7 +174,8 @@ mod tests {
             assert_eq!(a, generate(name, 2000, 7).unwrap(), "{name} not deterministic");
             assert_ne!(a, generate(name, 2000, 8).unwrap(), "{name} ignores the seed");
             assert!(a.iter().all(|v| v.is_finite() && v.abs() < 12.0), "{name} out of range");
-            let (mx, my) = a.chunks(2).fold((0.0, 0.0), |(x, y), p| (x + p[0] as f64 / 2000.0, y + p[1] as f64 / 2000.0));
+            let (mx, my) =
+                a.chunks(2).fold((0.0, 0.0), |(x, y), p| (x + p[0] as f64 / 2000.0, y + p[1] as f64 / 2000.0));
             assert!(mx.abs() < 2.5 && my.abs() < 2.5, "{name} mean ({mx}, {my})");
             // a prefix of a longer draw is the shorter draw
             assert_eq!(&generate(name, 4000, 7).unwrap()[..4000], &a[..]);

@@ -178,7 +178,12 @@ pub fn run(req: Request) -> Result<RunMetrics> {
     data.expect_dim(model.dim())?;
     let (data_mean, data_std) = data.mean_std();
     let full = Dataset::new(data.x.clone(), data.dim)?;
-    let (train, heldout) = if s.heldout > 0.0 && full.len() >= 2 { let (a, b) = full.split(s.heldout, s.seed)?; (a, Some(b)) } else { (full, None) };
+    let (train, heldout) = if s.heldout > 0.0 && full.len() >= 2 {
+        let (a, b) = full.split(s.heldout, s.seed)?;
+        (a, Some(b))
+    } else {
+        (full, None)
+    };
     if s.batch > train.len() {
         return usage(format!("batch {} is larger than the training split ({} samples)", s.batch, train.len()));
     }
@@ -219,7 +224,10 @@ pub fn run(req: Request) -> Result<RunMetrics> {
 
     // Metrics so far (kept across resumes).
     let mut rm = if resume {
-        std::fs::read_to_string(&metrics_path).ok().and_then(|t| serde_json::from_str::<RunMetrics>(&t).ok()).unwrap_or_default()
+        std::fs::read_to_string(&metrics_path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<RunMetrics>(&t).ok())
+            .unwrap_or_default()
     } else {
         RunMetrics::default()
     };
@@ -235,7 +243,13 @@ pub fn run(req: Request) -> Result<RunMetrics> {
     rm.diverged = None;
     rm.heldout = None;
 
-    let mut ck = Checkpoint { model: model.clone(), step: start, aux: trainer.estimator.aux_params().to_vec(), data_mean: Some(data_mean), data_std: Some(data_std) };
+    let mut ck = Checkpoint {
+        model: model.clone(),
+        step: start,
+        aux: trainer.estimator.aux_params().to_vec(),
+        data_mean: Some(data_mean),
+        data_std: Some(data_std),
+    };
     write_text(&out.join("config.toml"), &s.to_toml())?;
     if !resume {
         checkpoint::save(&ck_path, &ck)?;
@@ -333,7 +347,14 @@ pub fn run(req: Request) -> Result<RunMetrics> {
     let samples = if s.plot_samples >= 2 {
         let opts = sample::SamplerOpts { steps: s.plot_sampler_steps.max(1), ..Default::default() };
         let sampler = sample::build(&opts, sample::data_scale(&ck))?;
-        let mut x = sample::init_chains(s.plot_samples, d, ck.data_mean.as_deref(), ck.data_std.as_deref(), 1.0, derive_seed(s.seed, TAG_SAMPLES, 0));
+        let mut x = sample::init_chains(
+            s.plot_samples,
+            d,
+            ck.data_mean.as_deref(),
+            ck.data_std.as_deref(),
+            1.0,
+            derive_seed(s.seed, TAG_SAMPLES, 0),
+        );
         match sample::run(energy.as_ref(), sampler.as_ref(), &mut x, derive_seed(s.seed, TAG_SAMPLES, 1)) {
             Ok(_) => Some(x),
             Err(e) => {
@@ -393,11 +414,17 @@ fn restore_state(trainer: &mut BoxTrainer, energy: &dyn ebm_core::Energy<f32>, p
     }
     let st = state::load(path)?;
     if st.step != step {
-        return Err(err(format!("it is the state after {} steps but the checkpoint is after {step} (interrupted between the two writes?)", st.step)));
+        return Err(err(format!(
+            "it is the state after {} steps but the checkpoint is after {step} (interrupted between the two writes?)",
+            st.step
+        )));
     }
     let (e, o) = (trainer.estimator.name(), trainer.optimizer.name());
     if st.estimator != e || st.optimizer != o {
-        return Err(err(format!("it was saved for estimator `{}` with optimizer `{}`, this run uses `{e}` with `{o}`", st.estimator, st.optimizer)));
+        return Err(err(format!(
+            "it was saved for estimator `{}` with optimizer `{}`, this run uses `{e}` with `{o}`",
+            st.estimator, st.optimizer
+        )));
     }
     trainer.load_state_for(energy, &st.entries).map_err(|e| err(e.to_string()))?;
     if trainer.steps_done() != step {
@@ -425,7 +452,14 @@ fn summary(rm: &RunMetrics, out: &Path, secs: f64) {
 pub fn resolve(base: TrainSettings, over: &Overrides, resume: bool) -> Result<TrainSettings> {
     let mut s = base;
     if resume {
-        let fixed = [("--data", over.data.is_some()), ("--model", over.model.is_some()), ("--estimator", over.estimator.is_some()), ("--seed", over.seed.is_some()), ("--batch", over.batch.is_some()), ("--lr", over.lr.is_some())];
+        let fixed = [
+            ("--data", over.data.is_some()),
+            ("--model", over.model.is_some()),
+            ("--estimator", over.estimator.is_some()),
+            ("--seed", over.seed.is_some()),
+            ("--batch", over.batch.is_some()),
+            ("--lr", over.lr.is_some()),
+        ];
         if let Some((flag, _)) = fixed.iter().find(|(_, set)| *set) {
             return usage(format!("{flag} cannot change on --resume (edit config.toml or start a new run)"));
         }

@@ -70,7 +70,11 @@ fn specific_corruptions_are_typed() {
     assert!(matches!(checkpoint::from_bytes(p, &[]), Err(CheckpointError::Format { .. })));
     assert!(matches!(checkpoint::from_bytes(p, &u64::MAX.to_le_bytes()), Err(CheckpointError::Format { .. })));
     let text = String::from_utf8_lossy(&b).into_owned();
-    for (from, to) in [("\"activation\":\"softplus\"", "\"activation\":\"softmax!\""), ("\"ebm.family\":\"mlp\"", "\"ebm.family\":\"xyz\""), ("\"F32\"", "\"I32\"")] {
+    for (from, to) in [
+        ("\"activation\":\"softplus\"", "\"activation\":\"softmax!\""),
+        ("\"ebm.family\":\"mlp\"", "\"ebm.family\":\"xyz\""),
+        ("\"F32\"", "\"I32\""),
+    ] {
         let mutated = text.replacen(from, to, 1);
         assert_eq!(mutated.len(), text.len());
         // Only the header is text; splice the edited header onto the data.

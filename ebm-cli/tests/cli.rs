@@ -72,7 +72,20 @@ fn train_writes_every_output() {
     let d = tmp("train");
     let out = d.join("run");
     let cfg = config(&d, "");
-    ok(ebm().args(["train", "--data", "8gaussians", "--model", "mlp:16,16", "--estimator", "dsm", "--steps", "30", "--lr", "3e-3"])
+    ok(ebm()
+        .args([
+            "train",
+            "--data",
+            "8gaussians",
+            "--model",
+            "mlp:16,16",
+            "--estimator",
+            "dsm",
+            "--steps",
+            "30",
+            "--lr",
+            "3e-3",
+        ])
         .args(["--seed", "3", "--checkpoint-every", "10", "-q", "--config"])
         .arg(&cfg)
         .arg("--out")
@@ -88,7 +101,11 @@ fn train_writes_every_output() {
     }
     // An MLP energy need not be normalisable: the exact NLL is there, or
     // the reason it is not.
-    assert!(h["nll"].as_f64().is_some_and(f64::is_finite) || h["errors"]["nll"].as_str().is_some_and(|e| e.contains("normalisable")), "{h}");
+    assert!(
+        h["nll"].as_f64().is_some_and(f64::is_finite)
+            || h["errors"]["nll"].as_str().is_some_and(|e| e.contains("normalisable")),
+        "{h}"
+    );
     let ck = checkpoint::load(&out).unwrap();
     assert_eq!((ck.step, ck.model.describe().as_str()), (30, "mlp:16,16:softplus"));
     assert!(ck.data_mean.is_some() && ck.data_std.is_some());
@@ -97,16 +114,26 @@ fn train_writes_every_output() {
         assert!(b.starts_with(b"\x89PNG\r\n\x1a\n") && b.len() > 1000, "{png} is not a PNG");
     }
     let cfg_back = std::fs::read_to_string(out.join("config.toml")).unwrap();
-    assert!(cfg_back.contains("estimator = \"dsm\"") && cfg_back.contains("seed = 3") && cfg_back.contains("plot_samples = 200"), "{cfg_back}");
+    assert!(
+        cfg_back.contains("estimator = \"dsm\"")
+            && cfg_back.contains("seed = 3")
+            && cfg_back.contains("plot_samples = 200"),
+        "{cfg_back}"
+    );
     // No temporary file is left behind.
-    let leftovers: Vec<_> = std::fs::read_dir(&out).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().contains(".tmp-")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
 #[test]
 fn every_estimator_trains_a_few_steps() {
     let d = tmp("estimators");
-    let cfg = config(&d, "plot_samples = 0\nmcmc_steps = 3\npcd_buffer = 256\nlsd_hidden = [8]\nlsd_critic_steps = 1\n");
+    let cfg =
+        config(&d, "plot_samples = 0\nmcmc_steps = 3\npcd_buffer = 256\nlsd_hidden = [8]\nlsd_critic_steps = 1\n");
     for (est, model) in [
         ("cd", "mlp:8"),
         ("pcd", "mlp:8"),
@@ -119,7 +146,21 @@ fn every_estimator_trains_a_few_steps() {
         ("lsd", "mlp:8"),
     ] {
         let out = d.join(est);
-        ok(ebm().args(["train", "--data", "gmm-2d", "--model", model, "--estimator", est, "--steps", "5", "--eval-every", "0", "-q"])
+        ok(ebm()
+            .args([
+                "train",
+                "--data",
+                "gmm-2d",
+                "--model",
+                model,
+                "--estimator",
+                est,
+                "--steps",
+                "5",
+                "--eval-every",
+                "0",
+                "-q",
+            ])
             .arg("--config")
             .arg(&cfg)
             .arg("--out")
@@ -140,7 +181,8 @@ fn formula_model_trains_and_rejects_wrong_dimension() {
     std::fs::write(&f, "# isotropic Gaussian\nenergy(x[2]; mu[2], log_s) = 0.5 * sum(i, 0..2, (x[i] - mu[i])^2) * exp(-2*log_s)\n#! theta = 0, 0, 0\n").unwrap();
     let cfg = config(&d, "plot_samples = 0\n");
     let out = d.join("run");
-    ok(ebm().args(["train", "--data", "gmm-2d", "--estimator", "esm", "--steps", "20", "--lr", "0.05", "-q", "--model"])
+    ok(ebm()
+        .args(["train", "--data", "gmm-2d", "--estimator", "esm", "--steps", "20", "--lr", "0.05", "-q", "--model"])
         .arg(format!("formula:{}", f.display()))
         .arg("--config")
         .arg(&cfg)
@@ -159,7 +201,8 @@ fn formula_model_trains_and_rejects_wrong_dimension() {
     let csv = d.join("three.csv");
     std::fs::write(&csv, "a,b,c\n1,2,3\n4,5,6\n7,8,9\n").unwrap();
     fails(
-        ebm().args(["train", "--estimator", "esm", "--steps", "2", "--batch", "1", "--model"])
+        ebm()
+            .args(["train", "--estimator", "esm", "--steps", "2", "--batch", "1", "--model"])
             .arg(format!("formula:{}", f3.display()))
             .arg("--data")
             .arg(&csv)
@@ -175,7 +218,21 @@ fn resume_continues_from_the_checkpoint() {
     let d = tmp("resume");
     let out = d.join("run");
     let cfg = config(&d, "plot_samples = 0\n");
-    ok(ebm().args(["train", "--data", "moons", "--model", "mlp:8,8", "--estimator", "ssm-vr", "--steps", "20", "--checkpoint-every", "10", "-q"])
+    ok(ebm()
+        .args([
+            "train",
+            "--data",
+            "moons",
+            "--model",
+            "mlp:8,8",
+            "--estimator",
+            "ssm-vr",
+            "--steps",
+            "20",
+            "--checkpoint-every",
+            "10",
+            "-q",
+        ])
         .arg("--config")
         .arg(&cfg)
         .arg("--out")
@@ -204,7 +261,11 @@ const RESUMABLE: [(&str, &str); 6] = [
 /// Trains `est` to `steps` in `out` (checkpoint every 4).
 fn train_small(d: &Path, est: &str, extra: &str, steps: usize, out: &Path) {
     let cfg = config(d, &format!("plot_samples = 0\ndata = \"moons\"\nmodel = \"mlp:8,8\"\noptimizer = \"adam\"\nestimator = \"{est}\"\n{extra}"));
-    ok(ebm().args(["train", "--steps", &steps.to_string(), "--checkpoint-every", "4", "-q", "--seed", "5", "--config"]).arg(&cfg).arg("--out").arg(out));
+    ok(ebm()
+        .args(["train", "--steps", &steps.to_string(), "--checkpoint-every", "4", "-q", "--seed", "5", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(out));
 }
 
 /// Training S steps in one go, and S/2 steps then `--resume` to S, give the
@@ -236,7 +297,10 @@ fn resume_state_file_errors_are_typed() {
     train_small(&d, "lsd", "lsd_hidden = [8]\nlsd_critic_steps = 2\n", 8, &b);
     train_small(&d, "lsd", "lsd_hidden = [8]\nlsd_critic_steps = 2\n", 4, &c);
     ok(ebm().args(["train", "--steps", "8", "-q", "--resume"]).arg(&c));
-    let (sb, sc) = (ebm_cli::state::load(&b.join("state.safetensors")).unwrap(), ebm_cli::state::load(&c.join("state.safetensors")).unwrap());
+    let (sb, sc) = (
+        ebm_cli::state::load(&b.join("state.safetensors")).unwrap(),
+        ebm_cli::state::load(&c.join("state.safetensors")).unwrap(),
+    );
     assert_eq!(sb, sc, "LSD critic / Adam state differs after resume");
     assert!(sb.entries.iter().any(|(n, v)| n == "estimator.critic" && !v.is_empty()));
     assert!(sb.entries.iter().any(|(n, v)| n == "optimizer.m" && !v.is_empty()));
@@ -244,20 +308,36 @@ fn resume_state_file_errors_are_typed() {
     let good = std::fs::read(&state).unwrap();
     // another estimator's state at the same step
     std::fs::copy(a.join("state.safetensors"), &state).unwrap();
-    fails(ebm().args(["train", "--steps", "12", "-q", "--resume"]).arg(&b), 1, &["state.safetensors", "cannot resume exactly", "estimator `pcd`", "--inexact-resume"]);
+    fails(
+        ebm().args(["train", "--steps", "12", "-q", "--resume"]).arg(&b),
+        1,
+        &["state.safetensors", "cannot resume exactly", "estimator `pcd`", "--inexact-resume"],
+    );
     // corrupted
     std::fs::write(&state, &good[..good.len() / 2]).unwrap();
-    fails(ebm().args(["train", "--steps", "12", "-q", "--resume"]).arg(&b), 1, &["cannot resume exactly", "not a valid safetensors file"]);
+    fails(
+        ebm().args(["train", "--steps", "12", "-q", "--resume"]).arg(&b),
+        1,
+        &["cannot resume exactly", "not a valid safetensors file"],
+    );
     // a state of another step
     let mut st = sb.clone();
     st.step = 4;
     ebm_cli::state::save(&state, &st).unwrap();
-    fails(ebm().args(["train", "--steps", "12", "-q", "--resume"]).arg(&b), 1, &["cannot resume exactly", "after 4 steps", "after 8"]);
+    fails(
+        ebm().args(["train", "--steps", "12", "-q", "--resume"]).arg(&b),
+        1,
+        &["cannot resume exactly", "after 4 steps", "after 8"],
+    );
     // a state whose critic has the wrong size
     let mut st = sb.clone();
     st.entries.iter_mut().filter(|(n, _)| n == "estimator.critic").for_each(|(_, v)| v.push(0.0));
     ebm_cli::state::save(&state, &st).unwrap();
-    fails(ebm().args(["train", "--steps", "12", "-q", "--resume"]).arg(&b), 1, &["cannot resume exactly", "estimator.critic"]);
+    fails(
+        ebm().args(["train", "--steps", "12", "-q", "--resume"]).arg(&b),
+        1,
+        &["cannot resume exactly", "estimator.critic"],
+    );
     // missing; nothing was written by the failed attempts
     std::fs::remove_file(&state).unwrap();
     fails(ebm().args(["train", "--steps", "12", "-q", "--resume"]).arg(&b), 1, &["cannot resume exactly", "missing"]);
@@ -273,7 +353,11 @@ fn divergence_exits_with_code_2_and_keeps_the_last_good_checkpoint() {
     let d = tmp("diverge");
     let out = d.join("run");
     let cfg = config(&d, "data = \"gmm-2d\"\nmodel = \"mlp:16,16\"\nestimator = \"esm\"\noptimizer = \"sgd\"\nlr = 1.0\nsteps = 500\ncheckpoint_every = 2\nplot_samples = 0\n");
-    let t = fails(ebm().args(["train", "-q", "--config"]).arg(&cfg).arg("--out").arg(&out), 2, &["diverged", "last good checkpoint"]);
+    let t = fails(
+        ebm().args(["train", "-q", "--config"]).arg(&cfg).arg("--out").arg(&out),
+        2,
+        &["diverged", "last good checkpoint"],
+    );
     let m = metrics(&out);
     assert_eq!(m["status"], "diverged", "{t}");
     let at = m["diverged"]["step"].as_u64().unwrap();
@@ -293,7 +377,20 @@ fn killed_mid_checkpoint_write_leaves_a_loadable_checkpoint() {
     let cfg = config(&d, "plot_samples = 0\n");
     // Writes: step 0, step 10, then the third (step 20) pauses half-way.
     let mut child = ebm()
-        .args(["train", "--data", "rings", "--model", "mlp:32,32", "--estimator", "dsm", "--steps", "40", "--checkpoint-every", "10", "-q"])
+        .args([
+            "train",
+            "--data",
+            "rings",
+            "--model",
+            "mlp:32,32",
+            "--estimator",
+            "dsm",
+            "--steps",
+            "40",
+            "--checkpoint-every",
+            "10",
+            "-q",
+        ])
         .arg("--config")
         .arg(&cfg)
         .arg("--out")
@@ -308,7 +405,11 @@ fn killed_mid_checkpoint_write_leaves_a_loadable_checkpoint() {
     assert!(paused.is_some(), "the child never reached the pause");
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let temps: Vec<_> = std::fs::read_dir(&out).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".model.safetensors.tmp-")).collect();
+    let temps: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".model.safetensors.tmp-"))
+        .collect();
     assert_eq!(temps.len(), 1, "the half-written temporary file should be there");
     let full = checkpoint::to_bytes(&checkpoint::load(&out).unwrap()).len() as u64;
     assert!(temps[0].metadata().unwrap().len() < full, "the temporary file is not partial");
@@ -316,7 +417,11 @@ fn killed_mid_checkpoint_write_leaves_a_loadable_checkpoint() {
     assert_eq!(ck.step, 10);
     ok(ebm().args(["train", "-q", "--resume"]).arg(&out));
     assert_eq!(checkpoint::load(&out).unwrap().step, 40);
-    let left = std::fs::read_dir(&out).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().contains(".tmp-")).count();
+    let left = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .count();
     assert_eq!(left, 0, "resume should remove stale temporary files");
 }
 
@@ -337,26 +442,54 @@ fn bad_data_files_give_typed_errors_with_location() {
     }
     let inf = d.join("inf.npy");
     std::fs::write(&inf, npy::to_bytes(&[0.0, 1.0, 2.0, f32::INFINITY], &[2, 2])).unwrap();
-    fails(ebm().args(["train", "--steps", "1", "--data"]).arg(&inf).arg("--out").arg(d.join("o")), 1, &["inf.npy", "non-finite", "row 1", "column 1"]);
+    fails(
+        ebm().args(["train", "--steps", "1", "--data"]).arg(&inf).arg("--out").arg(d.join("o")),
+        1,
+        &["inf.npy", "non-finite", "row 1", "column 1"],
+    );
     let trunc = d.join("trunc.npy");
     let mut b = npy::to_bytes(&[0.0; 8], &[4, 2]);
     b.truncate(b.len() - 5);
     std::fs::write(&trunc, b).unwrap();
-    fails(ebm().args(["train", "--steps", "1", "--data"]).arg(&trunc).arg("--out").arg(d.join("o")), 1, &["trunc.npy", "data bytes"]);
-    fails(ebm().args(["train", "--steps", "1", "--data", "nosuchset", "--out"]).arg(d.join("o")), 1, &["unknown data set", "8gaussians"]);
-    fails(ebm().args(["train", "--steps", "1", "--data", "missing.csv", "--out"]).arg(d.join("o")), 1, &["missing.csv", "cannot read"]);
+    fails(
+        ebm().args(["train", "--steps", "1", "--data"]).arg(&trunc).arg("--out").arg(d.join("o")),
+        1,
+        &["trunc.npy", "data bytes"],
+    );
+    fails(
+        ebm().args(["train", "--steps", "1", "--data", "nosuchset", "--out"]).arg(d.join("o")),
+        1,
+        &["unknown data set", "8gaussians"],
+    );
+    fails(
+        ebm().args(["train", "--steps", "1", "--data", "missing.csv", "--out"]).arg(d.join("o")),
+        1,
+        &["missing.csv", "cannot read"],
+    );
     // Dimension mismatch between an input file and a model.
     let model = fixture("mlp_tanh.safetensors"); // d = 3
     let x2 = d.join("x2.npy");
     std::fs::write(&x2, npy::to_bytes(&[0.0; 4], &[2, 2])).unwrap();
-    fails(ebm().args(["eval", "--model"]).arg(&model).arg("--input").arg(&x2).arg("--out").arg(d.join("e")), 1, &["x2.npy", "2 columns", "dimension 3"]);
+    fails(
+        ebm().args(["eval", "--model"]).arg(&model).arg("--input").arg(&x2).arg("--out").arg(d.join("e")),
+        1,
+        &["x2.npy", "2 columns", "dimension 3"],
+    );
 }
 
 #[test]
 fn usage_errors() {
     let d = tmp("usage");
-    fails(ebm().args(["train", "--estimator", "mle", "--steps", "1", "--out"]).arg(d.join("a")), 1, &["unknown estimator", "ssm-vr"]);
-    fails(ebm().args(["train", "--model", "mlp:0", "--steps", "1", "--out"]).arg(d.join("b")), 1, &["positive integer"]);
+    fails(
+        ebm().args(["train", "--estimator", "mle", "--steps", "1", "--out"]).arg(d.join("a")),
+        1,
+        &["unknown estimator", "ssm-vr"],
+    );
+    fails(
+        ebm().args(["train", "--model", "mlp:0", "--steps", "1", "--out"]).arg(d.join("b")),
+        1,
+        &["positive integer"],
+    );
     fails(ebm().args(["train", "--model", "mlp:8:bogus", "--out"]).arg(d.join("c")), 1, &["unknown activation"]);
     let bad = d.join("bad.toml");
     std::fs::write(&bad, "stepz = 3\n").unwrap();
@@ -367,7 +500,11 @@ fn usage_errors() {
     let good = std::fs::read(fixture("mlp_softplus.safetensors")).unwrap();
     let cut = d.join("cut.safetensors");
     std::fs::write(&cut, &good[..good.len() - 7]).unwrap();
-    let t = fails(ebm().args(["sample", "--out", "s.npy", "--model"]).arg(&cut), 1, &["cut.safetensors", "not a valid safetensors file"]);
+    let t = fails(
+        ebm().args(["sample", "--out", "s.npy", "--model"]).arg(&cut),
+        1,
+        &["cut.safetensors", "not a valid safetensors file"],
+    );
     assert!(!t.contains("panicked"), "{t}");
     let printed = ok(ebm().args(["train", "--print-config", "--steps", "7"]));
     assert!(printed.contains("steps = 7") && printed.contains("optimizer = \"adam\""), "{printed}");
@@ -380,14 +517,32 @@ fn sample_with_every_sampler() {
     let d = tmp("sample");
     let out = d.join("run");
     let cfg = config(&d, "plot_samples = 0\n");
-    ok(ebm().args(["train", "--data", "gmm-2d", "--model", "gmm:3", "--estimator", "dsm", "--steps", "20", "--lr", "0.02", "-q"])
+    ok(ebm()
+        .args([
+            "train",
+            "--data",
+            "gmm-2d",
+            "--model",
+            "gmm:3",
+            "--estimator",
+            "dsm",
+            "--steps",
+            "20",
+            "--lr",
+            "0.02",
+            "-q",
+        ])
         .arg("--config")
         .arg(&cfg)
         .arg("--out")
         .arg(&out));
     for s in ["ula", "mala", "hmc", "annealed"] {
         let f = d.join(format!("{s}.npy"));
-        let t = ok(ebm().args(["sample", "--n", "64", "--steps", "20", "--sampler", s, "--model"]).arg(&out).arg("--out").arg(&f));
+        let t = ok(ebm()
+            .args(["sample", "--n", "64", "--steps", "20", "--sampler", s, "--model"])
+            .arg(&out)
+            .arg("--out")
+            .arg(&f));
         if s == "mala" || s == "hmc" {
             assert!(t.contains("acceptance rate"), "{t}");
         }
@@ -395,7 +550,11 @@ fn sample_with_every_sampler() {
         assert_eq!((a.rows, a.cols), (64, 2), "{s}");
     }
     let f = d.join("s.csv");
-    ok(ebm().args(["sample", "--n", "10", "--steps", "5", "--model"]).arg(out.join("model.safetensors")).arg("--out").arg(&f));
+    ok(ebm()
+        .args(["sample", "--n", "10", "--steps", "5", "--model"])
+        .arg(out.join("model.safetensors"))
+        .arg("--out")
+        .arg(&f));
     let a = ebm_cli::csv::read(&f).unwrap();
     assert_eq!((a.rows, a.cols), (10, 2));
     // The same seed gives the same samples.
@@ -408,7 +567,9 @@ fn sample_with_every_sampler() {
 fn eval_writes_derivatives_and_exact_metrics() {
     let d = tmp("eval");
     // A 2-D Gaussian with a known log Z.
-    let ck = checkpoint::Checkpoint::new(ebm_cli::model::Model::Gaussian(ebm_core::Gaussian::from_mean_precision(&[0.5f32, -1.0], &[2.0, 0.5, 0.5, 1.0]).unwrap()));
+    let ck = checkpoint::Checkpoint::new(ebm_cli::model::Model::Gaussian(
+        ebm_core::Gaussian::from_mean_precision(&[0.5f32, -1.0], &[2.0, 0.5, 0.5, 1.0]).unwrap(),
+    ));
     let model = d.join("g.safetensors");
     checkpoint::save(&model, &ck).unwrap();
     let x: Vec<f32> = (0..400).map(|i| ((i as f32) * 0.7).sin() * 1.5).collect();
@@ -425,7 +586,8 @@ fn eval_writes_derivatives_and_exact_metrics() {
     assert!((e.data[0] - want_e).abs() < 1e-5, "{} vs {want_e}", e.data[0]);
     assert!((s.data[0] + (2.0 * px + 0.5 * py)).abs() < 1e-5);
     assert!((h.data[0] - 2.0).abs() < 1e-6 && (h.data[1] - 1.0).abs() < 1e-6);
-    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
     let det: f64 = 2.0 * 1.0 - 0.25;
     let log_z = (2.0 * std::f64::consts::PI).ln() - 0.5 * det.ln();
     assert!((m["log_z"].as_f64().unwrap() - log_z).abs() < 1e-5, "{m}");
@@ -470,12 +632,32 @@ fn eval_on_the_gpu_matches_the_cpu() {
     let model = fixture("mlp_softplus.safetensors");
     let input = fixture("mlp_softplus_x.npy");
     for b in ["cpu", "gpu"] {
-        ok(ebm().args(["eval", "--backend", b, "--model"]).arg(&model).arg("--input").arg(&input).arg("--out").arg(d.join(b)));
+        ok(ebm()
+            .args(["eval", "--backend", b, "--model"])
+            .arg(&model)
+            .arg("--input")
+            .arg(&input)
+            .arg("--out")
+            .arg(d.join(b)));
     }
     // A few training steps on each backend follow the same loss curve.
     let cfg = config(&d, "plot_samples = 0\neval_every = 0\n");
     for b in ["cpu", "gpu"] {
-        ok(ebm().args(["train", "--data", "moons", "--model", "mlp:16,16", "--estimator", "dsm", "--steps", "5", "-q", "--backend", b])
+        ok(ebm()
+            .args([
+                "train",
+                "--data",
+                "moons",
+                "--model",
+                "mlp:16,16",
+                "--estimator",
+                "dsm",
+                "--steps",
+                "5",
+                "-q",
+                "--backend",
+                b,
+            ])
             .arg("--config")
             .arg(&cfg)
             .arg("--out")
@@ -500,7 +682,21 @@ fn redwine_trains_in_eleven_dimensions() {
     let d = tmp("redwine");
     let out = d.join("run");
     let cfg = config(&d, "plot_samples = 100\n");
-    ok(ebm().args(["train", "--data", "redwine", "--model", "gaussian", "--estimator", "esm", "--steps", "10", "--lr", "0.01", "-q"])
+    ok(ebm()
+        .args([
+            "train",
+            "--data",
+            "redwine",
+            "--model",
+            "gaussian",
+            "--estimator",
+            "esm",
+            "--steps",
+            "10",
+            "--lr",
+            "0.01",
+            "-q",
+        ])
         .arg("--config")
         .arg(&cfg)
         .arg("--out")

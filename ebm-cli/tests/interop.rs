@@ -28,7 +28,8 @@ fn tensor_values(bytes: &[u8]) -> Vec<(String, Vec<usize>, Vec<u8>)> {
 
 #[test]
 fn python_fixtures_give_the_same_energies_and_round_trip() {
-    for (name, family) in [("mlp_softplus", "mlp"), ("mlp_tanh", "mlp"), ("mlp_gelu", "mlp"), ("gaussian", "gaussian")] {
+    for (name, family) in [("mlp_softplus", "mlp"), ("mlp_tanh", "mlp"), ("mlp_gelu", "mlp"), ("gaussian", "gaussian")]
+    {
         let path = fixture(&format!("{name}.safetensors"));
         let ck = checkpoint::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(ck.model.family(), family);
@@ -49,10 +50,16 @@ fn python_fixtures_give_the_same_energies_and_round_trip() {
             assert_eq!(tensor_values(&bytes), tensor_values(&orig), "{name}: tensors differ after the round trip");
             let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
             let (_, ometa) = SafeTensors::read_metadata(&orig).unwrap();
-            assert_eq!(meta.metadata().as_ref().unwrap()["activation"], ometa.metadata().as_ref().unwrap()["activation"]);
+            assert_eq!(
+                meta.metadata().as_ref().unwrap()["activation"],
+                ometa.metadata().as_ref().unwrap()["activation"]
+            );
         } else {
             let (a, b) = (tensor_values(&bytes), tensor_values(&orig));
-            assert_eq!(a.iter().map(|t| (&t.0, &t.1)).collect::<Vec<_>>(), b.iter().map(|t| (&t.0, &t.1)).collect::<Vec<_>>());
+            assert_eq!(
+                a.iter().map(|t| (&t.0, &t.1)).collect::<Vec<_>>(),
+                b.iter().map(|t| (&t.0, &t.1)).collect::<Vec<_>>()
+            );
         }
     }
 }

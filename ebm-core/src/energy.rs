@@ -60,11 +60,7 @@ pub trait Energy<T: Real>: Send + Sync {
     fn set_params(&mut self, theta: &[T]) -> Result<()> {
         let expected = self.num_params();
         if theta.len() != expected {
-            return Err(EbmError::ParamLen {
-                model: self.name(),
-                expected,
-                got: theta.len(),
-            });
+            return Err(EbmError::ParamLen { model: self.name(), expected, got: theta.len() });
         }
         self.params_mut().copy_from_slice(theta);
         Ok(())
@@ -78,13 +74,7 @@ pub trait Energy<T: Real>: Send + Sync {
 
     /// E(xᵦ), the score −∇ₓE(xᵦ) and the exact Hessian diagonal of the
     /// energy ∂²E/∂xᵢ² (row-major B×d), fused in one pass.
-    fn energy_score_hess_diag(
-        &self,
-        x: &[T],
-        energy: &mut [T],
-        score: &mut [T],
-        hess_diag: &mut [T],
-    ) -> Result<()>;
+    fn energy_score_hess_diag(&self, x: &[T], energy: &mut [T], score: &mut [T], hess_diag: &mut [T]) -> Result<()>;
 
     /// `grad ← Σᵦ wᵦ ∇_θ E(xᵦ)`.
     fn grad_params_energy(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()>;
@@ -112,13 +102,7 @@ pub trait Energy<T: Real>: Send + Sync {
     }
 
     /// `grad ← Σᵦ wᵦ ∇_θ (vᵦᵀ ∇ₓE(xᵦ))`, with `v` row-major B×d.
-    fn grad_params_v_dot_grad_x(
-        &self,
-        x: &[T],
-        v: &[T],
-        weights: &[T],
-        grad: &mut [T],
-    ) -> Result<()>;
+    fn grad_params_v_dot_grad_x(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) -> Result<()>;
 
     /// Score regression to a fixed target t (row-major B×d): sets
     /// `grad ← ∇_θ L` and returns L = Σᵦ wᵦ ½‖∇ₓE(xᵦ) − tᵦ‖².
@@ -192,13 +176,7 @@ pub trait Energy<T: Real>: Send + Sync {
     ///
     /// Implemented exactly by every built-in family; the default returns
     /// [`EbmError::Unsupported`].
-    fn grad_params_v_hess_v(
-        &self,
-        x: &[T],
-        v: &[T],
-        weights: &[T],
-        grad: &mut [T],
-    ) -> Result<()> {
+    fn grad_params_v_hess_v(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
         let _ = (x, v, weights, grad);
         Err(EbmError::Unsupported { model: self.name(), method: "grad_params_v_hess_v" })
     }
@@ -207,8 +185,7 @@ pub trait Energy<T: Real>: Send + Sync {
     /// (seed eq 14) on every chain of `x`, in place, with the Philox noise
     /// addressing of [`crate::langevin`]. Backends override this to keep the
     /// chains on the device; the default is the CPU reference.
-    fn langevin_ula(&self, x: &mut [T], eps: T, steps: usize, seed: u64, first_step: u64) -> Result<()>
-    {
+    fn langevin_ula(&self, x: &mut [T], eps: T, steps: usize, seed: u64, first_step: u64) -> Result<()> {
         crate::langevin::ula(self, x, eps, steps, seed, first_step)
     }
 
@@ -223,8 +200,7 @@ pub trait Energy<T: Real>: Send + Sync {
         seed: u64,
         first_step: u64,
         accepts: &mut [u32],
-    ) -> Result<f64>
-    {
+    ) -> Result<f64> {
         crate::langevin::mala(self, x, eps, steps, seed, first_step, accepts)
     }
 }
@@ -234,10 +210,7 @@ pub trait Energy<T: Real>: Send + Sync {
 /// (the sign of s does not matter since it is squared).
 pub fn sm_integrand<T: Real>(score: &[T], hess_diag: &[T]) -> T {
     let half = T::from_f64(0.5);
-    score
-        .iter()
-        .zip(hess_diag)
-        .fold(T::zero(), |acc, (&s, &h)| acc + half * s * s - h)
+    score.iter().zip(hess_diag).fold(T::zero(), |acc, (&s, &h)| acc + half * s * s - h)
 }
 
 /// Checks a batch `x` against dimension `dim` and returns the batch size B.
@@ -249,11 +222,7 @@ pub fn check_batch<T: Real>(what: &'static str, x: &[T], dim: usize) -> Result<u
         return Err(EbmError::EmptyBatch { what });
     }
     if dim == 0 || !x.len().is_multiple_of(dim) {
-        return Err(EbmError::RaggedBatch {
-            what,
-            len: x.len(),
-            dim,
-        });
+        return Err(EbmError::RaggedBatch { what, len: x.len(), dim });
     }
     check_finite(what, x, dim)?;
     Ok(x.len() / dim)
@@ -269,12 +238,7 @@ pub fn check_finite<T: Real>(what: &'static str, x: &[T], dim: usize) -> Result<
     }
     let dim = dim.max(1);
     match x.iter().position(|v| !v.is_finite()) {
-        Some(i) => Err(EbmError::NonFinite {
-            what,
-            row: i / dim,
-            col: i % dim,
-            value: x[i].to_f64(),
-        }),
+        Some(i) => Err(EbmError::NonFinite { what, row: i / dim, col: i % dim, value: x[i].to_f64() }),
         None => Ok(()),
     }
 }
@@ -282,11 +246,7 @@ pub fn check_finite<T: Real>(what: &'static str, x: &[T], dim: usize) -> Result<
 /// Checks that an output or auxiliary buffer has exactly `expected` values.
 pub fn check_len<T>(what: &'static str, buf: &[T], expected: usize) -> Result<()> {
     if buf.len() != expected {
-        return Err(EbmError::DimMismatch {
-            what,
-            expected,
-            got: buf.len(),
-        });
+        return Err(EbmError::DimMismatch { what, expected, got: buf.len() });
     }
     Ok(())
 }
@@ -302,14 +262,8 @@ mod tests {
             Err(EbmError::NonFinite { row, col, .. }) => assert_eq!((row, col), (1, 1)),
             other => panic!("expected NonFinite, got {other:?}"),
         }
-        assert!(matches!(
-            check_batch("x", &x[..5], 2),
-            Err(EbmError::RaggedBatch { len: 5, dim: 2, .. })
-        ));
-        assert!(matches!(
-            check_batch::<f64>("x", &[], 2),
-            Err(EbmError::EmptyBatch { .. })
-        ));
+        assert!(matches!(check_batch("x", &x[..5], 2), Err(EbmError::RaggedBatch { len: 5, dim: 2, .. })));
+        assert!(matches!(check_batch::<f64>("x", &[], 2), Err(EbmError::EmptyBatch { .. })));
         assert_eq!(check_batch("x", &x[..2], 2).unwrap(), 1);
     }
 

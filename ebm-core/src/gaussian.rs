@@ -135,15 +135,8 @@ pub(crate) mod batch {
     /// [`BLOCK`] rows of the paired batches `x` and `v` (B×d each) with one
     /// output per row, in parallel over jobs; `init` makes one scratch per
     /// rayon task.
-    pub(crate) fn forward_dir<T, S, I, F>(
-        d: usize,
-        x: &[T],
-        v: &[T],
-        out: &mut [T],
-        work_per_row: usize,
-        init: I,
-        f: F,
-    ) where
+    pub(crate) fn forward_dir<T, S, I, F>(d: usize, x: &[T], v: &[T], out: &mut [T], work_per_row: usize, init: I, f: F)
+    where
         T: Real,
         S: Send,
         I: Fn() -> S + Sync + Send,
@@ -160,10 +153,7 @@ pub(crate) mod batch {
             let mut scratch = init();
             run(&mut scratch, ((x, v), out));
         } else {
-            x.par_chunks(rows * d)
-                .zip(v.par_chunks(rows * d))
-                .zip(out.par_chunks_mut(rows))
-                .for_each_init(init, run);
+            x.par_chunks(rows * d).zip(v.par_chunks(rows * d)).zip(out.par_chunks_mut(rows)).for_each_init(init, run);
         }
     }
 
@@ -197,31 +187,19 @@ pub(crate) mod batch {
     ) -> Result<()> {
         for &(what, n) in sizes {
             if n == 0 {
-                return Err(EbmError::InvalidConfig(format!(
-                    "{model}: {what} must be at least 1"
-                )));
+                return Err(EbmError::InvalidConfig(format!("{model}: {what} must be at least 1")));
             }
         }
         if params.len() != expected {
-            return Err(EbmError::ParamLen {
-                model,
-                expected,
-                got: params.len(),
-            });
+            return Err(EbmError::ParamLen { model, expected, got: params.len() });
         }
         check_finite("params", params, expected)
     }
 
     /// Runs `f(scratch, x_rows, out_rows)` over blocks of at most [`BLOCK`]
     /// rows, in parallel over jobs; `init` makes one scratch per rayon task.
-    pub(crate) fn forward<T, S, I, F>(
-        d: usize,
-        x: &[T],
-        out: Out<'_, T>,
-        work_per_row: usize,
-        init: I,
-        f: F,
-    ) where
+    pub(crate) fn forward<T, S, I, F>(d: usize, x: &[T], out: Out<'_, T>, work_per_row: usize, init: I, f: F)
+    where
         T: Real,
         S: Send,
         I: Fn() -> S + Sync + Send,
@@ -264,13 +242,7 @@ pub(crate) mod batch {
     /// Sums `f(scratch, rows, acc)` over the batch: every job accumulates into
     /// its own zeroed buffer of `acc_len` values (in blocks of at most
     /// [`BLOCK`] rows), and the partial sums are added in job order.
-    pub(crate) fn reduce<T, S, I, F>(
-        b: usize,
-        acc_len: usize,
-        work_per_row: usize,
-        init: I,
-        f: F,
-    ) -> Vec<T>
+    pub(crate) fn reduce<T, S, I, F>(b: usize, acc_len: usize, work_per_row: usize, init: I, f: F) -> Vec<T>
     where
         T: Real,
         S: Send,
@@ -362,9 +334,7 @@ impl<T: Real> Gaussian<T> {
     pub fn from_mean_precision(mean: &[T], precision: &[T]) -> Result<Self> {
         let d = mean.len();
         if d == 0 {
-            return Err(EbmError::InvalidConfig(
-                "gaussian: the mean must have at least one coordinate".into(),
-            ));
+            return Err(EbmError::InvalidConfig("gaussian: the mean must have at least one coordinate".into()));
         }
         crate::energy::check_len("precision", precision, d * d)?;
         crate::energy::check_finite("mean", mean, d)?;
@@ -442,10 +412,7 @@ impl<T: Real> Gaussian<T> {
 
     /// The same model in another precision (parameters rounded to nearest).
     pub fn cast<U: Real>(&self) -> Gaussian<U> {
-        Gaussian {
-            dim: self.dim,
-            params: self.params.iter().map(|&t| U::from_f64(t.to_f64())).collect(),
-        }
+        Gaussian { dim: self.dim, params: self.params.iter().map(|&t| U::from_f64(t.to_f64())).collect() }
     }
 
     /// L as a dense row-major d×d matrix (zeros above the diagonal).
@@ -461,9 +428,7 @@ impl<T: Real> Gaussian<T> {
 
     fn diag_precision(&self) -> Vec<T> {
         let l = self.chol_packed();
-        (0..self.dim)
-            .map(|i| (0..=i).fold(T::zero(), |a, j| a + l[tri(i, j)] * l[tri(i, j)]))
-            .collect()
+        (0..self.dim).map(|i| (0..=i).fold(T::zero(), |a, j| a + l[tri(i, j)] * l[tri(i, j)])).collect()
     }
 
     /// R = X − μ for n rows (row-major n×d).
@@ -685,13 +650,7 @@ impl<T: Real> Energy<T> for Gaussian<T> {
         Ok(())
     }
 
-    fn energy_score_hess_diag(
-        &self,
-        x: &[T],
-        energy: &mut [T],
-        score: &mut [T],
-        hess_diag: &mut [T],
-    ) -> Result<()> {
+    fn energy_score_hess_diag(&self, x: &[T], energy: &mut [T], score: &mut [T], hess_diag: &mut [T]) -> Result<()> {
         batch::check_forward(self.dim, x, energy, Some(score), Some(hess_diag))?;
         self.forward(x, batch::Out { e: energy, s: Some(score), h: Some(hess_diag) });
         Ok(())
@@ -703,13 +662,7 @@ impl<T: Real> Energy<T> for Gaussian<T> {
         Ok(())
     }
 
-    fn grad_params_v_dot_grad_x(
-        &self,
-        x: &[T],
-        v: &[T],
-        weights: &[T],
-        grad: &mut [T],
-    ) -> Result<()> {
+    fn grad_params_v_dot_grad_x(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
         batch::check_grad(self.dim, self.params.len(), x, Some(v), weights, grad)?;
         self.pack_grad(&self.grad_blocked(x, Some(Some(v)), weights), grad);
         Ok(())

@@ -80,12 +80,7 @@ fn source_fns<T: Real>(src: Source, s: T) -> [T; 4] {
         Source::StudentT => {
             let half_s2 = T::from_f64(0.5) * s * s;
             let q = one + half_s2;
-            [
-                half_s2.ln_1p(),
-                s / q,
-                (one - half_s2) / (q * q),
-                -s * (T::from_f64(3.0) - half_s2) / (q * q * q),
-            ]
+            [half_s2.ln_1p(), s / q, (one - half_s2) / (q * q), -s * (T::from_f64(3.0) - half_s2) / (q * q * q)]
         }
     }
 }
@@ -341,13 +336,7 @@ impl<T: Real> Energy<T> for Ica<T> {
         Ok(())
     }
 
-    fn energy_score_hess_diag(
-        &self,
-        x: &[T],
-        energy: &mut [T],
-        score: &mut [T],
-        hess_diag: &mut [T],
-    ) -> Result<()> {
+    fn energy_score_hess_diag(&self, x: &[T], energy: &mut [T], score: &mut [T], hess_diag: &mut [T]) -> Result<()> {
         batch::check_forward(self.dim, x, energy, Some(score), Some(hess_diag))?;
         self.forward(x, batch::Out { e: energy, s: Some(score), h: Some(hess_diag) });
         Ok(())
@@ -384,13 +373,7 @@ impl<T: Real> Energy<T> for Ica<T> {
         Ok(())
     }
 
-    fn grad_params_v_dot_grad_x(
-        &self,
-        x: &[T],
-        v: &[T],
-        weights: &[T],
-        grad: &mut [T],
-    ) -> Result<()> {
+    fn grad_params_v_dot_grad_x(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
         let (d, k) = (self.dim, self.k);
         let b = batch::check_grad(d, self.params.len(), x, Some(v), weights, grad)?;
         let student = self.source == Source::StudentT;

@@ -31,9 +31,7 @@ pub const fn accept_stream(k: u64) -> u64 {
 
 pub(crate) fn check_step<T: Real>(eps: T) -> Result<()> {
     if !(eps.is_finite() && eps > T::zero()) {
-        return Err(EbmError::InvalidConfig(format!(
-            "Langevin step size must be positive and finite, got {eps}"
-        )));
+        return Err(EbmError::InvalidConfig(format!("Langevin step size must be positive and finite, got {eps}")));
     }
     Ok(())
 }
@@ -56,16 +54,13 @@ pub fn ula<T: Real, E: Energy<T> + ?Sized>(
     for k in 0..steps as u64 {
         model.energy_score(x, &mut e, &mut s)?;
         let stream = first_step + k;
-        x.par_chunks_mut(d)
-            .zip(s.par_chunks(d))
-            .enumerate()
-            .for_each(|(chain, (xr, sr))| {
-                let mut z = vec![T::zero(); d];
-                rng::fill_normal(seed, stream, (chain * d) as u64, &mut z);
-                for i in 0..d {
-                    xr[i] += half_eps2 * sr[i] + eps * z[i];
-                }
-            });
+        x.par_chunks_mut(d).zip(s.par_chunks(d)).enumerate().for_each(|(chain, (xr, sr))| {
+            let mut z = vec![T::zero(); d];
+            rng::fill_normal(seed, stream, (chain * d) as u64, &mut z);
+            for i in 0..d {
+                xr[i] += half_eps2 * sr[i] + eps * z[i];
+            }
+        });
     }
     Ok(())
 }
@@ -95,15 +90,14 @@ pub fn mala<T: Real, E: Energy<T> + ?Sized>(
     model.energy_score(x, &mut e, &mut s)?;
     for k in 0..steps as u64 {
         let stream = first_step + k;
-        xp.par_chunks_mut(d)
-            .zip(x.par_chunks(d).zip(s.par_chunks(d)))
-            .enumerate()
-            .for_each(|(chain, (pr, (xr, sr)))| {
+        xp.par_chunks_mut(d).zip(x.par_chunks(d).zip(s.par_chunks(d))).enumerate().for_each(
+            |(chain, (pr, (xr, sr)))| {
                 rng::fill_normal(seed, stream, (chain * d) as u64, pr);
                 for i in 0..d {
                     pr[i] = xr[i] + half_eps2 * sr[i] + eps * pr[i];
                 }
-            });
+            },
+        );
         model.energy_score(&xp, &mut ep, &mut sp)?;
         let mut accepted = 0u64;
         for chain in 0..b {

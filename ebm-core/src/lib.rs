@@ -23,8 +23,8 @@ pub mod mlp;
 pub mod rbm;
 pub mod real;
 pub mod rng;
-mod simd;
 mod rng_normal;
+mod simd;
 pub mod sym;
 pub mod testing;
 

@@ -583,7 +583,8 @@ impl<T: Real> GaussianMixture<T> {
                             }
                             continue;
                         }
-                        let (gr, rr, ur) = (&g[row * d..(row + 1) * d], &r[row * d..(row + 1) * d], &u[row * d..(row + 1) * d]);
+                        let (gr, rr, ur) =
+                            (&g[row * d..(row + 1) * d], &r[row * d..(row + 1) * d], &u[row * d..(row + 1) * d]);
                         for (m, &gi) in am.iter_mut().zip(gr) {
                             *m -= ca * gi;
                         }
@@ -732,13 +733,7 @@ impl<T: Real> Energy<T> for GaussianMixture<T> {
         Ok(())
     }
 
-    fn energy_score_hess_diag(
-        &self,
-        x: &[T],
-        energy: &mut [T],
-        score: &mut [T],
-        hess_diag: &mut [T],
-    ) -> Result<()> {
+    fn energy_score_hess_diag(&self, x: &[T], energy: &mut [T], score: &mut [T], hess_diag: &mut [T]) -> Result<()> {
         batch::check_forward(self.dim, x, energy, Some(score), Some(hess_diag))?;
         self.forward(x, batch::Out { e: energy, s: Some(score), h: Some(hess_diag) });
         Ok(())
@@ -750,13 +745,7 @@ impl<T: Real> Energy<T> for GaussianMixture<T> {
         Ok(())
     }
 
-    fn grad_params_v_dot_grad_x(
-        &self,
-        x: &[T],
-        v: &[T],
-        weights: &[T],
-        grad: &mut [T],
-    ) -> Result<()> {
+    fn grad_params_v_dot_grad_x(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
         batch::check_grad(self.dim, self.params.len(), x, Some(v), weights, grad)?;
         self.grad(Objective::VDotGrad, x, Some(v), weights, grad);
         Ok(())

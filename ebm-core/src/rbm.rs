@@ -56,11 +56,7 @@ fn softplus_and_sigmoids<T: Real>(a: T) -> [T; 4] {
     let one = T::one();
     let e = (-a.abs()).exp();
     let inv = one / (one + e);
-    let (h, one_minus_2h) = if a >= T::zero() {
-        (inv, (e - one) * inv)
-    } else {
-        (e * inv, (one - e) * inv)
-    };
+    let (h, one_minus_2h) = if a >= T::zero() { (inv, (e - one) * inv) } else { (e * inv, (one - e) * inv) };
     let h1 = e * inv * inv;
     [a.max(T::zero()) + e.ln_1p(), h, h1, h1 * one_minus_2h]
 }
@@ -262,9 +258,7 @@ impl<T: Real> GaussBernoulliRbm<T> {
         let bias = self.visible_bias();
         let wts = self.weights();
         let kappa: Vec<T> = if obj == Objective::ScoreMatching {
-            wts.chunks_exact(d)
-                .map(|wj| (0..d).fold(T::zero(), |s, i| s + wj[i] * wj[i] * rho[i] * rho[i]))
-                .collect()
+            wts.chunks_exact(d).map(|wj| (0..d).fold(T::zero(), |s, i| s + wj[i] * wj[i] * rho[i] * rho[i])).collect()
         } else {
             Vec::new()
         };
@@ -502,13 +496,7 @@ impl<T: Real> Energy<T> for GaussBernoulliRbm<T> {
         Ok(())
     }
 
-    fn energy_score_hess_diag(
-        &self,
-        x: &[T],
-        energy: &mut [T],
-        score: &mut [T],
-        hess_diag: &mut [T],
-    ) -> Result<()> {
+    fn energy_score_hess_diag(&self, x: &[T], energy: &mut [T], score: &mut [T], hess_diag: &mut [T]) -> Result<()> {
         batch::check_forward(self.dim, x, energy, Some(score), Some(hess_diag))?;
         self.forward(x, batch::Out { e: energy, s: Some(score), h: Some(hess_diag) });
         Ok(())
@@ -520,13 +508,7 @@ impl<T: Real> Energy<T> for GaussBernoulliRbm<T> {
         Ok(())
     }
 
-    fn grad_params_v_dot_grad_x(
-        &self,
-        x: &[T],
-        v: &[T],
-        weights: &[T],
-        grad: &mut [T],
-    ) -> Result<()> {
+    fn grad_params_v_dot_grad_x(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
         batch::check_grad(self.dim, self.params.len(), x, Some(v), weights, grad)?;
         self.grad(Objective::VDotGrad, x, Some(v), weights, grad);
         Ok(())

@@ -54,12 +54,7 @@ pub fn philox4x32_10(ctr: [u32; 4], key: [u32; 2]) -> [u32; 4] {
 #[inline]
 pub fn block(seed: u64, stream: u64, block: u64) -> [u32; 4] {
     philox4x32_10(
-        [
-            block as u32,
-            (block >> 32) as u32,
-            stream as u32,
-            (stream >> 32) as u32,
-        ],
+        [block as u32, (block >> 32) as u32, stream as u32, (stream >> 32) as u32],
         [seed as u32, (seed >> 32) as u32],
     )
 }
@@ -118,13 +113,7 @@ pub fn fill_uniform<T: crate::Real>(seed: u64, stream: u64, offset: u64, out: &m
     fill_with(seed, stream, offset, out, |w| w.map(uniform_from_word));
 }
 
-fn fill_with<T: crate::Real>(
-    seed: u64,
-    stream: u64,
-    offset: u64,
-    out: &mut [T],
-    f: impl Fn([u32; 4]) -> [f32; 4],
-) {
+fn fill_with<T: crate::Real>(seed: u64, stream: u64, offset: u64, out: &mut [T], f: impl Fn([u32; 4]) -> [f32; 4]) {
     let mut j = 0usize;
     while j < out.len() {
         let index = offset + j as u64;
@@ -147,11 +136,7 @@ mod tests {
     fn random123_known_answers() {
         let kat: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
             ([0; 4], [0; 2], [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]),
-            (
-                [0xffffffff; 4],
-                [0xffffffff; 2],
-                [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd],
-            ),
+            ([0xffffffff; 4], [0xffffffff; 2], [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]),
             (
                 [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
                 [0xa4093822, 0x299f31d0],

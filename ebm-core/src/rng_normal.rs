@@ -107,12 +107,8 @@ impl crate::simd::Kernel for Blocks<'_> {
             for i in 0..BLOCKS {
                 let p0 = (M0 as u64) * (c[0][i] as u64);
                 let p1 = (M1 as u64) * (c[2][i] as u64);
-                let next = [
-                    (p1 >> 32) as u32 ^ c[1][i] ^ k[0],
-                    p1 as u32,
-                    (p0 >> 32) as u32 ^ c[3][i] ^ k[1],
-                    p0 as u32,
-                ];
+                let next =
+                    [(p1 >> 32) as u32 ^ c[1][i] ^ k[0], p1 as u32, (p0 >> 32) as u32 ^ c[3][i] ^ k[1], p0 as u32];
                 for w in 0..4 {
                     c[w][i] = next[w];
                 }
@@ -178,7 +174,10 @@ mod tests {
             normals_of_blocks([seed as u32, (seed >> 32) as u32], stream, first, &mut out);
             for i in 0..BLOCKS {
                 let want = crate::rng::normals_from_block(crate::rng::block(seed, stream, first + i as u64));
-                assert_eq!(out[4 * i..4 * i + 4].iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want.map(f32::to_bits).to_vec());
+                assert_eq!(
+                    out[4 * i..4 * i + 4].iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    want.map(f32::to_bits).to_vec()
+                );
             }
         }
     }

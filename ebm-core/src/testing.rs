@@ -83,9 +83,7 @@ fn batch_v_dot_grad<E: Energy<f64>>(m: &E, x: &[f64], v: &[f64], w: &[f64]) -> f
     let mut s = vec![0.0; b * d];
     m.energy_score(x, &mut e, &mut s).expect("energy_score");
     // vᵀ∇E = −vᵀ score
-    (0..b)
-        .map(|i| -w[i] * (0..d).map(|j| v[i * d + j] * s[i * d + j]).sum::<f64>())
-        .sum()
+    (0..b).map(|i| -w[i] * (0..d).map(|j| v[i * d + j] * s[i * d + j]).sum::<f64>()).sum()
 }
 
 fn batch_sm<E: Energy<f64>>(m: &E, x: &[f64], w: &[f64]) -> f64 {
@@ -95,9 +93,7 @@ fn batch_sm<E: Energy<f64>>(m: &E, x: &[f64], w: &[f64]) -> f64 {
     let mut s = vec![0.0; b * d];
     let mut h = vec![0.0; b * d];
     m.energy_score_hess_diag(x, &mut e, &mut s, &mut h).expect("hess");
-    (0..b)
-        .map(|i| w[i] * sm_integrand(&s[i * d..(i + 1) * d], &h[i * d..(i + 1) * d]))
-        .sum()
+    (0..b).map(|i| w[i] * sm_integrand(&s[i * d..(i + 1) * d], &h[i * d..(i + 1) * d])).sum()
 }
 
 /// Central-difference gradient of `f` with respect to every parameter.
@@ -134,13 +130,7 @@ fn fd_param_grad<E: Energy<f64> + Clone>(m: &E, f: impl Fn(&E) -> f64) -> Vec<f6
 ///
 /// Panics with the first disagreement.
 #[track_caller]
-pub fn check_all_derivatives<E: Energy<f64> + Clone>(
-    model: &E,
-    x: &[f64],
-    v: &[f64],
-    w: &[f64],
-    tol: Tolerance,
-) {
+pub fn check_all_derivatives<E: Energy<f64> + Clone>(model: &E, x: &[f64], v: &[f64], w: &[f64], tol: Tolerance) {
     let d = model.dim();
     let b = x.len() / d;
     assert_eq!(b * d, x.len());
@@ -153,9 +143,7 @@ pub fn check_all_derivatives<E: Energy<f64> + Clone>(
     let (mut e1, mut s1) = (vec![0.0; b], vec![0.0; b * d]);
     model.energy_score(x, &mut e1, &mut s1).expect("energy_score");
     let (mut e2, mut s2, mut h2) = (vec![0.0; b], vec![0.0; b * d], vec![0.0; b * d]);
-    model
-        .energy_score_hess_diag(x, &mut e2, &mut s2, &mut h2)
-        .expect("energy_score_hess_diag");
+    model.energy_score_hess_diag(x, &mut e2, &mut s2, &mut h2).expect("energy_score_hess_diag");
     let exact = Tolerance::new(1e-12, 1e-12);
     exact.assert_all_close(&format!("{name}: energy of energy_score"), &e1, &e0);
     exact.assert_all_close(&format!("{name}: energy of energy_score_hess_diag"), &e2, &e0);
@@ -197,18 +185,10 @@ pub fn check_all_derivatives<E: Energy<f64> + Clone>(
         }
     }
     tol.assert_all_close(&format!("{name}: score vs −FD ∇ₓE"), &s1, &fd_score);
-    tol.assert_all_close(
-        &format!("{name}: hess_diag vs diagonal of the FD Hessian"),
-        &h2,
-        &fd_hess_from_grad,
-    );
+    tol.assert_all_close(&format!("{name}: hess_diag vs diagonal of the FD Hessian"), &h2, &fd_hess_from_grad);
     // The second difference of E loses about half the digits; scale its tolerance.
     let loose = Tolerance::new(tol.rtol * 100.0, tol.atol * 100.0);
-    loose.assert_all_close(
-        &format!("{name}: hess_diag vs second difference of E"),
-        &h2,
-        &fd_hess_from_energy,
-    );
+    loose.assert_all_close(&format!("{name}: hess_diag vs second difference of E"), &h2, &fd_hess_from_energy);
 
     // Parameter gradients.
     let p = model.num_params();
@@ -218,9 +198,7 @@ pub fn check_all_derivatives<E: Energy<f64> + Clone>(
     tol.assert_all_close(&format!("{name}: grad_params_energy"), &g, &fd);
 
     let mut g = vec![f64::NAN; p];
-    model
-        .grad_params_v_dot_grad_x(x, v, w, &mut g)
-        .expect("grad_params_v_dot_grad_x");
+    model.grad_params_v_dot_grad_x(x, v, w, &mut g).expect("grad_params_v_dot_grad_x");
     let fd = fd_param_grad(model, |m| batch_v_dot_grad(m, x, v, w));
     tol.assert_all_close(&format!("{name}: grad_params_v_dot_grad_x"), &g, &fd);
 

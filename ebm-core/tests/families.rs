@@ -27,11 +27,7 @@ fn config(cases: u32) -> ProptestConfig {
 /// A batch x (uniform in [−2, 2]), directions v (standard normal) and
 /// weights w (uniform in [−1, 2], so negative phases are covered too).
 fn batch(seed: u64, b: usize, d: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    (
-        uniform_vec(seed ^ 0xa1, b * d, -2.0, 2.0),
-        normal_vec(seed ^ 0xb2, b * d),
-        uniform_vec(seed ^ 0xc3, b, -1.0, 2.0),
-    )
+    (uniform_vec(seed ^ 0xa1, b * d, -2.0, 2.0), normal_vec(seed ^ 0xb2, b * d), uniform_vec(seed ^ 0xc3, b, -1.0, 2.0))
 }
 
 /// A well-conditioned packed lower triangle: |Lᵢᵢ| in [0.6, 1.4] with a
@@ -44,11 +40,7 @@ fn chol(seed: u64, d: usize) -> Vec<f64> {
         for j in 0..=i {
             let t = u[k];
             k += 1;
-            l.push(if i == j {
-                t.signum() * (0.6 + 0.8 * t.abs())
-            } else {
-                0.4 * t / (d as f64).sqrt()
-            });
+            l.push(if i == j { t.signum() * (0.6 + 0.8 * t.abs()) } else { 0.4 * t / (d as f64).sqrt() });
         }
     }
     l
@@ -200,10 +192,7 @@ fn gaussian_from_mean_precision_round_trips() {
 
 #[test]
 fn gaussian_typed_errors() {
-    assert!(matches!(
-        Gaussian::<f64>::new(3, vec![0.0; 8]),
-        Err(EbmError::ParamLen { expected: 9, got: 8, .. })
-    ));
+    assert!(matches!(Gaussian::<f64>::new(3, vec![0.0; 8]), Err(EbmError::ParamLen { expected: 9, got: 8, .. })));
     assert!(matches!(Gaussian::<f64>::new(0, vec![]), Err(EbmError::InvalidConfig(_))));
     // Indefinite and semi-definite precisions.
     for p in [[1.0, 2.0, 2.0, 1.0], [1.0, 1.0, 1.0, 1.0], [-1.0, 0.0, 0.0, 1.0]] {
@@ -367,10 +356,7 @@ fn mixture_typed_errors() {
         GaussianMixture::<f64>::new(2, 2, Covariance::Diagonal, vec![0.0; 12]),
         Err(EbmError::ParamLen { expected: 10, got: 12, .. })
     ));
-    assert!(matches!(
-        GaussianMixture::<f64>::new(2, 0, Covariance::Full, vec![]),
-        Err(EbmError::InvalidConfig(_))
-    ));
+    assert!(matches!(GaussianMixture::<f64>::new(2, 0, Covariance::Full, vec![]), Err(EbmError::InvalidConfig(_))));
     let mut p = vec![0.0; 10];
     p[3] = f64::NAN;
     assert!(matches!(
@@ -384,10 +370,7 @@ fn mixture_typed_errors() {
         Err(EbmError::DimMismatch { what: "grad", .. })
     ));
     let mut e = [0.0; 1];
-    assert!(matches!(
-        m.energy(&[f64::INFINITY, 0.0], &mut e),
-        Err(EbmError::NonFinite { what: "x", .. })
-    ));
+    assert!(matches!(m.energy(&[f64::INFINITY, 0.0], &mut e), Err(EbmError::NonFinite { what: "x", .. })));
 }
 
 // ------------------------------------------------ ICA / product of experts

@@ -87,9 +87,8 @@ fn derivatives_on_edge_shapes() {
 
 #[test]
 fn f32_matches_f64() {
-    for (i, (d, hidden)) in [(1usize, vec![3usize]), (5, vec![16, 7]), (16, vec![64, 64]), (8, vec![9, 33, 17])]
-        .into_iter()
-        .enumerate()
+    for (i, (d, hidden)) in
+        [(1usize, vec![3usize]), (5, vec![16, 7]), (16, vec![64, 64]), (8, vec![9, 33, 17])].into_iter().enumerate()
     {
         for act in Activation::SMOOTH {
             let m64 = random_mlp(d, &hidden, act, 1.0, 10 + i as u64);
@@ -286,22 +285,13 @@ fn bad_shapes_and_lengths_are_typed_errors() {
     assert!(matches!(Mlp::<f64>::init(2, &[3, 0], Activation::Tanh, 0), Err(EbmError::InvalidConfig(_))));
 
     let mut m = Mlp::<f64>::init(2, &[3], Activation::Tanh, 0).unwrap();
-    assert_eq!(
-        m.set_params(&[0.0; 3]).unwrap_err(),
-        EbmError::ParamLen { model: "mlp", expected: 13, got: 3 }
-    );
+    assert_eq!(m.set_params(&[0.0; 3]).unwrap_err(), EbmError::ParamLen { model: "mlp", expected: 13, got: 3 });
     let x = [0.1, 0.2, 0.3, 0.4];
     let (mut e, mut s, mut h) = (vec![0.0; 2], vec![0.0; 4], vec![0.0; 4]);
     assert!(matches!(m.energy(&x[..3], &mut e), Err(EbmError::RaggedBatch { len: 3, dim: 2, .. })));
     assert!(matches!(m.energy(&[], &mut e), Err(EbmError::EmptyBatch { .. })));
-    assert!(matches!(
-        m.energy(&[0.0, f64::NAN], &mut e[..1]),
-        Err(EbmError::NonFinite { row: 0, col: 1, .. })
-    ));
-    assert_eq!(
-        m.energy(&x, &mut e[..1]).unwrap_err(),
-        EbmError::DimMismatch { what: "energy", expected: 2, got: 1 }
-    );
+    assert!(matches!(m.energy(&[0.0, f64::NAN], &mut e[..1]), Err(EbmError::NonFinite { row: 0, col: 1, .. })));
+    assert_eq!(m.energy(&x, &mut e[..1]).unwrap_err(), EbmError::DimMismatch { what: "energy", expected: 2, got: 1 });
     assert_eq!(
         m.energy_score(&x, &mut e, &mut s[..3]).unwrap_err(),
         EbmError::DimMismatch { what: "score", expected: 4, got: 3 }
@@ -360,9 +350,24 @@ fn activation_closed_forms_match_finite_differences() {
             let d = act.derivs(a);
             let (p, m) = (act.derivs(a + h), act.derivs(a - h));
             assert!(tol.close(d.value, act.value(a)), "{act}: value at {a}");
-            assert!(tol.close(d.d1, (p.value - m.value) / (2.0 * h)), "{act}: σ′ at {a}: {} vs {}", d.d1, (p.value - m.value) / (2.0 * h));
-            assert!(tol.close(d.d2, (p.d1 - m.d1) / (2.0 * h)), "{act}: σ″ at {a}: {} vs {}", d.d2, (p.d1 - m.d1) / (2.0 * h));
-            assert!(tol.close(d.d3, (p.d2 - m.d2) / (2.0 * h)), "{act}: σ‴ at {a}: {} vs {}", d.d3, (p.d2 - m.d2) / (2.0 * h));
+            assert!(
+                tol.close(d.d1, (p.value - m.value) / (2.0 * h)),
+                "{act}: σ′ at {a}: {} vs {}",
+                d.d1,
+                (p.value - m.value) / (2.0 * h)
+            );
+            assert!(
+                tol.close(d.d2, (p.d1 - m.d1) / (2.0 * h)),
+                "{act}: σ″ at {a}: {} vs {}",
+                d.d2,
+                (p.d1 - m.d1) / (2.0 * h)
+            );
+            assert!(
+                tol.close(d.d3, (p.d2 - m.d2) / (2.0 * h)),
+                "{act}: σ‴ at {a}: {} vs {}",
+                d.d3,
+                (p.d2 - m.d2) / (2.0 * h)
+            );
             let (v, d1) = act.value_d1(a);
             assert_eq!((v, d1), (d.value, d.d1), "{act}: value_d1 at {a}");
         }

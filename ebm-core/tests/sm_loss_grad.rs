@@ -14,7 +14,11 @@ fn reference_loss<T: Real, E: Energy<T>>(m: &E, x: &[T], w: &[T]) -> f64 {
     let (d, b) = (m.dim(), w.len());
     let (mut e, mut s, mut h) = (vec![T::zero(); b], vec![T::zero(); b * d], vec![T::zero(); b * d]);
     m.energy_score_hess_diag(x, &mut e, &mut s, &mut h).unwrap();
-    s.chunks_exact(d).zip(h.chunks_exact(d)).zip(w).map(|((s, h), &w)| Real::to_f64(w) * Real::to_f64(sm_integrand(s, h))).sum()
+    s.chunks_exact(d)
+        .zip(h.chunks_exact(d))
+        .zip(w)
+        .map(|((s, h), &w)| Real::to_f64(w) * Real::to_f64(sm_integrand(s, h)))
+        .sum()
 }
 
 fn check<T: Real, E: Energy<T>>(m: &E, b: usize, seed: u64, tol: f64) {
@@ -120,7 +124,9 @@ fn energy_weighted_gradient_is_the_two_pass_result() {
     fn check_w<T: Real>(m: &Mlp<T>, b: usize, seed: u64) {
         let d = m.dim();
         let x: Vec<T> = normal_vec(seed, b * d).into_iter().map(T::from_f64).collect();
-        let weight = |j: usize, e: T| T::from_f64(if j.is_multiple_of(3) { 1.0 } else { -0.5 } * (1.0 + 0.1 * Real::to_f64(e)) / b as f64);
+        let weight = |j: usize, e: T| {
+            T::from_f64(if j.is_multiple_of(3) { 1.0 } else { -0.5 } * (1.0 + 0.1 * Real::to_f64(e)) / b as f64)
+        };
         let p = m.num_params();
         let (mut e1, mut g1) = (vec![T::zero(); b], vec![T::zero(); p]);
         m.grad_params_energy_with(&x, &weight, &mut e1, &mut g1).unwrap();

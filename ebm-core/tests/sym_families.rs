@@ -49,7 +49,6 @@ fn agree<T: Real>(what: &str, a: &dyn Energy<T>, b: &dyn Energy<T>, x: &[f64], v
 const F64: Tolerance = Tolerance::new(1e-10, 1e-10);
 const F32: Tolerance = Tolerance::new(1e-4, 1e-4);
 
-
 #[test]
 fn gaussian_agrees_with_sym() {
     for (d, seed) in [(1usize, 1u64), (3, 2), (6, 3)] {

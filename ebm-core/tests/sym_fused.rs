@@ -6,7 +6,9 @@
 //! evaluator agrees with the f64 reference `Graph::eval_f64` (std `libm`)
 //! to a few ulp in f64 and to f32 rounding in f32.
 
-use ebm_core::sym::{compile, compile_fused, eval_batch, eval_weighted_sum, parse_with, Instr, Op, Program, SymEnergy, Term};
+use ebm_core::sym::{
+    compile, compile_fused, eval_batch, eval_weighted_sum, parse_with, Instr, Op, Program, SymEnergy, Term,
+};
 use ebm_core::testing::{check_all_derivatives, check_v_hess_v, normal_vec, uniform_vec, Tolerance, FD_TOL};
 use ebm_core::Energy;
 
@@ -88,7 +90,10 @@ fn fused_programs_equal_plain_ones_bit_for_bit() {
             f.validate();
             assert!(!p.instrs.iter().any(|i| matches!(i.op, Op::Sum(_))), "{name}: plain program {k} has a Sum");
             assert!(f.len() <= p.len(), "{name}: program {k}: fused {} > plain {}", f.len(), p.len());
-            assert_eq!((f.outputs.len(), f.num_inputs, f.num_aux, f.num_params), (p.outputs.len(), p.num_inputs, p.num_aux, p.num_params));
+            assert_eq!(
+                (f.outputs.len(), f.num_inputs, f.num_aux, f.num_params),
+                (p.outputs.len(), p.num_inputs, p.num_aux, p.num_params)
+            );
             let (a, c) = (run_all(p, m.params(), &x, &v), run_all(f, m.params(), &x, &v));
             for (i, (&s, &t)) in a.iter().zip(&c).enumerate() {
                 assert!(same(s, t), "{name}: program {k} value {i}: plain {s:e} fused {t:e}");
@@ -103,7 +108,10 @@ fn fused_programs_equal_plain_ones_bit_for_bit() {
                 out
             };
             for (i, (&s, &t)) in run32(p).iter().zip(&run32(f)).enumerate() {
-                assert!(s == t || (s.is_nan() && t.is_nan()), "{name} f32: program {k} value {i}: plain {s:e} fused {t:e}");
+                assert!(
+                    s == t || (s.is_nan() && t.is_nan()),
+                    "{name} f32: program {k} value {i}: plain {s:e} fused {t:e}"
+                );
             }
         }
         let esh = (&plain.energy_score_hess, &fused.energy_score_hess);
@@ -149,7 +157,8 @@ fn evaluator_matches_the_libm_reference() {
             Tolerance::new(1e-12, 1e-12).assert_all_close(&format!("{name} f64 row {r}"), &got, &want);
             let xr32: Vec<f64> = x32[r * d..(r + 1) * d].iter().map(|&t| t as f64).collect();
             let want = g.eval_f64(&roots, &xr32, &[], &theta32);
-            let got: Vec<f32> = [vec![e32[r]], s32[r * d..(r + 1) * d].to_vec(), h32[r * d..(r + 1) * d].to_vec()].concat();
+            let got: Vec<f32> =
+                [vec![e32[r]], s32[r * d..(r + 1) * d].to_vec(), h32[r * d..(r + 1) * d].to_vec()].concat();
             Tolerance::new(1e-4, 1e-4).assert_all_close(&format!("{name} f32 row {r}"), &got, &want);
         }
     }
@@ -180,7 +189,9 @@ fn sum_op_semantics() {
     let mut fused = leaves.clone();
     fused.push(Instr {
         dst: 3,
-        op: Op::Sum(vec![Term::SubMul(0, 2), Term::Sub(1), Term::AddMul(0, 1), Term::Add(2), Term::SubMul(1, 1)].into()),
+        op: Op::Sum(
+            vec![Term::SubMul(0, 2), Term::Sub(1), Term::AddMul(0, 1), Term::Add(2), Term::SubMul(1, 1)].into(),
+        ),
     });
     fused.push(Instr { dst: 4, op: Op::Sum(vec![Term::Sub(0)].into()) });
     fused.push(Instr { dst: 5, op: Op::Sum(vec![Term::AddMul(0, 2), Term::Sub(1)].into()) });
@@ -225,7 +236,10 @@ fn sum_op_semantics() {
 #[should_panic(expected = "sym eval")]
 fn evaluator_rejects_out_of_range_registers() {
     let bad = Program {
-        instrs: vec![Instr { dst: 0, op: Op::Input(0) }, Instr { dst: 1, op: Op::Sum(vec![Term::AddMul(0, 7)].into()) }],
+        instrs: vec![
+            Instr { dst: 0, op: Op::Input(0) },
+            Instr { dst: 1, op: Op::Sum(vec![Term::AddMul(0, 7)].into()) },
+        ],
         num_uniform: 0,
         num_regs: 2,
         outputs: vec![1],
@@ -241,7 +255,10 @@ fn evaluator_rejects_out_of_range_registers() {
 #[should_panic(expected = "sym eval")]
 fn evaluator_rejects_a_sum_reading_its_destination() {
     let bad = Program {
-        instrs: vec![Instr { dst: 0, op: Op::Input(0) }, Instr { dst: 1, op: Op::Sum(vec![Term::Add(0), Term::Add(1)].into()) }],
+        instrs: vec![
+            Instr { dst: 0, op: Op::Input(0) },
+            Instr { dst: 1, op: Op::Sum(vec![Term::Add(0), Term::Add(1)].into()) },
+        ],
         num_uniform: 0,
         num_regs: 2,
         outputs: vec![1],

@@ -25,7 +25,11 @@ fn gaussian_theta(d: usize, seed: u64) -> Vec<f64> {
     let mut t = normal_vec(seed, d);
     for i in 0..d {
         for j in 0..=i {
-            t.push(if i == j { uniform_vec(seed + (i * d + j) as u64, 1, 0.7, 1.5)[0] } else { 0.3 * normal_vec(seed + 100 + (i * d + j) as u64, 1)[0] });
+            t.push(if i == j {
+                uniform_vec(seed + (i * d + j) as u64, 1, 0.7, 1.5)[0]
+            } else {
+                0.3 * normal_vec(seed + 100 + (i * d + j) as u64, 1)[0]
+            });
         }
     }
     t
@@ -132,13 +136,19 @@ fn builder_matches_parser() {
     assert!(matches!(b.declare_lower("L", &[2, 3]), Err(SymError::Build(_))));
     // a DAG built by hand through the graph is checked against the signature
     let bad = b.input(5);
-    assert!(matches!(SymEnergy::<f64>::new(b.clone().finish(bad), &[0.0; 2]), Err(SymError::Build(m)) if m.contains("input 5")));
+    assert!(
+        matches!(SymEnergy::<f64>::new(b.clone().finish(bad), &[0.0; 2]), Err(SymError::Build(m)) if m.contains("input 5"))
+    );
     let bad = b.param(7);
-    assert!(matches!(SymEnergy::<f64>::new(b.clone().finish(bad), &[0.0; 2]), Err(SymError::Build(m)) if m.contains("parameter 7")));
+    assert!(
+        matches!(SymEnergy::<f64>::new(b.clone().finish(bad), &[0.0; 2]), Err(SymError::Build(m)) if m.contains("parameter 7"))
+    );
     let bad = b.aux(0);
     assert!(matches!(SymEnergy::<f64>::new(b.clone().finish(bad), &[0.0; 2]), Err(SymError::Build(_))));
     let ok = b.p("mu", &[1]).unwrap();
-    assert!(matches!(SymEnergy::<f64>::new(b.clone().finish(ok), &[0.0, f64::NAN]), Err(SymError::Build(m)) if m.contains("parameter 1")));
+    assert!(
+        matches!(SymEnergy::<f64>::new(b.clone().finish(ok), &[0.0, f64::NAN]), Err(SymError::Build(m)) if m.contains("parameter 1"))
+    );
     assert!(SymEnergy::<f64>::new(b.finish(ok), &[0.0, 1.0]).is_ok());
     let mut b = SymBuilder::new("x", 0);
     let c = b.constant(1.0);
@@ -234,7 +244,8 @@ fn hessian_program_grows_at_most_quadratically() {
 
 #[test]
 fn simplification_shrinks_and_preserves_values() {
-    let src = "energy(x[3]; W[2,3], alpha[2]) = sum(k, 0..2, alpha[k] * log1p(0.5 * square(sum(i, 0..d, W[k,i] * x[i])))) \
+    let src =
+        "energy(x[3]; W[2,3], alpha[2]) = sum(k, 0..2, alpha[k] * log1p(0.5 * square(sum(i, 0..d, W[k,i] * x[i])))) \
                + 0 * x0 + 1 * x1 - x1 + x2 / x2 + (x0 - x0) * exp(x2)";
     let theta = normal_vec(31, 8);
     let x = normal_vec(32, 3);
@@ -245,7 +256,8 @@ fn simplification_shrinks_and_preserves_values() {
         let (sig, e) = ebm_core::sym::parse_into(&mut g, src, &[]).unwrap();
         let dv = derive(&mut g, e, 3, sig.num_params());
         let roots: Vec<_> =
-            [vec![dv.energy], dv.score.clone(), dv.hess_diag.clone(), dv.grad_sm.clone(), dv.grad_v_dot_grad.clone()].concat();
+            [vec![dv.energy], dv.score.clone(), dv.hess_diag.clone(), dv.grad_sm.clone(), dv.grad_v_dot_grad.clone()]
+                .concat();
         let before = g.count_nodes(&roots);
         let vals = g.eval_f64(&roots, &x, &v, &theta);
         let simp = g.simplify(&roots);
@@ -258,7 +270,10 @@ fn simplification_shrinks_and_preserves_values() {
     let (built, built_again, v_built) = counts(true);
     println!("raw {raw} nodes -> simplified {raw_simplified}; built simplified {built} -> {built_again}");
     Tolerance::new(1e-12, 1e-12).assert_all_close("values", &v_built, &v_raw);
-    assert!(raw_simplified * 5 < raw * 4, "simplification should remove at least a fifth of {raw} nodes (got {raw_simplified})");
+    assert!(
+        raw_simplified * 5 < raw * 4,
+        "simplification should remove at least a fifth of {raw} nodes (got {raw_simplified})"
+    );
     assert!(built <= raw_simplified);
     assert_eq!(built, built_again, "simplifying a simplified DAG changes nothing");
 }
@@ -322,7 +337,16 @@ fn program_is_plain_hashable_data_and_shares_work() {
     assert_eq!(set.len(), 1);
     let again = SymEnergy::<f64>::new(f, &vec![0.5; p]).unwrap();
     assert_eq!(again.programs(), progs, "lowering is deterministic");
-    for prog in [&progs.energy, &progs.energy_score, &progs.energy_score_hess, &progs.grad_energy, &progs.grad_v_dot_grad, &progs.grad_sm, &progs.v_hess_v, &progs.grad_v_hess_v] {
+    for prog in [
+        &progs.energy,
+        &progs.energy_score,
+        &progs.energy_score_hess,
+        &progs.grad_energy,
+        &progs.grad_v_dot_grad,
+        &progs.grad_sm,
+        &progs.v_hess_v,
+        &progs.grad_v_hess_v,
+    ] {
         prog.validate();
         assert!(prog.instrs[..prog.num_uniform].iter().all(|i| !matches!(i.op, Op::Input(_) | Op::Aux(_))));
     }
@@ -330,7 +354,12 @@ fn program_is_plain_hashable_data_and_shares_work() {
     assert!(progs.v_hess_v.uses_aux() && progs.grad_v_hess_v.uses_aux());
     let fused = &progs.energy_score_hess;
     assert_eq!(fused.outputs.len(), 1 + 4 + 4);
-    assert!((fused.num_regs as usize) < fused.len() / 2, "registers are reused: {} regs for {} instrs", fused.num_regs, fused.len());
+    assert!(
+        (fused.num_regs as usize) < fused.len() / 2,
+        "registers are reused: {} regs for {} instrs",
+        fused.num_regs,
+        fused.len()
+    );
     // One program for all outputs is shorter than one program per output.
     let dv = m.derivatives();
     let g = &m.formula().graph;
@@ -360,14 +389,26 @@ fn user_errors_are_typed() {
     assert!(matches!(m.energy(&[1.0, f64::NAN, 3.0, 4.0], &mut e), Err(EbmError::NonFinite { row: 0, col: 1, .. })));
     assert!(matches!(m.energy(&[1.0, 2.0], &mut e), Err(EbmError::DimMismatch { what: "energy", .. })));
     let mut g = vec![0.0; 3];
-    assert!(matches!(m.grad_params_energy(&[1.0, 2.0], &[1.0], &mut g), Err(EbmError::DimMismatch { what: "grad", .. })));
+    assert!(matches!(
+        m.grad_params_energy(&[1.0, 2.0], &[1.0], &mut g),
+        Err(EbmError::DimMismatch { what: "grad", .. })
+    ));
     let mut g = vec![0.0; 4];
-    assert!(matches!(m.grad_params_energy(&[1.0, 2.0], &[1.0, 1.0], &mut g), Err(EbmError::DimMismatch { what: "weights", .. })));
-    assert!(matches!(m.grad_params_v_dot_grad_x(&[1.0, 2.0], &[1.0], &[1.0], &mut g), Err(EbmError::DimMismatch { what: "v", .. })));
+    assert!(matches!(
+        m.grad_params_energy(&[1.0, 2.0], &[1.0, 1.0], &mut g),
+        Err(EbmError::DimMismatch { what: "weights", .. })
+    ));
+    assert!(matches!(
+        m.grad_params_v_dot_grad_x(&[1.0, 2.0], &[1.0], &[1.0], &mut g),
+        Err(EbmError::DimMismatch { what: "v", .. })
+    ));
     assert!(matches!(m.grad_params_sm(&[1.0, 2.0], &[f64::INFINITY], &mut g), Err(EbmError::NonFinite { .. })));
     assert!(matches!(SymEnergy::<f64>::parse_with(ICA, &[("d", 2), ("K", 2)], &[1.0]), Err(SymError::Build(_))));
     let err: EbmError = SymEnergy::<f64>::parse("energy(x[2]) = y", &[]).unwrap_err().into();
-    assert!(matches!(err, EbmError::InvalidConfig(ref s) if s.contains("line 1, column 16") && s.contains("unknown name `y`")), "{err}");
+    assert!(
+        matches!(err, EbmError::InvalidConfig(ref s) if s.contains("line 1, column 16") && s.contains("unknown name `y`")),
+        "{err}"
+    );
     let mut m = m;
     assert!(matches!(m.set_params(&[1.0]), Err(EbmError::ParamLen { .. })));
     m.set_params(&[2.0, 0.0, 0.0, 2.0]).unwrap();

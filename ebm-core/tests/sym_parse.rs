@@ -122,7 +122,8 @@ fn semantic_errors_report_line_and_column() {
     let deep = format!("energy(x[1]) = {}x0", "-".repeat(100_000));
     assert!(matches!(err(&deep), SymError::Semantic { message, .. } if message.contains("nested deeper")));
     // an empty sum is 0, even with extreme bounds
-    let f = parse("energy(x[1]) = x0 + sum(i, 3..1, x0) + sum(i, 9223372036854775807..-9223372036854775807, x0)").unwrap();
+    let f =
+        parse("energy(x[1]) = x0 + sum(i, 3..1, x0) + sum(i, 9223372036854775807..-9223372036854775807, x0)").unwrap();
     assert_eq!(f.to_source(), "energy(x[1]) = x[0]");
     assert_semantic_error("energy(x[1]) = sum(i, -9223372036854775807..9223372036854775807, x0)", 1, 16, "more than");
     // sizes from outside take precedence over `let`
@@ -132,9 +133,54 @@ fn semantic_errors_report_line_and_column() {
 
 /// Tokens used to mutate valid formulas.
 const PIECES: &[&str] = &[
-    "(", ")", "[", "]", ",", ";", "=", "+", "-", "*", "/", "^", "..", ".", "0", "1", "2", "9", "0.5", "1e3", "x", "x0", "x[1]",
-    "d", "K", "i", "k", "sum(", "logsumexp(", "exp(", "log(", "sqrt(", "square(", "lower", "let", "energy", "pi", "\n", " ",
-    "#", "é", "1e400", "99999999999999999999", "-1", "W[", "mu", "sum(i, 0..d, ", "x[i]",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    ";",
+    "=",
+    "+",
+    "-",
+    "*",
+    "/",
+    "^",
+    "..",
+    ".",
+    "0",
+    "1",
+    "2",
+    "9",
+    "0.5",
+    "1e3",
+    "x",
+    "x0",
+    "x[1]",
+    "d",
+    "K",
+    "i",
+    "k",
+    "sum(",
+    "logsumexp(",
+    "exp(",
+    "log(",
+    "sqrt(",
+    "square(",
+    "lower",
+    "let",
+    "energy",
+    "pi",
+    "\n",
+    " ",
+    "#",
+    "é",
+    "1e400",
+    "99999999999999999999",
+    "-1",
+    "W[",
+    "mu",
+    "sum(i, 0..d, ",
+    "x[i]",
 ];
 
 #[derive(Clone, Debug)]
@@ -239,7 +285,8 @@ proptest! {
 fn valid_formulas_exercise_cleanly() {
     for src in VALID {
         exercise(src);
-        let m = SymEnergy::<f64>::new(parse(src).unwrap(), &vec![0.3; parse(src).unwrap().signature.num_params()]).unwrap();
+        let m =
+            SymEnergy::<f64>::new(parse(src).unwrap(), &vec![0.3; parse(src).unwrap().signature.num_params()]).unwrap();
         assert!(m.dim() >= 1);
     }
 }

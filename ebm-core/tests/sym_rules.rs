@@ -30,14 +30,24 @@ fn check_op(seed: u64, body: &str, lo: f64, hi: f64) {
         let fwd = derivative(&mut g, f.energy, xi);
         let rev = adj[&xi];
         let vals = g.eval_f64(&[fwd, rev], x0, &[], &theta);
-        assert!((vals[0] - vals[1]).abs() <= 1e-12 * (1.0 + vals[1].abs()), "{src}: forward {} vs reverse {}", vals[0], vals[1]);
+        assert!(
+            (vals[0] - vals[1]).abs() <= 1e-12 * (1.0 + vals[1].abs()),
+            "{src}: forward {} vs reverse {}",
+            vals[0],
+            vals[1]
+        );
     }
     for k in 0..3 {
         let pk = g.param(k);
         let fwd = derivative(&mut g, f.energy, pk);
         let rev = adj.get(&pk).copied().unwrap_or_else(|| g.constant(0.0));
         let vals = g.eval_f64(&[fwd, rev], x0, &[], &theta);
-        assert!((vals[0] - vals[1]).abs() <= 1e-12 * (1.0 + vals[1].abs()), "{src}: θ{k}: forward {} vs reverse {}", vals[0], vals[1]);
+        assert!(
+            (vals[0] - vals[1]).abs() <= 1e-12 * (1.0 + vals[1].abs()),
+            "{src}: θ{k}: forward {} vs reverse {}",
+            vals[0],
+            vals[1]
+        );
     }
     // The bottleneck Hessian diagonal equals plain forward mode of ∂E/∂xᵢ in xᵢ.
     let dv = m.derivatives();
@@ -45,7 +55,12 @@ fn check_op(seed: u64, body: &str, lo: f64, hi: f64) {
         let xi = g.input(i as u32);
         let plain = derivative(&mut g, dv.grad_x[i], xi);
         let vals = g.eval_f64(&[plain, dv.hess_diag[i]], x0, &[], &theta);
-        assert!((vals[0] - vals[1]).abs() <= 1e-12 * (1.0 + vals[1].abs()), "{src}: hess {i}: {} vs {}", vals[0], vals[1]);
+        assert!(
+            (vals[0] - vals[1]).abs() <= 1e-12 * (1.0 + vals[1].abs()),
+            "{src}: hess {i}: {} vs {}",
+            vals[0],
+            vals[1]
+        );
     }
     assert_eq!(m.dim(), 2);
 }

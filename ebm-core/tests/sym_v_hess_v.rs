@@ -57,7 +57,6 @@ fn sym(src: &str, sizes: &[(&str, usize)], seed: u64, scale: f64) -> SymEnergy<f
     SymEnergy::new(f, &theta).unwrap()
 }
 
-
 /// Finite differences (check_v_hess_v: against the score along v, the
 /// second difference of E, the Hessian diagonal for v = eⱼ, and the θ
 /// gradient) on every formula, at several seeds and batch sizes.
@@ -96,7 +95,13 @@ fn quadratic_closed_form() {
     m.v_hess_v(&x, &v, &mut q).unwrap();
     let want: Vec<f64> = v
         .chunks(3)
-        .map(|v| a.exp() * v[0] * v[0] + 2.0 * b * v[0] * v[1] + 2.0 * c * v[1] * v[2] + (1.0 + b * b) * v[1] * v[1] + (-a).exp() * v[2] * v[2])
+        .map(|v| {
+            a.exp() * v[0] * v[0]
+                + 2.0 * b * v[0] * v[1]
+                + 2.0 * c * v[1] * v[2]
+                + (1.0 + b * b) * v[1] * v[1]
+                + (-a).exp() * v[2] * v[2]
+        })
         .collect();
     Tolerance::new(1e-13, 1e-13).assert_all_close("vᵀHv", &q, &want);
     let mut g = vec![f64::NAN; 6];
@@ -175,7 +180,8 @@ fn mixture_twins_match_the_family() {
             let mut hand = GaussianMixture::<f64>::init(d, k, cov, seed).unwrap();
             // move away from the symmetric start so every component matters
             let np = hand.num_params();
-            let t: Vec<f64> = hand.params().iter().zip(uniform_vec(seed ^ 9, np, -0.3, 0.3)).map(|(a, b)| a + b).collect();
+            let t: Vec<f64> =
+                hand.params().iter().zip(uniform_vec(seed ^ 9, np, -0.3, 0.3)).map(|(a, b)| a + b).collect();
             hand.set_params(&t).unwrap();
             let twin = SymEnergy::<f64>::parse_with(src, &[("d", d), ("K", k)], hand.params()).unwrap();
             for b in [1usize, 45, 100] {
@@ -305,7 +311,9 @@ fn slope(xs: &[usize], ys: &[usize]) -> f64 {
 #[test]
 fn program_sizes_grow_like_the_energy() {
     let dims = [2usize, 4, 8, 16];
-    for (name, src) in [("gaussian", GAUSSIAN), ("ica", ica_src(Source::LogCosh)), ("student-t", ica_src(Source::StudentT))] {
+    for (name, src) in
+        [("gaussian", GAUSSIAN), ("ica", ica_src(Source::LogCosh)), ("student-t", ica_src(Source::StudentT))]
+    {
         let (mut q_nodes, mut g_nodes) = (Vec::new(), Vec::new());
         for &d in &dims {
             let m = sym(src, &[("d", d), ("K", d)], 1, 0.5);

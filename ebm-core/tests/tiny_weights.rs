@@ -37,7 +37,11 @@ fn assert_scaled(what: &str, s: i32, reference: &[f32], scaled: &[f32]) {
         }
     }
     eprintln!("{what}, 2^-{s}: worst relative {worst:e} over {compared}");
-    assert!(compared * 10 >= reference.len() * 9, "{what}, 2^-{s}: only {compared} of {} entries normal", reference.len());
+    assert!(
+        compared * 10 >= reference.len() * 9,
+        "{what}, 2^-{s}: only {compared} of {} entries normal",
+        reference.len()
+    );
 }
 
 #[test]

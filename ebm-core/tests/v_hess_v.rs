@@ -17,11 +17,7 @@ use ebm_core::testing::{check_v_hess_v_f32_matches_f64, normal_vec, uniform_vec,
 use ebm_core::{EbmError, Energy, Result};
 
 fn batch(seed: u64, b: usize, d: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    (
-        uniform_vec(seed ^ 0xa1, b * d, -2.0, 2.0),
-        normal_vec(seed ^ 0xb2, b * d),
-        uniform_vec(seed ^ 0xc3, b, -1.0, 2.0),
-    )
+    (uniform_vec(seed ^ 0xa1, b * d, -2.0, 2.0), normal_vec(seed ^ 0xb2, b * d), uniform_vec(seed ^ 0xc3, b, -1.0, 2.0))
 }
 
 /// One model of every family (both covariances, every ICA source, an MLP
@@ -57,10 +53,8 @@ fn gaussian_is_the_precision_quadratic_form() {
     let (x, v, _) = batch(3, b, d);
     let mut q = vec![0.0; b];
     m.v_hess_v(&x, &v, &mut q).unwrap();
-    let want: Vec<f64> = v
-        .chunks(d)
-        .map(|vr| (0..d).map(|i| (0..d).map(|j| vr[i] * p[i * d + j] * vr[j]).sum::<f64>()).sum())
-        .collect();
+    let want: Vec<f64> =
+        v.chunks(d).map(|vr| (0..d).map(|i| (0..d).map(|j| vr[i] * p[i * d + j] * vr[j]).sum::<f64>()).sum()).collect();
     Tolerance::new(1e-13, 1e-13).assert_all_close("vᵀPv", &q, &want);
     // ∂/∂μ = 0.
     let mut g = vec![f64::NAN; m.num_params()];
@@ -79,9 +73,8 @@ fn ica_and_rbm_closed_forms() {
     let ica = Ica::new(d, d, Source::LogCosh, eye).unwrap();
     let mut q = vec![0.0; b];
     ica.v_hess_v(&x, &v, &mut q).unwrap();
-    let want: Vec<f64> = (0..b)
-        .map(|n| (0..d).map(|i| v[n * d + i].powi(2) / x[n * d + i].cosh().powi(2)).sum())
-        .collect();
+    let want: Vec<f64> =
+        (0..b).map(|n| (0..d).map(|i| v[n * d + i].powi(2) / x[n * d + i].cosh().powi(2)).sum()).collect();
     Tolerance::new(1e-13, 1e-13).assert_all_close("ICA Σ sech² v²", &q, &want);
     let ls = [0.3, -0.2, 0.0, 0.7];
     let mut p = vec![0.5; d + 3];
@@ -89,9 +82,7 @@ fn ica_and_rbm_closed_forms() {
     p.extend(ls);
     let rbm = GaussBernoulliRbm::new(d, 3, p).unwrap();
     rbm.v_hess_v(&x, &v, &mut q).unwrap();
-    let want: Vec<f64> = (0..b)
-        .map(|n| (0..d).map(|i| v[n * d + i].powi(2) * (-2.0 * ls[i]).exp()).sum())
-        .collect();
+    let want: Vec<f64> = (0..b).map(|n| (0..d).map(|i| v[n * d + i].powi(2) * (-2.0 * ls[i]).exp()).sum()).collect();
     Tolerance::new(1e-13, 1e-13).assert_all_close("RBM Σ ρ v²", &q, &want);
 }
 
@@ -177,22 +168,40 @@ fn bad_inputs_are_typed_errors() {
         assert_eq!(e, EbmError::DimMismatch { what: "v", expected: 6, got: 3 }, "{name}");
         let e = m.v_hess_v(&x, &v, &mut q[..1]).unwrap_err();
         assert_eq!(e, EbmError::DimMismatch { what: "out", expected: 2, got: 1 }, "{name}");
-        assert!(matches!(m.v_hess_v(&x[..5], &v[..5], &mut q), Err(EbmError::RaggedBatch { len: 5, dim: 3, .. })), "{name}");
+        assert!(
+            matches!(m.v_hess_v(&x[..5], &v[..5], &mut q), Err(EbmError::RaggedBatch { len: 5, dim: 3, .. })),
+            "{name}"
+        );
         assert!(matches!(m.v_hess_v(&[], &[], &mut q[..0]), Err(EbmError::EmptyBatch { .. })), "{name}");
         let mut vn = v;
         vn[4] = f64::NAN;
-        assert!(matches!(m.v_hess_v(&x, &vn, &mut q), Err(EbmError::NonFinite { what: "v", row: 1, col: 1, .. })), "{name}");
+        assert!(
+            matches!(m.v_hess_v(&x, &vn, &mut q), Err(EbmError::NonFinite { what: "v", row: 1, col: 1, .. })),
+            "{name}"
+        );
         let mut xn = x;
         xn[0] = f64::INFINITY;
-        assert!(matches!(m.v_hess_v(&xn, &v, &mut q), Err(EbmError::NonFinite { what: "x", row: 0, col: 0, .. })), "{name}");
+        assert!(
+            matches!(m.v_hess_v(&xn, &v, &mut q), Err(EbmError::NonFinite { what: "x", row: 0, col: 0, .. })),
+            "{name}"
+        );
         let e = m.grad_params_v_hess_v(&x, &v, &[1.0], &mut g).unwrap_err();
         assert_eq!(e, EbmError::DimMismatch { what: "weights", expected: 2, got: 1 }, "{name}");
         let e = m.grad_params_v_hess_v(&x, &v[..3], &[1.0, 1.0], &mut g).unwrap_err();
         assert_eq!(e, EbmError::DimMismatch { what: "v", expected: 6, got: 3 }, "{name}");
         let e = m.grad_params_v_hess_v(&x, &v, &[1.0, 1.0], &mut g[..np - 1]).unwrap_err();
         assert_eq!(e, EbmError::DimMismatch { what: "grad", expected: np, got: np - 1 }, "{name}");
-        assert!(matches!(m.grad_params_v_hess_v(&x, &vn, &[1.0, 1.0], &mut g), Err(EbmError::NonFinite { what: "v", .. })), "{name}");
-        assert!(matches!(m.grad_params_v_hess_v(&x, &v, &[1.0, f64::NAN], &mut g), Err(EbmError::NonFinite { what: "weights", .. })), "{name}");
+        assert!(
+            matches!(m.grad_params_v_hess_v(&x, &vn, &[1.0, 1.0], &mut g), Err(EbmError::NonFinite { what: "v", .. })),
+            "{name}"
+        );
+        assert!(
+            matches!(
+                m.grad_params_v_hess_v(&x, &v, &[1.0, f64::NAN], &mut g),
+                Err(EbmError::NonFinite { what: "weights", .. })
+            ),
+            "{name}"
+        );
     }
 }
 

@@ -31,7 +31,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 println!("{}", ica.table().to_markdown());
                 return Ok(());
             }
-            _ => return Err(format!("unknown argument {a}; usage: literature [--quick] [--out PATH | --no-out | --only-ica | --only-ncsn]").into()),
+            _ => {
+                return Err(format!(
+                "unknown argument {a}; usage: literature [--quick] [--out PATH | --no-out | --only-ica | --only-ncsn]"
+            )
+                .into())
+            }
         }
     }
     let started = Instant::now();
@@ -39,7 +44,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let scaling = ssm_scaling::run(&ssm_scaling::ScalingConfig::of(size))?;
     let t_scaling = t.elapsed().as_secs_f64();
-    println!("## SSM scalability ({t_scaling:.0} s)\n\n{}\n{}", scaling.time_table().to_markdown(), scaling.fisher_table().to_markdown());
+    println!(
+        "## SSM scalability ({t_scaling:.0} s)\n\n{}\n{}",
+        scaling.time_table().to_markdown(),
+        scaling.fisher_table().to_markdown()
+    );
 
     let t = Instant::now();
     let mixture = ncsn_mixture::run(&ncsn_mixture::MixtureConfig::of(size))?;
@@ -51,7 +60,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t_ica = t.elapsed().as_secs_f64();
     println!("## ICA ({t_ica:.0} s)\n\n{}", ica.table().to_markdown());
     for r in &ica.rows {
-        println!("  {} D={}: {:.1} s{}", r.method, r.dim, r.secs, r.error.as_deref().map_or(String::new(), |e| format!(" ({e})")));
+        println!(
+            "  {} D={}: {:.1} s{}",
+            r.method,
+            r.dim,
+            r.secs,
+            r.error.as_deref().map_or(String::new(), |e| format!(" ({e})"))
+        );
     }
 
     let total = started.elapsed().as_secs_f64();
@@ -70,7 +85,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let rayon_env = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset".into());
@@ -107,7 +126,10 @@ fn render(
          (source: `ebm-estimators/examples/literature.rs` and `ebm-estimators/src/literature/`); do not edit by hand.\n"
     )?;
     if size == Size::Quick {
-        writeln!(d, "**This is a `--quick` smoke run with reduced sizes; the numbers are not the documented ones.**\n")?;
+        writeln!(
+            d,
+            "**This is a `--quick` smoke run with reduced sizes; the numbers are not the documented ones.**\n"
+        )?;
     }
     writeln!(d, "- Machine: {}.", machine())?;
     writeln!(
@@ -187,9 +209,10 @@ fn render(
     };
     let dmax = *c.dims.last().unwrap_or(&0);
     let f = |m: Method| s.row(m, dmax).map_or(f64::NAN, |r| r.fisher.value);
-    let all_lower = s.init_fisher.iter().all(|&(dim, init)| {
-        Method::ALL.iter().all(|&m| s.row(m, dim).is_some_and(|r| r.fisher.value < init.value))
-    });
+    let all_lower = s
+        .init_fisher
+        .iter()
+        .all(|&(dim, init)| Method::ALL.iter().all(|&m| s.row(m, dim).is_some_and(|r| r.fisher.value < init.value)));
     writeln!(
         d,
         "On accuracy, {} the lowest held-out Fisher divergence at D = {} is {}'s and at D = {dmax} {}'s. \
@@ -197,7 +220,11 @@ fn render(
          consistent with the extra variance of SSM's one-projection first term (which SSM-VR takes in closed form) \
          and of DSM's O(1/σ) noise term slowing them at a fixed step budget, not with a bias \
          (DSM's O(σ²) bias is about ½·D·σ⁴ ≈ {:.4} here).\n",
-        if all_lower { "every method lowers the divergence from the untrained model's at every D;" } else { "**not** every method improved on the untrained model (see the table);" },
+        if all_lower {
+            "every method lowers the divergence from the untrained model's at every D;"
+        } else {
+            "**not** every method improved on the untrained model (see the table);"
+        },
         c.dims[0],
         best_at(c.dims[0]),
         best_at(dmax),
@@ -316,10 +343,8 @@ fn render(
     writeln!(d, "{}", ica.table().to_markdown())?;
     let mut lines = Vec::new();
     for &(dim, tn, _) in &ica.reference {
-        let mut parts: Vec<(String, f64)> = ica_fit::METHODS
-            .iter()
-            .filter_map(|&mm| ica.row(mm, dim).map(|r| (mm.to_string(), r.nll - tn)))
-            .collect();
+        let mut parts: Vec<(String, f64)> =
+            ica_fit::METHODS.iter().filter_map(|&mm| ica.row(mm, dim).map(|r| (mm.to_string(), r.nll - tn))).collect();
         parts.sort_by(|a, b| a.1.total_cmp(&b.1));
         lines.push(format!(
             "at D = {dim}, from closest to the truth: {}",

@@ -149,7 +149,8 @@ impl Critic {
             for l in 0..nl {
                 let (off, no, ni) = self.layer(l);
                 let (w, b) = (&self.params[off..off + no * ni], &self.params[off + no * ni..off + no * ni + no]);
-                let mut a: Vec<f64> = (0..no).map(|r| b[r] + (0..ni).map(|c| w[r * ni + c] * h[c]).sum::<f64>()).collect();
+                let mut a: Vec<f64> =
+                    (0..no).map(|r| b[r] + (0..ni).map(|c| w[r * ni + c] * h[c]).sum::<f64>()).collect();
                 if l + 1 < nl {
                     a.iter_mut().for_each(|v| *v = self.act.eval(*v).0);
                 }

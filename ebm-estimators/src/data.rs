@@ -35,10 +35,7 @@ impl<T: Real> Dataset<T> {
             return Err(EstError::Data("no sample".into()));
         }
         if !x.len().is_multiple_of(dim) {
-            return Err(EstError::Data(format!(
-                "{} values is not a whole number of rows of dimension {dim}",
-                x.len()
-            )));
+            return Err(EstError::Data(format!("{} values is not a whole number of rows of dimension {dim}", x.len())));
         }
         if let Some(i) = x.iter().position(|v| !v.is_finite()) {
             return Err(EstError::Data(format!(
@@ -92,9 +89,7 @@ impl<T: Real> Dataset<T> {
     pub fn split(&self, heldout_fraction: f64, seed: u64) -> Result<(Self, Self)> {
         let n = self.len();
         if !(heldout_fraction > 0.0 && heldout_fraction < 1.0) || n < 2 {
-            return Err(EstError::Data(format!(
-                "cannot split {n} samples with held-out fraction {heldout_fraction}"
-            )));
+            return Err(EstError::Data(format!("cannot split {n} samples with held-out fraction {heldout_fraction}")));
         }
         let n_test = ((n as f64 * heldout_fraction).round() as usize).clamp(1, n - 1);
         let perm = permutation(n, derive_seed(seed, tags::SPLIT, 0));
@@ -135,13 +130,7 @@ impl<T: Real> Dataset<T> {
     /// draws are `(seed, stream 0, j·d + i)`.
     ///
     /// `weights` need not be normalised; `means` is K×d, `covs` is K×d×d.
-    pub fn gaussian_mixture(
-        weights: &[f64],
-        means: &[f64],
-        covs: &[f64],
-        n: usize,
-        seed: u64,
-    ) -> Result<Self> {
+    pub fn gaussian_mixture(weights: &[f64], means: &[f64], covs: &[f64], n: usize, seed: u64) -> Result<Self> {
         let k = weights.len();
         if k == 0 || !means.len().is_multiple_of(k) {
             return Err(EstError::Config("mixture: no component or ragged means".into()));
@@ -151,9 +140,8 @@ impl<T: Real> Dataset<T> {
             return Err(EstError::Config("mixture: bad covariances or weights".into()));
         }
         let total: f64 = weights.iter().sum();
-        let chols = (0..k)
-            .map(|c| linalg::cholesky(&covs[c * d * d..(c + 1) * d * d], d))
-            .collect::<Result<Vec<_>>>()?;
+        let chols =
+            (0..k).map(|c| linalg::cholesky(&covs[c * d * d..(c + 1) * d * d], d)).collect::<Result<Vec<_>>>()?;
         let mut u = vec![0f64; n];
         rng::fill_uniform(seed, 1, 0, &mut u);
         let mut z = vec![0f64; n * d];
@@ -171,8 +159,7 @@ impl<T: Real> Dataset<T> {
             }
             let l = &chols[c];
             for i in 0..d {
-                let v: f64 = means[c * d + i]
-                    + (0..=i).map(|kk| l[i * d + kk] * z[j * d + kk]).sum::<f64>();
+                let v: f64 = means[c * d + i] + (0..=i).map(|kk| l[i * d + kk] * z[j * d + kk]).sum::<f64>();
                 x[j * d + i] = T::from_f64(v);
             }
         }
@@ -208,9 +195,7 @@ impl Batcher {
     /// Errors: [`EstError::Config`] if `batch` is 0 or larger than `n`.
     pub fn new(n: usize, batch: usize, seed: u64) -> Result<Self> {
         if batch == 0 || batch > n {
-            return Err(EstError::Config(format!(
-                "batch size {batch} must be in 1..={n} (the data set size)"
-            )));
+            return Err(EstError::Config(format!("batch size {batch} must be in 1..={n} (the data set size)")));
         }
         Ok(Self { n, batch, seed, epoch: None, next_epoch: None })
     }

@@ -167,12 +167,7 @@ impl<T: Real> Dsm<T> {
     }
 
     /// The loss of a frozen state, and its gradient if asked.
-    pub fn loss_with(
-        &self,
-        model: &dyn Energy<T>,
-        st: &DsmState<T>,
-        grad: Option<&mut [T]>,
-    ) -> Result<f64> {
+    pub fn loss_with(&self, model: &dyn Energy<T>, st: &DsmState<T>, grad: Option<&mut [T]>) -> Result<f64> {
         let d = model.dim();
         let rows = st.weight.len();
         let b = st.batch;

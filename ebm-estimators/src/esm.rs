@@ -38,11 +38,7 @@ pub fn sm_loss<T: Real>(model: &dyn Energy<T>, x: &[T]) -> Result<f64> {
     let b = batch_size(model, x)?;
     let (mut e, mut s, mut h) = (vec![T::zero(); b], vec![T::zero(); b * d], vec![T::zero(); b * d]);
     model.energy_score_hess_diag(x, &mut e, &mut s, &mut h)?;
-    let total: f64 = s
-        .chunks_exact(d)
-        .zip(h.chunks_exact(d))
-        .map(|(s, h)| sm_integrand(s, h).to_f64())
-        .sum();
+    let total: f64 = s.chunks_exact(d).zip(h.chunks_exact(d)).map(|(s, h)| sm_integrand(s, h).to_f64()).sum();
     Ok(total / b as f64)
 }
 

@@ -103,13 +103,7 @@ pub trait Estimator<T: Real>: Resumable + Send {
     fn eval_loss(&self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<f64>;
 
     /// `prepare` then `loss_grad`.
-    fn step(
-        &mut self,
-        model: &dyn Energy<T>,
-        x: &[T],
-        ctx: StepCtx,
-        grad: &mut [T],
-    ) -> Result<(f64, StepInfo)> {
+    fn step(&mut self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx, grad: &mut [T]) -> Result<(f64, StepInfo)> {
         let info = self.prepare(model, x, ctx)?;
         let loss = self.loss_grad(model, x, grad)?;
         Ok((loss, info))
@@ -157,11 +151,7 @@ pub(crate) fn check_grad<T>(grad: &[T], expected: usize) -> Result<()> {
 }
 
 /// Returns the prepared state if it was prepared for B samples.
-pub(crate) fn prepared<'a, S>(
-    name: &'static str,
-    state: &'a Option<(usize, S)>,
-    b: usize,
-) -> Result<&'a S> {
+pub(crate) fn prepared<'a, S>(name: &'static str, state: &'a Option<(usize, S)>, b: usize) -> Result<&'a S> {
     match state {
         Some((pb, s)) if *pb == b => Ok(s),
         Some((pb, _)) => Err(EstError::NotPrepared { estimator: name, prepared: Some(*pb), got: b }),

@@ -56,12 +56,7 @@ pub struct KlState<T> {
 
 /// Runs the last (differentiated) ULA step on `chains` in place and returns
 /// the KL state.
-pub fn last_step<T: Real>(
-    model: &dyn Energy<T>,
-    chains: &mut [T],
-    kl: &KlTerm,
-    key: u64,
-) -> Result<KlState<T>> {
+pub fn last_step<T: Real>(model: &dyn Energy<T>, chains: &mut [T], kl: &KlTerm, key: u64) -> Result<KlState<T>> {
     crate::samplers::check_eps("improved-CD KL term", kl.eps)?;
     let d = model.dim();
     let b = ebm_core::check_batch("chains", chains, d)?;
@@ -83,24 +78,13 @@ pub fn x_next<T: Real>(model: &dyn Energy<T>, st: &KlState<T>, eps: f64) -> Resu
     model.energy_score(&st.x_prev, &mut e, &mut s)?;
     let half = T::from_f64(0.5 * eps * eps);
     let eps = T::from_f64(eps);
-    Ok(st
-        .x_prev
-        .iter()
-        .zip(&s)
-        .zip(&st.z)
-        .map(|((&x, &s), &z)| x + half * s + eps * z)
-        .collect())
+    Ok(st.x_prev.iter().zip(&s).zip(&st.z).map(|((&x, &s), &z)| x + half * s + eps * z).collect())
 }
 
 /// L_KL(θ) = (1/B) Σᵦ E_θ̄(x′ᵦ(θ)) with x′ computed by `model` (θ) and the
 /// energy by `frozen` (θ̄). With `frozen` = `model` this is the value the
 /// estimators report.
-pub fn kl_loss<T: Real>(
-    model: &dyn Energy<T>,
-    frozen: &dyn Energy<T>,
-    st: &KlState<T>,
-    eps: f64,
-) -> Result<f64> {
+pub fn kl_loss<T: Real>(model: &dyn Energy<T>, frozen: &dyn Energy<T>, st: &KlState<T>, eps: f64) -> Result<f64> {
     let xn = x_next(model, st, eps)?;
     let b = st.energy.len();
     let mut e = vec![T::zero(); b];
@@ -109,13 +93,7 @@ pub fn kl_loss<T: Real>(
 }
 
 /// `grad ← scale · ∇_θ L_KL = −scale·(ε²/2)/B Σᵦ ∇_θ[vᵦᵀ∇ₓE_θ(xᵦ)]`.
-pub fn kl_grad<T: Real>(
-    model: &dyn Energy<T>,
-    st: &KlState<T>,
-    eps: f64,
-    scale: f64,
-    grad: &mut [T],
-) -> Result<()> {
+pub fn kl_grad<T: Real>(model: &dyn Energy<T>, st: &KlState<T>, eps: f64, scale: f64, grad: &mut [T]) -> Result<()> {
     let b = st.energy.len();
     let w = vec![T::from_f64(-scale * 0.5 * eps * eps / b as f64); b];
     model.grad_params_v_dot_grad_x(&st.x_prev, &st.v, &w, grad)?;

@@ -23,9 +23,7 @@ pub fn cholesky(a: &[f64], d: usize) -> Result<Vec<f64>> {
             }
             if i == j {
                 if !(s > 0.0 && s.is_finite()) {
-                    return config(format!(
-                        "cholesky: matrix is not positive definite (pivot {i} is {s})"
-                    ));
+                    return config(format!("cholesky: matrix is not positive definite (pivot {i} is {s})"));
                 }
                 l[i * d + i] = s.sqrt();
             } else {
@@ -93,9 +91,8 @@ pub fn inverse_log_abs_det(a: &[f64], d: usize) -> Result<(Vec<f64>, f64)> {
     let mut perm: Vec<usize> = (0..d).collect();
     let mut log_det = 0.0;
     for c in 0..d {
-        let p = (c..d)
-            .max_by(|&i, &j| lu[i * d + c].abs().total_cmp(&lu[j * d + c].abs()))
-            .expect("non-empty pivot range");
+        let p =
+            (c..d).max_by(|&i, &j| lu[i * d + c].abs().total_cmp(&lu[j * d + c].abs())).expect("non-empty pivot range");
         let piv = lu[p * d + c];
         if !(piv.abs() > 0.0 && piv.is_finite()) {
             return config(format!("inverse: matrix is singular (pivot {c} is {piv})"));

@@ -19,8 +19,8 @@
 //! With [`KlTerm`] set, the improved-CD term λ·L_KL of [`crate::icd`] is
 //! added (negatives then end with the differentiated ULA step).
 
-use crate::estimator::{check_grad, to_f64};
 use crate::error::{config, Result};
+use crate::estimator::{check_grad, to_f64};
 use crate::icd::{self, KlState, KlTerm};
 use crate::samplers::{Sampler, SamplerStats};
 use crate::seeds::tags;
@@ -94,7 +94,11 @@ pub(crate) fn contrastive<T: Real>(
         Some(g) => {
             let weight = |j: usize, ej: T| {
                 let v = ej.to_f64();
-                T::from_f64(if j < bp { (1.0 + 2.0 * alpha * v) / bp as f64 } else { (-1.0 + 2.0 * alpha * v) / bn as f64 })
+                T::from_f64(if j < bp {
+                    (1.0 + 2.0 * alpha * v) / bp as f64
+                } else {
+                    (-1.0 + 2.0 * alpha * v) / bn as f64
+                })
             };
             model.grad_params_energy_with(&all, &weight, &mut e, g)?;
         }
@@ -128,8 +132,10 @@ pub(crate) fn ml_loss<T: Real>(
             g.iter_mut().zip(&gk).for_each(|(a, b)| *a += *b);
             Ok(loss + k.weight * icd::kl_loss(model, model, st, k.eps)?)
         }
-        (Some(st), Some(k), None) => Ok(contrastive(model, pos, &neg.x, opts.l2_alpha, None)?
-            + k.weight * icd::kl_loss(model, model, st, k.eps)?),
+        (Some(st), Some(k), None) => {
+            Ok(contrastive(model, pos, &neg.x, opts.l2_alpha, None)?
+                + k.weight * icd::kl_loss(model, model, st, k.eps)?)
+        }
         (_, _, g) => contrastive(model, pos, &neg.x, opts.l2_alpha, g),
     }
 }

@@ -32,9 +32,7 @@
 //! key `ctx.key(NCE)`, stream 0.
 
 use crate::error::{config, Result};
-use crate::estimator::{
-    batch_size, check_grad, prepared, sigmoid, softplus, to_f64, Estimator, StepCtx, StepInfo,
-};
+use crate::estimator::{batch_size, check_grad, prepared, sigmoid, softplus, to_f64, Estimator, StepCtx, StepInfo};
 use crate::noise::GaussianNoise;
 use crate::seeds::tags;
 use ebm_core::{Energy, Real};

@@ -22,8 +22,7 @@ impl GaussianNoise {
             return config("Gaussian noise: non-finite mean");
         }
         let chol = linalg::cholesky(cov, d)?;
-        let log_norm = 0.5 * d as f64 * (2.0 * std::f64::consts::PI).ln()
-            + 0.5 * linalg::log_det_from_chol(&chol, d);
+        let log_norm = 0.5 * d as f64 * (2.0 * std::f64::consts::PI).ln() + 0.5 * linalg::log_det_from_chol(&chol, d);
         Ok(Self { mean, chol, log_norm })
     }
 

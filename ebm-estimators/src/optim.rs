@@ -131,7 +131,15 @@ pub struct Sgd {
 impl Sgd {
     /// SGD with rate `lr` and momentum `momentum`.
     pub fn new(lr: f64, momentum: f64) -> Self {
-        Self { lr, momentum, nesterov: false, weight_decay: 0.0, schedule: Schedule::Constant, velocity: Vec::new(), t: 0 }
+        Self {
+            lr,
+            momentum,
+            nesterov: false,
+            weight_decay: 0.0,
+            schedule: Schedule::Constant,
+            velocity: Vec::new(),
+            t: 0,
+        }
     }
 
     /// Sets the schedule.
@@ -215,7 +223,17 @@ pub struct Adam {
 impl Adam {
     /// Adam with rate `lr`, β = (0.9, 0.999), ε = 1e-8.
     pub fn new(lr: f64) -> Self {
-        Self { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, schedule: Schedule::Constant, m: Vec::new(), v: Vec::new(), t: 0 }
+        Self {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            schedule: Schedule::Constant,
+            m: Vec::new(),
+            v: Vec::new(),
+            t: 0,
+        }
     }
 
     /// Sets the moment decays.
@@ -250,8 +268,15 @@ impl<T: Real> Optimizer<T> for Adam {
     fn step(&mut self, params: &mut [T], grad: &[T]) -> Result<()> {
         positive("Adam learning rate", self.lr)?;
         positive("Adam ε", self.eps)?;
-        if !(0.0..1.0).contains(&self.beta1) || !(0.0..1.0).contains(&self.beta2) || self.weight_decay.is_nan() || self.weight_decay < 0.0 {
-            return config(format!("Adam β = ({}, {}) / weight decay {} out of range", self.beta1, self.beta2, self.weight_decay));
+        if !(0.0..1.0).contains(&self.beta1)
+            || !(0.0..1.0).contains(&self.beta2)
+            || self.weight_decay.is_nan()
+            || self.weight_decay < 0.0
+        {
+            return config(format!(
+                "Adam β = ({}, {}) / weight decay {} out of range",
+                self.beta1, self.beta2, self.weight_decay
+            ));
         }
         check_state(&mut self.m, params.len(), grad.len())?;
         check_state(&mut self.v, params.len(), grad.len())?;
@@ -295,7 +320,10 @@ impl Resumable for Adam {
         let t = r.take_count("t")?;
         r.finish()?;
         if let Some(i) = v.iter().position(|&x| x < 0.0) {
-            return Err(StateError::Invalid { name: "v".into(), reason: format!("negative second moment at index {i}") });
+            return Err(StateError::Invalid {
+                name: "v".into(),
+                reason: format!("negative second moment at index {i}"),
+            });
         }
         (self.m, self.v, self.t) = (m, v, t);
         Ok(())

@@ -200,8 +200,7 @@ impl<T: Real, S: Sampler<T>> Estimator<T> for Pcd<T, S> {
         }
         let mut u = vec![0f64; b];
         rng::fill_uniform(ctx.key(tags::PCD_INDEX), 0, 0, &mut u);
-        let idx: Vec<usize> =
-            u.iter().map(|&v| ((v * self.capacity as f64) as usize).min(self.capacity - 1)).collect();
+        let idx: Vec<usize> = u.iter().map(|&v| ((v * self.capacity as f64) as usize).min(self.capacity - 1)).collect();
         let key = ctx.key(tags::PCD_REINIT);
         rng::fill_uniform(key, 0, 0, &mut u);
         let mut chains = vec![T::zero(); b * d];

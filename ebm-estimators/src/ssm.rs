@@ -175,13 +175,7 @@ impl<T: Real> Ssm<T> {
     }
 
     /// The loss for frozen projections `v` (B·M·d), and its gradient if asked.
-    pub fn loss_with(
-        &self,
-        model: &dyn Energy<T>,
-        x: &[T],
-        v: &[T],
-        grad: Option<&mut [T]>,
-    ) -> Result<f64> {
+    pub fn loss_with(&self, model: &dyn Energy<T>, x: &[T], v: &[T], grad: Option<&mut [T]>) -> Result<f64> {
         self.validate()?;
         let d = model.dim();
         let b = batch_size(model, x)?;

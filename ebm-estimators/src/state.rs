@@ -100,7 +100,11 @@ impl<'a> StateReader<'a> {
 
     /// The entry `name`; its length must be one of `lens` (any if empty).
     pub fn take(&mut self, name: &str, lens: &[usize]) -> Result<&'a [f64], StateError> {
-        let i = self.entries.iter().position(|(n, _)| n == name).ok_or_else(|| StateError::Missing { name: name.into() })?;
+        let i = self
+            .entries
+            .iter()
+            .position(|(n, _)| n == name)
+            .ok_or_else(|| StateError::Missing { name: name.into() })?;
         self.used[i] = true;
         let v = &self.entries[i].1;
         if !lens.is_empty() && !lens.contains(&v.len()) {
@@ -137,7 +141,8 @@ impl<'a> StateReader<'a> {
 
     /// Fails with [`StateError::Unexpected`] if an entry was not taken.
     pub fn finish(self) -> Result<(), StateError> {
-        let names: Vec<String> = self.entries.iter().zip(&self.used).filter(|(_, u)| !**u).map(|(e, _)| e.0.clone()).collect();
+        let names: Vec<String> =
+            self.entries.iter().zip(&self.used).filter(|(_, u)| !**u).map(|(e, _)| e.0.clone()).collect();
         if names.is_empty() {
             Ok(())
         } else {
@@ -168,7 +173,12 @@ mod tests {
 
     #[test]
     fn reader_reports_missing_length_and_unexpected() {
-        let s: State = vec![("a".into(), vec![1.0, 2.0]), ("t".into(), vec![3.0]), ("x.b".into(), vec![]), ("z".into(), vec![0.0])];
+        let s: State = vec![
+            ("a".into(), vec![1.0, 2.0]),
+            ("t".into(), vec![3.0]),
+            ("x.b".into(), vec![]),
+            ("z".into(), vec![0.0]),
+        ];
         let mut r = StateReader::new(&s);
         assert_eq!(r.take("a", &[2]).unwrap(), &[1.0, 2.0]);
         assert_eq!(r.take_count("t").unwrap(), 3);

@@ -144,11 +144,17 @@ impl<T: Real, E: Estimator<T>, O: Optimizer<T>> Trainer<T, E, O> {
 
     /// [`Resumable::load_state`], then checks that the optimizer's state
     /// fits `model`'s parameters and the estimator's own.
-    pub fn load_state_for(&mut self, model: &dyn Energy<T>, state: &[(String, Vec<f64>)]) -> std::result::Result<(), StateError> {
+    pub fn load_state_for(
+        &mut self,
+        model: &dyn Energy<T>,
+        state: &[(String, Vec<f64>)],
+    ) -> std::result::Result<(), StateError> {
         self.load_state(state)?;
         let n = model.num_params() + self.estimator.aux_params().len();
         match self.optimizer.state_len() {
-            Some(got) if got != n => Err(StateError::Length { name: "optimizer".into(), expected: format!("0 or {n}"), got }),
+            Some(got) if got != n => {
+                Err(StateError::Length { name: "optimizer".into(), expected: format!("0 or {n}"), got })
+            }
             _ => Ok(()),
         }
     }
@@ -209,9 +215,7 @@ impl<T: Real, E: Estimator<T>, O: Optimizer<T>> Trainer<T, E, O> {
             let step = self.estimator.step(&*model, &batch, ctx, &mut grad);
             let (loss, info) = match step {
                 Ok(v) => v,
-                Err(EstError::Model(e @ EbmError::NonFinite { .. })) => {
-                    return Err(diverged(Divergence::Internal(e)))
-                }
+                Err(EstError::Model(e @ EbmError::NonFinite { .. })) => return Err(diverged(Divergence::Internal(e))),
                 Err(e) => return Err(e),
             };
             if !loss.is_finite() {
@@ -251,13 +255,18 @@ impl<T: Real, E: Estimator<T>, O: Optimizer<T>> Trainer<T, E, O> {
                         Err(e) => return Err(e),
                     };
                     if !l.is_finite() {
-                        return Err(EstError::Diverged { step: t, cause: Divergence::Eval(l), last_good_step: self.done });
+                        return Err(EstError::Diverged {
+                            step: t,
+                            cause: Divergence::Eval(l),
+                            last_good_step: self.done,
+                        });
                     }
                     report.evals.push((t, l));
                     eval_loss = Some(l);
                 }
             }
-            let progress = Progress { step: t, loss, grad_norm: gnorm, lr, info: &info, eval_loss, params: model.params() };
+            let progress =
+                Progress { step: t, loss, grad_norm: gnorm, lr, info: &info, eval_loss, params: model.params() };
             let control = callback(&progress);
             report.last_info = info;
             if control == Control::Stop {

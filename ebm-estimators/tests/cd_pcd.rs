@@ -29,8 +29,11 @@ fn check<E: Estimator<f64>>(what: &str, est: E, mean: &[f64], cov: &[f64], steps
     })
     .unwrap();
     let cov_fit = inverse_spd(&model.precision(), d).unwrap();
-    eprintln!("{what}: mean {:?} vs {m_mle:?}; cov {cov_fit:?} vs {c_mle:?}; mean accept {:.3}",
-        model.mean(), acc.iter().sum::<f64>() / acc.len().max(1) as f64);
+    eprintln!(
+        "{what}: mean {:?} vs {m_mle:?}; cov {cov_fit:?} vs {c_mle:?}; mean accept {:.3}",
+        model.mean(),
+        acc.iter().sum::<f64>() / acc.len().max(1) as f64
+    );
     for i in 0..d {
         let m = model.mean()[i];
         assert!((m - m_mle[i]).abs() < 0.05 * m_mle[i].abs(), "{what}: mean[{i}] {m} vs {}", m_mle[i]);

@@ -52,7 +52,12 @@ fn score_matching_variants_reduce_the_fisher_divergence() {
             let row = r.row(m, d).unwrap();
             assert!(row.error.is_none(), "{m:?} D = {d}: {:?}", row.error);
             assert!(row.ms_per_step.is_finite() && row.ms_per_step > 0.0);
-            assert!(row.fisher.value < 0.8 * init.value, "{m:?} D = {d}: {} vs untrained {}", row.fisher.value, init.value);
+            assert!(
+                row.fisher.value < 0.8 * init.value,
+                "{m:?} D = {d}: {} vs untrained {}",
+                row.fisher.value,
+                init.value
+            );
         }
     }
 }

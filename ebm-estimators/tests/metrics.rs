@@ -56,8 +56,8 @@ fn bimodal() -> (Vec<f64>, Vec<f64>, Vec<f64>) {
 fn quadrature_log_z_of_gaussians_matches_the_closed_form() {
     let cases: Vec<(Vec<f64>, Vec<f64>)> = vec![
         (vec![0.7], vec![3.0]),
-        (vec![-4.0], vec![1e-3]),          // σ ≈ 32: the box must grow
-        (vec![20.0], vec![25.0]),          // σ = 0.2, far from the initial box
+        (vec![-4.0], vec![1e-3]), // σ ≈ 32: the box must grow
+        (vec![20.0], vec![25.0]), // σ = 0.2, far from the initial box
         (vec![1.0, -2.0], vec![2.0, 0.9, 0.9, 0.8]),
         (vec![3.0, 0.5], vec![40.0, -5.0, -5.0, 2.0]),
     ];
@@ -65,8 +65,14 @@ fn quadrature_log_z_of_gaussians_matches_the_closed_form() {
         let g = Gaussian::from_mean_precision(&mean, &prec).unwrap();
         let q = log_z_quadrature(&g, &QuadratureOptions::default()).unwrap();
         let want = g.log_z();
-        println!("d={} mean {mean:?}: log Z {} vs {want}, bound {:e}, grid {:?} × {}",
-            mean.len(), q.log_z, q.err_bound, q.grid.bounds(), q.grid.points_per_axis());
+        println!(
+            "d={} mean {mean:?}: log Z {} vs {want}, bound {:e}, grid {:?} × {}",
+            mean.len(),
+            q.log_z,
+            q.err_bound,
+            q.grid.bounds(),
+            q.grid.points_per_axis()
+        );
         assert!(q.converged, "{q:?}");
         assert!(q.err_bound < 1e-8, "bound {:e}", q.err_bound);
         assert!((q.log_z - want).abs() <= q.err_bound + 1e-12, "log Z {} vs {want}, bound {:e}", q.log_z, q.err_bound);
@@ -133,11 +139,15 @@ fn ais_log_z_of_a_correlated_gaussian_matches_the_closed_form() {
     };
     let est = ais_log_z(&target, &base, &opts).unwrap();
     let want = target.log_z();
-    println!("AIS d=5: {} ± {} (ESS {:.0}/{}, accept {:.2}) vs {want}", est.log_z, est.std_err, est.ess, opts.chains, est.accept_rate);
+    println!(
+        "AIS d=5: {} ± {} (ESS {:.0}/{}, accept {:.2}) vs {want}",
+        est.log_z, est.std_err, est.ess, opts.chains, est.accept_rate
+    );
     assert!(est.std_err < 0.04 && est.std_err > 0.0, "{}", est.std_err);
     assert!((est.log_z - want).abs() < 4.0 * est.std_err, "{} ± {} vs {want}", est.log_z, est.std_err);
     // A single temperature is importance sampling from the base: far worse.
-    let is = ais_log_z(&target, &base, &AisOptions { temperatures: 1, steps_per_temperature: 0, ..opts.clone() }).unwrap();
+    let is =
+        ais_log_z(&target, &base, &AisOptions { temperatures: 1, steps_per_temperature: 0, ..opts.clone() }).unwrap();
     assert!(is.ess < 0.1 * est.ess, "IS ESS {} vs AIS ESS {}", is.ess, est.ess);
 }
 
@@ -184,7 +194,10 @@ fn ksd_of_a_distribution_against_itself_is_zero() {
         // A shifted model for power: the same samples, the score moved by 0.3.
         let shifted = Gaussian::from_mean_precision(&[0.8, -1.0], &[1.5, 0.4, 0.4, 0.7]).unwrap();
         let far = ksd(&shifted, &x, k, Statistic::U).unwrap();
-        println!("{k:?}: self U {:e} ± {:e}, V {:e}; shifted U {:e} ± {:e}", u.ksd2, u.std_err, v.ksd2, far.ksd2, far.std_err);
+        println!(
+            "{k:?}: self U {:e} ± {:e}, V {:e}; shifted U {:e} ± {:e}",
+            u.ksd2, u.std_err, v.ksd2, far.ksd2, far.std_err
+        );
         assert!(u.ksd2.abs() < 4.0 * u.std_err, "self KSD² {} ± {}", u.ksd2, u.std_err);
         assert!(v.ksd2 > u.ksd2, "V ≥ U for a positive-definite kernel");
         assert!(far.ksd2 > 10.0 * u.std_err, "the shifted model must be detected: {far:?}");
@@ -230,7 +243,12 @@ fn mmd_of_two_samples_of_one_law_vanishes_at_rate_inverse_sqrt_n() {
             mmd_mean += e.mmd() / reps as f64;
         }
         let s = ebm_estimators::metrics::Estimate::from_values(&scaled);
-        println!("n = {n}: n·MMD²_V = {} ± {} (expected {}), mean MMD_V {mmd_mean:.4}", s.value, s.std_err, 2.0 * (1.0 - c));
+        println!(
+            "n = {n}: n·MMD²_V = {} ± {} (expected {}), mean MMD_V {mmd_mean:.4}",
+            s.value,
+            s.std_err,
+            2.0 * (1.0 - c)
+        );
         assert!(s.z_score(2.0 * (1.0 - c)) < 4.0, "n = {n}: {s:?}");
         logs.push(((n as f64).ln(), mmd_mean.ln()));
     }

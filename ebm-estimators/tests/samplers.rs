@@ -182,7 +182,15 @@ impl Energy<f64> for Counting {
         self.ula.fetch_add(1, Ordering::SeqCst);
         self.inner.langevin_ula(x, eps, steps, seed, first)
     }
-    fn langevin_mala(&self, x: &mut [f64], eps: f64, steps: usize, seed: u64, first: u64, acc: &mut [u32]) -> CoreResult<f64> {
+    fn langevin_mala(
+        &self,
+        x: &mut [f64],
+        eps: f64,
+        steps: usize,
+        seed: u64,
+        first: u64,
+        acc: &mut [u32],
+    ) -> CoreResult<f64> {
         self.mala.fetch_add(1, Ordering::SeqCst);
         self.inner.langevin_mala(x, eps, steps, seed, first, acc)
     }

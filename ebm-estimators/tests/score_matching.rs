@@ -28,7 +28,11 @@ fn fit<E: Estimator<f64>>(est: E, lr: f64, batch: usize, steps: usize) -> (Gauss
     assert_eq!(rep.steps, steps);
     let em = rel_err(model.mean(), &m_mle);
     let ep = rel_err(&model.precision(), &p_mle);
-    eprintln!("{}: mean rel err {em:.2e}, precision rel err {ep:.2e}, final loss {:.4}", tr.estimator.name(), rep.losses.last().unwrap());
+    eprintln!(
+        "{}: mean rel err {em:.2e}, precision rel err {ep:.2e}, final loss {:.4}",
+        tr.estimator.name(),
+        rep.losses.last().unwrap()
+    );
     (model, em, ep)
 }
 

@@ -46,7 +46,11 @@ fn divergence_keeps_the_last_good_parameters() {
     let EstError::Diverged { step, last_good_step, .. } = err else { panic!("wrong error {err:?}") };
     assert_eq!(step, last_good_step);
     assert!(model.params().iter().all(|v| v.is_finite()));
-    assert_eq!(model.params(), &seen[last_good_step][..], "model must hold the parameters after {last_good_step} updates");
+    assert_eq!(
+        model.params(),
+        &seen[last_good_step][..],
+        "model must hold the parameters after {last_good_step} updates"
+    );
     assert_eq!(seen.len(), last_good_step + 1);
 }
 
@@ -116,7 +120,13 @@ fn divergent_sampler_chains_are_reported() {
     let before = model.params().to_vec();
     let (err, seen) = run_to_divergence(&mut model, Cd::new(Ula::new(40.0, 200)), Sgd::new(1e-3, 0.0), &data);
     assert!(
-        matches!(err, EstError::Diverged { cause: Divergence::Internal(_) | Divergence::Loss(_) | Divergence::Gradient { .. }, .. }),
+        matches!(
+            err,
+            EstError::Diverged {
+                cause: Divergence::Internal(_) | Divergence::Loss(_) | Divergence::Gradient { .. },
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert_eq!(seen.len(), 1, "no update may happen");
@@ -147,7 +157,8 @@ fn same_seed_same_result() {
 fn evaluation_callback_and_early_stop() {
     let (train, held) = data2(3000).split(0.2, 4).unwrap();
     let mut model = Gaussian::<f64>::init(2, 1).unwrap();
-    let cfg = TrainConfig { batch_size: 100, steps: 50, seed: 2, eval_every: 10, eval_batch_size: 256, ..Default::default() };
+    let cfg =
+        TrainConfig { batch_size: 100, steps: 50, seed: 2, eval_every: 10, eval_batch_size: 256, ..Default::default() };
     let mut tr = Trainer::new(Ssm::new(2, Projection::Gaussian).variance_reduced(), Adam::new(0.05), cfg);
     let mut evals = 0;
     let rep = tr
@@ -160,7 +171,9 @@ fn evaluation_callback_and_early_stop() {
     assert_eq!((rep.steps, rep.evals.len(), evals), (50, 5, 5));
     assert!(rep.evals.last().unwrap().1 < rep.evals[0].1, "held-out loss should fall: {:?}", rep.evals);
     // early stop, and the step counter continues across fit calls
-    let rep = tr.fit(&mut model, &train, Some(&held), |p| if p.step == 54 { Control::Stop } else { Control::Continue }).unwrap();
+    let rep = tr
+        .fit(&mut model, &train, Some(&held), |p| if p.step == 54 { Control::Stop } else { Control::Continue })
+        .unwrap();
     assert!(rep.stopped_early);
     assert_eq!((rep.steps, tr.steps_done()), (5, 55));
 }
@@ -182,12 +195,25 @@ fn user_errors_are_typed() {
     assert!(matches!(Dataset::new(vec![0.0, f64::NAN], 2), Err(EstError::Data(_))));
     let mut m = model.clone();
     let cfg = TrainConfig { batch_size: 1000, steps: 1, ..Default::default() };
-    assert!(matches!(Trainer::new(ExactSm::new(), Adam::new(0.1), cfg).fit(&mut m, &data, None, |_| Control::Continue), Err(EstError::Config(_))));
+    assert!(matches!(
+        Trainer::new(ExactSm::new(), Adam::new(0.1), cfg).fit(&mut m, &data, None, |_| Control::Continue),
+        Err(EstError::Config(_))
+    ));
     let d3 = Dataset::new(vec![0.0; 9], 3).unwrap();
     let cfg = TrainConfig { batch_size: 1, steps: 1, ..Default::default() };
-    assert!(matches!(Trainer::new(ExactSm::new(), Adam::new(0.1), cfg).fit(&mut m, &d3, None, |_| Control::Continue), Err(EstError::Data(_))));
+    assert!(matches!(
+        Trainer::new(ExactSm::new(), Adam::new(0.1), cfg).fit(&mut m, &d3, None, |_| Control::Continue),
+        Err(EstError::Data(_))
+    ));
     assert!(matches!(Dsm::<f64>::new(-1.0).prepare(&model, x, StepCtx::default()), Err(EstError::Config(_))));
-    assert!(matches!(Nce::<f64>::new(GaussianNoise::new(vec![0.0; 3], &[1., 0., 0., 0., 1., 0., 0., 0., 1.]).unwrap(), 1).prepare(&model, x, StepCtx::default()), Err(EstError::Config(_))));
+    assert!(matches!(
+        Nce::<f64>::new(GaussianNoise::new(vec![0.0; 3], &[1., 0., 0., 0., 1., 0., 0., 0., 1.]).unwrap(), 1).prepare(
+            &model,
+            x,
+            StepCtx::default()
+        ),
+        Err(EstError::Config(_))
+    ));
     assert!(GaussianNoise::new(vec![0.0; 2], &[1.0, 2.0, 2.0, 1.0]).is_err());
 }
 

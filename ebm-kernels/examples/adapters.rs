@@ -23,7 +23,9 @@ fn main() {
         Ok(dev) => {
             println!("selected ({selector}): {}", dev.info());
             match dev.loop_budget() {
-                Some(n) => println!("  loop budget: {n} iterations per invocation (software rasterizer; launches are split to fit)"),
+                Some(n) => println!(
+                    "  loop budget: {n} iterations per invocation (software rasterizer; launches are split to fit)"
+                ),
                 None => println!("  loop budget: unlimited"),
             }
         }

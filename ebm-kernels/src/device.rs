@@ -94,9 +94,7 @@ impl AdapterSelector {
         match std::env::var(ADAPTER_ENV) {
             Ok(v) => v.parse(),
             Err(std::env::VarError::NotPresent) => Ok(Self::Default),
-            Err(std::env::VarError::NotUnicode(v)) => {
-                Err(KernelError::BadSelector(v.to_string_lossy().into_owned()))
-            }
+            Err(std::env::VarError::NotUnicode(v)) => Err(KernelError::BadSelector(v.to_string_lossy().into_owned())),
         }
     }
 }
@@ -310,10 +308,7 @@ pub struct GpuDevice {
 
 impl fmt::Debug for GpuDevice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GpuDevice")
-            .field("info", &self.info)
-            .field("loop_budget", &self.loop_budget)
-            .finish()
+        f.debug_struct("GpuDevice").field("info", &self.info).field("loop_budget", &self.loop_budget).finish()
     }
 }
 
@@ -345,10 +340,7 @@ impl GpuDevice {
                 AdapterSelector::Default => "at all".to_string(),
                 s => format!("matching selector `{s}` (env {ADAPTER_ENV})"),
             };
-            return Err(KernelError::NoAdapter {
-                wanted,
-                seen: infos.iter().map(DeviceInfo::label).collect(),
-            });
+            return Err(KernelError::NoAdapter { wanted, seen: infos.iter().map(DeviceInfo::label).collect() });
         };
         let key = (info.index, info.name.clone(), info.backend.clone());
         let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
@@ -366,17 +358,12 @@ impl GpuDevice {
     }
 
     fn bring_up(info: DeviceInfo, adapter: wgpu::Adapter) -> Result<Self> {
-        let init_err = |message: String| KernelError::DeviceInit {
-            adapter: info.name.clone(),
-            message,
-        };
+        let init_err = |message: String| KernelError::DeviceInit { adapter: info.name.clone(), message };
         // The same request CubeCL's own WGSL path makes: every adapter
         // feature but mappable primary buffers, and the adapter's limits.
         let request = adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("ebm-kernels"),
-            required_features: adapter
-                .features()
-                .difference(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS),
+            required_features: adapter.features().difference(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS),
             required_limits: adapter.limits(),
             memory_hints: wgpu::MemoryHints::MemoryUsage,
             trace: wgpu::Trace::Off,
@@ -384,25 +371,14 @@ impl GpuDevice {
             // passthrough shaders); nothing here uses them directly.
             experimental_features: unsafe { wgpu::ExperimentalFeatures::enabled() },
         });
-        let (device, queue) =
-            cubecl::future::block_on(request).map_err(|e| init_err(e.to_string()))?;
+        let (device, queue) = cubecl::future::block_on(request).map_err(|e| init_err(e.to_string()))?;
         let instance = instance().lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let setup = cubecl::wgpu::WgpuSetup {
-            instance,
-            backend: adapter.get_info().backend,
-            adapter,
-            device,
-            queue,
-        };
+        let setup = cubecl::wgpu::WgpuSetup { instance, backend: adapter.get_info().backend, adapter, device, queue };
         let options = cubecl::wgpu::RuntimeOptions::try_default().map_err(|e| init_err(e.to_string()))?;
         let wdev = cubecl::wgpu::try_init_device(setup, options).map_err(|e| init_err(e.to_string()))?;
         let client = cubecl::Device::Wgpu(wdev).client();
         let loop_budget = crate::probe::measure_loop_budget(&client).map_err(init_err)?;
-        Ok(Self {
-            info: Arc::new(info),
-            client,
-            loop_budget,
-        })
+        Ok(Self { info: Arc::new(info), client, loop_budget })
     }
 
     /// The total number of loop iterations one kernel invocation may run
@@ -426,10 +402,7 @@ impl GpuDevice {
 
     /// Wraps a runtime error with the adapter's name.
     pub(crate) fn exec_err(&self, e: impl fmt::Debug) -> KernelError {
-        KernelError::Execution {
-            adapter: self.info.name.clone(),
-            message: format!("{e:?}"),
-        }
+        KernelError::Execution { adapter: self.info.name.clone(), message: format!("{e:?}") }
     }
 }
 
@@ -465,10 +438,7 @@ mod tests {
         assert_eq!("CPU".parse::<AdapterSelector>().unwrap(), AdapterSelector::Kind(AdapterKind::Cpu));
         assert_eq!("#3".parse::<AdapterSelector>().unwrap(), AdapterSelector::Index(3));
         assert!("#x".parse::<AdapterSelector>().is_err());
-        assert_eq!(
-            "llvmpipe".parse::<AdapterSelector>().unwrap(),
-            AdapterSelector::Name("llvmpipe".into())
-        );
+        assert_eq!("llvmpipe".parse::<AdapterSelector>().unwrap(), AdapterSelector::Name("llvmpipe".into()));
     }
 
     #[test]

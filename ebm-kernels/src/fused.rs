@@ -147,7 +147,15 @@ pub struct RngArgs {
 /// Standard normals for chain `b` at stream (`st_lo`, `st_hi`) into `z`
 /// (index b·d + i, Philox blocks computed once per 4 draws).
 #[cube]
-fn fill_normals(z: &mut Array<f32>, b: usize, st_lo: u32, st_hi: u32, seed_lo: u32, seed_hi: u32, #[comptime] d: usize) {
+fn fill_normals(
+    z: &mut Array<f32>,
+    b: usize,
+    st_lo: u32,
+    st_hi: u32,
+    seed_lo: u32,
+    seed_hi: u32,
+    #[comptime] d: usize,
+) {
     let base = (b * d) as u32;
     let mut q0 = 0.0f32;
     let mut q1 = 0.0f32;

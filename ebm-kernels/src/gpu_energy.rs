@@ -44,8 +44,8 @@ use crate::error::{KernelError, Result};
 use crate::family::GpuFamily;
 use crate::fused::{eval_kernel, mala_kernel, ula_kernel, RngArgsLaunch};
 use crate::grad::{grad_rows_kernel, reduce_rows_kernel};
-use crate::nce::nce_kernel;
 use crate::launch::{arg, grid, WORKGROUP};
+use crate::nce::nce_kernel;
 use crate::plan::{eval_ranges, fixed_cost, loop_cost, steps_per_launch, LoopCost};
 use crate::spec::Spec;
 use cubecl::bytes::Bytes;
@@ -312,7 +312,15 @@ impl<M: GpuFamily> GpuEnergy<M> {
     ///
     /// Errors: shapes, non-finite inputs, `nu == 0`, and a model whose
     /// energy does not fit the adapter's loop budget.
-    pub fn nce_loss_grad(&self, x: &[f32], log_pn: &[f32], n_data: usize, c: f64, nu: usize, grad: &mut [f32]) -> Result<NceOut> {
+    pub fn nce_loss_grad(
+        &self,
+        x: &[f32],
+        log_pn: &[f32],
+        n_data: usize,
+        c: f64,
+        nu: usize,
+        grad: &mut [f32],
+    ) -> Result<NceOut> {
         let d = self.spec.d;
         let n = check_batch("x", x, d)?;
         check_len("log_pn", log_pn, n)?;
@@ -389,7 +397,16 @@ impl<M: GpuFamily> GpuEnergy<M> {
                         m as u32,
                         self.spec,
                     );
-                    reduce_rows_kernel::launch(cl, pc.clone(), pd, arg(&rows, chunk * p), arg(&gout, p), m as u32, (b0 > 0) as u32, p);
+                    reduce_rows_kernel::launch(
+                        cl,
+                        pc.clone(),
+                        pd,
+                        arg(&rows, chunk * p),
+                        arg(&gout, p),
+                        m as u32,
+                        (b0 > 0) as u32,
+                        p,
+                    );
                 }
                 b0 += m;
             }
@@ -428,9 +445,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
 
     fn check_eps(eps: f32) -> ebm_core::Result<()> {
         if !(eps.is_finite() && eps > 0.0) {
-            return Err(EbmError::InvalidConfig(format!(
-                "Langevin step size must be positive and finite, got {eps}"
-            )));
+            return Err(EbmError::InvalidConfig(format!("Langevin step size must be positive and finite, got {eps}")));
         }
         Ok(())
     }

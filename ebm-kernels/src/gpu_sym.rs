@@ -32,7 +32,14 @@ use std::sync::Mutex;
 /// (B × `num_aux`, may be empty when unused), θ; returns the three output
 /// buffers (B × `spec.widths[k]` each). Inputs are not checked beyond
 /// their lengths (the caller's model did that).
-pub fn eval_program(dev: &GpuDevice, spec: &SymSpec, x: &[f32], aux: &[f32], theta: &[f32], batch: usize) -> Result<[Vec<f32>; 3]> {
+pub fn eval_program(
+    dev: &GpuDevice,
+    spec: &SymSpec,
+    x: &[f32],
+    aux: &[f32],
+    theta: &[f32],
+    batch: usize,
+) -> Result<[Vec<f32>; 3]> {
     let p = &spec.program;
     let (d, na) = (p.num_inputs as usize, p.num_aux as usize);
     if x.len() != batch * d || aux.len() != batch * na || theta.len() != p.num_params as usize {
@@ -65,7 +72,15 @@ fn check_size(spec: &SymSpec, batch: usize) -> Result<()> {
 }
 
 /// One launch of [`sym_kernel()`] over handles of the right sizes.
-fn launch(dev: &GpuDevice, spec: &SymSpec, x: &Handle, aux: &Handle, theta: &Handle, outs: &[Handle], batch: usize) -> Result<()> {
+fn launch(
+    dev: &GpuDevice,
+    spec: &SymSpec,
+    x: &Handle,
+    aux: &Handle,
+    theta: &Handle,
+    outs: &[Handle],
+    batch: usize,
+) -> Result<()> {
     check_size(spec, batch)?;
     let p = &spec.program;
     let (count, dim) = grid(dev, batch)?;
@@ -115,10 +130,7 @@ pub struct GpuSym {
 
 impl std::fmt::Debug for GpuSym {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GpuSym")
-            .field("energy", &self.cpu.to_source())
-            .field("adapter", &self.dev.info().name)
-            .finish()
+        f.debug_struct("GpuSym").field("energy", &self.cpu.to_source()).field("adapter", &self.dev.info().name).finish()
     }
 }
 
@@ -145,7 +157,12 @@ impl GpuSym {
             SymSpec::new(p.energy_score, [1, d, 0])?,
             SymSpec::new(p.energy_score_hess, [1, d, d])?,
         ];
-        Ok(Self { cpu: model, dev: dev.clone(), specs, state: Mutex::new(State { theta: None, bufs: None, no_aux: None }) })
+        Ok(Self {
+            cpu: model,
+            dev: dev.clone(),
+            specs,
+            state: Mutex::new(State { theta: None, bufs: None, no_aux: None }),
+        })
     }
 
     /// The CPU twin (same θ).
@@ -236,7 +253,13 @@ impl Energy<f32> for GpuSym {
         Ok(())
     }
 
-    fn energy_score_hess_diag(&self, x: &[f32], energy: &mut [f32], score: &mut [f32], hess_diag: &mut [f32]) -> ebm_core::Result<()> {
+    fn energy_score_hess_diag(
+        &self,
+        x: &[f32],
+        energy: &mut [f32],
+        score: &mut [f32],
+        hess_diag: &mut [f32],
+    ) -> ebm_core::Result<()> {
         let d = self.dim();
         let b = check_batch("x", x, d)?;
         check_len("energy", energy, b)?;
@@ -255,7 +278,13 @@ impl Energy<f32> for GpuSym {
     }
 
     /// Delegates to the CPU twin (see the module docs).
-    fn grad_params_v_dot_grad_x(&self, x: &[f32], v: &[f32], weights: &[f32], grad: &mut [f32]) -> ebm_core::Result<()> {
+    fn grad_params_v_dot_grad_x(
+        &self,
+        x: &[f32],
+        v: &[f32],
+        weights: &[f32],
+        grad: &mut [f32],
+    ) -> ebm_core::Result<()> {
         self.cpu.grad_params_v_dot_grad_x(x, v, weights, grad)
     }
 

@@ -61,7 +61,16 @@ pub struct Line3 {
 }
 
 #[cube]
-fn gaussian_row(w: &[f32], xin: &Array<f32>, vin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec, #[comptime] sm: bool) {
+fn gaussian_row(
+    w: &[f32],
+    xin: &Array<f32>,
+    vin: &Array<f32>,
+    out: &mut [f32],
+    row: usize,
+    wb: f32,
+    #[comptime] spec: Spec,
+    #[comptime] sm: bool,
+) {
     let d = spec.d;
     let mut r = Array::<f32>::new(d);
     let mut u = Array::<f32>::new(d);
@@ -113,7 +122,16 @@ fn gaussian_row(w: &[f32], xin: &Array<f32>, vin: &Array<f32>, out: &mut [f32], 
 }
 
 #[cube]
-fn ica_row(w: &[f32], xin: &Array<f32>, vin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec, #[comptime] sm: bool) {
+fn ica_row(
+    w: &[f32],
+    xin: &Array<f32>,
+    vin: &Array<f32>,
+    out: &mut [f32],
+    row: usize,
+    wb: f32,
+    #[comptime] spec: Spec,
+    #[comptime] sm: bool,
+) {
     let d = spec.d;
     let k = spec.a;
     let student = comptime!(spec.variant == 2);
@@ -179,7 +197,16 @@ fn ica_row(w: &[f32], xin: &Array<f32>, vin: &Array<f32>, out: &mut [f32], row: 
 }
 
 #[cube]
-fn rbm_row(w: &[f32], xin: &Array<f32>, vin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec, #[comptime] sm: bool) {
+fn rbm_row(
+    w: &[f32],
+    xin: &Array<f32>,
+    vin: &Array<f32>,
+    out: &mut [f32],
+    row: usize,
+    wb: f32,
+    #[comptime] spec: Spec,
+    #[comptime] sm: bool,
+) {
     let d = spec.d;
     let nh = spec.a;
     let wbase = d + nh;
@@ -270,7 +297,16 @@ fn rbm_row(w: &[f32], xin: &Array<f32>, vin: &Array<f32>, out: &mut [f32], row: 
 /// vᵀ∇ₓE (`sm` false, `vin` = v) or of 𝒥 (`sm` true, `vin` unused),
 /// times `wb`.
 #[cube]
-pub fn family_row(w: &[f32], xin: &Array<f32>, vin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec, #[comptime] sm: bool) {
+pub fn family_row(
+    w: &[f32],
+    xin: &Array<f32>,
+    vin: &Array<f32>,
+    out: &mut [f32],
+    row: usize,
+    wb: f32,
+    #[comptime] spec: Spec,
+    #[comptime] sm: bool,
+) {
     if comptime!(spec.family == FAM_GAUSSIAN) {
         gaussian_row(w, xin, vin, out, row, wb, spec, sm);
     } else if comptime!(spec.family == FAM_ICA) {

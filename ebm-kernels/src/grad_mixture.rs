@@ -29,7 +29,16 @@ use cubecl::prelude::*;
 
 /// The mixture's row (see the module docs) times `wb`.
 #[cube]
-pub fn mixture_row(w: &[f32], xin: &Array<f32>, vin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec, #[comptime] sm: bool) {
+pub fn mixture_row(
+    w: &[f32],
+    xin: &Array<f32>,
+    vin: &Array<f32>,
+    out: &mut [f32],
+    row: usize,
+    wb: f32,
+    #[comptime] spec: Spec,
+    #[comptime] sm: bool,
+) {
     let d = spec.d;
     let k = spec.a;
     let diag = comptime!(spec.variant == 1);

@@ -78,14 +78,7 @@ pub fn philox4x32_10(c0: u32, c1: u32, c2: u32, c3: u32, k0: u32, k1: u32) -> Wo
 /// The block `(block_lo, block_hi)` of stream `(stream_lo, stream_hi)` for
 /// seed `(seed_lo, seed_hi)`.
 #[cube]
-pub fn block(
-    seed_lo: u32,
-    seed_hi: u32,
-    stream_lo: u32,
-    stream_hi: u32,
-    block_lo: u32,
-    block_hi: u32,
-) -> Words {
+pub fn block(seed_lo: u32, seed_hi: u32, stream_lo: u32, stream_hi: u32, block_lo: u32, block_hi: u32) -> Words {
     philox4x32_10(block_lo, block_hi, stream_lo, stream_hi, seed_lo, seed_hi)
 }
 
@@ -107,12 +100,7 @@ pub fn normals_from_block(w: Words) -> Quad {
     let t0 = tau * u1;
     let r1 = f32::sqrt(-2.0f32 * f32::ln(u2));
     let t1 = tau * u3;
-    Quad {
-        v0: r0 * f32::cos(t0),
-        v1: r0 * f32::sin(t0),
-        v2: r1 * f32::cos(t1),
-        v3: r1 * f32::sin(t1),
-    }
+    Quad { v0: r0 * f32::cos(t0), v1: r0 * f32::sin(t0), v2: r1 * f32::cos(t1), v3: r1 * f32::sin(t1) }
 }
 
 /// Lane `lane` (0..4) of a quad.
@@ -145,14 +133,7 @@ pub fn word_lane(w: Words, lane: u32) -> u32 {
 
 /// The uniform draw number `(idx_lo, idx_hi)` of a stream.
 #[cube]
-pub fn uniform_at(
-    seed_lo: u32,
-    seed_hi: u32,
-    stream_lo: u32,
-    stream_hi: u32,
-    idx_lo: u32,
-    idx_hi: u32,
-) -> f32 {
+pub fn uniform_at(seed_lo: u32, seed_hi: u32, stream_lo: u32, stream_hi: u32, idx_lo: u32, idx_hi: u32) -> f32 {
     let blo = (idx_lo >> 2u32) | (idx_hi << 30u32);
     let bhi = idx_hi >> 2u32;
     let w = block(seed_lo, seed_hi, stream_lo, stream_hi, blo, bhi);
@@ -161,14 +142,7 @@ pub fn uniform_at(
 
 /// The normal draw number `(idx_lo, idx_hi)` of a stream.
 #[cube]
-pub fn normal_at(
-    seed_lo: u32,
-    seed_hi: u32,
-    stream_lo: u32,
-    stream_hi: u32,
-    idx_lo: u32,
-    idx_hi: u32,
-) -> f32 {
+pub fn normal_at(seed_lo: u32, seed_hi: u32, stream_lo: u32, stream_hi: u32, idx_lo: u32, idx_hi: u32) -> f32 {
     let blo = (idx_lo >> 2u32) | (idx_hi << 30u32);
     let bhi = idx_hi >> 2u32;
     let w = block(seed_lo, seed_hi, stream_lo, stream_hi, blo, bhi);
@@ -181,14 +155,7 @@ pub fn normal_at(
 pub fn philox_blocks_kernel(ctr: &[u32], key: &[u32], out: &mut [u32]) {
     let i = ABSOLUTE_POS;
     if i * 4 < out.len() {
-        let w = philox4x32_10(
-            ctr[4 * i],
-            ctr[4 * i + 1],
-            ctr[4 * i + 2],
-            ctr[4 * i + 3],
-            key[2 * i],
-            key[2 * i + 1],
-        );
+        let w = philox4x32_10(ctr[4 * i], ctr[4 * i + 1], ctr[4 * i + 2], ctr[4 * i + 3], key[2 * i], key[2 * i + 1]);
         out[4 * i] = w.w0;
         out[4 * i + 1] = w.w1;
         out[4 * i + 2] = w.w2;
@@ -210,10 +177,7 @@ pub fn draws_kernel(addr: &[u32], uniform: &mut [f32], normal: &mut [f32]) {
 
 /// Host side: runs [`philox_blocks_kernel()`] on `(counter, key)` pairs; the
 /// GPU twin of `ebm_core::rng::philox4x32_10` for tests.
-pub fn philox_blocks(
-    dev: &crate::GpuDevice,
-    inputs: &[([u32; 4], [u32; 2])],
-) -> crate::Result<Vec<[u32; 4]>> {
+pub fn philox_blocks(dev: &crate::GpuDevice, inputs: &[([u32; 4], [u32; 2])]) -> crate::Result<Vec<[u32; 4]>> {
     use crate::launch::{arg, grid, read_u32, upload_u32};
     let n = inputs.len();
     let ctr: Vec<u32> = inputs.iter().flat_map(|(c, _)| *c).collect();

@@ -60,12 +60,7 @@ pub fn loop_cost(spec: &Spec, meta: &[u32]) -> LoopCost {
             for l in 2..=layers {
                 per += n[l - 1] + n[l] * (n[l - 1] + 1) + n[l];
             }
-            LoopCost {
-                energy: pad(fwd),
-                grad: pad(bwd),
-                hess_all: pad(per * d),
-                hess_per_coord: pad(per),
-            }
+            LoopCost { energy: pad(fwd), grad: pad(bwd), hess_all: pad(per * d), hess_per_coord: pad(per) }
         }
         FAM_GAUSSIAN => {
             let tri = d * (d + 1) / 2;
@@ -149,19 +144,7 @@ mod tests {
         let mut meta = vec![d as u32];
         meta.extend(hidden.iter().map(|&h| h as u32));
         meta.push(1);
-        (
-            Spec {
-                family: FAM_MLP,
-                d,
-                a: hidden.len(),
-                wmax: 0,
-                wsum: 0,
-                variant: 0,
-                n_params: 0,
-                shared: false,
-            },
-            meta,
-        )
+        (Spec { family: FAM_MLP, d, a: hidden.len(), wmax: 0, wsum: 0, variant: 0, n_params: 0, shared: false }, meta)
     }
 
     #[test]

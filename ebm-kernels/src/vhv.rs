@@ -33,15 +33,7 @@ use cubecl::prelude::*;
 /// `out[b] = v_bᵀ ∇ₓ²E(x_b) v_b` for the `n` samples (MLP or Gaussian;
 /// θ read from global memory).
 #[cube(launch)]
-pub fn vhv_kernel(
-    x: &[f32],
-    v: &[f32],
-    theta: &[f32],
-    meta: &[u32],
-    out: &mut [f32],
-    n: u32,
-    #[comptime] spec: Spec,
-) {
+pub fn vhv_kernel(x: &[f32], v: &[f32], theta: &[f32], meta: &[u32], out: &mut [f32], n: u32, #[comptime] spec: Spec) {
     let b = ABSOLUTE_POS;
     if b < n as usize {
         if comptime!(spec.family == FAM_MLP) {

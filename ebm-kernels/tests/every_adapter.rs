@@ -15,8 +15,8 @@ fn kernels_run_on_every_adapter() {
     for info in all {
         let label = info.label();
         eprintln!("[kernels_run_on_every_adapter] {info}");
-        let dev = GpuDevice::new(&AdapterSelector::Index(info.index))
-            .unwrap_or_else(|e| panic!("bringing up {label}: {e}"));
+        let dev =
+            GpuDevice::new(&AdapterSelector::Index(info.index)).unwrap_or_else(|e| panic!("bringing up {label}: {e}"));
         let kat = [([0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], [0xa4093822, 0x299f31d0])];
         let words = ebm_kernels::philox::philox_blocks(&dev, &kat).unwrap();
         assert_eq!(words[0], [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1], "Philox KAT on {label}");

@@ -22,7 +22,15 @@ fn tri_factor(seed: u64, d: usize) -> Vec<f64> {
     let mut t = 0;
     for i in 0..d {
         for j in 0..=i {
-            out.push(if j == i { if i % 2 == 0 { diag[i] } else { -diag[i] } } else { vals[t] });
+            out.push(if j == i {
+                if i % 2 == 0 {
+                    diag[i]
+                } else {
+                    -diag[i]
+                }
+            } else {
+                vals[t]
+            });
             t += 1;
         }
     }
@@ -71,12 +79,11 @@ fn gaussian_fused_kernels_match_cpu_on_default_adapter() {
 #[test]
 fn ica_fused_kernels_match_cpu_on_default_adapter() {
     let dev = common::device("ica_fused_kernels_match_cpu_on_default_adapter");
-    for (d, k, src, seed) in [
-        (4usize, 4usize, Source::LogCosh, 1u64),
-        (6, 9, Source::Logistic, 2),
-        (5, 3, Source::StudentT, 3),
-    ] {
-        let mut p: Vec<f64> = common::normal32(seed, k * d).iter().map(|v| (v / (d as f64).sqrt()) as f32 as f64).collect();
+    for (d, k, src, seed) in
+        [(4usize, 4usize, Source::LogCosh, 1u64), (6, 9, Source::Logistic, 2), (5, 3, Source::StudentT, 3)]
+    {
+        let mut p: Vec<f64> =
+            common::normal32(seed, k * d).iter().map(|v| (v / (d as f64).sqrt()) as f32 as f64).collect();
         if src == Source::StudentT {
             p.extend(common::uniform32(seed + 5, k, 0.5, 2.0));
         }

@@ -34,7 +34,11 @@ fn check<M: GpuFamily, C: Energy<f64>>(dev: &GpuDevice, label: &str, m32: M, m64
 #[test]
 fn grad_params_energy_matches_cpu_for_every_family_on_default_adapter() {
     let dev = common::device("grad_params_energy_matches_cpu_for_every_family_on_default_adapter");
-    for (d, hidden, act) in [(3usize, vec![5usize], Activation::Softplus), (4, vec![8, 6], Activation::Tanh), (2, vec![7, 3, 5], Activation::Relu)] {
+    for (d, hidden, act) in [
+        (3usize, vec![5usize], Activation::Softplus),
+        (4, vec![8, 6], Activation::Tanh),
+        (2, vec![7, 3, 5], Activation::Relu),
+    ] {
         let m32 = Mlp::<f32>::init(d, &hidden, act, 3).unwrap();
         let m64: Mlp<f64> = m32.cast();
         let w = hidden.iter().copied().chain([d]).max().unwrap();
@@ -85,5 +89,9 @@ fn grad_params_energy_with_chunked_batches_on_default_adapter() {
     let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
     let w64: Vec<f64> = w.iter().map(|&v| v as f64).collect();
     m.cast::<f64>().grad_params_energy(&x64, &w64, &mut want).unwrap();
-    common::tol_for(1e-6, 6 + b, &want).assert_all_close(&format!("chunked grad on {}", dev.info().label()), &got, &want);
+    common::tol_for(1e-6, 6 + b, &want).assert_all_close(
+        &format!("chunked grad on {}", dev.info().label()),
+        &got,
+        &want,
+    );
 }

@@ -40,7 +40,10 @@ fn ula_chains_match_cpu_reference_on_default_adapter() {
         gpu.langevin_ula(&mut xg, 0.1, K, SEED, FIRST_STEP).unwrap();
         assert!(xc != x0, "the reference moved");
         tol.assert_all_close(&format!("ULA chains B={b} on {}", dev.info().label()), &xg, &xc);
-        eprintln!("ULA B={b}: worst/tol {:.3}", common::worst(&xg, &xc.iter().map(|&v| v as f64).collect::<Vec<_>>(), &tol));
+        eprintln!(
+            "ULA B={b}: worst/tol {:.3}",
+            common::worst(&xg, &xc.iter().map(|&v| v as f64).collect::<Vec<_>>(), &tol)
+        );
     }
 }
 
@@ -86,7 +89,10 @@ fn check_mala<M: ebm_kernels::GpuFamily>(
         let sens = xp.iter().zip(&xc).map(|(a, c)| (a - c).abs() as f64).fold(0.0, f64::max);
         let tol = Tolerance::new(tol.rtol, tol.atol.max(10.0 * sens));
         let xc64: Vec<f64> = xc.iter().map(|&v| v as f64).collect();
-        eprintln!("{label} MALA B={b}: acceptance rate cpu {rc:.4} gpu {rg:.4}, worst/tol {:.3}", common::worst(&xg, &xc64, &tol));
+        eprintln!(
+            "{label} MALA B={b}: acceptance rate cpu {rc:.4} gpu {rg:.4}, worst/tol {:.3}",
+            common::worst(&xg, &xc64, &tol)
+        );
         if b >= 1000 {
             assert!(rc > 0.05 && rc < 0.95, "{label}: the step size exercises both outcomes (rate {rc})");
         }

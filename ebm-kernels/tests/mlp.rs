@@ -18,11 +18,7 @@ fn reduce_len(d: usize, hidden: &[usize]) -> usize {
 fn run(dev: &ebm_kernels::GpuDevice, d: usize, hidden: &[usize], act: Activation, seed: u64, global: bool) {
     let m32 = Mlp::<f32>::init(d, hidden, act, seed).unwrap();
     let m64: Mlp<f64> = m32.cast();
-    let gpu = if global {
-        GpuEnergy::new_global_params(dev, m32).unwrap()
-    } else {
-        GpuEnergy::new(dev, m32).unwrap()
-    };
+    let gpu = if global { GpuEnergy::new_global_params(dev, m32).unwrap() } else { GpuEnergy::new(dev, m32).unwrap() };
     let label = format!("mlp d={d} hidden={hidden:?} {act} shared={} on {}", gpu.spec().shared, dev.info().label());
     for (k, &b) in common::BATCHES.iter().enumerate() {
         let x = common::uniform32(seed * 100 + k as u64, b * d, -2.0, 2.0);

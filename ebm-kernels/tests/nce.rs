@@ -35,16 +35,18 @@ fn check<M: GpuFamily, C: Energy<f64>>(dev: &GpuDevice, label: &str, m32: M, m64
 
     let gpu = GpuEnergy::new(dev, m32).unwrap();
     let mut got = vec![f32::NAN; m64.num_params()];
-    let out = gpu
-        .nce_loss_grad(&common::to32(&x), &common::to32(&lpn), b, c, nu, &mut got)
-        .unwrap();
+    let out = gpu.nce_loss_grad(&common::to32(&x), &common::to32(&lpn), b, c, nu, &mut got).unwrap();
     let at = format!("{label} B={b} ν={nu} on {}", dev.info().label());
     let t = Tolerance::new(1e-5, 1e-6);
     t.assert_all_close(&format!("{at}: logits"), &out.logits, &g);
     t.assert_all_close(&format!("{at}: weights"), &out.weights, &w);
     assert!(t.close(out.loss, loss), "{at}: loss {} vs {loss}", out.loss);
     assert!(t.close(out.dloss_dc, w.iter().sum()), "{at}: dL/dc");
-    common::tol_for(1e-6, 64 + (8.0 * (n as f64).sqrt()) as usize, &grad).assert_all_close(&format!("{at}: grad"), &got, &grad);
+    common::tol_for(1e-6, 64 + (8.0 * (n as f64).sqrt()) as usize, &grad).assert_all_close(
+        &format!("{at}: grad"),
+        &got,
+        &grad,
+    );
 }
 
 #[test]

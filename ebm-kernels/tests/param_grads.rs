@@ -31,7 +31,14 @@ fn inputs(seed: u64, b: usize, d: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
 }
 
 /// Runs `which` on the GPU (f32) and on the f64 twin `m64`; returns (got, want).
-fn run<M: GpuFamily, C: Energy<f64>>(gpu: &GpuEnergy<M>, m64: &C, which: Which, x: &[f64], v: &[f64], w: &[f64]) -> (Vec<f32>, Vec<f64>) {
+fn run<M: GpuFamily, C: Energy<f64>>(
+    gpu: &GpuEnergy<M>,
+    m64: &C,
+    which: Which,
+    x: &[f64],
+    v: &[f64],
+    w: &[f64],
+) -> (Vec<f32>, Vec<f64>) {
     let p = m64.num_params();
     let (mut got, mut want) = (vec![f32::NAN; p], vec![0.0; p]);
     match which {
@@ -53,7 +60,11 @@ fn reduce_len(m: &Mlp<f32>, which: Which) -> usize {
     let dims = m.dims();
     let w = dims.iter().copied().max().unwrap();
     let per = w * (dims.len() + 1);
-    if which == Which::Sm { per * (dims[0] + 1) } else { per }
+    if which == Which::Sm {
+        per * (dims[0] + 1)
+    } else {
+        per
+    }
 }
 
 fn check(dev: &GpuDevice, which: Which, m: &Mlp<f32>, budget: Option<Option<u64>>, seed: u64, batches: &[usize]) {
@@ -144,23 +155,39 @@ fn param_grad_errors_match_the_cpu_twin_on_default_adapter() {
     let gpu = GpuEnergy::new(&dev, relu.clone()).unwrap();
     let x = [0.5f32; 6];
     let (mut g, mut c) = (vec![0f32; relu.num_params()], vec![0f32; relu.num_params()]);
-    assert_eq!(gpu.grad_params_sm(&x, &[1.0; 2], &mut g).unwrap_err(), relu.grad_params_sm(&x, &[1.0; 2], &mut c).unwrap_err());
+    assert_eq!(
+        gpu.grad_params_sm(&x, &[1.0; 2], &mut g).unwrap_err(),
+        relu.grad_params_sm(&x, &[1.0; 2], &mut c).unwrap_err()
+    );
     let m = Mlp::<f32>::init(3, &[4], Activation::Tanh, 2).unwrap();
     let gpu = GpuEnergy::new(&dev, m.clone()).unwrap();
     let bad_v = [0.0f32, f32::NEG_INFINITY, 0.0, 0.0, 0.0, 0.0];
-    for (v, w) in [(&[0.0f32; 5][..], &[1.0f32; 2][..]), (&bad_v[..], &[1.0; 2][..]), (&[0.0; 6][..], &[1.0, f32::INFINITY][..])] {
+    for (v, w) in
+        [(&[0.0f32; 5][..], &[1.0f32; 2][..]), (&bad_v[..], &[1.0; 2][..]), (&[0.0; 6][..], &[1.0, f32::INFINITY][..])]
+    {
         assert_eq!(
             gpu.grad_params_v_dot_grad_x(&x, v, w, &mut g).unwrap_err(),
             m.grad_params_v_dot_grad_x(&x, v, w, &mut c).unwrap_err()
         );
     }
     assert_eq!(gpu.grad_params_sm(&x, &[1.0], &mut g).unwrap_err(), m.grad_params_sm(&x, &[1.0], &mut c).unwrap_err());
-    assert_eq!(gpu.grad_params_sm(&x, &[1.0; 2], &mut g[1..]).unwrap_err(), m.grad_params_sm(&x, &[1.0; 2], &mut c[1..]).unwrap_err());
+    assert_eq!(
+        gpu.grad_params_sm(&x, &[1.0; 2], &mut g[1..]).unwrap_err(),
+        m.grad_params_sm(&x, &[1.0; 2], &mut c[1..]).unwrap_err()
+    );
 }
 
 /// `which` of a family model against its f64 twin at every batch size
 /// (`reduce`: the reduction length of one sample's row).
-fn check_family<M: GpuFamily, C: Energy<f64>>(dev: &GpuDevice, which: Which, label: &str, m32: M, m64: &C, seed: u64, reduce: usize) {
+fn check_family<M: GpuFamily, C: Energy<f64>>(
+    dev: &GpuDevice,
+    which: Which,
+    label: &str,
+    m32: M,
+    m64: &C,
+    seed: u64,
+    reduce: usize,
+) {
     let d = m64.dim();
     for (k, &b) in common::BATCHES.iter().enumerate() {
         let gpu = GpuEnergy::new(dev, m32.clone()).unwrap();

@@ -131,8 +131,8 @@ fn the_formulas_cover_every_op() {
         }
     }
     let want = [
-        "Const", "Input", "Aux", "Param", "Add", "Sub", "Mul", "Div", "Max", "powi+", "powi-", "Powf", "Sum", "neg", "exp",
-        "log", "log1p", "sqrt", "tanh", "sigmoid", "softplus", "logcosh", "sin", "cos", "square",
+        "Const", "Input", "Aux", "Param", "Add", "Sub", "Mul", "Div", "Max", "powi+", "powi-", "Powf", "Sum", "neg",
+        "exp", "log", "log1p", "sqrt", "tanh", "sigmoid", "softplus", "logcosh", "sin", "cos", "square",
     ];
     for w in want {
         assert!(seen.contains(w), "no formula produces {w}; seen {seen:?}");
@@ -252,7 +252,9 @@ fn elementary_functions_near_zero_and_far_out_on_default_adapter() {
 #[test]
 fn larger_programs_match_cpu_on_default_adapter() {
     let dev = common::device("larger_programs_match_cpu_on_default_adapter");
-    for (label, src, sizes) in [("gauss d=16", GAUSS, vec![("d", 16)]), ("mixture d=8 K=6", MIXTURE, vec![("d", 8), ("K", 6)])] {
+    for (label, src, sizes) in
+        [("gauss d=16", GAUSS, vec![("d", 16)]), ("mixture d=8 K=6", MIXTURE, vec![("d", 8), ("K", 6)])]
+    {
         let m64 = model(src, &sizes, 77);
         let gpu = GpuSym::new(&dev, m64.cast::<f32>()).unwrap();
         let d = m64.dim();
@@ -266,7 +268,11 @@ fn larger_programs_match_cpu_on_default_adapter() {
         gpu.energy_score_hess_diag(&x32, &mut e, &mut s, &mut h).unwrap();
         let second = t1.elapsed();
         let p = &gpu.specs()[2].program;
-        eprintln!("{label}: [E, s, h] program {} instrs, {} regs; first call {first:.2?}, second {second:.2?}", p.len(), p.num_regs);
+        eprintln!(
+            "{label}: [E, s, h] program {} instrs, {} regs; first call {first:.2?}, second {second:.2?}",
+            p.len(),
+            p.num_regs
+        );
         common::check_outputs(label, &gpu, &m64, &x, RTOL, REDUCE, true);
     }
 }

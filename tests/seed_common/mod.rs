@@ -73,9 +73,7 @@ pub fn density_grid(model: &dyn Energy<f64>) -> (Vec<f64>, Vec<f64>) {
 /// k-th statistic of block b (independent blocks of equal size).
 pub fn block_estimates(blocks: &[Vec<f64>]) -> Vec<Estimate> {
     let k = blocks[0].len();
-    (0..k)
-        .map(|c| Estimate::from_values(&blocks.iter().map(|b| b[c]).collect::<Vec<_>>()))
-        .collect()
+    (0..k).map(|c| Estimate::from_values(&blocks.iter().map(|b| b[c]).collect::<Vec<_>>())).collect()
 }
 
 /// Least-squares slope of y on x.

@@ -99,7 +99,10 @@ fn main() {
     let info = dev.info().clone();
     println!("gpu_roofline: adapter {info}");
     if info.kind == AdapterKind::Cpu && !args.allow_software {
-        eprintln!("gpu_roofline: {} is a software adapter; its speed means nothing (pass --allow-software for a smoke run)", info.name);
+        eprintln!(
+            "gpu_roofline: {} is a software adapter; its speed means nothing (pass --allow-software for a smoke run)",
+            info.name
+        );
         std::process::exit(2);
     }
     let b = args.batch;
@@ -113,7 +116,9 @@ fn main() {
         let x = ebm_bench::normal_batch::<f32>(1, b, hess.dim);
         let (mut e, mut s, mut h) = (vec![0f32; b], vec![0f32; b * hess.dim], vec![0f32; b * hess.dim]);
         g.energy_score_hess_diag(&x, &mut e, &mut s, &mut h)?;
-        Ok(time(args.reps, || g.energy_score_hess_diag(&x, &mut e, &mut s, &mut h).expect("hess_diag after a successful call")))
+        Ok(time(args.reps, || {
+            g.energy_score_hess_diag(&x, &mut e, &mut s, &mut h).expect("hess_diag after a successful call")
+        }))
     };
     match run() {
         Ok(t) => report(&id, hess.hess_diag_flops(b), t, args.peak_tflops),

@@ -268,10 +268,7 @@ fn run_config(c: &Config, args: &Args) -> String {
     if want("hess_diag") {
         // energy + score + Hessian diagonal
         let mut h = vec![0f32; b * d];
-        record(
-            "hess_diag",
-            &time(w, r, || ok(model.energy_score_hess_diag(&x, &mut e, &mut s, &mut h), "hess_diag")),
-        );
+        record("hess_diag", &time(w, r, || ok(model.energy_score_hess_diag(&x, &mut e, &mut s, &mut h), "hess_diag")));
         put!("out_hd_energy", &e, &[b]);
         put!("out_hd_score", &s, &[b, d]);
         put!("out_hd_hess", &h, &[b, d]);

@@ -82,21 +82,12 @@ impl From<ParseActivationError> for EbmError {
 
 impl Activation {
     /// Every activation, in declaration order.
-    pub const ALL: [Activation; 5] = [
-        Activation::Softplus,
-        Activation::Tanh,
-        Activation::Silu,
-        Activation::GeluTanh,
-        Activation::Relu,
-    ];
+    pub const ALL: [Activation; 5] =
+        [Activation::Softplus, Activation::Tanh, Activation::Silu, Activation::GeluTanh, Activation::Relu];
 
     /// The activations with a usable second derivative.
-    pub const SMOOTH: [Activation; 4] = [
-        Activation::Softplus,
-        Activation::Tanh,
-        Activation::Silu,
-        Activation::GeluTanh,
-    ];
+    pub const SMOOTH: [Activation; 4] =
+        [Activation::Softplus, Activation::Tanh, Activation::Silu, Activation::GeluTanh];
 
     /// The canonical name, accepted back by [`FromStr`].
     pub const fn name(self) -> &'static str {
@@ -269,8 +260,8 @@ fn gelu_tanh<T: Real>(a: T) -> Derivs<T> {
     let u2 = u3 * a;
     let (t, s) = tanh_sech2(u);
     let f = u1 + half * a * (u2 - two * t * u1 * u1);
-    let df = T::from_f64(1.5) * u2 - t * u1 * u1
-        + half * a * (u3 - two * s * u1 * u1 * u1 - T::from_f64(4.0) * t * u1 * u2);
+    let df =
+        T::from_f64(1.5) * u2 - t * u1 * u1 + half * a * (u3 - two * s * u1 * u1 * u1 - T::from_f64(4.0) * t * u1 * u2);
     Derivs {
         value: half * a * (one + t),
         d1: half * (one + t) + half * a * s * u1,
@@ -362,7 +353,8 @@ mod tests {
     fn eval_slice_is_bit_identical_to_the_scalar_formulas() {
         let a: Vec<f32> = (0..1037).map(|i| ((i as f32) * 0.618_034).sin() * 30.0 * ((i % 7) as f32 / 6.0)).collect();
         for act in Activation::ALL {
-            let (mut z, mut s1, mut s2, mut s3) = (a.clone(), vec![0.0; a.len()], vec![0.0; a.len()], vec![0.0; a.len()]);
+            let (mut z, mut s1, mut s2, mut s3) =
+                (a.clone(), vec![0.0; a.len()], vec![0.0; a.len()], vec![0.0; a.len()]);
             act.eval_slice(&mut z, Some(&mut s1), Some(&mut s2), Some(&mut s3));
             let mut value_only = a.clone();
             act.eval_slice(&mut value_only, None, None, None);

@@ -53,9 +53,7 @@ impl<T: Real> Fwd<T> {
         let dims = m.dims();
         let l_max = m.depth();
         let per_layer = |keep: bool| -> Vec<Vec<T>> {
-            (0..=l_max)
-                .map(|l| if keep && l > 0 { vec![T::zero(); cap * dims[l]] } else { Vec::new() })
-                .collect()
+            (0..=l_max).map(|l| if keep && l > 0 { vec![T::zero(); cap * dims[l]] } else { Vec::new() }).collect()
         };
         Self {
             n: 0,
@@ -64,9 +62,7 @@ impl<T: Real> Fwd<T> {
             s1: per_layer(order >= Order::D1),
             s2: per_layer(order >= Order::D2),
             s3: per_layer(order >= Order::D3),
-            gamma: (0..=l_max)
-                .map(|l| if backward { vec![T::zero(); cap * dims[l]] } else { Vec::new() })
-                .collect(),
+            gamma: (0..=l_max).map(|l| if backward { vec![T::zero(); cap * dims[l]] } else { Vec::new() }).collect(),
             delta: per_layer(backward),
         }
     }
@@ -118,11 +114,7 @@ impl<T: Real> Fwd<T> {
         for l in (1..=l_max).rev() {
             let layer = m.layer(l);
             let len = n * layer.out;
-            for ((dl, &g), &s) in self.delta[l][..len]
-                .iter_mut()
-                .zip(&self.gamma[l][..len])
-                .zip(&self.s1[l][..len])
-            {
+            for ((dl, &g), &s) in self.delta[l][..len].iter_mut().zip(&self.gamma[l][..len]).zip(&self.s1[l][..len]) {
                 *dl = g * s;
             }
             if l > 1 || input_grad {
@@ -144,33 +136,28 @@ impl<T: Real> Fwd<T> {
 pub(super) fn energy<T: Real>(m: &Mlp<T>, x: &[T], energy: &mut [T]) {
     let d = m.dim_in();
     let n = samples_per_chunk(1, m.max_width(), FWD_ROWS);
-    x.par_chunks(n * d)
-        .zip(energy.par_chunks_mut(n))
-        .for_each_init(
-            || Fwd::new(m, n, Order::Value, false),
-            |ws, (xc, ec)| {
-                ws.forward(m, xc);
-                ws.energy_into(m, ec);
-            },
-        );
+    x.par_chunks(n * d).zip(energy.par_chunks_mut(n)).for_each_init(
+        || Fwd::new(m, n, Order::Value, false),
+        |ws, (xc, ec)| {
+            ws.forward(m, xc);
+            ws.energy_into(m, ec);
+        },
+    );
 }
 
 /// `energy[b] = E(x_b)`, `score[b] = −∇ₓE(x_b)`, parallel over chunks.
 pub(super) fn energy_score<T: Real>(m: &Mlp<T>, x: &[T], energy: &mut [T], score: &mut [T]) {
     let d = m.dim_in();
     let n = samples_per_chunk(1, m.max_width(), FWD_ROWS);
-    x.par_chunks(n * d)
-        .zip(energy.par_chunks_mut(n))
-        .zip(score.par_chunks_mut(n * d))
-        .for_each_init(
-            || Fwd::new(m, n, Order::D1, true),
-            |ws, ((xc, ec), sc)| {
-                ws.forward(m, xc);
-                ws.energy_into(m, ec);
-                ws.backward(m, true);
-                for (s, &g) in sc.iter_mut().zip(&ws.gamma[0]) {
-                    *s = -g;
-                }
-            },
-        );
+    x.par_chunks(n * d).zip(energy.par_chunks_mut(n)).zip(score.par_chunks_mut(n * d)).for_each_init(
+        || Fwd::new(m, n, Order::D1, true),
+        |ws, ((xc, ec), sc)| {
+            ws.forward(m, xc);
+            ws.energy_into(m, ec);
+            ws.backward(m, true);
+            for (s, &g) in sc.iter_mut().zip(&ws.gamma[0]) {
+                *s = -g;
+            }
+        },
+    );
 }

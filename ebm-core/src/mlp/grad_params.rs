@@ -32,9 +32,7 @@ impl<T: Real> Adj<T> {
         let dims = m.dims();
         let l_max = m.depth();
         let layers = |keep: bool, from: usize| -> Vec<Vec<T>> {
-            (0..=l_max)
-                .map(|l| if keep && l >= from { vec![T::zero(); cap * dims[l]] } else { Vec::new() })
-                .collect()
+            (0..=l_max).map(|l| if keep && l >= from { vec![T::zero(); cap * dims[l]] } else { Vec::new() }).collect()
         };
         Self {
             gbar: layers(true, 0),
@@ -240,15 +238,7 @@ fn add_weighted<T: Real>(m: &Mlp<T>, fw: &mut Fwd<T>, xc: &[T], w: &[T], scale: 
 /// subnormal, so the result is the direct path's up to rounding (the
 /// chunk's sum is added to `g` once instead of accumulated into it; the
 /// two differ by a few ulps), at full speed.
-fn rescaled<T: Real>(
-    m: &Mlp<T>,
-    fw: &mut Fwd<T>,
-    xc: &[T],
-    w: &[T],
-    w_max: f64,
-    scratch: &mut Vec<T>,
-    g: &mut [T],
-) {
+fn rescaled<T: Real>(m: &Mlp<T>, fw: &mut Fwd<T>, xc: &[T], w: &[T], w_max: f64, scratch: &mut Vec<T>, g: &mut [T]) {
     let k = (-w_max.log2().floor() as i32).min(MAX_RESCALE);
     let (up, down) = (T::from_f64(2f64.powi(k)), T::from_f64(2f64.powi(-k)));
     scratch.clear();
@@ -326,7 +316,9 @@ fn v_dot_sweeps<T: Real>(m: &Mlp<T>, x: &[T], dir: Direction<'_, T>, weights: &[
                 Direction::Residual(t) => {
                     let mut loss = T::zero();
                     let grad_x = fw.gamma[0][..fw.n * d].chunks_exact(d);
-                    for (((row, gb), tb), &wb) in seed.chunks_exact_mut(d).zip(grad_x).zip(t[rows].chunks_exact(d)).zip(&weights[r]) {
+                    for (((row, gb), tb), &wb) in
+                        seed.chunks_exact_mut(d).zip(grad_x).zip(t[rows].chunks_exact(d)).zip(&weights[r])
+                    {
                         let mut sq = T::zero();
                         for ((s, &gi), &ti) in row.iter_mut().zip(gb).zip(tb) {
                             let ri = gi - ti;

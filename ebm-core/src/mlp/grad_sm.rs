@@ -224,7 +224,22 @@ fn jacobian_sweeps<T: Real>(
         let o = offs[l];
         // W̄_{l+1} (hout × hin) += J̄_{l+1} (hout × cols) · P_lᵀ (cols × hin).
         let jbar = &ws.jbar[..hout * cols];
-        T::gemm(hout, cols, hin, T::one(), jbar, cols, 1, &ws.pt[l][..hin * cols], 1, cols, T::one(), &mut g[o.w..o.b], hin, 1);
+        T::gemm(
+            hout,
+            cols,
+            hin,
+            T::one(),
+            jbar,
+            cols,
+            1,
+            &ws.pt[l][..hin * cols],
+            1,
+            cols,
+            T::one(),
+            &mut g[o.w..o.b],
+            hin,
+            1,
+        );
         // P̄_l (hin × cols) = W_{l+1}ᵀ (hin × hout) · J̄_{l+1} (hout × cols).
         T::gemm(hin, hout, cols, T::one(), wl, 1, hin, jbar, cols, 1, T::zero(), &mut ws.pbar[..hin * cols], cols, 1);
         let abar = &mut ws.adj.abar[l][rows(l)];

@@ -89,13 +89,7 @@ struct Scratch<T> {
 /// passes, whose GEMMs then amortise packing each weight matrix; inner
 /// chunks of about [`HESS_ROWS`]`/d` samples propagate the Jacobians so that
 /// they stay in cache.
-pub(super) fn energy_score_hess_diag<T: Real>(
-    m: &Mlp<T>,
-    x: &[T],
-    energy: &mut [T],
-    score: &mut [T],
-    hess: &mut [T],
-) {
+pub(super) fn energy_score_hess_diag<T: Real>(m: &Mlp<T>, x: &[T], energy: &mut [T], score: &mut [T], hess: &mut [T]) {
     let d = m.dim_in();
     let deep = m.depth() >= 2;
     let inner = samples_per_chunk(d, m.max_width(), HESS_ROWS);

@@ -239,12 +239,7 @@ impl<T: Real> Mlp<T> {
     /// Layer `l` (1-based: 1..=L hidden, L+1 the output layer).
     pub(crate) fn layer(&self, l: usize) -> Layer<'_, T> {
         let o = self.offsets[l - 1];
-        Layer {
-            w: &self.params[o.w..o.b],
-            b: &self.params[o.b..o.b + o.out],
-            out: o.out,
-            inp: o.inp,
-        }
+        Layer { w: &self.params[o.w..o.b], b: &self.params[o.b..o.b + o.out], out: o.out, inp: o.inp }
     }
 
     /// d, without needing the [`Energy`] trait in scope.
@@ -337,13 +332,7 @@ impl<T: Real> Energy<T> for Mlp<T> {
         Ok(())
     }
 
-    fn energy_score_hess_diag(
-        &self,
-        x: &[T],
-        energy: &mut [T],
-        score: &mut [T],
-        hess_diag: &mut [T],
-    ) -> Result<()> {
+    fn energy_score_hess_diag(&self, x: &[T], energy: &mut [T], score: &mut [T], hess_diag: &mut [T]) -> Result<()> {
         self.require_smooth("hess_diag")?;
         let d = self.dim();
         let b = check_batch("x", x, d)?;
@@ -362,13 +351,7 @@ impl<T: Real> Energy<T> for Mlp<T> {
         Ok(())
     }
 
-    fn grad_params_v_dot_grad_x(
-        &self,
-        x: &[T],
-        v: &[T],
-        weights: &[T],
-        grad: &mut [T],
-    ) -> Result<()> {
+    fn grad_params_v_dot_grad_x(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
         let d = self.dim();
         let b = check_batch("x", x, d)?;
         check_len("v", v, b * d)?;
@@ -462,7 +445,8 @@ mod tests {
         fn check<T: Real>(act: Activation) {
             let m = Mlp::<f64>::init(5, &[33, 17], act, 3).unwrap().cast::<T>();
             for b in [1usize, 7, 1000] {
-                let x0: Vec<T> = crate::testing::normal_vec(11 + b as u64, b * 5).into_iter().map(T::from_f64).collect();
+                let x0: Vec<T> =
+                    crate::testing::normal_vec(11 + b as u64, b * 5).into_iter().map(T::from_f64).collect();
                 let (mut fused, mut reference) = (x0.clone(), x0.clone());
                 let eps = T::from_f64(0.05);
                 m.langevin_ula(&mut fused, eps, 4, 9, 2).unwrap();

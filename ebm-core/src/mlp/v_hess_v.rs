@@ -55,33 +55,30 @@ pub(super) fn v_hess_v<T: Real>(m: &Mlp<T>, x: &[T], v: &[T], out: &mut [T]) {
     let d = m.dim_in();
     let dims = m.dims();
     let n = samples_per_chunk(1, m.max_width(), FWD_ROWS);
-    x.par_chunks(n * d)
-        .zip(v.par_chunks(n * d))
-        .zip(out.par_chunks_mut(n))
-        .for_each_init(
-            || (Fwd::new(m, n, Order::D2, true), Tangent::new(m, n)),
-            |(fw, tg), ((xc, vc), oc)| {
-                fw.forward(m, xc);
-                fw.backward(m, false);
-                tg.propagate(m, fw, vc);
-                oc.fill(T::zero());
-                for l in 1..=m.depth() {
-                    let h = dims[l];
-                    let len = fw.n * h;
-                    let rows = tg.adot[l][..len]
-                        .chunks_exact(h)
-                        .zip(fw.gamma[l][..len].chunks_exact(h))
-                        .zip(fw.s2[l][..len].chunks_exact(h));
-                    for (q, ((ad, gam), s2)) in oc.iter_mut().zip(rows) {
-                        let mut acc = T::zero();
-                        for u in 0..h {
-                            acc += gam[u] * s2[u] * ad[u] * ad[u];
-                        }
-                        *q += acc;
+    x.par_chunks(n * d).zip(v.par_chunks(n * d)).zip(out.par_chunks_mut(n)).for_each_init(
+        || (Fwd::new(m, n, Order::D2, true), Tangent::new(m, n)),
+        |(fw, tg), ((xc, vc), oc)| {
+            fw.forward(m, xc);
+            fw.backward(m, false);
+            tg.propagate(m, fw, vc);
+            oc.fill(T::zero());
+            for l in 1..=m.depth() {
+                let h = dims[l];
+                let len = fw.n * h;
+                let rows = tg.adot[l][..len]
+                    .chunks_exact(h)
+                    .zip(fw.gamma[l][..len].chunks_exact(h))
+                    .zip(fw.s2[l][..len].chunks_exact(h));
+                for (q, ((ad, gam), s2)) in oc.iter_mut().zip(rows) {
+                    let mut acc = T::zero();
+                    for u in 0..h {
+                        acc += gam[u] * s2[u] * ad[u] * ad[u];
                     }
+                    *q += acc;
                 }
-            },
-        );
+            }
+        },
+    );
 }
 
 struct Scratch<T> {
@@ -161,7 +158,8 @@ pub(super) fn grad_v_hess_v<T: Real>(m: &Mlp<T>, x: &[T], v: &[T], weights: &[T]
                 d_w(nn, hout, hin, ach, wl, T::zero(), zbar);
                 let abar = &mut ws.adj.abar[l][..nn * hin];
                 let len = nn * hin;
-                let (s1, s2, gam, ad) = (&fw.s1[l][..len], &fw.s2[l][..len], &fw.gamma[l][..len], &ws.tg.adot[l][..len]);
+                let (s1, s2, gam, ad) =
+                    (&fw.s1[l][..len], &fw.s2[l][..len], &fw.gamma[l][..len], &ws.tg.adot[l][..len]);
                 let ach = &mut ws.acheck[..len];
                 for (b, &wb) in w.iter().enumerate() {
                     let f = two * wb;

@@ -124,9 +124,7 @@ impl Formula {
                 Node::Param(k) if k as usize >= p => {
                     return Err(SymError::Build(format!("the energy reads parameter {k} of {p}")))
                 }
-                Node::Aux(i) => {
-                    return Err(SymError::Build(format!("the energy reads the auxiliary input v[{i}]")))
-                }
+                Node::Aux(i) => return Err(SymError::Build(format!("the energy reads the auxiliary input v[{i}]"))),
                 _ => {}
             }
         }

@@ -18,12 +18,12 @@
 //! Every register, input and parameter index of the program is checked
 //! once per call (`check_indices`) before the unchecked inner loops run.
 
-use super::program::{Instr, Op, Program, Term};
 use super::ops::Fn1;
+use super::program::{Instr, Op, Program, Term};
 use super::vmath::VFns;
-use std::any::TypeId;
 use crate::real::Real;
 use rayon::prelude::*;
+use std::any::TypeId;
 
 /// Samples per block: registers take `num_regs · LANES` scalars per chunk.
 pub(crate) const LANES: usize = 32;
@@ -59,12 +59,14 @@ fn check_indices(p: &Program) {
 fn unary<T: Real>(f: Fn1, out: &mut Row<T>, a: &Row<T>) {
     if TypeId::of::<T>() == TypeId::of::<f32>() {
         // SAFETY: T is f32.
-        let (out, a) = unsafe { (&mut *(out as *mut Row<T> as *mut Row<f32>), &*(a as *const Row<T> as *const Row<f32>)) };
+        let (out, a) =
+            unsafe { (&mut *(out as *mut Row<T> as *mut Row<f32>), &*(a as *const Row<T> as *const Row<f32>)) };
         return unary_v(f, out, a);
     }
     if TypeId::of::<T>() == TypeId::of::<f64>() {
         // SAFETY: T is f64.
-        let (out, a) = unsafe { (&mut *(out as *mut Row<T> as *mut Row<f64>), &*(a as *const Row<T> as *const Row<f64>)) };
+        let (out, a) =
+            unsafe { (&mut *(out as *mut Row<T> as *mut Row<f64>), &*(a as *const Row<T> as *const Row<f64>)) };
         return unary_v(f, out, a);
     }
     for l in 0..LANES {
@@ -230,7 +232,6 @@ fn sum<'a, T: Real>(out: &mut Row<T>, terms: &[Term], r: impl Fn(u32) -> &'a Row
                     o[l] -= a[l] * b[l];
                 }
             }
-
         }
     }
     *out = acc;
@@ -498,7 +499,12 @@ mod tests {
     use crate::testing::normal_vec;
 
     /// Every output of `p` on one chunk through `run`.
-    fn outputs<T: Real>(p: &Program, params: &[T], x: &[T], run: impl Fn(&Program, &[T], &[T], usize, &mut Scatter<'_, '_, T>)) -> Vec<T> {
+    fn outputs<T: Real>(
+        p: &Program,
+        params: &[T],
+        x: &[T],
+        run: impl Fn(&Program, &[T], &[T], usize, &mut Scatter<'_, '_, T>),
+    ) -> Vec<T> {
         let b = x.len() / p.num_inputs as usize;
         let mut out = vec![T::zero(); b * p.outputs.len()];
         let groups = [&p.outputs[..]];
@@ -540,7 +546,8 @@ mod tests {
                     assert!(same(&portable, &v), "AVX-512");
                 }
             }
-            let (t32, x32): (Vec<f32>, Vec<f32>) = (theta.iter().map(|&v| v as f32).collect(), x.iter().map(|&v| v as f32).collect());
+            let (t32, x32): (Vec<f32>, Vec<f32>) =
+                (theta.iter().map(|&v| v as f32).collect(), x.iter().map(|&v| v as f32).collect());
             let portable = outputs(p, &t32, &x32, |p, t, x, n, s| chunk_impl(p, t, x, &[], n, s));
             let dispatched = outputs(p, &t32, &x32, |p, t, x, n, s| run_chunk(p, t, x, &[], n, s));
             assert!(same(&portable, &dispatched), "f32");

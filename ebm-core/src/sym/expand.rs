@@ -172,7 +172,10 @@ impl Ctx<'_> {
                 return Err(sem(pos, format!("the input `{name}` takes one index, got {}", idx.len())));
             }
             if idx[0] >= self.sig.dim {
-                return Err(sem(pos, format!("index {} out of range 0..{} of the input `{name}`", idx[0], self.sig.dim)));
+                return Err(sem(
+                    pos,
+                    format!("index {} out of range 0..{} of the input `{name}`", idx[0], self.sig.dim),
+                ));
             }
             return Ok(self.g.input(idx[0] as u32));
         }
@@ -257,9 +260,8 @@ impl Ctx<'_> {
             }
             Expr::Pow(a, b, pos) => {
                 let e = self.expr(b)?;
-                let p = self
-                    .constant_value(e)
-                    .ok_or_else(|| sem(*pos, "the exponent of `^` must be a constant".into()))?;
+                let p =
+                    self.constant_value(e).ok_or_else(|| sem(*pos, "the exponent of `^` must be a constant".into()))?;
                 if !p.is_finite() {
                     return Err(sem(*pos, format!("the exponent evaluates to {p}")));
                 }

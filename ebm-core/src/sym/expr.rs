@@ -214,12 +214,7 @@ impl Graph {
 
     /// The nodes reachable from `roots`, in increasing id (topological) order.
     pub fn reachable(&self, roots: &[NodeId]) -> Vec<NodeId> {
-        self.reachable_mask(roots)
-            .iter()
-            .enumerate()
-            .filter(|(_, &m)| m)
-            .map(|(i, _)| NodeId(i as u32))
-            .collect()
+        self.reachable_mask(roots).iter().enumerate().filter(|(_, &m)| m).map(|(i, _)| NodeId(i as u32)).collect()
     }
 
     /// The number of distinct nodes reachable from `roots`: the size of the

@@ -335,13 +335,7 @@ impl<T: Real> Energy<T> for SymEnergy<T> {
         check_len("energy", energy, b)?;
         check_len("score", score, b * self.dim())?;
         check_len("hess_diag", hess_diag, b * self.dim())?;
-        eval_batch(
-            &self.compiled.fused.energy_score_hess,
-            &self.params,
-            x,
-            &[],
-            &mut [energy, score, hess_diag],
-        );
+        eval_batch(&self.compiled.fused.energy_score_hess, &self.params, x, &[], &mut [energy, score, hess_diag]);
         Ok(())
     }
 

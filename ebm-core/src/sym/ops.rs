@@ -88,10 +88,7 @@ impl Fn1 {
 
     /// The function called `name` in the text syntax (every one but `neg`).
     pub fn from_name(name: &str) -> Option<Fn1> {
-        Fn1::ALL
-            .iter()
-            .copied()
-            .find(|f| *f != Fn1::Neg && f.name() == name)
+        Fn1::ALL.iter().copied().find(|f| *f != Fn1::Neg && f.name() == name)
     }
 
     /// f(a), with the stable forms of the module table.

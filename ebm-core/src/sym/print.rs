@@ -30,7 +30,13 @@ struct Printer<'a> {
 /// Formats a constant so that it parses back to the same f64.
 pub fn format_number(c: f64) -> String {
     if !c.is_finite() {
-        return if c.is_nan() { "nan".into() } else if c > 0.0 { "inf".into() } else { "-inf".into() };
+        return if c.is_nan() {
+            "nan".into()
+        } else if c > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        };
     }
     if c.fract() == 0.0 && c.abs() < 1e15 {
         format!("{}", c as i64)

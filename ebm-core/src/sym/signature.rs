@@ -36,20 +36,11 @@ impl ParamDecl {
     /// The slot within this parameter of the element `idx`, or why not.
     pub fn slot(&self, idx: &[usize]) -> Result<usize, String> {
         if idx.len() != self.shape.len() {
-            return Err(format!(
-                "`{}` has {} indices, got {}",
-                self.name,
-                self.shape.len(),
-                idx.len()
-            ));
+            return Err(format!("`{}` has {} indices, got {}", self.name, self.shape.len(), idx.len()));
         }
         for (k, (&i, &n)) in idx.iter().zip(&self.shape).enumerate() {
             if i >= n {
-                return Err(format!(
-                    "index {i} out of range 0..{n} in position {} of `{}`",
-                    k + 1,
-                    self.name
-                ));
+                return Err(format!("index {i} out of range 0..{n} in position {} of `{}`", k + 1, self.name));
             }
         }
         if !self.lower {
@@ -163,9 +154,6 @@ impl Signature {
 
     /// The parameter and multi-index of flat slot `k` of θ.
     pub fn describe(&self, k: usize) -> Option<(&ParamDecl, Vec<usize>)> {
-        self.params
-            .iter()
-            .find(|p| k >= p.offset && k < p.offset + p.len)
-            .map(|p| (p, p.index_of(k - p.offset)))
+        self.params.iter().find(|p| k >= p.offset && k < p.offset + p.len).map(|p| (p, p.index_of(k - p.offset)))
     }
 }

@@ -168,7 +168,13 @@ pub fn log_z_importance(model: &Ica<f64>, noise: &GaussianNoise, n: usize, key: 
     Ok(m + (a.iter().map(|v| (v - m).exp()).sum::<f64>() / n as f64).ln())
 }
 
-fn estimator(method: &str, cfg: &IcaConfig, d: usize, train: &Dataset<f64>, init: &Ica<f64>) -> Result<Box<dyn Estimator<f64>>> {
+fn estimator(
+    method: &str,
+    cfg: &IcaConfig,
+    d: usize,
+    train: &Dataset<f64>,
+    init: &Ica<f64>,
+) -> Result<Box<dyn Estimator<f64>>> {
     Ok(match method {
         "MLE (exact likelihood)" => Box::new(IcaMle::new(Source::LogCosh)),
         "PCD (Langevin)" => Box::new(
@@ -206,8 +212,17 @@ pub fn run(cfg: &IcaConfig) -> Result<IcaResult> {
         reference.push((d, ica_nll(&truth, test.as_slice())?, ica_nll(&init, test.as_slice())?));
         for method in METHODS {
             let mut model = init.clone();
-            let tc = TrainConfig { batch_size: cfg.batch, steps: cfg.steps, seed: derive_seed(cfg.seed, 6, d as u64), ..Default::default() };
-            let mut trainer = Trainer::new(estimator(method, cfg, d, &train, &init)?, Adam::new(cfg.lr).with_schedule(Schedule::Cosine { total_steps: cfg.steps, final_factor: 0.01 }), tc);
+            let tc = TrainConfig {
+                batch_size: cfg.batch,
+                steps: cfg.steps,
+                seed: derive_seed(cfg.seed, 6, d as u64),
+                ..Default::default()
+            };
+            let mut trainer = Trainer::new(
+                estimator(method, cfg, d, &train, &init)?,
+                Adam::new(cfg.lr).with_schedule(Schedule::Cosine { total_steps: cfg.steps, final_factor: 0.01 }),
+                tc,
+            );
             let t0 = std::time::Instant::now();
             let fit = trainer.fit(&mut model, &train, None, |_| crate::train::Control::Continue);
             let mut error = fit.err().map(|e| e.to_string());

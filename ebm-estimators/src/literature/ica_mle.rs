@@ -69,7 +69,11 @@ impl IcaMle {
         let d = model.dim();
         let b = batch_size(model, x)?;
         if model.num_params() != d * d {
-            return config(format!("ICA MLE needs a square model (d² = {} parameters), got {}", d * d, model.num_params()));
+            return config(format!(
+                "ICA MLE needs a square model (d² = {} parameters), got {}",
+                d * d,
+                model.num_params()
+            ));
         }
         let w = to_f64(model.params());
         let (inv, log_det) = inverse_log_abs_det(&w, d)?;

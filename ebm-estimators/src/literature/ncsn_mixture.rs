@@ -71,7 +71,9 @@ impl MixtureConfig {
         };
         match size {
             Size::Full => base,
-            Size::Quick => Self { trained: Some(TrainedConfig { steps: 300, ..base.trained.clone().expect("set above") }), ..base },
+            Size::Quick => {
+                Self { trained: Some(TrainedConfig { steps: 300, ..base.trained.clone().expect("set above") }), ..base }
+            }
             Size::Tiny => Self { n: 1000, plain_steps: 300, steps_per_level: 50, trained: None, ..base },
         }
     }
@@ -199,13 +201,8 @@ pub fn run(cfg: &MixtureConfig) -> Result<MixtureResult> {
 impl MixtureResult {
     /// One row per sampler: weights, error against 0.8, stray fraction.
     pub fn table(&self) -> Table {
-        let mut t = Table::new(&[
-            "sampler",
-            "weight of (5, 5)",
-            "weight of (−5, −5)",
-            "error vs 0.8",
-            "near neither mode",
-        ]);
+        let mut t =
+            Table::new(&["sampler", "weight of (5, 5)", "weight of (−5, −5)", "error vs 0.8", "near neither mode"]);
         let mut rows = vec![
             ("plain Langevin, true score", &self.plain),
             ("annealed Langevin, true perturbed scores (NCSN)", &self.annealed),

@@ -62,7 +62,12 @@ pub fn train_levels(mc: &MixtureConfig, tc: &TrainedConfig, sigmas: &[f64]) -> R
             let y: Vec<f64> = data.as_slice().iter().map(|v| v / scale).collect();
             let y = Dataset::new(y, 2)?;
             let mut model = Mlp::<f64>::init(2, &tc.hidden, Activation::Softplus, derive_seed(mc.seed, 11, i as u64))?;
-            let cfg = TrainConfig { batch_size: tc.batch, steps: tc.steps, seed: derive_seed(mc.seed, 12, i as u64), ..Default::default() };
+            let cfg = TrainConfig {
+                batch_size: tc.batch,
+                steps: tc.steps,
+                seed: derive_seed(mc.seed, 12, i as u64),
+                ..Default::default()
+            };
             let opt = Adam::new(tc.lr).with_schedule(Schedule::Cosine { total_steps: tc.steps, final_factor: 0.01 });
             Trainer::new(Dsm::new(sigma / scale), opt, cfg).fit(&mut model, &y, None, |_| Control::Continue)?;
             Ok(Level { sigma, scale, model })

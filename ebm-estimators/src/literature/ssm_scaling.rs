@@ -67,7 +67,16 @@ impl ScalingConfig {
         match size {
             Size::Full => base,
             Size::Quick => Self { steps: 100, n_train: 2_000, n_test: 500, ..base },
-            Size::Tiny => Self { dims: vec![2, 8], hidden: vec![16, 16], n_train: 512, n_test: 256, batch: 64, steps: 300, lr: 1e-2, ..base },
+            Size::Tiny => Self {
+                dims: vec![2, 8],
+                hidden: vec![16, 16],
+                n_train: 512,
+                n_test: 256,
+                batch: 64,
+                steps: 300,
+                lr: 1e-2,
+                ..base
+            },
         }
     }
 }
@@ -140,11 +149,7 @@ pub struct ScalingResult {
 }
 
 fn fisher_to_standard_normal(model: &Mlp<f32>, test: &Dataset<f32>) -> Result<Estimate> {
-    fisher_divergence_with(
-        |x, s| s.iter_mut().zip(x).for_each(|(s, x)| *s = -x),
-        model,
-        test.as_slice(),
-    )
+    fisher_divergence_with(|x, s| s.iter_mut().zip(x).for_each(|(s, x)| *s = -x), model, test.as_slice())
 }
 
 /// Runs every method at every D.
@@ -161,8 +166,17 @@ pub fn run(cfg: &ScalingConfig) -> Result<ScalingResult> {
         init_fisher.push((d, fisher_to_standard_normal(&init, &test)?));
         for method in Method::ALL {
             let mut model = init.clone();
-            let tc = TrainConfig { batch_size: cfg.batch, steps: cfg.steps, seed: derive_seed(cfg.seed, 4, d as u64), ..Default::default() };
-            let mut trainer = Trainer::new(method.estimator(cfg), Adam::new(cfg.lr).with_schedule(Schedule::Cosine { total_steps: cfg.steps, final_factor: 0.01 }), tc);
+            let tc = TrainConfig {
+                batch_size: cfg.batch,
+                steps: cfg.steps,
+                seed: derive_seed(cfg.seed, 4, d as u64),
+                ..Default::default()
+            };
+            let mut trainer = Trainer::new(
+                method.estimator(cfg),
+                Adam::new(cfg.lr).with_schedule(Schedule::Cosine { total_steps: cfg.steps, final_factor: 0.01 }),
+                tc,
+            );
             let mut times = Vec::with_capacity(cfg.steps);
             let mut last = Instant::now();
             let fit = trainer.fit(&mut model, &train, None, |_| {

@@ -46,11 +46,7 @@ fn check_same_dim(a: usize, b: usize) -> Result<()> {
 /// error.
 ///
 /// Errors: the two models' dimensions differ, or a model error on `x`.
-pub fn fisher_divergence<T: Real>(
-    target: &dyn Energy<T>,
-    model: &dyn Energy<T>,
-    x: &[T],
-) -> Result<Estimate> {
+pub fn fisher_divergence<T: Real>(target: &dyn Energy<T>, model: &dyn Energy<T>, x: &[T]) -> Result<Estimate> {
     let d = model.dim();
     check_same_dim(target.dim(), d)?;
     let (_, n) = rows_f64("x", x, d)?;

@@ -56,11 +56,8 @@ impl Estimate {
         assert!(!values.is_empty(), "Estimate::from_values of no value");
         let n = values.len();
         let mean = values.iter().sum::<f64>() / n as f64;
-        let var = if n > 1 {
-            values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1) as f64
-        } else {
-            0.0
-        };
+        let var =
+            if n > 1 { values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1) as f64 } else { 0.0 };
         Self { value: mean, std_err: (var / n as f64).sqrt(), n }
     }
 

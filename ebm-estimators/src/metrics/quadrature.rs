@@ -213,13 +213,7 @@ impl LogZQuadrature {
         let pts = self.grid.points::<T>();
         let mut e = vec![T::zero(); self.grid.len()];
         model.energy(&pts, &mut e)?;
-        let w = self
-            .grid
-            .weights()
-            .iter()
-            .zip(&e)
-            .map(|(w, &e)| w * (-e.to_f64() - self.log_z).exp())
-            .collect();
+        let w = self.grid.weights().iter().zip(&e).map(|(w, &e)| w * (-e.to_f64() - self.log_z).exp()).collect();
         Ok((pts, w))
     }
 }

@@ -91,13 +91,7 @@ impl<T: Real> Sampler<T> for AnnealedLangevin {
         "annealed-langevin"
     }
 
-    fn sample(
-        &self,
-        model: &dyn Energy<T>,
-        x: &mut [T],
-        seed: u64,
-        first_step: u64,
-    ) -> Result<SamplerStats> {
+    fn sample(&self, model: &dyn Energy<T>, x: &mut [T], seed: u64, first_step: u64) -> Result<SamplerStats> {
         self.validate()?;
         let before = x.to_vec();
         let last = *self.sigmas.last().expect("validated non-empty");
@@ -107,11 +101,7 @@ impl<T: Real> Sampler<T> for AnnealedLangevin {
             model.langevin_ula(x, T::from_f64(eps), self.steps_per_level, seed, first)?;
         }
         let mean_sq_jump = jump_stats(x, &before, model.dim())?;
-        Ok(SamplerStats {
-            steps: self.sigmas.len() * self.steps_per_level,
-            accept_rate: None,
-            mean_sq_jump,
-        })
+        Ok(SamplerStats { steps: self.sigmas.len() * self.steps_per_level, accept_rate: None, mean_sq_jump })
     }
 
     fn streams(&self) -> u64 {

@@ -43,13 +43,7 @@ impl<T: Real> Sampler<T> for Hmc {
         "hmc"
     }
 
-    fn sample(
-        &self,
-        model: &dyn Energy<T>,
-        x: &mut [T],
-        seed: u64,
-        first_step: u64,
-    ) -> Result<SamplerStats> {
+    fn sample(&self, model: &dyn Energy<T>, x: &mut [T], seed: u64, first_step: u64) -> Result<SamplerStats> {
         check_eps("HMC", self.eps)?;
         if self.leapfrog_steps == 0 {
             return config("HMC needs at least one leapfrog step");
@@ -115,11 +109,7 @@ impl<T: Real> Sampler<T> for Hmc {
             }
         }
         let mean_sq_jump = jump_stats(x, &before, d)?;
-        let rate = if self.iterations == 0 {
-            0.0
-        } else {
-            accepted as f64 / (self.iterations * b) as f64
-        };
+        let rate = if self.iterations == 0 { 0.0 } else { accepted as f64 / (self.iterations * b) as f64 };
         Ok(SamplerStats { steps: self.iterations, accept_rate: Some(rate), mean_sq_jump })
     }
 

@@ -31,18 +31,11 @@ impl<T: Real> Sampler<T> for Mala {
         "mala"
     }
 
-    fn sample(
-        &self,
-        model: &dyn Energy<T>,
-        x: &mut [T],
-        seed: u64,
-        first_step: u64,
-    ) -> Result<SamplerStats> {
+    fn sample(&self, model: &dyn Energy<T>, x: &mut [T], seed: u64, first_step: u64) -> Result<SamplerStats> {
         check_eps("MALA", self.eps)?;
         let before = x.to_vec();
         let mut accepts = vec![0u32; x.len() / model.dim().max(1)];
-        let rate =
-            model.langevin_mala(x, T::from_f64(self.eps), self.steps, seed, first_step, &mut accepts)?;
+        let rate = model.langevin_mala(x, T::from_f64(self.eps), self.steps, seed, first_step, &mut accepts)?;
         let mean_sq_jump = jump_stats(x, &before, model.dim())?;
         Ok(SamplerStats { steps: self.steps, accept_rate: Some(rate), mean_sq_jump })
     }

@@ -51,13 +51,7 @@ pub trait Sampler<T: Real>: Send + Sync {
     ///
     /// Errors: invalid configuration, model errors, and
     /// [`ebm_core::EbmError::NonFinite`] if a chain left the finite numbers.
-    fn sample(
-        &self,
-        model: &dyn Energy<T>,
-        x: &mut [T],
-        seed: u64,
-        first_step: u64,
-    ) -> Result<SamplerStats>;
+    fn sample(&self, model: &dyn Energy<T>, x: &mut [T], seed: u64, first_step: u64) -> Result<SamplerStats>;
 
     /// The number of noise streams (steps) one call uses, so that a caller
     /// continuing chains can pass `first_step + streams()` next time.
@@ -68,13 +62,7 @@ impl<T: Real, S: Sampler<T> + ?Sized> Sampler<T> for Box<S> {
     fn name(&self) -> &'static str {
         (**self).name()
     }
-    fn sample(
-        &self,
-        model: &dyn Energy<T>,
-        x: &mut [T],
-        seed: u64,
-        first_step: u64,
-    ) -> Result<SamplerStats> {
+    fn sample(&self, model: &dyn Energy<T>, x: &mut [T], seed: u64, first_step: u64) -> Result<SamplerStats> {
         (**self).sample(model, x, seed, first_step)
     }
     fn streams(&self) -> u64 {

@@ -31,13 +31,7 @@ impl<T: Real> Sampler<T> for Ula {
         "ula"
     }
 
-    fn sample(
-        &self,
-        model: &dyn Energy<T>,
-        x: &mut [T],
-        seed: u64,
-        first_step: u64,
-    ) -> Result<SamplerStats> {
+    fn sample(&self, model: &dyn Energy<T>, x: &mut [T], seed: u64, first_step: u64) -> Result<SamplerStats> {
         check_eps("ULA", self.eps)?;
         let before = x.to_vec();
         model.langevin_ula(x, T::from_f64(self.eps), self.steps, seed, first_step)?;

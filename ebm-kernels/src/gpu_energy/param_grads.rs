@@ -15,13 +15,13 @@ use super::GpuEnergy;
 use crate::error::Result;
 use crate::family::{GpuFamily, MAX_THREAD_FLOATS};
 use crate::grad::reduce_rows_kernel;
-use cubecl::prelude::{CubeCount, CubeDim};
 use crate::grad_families::{family_row_cost, family_row_floats, has_family_row};
 use crate::grad_sm::{sm_loop_cost, sm_rows_kernel};
 use crate::grad_vdx::{vdx_loop_cost, vdx_rows_kernel};
 use crate::launch::{arg, grid, upload_f32};
 use crate::spec::{Spec, FAM_GAUSSIAN, FAM_MLP};
 use crate::vhv::{gaussian_vhv_loop_cost, vhv_kernel, vhv_loop_cost, vhv_thread_floats};
+use cubecl::prelude::{CubeCount, CubeDim};
 use cubecl::server::Handle;
 
 /// Coordinate ranges of the score-matching rows under a loop budget
@@ -91,7 +91,16 @@ impl<M: GpuFamily> GpuEnergy<M> {
                 let acc = (b0 > 0 || pass > 0) as u32;
                 // SAFETY: `rows` holds chunk·P floats and `out` P.
                 unsafe {
-                    reduce_rows_kernel::launch(c, pc.clone(), pd, arg(&rows, chunk * p), arg(&out, p), n as u32, acc, p);
+                    reduce_rows_kernel::launch(
+                        c,
+                        pc.clone(),
+                        pd,
+                        arg(&rows, chunk * p),
+                        arg(&out, p),
+                        n as u32,
+                        acc,
+                        p,
+                    );
                 }
             }
             b0 += n;
@@ -101,7 +110,13 @@ impl<M: GpuFamily> GpuEnergy<M> {
     }
 
     /// Σᵦ wᵦ ∇θ(vᵦᵀ∇ₓE(xᵦ)) on the device, or `None` (module docs).
-    pub(super) fn grad_vdx_device(&self, x: &[f32], v: &[f32], weights: &[f32], batch: usize) -> Result<Option<Vec<f32>>> {
+    pub(super) fn grad_vdx_device(
+        &self,
+        x: &[f32],
+        v: &[f32],
+        weights: &[f32],
+        batch: usize,
+    ) -> Result<Option<Vec<f32>>> {
         let s = self.spec;
         let (p, d) = (s.n_params, s.d);
         let cost = if s.family == FAM_MLP {

@@ -68,7 +68,11 @@ pub fn worst(got: &[f32], want: &[f64], tol: &Tolerance) -> f64 {
         .map(|(&g, &w)| {
             let g = g as f64;
             let r = (g - w).abs() / (tol.atol + tol.rtol * g.abs().max(w.abs()));
-            if r.is_nan() { f64::INFINITY } else { r }
+            if r.is_nan() {
+                f64::INFINITY
+            } else {
+                r
+            }
         })
         .fold(0.0, f64::max)
 }
@@ -105,11 +109,8 @@ pub fn check_outputs<G: Energy<f32>, C: Energy<f64>>(
     gpu.energy_score(&x32, &mut e, &mut s).expect("gpu energy_score");
     te.assert_all_close(&format!("{label} B={b}: energy (energy+score kernel)"), &e, &e6);
     ts.assert_all_close(&format!("{label} B={b}: score (energy+score kernel)"), &s, &s6);
-    let mut report = format!(
-        "{label} B={b}: worst/tol energy {:.3} score {:.3}",
-        worst(&e, &e6, &te),
-        worst(&s, &s6, &ts)
-    );
+    let mut report =
+        format!("{label} B={b}: worst/tol energy {:.3} score {:.3}", worst(&e, &e6, &te), worst(&s, &s6, &ts));
 
     if with_hess {
         let (mut e, mut s, mut h) = (vec![f32::NAN; b], vec![f32::NAN; b * d], vec![f32::NAN; b * d]);
