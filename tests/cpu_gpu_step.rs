@@ -10,8 +10,9 @@ use ebm::estimators::samplers::Ula;
 use ebm::estimators::ssm::{Projection, Ssm};
 use ebm::estimators::{Cd, Dsm, Estimator, ExactSm, StepCtx};
 use ebm::kernels::{GpuDevice, GpuEnergy};
+use ebm::prelude::*;
 use ebm::testing::Tolerance;
-use ebm::{Activation, Energy, Mlp};
+use ebm::{Activation, Mlp};
 
 /// The default adapter, with CubeCL's bounds checking (`check_mode =
 /// "validate"`) switched on before the first kernel compiles, so an
@@ -37,7 +38,7 @@ fn device() -> GpuDevice {
     }
 }
 
-fn step_on<E: Estimator<f32>>(est: &mut E, model: &dyn Energy<f32>, x: &[f32]) -> (f64, Vec<f32>) {
+fn step_on<E: Estimator<f32>>(est: &mut E, model: &(dyn Model<f32> + 'static), x: &[f32]) -> (f64, Vec<f32>) {
     let mut g = vec![0f32; model.num_params() + est.aux_params().len()];
     let (loss, _) = est.step(model, x, StepCtx::new(17, 3), &mut g).expect("step");
     (loss, g)

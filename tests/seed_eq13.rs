@@ -21,18 +21,15 @@ mod seed_common;
 
 use ebm::estimators::metrics::{fisher_divergence_weighted, Estimate};
 use ebm::estimators::{Dsm, StepCtx};
-use ebm::{Energy, Gaussian};
+use ebm::prelude::*;
+use ebm::Gaussian;
 use seed_common::*;
 
 const SIGMA: f64 = 0.5;
 
 /// Per-row ½‖s_θ(x̃) + target‖², paired back to data points (antithetic rows
 /// averaged), and the library's loss.
-fn dsm_per_sample(
-    dsm: &Dsm<f64>,
-    model: &dyn Energy<f64>,
-    st: &ebm::estimators::dsm::DsmState<f64>,
-) -> (Vec<f64>, f64) {
+fn dsm_per_sample(dsm: &Dsm<f64>, model: &dyn Model<f64>, st: &ebm::estimators::dsm::DsmState<f64>) -> (Vec<f64>, f64) {
     let d = model.dim();
     let rows = st.weight.len();
     let (mut e, mut s) = (vec![0.0; rows], vec![0.0; rows * d]);
@@ -60,8 +57,8 @@ fn dsm_is_the_fisher_divergence_to_the_noised_law_plus_a_constant() {
     let c_prime = 0.5 * (d as f64 / (SIGMA * SIGMA) - e_sq);
 
     let x = sample_mixture(&w, &m, &c, 20_000, 77);
-    let mut models: Vec<Box<dyn Energy<f64>>> =
-        (1..=3).map(|s| Box::new(scaled_mlp(2, &[16, 16], s, 12.0)) as Box<dyn Energy<f64>>).collect();
+    let mut models: Vec<Box<dyn Model<f64>>> =
+        (1..=3).map(|s| Box::new(scaled_mlp(2, &[16, 16], s, 12.0)) as Box<dyn Model<f64>>).collect();
     models.push(Box::new(Gaussian::from_mean_precision(&[0.8, -0.5], &[0.4, 0.1, 0.1, 1.2]).unwrap()));
     for antithetic in [false, true] {
         let dsm = if antithetic { Dsm::new(SIGMA).with_antithetic() } else { Dsm::new(SIGMA) };

@@ -46,7 +46,8 @@ mod seed_common;
 
 use ebm::estimators::samplers::Ula;
 use ebm::estimators::{Cd, Estimator, StepCtx};
-use ebm::{Energy, Mlp};
+use ebm::prelude::*;
+use ebm::Mlp;
 use seed_common::*;
 
 const N: usize = 4000;

@@ -22,13 +22,14 @@
 mod seed_common;
 
 use ebm::estimators::metrics::{log_z_quadrature, QuadratureOptions};
-use ebm::{Activation, Energy, Gaussian, Mlp};
+use ebm::prelude::*;
+use ebm::{Activation, Gaussian, Mlp};
 use seed_common::*;
 
 const BLOCKS: usize = 40;
 
 /// Block means of Σ_b (1/n) ∇_θE(x_b) over exact samples from `sample(block)`.
-fn grad_energy_blocks(model: &dyn Energy<f64>, n: usize, sample: impl Fn(u64) -> Vec<f64>) -> Vec<Vec<f64>> {
+fn grad_energy_blocks(model: &dyn Model<f64>, n: usize, sample: impl Fn(u64) -> Vec<f64>) -> Vec<Vec<f64>> {
     (0..BLOCKS as u64)
         .map(|b| {
             let x = sample(b);

@@ -26,7 +26,8 @@ mod seed_common;
 use ebm::estimators::metrics::{Estimate, Grid};
 use ebm::estimators::nce::Nce;
 use ebm::estimators::{GaussianNoise, StepCtx};
-use ebm::{Energy, Gaussian};
+use ebm::prelude::*;
+use ebm::Gaussian;
 use seed_common::*;
 
 const M: f64 = 0.7;

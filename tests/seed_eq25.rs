@@ -56,13 +56,14 @@ use ebm::estimators::critic::{Critic, CriticActivation, TraceMode};
 use ebm::estimators::linalg::inverse_spd;
 use ebm::estimators::metrics::{log_z_quadrature, Estimate, QuadratureOptions};
 use ebm::estimators::{Estimator, Lsd, StepCtx};
-use ebm::{Energy, Gaussian};
+use ebm::prelude::*;
+use ebm::Gaussian;
 use seed_common::*;
 
 const D: usize = 2;
 
 /// Score of `model` at the rows of `x`.
-fn scores(model: &dyn Energy<f64>, x: &[f64]) -> Vec<f64> {
+fn scores(model: &dyn Model<f64>, x: &[f64]) -> Vec<f64> {
     let n = x.len() / model.dim();
     let (mut e, mut s) = (vec![0.0; n], vec![0.0; x.len()]);
     model.energy_score(x, &mut e, &mut s).unwrap();

@@ -26,7 +26,8 @@ mod seed_common;
 use ebm::estimators::esm::sm_loss;
 use ebm::estimators::linalg::inverse_spd;
 use ebm::estimators::metrics::{fisher_divergence, fisher_divergence_weighted, Estimate};
-use ebm::{sm_integrand, Energy, Gaussian};
+use ebm::prelude::*;
+use ebm::{sm_integrand, Gaussian};
 use seed_common::*;
 
 /// (D_F, J, C) in closed form.
@@ -39,7 +40,7 @@ fn gaussian_closed_forms(m: &[f64], s: &[f64], mu: &[f64], p: &[f64]) -> (f64, f
 }
 
 /// Per-sample ½‖s_data − s_θ‖², J(x), and the wrong-sign integrand ½‖∇E‖² + ΔE.
-fn per_sample(data: &dyn Energy<f64>, model: &dyn Energy<f64>, x: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+fn per_sample(data: &dyn Model<f64>, model: &dyn Model<f64>, x: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let d = model.dim();
     let n = x.len() / d;
     let (mut e, mut sd) = (vec![0.0; n], vec![0.0; n * d]);

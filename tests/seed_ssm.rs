@@ -22,6 +22,7 @@ mod seed_common;
 use ebm::estimators::esm::sm_loss;
 use ebm::estimators::metrics::Estimate;
 use ebm::estimators::{Projection, Ssm, StepCtx};
+use ebm::prelude::*;
 use ebm::Energy;
 use seed_common::*;
 
@@ -39,7 +40,7 @@ fn all_signs(b: usize, d: usize) -> Vec<f64> {
     v
 }
 
-fn exact_sm(model: &dyn Energy<f64>, x: &[f64]) -> (f64, Vec<f64>) {
+fn exact_sm(model: &dyn Model<f64>, x: &[f64]) -> (f64, Vec<f64>) {
     let b = x.len() / model.dim();
     let mut g = vec![0.0; model.num_params()];
     model.grad_params_sm(x, &vec![1.0 / b as f64; b], &mut g).unwrap();

@@ -5,8 +5,9 @@
 //! hand-written code on energy + score + Hessian diagonal.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use ebm_core::prelude::*;
 use ebm_core::sym::SymEnergy;
-use ebm_core::{Energy, Gaussian, Ica, Real, Source};
+use ebm_core::{Gaussian, Ica, Real, Source};
 use std::time::Duration;
 
 const GAUSSIAN: &str = "energy(x[d]; mu[d], L[d,d] lower) = \
@@ -16,7 +17,7 @@ const ICA: &str = "energy(x[d]; W[K,d]) = sum(k, 0..K, logcosh(sum(i, 0..d, W[k,
 const D: usize = 16;
 const B: usize = 4096;
 
-fn pair<T: Real>(c: &mut Criterion, model: &str, hand: &dyn Energy<T>, sym: &dyn Energy<T>) {
+fn pair<T: Real>(c: &mut Criterion, model: &str, hand: &dyn Model<T>, sym: &dyn Model<T>) {
     let x: Vec<T> = ebm_bench::normal_batch(3, B, D);
     let w = vec![T::from_f64(1.0 / B as f64); B];
     let (mut e, mut s, mut h) = (vec![T::zero(); B], vec![T::zero(); B * D], vec![T::zero(); B * D]);

@@ -4,7 +4,8 @@
 //! the bench targets ([`policy`]), the estimator steps ([`steps`]), and the
 //! decomposed Hessian-diagonal baseline ([`hess_diag_decomposed`]).
 
-use ebm_core::{check_len, Energy, Real};
+use ebm_core::prelude::*;
+use ebm_core::{check_len, Real};
 
 /// An MLP bench shape: data dimension d and hidden widths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,15 +54,15 @@ pub fn normal_batch<T: Real>(seed: u64, b: usize, d: usize) -> Vec<T> {
     x
 }
 
-/// The decomposed twin of [`Energy::energy_score_hess_diag`], the baseline
+/// The decomposed twin of [`EnergyExt::energy_score_hess_diag`], the baseline
 /// that the fused call is benched against (group `hess_diag_decomposed`):
-/// the energy and score from one [`Energy::energy_score`] call, then the
+/// the energy and score from one [`EnergyExt::energy_score`] call, then the
 /// Hessian diagonal as d separate second-derivative passes over the whole
 /// batch, pass i computing ∂²E/∂xᵢ²(xᵦ) for every sample b as
-/// [`Energy::v_hess_v`] with vᵦ = eᵢ on every row (eᵢᵀ∇ₓ²E eᵢ is exactly
+/// [`EnergyExt::v_hess_v`] with vᵦ = eᵢ on every row (eᵢᵀ∇ₓ²E eᵢ is exactly
 /// the i-th diagonal entry). Same outputs as the fused call; `v` (B×d) and
 /// `q` (B) are scratch.
-pub fn hess_diag_decomposed<T: Real, E: Energy<T> + ?Sized>(
+pub fn hess_diag_decomposed<T: Real, E: Model<T> + ?Sized>(
     m: &E,
     x: &[T],
     energy: &mut [T],

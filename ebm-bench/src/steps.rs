@@ -38,7 +38,8 @@
 //! backend gets.
 
 use crate::targets::NotRun;
-use ebm_core::{Energy, Real};
+use ebm_core::prelude::*;
+use ebm_core::Real;
 use ebm_estimators::{
     Cd, CriticActivation, Dsm, Estimator, ExactSm, GaussianNoise, Lsd, Nce, Pcd, Projection, Ssm, StepCtx, Ula,
 };
@@ -116,7 +117,7 @@ impl EstimatorStep {
 
     /// The estimator with the hyperparameters of the module docs, for
     /// `model` on the data batch `x` (NCE's c₀ depends on both).
-    pub fn build<T: Real>(self, model: &dyn Energy<T>, x: &[T]) -> Result<Box<dyn Estimator<T>>, NotRun> {
+    pub fn build<T: Real>(self, model: &dyn Model<T>, x: &[T]) -> Result<Box<dyn Estimator<T>>, NotRun> {
         let d = model.dim();
         let ula = || Ula::new(MCMC_EPS, MCMC_STEPS);
         Ok(match self {
@@ -160,7 +161,11 @@ impl EstimatorStep {
     /// on a seeded `b`-sample standard-normal batch, after the warm-up step
     /// 0 outside the timed region; the warm-up's error is returned when
     /// `model`'s backend cannot run this step at this size.
-    pub fn prepared<'a, T: Real>(self, model: &'a dyn Energy<T>, b: usize) -> Result<Box<dyn FnMut() + 'a>, NotRun> {
+    pub fn prepared<'a, T: Real>(
+        self,
+        model: &'a (dyn Model<T> + 'static),
+        b: usize,
+    ) -> Result<Box<dyn FnMut() + 'a>, NotRun> {
         let x: Vec<T> = crate::normal_batch(1, b, model.dim());
         let mut est = self.build(model, &x)?;
         let mut grad = vec![T::zero(); model.num_params() + est.aux_params().len()];
@@ -175,7 +180,12 @@ impl EstimatorStep {
 
     /// One step (prepare + `loss_grad`) at `ctx` from a fresh estimator:
     /// the loss and the gradient, laid out `[∂θ, ∂aux]` (NCE's log Z last).
-    pub fn run_once<T: Real>(self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<(f64, Vec<T>), NotRun> {
+    pub fn run_once<T: Real>(
+        self,
+        model: &(dyn Model<T> + 'static),
+        x: &[T],
+        ctx: StepCtx,
+    ) -> Result<(f64, Vec<T>), NotRun> {
         let mut est = self.build(model, x)?;
         let mut grad = vec![T::zero(); model.num_params() + est.aux_params().len()];
         let loss = est.step(model, x, ctx, &mut grad)?.0;

@@ -2,7 +2,8 @@
 //! the GPU on every adapter wgpu finds.
 
 use ebm_core::mlp::{Activation, Mlp};
-use ebm_core::{Energy, Real};
+use ebm_core::prelude::*;
+use ebm_core::Real;
 use ebm_kernels::{AdapterKind, AdapterSelector, DeviceInfo, GpuDevice, GpuEnergy};
 
 use crate::steps::EstimatorStep;
@@ -124,7 +125,7 @@ impl Primitive {
 
     /// Runs the primitive once; every backend returns only after its results
     /// are on the host, so the device sync is inside the timed region.
-    pub fn run<T: Real, E: Energy<T>>(self, m: &E, io: &mut Io<T>) -> ebm_core::Result<()> {
+    pub fn run<T: Real, E: Model<T>>(self, m: &E, io: &mut Io<T>) -> ebm_core::Result<()> {
         let eps = T::from_f64(0.01);
         match self {
             Primitive::Energy => m.energy(&io.x, &mut io.e),
@@ -204,7 +205,7 @@ impl Target {
     }
 }
 
-fn prepared<'a, T: Real, E: Energy<T>>(m: &'a E, prim: Primitive, b: usize) -> Result<Box<dyn FnMut() + 'a>, NotRun> {
+fn prepared<'a, T: Real, E: Model<T>>(m: &'a E, prim: Primitive, b: usize) -> Result<Box<dyn FnMut() + 'a>, NotRun> {
     let mut io = Io::<T>::new(b, m.dim(), m.num_params());
     prim.run(m, &mut io)?;
     Ok(Box::new(move || prim.run(m, &mut io).expect("primitive failed after a successful warm-up")))

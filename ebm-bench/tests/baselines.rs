@@ -4,7 +4,7 @@
 
 use ebm_bench::steps::EstimatorStep;
 use ebm_core::mlp::{Activation, Mlp};
-use ebm_core::Energy;
+use ebm_core::prelude::*;
 use ebm_estimators::StepCtx;
 
 fn close(what: &str, got: &[f64], want: &[f64], rel: f64) {

@@ -6,8 +6,7 @@
 //! are the same code on both. Formula models run on the CPU only.
 
 use crate::error::{usage, CliError, Result};
-use crate::model::Model;
-use ebm_core::Energy;
+use crate::model::{DynModel, Model};
 use ebm_kernels::{GpuDevice, GpuEnergy};
 use serde::{Deserialize, Serialize};
 
@@ -40,10 +39,10 @@ pub fn open_gpu() -> Result<GpuDevice> {
 
 /// The model as an energy on `backend` (a copy of θ; read the trained θ back
 /// with `params()`).
-pub fn boxed(model: &Model, backend: Backend) -> Result<(Box<dyn Energy<f32>>, Option<String>)> {
+pub fn boxed(model: &Model, backend: Backend) -> Result<(Box<DynModel>, Option<String>)> {
     match backend {
         Backend::Cpu => {
-            let b: Box<dyn Energy<f32>> = match model {
+            let b: Box<DynModel> = match model {
                 Model::Gaussian(m) => Box::new(m.clone()),
                 Model::Gmm(m) => Box::new(m.clone()),
                 Model::Mlp(m) => Box::new(m.clone()),
@@ -60,7 +59,7 @@ pub fn boxed(model: &Model, backend: Backend) -> Result<(Box<dyn Energy<f32>>, O
             let dev = open_gpu()?;
             let label = dev.info().label();
             let g = |e: ebm_kernels::KernelError| CliError::Gpu(e.to_string());
-            let b: Box<dyn Energy<f32>> = match model {
+            let b: Box<DynModel> = match model {
                 Model::Gaussian(m) => Box::new(GpuEnergy::new(&dev, m.clone()).map_err(g)?),
                 Model::Gmm(m) => Box::new(GpuEnergy::new(&dev, m.clone()).map_err(g)?),
                 Model::Mlp(m) => Box::new(GpuEnergy::new(&dev, m.clone()).map_err(g)?),

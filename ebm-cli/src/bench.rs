@@ -6,6 +6,7 @@
 use crate::backend::{self, Backend};
 use crate::error::Result;
 use crate::model::{Model, ModelSpec};
+use ebm_core::EnergyExt;
 use std::time::{Duration, Instant};
 
 /// One row of the table.

@@ -31,7 +31,9 @@
 
 use crate::error::CheckpointError;
 use crate::model::{formula_from_source, parse_source, source_name, Model};
-use ebm_core::{Activation, Covariance, Energy, GaussBernoulliRbm, Gaussian, GaussianMixture, Ica, Mlp, Source};
+use ebm_core::{
+    Activation, Covariance, Energy, GaussBernoulliRbm, Gaussian, GaussianMixture, Ica, Mlp, Source, Trainable,
+};
 use safetensors::{Dtype, SafeTensors};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -456,6 +458,7 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointErr
 mod tests {
     use super::*;
     use crate::model::ModelSpec;
+    use ebm_core::EnergyExt;
 
     fn energies(m: &Model, x: &[f32]) -> Vec<f32> {
         let mut e = vec![0f32; x.len() / m.dim()];

@@ -155,8 +155,10 @@ pub enum CliError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     /// A model error of ebm-core (shapes, NaN input, invalid configuration).
+    /// A device failure ([`ebm_core::EbmError::Backend`]) becomes
+    /// [`CliError::Gpu`] instead.
     #[error("model: {0}")]
-    Model(#[from] ebm_core::EbmError),
+    Model(ebm_core::EbmError),
     /// An estimator, sampler or metric error.
     #[error("{0}")]
     Estimator(ebm_estimators::EstError),
@@ -201,7 +203,7 @@ pub enum CliError {
         /// The parser's message.
         message: String,
     },
-    /// No GPU adapter, or a device failure.
+    /// No GPU adapter, or a device failure (at start-up or during a run).
     #[error("gpu: {0}")]
     Gpu(String),
     /// An output file that cannot be written.
@@ -222,10 +224,22 @@ pub enum CliError {
     },
 }
 
+impl From<ebm_core::EbmError> for CliError {
+    /// A device failure is [`CliError::Gpu`] with the backend's own message
+    /// (the kernel error, as when opening the device); any other model error
+    /// is [`CliError::Model`].
+    fn from(e: ebm_core::EbmError) -> Self {
+        match e {
+            ebm_core::EbmError::Backend(b) => CliError::Gpu(b.inner().to_string()),
+            other => CliError::Model(other),
+        }
+    }
+}
+
 impl From<ebm_estimators::EstError> for CliError {
     fn from(e: ebm_estimators::EstError) -> Self {
         match e {
-            ebm_estimators::EstError::Model(m) => CliError::Model(m),
+            ebm_estimators::EstError::Model(m) => CliError::from(m),
             other => CliError::Estimator(other),
         }
     }
@@ -247,4 +261,24 @@ pub type Result<T> = std::result::Result<T, CliError>;
 /// Shorthand for a [`CliError::Usage`].
 pub fn usage<T>(msg: impl Into<String>) -> Result<T> {
     Err(CliError::Usage(msg.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A device failure during a run reads like one at start-up ("gpu: " and
+    /// the kernel error), not like a model error.
+    #[test]
+    fn backend_errors_are_gpu_errors() {
+        let kernel = ebm_kernels::KernelError::Execution { adapter: "lavapipe".into(), message: "lost".into() };
+        let want = format!("gpu: {kernel}");
+        let e = ebm_core::EbmError::from(kernel);
+        assert!(matches!(e, ebm_core::EbmError::Backend(_)), "{e:?}");
+        let cli = CliError::from(ebm_estimators::EstError::Model(e));
+        assert!(matches!(cli, CliError::Gpu(_)), "{cli:?}");
+        assert_eq!(cli.to_string(), want);
+        let other = CliError::from(ebm_core::EbmError::InvalidConfig("bad".into()));
+        assert_eq!(other.to_string(), "model: invalid model configuration: bad");
+    }
 }

@@ -14,6 +14,7 @@
 use crate::backend::{self, Backend};
 use crate::error::{CliError, Result};
 use crate::{checkpoint, data, metrics, sample};
+use ebm_core::EnergyExt;
 use std::path::Path;
 
 /// Points per call of the model (bounds the memory of the Hessian pass).

@@ -16,8 +16,8 @@
 //! silently dropped.
 
 use crate::error::Result;
-use crate::model::Model;
-use ebm_core::{Energy, Gaussian};
+use crate::model::{DynModel, Model};
+use ebm_core::Gaussian;
 use ebm_estimators::metrics::{self, AisOptions, Kernel, QuadratureOptions, Statistic};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -66,7 +66,7 @@ pub struct Report {
 }
 
 /// The model in f64 (for quadrature and AIS).
-pub fn to_f64(model: &Model) -> Box<dyn Energy<f64>> {
+pub fn to_f64(model: &Model) -> Box<dyn ebm_core::Model<f64>> {
     match model {
         Model::Gaussian(m) => Box::new(m.cast::<f64>()),
         Model::Gmm(m) => Box::new(m.cast::<f64>()),
@@ -116,7 +116,7 @@ pub struct Which {
 /// against `samples` when given.
 pub fn evaluate(
     model: &Model,
-    energy: &dyn Energy<f32>,
+    energy: &DynModel,
     x: &[f32],
     samples: Option<&[f32]>,
     which: Which,

@@ -17,8 +17,14 @@
 
 use crate::error::{usage, CliError, Result};
 use ebm_core::sym::SymEnergy;
-use ebm_core::{rng, Activation, Covariance, Energy, GaussBernoulliRbm, Gaussian, GaussianMixture, Ica, Mlp, Source};
+use ebm_core::{rng, Activation, Covariance, GaussBernoulliRbm, Gaussian, GaussianMixture, Ica, Mlp, Source};
 use std::path::{Path, PathBuf};
+
+/// A model behind the seam's trait object, in the command line's precision:
+/// what [`crate::backend::boxed`] builds (on the CPU or the GPU) and what the
+/// estimators and samplers run on. (`ebm_core::Model` is the trait; this
+/// crate's [`Model`] is the enum of families.)
+pub type DynModel = dyn ebm_core::Model<f32>;
 
 /// A parsed `--model` string.
 #[derive(Debug, Clone, PartialEq)]
@@ -247,7 +253,7 @@ impl Model {
     }
 
     /// The model as an energy.
-    pub fn energy(&self) -> &dyn Energy<f32> {
+    pub fn energy(&self) -> &DynModel {
         match self {
             Model::Gaussian(m) => m,
             Model::Gmm(m) => m,
@@ -259,7 +265,7 @@ impl Model {
     }
 
     /// The model as a mutable energy.
-    pub fn energy_mut(&mut self) -> &mut dyn Energy<f32> {
+    pub fn energy_mut(&mut self) -> &mut DynModel {
         match self {
             Model::Gaussian(m) => m,
             Model::Gmm(m) => m,

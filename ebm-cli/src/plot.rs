@@ -9,7 +9,8 @@
 //!   on the same axes.
 
 use crate::error::{CliError, Result};
-use ebm_core::Energy;
+use crate::model::DynModel;
+use ebm_core::EnergyExt;
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -55,7 +56,7 @@ pub fn ramp(t: f64) -> RGBColor {
 }
 
 /// Energies of a `n × n` grid over `b` (row 0 at the top, y decreasing).
-pub fn grid_energies(model: &dyn Energy<f32>, b: Bounds, n: usize) -> Result<Vec<f32>> {
+pub fn grid_energies(model: &DynModel, b: Bounds, n: usize) -> Result<Vec<f32>> {
     let (x0, x1, y0, y1) = b;
     let mut pts = Vec::with_capacity(n * n * 2);
     for r in 0..n {
@@ -81,7 +82,7 @@ fn to_pixel(b: Bounds, size: u32, x: f32, y: f32) -> Option<(i32, i32)> {
 }
 
 /// Writes `density.png` (see the module docs).
-pub fn density(path: &Path, model: &dyn Energy<f32>, data: &[f32]) -> Result<()> {
+pub fn density(path: &Path, model: &DynModel, data: &[f32]) -> Result<()> {
     const N: u32 = 400;
     let b = bounds(data);
     let e = grid_energies(model, b, N as usize)?;

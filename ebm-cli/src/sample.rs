@@ -9,7 +9,8 @@
 use crate::backend::{self, Backend};
 use crate::checkpoint::Checkpoint;
 use crate::error::{usage, CliError, Result};
-use ebm_core::{rng, Energy};
+use crate::model::DynModel;
+use ebm_core::rng;
 use ebm_estimators::{AnnealedLangevin, Hmc, Mala, Sampler, SamplerStats, Ula};
 use std::path::Path;
 
@@ -92,7 +93,7 @@ pub fn init_chains(n: usize, dim: usize, mean: Option<&[f64]>, std: Option<&[f64
 }
 
 /// Runs `sampler` on `x` in place.
-pub fn run(model: &dyn Energy<f32>, sampler: &dyn Sampler<f32>, x: &mut [f32], seed: u64) -> Result<SamplerStats> {
+pub fn run(model: &DynModel, sampler: &dyn Sampler<f32>, x: &mut [f32], seed: u64) -> Result<SamplerStats> {
     sampler.sample(model, x, seed, 0).map_err(CliError::from)
 }
 

@@ -33,7 +33,7 @@ const FORMAT: &str = "ebm-train-state";
 pub struct TrainState {
     /// Updates done.
     pub step: usize,
-    /// The estimator's name (`Estimator::name`).
+    /// The estimator's name (`EstimatorBase::name`).
     pub estimator: String,
     /// The optimizer's name (`Optimizer::name`).
     pub optimizer: String,

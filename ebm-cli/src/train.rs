@@ -53,7 +53,7 @@ use crate::backend::{self, Backend};
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::TrainSettings;
 use crate::error::{usage, CliError, Result};
-use crate::model::{Model, ModelSpec};
+use crate::model::{DynModel, Model, ModelSpec};
 use crate::state::TrainState;
 use crate::{atomic, data, estimators, metrics, plot, sample, state};
 use ebm_estimators::seeds::derive_seed;
@@ -407,7 +407,7 @@ fn save_state(path: &Path, trainer: &BoxTrainer, step: usize) -> Result<()> {
 
 /// Loads the state file into `trainer`, checking it belongs to the
 /// checkpoint of step `step` and to this estimator and optimizer.
-fn restore_state(trainer: &mut BoxTrainer, energy: &dyn ebm_core::Energy<f32>, path: &Path, step: usize) -> Result<()> {
+fn restore_state(trainer: &mut BoxTrainer, energy: &DynModel, path: &Path, step: usize) -> Result<()> {
     let err = |reason: String| CliError::ResumeState { path: path.to_path_buf(), reason };
     if !path.exists() {
         return Err(err("the file is missing (a run written by an older ebm, or a deleted file)".into()));

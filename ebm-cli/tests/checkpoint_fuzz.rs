@@ -5,6 +5,7 @@
 
 use ebm_cli::checkpoint::{self, Checkpoint};
 use ebm_cli::model::{Model, ModelSpec};
+use ebm_core::EnergyExt;
 use proptest::prelude::*;
 use std::path::Path;
 

@@ -5,6 +5,7 @@
 
 use ebm_cli::checkpoint::{self, Checkpoint};
 use ebm_cli::npy;
+use ebm_core::EnergyExt;
 use safetensors::SafeTensors;
 use std::path::{Path, PathBuf};
 

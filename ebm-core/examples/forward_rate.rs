@@ -10,7 +10,8 @@
 //! With arguments, only those input dimensions (2, 16, 64) run.
 
 use ebm_core::mlp::Activation;
-use ebm_core::{Energy, Mlp};
+use ebm_core::prelude::*;
+use ebm_core::Mlp;
 use std::time::Instant;
 
 /// Best wall time of 400 calls after 5 warm-ups, in ms.

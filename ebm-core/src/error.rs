@@ -3,6 +3,8 @@
 //! Every message names the offending value, so that a failing training run
 //! points at the bad input instead of at a panic deep inside a kernel.
 
+use std::fmt;
+use std::sync::Arc;
 use thiserror::Error;
 
 /// What a user of ebm can get wrong.
@@ -65,10 +67,9 @@ pub enum EbmError {
         /// What needed the derivative (for example `hess_diag`).
         objective: &'static str,
     },
-    /// A method the model does not implement. Every built-in family
-    /// implements every [`crate::Energy`] method exactly; user-defined
-    /// energies and backends that do not override an optional method (such
-    /// as [`crate::Energy::v_hess_v`]) return this.
+    /// An operation a model or backend cannot perform (for example an
+    /// operation a device backend has no kernel for, when the caller did not
+    /// opt into running it elsewhere).
     #[error("{model} does not implement `{method}`")]
     Unsupported {
         /// The model's name ([`crate::Energy::name`]).
@@ -80,6 +81,61 @@ pub enum EbmError {
     /// zero components, a non-positive scale...).
     #[error("invalid model configuration: {0}")]
     InvalidConfig(String),
+    /// A device backend failed (no adapter, a launch or read-back failure, a
+    /// model the kernels cannot hold). Its [`std::error::Error::source`] is
+    /// the backend's own error (for the GPU, `ebm_kernels::KernelError`).
+    #[error(transparent)]
+    Backend(BackendError),
+}
+
+/// A backend's error inside [`EbmError::Backend`]: which backend, and its
+/// own error, shared so that [`EbmError`] stays cheap to clone. Two
+/// `BackendError`s are equal when they share the same underlying error.
+#[derive(Clone)]
+pub struct BackendError {
+    backend: &'static str,
+    error: Arc<dyn std::error::Error + Send + Sync>,
+}
+
+impl BackendError {
+    /// Wraps `error` of the backend named `backend` (`"GPU"`).
+    pub fn new(backend: &'static str, error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self { backend, error: Arc::new(error) }
+    }
+
+    /// The backend's name.
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// The backend's own error (downcast it to the backend's type).
+    pub fn inner(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.error
+    }
+}
+
+impl fmt::Debug for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackendError").field("backend", &self.backend).field("error", &self.error).finish()
+    }
+}
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} backend: {}", self.backend, self.error)
+    }
+}
+
+impl std::error::Error for BackendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.error)
+    }
+}
+
+impl PartialEq for BackendError {
+    fn eq(&self, other: &Self) -> bool {
+        self.backend == other.backend && Arc::ptr_eq(&self.error, &other.error)
+    }
 }
 
 /// Result alias used throughout ebm-core.

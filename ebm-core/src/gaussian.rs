@@ -35,249 +35,12 @@
 //! with a dense copy of L: U = R L (rows uᵀ), G = U Lᵀ, and the L-gradient
 //! sums (wR)ᵀU, (wV)ᵀU, (wR)ᵀA of whose lower triangle θ keeps.
 
-use crate::energy::Energy;
+use crate::blocked::{self as batch, BLOCK};
+use crate::energy::Target;
 use crate::error::{EbmError, Result};
+pub(crate) use crate::linalg::tri;
 use crate::real::Real;
 use crate::rng;
-use batch::BLOCK;
-
-/// Index of Lᵢⱼ (j ≤ i) in a packed row-major lower triangle.
-#[inline(always)]
-pub(crate) fn tri(i: usize, j: usize) -> usize {
-    i * (i + 1) / 2 + j
-}
-
-/// Crate-internal batch drivers and input checks shared by the families in
-/// `gaussian`, `mixture`, `ica` and `rbm`.
-pub(crate) mod batch {
-    use crate::energy::{check_batch, check_finite, check_len};
-    use crate::error::{EbmError, Result};
-    use crate::real::Real;
-    use rayon::prelude::*;
-    use std::ops::Range;
-
-    /// At most this many jobs per call (bounds the partial sums of gradients).
-    const MAX_JOBS: usize = 64;
-    /// Bound on the total size of per-job partial gradients, in values.
-    const MAX_PARTIAL_ELEMS: usize = 1 << 22;
-    /// Rows per block inside a job: the row count families size scratch for.
-    pub(crate) const BLOCK: usize = 64;
-
-    /// The fewest rows worth a job, from a rough per-row work estimate.
-    fn min_rows(work_per_row: usize) -> usize {
-        (32_768 / work_per_row.max(1)).clamp(1, 4096)
-    }
-
-    fn rows_per_job(b: usize, work_per_row: usize, max_jobs: usize) -> usize {
-        b.div_ceil(max_jobs.max(1)).max(min_rows(work_per_row)).max(1)
-    }
-
-    /// Output rows of a forward pass: energies and, optionally, scores and
-    /// Hessian diagonals (row-major, d per row).
-    pub(crate) struct Out<'a, T> {
-        pub e: &'a mut [T],
-        pub s: Option<&'a mut [T]>,
-        pub h: Option<&'a mut [T]>,
-    }
-
-    impl<'a, T> Out<'a, T> {
-        /// Splits off the first `n` rows.
-        fn split(self, n: usize, d: usize) -> (Out<'a, T>, Out<'a, T>) {
-            let (e0, e1) = self.e.split_at_mut(n);
-            let (s0, s1) = match self.s {
-                Some(s) => {
-                    let (a, b) = s.split_at_mut(n * d);
-                    (Some(a), Some(b))
-                }
-                None => (None, None),
-            };
-            let (h0, h1) = match self.h {
-                Some(h) => {
-                    let (a, b) = h.split_at_mut(n * d);
-                    (Some(a), Some(b))
-                }
-                None => (None, None),
-            };
-            (Out { e: e0, s: s0, h: h0 }, Out { e: e1, s: s1, h: h1 })
-        }
-    }
-
-    /// Validates a forward call and returns the batch size B.
-    pub(crate) fn check_forward<T: Real>(
-        d: usize,
-        x: &[T],
-        energy: &[T],
-        score: Option<&[T]>,
-        hess: Option<&[T]>,
-    ) -> Result<usize> {
-        let b = check_batch("x", x, d)?;
-        check_len("energy", energy, b)?;
-        if let Some(s) = score {
-            check_len("score", s, b * d)?;
-        }
-        if let Some(h) = hess {
-            check_len("hess_diag", h, b * d)?;
-        }
-        Ok(b)
-    }
-
-    /// Validates a `v_hess_v` call (x and v B×d, `out` of length B) and
-    /// returns the batch size B.
-    pub(crate) fn check_dir<T: Real>(d: usize, x: &[T], v: &[T], out: &[T]) -> Result<usize> {
-        let b = check_batch("x", x, d)?;
-        check_len("v", v, b * d)?;
-        check_finite("v", v, d)?;
-        check_len("out", out, b)?;
-        Ok(b)
-    }
-
-    /// Runs `f(scratch, x_rows, v_rows, out_rows)` over blocks of at most
-    /// [`BLOCK`] rows of the paired batches `x` and `v` (B×d each) with one
-    /// output per row, in parallel over jobs; `init` makes one scratch per
-    /// rayon task.
-    pub(crate) fn forward_dir<T, S, I, F>(d: usize, x: &[T], v: &[T], out: &mut [T], work_per_row: usize, init: I, f: F)
-    where
-        T: Real,
-        S: Send,
-        I: Fn() -> S + Sync + Send,
-        F: Fn(&mut S, &[T], &[T], &mut [T]) + Sync + Send,
-    {
-        let b = out.len();
-        let rows = rows_per_job(b, work_per_row, MAX_JOBS);
-        let run = |scratch: &mut S, ((xj, vj), oj): ((&[T], &[T]), &mut [T])| {
-            for ((xb, vb), ob) in xj.chunks(BLOCK * d).zip(vj.chunks(BLOCK * d)).zip(oj.chunks_mut(BLOCK)) {
-                f(scratch, xb, vb, ob);
-            }
-        };
-        if b <= rows {
-            let mut scratch = init();
-            run(&mut scratch, ((x, v), out));
-        } else {
-            x.par_chunks(rows * d).zip(v.par_chunks(rows * d)).zip(out.par_chunks_mut(rows)).for_each_init(init, run);
-        }
-    }
-
-    /// Validates a parameter-gradient call and returns the batch size B.
-    pub(crate) fn check_grad<T: Real>(
-        d: usize,
-        num_params: usize,
-        x: &[T],
-        v: Option<&[T]>,
-        weights: &[T],
-        grad: &[T],
-    ) -> Result<usize> {
-        let b = check_batch("x", x, d)?;
-        if let Some(v) = v {
-            check_len("v", v, b * d)?;
-            check_finite("v", v, d)?;
-        }
-        check_len("weights", weights, b)?;
-        check_finite("weights", weights, 1)?;
-        check_len("grad", grad, num_params)?;
-        Ok(b)
-    }
-
-    /// Checks a family's configuration: nonzero sizes and a finite θ of the
-    /// documented length.
-    pub(crate) fn check_config<T: Real>(
-        model: &'static str,
-        sizes: &[(&str, usize)],
-        params: &[T],
-        expected: usize,
-    ) -> Result<()> {
-        for &(what, n) in sizes {
-            if n == 0 {
-                return Err(EbmError::InvalidConfig(format!("{model}: {what} must be at least 1")));
-            }
-        }
-        if params.len() != expected {
-            return Err(EbmError::ParamLen { model, expected, got: params.len() });
-        }
-        check_finite("params", params, expected)
-    }
-
-    /// Runs `f(scratch, x_rows, out_rows)` over blocks of at most [`BLOCK`]
-    /// rows, in parallel over jobs; `init` makes one scratch per rayon task.
-    pub(crate) fn forward<T, S, I, F>(d: usize, x: &[T], out: Out<'_, T>, work_per_row: usize, init: I, f: F)
-    where
-        T: Real,
-        S: Send,
-        I: Fn() -> S + Sync + Send,
-        F: Fn(&mut S, &[T], Out<'_, T>) + Sync + Send,
-    {
-        let b = out.e.len();
-        let rows = rows_per_job(b, work_per_row, MAX_JOBS);
-        let mut jobs = Vec::with_capacity(b.div_ceil(rows));
-        let mut rest = out;
-        let mut r0 = 0;
-        while r0 < b {
-            let n = rows.min(b - r0);
-            let (head, tail) = rest.split(n, d);
-            jobs.push((&x[r0 * d..(r0 + n) * d], head));
-            rest = tail;
-            r0 += n;
-        }
-        let run = |scratch: &mut S, (xj, oj): (&[T], Out<'_, T>)| {
-            let n = oj.e.len();
-            let mut rest = oj;
-            let mut r = 0;
-            while r < n {
-                let m = BLOCK.min(n - r);
-                let (head, tail) = rest.split(m, d);
-                f(scratch, &xj[r * d..(r + m) * d], head);
-                rest = tail;
-                r += m;
-            }
-        };
-        if jobs.len() == 1 {
-            let mut scratch = init();
-            for job in jobs {
-                run(&mut scratch, job);
-            }
-        } else {
-            jobs.into_par_iter().for_each_init(init, run);
-        }
-    }
-
-    /// Sums `f(scratch, rows, acc)` over the batch: every job accumulates into
-    /// its own zeroed buffer of `acc_len` values (in blocks of at most
-    /// [`BLOCK`] rows), and the partial sums are added in job order.
-    pub(crate) fn reduce<T, S, I, F>(b: usize, acc_len: usize, work_per_row: usize, init: I, f: F) -> Vec<T>
-    where
-        T: Real,
-        S: Send,
-        I: Fn() -> S + Sync + Send,
-        F: Fn(&mut S, Range<usize>, &mut [T]) + Sync + Send,
-    {
-        let max_jobs = (MAX_PARTIAL_ELEMS / acc_len.max(1)).clamp(1, MAX_JOBS);
-        let rows = rows_per_job(b, work_per_row, max_jobs);
-        let njobs = b.div_ceil(rows);
-        let job = |scratch: &mut S, j: usize| {
-            let mut acc = vec![T::zero(); acc_len];
-            let end = ((j + 1) * rows).min(b);
-            let mut r = j * rows;
-            while r < end {
-                let m = BLOCK.min(end - r);
-                f(scratch, r..r + m, &mut acc);
-                r += m;
-            }
-            acc
-        };
-        if njobs == 1 {
-            let mut scratch = init();
-            return job(&mut scratch, 0);
-        }
-        let partials: Vec<Vec<T>> = (0..njobs).into_par_iter().map_init(init, job).collect();
-        let mut it = partials.into_iter();
-        let mut total = it.next().expect("at least one job");
-        for p in it {
-            for (t, v) in total.iter_mut().zip(p) {
-                *t += v;
-            }
-        }
-        total
-    }
-}
 
 /// Multivariate Gaussian E(x) = ½‖Lᵀ(x − μ)‖² (see the module docs for the
 /// parameter layout and derivatives).
@@ -351,27 +114,10 @@ impl<T: Real> Gaussian<T> {
                 }
             }
         }
-        let mut l = vec![T::zero(); d * (d + 1) / 2];
-        for j in 0..d {
-            let mut pivot = precision[j * d + j];
-            for k in 0..j {
-                pivot -= l[tri(j, k)] * l[tri(j, k)];
-            }
-            if !(pivot > T::zero() && pivot.is_finite()) {
-                return Err(EbmError::InvalidConfig(format!(
-                    "gaussian: precision is not positive definite (Cholesky pivot {j} is {pivot})"
-                )));
-            }
-            let ljj = pivot.sqrt();
-            l[tri(j, j)] = ljj;
-            for i in j + 1..d {
-                let mut s = precision[i * d + j];
-                for k in 0..j {
-                    s -= l[tri(i, k)] * l[tri(j, k)];
-                }
-                l[tri(i, j)] = s / ljj;
-            }
-        }
+        let l = crate::linalg::cholesky_packed(precision, d).map_err(|e| match e {
+            EbmError::InvalidConfig(m) => EbmError::InvalidConfig(format!("gaussian: precision: {m}")),
+            e => e,
+        })?;
         let mut params = mean.to_vec();
         params.extend_from_slice(&l);
         Self::new(d, params)
@@ -621,74 +367,34 @@ pub(crate) fn dot<T: Real>(a: &[T], b: &[T]) -> T {
     s
 }
 
-impl<T: Real> Energy<T> for Gaussian<T> {
-    fn name(&self) -> &'static str {
+impl<T: Real> Gaussian<T> {
+    fn family_name(&self) -> &'static str {
         Self::NAME
     }
 
-    fn dim(&self) -> usize {
-        self.dim
-    }
-
-    fn params(&self) -> &[T] {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut [T] {
-        &mut self.params
-    }
-
-    fn energy(&self, x: &[T], energy: &mut [T]) -> Result<()> {
-        batch::check_forward(self.dim, x, energy, None, None)?;
-        self.forward(x, batch::Out { e: energy, s: None, h: None });
-        Ok(())
-    }
-
-    fn energy_score(&self, x: &[T], energy: &mut [T], score: &mut [T]) -> Result<()> {
-        batch::check_forward(self.dim, x, energy, Some(score), None)?;
-        self.forward(x, batch::Out { e: energy, s: Some(score), h: None });
-        Ok(())
-    }
-
-    fn energy_score_hess_diag(&self, x: &[T], energy: &mut [T], score: &mut [T], hess_diag: &mut [T]) -> Result<()> {
-        batch::check_forward(self.dim, x, energy, Some(score), Some(hess_diag))?;
-        self.forward(x, batch::Out { e: energy, s: Some(score), h: Some(hess_diag) });
-        Ok(())
-    }
-
-    fn grad_params_energy(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
-        batch::check_grad(self.dim, self.params.len(), x, None, weights, grad)?;
-        self.pack_grad(&self.grad_blocked(x, None, weights), grad);
-        Ok(())
-    }
-
-    fn grad_params_v_dot_grad_x(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
-        batch::check_grad(self.dim, self.params.len(), x, Some(v), weights, grad)?;
-        self.pack_grad(&self.grad_blocked(x, Some(Some(v)), weights), grad);
-        Ok(())
-    }
-
-    fn grad_params_sm(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
-        let d = self.dim;
-        batch::check_grad(d, self.params.len(), x, None, weights, grad)?;
-        self.pack_grad(&self.grad_blocked(x, Some(None), weights), grad);
-        // − tr P = −Σ Lᵢⱼ², weighted by Σᵦ wᵦ.
-        let two_wsum = T::from_f64(2.0) * weights.iter().copied().sum::<T>();
-        for (gl, &l) in grad[d..].iter_mut().zip(self.chol_packed()) {
-            *gl -= two_wsum * l;
+    fn grad_target(&self, x: &[T], target: Target<'_, T>, w: &[T], grad: &mut [T]) {
+        let dense = match target {
+            Target::Energy => self.grad_blocked(x, None, w),
+            Target::VDotGradX(v) => self.grad_blocked(x, Some(Some(&v)), w),
+            Target::ScoreMatching => self.grad_blocked(x, Some(None), w),
+        };
+        self.pack_grad(&dense, grad);
+        if let Target::ScoreMatching = target {
+            // − tr P = −Σ Lᵢⱼ², weighted by Σᵦ wᵦ.
+            let two_wsum = T::from_f64(2.0) * w.iter().copied().sum::<T>();
+            for (gl, &l) in grad[self.dim..].iter_mut().zip(self.chol_packed()) {
+                *gl -= two_wsum * l;
+            }
         }
-        Ok(())
     }
 
-    fn v_hess_v(&self, x: &[T], v: &[T], out: &mut [T]) -> Result<()> {
-        batch::check_dir(self.dim, x, v, out)?;
+    fn v_hess_v_impl(&self, x: &[T], v: &[T], out: &mut [T]) {
         self.v_hess_v_blocked(x, v, out);
-        Ok(())
     }
 
-    fn grad_params_v_hess_v(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
-        batch::check_grad(self.dim, self.params.len(), x, Some(v), weights, grad)?;
-        self.pack_grad(&self.grad_v_hess_v_blocked(v, weights), grad);
-        Ok(())
+    fn grad_v_hess_v_impl(&self, _x: &[T], v: &[T], w: &[T], grad: &mut [T]) {
+        self.pack_grad(&self.grad_v_hess_v_blocked(v, w), grad);
     }
 }
+
+batch::blocked_family!(Gaussian);

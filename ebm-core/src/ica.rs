@@ -41,9 +41,9 @@
 //! = G'' (W∘W), ∇_W = Aᵀ X + Bᵀ V (or Bᵀ Y); for (d), T = V Wᵀ and
 //! q = rowsum(G'' ∘ T ∘ T).
 
-use crate::energy::Energy;
+use crate::blocked::{self as batch, BLOCK};
+use crate::energy::Target;
 use crate::error::Result;
-use crate::gaussian::batch::{self, BLOCK};
 use crate::real::Real;
 use crate::rng;
 
@@ -307,44 +307,11 @@ impl<T: Real> Ica<T> {
     }
 }
 
-impl<T: Real> Energy<T> for Ica<T> {
-    fn name(&self) -> &'static str {
-        Self::model_name(self.source)
-    }
-
-    fn dim(&self) -> usize {
-        self.dim
-    }
-
-    fn params(&self) -> &[T] {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut [T] {
-        &mut self.params
-    }
-
-    fn energy(&self, x: &[T], energy: &mut [T]) -> Result<()> {
-        batch::check_forward(self.dim, x, energy, None, None)?;
-        self.forward(x, batch::Out { e: energy, s: None, h: None });
-        Ok(())
-    }
-
-    fn energy_score(&self, x: &[T], energy: &mut [T], score: &mut [T]) -> Result<()> {
-        batch::check_forward(self.dim, x, energy, Some(score), None)?;
-        self.forward(x, batch::Out { e: energy, s: Some(score), h: None });
-        Ok(())
-    }
-
-    fn energy_score_hess_diag(&self, x: &[T], energy: &mut [T], score: &mut [T], hess_diag: &mut [T]) -> Result<()> {
-        batch::check_forward(self.dim, x, energy, Some(score), Some(hess_diag))?;
-        self.forward(x, batch::Out { e: energy, s: Some(score), h: Some(hess_diag) });
-        Ok(())
-    }
-
-    fn grad_params_energy(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
+impl<T: Real> Ica<T> {
+    /// Σᵦ wᵦ∇θE(xᵦ) into `grad`.
+    fn grad_energy(&self, x: &[T], weights: &[T], grad: &mut [T]) {
         let (d, k) = (self.dim, self.k);
-        let b = batch::check_grad(d, self.params.len(), x, None, weights, grad)?;
+        let b = weights.len();
         let student = self.source == Source::StudentT;
         let total = batch::reduce(
             b,
@@ -370,12 +337,12 @@ impl<T: Real> Energy<T> for Ica<T> {
             },
         );
         grad.copy_from_slice(&total);
-        Ok(())
     }
 
-    fn grad_params_v_dot_grad_x(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
+    /// Σᵦ wᵦ∇θ vᵦᵀ∇ₓE(xᵦ) into `grad`.
+    fn grad_vdx(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) {
         let (d, k) = (self.dim, self.k);
-        let b = batch::check_grad(d, self.params.len(), x, Some(v), weights, grad)?;
+        let b = weights.len();
         let student = self.source == Source::StudentT;
         let total = batch::reduce(
             b,
@@ -407,13 +374,13 @@ impl<T: Real> Energy<T> for Ica<T> {
             },
         );
         grad.copy_from_slice(&total);
-        Ok(())
     }
 
-    fn grad_params_sm(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
+    /// Σᵦ wᵦ∇θ J(xᵦ) (eq 12) into `grad`.
+    fn grad_sm(&self, x: &[T], weights: &[T], grad: &mut [T]) {
         let (d, k) = (self.dim, self.k);
         let np = self.params.len();
-        let b = batch::check_grad(d, np, x, None, weights, grad)?;
+        let b = weights.len();
         let student = self.source == Source::StudentT;
         let nrm: Vec<T> = self.filters().chunks_exact(d).map(|w| w.iter().map(|&v| v * v).sum()).collect();
         // acc = [θ-gradient, Σᵦ wᵦ gₖ'' (K)] for the −2 gₖ'' Wₖⱼ term.
@@ -463,18 +430,21 @@ impl<T: Real> Energy<T> for Ica<T> {
                 grad[c * d + j] -= s2 * self.params[c * d + j];
             }
         }
-        Ok(())
-    }
-
-    fn v_hess_v(&self, x: &[T], v: &[T], out: &mut [T]) -> Result<()> {
-        batch::check_dir(self.dim, x, v, out)?;
-        self.v_hess_v_impl(x, v, out);
-        Ok(())
-    }
-
-    fn grad_params_v_hess_v(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
-        batch::check_grad(self.dim, self.params.len(), x, Some(v), weights, grad)?;
-        self.grad_v_hess_v_impl(x, v, weights, grad);
-        Ok(())
     }
 }
+
+impl<T: Real> Ica<T> {
+    fn family_name(&self) -> &'static str {
+        Self::model_name(self.source)
+    }
+
+    fn grad_target(&self, x: &[T], target: Target<'_, T>, w: &[T], grad: &mut [T]) {
+        match target {
+            Target::Energy => self.grad_energy(x, w, grad),
+            Target::VDotGradX(v) => self.grad_vdx(x, &v, w, grad),
+            Target::ScoreMatching => self.grad_sm(x, w, grad),
+        }
+    }
+}
+
+batch::blocked_family!(Ica);

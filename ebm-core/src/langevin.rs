@@ -18,7 +18,7 @@
 //! MALA's accept uniform for chain b as
 //! [`rng::uniform`]`(seed, stream = k | 2⁶³, index = b)`.
 
-use crate::energy::{check_batch, check_len, Energy};
+use crate::energy::{Chains, Energy, EnergyExt, PerSample};
 use crate::error::{EbmError, Result};
 use crate::real::Real;
 use crate::rng;
@@ -36,7 +36,9 @@ pub(crate) fn check_step<T: Real>(eps: T) -> Result<()> {
     Ok(())
 }
 
-/// `steps` ULA steps of size `eps` on every chain of the batch `x`, in place.
+/// `steps` ULA steps of size `eps` on every chain of the batch `x`
+/// (row-major B×d), in place: the CPU reference, whatever the model's own
+/// [`crate::Langevin`] implementation.
 pub fn ula<T: Real, E: Energy<T> + ?Sized>(
     model: &E,
     x: &mut [T],
@@ -45,14 +47,25 @@ pub fn ula<T: Real, E: Energy<T> + ?Sized>(
     seed: u64,
     first_step: u64,
 ) -> Result<()> {
-    let d = model.dim();
-    let b = check_batch("x", x, d)?;
+    ula_chains(model, Chains::new(x, model.dim())?, eps, steps, seed, first_step)
+}
+
+/// [`ula`] on checked chains (the default of [`crate::Langevin::ula`]).
+pub fn ula_chains<T: Real, E: Energy<T> + ?Sized>(
+    model: &E,
+    mut x: Chains<'_, T>,
+    eps: T,
+    steps: usize,
+    seed: u64,
+    first_step: u64,
+) -> Result<()> {
+    let (b, d) = (x.rows(), x.dim());
     check_step(eps)?;
     let half_eps2 = eps * eps * T::from_f64(0.5);
     let mut e = vec![T::zero(); b];
     let mut s = vec![T::zero(); b * d];
     for k in 0..steps as u64 {
-        model.energy_score(x, &mut e, &mut s)?;
+        model.energy_score(&x, &mut e, &mut s)?;
         let stream = first_step + k;
         x.par_chunks_mut(d).zip(s.par_chunks(d)).enumerate().for_each(|(chain, (xr, sr))| {
             let mut z = vec![T::zero(); d];
@@ -67,6 +80,8 @@ pub fn ula<T: Real, E: Energy<T> + ?Sized>(
 
 /// `steps` MALA steps; `accepts[b]` is incremented for every accepted move
 /// of chain b. Returns the overall acceptance rate of these steps.
+/// The CPU reference, whatever the model's own [`crate::Langevin`]
+/// implementation.
 pub fn mala<T: Real, E: Energy<T> + ?Sized>(
     model: &E,
     x: &mut [T],
@@ -76,9 +91,22 @@ pub fn mala<T: Real, E: Energy<T> + ?Sized>(
     first_step: u64,
     accepts: &mut [u32],
 ) -> Result<f64> {
-    let d = model.dim();
-    let b = check_batch("x", x, d)?;
-    check_len("accepts", accepts, b)?;
+    let x = Chains::new(x, model.dim())?;
+    let accepts = PerSample::for_chains("accepts", &x, accepts)?;
+    mala_chains(model, x, eps, steps, seed, first_step, accepts)
+}
+
+/// [`mala`] on checked chains (the default of [`crate::Langevin::mala`]).
+pub fn mala_chains<T: Real, E: Energy<T> + ?Sized>(
+    model: &E,
+    mut x: Chains<'_, T>,
+    eps: T,
+    steps: usize,
+    seed: u64,
+    first_step: u64,
+    mut accepts: PerSample<'_, u32>,
+) -> Result<f64> {
+    let (b, d) = (x.rows(), x.dim());
     check_step(eps)?;
     let half = T::from_f64(0.5);
     let half_eps2 = eps * eps * half;
@@ -87,7 +115,7 @@ pub fn mala<T: Real, E: Energy<T> + ?Sized>(
     let (mut ep, mut sp) = (vec![T::zero(); b], vec![T::zero(); b * d]);
     let mut xp = vec![T::zero(); b * d];
     let mut total = 0u64;
-    model.energy_score(x, &mut e, &mut s)?;
+    model.energy_score(&x, &mut e, &mut s)?;
     for k in 0..steps as u64 {
         let stream = first_step + k;
         xp.par_chunks_mut(d).zip(x.par_chunks(d).zip(s.par_chunks(d))).enumerate().for_each(

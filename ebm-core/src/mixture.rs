@@ -71,9 +71,9 @@
 //! products Aₖ = V Lₖ serve both πₖ and the Lₖ-gradient
 //! (cR + 2wγV)ᵀAₖ.
 
-use crate::energy::Energy;
+use crate::blocked::{self as batch, BLOCK};
+use crate::energy::Target;
 use crate::error::Result;
-use crate::gaussian::batch::{self, BLOCK};
 use crate::gaussian::{dot, tri};
 use crate::real::Real;
 use crate::rng;
@@ -704,68 +704,22 @@ impl<T: Real> GaussianMixture<T> {
     }
 }
 
-impl<T: Real> Energy<T> for GaussianMixture<T> {
-    fn name(&self) -> &'static str {
+impl<T: Real> GaussianMixture<T> {
+    fn family_name(&self) -> &'static str {
         Self::model_name(self.cov)
     }
 
-    fn dim(&self) -> usize {
-        self.dim
+    fn grad_target(&self, x: &[T], target: Target<'_, T>, w: &[T], grad: &mut [T]) {
+        match target {
+            Target::Energy => self.grad(Objective::Energy, x, None, w, grad),
+            Target::VDotGradX(v) => self.grad(Objective::VDotGrad, x, Some(&v), w, grad),
+            Target::ScoreMatching => self.grad(Objective::ScoreMatching, x, None, w, grad),
+        }
     }
 
-    fn params(&self) -> &[T] {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut [T] {
-        &mut self.params
-    }
-
-    fn energy(&self, x: &[T], energy: &mut [T]) -> Result<()> {
-        batch::check_forward(self.dim, x, energy, None, None)?;
-        self.forward(x, batch::Out { e: energy, s: None, h: None });
-        Ok(())
-    }
-
-    fn energy_score(&self, x: &[T], energy: &mut [T], score: &mut [T]) -> Result<()> {
-        batch::check_forward(self.dim, x, energy, Some(score), None)?;
-        self.forward(x, batch::Out { e: energy, s: Some(score), h: None });
-        Ok(())
-    }
-
-    fn energy_score_hess_diag(&self, x: &[T], energy: &mut [T], score: &mut [T], hess_diag: &mut [T]) -> Result<()> {
-        batch::check_forward(self.dim, x, energy, Some(score), Some(hess_diag))?;
-        self.forward(x, batch::Out { e: energy, s: Some(score), h: Some(hess_diag) });
-        Ok(())
-    }
-
-    fn grad_params_energy(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
-        batch::check_grad(self.dim, self.params.len(), x, None, weights, grad)?;
-        self.grad(Objective::Energy, x, None, weights, grad);
-        Ok(())
-    }
-
-    fn grad_params_v_dot_grad_x(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
-        batch::check_grad(self.dim, self.params.len(), x, Some(v), weights, grad)?;
-        self.grad(Objective::VDotGrad, x, Some(v), weights, grad);
-        Ok(())
-    }
-
-    fn grad_params_sm(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
-        batch::check_grad(self.dim, self.params.len(), x, None, weights, grad)?;
-        self.grad(Objective::ScoreMatching, x, None, weights, grad);
-        Ok(())
-    }
-
-    fn v_hess_v(&self, x: &[T], v: &[T], out: &mut [T]) -> Result<()> {
-        batch::check_dir(self.dim, x, v, out)?;
-        self.v_hess_v_impl(x, v, out);
-        Ok(())
-    }
-
-    fn grad_params_v_hess_v(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
-        batch::check_grad(self.dim, self.params.len(), x, Some(v), weights, grad)?;
-        self.grad(Objective::VHessV, x, Some(v), weights, grad);
-        Ok(())
+    fn grad_v_hess_v_impl(&self, x: &[T], v: &[T], w: &[T], grad: &mut [T]) {
+        self.grad(Objective::VHessV, x, Some(v), w, grad);
     }
 }
+
+batch::blocked_family!(GaussianMixture);

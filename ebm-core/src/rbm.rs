@@ -44,21 +44,19 @@
 //! Per block of rows the affine maps and gradient sums are matrix products
 //! (`Real::gemm`).
 
-use crate::energy::Energy;
+use crate::activation::Activation;
+use crate::blocked::{self as batch, BLOCK};
+use crate::energy::Target;
 use crate::error::Result;
-use crate::gaussian::batch::{self, BLOCK};
 use crate::real::Real;
 use crate::rng;
 
-/// softplus(a) = log(1 + eᵃ), sigmoid(a), sigmoid'(a) and sigmoid''(a), stably.
+/// softplus(a) = log(1 + eᵃ), sigmoid(a), sigmoid'(a) and sigmoid''(a), stably
+/// (the softplus activation and its derivatives, [`crate::activation`]).
 #[inline]
 fn softplus_and_sigmoids<T: Real>(a: T) -> [T; 4] {
-    let one = T::one();
-    let e = (-a.abs()).exp();
-    let inv = one / (one + e);
-    let (h, one_minus_2h) = if a >= T::zero() { (inv, (e - one) * inv) } else { (e * inv, (one - e) * inv) };
-    let h1 = e * inv * inv;
-    [a.max(T::zero()) + e.ln_1p(), h, h1, h1 * one_minus_2h]
+    let d = Activation::Softplus.derivs(a);
+    [d.value, d.d1, d.d2, d.d3]
 }
 
 /// A Gaussian-Bernoulli RBM's free energy (see the module docs for the
@@ -467,68 +465,18 @@ impl<T: Real> GaussBernoulliRbm<T> {
     }
 }
 
-impl<T: Real> Energy<T> for GaussBernoulliRbm<T> {
-    fn name(&self) -> &'static str {
+impl<T: Real> GaussBernoulliRbm<T> {
+    fn family_name(&self) -> &'static str {
         Self::NAME
     }
 
-    fn dim(&self) -> usize {
-        self.dim
-    }
-
-    fn params(&self) -> &[T] {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut [T] {
-        &mut self.params
-    }
-
-    fn energy(&self, x: &[T], energy: &mut [T]) -> Result<()> {
-        batch::check_forward(self.dim, x, energy, None, None)?;
-        self.forward(x, batch::Out { e: energy, s: None, h: None });
-        Ok(())
-    }
-
-    fn energy_score(&self, x: &[T], energy: &mut [T], score: &mut [T]) -> Result<()> {
-        batch::check_forward(self.dim, x, energy, Some(score), None)?;
-        self.forward(x, batch::Out { e: energy, s: Some(score), h: None });
-        Ok(())
-    }
-
-    fn energy_score_hess_diag(&self, x: &[T], energy: &mut [T], score: &mut [T], hess_diag: &mut [T]) -> Result<()> {
-        batch::check_forward(self.dim, x, energy, Some(score), Some(hess_diag))?;
-        self.forward(x, batch::Out { e: energy, s: Some(score), h: Some(hess_diag) });
-        Ok(())
-    }
-
-    fn grad_params_energy(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
-        batch::check_grad(self.dim, self.params.len(), x, None, weights, grad)?;
-        self.grad(Objective::Energy, x, None, weights, grad);
-        Ok(())
-    }
-
-    fn grad_params_v_dot_grad_x(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
-        batch::check_grad(self.dim, self.params.len(), x, Some(v), weights, grad)?;
-        self.grad(Objective::VDotGrad, x, Some(v), weights, grad);
-        Ok(())
-    }
-
-    fn grad_params_sm(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
-        batch::check_grad(self.dim, self.params.len(), x, None, weights, grad)?;
-        self.grad(Objective::ScoreMatching, x, None, weights, grad);
-        Ok(())
-    }
-
-    fn v_hess_v(&self, x: &[T], v: &[T], out: &mut [T]) -> Result<()> {
-        batch::check_dir(self.dim, x, v, out)?;
-        self.v_hess_v_impl(x, v, out);
-        Ok(())
-    }
-
-    fn grad_params_v_hess_v(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
-        batch::check_grad(self.dim, self.params.len(), x, Some(v), weights, grad)?;
-        self.grad_v_hess_v_impl(x, v, weights, grad);
-        Ok(())
+    fn grad_target(&self, x: &[T], target: Target<'_, T>, w: &[T], grad: &mut [T]) {
+        match target {
+            Target::Energy => self.grad(Objective::Energy, x, None, w, grad),
+            Target::VDotGradX(v) => self.grad(Objective::VDotGrad, x, Some(&v), w, grad),
+            Target::ScoreMatching => self.grad(Objective::ScoreMatching, x, None, w, grad),
+        }
     }
 }
+
+batch::blocked_family!(GaussBernoulliRbm);

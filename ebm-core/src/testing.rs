@@ -5,7 +5,7 @@
 //! These are public so that the GPU kernels, the symbolic engine and the
 //! estimators check themselves against the same definitions.
 
-use crate::energy::{sm_integrand, Energy};
+use crate::energy::{sm_integrand, Curvature, EnergyExt, Trainable};
 use crate::real::Real;
 
 /// A relative-plus-absolute tolerance: `|a − b| ≤ atol + rtol · max(|a|, |b|)`.
@@ -70,13 +70,13 @@ fn fd_step(v: f64) -> f64 {
 }
 
 /// Σᵦ wᵦ f(model, xᵦ) evaluated through the public interface.
-fn batch_energy<E: Energy<f64>>(m: &E, x: &[f64], w: &[f64]) -> f64 {
+fn batch_energy<E: EnergyExt<f64>>(m: &E, x: &[f64], w: &[f64]) -> f64 {
     let mut e = vec![0.0; w.len()];
     m.energy(x, &mut e).expect("energy");
     e.iter().zip(w).map(|(a, b)| a * b).sum()
 }
 
-fn batch_v_dot_grad<E: Energy<f64>>(m: &E, x: &[f64], v: &[f64], w: &[f64]) -> f64 {
+fn batch_v_dot_grad<E: EnergyExt<f64>>(m: &E, x: &[f64], v: &[f64], w: &[f64]) -> f64 {
     let b = w.len();
     let d = x.len() / b;
     let mut e = vec![0.0; b];
@@ -86,7 +86,7 @@ fn batch_v_dot_grad<E: Energy<f64>>(m: &E, x: &[f64], v: &[f64], w: &[f64]) -> f
     (0..b).map(|i| -w[i] * (0..d).map(|j| v[i * d + j] * s[i * d + j]).sum::<f64>()).sum()
 }
 
-fn batch_sm<E: Energy<f64>>(m: &E, x: &[f64], w: &[f64]) -> f64 {
+fn batch_sm<E: EnergyExt<f64>>(m: &E, x: &[f64], w: &[f64]) -> f64 {
     let b = w.len();
     let d = x.len() / b;
     let mut e = vec![0.0; b];
@@ -97,7 +97,7 @@ fn batch_sm<E: Energy<f64>>(m: &E, x: &[f64], w: &[f64]) -> f64 {
 }
 
 /// Central-difference gradient of `f` with respect to every parameter.
-fn fd_param_grad<E: Energy<f64> + Clone>(m: &E, f: impl Fn(&E) -> f64) -> Vec<f64> {
+fn fd_param_grad<E: Trainable<f64> + Clone>(m: &E, f: impl Fn(&E) -> f64) -> Vec<f64> {
     let theta = m.params().to_vec();
     let mut probe = m.clone();
     (0..theta.len())
@@ -130,7 +130,7 @@ fn fd_param_grad<E: Energy<f64> + Clone>(m: &E, f: impl Fn(&E) -> f64) -> Vec<f6
 ///
 /// Panics with the first disagreement.
 #[track_caller]
-pub fn check_all_derivatives<E: Energy<f64> + Clone>(model: &E, x: &[f64], v: &[f64], w: &[f64], tol: Tolerance) {
+pub fn check_all_derivatives<E: Trainable<f64> + Clone>(model: &E, x: &[f64], v: &[f64], w: &[f64], tol: Tolerance) {
     let d = model.dim();
     let b = x.len() / d;
     assert_eq!(b * d, x.len());
@@ -208,7 +208,7 @@ pub fn check_all_derivatives<E: Energy<f64> + Clone>(model: &E, x: &[f64], v: &[
     tol.assert_all_close(&format!("{name}: grad_params_sm"), &g, &fd);
 }
 
-fn batch_v_hess_v<E: Energy<f64>>(m: &E, x: &[f64], v: &[f64], w: &[f64]) -> f64 {
+fn batch_v_hess_v<E: Curvature<f64>>(m: &E, x: &[f64], v: &[f64], w: &[f64]) -> f64 {
     let mut q = vec![0.0; w.len()];
     m.v_hess_v(x, v, &mut q).expect("v_hess_v");
     q.iter().zip(w).map(|(a, b)| a * b).sum()
@@ -236,7 +236,7 @@ fn inf_norm(a: &[f64]) -> f64 {
 /// for user models (the default returns [`crate::EbmError::Unsupported`]).
 /// Panics with the first disagreement.
 #[track_caller]
-pub fn check_v_hess_v<E: Energy<f64> + Clone>(model: &E, x: &[f64], v: &[f64], w: &[f64], tol: Tolerance) {
+pub fn check_v_hess_v<E: Curvature<f64> + Clone>(model: &E, x: &[f64], v: &[f64], w: &[f64], tol: Tolerance) {
     let d = model.dim();
     let b = x.len() / d;
     assert_eq!(b * d, x.len());
@@ -307,7 +307,7 @@ pub fn check_v_hess_v<E: Energy<f64> + Clone>(model: &E, x: &[f64], v: &[f64], w
 /// same (f32-rounded) inputs: `v_hess_v` within `tol`, the parameter
 /// gradient within `tol` grown by the batch size.
 #[track_caller]
-pub fn check_v_hess_v_f32_matches_f64<A: Energy<f32>, B: Energy<f64>>(
+pub fn check_v_hess_v_f32_matches_f64<A: Curvature<f32> + ?Sized, B: Curvature<f64> + ?Sized>(
     m32: &A,
     m64: &B,
     x: &[f64],
@@ -335,7 +335,7 @@ pub fn check_v_hess_v_f32_matches_f64<A: Energy<f32>, B: Energy<f64>>(
 /// Checks that an f32 model agrees with its f64 twin (same parameters up to
 /// rounding) on every output, within `tol`.
 #[track_caller]
-pub fn check_f32_matches_f64<A: Energy<f32>, B: Energy<f64>>(
+pub fn check_f32_matches_f64<A: Trainable<f32> + ?Sized, B: Trainable<f64> + ?Sized>(
     m32: &A,
     m64: &B,
     x: &[f64],

@@ -9,12 +9,13 @@
 use ebm_core::gaussian::Gaussian;
 use ebm_core::ica::{Ica, Source};
 use ebm_core::mixture::{Covariance, GaussianMixture};
+use ebm_core::prelude::*;
 use ebm_core::rbm::GaussBernoulliRbm;
 use ebm_core::testing::{
     check_all_derivatives, check_f32_matches_f64, check_v_hess_v, check_v_hess_v_f32_matches_f64, normal_vec,
     uniform_vec, Tolerance, FD_TOL,
 };
-use ebm_core::{EbmError, Energy};
+use ebm_core::EbmError;
 use proptest::prelude::*;
 
 /// f32 arithmetic against f64 at the same (f32-rounded) inputs.
@@ -55,7 +56,7 @@ fn gaussian_params(seed: u64, d: usize) -> Vec<f64> {
 /// A large batch (split into several parallel jobs) gives the same outputs
 /// as the samples one at a time, and the parameter gradients equal the
 /// weighted sums of single-sample gradients.
-fn check_batched_matches_rows<E: Energy<f64>>(m: &E, b: usize, seed: u64) {
+fn check_batched_matches_rows<E: Model<f64>>(m: &E, b: usize, seed: u64) {
     let d = m.dim();
     let p = m.num_params();
     let (x, v, w) = batch(seed, b, d);

@@ -3,11 +3,12 @@
 //! PyTorch-order forward pass, chunking independence, and the typed errors.
 
 use ebm_core::mlp::{Activation, Mlp};
+use ebm_core::prelude::*;
 use ebm_core::testing::{
     check_all_derivatives, check_f32_matches_f64, check_v_hess_v, check_v_hess_v_f32_matches_f64, normal_vec,
     uniform_vec, Tolerance, FD_TOL,
 };
-use ebm_core::{EbmError, Energy};
+use ebm_core::EbmError;
 use proptest::prelude::*;
 
 /// Random parameters in the documented layout: weights N(0, (scale/√fan_in)²),

@@ -6,11 +6,12 @@
 //! checked on a family that does not override it.
 
 use ebm_core::mlp::{Activation, Mlp};
+use ebm_core::prelude::*;
 use ebm_core::testing::{normal_vec, uniform_vec};
 use ebm_core::{sm_integrand, EbmError, Energy, Gaussian, Real};
 
 /// Σᵦ wᵦ J(xᵦ) from `energy_score_hess_diag`, in f64.
-fn reference_loss<T: Real, E: Energy<T>>(m: &E, x: &[T], w: &[T]) -> f64 {
+fn reference_loss<T: Real, E: Model<T>>(m: &E, x: &[T], w: &[T]) -> f64 {
     let (d, b) = (m.dim(), w.len());
     let (mut e, mut s, mut h) = (vec![T::zero(); b], vec![T::zero(); b * d], vec![T::zero(); b * d]);
     m.energy_score_hess_diag(x, &mut e, &mut s, &mut h).unwrap();
@@ -21,7 +22,7 @@ fn reference_loss<T: Real, E: Energy<T>>(m: &E, x: &[T], w: &[T]) -> f64 {
         .sum()
 }
 
-fn check<T: Real, E: Energy<T>>(m: &E, b: usize, seed: u64, tol: f64) {
+fn check<T: Real, E: Model<T>>(m: &E, b: usize, seed: u64, tol: f64) {
     let d = m.dim();
     let x: Vec<T> = normal_vec(seed, b * d).into_iter().map(T::from_f64).collect();
     let w: Vec<T> = uniform_vec(seed + 1, b, 0.1, 1.0).into_iter().map(T::from_f64).collect();
@@ -73,7 +74,7 @@ fn relu_mlp_is_refused() {
 /// residual as v — and the trait default on the Gaussian.
 #[test]
 fn score_regression_matches_its_definition() {
-    fn check_sr<T: Real, E: Energy<T>>(m: &E, b: usize, seed: u64, tol: f64) {
+    fn check_sr<T: Real, E: Model<T>>(m: &E, b: usize, seed: u64, tol: f64) {
         let d = m.dim();
         let x: Vec<T> = normal_vec(seed, b * d).into_iter().map(T::from_f64).collect();
         let t: Vec<T> = normal_vec(seed + 1, b * d).into_iter().map(T::from_f64).collect();

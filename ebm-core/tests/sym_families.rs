@@ -9,12 +9,13 @@ use common::{batch, ica_src, GAUSSIAN, MIXTURE_DIAG, MIXTURE_FULL};
 use ebm_core::gaussian::Gaussian;
 use ebm_core::ica::{Ica, Source};
 use ebm_core::mixture::{Covariance, GaussianMixture};
+use ebm_core::prelude::*;
 use ebm_core::sym::SymEnergy;
 use ebm_core::testing::{uniform_vec, Tolerance};
-use ebm_core::{Energy, Real};
+use ebm_core::Real;
 
 /// Compares every output of `a` and `b` at the batch `x`.
-fn agree<T: Real>(what: &str, a: &dyn Energy<T>, b: &dyn Energy<T>, x: &[f64], v: &[f64], w: &[f64], tol: Tolerance) {
+fn agree<T: Real>(what: &str, a: &dyn Model<T>, b: &dyn Model<T>, x: &[f64], v: &[f64], w: &[f64], tol: Tolerance) {
     assert_eq!(a.dim(), b.dim(), "{what}: dim");
     assert_eq!(a.num_params(), b.num_params(), "{what}: parameter count");
     Tolerance::new(0.0, 0.0).assert_all_close(&format!("{what}: θ"), a.params(), b.params());

@@ -6,11 +6,11 @@
 //! evaluator agrees with the f64 reference `Graph::eval_f64` (std `libm`)
 //! to a few ulp in f64 and to f32 rounding in f32.
 
+use ebm_core::prelude::*;
 use ebm_core::sym::{
     compile, compile_fused, eval_batch, eval_weighted_sum, parse_with, Instr, Op, Program, SymEnergy, Term,
 };
 use ebm_core::testing::{check_all_derivatives, check_v_hess_v, normal_vec, uniform_vec, Tolerance, FD_TOL};
-use ebm_core::Energy;
 
 const GAUSS: &str = "energy(x[d]; mu[d], L[d,d] lower) = \
     0.5 * sum(j, 0..d, square(sum(i, j..d, L[i,j] * (x[i] - mu[i]))))";

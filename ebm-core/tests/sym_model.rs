@@ -3,9 +3,10 @@
 //! differences, f32 against f64, batching, node-count growth,
 //! simplification and the program format.
 
+use ebm_core::prelude::*;
 use ebm_core::sym::{compile, derive, eval_batch, parse, parse_with, Graph, Op, SymBuilder, SymEnergy, SymError};
 use ebm_core::testing::{check_all_derivatives, check_f32_matches_f64, normal_vec, uniform_vec, Tolerance, FD_TOL};
-use ebm_core::{EbmError, Energy};
+use ebm_core::EbmError;
 
 const GAUSS: &str = "energy(x[d]; mu[d], L[d,d] lower) = \
     0.5 * sum(j, 0..d, square(sum(i, j..d, L[i,j] * (x[i] - mu[i]))))";

@@ -2,8 +2,8 @@
 //! carry the right line, column and expectation, and no input makes it
 //! panic (proptest over random strings and over mutated valid formulas).
 
+use ebm_core::prelude::*;
 use ebm_core::sym::{parse, parse_into, parse_with, Graph, SymEnergy, SymError};
-use ebm_core::Energy;
 use proptest::prelude::*;
 
 const VALID: &[&str] = &[

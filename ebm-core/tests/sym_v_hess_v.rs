@@ -19,6 +19,7 @@ use common::{batch, ica_src, GAUSSIAN, MIXTURE_DIAG, MIXTURE_FULL};
 use ebm_core::gaussian::Gaussian;
 use ebm_core::ica::{Ica, Source};
 use ebm_core::mixture::{Covariance, GaussianMixture};
+use ebm_core::prelude::*;
 use ebm_core::sym::{parse_with, SymEnergy};
 use ebm_core::testing::{check_v_hess_v, check_v_hess_v_f32_matches_f64, normal_vec, uniform_vec, Tolerance, FD_TOL};
 use ebm_core::{EbmError, Energy, Real};
@@ -116,7 +117,7 @@ fn quadratic_closed_form() {
 }
 
 /// Compares `v_hess_v` and `grad_params_v_hess_v` of `a` and `b`.
-fn agree<T: Real>(what: &str, a: &dyn Energy<T>, b: &dyn Energy<T>, x: &[f64], v: &[f64], w: &[f64], tol: Tolerance) {
+fn agree<T: Real>(what: &str, a: &dyn Model<T>, b: &dyn Model<T>, x: &[f64], v: &[f64], w: &[f64], tol: Tolerance) {
     assert_eq!(a.num_params(), b.num_params(), "{what}: parameter count");
     let (n, p) = (w.len(), a.num_params());
     let c = |s: &[f64]| s.iter().map(|&t| T::from_f64(t)).collect::<Vec<T>>();

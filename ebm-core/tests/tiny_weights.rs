@@ -7,8 +7,8 @@
 //! range at the deepest scale, loses that precision.
 
 use ebm_core::mlp::{Activation, Mlp};
+use ebm_core::prelude::*;
 use ebm_core::testing::normal_vec;
-use ebm_core::Energy;
 
 fn setup() -> (Mlp<f32>, Vec<f32>, Vec<f32>) {
     let m = Mlp::<f64>::init(5, &[24, 16], Activation::Softplus, 3).unwrap().cast::<f32>();

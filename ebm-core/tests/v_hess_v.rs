@@ -12,9 +12,10 @@ use ebm_core::gaussian::Gaussian;
 use ebm_core::ica::{Ica, Source};
 use ebm_core::mixture::{Covariance, GaussianMixture};
 use ebm_core::mlp::{Activation, Mlp};
+use ebm_core::prelude::*;
 use ebm_core::rbm::GaussBernoulliRbm;
 use ebm_core::testing::{check_v_hess_v_f32_matches_f64, normal_vec, uniform_vec, Tolerance};
-use ebm_core::{EbmError, Energy, Result};
+use ebm_core::{Batch, EbmError, Outputs, ParamGrad, Result, Target, Weights};
 
 fn batch(seed: u64, b: usize, d: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     (uniform_vec(seed ^ 0xa1, b * d, -2.0, 2.0), normal_vec(seed ^ 0xb2, b * d), uniform_vec(seed ^ 0xc3, b, -1.0, 2.0))
@@ -22,8 +23,8 @@ fn batch(seed: u64, b: usize, d: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
 
 /// One model of every family (both covariances, every ICA source, an MLP
 /// per smooth activation) in dimension d, with moderate random parameters.
-fn zoo(d: usize, seed: u64) -> Vec<Box<dyn Energy<f64>>> {
-    let mut out: Vec<Box<dyn Energy<f64>>> = vec![Box::new(Gaussian::<f64>::init(d, seed).unwrap())];
+fn zoo(d: usize, seed: u64) -> Vec<Box<dyn Model<f64>>> {
+    let mut out: Vec<Box<dyn Model<f64>>> = vec![Box::new(Gaussian::<f64>::init(d, seed).unwrap())];
     for cov in [Covariance::Full, Covariance::Diagonal] {
         let mut m = GaussianMixture::<f64>::init(d, 3, cov, seed).unwrap();
         let k = m.num_params();
@@ -205,8 +206,9 @@ fn bad_inputs_are_typed_errors() {
     }
 }
 
-/// A user-defined energy that implements only the required methods: the
-/// new methods report `Unsupported` with the model's name.
+/// A user-defined energy that implements only the required methods of
+/// `Energy` and `Trainable` (no `Curvature`: `v_hess_v` on it does not
+/// compile, see the `compile_fail` example in `ebm_core::energy`).
 #[derive(Clone)]
 struct Quadratic {
     theta: Vec<f64>,
@@ -219,50 +221,61 @@ impl Energy<f64> for Quadratic {
     fn dim(&self) -> usize {
         1
     }
+    fn eval(&self, x: Batch<'_, f64>, out: Outputs<'_, f64>) -> Result<()> {
+        let (e, s, h) = out.into_parts();
+        e.iter_mut().zip(x.iter()).for_each(|(e, x)| *e = 0.5 * self.theta[0] * x * x);
+        if let Some(s) = s {
+            s.iter_mut().zip(x.iter()).for_each(|(s, x)| *s = -self.theta[0] * x);
+        }
+        if let Some(h) = h {
+            h.fill(self.theta[0]);
+        }
+        Ok(())
+    }
+}
+
+impl Trainable<f64> for Quadratic {
     fn params(&self) -> &[f64] {
         &self.theta
     }
     fn params_mut(&mut self) -> &mut [f64] {
         &mut self.theta
     }
-    fn energy(&self, x: &[f64], e: &mut [f64]) -> Result<()> {
-        e.iter_mut().zip(x).for_each(|(e, x)| *e = 0.5 * self.theta[0] * x * x);
-        Ok(())
-    }
-    fn energy_score(&self, x: &[f64], e: &mut [f64], s: &mut [f64]) -> Result<()> {
-        self.energy(x, e)?;
-        s.iter_mut().zip(x).for_each(|(s, x)| *s = -self.theta[0] * x);
-        Ok(())
-    }
-    fn energy_score_hess_diag(&self, x: &[f64], e: &mut [f64], s: &mut [f64], h: &mut [f64]) -> Result<()> {
-        self.energy_score(x, e, s)?;
-        h.fill(self.theta[0]);
-        Ok(())
-    }
-    fn grad_params_energy(&self, x: &[f64], w: &[f64], g: &mut [f64]) -> Result<()> {
-        g[0] = x.iter().zip(w).map(|(x, w)| 0.5 * w * x * x).sum();
-        Ok(())
-    }
-    fn grad_params_v_dot_grad_x(&self, x: &[f64], v: &[f64], w: &[f64], g: &mut [f64]) -> Result<()> {
-        g[0] = x.iter().zip(v).zip(w).map(|((x, v), w)| w * v * x).sum();
-        Ok(())
-    }
-    fn grad_params_sm(&self, x: &[f64], w: &[f64], g: &mut [f64]) -> Result<()> {
-        g[0] = x.iter().zip(w).map(|(x, w)| w * (self.theta[0] * x * x - 1.0)).sum();
+    fn grad_params(
+        &self,
+        x: Batch<'_, f64>,
+        target: Target<'_, f64>,
+        w: Weights<'_, f64>,
+        mut g: ParamGrad<'_, f64>,
+    ) -> Result<()> {
+        g[0] = match target {
+            Target::Energy => x.iter().zip(w.iter()).map(|(x, w)| 0.5 * w * x * x).sum(),
+            Target::VDotGradX(v) => x.iter().zip(v.iter()).zip(w.iter()).map(|((x, v), w)| w * v * x).sum(),
+            Target::ScoreMatching => x.iter().zip(w.iter()).map(|(x, w)| w * (self.theta[0] * x * x - 1.0)).sum(),
+        };
         Ok(())
     }
 }
 
+impl Objectives<f64> for Quadratic {}
+
+/// A user energy with only the required methods gets the front door's
+/// checks and the two-pass objective defaults, which agree with the
+/// closed forms: E = ½θx², J = ½θ²x² − θ.
 #[test]
-fn user_energies_without_the_methods_are_unsupported() {
+fn user_energies_get_checked_inputs_and_default_objectives() {
     let m = Quadratic { theta: vec![2.0] };
-    let mut q = [0.0];
-    assert_eq!(
-        m.v_hess_v(&[1.0], &[1.0], &mut q),
-        Err(EbmError::Unsupported { model: "user_quadratic", method: "v_hess_v" })
-    );
+    let x = [1.0, -3.0];
+    let w = [0.5, 0.25];
     let mut g = [0.0];
-    let e = m.grad_params_v_hess_v(&[1.0], &[1.0], &[1.0], &mut g).unwrap_err();
-    assert_eq!(e, EbmError::Unsupported { model: "user_quadratic", method: "grad_params_v_hess_v" });
-    assert_eq!(e.to_string(), "user_quadratic does not implement `grad_params_v_hess_v`");
+    let loss = m.sm_loss_grad_params(&x, &w, &mut g).unwrap();
+    let want: f64 = x.iter().zip(&w).map(|(x, w)| w * (0.5 * 4.0 * x * x - 2.0)).sum();
+    assert!((loss - want).abs() < 1e-12, "{loss} vs {want}");
+    assert_eq!(g[0], x.iter().zip(&w).map(|(x, w)| w * (2.0 * x * x - 1.0)).sum::<f64>());
+    let mut e = [0.0; 2];
+    m.grad_params_energy_with(&x, &|_, e| e, &mut e, &mut g).unwrap();
+    assert_eq!(e, [1.0, 9.0]);
+    assert_eq!(g[0], 0.5 * 1.0 * 1.0 + 0.5 * 9.0 * 9.0);
+    assert!(matches!(m.energy(&[f64::NAN], &mut [0.0]), Err(EbmError::NonFinite { what: "x", row: 0, col: 0, .. })));
+    assert!(matches!(m.grad_params_sm(&x, &w, &mut [0.0; 2]), Err(EbmError::DimMismatch { what: "grad", .. })));
 }

@@ -14,13 +14,16 @@
 //! law when the model matches it, [`crate::samplers::Ula`] for seed eq 14.
 
 use crate::error::Result;
-use crate::estimator::{batch_size, prepared, Estimator, StepCtx, StepInfo};
+use crate::estimator::{batch_size, prepared, Estimator, EstimatorBase, StepCtx, StepInfo};
 use crate::icd::KlTerm;
 use crate::ml::{ml_loss, run_negatives, MlOptions, Negatives};
 use crate::samplers::Sampler;
-use ebm_core::{Energy, Real};
+use ebm_core::{Langevin, Objectives, Real};
 
 /// CD-k with a sampler `S` (k = the sampler's steps per call).
+///
+/// Needs: [`Objectives`] + [`Langevin`] (the energy-weighted gradient, and
+/// improved CD's last ULA step), and `S: Sampler<T, M>`.
 #[derive(Debug, Clone)]
 pub struct Cd<T, S> {
     sampler: S,
@@ -28,7 +31,7 @@ pub struct Cd<T, S> {
     state: Option<(usize, Negatives<T>)>,
 }
 
-impl<T: Real, S: Sampler<T>> Cd<T, S> {
+impl<T: Real, S> Cd<T, S> {
     /// CD with negatives from `sampler` started at the data.
     pub fn new(sampler: S) -> Self {
         Self { sampler, opts: MlOptions::default(), state: None }
@@ -65,7 +68,7 @@ impl<T: Real, S: Sampler<T>> Cd<T, S> {
 /// Stateless between steps (negatives restart from the batch).
 impl<T, S> crate::state::Resumable for Cd<T, S> {}
 
-impl<T: Real, S: Sampler<T>> Estimator<T> for Cd<T, S> {
+impl<T: Real, S: Send> EstimatorBase<T> for Cd<T, S> {
     fn name(&self) -> &'static str {
         if self.opts.kl.is_some() {
             "improved-cd"
@@ -73,8 +76,10 @@ impl<T: Real, S: Sampler<T>> Estimator<T> for Cd<T, S> {
             "cd"
         }
     }
+}
 
-    fn prepare(&mut self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
+impl<T: Real, M: Objectives<T> + Langevin<T> + ?Sized, S: Sampler<T, M>> Estimator<T, M> for Cd<T, S> {
+    fn prepare(&mut self, model: &M, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
         self.opts.validate()?;
         let b = batch_size(model, x)?;
         let neg = run_negatives(model, &self.sampler, &self.opts, x.to_vec(), ctx)?;
@@ -83,18 +88,18 @@ impl<T: Real, S: Sampler<T>> Estimator<T> for Cd<T, S> {
         Ok(info)
     }
 
-    fn loss(&self, model: &dyn Energy<T>, x: &[T]) -> Result<f64> {
+    fn loss(&self, model: &M, x: &[T]) -> Result<f64> {
         let neg = prepared(self.name(), &self.state, batch_size(model, x)?)?;
         ml_loss(model, x, neg, &self.opts, None)
     }
 
-    fn loss_grad(&self, model: &dyn Energy<T>, x: &[T], grad: &mut [T]) -> Result<f64> {
+    fn loss_grad(&self, model: &M, x: &[T], grad: &mut [T]) -> Result<f64> {
         let neg = prepared(self.name(), &self.state, batch_size(model, x)?)?;
         ml_loss(model, x, neg, &self.opts, Some(grad))
     }
 
     /// CD-k from the held-out batch: mean E(x) − mean E(Π^k x) (+ penalties).
-    fn eval_loss(&self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<f64> {
+    fn eval_loss(&self, model: &M, x: &[T], ctx: StepCtx) -> Result<f64> {
         self.opts.validate()?;
         batch_size(model, x)?;
         let neg = run_negatives(model, &self.sampler, &self.opts, x.to_vec(), ctx)?;

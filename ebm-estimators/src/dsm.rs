@@ -14,7 +14,7 @@
 //! ∇_θ ℓ = ∇_θ[vᵀ∇ₓE_θ(x̃)],  v = −r = ∇ₓE_θ(x̃) − (x̃ − x)/σ²,
 //!
 //! the gradient of a score regression ½‖∇ₓE_θ(x̃) − t‖² to the fixed target
-//! t = (x̃ − x)/σ², which [`Energy::grad_params_score_regression`] computes
+//! t = (x̃ − x)/σ², which [`Objectives::score_regression_grad`] computes
 //! with the loss in one pass at the noisy batch.
 //!
 //! # Several levels
@@ -41,9 +41,9 @@
 //! `normal(K, 0, b·d + i)`; the level of sample b is ⌊L·`uniform(K, 1, b)`⌋.
 
 use crate::error::{config, Result};
-use crate::estimator::{batch_size, check_grad, prepared, to_f64, Estimator, StepCtx, StepInfo};
+use crate::estimator::{batch_size, check_grad, prepared, to_f64, Estimator, EstimatorBase, StepCtx, StepInfo};
 use crate::seeds::tags;
-use ebm_core::{rng, Energy, Real};
+use ebm_core::{rng, EnergyExt, Objectives, Real};
 
 /// How the per-sample loss is weighted by its noise level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +55,8 @@ pub enum Weighting {
 }
 
 /// Denoising score matching.
+///
+/// Needs: [`Objectives`] (the fused score regression).
 #[derive(Debug, Clone)]
 pub struct Dsm<T> {
     sigmas: Vec<f64>,
@@ -167,7 +169,12 @@ impl<T: Real> Dsm<T> {
     }
 
     /// The loss of a frozen state, and its gradient if asked.
-    pub fn loss_with(&self, model: &dyn Energy<T>, st: &DsmState<T>, grad: Option<&mut [T]>) -> Result<f64> {
+    pub fn loss_with<M: Objectives<T> + ?Sized>(
+        &self,
+        model: &M,
+        st: &DsmState<T>,
+        grad: Option<&mut [T]>,
+    ) -> Result<f64> {
         let d = model.dim();
         let rows = st.weight.len();
         let b = st.batch;
@@ -198,28 +205,30 @@ impl<T: Real> Dsm<T> {
 /// Stateless between steps (noise is keyed by the step).
 impl<T> crate::state::Resumable for Dsm<T> {}
 
-impl<T: Real> Estimator<T> for Dsm<T> {
+impl<T: Real> EstimatorBase<T> for Dsm<T> {
     fn name(&self) -> &'static str {
         "dsm"
     }
+}
 
-    fn prepare(&mut self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
+impl<T: Real, M: Objectives<T> + ?Sized> Estimator<T, M> for Dsm<T> {
+    fn prepare(&mut self, model: &M, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
         let b = batch_size(model, x)?;
         self.state = Some((b, self.draw(model.dim(), x, ctx)?));
         Ok(StepInfo::default())
     }
 
-    fn loss(&self, model: &dyn Energy<T>, x: &[T]) -> Result<f64> {
+    fn loss(&self, model: &M, x: &[T]) -> Result<f64> {
         let st = prepared("dsm", &self.state, batch_size(model, x)?)?;
         self.loss_with(model, st, None)
     }
 
-    fn loss_grad(&self, model: &dyn Energy<T>, x: &[T], grad: &mut [T]) -> Result<f64> {
+    fn loss_grad(&self, model: &M, x: &[T], grad: &mut [T]) -> Result<f64> {
         let st = prepared("dsm", &self.state, batch_size(model, x)?)?;
         self.loss_with(model, st, Some(grad))
     }
 
-    fn eval_loss(&self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<f64> {
+    fn eval_loss(&self, model: &M, x: &[T], ctx: StepCtx) -> Result<f64> {
         batch_size(model, x)?;
         let st = self.draw(model.dim(), x, ctx)?;
         self.loss_with(model, &st, None)

@@ -6,20 +6,22 @@
 //! J(x) = Σᵢ ½(∂ᵢE_θ(x))² − ∂²ᵢᵢE_θ(x),
 //!
 //! and the loss is (1/B) Σᵦ J(xᵦ). The value comes from the fused
-//! [`Energy::energy_score_hess_diag`] (through [`ebm_core::sm_integrand`]),
-//! the gradient from [`Energy::grad_params_sm`] with weights 1/B; a training
-//! step takes both from [`Energy::sm_loss_grad_params`], which for the MLP
-//! is one pass (the gradient pass holds every term of J). There is no
-//! randomness: `prepare` only records the batch size.
+//! [`EnergyExt::energy_score_hess_diag`] (through [`ebm_core::sm_integrand`]);
+//! a training step takes the loss and its gradient (weights 1/B) from
+//! [`Objectives::sm_loss_grad`] (through [`EnergyExt::sm_loss_grad_params`]),
+//! which for the MLP is one pass (the gradient pass holds every term of J).
+//! There is no randomness: `prepare` only records the batch size.
 //!
 //! For a Gaussian model the minimiser on a data set is the maximum-likelihood
 //! estimate (sample mean, inverse 1/n sample covariance).
 
 use crate::error::Result;
-use crate::estimator::{batch_size, check_grad, prepared, Estimator, StepCtx, StepInfo};
-use ebm_core::{sm_integrand, Energy, Real};
+use crate::estimator::{batch_size, check_grad, prepared, Estimator, EstimatorBase, StepCtx, StepInfo};
+use ebm_core::{sm_integrand, Energy, EnergyExt, Objectives, Real};
 
 /// Exact score matching.
+///
+/// Needs: [`Objectives`] (the fused loss and gradient).
 #[derive(Debug, Clone, Default)]
 pub struct ExactSm {
     state: Option<(usize, ())>,
@@ -32,8 +34,8 @@ impl ExactSm {
     }
 }
 
-/// (1/B) Σᵦ J(xᵦ) of seed eq 12.
-pub fn sm_loss<T: Real>(model: &dyn Energy<T>, x: &[T]) -> Result<f64> {
+/// (1/B) Σᵦ J(xᵦ) of seed eq 12. Needs: [`Energy`].
+pub fn sm_loss<T: Real, M: Energy<T> + ?Sized>(model: &M, x: &[T]) -> Result<f64> {
     let d = model.dim();
     let b = batch_size(model, x)?;
     let (mut e, mut s, mut h) = (vec![T::zero(); b], vec![T::zero(); b * d], vec![T::zero(); b * d]);
@@ -45,22 +47,24 @@ pub fn sm_loss<T: Real>(model: &dyn Energy<T>, x: &[T]) -> Result<f64> {
 /// Stateless between steps.
 impl crate::state::Resumable for ExactSm {}
 
-impl<T: Real> Estimator<T> for ExactSm {
+impl<T: Real> EstimatorBase<T> for ExactSm {
     fn name(&self) -> &'static str {
         "exact-sm"
     }
+}
 
-    fn prepare(&mut self, model: &dyn Energy<T>, x: &[T], _ctx: StepCtx) -> Result<StepInfo> {
+impl<T: Real, M: Objectives<T> + ?Sized> Estimator<T, M> for ExactSm {
+    fn prepare(&mut self, model: &M, x: &[T], _ctx: StepCtx) -> Result<StepInfo> {
         self.state = Some((batch_size(model, x)?, ()));
         Ok(StepInfo::default())
     }
 
-    fn loss(&self, model: &dyn Energy<T>, x: &[T]) -> Result<f64> {
+    fn loss(&self, model: &M, x: &[T]) -> Result<f64> {
         prepared("exact-sm", &self.state, batch_size(model, x)?)?;
         sm_loss(model, x)
     }
 
-    fn loss_grad(&self, model: &dyn Energy<T>, x: &[T], grad: &mut [T]) -> Result<f64> {
+    fn loss_grad(&self, model: &M, x: &[T], grad: &mut [T]) -> Result<f64> {
         let b = batch_size(model, x)?;
         prepared("exact-sm", &self.state, b)?;
         check_grad(grad, model.num_params())?;
@@ -68,7 +72,7 @@ impl<T: Real> Estimator<T> for ExactSm {
         Ok(model.sm_loss_grad_params(x, &w, grad)?)
     }
 
-    fn eval_loss(&self, model: &dyn Energy<T>, x: &[T], _ctx: StepCtx) -> Result<f64> {
+    fn eval_loss(&self, model: &M, x: &[T], _ctx: StepCtx) -> Result<f64> {
         sm_loss(model, x)
     }
 }

@@ -1,6 +1,6 @@
 //! The estimator interface: a training objective's loss and its exact
-//! parameter gradient on a batch, written once against
-//! [`ebm_core::Energy`] so it runs on every backend.
+//! parameter gradient on a batch, written once against the capability
+//! traits of [`ebm_core::energy`] so it runs on every backend.
 //!
 //! # Two phases
 //!
@@ -19,16 +19,45 @@
 //! # Estimator-owned parameters
 //!
 //! Some objectives learn parameters besides θ (NCE's log-normaliser c). They
-//! are exposed by [`Estimator::aux_params`] and their gradient follows θ's in
-//! the gradient buffer: `grad` has length `model.num_params() +
+//! are exposed by [`EstimatorBase::aux_params`] and their gradient follows
+//! θ's in the gradient buffer: `grad` has length `model.num_params() +
 //! aux_params().len()`, laid out `[∂θ, ∂aux]`. The training loop updates both
 //! with one optimizer.
+//!
+//! # Two traits: what does not depend on the model, and what does
+//!
+//! [`Estimator<T, M>`] is generic over the model type `M`, so that each
+//! estimator names the capabilities it needs (see the crate docs). An
+//! estimator implements it for every `M` that has them, which means a
+//! method of `Estimator` called on a concrete estimator cannot tell which
+//! `M` is meant unless a model argument says so. The methods that take no
+//! model (the name, the estimator's own parameters, its estimate of log Z)
+//! therefore live in the base trait [`EstimatorBase<T>`], which does not
+//! mention `M`: after training, `nce.log_z()` and `est.name()` resolve
+//! without naming a model type, and a `dyn Estimator<T>` still has them
+//! (it is a supertrait).
+//!
+//! An estimator implements both: [`EstimatorBase`] once, [`Estimator`] for
+//! the models it supports.
+//!
+//! ```
+//! use ebm_core::Gaussian;
+//! use ebm_estimators::{Dataset, Estimator, EstimatorBase, GaussianNoise, Nce, StepCtx};
+//!
+//! let model = Gaussian::<f64>::init(2, 0)?;
+//! let data = Dataset::<f64>::gaussian(&[0.0, 0.0], &[1.0, 0.0, 0.0, 1.0], 64, 1)?;
+//! let mut nce = Nce::new(GaussianNoise::fit(&data)?, 2).with_log_z(0.5);
+//! let mut grad = vec![0.0; 5 + nce.aux_params().len()];
+//! nce.step(&model, data.as_slice(), StepCtx::new(3, 0), &mut grad)?;
+//! assert_eq!((nce.name(), nce.log_z()), ("nce", Some(0.5)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use crate::error::{EstError, Result};
 use crate::samplers::SamplerStats;
 use crate::seeds::derive_seed;
 use crate::state::Resumable;
-use ebm_core::{Energy, Real};
+use ebm_core::{Energy, Model, Real};
 
 /// Where a step's randomness comes from: the run's seed and the step number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -62,22 +91,25 @@ pub struct StepInfo {
     pub critic_objective: Option<f64>,
 }
 
-/// A training objective with an exact parameter gradient on a batch.
+/// The part of an estimator that does not depend on the model type: its
+/// name, its own trainable parameters and its estimate of log Z.
 ///
-/// `x` is always the row-major B×d batch of data; `prepare` must be called
-/// on a batch of the same size before `loss` / `loss_grad`. What persists
-/// from one step to the next (PCD's buffer, LSD's critic, NCE's c) is saved
-/// and restored through the [`Resumable`] supertrait.
-pub trait Estimator<T: Real>: Resumable + Send {
+/// A supertrait of [`Estimator`]; it is separate so that these methods
+/// resolve on a concrete estimator without naming a model type (see the
+/// [module docs](self)). What persists from one step to the next (PCD's
+/// buffer, LSD's critic, NCE's c) is saved and restored through the
+/// [`Resumable`] supertrait.
+pub trait EstimatorBase<T: Real>: Resumable + Send {
     /// The objective's name (`"cd"`, `"dsm"`...).
     fn name(&self) -> &'static str;
 
-    /// The estimator's own trainable parameters (empty by default).
+    /// The estimator's own trainable parameters (empty by default); their
+    /// gradient follows θ's in the buffer of [`Estimator::loss_grad`].
     fn aux_params(&self) -> &[T] {
         &[]
     }
 
-    /// Mutable access to [`Estimator::aux_params`].
+    /// Mutable access to [`EstimatorBase::aux_params`].
     fn aux_params_mut(&mut self) -> &mut [T] {
         &mut []
     }
@@ -87,30 +119,43 @@ pub trait Estimator<T: Real>: Resumable + Send {
     fn log_z(&self) -> Option<f64> {
         None
     }
+}
 
+/// A training objective with an exact parameter gradient on a batch.
+///
+/// `x` is always the row-major B×d batch of data; `prepare` must be called
+/// on a batch of the same size before `loss` / `loss_grad`.
+///
+/// `M` is the model type the estimator runs on. Each estimator implements
+/// the trait for every `M` that has the capabilities it uses (its docs say
+/// which, after "Needs:"), so a model lacking one is a compile-time error.
+/// The default, `dyn Model<T>`, is what a command line holding any model
+/// uses: `Box<dyn Estimator<T>>` runs on a `&dyn Model<T>`. The methods that
+/// take no model are in the supertrait [`EstimatorBase`].
+pub trait Estimator<T: Real, M: ?Sized = dyn Model<T>>: EstimatorBase<T> {
     /// Draws the step's frozen state at the current parameters.
-    fn prepare(&mut self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<StepInfo>;
+    fn prepare(&mut self, model: &M, x: &[T], ctx: StepCtx) -> Result<StepInfo>;
 
     /// The loss with the prepared state frozen.
-    fn loss(&self, model: &dyn Energy<T>, x: &[T]) -> Result<f64>;
+    fn loss(&self, model: &M, x: &[T]) -> Result<f64>;
 
     /// The loss and its gradient (layout `[∂θ, ∂aux]`), overwriting `grad`.
-    fn loss_grad(&self, model: &dyn Energy<T>, x: &[T], grad: &mut [T]) -> Result<f64>;
+    fn loss_grad(&self, model: &M, x: &[T], grad: &mut [T]) -> Result<f64>;
 
     /// The loss on a held-out batch with fresh state drawn from `ctx`,
     /// without changing the estimator (PCD's buffer, LSD's critic are left
     /// alone).
-    fn eval_loss(&self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<f64>;
+    fn eval_loss(&self, model: &M, x: &[T], ctx: StepCtx) -> Result<f64>;
 
     /// `prepare` then `loss_grad`.
-    fn step(&mut self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx, grad: &mut [T]) -> Result<(f64, StepInfo)> {
+    fn step(&mut self, model: &M, x: &[T], ctx: StepCtx, grad: &mut [T]) -> Result<(f64, StepInfo)> {
         let info = self.prepare(model, x, ctx)?;
         let loss = self.loss_grad(model, x, grad)?;
         Ok((loss, info))
     }
 }
 
-impl<T: Real, E: Estimator<T> + ?Sized> Estimator<T> for Box<E> {
+impl<T: Real, E: EstimatorBase<T> + ?Sized> EstimatorBase<T> for Box<E> {
     fn name(&self) -> &'static str {
         (**self).name()
     }
@@ -123,22 +168,28 @@ impl<T: Real, E: Estimator<T> + ?Sized> Estimator<T> for Box<E> {
     fn log_z(&self) -> Option<f64> {
         (**self).log_z()
     }
-    fn prepare(&mut self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
+}
+
+impl<T: Real, M: ?Sized, E: Estimator<T, M> + ?Sized> Estimator<T, M> for Box<E> {
+    fn prepare(&mut self, model: &M, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
         (**self).prepare(model, x, ctx)
     }
-    fn loss(&self, model: &dyn Energy<T>, x: &[T]) -> Result<f64> {
+    fn loss(&self, model: &M, x: &[T]) -> Result<f64> {
         (**self).loss(model, x)
     }
-    fn loss_grad(&self, model: &dyn Energy<T>, x: &[T], grad: &mut [T]) -> Result<f64> {
+    fn loss_grad(&self, model: &M, x: &[T], grad: &mut [T]) -> Result<f64> {
         (**self).loss_grad(model, x, grad)
     }
-    fn eval_loss(&self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<f64> {
+    fn eval_loss(&self, model: &M, x: &[T], ctx: StepCtx) -> Result<f64> {
         (**self).eval_loss(model, x, ctx)
+    }
+    fn step(&mut self, model: &M, x: &[T], ctx: StepCtx, grad: &mut [T]) -> Result<(f64, StepInfo)> {
+        (**self).step(model, x, ctx, grad)
     }
 }
 
 /// Checks the batch against the model and returns B.
-pub(crate) fn batch_size<T: Real>(model: &dyn Energy<T>, x: &[T]) -> Result<usize> {
+pub(crate) fn batch_size<T: Real, M: Energy<T> + ?Sized>(model: &M, x: &[T]) -> Result<usize> {
     Ok(ebm_core::check_batch("x", x, model.dim())?)
 }
 

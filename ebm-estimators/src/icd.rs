@@ -19,17 +19,18 @@
 //!
 //! ∇_θ L_KL = (1/B) Σᵦ (∂x′ᵦ/∂θ)ᵀ vᵦ = −(ε²/2)(1/B) Σᵦ ∇_θ [vᵦᵀ ∇ₓE_θ(xᵦ)],
 //!
-//! which is exactly [`Energy::grad_params_v_dot_grad_x`] at the
+//! which is exactly [`EnergyExt::grad_params_v_dot_grad_x`] at the
 //! second-to-last states with directions vᵦ and weights −(ε²/2)/B. Only the
 //! last step is differentiated (the paper's cheap variant); earlier steps
 //! are treated as constants.
 //!
-//! The last step runs through [`Energy::langevin_ula`] (so the GPU override
-//! is used) with key K = `ctx.key(ICD)` and stream 0; its noise z is then
-//! read back from Philox with the same addressing (`normal(K, 0, b·d + i)`).
+//! The last step runs through [`EnergyExt::langevin_ula`] (so the model's
+//! [`Langevin::ula`], a GPU override included, is used) with key
+//! K = `ctx.key(ICD)` and stream 0; its noise z is then read back from
+//! Philox with the same addressing (`normal(K, 0, b·d + i)`).
 
 use crate::error::Result;
-use ebm_core::{rng, Energy, Real};
+use ebm_core::{rng, Energy, EnergyExt, Langevin, Real, Trainable};
 
 /// Weight and step size of the improved-CD KL term.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -55,8 +56,13 @@ pub struct KlState<T> {
 }
 
 /// Runs the last (differentiated) ULA step on `chains` in place and returns
-/// the KL state.
-pub fn last_step<T: Real>(model: &dyn Energy<T>, chains: &mut [T], kl: &KlTerm, key: u64) -> Result<KlState<T>> {
+/// the KL state. Needs: [`Langevin`].
+pub fn last_step<T: Real, M: Langevin<T> + ?Sized>(
+    model: &M,
+    chains: &mut [T],
+    kl: &KlTerm,
+    key: u64,
+) -> Result<KlState<T>> {
     crate::samplers::check_eps("improved-CD KL term", kl.eps)?;
     let d = model.dim();
     let b = ebm_core::check_batch("chains", chains, d)?;
@@ -72,7 +78,8 @@ pub fn last_step<T: Real>(model: &dyn Energy<T>, chains: &mut [T], kl: &KlTerm, 
 }
 
 /// x′(θ) = x + (ε²/2) s_θ(x) + ε z recomputed at the model's current θ.
-pub fn x_next<T: Real>(model: &dyn Energy<T>, st: &KlState<T>, eps: f64) -> Result<Vec<T>> {
+/// Needs: [`Energy`].
+pub fn x_next<T: Real, M: Energy<T> + ?Sized>(model: &M, st: &KlState<T>, eps: f64) -> Result<Vec<T>> {
     let b = st.x_prev.len() / model.dim();
     let (mut e, mut s) = (vec![T::zero(); b], vec![T::zero(); st.x_prev.len()]);
     model.energy_score(&st.x_prev, &mut e, &mut s)?;
@@ -83,8 +90,13 @@ pub fn x_next<T: Real>(model: &dyn Energy<T>, st: &KlState<T>, eps: f64) -> Resu
 
 /// L_KL(θ) = (1/B) Σᵦ E_θ̄(x′ᵦ(θ)) with x′ computed by `model` (θ) and the
 /// energy by `frozen` (θ̄). With `frozen` = `model` this is the value the
-/// estimators report.
-pub fn kl_loss<T: Real>(model: &dyn Energy<T>, frozen: &dyn Energy<T>, st: &KlState<T>, eps: f64) -> Result<f64> {
+/// estimators report. Needs: [`Energy`] (both).
+pub fn kl_loss<T: Real, M: Energy<T> + ?Sized, F: Energy<T> + ?Sized>(
+    model: &M,
+    frozen: &F,
+    st: &KlState<T>,
+    eps: f64,
+) -> Result<f64> {
     let xn = x_next(model, st, eps)?;
     let b = st.energy.len();
     let mut e = vec![T::zero(); b];
@@ -93,7 +105,14 @@ pub fn kl_loss<T: Real>(model: &dyn Energy<T>, frozen: &dyn Energy<T>, st: &KlSt
 }
 
 /// `grad ← scale · ∇_θ L_KL = −scale·(ε²/2)/B Σᵦ ∇_θ[vᵦᵀ∇ₓE_θ(xᵦ)]`.
-pub fn kl_grad<T: Real>(model: &dyn Energy<T>, st: &KlState<T>, eps: f64, scale: f64, grad: &mut [T]) -> Result<()> {
+/// Needs: [`Trainable`].
+pub fn kl_grad<T: Real, M: Trainable<T> + ?Sized>(
+    model: &M,
+    st: &KlState<T>,
+    eps: f64,
+    scale: f64,
+    grad: &mut [T],
+) -> Result<()> {
     let b = st.energy.len();
     let w = vec![T::from_f64(-scale * 0.5 * eps * eps / b as f64); b];
     model.grad_params_v_dot_grad_x(&st.x_prev, &st.v, &w, grad)?;

@@ -2,33 +2,41 @@
 //!
 //! Every training objective of the seed note (`notes-on-training-ebms.md`)
 //! for energy-based models p_θ(x) = exp(−E_θ(x))/Z_θ (eq 1), with samplers,
-//! optimizers and a training loop, written once against the batched
-//! [`ebm_core::Energy`] interface, so the same code runs on the CPU reference
-//! and on any backend implementing `Energy<f32>` (the GPU kernels).
+//! optimizers and a training loop, written once against the capability
+//! traits of [`ebm_core::energy`], so the same code runs on the CPU reference
+//! and on any backend implementing them for `f32` (the GPU kernels).
 //!
-//! | objective | seed | type | parameter gradient through |
-//! | --- | --- | --- | --- |
-//! | ML / CD-k | §2–2.1, eq 2–3 | [`Cd`] | `grad_params_energy` |
-//! | PCD + replay buffer | eq 2 | [`Pcd`] | `grad_params_energy` |
-//! | improved CD (KL term) | eq 4–5 | [`Cd::with_kl`], [`icd`] | `grad_params_v_dot_grad_x` |
-//! | exact score matching | §3.1, eq 12 | [`ExactSm`] | `grad_params_sm` |
-//! | denoising SM (1 or L σ) | §3.2, eq 13 | [`Dsm`] | `grad_params_v_dot_grad_x` |
-//! | sliced SM, SSM-VR | §3.3 | [`Ssm`] | `v_hess_v`, `grad_params_v_hess_v`, `grad_params_v_dot_grad_x` |
-//! | NCE with learned log Z | §4.1, eq 22–24 | [`Nce`] | `grad_params_energy` |
-//! | learned Stein discrepancy | §4.2, eq 25 | [`Lsd`] | `grad_params_v_dot_grad_x` |
+//! Each estimator names the capabilities it uses in its bounds ("needs"
+//! below), so a model that lacks one is a compile-time error; every
+//! built-in family and `dyn Model<T>` has them all.
+//!
+//! | objective | seed | type | parameter gradient through | needs |
+//! | --- | --- | --- | --- | --- |
+//! | ML / CD-k | §2–2.1, eq 2–3 | [`Cd`] | `grad_params_energy_with` | `Objectives + Langevin` |
+//! | PCD + replay buffer | eq 2 | [`Pcd`] | `grad_params_energy_with` | `Objectives + Langevin` |
+//! | improved CD (KL term) | eq 4–5 | [`Cd::with_kl`], [`icd`] | `grad_params_v_dot_grad_x` | `Objectives + Langevin` |
+//! | exact score matching | §3.1, eq 12 | [`ExactSm`] | `sm_loss_grad_params` | `Objectives` |
+//! | denoising SM (1 or L σ) | §3.2, eq 13 | [`Dsm`] | `grad_params_score_regression` | `Objectives` |
+//! | sliced SM, SSM-VR | §3.3 | [`Ssm`] | `v_hess_v`, `grad_params_v_hess_v`, `grad_params_v_dot_grad_x` | `Curvature` |
+//! | NCE with learned log Z | §4.1, eq 22–24 | [`Nce`] | `grad_params_energy_with` | `Objectives` |
+//! | learned Stein discrepancy | §4.2, eq 25 | [`Lsd`] | `grad_params_v_dot_grad_x` | `Trainable` |
 //!
 //! Each implements [`Estimator`]: `prepare` draws the step's frozen state
 //! (negatives, noise, projections, critic update) from Philox keyed by
 //! (seed, step); `loss` / `loss_grad` evaluate the objective and its exact
 //! gradient with that state frozen, so gradients are checkable against
-//! finite differences of the loss.
+//! finite differences of the loss. What takes no model (the name, the
+//! estimator's own parameters, NCE's log Z) is in the supertrait
+//! [`EstimatorBase`], so `nce.log_z()` needs no model type (see
+//! [`estimator`]); samplers likewise split [`SamplerBase`] (name, streams)
+//! from [`Sampler`].
 //!
-//! Samplers ([`samplers`]): ULA and MALA (through the model's own
-//! `langevin_ula` / `langevin_mala`, so backend overrides run), HMC,
-//! annealed Langevin. Optimizers ([`optim`]): SGD with momentum, Adam/AdamW,
-//! schedules, clipping. Training ([`train`]): [`Trainer`] with progress
-//! callbacks, held-out evaluation and divergence detection that never writes
-//! a non-finite parameter. Resuming ([`state`]): optimizers, estimators and
+//! Samplers ([`samplers`]): ULA, MALA and annealed Langevin (through the
+//! model's own [`ebm_core::Langevin`] methods, so backend overrides run),
+//! HMC (any [`ebm_core::Energy`]). Optimizers ([`optim`]): SGD with
+//! momentum, Adam/AdamW, schedules, clipping. Training ([`train`]):
+//! [`Trainer`] with progress callbacks, held-out evaluation and divergence
+//! detection that never writes a non-finite parameter. Resuming ([`state`]): optimizers, estimators and
 //! the trainer save and restore their step-to-step state ([`Resumable`]), so
 //! a stopped run continues bit for bit.
 
@@ -61,7 +69,7 @@ pub use data::{Batcher, Dataset};
 pub use dsm::{Dsm, Weighting};
 pub use error::{Divergence, EstError, Result};
 pub use esm::ExactSm;
-pub use estimator::{Estimator, StepCtx, StepInfo};
+pub use estimator::{Estimator, EstimatorBase, StepCtx, StepInfo};
 pub use icd::KlTerm;
 pub use lsd::Lsd;
 pub use ml::MlOptions;
@@ -69,7 +77,7 @@ pub use nce::Nce;
 pub use noise::GaussianNoise;
 pub use optim::{Adam, Optimizer, Schedule, Sgd};
 pub use pcd::{InitNoise, Pcd};
-pub use samplers::{AnnealedLangevin, Hmc, Mala, Sampler, SamplerStats, Ula};
+pub use samplers::{AnnealedLangevin, Hmc, Mala, Sampler, SamplerBase, SamplerStats, Ula};
 pub use ssm::{HvpMode, Projection, Ssm};
 pub use state::{Resumable, StateError};
 pub use train::{Control, Progress, TrainConfig, TrainReport, Trainer};

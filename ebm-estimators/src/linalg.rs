@@ -1,12 +1,15 @@
-//! Small dense f64 linear algebra for d×d matrices (row-major): Cholesky,
-//! triangular solves, SPD inverse, log-determinant, sample moments. Used by
-//! the NCE noise model, the data generators and tests; d is small.
+//! Small dense f64 linear algebra for d×d matrices (row-major): Cholesky and
+//! triangular solves (from [`ebm_core::linalg`], their one home), SPD
+//! inverse, log-determinant, sample moments. Used by the NCE noise model,
+//! the data generators and tests; d is small.
 
 use crate::error::{config, Result};
 use ebm_core::Real;
 
+pub use ebm_core::linalg::{solve_lower, solve_lower_t};
+
 /// Lower Cholesky factor L (row-major d×d, zeros above the diagonal) of the
-/// symmetric positive-definite `a`, with A = L Lᵀ.
+/// symmetric positive-definite `a`, with A = L Lᵀ ([`ebm_core::linalg::cholesky`]).
 ///
 /// Errors: [`crate::EstError::Config`] if `a` is not d×d or not positive
 /// definite.
@@ -14,46 +17,10 @@ pub fn cholesky(a: &[f64], d: usize) -> Result<Vec<f64>> {
     if a.len() != d * d || d == 0 {
         return config(format!("cholesky: expected a {d}×{d} matrix, got {} values", a.len()));
     }
-    let mut l = vec![0.0; d * d];
-    for i in 0..d {
-        for j in 0..=i {
-            let mut s = a[i * d + j];
-            for k in 0..j {
-                s -= l[i * d + k] * l[j * d + k];
-            }
-            if i == j {
-                if !(s > 0.0 && s.is_finite()) {
-                    return config(format!("cholesky: matrix is not positive definite (pivot {i} is {s})"));
-                }
-                l[i * d + i] = s.sqrt();
-            } else {
-                l[i * d + j] = s / l[j * d + j];
-            }
-        }
-    }
-    Ok(l)
-}
-
-/// Solves L y = b in place for lower-triangular L.
-pub fn solve_lower(l: &[f64], d: usize, b: &mut [f64]) {
-    for i in 0..d {
-        let mut s = b[i];
-        for k in 0..i {
-            s -= l[i * d + k] * b[k];
-        }
-        b[i] = s / l[i * d + i];
-    }
-}
-
-/// Solves Lᵀ y = b in place for lower-triangular L.
-pub fn solve_lower_t(l: &[f64], d: usize, b: &mut [f64]) {
-    for i in (0..d).rev() {
-        let mut s = b[i];
-        for k in i + 1..d {
-            s -= l[k * d + i] * b[k];
-        }
-        b[i] = s / l[i * d + i];
-    }
+    ebm_core::linalg::cholesky(a, d).or_else(|e| match e {
+        ebm_core::EbmError::InvalidConfig(m) => config(m),
+        e => Err(e.into()),
+    })
 }
 
 /// log det A = 2 Σᵢ log Lᵢᵢ from the Cholesky factor of A.

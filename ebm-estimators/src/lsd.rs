@@ -14,7 +14,7 @@
 //!
 //! ∇_θ S = (1/B)Σ ∇_θ[s_θ(x)ᵀf(x)] = −(1/B)Σ ∇_θ[f(x)ᵀ∇ₓE_θ(x)],
 //!
-//! one [`Energy::grad_params_v_dot_grad_x`] with v = f(x), weights −1/B. The
+//! one [`EnergyExt::grad_params_v_dot_grad_x`] with v = f(x), weights −1/B. The
 //! trace is exact (d forward-mode passes) or Hutchinson's estimate.
 //! The value reported as the loss is S at the frozen critic.
 //!
@@ -42,12 +42,14 @@
 
 use crate::critic::{Critic, CriticActivation, SteinTerms, TraceMode};
 use crate::error::{config, Result};
-use crate::estimator::{batch_size, check_grad, prepared, to_f64, Estimator, StepCtx, StepInfo};
+use crate::estimator::{batch_size, check_grad, prepared, to_f64, Estimator, EstimatorBase, StepCtx, StepInfo};
 use crate::optim::{Adam, Optimizer};
 use crate::seeds::tags;
-use ebm_core::{rng, Energy, Real};
+use ebm_core::{rng, Energy, EnergyExt, Real, Trainable};
 
 /// Learned Stein discrepancy with an MLP critic.
+///
+/// Needs: [`Trainable`].
 #[derive(Debug, Clone)]
 pub struct Lsd<T> {
     critic: Critic,
@@ -141,7 +143,7 @@ impl<T: Real> Lsd<T> {
     }
 
     /// The frozen critic's state on `x` at the model's θ.
-    fn freeze(&self, model: &dyn Energy<T>, x: &[T], key: u64) -> Result<LsdState<T>> {
+    fn freeze<M: Energy<T> + ?Sized>(&self, model: &M, x: &[T], key: u64) -> Result<LsdState<T>> {
         let d = model.dim();
         let b = batch_size(model, x)?;
         let (mut e, mut s) = (vec![T::zero(); b], vec![T::zero(); b * d]);
@@ -154,7 +156,13 @@ impl<T: Real> Lsd<T> {
         Ok(LsdState { f: f.iter().map(|&v| T::from_f64(v)).collect(), terms })
     }
 
-    fn loss_with(&self, model: &dyn Energy<T>, x: &[T], st: &LsdState<T>, grad: Option<&mut [T]>) -> Result<f64> {
+    fn loss_with<M: Trainable<T> + ?Sized>(
+        &self,
+        model: &M,
+        x: &[T],
+        st: &LsdState<T>,
+        grad: Option<&mut [T]>,
+    ) -> Result<f64> {
         let d = model.dim();
         let b = batch_size(model, x)?;
         let (mut e, mut s) = (vec![T::zero(); b], vec![T::zero(); b * d]);
@@ -195,12 +203,14 @@ impl<T> crate::state::Resumable for Lsd<T> {
     }
 }
 
-impl<T: Real> Estimator<T> for Lsd<T> {
+impl<T: Real> EstimatorBase<T> for Lsd<T> {
     fn name(&self) -> &'static str {
         "lsd"
     }
+}
 
-    fn prepare(&mut self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
+impl<T: Real, M: Trainable<T> + ?Sized> Estimator<T, M> for Lsd<T> {
+    fn prepare(&mut self, model: &M, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
         let d = model.dim();
         self.validate(d)?;
         let b = batch_size(model, x)?;
@@ -221,18 +231,18 @@ impl<T: Real> Estimator<T> for Lsd<T> {
         Ok(info)
     }
 
-    fn loss(&self, model: &dyn Energy<T>, x: &[T]) -> Result<f64> {
+    fn loss(&self, model: &M, x: &[T]) -> Result<f64> {
         let st = prepared("lsd", &self.state, batch_size(model, x)?)?;
         self.loss_with(model, x, st, None)
     }
 
-    fn loss_grad(&self, model: &dyn Energy<T>, x: &[T], grad: &mut [T]) -> Result<f64> {
+    fn loss_grad(&self, model: &M, x: &[T], grad: &mut [T]) -> Result<f64> {
         let st = prepared("lsd", &self.state, batch_size(model, x)?)?;
         self.loss_with(model, x, st, Some(grad))
     }
 
     /// S at the current critic on the held-out batch (the critic is not trained).
-    fn eval_loss(&self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<f64> {
+    fn eval_loss(&self, model: &M, x: &[T], ctx: StepCtx) -> Result<f64> {
         self.validate(model.dim())?;
         let st = self.freeze(model, x, ctx.key(tags::LSD))?;
         Ok(st.terms.objective)

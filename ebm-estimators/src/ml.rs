@@ -12,7 +12,8 @@
 //!
 //! ∇_θ L = Σ (1 + 2αE⁺)/B⁺ ∇_θE(x⁺) − Σ (1 − 2αE⁻)/B⁻ ∇_θE(x⁻),
 //!
-//! one [`Energy::grad_params_energy`] call on the concatenated batch
+//! one [`Objectives::energy_weighted_grad`] call (through
+//! [`EnergyExt::grad_params_energy_with`]) on the concatenated batch
 //! [x⁺; x⁻] with those weights. Its descent direction is minus the seed's
 //! eq 3 when x⁻ come from k MCMC steps started at the data (CD-k).
 //!
@@ -25,7 +26,7 @@ use crate::icd::{self, KlState, KlTerm};
 use crate::samplers::{Sampler, SamplerStats};
 use crate::seeds::tags;
 use crate::StepCtx;
-use ebm_core::{Energy, Real};
+use ebm_core::{EnergyExt, Langevin, Objectives, Real};
 
 /// Options shared by CD and PCD.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -59,8 +60,8 @@ pub(crate) struct Negatives<T> {
 }
 
 /// Runs the sampler (and the KL term's last step) on `chains` in place.
-pub(crate) fn run_negatives<T: Real, S: Sampler<T> + ?Sized>(
-    model: &dyn Energy<T>,
+pub(crate) fn run_negatives<T: Real, M: Langevin<T> + ?Sized, S: Sampler<T, M> + ?Sized>(
+    model: &M,
     sampler: &S,
     opts: &MlOptions,
     mut chains: Vec<T>,
@@ -75,8 +76,8 @@ pub(crate) fn run_negatives<T: Real, S: Sampler<T> + ?Sized>(
 }
 
 /// The contrastive loss and optionally its gradient (see module docs).
-pub(crate) fn contrastive<T: Real>(
-    model: &dyn Energy<T>,
+pub(crate) fn contrastive<T: Real, M: Objectives<T> + ?Sized>(
+    model: &M,
     pos: &[T],
     neg: &[T],
     alpha: f64,
@@ -114,8 +115,8 @@ pub(crate) fn contrastive<T: Real>(
 }
 
 /// The full ML loss (contrastive + KL) with its gradient if asked.
-pub(crate) fn ml_loss<T: Real>(
-    model: &dyn Energy<T>,
+pub(crate) fn ml_loss<T: Real, M: Objectives<T> + ?Sized>(
+    model: &M,
     pos: &[T],
     neg: &Negatives<T>,
     opts: &MlOptions,

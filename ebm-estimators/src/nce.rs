@@ -22,22 +22,26 @@
 //! ∇_θ L = [Σ_data σ(−G)∇_θE(x) − Σ_noise σ(G)∇_θE(y)] / N,
 //! ∂L/∂c = [Σ_data σ(−G) − Σ_noise σ(G)] / N,
 //!
-//! one [`Energy::grad_params_energy_with`] on [x; y] (the weights are
+//! one [`EnergyExt::grad_params_energy_with`] on [x; y] (the weights are
 //! computed from the energies inside that pass). At the optimum with a
 //! well-specified model p_θ,c = p_data, so c is the model's log Z: it is
-//! exposed by [`Estimator::log_z`] and is the estimator's one auxiliary
+//! exposed by [`EstimatorBase::log_z`] and is the estimator's one auxiliary
 //! parameter (gradient slot after θ).
 //!
 //! Noise at step t: the νB noise samples are `GaussianNoise::sample` with
 //! key `ctx.key(NCE)`, stream 0.
 
 use crate::error::{config, Result};
-use crate::estimator::{batch_size, check_grad, prepared, sigmoid, softplus, to_f64, Estimator, StepCtx, StepInfo};
+use crate::estimator::{
+    batch_size, check_grad, prepared, sigmoid, softplus, to_f64, Estimator, EstimatorBase, StepCtx, StepInfo,
+};
 use crate::noise::GaussianNoise;
 use crate::seeds::tags;
-use ebm_core::{Energy, Real};
+use ebm_core::{EnergyExt, Objectives, Real};
 
 /// NCE with a Gaussian noise law.
+///
+/// Needs: [`Objectives`] (the energy-weighted gradient).
 #[derive(Debug, Clone)]
 pub struct Nce<T> {
     noise: GaussianNoise,
@@ -104,9 +108,9 @@ impl<T: Real> Nce<T> {
 
     /// The loss at parameters (model, `c`) for a frozen state, with the
     /// gradient `[∂θ, ∂c]` if asked.
-    pub fn loss_with(
+    pub fn loss_with<M: Objectives<T> + ?Sized>(
         &self,
-        model: &dyn Energy<T>,
+        model: &M,
         x: &[T],
         st: &NceState<T>,
         c: f64,
@@ -168,7 +172,7 @@ impl<T: Real> crate::state::Resumable for Nce<T> {
     }
 }
 
-impl<T: Real> Estimator<T> for Nce<T> {
+impl<T: Real> EstimatorBase<T> for Nce<T> {
     fn name(&self) -> &'static str {
         "nce"
     }
@@ -184,24 +188,26 @@ impl<T: Real> Estimator<T> for Nce<T> {
     fn log_z(&self) -> Option<f64> {
         Some(self.c())
     }
+}
 
-    fn prepare(&mut self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
+impl<T: Real, M: Objectives<T> + ?Sized> Estimator<T, M> for Nce<T> {
+    fn prepare(&mut self, model: &M, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
         let b = batch_size(model, x)?;
         self.state = Some((b, self.draw(x, model.dim(), ctx)?));
         Ok(StepInfo::default())
     }
 
-    fn loss(&self, model: &dyn Energy<T>, x: &[T]) -> Result<f64> {
+    fn loss(&self, model: &M, x: &[T]) -> Result<f64> {
         let st = prepared("nce", &self.state, batch_size(model, x)?)?;
         self.loss_with(model, x, st, self.c(), None)
     }
 
-    fn loss_grad(&self, model: &dyn Energy<T>, x: &[T], grad: &mut [T]) -> Result<f64> {
+    fn loss_grad(&self, model: &M, x: &[T], grad: &mut [T]) -> Result<f64> {
         let st = prepared("nce", &self.state, batch_size(model, x)?)?;
         self.loss_with(model, x, st, self.c(), Some(grad))
     }
 
-    fn eval_loss(&self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<f64> {
+    fn eval_loss(&self, model: &M, x: &[T], ctx: StepCtx) -> Result<f64> {
         batch_size(model, x)?;
         let st = self.draw(x, model.dim(), ctx)?;
         self.loss_with(model, x, &st, self.c(), None)

@@ -15,12 +15,12 @@
 //! `derive_seed(seed, PCD_REINIT, 2⁶³)`.
 
 use crate::error::{config, Result};
-use crate::estimator::{batch_size, prepared, Estimator, StepCtx, StepInfo};
+use crate::estimator::{batch_size, prepared, Estimator, EstimatorBase, StepCtx, StepInfo};
 use crate::icd::KlTerm;
 use crate::ml::{ml_loss, run_negatives, MlOptions, Negatives};
 use crate::samplers::Sampler;
 use crate::seeds::{derive_seed, tags};
-use ebm_core::{rng, Energy, Real};
+use ebm_core::{rng, Langevin, Objectives, Real};
 
 /// The law that fills new and re-initialised chains (the same for every
 /// coordinate).
@@ -76,6 +76,9 @@ impl InitNoise {
 }
 
 /// PCD with a replay buffer.
+///
+/// Needs: [`Objectives`] + [`Langevin`] (the energy-weighted gradient, and
+/// improved CD's last ULA step), and `S: Sampler<T, M>`.
 #[derive(Debug, Clone)]
 pub struct Pcd<T, S> {
     sampler: S,
@@ -87,7 +90,7 @@ pub struct Pcd<T, S> {
     state: Option<(usize, Negatives<T>)>,
 }
 
-impl<T: Real, S: Sampler<T>> Pcd<T, S> {
+impl<T: Real, S> Pcd<T, S> {
     /// PCD with a buffer of 10 000 chains from N(0, I), 5 % re-initialisation.
     pub fn new(sampler: S) -> Self {
         Self {
@@ -181,7 +184,7 @@ impl<T: Real, S> crate::state::Resumable for Pcd<T, S> {
     }
 }
 
-impl<T: Real, S: Sampler<T>> Estimator<T> for Pcd<T, S> {
+impl<T: Real, S: Send> EstimatorBase<T> for Pcd<T, S> {
     fn name(&self) -> &'static str {
         if self.opts.kl.is_some() {
             "improved-pcd"
@@ -189,8 +192,10 @@ impl<T: Real, S: Sampler<T>> Estimator<T> for Pcd<T, S> {
             "pcd"
         }
     }
+}
 
-    fn prepare(&mut self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
+impl<T: Real, M: Objectives<T> + Langevin<T> + ?Sized, S: Sampler<T, M>> Estimator<T, M> for Pcd<T, S> {
+    fn prepare(&mut self, model: &M, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
         self.validate()?;
         let d = model.dim();
         let b = batch_size(model, x)?;
@@ -223,18 +228,18 @@ impl<T: Real, S: Sampler<T>> Estimator<T> for Pcd<T, S> {
         Ok(info)
     }
 
-    fn loss(&self, model: &dyn Energy<T>, x: &[T]) -> Result<f64> {
+    fn loss(&self, model: &M, x: &[T]) -> Result<f64> {
         let neg = prepared(self.name(), &self.state, batch_size(model, x)?)?;
         ml_loss(model, x, neg, &self.opts, None)
     }
 
-    fn loss_grad(&self, model: &dyn Energy<T>, x: &[T], grad: &mut [T]) -> Result<f64> {
+    fn loss_grad(&self, model: &M, x: &[T], grad: &mut [T]) -> Result<f64> {
         let neg = prepared(self.name(), &self.state, batch_size(model, x)?)?;
         ml_loss(model, x, neg, &self.opts, Some(grad))
     }
 
     /// CD-k from the held-out batch (the buffer is left untouched).
-    fn eval_loss(&self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<f64> {
+    fn eval_loss(&self, model: &M, x: &[T], ctx: StepCtx) -> Result<f64> {
         self.validate()?;
         batch_size(model, x)?;
         let neg = run_negatives(model, &self.sampler, &self.opts, x.to_vec(), ctx)?;

@@ -33,16 +33,15 @@
 //! # Hessian term
 //!
 //! By default ([`HvpMode::Exact`]) qᵦₘ comes from the model's exact Hessian
-//! quadratic form [`Energy::v_hess_v`] (every built-in family implements it
-//! in closed form or by forward-over-reverse), so SSM and SSM-VR have no
-//! approximation and no step size: with M → ∞ Rademacher or Gaussian
-//! projections the loss tends to the exact SM loss of eq 12.
+//! quadratic form [`Curvature::eval_v_hess_v`] (every built-in family
+//! implements it in closed form or by forward-over-reverse), so SSM and
+//! SSM-VR have no approximation and no step size: with M → ∞ Rademacher or
+//! Gaussian projections the loss tends to the exact SM loss of eq 12.
 //!
-//! A user model that does not implement `v_hess_v` makes the exact mode fail
-//! with [`ebm_core::EbmError::Unsupported`] (as [`crate::EstError::Model`]),
-//! never a silent fallback. For such models [`HvpMode::CentralDifference`]
-//! is an explicit opt-in: the central difference of the **exact** score
-//! along v,
+//! SSM needs [`Curvature`] in its bounds, so a model without the exact
+//! Hessian quadratic form is refused at compile time, never by a silent
+//! fallback. [`HvpMode::CentralDifference`] is an explicit opt-in
+//! approximation: the central difference of the **exact** score along v,
 //!
 //! q ≈ [vᵀ∇ₓE(x + hv) − vᵀ∇ₓE(x − hv)] / (2h),
 //!
@@ -54,10 +53,10 @@
 //!
 //! ∇_θ ½(vᵀ∇E)² = (vᵀ∇E) ∇_θ(vᵀ∇E) and ∇_θ ½‖∇E‖² = ∇_θ(gᵀ∇E) with
 //! g = ∇E held fixed, so the first term is one
-//! [`Energy::grad_params_v_dot_grad_x`] on x with directions uᵦ and weights
+//! [`EnergyExt::grad_params_v_dot_grad_x`] on x with directions uᵦ and weights
 //! 1/B, where uᵦ = (1/M)Σₘ(vᵦₘᵀgᵦ)vᵦₘ (SSM) or uᵦ = gᵦ (SSM-VR).
 //!
-//! - Exact: the Hessian term adds one [`Energy::grad_params_v_hess_v`] on
+//! - Exact: the Hessian term adds one [`Curvature::grad_v_hess_v`] on
 //!   the B·M rows (xᵦ repeated for each of its M projections) with
 //!   directions vᵦₘ and weights −1/(BM).
 //! - Central difference: both terms are one `grad_params_v_dot_grad_x` on
@@ -69,9 +68,9 @@
 //! uniform − ½.
 
 use crate::error::{config, Result};
-use crate::estimator::{batch_size, check_grad, prepared, to_f64, Estimator, StepCtx, StepInfo};
+use crate::estimator::{batch_size, check_grad, prepared, to_f64, Estimator, EstimatorBase, StepCtx, StepInfo};
 use crate::seeds::tags;
-use ebm_core::{rng, EbmError, Energy, Real};
+use ebm_core::{rng, Curvature, EbmError, EnergyExt, Real};
 use std::borrow::Cow;
 
 /// The law of the projection vectors (both have E\[vvᵀ\] = I).
@@ -86,13 +85,12 @@ pub enum Projection {
 /// How the Hessian term vᵀ∇ₓ²E v is computed (module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum HvpMode {
-    /// The model's exact [`Energy::v_hess_v`] and
-    /// [`Energy::grad_params_v_hess_v`] (the default). Models that do not
-    /// implement them fail with [`ebm_core::EbmError::Unsupported`].
+    /// The model's exact [`Curvature::eval_v_hess_v`] and
+    /// [`Curvature::grad_v_hess_v`] (the default).
     #[default]
     Exact,
-    /// Central difference of the exact score along v with step h, for user
-    /// models without `v_hess_v`; an approximation of order h².
+    /// Central difference of the exact score along v with step h; an
+    /// approximation of order h² (a cross-check of the exact mode).
     CentralDifference {
         /// The step h (the displacement is h·v).
         h: f64,
@@ -108,6 +106,9 @@ impl HvpMode {
 }
 
 /// Sliced score matching.
+///
+/// Needs: [`Curvature`] (the exact Hessian quadratic form; the first term
+/// uses [`ebm_core::Trainable`]).
 #[derive(Debug, Clone)]
 pub struct Ssm<T> {
     projections: usize,
@@ -175,7 +176,13 @@ impl<T: Real> Ssm<T> {
     }
 
     /// The loss for frozen projections `v` (B·M·d), and its gradient if asked.
-    pub fn loss_with(&self, model: &dyn Energy<T>, x: &[T], v: &[T], grad: Option<&mut [T]>) -> Result<f64> {
+    pub fn loss_with<M: Curvature<T> + ?Sized>(
+        &self,
+        model: &M,
+        x: &[T],
+        v: &[T],
+        grad: Option<&mut [T]>,
+    ) -> Result<f64> {
         self.validate()?;
         let d = model.dim();
         let b = batch_size(model, x)?;
@@ -277,7 +284,7 @@ impl<T: Real> Ssm<T> {
 /// Stateless between steps (projections are keyed by the step).
 impl<T> crate::state::Resumable for Ssm<T> {}
 
-impl<T: Real> Estimator<T> for Ssm<T> {
+impl<T: Real> EstimatorBase<T> for Ssm<T> {
     fn name(&self) -> &'static str {
         if self.variance_reduced {
             "ssm-vr"
@@ -285,24 +292,26 @@ impl<T: Real> Estimator<T> for Ssm<T> {
             "ssm"
         }
     }
+}
 
-    fn prepare(&mut self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
+impl<T: Real, M: Curvature<T> + ?Sized> Estimator<T, M> for Ssm<T> {
+    fn prepare(&mut self, model: &M, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
         let b = batch_size(model, x)?;
         self.state = Some((b, self.draw(b, model.dim(), ctx)?));
         Ok(StepInfo::default())
     }
 
-    fn loss(&self, model: &dyn Energy<T>, x: &[T]) -> Result<f64> {
+    fn loss(&self, model: &M, x: &[T]) -> Result<f64> {
         let v = prepared(self.name(), &self.state, batch_size(model, x)?)?;
         self.loss_with(model, x, v, None)
     }
 
-    fn loss_grad(&self, model: &dyn Energy<T>, x: &[T], grad: &mut [T]) -> Result<f64> {
+    fn loss_grad(&self, model: &M, x: &[T], grad: &mut [T]) -> Result<f64> {
         let v = prepared(self.name(), &self.state, batch_size(model, x)?)?;
         self.loss_with(model, x, v, Some(grad))
     }
 
-    fn eval_loss(&self, model: &dyn Energy<T>, x: &[T], ctx: StepCtx) -> Result<f64> {
+    fn eval_loss(&self, model: &M, x: &[T], ctx: StepCtx) -> Result<f64> {
         let b = batch_size(model, x)?;
         let v = self.draw(b, model.dim(), ctx)?;
         self.loss_with(model, x, &v, None)

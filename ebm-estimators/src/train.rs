@@ -35,11 +35,11 @@
 
 use crate::data::{Batcher, Dataset};
 use crate::error::{Divergence, EstError, Result};
-use crate::estimator::{Estimator, StepCtx, StepInfo};
+use crate::estimator::{Estimator, EstimatorBase, StepCtx, StepInfo};
 use crate::optim::{clip_grad_norm, grad_norm, Optimizer};
 use crate::seeds::{derive_seed, tags};
 use crate::state::{nest_error, prefixed, Resumable, State, StateError, StateReader};
-use ebm_core::{EbmError, Energy, Real};
+use ebm_core::{EbmError, Real, Trainable};
 use std::marker::PhantomData;
 
 /// The numbers of a training run.
@@ -109,6 +109,10 @@ pub struct TrainReport {
 }
 
 /// An estimator, an optimizer and a configuration.
+///
+/// The model is a parameter of [`Trainer::fit`] (any [`Trainable`] `M` the
+/// estimator `E` runs on, `E: Estimator<T, M>`), so the same trainer type
+/// serves a concrete family and a `dyn Model<T>`.
 #[derive(Debug)]
 pub struct Trainer<T, E, O> {
     /// The objective (holds its sampler, noise law, critic...).
@@ -125,7 +129,7 @@ fn first_non_finite<T: Real>(v: &[T]) -> Option<(usize, f64)> {
     v.iter().position(|x| !x.is_finite()).map(|i| (i, v[i].to_f64()))
 }
 
-impl<T: Real, E: Estimator<T>, O: Optimizer<T>> Trainer<T, E, O> {
+impl<T: Real, E, O: Optimizer<T>> Trainer<T, E, O> {
     /// A trainer that has done no step yet.
     pub fn new(estimator: E, optimizer: O, config: TrainConfig) -> Self {
         Self { estimator, optimizer, config, done: 0, _t: PhantomData }
@@ -144,11 +148,14 @@ impl<T: Real, E: Estimator<T>, O: Optimizer<T>> Trainer<T, E, O> {
 
     /// [`Resumable::load_state`], then checks that the optimizer's state
     /// fits `model`'s parameters and the estimator's own.
-    pub fn load_state_for(
+    pub fn load_state_for<M: Trainable<T> + ?Sized>(
         &mut self,
-        model: &dyn Energy<T>,
+        model: &M,
         state: &[(String, Vec<f64>)],
-    ) -> std::result::Result<(), StateError> {
+    ) -> std::result::Result<(), StateError>
+    where
+        E: EstimatorBase<T>,
+    {
         self.load_state(state)?;
         let n = model.num_params() + self.estimator.aux_params().len();
         match self.optimizer.state_len() {
@@ -161,7 +168,10 @@ impl<T: Real, E: Estimator<T>, O: Optimizer<T>> Trainer<T, E, O> {
 
     /// The mean held-out loss over `data` at the current parameters, with
     /// noise keyed by (seed, `tag_step`).
-    pub fn evaluate(&self, model: &dyn Energy<T>, data: &Dataset<T>, tag_step: usize) -> Result<f64> {
+    pub fn evaluate<M: ?Sized>(&self, model: &M, data: &Dataset<T>, tag_step: usize) -> Result<f64>
+    where
+        E: Estimator<T, M>,
+    {
         let d = data.dim();
         let chunk = self.config.eval_batch_size.max(1);
         let key = derive_seed(self.config.seed, tags::EVAL, tag_step as u64);
@@ -178,13 +188,16 @@ impl<T: Real, E: Estimator<T>, O: Optimizer<T>> Trainer<T, E, O> {
     /// Errors: configuration and shape errors before the first step;
     /// [`EstError::Diverged`] when a non-finite value appears (the model and
     /// the estimator keep the last finite parameters).
-    pub fn fit(
+    pub fn fit<M: Trainable<T> + ?Sized>(
         &mut self,
-        model: &mut dyn Energy<T>,
+        model: &mut M,
         train: &Dataset<T>,
         heldout: Option<&Dataset<T>>,
         mut callback: impl FnMut(&Progress<'_, T>) -> Control,
-    ) -> Result<TrainReport> {
+    ) -> Result<TrainReport>
+    where
+        E: Estimator<T, M>,
+    {
         let cfg = self.config;
         let d = model.dim();
         if train.dim() != d || heldout.is_some_and(|h| h.dim() != d) {
@@ -279,7 +292,7 @@ impl<T: Real, E: Estimator<T>, O: Optimizer<T>> Trainer<T, E, O> {
 }
 
 /// Entries `step` \[1\], `optimizer.*`, `estimator.*` (see [`crate::state`]).
-impl<T: Real, E: Estimator<T>, O: Optimizer<T>> Resumable for Trainer<T, E, O> {
+impl<T: Real, E: Resumable, O: Optimizer<T>> Resumable for Trainer<T, E, O> {
     fn save_state(&self) -> State {
         let mut s = vec![("step".to_string(), vec![self.done as f64])];
         s.extend(prefixed("optimizer", self.optimizer.save_state()));

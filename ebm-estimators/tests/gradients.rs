@@ -4,9 +4,10 @@
 mod common;
 
 use common::{check_estimator_grad, gaussian_model};
+use ebm_core::gaussian::Gaussian;
 use ebm_core::mlp::{Activation, Mlp};
+use ebm_core::prelude::*;
 use ebm_core::testing::{normal_vec, Tolerance};
-use ebm_core::Energy;
 use ebm_estimators::icd::kl_loss;
 use ebm_estimators::*;
 
@@ -16,11 +17,11 @@ fn batch(d: usize, b: usize, seed: u64) -> Vec<f64> {
     normal_vec(seed, b * d).iter().map(|v| 0.8 * v + 0.3).collect()
 }
 
-fn models() -> (ebm_core::gaussian::Gaussian<f64>, Mlp<f64>) {
+fn models() -> (Gaussian<f64>, Mlp<f64>) {
     (gaussian_model(3, 7), Mlp::<f64>::init(3, &[6, 4], Activation::Softplus, 11).unwrap())
 }
 
-fn check_all<E: Estimator<f64>>(mut make: impl FnMut() -> E) {
+fn check_all<E: Estimator<f64, Gaussian<f64>> + Estimator<f64, Mlp<f64>>>(mut make: impl FnMut() -> E) {
     let (g, m) = models();
     let x = batch(3, 9, 5);
     let ctx = StepCtx::new(42, 3);
@@ -78,7 +79,7 @@ fn lsd_model_gradient_exact_and_hutchinson_trace() {
 /// prepared parameters, x′(θ) = x − (ε²/2)∇ₓE_θ(x) + εz (module `icd`).
 /// The estimator's own `loss` evaluates the KL term with θ̄ = θ, so the
 /// objective differentiated here is loss(θ) − λ·KL(θ, θ) + λ·KL(θ, θ̄).
-fn check_icd<M: Energy<f64> + Clone, E: Estimator<f64>>(
+fn check_icd<M: Objectives<f64> + Langevin<f64> + Clone, E: Estimator<f64, M>>(
     est: &mut E,
     kl_state: impl Fn(&E) -> icd::KlState<f64>,
     model: &M,

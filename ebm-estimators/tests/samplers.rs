@@ -6,7 +6,8 @@
 
 use ebm_core::gaussian::Gaussian;
 use ebm_core::mixture::{Covariance, GaussianMixture};
-use ebm_core::{Energy, Real, Result as CoreResult};
+use ebm_core::prelude::*;
+use ebm_core::{Batch, Chains, Outputs, ParamGrad, PerSample, Real, Result as CoreResult, Target, Weights};
 use ebm_estimators::linalg::{cholesky, inverse_spd};
 use ebm_estimators::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -114,12 +115,12 @@ fn annealed_langevin_reaches_the_mixture() {
     let model = mixture();
     let mut x = start(4000);
     let s = AnnealedLangevin::geometric(1.0, 0.1, 5, 0.1, 200);
-    let stats = Sampler::<f64>::sample(&s, &model, &mut x, 3, 0).unwrap();
+    let stats = s.sample(&model, &mut x, 3, 0).unwrap();
     assert_eq!(stats.steps, 1000);
-    assert_eq!(Sampler::<f64>::streams(&s), 1000);
+    assert_eq!(s.streams(), 1000);
     // ε = 0.1 at the last level: the ULA bias is below the statistical error
     check_moments("annealed", &x);
-    assert!(Sampler::<f64>::sample(&AnnealedLangevin::new(vec![0.1, 1.0], 0.1, 1), &model, &mut x, 3, 0).is_err());
+    assert!(AnnealedLangevin::new(vec![0.1, 1.0], 0.1, 1).sample(&model, &mut x, 3, 0).is_err());
 }
 
 #[test]
@@ -154,45 +155,47 @@ impl Energy<f64> for Counting {
     fn dim(&self) -> usize {
         self.inner.dim()
     }
+    fn eval(&self, x: Batch<'_, f64>, out: Outputs<'_, f64>) -> CoreResult<()> {
+        self.inner.eval(x, out)
+    }
+}
+
+impl Trainable<f64> for Counting {
     fn params(&self) -> &[f64] {
         self.inner.params()
     }
     fn params_mut(&mut self) -> &mut [f64] {
         self.inner.params_mut()
     }
-    fn energy(&self, x: &[f64], e: &mut [f64]) -> CoreResult<()> {
-        self.inner.energy(x, e)
-    }
-    fn energy_score(&self, x: &[f64], e: &mut [f64], s: &mut [f64]) -> CoreResult<()> {
-        self.inner.energy_score(x, e, s)
-    }
-    fn energy_score_hess_diag(&self, x: &[f64], e: &mut [f64], s: &mut [f64], h: &mut [f64]) -> CoreResult<()> {
-        self.inner.energy_score_hess_diag(x, e, s, h)
-    }
-    fn grad_params_energy(&self, x: &[f64], w: &[f64], g: &mut [f64]) -> CoreResult<()> {
-        self.inner.grad_params_energy(x, w, g)
-    }
-    fn grad_params_v_dot_grad_x(&self, x: &[f64], v: &[f64], w: &[f64], g: &mut [f64]) -> CoreResult<()> {
-        self.inner.grad_params_v_dot_grad_x(x, v, w, g)
-    }
-    fn grad_params_sm(&self, x: &[f64], w: &[f64], g: &mut [f64]) -> CoreResult<()> {
-        self.inner.grad_params_sm(x, w, g)
-    }
-    fn langevin_ula(&self, x: &mut [f64], eps: f64, steps: usize, seed: u64, first: u64) -> CoreResult<()> {
-        self.ula.fetch_add(1, Ordering::SeqCst);
-        self.inner.langevin_ula(x, eps, steps, seed, first)
-    }
-    fn langevin_mala(
+    fn grad_params(
         &self,
-        x: &mut [f64],
+        x: Batch<'_, f64>,
+        target: Target<'_, f64>,
+        w: Weights<'_, f64>,
+        g: ParamGrad<'_, f64>,
+    ) -> CoreResult<()> {
+        self.inner.grad_params(x, target, w, g)
+    }
+}
+
+impl Objectives<f64> for Counting {}
+
+impl Langevin<f64> for Counting {
+    fn ula(&self, x: Chains<'_, f64>, eps: f64, steps: usize, seed: u64, first: u64) -> CoreResult<()> {
+        self.ula.fetch_add(1, Ordering::SeqCst);
+        self.inner.ula(x, eps, steps, seed, first)
+    }
+    fn mala(
+        &self,
+        x: Chains<'_, f64>,
         eps: f64,
         steps: usize,
         seed: u64,
         first: u64,
-        acc: &mut [u32],
+        acc: PerSample<'_, u32>,
     ) -> CoreResult<f64> {
         self.mala.fetch_add(1, Ordering::SeqCst);
-        self.inner.langevin_mala(x, eps, steps, seed, first, acc)
+        self.inner.mala(x, eps, steps, seed, first, acc)
     }
 }
 
@@ -205,7 +208,7 @@ fn ula_mala_and_annealed_use_the_models_own_langevin() {
     ebm_core::langevin::ula(&m.inner, &mut y, 0.2, 3, 1, 0).unwrap();
     assert_eq!(x, y, "ULA must be the core's reference draw for draw");
     Mala::new(0.2, 3).sample(&m, &mut x, 1, 0).unwrap();
-    Sampler::<f64>::sample(&AnnealedLangevin::new(vec![0.5, 0.2], 0.1, 2), &m, &mut x, 1, 0).unwrap();
+    AnnealedLangevin::new(vec![0.5, 0.2], 0.1, 2).sample(&m, &mut x, 1, 0).unwrap();
     // improved CD's last step goes through the override too
     let mut cd = Cd::new(Mala::new(0.2, 2)).with_kl(KlTerm { weight: 1.0, eps: 0.1 });
     cd.prepare(&m, &start(4), StepCtx::new(0, 0)).unwrap();
@@ -221,13 +224,13 @@ fn annealed_langevin_conditional_matches_the_plain_form_and_validates() {
     let m = mixture();
     let a = AnnealedLangevin::geometric(3.0, 1.0, 4, 0.2, 25);
     let (mut x1, mut x2) = (start(64), start(64));
-    let s1 = Sampler::<f64>::sample(&a, &m, &mut x1, 7, 3).unwrap();
-    let levels: Vec<&dyn Energy<f64>> = vec![&m; 4];
+    let s1 = a.sample(&m, &mut x1, 7, 3).unwrap();
+    let levels: Vec<&dyn Langevin<f64>> = vec![&m; 4];
     let s2 = a.sample_conditional(&levels, &mut x2, 7, 3).unwrap();
     assert_eq!(x1, x2);
     assert_eq!(s1, s2);
     assert!(matches!(a.sample_conditional(&levels[..3], &mut x2, 7, 3), Err(EstError::Config(_))));
     let g = Gaussian::<f64>::init(3, 0).unwrap();
-    let mixed: Vec<&dyn Energy<f64>> = vec![&m, &m, &m, &g];
+    let mixed: Vec<&dyn Langevin<f64>> = vec![&m, &m, &m, &g];
     assert!(matches!(a.sample_conditional(&mixed, &mut x2, 7, 3), Err(EstError::Config(_))));
 }

@@ -7,7 +7,8 @@ mod common;
 
 use common::{gauss5, mle, rel_err};
 use ebm_core::gaussian::Gaussian;
-use ebm_core::Energy;
+use ebm_core::prelude::*;
+use ebm_core::{Batch, Outputs, ParamGrad, PerSample, Target, Weights};
 use ebm_estimators::*;
 
 fn data() -> Dataset<f64> {
@@ -17,7 +18,7 @@ fn data() -> Dataset<f64> {
 
 /// Trains a Gaussian from its default start and returns it with its (mean,
 /// precision) relative errors against the MLE.
-fn fit<E: Estimator<f64>>(est: E, lr: f64, batch: usize, steps: usize) -> (Gaussian<f64>, f64, f64) {
+fn fit<E: Estimator<f64, Gaussian<f64>>>(est: E, lr: f64, batch: usize, steps: usize) -> (Gaussian<f64>, f64, f64) {
     let data = data();
     let (m_mle, p_mle) = mle(&data);
     let mut model = Gaussian::<f64>::init(5, 1).unwrap();
@@ -163,61 +164,76 @@ fn exact_ssm_on_an_mlp() {
     assert!((sliced - exact).abs() < 0.02 * exact.abs().max(1.0), "sliced {sliced} vs exact {exact}");
 }
 
-/// A user model without `v_hess_v` is refused by the exact mode with a
-/// typed error, and trains with the explicit central-difference option.
+/// A user model reaches SSM's exact mode through its own `Curvature` (here
+/// forwarding to a Gaussian): loss and gradient are the family's bit for
+/// bit, the explicit central-difference option agrees to O(h²), and a bad
+/// step is a configuration error.
 #[test]
-fn user_models_without_v_hess_v() {
+fn user_models_with_forwarded_curvature() {
     let g = common::gaussian_model(2, 3);
-    let model = NoHvp(g.clone());
+    let model = Forwarded(g.clone());
     let x: Vec<f64> = ebm_core::testing::normal_vec(5, 8 * 2);
     let mut est = Ssm::new(2, Projection::Gaussian);
     est.prepare(&model, &x, StepCtx::new(1, 0)).unwrap();
-    let mut grad = vec![0.0; model.num_params()];
-    let err = est.loss_grad(&model, &x, &mut grad).unwrap_err();
-    assert_eq!(err, EstError::Model(ebm_core::EbmError::Unsupported { model: "gaussian", method: "v_hess_v" }));
+    let (mut grad, mut want_grad) = (vec![0.0; model.num_params()], vec![0.0; g.num_params()]);
+    let l = est.loss_grad(&model, &x, &mut grad).unwrap();
+    let want = est.loss_grad(&g, &x, &mut want_grad).unwrap();
+    assert_eq!((l, &grad), (want, &want_grad));
     let fd = est.clone().with_hvp(HvpMode::central_difference_for::<f64>());
-    let l = fd.loss_grad(&model, &x, &mut grad).unwrap();
-    let want = est.loss(&g, &x).unwrap();
-    assert!((l - want).abs() < 1e-6 * want.abs().max(1.0), "{l} vs {want}");
+    let lf = fd.loss_grad(&model, &x, &mut grad).unwrap();
+    assert!((lf - want).abs() < 1e-6 * want.abs().max(1.0), "{lf} vs {want}");
     // Bad steps are configuration errors.
     let bad = est.clone().with_hvp(HvpMode::CentralDifference { h: 0.0 });
     assert!(matches!(bad.loss(&model, &x), Err(EstError::Config(_))));
 }
 
-/// Delegates everything but the optional Hessian quadratic form.
+/// A user model with exactly what SSM needs: its energy, its parameters and
+/// its Hessian quadratic form, each forwarded to a Gaussian.
 #[derive(Clone)]
-struct NoHvp(Gaussian<f64>);
+struct Forwarded(Gaussian<f64>);
 
-impl Energy<f64> for NoHvp {
+impl Energy<f64> for Forwarded {
     fn name(&self) -> &'static str {
-        self.0.name()
+        "forwarded"
     }
     fn dim(&self) -> usize {
         self.0.dim()
     }
+    fn eval(&self, x: Batch<'_, f64>, out: Outputs<'_, f64>) -> ebm_core::Result<()> {
+        self.0.eval(x, out)
+    }
+}
+
+impl Trainable<f64> for Forwarded {
     fn params(&self) -> &[f64] {
         self.0.params()
     }
     fn params_mut(&mut self) -> &mut [f64] {
         self.0.params_mut()
     }
-    fn energy(&self, x: &[f64], e: &mut [f64]) -> ebm_core::Result<()> {
-        self.0.energy(x, e)
+    fn grad_params(
+        &self,
+        x: Batch<'_, f64>,
+        target: Target<'_, f64>,
+        w: Weights<'_, f64>,
+        g: ParamGrad<'_, f64>,
+    ) -> ebm_core::Result<()> {
+        self.0.grad_params(x, target, w, g)
     }
-    fn energy_score(&self, x: &[f64], e: &mut [f64], s: &mut [f64]) -> ebm_core::Result<()> {
-        self.0.energy_score(x, e, s)
+}
+
+impl Curvature<f64> for Forwarded {
+    fn eval_v_hess_v(&self, x: Batch<'_, f64>, v: Batch<'_, f64>, out: PerSample<'_, f64>) -> ebm_core::Result<()> {
+        self.0.eval_v_hess_v(x, v, out)
     }
-    fn energy_score_hess_diag(&self, x: &[f64], e: &mut [f64], s: &mut [f64], h: &mut [f64]) -> ebm_core::Result<()> {
-        self.0.energy_score_hess_diag(x, e, s, h)
-    }
-    fn grad_params_energy(&self, x: &[f64], w: &[f64], g: &mut [f64]) -> ebm_core::Result<()> {
-        self.0.grad_params_energy(x, w, g)
-    }
-    fn grad_params_v_dot_grad_x(&self, x: &[f64], v: &[f64], w: &[f64], g: &mut [f64]) -> ebm_core::Result<()> {
-        self.0.grad_params_v_dot_grad_x(x, v, w, g)
-    }
-    fn grad_params_sm(&self, x: &[f64], w: &[f64], g: &mut [f64]) -> ebm_core::Result<()> {
-        self.0.grad_params_sm(x, w, g)
+    fn grad_v_hess_v(
+        &self,
+        x: Batch<'_, f64>,
+        v: Batch<'_, f64>,
+        w: Weights<'_, f64>,
+        g: ParamGrad<'_, f64>,
+    ) -> ebm_core::Result<()> {
+        self.0.grad_v_hess_v(x, v, w, g)
     }
 }
 

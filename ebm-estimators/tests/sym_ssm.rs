@@ -7,9 +7,9 @@
 //! Run with `cargo test -p ebm-estimators --release --test sym_ssm`.
 
 use ebm_core::gaussian::Gaussian;
+use ebm_core::prelude::*;
 use ebm_core::sym::SymEnergy;
 use ebm_core::testing::{normal_vec, Tolerance};
-use ebm_core::Energy;
 use ebm_estimators::*;
 
 const GAUSSIAN: &str = "energy(x[d]; mu[d], L[d,d] lower) = \

@@ -1,5 +1,7 @@
-//! In-kernel activations σ with σ′ and σ″, the twins of
-//! `ebm_core::mlp::Activation::derivs` (same overflow-free formulas):
+//! The one `#[cube]` home of the kernels' smooth scalar functions: the
+//! activations σ with σ′ and σ″ (twins of `ebm_core::activation`, same
+//! overflow-free formulas), the logistic sigmoid, softplus, and an accurate
+//! `log1p`, shared by the MLP, RBM, ICA and symbolic kernels:
 //!
 //! | code | σ(a) | σ′ | σ″ |
 //! | --- | --- | --- | --- |
@@ -66,6 +68,38 @@ pub fn sigmoid_pair(a: f32) -> Sig {
     Sig { s, sm, e }
 }
 
+/// ln(1 + a), accurate near 0: ln(1 + a) for |a| ≥ ½ (WGSL's built-in
+/// `log1p` polyfill is exactly this, and loses every digit for tiny a);
+/// below, 2 atanh(s) with s = a/(2 + a) (|s| ≤ ⅓) by its series to s¹⁵.
+#[cube]
+pub fn log1p(a: f32) -> f32 {
+    let s = a / (2.0f32 + a);
+    let s2 = s * s;
+    let p = 1.0f32
+        + s2 * (1.0f32 / 3.0f32
+            + s2 * (1.0f32 / 5.0f32
+                + s2 * (1.0f32 / 7.0f32
+                    + s2 * (1.0f32 / 9.0f32
+                        + s2 * (1.0f32 / 11.0f32 + s2 * (1.0f32 / 13.0f32 + s2 * (1.0f32 / 15.0f32)))))));
+    let small = 2.0f32 * s * p;
+    let big = f32::ln(1.0f32 + a);
+    select(f32::abs(a) < 0.5f32, small, big)
+}
+
+/// σ(a) = 1/(1 + e^{−a}).
+#[cube]
+pub fn sigmoid(a: f32) -> f32 {
+    let e = f32::exp(-f32::abs(a));
+    let r = 1.0f32 / (1.0f32 + e);
+    select(a >= 0.0f32, r, e * r)
+}
+
+/// softplus(a) = ln(1 + eᵃ) = max(a, 0) + log1p(e^{−|a|}), without overflow.
+#[cube]
+pub fn softplus(a: f32) -> f32 {
+    f32::max(a, 0.0f32) + log1p(f32::exp(-f32::abs(a)))
+}
+
 /// (tanh a, 1 − tanh² a) as `ebm_core`'s `tanh_sech2` (as `Sig { s: t, sm: sech², e }`).
 #[cube]
 pub fn tanh_sech2(a: f32) -> Sig {
@@ -87,7 +121,7 @@ pub fn act3(a: f32, #[comptime] act: u32) -> Act3 {
     let mut out = Act3 { v: 0.0f32, d1: 0.0f32, d2: 0.0f32 };
     if comptime!(act == 0) {
         let p = sigmoid_pair(a);
-        out.v = f32::max(a, 0.0f32) + f32::log1p(p.e);
+        out.v = f32::max(a, 0.0f32) + log1p(p.e);
         out.d1 = p.s;
         out.d2 = p.s * p.sm;
     } else if comptime!(act == 1) {

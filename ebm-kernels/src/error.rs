@@ -52,12 +52,13 @@ pub enum KernelError {
 }
 
 impl From<KernelError> for EbmError {
-    /// `Energy` methods return [`EbmError`]: model errors pass through, GPU
-    /// errors become [`EbmError::InvalidConfig`] carrying the full message.
+    /// The `Energy` traits return [`EbmError`]: model errors pass through,
+    /// GPU errors become [`EbmError::Backend`] whose `source()` is the
+    /// [`KernelError`] itself.
     fn from(e: KernelError) -> Self {
         match e {
             KernelError::Model(m) => m,
-            other => EbmError::InvalidConfig(format!("GPU backend: {other}")),
+            other => EbmError::Backend(ebm_core::BackendError::new("GPU", other)),
         }
     }
 }

@@ -26,6 +26,8 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
+use crate::act::log1p;
+use crate::packed::tri;
 use crate::spec::Spec;
 use cubecl::prelude::*;
 
@@ -50,14 +52,14 @@ pub fn gaussian_eval(
     for j in 0..d {
         let mut acc = 0.0f32;
         for i in j..d {
-            acc += w[d + i * (i + 1) / 2 + j] * r[i];
+            acc += w[d + tri(i, j)] * r[i];
         }
         u[j] = acc;
         e += acc * acc;
     }
     if comptime!(want_grad || want_hess) {
         for i in 0..d {
-            let row = d + i * (i + 1) / 2;
+            let row = d + tri(i, 0);
             let mut acc = 0.0f32;
             let mut p = 0.0f32;
             for j in 0..i + 1 {
@@ -88,7 +90,7 @@ fn ica_source(s: f32, #[comptime] variant: u32) -> Src3 {
     if comptime!(variant == 2) {
         let hs2 = 0.5f32 * s * s;
         let q = 1.0f32 + hs2;
-        out.g0 = f32::log1p(hs2);
+        out.g0 = log1p(hs2);
         out.g1 = s / q;
         out.g2 = (1.0f32 - hs2) / (q * q);
     } else {
@@ -104,7 +106,7 @@ fn ica_source(s: f32, #[comptime] variant: u32) -> Src3 {
             t = -t;
         }
         let sech2 = 4.0f32 * e / ((1.0f32 + e) * (1.0f32 + e));
-        let lc = a + f32::log1p(e) - core::f32::consts::LN_2;
+        let lc = a + log1p(e) - core::f32::consts::LN_2;
         out.g0 = lc / scale;
         out.g1 = t;
         out.g2 = scale * sech2;
@@ -217,13 +219,13 @@ pub fn mixture_eval(
             for j in 0..d {
                 let mut acc = 0.0f32;
                 for i in j..d {
-                    acc += w[f + i * (i + 1) / 2 + j] * r[i];
+                    acc += w[f + tri(i, j)] * r[i];
                 }
                 u[j] = acc;
                 uu += acc * acc;
             }
             for i in 0..d {
-                let row = f + i * (i + 1) / 2;
+                let row = f + tri(i, 0);
                 logdet += f32::ln(f32::abs(w[row + i]));
                 let mut acc = 0.0f32;
                 let mut p = 0.0f32;
@@ -314,7 +316,7 @@ pub fn rbm_eval(
             h = inv;
         }
         let h1 = ex * inv * inv;
-        e -= f32::max(a, 0.0f32) + f32::log1p(ex);
+        e -= f32::max(a, 0.0f32) + log1p(ex);
         if comptime!(want_grad || want_hess) {
             for i in 0..d {
                 let wi = w[row + i];

@@ -7,6 +7,7 @@ use ebm_core::gaussian::Gaussian;
 use ebm_core::ica::{Ica, Source};
 use ebm_core::mixture::{Covariance, GaussianMixture};
 use ebm_core::mlp::Mlp;
+use ebm_core::prelude::*;
 use ebm_core::rbm::GaussBernoulliRbm;
 use ebm_core::{EbmError, Energy};
 
@@ -14,8 +15,8 @@ use ebm_core::{EbmError, Energy};
 /// private memory; far beyond this, shader compilers refuse or spill badly).
 pub const MAX_THREAD_FLOATS: usize = 16 * 1024;
 
-/// A CPU model (`Energy<f32>`) that the fused kernels can evaluate.
-pub trait GpuFamily: Energy<f32> + Clone {
+/// A CPU model (`Model<f32>`) that the fused kernels can evaluate.
+pub trait GpuFamily: Model<f32> + Clone {
     /// The kernel specialisation (with `shared = false`; the caller decides
     /// shared staging from the device's limits) and the `meta` words.
     fn spec(&self) -> Result<(Spec, Vec<u32>)>;

@@ -50,7 +50,11 @@ use crate::plan::{eval_ranges, fixed_cost, loop_cost, steps_per_launch, LoopCost
 use crate::spec::Spec;
 use cubecl::bytes::Bytes;
 use cubecl::server::Handle;
-use ebm_core::{check_batch, check_finite, check_len, EbmError, Energy};
+use ebm_core::prelude::*;
+use ebm_core::{
+    check_batch, check_finite, check_len, Batch, Chains, Curvature, EbmError, Energy, Langevin, Objectives, Outputs,
+    ParamGrad, PerSample, Target, Trainable, Weights,
+};
 use std::sync::Mutex;
 
 mod param_grads;
@@ -222,7 +226,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
     /// E (and score, Hessian diagonal) on the device; the inputs are
     /// already checked. One launch, or several under a loop budget
     /// ([`crate::plan`]).
-    fn eval(&self, x: &[f32], batch: usize, want_grad: bool, want_hess: bool) -> Result<Vec<Bytes>> {
+    fn eval_device(&self, x: &[f32], batch: usize, want_grad: bool, want_hess: bool) -> Result<Vec<Bytes>> {
         self.check_size(batch)?;
         let fixed = fixed_cost(&self.spec, WORKGROUP as u64);
         let ranges = eval_ranges(&self.spec, &self.cost, fixed, self.loop_budget, want_grad, want_hess)
@@ -454,7 +458,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
         u32::try_from(steps).map_err(|_| KernelError::Unsupported(format!("{steps} Langevin steps in one launch")))
     }
 
-    fn ula(&self, x: &mut [f32], eps: f32, steps: usize, seed: u64, first_step: u64) -> Result<()> {
+    fn ula_device(&self, x: &mut [f32], eps: f32, steps: usize, seed: u64, first_step: u64) -> Result<()> {
         let d = self.spec.d;
         let batch = x.len() / d;
         self.check_size(batch)?;
@@ -493,7 +497,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
         Ok(())
     }
 
-    fn mala(
+    fn mala_device(
         &self,
         x: &mut [f32],
         eps: f32,
@@ -562,6 +566,28 @@ impl<M: GpuFamily> Energy<f32> for GpuEnergy<M> {
         self.cpu.dim()
     }
 
+    /// One launch of the fused kernel (several under a loop budget).
+    fn eval(&self, x: Batch<'_, f32>, out: Outputs<'_, f32>) -> ebm_core::Result<()> {
+        let (want_grad, want_hess) = (out.wants_score(), out.wants_hess_diag());
+        if want_hess {
+            if let Some(e) = self.cpu.hess_error() {
+                return Err(e);
+            }
+        }
+        let res = self.eval_device(&x, x.rows(), want_grad, want_hess)?;
+        let (energy, score, hess_diag) = out.into_parts();
+        copy_out(energy, &res[0]);
+        if let Some(s) = score {
+            copy_out(s, &res[1]);
+        }
+        if let Some(h) = hess_diag {
+            copy_out(h, &res[2]);
+        }
+        Ok(())
+    }
+}
+
+impl<M: GpuFamily> Trainable<f32> for GpuEnergy<M> {
     fn params(&self) -> &[f32] {
         self.cpu.params()
     }
@@ -573,150 +599,87 @@ impl<M: GpuFamily> Energy<f32> for GpuEnergy<M> {
         self.cpu.params_mut()
     }
 
-    fn energy(&self, x: &[f32], energy: &mut [f32]) -> ebm_core::Result<()> {
-        let b = check_batch("x", x, self.dim())?;
-        check_len("energy", energy, b)?;
-        let out = self.eval(x, b, false, false)?;
-        copy_out(energy, &out[0]);
-        Ok(())
-    }
-
-    fn energy_score(&self, x: &[f32], energy: &mut [f32], score: &mut [f32]) -> ebm_core::Result<()> {
-        let d = self.dim();
-        let b = check_batch("x", x, d)?;
-        check_len("energy", energy, b)?;
-        check_len("score", score, b * d)?;
-        let out = self.eval(x, b, true, false)?;
-        copy_out(energy, &out[0]);
-        copy_out(score, &out[1]);
-        Ok(())
-    }
-
-    fn energy_score_hess_diag(
+    /// On the device ([`crate::grad`], [`crate::grad_vdx`],
+    /// [`crate::grad_sm`]); on the CPU twin when one sample's gradient does
+    /// not fit the adapter's loop budget, and for the score-matching
+    /// gradient of a ReLU MLP (which the twin refuses) (module docs).
+    fn grad_params(
         &self,
-        x: &[f32],
-        energy: &mut [f32],
-        score: &mut [f32],
-        hess_diag: &mut [f32],
+        x: Batch<'_, f32>,
+        target: Target<'_, f32>,
+        w: Weights<'_, f32>,
+        mut grad: ParamGrad<'_, f32>,
     ) -> ebm_core::Result<()> {
-        if let Some(e) = self.cpu.hess_error() {
-            return Err(e);
-        }
-        let d = self.dim();
-        let b = check_batch("x", x, d)?;
-        check_len("energy", energy, b)?;
-        check_len("score", score, b * d)?;
-        check_len("hess_diag", hess_diag, b * d)?;
-        let out = self.eval(x, b, true, true)?;
-        copy_out(energy, &out[0]);
-        copy_out(score, &out[1]);
-        copy_out(hess_diag, &out[2]);
-        Ok(())
-    }
-
-    /// On the device ([`crate::grad`]); on the CPU twin when one sample's
-    /// gradient does not fit the adapter's loop budget (module docs).
-    fn grad_params_energy(&self, x: &[f32], weights: &[f32], grad: &mut [f32]) -> ebm_core::Result<()> {
-        let b = check_batch("x", x, self.dim())?;
-        check_len("weights", weights, b)?;
-        check_finite("weights", weights, 1)?;
-        check_len("grad", grad, self.num_params())?;
-        match self.grad_energy_device(x, weights, b)? {
+        let b = x.rows();
+        let on_device = match target {
+            Target::Energy => self.grad_energy_device(&x, &w, b)?,
+            Target::VDotGradX(v) => self.grad_vdx_device(&x, &v, &w, b)?,
+            Target::ScoreMatching => {
+                let relu = self.spec.family == crate::spec::FAM_MLP
+                    && self.spec.variant == crate::act::code(ebm_core::mlp::Activation::Relu);
+                if relu {
+                    None
+                } else {
+                    self.grad_sm_device(&x, &w, b)?
+                }
+            }
+        };
+        match on_device {
             Some(g) => grad.copy_from_slice(&g),
-            None => self.cpu.grad_params_energy(x, weights, grad)?,
+            None => self.cpu.grad_params(x, target, w, grad)?,
         }
         Ok(())
     }
+}
 
-    /// On the device ([`crate::grad_vdx`]); on the CPU twin beyond the
-    /// loop budget (module docs).
-    fn grad_params_v_dot_grad_x(
-        &self,
-        x: &[f32],
-        v: &[f32],
-        weights: &[f32],
-        grad: &mut [f32],
-    ) -> ebm_core::Result<()> {
-        // The CPU twins' checks, in their order.
-        let d = self.dim();
-        let b = check_batch("x", x, d)?;
-        check_len("v", v, b * d)?;
-        check_finite("v", v, d)?;
-        check_len("weights", weights, b)?;
-        check_finite("weights", weights, 1)?;
-        check_len("grad", grad, self.num_params())?;
-        match self.grad_vdx_device(x, v, weights, b)? {
-            Some(g) => grad.copy_from_slice(&g),
-            None => self.cpu.grad_params_v_dot_grad_x(x, v, weights, grad)?,
-        }
-        Ok(())
-    }
-
-    /// On the device ([`crate::grad_sm`]); on the CPU twin for ReLU MLPs
-    /// (which it refuses) or beyond the loop budget (module docs).
-    fn grad_params_sm(&self, x: &[f32], weights: &[f32], grad: &mut [f32]) -> ebm_core::Result<()> {
-        let relu = self.spec.family == crate::spec::FAM_MLP
-            && self.spec.variant == crate::act::code(ebm_core::mlp::Activation::Relu);
-        if relu {
-            return self.cpu.grad_params_sm(x, weights, grad);
-        }
-        let b = check_batch("x", x, self.dim())?;
-        check_len("weights", weights, b)?;
-        check_finite("weights", weights, 1)?;
-        check_len("grad", grad, self.num_params())?;
-        match self.grad_sm_device(x, weights, b)? {
-            Some(g) => grad.copy_from_slice(&g),
-            None => self.cpu.grad_params_sm(x, weights, grad)?,
-        }
-        Ok(())
-    }
-
+impl<M: GpuFamily> Curvature<f32> for GpuEnergy<M> {
     /// On the device for the MLP and the Gaussian ([`crate::vhv`]); on
     /// the CPU twin for ReLU MLPs (which it refuses), the other families,
     /// and a sample beyond the loop budget (module docs).
-    fn v_hess_v(&self, x: &[f32], v: &[f32], out: &mut [f32]) -> ebm_core::Result<()> {
-        if !self.v_hess_v_on_device() {
-            return self.cpu.v_hess_v(x, v, out);
+    fn eval_v_hess_v(&self, x: Batch<'_, f32>, v: Batch<'_, f32>, mut out: PerSample<'_, f32>) -> ebm_core::Result<()> {
+        if self.v_hess_v_on_device() {
+            if let Some(q) = self.vhv_device(&x, &v, x.rows())? {
+                out.copy_from_slice(&q);
+                return Ok(());
+            }
         }
-        // The CPU twin's checks, in its order.
-        let d = self.dim();
-        let b = check_batch("x", x, d)?;
-        check_len("v", v, b * d)?;
-        check_finite("v", v, d)?;
-        check_len("out", out, b)?;
-        match self.vhv_device(x, v, b)? {
-            Some(q) => out.copy_from_slice(&q),
-            None => self.cpu.v_hess_v(x, v, out)?,
-        }
-        Ok(())
+        self.cpu.eval_v_hess_v(x, v, out)
     }
 
     /// Delegates to the CPU twin (see the module docs).
-    fn grad_params_v_hess_v(&self, x: &[f32], v: &[f32], weights: &[f32], grad: &mut [f32]) -> ebm_core::Result<()> {
-        self.cpu.grad_params_v_hess_v(x, v, weights, grad)
+    fn grad_v_hess_v(
+        &self,
+        x: Batch<'_, f32>,
+        v: Batch<'_, f32>,
+        w: Weights<'_, f32>,
+        grad: ParamGrad<'_, f32>,
+    ) -> ebm_core::Result<()> {
+        self.cpu.grad_v_hess_v(x, v, w, grad)
     }
+}
 
+/// The two-pass defaults, each pass on the device.
+impl<M: GpuFamily> Objectives<f32> for GpuEnergy<M> {}
+
+impl<M: GpuFamily> Langevin<f32> for GpuEnergy<M> {
     /// All `steps` ULA steps in one launch (module docs).
-    fn langevin_ula(&self, x: &mut [f32], eps: f32, steps: usize, seed: u64, first_step: u64) -> ebm_core::Result<()> {
-        check_batch("x", x, self.dim())?;
+    fn ula(&self, mut x: Chains<'_, f32>, eps: f32, steps: usize, seed: u64, first_step: u64) -> ebm_core::Result<()> {
         Self::check_eps(eps)?;
-        self.ula(x, eps, steps, seed, first_step)?;
+        self.ula_device(&mut x, eps, steps, seed, first_step)?;
         Ok(())
     }
 
     /// All `steps` MALA steps in one launch (module docs).
-    fn langevin_mala(
+    fn mala(
         &self,
-        x: &mut [f32],
+        mut x: Chains<'_, f32>,
         eps: f32,
         steps: usize,
         seed: u64,
         first_step: u64,
-        accepts: &mut [u32],
+        mut accepts: PerSample<'_, u32>,
     ) -> ebm_core::Result<f64> {
-        let b = check_batch("x", x, self.dim())?;
-        check_len("accepts", accepts, b)?;
         Self::check_eps(eps)?;
-        Ok(self.mala(x, eps, steps, seed, first_step, accepts)?)
+        Ok(self.mala_device(&mut x, eps, steps, seed, first_step, &mut accepts)?)
     }
 }

@@ -25,7 +25,9 @@ use crate::sym::{sym_kernel, SymSpec};
 use cubecl::bytes::Bytes;
 use cubecl::server::Handle;
 use ebm_core::sym::{Programs, SymEnergy};
-use ebm_core::{check_batch, check_len, Energy};
+use ebm_core::{
+    Batch, Curvature, Energy, Langevin, Objectives, Outputs, ParamGrad, PerSample, Target, Trainable, Weights,
+};
 use std::sync::Mutex;
 
 /// Runs `spec` once on `batch` samples: `x` (B × `num_inputs`), `aux`
@@ -182,7 +184,7 @@ impl GpuSym {
 
     /// Outputs of program `which` (0, 1, 2: see [`GpuSym::specs`]) at the
     /// checked inputs `x` of `batch` samples.
-    fn eval(&self, x: &[f32], batch: usize, which: usize) -> Result<Vec<Bytes>> {
+    fn eval_device(&self, x: &[f32], batch: usize, which: usize) -> Result<Vec<Bytes>> {
         let spec = &self.specs[which];
         check_size(spec, batch)?;
         let d = self.cpu.dim();
@@ -223,6 +225,23 @@ impl Energy<f32> for GpuSym {
         self.cpu.dim()
     }
 
+    /// One launch of the program for the wanted outputs.
+    fn eval(&self, x: Batch<'_, f32>, out: Outputs<'_, f32>) -> ebm_core::Result<()> {
+        let which = out.wants_score() as usize + out.wants_hess_diag() as usize;
+        let res = self.eval_device(&x, x.rows(), which)?;
+        let (energy, score, hess_diag) = out.into_parts();
+        copy_out(energy, &res[0]);
+        if let Some(s) = score {
+            copy_out(s, &res[1]);
+        }
+        if let Some(h) = hess_diag {
+            copy_out(h, &res[2]);
+        }
+        Ok(())
+    }
+}
+
+impl Trainable<f32> for GpuSym {
     fn params(&self) -> &[f32] {
         self.cpu.params()
     }
@@ -234,72 +253,35 @@ impl Energy<f32> for GpuSym {
         self.cpu.params_mut()
     }
 
-    fn energy(&self, x: &[f32], energy: &mut [f32]) -> ebm_core::Result<()> {
-        let b = check_batch("x", x, self.dim())?;
-        check_len("energy", energy, b)?;
-        let out = self.eval(x, b, 0)?;
-        copy_out(energy, &out[0]);
-        Ok(())
-    }
-
-    fn energy_score(&self, x: &[f32], energy: &mut [f32], score: &mut [f32]) -> ebm_core::Result<()> {
-        let d = self.dim();
-        let b = check_batch("x", x, d)?;
-        check_len("energy", energy, b)?;
-        check_len("score", score, b * d)?;
-        let out = self.eval(x, b, 1)?;
-        copy_out(energy, &out[0]);
-        copy_out(score, &out[1]);
-        Ok(())
-    }
-
-    fn energy_score_hess_diag(
+    /// Delegates to the CPU twin (see the module docs).
+    fn grad_params(
         &self,
-        x: &[f32],
-        energy: &mut [f32],
-        score: &mut [f32],
-        hess_diag: &mut [f32],
+        x: Batch<'_, f32>,
+        target: Target<'_, f32>,
+        w: Weights<'_, f32>,
+        grad: ParamGrad<'_, f32>,
     ) -> ebm_core::Result<()> {
-        let d = self.dim();
-        let b = check_batch("x", x, d)?;
-        check_len("energy", energy, b)?;
-        check_len("score", score, b * d)?;
-        check_len("hess_diag", hess_diag, b * d)?;
-        let out = self.eval(x, b, 2)?;
-        copy_out(energy, &out[0]);
-        copy_out(score, &out[1]);
-        copy_out(hess_diag, &out[2]);
-        Ok(())
-    }
-
-    /// Delegates to the CPU twin (see the module docs).
-    fn grad_params_energy(&self, x: &[f32], weights: &[f32], grad: &mut [f32]) -> ebm_core::Result<()> {
-        self.cpu.grad_params_energy(x, weights, grad)
-    }
-
-    /// Delegates to the CPU twin (see the module docs).
-    fn grad_params_v_dot_grad_x(
-        &self,
-        x: &[f32],
-        v: &[f32],
-        weights: &[f32],
-        grad: &mut [f32],
-    ) -> ebm_core::Result<()> {
-        self.cpu.grad_params_v_dot_grad_x(x, v, weights, grad)
-    }
-
-    /// Delegates to the CPU twin (see the module docs).
-    fn grad_params_sm(&self, x: &[f32], weights: &[f32], grad: &mut [f32]) -> ebm_core::Result<()> {
-        self.cpu.grad_params_sm(x, weights, grad)
-    }
-
-    /// Delegates to the CPU twin (see the module docs).
-    fn v_hess_v(&self, x: &[f32], v: &[f32], out: &mut [f32]) -> ebm_core::Result<()> {
-        self.cpu.v_hess_v(x, v, out)
-    }
-
-    /// Delegates to the CPU twin (see the module docs).
-    fn grad_params_v_hess_v(&self, x: &[f32], v: &[f32], weights: &[f32], grad: &mut [f32]) -> ebm_core::Result<()> {
-        self.cpu.grad_params_v_hess_v(x, v, weights, grad)
+        self.cpu.grad_params(x, target, w, grad)
     }
 }
+
+impl Curvature<f32> for GpuSym {
+    /// Delegates to the CPU twin (see the module docs).
+    fn eval_v_hess_v(&self, x: Batch<'_, f32>, v: Batch<'_, f32>, out: PerSample<'_, f32>) -> ebm_core::Result<()> {
+        self.cpu.eval_v_hess_v(x, v, out)
+    }
+
+    /// Delegates to the CPU twin (see the module docs).
+    fn grad_v_hess_v(
+        &self,
+        x: Batch<'_, f32>,
+        v: Batch<'_, f32>,
+        w: Weights<'_, f32>,
+        grad: ParamGrad<'_, f32>,
+    ) -> ebm_core::Result<()> {
+        self.cpu.grad_v_hess_v(x, v, w, grad)
+    }
+}
+
+impl Objectives<f32> for GpuSym {}
+impl Langevin<f32> for GpuSym {}

@@ -19,7 +19,8 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
-use crate::act::act3;
+use crate::act::{act3, log1p};
+use crate::packed::tri;
 use crate::spec::*;
 use cubecl::prelude::*;
 
@@ -107,12 +108,12 @@ fn gaussian_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f
     for j in 0..d {
         let mut acc = 0.0f32;
         for i in j..d {
-            acc += w[d + i * (i + 1) / 2 + j] * r[i];
+            acc += w[d + tri(i, j)] * r[i];
         }
         u[j] = acc;
     }
     for i in 0..d {
-        let base = d + i * (i + 1) / 2;
+        let base = d + tri(i, 0);
         let mut g = 0.0f32;
         for j in 0..i + 1 {
             g += w[base + j] * u[j];
@@ -135,7 +136,7 @@ fn ica_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #
         let g1 = if comptime!(spec.variant == 2) {
             let hs2 = 0.5f32 * s * s;
             let q = 1.0f32 + hs2;
-            out[row + k * d + c] = wb * f32::log1p(hs2);
+            out[row + k * d + c] = wb * log1p(hs2);
             w[k * d + c] * s / q
         } else {
             let scale = comptime!(if spec.variant == 1 { 0.5f32 } else { 1.0f32 });
@@ -190,10 +191,10 @@ fn mixture_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f3
             for j in 0..d {
                 let mut acc = 0.0f32;
                 for i in j..d {
-                    acc += w[f + i * (i + 1) / 2 + j] * r[i];
+                    acc += w[f + tri(i, j)] * r[i];
                 }
                 uu += acc * acc;
-                logdet += f32::ln(f32::abs(w[f + j * (j + 1) / 2 + j]));
+                logdet += f32::ln(f32::abs(w[f + tri(j, j)]));
             }
         }
         let ec = lse - w[c] + 0.918_938_5f32 * df - logdet + 0.5f32 * uu;
@@ -230,12 +231,12 @@ fn mixture_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f3
             for j in 0..d {
                 let mut acc = 0.0f32;
                 for i in j..d {
-                    acc += w[f + i * (i + 1) / 2 + j] * r[i];
+                    acc += w[f + tri(i, j)] * r[i];
                 }
                 u[j] = acc;
             }
             for i in 0..d {
-                let base = f + i * (i + 1) / 2;
+                let base = f + tri(i, 0);
                 let mut g = 0.0f32;
                 for j in 0..i + 1 {
                     g += w[base + j] * u[j];

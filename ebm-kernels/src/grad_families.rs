@@ -24,6 +24,7 @@
 #![allow(missing_docs)]
 
 use crate::grad_mixture::{mixture_row, mixture_row_cost};
+use crate::packed::tri;
 use crate::spec::*;
 use cubecl::prelude::*;
 
@@ -82,13 +83,13 @@ fn gaussian_row(
     for j in 0..d {
         let mut acc = 0.0f32;
         for i in j..d {
-            acc += w[d + i * (i + 1) / 2 + j] * r[i];
+            acc += w[d + tri(i, j)] * r[i];
         }
         u[j] = acc;
     }
     for i in 0..d {
         if comptime!(sm) {
-            let base = d + i * (i + 1) / 2;
+            let base = d + tri(i, 0);
             let mut g = 0.0f32;
             for j in 0..i + 1 {
                 g += w[base + j] * u[j];
@@ -101,12 +102,12 @@ fn gaussian_row(
     for j in 0..d {
         let mut acc = 0.0f32;
         for i in j..d {
-            acc += w[d + i * (i + 1) / 2 + j] * v[i];
+            acc += w[d + tri(i, j)] * v[i];
         }
         a[j] = acc;
     }
     for i in 0..d {
-        let base = d + i * (i + 1) / 2;
+        let base = d + tri(i, 0);
         let mut la = 0.0f32;
         for j in 0..i + 1 {
             let l = w[base + j];

@@ -24,6 +24,7 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
+use crate::packed::tri;
 use crate::spec::*;
 use cubecl::prelude::*;
 
@@ -85,14 +86,14 @@ pub fn mixture_row(
             for j in 0..d {
                 let mut acc = 0.0f32;
                 for i in j..d {
-                    acc += w[f + i * (i + 1) / 2 + j] * r[i];
+                    acc += w[f + tri(i, j)] * r[i];
                 }
                 u[j] = acc;
                 uu += acc * acc;
-                logdet += f32::ln(f32::abs(w[f + j * (j + 1) / 2 + j]));
+                logdet += f32::ln(f32::abs(w[f + tri(j, j)]));
             }
             for i in 0..d {
-                let base = f + i * (i + 1) / 2;
+                let base = f + tri(i, 0);
                 let mut acc = 0.0f32;
                 for j in 0..i + 1 {
                     acc += w[base + j] * u[j];
@@ -198,7 +199,7 @@ pub fn mixture_row(
                 let mut acc = 0.0f32;
                 let mut acw = 0.0f32;
                 for i in j..d {
-                    let lv = w[f + i * (i + 1) / 2 + j];
+                    let lv = w[f + tri(i, j)];
                     acc += lv * r[i];
                     acw += lv * wv[i];
                 }
@@ -206,7 +207,7 @@ pub fn mixture_row(
                 a[j] = acw;
             }
             for i in 0..d {
-                let base = f + i * (i + 1) / 2;
+                let base = f + tri(i, 0);
                 let mut la = 0.0f32;
                 for j in 0..i + 1 {
                     let lv = w[base + j];

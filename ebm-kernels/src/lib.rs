@@ -46,6 +46,7 @@ pub mod grad_vdx;
 pub mod launch;
 pub mod mlp;
 pub mod nce;
+pub mod packed;
 pub mod philox;
 pub mod plan;
 pub mod probe;

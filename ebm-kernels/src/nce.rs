@@ -16,7 +16,7 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
-use crate::act::sigmoid_pair;
+use crate::act::{log1p, sigmoid_pair};
 use crate::fused::eval_any;
 use crate::spec::Spec;
 use cubecl::prelude::*;
@@ -54,7 +54,7 @@ pub fn nce_kernel(
         let z = select(is_data, -gl, gl);
         let sign = select(is_data, 1.0f32, -1.0f32);
         let p = sigmoid_pair(z);
-        terms[b] = f32::max(z, 0.0f32) + f32::log1p(p.e);
+        terms[b] = f32::max(z, 0.0f32) + log1p(p.e);
         weights[b] = sign * p.s * inv_n;
     }
 }

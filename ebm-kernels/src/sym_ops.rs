@@ -25,6 +25,9 @@
 
 use cubecl::prelude::*;
 
+/// The shared scalar functions (their one `#[cube]` home is [`crate::act`]).
+pub use crate::act::{log1p, sigmoid, softplus};
+
 /// `buf[b · stride + i]`.
 #[cube]
 pub fn load(buf: &[f32], b: usize, #[comptime] stride: usize, #[comptime] i: usize) -> f32 {
@@ -127,22 +130,6 @@ pub fn cos(a: f32) -> f32 {
     f32::cos(a)
 }
 
-/// ln(1 + a), accurate near 0 (module table).
-#[cube]
-pub fn log1p(a: f32) -> f32 {
-    let s = a / (2.0f32 + a);
-    let s2 = s * s;
-    let p = 1.0f32
-        + s2 * (1.0f32 / 3.0f32
-            + s2 * (1.0f32 / 5.0f32
-                + s2 * (1.0f32 / 7.0f32
-                    + s2 * (1.0f32 / 9.0f32
-                        + s2 * (1.0f32 / 11.0f32 + s2 * (1.0f32 / 13.0f32 + s2 * (1.0f32 / 15.0f32)))))));
-    let small = 2.0f32 * s * p;
-    let big = f32::ln(1.0f32 + a);
-    select(f32::abs(a) < 0.5f32, small, big)
-}
-
 /// tanh a (module table).
 #[cube]
 pub fn tanh(a: f32) -> f32 {
@@ -156,20 +143,6 @@ pub fn tanh(a: f32) -> f32 {
             + a2 * (-1.0f32 / 3.0f32
                 + a2 * (2.0f32 / 15.0f32 + a2 * (-17.0f32 / 315.0f32 + a2 * (62.0f32 / 2835.0f32)))));
     select(aa < 0.25f32, small, big)
-}
-
-/// σ(a) = 1/(1 + e^{−a}).
-#[cube]
-pub fn sigmoid(a: f32) -> f32 {
-    let e = f32::exp(-f32::abs(a));
-    let r = 1.0f32 / (1.0f32 + e);
-    select(a >= 0.0f32, r, e * r)
-}
-
-/// ln(1 + eᵃ) = max(a, 0) + log1p(e^{−|a|}).
-#[cube]
-pub fn softplus(a: f32) -> f32 {
-    f32::max(a, 0.0f32) + log1p(f32::exp(-f32::abs(a)))
 }
 
 /// ln cosh a (module table).

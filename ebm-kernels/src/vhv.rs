@@ -27,6 +27,7 @@
 #![allow(missing_docs)]
 
 use crate::grad_vdx::mlp_fwd_bwd;
+use crate::packed::tri;
 use crate::spec::*;
 use cubecl::prelude::*;
 
@@ -57,7 +58,7 @@ fn gaussian_vhv(v: &[f32], w: &[f32], b: usize, #[comptime] spec: Spec) -> f32 {
     for j in 0..d {
         let mut acc = 0.0f32;
         for i in j..d {
-            acc += w[d + i * (i + 1) / 2 + j] * vs[i];
+            acc += w[d + tri(i, j)] * vs[i];
         }
         q += acc * acc;
     }

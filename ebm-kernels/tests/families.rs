@@ -6,6 +6,7 @@ mod common;
 use ebm_core::gaussian::Gaussian;
 use ebm_core::ica::{Ica, Source};
 use ebm_core::mixture::{Covariance, GaussianMixture};
+use ebm_core::prelude::*;
 use ebm_core::rbm::GaussBernoulliRbm;
 use ebm_core::Energy;
 use ebm_kernels::{GpuDevice, GpuEnergy, GpuFamily};
@@ -37,7 +38,7 @@ fn tri_factor(seed: u64, d: usize) -> Vec<f64> {
     out
 }
 
-fn check_family<M: GpuFamily, C: Energy<f64>>(
+fn check_family<M: GpuFamily, C: Model<f64>>(
     dev: &GpuDevice,
     label: &str,
     m32: M,

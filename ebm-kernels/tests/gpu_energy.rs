@@ -9,10 +9,11 @@ use ebm_core::ica::{Ica, Source};
 use ebm_core::langevin;
 use ebm_core::mixture::{Covariance, GaussianMixture};
 use ebm_core::mlp::{Activation, Mlp};
+use ebm_core::prelude::*;
 use ebm_core::rbm::GaussBernoulliRbm;
 use ebm_core::testing::Tolerance;
-use ebm_core::{EbmError, Energy};
-use ebm_kernels::{GpuDevice, GpuEnergy, GpuFamily};
+use ebm_core::EbmError;
+use ebm_kernels::{GpuDevice, GpuEnergy, GpuFamily, KernelError};
 
 #[test]
 fn params_updates_reach_the_device_on_default_adapter() {
@@ -132,10 +133,21 @@ fn over_budget_models_are_refused_not_truncated_on_default_adapter() {
     let dev = common::device("over_budget_models_are_refused_not_truncated_on_default_adapter");
     let m = Mlp::<f32>::init(6, &[16, 16], Activation::Softplus, 21).unwrap();
     let g = GpuEnergy::new(&dev, m).unwrap().with_loop_budget(Some(200));
+    // The refusal is the kernel's own typed error, kept as the source of
+    // `EbmError::Backend` (not flattened into a string).
+    let refused = |err: EbmError| match &err {
+        EbmError::Backend(b) => {
+            let source = std::error::Error::source(&err).expect("Backend has a source");
+            assert!(source.downcast_ref::<KernelError>().is_some(), "{err:?}");
+            matches!(b.inner().downcast_ref::<KernelError>(), Some(KernelError::Unsupported(m)) if m.contains("loop budget"))
+        }
+        _ => false,
+    };
     let err = g.energy(&[0.0; 6], &mut [0.0]).unwrap_err();
-    assert!(matches!(&err, EbmError::InvalidConfig(msg) if msg.contains("loop budget")), "{err:?}");
+    assert!(refused(err.clone()), "{err:?}");
+    assert!(err.to_string().starts_with("GPU backend: model does not fit the kernel:"), "{err}");
     let err = g.langevin_ula(&mut [0.0; 6], 0.1, 3, 0, 0).unwrap_err();
-    assert!(matches!(&err, EbmError::InvalidConfig(msg) if msg.contains("loop budget")), "{err:?}");
+    assert!(refused(err.clone()), "{err:?}");
 }
 
 #[test]

@@ -6,11 +6,12 @@ use ebm_core::gaussian::Gaussian;
 use ebm_core::ica::{Ica, Source};
 use ebm_core::mixture::{Covariance, GaussianMixture};
 use ebm_core::mlp::{Activation, Mlp};
+use ebm_core::prelude::*;
 use ebm_core::rbm::GaussBernoulliRbm;
 use ebm_core::Energy;
 use ebm_kernels::{GpuDevice, GpuEnergy, GpuFamily};
 
-fn check<M: GpuFamily, C: Energy<f64>>(dev: &GpuDevice, label: &str, m32: M, m64: &C, seed: u64, reduce: usize) {
+fn check<M: GpuFamily, C: Model<f64>>(dev: &GpuDevice, label: &str, m32: M, m64: &C, seed: u64, reduce: usize) {
     let d = m64.dim();
     let p = m64.num_params();
     for (k, &b) in common::BATCHES.iter().enumerate() {

@@ -6,6 +6,7 @@ mod common;
 use ebm_core::gaussian::Gaussian;
 use ebm_core::langevin;
 use ebm_core::mlp::{Activation, Mlp};
+use ebm_core::prelude::*;
 use ebm_core::testing::Tolerance;
 use ebm_core::Energy;
 use ebm_kernels::GpuEnergy;

@@ -3,6 +3,7 @@
 mod common;
 
 use ebm_core::mlp::{Activation, Mlp};
+use ebm_core::prelude::*;
 use ebm_core::Energy;
 use ebm_kernels::GpuEnergy;
 

@@ -4,6 +4,7 @@
 mod common;
 
 use ebm_core::mlp::{Activation, Mlp};
+use ebm_core::prelude::*;
 use ebm_core::rbm::GaussBernoulliRbm;
 use ebm_core::testing::Tolerance;
 use ebm_core::Energy;
@@ -17,7 +18,7 @@ fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 
-fn check<M: GpuFamily, C: Energy<f64>>(dev: &GpuDevice, label: &str, m32: M, m64: &C, b: usize, nu: usize) {
+fn check<M: GpuFamily, C: Model<f64>>(dev: &GpuDevice, label: &str, m32: M, m64: &C, b: usize, nu: usize) {
     let d = m64.dim();
     let n = b * (1 + nu);
     let x = common::uniform32(3 + b as u64, n * d, -2.0, 2.0);

@@ -10,6 +10,7 @@ use ebm_core::gaussian::Gaussian;
 use ebm_core::ica::{Ica, Source};
 use ebm_core::mixture::{Covariance, GaussianMixture};
 use ebm_core::mlp::{Activation, Mlp};
+use ebm_core::prelude::*;
 use ebm_core::rbm::GaussBernoulliRbm;
 use ebm_core::Energy;
 use ebm_kernels::{GpuDevice, GpuEnergy, GpuFamily};
@@ -31,7 +32,7 @@ fn inputs(seed: u64, b: usize, d: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
 }
 
 /// Runs `which` on the GPU (f32) and on the f64 twin `m64`; returns (got, want).
-fn run<M: GpuFamily, C: Energy<f64>>(
+fn run<M: GpuFamily, C: Model<f64>>(
     gpu: &GpuEnergy<M>,
     m64: &C,
     which: Which,
@@ -179,7 +180,7 @@ fn param_grad_errors_match_the_cpu_twin_on_default_adapter() {
 
 /// `which` of a family model against its f64 twin at every batch size
 /// (`reduce`: the reduction length of one sample's row).
-fn check_family<M: GpuFamily, C: Energy<f64>>(
+fn check_family<M: GpuFamily, C: Model<f64>>(
     dev: &GpuDevice,
     which: Which,
     label: &str,

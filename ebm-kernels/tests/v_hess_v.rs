@@ -7,6 +7,7 @@ mod common;
 
 use ebm_core::gaussian::Gaussian;
 use ebm_core::mlp::{Activation, Mlp};
+use ebm_core::prelude::*;
 use ebm_core::Energy;
 use ebm_kernels::{GpuDevice, GpuEnergy};
 

@@ -5,7 +5,8 @@
 use ebm::estimators::linalg::{cholesky, inverse_spd};
 use ebm::estimators::metrics::{log_z_quadrature, Estimate, QuadratureOptions};
 use ebm::estimators::Dataset;
-use ebm::{Covariance, Energy, GaussianMixture};
+use ebm::prelude::*;
+use ebm::{Covariance, GaussianMixture};
 
 #[allow(unused_imports)]
 pub use ebm::estimators::metrics::sample_gaussian;
@@ -62,7 +63,7 @@ pub fn noised_covs(covs: &[f64], d: usize, sigma: f64) -> Vec<f64> {
 
 /// Quadrature nodes and weights wᵢ p(xᵢ) of a normalised model (d ≤ 2), with
 /// relative tolerance 1e-12: E_p[g] ≈ Σᵢ wᵢ g(xᵢ).
-pub fn density_grid(model: &dyn Energy<f64>) -> (Vec<f64>, Vec<f64>) {
+pub fn density_grid(model: &dyn Model<f64>) -> (Vec<f64>, Vec<f64>) {
     let opts = QuadratureOptions { rel_tol: 1e-12, ..Default::default() };
     let q = log_z_quadrature(model, &opts).unwrap();
     assert!(q.converged && q.log_z.abs() < 1e-9, "the model must be normalised: {q:?}");

@@ -23,7 +23,7 @@
 
 use ebm_bench::MlpShape;
 use ebm_core::mlp::{Activation, Mlp};
-use ebm_core::Energy;
+use ebm_core::prelude::*;
 use ebm_kernels::{AdapterKind, GpuDevice, GpuEnergy};
 use std::time::Instant;
 
@@ -158,5 +158,5 @@ fn main() {
 /// A softplus MLP of `shape` (seed 42, the benches' weights) on the device.
 fn gpu_mlp(dev: &GpuDevice, shape: MlpShape) -> ebm_core::Result<GpuEnergy<Mlp<f32>>> {
     let m = Mlp::<f64>::init(shape.dim, &shape.hidden, Activation::Softplus, 42)?.cast::<f32>();
-    GpuEnergy::new(dev, m).map_err(|e| ebm_core::EbmError::InvalidConfig(format!("GPU upload: {e}")))
+    Ok(GpuEnergy::new(dev, m)?)
 }

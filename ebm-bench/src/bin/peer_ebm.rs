@@ -13,14 +13,14 @@
 //! ```
 //!
 //! Operations (B samples, f32, softplus MLP):
-//! - `energy`: `Energy::energy`;
-//! - `energy_score`: `Energy::energy_score`;
-//! - `hess_diag`: `Energy::energy_score_hess_diag` (energy, score and the
+//! - `energy`: `EnergyExt::energy`;
+//! - `energy_score`: `EnergyExt::energy_score`;
+//! - `hess_diag`: `EnergyExt::energy_score_hess_diag` (energy, score and the
 //!   exact Hessian diagonal);
 //! - `exact_sm`: `ExactSm` prepare + `loss_grad` (loss and θ-gradient);
 //! - `dsm`: `Dsm(σ = 0.1)` `loss_grad` with the noise frozen by `prepare`
 //!   (written out, so both sides evaluate the same noisy batch);
-//! - `langevin`: `Energy::langevin_ula`, `--langevin-steps` steps, ε = 0.1,
+//! - `langevin`: `EnergyExt::langevin_ula`, `--langevin-steps` steps, ε = 0.1,
 //!   Philox noise drawn inside (the normals are written for the check);
 //! - `cd`: `Cd(Ula(ε = 0.1, k))` prepare (k ULA steps from the data) +
 //!   `loss_grad`;
@@ -31,7 +31,8 @@
 //! No optimizer update is included in any step.
 
 use ebm_core::mlp::Activation;
-use ebm_core::{rng, Energy, Mlp};
+use ebm_core::prelude::*;
+use ebm_core::{rng, Mlp};
 use ebm_estimators::seeds::tags;
 use ebm_estimators::{Cd, Dsm, Estimator, ExactSm, GaussianNoise, Nce, StepCtx, Ula};
 use std::fmt::Write as _;
@@ -284,7 +285,7 @@ fn run_config(c: &Config, args: &Args) -> String {
         record(
             "exact_sm",
             &time(w, r, || {
-                ok(Estimator::<f32>::prepare(&mut sm, &model, &x, ctx), "exact-sm prepare");
+                ok(sm.prepare(&model, &x, ctx), "exact-sm prepare");
                 loss = ok(sm.loss_grad(&model, &x, &mut g), "exact-sm loss_grad");
             }),
         );

@@ -119,8 +119,6 @@
 //! groups are summed in a fixed order, so they are reproducible for a given
 //! number of rayon threads.
 
-mod activation;
-mod fastmath;
 mod forward;
 mod grad_params;
 mod grad_sm;
@@ -130,9 +128,12 @@ mod linalg;
 mod par;
 mod v_hess_v;
 
-pub use activation::{Activation, Derivs, ParseActivationError};
+pub use crate::activation::{Activation, Derivs, ParseActivationError};
 
-use crate::energy::{check_batch, check_finite, check_len, Energy};
+use crate::energy::{
+    check_finite, Batch, Chains, Curvature, Energy, Langevin, Objectives, Outputs, ParamGrad, PerSample, Target,
+    Trainable, Weights,
+};
 use crate::error::{EbmError, Result};
 use crate::real::Real;
 
@@ -301,6 +302,20 @@ impl<T: Real> Energy<T> for Mlp<T> {
         self.dims[0]
     }
 
+    fn eval(&self, x: Batch<'_, T>, out: Outputs<'_, T>) -> Result<()> {
+        match out.into_parts() {
+            (e, None, _) => forward::energy(self, &x, e),
+            (e, Some(s), None) => forward::energy_score(self, &x, e, s),
+            (e, Some(s), Some(h)) => {
+                self.require_smooth("hess_diag")?;
+                hess_diag::energy_score_hess_diag(self, &x, e, s, h)
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<T: Real> Trainable<T> for Mlp<T> {
     fn params(&self) -> &[T] {
         &self.params
     }
@@ -309,133 +324,89 @@ impl<T: Real> Energy<T> for Mlp<T> {
         &mut self.params
     }
 
-    fn energy(&self, x: &[T], energy: &mut [T]) -> Result<()> {
-        let b = check_batch("x", x, self.dim())?;
-        check_len("energy", energy, b)?;
-        forward::energy(self, x, energy);
-        Ok(())
-    }
-
-    fn energy_score(&self, x: &[T], energy: &mut [T], score: &mut [T]) -> Result<()> {
-        let d = self.dim();
-        let b = check_batch("x", x, d)?;
-        check_len("energy", energy, b)?;
-        check_len("score", score, b * d)?;
-        forward::energy_score(self, x, energy, score);
-        Ok(())
-    }
-
-    fn langevin_ula(&self, x: &mut [T], eps: T, steps: usize, seed: u64, first_step: u64) -> Result<()> {
-        check_batch("x", x, self.dim())?;
-        crate::langevin::check_step(eps)?;
-        langevin::ula(self, x, eps, steps, seed, first_step);
-        Ok(())
-    }
-
-    fn energy_score_hess_diag(&self, x: &[T], energy: &mut [T], score: &mut [T], hess_diag: &mut [T]) -> Result<()> {
-        self.require_smooth("hess_diag")?;
-        let d = self.dim();
-        let b = check_batch("x", x, d)?;
-        check_len("energy", energy, b)?;
-        check_len("score", score, b * d)?;
-        check_len("hess_diag", hess_diag, b * d)?;
-        hess_diag::energy_score_hess_diag(self, x, energy, score, hess_diag);
-        Ok(())
-    }
-
-    fn grad_params_energy(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
-        let b = check_batch("x", x, self.dim())?;
-        check_weights(weights, b)?;
-        check_len("grad", grad, self.num_params())?;
-        grad_params::grad_energy(self, x, weights, grad);
-        Ok(())
-    }
-
-    fn grad_params_v_dot_grad_x(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
-        let d = self.dim();
-        let b = check_batch("x", x, d)?;
-        check_len("v", v, b * d)?;
-        check_finite("v", v, d)?;
-        check_weights(weights, b)?;
-        check_len("grad", grad, self.num_params())?;
-        grad_params::grad_v_dot_grad_x(self, x, v, weights, grad);
-        Ok(())
-    }
-
-    fn grad_params_sm(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
-        self.require_smooth("grad_params_sm")?;
-        let b = check_batch("x", x, self.dim())?;
-        check_weights(weights, b)?;
-        check_len("grad", grad, self.num_params())?;
-        grad_sm::grad_sm(self, x, weights, grad);
-        Ok(())
-    }
-
-    fn grad_params_energy_with(
+    fn grad_params(
         &self,
-        x: &[T],
-        weight: &(dyn Fn(usize, T) -> T + Sync),
-        energy: &mut [T],
-        grad: &mut [T],
+        x: Batch<'_, T>,
+        target: Target<'_, T>,
+        w: Weights<'_, T>,
+        mut grad: ParamGrad<'_, T>,
     ) -> Result<()> {
-        let b = check_batch("x", x, self.dim())?;
-        check_len("energy", energy, b)?;
-        check_len("grad", grad, self.num_params())?;
-        grad_params::grad_energy_with(self, x, weight, energy, grad);
-        let w: Vec<T> = energy.iter().enumerate().map(|(j, &e)| weight(j, e)).collect();
-        check_finite("weights", &w, 1)
-    }
-
-    fn grad_params_score_regression(&self, x: &[T], target: &[T], weights: &[T], grad: &mut [T]) -> Result<f64> {
-        let d = self.dim();
-        let b = check_batch("x", x, d)?;
-        check_len("target", target, b * d)?;
-        check_finite("target", target, d)?;
-        check_weights(weights, b)?;
-        check_len("grad", grad, self.num_params())?;
-        Ok(grad_params::score_regression(self, x, target, weights, grad).to_f64())
-    }
-
-    fn sm_loss_grad_params(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<f64> {
-        self.require_smooth("sm_loss_grad_params")?;
-        let b = check_batch("x", x, self.dim())?;
-        check_weights(weights, b)?;
-        check_len("grad", grad, self.num_params())?;
-        Ok(grad_sm::grad_sm(self, x, weights, grad).to_f64())
-    }
-
-    fn v_hess_v(&self, x: &[T], v: &[T], out: &mut [T]) -> Result<()> {
-        self.require_smooth("v_hess_v")?;
-        let d = self.dim();
-        let b = check_batch("x", x, d)?;
-        check_len("v", v, b * d)?;
-        check_finite("v", v, d)?;
-        check_len("out", out, b)?;
-        v_hess_v::v_hess_v(self, x, v, out);
-        Ok(())
-    }
-
-    fn grad_params_v_hess_v(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
-        self.require_smooth("grad_params_v_hess_v")?;
-        let d = self.dim();
-        let b = check_batch("x", x, d)?;
-        check_len("v", v, b * d)?;
-        check_finite("v", v, d)?;
-        check_weights(weights, b)?;
-        check_len("grad", grad, self.num_params())?;
-        v_hess_v::grad_v_hess_v(self, x, v, weights, grad);
+        match target {
+            Target::Energy => grad_params::grad_energy(self, &x, &w, &mut grad),
+            Target::VDotGradX(v) => grad_params::grad_v_dot_grad_x(self, &x, &v, &w, &mut grad),
+            Target::ScoreMatching => {
+                self.require_smooth("grad_params_sm")?;
+                grad_sm::grad_sm(self, &x, &w, &mut grad);
+            }
+        }
         Ok(())
     }
 }
 
-fn check_weights<T: Real>(weights: &[T], b: usize) -> Result<()> {
-    check_len("weights", weights, b)?;
-    check_finite("weights", weights, 1)
+impl<T: Real> Curvature<T> for Mlp<T> {
+    fn eval_v_hess_v(&self, x: Batch<'_, T>, v: Batch<'_, T>, mut out: PerSample<'_, T>) -> Result<()> {
+        self.require_smooth("v_hess_v")?;
+        v_hess_v::v_hess_v(self, &x, &v, &mut out);
+        Ok(())
+    }
+
+    fn grad_v_hess_v(
+        &self,
+        x: Batch<'_, T>,
+        v: Batch<'_, T>,
+        w: Weights<'_, T>,
+        mut grad: ParamGrad<'_, T>,
+    ) -> Result<()> {
+        self.require_smooth("grad_params_v_hess_v")?;
+        v_hess_v::grad_v_hess_v(self, &x, &v, &w, &mut grad);
+        Ok(())
+    }
+}
+
+/// One pass for each objective: the gradient passes already hold every term
+/// of the loss (see the module docs).
+impl<T: Real> Objectives<T> for Mlp<T> {
+    fn sm_loss_grad(&self, x: Batch<'_, T>, w: Weights<'_, T>, mut grad: ParamGrad<'_, T>) -> Result<f64> {
+        self.require_smooth("sm_loss_grad_params")?;
+        Ok(grad_sm::grad_sm(self, &x, &w, &mut grad).to_f64())
+    }
+
+    fn score_regression_grad(
+        &self,
+        x: Batch<'_, T>,
+        target: Batch<'_, T>,
+        w: Weights<'_, T>,
+        mut grad: ParamGrad<'_, T>,
+    ) -> Result<f64> {
+        Ok(grad_params::score_regression(self, &x, &target, &w, &mut grad).to_f64())
+    }
+
+    fn energy_weighted_grad(
+        &self,
+        x: Batch<'_, T>,
+        weight: &(dyn Fn(usize, T) -> T + Sync),
+        mut energy: PerSample<'_, T>,
+        mut grad: ParamGrad<'_, T>,
+    ) -> Result<()> {
+        grad_params::grad_energy_with(self, &x, weight, &mut energy, &mut grad);
+        let w: Vec<T> = energy.iter().enumerate().map(|(j, &e)| weight(j, e)).collect();
+        check_finite("weights", &w, 1)
+    }
+}
+
+/// The cache-resident ULA loop ([`langevin`]); MALA is the reference.
+impl<T: Real> Langevin<T> for Mlp<T> {
+    fn ula(&self, mut x: Chains<'_, T>, eps: T, steps: usize, seed: u64, first_step: u64) -> Result<()> {
+        crate::langevin::check_step(eps)?;
+        langevin::ula(self, &mut x, eps, steps, seed, first_step);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::EnergyExt;
 
     /// The cache-resident ULA loop ([`langevin`]) must give the reference's
     /// chains bit for bit (seed eq 14), on batches that do not fill the last

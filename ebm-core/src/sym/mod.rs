@@ -2,7 +2,7 @@
 //! diagonal and parameter gradients as one fused program.
 //!
 //! ```
-//! use ebm_core::{Energy, sym::SymEnergy};
+//! use ebm_core::{prelude::*, sym::SymEnergy};
 //! let m = SymEnergy::<f64>::parse(
 //!     "energy(x[2]; mu[2], log_s) = 0.5 * ((x0-mu0)^2 + (x1-mu1)^2) * exp(-2*log_s)",
 //!     &[0.0, 1.0, 0.0],

@@ -54,7 +54,9 @@ use super::eval::{eval_batch, eval_weighted_sum};
 use super::expand::{parse_with, Formula};
 use super::program::{compile, compile_fused, Program};
 use super::signature::Signature;
-use crate::energy::{check_batch, check_finite, check_len, Energy};
+use crate::energy::{
+    Batch, Curvature, Energy, Langevin, Objectives, Outputs, ParamGrad, PerSample, Target, Trainable, Weights,
+};
 use crate::error::Result;
 use crate::real::Real;
 use std::sync::Arc;
@@ -187,20 +189,6 @@ impl Compiled {
     }
 }
 
-/// Whether every value is finite, as a vectorisable reduction (v·0 is 0
-/// for a finite v and NaN otherwise; sixteen independent sums).
-fn all_finite<T: Real>(x: &[T]) -> bool {
-    let mut acc = [T::zero(); 16];
-    let mut chunks = x.chunks_exact(16);
-    for c in &mut chunks {
-        for (a, &v) in acc.iter_mut().zip(c) {
-            *a += v * T::zero();
-        }
-    }
-    let tail = chunks.remainder().iter().fold(T::zero(), |a, &v| a + v * T::zero());
-    acc.iter().fold(tail, |a, &v| a + v).is_finite()
-}
-
 /// A symbolic energy with exact derivatives, implementing [`Energy`].
 ///
 /// θ follows the layout of [`super::signature`]: parameters in declaration
@@ -280,22 +268,6 @@ impl<T: Real> SymEnergy<T> {
     pub fn to_source(&self) -> String {
         self.compiled.formula.to_source()
     }
-
-    fn batch(&self, x: &[T]) -> Result<usize> {
-        let d = self.dim();
-        if x.is_empty() || !x.len().is_multiple_of(d) || !all_finite(x) {
-            return check_batch("x", x, d); // the error, with its details
-        }
-        Ok(x.len() / d)
-    }
-
-    fn batch_weights(&self, x: &[T], w: &[T], grad: &[T]) -> Result<usize> {
-        let b = self.batch(x)?;
-        check_len("weights", w, b)?;
-        check_finite("weights", w, 1)?;
-        check_len("grad", grad, self.num_params())?;
-        Ok(b)
-    }
 }
 
 impl<T: Real> Energy<T> for SymEnergy<T> {
@@ -307,6 +279,18 @@ impl<T: Real> Energy<T> for SymEnergy<T> {
         self.compiled.formula.signature.dim
     }
 
+    fn eval(&self, x: Batch<'_, T>, out: Outputs<'_, T>) -> Result<()> {
+        let p = &self.compiled.fused;
+        match out.into_parts() {
+            (e, None, _) => eval_batch(&p.energy, &self.params, &x, &[], &mut [e]),
+            (e, Some(s), None) => eval_batch(&p.energy_score, &self.params, &x, &[], &mut [e, s]),
+            (e, Some(s), Some(h)) => eval_batch(&p.energy_score_hess, &self.params, &x, &[], &mut [e, s, h]),
+        }
+        Ok(())
+    }
+}
+
+impl<T: Real> Trainable<T> for SymEnergy<T> {
     fn params(&self) -> &[T] {
         &self.params
     }
@@ -315,73 +299,45 @@ impl<T: Real> Energy<T> for SymEnergy<T> {
         &mut self.params
     }
 
-    fn energy(&self, x: &[T], energy: &mut [T]) -> Result<()> {
-        let b = self.batch(x)?;
-        check_len("energy", energy, b)?;
-        eval_batch(&self.compiled.fused.energy, &self.params, x, &[], &mut [energy]);
+    fn grad_params(
+        &self,
+        x: Batch<'_, T>,
+        target: Target<'_, T>,
+        w: Weights<'_, T>,
+        mut grad: ParamGrad<'_, T>,
+    ) -> Result<()> {
+        let p = &self.compiled.fused;
+        let (program, v): (_, &[T]) = match target {
+            Target::Energy => (&p.grad_energy, &[]),
+            Target::VDotGradX(v) => (&p.grad_v_dot_grad, v.as_slice()),
+            Target::ScoreMatching => (&p.grad_sm, &[]),
+        };
+        eval_weighted_sum(program, &self.params, &x, v, &w, &mut grad);
         Ok(())
     }
+}
 
-    fn energy_score(&self, x: &[T], energy: &mut [T], score: &mut [T]) -> Result<()> {
-        let b = self.batch(x)?;
-        check_len("energy", energy, b)?;
-        check_len("score", score, b * self.dim())?;
-        eval_batch(&self.compiled.fused.energy_score, &self.params, x, &[], &mut [energy, score]);
-        Ok(())
-    }
-
-    fn energy_score_hess_diag(&self, x: &[T], energy: &mut [T], score: &mut [T], hess_diag: &mut [T]) -> Result<()> {
-        let b = self.batch(x)?;
-        check_len("energy", energy, b)?;
-        check_len("score", score, b * self.dim())?;
-        check_len("hess_diag", hess_diag, b * self.dim())?;
-        eval_batch(&self.compiled.fused.energy_score_hess, &self.params, x, &[], &mut [energy, score, hess_diag]);
-        Ok(())
-    }
-
-    fn grad_params_energy(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
-        self.batch_weights(x, weights, grad)?;
-        eval_weighted_sum(&self.compiled.fused.grad_energy, &self.params, x, &[], weights, grad);
-        Ok(())
-    }
-
-    fn grad_params_v_dot_grad_x(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
-        let b = self.batch_weights(x, weights, grad)?;
-        check_len("v", v, b * self.dim())?;
-        check_finite("v", v, self.dim())?;
-        eval_weighted_sum(&self.compiled.fused.grad_v_dot_grad, &self.params, x, v, weights, grad);
-        Ok(())
-    }
-
-    fn grad_params_sm(&self, x: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
-        self.batch_weights(x, weights, grad)?;
-        eval_weighted_sum(&self.compiled.fused.grad_sm, &self.params, x, &[], weights, grad);
-        Ok(())
-    }
-
+impl<T: Real> Curvature<T> for SymEnergy<T> {
     /// `out[b] = vᵦᵀ∇ₓ²E(xᵦ)vᵦ`, exactly, by the forward-over-reverse
     /// program of the module docs (one pass per sample, v as the auxiliary
     /// inputs).
-    fn v_hess_v(&self, x: &[T], v: &[T], out: &mut [T]) -> Result<()> {
-        let b = self.batch(x)?;
-        let d = self.dim();
-        check_len("v", v, b * d)?;
-        check_finite("v", v, d)?;
-        check_len("out", out, b)?;
-        eval_batch(&self.compiled.fused.v_hess_v, &self.params, x, v, &mut [out]);
+    fn eval_v_hess_v(&self, x: Batch<'_, T>, v: Batch<'_, T>, mut out: PerSample<'_, T>) -> Result<()> {
+        eval_batch(&self.compiled.fused.v_hess_v, &self.params, &x, &v, &mut [&mut out]);
         Ok(())
     }
 
     /// `grad ← Σᵦ wᵦ ∇_θ(vᵦᵀ∇ₓ²E(xᵦ)vᵦ)`, v held fixed, exactly (module docs).
-    fn grad_params_v_hess_v(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) -> Result<()> {
-        let b = self.batch(x)?;
-        let d = self.dim();
-        check_len("v", v, b * d)?;
-        check_finite("v", v, d)?;
-        check_len("weights", weights, b)?;
-        check_finite("weights", weights, 1)?;
-        check_len("grad", grad, self.num_params())?;
-        eval_weighted_sum(&self.compiled.fused.grad_v_hess_v, &self.params, x, v, weights, grad);
+    fn grad_v_hess_v(
+        &self,
+        x: Batch<'_, T>,
+        v: Batch<'_, T>,
+        w: Weights<'_, T>,
+        mut grad: ParamGrad<'_, T>,
+    ) -> Result<()> {
+        eval_weighted_sum(&self.compiled.fused.grad_v_hess_v, &self.params, &x, &v, &w, &mut grad);
         Ok(())
     }
 }
+
+impl<T: Real> Objectives<T> for SymEnergy<T> {}
+impl<T: Real> Langevin<T> for SymEnergy<T> {}

@@ -111,23 +111,7 @@ impl Fn1 {
     }
 }
 
-/// σ(a) = 1/(1 + e⁻ᵃ), evaluated through e^{−|a|} so it never overflows.
-#[inline(always)]
-pub fn sigmoid<T: Real>(a: T) -> T {
-    let e = (-a.abs()).exp();
-    let one = T::one();
-    if a >= T::zero() {
-        one / (one + e)
-    } else {
-        e / (one + e)
-    }
-}
-
-/// softplus(a) = ln(1 + eᵃ) = max(a, 0) + ln(1 + e^{−|a|}).
-#[inline(always)]
-pub fn softplus<T: Real>(a: T) -> T {
-    a.max(T::zero()) + (-a.abs()).exp().ln_1p()
-}
+pub use crate::activation::{sigmoid, softplus};
 
 /// ln cosh a = |a| + ln(1 + e^{−2|a|}) − ln 2.
 #[inline(always)]

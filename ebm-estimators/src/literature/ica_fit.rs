@@ -28,7 +28,7 @@ use crate::samplers::Ula;
 use crate::seeds::derive_seed;
 use crate::train::{TrainConfig, Trainer};
 use crate::{ExactSm, GaussianNoise, Lsd, Nce};
-use ebm_core::{rng, Energy, Ica, Source};
+use ebm_core::{rng, EnergyExt, Ica, Source};
 
 /// The numbers of the experiment.
 #[derive(Debug, Clone, PartialEq)]
@@ -174,7 +174,7 @@ fn estimator(
     d: usize,
     train: &Dataset<f64>,
     init: &Ica<f64>,
-) -> Result<Box<dyn Estimator<f64>>> {
+) -> Result<Box<dyn Estimator<f64, Ica<f64>>>> {
     Ok(match method {
         "MLE (exact likelihood)" => Box::new(IcaMle::new(Source::LogCosh)),
         "PCD (Langevin)" => Box::new(

@@ -17,9 +17,9 @@
 //! Student-t experts have no closed-form c_g in this crate and are refused.
 
 use crate::error::{config, Result};
-use crate::estimator::{batch_size, check_grad, prepared, to_f64, Estimator, StepCtx, StepInfo};
+use crate::estimator::{batch_size, check_grad, prepared, to_f64, Estimator, EstimatorBase, StepCtx, StepInfo};
 use crate::linalg::inverse_log_abs_det;
-use ebm_core::{Energy, Ica, Real, Source};
+use ebm_core::{Energy, EnergyExt, Ica, Real, Source, Trainable};
 
 /// log c_g = log ∫ e^{−g(s)} ds of a source, if closed-form here.
 pub fn log_source_normaliser(source: Source) -> Result<f64> {
@@ -53,6 +53,8 @@ pub fn ica_nll<T: Real>(model: &Ica<T>, x: &[T]) -> Result<f64> {
 /// Exact MLE of a square ICA model with a given source (module docs). The
 /// model passed to the [`Estimator`] methods must be that [`Ica`]: its θ is
 /// read as W (d×d).
+///
+/// Needs: [`Trainable`].
 #[derive(Debug, Clone)]
 pub struct IcaMle {
     source: Source,
@@ -65,7 +67,7 @@ impl IcaMle {
         Self { source, state: None }
     }
 
-    fn loss_impl<T: Real>(&self, model: &dyn Energy<T>, x: &[T], grad: Option<&mut [T]>) -> Result<f64> {
+    fn loss_impl<T: Real, M: Trainable<T> + ?Sized>(&self, model: &M, x: &[T], grad: Option<&mut [T]>) -> Result<f64> {
         let d = model.dim();
         let b = batch_size(model, x)?;
         if model.num_params() != d * d {
@@ -97,27 +99,29 @@ impl IcaMle {
 /// Stateless between steps: nothing to save for a resume.
 impl crate::state::Resumable for IcaMle {}
 
-impl<T: Real> Estimator<T> for IcaMle {
+impl<T: Real> EstimatorBase<T> for IcaMle {
     fn name(&self) -> &'static str {
         "ica-mle"
     }
+}
 
-    fn prepare(&mut self, model: &dyn Energy<T>, x: &[T], _ctx: StepCtx) -> Result<StepInfo> {
+impl<T: Real, M: Trainable<T> + ?Sized> Estimator<T, M> for IcaMle {
+    fn prepare(&mut self, model: &M, x: &[T], _ctx: StepCtx) -> Result<StepInfo> {
         self.state = Some((batch_size(model, x)?, ()));
         Ok(StepInfo::default())
     }
 
-    fn loss(&self, model: &dyn Energy<T>, x: &[T]) -> Result<f64> {
+    fn loss(&self, model: &M, x: &[T]) -> Result<f64> {
         prepared("ica-mle", &self.state, batch_size(model, x)?)?;
         self.loss_impl(model, x, None)
     }
 
-    fn loss_grad(&self, model: &dyn Energy<T>, x: &[T], grad: &mut [T]) -> Result<f64> {
+    fn loss_grad(&self, model: &M, x: &[T], grad: &mut [T]) -> Result<f64> {
         prepared("ica-mle", &self.state, batch_size(model, x)?)?;
         self.loss_impl(model, x, Some(grad))
     }
 
-    fn eval_loss(&self, model: &dyn Energy<T>, x: &[T], _ctx: StepCtx) -> Result<f64> {
+    fn eval_loss(&self, model: &M, x: &[T], _ctx: StepCtx) -> Result<f64> {
         self.loss_impl(model, x, None)
     }
 }

@@ -24,7 +24,7 @@ use super::Size;
 use crate::error::Result;
 use crate::samplers::{AnnealedLangevin, Sampler, Ula};
 use crate::seeds::derive_seed;
-use ebm_core::{rng, Covariance, Energy, GaussianMixture};
+use ebm_core::{rng, Covariance, GaussianMixture};
 
 /// The numbers of the experiment.
 #[derive(Debug, Clone, PartialEq)]
@@ -164,7 +164,7 @@ pub fn run(cfg: &MixtureConfig) -> Result<MixtureResult> {
 
     let anneal = AnnealedLangevin::geometric(cfg.sigma_max, cfg.sigma_min, cfg.levels, eps, cfg.steps_per_level);
     let levels = anneal.sigmas.iter().map(|&s| perturbed_mixture(s)).collect::<Result<Vec<_>>>()?;
-    let refs: Vec<&dyn Energy<f64>> = levels.iter().map(|m| m as &dyn Energy<f64>).collect();
+    let refs: Vec<&GaussianMixture<f64>> = levels.iter().collect();
     let mut annealed = x0.clone();
     anneal.sample_conditional(&refs, &mut annealed, key, 0)?;
 

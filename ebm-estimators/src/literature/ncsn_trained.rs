@@ -21,7 +21,7 @@ use crate::error::Result;
 use crate::optim::{Adam, Schedule};
 use crate::seeds::derive_seed;
 use crate::train::{Control, TrainConfig, Trainer};
-use ebm_core::{Activation, Energy, Mlp};
+use ebm_core::{Activation, EnergyExt, Mlp};
 
 /// How the per-level models are trained.
 #[derive(Debug, Clone, PartialEq)]

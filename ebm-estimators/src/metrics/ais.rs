@@ -49,7 +49,7 @@ use super::log_sum_exp;
 use crate::error::{config, Result};
 use crate::samplers::{Hmc, Mala, Sampler};
 use crate::seeds::derive_seed;
-use ebm_core::{rng, EbmError, Energy, Gaussian, Real};
+use ebm_core::{rng, Batch, EbmError, Energy, EnergyExt, Gaussian, Langevin, Outputs, Real};
 
 /// Purpose tag of the base draws (distinct from [`crate::seeds::tags`]).
 pub const AIS_BASE: u64 = 0x5A11_0A15;
@@ -171,15 +171,16 @@ pub struct AisEstimate<T> {
 }
 
 /// E_β = (1 − β)(E₀ + log Z₀) + βE: the intermediate energy of the
-/// geometric path, an [`Energy`] with no parameters.
-struct Tempered<'a, T: Real> {
+/// geometric path, an [`Energy`] with no parameters (so not
+/// [`ebm_core::Trainable`]).
+struct Tempered<'a, T: Real, M: ?Sized> {
     base: &'a Gaussian<T>,
-    model: &'a dyn Energy<T>,
+    model: &'a M,
     beta: f64,
     base_log_z: f64,
 }
 
-impl<T: Real> Tempered<'_, T> {
+impl<T: Real, M: ?Sized> Tempered<'_, T, M> {
     fn mix(&self, a: &mut [T], b: &[T], constant: f64) {
         let (wa, wb) = (T::from_f64(1.0 - self.beta), T::from_f64(self.beta));
         let c = T::from_f64((1.0 - self.beta) * constant);
@@ -187,66 +188,53 @@ impl<T: Real> Tempered<'_, T> {
             *a = wa * *a + wb * b + c;
         }
     }
-
-    fn no_params(grad: &[T]) -> ebm_core::Result<()> {
-        ebm_core::check_len("grad", grad, 0)
-    }
 }
 
-impl<T: Real> Energy<T> for Tempered<'_, T> {
+impl<T: Real, M: Energy<T> + ?Sized> Energy<T> for Tempered<'_, T, M> {
     fn name(&self) -> &'static str {
         "ais-tempered"
     }
     fn dim(&self) -> usize {
         self.model.dim()
     }
-    fn params(&self) -> &[T] {
-        &[]
-    }
-    fn params_mut(&mut self) -> &mut [T] {
-        &mut []
-    }
-    fn energy(&self, x: &[T], energy: &mut [T]) -> ebm_core::Result<()> {
-        let mut em = vec![T::zero(); energy.len()];
-        self.model.energy(x, &mut em)?;
-        self.base.energy(x, energy)?;
-        self.mix(energy, &em, self.base_log_z);
+    fn eval(&self, x: Batch<'_, T>, out: Outputs<'_, T>) -> ebm_core::Result<()> {
+        let (b, d) = (x.rows(), x.dim());
+        let mut em = vec![T::zero(); b];
+        match out.into_parts() {
+            (energy, None, _) => {
+                self.model.eval(x, Outputs::energy(&x, &mut em)?)?;
+                self.base.eval(x, Outputs::energy(&x, &mut *energy)?)?;
+                self.mix(energy, &em, self.base_log_z);
+            }
+            (energy, Some(score), None) => {
+                let mut sm = vec![T::zero(); b * d];
+                self.model.eval(x, Outputs::energy_score(&x, &mut em, &mut sm)?)?;
+                self.base.eval(x, Outputs::energy_score(&x, &mut *energy, &mut *score)?)?;
+                self.mix(energy, &em, self.base_log_z);
+                self.mix(score, &sm, 0.0);
+            }
+            (energy, Some(score), Some(hess_diag)) => {
+                let (mut sm, mut hm) = (vec![T::zero(); b * d], vec![T::zero(); b * d]);
+                self.model.eval(x, Outputs::energy_score_hess_diag(&x, &mut em, &mut sm, &mut hm)?)?;
+                self.base.eval(x, Outputs::energy_score_hess_diag(&x, &mut *energy, &mut *score, &mut *hess_diag)?)?;
+                self.mix(energy, &em, self.base_log_z);
+                self.mix(score, &sm, 0.0);
+                self.mix(hess_diag, &hm, 0.0);
+            }
+        }
         Ok(())
-    }
-    fn energy_score(&self, x: &[T], energy: &mut [T], score: &mut [T]) -> ebm_core::Result<()> {
-        let (mut em, mut sm) = (vec![T::zero(); energy.len()], vec![T::zero(); score.len()]);
-        self.model.energy_score(x, &mut em, &mut sm)?;
-        self.base.energy_score(x, energy, score)?;
-        self.mix(energy, &em, self.base_log_z);
-        self.mix(score, &sm, 0.0);
-        Ok(())
-    }
-    fn energy_score_hess_diag(
-        &self,
-        x: &[T],
-        energy: &mut [T],
-        score: &mut [T],
-        hess_diag: &mut [T],
-    ) -> ebm_core::Result<()> {
-        let (mut em, mut sm, mut hm) =
-            (vec![T::zero(); energy.len()], vec![T::zero(); score.len()], vec![T::zero(); hess_diag.len()]);
-        self.model.energy_score_hess_diag(x, &mut em, &mut sm, &mut hm)?;
-        self.base.energy_score_hess_diag(x, energy, score, hess_diag)?;
-        self.mix(energy, &em, self.base_log_z);
-        self.mix(score, &sm, 0.0);
-        self.mix(hess_diag, &hm, 0.0);
-        Ok(())
-    }
-    fn grad_params_energy(&self, _x: &[T], _w: &[T], grad: &mut [T]) -> ebm_core::Result<()> {
-        Self::no_params(grad)
-    }
-    fn grad_params_v_dot_grad_x(&self, _x: &[T], _v: &[T], _w: &[T], grad: &mut [T]) -> ebm_core::Result<()> {
-        Self::no_params(grad)
-    }
-    fn grad_params_sm(&self, _x: &[T], _w: &[T], grad: &mut [T]) -> ebm_core::Result<()> {
-        Self::no_params(grad)
     }
 }
+
+/// The CPU reference samplers of [`ebm_core::langevin`], run on
+/// [`Tempered::eval`] (which calls the wrapped model's own `eval`, so a
+/// device model still computes its energies and scores).
+///
+/// This deliberately does not forward the wrapped model's [`Langevin`]
+/// override: a tempered energy is a different energy. The model's `ula` /
+/// `mala` sample exp(−E), not exp(−E_β), so forwarding them would move the
+/// chains under the wrong law.
+impl<T: Real, M: Energy<T> + ?Sized> Langevin<T> for Tempered<'_, T, M> {}
 
 /// `n` exact draws of the Gaussian `base` = N(μ, (LLᵀ)⁻¹): x = μ + L⁻ᵀz.
 pub fn sample_gaussian<T: Real>(base: &Gaussian<T>, n: usize, key: u64, stream: u64) -> Vec<T> {
@@ -279,7 +267,11 @@ pub fn sample_gaussian<T: Real>(base: &Gaussian<T>, n: usize, key: u64, stream: 
 ///
 /// Errors: dimensions differ, fewer than two chains, an invalid schedule or
 /// step size, model errors, and chains that leave the finite numbers.
-pub fn ais_log_z<T: Real>(model: &dyn Energy<T>, base: &Gaussian<T>, opts: &AisOptions) -> Result<AisEstimate<T>> {
+pub fn ais_log_z<T: Real, M: Energy<T> + ?Sized>(
+    model: &M,
+    base: &Gaussian<T>,
+    opts: &AisOptions,
+) -> Result<AisEstimate<T>> {
     let d = model.dim();
     if base.dim() != d {
         return Err(EbmError::DimMismatch { what: "AIS base dimension", expected: d, got: base.dim() }.into());
@@ -288,7 +280,7 @@ pub fn ais_log_z<T: Real>(model: &dyn Energy<T>, base: &Gaussian<T>, opts: &AisO
         return config(format!("AIS needs at least two chains, got {}", opts.chains));
     }
     let betas = opts.schedule.betas(opts.temperatures)?;
-    let sampler: Box<dyn Sampler<T>> = match opts.transition {
+    let sampler: Box<dyn Sampler<T, Tempered<'_, T, M>>> = match opts.transition {
         Transition::Hmc { eps, leapfrog_steps } => Box::new(Hmc::new(eps, leapfrog_steps, opts.steps_per_temperature)),
         Transition::Mala { eps } => Box::new(Mala::new(eps, opts.steps_per_temperature)),
     };

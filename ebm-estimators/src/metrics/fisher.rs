@@ -17,7 +17,7 @@
 
 use super::{rows_f64, Estimate};
 use crate::error::Result;
-use ebm_core::{Energy, Real};
+use ebm_core::{Energy, EnergyExt, Real};
 
 /// ½‖a − b‖² for every row.
 fn half_sq_diff(a: &[f64], b: &[f64], d: usize) -> Vec<f64> {
@@ -27,7 +27,7 @@ fn half_sq_diff(a: &[f64], b: &[f64], d: usize) -> Vec<f64> {
         .collect()
 }
 
-fn model_scores<T: Real>(model: &dyn Energy<T>, x: &[T], n: usize) -> Result<Vec<f64>> {
+fn model_scores<T: Real, M: Energy<T> + ?Sized>(model: &M, x: &[T], n: usize) -> Result<Vec<f64>> {
     let d = model.dim();
     let (mut e, mut s) = (vec![T::zero(); n], vec![T::zero(); n * d]);
     model.energy_score(x, &mut e, &mut s)?;
@@ -46,7 +46,11 @@ fn check_same_dim(a: usize, b: usize) -> Result<()> {
 /// error.
 ///
 /// Errors: the two models' dimensions differ, or a model error on `x`.
-pub fn fisher_divergence<T: Real>(target: &dyn Energy<T>, model: &dyn Energy<T>, x: &[T]) -> Result<Estimate> {
+pub fn fisher_divergence<T: Real, P: Energy<T> + ?Sized, M: Energy<T> + ?Sized>(
+    target: &P,
+    model: &M,
+    x: &[T],
+) -> Result<Estimate> {
     let d = model.dim();
     check_same_dim(target.dim(), d)?;
     let (_, n) = rows_f64("x", x, d)?;
@@ -59,7 +63,11 @@ pub fn fisher_divergence<T: Real>(target: &dyn Energy<T>, model: &dyn Energy<T>,
 /// point `target_score(x_row, out_row)` writes ∇ₓ log p.
 ///
 /// Errors: model errors on `x`.
-pub fn fisher_divergence_with<T: Real, F>(target_score: F, model: &dyn Energy<T>, x: &[T]) -> Result<Estimate>
+pub fn fisher_divergence_with<T: Real, F, M: Energy<T> + ?Sized>(
+    target_score: F,
+    model: &M,
+    x: &[T],
+) -> Result<Estimate>
 where
     F: Fn(&[f64], &mut [f64]),
 {
@@ -79,9 +87,9 @@ where
 ///
 /// Errors: dimensions differ, `weights` does not have one value per node,
 /// model errors on `points`.
-pub fn fisher_divergence_weighted<T: Real>(
-    target: &dyn Energy<T>,
-    model: &dyn Energy<T>,
+pub fn fisher_divergence_weighted<T: Real, P: Energy<T> + ?Sized, M: Energy<T> + ?Sized>(
+    target: &P,
+    model: &M,
     points: &[T],
     weights: &[f64],
 ) -> Result<f64> {

@@ -35,7 +35,7 @@
 use super::kernel::{Kernel, Statistic};
 use super::rows_f64;
 use crate::error::{config, Result};
-use ebm_core::{Energy, Real};
+use ebm_core::{Energy, EnergyExt, Real};
 use rayon::prelude::*;
 
 /// A kernel Stein discrepancy estimate.
@@ -78,7 +78,12 @@ pub fn stein_kernel(kernel: &Kernel, x: &[f64], sx: &[f64], y: &[f64], sy: &[f64
 ///
 /// Errors: model errors (shape, non-finite samples), an invalid kernel,
 /// fewer than two samples.
-pub fn ksd<T: Real>(model: &dyn Energy<T>, x: &[T], kernel: Kernel, statistic: Statistic) -> Result<KsdEstimate> {
+pub fn ksd<T: Real, M: Energy<T> + ?Sized>(
+    model: &M,
+    x: &[T],
+    kernel: Kernel,
+    statistic: Statistic,
+) -> Result<KsdEstimate> {
     let d = model.dim();
     let (xf, n) = rows_f64("x", x, d)?;
     let (mut e, mut s) = (vec![T::zero(); n], vec![T::zero(); n * d]);

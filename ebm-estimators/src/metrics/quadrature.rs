@@ -47,7 +47,7 @@
 
 use super::{log_sum_exp, positive, rows_f64, Estimate};
 use crate::error::{config, Result};
-use ebm_core::{Energy, Real};
+use ebm_core::{Energy, EnergyExt, Real};
 
 /// Options of [`log_z_quadrature`].
 #[derive(Debug, Clone, PartialEq)]
@@ -209,7 +209,7 @@ impl LogZQuadrature {
     /// normalised model: E_p\[g\] ≈ Σᵢ weightᵢ g(xᵢ).
     ///
     /// Errors: model errors.
-    pub fn density_weights<T: Real>(&self, model: &dyn Energy<T>) -> Result<(Vec<T>, Vec<f64>)> {
+    pub fn density_weights<T: Real, M: Energy<T> + ?Sized>(&self, model: &M) -> Result<(Vec<T>, Vec<f64>)> {
         let pts = self.grid.points::<T>();
         let mut e = vec![T::zero(); self.grid.len()];
         model.energy(&pts, &mut e)?;
@@ -225,7 +225,7 @@ struct Eval {
     max: f64,
 }
 
-fn evaluate<T: Real>(model: &dyn Energy<T>, grid: &Grid) -> Result<Eval> {
+fn evaluate<T: Real, M: Energy<T> + ?Sized>(model: &M, grid: &Grid) -> Result<Eval> {
     let d = grid.dim();
     let pts = grid.points::<T>();
     let (mut e, mut s) = (vec![T::zero(); grid.len()], vec![T::zero(); grid.len() * d]);
@@ -286,7 +286,7 @@ fn face_tails(grid: &Grid, ev: &Eval) -> Vec<[f64; 2]> {
 /// Errors: d > 2, invalid options, a model error, a NaN or −∞ energy, and
 /// mass still found at the box's faces after `max_expansions` expansions
 /// (a model that is not normalisable, or far from the initial box).
-pub fn log_z_quadrature<T: Real>(model: &dyn Energy<T>, opts: &QuadratureOptions) -> Result<LogZQuadrature> {
+pub fn log_z_quadrature<T: Real, M: Energy<T> + ?Sized>(model: &M, opts: &QuadratureOptions) -> Result<LogZQuadrature> {
     let d = model.dim();
     if d == 0 || d > 2 {
         return config(format!("quadrature supports d = 1 or 2, got d = {d} (use AIS)"));
@@ -399,7 +399,7 @@ pub fn log_z_quadrature<T: Real>(model: &dyn Energy<T>, opts: &QuadratureOptions
 /// [`log_z_quadrature`] (or AIS, adding its own error).
 ///
 /// Errors: model errors on `x`.
-pub fn log_likelihood<T: Real>(model: &dyn Energy<T>, x: &[T], log_z: f64) -> Result<Estimate> {
+pub fn log_likelihood<T: Real, M: Energy<T> + ?Sized>(model: &M, x: &[T], log_z: f64) -> Result<Estimate> {
     let (_, n) = rows_f64("x", x, model.dim())?;
     let mut e = vec![T::zero(); n];
     model.energy(x, &mut e)?;

@@ -4,7 +4,8 @@
 //!
 //! The energy here is not noise-conditional, so the schedule anneals the
 //! step size: large early steps cross between modes, the last level runs at
-//! ε. Each level delegates to [`Energy::langevin_ula`]; level i uses streams
+//! ε. Each level delegates to the model's [`Langevin::ula`] (through
+//! [`EnergyExt::langevin_ula`]); level i uses streams
 //! `first_step + i·steps_per_level ..`.
 //!
 //! [`AnnealedLangevin::sample_conditional`] is NCSN's own form: level i runs
@@ -12,11 +13,14 @@
 //! N(0, σᵢ²I) (a noise-conditional model, or the exact perturbed law when it
 //! is known, as in NCSN's toy mixture).
 
-use super::{check_eps, jump_stats, Sampler, SamplerStats};
+use super::{check_eps, jump_stats, Sampler, SamplerBase, SamplerStats};
 use crate::error::{config, Result};
-use ebm_core::{Energy, Real};
+use ebm_core::{EnergyExt, Langevin, Real};
 
 /// Annealed Langevin over a σ schedule.
+///
+/// Needs: [`Langevin`] (of every level model, for
+/// [`AnnealedLangevin::sample_conditional`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnnealedLangevin {
     /// The noise levels σ₁ > … > σ_L > 0.
@@ -45,9 +49,9 @@ impl AnnealedLangevin {
     ///
     /// Errors: invalid configuration, `levels.len()` ≠ the number of σ, a
     /// level of another dimension, model errors and non-finite chains.
-    pub fn sample_conditional<T: Real>(
+    pub fn sample_conditional<T: Real, M: Langevin<T> + ?Sized>(
         &self,
-        levels: &[&dyn Energy<T>],
+        levels: &[&M],
         x: &mut [T],
         seed: u64,
         first_step: u64,
@@ -86,12 +90,18 @@ impl AnnealedLangevin {
     }
 }
 
-impl<T: Real> Sampler<T> for AnnealedLangevin {
+impl SamplerBase for AnnealedLangevin {
     fn name(&self) -> &'static str {
         "annealed-langevin"
     }
 
-    fn sample(&self, model: &dyn Energy<T>, x: &mut [T], seed: u64, first_step: u64) -> Result<SamplerStats> {
+    fn streams(&self) -> u64 {
+        (self.sigmas.len() * self.steps_per_level) as u64
+    }
+}
+
+impl<T: Real, M: Langevin<T> + ?Sized> Sampler<T, M> for AnnealedLangevin {
+    fn sample(&self, model: &M, x: &mut [T], seed: u64, first_step: u64) -> Result<SamplerStats> {
         self.validate()?;
         let before = x.to_vec();
         let last = *self.sigmas.last().expect("validated non-empty");
@@ -102,9 +112,5 @@ impl<T: Real> Sampler<T> for AnnealedLangevin {
         }
         let mean_sq_jump = jump_stats(x, &before, model.dim())?;
         Ok(SamplerStats { steps: self.sigmas.len() * self.steps_per_level, accept_rate: None, mean_sq_jump })
-    }
-
-    fn streams(&self) -> u64 {
-        (self.sigmas.len() * self.steps_per_level) as u64
     }
 }

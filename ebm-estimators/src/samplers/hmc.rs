@@ -14,13 +14,15 @@
 //! coordinate i at iteration k is Philox `normal(K, first_step + k, b·d + i)`
 //! and its accept uniform is `uniform(K, accept_stream(first_step + k), b)`.
 
-use super::{check_eps, jump_stats, Sampler, SamplerStats};
+use super::{check_eps, jump_stats, Sampler, SamplerBase, SamplerStats};
 use crate::error::{config, Result};
 use crate::seeds::{derive_seed, tags};
 use ebm_core::langevin::accept_stream;
-use ebm_core::{check_batch, rng, Energy, Real};
+use ebm_core::{check_batch, rng, Energy, EnergyExt, Real};
 
 /// `iterations` HMC transitions of `leapfrog_steps` leapfrog steps of size `eps`.
+///
+/// Needs: [`Energy`] (only `energy_score`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hmc {
     /// Leapfrog step size ε.
@@ -38,12 +40,18 @@ impl Hmc {
     }
 }
 
-impl<T: Real> Sampler<T> for Hmc {
+impl SamplerBase for Hmc {
     fn name(&self) -> &'static str {
         "hmc"
     }
 
-    fn sample(&self, model: &dyn Energy<T>, x: &mut [T], seed: u64, first_step: u64) -> Result<SamplerStats> {
+    fn streams(&self) -> u64 {
+        self.iterations as u64
+    }
+}
+
+impl<T: Real, M: Energy<T> + ?Sized> Sampler<T, M> for Hmc {
+    fn sample(&self, model: &M, x: &mut [T], seed: u64, first_step: u64) -> Result<SamplerStats> {
         check_eps("HMC", self.eps)?;
         if self.leapfrog_steps == 0 {
             return config("HMC needs at least one leapfrog step");
@@ -111,9 +119,5 @@ impl<T: Real> Sampler<T> for Hmc {
         let mean_sq_jump = jump_stats(x, &before, d)?;
         let rate = if self.iterations == 0 { 0.0 } else { accepted as f64 / (self.iterations * b) as f64 };
         Ok(SamplerStats { steps: self.iterations, accept_rate: Some(rate), mean_sq_jump })
-    }
-
-    fn streams(&self) -> u64 {
-        self.iterations as u64
     }
 }

@@ -3,14 +3,17 @@
 //! min(1, exp(E(x) − E(x′) + log q(x|x′) − log q(x′|x))),
 //! log q(x′|x) = −‖x′ − x − (ε²/2)s(x)‖²/(2ε²). Exact for any ε.
 //!
-//! Delegates to [`Energy::langevin_mala`] (noise addressing of
+//! Delegates to the model's [`Langevin::mala`] (through
+//! [`EnergyExt::langevin_mala`]; noise addressing of
 //! [`ebm_core::langevin`]) and reports the acceptance rate.
 
-use super::{check_eps, jump_stats, Sampler, SamplerStats};
+use super::{check_eps, jump_stats, Sampler, SamplerBase, SamplerStats};
 use crate::error::Result;
-use ebm_core::{Energy, Real};
+use ebm_core::{EnergyExt, Langevin, Real};
 
 /// `steps` MALA steps of size `eps`.
+///
+/// Needs: [`Langevin`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Mala {
     /// Step size ε.
@@ -26,21 +29,23 @@ impl Mala {
     }
 }
 
-impl<T: Real> Sampler<T> for Mala {
+impl SamplerBase for Mala {
     fn name(&self) -> &'static str {
         "mala"
     }
 
-    fn sample(&self, model: &dyn Energy<T>, x: &mut [T], seed: u64, first_step: u64) -> Result<SamplerStats> {
+    fn streams(&self) -> u64 {
+        self.steps as u64
+    }
+}
+
+impl<T: Real, M: Langevin<T> + ?Sized> Sampler<T, M> for Mala {
+    fn sample(&self, model: &M, x: &mut [T], seed: u64, first_step: u64) -> Result<SamplerStats> {
         check_eps("MALA", self.eps)?;
         let before = x.to_vec();
         let mut accepts = vec![0u32; x.len() / model.dim().max(1)];
         let rate = model.langevin_mala(x, T::from_f64(self.eps), self.steps, seed, first_step, &mut accepts)?;
         let mean_sq_jump = jump_stats(x, &before, model.dim())?;
         Ok(SamplerStats { steps: self.steps, accept_rate: Some(rate), mean_sq_jump })
-    }
-
-    fn streams(&self) -> u64 {
-        self.steps as u64
     }
 }

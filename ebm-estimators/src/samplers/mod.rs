@@ -3,17 +3,25 @@
 //!
 //! Every sampler advances B independent chains (a row-major B×d buffer) in
 //! place, draws all its noise from Philox addressed by (seed, stream, index),
-//! and reports [`SamplerStats`]. ULA and MALA call the model's own
-//! [`Energy::langevin_ula`] / [`Energy::langevin_mala`], so a GPU backend's
-//! fused override runs; HMC and annealed Langevin are written against
-//! `energy_score` / `langevin_ula` and run on any backend.
+//! and reports [`SamplerStats`]. ULA, MALA and annealed Langevin call the
+//! model's own [`Langevin::ula`] / [`Langevin::mala`] (through
+//! [`EnergyExt::langevin_ula`] / [`EnergyExt::langevin_mala`]), so a GPU
+//! backend's fused override runs; HMC is written against `energy_score` and
+//! runs on any [`Energy`].
 //!
-//! | sampler | move | exact target? |
-//! | --- | --- | --- |
-//! | [`Ula`] | x ← x + (ε²/2) s(x) + ε z (seed eq 14) | no, O(ε²) bias |
-//! | [`Mala`] | ULA proposal + Metropolis–Hastings | yes |
-//! | [`Hmc`] | L leapfrog steps + Metropolis test | yes |
-//! | [`AnnealedLangevin`] | ULA with εᵢ = ε σᵢ/σ_L over σ₁ > … > σ_L | no |
+//! [`Energy`]: ebm_core::Energy
+//! [`EnergyExt::langevin_ula`]: ebm_core::EnergyExt::langevin_ula
+//! [`EnergyExt::langevin_mala`]: ebm_core::EnergyExt::langevin_mala
+//! [`Langevin`]: ebm_core::Langevin
+//! [`Langevin::ula`]: ebm_core::Langevin::ula
+//! [`Langevin::mala`]: ebm_core::Langevin::mala
+//!
+//! | sampler | move | exact target? | needs |
+//! | --- | --- | --- | --- |
+//! | [`Ula`] | x ← x + (ε²/2) s(x) + ε z (seed eq 14) | no, O(ε²) bias | [`Langevin`] |
+//! | [`Mala`] | ULA proposal + Metropolis–Hastings | yes | [`Langevin`] |
+//! | [`Hmc`] | L leapfrog steps + Metropolis test | yes | [`Energy`] |
+//! | [`AnnealedLangevin`] | ULA with εᵢ = ε σᵢ/σ_L over σ₁ > … > σ_L | no | [`Langevin`] |
 
 mod annealed;
 mod hmc;
@@ -26,7 +34,7 @@ pub use mala::Mala;
 pub use ula::Ula;
 
 use crate::error::Result;
-use ebm_core::{Energy, Real};
+use ebm_core::{Model, Real};
 
 /// What one call of a sampler did.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -40,33 +48,51 @@ pub struct SamplerStats {
     pub mean_sq_jump: f64,
 }
 
-/// A batched Markov chain whose stationary law is (close to) p ∝ exp(−E).
-pub trait Sampler<T: Real>: Send + Sync {
+/// The part of a sampler that does not depend on the model or the scalar
+/// type: its name and how many noise streams one call uses.
+///
+/// A supertrait of [`Sampler`]. A sampler implements `Sampler<T, M>` for
+/// every `T` and every `M` with the capability it uses, so these methods are
+/// separate to resolve on a concrete sampler (`ula.streams()`) without
+/// naming either.
+pub trait SamplerBase: Send + Sync {
     /// The sampler's name.
     fn name(&self) -> &'static str;
 
+    /// The number of noise streams (steps) one call of [`Sampler::sample`]
+    /// uses, so that a caller continuing chains can pass
+    /// `first_step + streams()` next time.
+    fn streams(&self) -> u64;
+}
+
+/// A batched Markov chain whose stationary law is (close to) p ∝ exp(−E).
+///
+/// `M` is the model type it runs on; each sampler implements the trait for
+/// every `M` with the capability it uses (see the table in [`crate::samplers`]).
+/// The default, `dyn Model<T>`, is what a command line holding any model uses.
+/// The methods that take no model are in the supertrait [`SamplerBase`].
+pub trait Sampler<T: Real, M: ?Sized = dyn Model<T>>: SamplerBase {
     /// Advances every chain of `x` (row-major B×d) in place. Noise comes from
     /// Philox keyed by `seed`, streams starting at `first_step`, so two calls
     /// with the same arguments give the same chains.
     ///
     /// Errors: invalid configuration, model errors, and
     /// [`ebm_core::EbmError::NonFinite`] if a chain left the finite numbers.
-    fn sample(&self, model: &dyn Energy<T>, x: &mut [T], seed: u64, first_step: u64) -> Result<SamplerStats>;
-
-    /// The number of noise streams (steps) one call uses, so that a caller
-    /// continuing chains can pass `first_step + streams()` next time.
-    fn streams(&self) -> u64;
+    fn sample(&self, model: &M, x: &mut [T], seed: u64, first_step: u64) -> Result<SamplerStats>;
 }
 
-impl<T: Real, S: Sampler<T> + ?Sized> Sampler<T> for Box<S> {
+impl<S: SamplerBase + ?Sized> SamplerBase for Box<S> {
     fn name(&self) -> &'static str {
         (**self).name()
     }
-    fn sample(&self, model: &dyn Energy<T>, x: &mut [T], seed: u64, first_step: u64) -> Result<SamplerStats> {
-        (**self).sample(model, x, seed, first_step)
-    }
     fn streams(&self) -> u64 {
         (**self).streams()
+    }
+}
+
+impl<T: Real, M: ?Sized, S: Sampler<T, M> + ?Sized> Sampler<T, M> for Box<S> {
+    fn sample(&self, model: &M, x: &mut [T], seed: u64, first_step: u64) -> Result<SamplerStats> {
+        (**self).sample(model, x, seed, first_step)
     }
 }
 

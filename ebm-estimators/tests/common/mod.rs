@@ -2,8 +2,8 @@
 #![allow(dead_code)]
 
 use ebm_core::gaussian::Gaussian;
+use ebm_core::prelude::*;
 use ebm_core::testing::Tolerance;
-use ebm_core::Energy;
 use ebm_estimators::linalg::inverse_spd;
 use ebm_estimators::{Dataset, Estimator, StepCtx};
 
@@ -40,7 +40,7 @@ pub fn rel_err(a: &[f64], b: &[f64]) -> f64 {
 /// Checks `est`'s gradient (θ and aux) against central differences of its
 /// own loss with the prepared state frozen.
 #[track_caller]
-pub fn check_estimator_grad<M: Energy<f64> + Clone, E: Estimator<f64>>(
+pub fn check_estimator_grad<M: Trainable<f64> + Clone, E: Estimator<f64, M>>(
     est: &mut E,
     model: &M,
     x: &[f64],

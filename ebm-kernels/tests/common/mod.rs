@@ -3,6 +3,7 @@
 //! none, and seeded random data.
 #![allow(dead_code)]
 
+use ebm_core::prelude::*;
 use ebm_kernels::GpuDevice;
 
 /// The adapter under test. Panics (fails the test) with the install hint
@@ -79,7 +80,7 @@ pub fn worst(got: &[f32], want: &[f64], tol: &Tolerance) -> f64 {
 
 /// Compares every output of `gpu` with the f64 twin `cpu` at `x` (f32-exact
 /// values): energy, then energy+score, then energy+score+Hessian diagonal.
-pub fn check_outputs<G: Energy<f32>, C: Energy<f64>>(
+pub fn check_outputs<G: Model<f32>, C: Model<f64>>(
     label: &str,
     gpu: &G,
     cpu: &C,

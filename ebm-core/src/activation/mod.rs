@@ -1,9 +1,12 @@
-//! Activations σ of the MLP energy and their closed-form derivatives
-//! σ′, σ″, σ‴.
+//! The one CPU home of ebm's smooth scalar functions: the activations σ of
+//! the MLP energy with their closed-form derivatives σ′, σ″, σ‴, and the
+//! logistic sigmoid and softplus that other families (the RBM's free
+//! energy, symbolic formulas, NCE's logistic loss) use. The GPU twins live
+//! in `ebm_kernels::act`.
 //!
-//! The Hessian diagonal (see [`super`]) needs σ″; the parameter gradient of
-//! the exact score-matching integrand (seed eq 12) differentiates σ″ once more
-//! and needs σ‴. Every formula below is evaluated from a few shared,
+//! The MLP's Hessian diagonal (see [`crate::mlp`]) needs σ″; the parameter
+//! gradient of the exact score-matching integrand (eq 12) differentiates σ″
+//! once more and needs σ‴. Every formula below is evaluated from a few shared,
 //! overflow-free intermediates:
 //!
 //! | name | σ(a) | σ′ | σ″ | σ‴ |
@@ -29,16 +32,18 @@
 //!
 //! **relu** has σ″ = 0 almost everywhere: exact for the energy, the score and
 //! the parameter gradients of E and vᵀ∇ₓE, but the Hessian diagonal is a sum
-//! of Dirac masses, so [`super::Mlp`] refuses it for the Hessian diagonal and
+//! of Dirac masses, so [`crate::Mlp`] refuses it for the Hessian diagonal and
 //! the score-matching gradient with [`crate::EbmError::Activation`].
 
-use super::fastmath::{exp_neg, log1p_unit};
+mod fastmath;
+
 use crate::error::EbmError;
 use crate::real::Real;
+use fastmath::{exp_neg, log1p_unit};
 use std::fmt;
 use std::str::FromStr;
 
-/// The nonlinearity σ between the linear layers of an [`super::Mlp`].
+/// The nonlinearity σ between the linear layers of an [`crate::Mlp`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Activation {
     /// log(1 + eᵃ), smooth everywhere.
@@ -141,7 +146,7 @@ impl Activation {
     #[inline]
     pub fn derivs<T: Real>(self, a: T) -> Derivs<T> {
         match self {
-            Activation::Softplus => softplus(a),
+            Activation::Softplus => softplus_derivs(a),
             Activation::Tanh => tanh(a),
             Activation::Silu => silu(a),
             Activation::GeluTanh => gelu_tanh(a),
@@ -152,7 +157,7 @@ impl Activation {
     /// Applies σ in place over the pre-activations `a` and writes σ′, σ″,
     /// σ‴ where asked, with the same arithmetic as [`Activation::derivs`]
     /// but the activation dispatched once per slice so the loop inlines.
-    pub(super) fn eval_slice<T: Real>(
+    pub(crate) fn eval_slice<T: Real>(
         self,
         a: &mut [T],
         s1: Option<&mut [T]>,
@@ -179,7 +184,7 @@ impl<T: Real> crate::simd::Kernel for EvalSlice<'_, T> {
     fn run(self) {
         let EvalSlice { act, a, s1, s2, s3 } = self;
         match act {
-            Activation::Softplus => eval_with(softplus, a, s1, s2, s3),
+            Activation::Softplus => eval_with(softplus_derivs, a, s1, s2, s3),
             Activation::Tanh => eval_with(tanh, a, s1, s2, s3),
             Activation::Silu => eval_with(silu, a, s1, s2, s3),
             Activation::GeluTanh => eval_with(gelu_tanh, a, s1, s2, s3),
@@ -219,8 +224,21 @@ fn eval_with<T: Real>(
     }
 }
 
+/// The logistic sigmoid σ(a) = 1/(1 + e⁻ᵃ), without overflow for any a.
+#[inline]
+pub fn sigmoid<T: Real>(a: T) -> T {
+    sigmoid_pair(a).0
+}
+
+/// softplus(a) = log(1 + eᵃ) = max(a, 0) + log(1 + e^(−|a|)), without
+/// overflow for any a.
+#[inline]
+pub fn softplus<T: Real>(a: T) -> T {
+    Activation::Softplus.value(a)
+}
+
 #[inline(always)]
-fn softplus<T: Real>(a: T) -> Derivs<T> {
+fn softplus_derivs<T: Real>(a: T) -> Derivs<T> {
     let (s, sm, e) = sigmoid_pair(a);
     let q = s * sm;
     Derivs { value: a.max(T::zero()) + log1p_unit(e), d1: s, d2: q, d3: q * (sm - s) }
