@@ -92,6 +92,10 @@ pub fn hess_diag_decomposed<T: Real, E: Energy<T> + ?Sized>(
     Ok(())
 }
 
+pub mod counted;
+pub mod flops;
 pub mod policy;
+pub mod roof;
+pub mod roofline;
 pub mod steps;
 pub mod targets;
