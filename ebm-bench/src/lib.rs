@@ -92,6 +92,8 @@ pub fn hess_diag_decomposed<T: Real, E: Energy<T> + ?Sized>(
     Ok(())
 }
 
+pub mod chains;
+pub mod check;
 pub mod counted;
 pub mod flops;
 pub mod policy;
