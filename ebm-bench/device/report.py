@@ -113,7 +113,8 @@ def main():
         for line in f:
             step, p, fl, rc, s = line.rstrip("\n").split("\t")
             checks.append({"step": step, "passed": int(p), "failed": int(fl), "exit": rc, "seconds": int(s)})
-    adapters = open(a.adapters).read().strip() if a.adapters and os.path.exists(a.adapters) else "missing"
+    adapters = "\n".join(line for line in open(a.adapters).read().strip().splitlines() if "XDG_RUNTIME_DIR" not in line) \
+        if a.adapters and os.path.exists(a.adapters) else "missing"
     gc_lines = open(a.gpu_check).read().splitlines() if a.gpu_check and os.path.exists(a.gpu_check) else []
     rf = read_json(a.roofline)
     peers = {os.path.basename(p): read_json(p) for p in a.peers}
