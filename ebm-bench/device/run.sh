@@ -107,6 +107,14 @@ if [ "$local" = 0 ]; then
         done
         egl=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
         [ -f "$egl" ] && export __EGL_VENDOR_LIBRARY_FILENAMES="$egl"
+        if [ -z "${VK_DRIVER_FILES:-}" ] && [ "$(ldconfig -p | grep -c 'libGLX_nvidia\.so\.0')" -gt 0 ]; then
+            # No manifest anywhere, but the driver's library is there: the
+            # NVIDIA Vulkan driver lives in libGLX_nvidia.so.0.
+            icd="$work/nvidia_icd.json"
+            printf '{"file_format_version": "1.0.0", "ICD": {"library_path": "libGLX_nvidia.so.0", "api_version": "1.3.0"}}\n' >"$icd"
+            export VK_DRIVER_FILES="$icd" VK_ICD_FILENAMES="$icd"
+            say "Vulkan driver: no manifest found, wrote $icd for libGLX_nvidia.so.0"
+        fi
     fi
     command -v nvidia-smi >/dev/null && { nvidia-smi -L || true; }
 fi

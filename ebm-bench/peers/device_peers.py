@@ -61,6 +61,12 @@ import torch
 
 import torch_peers as T
 
+# Plain fp32 everywhere, as ebm computes: no TF32 in cuBLAS matrix products
+# (PyTorch's default, set here so the comparison does not hang on it).
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
+torch.set_float32_matmul_precision("highest")
+
 OPS = ["hess_diag", "langevin", "exact_sm", "dsm", "cd", "nce", "energy", "energy_score"]
 
 
@@ -356,7 +362,7 @@ def main():
     env = (f"PyTorch {torch.__version__} on {a.device} ({gpu}), numpy {np.__version__}, Python {platform.python_version()}; "
            f"B = {a.batch}; ebm: median of {a.ebm_repeats} calls after 2 warm-ups (peer_ebm --backend gpu); PyTorch: "
            f"{a.warmup} warm-up call(s), then timed calls for {a.case_s} s (3 to {a.repeats}), each ended by a device sync; "
-           f"agreement: normalised error <= {a.rtol:.1e}; torch.compile for {a.compile or 'none'}")
+           f"agreement: normalised error <= {a.rtol:.1e}; torch.compile for {a.compile or 'none'}; fp32 matmuls without TF32")
     log(f"device_peers: {env}")
     compiled = {c for c in a.compile.split(",") if c}
     for name in [c for c in a.configs.split(",") if c]:
