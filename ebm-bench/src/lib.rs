@@ -93,6 +93,12 @@ pub fn hess_diag_decomposed<T: Real, E: Model<T> + ?Sized>(
     Ok(())
 }
 
+pub mod chains;
+pub mod check;
+pub mod counted;
+pub mod flops;
 pub mod policy;
+pub mod roof;
+pub mod roofline;
 pub mod steps;
 pub mod targets;

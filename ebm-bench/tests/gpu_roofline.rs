@@ -1,7 +1,10 @@
-//! The `gpu_roofline` binary (the GPU speed bars) runs end to end:
-//! on a software adapter it refuses to report speed without
-//! `--allow-software`, and with it (at a size inside llvmpipe's loop
-//! budget) prints both measurements; bad arguments exit with 64.
+//! The `gpu_roofline` binary runs end to end on the default adapter: with
+//! `--allow-software` (at sizes inside llvmpipe's loop budget) it measures
+//! primitives and estimator steps, reports the CPU-twin-only method as not
+//! run with its reason, writes parseable JSON and a markdown table; past
+//! its deadline it reports every case as `not run: deadline` and exits 1
+//! (nothing measured); a software adapter without `--allow-software` exits
+//! 2; bad arguments exit 64.
 
 use std::process::Command;
 
@@ -13,22 +16,68 @@ fn run(args: &[&str]) -> (i32, String) {
     )
 }
 
+const SMALL: [&str; 10] =
+    ["--shapes", "2x6-6", "--batches", "37", "--case-s", "0.01", "--roof-s", "0.01", "--allow-software", "--ops"];
+
 #[test]
-fn gpu_roofline_measures_both_bars_on_default_adapter() {
+fn gpu_roofline_measures_reports_and_keeps_its_deadline_on_default_adapter() {
     let adapters = ebm_kernels::list_adapters();
     assert!(!adapters.is_empty(), "no wgpu adapter: {}", ebm_kernels::INSTALL_HINT);
-    let (code, text) = run(&["--batch", "37", "--hidden", "6", "--reps", "2", "--allow-software"]);
+    let dir = std::env::temp_dir().join(format!("gpu_roofline_test_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (json, md) = (dir.join("r.json"), dir.join("r.md"));
+    let mut args = SMALL.to_vec();
+    args.extend([
+        "energy,energy_score_hess_diag,langevin_ula_k20_fused,grad_params_sm,grad_params_v_hess_v,step_exact_sm,step_nce_nu1",
+        "--json",
+        json.to_str().unwrap(),
+        "--md",
+        md.to_str().unwrap(),
+    ]);
+    let (code, text) = run(&args);
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("energy_score_hess_diag d64_h6-6_softplus B37: median"), "{text}");
-    assert!(text.contains("langevin_ula k20 d256_h6-6_softplus B37: median"), "{text}");
-    assert!(text.matches("GFLOP/s").count() >= 2, "{text}");
-    let default_is_software = text.contains("[cpu on");
-    if default_is_software {
-        let (code, text) = run(&["--batch", "37", "--hidden", "6"]);
+    for op in [
+        "energy",
+        "energy_score_hess_diag",
+        "langevin_ula_k20_fused",
+        "grad_params_sm",
+        "step_exact_sm",
+        "step_nce_nu1",
+    ] {
+        assert!(text.contains(&format!("case {op} d2_h6-6 B37: median")), "{op}: {text}");
+    }
+    assert!(
+        text.contains(
+            "case grad_params_v_hess_v d2_h6-6 B37: not run: GpuEnergy runs grad_params_v_hess_v on the CPU twin"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("measured multiply-add roof") && text.contains("measured copy bandwidth"), "{text}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let cases = v["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 7);
+    let step = cases.iter().find(|c| c["op"] == "step_nce_nu1").unwrap();
+    assert!(
+        step["flops"].as_f64().unwrap() > 0.0 && step["methods"].as_str().unwrap().contains("grad_params_energy_with"),
+        "{step}"
+    );
+    let md_text = std::fs::read_to_string(&md).unwrap();
+    assert!(md_text.contains("| energy | d2_h6-6 | 37 |"), "{md_text}");
+    if v["software"] == true {
+        assert!(md_text.contains("not a speed figure"), "{md_text}");
+        let (code, text) = run(&["--shapes", "2x6-6", "--batches", "37"]);
         assert_eq!(code, 2, "a software adapter must be refused without --allow-software: {text}");
     }
-    let (code, text) = run(&["--batch", "0"]);
-    assert_eq!(code, 64, "{text}");
-    let (code, text) = run(&["--frobnicate"]);
-    assert_eq!(code, 64, "{text}");
+
+    let mut late = SMALL.to_vec();
+    late.extend(["energy,mala_k20", "--batches", "37,64", "--deadline-s", "0.000001"]);
+    let (code, text) = run(&late);
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(text.matches(": not run: deadline").count(), 4, "{text}");
+
+    assert_eq!(run(&["--batches", "0"]).0, 64);
+    assert_eq!(run(&["--frobnicate"]).0, 64);
+    assert_eq!(run(&["--ops", "nope"]).0, 64);
+    assert_eq!(run(&["--first", "energy@64x256-256@3", "--batches", "1024"]).0, 64);
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -9,18 +9,33 @@
 //! ```text
 //! peer_ebm --out DIR [--repeats 21] [--warmup 2] [--configs d64,d16,d2]
 //!          [--ops energy,energy_score,hess_diag,exact_sm,dsm,langevin,cd,nce]
-//!          [--cd-k 5] [--langevin-steps 20]
+//!          [--cd-k 5] [--langevin-steps 20] [--backend cpu|gpu] [--batch B]
+//!          [--check-rows N]
 //! ```
 //!
+//! `--backend gpu` runs every operation on `GpuEnergy` (the adapter of
+//! `EBM_ADAPTER`, wgpu's default otherwise; the same weights and inputs),
+//! for the device comparison with PyTorch on CUDA
+//! (`ebm-bench/peers/device_peers.py`). `--batch` replaces every
+//! configuration's batch size (1024). `--check-rows N` writes the frozen
+//! Langevin and CD normals of the first N chains only (`langevin_z`,
+//! `cd_z`: steps × N × d, all chains by default): chains do not interact,
+//! so those rows check the chains at any batch size without writing
+//! steps × B × d normals. Configurations: `d64` (64, 256-256), `d256`
+//! (256, 256-256), `d16` and `d2` (128-128).
+//!
+//! Exit status: 0 on success; 2 for bad arguments and any failure (no
+//! adapter, an operation's error, a file that cannot be written).
+//!
 //! Operations (B samples, f32, softplus MLP):
-//! - `energy`: `EnergyExt::energy`;
-//! - `energy_score`: `EnergyExt::energy_score`;
-//! - `hess_diag`: `EnergyExt::energy_score_hess_diag` (energy, score and the
+//! - `energy`: `Energy::energy`;
+//! - `energy_score`: `Energy::energy_score`;
+//! - `hess_diag`: `Energy::energy_score_hess_diag` (energy, score and the
 //!   exact Hessian diagonal);
 //! - `exact_sm`: `ExactSm` prepare + `loss_grad` (loss and θ-gradient);
 //! - `dsm`: `Dsm(σ = 0.1)` `loss_grad` with the noise frozen by `prepare`
 //!   (written out, so both sides evaluate the same noisy batch);
-//! - `langevin`: `EnergyExt::langevin_ula`, `--langevin-steps` steps, ε = 0.1,
+//! - `langevin`: `Energy::langevin_ula`, `--langevin-steps` steps, ε = 0.1,
 //!   Philox noise drawn inside (the normals are written for the check);
 //! - `cd`: `Cd(Ula(ε = 0.1, k))` prepare (k ULA steps from the data) +
 //!   `loss_grad`;
@@ -35,6 +50,7 @@ use ebm_core::prelude::*;
 use ebm_core::{rng, Mlp};
 use ebm_estimators::seeds::tags;
 use ebm_estimators::{Cd, Dsm, Estimator, ExactSm, GaussianNoise, Nce, StepCtx, Ula};
+use ebm_kernels::{GpuDevice, GpuEnergy};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -55,8 +71,9 @@ struct Config {
     batch: usize,
 }
 
-const CONFIGS: [Config; 3] = [
+const CONFIGS: [Config; 4] = [
     Config { name: "d64", dim: 64, hidden: [256, 256], batch: 1024 },
+    Config { name: "d256", dim: 256, hidden: [256, 256], batch: 1024 },
     Config { name: "d16", dim: 16, hidden: [128, 128], batch: 1024 },
     Config { name: "d2", dim: 2, hidden: [128, 128], batch: 1024 },
 ];
@@ -69,6 +86,9 @@ struct Args {
     cd_k: usize,
     langevin_steps: usize,
     ops: Vec<String>,
+    gpu: bool,
+    batch: Option<usize>,
+    check_rows: Option<usize>,
 }
 
 fn parse_args() -> Args {
@@ -80,6 +100,9 @@ fn parse_args() -> Args {
         cd_k: 5,
         langevin_steps: 20,
         ops: OPS.iter().map(|o| o.to_string()).collect(),
+        gpu: false,
+        batch: None,
+        check_rows: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -100,8 +123,17 @@ fn parse_args() -> Args {
             "--langevin-steps" => {
                 a.langevin_steps = val().parse().unwrap_or_else(|_| die("--langevin-steps: not a number"))
             }
+            "--backend" => {
+                a.gpu = match val().as_str() {
+                    "cpu" => false,
+                    "gpu" => true,
+                    other => die(&format!("--backend: cpu or gpu, not {other}")),
+                }
+            }
+            "--batch" => a.batch = Some(positive(&val(), "--batch")),
+            "--check-rows" => a.check_rows = Some(positive(&val(), "--check-rows")),
             "-h" | "--help" => {
-                println!("peer_ebm --out DIR [--repeats N] [--warmup N] [--configs d64,d16,d2] [--ops energy,...] [--cd-k K] [--langevin-steps S]");
+                println!("peer_ebm --out DIR [--repeats N] [--warmup N] [--configs d64,d256,d16,d2] [--ops energy,...] [--cd-k K] [--langevin-steps S] [--backend cpu|gpu] [--batch B] [--check-rows N]");
                 std::process::exit(0);
             }
             other => die(&format!("unknown argument {other}")),
@@ -112,6 +144,10 @@ fn parse_args() -> Args {
         die("--repeats must be at least 1");
     }
     a
+}
+
+fn positive(v: &str, what: &str) -> usize {
+    v.parse().ok().filter(|&n| n > 0).unwrap_or_else(|| die(&format!("{what}: a positive number")))
 }
 
 fn die(msg: &str) -> ! {
@@ -212,11 +248,17 @@ enum Data<'a> {
     F64(&'a [f64]),
 }
 
-fn run_config(c: &Config, args: &Args) -> String {
+fn run_config(c: &Config, args: &Args, dev: Option<&GpuDevice>) -> String {
     let dir = args.out.join(c.name);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| die(&format!("creating {}: {e}", dir.display())));
-    let (d, b) = (c.dim, c.batch);
-    let model = ok(Mlp::<f32>::init(d, &c.hidden, Activation::Softplus, 7 + d as u64), "Mlp::init");
+    let (d, b) = (c.dim, args.batch.unwrap_or(c.batch));
+    let mlp = ok(Mlp::<f32>::init(d, &c.hidden, Activation::Softplus, 7 + d as u64), "Mlp::init");
+    let gpu = dev.map(|dev| ok(GpuEnergy::new(dev, mlp.clone()), "GpuEnergy::new"));
+    let model: &dyn Model<f32> = match &gpu {
+        Some(g) => g,
+        None => &mlp,
+    };
+    let zrows = args.check_rows.unwrap_or(b).min(b);
     let p = model.num_params();
     let x: Vec<f32> = ebm_bench::normal_batch(11 + d as u64, b, d);
     let (w, r) = (args.warmup, args.repeats);
@@ -285,8 +327,8 @@ fn run_config(c: &Config, args: &Args) -> String {
         record(
             "exact_sm",
             &time(w, r, || {
-                ok(sm.prepare(&model, &x, ctx), "exact-sm prepare");
-                loss = ok(sm.loss_grad(&model, &x, &mut g), "exact-sm loss_grad");
+                ok(Estimator::<f32>::prepare(&mut sm, model, &x, ctx), "exact-sm prepare");
+                loss = ok(sm.loss_grad(model, &x, &mut g), "exact-sm loss_grad");
             }),
         );
         scalars.num("exact_sm_loss", loss);
@@ -296,11 +338,11 @@ fn run_config(c: &Config, args: &Args) -> String {
     if want("dsm") {
         // DSM: noise frozen by prepare, loss + gradient timed
         let mut dsm = Dsm::<f32>::new(DSM_SIGMA);
-        ok(dsm.prepare(&model, &x, ctx), "dsm prepare");
+        ok(dsm.prepare(model, &x, ctx), "dsm prepare");
         let st = dsm.state().expect("prepared").clone();
         put!("dsm_noisy", &st.noisy, &[b, d]);
         put!("dsm_target", &st.target, &[b, d]);
-        record("dsm", &time(w, r, || loss = ok(dsm.loss_grad(&model, &x, &mut g), "dsm loss_grad")));
+        record("dsm", &time(w, r, || loss = ok(dsm.loss_grad(model, &x, &mut g), "dsm loss_grad")));
         scalars.num("dsm_loss", loss);
         put!("out_dsm_grad", &g, &[p]);
     }
@@ -317,11 +359,11 @@ fn run_config(c: &Config, args: &Args) -> String {
             }),
         );
         put!("out_langevin", &xs, &[b, d]);
-        let mut z = vec![0f32; steps * b * d];
-        for (k, zk) in z.chunks_exact_mut(b * d).enumerate() {
+        let mut z = vec![0f32; steps * zrows * d];
+        for (k, zk) in z.chunks_exact_mut(zrows * d).enumerate() {
             rng::fill_normal(LANGEVIN_SEED, k as u64, 0, zk);
         }
-        put!("langevin_z", &z, &[steps, b, d]);
+        put!("langevin_z", &z, &[steps, zrows, d]);
     }
 
     if want("cd") {
@@ -331,19 +373,19 @@ fn run_config(c: &Config, args: &Args) -> String {
         record(
             "cd",
             &time(w, r, || {
-                ok(cd.prepare(&model, &x, ctx), "cd prepare");
-                loss = ok(cd.loss_grad(&model, &x, &mut g), "cd loss_grad");
+                ok(cd.prepare(model, &x, ctx), "cd prepare");
+                loss = ok(cd.loss_grad(model, &x, &mut g), "cd loss_grad");
             }),
         );
         scalars.num("cd_loss", loss);
         put!("out_cd_grad", &g, &[p]);
         put!("out_cd_neg", cd.negatives().expect("prepared"), &[b, d]);
         let key = ctx.key(tags::SAMPLER);
-        let mut z = vec![0f32; k * b * d];
-        for (j, zj) in z.chunks_exact_mut(b * d).enumerate() {
+        let mut z = vec![0f32; k * zrows * d];
+        for (j, zj) in z.chunks_exact_mut(zrows * d).enumerate() {
             rng::fill_normal(key, j as u64, 0, zj);
         }
-        put!("cd_z", &z, &[k, b, d]);
+        put!("cd_z", &z, &[k, zrows, d]);
     }
 
     if want("nce") {
@@ -363,12 +405,12 @@ fn run_config(c: &Config, args: &Args) -> String {
         let c0 = e.iter().zip(&lpn).map(|(&ei, &l)| -(ei as f64) - l).sum::<f64>() / b as f64;
         let mut nce = Nce::<f32>::new(noise, 1).with_log_z(c0);
         let nst = ok(nce.draw(&x, d, ctx), "nce draw");
-        ok(nce.prepare(&model, &x, ctx), "nce prepare");
+        ok(nce.prepare(model, &x, ctx), "nce prepare");
         put!("nce_noise", &nst.noise, &[b, d]);
         put_any("nce_lpn_data", Data::F64(&nst.log_pn_data), &[b]);
         put_any("nce_lpn_noise", Data::F64(&nst.log_pn_noise), &[b]);
         let mut gc = vec![0f32; p + 1];
-        record("nce", &time(w, r, || loss = ok(nce.loss_grad(&model, &x, &mut gc), "nce loss_grad")));
+        record("nce", &time(w, r, || loss = ok(nce.loss_grad(model, &x, &mut gc), "nce loss_grad")));
         scalars.num("nce_loss", loss);
         scalars.num("nce_c", nce.c());
         put!("out_nce_grad", &gc, &[p + 1]);
@@ -379,6 +421,7 @@ fn run_config(c: &Config, args: &Args) -> String {
         .raw("dim", d.to_string())
         .raw("hidden", shape(&c.hidden))
         .raw("batch", b.to_string())
+        .raw("check_rows", zrows.to_string())
         .raw("num_params", p.to_string())
         .str("dir", c.name)
         .raw("files", files.encode())
@@ -391,16 +434,23 @@ fn run_config(c: &Config, args: &Args) -> String {
 fn main() {
     let args = parse_args();
     std::fs::create_dir_all(&args.out).unwrap_or_else(|e| die(&format!("creating {}: {e}", args.out.display())));
+    let dev = args.gpu.then(|| {
+        let dev = ok(GpuDevice::from_env(), "GPU adapter");
+        eprintln!("peer_ebm: adapter {}", dev.info());
+        dev
+    });
     let mut cfgs = Vec::new();
     for name in &args.configs {
         let c = CONFIGS
             .iter()
             .find(|c| c.name == name)
-            .unwrap_or_else(|| die(&format!("unknown config {name} (d64, d16, d2)")));
-        cfgs.push(run_config(c, &args));
+            .unwrap_or_else(|| die(&format!("unknown config {name} (d64, d256, d16, d2)")));
+        cfgs.push(run_config(c, &args, dev.as_ref()));
     }
     let mut top = Obj::default();
     top.str("activation", "softplus")
+        .str("backend", if args.gpu { "gpu" } else { "cpu" })
+        .str("adapter", &dev.as_ref().map_or("cpu".to_string(), |d| d.info().to_string()))
         .str("dtype", "f32")
         .raw("repeats", args.repeats.to_string())
         .raw("warmup", args.warmup.to_string())
