@@ -1,6 +1,6 @@
 //! Reference checks shared by every test in the workspace: one tolerance
 //! type and f64 central finite differences of every derivative the
-//! [`Energy`] interface exposes.
+//! [`crate::Energy`] traits expose.
 //!
 //! These are public so that the GPU kernels, the symbolic engine and the
 //! estimators check themselves against the same definitions.
@@ -218,8 +218,8 @@ fn inf_norm(a: &[f64]) -> f64 {
     a.iter().fold(0.0f64, |m, v| m.max(v.abs()))
 }
 
-/// Checks the Hessian quadratic form [`Energy::v_hess_v`] and its parameter
-/// gradient [`Energy::grad_params_v_hess_v`] of `model` at the batch `x`
+/// Checks the Hessian quadratic form [`crate::EnergyExt::v_hess_v`] and its parameter
+/// gradient [`crate::EnergyExt::grad_params_v_hess_v`] of `model` at the batch `x`
 /// (row-major B×d), directions `v` (B×d) and weights `w` (B) against f64
 /// finite differences:
 ///

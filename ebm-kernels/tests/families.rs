@@ -8,7 +8,6 @@ use ebm_core::ica::{Ica, Source};
 use ebm_core::mixture::{Covariance, GaussianMixture};
 use ebm_core::prelude::*;
 use ebm_core::rbm::GaussBernoulliRbm;
-use ebm_core::Energy;
 use ebm_kernels::{GpuDevice, GpuEnergy, GpuFamily};
 
 /// f32 rounding per operation, grown with the reduction length.

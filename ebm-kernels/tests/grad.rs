@@ -8,7 +8,6 @@ use ebm_core::mixture::{Covariance, GaussianMixture};
 use ebm_core::mlp::{Activation, Mlp};
 use ebm_core::prelude::*;
 use ebm_core::rbm::GaussBernoulliRbm;
-use ebm_core::Energy;
 use ebm_kernels::{GpuDevice, GpuEnergy, GpuFamily};
 
 fn check<M: GpuFamily, C: Model<f64>>(dev: &GpuDevice, label: &str, m32: M, m64: &C, seed: u64, reduce: usize) {

@@ -8,7 +8,6 @@ use ebm_core::langevin;
 use ebm_core::mlp::{Activation, Mlp};
 use ebm_core::prelude::*;
 use ebm_core::testing::Tolerance;
-use ebm_core::Energy;
 use ebm_kernels::GpuEnergy;
 
 /// Steps per launch in these tests; the first step sits just below 2³² so

@@ -4,7 +4,6 @@ mod common;
 
 use ebm_core::mlp::{Activation, Mlp};
 use ebm_core::prelude::*;
-use ebm_core::Energy;
 use ebm_kernels::GpuEnergy;
 
 /// f32 rounding per operation, grown with the reduction length below.

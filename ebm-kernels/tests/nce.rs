@@ -7,7 +7,6 @@ use ebm_core::mlp::{Activation, Mlp};
 use ebm_core::prelude::*;
 use ebm_core::rbm::GaussBernoulliRbm;
 use ebm_core::testing::Tolerance;
-use ebm_core::Energy;
 use ebm_kernels::{GpuDevice, GpuEnergy, GpuFamily};
 
 fn softplus(z: f64) -> f64 {

@@ -12,7 +12,6 @@ use ebm_core::mixture::{Covariance, GaussianMixture};
 use ebm_core::mlp::{Activation, Mlp};
 use ebm_core::prelude::*;
 use ebm_core::rbm::GaussBernoulliRbm;
-use ebm_core::Energy;
 use ebm_kernels::{GpuDevice, GpuEnergy, GpuFamily};
 
 /// Which gradient.

@@ -18,7 +18,6 @@ mod common;
 
 use ebm_core::prelude::*;
 use ebm_core::sym::{eval_batch, parse_with, Instr, Op, Program, SymEnergy};
-use ebm_core::Energy;
 use ebm_kernels::gpu_sym::eval_program;
 use ebm_kernels::sym::SymSpec;
 use ebm_kernels::{GpuDevice, GpuSym};

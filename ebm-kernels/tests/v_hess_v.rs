@@ -8,7 +8,6 @@ mod common;
 use ebm_core::gaussian::Gaussian;
 use ebm_core::mlp::{Activation, Mlp};
 use ebm_core::prelude::*;
-use ebm_core::Energy;
 use ebm_kernels::{GpuDevice, GpuEnergy};
 
 /// Reduction length of one sample's q: the forward, backward and tangent

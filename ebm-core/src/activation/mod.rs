@@ -15,7 +15,7 @@
 //! | tanh | t = tanh a | 1−t² | −2t(1−t²) | (1−t²)(6t²−2) |
 //! | silu | a·s | s(1 + a(1−s)) | s(1−s)(2 + a(1−2s)) | s(1−s)[(1−2s)(3 + a(1−2s)) − 2a·s(1−s)] |
 //! | gelu-tanh | ½a(1 + tanh u) | see below | | |
-//! | relu | max(a, 0) | 1[a > 0] | 0 | 0 |
+//! | relu | max(a, 0) | 𝟙(a > 0) | 0 | 0 |
 //!
 //! with s = 1/(1 + e⁻ᵃ) the logistic sigmoid. Softplus is evaluated as
 //! max(a, 0) + log1p(e^(−|a|)) and s, 1 − s from e^(−|a|), so nothing

@@ -394,7 +394,8 @@ impl<T: Real> Objectives<T> for Mlp<T> {
     }
 }
 
-/// The cache-resident ULA loop ([`langevin`]); MALA is the reference.
+/// The cache-resident ULA loop (bit for bit the reference's chains); MALA
+/// is the reference.
 impl<T: Real> Langevin<T> for Mlp<T> {
     fn ula(&self, mut x: Chains<'_, T>, eps: T, steps: usize, seed: u64, first_step: u64) -> Result<()> {
         crate::langevin::check_step(eps)?;

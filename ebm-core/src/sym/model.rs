@@ -17,9 +17,9 @@
 //!
 //! # Hessian quadratic form (sliced score matching)
 //!
-//! [`Energy::v_hess_v`] and [`Energy::grad_params_v_hess_v`] are exact, by
+//! [`crate::Curvature::eval_v_hess_v`] and [`crate::Curvature::grad_v_hess_v`] are exact, by
 //! forward over reverse mode on the graph, with the direction v read as the
-//! auxiliary inputs (like [`Energy::grad_params_v_dot_grad_x`]):
+//! auxiliary inputs (like [`crate::Target::VDotGradX`]):
 //!
 //! - u = vᵀ∇ₓE = Σᵢ vᵢ ∂E/∂xᵢ, the ∂E/∂xᵢ from the reverse sweep that
 //!   gives the score ([`Derivatives::v_dot_grad`]);

@@ -44,7 +44,6 @@ pub fn max_abs<T: Copy + Into<f64>>(v: &[T]) -> f64 {
 }
 
 use ebm_core::testing::Tolerance;
-use ebm_core::Energy;
 
 /// Which outputs to compare.
 #[derive(Clone, Copy, Debug)]
