@@ -3,6 +3,27 @@
 //! rates; the backends ([`targets`]), the size policy and setup shared by
 //! the bench targets ([`policy`]), the estimator steps ([`steps`]), and the
 //! decomposed Hessian-diagonal baseline ([`hess_diag_decomposed`]).
+//!
+//! ```
+//! use ebm_bench::{hess_diag_decomposed, normal_batch, MlpShape};
+//! use ebm_core::prelude::*;
+//! use ebm_core::{Activation, Mlp};
+//!
+//! # fn main() -> ebm_core::Result<()> {
+//! // The bench's fused Hessian diagonal equals its decomposed baseline.
+//! let shape = MlpShape { dim: 3, hidden: [8, 8] };
+//! let m = Mlp::<f64>::init(shape.dim, &shape.hidden, Activation::Softplus, 42)?;
+//! let (b, d) = (5, shape.dim);
+//! let x: Vec<f64> = normal_batch(1, b, d);
+//! let (mut e, mut s, mut h) = (vec![0.0; b], vec![0.0; b * d], vec![0.0; b * d]);
+//! m.energy_score_hess_diag(&x, &mut e, &mut s, &mut h)?;
+//! let (mut e2, mut s2, mut h2, mut v, mut q) = (vec![0.0; b], vec![0.0; b * d], vec![0.0; b * d], vec![0.0; b * d], vec![0.0; b]);
+//! hess_diag_decomposed(&m, &x, &mut e2, &mut s2, &mut h2, &mut v, &mut q)?;
+//! assert!(h.iter().zip(&h2).all(|(a, c)| (a - c).abs() < 1e-9 * (1.0 + a.abs())));
+//! println!("{} FLOPs for the fused Hessian diagonal of B = {b}", shape.hess_diag_flops(b));
+//! # Ok(())
+//! # }
+//! ```
 
 use ebm_core::prelude::*;
 use ebm_core::{check_len, Real};

@@ -13,6 +13,29 @@
 //!
 //! Errors are typed ([`error`]); exit codes: 0 success, 1 error, 2 diverged
 //! training run, 64 usage error.
+//!
+//! # Example: the command line's pieces from Rust
+//!
+//! A model string as `--model` takes it, a built-in toy data set, and the
+//! model's energy, score and Hessian diagonal on it:
+//!
+//! ```
+//! use ebm_cli::model::{Model, ModelSpec};
+//! use ebm_core::EnergyExt;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let spec = ModelSpec::parse("mlp:32,32:softplus")?;
+//! let model = Model::init(&spec, 2, 0)?;
+//! let x = ebm_cli::toy::generate("moons", 64, 1)?; // 64 samples in d = 2
+//! let (mut e, mut s, mut h) = (vec![0f32; 64], vec![0f32; 128], vec![0f32; 128]);
+//! model.energy().energy_score_hess_diag(&x, &mut e, &mut s, &mut h)?;
+//! assert!(e.iter().chain(&s).chain(&h).all(|v| v.is_finite()));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Training runs through [`train`] (`ebm train --data moons --model
+//! mlp:64,64 --estimator dsm --steps 2000 --out run`).
 
 pub mod atomic;
 pub mod backend;

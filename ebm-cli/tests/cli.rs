@@ -709,3 +709,59 @@ fn redwine_trains_in_eleven_dimensions() {
     assert!(m["heldout"]["errors"]["nll"].as_str().unwrap().contains("d ≤ 2"), "{m}");
     assert!(m["heldout"]["ais_log_z"].as_f64().is_some_and(f64::is_finite), "{m}");
 }
+
+/// `--backend gpu` runs a model of a width users train (d = 48, hidden
+/// 192-160, which the one-thread-per-sample kernels refused on a software
+/// adapter) and a formula model, with the CPU's results.
+#[test]
+fn eval_of_a_wide_mlp_and_a_formula_on_the_gpu_matches_the_cpu() {
+    if ebm_kernels::list_adapters().is_empty() {
+        panic!("no GPU adapter: {}", ebm_kernels::INSTALL_HINT);
+    }
+    let d = tmp("gpu-wide");
+    let spec = ebm_cli::model::ModelSpec::parse("mlp:192,160:softplus").unwrap();
+    let wide = d.join("wide.safetensors");
+    checkpoint::save(&wide, &checkpoint::Checkpoint::new(ebm_cli::model::Model::init(&spec, 48, 3).unwrap())).unwrap();
+    let rows: Vec<String> = (0..37)
+        .map(|r| (0..48).map(|c| format!("{:.3}", ((r * 48 + c) as f64 * 0.37).sin())).collect::<Vec<_>>().join(","))
+        .collect();
+    let x48 = d.join("x48.csv");
+    std::fs::write(&x48, rows.join("\n") + "\n").unwrap();
+
+    let f = d.join("e.txt");
+    std::fs::write(
+        &f,
+        "energy(x[2]; mu[2], log_s) = 0.5 * sum(i, 0..2, (x[i] - mu[i])^2) * exp(-2*log_s) + log(1 + x[0]^2 * x[1]^2)\n\
+         #! theta = 0.25, -0.5, 0.1\n",
+    )
+    .unwrap();
+    let formula = d.join("formula.safetensors");
+    let fspec = ebm_cli::model::ModelSpec::parse(&format!("formula:{}", f.display())).unwrap();
+    checkpoint::save(&formula, &checkpoint::Checkpoint::new(ebm_cli::model::Model::init(&fspec, 2, 0).unwrap()))
+        .unwrap();
+    let x2 = d.join("x2.csv");
+    std::fs::write(&x2, "0.5,-1\n1.5,0.25\n-0.75,2\n").unwrap();
+
+    for (name, model, input) in [("wide", &wide, &x48), ("formula", &formula, &x2)] {
+        for b in ["cpu", "gpu"] {
+            let t = ok(ebm()
+                .args(["eval", "--backend", b, "--model"])
+                .arg(model)
+                .arg("--input")
+                .arg(input)
+                .arg("--out")
+                .arg(d.join(format!("{name}-{b}"))));
+            assert!(!t.contains("CPU twin"), "{name} on {b}: {t}");
+        }
+        for f in ["energy.npy", "score.npy", "hess_diag.npy"] {
+            let c = npy::read(&d.join(format!("{name}-cpu")).join(f)).unwrap();
+            let g = npy::read(&d.join(format!("{name}-gpu")).join(f)).unwrap();
+            assert_eq!(c.data.len(), g.data.len());
+            let scale = c.data.iter().fold(0f64, |m, &v| m.max((v as f64).abs()));
+            for (&a, &b) in c.data.iter().zip(&g.data) {
+                let (a, b) = (a as f64, b as f64);
+                assert!((a - b).abs() <= 1e-4 * (scale + a.abs()), "{name} {f}: cpu {a} gpu {b}");
+            }
+        }
+    }
+}

@@ -69,7 +69,7 @@ pub mod testing;
 
 pub use energy::{
     check_batch, check_finite, check_len, sm_integrand, Batch, Chains, Curvature, Energy, EnergyExt, Langevin, Model,
-    Objectives, Outputs, ParamGrad, PerSample, Target, Trainable, Weights,
+    NceBatch, NceLoss, Objectives, Outputs, ParamGrad, PerSample, Target, Trainable, Weights,
 };
 pub use error::{BackendError, EbmError, Result};
 

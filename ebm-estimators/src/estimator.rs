@@ -215,21 +215,5 @@ pub(crate) fn to_f64<T: Real>(v: &[T]) -> Vec<f64> {
     v.iter().map(|&a| a.to_f64()).collect()
 }
 
-/// Numerically stable log(1 + eˣ).
-pub(crate) fn softplus(x: f64) -> f64 {
-    if x > 0.0 {
-        x + (-x).exp().ln_1p()
-    } else {
-        x.exp().ln_1p()
-    }
-}
-
-/// The logistic function 1/(1 + e⁻ˣ).
-pub(crate) fn sigmoid(x: f64) -> f64 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
-}
+/// Numerically stable log(1 + eˣ) and the logistic function (one home: `ebm_core::energy`).
+pub(crate) use ebm_core::energy::{sigmoid_f64 as sigmoid, softplus_f64 as softplus};

@@ -1,7 +1,8 @@
 //! # ebm-estimators
 //!
-//! Every training objective of the seed note (`notes-on-training-ebms.md`)
-//! for energy-based models p_θ(x) = exp(−E_θ(x))/Z_θ (eq 1), with samplers,
+//! Every training objective of the seed note (restated in
+//! `docs/equations.md`, whose numbering "eq N" and "§N" follow) for
+//! energy-based models p_θ(x) = exp(−E_θ(x))/Z_θ (eq 1), with samplers,
 //! optimizers and a training loop, written once against the capability
 //! traits of [`ebm_core::energy`], so the same code runs on the CPU reference
 //! and on any backend implementing them for `f32` (the GPU kernels).
@@ -10,7 +11,7 @@
 //! below), so a model that lacks one is a compile-time error; every
 //! built-in family and `dyn Model<T>` has them all.
 //!
-//! | objective | seed | type | parameter gradient through | needs |
+//! | objective | equations | type | parameter gradient through | needs |
 //! | --- | --- | --- | --- | --- |
 //! | ML / CD-k | §2–2.1, eq 2–3 | [`Cd`] | `grad_params_energy_with` | `Objectives + Langevin` |
 //! | PCD + replay buffer | eq 2 | [`Pcd`] | `grad_params_energy_with` | `Objectives + Langevin` |
@@ -39,6 +40,33 @@
 //! detection that never writes a non-finite parameter. Resuming ([`state`]): optimizers, estimators and
 //! the trainer save and restore their step-to-step state ([`Resumable`]), so
 //! a stopped run continues bit for bit.
+//!
+//! # Example: fit an MLP by denoising score matching, then evaluate it
+//!
+//! ```
+//! use ebm_core::prelude::*;
+//! use ebm_core::{Activation, Mlp};
+//! use ebm_estimators::{Adam, Dataset, Dsm, TrainConfig, Trainer};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // 512 samples of N((1, −1), I) in d = 2.
+//! let data = Dataset::<f64>::gaussian(&[1.0, -1.0], &[1.0, 0.0, 0.0, 1.0], 512, 7)?;
+//! let mut model = Mlp::<f64>::init(2, &[16, 16], Activation::Softplus, 0)?;
+//! let config = TrainConfig { batch_size: 128, steps: 200, ..TrainConfig::default() };
+//! let mut trainer = Trainer::new(Dsm::new(0.3), Adam::new(0.01), config);
+//! let report = trainer.fit(&mut model, &data, None, |_| ebm_estimators::Control::Continue)?;
+//! let mean = |l: &[f64]| l.iter().sum::<f64>() / l.len() as f64;
+//! let (first, last) = (mean(&report.losses[..20]), mean(&report.losses[180..]));
+//! assert!(last < first, "DSM loss {first} → {last}");
+//!
+//! // The fitted score −∇ₓE points from the data's edge back towards its mean.
+//! let x = [3.0, -1.0];
+//! let (mut e, mut score, mut hess) = ([0.0], [0.0; 2], [0.0; 2]);
+//! model.energy_score_hess_diag(&x, &mut e, &mut score, &mut hess)?;
+//! assert!(score[0] < 0.0, "score {score:?}");
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod cd;
 pub mod critic;
@@ -47,9 +75,9 @@ pub mod dsm;
 pub mod error;
 pub mod esm;
 pub mod estimator;
+pub mod ica_mle;
 pub mod icd;
 pub mod linalg;
-pub mod literature;
 pub mod lsd;
 pub mod metrics;
 pub mod ml;

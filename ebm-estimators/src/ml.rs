@@ -14,8 +14,12 @@
 //!
 //! one [`Objectives::energy_weighted_grad`] call (through
 //! [`EnergyExt::grad_params_energy_with`]) on the concatenated batch
-//! [x⁺; x⁻] with those weights. Its descent direction is minus the seed's
-//! eq 3 when x⁻ come from k MCMC steps started at the data (CD-k).
+//! [x⁺; x⁻] with those weights. Without the penalty (α = 0) the weights
+//! ±1/B± are fixed in advance and the call is
+//! [`Objectives::weighted_energy_grad`] (through
+//! [`EnergyExt::grad_params_energy_weighted`]), which a device backend runs
+//! in one pass with no host round trip. Its descent direction is minus the
+//! seed's eq 3 when x⁻ come from k MCMC steps started at the data (CD-k).
 //!
 //! With [`KlTerm`] set, the improved-CD term λ·L_KL of [`crate::icd`] is
 //! added (negatives then end with the differentiated ULA step).
@@ -90,6 +94,13 @@ pub(crate) fn contrastive<T: Real, M: Objectives<T> + ?Sized>(
     all.extend_from_slice(neg);
     let mut e = vec![T::zero(); bp + bn];
     match grad {
+        // Without the penalty the weights ±1/B± do not depend on the
+        // energies: one fused pass (on a device, no host round trip).
+        Some(g) if alpha == 0.0 => {
+            let w: Vec<T> =
+                (0..bp + bn).map(|j| T::from_f64(if j < bp { 1.0 / bp as f64 } else { -1.0 / bn as f64 })).collect();
+            model.grad_params_energy_weighted(&all, &w, &mut e, g)?;
+        }
         // The weight of sample j is ∂loss/∂E_j: (±1 + 2αE_j)/B±, computed
         // from the energy inside the gradient pass.
         Some(g) => {

@@ -22,8 +22,11 @@
 //! ∇_θ L = [Σ_data σ(−G)∇_θE(x) − Σ_noise σ(G)∇_θE(y)] / N,
 //! ∂L/∂c = [Σ_data σ(−G) − Σ_noise σ(G)] / N,
 //!
-//! one [`EnergyExt::grad_params_energy_with`] on [x; y] (the weights are
-//! computed from the energies inside that pass). At the optimum with a
+//! one [`Objectives::nce_loss_grad`] on [x; y] (through
+//! [`EnergyExt::nce_loss_grad_params`]): on the CPU the weights are
+//! computed from the energies inside the gradient pass; `GpuEnergy` runs
+//! its fused NCE kernel, so the logits, the loss and the gradient never
+//! leave the device. At the optimum with a
 //! well-specified model p_θ,c = p_data, so c is the model's log Z: it is
 //! exposed by [`EstimatorBase::log_z`] and is the estimator's one auxiliary
 //! parameter (gradient slot after θ).
@@ -32,12 +35,11 @@
 //! key `ctx.key(NCE)`, stream 0.
 
 use crate::error::{config, Result};
-use crate::estimator::{
-    batch_size, check_grad, prepared, sigmoid, softplus, to_f64, Estimator, EstimatorBase, StepCtx, StepInfo,
-};
+use crate::estimator::{batch_size, check_grad, prepared, Estimator, EstimatorBase, StepCtx, StepInfo};
 use crate::noise::GaussianNoise;
 use crate::seeds::tags;
-use ebm_core::{EnergyExt, Objectives, Real};
+use ebm_core::energy::softplus_f64;
+use ebm_core::{Batch, EnergyExt, NceBatch, Objectives, Real};
 
 /// NCE with a Gaussian noise law.
 ///
@@ -117,43 +119,42 @@ impl<T: Real> Nce<T> {
         grad: Option<&mut [T]>,
     ) -> Result<f64> {
         let b = batch_size(model, x)?;
-        let nn = st.log_pn_noise.len();
-        let n = (b + nn) as f64;
-        let log_nu = (self.nu as f64).ln();
         let mut all = Vec::with_capacity(x.len() + st.noise.len());
         all.extend_from_slice(x);
         all.extend_from_slice(&st.noise);
-        // The logit G_j of sample j, and ∂L/∂E_j·N (= ∂L/∂c·N per sample).
-        let logit = |j: usize, ej: f64| {
-            let lpn = if j < b { st.log_pn_data[j] } else { st.log_pn_noise[j - b] };
-            -ej - c - lpn - log_nu
-        };
-        let dloss = |j: usize, g: f64| if j < b { sigmoid(-g) } else { -sigmoid(g) };
-        let mut e = vec![T::zero(); b + nn];
-        let mut grad = grad;
-        match grad.as_deref_mut() {
-            // The weights come from the energies inside the gradient pass.
+        let mut log_pn = Vec::with_capacity(b + st.log_pn_noise.len());
+        log_pn.extend_from_slice(&st.log_pn_data);
+        log_pn.extend_from_slice(&st.log_pn_noise);
+        match grad {
+            // The whole step in the model's fused objective (on a device:
+            // the logits, weights, loss and gradient without leaving it).
             Some(gr) => {
                 let p = model.num_params();
                 check_grad(gr, p + 1)?;
-                let weight = |j: usize, ej: T| T::from_f64(dloss(j, logit(j, ej.to_f64())) / n);
-                model.grad_params_energy_with(&all, &weight, &mut e, &mut gr[..p])?;
+                let out = model.nce_loss_grad_params(&all, b, &log_pn, c, self.nu, &mut gr[..p])?;
+                gr[p] = T::from_f64(out.dloss_dc);
+                Ok(out.loss)
             }
-            None => model.energy(&all, &mut e)?,
+            None => {
+                let batch = NceBatch::new(Batch::new(&all, model.dim())?, b, &log_pn, c, self.nu)?;
+                let mut e = vec![T::zero(); all.len() / model.dim()];
+                model.energy(&all, &mut e)?;
+                let n = e.len() as f64;
+                let loss: f64 = e
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &ej)| {
+                        let g = batch.logit(j, ej.to_f64());
+                        if j < b {
+                            softplus_f64(-g)
+                        } else {
+                            softplus_f64(g)
+                        }
+                    })
+                    .sum();
+                Ok(loss / n)
+            }
         }
-        let e = to_f64(&e);
-        let mut loss = 0.0;
-        let mut dc = 0.0;
-        for (j, &ej) in e.iter().enumerate() {
-            let g = logit(j, ej);
-            loss += if j < b { softplus(-g) } else { softplus(g) };
-            dc += dloss(j, g);
-        }
-        if let Some(gr) = grad {
-            let p = model.num_params();
-            gr[p] = T::from_f64(dc / n);
-        }
-        Ok(loss / n)
     }
 }
 

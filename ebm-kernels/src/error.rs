@@ -1,6 +1,8 @@
 //! Typed errors for everything a user of the kernels can cause: no adapter,
-//! a bad adapter selector, a model the kernels cannot hold, bad shapes.
+//! a bad adapter selector, a model the kernels cannot hold, an operation
+//! refused by the fallback policy, bad shapes.
 
+use crate::fallback::NotOnDevice;
 use ebm_core::EbmError;
 use thiserror::Error;
 
@@ -46,6 +48,11 @@ pub enum KernelError {
     /// device's limits (message says which limit).
     #[error("model does not fit the kernel: {0}")]
     Unsupported(String),
+    /// An operation that the kernels cannot run for this model on this
+    /// adapter, refused under the default [`crate::Fallback::Refuse`]: says
+    /// which operation, why, and what to change ([`crate::fallback`]).
+    #[error("{0}")]
+    NotOnDevice(NotOnDevice),
     /// An error of the model or of the inputs (shapes, NaN, configuration).
     #[error(transparent)]
     Model(#[from] EbmError),

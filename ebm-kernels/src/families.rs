@@ -85,7 +85,7 @@ pub struct Src3 {
 }
 
 #[cube]
-fn ica_source(s: f32, #[comptime] variant: u32) -> Src3 {
+pub fn ica_source(s: f32, #[comptime] variant: u32) -> Src3 {
     let mut out = Src3 { g0: 0.0f32, g1: 0.0f32, g2: 0.0f32 };
     if comptime!(variant == 2) {
         let hs2 = 0.5f32 * s * s;

@@ -21,9 +21,23 @@ pub trait GpuFamily: Model<f32> + Clone {
     /// shared staging from the device's limits) and the `meta` words.
     fn spec(&self) -> Result<(Spec, Vec<u32>)>;
 
-    /// The error the CPU twin returns for the Hessian diagonal, if any
-    /// (for instance ReLU MLPs), so the GPU path fails the same way.
+    /// The error the CPU twin returns for a second-order `objective` (the
+    /// Hessian diagonal, the score-matching gradient, the Hessian quadratic
+    /// form and their fused forms), if any (ReLU MLPs), so the GPU path
+    /// fails the same way.
+    fn smooth_error(&self, objective: &'static str) -> Option<EbmError> {
+        let _ = objective;
+        None
+    }
+
+    /// [`GpuFamily::smooth_error`] of the Hessian diagonal.
     fn hess_error(&self) -> Option<EbmError> {
+        self.smooth_error("hess_diag")
+    }
+
+    /// The MLP itself, for the tiled MLP kernels ([`crate::mlp2`]); `None`
+    /// for the other families.
+    fn as_mlp(&self) -> Option<&Mlp<f32>> {
         None
     }
 }
@@ -39,6 +53,10 @@ fn check_thread_floats(name: &str, n: usize) -> Result<()> {
 }
 
 impl GpuFamily for Mlp<f32> {
+    fn as_mlp(&self) -> Option<&Mlp<f32>> {
+        Some(self)
+    }
+
     fn spec(&self) -> Result<(Spec, Vec<u32>)> {
         let dims = self.dims();
         let d = dims[0];
@@ -65,9 +83,9 @@ impl GpuFamily for Mlp<f32> {
         ))
     }
 
-    fn hess_error(&self) -> Option<EbmError> {
+    fn smooth_error(&self, objective: &'static str) -> Option<EbmError> {
         let act = self.activation();
-        (!act.is_smooth()).then(|| EbmError::Activation { activation: act.name(), objective: "hess_diag" })
+        (!act.is_smooth()).then(|| EbmError::Activation { activation: act.name(), objective })
     }
 }
 

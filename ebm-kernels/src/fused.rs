@@ -147,7 +147,7 @@ pub struct RngArgs {
 /// Standard normals for chain `b` at stream (`st_lo`, `st_hi`) into `z`
 /// (index b·d + i, Philox blocks computed once per 4 draws).
 #[cube]
-fn fill_normals(
+pub fn fill_normals(
     z: &mut Array<f32>,
     b: usize,
     st_lo: u32,
@@ -185,12 +185,12 @@ fn fill_normals(
 
 /// Stream of step `k` counted from (`lo`, `hi`): the 64-bit sum as (lo, hi).
 #[cube]
-fn stream_lo(lo: u32, k: u32) -> u32 {
+pub fn stream_lo(lo: u32, k: u32) -> u32 {
     lo + k
 }
 
 #[cube]
-fn stream_hi(lo: u32, hi: u32, k: u32) -> u32 {
+pub fn stream_hi(lo: u32, hi: u32, k: u32) -> u32 {
     let s = lo + k;
     let mut h = hi;
     if s < lo {

@@ -1,34 +1,45 @@
-//! [`GpuSym`]: a symbolic energy (`ebm_core::sym::SymEnergy<f32>`) whose
-//! energy, score and Hessian diagonal run on the device as
-//! [`crate::sym::sym_kernel()`], each one launch of one unrolled program.
+//! [`GpuSym`]: a symbolic energy (`ebm_core::sym::SymEnergy<f32>`) held on
+//! the device end to end: every program of the model runs as one unrolled
+//! kernel ([`crate::sym`]).
 //!
-//! - `energy`, `energy_score`, `energy_score_hess_diag`: the model's
-//!   programs `[E]`, `[E, s]`, `[E, s, h]` (by default the fused ones the
-//!   CPU evaluator runs, [`SymEnergy::fused_programs`]; the fixed-arity
-//!   ones with [`GpuSym::new_unfused`]), compiled once each per process by
-//!   CubeCL on first use;
-//! - the three parameter gradients, `v_hess_v` and its gradient
-//!   **delegate to the CPU twin**; Langevin uses the trait's default (the
-//!   CPU reference loop), which calls this type's `energy_score`, so each
-//!   step's score is computed on the device.
+//! | operation | device work |
+//! | --- | --- |
+//! | `energy`, `energy_score`, `energy_score_hess_diag` | one launch of [`crate::sym::sym_kernel()`] with the program `[E]`, `[E, s]` or `[E, s, h]` |
+//! | `grad_params` (the three `Target`s), `grad_params_v_hess_v` | the gradient program (`grad_energy`, `grad_v_dot_grad`, `grad_sm`, `grad_v_hess_v`: P outputs) per sample, times its weight, as rows ([`crate::sym_rows`]), summed over the batch ([`crate::rows`]) |
+//! | `v_hess_v` | one launch of the `v_hess_v` program, v as its auxiliary inputs |
+//! | `langevin_ula`, `langevin_mala` | all K steps in one launch ([`crate::sym_langevin`]): the `[E, s]` program inside the step loop, Philox noise in-kernel |
+//! | fused objectives | as [`crate::GpuEnergy`]'s: the loss terms ([`crate::terms`]) and the tree sum ([`crate::reduce`]) on the device, the loss and ∇θ read back together |
 //!
-//! θ is uploaded when first needed and again after `params_mut` /
-//! `set_params`; batch buffers are reused while the batch size stays the
-//! same. The kernel has no loop, so no launch splitting is needed under
-//! Mesa llvmpipe's loop budget ([`crate::plan`]). Errors: input errors are
-//! the CPU twin's; device failures become `EbmError::InvalidConfig`.
+//! The programs are the model's fused ones (the CPU evaluator's,
+//! [`SymEnergy::fused_programs`]) or the fixed-arity ones
+//! ([`GpuSym::new_unfused`]); CubeCL compiles each once per process on
+//! first use. θ is uploaded when first needed and again after `params_mut`
+//! / `set_params`; batch buffers are reused while the batch size stays the
+//! same.
+//!
+//! The programs have no loop, so Mesa llvmpipe's loop budget
+//! ([`crate::plan`]) only splits the reductions and the Langevin steps. An
+//! operation the kernels cannot express (a gradient program with a
+//! constant that is not a finite f32) or a Langevin step beyond the loop
+//! budget is refused with [`KernelError::NotOnDevice`], or run on the CPU
+//! twin and recorded under the opt-in [`Fallback::CpuTwin`], as for
+//! `GpuEnergy` ([`crate::fallback`]). Errors: input errors are the CPU
+//! twin's; device failures become `EbmError::Backend`.
 
 use crate::device::GpuDevice;
 use crate::error::{KernelError, Result};
+use crate::fallback::{Fallback, FallbackLog, FallbackRecord, NotOnDevice, Op, Placement, Remedy};
 use crate::launch::{arg, grid, upload_f32};
 use crate::sym::{sym_kernel, SymSpec};
 use cubecl::bytes::Bytes;
 use cubecl::server::Handle;
-use ebm_core::sym::{Programs, SymEnergy};
-use ebm_core::{
-    Batch, Curvature, Energy, Langevin, Objectives, Outputs, ParamGrad, PerSample, Target, Trainable, Weights,
-};
+use ebm_core::sym::{Program, Programs, SymEnergy};
+use ebm_core::{Batch, Curvature, Energy, Outputs, ParamGrad, PerSample, Target, Trainable, Weights};
 use std::sync::Mutex;
+
+mod grads;
+mod langevin;
+mod objectives;
 
 /// Runs `spec` once on `batch` samples: `x` (B × `num_inputs`), `aux`
 /// (B × `num_aux`, may be empty when unused), θ; returns the three output
@@ -74,7 +85,7 @@ fn check_size(spec: &SymSpec, batch: usize) -> Result<()> {
 }
 
 /// One launch of [`sym_kernel()`] over handles of the right sizes.
-fn launch(
+pub(crate) fn launch(
     dev: &GpuDevice,
     spec: &SymSpec,
     x: &Handle,
@@ -121,25 +132,47 @@ struct State {
     no_aux: Option<Handle>,
 }
 
+/// The kernel specialisations of one model: `[E]`, `[E, s]`, `[E, s, h]`,
+/// and the gradient and curvature programs (each an error message when
+/// the kernel cannot express it).
+struct Specs {
+    eval: [SymSpec; 3],
+    grad_energy: std::result::Result<SymSpec, String>,
+    grad_vdx: std::result::Result<SymSpec, String>,
+    grad_sm: std::result::Result<SymSpec, String>,
+    vhv: std::result::Result<SymSpec, String>,
+    grad_vhv: std::result::Result<SymSpec, String>,
+}
+
 /// A symbolic model held on a GPU (see the module docs).
 pub struct GpuSym {
     cpu: SymEnergy<f32>,
     dev: GpuDevice,
-    /// `[E]`, `[E, s]`, `[E, s, h]`.
-    specs: [SymSpec; 3],
+    specs: Specs,
+    loop_budget: Option<u64>,
+    fallback: Fallback,
+    log: FallbackLog,
     state: Mutex<State>,
 }
 
 impl std::fmt::Debug for GpuSym {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GpuSym").field("energy", &self.cpu.to_source()).field("adapter", &self.dev.info().name).finish()
+        f.debug_struct("GpuSym")
+            .field("energy", &self.cpu.to_source())
+            .field("adapter", &self.dev.info().name)
+            .field("fallback", &self.fallback)
+            .finish()
     }
+}
+
+fn spec_of(p: &Program, widths: [usize; 3]) -> std::result::Result<SymSpec, String> {
+    SymSpec::new(p.clone(), widths).map_err(|e| e.to_string())
 }
 
 impl GpuSym {
     /// Puts `model` on `dev`, running its fused programs (the CPU
-    /// evaluator's). Errors: a program the kernel cannot express
-    /// ([`SymSpec::new`]).
+    /// evaluator's), with the default policy [`Fallback::Refuse`]. Errors:
+    /// an energy program the kernel cannot express ([`SymSpec::new`]).
     pub fn new(dev: &GpuDevice, model: SymEnergy<f32>) -> Result<Self> {
         let progs = model.fused_programs().clone();
         Self::with_programs(dev, model, progs)
@@ -154,17 +187,58 @@ impl GpuSym {
 
     fn with_programs(dev: &GpuDevice, model: SymEnergy<f32>, p: Programs) -> Result<Self> {
         let d = model.dim();
-        let specs = [
-            SymSpec::new(p.energy, [1, 0, 0])?,
-            SymSpec::new(p.energy_score, [1, d, 0])?,
-            SymSpec::new(p.energy_score_hess, [1, d, d])?,
-        ];
+        let np = model.num_params();
+        let specs = Specs {
+            eval: [
+                SymSpec::new(p.energy, [1, 0, 0])?,
+                SymSpec::new(p.energy_score, [1, d, 0])?,
+                SymSpec::new(p.energy_score_hess, [1, d, d])?,
+            ],
+            grad_energy: spec_of(&p.grad_energy, [np, 0, 0]),
+            grad_vdx: spec_of(&p.grad_v_dot_grad, [np, 0, 0]),
+            grad_sm: spec_of(&p.grad_sm, [np, 0, 0]),
+            vhv: spec_of(&p.v_hess_v, [1, 0, 0]),
+            grad_vhv: spec_of(&p.grad_v_hess_v, [np, 0, 0]),
+        };
         Ok(Self {
             cpu: model,
             dev: dev.clone(),
             specs,
+            loop_budget: dev.loop_budget(),
+            fallback: Fallback::Refuse,
+            log: FallbackLog::default(),
             state: Mutex::new(State { theta: None, bufs: None, no_aux: None }),
         })
+    }
+
+    /// Plans the Langevin launches and the reductions for a loop budget of
+    /// `budget` iterations per invocation instead of the adapter's own
+    /// (as [`crate::GpuEnergy::with_loop_budget`]).
+    pub fn with_loop_budget(mut self, budget: Option<u64>) -> Self {
+        self.loop_budget = budget;
+        self
+    }
+
+    /// Sets the fallback policy (as [`crate::GpuEnergy::with_fallback`]).
+    pub fn with_fallback(mut self, fallback: Fallback) -> Self {
+        self.fallback = fallback;
+        self
+    }
+
+    /// The fallback policy.
+    pub fn fallback(&self) -> Fallback {
+        self.fallback
+    }
+
+    /// Every operation that ran on the CPU twin so far (only under
+    /// [`Fallback::CpuTwin`]).
+    pub fn fallbacks(&self) -> Vec<FallbackRecord> {
+        self.log.snapshot()
+    }
+
+    /// Where `op` runs for this model on this adapter, under this policy.
+    pub fn placement(&self, op: Op) -> Placement {
+        Placement::decide(self.fallback, self.why_not(op))
     }
 
     /// The CPU twin (same θ).
@@ -179,16 +253,76 @@ impl GpuSym {
 
     /// The kernel specialisations: `[E]`, `[E, score]`, `[E, score, Hessian diagonal]`.
     pub fn specs(&self) -> &[SymSpec; 3] {
-        &self.specs
+        &self.specs.eval
     }
 
-    /// Outputs of program `which` (0, 1, 2: see [`GpuSym::specs`]) at the
-    /// checked inputs `x` of `batch` samples.
-    fn eval_device(&self, x: &[f32], batch: usize, which: usize) -> Result<Vec<Bytes>> {
-        let spec = &self.specs[which];
-        check_size(spec, batch)?;
+    /// The loop budget launches are planned within (90% of the adapter's).
+    fn planned_budget(&self) -> Option<u64> {
+        self.loop_budget.map(|b| b / 10 * 9)
+    }
+
+    /// The program of a gradient or curvature operation.
+    fn program_spec(&self, op: Op) -> Option<&std::result::Result<SymSpec, String>> {
+        match op {
+            Op::GradEnergy => Some(&self.specs.grad_energy),
+            Op::GradVDotGradX => Some(&self.specs.grad_vdx),
+            Op::GradSm => Some(&self.specs.grad_sm),
+            Op::VHessV => Some(&self.specs.vhv),
+            Op::GradVHessV => Some(&self.specs.grad_vhv),
+            _ => None,
+        }
+    }
+
+    /// Why `op` cannot run on the device, or `None` (module docs).
+    fn why_not(&self, op: Op) -> Option<NotOnDevice> {
+        let model = self.cpu.name();
+        if let Some(Err(e)) = self.program_spec(op) {
+            let reason = format!("its program cannot be compiled to a kernel: {e}");
+            return Some(NotOnDevice { op, model, reason, hint: Remedy::CpuBackend });
+        }
+        let mala = match op {
+            Op::Ula => false,
+            Op::Mala => true,
+            _ => return None,
+        };
+        let (per_step, fixed) = langevin::loop_cost(self.cpu.dim(), mala);
+        crate::plan::steps_per_launch(1, per_step, fixed, self.loop_budget).err().map(|reason| NotOnDevice {
+            op,
+            model,
+            reason,
+            hint: Remedy::SmallerModelOrGpu,
+        })
+    }
+
+    /// As [`crate::GpuEnergy`]'s: whether all of `ops` run on the device;
+    /// the refusal, or `Ok(false)` (recorded) for the CPU twin.
+    fn route(&self, ops: &[Op]) -> Result<bool> {
+        for &op in ops {
+            match self.placement(op) {
+                Placement::Device => {}
+                Placement::Refused(why) => return Err(KernelError::NotOnDevice(why)),
+                Placement::CpuTwin(why) => {
+                    self.log.record(&why);
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// A compiled gradient or curvature program (the caller routed `op`).
+    fn spec(&self, op: Op) -> Result<&SymSpec> {
+        match self.program_spec(op) {
+            Some(Ok(s)) => Ok(s),
+            Some(Err(e)) => Err(KernelError::Unsupported(e.clone())),
+            None => Err(KernelError::Unsupported(format!("{op} has no program"))),
+        }
+    }
+
+    /// θ, the batch buffers with `x` written, and the dummy aux input.
+    fn stage<'a>(&self, st: &'a mut State, x: &[f32]) -> Result<(Handle, &'a Buffers, Handle)> {
         let d = self.cpu.dim();
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let batch = x.len() / d;
         let c = self.dev.client();
         if st.theta.is_none() {
             st.theta = Some(upload_f32(&self.dev, self.cpu.params()));
@@ -205,9 +339,30 @@ impl GpuSym {
         let (theta, aux) = (st.theta.clone().expect("set above"), st.no_aux.clone().expect("set above"));
         let b = st.bufs.as_ref().expect("set above");
         c.write(&b.x, Bytes::from_bytes_vec(bytemuck::cast_slice(x).to_vec()));
-        launch(&self.dev, spec, &b.x, &aux, &theta, &b.out, batch)?;
+        Ok((theta, b, aux))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read(&self, hs: Vec<Handle>) -> Result<Vec<Bytes>> {
+        self.dev.client().read(hs).map_err(|e| self.dev.exec_err(e))
+    }
+
+    /// Outputs of program `which` (0, 1, 2: see [`GpuSym::specs`]) at the
+    /// checked inputs `x`, left in the batch buffers.
+    fn launch_eval(&self, theta: &Handle, b: &Buffers, aux: &Handle, which: usize) -> Result<()> {
+        launch(&self.dev, &self.specs.eval[which], &b.x, aux, theta, &b.out, b.batch)
+    }
+
+    /// Outputs of program `which` at the checked inputs `x`, read back.
+    fn eval_device(&self, x: &[f32], which: usize) -> Result<Vec<Bytes>> {
+        let mut st = self.lock();
+        let (theta, b, aux) = self.stage(&mut st, x)?;
+        self.launch_eval(&theta, b, &aux, which)?;
         let n = 1 + (which >= 1) as usize + (which >= 2) as usize;
-        c.read(b.out[..n].to_vec()).map_err(|e| self.dev.exec_err(e))
+        self.read(b.out[..n].to_vec())
     }
 }
 
@@ -228,7 +383,7 @@ impl Energy<f32> for GpuSym {
     /// One launch of the program for the wanted outputs.
     fn eval(&self, x: Batch<'_, f32>, out: Outputs<'_, f32>) -> ebm_core::Result<()> {
         let which = out.wants_score() as usize + out.wants_hess_diag() as usize;
-        let res = self.eval_device(&x, x.rows(), which)?;
+        let res = self.eval_device(&x, which)?;
         let (energy, score, hess_diag) = out.into_parts();
         copy_out(energy, &res[0]);
         if let Some(s) = score {
@@ -253,35 +408,52 @@ impl Trainable<f32> for GpuSym {
         self.cpu.params_mut()
     }
 
-    /// Delegates to the CPU twin (see the module docs).
+    /// The gradient program's rows and the reduction (module docs).
     fn grad_params(
         &self,
         x: Batch<'_, f32>,
         target: Target<'_, f32>,
         w: Weights<'_, f32>,
-        grad: ParamGrad<'_, f32>,
+        mut grad: ParamGrad<'_, f32>,
     ) -> ebm_core::Result<()> {
-        self.cpu.grad_params(x, target, w, grad)
+        let (op, v): (_, &[f32]) = match target {
+            Target::Energy => (Op::GradEnergy, &[]),
+            Target::VDotGradX(v) => (Op::GradVDotGradX, v.as_slice()),
+            Target::ScoreMatching => (Op::GradSm, &[]),
+        };
+        if !self.route(&[op])? {
+            return self.cpu.grad_params(x, target, w, grad);
+        }
+        let g = self.grad_device(op, &x, v, &w)?;
+        grad.copy_from_slice(&g);
+        Ok(())
     }
 }
 
 impl Curvature<f32> for GpuSym {
-    /// Delegates to the CPU twin (see the module docs).
-    fn eval_v_hess_v(&self, x: Batch<'_, f32>, v: Batch<'_, f32>, out: PerSample<'_, f32>) -> ebm_core::Result<()> {
-        self.cpu.eval_v_hess_v(x, v, out)
+    /// One launch of the `v_hess_v` program (module docs).
+    fn eval_v_hess_v(&self, x: Batch<'_, f32>, v: Batch<'_, f32>, mut out: PerSample<'_, f32>) -> ebm_core::Result<()> {
+        if !self.route(&[Op::VHessV])? {
+            return self.cpu.eval_v_hess_v(x, v, out);
+        }
+        let q = self.vhv_device(&x, &v)?;
+        out.copy_from_slice(&q);
+        Ok(())
     }
 
-    /// Delegates to the CPU twin (see the module docs).
+    /// The `grad_v_hess_v` program's rows and the reduction (module docs).
     fn grad_v_hess_v(
         &self,
         x: Batch<'_, f32>,
         v: Batch<'_, f32>,
         w: Weights<'_, f32>,
-        grad: ParamGrad<'_, f32>,
+        mut grad: ParamGrad<'_, f32>,
     ) -> ebm_core::Result<()> {
-        self.cpu.grad_v_hess_v(x, v, w, grad)
+        if !self.route(&[Op::GradVHessV])? {
+            return self.cpu.grad_v_hess_v(x, v, w, grad);
+        }
+        let g = self.grad_device(Op::GradVHessV, &x, &v, &w)?;
+        grad.copy_from_slice(&g);
+        Ok(())
     }
 }
-
-impl Objectives<f32> for GpuSym {}
-impl Langevin<f32> for GpuSym {}

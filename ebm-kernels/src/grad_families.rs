@@ -31,7 +31,7 @@ use cubecl::prelude::*;
 /// ĝ′, ĝ″, ĝ‴ of the ICA source at `s` (`variant` 0 log cosh, 1 logistic,
 /// 2 Student-t, the latter with α = 1), as `ebm_core::ica`'s `source_fns`.
 #[cube]
-fn source_d123(s: f32, #[comptime] variant: u32) -> Line3 {
+pub fn source_d123(s: f32, #[comptime] variant: u32) -> Line3 {
     let mut out = Line3 { a: 0.0f32, b: 0.0f32, c: 0.0f32 };
     if comptime!(variant == 2) {
         let hs2 = 0.5f32 * s * s;
@@ -315,7 +315,7 @@ pub fn family_row(
     } else if comptime!(spec.family == FAM_RBM) {
         rbm_row(w, xin, vin, out, row, wb, spec, sm);
     } else if comptime!(spec.family == FAM_MIXTURE) {
-        mixture_row(w, xin, vin, out, row, wb, spec, sm);
+        mixture_row(w, xin, vin, out, row, wb, spec, sm, false);
     }
 }
 

@@ -11,7 +11,11 @@
 //! - vᵀ∇ₓE: αₖ = −γₖvᵀ(gₖ − ḡ), βₖ = γₖ, wₖ = v, τ = 0;
 //! - 𝒥 = Σₖγₖ(‖gₖ‖² − tr Pₖ) − ½‖ḡ‖²: with
 //!   χₖ = ‖gₖ − ḡ‖² + ḡᵀ(gₖ − ḡ) − tr Pₖ and χ̄ = Σₖγₖχₖ,
-//!   αₖ = γₖ(χ̄ − χₖ), βₖ = γₖ, wₖ = 2gₖ − ḡ, τₖ = γₖ.
+//!   αₖ = γₖ(χ̄ − χₖ), βₖ = γₖ, wₖ = 2gₖ − ḡ, τₖ = γₖ;
+//! - vᵀ∇ₓ²E v = Σₖγₖ(Aₖ − Bₖ²) + C² (Aₖ = ‖Lₖᵀv‖², Bₖ = vᵀgₖ,
+//!   C = ΣₖγₖBₖ; `vhv`): with Qₖ = Aₖ − Bₖ² + 2CBₖ and Q̄ = ΣₖγₖQₖ,
+//!   αₖ = −γₖ(Qₖ − Q̄), βₖ = 2γₖ(C − Bₖ), wₖ = v, τ = 0, plus γₖ∂Aₖ:
+//!   2vᵢaⱼ (Lₖ, a = Lₖᵀv), 2lᵢ²vᵢ² (log l).
 //!
 //! Component pieces (full Lₖ; diagonal Lₖ = diag(l), ∂/∂log lᵢ = lᵢ∂/∂Lᵢᵢ;
 //! uₖ = Lₖᵀrₖ, aₖ = Lₖᵀwₖ):
@@ -39,6 +43,7 @@ pub fn mixture_row(
     wb: f32,
     #[comptime] spec: Spec,
     #[comptime] sm: bool,
+    #[comptime] vhv: bool,
 ) {
     let d = spec.d;
     let k = spec.a;
@@ -125,7 +130,46 @@ pub fn mixture_row(
     }
     // αₖ.
     let mut alsum = 0.0f32;
-    if comptime!(sm) {
+    let mut cv = 0.0f32;
+    if comptime!(vhv) {
+        // C = Σₖ γₖBₖ, Qₖ = Aₖ − Bₖ² + 2CBₖ (Bₖ, then Qₖ kept in `al`).
+        for c in 0..k {
+            let mut bk = 0.0f32;
+            for i in 0..d {
+                bk += vin[i] * g[c * d + i];
+            }
+            al[c] = bk;
+            cv += e[c] * bk;
+        }
+        let mut qbar = 0.0f32;
+        for c in 0..k {
+            let f = fbase + c * flen;
+            let mut aa = 0.0f32;
+            if comptime!(diag) {
+                for i in 0..d {
+                    let ai = f32::exp(w[f + i]) * vin[i];
+                    aa += ai * ai;
+                }
+            } else {
+                for j in 0..d {
+                    let mut acc = 0.0f32;
+                    for i in j..d {
+                        acc += w[f + tri(i, j)] * vin[i];
+                    }
+                    aa += acc * acc;
+                }
+            }
+            let bk = al[c];
+            let qk = aa - bk * bk + 2.0f32 * cv * bk;
+            al[c] = qk;
+            qbar += e[c] * qk;
+        }
+        for c in 0..k {
+            let ac = -e[c] * (al[c] - qbar);
+            al[c] = ac;
+            alsum += ac;
+        }
+    } else if comptime!(sm) {
         let mut chibar = 0.0f32;
         for c in 0..k {
             let f = fbase + c * flen;
@@ -173,13 +217,20 @@ pub fn mixture_row(
         let mu = k + c * d;
         let f = fbase + c * flen;
         let gc = c * d;
+        let mut bk = 0.0f32;
         for i in 0..d {
             r[i] = xin[i] - w[mu + i];
             if comptime!(sm) {
                 wv[i] = 2.0f32 * g[gc + i] - gb[i];
             } else {
                 wv[i] = vin[i];
+                bk += vin[i] * g[gc + i];
             }
+        }
+        // βₖ: γₖ, or 2γₖ(C − Bₖ) for vᵀ∇ₓ²E v.
+        let mut beta = gam;
+        if comptime!(vhv) {
+            beta = 2.0f32 * gam * (cv - bk);
         }
         if comptime!(diag) {
             for i in 0..d {
@@ -187,10 +238,13 @@ pub fn mixture_row(
                 let ui = l * r[i];
                 let gi = g[gc + i];
                 let wi = wv[i];
-                out[row + mu + i] = wb * (-ac * gi - gam * l * l * wi);
-                let mut lg = ac * (ui * ui - 1.0f32) + 2.0f32 * gam * wi * gi;
+                out[row + mu + i] = wb * (-ac * gi - beta * l * l * wi);
+                let mut lg = ac * (ui * ui - 1.0f32) + 2.0f32 * beta * wi * gi;
                 if comptime!(sm) {
                     lg -= 2.0f32 * gam * l * l;
+                }
+                if comptime!(vhv) {
+                    lg += 2.0f32 * gam * l * l * wi * wi;
                 }
                 out[row + f + i] = wb * lg;
             }
@@ -212,20 +266,23 @@ pub fn mixture_row(
                 for j in 0..i + 1 {
                     let lv = w[base + j];
                     la += lv * a[j];
-                    let mut gl = ac * r[i] * u[j] + gam * (wv[i] * u[j] + a[j] * r[i]);
+                    let mut gl = ac * r[i] * u[j] + beta * (wv[i] * u[j] + a[j] * r[i]);
                     if comptime!(sm) {
                         gl -= 2.0f32 * gam * lv;
+                    }
+                    if comptime!(vhv) {
+                        gl += 2.0f32 * gam * wv[i] * a[j];
                     }
                     out[row + base + j] = wb * gl;
                 }
                 out[row + base + i] -= wb * ac / w[base + i];
-                out[row + mu + i] = wb * (-ac * g[gc + i] - gam * la);
+                out[row + mu + i] = wb * (-ac * g[gc + i] - beta * la);
             }
         }
     }
 }
 
-/// An upper bound on the loop iterations of one [`mixture_row()`] (either
+/// An upper bound on the loop iterations of one [`mixture_row()`] (any
 /// objective) plus the loads of x and v.
 pub fn mixture_row_cost(spec: &Spec) -> u64 {
     let d = spec.d as u64;

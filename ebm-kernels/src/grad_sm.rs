@@ -44,11 +44,16 @@ use crate::grad_vdx::{forward_adjoint, mlp_fwd_bwd, sweep_cost};
 use crate::spec::*;
 use cubecl::prelude::*;
 
+/// The MLP row of 𝒥's coordinates `lo..hi` (module docs). With `dir`,
+/// the one "coordinate" is the direction `vin` instead of eᵢ (call with
+/// `lo..hi` = `0..1`, `seed_g` false and the weight negated): the row of
+/// ∇θ(vᵀ∇ₓ²E v), as [`crate::grad_vhv`] uses it.
 #[cube]
-fn mlp_sm(
+pub fn mlp_sm(
     w: &[f32],
     dims: &[u32],
     xin: &Array<f32>,
+    vin: &Array<f32>,
     out: &mut [f32],
     row: usize,
     wb: f32,
@@ -56,6 +61,7 @@ fn mlp_sm(
     hi: usize,
     seed_g: bool,
     #[comptime] spec: Spec,
+    #[comptime] dir: bool,
 ) {
     let layers = spec.a;
     let d = spec.d;
@@ -85,7 +91,14 @@ fn mlp_sm(
     // Step 2: the Jacobian columns of the range.
     for i in lo..hi {
         for u in 0..h1 {
-            let j = w[u * d + i];
+            let mut j = 0.0f32;
+            if comptime!(dir) {
+                for c in 0..d {
+                    j += w[u * d + c] * vin[c];
+                }
+            } else {
+                j = w[u * d + i];
+            }
             jc[u] = j;
             cb[u] -= wb * j * j;
         }
@@ -137,7 +150,13 @@ fn mlp_sm(
             aprev = ap;
         }
         for u in 0..h1 {
-            out[row + u * d + i] += jb[u];
+            if comptime!(dir) {
+                for c in 0..d {
+                    out[row + u * d + c] += jb[u] * vin[c];
+                }
+            } else {
+                out[row + u * d + i] += jb[u];
+            }
         }
     }
     // Step 3: the adjoint of the backward pass.
@@ -207,7 +226,7 @@ pub fn sm_rows_kernel(
         }
         let row = t * spec.n_params;
         if comptime!(spec.family == FAM_MLP) {
-            mlp_sm(theta, meta, &xs, rows, row, weights[b], lo as usize, hi as usize, seed_g != 0u32, spec);
+            mlp_sm(theta, meta, &xs, &xs, rows, row, weights[b], lo as usize, hi as usize, seed_g != 0u32, spec, false);
         } else {
             family_row(theta, &xs, &xs, rows, row, weights[b], spec, true);
         }

@@ -29,10 +29,37 @@
 //! (log cosh, logistic, Student-t), Gaussian mixture (full, diagonal),
 //! Gaussian–Bernoulli RBM, all f32, one thread per sample, θ staged in
 //! workgroup shared memory when it fits.
+//!
+//! # Example: the same model on the CPU and on the GPU
+//!
+//! Needs a wgpu adapter; on a machine without a GPU, lavapipe
+//! (`apt-get install mesa-vulkan-drivers`) gives one, and
+//! [`GpuDevice::from_env`] says so when there is none.
+//!
+//! ```
+//! use ebm_core::prelude::*;
+//! use ebm_core::{Activation, Mlp};
+//! use ebm_kernels::{GpuDevice, GpuEnergy};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let cpu = Mlp::<f32>::init(2, &[8, 8], Activation::Softplus, 0)?;
+//! let gpu = GpuEnergy::new(&GpuDevice::from_env()?, cpu.clone())?;
+//! let x = [0.5f32, -1.0, 1.5, 0.25];
+//! let (mut e, mut s, mut h) = ([0f32; 2], [0f32; 4], [0f32; 4]);
+//! gpu.energy_score_hess_diag(&x, &mut e, &mut s, &mut h)?;
+//! let (mut e_cpu, mut s_cpu, mut h_cpu) = ([0f32; 2], [0f32; 4], [0f32; 4]);
+//! cpu.energy_score_hess_diag(&x, &mut e_cpu, &mut s_cpu, &mut h_cpu)?;
+//! for (a, b) in e.iter().chain(&s).chain(&h).zip(e_cpu.iter().chain(&s_cpu).chain(&h_cpu)) {
+//!     assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod act;
 pub mod device;
 pub mod error;
+pub mod fallback;
 pub mod families;
 pub mod family;
 pub mod fused;
@@ -43,21 +70,30 @@ pub mod grad_families;
 pub mod grad_mixture;
 pub mod grad_sm;
 pub mod grad_vdx;
+pub mod grad_vhv;
 pub mod launch;
 pub mod mlp;
+pub mod mlp2;
 pub mod nce;
 pub mod packed;
 pub mod philox;
 pub mod plan;
 pub mod probe;
+pub mod reduce;
+pub mod rows;
 pub mod spec;
 pub mod sym;
+pub mod sym_langevin;
 pub mod sym_ops;
+pub mod sym_rows;
+pub mod terms;
 pub mod vhv;
+pub mod vhv_families;
 
 pub use cubecl;
 pub use device::{list_adapters, AdapterKind, AdapterSelector, DeviceInfo, DeviceLimits, GpuDevice};
 pub use error::{KernelError, Result, INSTALL_HINT};
+pub use fallback::{Fallback, FallbackRecord, NotOnDevice, Op, Placement, Remedy};
 pub use family::GpuFamily;
-pub use gpu_energy::{GpuEnergy, NceOut};
+pub use gpu_energy::{GpuEnergy, MlpKernels, NceOut};
 pub use gpu_sym::GpuSym;

@@ -21,6 +21,26 @@ use crate::fused::eval_any;
 use crate::spec::Spec;
 use cubecl::prelude::*;
 
+/// The logit, loss term and gradient weight of one point.
+#[derive(CubeType, Clone, Copy)]
+pub struct NcePoint {
+    pub logit: f32,
+    pub term: f32,
+    pub weight: f32,
+}
+
+/// One point of energy `e` (a data point when `is_data`): G = −E − (c + log ν)
+/// − log p_n, the term softplus(∓G) and the weight ±σ(∓G)/N.
+#[cube]
+pub fn nce_point(e: f32, log_pn: f32, is_data: bool, c_plus_log_nu: f32, inv_n: f32) -> NcePoint {
+    let gl = -e - c_plus_log_nu - log_pn;
+    // z = −G on data, G on noise: the term is softplus(z), the weight ±σ(z)/N.
+    let z = select(is_data, -gl, gl);
+    let sign = select(is_data, 1.0f32, -1.0f32);
+    let p = sigmoid_pair(z);
+    NcePoint { logit: gl, term: f32::max(z, 0.0f32) + log1p(p.e), weight: sign * p.s * inv_n }
+}
+
 /// Per point: the logit G, the loss term and the gradient weight.
 #[cube(launch)]
 pub fn nce_kernel(
@@ -47,14 +67,9 @@ pub fn nce_kernel(
             xs[i] = x[b * d + i];
         }
         let e = eval_any(theta, meta, &xs, &mut g, &mut h, 0usize, 0usize, spec, false, false);
-        let gl = -e - c_plus_log_nu - log_pn[b];
-        logits[b] = gl;
-        // z = −G on data, G on noise: the term is softplus(z), the weight ±σ(z)/N.
-        let is_data = b < n_data as usize;
-        let z = select(is_data, -gl, gl);
-        let sign = select(is_data, 1.0f32, -1.0f32);
-        let p = sigmoid_pair(z);
-        terms[b] = f32::max(z, 0.0f32) + log1p(p.e);
-        weights[b] = sign * p.s * inv_n;
+        let p = nce_point(e, log_pn[b], b < n_data as usize, c_plus_log_nu, inv_n);
+        logits[b] = p.logit;
+        terms[b] = p.term;
+        weights[b] = p.weight;
     }
 }

@@ -172,18 +172,16 @@ fn sum(scope: &Scope, terms: &[Term], r: impl Fn(u32) -> F) -> F {
     acc
 }
 
-/// Expands `spec.program` for sample `b` into `scope` (see the module docs).
-#[allow(clippy::too_many_arguments)]
-pub fn expand_program(
+/// Expands `program` for sample `b` into `scope` (see the module docs) and
+/// returns the values of its outputs, in order.
+pub fn expand_values(
     scope: &Scope,
-    spec: &SymSpec,
+    p: &Program,
     x: &SliceExpand<f32>,
     aux: &SliceExpand<f32>,
     theta: &SliceExpand<f32>,
-    outs: [&mut SliceExpand<f32>; 3],
     b: NativeExpand<usize>,
-) {
-    let p = &spec.program;
+) -> Vec<F> {
     let (d, na) = (p.num_inputs as usize, p.num_aux as usize);
     let mut regs: Vec<Option<F>> = vec![None; p.num_regs as usize];
     for ins in &p.instrs {
@@ -205,19 +203,37 @@ pub fn expand_program(
         };
         regs[ins.dst as usize] = Some(v);
     }
-    let mut outputs = p.outputs.iter();
+    p.outputs.iter().map(|&o| regs[o as usize].expect("validated: outputs written")).collect()
+}
+
+/// Expands `spec.program` for sample `b` into `scope` (see the module docs)
+/// and stores its outputs into the three buffers of [`SymSpec::widths`].
+#[allow(clippy::too_many_arguments)]
+pub fn expand_program(
+    scope: &Scope,
+    spec: &SymSpec,
+    x: &SliceExpand<f32>,
+    aux: &SliceExpand<f32>,
+    theta: &SliceExpand<f32>,
+    outs: [&mut SliceExpand<f32>; 3],
+    b: NativeExpand<usize>,
+) {
+    let values = expand_values(scope, &spec.program, x, aux, theta, b);
+    let mut outputs = values.into_iter();
     for (out, &w) in outs.into_iter().zip(&spec.widths) {
         for i in 0..w {
-            let o = *outputs.next().expect("widths cover the outputs");
-            let v = regs[o as usize].expect("validated: outputs written");
+            let v = outputs.next().expect("widths cover the outputs");
             k::store::expand(scope, out, b, w, i, v);
         }
     }
 }
 
+/// Runs `spec.program` for sample `b` of `x` and `aux`, storing its outputs
+/// into `out0`, `out1`, `out2` (rows of `spec.widths` values). Per-thread
+/// arrays serve as buffers too (sample 0 of an array of one row).
 #[cube]
 #[allow(clippy::too_many_arguments)]
-fn run_program(
+pub fn run_program(
     x: &[f32],
     aux: &[f32],
     theta: &[f32],

@@ -2,7 +2,8 @@
 //! MLP (the Hessian term of sliced score matching, and the decomposed
 //! Hessian-diagonal baseline with vᵦ = eᵢ), one thread per sample:
 //! [`vhv_kernel()`]. The Gaussian (E = ½‖Lᵀ(x − μ)‖², so q = ‖Lᵀv‖²)
-//! shares the kernel; the other families run on the CPU twin.
+//! shares the kernel, and so do the ICA, RBM and mixture families
+//! ([`crate::vhv_families`]).
 //!
 //! Per sample (notation of [`crate::mlp`]; the same math as the CPU twin
 //! `ebm_core::mlp::v_hess_v`, forward-over-reverse):
@@ -21,7 +22,8 @@
 //!
 //! Loop iterations per sample (for [`crate::plan`]'s budget): the loads,
 //! the forward, backward and tangent sweeps, bounded by [`vhv_loop_cost`];
-//! `GpuEnergy::v_hess_v` sends a sample that does not fit to the CPU twin.
+//! `GpuEnergy::v_hess_v` refuses a sample that does not fit (or runs it on
+//! the CPU twin when the caller opted in, [`crate::fallback`]).
 
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
@@ -29,18 +31,26 @@
 use crate::grad_vdx::mlp_fwd_bwd;
 use crate::packed::tri;
 use crate::spec::*;
+use crate::vhv_families::{ica_vhv, mixture_vhv, rbm_vhv};
 use cubecl::prelude::*;
 
-/// `out[b] = v_bᵀ ∇ₓ²E(x_b) v_b` for the `n` samples (MLP or Gaussian;
-/// θ read from global memory).
+/// `out[b] = v_bᵀ ∇ₓ²E(x_b) v_b` for the `n` samples (every family: the
+/// ICA, RBM and mixture forms are in [`crate::vhv_families`]; θ read from
+/// global memory).
 #[cube(launch)]
 pub fn vhv_kernel(x: &[f32], v: &[f32], theta: &[f32], meta: &[u32], out: &mut [f32], n: u32, #[comptime] spec: Spec) {
     let b = ABSOLUTE_POS;
     if b < n as usize {
         if comptime!(spec.family == FAM_MLP) {
             out[b] = mlp_vhv(x, v, theta, meta, b, spec);
-        } else {
+        } else if comptime!(spec.family == FAM_GAUSSIAN) {
             out[b] = gaussian_vhv(v, theta, b, spec);
+        } else if comptime!(spec.family == FAM_ICA) {
+            out[b] = ica_vhv(x, v, theta, b, spec);
+        } else if comptime!(spec.family == FAM_RBM) {
+            out[b] = rbm_vhv(x, v, theta, b, spec);
+        } else {
+            out[b] = mixture_vhv(x, v, theta, b, spec);
         }
     }
 }

@@ -13,7 +13,7 @@ use ebm_core::prelude::*;
 use ebm_core::rbm::GaussBernoulliRbm;
 use ebm_core::testing::Tolerance;
 use ebm_core::EbmError;
-use ebm_kernels::{GpuDevice, GpuEnergy, GpuFamily, KernelError};
+use ebm_kernels::{Fallback, GpuDevice, GpuEnergy, GpuFamily, KernelError, MlpKernels, Op};
 
 #[test]
 fn params_updates_reach_the_device_on_default_adapter() {
@@ -61,24 +61,35 @@ fn input_errors_match_the_cpu_twin_on_default_adapter() {
 }
 
 #[test]
-fn delegated_param_gradients_are_the_cpu_twins_on_default_adapter() {
-    // A sample beyond the loop budget sends ∇θ vᵀ∇ₓE and ∇θ𝒥 to the CPU
-    // twin (the device kernels are checked in tests/param_grads.rs).
-    let dev = common::device("delegated_param_gradients_are_the_cpu_twins_on_default_adapter");
+fn over_budget_param_gradients_are_refused_or_run_on_the_twin_when_asked_on_default_adapter() {
+    // A sample beyond the loop budget: ∇θ vᵀ∇ₓE and ∇θ𝒥 are refused with
+    // the typed reason under the default policy, and run on the CPU twin
+    // (same bits, recorded) under the opt-in one (the device kernels are
+    // checked in tests/param_grads.rs).
+    let dev =
+        common::device("over_budget_param_gradients_are_refused_or_run_on_the_twin_when_asked_on_default_adapter");
     let m = GaussianMixture::<f32>::init(3, 2, Covariance::Full, 8).unwrap();
-    let gpu = GpuEnergy::new(&dev, m.clone()).unwrap().with_loop_budget(Some(100));
+    let refuse = GpuEnergy::new(&dev, m.clone()).unwrap().with_loop_budget(Some(100));
+    let twin = GpuEnergy::new(&dev, m.clone()).unwrap().with_loop_budget(Some(100)).with_fallback(Fallback::CpuTwin);
     let b = 7;
     let x = common::to32(&common::normal32(3, b * 3));
     let v = common::to32(&common::normal32(4, b * 3));
     let w = common::to32(&common::uniform32(5, b, 0.0, 1.0));
     let p = m.num_params();
     let (mut g, mut c) = (vec![0f32; p], vec![0f32; p]);
-    gpu.grad_params_v_dot_grad_x(&x, &v, &w, &mut g).unwrap();
+    let err = refuse.grad_params_v_dot_grad_x(&x, &v, &w, &mut g).unwrap_err();
+    assert_eq!(common::not_on_device(&err).map(|n| n.op), Some(Op::GradVDotGradX), "{err}");
+    let err = refuse.grad_params_sm(&x, &w, &mut g).unwrap_err();
+    assert_eq!(common::not_on_device(&err).map(|n| n.op), Some(Op::GradSm), "{err}");
+    assert!(refuse.fallbacks().is_empty());
+    twin.grad_params_v_dot_grad_x(&x, &v, &w, &mut g).unwrap();
     m.grad_params_v_dot_grad_x(&x, &v, &w, &mut c).unwrap();
     assert_eq!(g, c);
-    gpu.grad_params_sm(&x, &w, &mut g).unwrap();
+    twin.grad_params_sm(&x, &w, &mut g).unwrap();
     m.grad_params_sm(&x, &w, &mut c).unwrap();
     assert_eq!(g, c);
+    let ops: Vec<(Op, u64)> = twin.fallbacks().iter().map(|r| (r.op, r.count)).collect();
+    assert_eq!(ops, [(Op::GradVDotGradX, 1), (Op::GradSm, 1)]);
 }
 
 fn ula_matches<M: GpuFamily>(dev: &GpuDevice, label: &str, m: M) {
@@ -110,8 +121,9 @@ fn split_launches_equal_single_launches_on_default_adapter() {
     // any adapter: the results must be the same bits as unsplit launches.
     let dev = common::device("split_launches_equal_single_launches_on_default_adapter");
     let m = Mlp::<f32>::init(6, &[16, 16], Activation::Softplus, 21).unwrap();
-    let one = GpuEnergy::new(&dev, m.clone()).unwrap().with_loop_budget(None);
-    let split = GpuEnergy::new(&dev, m.clone()).unwrap().with_loop_budget(Some(2500));
+    let per_sample = || GpuEnergy::with_mlp_kernels(&dev, m.clone(), MlpKernels::PerSample).unwrap();
+    let one = per_sample().with_loop_budget(None);
+    let split = per_sample().with_loop_budget(Some(2500));
     let b = 7;
     let x = common::to32(&common::normal32(5, b * 6));
     let run = |g: &GpuEnergy<Mlp<f32>>| {
@@ -132,22 +144,22 @@ fn split_launches_equal_single_launches_on_default_adapter() {
 fn over_budget_models_are_refused_not_truncated_on_default_adapter() {
     let dev = common::device("over_budget_models_are_refused_not_truncated_on_default_adapter");
     let m = Mlp::<f32>::init(6, &[16, 16], Activation::Softplus, 21).unwrap();
-    let g = GpuEnergy::new(&dev, m).unwrap().with_loop_budget(Some(200));
+    let g = GpuEnergy::with_mlp_kernels(&dev, m, MlpKernels::PerSample).unwrap().with_loop_budget(Some(200));
     // The refusal is the kernel's own typed error, kept as the source of
-    // `EbmError::Backend` (not flattened into a string).
-    let refused = |err: EbmError| match &err {
-        EbmError::Backend(b) => {
-            let source = std::error::Error::source(&err).expect("Backend has a source");
-            assert!(source.downcast_ref::<KernelError>().is_some(), "{err:?}");
-            matches!(b.inner().downcast_ref::<KernelError>(), Some(KernelError::Unsupported(m)) if m.contains("loop budget"))
-        }
-        _ => false,
+    // `EbmError::Backend` (not flattened into a string), naming the
+    // operation, the reason and the remedy.
+    let refused = |err: &EbmError, op: Op| {
+        let source = std::error::Error::source(err).expect("Backend has a source");
+        assert!(source.downcast_ref::<KernelError>().is_some(), "{err:?}");
+        common::not_on_device(err).is_some_and(|n| n.op == op && n.reason.contains("loop budget"))
     };
     let err = g.energy(&[0.0; 6], &mut [0.0]).unwrap_err();
-    assert!(refused(err.clone()), "{err:?}");
-    assert!(err.to_string().starts_with("GPU backend: model does not fit the kernel:"), "{err}");
+    assert!(refused(&err, Op::Energy), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.starts_with("GPU backend: energy of this mlp model does not run on the device:"), "{msg}");
+    assert!(msg.contains("Fallback::CpuTwin") && msg.contains("hardware GPU"), "{msg}");
     let err = g.langevin_ula(&mut [0.0; 6], 0.1, 3, 0, 0).unwrap_err();
-    assert!(refused(err.clone()), "{err:?}");
+    assert!(refused(&err, Op::Ula), "{err:?}");
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! Σᵦ wᵦ∇θ(vᵦᵀ∇ₓE(xᵦ)) and Σᵦ wᵦ∇θ𝒥(xᵦ) (seed eq 12–13) on the device
 //! against the f64 CPU twins, at the usual batch sizes: the MLP at several
 //! shapes and activations and with the launches split by a small loop
-//! budget, the Gaussian, ICA, RBM and mixture families, and the fallbacks
-//! (ReLU, a budget too small for one sample).
+//! budget, the Gaussian, ICA, RBM and mixture families, the ReLU error,
+//! and a budget too small for one sample (refused, or the opt-in CPU twin).
 
 mod common;
 
@@ -12,7 +12,7 @@ use ebm_core::mixture::{Covariance, GaussianMixture};
 use ebm_core::mlp::{Activation, Mlp};
 use ebm_core::prelude::*;
 use ebm_core::rbm::GaussBernoulliRbm;
-use ebm_kernels::{GpuDevice, GpuEnergy, GpuFamily};
+use ebm_kernels::{Fallback, GpuDevice, GpuEnergy, GpuFamily, MlpKernels, Op, Placement};
 
 /// Which gradient.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -71,7 +71,9 @@ fn check(dev: &GpuDevice, which: Which, m: &Mlp<f32>, budget: Option<Option<u64>
     let d = m.dim();
     let label = format!("{which:?} mlp d={d} {:?} {} budget {budget:?}", m.hidden(), m.activation());
     for (k, &b) in batches.iter().enumerate() {
-        let mut gpu = GpuEnergy::new(dev, m.clone()).unwrap();
+        // The tiled MLP kernels have no loop-budget split: these are the
+        // one-thread-per-sample kernels (the tiled ones: tests/objectives.rs).
+        let mut gpu = GpuEnergy::with_mlp_kernels(dev, m.clone(), MlpKernels::PerSample).unwrap();
         if let Some(bud) = budget {
             gpu = gpu.with_loop_budget(bud);
         }
@@ -131,21 +133,31 @@ fn param_grads_split_by_a_loop_budget_match_cpu_on_default_adapter() {
     // truncated there (this test fails with `Some(None)` below), the
     // planned coordinate ranges are not.
     let big = Mlp::<f32>::init(16, &[64, 48], Activation::Tanh, 33).unwrap();
+    let on = GpuEnergy::with_mlp_kernels(&dev, big.clone(), MlpKernels::PerSample).unwrap();
+    assert_eq!((on.placement(Op::GradVDotGradX), on.placement(Op::GradSm)), (Placement::Device, Placement::Device));
     for which in [Which::Vdx, Which::Sm] {
         check(&dev, which, &big, None, 43, &[7, 1000]);
     }
-    // Too small for one sample: the CPU twin serves it, same result.
-    let gpu = GpuEnergy::new(&dev, m.clone()).unwrap().with_loop_budget(Some(500));
+    // Too small for one sample: refused by default; the CPU twin serves it
+    // (same result, recorded) when asked to.
+    let per_sample = || GpuEnergy::with_mlp_kernels(&dev, m.clone(), MlpKernels::PerSample).unwrap();
+    let refuse = per_sample().with_loop_budget(Some(500));
+    let gpu = per_sample().with_loop_budget(Some(500)).with_fallback(Fallback::CpuTwin);
     let (x, v, w) = inputs(51, 9, 6);
     let (x, v, w) = (common::to32(&x), common::to32(&v), common::to32(&w));
     let p = m.num_params();
     let (mut g, mut c) = (vec![0f32; p], vec![0f32; p]);
+    let err = refuse.grad_params_v_dot_grad_x(&x, &v, &w, &mut g).unwrap_err();
+    assert!(common::not_on_device(&err).is_some(), "{err}");
+    let err = refuse.grad_params_sm(&x, &w, &mut g).unwrap_err();
+    assert!(common::not_on_device(&err).is_some(), "{err}");
     gpu.grad_params_v_dot_grad_x(&x, &v, &w, &mut g).unwrap();
     m.grad_params_v_dot_grad_x(&x, &v, &w, &mut c).unwrap();
     assert_eq!(g, c);
     gpu.grad_params_sm(&x, &w, &mut g).unwrap();
     m.grad_params_sm(&x, &w, &mut c).unwrap();
     assert_eq!(g, c);
+    assert_eq!(gpu.fallbacks().len(), 2, "{:?}", gpu.fallbacks());
 }
 
 #[test]

@@ -1,14 +1,15 @@
 //! vᵦᵀ∇ₓ²E(xᵦ)vᵦ on the device (`GpuEnergy::v_hess_v`, [`ebm_kernels::vhv`])
 //! against the f64 CPU twin, at the usual batch sizes: the MLP at several
 //! shapes and smooth activations and the Gaussian, the ReLU error, the
-//! fallback to the CPU twin beyond the loop budget, and the input errors.
+//! refusal beyond the loop budget (and the opt-in CPU twin), and the input
+//! errors. The other families and the θ-gradient: tests/curvature.rs.
 
 mod common;
 
 use ebm_core::gaussian::Gaussian;
 use ebm_core::mlp::{Activation, Mlp};
 use ebm_core::prelude::*;
-use ebm_kernels::{GpuDevice, GpuEnergy};
+use ebm_kernels::{Fallback, GpuDevice, GpuEnergy, MlpKernels, Op};
 
 /// Reduction length of one sample's q: the forward, backward and tangent
 /// sweeps through the widest layer per layer, and the sum over units.
@@ -61,28 +62,36 @@ fn v_hess_v_matches_cpu_for_mlp_on_default_adapter() {
 }
 
 #[test]
-fn v_hess_v_falls_back_to_the_cpu_twin_on_default_adapter() {
-    let dev = common::device("v_hess_v_falls_back_to_the_cpu_twin_on_default_adapter");
+fn over_budget_v_hess_v_is_refused_or_runs_on_the_twin_when_asked_on_default_adapter() {
+    let dev = common::device("over_budget_v_hess_v_is_refused_or_runs_on_the_twin_when_asked_on_default_adapter");
     let (b, d) = (9usize, 6usize);
     let x = common::to32(&common::normal32(61, b * d));
     let v = common::to32(&common::normal32(62, b * d));
     // A budget too small for one sample (and, on llvmpipe's own budget, a
-    // model whose sample runs far beyond 65 536 loop iterations): the CPU
-    // twin serves it, bit for bit.
+    // model whose sample runs far beyond 65 536 loop iterations): refused
+    // by default, the CPU twin bit for bit (and recorded) when asked.
     let small = Mlp::<f32>::init(d, &[8, 6], Activation::Softplus, 31).unwrap();
     let big = Mlp::<f32>::init(d, &[160, 160, 160], Activation::Tanh, 32).unwrap();
     for (m, budget) in [(&small, Some(Some(200))), (&big, None)] {
-        let mut gpu = GpuEnergy::new(&dev, m.clone()).unwrap();
+        // The one-thread-per-sample kernels (the tiled ones have no
+        // per-sample loop count to exceed: tests/curvature.rs).
+        let mut gpu = GpuEnergy::with_mlp_kernels(&dev, m.clone(), MlpKernels::PerSample).unwrap();
         if let Some(bud) = budget {
             gpu = gpu.with_loop_budget(bud);
         }
         let (mut g, mut c) = (vec![f32::NAN; b], vec![0f32; b]);
-        gpu.v_hess_v(&x, &v, &mut g).unwrap();
         m.v_hess_v(&x, &v, &mut c).unwrap();
         if budget.is_some() || dev.loop_budget().is_some() {
+            assert!(!gpu.v_hess_v_on_device());
+            let err = gpu.v_hess_v(&x, &v, &mut g).unwrap_err();
+            assert_eq!(common::not_on_device(&err).map(|n| n.op), Some(Op::VHessV), "{err}");
+            let gpu = gpu.with_fallback(Fallback::CpuTwin);
+            gpu.v_hess_v(&x, &v, &mut g).unwrap();
             assert_eq!(g, c, "{:?}: the fallback must be the CPU twin", m.hidden());
+            assert_eq!(gpu.fallbacks().iter().map(|r| (r.op, r.count)).collect::<Vec<_>>(), [(Op::VHessV, 1)]);
         } else {
             // No budget: the big model runs on the device.
+            gpu.v_hess_v(&x, &v, &mut g).unwrap();
             let tol = common::tol_for(1e-6, 4 * 160 + 500, &c.iter().map(|&a| a as f64).collect::<Vec<_>>());
             tol.assert_all_close("big mlp on the device", &g, &c.iter().map(|&a| a as f64).collect::<Vec<_>>());
         }
@@ -133,12 +142,15 @@ fn v_hess_v_matches_cpu_for_gaussian_on_default_adapter() {
             eprintln!("v_hess_v gaussian d={d} B={b}: worst/tol {:.3}", common::worst(&got, &want, &tol));
             tol.assert_all_close(&format!("gaussian d={d} B={b} on {}", dev.info().label()), &got, &want);
         }
-        // Beyond a (tiny) loop budget: the CPU twin, bit for bit.
+        // Beyond a (tiny) loop budget: refused, or (opt-in) the CPU twin,
+        // bit for bit.
         let small = GpuEnergy::new(&dev, g.clone()).unwrap().with_loop_budget(Some(10));
         assert!(!small.v_hess_v_on_device());
         let x = common::to32(&common::normal32(71, 7 * d));
         let v = common::to32(&common::normal32(72, 7 * d));
         let (mut a, mut c) = (vec![0f32; 7], vec![0f32; 7]);
+        assert!(common::not_on_device(&small.v_hess_v(&x, &v, &mut a).unwrap_err()).is_some());
+        let small = small.with_fallback(Fallback::CpuTwin);
         small.v_hess_v(&x, &v, &mut a).unwrap();
         g.v_hess_v(&x, &v, &mut c).unwrap();
         assert_eq!(a, c);

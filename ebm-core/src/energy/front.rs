@@ -2,6 +2,7 @@
 //! checked types, and calls the traits.
 
 use super::checked::{Batch, Chains, Outputs, ParamGrad, PerSample, Weights};
+use super::nce::{NceBatch, NceLoss};
 use super::objectives::Objectives;
 use super::traits::{Curvature, Energy, Langevin, Target, Trainable};
 use crate::error::Result;
@@ -124,6 +125,38 @@ pub trait EnergyExt<T: Real>: Energy<T> {
         let x = Batch::new(x, self.dim())?;
         let energy = PerSample::new("energy", &x, energy)?;
         self.energy_weighted_grad(x, weight, energy, ParamGrad::new(self, grad)?)
+    }
+
+    /// `energy ← E(x)` and `grad ← Σᵦ wᵦ ∇θE(xᵦ)` with fixed weights
+    /// ([`Objectives::weighted_energy_grad`]).
+    fn grad_params_energy_weighted(&self, x: &[T], weights: &[T], energy: &mut [T], grad: &mut [T]) -> Result<()>
+    where
+        Self: Objectives<T>,
+    {
+        let x = Batch::new(x, self.dim())?;
+        let w = Weights::new(&x, weights)?;
+        let energy = PerSample::new("energy", &x, energy)?;
+        self.weighted_energy_grad(x, w, energy, ParamGrad::new(self, grad)?)
+    }
+
+    /// One NCE step on `points` (`n_data` data points, then ν·`n_data`
+    /// noise points, row-major) with the noise log-density `log_pn` at each:
+    /// `grad ← ∇θL`, returns L and ∂L/∂c ([`Objectives::nce_loss_grad`]).
+    fn nce_loss_grad_params(
+        &self,
+        points: &[T],
+        n_data: usize,
+        log_pn: &[f64],
+        c: f64,
+        nu: usize,
+        grad: &mut [T],
+    ) -> Result<NceLoss>
+    where
+        Self: Objectives<T>,
+    {
+        let x = Batch::new(points, self.dim())?;
+        let batch = NceBatch::new(x, n_data, log_pn, c, nu)?;
+        self.nce_loss_grad(batch, ParamGrad::new(self, grad)?)
     }
 
     /// `steps` ULA steps on the chains `x` (row-major B×d), in place

@@ -27,7 +27,7 @@
 //! | [`Energy`] | `name`, `dim`, [`Energy::eval`] | what every energy is: E, the score and the Hessian diagonal on a checked batch. Noise densities, fixed targets and tempered wrappers implement only this |
 //! | [`Trainable`] | `params`, `params_mut`, [`Trainable::grad_params`] | a model with parameters: the flat θ buffer and Σᵦ wᵦ∇θ of a chosen [`Target`] (E, vᵀ∇ₓE, or the score-matching integrand of eq 12). A parameter-free energy does not implement it, so it stubs nothing |
 //! | [`Curvature`] | [`Curvature::eval_v_hess_v`], [`Curvature::grad_v_hess_v`] | the exact Hessian quadratic form vᵀ∇ₓ²E v and its θ-gradient; only sliced score matching needs it, and a user model without it still trains with every other estimator |
-//! | [`Objectives`] | [`Objectives::sm_loss_grad`], [`Objectives::score_regression_grad`], [`Objectives::energy_weighted_grad`] | a training step's loss and θ-gradient in one pass where the math allows it (exact SM, DSM, CD/NCE). Each has a two-pass default body on [`Trainable`], so `impl Objectives<T> for M {}` is a complete implementation; the MLP and the GPU override them |
+//! | [`Objectives`] | [`Objectives::sm_loss_grad`], [`Objectives::score_regression_grad`], [`Objectives::energy_weighted_grad`], [`Objectives::weighted_energy_grad`], [`Objectives::nce_loss_grad`] | a training step's loss and θ-gradient in one pass where the math allows it (exact SM, DSM, CD, NCE). Each has a two-pass default body on [`Trainable`], so `impl Objectives<T> for M {}` is a complete implementation; the MLP and the GPU override them (the GPU to keep a whole step on the device) |
 //! | [`Langevin`] | [`Langevin::ula`], [`Langevin::mala`] | K sampler steps on chains; the defaults are the CPU reference ([`crate::langevin`]), and a backend overrides them to keep the chains on its device |
 //! | [`Model`] | none | the union of all of the above, implemented for every type that has them all: `dyn Model<T>` is what a command line or a checkpoint loader holds |
 //! | [`EnergyExt`] | `energy`, `energy_score`, `grad_params_sm`, `v_hess_v`, `langevin_ula`, … | the front door on plain slices: it makes the checked types ([`Batch`], [`Outputs`], [`Weights`], [`ParamGrad`]) once and calls the traits above. Implemented for every energy; never implemented by hand, so no override can be lost |
@@ -106,10 +106,12 @@
 
 mod checked;
 mod front;
+mod nce;
 mod objectives;
 mod traits;
 
 pub use checked::{check_batch, check_finite, check_len, Batch, Chains, Outputs, ParamGrad, PerSample, Weights};
 pub use front::EnergyExt;
+pub use nce::{nce_reference, sigmoid_f64, softplus_f64, NceBatch, NceLoss};
 pub use objectives::{sm_integrand, Objectives};
 pub use traits::{Curvature, Energy, Langevin, Model, Target, Trainable};

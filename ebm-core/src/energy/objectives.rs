@@ -2,6 +2,7 @@
 //! where the math allows it, with two-pass default bodies.
 
 use super::checked::{Batch, Outputs, ParamGrad, PerSample, Weights};
+use super::nce::{nce_reference, NceBatch, NceLoss};
 use super::traits::{Target, Trainable};
 use crate::error::Result;
 use crate::real::Real;
@@ -19,8 +20,9 @@ pub fn sm_integrand<T: Real>(score: &[T], hess_diag: &[T]) -> T {
 /// Every method has a default body that runs the two passes it replaces
 /// ([`crate::Energy::eval`] and [`Trainable::grad_params`]), so
 /// `impl Objectives<T> for M {}` is complete. Families whose gradient pass
-/// already holds every term override them (the MLP does, and so does the
-/// GPU backend).
+/// already holds every term override them (the MLP does), and so does a
+/// device backend, to run a whole training step on the device with no host
+/// round trip between the loss and the θ-gradient.
 pub trait Objectives<T: Real>: Trainable<T> {
     /// Exact score matching (eq 12): `grad ← Σᵦ wᵦ ∇θ J(xᵦ)`, and returns the
     /// weighted loss Σᵦ wᵦ J(xᵦ) with J = Σᵢ ½(∂ᵢE)² − ∂²ᵢᵢE.
@@ -84,5 +86,32 @@ pub trait Objectives<T: Real>: Trainable<T> {
         self.eval(x, Outputs::energy(&x, &mut energy)?)?;
         let w: Vec<T> = energy.iter().enumerate().map(|(j, &e)| weight(j, e)).collect();
         self.grad_params(x, Target::Energy, Weights::new(&x, &w)?, grad)
+    }
+
+    /// `energy ← E(x)` and `grad ← Σᵦ wᵦ ∇θE(xᵦ)` with weights fixed in
+    /// advance (contrastive divergence without an energy penalty, eq 3–4:
+    /// wᵦ = ±1/B): unlike [`Objectives::energy_weighted_grad`] the weights
+    /// do not depend on the energies, so a device can run both in one pass.
+    ///
+    /// Default: [`crate::Energy::eval`], then the gradient.
+    fn weighted_energy_grad(
+        &self,
+        x: Batch<'_, T>,
+        weights: Weights<'_, T>,
+        mut energy: PerSample<'_, T>,
+        grad: ParamGrad<'_, T>,
+    ) -> Result<()> {
+        self.eval(x, Outputs::energy(&x, &mut energy)?)?;
+        self.grad_params(x, Target::Energy, weights, grad)
+    }
+
+    /// One noise-contrastive estimation step (eq 22–24, conventions of
+    /// [`crate::energy::NceBatch`]): `grad ← ∇θL`, returns L and ∂L/∂c.
+    ///
+    /// Default: [`Objectives::energy_weighted_grad`] with the logistic
+    /// weights computed from the energies on the host, then the loss in f64
+    /// ([`crate::energy::nce_reference`]).
+    fn nce_loss_grad(&self, batch: NceBatch<'_, T>, grad: ParamGrad<'_, T>) -> Result<NceLoss> {
+        nce_reference(self, batch, grad)
     }
 }

@@ -392,6 +392,19 @@ impl<T: Real> Objectives<T> for Mlp<T> {
         let w: Vec<T> = energy.iter().enumerate().map(|(j, &e)| weight(j, e)).collect();
         check_finite("weights", &w, 1)
     }
+
+    /// The one-pass path of `energy_weighted_grad` with the given weights
+    /// (the same sweeps, so the same bits).
+    fn weighted_energy_grad(
+        &self,
+        x: Batch<'_, T>,
+        w: Weights<'_, T>,
+        mut energy: PerSample<'_, T>,
+        mut grad: ParamGrad<'_, T>,
+    ) -> Result<()> {
+        grad_params::grad_energy_with(self, &x, &|j, _| w[j], &mut energy, &mut grad);
+        Ok(())
+    }
 }
 
 /// The cache-resident ULA loop (bit for bit the reference's chains); MALA

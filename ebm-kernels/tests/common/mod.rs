@@ -122,3 +122,15 @@ pub fn check_outputs<G: Model<f32>, C: Model<f64>>(
     }
     eprintln!("{report}");
 }
+
+/// The refusal inside `err`, if it is one: a [`ebm_kernels::KernelError::NotOnDevice`]
+/// kept as the source of `EbmError::Backend` (not flattened into a string).
+pub fn not_on_device(err: &ebm_core::EbmError) -> Option<ebm_kernels::NotOnDevice> {
+    match err {
+        ebm_core::EbmError::Backend(b) => match b.inner().downcast_ref::<ebm_kernels::KernelError>() {
+            Some(ebm_kernels::KernelError::NotOnDevice(n)) => Some(n.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}

@@ -14,21 +14,21 @@
 //! [`ica_nll`]), against the NLL of the true model on the same test set.
 //! The mixing matrix is A = I + ½G/√D with G a fixed standard-normal draw.
 
-use super::ica_mle::{ica_nll, IcaMle};
-use super::table::Table;
-use super::Size;
-use crate::critic::CriticActivation;
-use crate::data::Dataset;
-use crate::error::Result;
-use crate::estimator::Estimator;
-use crate::linalg::inverse_log_abs_det;
-use crate::optim::{Adam, Schedule};
-use crate::pcd::{InitNoise, Pcd};
-use crate::samplers::Ula;
-use crate::seeds::derive_seed;
-use crate::train::{TrainConfig, Trainer};
-use crate::{ExactSm, GaussianNoise, Lsd, Nce};
+use crate::table::Table;
+use crate::Size;
 use ebm_core::{rng, EnergyExt, Ica, Source};
+use ebm_estimators::critic::CriticActivation;
+use ebm_estimators::data::Dataset;
+use ebm_estimators::error::Result;
+use ebm_estimators::estimator::Estimator;
+use ebm_estimators::ica_mle::{ica_nll, IcaMle};
+use ebm_estimators::linalg::inverse_log_abs_det;
+use ebm_estimators::optim::{Adam, Schedule};
+use ebm_estimators::pcd::{InitNoise, Pcd};
+use ebm_estimators::samplers::Ula;
+use ebm_estimators::seeds::derive_seed;
+use ebm_estimators::train::{TrainConfig, Trainer};
+use ebm_estimators::{ExactSm, GaussianNoise, Lsd, Nce};
 
 /// The numbers of the experiment.
 #[derive(Debug, Clone, PartialEq)]
@@ -224,7 +224,7 @@ pub fn run(cfg: &IcaConfig) -> Result<IcaResult> {
                 tc,
             );
             let t0 = std::time::Instant::now();
-            let fit = trainer.fit(&mut model, &train, None, |_| crate::train::Control::Continue);
+            let fit = trainer.fit(&mut model, &train, None, |_| ebm_estimators::train::Control::Continue);
             let mut error = fit.err().map(|e| e.to_string());
             let nll = match ica_nll(&model, test.as_slice()) {
                 Ok(v) => v,

@@ -11,20 +11,20 @@
 //!   with covariances (1 + σᵢ²)I and the same weights; at large σ the two
 //!   components overlap and chains are shared out by weight.
 //! - Step-size annealing on the clean score ([`AnnealedLangevin`]'s
-//!   [`crate::Sampler`] form, for contrast): large steps on the clean
+//!   [`ebm_estimators::Sampler`] form, for contrast): large steps on the clean
 //!   energy, with the largest step kept stable (ε₁²/2 = 1 on a unit-precision
 //!   well).
 //!
 //! A sample counts for the mode it is within `radius` of; the reported
 //! weight of a mode is its count over the count near either mode.
 
-use super::ncsn_trained::{self, TrainedConfig};
-use super::table::Table;
-use super::Size;
-use crate::error::Result;
-use crate::samplers::{AnnealedLangevin, Sampler, Ula};
-use crate::seeds::derive_seed;
+use crate::ncsn_trained::{self, TrainedConfig};
+use crate::table::Table;
+use crate::Size;
 use ebm_core::{rng, Covariance, GaussianMixture};
+use ebm_estimators::error::Result;
+use ebm_estimators::samplers::{AnnealedLangevin, Sampler, Ula};
+use ebm_estimators::seeds::derive_seed;
 
 /// The numbers of the experiment.
 #[derive(Debug, Clone, PartialEq)]

@@ -14,14 +14,14 @@
 //! so each level maps the chains to y, runs its steps there with the same
 //! noise streams, and maps them back.
 
-use super::ncsn_mixture::{MixtureConfig, MODES, TRUE_WEIGHTS};
-use crate::data::Dataset;
-use crate::dsm::Dsm;
-use crate::error::Result;
-use crate::optim::{Adam, Schedule};
-use crate::seeds::derive_seed;
-use crate::train::{Control, TrainConfig, Trainer};
+use crate::ncsn_mixture::{MixtureConfig, MODES, TRUE_WEIGHTS};
 use ebm_core::{Activation, EnergyExt, Mlp};
+use ebm_estimators::data::Dataset;
+use ebm_estimators::dsm::Dsm;
+use ebm_estimators::error::Result;
+use ebm_estimators::optim::{Adam, Schedule};
+use ebm_estimators::seeds::derive_seed;
+use ebm_estimators::train::{Control, TrainConfig, Trainer};
 
 /// How the per-level models are trained.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,7 +85,7 @@ pub fn ula_on_level(l: &Level, x: &mut [f64], eps: f64, steps: usize, key: u64, 
 
 /// Annealed Langevin over the trained levels (σ decreasing): level i runs
 /// `steps_per_level` steps of size ε·σᵢ/σ_L, as
-/// [`crate::AnnealedLangevin::sample_conditional`].
+/// [`ebm_estimators::AnnealedLangevin::sample_conditional`].
 pub fn annealed(levels: &[Level], x: &mut [f64], eps: f64, steps_per_level: usize, key: u64) -> Result<()> {
     let last = levels.last().map_or(1.0, |l| l.sigma);
     for (i, l) in levels.iter().enumerate() {

@@ -2,10 +2,10 @@
 //! the qualitative claims that are cheap and robust (no timing: speed is
 //! only measured by the `literature` example).
 
-use ebm_estimators::literature::ica_fit::{self, IcaConfig, METHODS};
-use ebm_estimators::literature::ncsn_mixture::{self, MixtureConfig};
-use ebm_estimators::literature::ssm_scaling::{self, Method, ScalingConfig};
-use ebm_estimators::literature::Size;
+use ebm_literature::ica_fit::{self, IcaConfig, METHODS};
+use ebm_literature::ncsn_mixture::{self, MixtureConfig};
+use ebm_literature::ssm_scaling::{self, Method, ScalingConfig};
+use ebm_literature::Size;
 
 /// NCSN: annealed Langevin with the perturbed true scores recovers the
 /// 0.8 / 0.2 weights within 0.05; plain Langevin from uniform starts does not.

@@ -11,17 +11,17 @@
 //! projection and DSM only a score, both at a cost that does not depend on D
 //! beyond the first layer's H·D.
 
-use super::table::Table;
-use super::Size;
-use crate::data::Dataset;
-use crate::error::Result;
-use crate::estimator::Estimator;
-use crate::metrics::{fisher_divergence_with, Estimate};
-use crate::optim::{Adam, Schedule};
-use crate::seeds::derive_seed;
-use crate::train::{Control, TrainConfig, Trainer};
-use crate::{Dsm, ExactSm, Projection, Ssm};
+use crate::table::Table;
+use crate::Size;
 use ebm_core::{Activation, Mlp};
+use ebm_estimators::data::Dataset;
+use ebm_estimators::error::Result;
+use ebm_estimators::estimator::Estimator;
+use ebm_estimators::metrics::{fisher_divergence_with, Estimate};
+use ebm_estimators::optim::{Adam, Schedule};
+use ebm_estimators::seeds::derive_seed;
+use ebm_estimators::train::{Control, TrainConfig, Trainer};
+use ebm_estimators::{Dsm, ExactSm, Projection, Ssm};
 use std::time::Instant;
 
 /// The numbers of the experiment.

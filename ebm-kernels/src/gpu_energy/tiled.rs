@@ -1,0 +1,237 @@
+//! The MLP family of [`GpuEnergy`] on the tiled kernels of [`crate::mlp2`]
+//! (the default for an MLP, [`MlpKernels::Tiled`]): every operation of the
+//! seam, the fused objectives and the Langevin chains, with no per-sample
+//! private arrays and loop counts that do not depend on the batch size.
+//!
+//! Placement: an operation runs on the device when the largest loop count
+//! of its launches ([`crate::mlp2::plan::launches`]) fits the planned loop
+//! budget of the adapter; otherwise it is refused (or runs on the CPU twin
+//! under [`crate::Fallback::CpuTwin`]), as for the other kernels.
+//!
+//! The objectives chain the device handles of [`Mlp2`] with the loss-term
+//! kernels of [`crate::terms`] and the tree sums of [`crate::reduce`]:
+//!
+//! | objective | device work | read back |
+//! | --- | --- | --- |
+//! | `weighted_energy_grad` | E, then Σ w∇θE | E, ∇θ |
+//! | `score_regression_grad` | score, residual and terms, tree sum, Σ w∇θ rᵀ∇ₓE | L, ∇θ |
+//! | `sm_loss_grad` | [`Mlp2::grad_sm_device`] (loss at index P) | L, ∇θ |
+//! | `nce_loss_grad` | E, logits/terms/weights ([`crate::terms::nce_energy_kernel()`]), two tree sums, Σ w∇θE | L, ∂L/∂c, ∇θ |
+
+use super::nce::NceHandles;
+use super::GpuEnergy;
+use crate::error::Result;
+use crate::fallback::{NotOnDevice, Op, Remedy};
+use crate::family::GpuFamily;
+use crate::launch::{arg, grid, upload_f32};
+use crate::mlp2::{plan, Mlp2};
+use crate::reduce::sum_on_device;
+use crate::terms::{nce_energy_kernel, residual_kernel};
+use ebm_core::Target;
+
+/// Which kernels run an MLP on the device.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MlpKernels {
+    /// Workgroup-cooperative tiled products over the batch ([`crate::mlp2`]);
+    /// the default.
+    #[default]
+    Tiled,
+    /// One thread per sample with private arrays ([`crate::fused`],
+    /// [`crate::grad`] …): the first kernels, kept for comparison.
+    PerSample,
+}
+
+/// The tiled plan's operation for a seam operation.
+fn plan_op(op: Op) -> plan::Op {
+    match op {
+        Op::Energy => plan::Op::Energy,
+        Op::EnergyScore => plan::Op::EnergyScore,
+        Op::HessDiag => plan::Op::EnergyScoreHess,
+        Op::GradEnergy => plan::Op::GradEnergy,
+        Op::GradVDotGradX => plan::Op::GradVDotGradX,
+        Op::GradSm => plan::Op::GradSm,
+        Op::VHessV => plan::Op::VHessV,
+        Op::GradVHessV => plan::Op::GradVHessV,
+        Op::Ula => plan::Op::Ula,
+        Op::Mala => plan::Op::Mala,
+    }
+}
+
+/// The largest loop count of one invocation of `op`'s tiled launches.
+pub(super) fn tiled_loops(t: &Mlp2, op: Op) -> u64 {
+    let p = plan_op(op);
+    let mut loops = plan::launches(t.shape(), t.tiles(), p).iter().map(|l| l.loops).max().unwrap_or(0);
+    if op == Op::Mala {
+        // MALA also evaluates E and the score once at the start.
+        let e = plan::launches(t.shape(), t.tiles(), plan::Op::EnergyScore);
+        loops = loops.max(e.iter().map(|l| l.loops).max().unwrap_or(0));
+    }
+    loops
+}
+
+impl<M: GpuFamily> GpuEnergy<M> {
+    /// Why the tiled kernels cannot run `op` on this adapter (`None`: they
+    /// can).
+    pub(super) fn tiled_why_not(&self, t: &Mlp2, op: Op) -> Option<NotOnDevice> {
+        let loops = tiled_loops(t, op);
+        let b = self.planned_budget().filter(|&b| loops > b)?;
+        Some(NotOnDevice {
+            op,
+            model: self.cpu.name(),
+            reason: format!(
+                "a tiled launch runs {loops} loop iterations per invocation, more than the {b} planned within \
+                 {}'s loop budget",
+                self.dev.info().name
+            ),
+            hint: Remedy::SmallerModelOrGpu,
+        })
+    }
+
+    /// Runs `f` on the tiled kernels with θ current (callers check
+    /// `self.tiled` first).
+    pub(super) fn on_tiled<R>(&self, f: impl FnOnce(&Mlp2) -> Result<R>) -> Result<R> {
+        let mut st = self.lock();
+        let stale = st.tiled_stale;
+        let t = st.tiled.as_mut().expect("on_tiled is called only for a model on the tiled kernels");
+        if stale {
+            t.set_params(self.cpu.params())?;
+            st.tiled_stale = false;
+        }
+        f(st.tiled.as_ref().expect("checked above"))
+    }
+
+    /// Why the tiled kernels cannot run `op` (`None` when they can, or when
+    /// this model does not use them: `Some(None)` vs `None`).
+    pub(super) fn tiled_placement(&self, op: Op) -> Option<Option<NotOnDevice>> {
+        if !self.tiled {
+            return None;
+        }
+        let st = self.lock();
+        st.tiled.as_ref().map(|t| self.tiled_why_not(t, op))
+    }
+
+    /// The kernels an MLP runs on (`None` for the other families).
+    pub fn mlp_kernels(&self) -> Option<MlpKernels> {
+        match (self.tiled, self.cpu.as_mlp().is_some()) {
+            (true, _) => Some(MlpKernels::Tiled),
+            (false, true) => Some(MlpKernels::PerSample),
+            (false, false) => None,
+        }
+    }
+}
+
+/// E, the score and the Hessian diagonal (each when asked for).
+pub(super) fn eval(t: &Mlp2, x: &[f32], e: &mut [f32], s: Option<&mut [f32]>, h: Option<&mut [f32]>) -> Result<()> {
+    t.eval(x, e, s, h)
+}
+
+/// Σ w∇θ of the target.
+pub(super) fn grad_params(t: &Mlp2, x: &[f32], target: Target<'_, f32>, w: &[f32], grad: &mut [f32]) -> Result<()> {
+    match target {
+        Target::Energy => t.grad_energy(x, w, grad),
+        Target::VDotGradX(v) => t.grad_v_dot_grad_x(x, &v, w, grad),
+        Target::ScoreMatching => t.grad_sm(x, w, grad).map(|_| ()),
+    }
+}
+
+/// E and Σ w∇θE, read back together.
+pub(super) fn weighted_energy(t: &Mlp2, x: &[f32], w: &[f32], energy: &mut [f32], grad: &mut [f32]) -> Result<()> {
+    let dev = t.device();
+    let b = energy.len();
+    let (hx, hw) = (upload_f32(dev, x), upload_f32(dev, w));
+    let e = t.eval_device(&hx, b, false, false)?.energy;
+    let g = t.grad_energy_device(&hx, &hw, b)?;
+    let out = dev.client().read(vec![e, g]).map_err(|e| dev.exec_err(e))?;
+    super::copy_out(energy, &out[0]);
+    super::copy_out(grad, &out[1]);
+    Ok(())
+}
+
+/// L = Σ w½‖∇ₓE − t‖² and ∇θL (the residual stays on the device).
+pub(super) fn score_regression(t: &Mlp2, x: &[f32], target: &[f32], w: &[f32], grad: &mut [f32]) -> Result<f64> {
+    let dev = t.device();
+    let d = t.shape().d;
+    let b = w.len();
+    let (hx, ht, hw) = (upload_f32(dev, x), upload_f32(dev, target), upload_f32(dev, w));
+    let score = t.eval_device(&hx, b, true, false)?.score.expect("asked for the score");
+    let c = dev.client();
+    let (r, terms) = (c.empty(b * d * 4), c.empty(b * 4));
+    let (count, dim) = grid(dev, b)?;
+    // SAFETY: every handle was allocated with the length passed with it.
+    unsafe {
+        residual_kernel::launch(
+            c,
+            count,
+            dim,
+            arg(&score, b * d),
+            arg(&ht, b * d),
+            arg(&hw, b),
+            arg(&r, b * d),
+            arg(&terms, b),
+            b as u32,
+            d,
+        );
+    }
+    let loss = sum_on_device(dev, &terms, b)?;
+    let g = t.grad_v_dot_grad_x_device(&hx, &r, &hw, b)?;
+    let out = c.read(vec![loss, g]).map_err(|e| dev.exec_err(e))?;
+    super::copy_out(grad, &out[1]);
+    Ok(bytemuck::cast_slice::<u8, f32>(&out[0])[0] as f64)
+}
+
+/// L = Σ w𝒥 and ∇θL in one call of [`Mlp2::grad_sm`].
+pub(super) fn sm_loss(t: &Mlp2, x: &[f32], w: &[f32], grad: &mut [f32]) -> Result<f64> {
+    t.grad_sm(x, w, grad)
+}
+
+/// The NCE kernels (conventions of [`crate::nce`]): E of every point,
+/// the logits, loss terms and gradient weights, and Σ w∇θE with those
+/// weights, all left on the device.
+pub(super) fn nce_handles(t: &Mlp2, x: &[f32], log_pn: &[f32], n_data: usize, c: f64, nu: usize) -> Result<NceHandles> {
+    let dev = t.device();
+    let n = log_pn.len();
+    let hx = upload_f32(dev, x);
+    let e = t.eval_device(&hx, n, false, false)?.energy;
+    let cl = dev.client();
+    let hl = upload_f32(dev, log_pn);
+    let (logits, terms, weights) = (cl.empty(n * 4), cl.empty(n * 4), cl.empty(n * 4));
+    let (count, dim) = grid(dev, n)?;
+    // SAFETY: every handle was allocated with the length passed with it.
+    unsafe {
+        nce_energy_kernel::launch(
+            cl,
+            count,
+            dim,
+            arg(&e, n),
+            arg(&hl, n),
+            arg(&logits, n),
+            arg(&terms, n),
+            arg(&weights, n),
+            n as u32,
+            n_data as u32,
+            (c + (nu as f64).ln()) as f32,
+            (1.0 / n as f64) as f32,
+        );
+    }
+    let grad = t.grad_energy_device(&hx, &weights, n)?;
+    Ok(NceHandles { logits, terms, weights, grad })
+}
+
+/// `steps` ULA steps on the chains `x` (in place).
+pub(super) fn ula(t: &Mlp2, x: &mut [f32], eps: f32, steps: usize, seed: u64, first_step: u64) -> Result<()> {
+    t.ula(x, eps, steps, seed, first_step)
+}
+
+/// `steps` MALA steps on the chains `x` (in place); returns the acceptance
+/// rate and adds the accepted moves to `accepts`.
+pub(super) fn mala(
+    t: &Mlp2,
+    x: &mut [f32],
+    eps: f32,
+    steps: usize,
+    seed: u64,
+    first_step: u64,
+    accepts: &mut [u32],
+) -> Result<f64> {
+    t.mala(x, eps, steps, seed, first_step, accepts)
+}

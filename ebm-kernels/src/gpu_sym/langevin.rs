@@ -1,0 +1,144 @@
+//! The Langevin chains of [`GpuSym`]: all K steps in one launch of
+//! [`crate::sym_langevin`]'s kernels (split into launches that fit a loop
+//! budget, the chains staying on the device).
+
+use super::GpuSym;
+use crate::error::{KernelError, Result};
+use crate::fallback::Op;
+use crate::gpu_energy::check_eps;
+use crate::gpu_energy::langevin::{check_steps, rng_args};
+use crate::launch::{arg, grid};
+use crate::plan::steps_per_launch;
+use crate::sym_langevin::{sym_mala_kernel, sym_ula_kernel};
+use ebm_core::{Chains, Energy, Langevin, PerSample, Trainable};
+
+/// Loop iterations per step and once per launch of the symbolic Langevin
+/// kernels (the program itself has no loop): the noise and the update
+/// (2d for ULA, 4d for MALA), the loads and stores (2d), padded.
+pub(super) fn loop_cost(d: usize, mala: bool) -> (u64, u64) {
+    let d = d as u64;
+    let per = if mala { 1 + 4 * d } else { 1 + 2 * d };
+    (per + per / 10 + 16, 2 * d + 64)
+}
+
+impl GpuSym {
+    fn chunk(&self, steps: usize, mala: bool) -> Result<u64> {
+        let (per, fixed) = loop_cost(self.cpu.dim(), mala);
+        steps_per_launch(steps as u64, per, fixed, self.loop_budget).map_err(KernelError::Unsupported)
+    }
+
+    fn ula_device(&self, x: &mut [f32], eps: f32, steps: usize, seed: u64, first_step: u64) -> Result<()> {
+        let d = self.cpu.dim();
+        let k = check_steps(steps)?;
+        let chunk = self.chunk(steps, false)?;
+        let spec = &self.specs.eval[1];
+        let mut st = self.lock();
+        let (theta, b, aux) = self.stage(&mut st, x)?;
+        let batch = b.batch;
+        let (count, dim) = grid(&self.dev, batch)?;
+        let mut done = 0u64;
+        while done < k as u64 {
+            let n = chunk.min(k as u64 - done);
+            // SAFETY: every handle was allocated with the length passed with it.
+            unsafe {
+                sym_ula_kernel::launch(
+                    self.dev.client(),
+                    count.clone(),
+                    dim,
+                    arg(&b.x, batch * d),
+                    arg(&aux, 1),
+                    arg(&theta, self.cpu.params().len()),
+                    batch as u32,
+                    n as u32,
+                    eps,
+                    eps * eps * 0.5,
+                    rng_args(seed, first_step.wrapping_add(done)),
+                    spec.clone(),
+                );
+            }
+            done += n;
+        }
+        let out = self.read(vec![b.x.clone()])?;
+        x.copy_from_slice(&bytemuck::cast_slice::<u8, f32>(&out[0])[..batch * d]);
+        Ok(())
+    }
+
+    fn mala_device(
+        &self,
+        x: &mut [f32],
+        eps: f32,
+        steps: usize,
+        seed: u64,
+        first_step: u64,
+        accepts: &mut [u32],
+    ) -> Result<f64> {
+        let d = self.cpu.dim();
+        let k = check_steps(steps)?;
+        let chunk = self.chunk(steps, true)?;
+        let spec = &self.specs.eval[1];
+        let c = self.dev.client();
+        let mut st = self.lock();
+        let (theta, b, aux) = self.stage(&mut st, x)?;
+        let batch = b.batch;
+        let acc = c.create_from_slice(bytemuck::cast_slice(accepts));
+        let (count, dim) = grid(&self.dev, batch)?;
+        let mut done = 0u64;
+        while done < k as u64 {
+            let n = chunk.min(k as u64 - done);
+            // SAFETY: every handle was allocated with the length passed with it.
+            unsafe {
+                sym_mala_kernel::launch(
+                    c,
+                    count.clone(),
+                    dim,
+                    arg(&b.x, batch * d),
+                    arg(&acc, batch),
+                    arg(&aux, 1),
+                    arg(&theta, self.cpu.params().len()),
+                    batch as u32,
+                    n as u32,
+                    eps,
+                    eps * eps * 0.5,
+                    1.0 / (2.0 * eps * eps),
+                    rng_args(seed, first_step.wrapping_add(done)),
+                    spec.clone(),
+                );
+            }
+            done += n;
+        }
+        let out = self.read(vec![b.x.clone(), acc])?;
+        x.copy_from_slice(&bytemuck::cast_slice::<u8, f32>(&out[0])[..batch * d]);
+        let new: &[u32] = &bytemuck::cast_slice::<u8, u32>(&out[1])[..batch];
+        let total: u64 = new.iter().zip(accepts.iter()).map(|(&n, &o)| n.wrapping_sub(o) as u64).sum();
+        accepts.copy_from_slice(new);
+        Ok(if steps == 0 { 0.0 } else { total as f64 / (steps * batch) as f64 })
+    }
+}
+
+impl Langevin<f32> for GpuSym {
+    /// All `steps` ULA steps in one launch (module docs).
+    fn ula(&self, mut x: Chains<'_, f32>, eps: f32, steps: usize, seed: u64, first_step: u64) -> ebm_core::Result<()> {
+        check_eps(eps)?;
+        if !self.route(&[Op::Ula])? {
+            return self.cpu.ula(x, eps, steps, seed, first_step);
+        }
+        Ok(self.ula_device(&mut x, eps, steps, seed, first_step)?)
+    }
+
+    /// All `steps` MALA steps in one launch (module docs).
+    fn mala(
+        &self,
+        mut x: Chains<'_, f32>,
+        eps: f32,
+        steps: usize,
+        seed: u64,
+        first_step: u64,
+        mut accepts: PerSample<'_, u32>,
+    ) -> ebm_core::Result<f64> {
+        check_eps(eps)?;
+        if !self.route(&[Op::Mala])? {
+            return self.cpu.mala(x, eps, steps, seed, first_step, accepts);
+        }
+        Ok(self.mala_device(&mut x, eps, steps, seed, first_step, &mut accepts)?)
+    }
+}
