@@ -63,8 +63,8 @@ def roofline_table(rf):
             out.append(head + f"| {c['median_ms']:.3f} | {c['gflops']:.1f} | {c['pct_nominal_peak']:.2f} | "
                        + (f"{meas:.2f}" if meas is not None else "—") + f" | {c['where']} | {c['methods']} |")
     out += ["", "GFLOP/s: modelled FLOPs (ebm-bench/src/flops.rs, a multiply-add counts 2) over the median time of a call, "
-            "upload and read-back included. where: device; device† = on the device unless a sample exceeds a software "
-            "adapter's loop budget (then on the CPU twin); CPU twin = GpuEnergy delegates it."]
+            "upload and read-back included. where: as GpuEnergy::placement says (device; a refused case is not run, "
+            "with its reason)."]
     return out
 
 

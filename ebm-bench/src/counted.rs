@@ -16,7 +16,7 @@ use ebm_core::{
     Batch, Chains, Curvature, Energy, Langevin, Objectives, Outputs, ParamGrad, PerSample, Result, Target, Trainable,
     Weights,
 };
-use ebm_kernels::GpuEnergy;
+use ebm_kernels::{GpuEnergy, Op, Placement};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -25,47 +25,43 @@ use std::sync::Mutex;
 pub enum Place {
     /// On the device.
     Device,
-    /// On the device, or on the CPU twin when one sample does not fit the
-    /// adapter's loop budget (software adapters only: `GpuEnergy`'s module
-    /// docs).
-    DeviceOrTwin,
-    /// On the CPU twin (`GpuEnergy` delegates it).
+    /// Refused by the device model (`KernelError::NotOnDevice`): the call
+    /// fails and the case is "not run".
+    Refused,
+    /// On the CPU twin (only under the opt-in `Fallback::CpuTwin`).
     CpuTwin,
 }
 
 impl Place {
-    /// `device`, `device†` (on the device unless a software adapter's loop
-    /// budget sends it to the CPU twin), `CPU twin`.
+    /// `device`, `refused`, `CPU twin`.
     pub fn label(self) -> &'static str {
         match self {
             Place::Device => "device",
-            Place::DeviceOrTwin => "device†",
+            Place::Refused => "refused",
             Place::CpuTwin => "CPU twin",
         }
     }
 }
 
-/// Where each method of a softplus/tanh/… MLP on `GpuEnergy` runs, from
-/// its module docs: `grad_params_v_hess_v` always on the CPU twin,
-/// `v_hess_v` where [`GpuEnergy::v_hess_v_on_device`] says, the parameter
-/// gradients on the device unless a loop budget refuses a sample.
+/// Where each method of an MLP on `GpuEnergy` runs, as the model itself
+/// says in advance ([`GpuEnergy::placement`]).
 pub fn gpu_place(g: &GpuEnergy<Mlp<f32>>, m: Method) -> Place {
-    let budget = g.loop_budget().is_some();
-    match m {
-        Method::GradParamsVHessV => Place::CpuTwin,
-        Method::VHessV if !g.v_hess_v_on_device() => Place::CpuTwin,
-        Method::GradParamsSm | Method::SmLossGradParams if !g.cpu().activation().is_smooth() => Place::CpuTwin,
-        Method::GradParamsEnergy
-        | Method::GradParamsEnergyWith
-        | Method::GradParamsVDotGradX
-        | Method::GradParamsScoreRegression
-        | Method::GradParamsSm
-        | Method::SmLossGradParams
-            if budget =>
-        {
-            Place::DeviceOrTwin
-        }
-        _ => Place::Device,
+    let op = match m {
+        Method::Energy => Op::Energy,
+        Method::EnergyScore => Op::EnergyScore,
+        Method::HessDiag => Op::HessDiag,
+        Method::GradParamsEnergy | Method::GradParamsEnergyWith => Op::GradEnergy,
+        Method::GradParamsVDotGradX | Method::GradParamsScoreRegression => Op::GradVDotGradX,
+        Method::GradParamsSm | Method::SmLossGradParams => Op::GradSm,
+        Method::VHessV => Op::VHessV,
+        Method::GradParamsVHessV => Op::GradVHessV,
+        Method::UlaStep => Op::Ula,
+        Method::MalaStep | Method::MalaStart => Op::Mala,
+    };
+    match g.placement(op) {
+        Placement::Device => Place::Device,
+        Placement::Refused(_) => Place::Refused,
+        Placement::CpuTwin(_) => Place::CpuTwin,
     }
 }
 

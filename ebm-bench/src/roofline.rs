@@ -3,9 +3,10 @@
 //! repetitions within a per-case budget, under one overall deadline.
 //!
 //! A case is measured, or reported as not run with its reason: the
-//! deadline (`not run: deadline`), a method that `GpuEnergy` runs wholly
-//! on its CPU twin (nothing of the device to measure), or the error of its
-//! warm-up call (for example a software adapter's loop budget). No case is
+//! deadline (`not run: deadline`), a method that `GpuEnergy` would run
+//! wholly on its CPU twin (only under the opt-in `Fallback::CpuTwin`:
+//! nothing of the device to measure), or the error of its warm-up call (a
+//! refusal, `KernelError::NotOnDevice`, names the limit). No case is
 //! dropped without a line.
 //!
 //! Timing: one untimed warm-up call (kernel compilation, uploads, buffers;
@@ -15,7 +16,7 @@
 //! the host (the `Energy` interface), so each time includes the read-back.
 //! The FLOPs of a case are those of the calls the first timed call made,
 //! through [`crate::counted::Counted`] and the models of [`crate::flops`];
-//! so is its "where" (device, CPU twin).
+//! so is its "where" (`GpuEnergy::placement` of each method).
 
 use crate::counted::{gpu_place, Counted, Place, Tally};
 use crate::flops::Method;
@@ -38,7 +39,7 @@ pub enum Op {
     Prim(Primitive),
     /// `v_hess_v` along seeded normal directions.
     VHessV,
-    /// `grad_params_v_hess_v` (delegated to the CPU twin by `GpuEnergy`).
+    /// `grad_params_v_hess_v` along seeded normal directions.
     GradParamsVHessV,
     /// One estimator training step ([`crate::steps`]).
     Step(EstimatorStep),
@@ -153,7 +154,7 @@ pub fn run_case(m: &GpuModel, case: Case, budget_s: f64) -> Outcome {
     if !methods.is_empty() && methods.iter().all(|&me| gpu_place(m.inner(), me) == Place::CpuTwin) {
         let what: Vec<&str> = methods.iter().map(|me| me.name()).collect();
         return Outcome::NotRun(format!(
-            "GpuEnergy runs {} on the CPU twin for this model (module docs of ebm_kernels::gpu_energy): nothing of the device to measure",
+            "GpuEnergy runs {} on the CPU twin for this model (Fallback::CpuTwin): nothing of the device to measure",
             what.join(" and ")
         ));
     }

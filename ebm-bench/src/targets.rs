@@ -170,24 +170,12 @@ impl Target {
     /// run this primitive at this size (for example a software adapter's
     /// loop budget), so the bench can say so instead of timing nothing.
     ///
-    /// The decomposed Hessian diagonal runs on a GPU target through the
-    /// MLP `v_hess_v` kernel; it is refused where `GpuEnergy::v_hess_v`
-    /// would delegate to the CPU twin (a sample beyond a software adapter's
-    /// loop budget, or beyond the kernel's per-thread state), since it
-    /// would time the CPU under a GPU label.
+    /// A GPU target refuses (`KernelError::NotOnDevice`) what its kernels
+    /// cannot hold, so nothing of the CPU is timed under a GPU label.
     pub fn primitive(&self, prim: Primitive, b: usize) -> Result<Box<dyn FnMut() + '_>, NotRun> {
         match self {
             Target::CpuF64(m) => prepared(m, prim, b),
             Target::CpuF32(m) => prepared(m, prim, b),
-            Target::Gpu(m, _)
-                if prim == Primitive::HessDiagDecomposed
-                    && m.cpu().activation().is_smooth()
-                    && !m.v_hess_v_on_device() =>
-            {
-                Err("v_hess_v does not fit the GPU kernel for this model (GpuEnergy delegates it to the CPU), so the \
-                     decomposed baseline would time the CPU"
-                    .into())
-            }
             Target::Gpu(m, _) => prepared(m.as_ref(), prim, b),
         }
     }

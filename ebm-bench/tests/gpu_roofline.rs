@@ -43,15 +43,13 @@ fn gpu_roofline_measures_reports_and_keeps_its_deadline_on_default_adapter() {
         "grad_params_sm",
         "step_exact_sm",
         "step_nce_nu1",
+        "grad_params_v_hess_v",
     ] {
         assert!(text.contains(&format!("case {op} d2_h6-6 B37: median")), "{op}: {text}");
     }
-    assert!(
-        text.contains(
-            "case grad_params_v_hess_v d2_h6-6 B37: not run: GpuEnergy runs grad_params_v_hess_v on the CPU twin"
-        ),
-        "{text}"
-    );
+    // Every method ran on the device: nothing on the CPU twin, nothing refused.
+    assert!(text.contains("grad_params_v_hess_v×1@device"), "{text}");
+    assert!(!text.contains("CPU twin") && !text.contains("@refused"), "{text}");
     assert!(text.contains("measured multiply-add roof") && text.contains("measured copy bandwidth"), "{text}");
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let cases = v["cases"].as_array().unwrap();

@@ -152,11 +152,11 @@ fn check(c: &mut Checker, dev: &GpuDevice, shape: MlpShape, b: usize, n_rows: us
         Err(err) => c.error(&format!("{at} energy_score_hess_diag"), err),
     }
 
-    // v_hess_v (on the device when it fits the kernel, else the CPU twin).
+    // v_hess_v (on the device, or refused with the reason: an error row).
     let v: Vec<f64> = normal_vec(7 + b as u64, b * d).into_iter().map(|v| v as f32 as f64).collect();
     let vr = gather(&v, d, &r);
     let mut q6 = vec![0.0; n];
-    let where_ = if gpu.v_hess_v_on_device() { "device" } else { "CPU twin" };
+    let where_ = gpu.placement(ebm_kernels::Op::VHessV).label();
     let mut q = vec![f32::NAN; b];
     match m64
         .v_hess_v(&xr, &vr, &mut q6)

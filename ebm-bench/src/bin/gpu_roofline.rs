@@ -28,9 +28,9 @@
 //!   batch would overrun it, is reported as `not run: deadline`. Each case
 //!   times calls for about `--case-s` seconds (`ebm_bench::roofline`).
 //! - FLOP models: `ebm_bench::flops` (a multiply-add counts 2); the FLOPs
-//!   and the "where" (device / CPU twin) of each case are read off the
-//!   calls it makes. Methods that `GpuEnergy` runs wholly on its CPU twin
-//!   are reported as not run, with that reason.
+//!   and the "where" (`GpuEnergy::placement`) of each case are read off
+//!   the calls it makes. A case the model refuses is reported as not run,
+//!   with the refusal's reason.
 //! - The adapter is `EBM_ADAPTER` (default: wgpu's default). A software
 //!   adapter (lavapipe) is refused unless `--allow-software`; its figures
 //!   are labelled as meaningless for speed everywhere they appear.
@@ -306,7 +306,7 @@ impl Report {
         }
         s += &format!(
             "\nFLOP models: `ebm_bench::flops` (a multiply-add counts 2; upload and read-back inside every timed call). \
-             device†: on the device unless a sample exceeds a software adapter's loop budget (then on the CPU twin). \
+             where: as `GpuEnergy::placement` says (device; refused cases are not run). \
              Wall time {:.0} s.\n",
             self.wall_s
         );
