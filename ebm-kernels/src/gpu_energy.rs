@@ -2,7 +2,13 @@
 //! `ebm_core` traits run the fused kernels, so estimator code written
 //! against the seam runs unchanged on the GPU.
 //!
-//! | operation ([`Op`]) | kernels |
+//! An MLP runs on the tiled kernels of [`crate::mlp2`] by default
+//! ([`MlpKernels::Tiled`]; module `tiled`): every operation below is a
+//! sequence of tiled products whose loop counts do not depend on the batch.
+//! The other families, and an MLP under [`MlpKernels::PerSample`], run one
+//! sample per thread:
+//!
+//! | operation ([`Op`]) | kernels (one thread per sample) |
 //! | --- | --- |
 //! | `energy`, `energy_score`, `energy_score_hess_diag` | one launch of [`crate::fused::eval_kernel()`] (several under a loop budget, [`crate::plan`]) |
 //! | `langevin_ula`, `langevin_mala` | all K steps in one launch of [`crate::fused::ula_kernel()`] / [`crate::fused::mala_kernel()`], the noise of `ebm_core::langevin` drawn in-kernel |
