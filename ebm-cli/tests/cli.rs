@@ -765,3 +765,45 @@ fn eval_of_a_wide_mlp_and_a_formula_on_the_gpu_matches_the_cpu() {
         }
     }
 }
+
+/// `--backend gpu` refuses what the kernels cannot hold for a model on the
+/// adapter, naming the way out; `--backend gpu-fallback` runs it on the CPU
+/// twin, says so on stderr, and gives the CPU's numbers. (A Gaussian with
+/// d = 400: one sample's energy loops about 81 000 times, past a software
+/// adapter's budget. On a hardware GPU it runs on the device under both.)
+#[test]
+fn gpu_backend_refuses_and_gpu_fallback_says_what_runs_on_the_cpu() {
+    let dev = ebm_kernels::GpuDevice::from_env().unwrap_or_else(|e| panic!("no GPU adapter: {e}"));
+    let d = tmp("gpu-fallback");
+    let spec = ebm_cli::model::ModelSpec::parse("gaussian").unwrap();
+    let model = ebm_cli::model::Model::init(&spec, 400, 1).unwrap();
+    let ebm_cli::model::Model::Gaussian(g) = &model else { panic!("a Gaussian") };
+    let placed = ebm_kernels::GpuEnergy::new(&dev, g.clone()).unwrap().placement(ebm_kernels::Op::Energy);
+    let p = d.join("g.safetensors");
+    checkpoint::save(&p, &checkpoint::Checkpoint::new(model)).unwrap();
+    let rows: Vec<String> = (0..5)
+        .map(|r| (0..400).map(|c| format!("{:.3}", ((r * 400 + c) as f64 * 0.11).cos())).collect::<Vec<_>>().join(","))
+        .collect();
+    let x = d.join("x.csv");
+    std::fs::write(&x, rows.join("\n") + "\n").unwrap();
+    let eval = |b: &str| {
+        let mut c = ebm();
+        c.args(["eval", "--backend", b, "--model"]).arg(&p).arg("--input").arg(&x).arg("--out").arg(d.join(b));
+        c
+    };
+    ok(&mut eval("cpu"));
+    eprintln!("energy on {}: {}", dev.info().label(), placed.label());
+    if placed.on_device() {
+        let t = ok(&mut eval("gpu"));
+        assert!(!t.contains("CPU twin"), "{t}");
+        let t = ok(&mut eval("gpu-fallback"));
+        assert!(!t.contains("CPU twin"), "{t}");
+    } else {
+        fails(&mut eval("gpu"), 1, &["of this gaussian model does not run on the device", "--backend gpu-fallback"]);
+        let t = ok(&mut eval("gpu-fallback"));
+        assert!(t.contains("warning: --backend gpu-fallback: energy runs on the CPU twin"), "{t}");
+        let c = npy::read(&d.join("cpu").join("energy.npy")).unwrap();
+        let g = npy::read(&d.join("gpu-fallback").join("energy.npy")).unwrap();
+        assert_eq!(c.data, g.data, "the CPU twin's energies are the CPU backend's");
+    }
+}

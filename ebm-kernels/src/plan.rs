@@ -114,8 +114,7 @@ pub fn eval_ranges(
     }
     Err(format!(
         "one sample needs about {total} loop iterations in one invocation, more than this \
-         adapter's loop budget of {budget} (Mesa llvmpipe stops loops after 65 536 iterations); \
-         use a smaller model or a GPU"
+         adapter's loop budget of {budget} (Mesa llvmpipe stops loops after 65 536 iterations)"
     ))
 }
 
@@ -129,7 +128,7 @@ pub fn steps_per_launch(steps: u64, per_step: u64, fixed: u64, budget: Option<u6
         return Err(format!(
             "one Langevin step needs about {} loop iterations in one invocation, more than this \
              adapter's loop budget of {budget} (Mesa llvmpipe stops loops after 65 536 \
-             iterations); use a smaller model or a GPU",
+             iterations)",
             fixed + per_step
         ));
     }
