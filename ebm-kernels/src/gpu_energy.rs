@@ -114,8 +114,9 @@ pub struct GpuEnergy<M: GpuFamily> {
     loop_budget: Option<u64>,
     fallback: Fallback,
     log: FallbackLog,
-    /// Whether an MLP runs on the tiled kernels (`State::tiled` is set).
-    tiled: bool,
+    /// For an MLP on the tiled kernels (`State::tiled` is set): the largest
+    /// loop count per invocation of each op (`Op::ALL` order), from the plan.
+    tiled_loops: Option<[u64; Op::ALL.len()]>,
     state: Mutex<State>,
 }
 
@@ -163,7 +164,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
             loop_budget: dev.loop_budget(),
             fallback: Fallback::Refuse,
             log: FallbackLog::default(),
-            tiled: tiled.is_some(),
+            tiled_loops: tiled.as_ref().map(|t| Op::ALL.map(|op| tiled::tiled_loops(t, op))),
             state: Mutex::new(State { theta: None, bufs: None, tiled, tiled_stale: false }),
         })
     }
@@ -353,7 +354,7 @@ impl<M: GpuFamily> Energy<f32> for GpuEnergy<M> {
         if !self.route(&[op])? {
             return self.cpu.eval(x, out);
         }
-        if self.tiled {
+        if self.tiled() {
             let (energy, score, hess_diag) = out.into_parts();
             return Ok(self.on_tiled(|t| tiled::eval(t, &x, energy, score, hess_diag))?);
         }
@@ -407,7 +408,7 @@ impl<M: GpuFamily> Trainable<f32> for GpuEnergy<M> {
         if !self.route(&[op])? {
             return self.cpu.grad_params(x, target, w, grad);
         }
-        if self.tiled {
+        if self.tiled() {
             return Ok(self.on_tiled(|t| tiled::grad_params(t, &x, target, &w, &mut grad))?);
         }
         let g = self.grad_params_device(&x, target, &w)?;
@@ -425,7 +426,7 @@ impl<M: GpuFamily> Curvature<f32> for GpuEnergy<M> {
         if !self.route(&[Op::VHessV])? {
             return self.cpu.eval_v_hess_v(x, v, out);
         }
-        if self.tiled {
+        if self.tiled() {
             return Ok(self.on_tiled(|t| t.v_hess_v(&x, &v, &mut out))?);
         }
         let q = self.vhv_device(&x, &v)?;
@@ -447,7 +448,7 @@ impl<M: GpuFamily> Curvature<f32> for GpuEnergy<M> {
         if !self.route(&[Op::GradVHessV])? {
             return self.cpu.grad_v_hess_v(x, v, w, grad);
         }
-        if self.tiled {
+        if self.tiled() {
             return Ok(self.on_tiled(|t| t.grad_v_hess_v(&x, &v, &w, &mut grad))?);
         }
         let g = self.grad_vhv_device(&x, &v, &w)?;
@@ -463,7 +464,7 @@ impl<M: GpuFamily> Langevin<f32> for GpuEnergy<M> {
         if !self.route(&[Op::Ula])? {
             return self.cpu.ula(x, eps, steps, seed, first_step);
         }
-        if self.tiled {
+        if self.tiled() {
             return Ok(self.on_tiled(|t| tiled::ula(t, &mut x, eps, steps, seed, first_step))?);
         }
         self.ula_device(&mut x, eps, steps, seed, first_step)?;
@@ -484,7 +485,7 @@ impl<M: GpuFamily> Langevin<f32> for GpuEnergy<M> {
         if !self.route(&[Op::Mala])? {
             return self.cpu.mala(x, eps, steps, seed, first_step, accepts);
         }
-        if self.tiled {
+        if self.tiled() {
             return Ok(self.on_tiled(|t| tiled::mala(t, &mut x, eps, steps, seed, first_step, &mut accepts))?);
         }
         Ok(self.mala_device(&mut x, eps, steps, seed, first_step, &mut accepts)?)

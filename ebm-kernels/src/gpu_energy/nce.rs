@@ -110,7 +110,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
         c: f64,
         nu: usize,
     ) -> Result<(NceHandles, Option<std::sync::MutexGuard<'_, super::State>>)> {
-        if self.tiled {
+        if self.tiled() {
             return Ok((self.on_tiled(|t| super::tiled::nce_handles(t, x, log_pn, n_data, c, nu))?, None));
         }
         let mut st = self.lock();

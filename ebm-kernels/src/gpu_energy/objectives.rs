@@ -110,7 +110,7 @@ impl<M: GpuFamily> Objectives<f32> for GpuEnergy<M> {
         if !self.route(&[Op::HessDiag, Op::GradSm])? {
             return self.cpu.sm_loss_grad(x, w, grad);
         }
-        if self.tiled {
+        if self.tiled() {
             return Ok(self.on_tiled(|t| tiled::sm_loss(t, &x, &w, &mut grad))?);
         }
         Ok(self.sm_loss_device(&x, &w, &mut grad)?)
@@ -126,7 +126,7 @@ impl<M: GpuFamily> Objectives<f32> for GpuEnergy<M> {
         if !self.route(&[Op::EnergyScore, Op::GradVDotGradX])? {
             return self.cpu.score_regression_grad(x, target, w, grad);
         }
-        if self.tiled {
+        if self.tiled() {
             return Ok(self.on_tiled(|t| tiled::score_regression(t, &x, &target, &w, &mut grad))?);
         }
         Ok(self.score_regression_device(&x, &target, &w, &mut grad)?)
@@ -142,7 +142,7 @@ impl<M: GpuFamily> Objectives<f32> for GpuEnergy<M> {
         if !self.route(&[Op::Energy, Op::GradEnergy])? {
             return self.cpu.weighted_energy_grad(x, w, energy, grad);
         }
-        if self.tiled {
+        if self.tiled() {
             return Ok(self.on_tiled(|t| tiled::weighted_energy(t, &x, &w, &mut energy, &mut grad))?);
         }
         Ok(self.weighted_energy_device(&x, &w, &mut energy, &mut grad)?)

@@ -70,25 +70,13 @@ pub(super) fn tiled_loops(t: &Mlp2, op: Op) -> u64 {
 }
 
 impl<M: GpuFamily> GpuEnergy<M> {
-    /// Why the tiled kernels cannot run `op` on this adapter (`None`: they
-    /// can).
-    pub(super) fn tiled_why_not(&self, t: &Mlp2, op: Op) -> Option<NotOnDevice> {
-        let loops = tiled_loops(t, op);
-        let b = self.planned_budget().filter(|&b| loops > b)?;
-        Some(NotOnDevice {
-            op,
-            model: self.cpu.name(),
-            reason: format!(
-                "a tiled launch runs {loops} loop iterations per invocation, more than the {b} planned within \
-                 {}'s loop budget",
-                self.dev.info().name
-            ),
-            hint: Remedy::SmallerModelOrGpu,
-        })
+    /// Whether this model runs on the tiled MLP kernels.
+    pub(super) fn tiled(&self) -> bool {
+        self.tiled_loops.is_some()
     }
 
     /// Runs `f` on the tiled kernels with θ current (callers check
-    /// `self.tiled` first).
+    /// `self.tiled()` first).
     pub(super) fn on_tiled<R>(&self, f: impl FnOnce(&Mlp2) -> Result<R>) -> Result<R> {
         let mut st = self.lock();
         let stale = st.tiled_stale;
@@ -100,19 +88,28 @@ impl<M: GpuFamily> GpuEnergy<M> {
         f(st.tiled.as_ref().expect("checked above"))
     }
 
-    /// Why the tiled kernels cannot run `op` (`None` when they can, or when
-    /// this model does not use them: `Some(None)` vs `None`).
+    /// Why the tiled kernels cannot run `op` on this adapter: `None` when
+    /// this model does not use them, `Some(None)` when they can run it.
     pub(super) fn tiled_placement(&self, op: Op) -> Option<Option<NotOnDevice>> {
-        if !self.tiled {
-            return None;
-        }
-        let st = self.lock();
-        st.tiled.as_ref().map(|t| self.tiled_why_not(t, op))
+        let loops = self.tiled_loops?[Op::ALL.iter().position(|&o| o == op).expect("every op is in Op::ALL")];
+        let Some(b) = self.planned_budget().filter(|&b| loops > b) else {
+            return Some(None);
+        };
+        Some(Some(NotOnDevice {
+            op,
+            model: self.cpu.name(),
+            reason: format!(
+                "a tiled launch runs {loops} loop iterations per invocation, more than the {b} planned within \
+                 {}'s loop budget",
+                self.dev.info().name
+            ),
+            hint: Remedy::SmallerModelOrGpu,
+        }))
     }
 
     /// The kernels an MLP runs on (`None` for the other families).
     pub fn mlp_kernels(&self) -> Option<MlpKernels> {
-        match (self.tiled, self.cpu.as_mlp().is_some()) {
+        match (self.tiled(), self.cpu.as_mlp().is_some()) {
             (true, _) => Some(MlpKernels::Tiled),
             (false, true) => Some(MlpKernels::PerSample),
             (false, false) => None,
