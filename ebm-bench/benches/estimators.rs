@@ -15,15 +15,16 @@
 
 mod common;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::Criterion;
 use ebm_bench::steps::EstimatorStep;
 
 fn estimators(c: &mut Criterion) {
     let targets = ebm_bench::policy::setup();
     for step in EstimatorStep::ALL {
-        common::bench_group(c, step.group(), &targets, |t, b| t.estimator_step(step, b));
+        common::bench_group(c, step, &targets, |t, b| t.estimator_step(step, b));
     }
 }
 
-criterion_group!(benches, estimators);
-criterion_main!(benches);
+fn main() {
+    ebm_bench::main_job::main_job("estimators", estimators);
+}

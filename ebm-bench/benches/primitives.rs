@@ -22,15 +22,16 @@
 
 mod common;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::Criterion;
 use ebm_bench::targets::Primitive;
 
 fn primitives(c: &mut Criterion) {
     let targets = ebm_bench::policy::setup();
     for prim in Primitive::ALL {
-        common::bench_group(c, prim.group(), &targets, |t, b| t.primitive(prim, b));
+        common::bench_group(c, prim, &targets, |t, b| t.primitive(prim, b));
     }
 }
 
-criterion_group!(benches, primitives);
-criterion_main!(benches);
+fn main() {
+    ebm_bench::main_job::main_job("primitives", primitives);
+}

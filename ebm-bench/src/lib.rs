@@ -117,9 +117,13 @@ pub fn hess_diag_decomposed<T: Real, E: Model<T> + ?Sized>(
 pub mod chains;
 pub mod check;
 pub mod counted;
+pub mod cpu_roof;
 pub mod flops;
+pub mod main_job;
+pub mod op;
 pub mod policy;
 pub mod roof;
 pub mod roofline;
 pub mod steps;
+pub mod summary;
 pub mod targets;

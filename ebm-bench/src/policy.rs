@@ -10,6 +10,12 @@
 //!   labelled `software` in the bench ID: a correctness run, not a speed
 //!   figure.
 //!
+//! - Quick (`EBM_BENCH_QUICK=1`): the two smallest shapes at B = 1024 on
+//!   the CPU and on hardware adapters, none on software adapters (one
+//!   lavapipe step takes seconds; the tests check them), shorter criterion runs
+//!   ([`timing`]) and no plots: the whole main job in a few minutes, for a
+//!   first picture before the full run.
+//!
 //! Every adapter wgpu finds gets one line; a machine without any says so. A
 //! case that a backend cannot run (for example a software adapter's loop
 //! budget) is reported by the bench in one `not run on this backend` line,
@@ -18,6 +24,9 @@
 use crate::targets::{cpu_targets, gpu_targets, Target};
 use crate::{MlpShape, BATCHES, MLP_SHAPES};
 use ebm_core::mlp::Activation;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
 
 /// The activation of every bench MLP (it appears in the bench IDs).
 pub const ACTIVATION: Activation = Activation::Softplus;
@@ -27,10 +36,28 @@ pub fn full() -> bool {
     std::env::var("EBM_BENCH_FULL").is_ok_and(|v| v == "1")
 }
 
+/// Whether `EBM_BENCH_QUICK=1` asks for the reduced sizes (module docs).
+pub fn quick() -> bool {
+    std::env::var("EBM_BENCH_QUICK").is_ok_and(|v| v == "1")
+}
+
+/// Criterion's timing of one group: (samples, warm-up, measurement,
+/// bootstrap resamples); shorter under [`quick`].
+pub fn timing() -> (usize, Duration, Duration, usize) {
+    if quick() {
+        (10, Duration::from_millis(100), Duration::from_millis(300), 2_000)
+    } else {
+        (10, Duration::from_millis(500), Duration::from_secs(2), 100_000)
+    }
+}
+
 /// Whether the size policy (module docs) runs `shape` at batch `b` on `t`.
 pub fn wanted(t: &Target, shape: MlpShape, b: usize) -> bool {
     if t.is_software() {
-        return shape == MLP_SHAPES[0] && b == BATCHES[0];
+        return !quick() && shape == MLP_SHAPES[0] && b == BATCHES[0];
+    }
+    if quick() {
+        return shape.dim <= 16 && b == BATCHES[0];
     }
     match t {
         Target::Gpu(..) => true,
@@ -40,6 +67,9 @@ pub fn wanted(t: &Target, shape: MlpShape, b: usize) -> bool {
 
 /// The one-line statement of the size policy printed at the start of a run.
 pub fn policy_line() -> String {
+    if quick() {
+        return "ebm-bench: quick sizes (EBM_BENCH_QUICK=1): d<=16 at B=1024 on the CPU and hardware GPUs, software adapters not run, short criterion runs, no plots".into();
+    }
     format!(
         "ebm-bench: CPU sizes: B=1024 on every shape, B=16384 on d<=16{}; GPU: every size on hardware adapters, smallest size only on software ones",
         if full() { " and (EBM_BENCH_FULL=1) on every shape" } else { " (EBM_BENCH_FULL=1 for all)" }
@@ -125,4 +155,28 @@ pub fn cases(targets: &[(MlpShape, Vec<Target>)]) -> Vec<Case<'_>> {
         }
     }
     out
+}
+
+static GPU_ROOFS: Mutex<Option<HashMap<String, Option<f64>>>> = Mutex::new(None);
+
+/// The multiply-add roof of a hardware GPU target in GFLOP/s
+/// ([`crate::roof::measure_fma`], measured once per adapter and run); `None`
+/// for CPU and software targets, or when the measurement fails (said once).
+pub fn gpu_roof(t: &Target) -> Option<f64> {
+    let Target::Gpu(m, _) = t else { return None };
+    if t.is_software() {
+        return None;
+    }
+    let mut guard = GPU_ROOFS.lock().expect("gpu roof lock");
+    let map = guard.get_or_insert_with(HashMap::new);
+    *map.entry(t.label()).or_insert_with(|| match crate::roof::measure_fma(m.device(), 0.05) {
+        Ok(r) => {
+            println!("ebm-bench: {} multiply-add roof (measured now): {:.0} GFLOP/s", t.label(), r.rate / 1e9);
+            Some(r.rate / 1e9)
+        }
+        Err(e) => {
+            println!("ebm-bench: {}: roof not measured ({e}); its rows carry no roof fraction", t.label());
+            None
+        }
+    })
 }

@@ -90,6 +90,39 @@ pub enum EstimatorStep {
     Lsd,
 }
 
+impl crate::op::BenchOp for EstimatorStep {
+    fn group_name(self) -> &'static str {
+        self.group()
+    }
+
+    /// Per step, in the units of [`crate::flops`] (F the forward pass, H the
+    /// Hessian-diagonal pass of one sample), from the trait calls each step
+    /// makes:
+    ///
+    /// | step | FLOPs per sample | calls |
+    /// | --- | --- | --- |
+    /// | CD-k, PCD | 2F·k + 2·4F | k ULA steps on the negatives; energy and ∇θE on data and negatives |
+    /// | exact SM | 4H | `sm_loss_grad_params` |
+    /// | DSM | 8F | `grad_params_score_regression` on the noisy batch |
+    /// | SSM (M = 1) | 2F + 4F + 6F + 12F | `energy_score`, `v_hess_v`, `grad_params_v_dot_grad_x`, `grad_params_v_hess_v` |
+    /// | NCE | 4F·(1 + ν) | energy and ∇θE on the B data and Bν noise samples |
+    ///
+    /// LSD has no model: its step is dominated by the critic's f64 updates
+    /// on the host, which the F/H units do not describe.
+    fn flops(self, shape: crate::MlpShape, b: usize) -> Option<f64> {
+        let f = crate::flops::forward(shape) * b as f64;
+        let h = shape.hess_diag_flops(b);
+        match self {
+            EstimatorStep::CdK | EstimatorStep::Pcd => Some(2.0 * f * MCMC_STEPS as f64 + 8.0 * f),
+            EstimatorStep::ExactSm => Some(4.0 * h),
+            EstimatorStep::Dsm => Some(8.0 * f),
+            EstimatorStep::Ssm => Some(24.0 * f * SSM_PROJECTIONS as f64),
+            EstimatorStep::Nce => Some(4.0 * f * (1 + NCE_NU) as f64),
+            EstimatorStep::Lsd => None,
+        }
+    }
+}
+
 impl EstimatorStep {
     /// Every step, in bench order.
     pub const ALL: [EstimatorStep; 7] = [

@@ -144,6 +144,40 @@ impl Primitive {
     }
 }
 
+impl crate::op::BenchOp for Primitive {
+    fn group_name(self) -> &'static str {
+        self.group()
+    }
+
+    /// The models of [`crate::flops`]: the decomposed Hessian diagonal is one
+    /// `energy_score` and d `v_hess_v` passes; a K-step Langevin call is K
+    /// steps (MALA adds its start).
+    fn flops(self, shape: MlpShape, b: usize) -> Option<f64> {
+        use crate::flops::{flops, Method};
+        Some(match self {
+            Primitive::Energy => flops(shape, Method::Energy, b),
+            Primitive::EnergyScore => flops(shape, Method::EnergyScore, b),
+            Primitive::HessDiag => flops(shape, Method::HessDiag, b),
+            Primitive::HessDiagDecomposed => {
+                flops(shape, Method::EnergyScore, b) + shape.dim as f64 * flops(shape, Method::VHessV, b)
+            }
+            Primitive::GradParamsEnergy => flops(shape, Method::GradParamsEnergy, b),
+            Primitive::GradParamsVDotGradX => flops(shape, Method::GradParamsVDotGradX, b),
+            Primitive::GradParamsSm => flops(shape, Method::GradParamsSm, b),
+            Primitive::Langevin20 | Primitive::Langevin20Unfused => 20.0 * flops(shape, Method::UlaStep, b),
+            Primitive::Mala20 => 20.0 * flops(shape, Method::MalaStep, b) + flops(shape, Method::MalaStart, b),
+        })
+    }
+
+    fn twin(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Primitive::HessDiag => Some((Primitive::HessDiagDecomposed.group(), "fused vs decomposed")),
+            Primitive::Langevin20 => Some((Primitive::Langevin20Unfused.group(), "fused vs decomposed")),
+            _ => None,
+        }
+    }
+}
+
 impl Target {
     /// The backend label in bench IDs: `cpu-f64`, `cpu-f32`, `gpu-<kind>`.
     pub fn label(&self) -> String {
@@ -156,6 +190,17 @@ impl Target {
                 info.backend.to_lowercase(),
                 if info.kind == AdapterKind::Cpu { "software" } else { info.kind.label() }
             ),
+        }
+    }
+
+    /// The backend kind, as the summary reads it.
+    pub fn backend(&self) -> crate::summary::Backend {
+        use crate::summary::Backend;
+        match self {
+            Target::CpuF64(_) => Backend::CpuF64,
+            Target::CpuF32(_) => Backend::CpuF32,
+            _ if self.is_software() => Backend::SoftwareGpu,
+            Target::Gpu(..) => Backend::Gpu,
         }
     }
 

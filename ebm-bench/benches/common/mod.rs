@@ -1,27 +1,29 @@
 //! The criterion loop shared by `primitives.rs` and `estimators.rs`: one
 //! group, every case of the size policy (`ebm_bench::policy`), throughput in
-//! samples, and one `not run on this backend` line for a case the backend
-//! cannot run.
+//! samples, one `not run on this backend` line for a case the backend
+//! cannot run, and every timed case registered for the run's summary
+//! (`ebm_bench::summary`).
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use ebm_bench::policy::cases;
+use ebm_bench::op::BenchOp;
+use ebm_bench::policy::{cases, gpu_roof, timing};
+use ebm_bench::summary::{self, register};
 use ebm_bench::targets::{NotRun, Target};
 use ebm_bench::MlpShape;
-use std::time::Duration;
 
-/// Benches group `name` on every case of `targets` that the size policy
+/// Benches `op`'s group on every case of `targets` that the size policy
 /// runs; `make(target, b)` returns the closure to time (its warm-up already
 /// done) or why the backend cannot run it.
 pub fn bench_group<'t>(
     c: &mut Criterion,
-    name: &str,
+    op: impl BenchOp,
     targets: &'t [(MlpShape, Vec<Target>)],
     mut make: impl FnMut(&'t Target, usize) -> Result<Box<dyn FnMut() + 't>, NotRun>,
 ) {
+    let name = op.group_name();
+    let (samples, warm_up, measure, resamples) = timing();
     let mut group = c.benchmark_group(name);
-    group.sample_size(10);
-    group.warm_up_time(Duration::from_millis(500));
-    group.measurement_time(Duration::from_secs(2));
+    group.sample_size(samples).warm_up_time(warm_up).measurement_time(measure).nresamples(resamples);
     for case in cases(targets) {
         let mut run = match make(case.target, case.b) {
             Ok(run) => run,
@@ -30,6 +32,16 @@ pub fn bench_group<'t>(
                 continue;
             }
         };
+        register(summary::Case {
+            group: name.into(),
+            function: case.function(),
+            parameter: case.parameter(),
+            b: case.b,
+            flops: op.flops(case.shape, case.b),
+            backend: case.target.backend(),
+            gpu_roof: gpu_roof(case.target),
+            twin: op.twin().map(|(g, what)| (g.into(), case.function(), case.parameter(), what)),
+        });
         group.throughput(Throughput::Elements(case.b as u64));
         group.bench_function(BenchmarkId::new(case.function(), case.parameter()), |bencher| bencher.iter(&mut run));
     }
