@@ -24,6 +24,7 @@ threads="${PEERS_THREADS:-$(nproc)}"
 export PEERS_THREADS="$threads" OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads" RAYON_NUM_THREADS="$threads"
 export XLA_FLAGS="${XLA_FLAGS:---xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads=$threads}"
 
+tdir="${CARGO_TARGET_DIR:-$root/target}"
 (cd "$root" && cargo build --release --quiet -p ebm-bench --bin peer_ebm)
 cd "$root"
-exec "$venv/bin/python" "$here/run.py" --ebm-bin "$root/target/release/peer_ebm" --out "$root/target/peers" "$@"
+exec "$venv/bin/python" "$here/run.py" --ebm-bin "$tdir/release/peer_ebm" --out "$tdir/peers" "$@"

@@ -160,7 +160,8 @@ pub fn cases(targets: &[(MlpShape, Vec<Target>)]) -> Vec<Case<'_>> {
 static GPU_ROOFS: Mutex<Option<HashMap<String, Option<f64>>>> = Mutex::new(None);
 
 /// The multiply-add roof of a hardware GPU target in GFLOP/s
-/// ([`crate::roof::measure_fma`], measured once per adapter and run); `None`
+/// ([`crate::roof::measure_fma`], measured once per adapter and run, and
+/// printed with its copy bandwidth, [`crate::roof::measure_copy`]); `None`
 /// for CPU and software targets, or when the measurement fails (said once).
 pub fn gpu_roof(t: &Target) -> Option<f64> {
     let Target::Gpu(m, _) = t else { return None };
@@ -171,7 +172,13 @@ pub fn gpu_roof(t: &Target) -> Option<f64> {
     let map = guard.get_or_insert_with(HashMap::new);
     *map.entry(t.label()).or_insert_with(|| match crate::roof::measure_fma(m.device(), 0.05) {
         Ok(r) => {
-            println!("ebm-bench: {} multiply-add roof (measured now): {:.0} GFLOP/s", t.label(), r.rate / 1e9);
+            let bw = crate::roof::measure_copy(m.device(), 0.05, 256 << 20)
+                .map_or_else(|e| format!("not measured ({e})"), |c| format!("{:.0} GB/s", c.rate / 1e9));
+            println!(
+                "ebm-bench: {} roof (measured now): multiply-add {:.0} GFLOP/s, copy bandwidth {bw}",
+                t.label(),
+                r.rate / 1e9
+            );
             Some(r.rate / 1e9)
         }
         Err(e) => {

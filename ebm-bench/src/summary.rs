@@ -97,14 +97,17 @@ pub struct Section {
     pub bench: String,
     /// When it ran, seconds since the Unix epoch.
     pub unix_time: u64,
-    /// The CPU roof it was read against.
-    pub cpu_roof: CpuRoofRecord,
+    /// The CPU roof it was read against (none for the peers' section).
+    pub cpu_roof: Option<CpuRoofRecord>,
     /// Whether the sizes were the reduced ones of `EBM_BENCH_QUICK=1`.
     pub quick: bool,
     /// The rows.
     pub rows: Vec<Row>,
     /// Cases with no fresh estimate (not timed by this run).
     pub missing: Vec<String>,
+    /// Markdown of its own (the peers' table, [`crate::peers`]).
+    #[serde(default)]
+    pub extra: Option<String>,
 }
 
 /// The figures of a [`CpuRoof`] that the summary keeps.
@@ -152,10 +155,14 @@ pub fn criterion_dir() -> PathBuf {
     meta.unwrap_or_else(|| PathBuf::from("target")).join("criterion")
 }
 
-/// Where the summary goes: `target/ebm-bench/` beside criterion's folder.
+/// The cargo target directory: the parent of criterion's folder.
+pub fn target_dir() -> PathBuf {
+    criterion_dir().parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// Where the summary goes: `target/ebm-bench/`.
 pub fn out_dir() -> PathBuf {
-    let c = criterion_dir();
-    c.parent().map_or_else(|| PathBuf::from("ebm-bench"), |p| p.join("ebm-bench"))
+    target_dir().join("ebm-bench")
 }
 
 /// Criterion's time per call in seconds for one case, if this run wrote it
@@ -234,8 +241,15 @@ pub fn markdown(sections: &[Section]) -> String {
             sec.bench,
             if sec.quick { ", quick sizes (EBM_BENCH_QUICK=1)" } else { "" },
             sec.unix_time,
-            sec.cpu_roof.text.replace("\n  ", "\n- ")
+            sec.cpu_roof.as_ref().map_or_else(String::new, |r| r.text.replace("\n  ", "\n- "))
         ));
+        if let Some(extra) = &sec.extra {
+            s.push_str(extra);
+            s.push('\n');
+        }
+        if sec.rows.is_empty() {
+            continue;
+        }
         s.push_str("| group | backend | size | time | samples/s | GFLOP/s | % roof | speed-up over twin |\n|---|---|---|---|---|---|---|---|\n");
         for r in &sec.rows {
             let kind = if r.backend == Backend::SoftwareGpu { " (software: correctness run)" } else { "" };
@@ -268,27 +282,42 @@ pub fn finish(bench: &str, roof: &CpuRoof, since: SystemTime) -> std::io::Result
         println!("ebm-bench: {bench}: check run (--test/--list): nothing timed, no summary written");
         return Ok(());
     }
-    let dir = out_dir();
-    std::fs::create_dir_all(&dir)?;
     let cases = CASES.lock().expect("summary lock").clone();
     let (rows, missing) = collect(&cases, &criterion_dir(), roof, since);
-    let section = Section {
+    write_section(Section {
         bench: bench.into(),
-        unix_time: since.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-        cpu_roof: CpuRoofRecord {
+        unix_time: unix(since),
+        cpu_roof: Some(CpuRoofRecord {
             text: crate::cpu_roof::describe(roof),
             peak_all_cores: roof.peak_all_cores,
             full_rate_isa: roof.full_rate_isa.into(),
             sgemm_all_cores: roof.sgemm_all_cores,
-        },
+        }),
         quick: crate::policy::quick(),
         rows,
         missing,
-    };
+        extra: None,
+    })
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The bench targets whose sections make the summary, in its order.
+pub const SECTIONS: [&str; 4] = ["primitives", "estimators", "symbolic", "peers"];
+
+/// Writes `section` as `<bench>.json`, prints it, and re-makes
+/// `summary.md` and `summary.json` from every bench target's file.
+pub fn write_section(section: Section) -> std::io::Result<()> {
+    let dir = out_dir();
+    std::fs::create_dir_all(&dir)?;
+    let bench = section.bench.clone();
     write_atomic(&dir.join(format!("{bench}.json")), &serde_json::to_string_pretty(&section)?)?;
     println!("{}", markdown(std::slice::from_ref(&section)));
     let mut all = Vec::new();
-    for name in ["primitives", "estimators", "symbolic"] {
+    for name in SECTIONS {
         if let Ok(text) = std::fs::read_to_string(dir.join(format!("{name}.json"))) {
             match serde_json::from_str::<Section>(&text) {
                 Ok(s) => all.push(s),
@@ -393,20 +422,22 @@ mod tests {
         let md = markdown(&[Section {
             bench: "t".into(),
             unix_time: 0,
-            cpu_roof: CpuRoofRecord {
+            cpu_roof: Some(CpuRoofRecord {
                 text: "roof".into(),
                 peak_all_cores: 100.0,
                 full_rate_isa: "avx2".into(),
                 sgemm_all_cores: 80.0,
-            },
+            }),
             quick: false,
             rows,
             missing,
+            extra: Some("peer table".into()),
         }]);
         assert!(md.contains("| fused | cpu-f64 | d2_B10 | 100.00 ms |"), "{md}");
         assert!(md.contains("4.00× fused vs decomposed (decomposed)"), "{md}");
         assert!(md.contains("gpu1-vulkan-software (software: correctness run)"), "{md}");
         assert!(md.contains("Not timed in this run: stale/cpu-f32/d2_B10"), "{md}");
+        assert!(md.contains("peer table"), "{md}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
