@@ -16,7 +16,7 @@ fn main() {
     let since = SystemTime::now();
     let venv = workspace_root().join("ebm-bench/peers/.venv");
     let flag = std::env::var("EBM_BENCH_PEERS").ok();
-    let (extra, failed) = match decide(flag.as_deref(), env_ready(&venv)) {
+    let (extra, failed) = match decide(flag.as_deref(), env_ready(&venv), ebm_bench::policy::quick()) {
         Decision::Skip(why) => {
             println!("ebm-bench: peers (PyTorch, JAX) not run: {why}");
             (format!("Peers not run: {why}.\n"), false)
@@ -25,7 +25,7 @@ fn main() {
             println!("ebm-bench: peers (PyTorch, JAX): running ({why})");
             let args: &[&str] =
                 if ebm_bench::policy::quick() { &["--repeats", "5", "--configs", "d16,d2"] } else { &[] };
-            match run(args) {
+            match run(std::path::Path::new(env!("CARGO_BIN_EXE_peer_ebm")), args) {
                 Ok(table) => (table, false),
                 Err(e) => (format!("Peers failed: {e}\n"), true),
             }

@@ -25,6 +25,12 @@ export PEERS_THREADS="$threads" OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$thr
 export XLA_FLAGS="${XLA_FLAGS:---xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads=$threads}"
 
 tdir="${CARGO_TARGET_DIR:-$root/target}"
-(cd "$root" && cargo build --release --quiet -p ebm-bench --bin peer_ebm)
+# PEER_EBM_BIN: a peer_ebm already built (the main job's bench target `peers`
+# passes the one cargo built with it, so no cargo runs inside cargo).
+bin="${PEER_EBM_BIN:-}"
+if [ -z "$bin" ]; then
+    (cd "$root" && cargo build --release --quiet -p ebm-bench --bin peer_ebm)
+    bin="$tdir/release/peer_ebm"
+fi
 cd "$root"
-exec "$venv/bin/python" "$here/run.py" --ebm-bin "$tdir/release/peer_ebm" --out "$tdir/peers" "$@"
+exec "$venv/bin/python" "$here/run.py" --ebm-bin "$bin" --out "$tdir/peers" "$@"

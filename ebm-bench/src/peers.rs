@@ -3,7 +3,8 @@
 //! (`ebm-bench/peers/.venv` with torch, jax and numpy importable), or sets it
 //! up and runs them when `EBM_BENCH_PEERS=1` (the first set-up downloads
 //! PyTorch's wheel, a few GB); otherwise it says in one line that they were
-//! not run and why. `EBM_BENCH_PEERS=0` turns them off.
+//! not run and why. `EBM_BENCH_PEERS=0` turns them off; the quick mode
+//! (`EBM_BENCH_QUICK=1`) runs them only with `EBM_BENCH_PEERS=1`.
 //!
 //! The peers run on the same weights and inputs as ebm, with the agreement
 //! check of `peers/run.py` (a variant that disagrees is reported, not
@@ -34,10 +35,11 @@ pub fn env_ready(venv: &Path) -> bool {
 }
 
 /// The decision for `EBM_BENCH_PEERS` = `flag` with the environment
-/// `ready` or not (module docs).
-pub fn decide(flag: Option<&str>, ready: bool) -> Decision {
+/// `ready` or not (module docs); the quick mode runs them only when asked.
+pub fn decide(flag: Option<&str>, ready: bool, quick: bool) -> Decision {
     match (flag, ready) {
         (Some("0"), _) => Decision::Skip("EBM_BENCH_PEERS=0".into()),
+        (None, _) if quick => Decision::Skip("quick mode (EBM_BENCH_QUICK=1); EBM_BENCH_PEERS=1 runs them".into()),
         (Some("1"), true) => Decision::Run("EBM_BENCH_PEERS=1, peer environment present".into()),
         (Some("1"), false) => Decision::Run("EBM_BENCH_PEERS=1: setting up the peer environment first".into()),
         (_, true) => Decision::Run("the peer environment ebm-bench/peers/.venv is present".into()),
@@ -48,22 +50,23 @@ pub fn decide(flag: Option<&str>, ready: bool) -> Decision {
     }
 }
 
-/// Runs `peers/run.sh` with `args` (its own build of `peer_ebm`, then every
-/// peer); `Ok` with the markdown of its table (`target/peers/table.md`), or
-/// why not.
-pub fn run(args: &[&str]) -> Result<String, String> {
+/// Runs `peers/run.sh` with `args` on the `peer_ebm` binary at `peer_ebm`
+/// (already built: cargo builds it with the benches); `Ok` with the markdown
+/// of its table (`target/peers/table.md`), or why not.
+pub fn run(peer_ebm: &Path, args: &[&str]) -> Result<String, String> {
     let root = workspace_root();
     let status = Command::new("bash")
         .arg(root.join("ebm-bench/peers/run.sh"))
         .args(args)
         .current_dir(&root)
         .env("CARGO_TARGET_DIR", crate::summary::target_dir())
+        .env("PEER_EBM_BIN", peer_ebm)
         .status()
         .map_err(|e| format!("could not start peers/run.sh: {e}"))?;
     let table = std::fs::read_to_string(crate::summary::target_dir().join("peers/table.md"))
         .map_err(|e| format!("peers/run.sh left no target/peers/table.md: {e}"))?;
     if status.success() {
-        Ok(table)
+        Ok(format!("{table}\nEvery timed peer variant agreed with ebm's outputs (the check of `peers/run.py`; a disagreement fails the run).\n"))
     } else {
         Err(format!("peers/run.sh exited with {status} (an agreement failure or a crash; its log is above)\n\n{table}"))
     }
@@ -75,11 +78,12 @@ mod tests {
 
     #[test]
     fn peers_run_when_asked_or_present_and_say_why_not_otherwise() {
-        assert!(matches!(decide(Some("1"), false), Decision::Run(_)));
-        assert!(matches!(decide(Some("1"), true), Decision::Run(_)));
-        assert!(matches!(decide(None, true), Decision::Run(_)));
-        assert!(matches!(decide(Some("0"), true), Decision::Skip(_)));
-        match decide(None, false) {
+        assert!(matches!(decide(Some("1"), false, false), Decision::Run(_)));
+        assert!(matches!(decide(Some("1"), true, true), Decision::Run(_)));
+        assert!(matches!(decide(None, true, false), Decision::Run(_)));
+        assert!(matches!(decide(None, true, true), Decision::Skip(_)));
+        assert!(matches!(decide(Some("0"), true, false), Decision::Skip(_)));
+        match decide(None, false, false) {
             Decision::Skip(why) => assert!(why.contains("EBM_BENCH_PEERS=1"), "{why}"),
             d => panic!("{d:?}"),
         }
