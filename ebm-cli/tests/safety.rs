@@ -237,3 +237,27 @@ fn mesa_noise_stays_off_the_terminal() {
         assert!(!t.contains("XDG_RUNTIME_DIR"), "{t}");
     }
 }
+
+/// On a terminal the progress bar is cleared before the summary: no line
+/// shows the bar and the `done:` or `note:` text together. The terminal is
+/// a pseudo-terminal from util-linux `script`.
+#[test]
+fn summary_lines_do_not_print_onto_the_progress_bar() {
+    let d = tmp("tty");
+    let out = d.join("run");
+    let cmd = format!("{} train --steps 300 --model mlp:8 --out {}", env!("CARGO_BIN_EXE_ebm"), out.display());
+    let o = Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .output()
+        .expect("this test needs util-linux `script` for a pseudo-terminal");
+    let raw = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success() && raw.contains("done:") && raw.contains("steps/s"), "{raw}");
+    for line in raw.split('\n') {
+        // What stays visible: the text after the last carriage return or
+        // line erase, without escape sequences.
+        let tail = line.trim_end_matches('\r').rsplit('\r').next().unwrap_or("");
+        let tail = tail.rsplit("\x1b[2K").next().unwrap_or("");
+        let bar = tail.contains("steps/s");
+        assert!(!(bar && (tail.contains("done:") || tail.contains("note:"))), "text printed onto the bar: {tail:?}");
+    }
+}
