@@ -11,8 +11,8 @@
 //! - `ebm eval`: [`eval`] and [`metrics`];
 //! - `ebm bench`: `bench`.
 //!
-//! Errors are typed ([`error`]); exit codes: 0 success, 1 error, 2 diverged
-//! training run, 64 usage error.
+//! Errors are typed ([`error`]); exit codes: 0 success, 1 runtime error,
+//! 2 diverged training run, 64 usage error, 130 interrupted (Ctrl-C).
 //!
 //! # Example: the command line's pieces from Rust
 //!

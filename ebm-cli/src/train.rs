@@ -3,32 +3,52 @@
 //!
 //! # Output directory
 //!
-//! - `model.safetensors`: the checkpoint ([`crate::checkpoint`]), written at
-//!   step 0, every `checkpoint_every` steps and at the end, each time
-//!   atomically (temp file, fsync, rename);
-//! - `state.safetensors`: the training state of the same step (optimizer
-//!   moments, PCD's buffer, LSD's critic and its optimizer, NCE's c; see
-//!   [`crate::state`]), written atomically right after each checkpoint;
+//! - `state.safetensors`: the run's commit point ([`crate::state`]): θ, the
+//!   training state (optimizer moments, PCD's buffer, LSD's critic and its
+//!   optimizer, NCE's c), the step and the loss history, replaced as one
+//!   file by one atomic rename at step 0, every `checkpoint_every` steps,
+//!   on Ctrl-C and at the end;
+//! - `model.safetensors`: the model of the same step ([`crate::checkpoint`],
+//!   readable by PyTorch), written atomically right after each commit;
 //! - `config.toml`: the resolved settings ([`crate::config`]);
-//! - `metrics.json`: `status` (`running`, `done`, `diverged`), the loss of
-//!   every step, the held-out estimator loss every `eval_every` steps, and
-//!   at the end the held-out metrics of [`crate::metrics`] (exact NLL for
-//!   d ≤ 2, AIS log Z for d > 2, KSD², MMD² of model samples against the
-//!   held-out split);
+//! - `metrics.json`: `status`, the loss of every step, the held-out
+//!   estimator loss every `eval_every` steps, and at the end the held-out
+//!   metrics of [`crate::metrics`] (exact NLL for d ≤ 2, AIS log Z for
+//!   d > 2, KSD², MMD² of model samples against the held-out split);
 //! - for d = 2: `density.png` and `samples.png` ([`crate::plot`]).
+//!
+//! A SIGKILL between the commit and the two files after it leaves
+//! `model.safetensors` and `metrics.json` one checkpoint behind the state
+//! file; `--resume` continues from the state file, bit for bit.
+//!
+//! `--out` naming a directory that holds a run ([`crate::run_dir`]) is
+//! refused unless `--force` (start a new run there, replacing its files)
+//! or `--resume`. Every check a user can fail runs before the directory is
+//! created, so a failed start leaves nothing behind.
+//!
+//! # Status
+//!
+//! `metrics.json`'s `status` after each kind of exit: `done` (exit 0),
+//! `diverged` (exit 2, with the step and cause), `interrupted` (Ctrl-C,
+//! exit 130, after a final commit; see [`crate::interrupt`]), `error` (exit
+//! 1, with the message in `error`). Only a SIGKILL (or a second Ctrl-C)
+//! leaves `running`.
 //!
 //! # Divergence
 //!
 //! A non-finite loss, gradient or parameter stops the run before anything
-//! non-finite is written (`ebm_estimators::train`): the checkpoint on disk
-//! stays the last periodic one, `metrics.json` says `diverged` with the step
-//! and cause, and the process exits with code 2.
+//! non-finite is written (`ebm_estimators::train`), and so does a loss or a
+//! parameter past the bounds of [`crate::bounds`] (exploding while still
+//! finite): nothing is committed after the last periodic checkpoint, which
+//! stays on disk, `metrics.json` says `diverged` with the step and cause,
+//! and the process exits with code 2.
 //!
 //! # Resume
 //!
-//! `--resume DIR` reads `DIR/config.toml`, `DIR/model.safetensors` and
-//! `DIR/state.safetensors` and continues from the checkpoint's step N up to
-//! `steps` (which `--steps` may raise) as a bit-for-bit continuation: the
+//! `--resume DIR` reads `DIR/config.toml` and the newest commit
+//! ([`crate::resume`]: `DIR/state.safetensors`, and `DIR/model.safetensors`
+//! for the model's structure) and continues from its step N up to `steps`
+//! (which `--steps` may raise) as a bit-for-bit continuation: the
 //! model file after 2N steps is the same whether the run went through in
 //! one go or stopped at N and was resumed (same machine and backend).
 //!
@@ -36,18 +56,24 @@
 //!   function of (seed, t) (`ebm_estimators::Batcher`, no position to
 //!   save) and every estimator's noise is keyed by `StepCtx(seed, t)`; the
 //!   resumed trainer simply continues its step count at N.
-//! - θ comes from the checkpoint; everything else that carries over from
-//!   step to step comes from the state file: Adam's m, v, t (SGD's
-//!   velocity), PCD's replay buffer, LSD's critic φ and its Adam, NCE's c.
-//! - The state file must be there, parse, and match the checkpoint's step,
-//!   the estimator and the optimizer; otherwise the run stops with
+//! - θ and everything else that carries over from step to step come from
+//!   the state file: Adam's m, v, t (SGD's velocity), PCD's replay buffer,
+//!   LSD's critic φ and its Adam, NCE's c, and the loss history. (A state
+//!   file of an older ebm has no θ; θ then comes from the model file, which
+//!   must be of the same step.)
+//! - The state file must be there, parse, be of a step no older than the
+//!   model file's, and match the estimator and the optimizer; otherwise
+//!   the run stops with
 //!   [`CliError::ResumeState`] (exit code 1) before anything is written.
 //!   `--inexact-resume` turns that error into a warning and continues with
 //!   fresh optimizer and estimator state (NCE's c from the checkpoint) and
 //!   the same (seed, t) batches and noise: a statistically equivalent, not
 //!   bit-for-bit, continuation (e.g. for runs written before state files).
 //! - Changing settings in `config.toml` between the two runs (other than
-//!   `steps`, `checkpoint_every`, `eval_every`) voids the guarantee.
+//!   `steps`, `checkpoint_every`, `eval_every`) voids the guarantee. The
+//!   flags `--data`, `--model`, `--estimator`, `--seed`, `--batch`, `--lr`
+//!   may be repeated on `--resume` with the run's value; a change is
+//!   refused.
 
 use crate::backend::{self, Backend};
 use crate::bounds::Bounds;
