@@ -70,7 +70,7 @@ fn flatten(pairs: &[(usize, f64)]) -> Vec<f64> {
 }
 
 fn pairs(name: &str, v: &[f64]) -> Result<Vec<(usize, f64)>, String> {
-    if v.len() % 2 != 0 {
+    if !v.len().is_multiple_of(2) {
         return Err(format!("tensor `{name}` has odd length {}; expected (step, loss) pairs", v.len()));
     }
     v.chunks_exact(2)

@@ -206,7 +206,7 @@ pub fn run(req: Request) -> Result<RunMetrics> {
     // Data.
     let data = data::load(&s.data, s.n_data, s.seed)?;
     // Model and resume point.
-    let init = |spec: &ModelSpec| Ok(Model::init(spec, data.dim, derive_seed(s.seed, TAG_INIT, 0))?);
+    let init = |spec: &ModelSpec| Model::init(spec, data.dim, derive_seed(s.seed, TAG_INIT, 0));
     let resume::Start { model, step: start, aux: aux0, state: st0 } = if resume {
         resume::read(&out, &s, init, inexact_resume)?
     } else {
@@ -419,7 +419,7 @@ fn train_steps(
                 evals.push((t + 1, e));
             }
             pb.inc(1);
-            if t % 10 == 0 || p.eval_loss.is_some() {
+            if t.is_multiple_of(10) || p.eval_loss.is_some() {
                 match evals.last() {
                     Some((_, e)) => pb.set_message(format!("loss {:.4} held-out {e:.4}", p.loss)),
                     None => pb.set_message(format!("loss {:.4}", p.loss)),

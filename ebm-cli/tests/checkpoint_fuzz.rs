@@ -16,9 +16,8 @@ use ebm_cli::model::{Model, ModelSpec};
 use ebm_cli::state::{self, TrainState};
 use ebm_core::EnergyExt;
 use proptest::prelude::*;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 fn base(spec: &str) -> Vec<u8> {
@@ -143,6 +142,14 @@ fn finish_and_compare(d: &Path, out: &Path, reference: &Outcome, what: &str) {
     assert!(got == *reference, "{what}: the resumed run differs from the uninterrupted one");
 }
 
+/// A fresh directory and the outcome of the uninterrupted run.
+fn reference(name: &str) -> (std::path::PathBuf, Outcome) {
+    let d = tmp(name);
+    let a = d.join("reference");
+    ok(killable(&d, &a).arg("-q"));
+    (d, outcome(&a))
+}
+
 /// xorshift64: the test's own reproducible randomness.
 fn next(s: &mut u64) -> u64 {
     *s ^= *s << 13;
@@ -153,12 +160,7 @@ fn next(s: &mut u64) -> u64 {
 
 #[test]
 fn sigkill_at_random_instants_resumes_bit_for_bit() {
-    let d = tmp("kills");
-    let reference = {
-        let a = d.join("reference");
-        ok(killable(&d, &a).arg("-q"));
-        outcome(&a)
-    };
+    let (d, reference) = reference("kills");
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     let mut killed_at = Vec::new();
     for i in 0..14 {
@@ -167,9 +169,8 @@ fn sigkill_at_random_instants_resumes_bit_for_bit() {
         // of up to 3 ms, which lands anywhere in the next steps' commits.
         let k = (next(&mut rng) % (STEPS as u64 - 2)) as usize;
         let delay = Duration::from_micros(next(&mut rng) % 3000);
-        let mut child = killable(&d, &out).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
-        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let seen = lines.map_while(|l| l.ok()).filter(|l| l.contains("checkpoint written")).take(k).count();
+        let (mut child, lines) = spawn_stderr(&mut killable(&d, &out));
+        let seen = lines.filter(|l| l.contains("checkpoint written")).take(k).count();
         assert_eq!(seen, k, "kill {i}: the run ended before commit {k}");
         std::thread::sleep(delay);
         child.kill().unwrap(); // SIGKILL
@@ -189,23 +190,13 @@ fn sigkill_at_random_instants_resumes_bit_for_bit() {
 /// metrics.json half written.
 #[test]
 fn sigkill_inside_a_commit_resumes_bit_for_bit() {
-    let d = tmp("commit-kills");
-    let reference = {
-        let a = d.join("reference");
-        ok(killable(&d, &a).arg("-q"));
-        outcome(&a)
-    };
+    let (d, reference) = reference("commit-kills");
     // Write 1 is the commit of step 0, write K that of step K − 1.
     for (file, k, ahead) in [("state.safetensors", 6, 0), ("model.safetensors", 6, 1), ("metrics.json", 6, 0)] {
         let out = d.join(file);
-        let mut child = killable(&d, &out)
-            .env("EBM_DEBUG_PAUSE_WRITE", format!("{file}:{k}"))
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let paused = lines.map_while(|l| l.ok()).any(|l| l.contains("EBM_DEBUG: paused mid-write"));
+        let (mut child, mut lines) =
+            spawn_stderr(killable(&d, &out).env("EBM_DEBUG_PAUSE_WRITE", format!("{file}:{k}")));
+        let paused = lines.any(|l| l.contains("EBM_DEBUG: paused mid-write"));
         assert!(paused, "{file}: the child never reached the pause");
         child.kill().unwrap();
         child.wait().unwrap();

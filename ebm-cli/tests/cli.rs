@@ -7,9 +7,7 @@ mod common;
 use common::*;
 use ebm_cli::checkpoint;
 use ebm_cli::npy;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Stdio;
 
 #[test]
 fn train_writes_every_output() {
@@ -320,32 +318,16 @@ fn killed_mid_checkpoint_write_leaves_a_loadable_checkpoint() {
     let out = d.join("run");
     let cfg = config(&d, "plot_samples = 0\n");
     // Writes: step 0, step 10, then the third (step 20) pauses half-way.
-    let mut child = ebm()
-        .args([
-            "train",
-            "--data",
-            "rings",
-            "--model",
-            "mlp:32,32",
-            "--estimator",
-            "dsm",
-            "--steps",
-            "40",
-            "--checkpoint-every",
-            "10",
-            "-q",
-        ])
+    let mut c = ebm();
+    c.args(["train", "--data", "rings", "--model", "mlp:32,32", "--estimator", "dsm", "-q"])
+        .args(["--steps", "40", "--checkpoint-every", "10"])
         .arg("--config")
         .arg(&cfg)
         .arg("--out")
         .arg(&out)
-        .env("EBM_DEBUG_PAUSE_WRITE", "model.safetensors:3")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let paused = lines.by_ref().map_while(|l| l.ok()).find(|l| l.contains("EBM_DEBUG: paused mid-write"));
+        .env("EBM_DEBUG_PAUSE_WRITE", "model.safetensors:3");
+    let (mut child, mut lines) = spawn_stderr(&mut c);
+    let paused = lines.find(|l| l.contains("EBM_DEBUG: paused mid-write"));
     assert!(paused.is_some(), "the child never reached the pause");
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();

@@ -7,9 +7,8 @@ mod common;
 
 use common::*;
 use ebm_cli::{checkpoint, npy, state};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// `ebm train` of a tiny DSM run into `out` with `extra` flags.
 fn train(d: &Path, out: &Path, extra: &[&str]) -> Command {
@@ -146,25 +145,19 @@ fn sigint_checkpoints_and_exits_130() {
     let d = tmp("sigint");
     let (a, b) = (d.join("a"), d.join("b"));
     let steps = ["--steps", "3000", "--checkpoint-every", "50"];
-    let mut child = train(&d, &b, &steps)
-        .args(["--estimator", "pcd"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let first = lines.by_ref().map_while(|l| l.ok()).find(|l| l.contains("checkpoint written"));
+    let (mut child, mut lines) = spawn_stderr(train(&d, &b, &steps).args(["--estimator", "pcd"]));
+    let first = lines.by_ref().find(|l| l.contains("checkpoint written"));
     assert!(first.is_some(), "no checkpoint line");
     let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());
-    let rest: Vec<String> = lines.map_while(|l| l.ok()).collect();
+    let rest: Vec<String> = lines.collect();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "{rest:?}");
     assert!(rest.iter().any(|l| l.contains("interrupted") && l.contains("--resume")), "{rest:?}");
     let m = metrics(&b);
     let step = m["steps_done"].as_u64().unwrap();
     assert_eq!(m["status"], "interrupted");
-    assert!(step >= 50 && step < 3000, "{step}");
+    assert!((50..3000).contains(&step), "{step}");
     assert_eq!(checkpoint::load(&b).unwrap().step as u64, step);
     assert_eq!(state::load(&b.join("state.safetensors")).unwrap().step as u64, step);
     ok(ebm().args(["train", "-q", "--resume"]).arg(&b));

@@ -2,8 +2,9 @@
 //! directories, exit-code checks and a small, fast configuration.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 pub fn ebm() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ebm"));
@@ -62,4 +63,12 @@ pub fn config(dir: &Path, extra: &str) -> PathBuf {
 
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// Spawns `c` with stderr piped (stdout discarded); returns the child and
+/// its stderr lines.
+pub fn spawn_stderr(c: &mut Command) -> (Child, impl Iterator<Item = String>) {
+    let mut child = c.stderr(Stdio::piped()).stdout(Stdio::null()).spawn().expect("spawn ebm");
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines().map_while(|l| l.ok());
+    (child, lines)
 }
