@@ -168,6 +168,24 @@ fn sigint_checkpoints_and_exits_130() {
     assert_eq!(metrics(&b)["status"], "done");
 }
 
+/// A run folder of an older ebm (a state file without θ and history, the
+/// model file of the same step) still resumes bit for bit.
+#[test]
+fn a_state_file_of_an_older_ebm_still_resumes_exactly() {
+    let d = tmp("older");
+    let (a, b) = (d.join("a"), d.join("b"));
+    ok(&mut train(&d, &a, &["--steps", "9"]));
+    ok(&mut train(&d, &b, &[]));
+    let path = b.join("state.safetensors");
+    let st = state::load(&path).unwrap();
+    assert!(st.params.is_some() && st.loss.is_some());
+    state::save(&path, &state::TrainState { params: None, loss: None, eval_loss: None, ..st }).unwrap();
+    ok(ebm().args(["train", "-q", "--steps", "9", "--resume"]).arg(&b));
+    let (ca, cb) = (checkpoint::load(&a).unwrap(), checkpoint::load(&b).unwrap());
+    assert_eq!(checkpoint::tensors(&ca.model), checkpoint::tensors(&cb.model));
+    assert_eq!(metrics(&a)["loss"], metrics(&b)["loss"]);
+}
+
 #[test]
 fn resume_accepts_flags_whose_value_is_unchanged() {
     let d = tmp("same");
