@@ -47,7 +47,7 @@ pub struct EvalArgs<'a> {
 
 /// Runs `ebm eval`. Returns the metrics when requested.
 pub fn run(a: &EvalArgs<'_>) -> Result<Option<metrics::Report>> {
-    let run_files = run_dir::run_files(a.out);
+    let run_files = run_dir::present(a.out, &run_dir::RUN_FILES);
     if !run_files.is_empty() {
         return Err(CliError::RunExists {
             out: a.out.to_path_buf(),

@@ -1,14 +1,18 @@
 //! What makes a directory a training run's, so that no command replaces a
-//! run's files by accident: `ebm train --out` refuses one unless `--force`
-//! or `--resume` is given, and `ebm eval --out` refuses one always.
+//! run's files by accident: `ebm train --out` refuses a directory holding
+//! any file it would replace unless `--force` or `--resume` is given, and
+//! `ebm eval --out` refuses a training run's directory always (an earlier
+//! `ebm eval` output directory is fine: eval replaces its own files).
 
 use std::path::Path;
 
-/// The files `ebm train` writes that mark a directory as a run.
-pub const MARKERS: [&str; 4] = ["config.toml", crate::checkpoint::FILE_NAME, crate::state::FILE_NAME, "metrics.json"];
+/// The files only `ebm train` writes: their presence makes a run.
+pub const RUN_FILES: [&str; 3] = ["config.toml", crate::state::FILE_NAME, crate::checkpoint::FILE_NAME];
 
-/// The run files present in `dir` (empty when it is not a run, or does
-/// not exist).
-pub fn run_files(dir: &Path) -> Vec<&'static str> {
-    MARKERS.iter().copied().filter(|m| dir.join(m).is_file()).collect()
+/// The files `ebm train` would replace: the run files and `metrics.json`.
+pub const TRAIN_OUTPUTS: [&str; 4] = [RUN_FILES[0], RUN_FILES[1], RUN_FILES[2], "metrics.json"];
+
+/// Those of `names` present in `dir` (empty when `dir` does not exist).
+pub fn present(dir: &Path, names: &[&'static str]) -> Vec<&'static str> {
+    names.iter().copied().filter(|m| dir.join(m).is_file()).collect()
 }

@@ -193,7 +193,7 @@ pub struct Request {
 pub fn run(req: Request) -> Result<RunMetrics> {
     let Request { settings: s, out, resume, inexact_resume, force, quiet } = req;
     s.validate()?;
-    let existing = run_dir::run_files(&out);
+    let existing = run_dir::present(&out, &run_dir::TRAIN_OUTPUTS);
     if !resume && !force && !existing.is_empty() {
         return Err(CliError::RunExists {
             out,

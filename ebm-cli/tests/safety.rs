@@ -45,6 +45,11 @@ fn a_run_is_never_replaced_by_accident() {
     );
     assert!(run_bytes(&out) == before, "eval changed the run");
     assert!(!out.join("energy.npy").exists());
+    // An eval's own output directory is not a run: eval may write it again.
+    let e = d.join("eval");
+    for _ in 0..2 {
+        ok(ebm().args(["eval", "--metrics", "--model"]).arg(&out).arg("--input").arg(&input).arg("--out").arg(&e));
+    }
     // --force replaces it.
     ok(&mut train(&d, &out, &["--steps", "9", "--force"]));
     assert_eq!(checkpoint::load(&out).unwrap().step, 9);
