@@ -3,9 +3,15 @@
 //! [`CliError`] whose message names the file and, for data, the row and
 //! column.
 //!
-//! Exit codes ([`CliError::exit_code`]): 0 success, 1 any error, 2 a training
-//! run that diverged (non-finite loss, gradient or parameters), 64 a
-//! command-line usage error.
+//! Exit codes ([`CliError::exit_code`]):
+//!
+//! | code | meaning |
+//! | --- | --- |
+//! | 0 | success |
+//! | 1 | a runtime error: a bad file, value or model string, an output that cannot be written, a size beyond the memory, a GPU failure |
+//! | 2 | a training run that diverged (non-finite, or beyond the bounds of [`crate::bounds`]); the last good checkpoint is kept |
+//! | 64 | the command line does not parse (unknown flag, missing or conflicting arguments; BSD `EX_USAGE`) |
+//! | 130 | interrupted by Ctrl-C (SIGINT) after writing a final checkpoint (128 + SIGINT) |
 
 use std::path::PathBuf;
 use thiserror::Error;
@@ -16,6 +22,8 @@ pub const EXIT_DIVERGED: i32 = 2;
 pub const EXIT_ERROR: i32 = 1;
 /// Exit code of a command-line usage error (BSD `EX_USAGE`).
 pub const EXIT_USAGE: i32 = 64;
+/// Exit code of a run stopped by Ctrl-C (128 + SIGINT).
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// A data file or data-set name that cannot be used.
 #[derive(Debug, Error)]
@@ -214,6 +222,37 @@ pub enum CliError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// `ebm train --out` names a directory that holds a run, without
+    /// `--force` or `--resume`; or `ebm eval --out` names one.
+    #[error("{} already holds a training run ({files}); {remedy}", out.display())]
+    RunExists {
+        /// The directory.
+        out: PathBuf,
+        /// The run files found there.
+        files: String,
+        /// What to do instead.
+        remedy: &'static str,
+    },
+    /// A size that needs more memory than there is.
+    #[error("{what} needs about {needed} of memory ({how}), more than the {available} available")]
+    TooLarge {
+        /// The request (`--n-data 1000000000000`).
+        what: String,
+        /// The estimated need.
+        needed: String,
+        /// How the need was estimated.
+        how: String,
+        /// The memory available.
+        available: String,
+    },
+    /// Ctrl-C: training stopped after writing a checkpoint.
+    #[error("interrupted: checkpoint of step {step} written to {}; continue with `ebm train --resume {}`", out.display(), out.display())]
+    Interrupted {
+        /// Updates done and saved.
+        step: usize,
+        /// The output directory.
+        out: PathBuf,
+    },
     /// A plot that could not be drawn.
     #[error("{}: cannot draw: {message}", path.display())]
     Plot {
@@ -250,6 +289,7 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Diverged { .. } => EXIT_DIVERGED,
+            CliError::Interrupted { .. } => EXIT_INTERRUPTED,
             _ => EXIT_ERROR,
         }
     }

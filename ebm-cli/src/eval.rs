@@ -1,5 +1,10 @@
 //! `ebm eval`: energies, scores and Hessian diagonals of a model at given
-//! points, and optionally the metrics of [`crate::metrics`].
+//! points (a file, or a built-in data set), and optionally the metrics of
+//! [`crate::metrics`].
+//!
+//! The output directory must not be a training run's ([`crate::run_dir`]):
+//! its `metrics.json` would replace the run's. It is created only once the
+//! results are computed, so a failed start leaves nothing behind.
 //!
 //! Writes to the output directory:
 //! - `energy.npy` \[n\]: E(x);
@@ -13,7 +18,7 @@
 
 use crate::backend::{self, Backend};
 use crate::error::{CliError, Result};
-use crate::{checkpoint, data, metrics, sample};
+use crate::{checkpoint, data, metrics, run_dir, sample};
 use ebm_core::EnergyExt;
 use std::path::Path;
 
@@ -25,8 +30,9 @@ const CHUNK: usize = 16_384;
 pub struct EvalArgs<'a> {
     /// The checkpoint (file or run directory).
     pub model: &'a Path,
-    /// The points (`.npy` or `.csv`).
-    pub input: &'a Path,
+    /// The points: a `.npy` or `.csv` file, or a built-in data set name
+    /// (4096 points drawn with `seed`).
+    pub input: &'a str,
     /// The output directory.
     pub out: &'a Path,
     /// Where to run.
@@ -41,16 +47,23 @@ pub struct EvalArgs<'a> {
 
 /// Runs `ebm eval`. Returns the metrics when requested.
 pub fn run(a: &EvalArgs<'_>) -> Result<Option<metrics::Report>> {
+    let run_files = run_dir::present(a.out, &run_dir::RUN_FILES);
+    if !run_files.is_empty() {
+        return Err(CliError::RunExists {
+            out: a.out.to_path_buf(),
+            files: run_files.join(", "),
+            remedy: "ebm eval would replace its files: choose another --out",
+        });
+    }
     let ck = checkpoint::load(a.model)?;
     let model = &ck.model;
     let d = model.dim();
-    let input = data::read_file(a.input)?;
+    let input = data::load(a.input, 4096, a.seed)?;
     input.expect_dim(d)?;
     let (energy, adapter) = backend::boxed(model, a.backend)?;
     if let Some(ad) = adapter {
         eprintln!("gpu adapter: {ad}");
     }
-    std::fs::create_dir_all(a.out).map_err(|source| CliError::Output { path: a.out.to_path_buf(), source })?;
     let n = input.rows;
     let mut e = vec![0f32; n];
     let mut s = vec![0f32; n * d];
@@ -65,6 +78,8 @@ pub fn run(a: &EvalArgs<'_>) -> Result<Option<metrics::Report>> {
             energy.energy_score(chunk, e_c, s_c)?;
         }
     }
+    // Created only now, so a failed start leaves nothing behind.
+    std::fs::create_dir_all(a.out).map_err(|source| CliError::Output { path: a.out.to_path_buf(), source })?;
     sample::write_array(&a.out.join("energy.npy"), &e, &[n])?;
     sample::write_array(&a.out.join("score.npy"), &s, &[n, d])?;
     if hess {

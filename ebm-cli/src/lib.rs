@@ -11,8 +11,8 @@
 //! - `ebm eval`: [`eval`] and [`metrics`];
 //! - `ebm bench`: `bench`.
 //!
-//! Errors are typed ([`error`]); exit codes: 0 success, 1 error, 2 diverged
-//! training run, 64 usage error.
+//! Errors are typed ([`error`]); exit codes: 0 success, 1 runtime error,
+//! 2 diverged training run, 64 usage error, 130 interrupted (Ctrl-C).
 //!
 //! # Example: the command line's pieces from Rust
 //!
@@ -40,6 +40,7 @@
 pub mod atomic;
 pub mod backend;
 pub mod bench;
+pub mod bounds;
 pub mod checkpoint;
 pub mod config;
 pub mod csv;
@@ -47,10 +48,15 @@ pub mod data;
 pub mod error;
 pub mod estimators;
 pub mod eval;
+pub mod interrupt;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod npy;
 pub mod plot;
+pub mod resume;
+pub mod run_dir;
+pub mod runtime_dir;
 pub mod sample;
 pub mod state;
 pub mod toy;

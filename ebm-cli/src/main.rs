@@ -12,7 +12,11 @@ use std::path::PathBuf;
 
 /// Train, sample and evaluate energy-based models p(x) = exp(−E(x))/Z.
 ///
-/// Exit codes: 0 success, 1 error, 2 diverged training run, 64 usage error.
+/// Exit codes: 0 success; 1 runtime error (a bad file, value or model
+/// string, an unwritable output, a size beyond the memory, a GPU failure);
+/// 2 a training run that diverged (non-finite, or a loss or parameter past
+/// its bound), the last good checkpoint kept; 64 usage error (the command
+/// line does not parse); 130 interrupted by Ctrl-C after a final checkpoint.
 #[derive(Parser, Debug)]
 #[command(name = "ebm", version, about, long_about)]
 struct Cli {
@@ -71,9 +75,12 @@ struct TrainArgs {
     /// Held-out evaluation every this many steps (0: only at the end) [default: 100].
     #[arg(long)]
     eval_every: Option<usize>,
-    /// Output directory.
+    /// Output directory. One that holds a run is refused unless --force.
     #[arg(long, required_unless_present_any = ["resume", "print_config"])]
     out: Option<PathBuf>,
+    /// Start a new run in an --out that holds one, replacing its files.
+    #[arg(long, requires = "out")]
+    force: bool,
     /// Settings from a TOML file (flags override it). Every setting,
     /// including those without a flag (optimizer, clipping, sampler step
     /// sizes, estimator options), is a key: see --print-config.
@@ -141,10 +148,12 @@ struct EvalArgs {
     /// The checkpoint: a run directory or a .safetensors file.
     #[arg(long)]
     model: PathBuf,
-    /// The points (.npy or .csv, n × d).
+    /// The points: a .npy or .csv file (n × d), or a built-in data set
+    /// (4096 points drawn with --seed).
     #[arg(long)]
-    input: PathBuf,
-    /// Output directory (energy.npy, score.npy, hess_diag.npy, metrics.json).
+    input: String,
+    /// Output directory (energy.npy, score.npy, hess_diag.npy, metrics.json);
+    /// not a training run's directory, whose files it would replace.
     #[arg(long)]
     out: PathBuf,
     /// Where the model runs.
@@ -198,11 +207,16 @@ fn train(a: TrainArgs) -> Result<(), CliError> {
         print!("{}", settings.to_toml());
         return Ok(());
     }
-    ebm_cli::train::run(Request { settings, out, resume, inexact_resume: a.inexact_resume, quiet: a.quiet })?;
+    if let Err(e) = ebm_cli::interrupt::install() {
+        eprintln!("warning: Ctrl-C will not stop the run gracefully: {e}");
+    }
+    let req = Request { settings, out, resume, inexact_resume: a.inexact_resume, force: a.force, quiet: a.quiet };
+    ebm_cli::train::run(req)?;
     Ok(())
 }
 
 fn main() {
+    ebm_cli::runtime_dir::ensure();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -117,6 +117,10 @@ pub fn command(
     }
     let ck = crate::checkpoint::load(model_path)?;
     let d = ck.model.dim();
+    // The chains in f32 (4), their f64 start (8), and ≤ 4 f64 buffers of the
+    // samplers (score, noise, proposal, momentum: 32), per coordinate.
+    let how = "n × d × 48 bytes: the chains, their start and the sampler's buffers";
+    crate::memory::ensure(&format!("--n {n} (d = {d})"), how, crate::memory::product(&[n, d, 48]))?;
     let sampler = build(opts, data_scale(&ck))?;
     let (energy, adapter) = backend::boxed(&ck.model, backend)?;
     if let Some(a) = adapter {

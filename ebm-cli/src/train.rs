@@ -3,32 +3,52 @@
 //!
 //! # Output directory
 //!
-//! - `model.safetensors`: the checkpoint ([`crate::checkpoint`]), written at
-//!   step 0, every `checkpoint_every` steps and at the end, each time
-//!   atomically (temp file, fsync, rename);
-//! - `state.safetensors`: the training state of the same step (optimizer
-//!   moments, PCD's buffer, LSD's critic and its optimizer, NCE's c; see
-//!   [`crate::state`]), written atomically right after each checkpoint;
+//! - `state.safetensors`: the run's commit point ([`crate::state`]): θ, the
+//!   training state (optimizer moments, PCD's buffer, LSD's critic and its
+//!   optimizer, NCE's c), the step and the loss history, replaced as one
+//!   file by one atomic rename at step 0, every `checkpoint_every` steps,
+//!   on Ctrl-C and at the end;
+//! - `model.safetensors`: the model of the same step ([`crate::checkpoint`],
+//!   readable by PyTorch), written atomically right after each commit;
 //! - `config.toml`: the resolved settings ([`crate::config`]);
-//! - `metrics.json`: `status` (`running`, `done`, `diverged`), the loss of
-//!   every step, the held-out estimator loss every `eval_every` steps, and
-//!   at the end the held-out metrics of [`crate::metrics`] (exact NLL for
-//!   d ≤ 2, AIS log Z for d > 2, KSD², MMD² of model samples against the
-//!   held-out split);
+//! - `metrics.json`: `status`, the loss of every step, the held-out
+//!   estimator loss every `eval_every` steps, and at the end the held-out
+//!   metrics of [`crate::metrics`] (exact NLL for d ≤ 2, AIS log Z for
+//!   d > 2, KSD², MMD² of model samples against the held-out split);
 //! - for d = 2: `density.png` and `samples.png` ([`crate::plot`]).
+//!
+//! A SIGKILL between the commit and the two files after it leaves
+//! `model.safetensors` and `metrics.json` one checkpoint behind the state
+//! file; `--resume` continues from the state file, bit for bit.
+//!
+//! `--out` naming a directory that holds a run ([`crate::run_dir`]) is
+//! refused unless `--force` (start a new run there, replacing its files)
+//! or `--resume`. Every check a user can fail runs before the directory is
+//! created, so a failed start leaves nothing behind.
+//!
+//! # Status
+//!
+//! `metrics.json`'s `status` after each kind of exit: `done` (exit 0),
+//! `diverged` (exit 2, with the step and cause), `interrupted` (Ctrl-C,
+//! exit 130, after a final commit; see [`crate::interrupt`]), `error` (exit
+//! 1, with the message in `error`). Only a SIGKILL (or a second Ctrl-C)
+//! leaves `running`.
 //!
 //! # Divergence
 //!
 //! A non-finite loss, gradient or parameter stops the run before anything
-//! non-finite is written (`ebm_estimators::train`): the checkpoint on disk
-//! stays the last periodic one, `metrics.json` says `diverged` with the step
-//! and cause, and the process exits with code 2.
+//! non-finite is written (`ebm_estimators::train`), and so does a loss or a
+//! parameter past the bounds of [`crate::bounds`] (exploding while still
+//! finite): nothing is committed after the last periodic checkpoint, which
+//! stays on disk, `metrics.json` says `diverged` with the step and cause,
+//! and the process exits with code 2.
 //!
 //! # Resume
 //!
-//! `--resume DIR` reads `DIR/config.toml`, `DIR/model.safetensors` and
-//! `DIR/state.safetensors` and continues from the checkpoint's step N up to
-//! `steps` (which `--steps` may raise) as a bit-for-bit continuation: the
+//! `--resume DIR` reads `DIR/config.toml` and the newest commit
+//! ([`crate::resume`]: `DIR/state.safetensors`, and `DIR/model.safetensors`
+//! for the model's structure) and continues from its step N up to `steps`
+//! (which `--steps` may raise) as a bit-for-bit continuation: the
 //! model file after 2N steps is the same whether the run went through in
 //! one go or stopped at N and was resumed (same machine and backend).
 //!
@@ -36,26 +56,33 @@
 //!   function of (seed, t) (`ebm_estimators::Batcher`, no position to
 //!   save) and every estimator's noise is keyed by `StepCtx(seed, t)`; the
 //!   resumed trainer simply continues its step count at N.
-//! - θ comes from the checkpoint; everything else that carries over from
-//!   step to step comes from the state file: Adam's m, v, t (SGD's
-//!   velocity), PCD's replay buffer, LSD's critic φ and its Adam, NCE's c.
-//! - The state file must be there, parse, and match the checkpoint's step,
-//!   the estimator and the optimizer; otherwise the run stops with
+//! - θ and everything else that carries over from step to step come from
+//!   the state file: Adam's m, v, t (SGD's velocity), PCD's replay buffer,
+//!   LSD's critic φ and its Adam, NCE's c, and the loss history. (A state
+//!   file of an older ebm has no θ; θ then comes from the model file, which
+//!   must be of the same step.)
+//! - The state file must be there, parse, be of a step no older than the
+//!   model file's, and match the estimator and the optimizer; otherwise
+//!   the run stops with
 //!   [`CliError::ResumeState`] (exit code 1) before anything is written.
 //!   `--inexact-resume` turns that error into a warning and continues with
 //!   fresh optimizer and estimator state (NCE's c from the checkpoint) and
 //!   the same (seed, t) batches and noise: a statistically equivalent, not
 //!   bit-for-bit, continuation (e.g. for runs written before state files).
 //! - Changing settings in `config.toml` between the two runs (other than
-//!   `steps`, `checkpoint_every`, `eval_every`) voids the guarantee.
+//!   `steps`, `checkpoint_every`, `eval_every`) voids the guarantee. The
+//!   flags `--data`, `--model`, `--estimator`, `--seed`, `--batch`, `--lr`
+//!   may be repeated on `--resume` with the run's value; a change is
+//!   refused.
 
 use crate::backend::{self, Backend};
+use crate::bounds::Bounds;
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::TrainSettings;
 use crate::error::{usage, CliError, Result};
 use crate::model::{DynModel, Model, ModelSpec};
 use crate::state::TrainState;
-use crate::{atomic, data, estimators, metrics, plot, sample, state};
+use crate::{atomic, data, estimators, interrupt, memory, metrics, plot, resume, run_dir, sample, state};
 use ebm_estimators::seeds::derive_seed;
 use ebm_estimators::{Control, Dataset, EstError, Estimator, Optimizer, Resumable, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -71,7 +98,7 @@ const TAG_SAMPLES: u64 = 0xC11_0003;
 /// The contents of `metrics.json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunMetrics {
-    /// `running`, `done` or `diverged`.
+    /// `running`, `done`, `diverged`, `interrupted` or `error`.
     pub status: String,
     /// The model string.
     pub model: String,
@@ -104,6 +131,9 @@ pub struct RunMetrics {
     /// Step and cause of a divergence.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diverged: Option<Diverged>,
+    /// The error that stopped the run (status `error`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
 }
 
 /// Where and why a run diverged.
@@ -149,35 +179,43 @@ pub struct Request {
     /// On resume, continue with fresh optimizer and estimator state when the
     /// state file is missing or does not match (see the module docs).
     pub inexact_resume: bool,
+    /// Replace the run in `out`, if there is one.
+    pub force: bool,
     /// No progress bar or progress lines.
     pub quiet: bool,
 }
 
 /// Runs `ebm train` (see the module docs). Returns the final metrics.
+///
+/// Everything a user can get wrong (settings, sizes, data, model string,
+/// estimator, backend, the resume files) is checked before the output
+/// directory is created, so a failed start leaves nothing behind.
 pub fn run(req: Request) -> Result<RunMetrics> {
-    let Request { settings: s, out, resume, inexact_resume, quiet } = req;
+    let Request { settings: s, out, resume, inexact_resume, force, quiet } = req;
     s.validate()?;
-    std::fs::create_dir_all(&out).map_err(|source| CliError::Output { path: out.clone(), source })?;
-    let removed = atomic::remove_stale_temps(&out);
-    if removed > 0 && !quiet {
-        eprintln!("removed {removed} temporary file(s) left by an interrupted run in {}", out.display());
+    let existing = run_dir::present(&out, &run_dir::TRAIN_OUTPUTS);
+    if !resume && !force && !existing.is_empty() {
+        return Err(CliError::RunExists {
+            out,
+            files: existing.join(", "),
+            remedy: "pass --resume DIR to continue it, --force to replace it, or choose another --out",
+        });
     }
-    let ck_path = out.join(checkpoint::FILE_NAME);
-    let metrics_path = out.join("metrics.json");
+    check_sizes(&s)?;
 
     // Data.
     let data = data::load(&s.data, s.n_data, s.seed)?;
-    // Model.
-    let (mut model, start, aux0) = if resume {
-        let ck = checkpoint::load(&ck_path)?;
-        (ck.model, ck.step, ck.aux)
+    // Model and resume point.
+    let init = |spec: &ModelSpec| Model::init(spec, data.dim, derive_seed(s.seed, TAG_INIT, 0));
+    let resume::Start { model, step: start, aux: aux0, state: st0 } = if resume {
+        resume::read(&out, &s, init, inexact_resume)?
     } else {
-        let spec = ModelSpec::parse(&s.model)?;
-        (Model::init(&spec, data.dim, derive_seed(s.seed, TAG_INIT, 0))?, 0, Vec::new())
+        resume::Start { model: init(&ModelSpec::parse(&s.model)?)?, step: 0, aux: Vec::new(), state: None }
     };
     data.expect_dim(model.dim())?;
     let (data_mean, data_std) = data.mean_std();
     let full = Dataset::new(data.x.clone(), data.dim)?;
+    drop(data);
     let (train, heldout) = if s.heldout > 0.0 && full.len() >= 2 {
         let (a, b) = full.split(s.heldout, s.seed)?;
         (a, Some(b))
@@ -188,9 +226,6 @@ pub fn run(req: Request) -> Result<RunMetrics> {
         return usage(format!("batch {} is larger than the training split ({} samples)", s.batch, train.len()));
     }
     let (mut energy, adapter) = backend::boxed(&model, s.backend)?;
-    if let (Some(a), false) = (&adapter, quiet) {
-        eprintln!("gpu adapter: {a}");
-    }
     // Batches and noise of step t are keyed by (seed, t) with t absolute.
     let cfg = TrainConfig {
         batch_size: s.batch,
@@ -210,19 +245,20 @@ pub fn run(req: Request) -> Result<RunMetrics> {
         Ok(t)
     };
     let mut trainer = fresh()?;
-    let state_path = out.join(state::FILE_NAME);
-    if resume {
-        if let Err(e) = restore_state(&mut trainer, energy.as_ref(), &state_path, start) {
-            if !inexact_resume {
-                return Err(e);
+    let mut history = None;
+    if let Some(st) = st0 {
+        match restore_state(&mut trainer, energy.as_ref(), &out.join(state::FILE_NAME), &st) {
+            Ok(()) => history = st.loss.zip(st.eval_loss),
+            Err(e) => {
+                resume::tolerate(e, inexact_resume)?;
+                trainer = fresh()?;
             }
-            eprintln!("warning: {}", e.to_string().lines().next().unwrap_or_default());
-            eprintln!("warning: --inexact-resume: continuing with fresh optimizer and estimator state (not a bit-for-bit continuation)");
-            trainer = fresh()?;
         }
     }
 
-    // Metrics so far (kept across resumes).
+    // Metrics so far (kept across resumes): the committed history, else
+    // what metrics.json holds.
+    let metrics_path = out.join(METRICS);
     let mut rm = if resume {
         std::fs::read_to_string(&metrics_path)
             .ok()
@@ -231,6 +267,9 @@ pub fn run(req: Request) -> Result<RunMetrics> {
     } else {
         RunMetrics::default()
     };
+    if let Some((loss, eval_loss)) = history {
+        (rm.loss, rm.eval_loss) = (loss, eval_loss);
+    }
     rm.loss.retain(|&(t, _)| t < start);
     rm.eval_loss.retain(|&(t, _)| t <= start);
     rm.status = "running".into();
@@ -242,23 +281,103 @@ pub fn run(req: Request) -> Result<RunMetrics> {
     rm.n_heldout = heldout.as_ref().map_or(0, |h| h.len());
     rm.diverged = None;
     rm.heldout = None;
+    rm.error = None;
+    rm.steps_done = start;
+    rm.nce_log_z = trainer.estimator.log_z();
 
+    // Everything is checked: from here on the run has a directory.
+    std::fs::create_dir_all(&out).map_err(|source| CliError::Output { path: out.clone(), source })?;
+    let removed = atomic::remove_stale_temps(&out);
+    if !quiet {
+        if removed > 0 {
+            eprintln!("removed {removed} temporary file(s) left by an interrupted run in {}", out.display());
+        }
+        if let Some(a) = &adapter {
+            eprintln!("gpu adapter: {a}");
+        }
+    }
     let mut ck = Checkpoint {
-        model: model.clone(),
+        model,
         step: start,
         aux: trainer.estimator.aux_params().to_vec(),
         data_mean: Some(data_mean),
         data_std: Some(data_std),
     };
-    write_text(&out.join("config.toml"), &s.to_toml())?;
-    if !resume {
-        checkpoint::save(&ck_path, &ck)?;
-        save_state(&state_path, &trainer, start)?;
+    let ctx = Ctx { s: &s, out: &out, quiet, train: &train, heldout: heldout.as_ref() };
+    let outcome = write_text(&out.join("config.toml"), &s.to_toml())
+        .and_then(|()| commit(&out, &trainer, &ck, &rm))
+        .and_then(|()| train_steps(&ctx, &mut trainer, energy.as_mut(), &mut ck, &mut rm))
+        .and_then(|secs| finish(&ctx, &trainer, energy.as_ref(), &ck, &mut rm, secs));
+    match outcome {
+        Ok(()) => Ok(rm),
+        Err(e) => {
+            if !matches!(e, CliError::Diverged { .. } | CliError::Interrupted { .. }) {
+                rm.status = "error".into();
+                rm.error = Some(e.to_string());
+                let _ = write_json(&metrics_path, &rm);
+            }
+            Err(e)
+        }
     }
-    rm.steps_done = start;
-    write_json(&metrics_path, &rm)?;
+}
 
-    let pb = if quiet { ProgressBar::hidden() } else { ProgressBar::new(s.steps as u64) };
+/// The file name of the run's metrics.
+pub const METRICS: &str = "metrics.json";
+
+/// Refuses sizes that cannot fit in memory (see [`crate::memory`]).
+fn check_sizes(s: &TrainSettings) -> Result<()> {
+    if !data::is_file(&s.data) && s.data != data::REDWINE {
+        // Toy generation: ≤ 4 f64 draws and a (f64, f64) pair per sample,
+        // then the f32 data, its copy and the split: 56 + 3·8 bytes.
+        let how = "n × 80 bytes: the draws, the samples in f64 and three f32 copies";
+        memory::ensure(&format!("--n-data {}", s.n_data), how, memory::product(&[s.n_data, 80]))?;
+    }
+    let how = "n × 64 bytes: the chains in f32, their f64 start and the sampler's buffers (d = 2; more for larger d)";
+    memory::ensure(&format!("plot_samples = {}", s.plot_samples), how, memory::product(&[s.plot_samples, 64]))?;
+    let how = "n × 8 bytes per coordinate (d = 2; more for larger d)";
+    memory::ensure(&format!("pcd_buffer = {}", s.pcd_buffer), how, memory::product(&[s.pcd_buffer, 16]))
+}
+
+/// What the phases of a run share.
+struct Ctx<'a> {
+    s: &'a TrainSettings,
+    out: &'a Path,
+    quiet: bool,
+    train: &'a Dataset<f32>,
+    heldout: Option<&'a Dataset<f32>>,
+}
+
+/// Writes one checkpoint: the state file (the commit point: θ, optimizer
+/// and estimator state, step, loss history), then `model.safetensors`,
+/// then `metrics.json` (see [`crate::state`], "# One file, one commit").
+fn commit(out: &Path, trainer: &BoxTrainer, ck: &Checkpoint, rm: &RunMetrics) -> Result<()> {
+    let st = TrainState {
+        step: ck.step,
+        estimator: trainer.estimator.name().into(),
+        optimizer: trainer.optimizer.name().into(),
+        entries: trainer.save_state(),
+        params: Some(ck.model.energy().params().iter().map(|&v| v as f64).collect()),
+        loss: Some(rm.loss.clone()),
+        eval_loss: Some(rm.eval_loss.clone()),
+    };
+    state::save(&out.join(state::FILE_NAME), &st)?;
+    checkpoint::save(&out.join(checkpoint::FILE_NAME), ck)?;
+    write_json(&out.join(METRICS), rm)
+}
+
+/// Marks the run diverged in `metrics.json` and builds the error.
+fn diverged(ctx: &Ctx<'_>, rm: &mut RunMetrics, at: usize, cause: String, checkpoint_step: usize) -> CliError {
+    rm.status = "diverged".into();
+    rm.diverged = Some(Diverged { step: at, cause: cause.clone(), checkpoint_step });
+    rm.steps_done = checkpoint_step;
+    if let Err(e) = write_json(&ctx.out.join(METRICS), rm) {
+        return e;
+    }
+    CliError::Diverged { step: at, cause, checkpoint_step, out: ctx.out.to_path_buf() }
+}
+
+fn progress_bar(ctx: &Ctx<'_>, start: usize) -> ProgressBar {
+    let pb = if ctx.quiet { ProgressBar::hidden() } else { ProgressBar::new(ctx.s.steps as u64) };
     pb.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise} < ETA {eta_precise}] {rate} {msg}")
             .expect("valid template")
@@ -269,75 +388,119 @@ pub fn run(req: Request) -> Result<RunMetrics> {
     );
     pb.set_position(start as u64);
     pb.reset_eta();
+    pb
+}
+
+/// The training steps from `ck.step` to `steps`, committing every
+/// `checkpoint_every` steps. Returns the seconds spent.
+fn train_steps(
+    ctx: &Ctx<'_>,
+    trainer: &mut BoxTrainer,
+    energy: &mut DynModel,
+    ck: &mut Checkpoint,
+    rm: &mut RunMetrics,
+) -> Result<f64> {
+    let s = ctx.s;
+    let start = ck.step;
+    let pb = progress_bar(ctx, start);
+    let mut bounds = Bounds::new(rm.loss.first().filter(|l| l.0 == 0).map(|l| l.1));
     let t0 = Instant::now();
     let mut step = start;
     while step < s.steps {
         let n = (s.checkpoint_every - step % s.checkpoint_every).min(s.steps - step);
         trainer.config.steps = n;
         let (mut losses, mut evals) = (Vec::with_capacity(n), Vec::new());
+        let mut exploded = None;
         let base = step;
-        let result = trainer.fit(energy.as_mut(), &train, heldout.as_ref(), |p| {
+        let result = trainer.fit(energy, ctx.train, ctx.heldout, |p| {
             let t = base + losses.len();
             losses.push((t, p.loss));
             if let Some(e) = p.eval_loss {
                 evals.push((t + 1, e));
             }
             pb.inc(1);
-            if t % 10 == 0 || p.eval_loss.is_some() {
+            if t.is_multiple_of(10) || p.eval_loss.is_some() {
                 match evals.last() {
                     Some((_, e)) => pb.set_message(format!("loss {:.4} held-out {e:.4}", p.loss)),
                     None => pb.set_message(format!("loss {:.4}", p.loss)),
                 }
             }
+            if let Some(cause) = bounds.check(p.loss, p.params) {
+                exploded = Some((t, cause));
+                return Control::Stop;
+            }
+            if interrupt::requested() {
+                return Control::Stop;
+            }
             Control::Continue
         });
         rm.loss.extend_from_slice(&losses);
         rm.eval_loss.extend_from_slice(&evals);
-        match result {
-            Ok(report) => {
-                step += report.steps;
-                model.energy_mut().set_params(energy.params())?;
-                ck.model = model.clone();
-                ck.step = step;
-                ck.aux = trainer.estimator.aux_params().to_vec();
-                checkpoint::save(&ck_path, &ck)?;
-                save_state(&state_path, &trainer, step)?;
-                rm.steps_done = step;
-                rm.nce_log_z = trainer.estimator.log_z();
-                write_json(&metrics_path, &rm)?;
-                if pb.is_hidden() && !quiet {
-                    let rate = (step - start) as f64 / t0.elapsed().as_secs_f64().max(1e-9);
-                    let last = losses.last().map_or(f64::NAN, |l| l.1);
-                    eprintln!("step {step}/{}: loss {last:.5}, {rate:.1} steps/s, checkpoint written", s.steps);
-                }
-            }
+        let report = match result {
+            Ok(report) => report,
             Err(EstError::Diverged { cause, .. }) => {
                 pb.abandon();
-                let at = base + losses.len();
-                rm.status = "diverged".into();
-                rm.diverged = Some(Diverged { step: at, cause: cause.to_string(), checkpoint_step: ck.step });
-                rm.steps_done = ck.step;
-                write_json(&metrics_path, &rm)?;
-                return Err(CliError::Diverged { step: at, cause: cause.to_string(), checkpoint_step: ck.step, out });
+                return Err(diverged(ctx, rm, base + losses.len(), cause.to_string(), ck.step));
             }
             Err(e) => {
                 pb.abandon();
                 return Err(e.into());
             }
+        };
+        if let Some((at, cause)) = exploded {
+            pb.abandon();
+            return Err(diverged(ctx, rm, at, cause, ck.step));
+        }
+        step += report.steps;
+        let interrupted = interrupt::requested();
+        ck.model.energy_mut().set_params(energy.params())?;
+        ck.step = step;
+        ck.aux = trainer.estimator.aux_params().to_vec();
+        rm.steps_done = step;
+        rm.nce_log_z = trainer.estimator.log_z();
+        if interrupted {
+            rm.status = "interrupted".into();
+        }
+        commit(ctx.out, trainer, ck, rm)?;
+        if interrupted {
+            pb.abandon();
+            return Err(CliError::Interrupted { step, out: ctx.out.to_path_buf() });
+        }
+        if pb.is_hidden() && !ctx.quiet {
+            let rate = (step - start) as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+            let last = losses.last().map_or(f64::NAN, |l| l.1);
+            eprintln!("step {step}/{}: loss {last:.5}, {rate:.1} steps/s, checkpoint written", s.steps);
         }
     }
-    pb.finish();
+    pb.finish_and_clear();
     let secs = t0.elapsed().as_secs_f64();
     if step > start {
         rm.steps_per_second = Some((step - start) as f64 / secs.max(1e-9));
     }
+    Ok(secs)
+}
 
-    // Held-out evaluation, samples and plots.
-    let eval_data = heldout.as_ref().unwrap_or(&train);
+/// Held-out evaluation, samples and plots; `metrics.json` says `done`.
+fn finish(
+    ctx: &Ctx<'_>,
+    trainer: &BoxTrainer,
+    energy: &DynModel,
+    ck: &Checkpoint,
+    rm: &mut RunMetrics,
+    secs: f64,
+) -> Result<()> {
+    let (s, out, step, model) = (ctx.s, ctx.out, ck.step, &ck.model);
+    if interrupt::requested() {
+        rm.status = "interrupted".into();
+        write_json(&out.join(METRICS), rm)?;
+        return Err(CliError::Interrupted { step, out: out.to_path_buf() });
+    }
+    let train = ctx.train;
+    let eval_data = ctx.heldout.unwrap_or(train);
     let d = model.dim();
     let mut report = metrics::Report::default();
     if rm.eval_loss.last().map(|e| e.0) != Some(step) {
-        match trainer.evaluate(energy.as_ref(), eval_data, step) {
+        match trainer.evaluate(energy, eval_data, step) {
             Ok(l) => rm.eval_loss.push((step, l)),
             Err(e) => {
                 report.errors.insert("estimator_loss".into(), e.to_string());
@@ -346,7 +509,7 @@ pub fn run(req: Request) -> Result<RunMetrics> {
     }
     let samples = if s.plot_samples >= 2 {
         let opts = sample::SamplerOpts { steps: s.plot_sampler_steps.max(1), ..Default::default() };
-        let sampler = sample::build(&opts, sample::data_scale(&ck))?;
+        let sampler = sample::build(&opts, sample::data_scale(ck))?;
         let mut x = sample::init_chains(
             s.plot_samples,
             d,
@@ -355,7 +518,7 @@ pub fn run(req: Request) -> Result<RunMetrics> {
             1.0,
             derive_seed(s.seed, TAG_SAMPLES, 0),
         );
-        match sample::run(energy.as_ref(), sampler.as_ref(), &mut x, derive_seed(s.seed, TAG_SAMPLES, 1)) {
+        match sample::run(energy, sampler.as_ref(), &mut x, derive_seed(s.seed, TAG_SAMPLES, 1)) {
             Ok(_) => Some(x),
             Err(e) => {
                 report.errors.insert("samples".into(), e.to_string());
@@ -367,7 +530,7 @@ pub fn run(req: Request) -> Result<RunMetrics> {
     };
     // Exact NLL for d ≤ 2 (the report says why not otherwise), AIS log Z above.
     let which = metrics::Which { nll: true, ais: d > 2, ksd: true };
-    let m = metrics::evaluate(&model, energy.as_ref(), eval_data.as_slice(), samples.as_deref(), which, s.seed)?;
+    let m = metrics::evaluate(model, energy, eval_data.as_slice(), samples.as_deref(), which, s.seed)?;
     report.n = m.n;
     report = metrics::Report { errors: report.errors.into_iter().chain(m.errors.clone()).collect(), ..m };
     if d == 2 {
@@ -377,7 +540,7 @@ pub fn run(req: Request) -> Result<RunMetrics> {
         }
     }
     for (k, v) in &report.errors {
-        if !quiet {
+        if !ctx.quiet {
             eprintln!("note: metric {k} not computed: {v}");
         }
     }
@@ -385,40 +548,19 @@ pub fn run(req: Request) -> Result<RunMetrics> {
     rm.status = "done".into();
     rm.steps_done = step;
     rm.nce_log_z = trainer.estimator.log_z();
-    write_json(&metrics_path, &rm)?;
-    if !quiet {
-        summary(&rm, &out, secs);
+    write_json(&out.join(METRICS), rm)?;
+    if !ctx.quiet {
+        summary(rm, out, secs);
     }
-    Ok(rm)
+    Ok(())
 }
 
 type BoxTrainer = Trainer<f32, Box<dyn Estimator<f32>>, Box<dyn Optimizer<f32>>>;
 
-/// Writes the trainer's state after `step` updates (see [`crate::state`]).
-fn save_state(path: &Path, trainer: &BoxTrainer, step: usize) -> Result<()> {
-    let st = TrainState {
-        step,
-        estimator: trainer.estimator.name().into(),
-        optimizer: trainer.optimizer.name().into(),
-        entries: trainer.save_state(),
-    };
-    state::save(path, &st)
-}
-
-/// Loads the state file into `trainer`, checking it belongs to the
-/// checkpoint of step `step` and to this estimator and optimizer.
-fn restore_state(trainer: &mut BoxTrainer, energy: &DynModel, path: &Path, step: usize) -> Result<()> {
+/// Loads the state `st` (read from `path`) into `trainer`, checking it
+/// belongs to this estimator and optimizer.
+fn restore_state(trainer: &mut BoxTrainer, energy: &DynModel, path: &Path, st: &TrainState) -> Result<()> {
     let err = |reason: String| CliError::ResumeState { path: path.to_path_buf(), reason };
-    if !path.exists() {
-        return Err(err("the file is missing (a run written by an older ebm, or a deleted file)".into()));
-    }
-    let st = state::load(path)?;
-    if st.step != step {
-        return Err(err(format!(
-            "it is the state after {} steps but the checkpoint is after {step} (interrupted between the two writes?)",
-            st.step
-        )));
-    }
     let (e, o) = (trainer.estimator.name(), trainer.optimizer.name());
     if st.estimator != e || st.optimizer != o {
         return Err(err(format!(
@@ -427,8 +569,8 @@ fn restore_state(trainer: &mut BoxTrainer, energy: &DynModel, path: &Path, step:
         )));
     }
     trainer.load_state_for(energy, &st.entries).map_err(|e| err(e.to_string()))?;
-    if trainer.steps_done() != step {
-        return Err(err(format!("its `step` entry is {} but its metadata says {step}", trainer.steps_done())));
+    if trainer.steps_done() != st.step {
+        return Err(err(format!("its `step` entry is {} but its metadata says {}", trainer.steps_done(), st.step)));
     }
     Ok(())
 }
@@ -452,19 +594,22 @@ fn summary(rm: &RunMetrics, out: &Path, secs: f64) {
 pub fn resolve(base: TrainSettings, over: &Overrides, resume: bool) -> Result<TrainSettings> {
     let mut s = base;
     if resume {
+        // A flag may repeat the run's value; only a change is refused.
+        let same_data =
+            |v: &String| *v == s.data || std::fs::canonicalize(v).is_ok_and(|p| p.display().to_string() == s.data);
         let fixed = [
-            ("--data", over.data.is_some()),
-            ("--model", over.model.is_some()),
-            ("--estimator", over.estimator.is_some()),
-            ("--seed", over.seed.is_some()),
-            ("--batch", over.batch.is_some()),
-            ("--lr", over.lr.is_some()),
+            ("--data", over.data.as_ref().is_some_and(|v| !same_data(v))),
+            ("--model", over.model.as_ref().is_some_and(|v| *v != s.model)),
+            ("--estimator", over.estimator.as_ref().is_some_and(|v| *v != s.estimator)),
+            ("--seed", over.seed.is_some_and(|v| v != s.seed)),
+            ("--batch", over.batch.is_some_and(|v| v != s.batch)),
+            ("--lr", over.lr.is_some_and(|v| v != s.lr)),
         ];
-        if let Some((flag, _)) = fixed.iter().find(|(_, set)| *set) {
+        if let Some((flag, _)) = fixed.iter().find(|(_, changed)| *changed) {
             return usage(format!("{flag} cannot change on --resume (edit config.toml or start a new run)"));
         }
     }
-    if let Some(v) = &over.data {
+    if let Some(v) = over.data.as_ref().filter(|_| !resume) {
         s.data = v.clone();
     }
     if let Some(v) = &over.model {

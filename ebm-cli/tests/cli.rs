@@ -2,70 +2,12 @@
 //! checks its files and exit codes. Runs are tiny (a few dozen steps on a
 //! few hundred points) so the whole file takes seconds.
 
+mod common;
+
+use common::*;
 use ebm_cli::checkpoint;
 use ebm_cli::npy;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-fn ebm() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ebm"));
-    c.env_remove("EBM_DEBUG_PAUSE_WRITE");
-    c
-}
-
-/// A fresh directory for one test.
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ebm-cli-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn run(c: &mut Command) -> Output {
-    c.output().expect("spawn ebm")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn ok(c: &mut Command) -> String {
-    let o = run(c);
-    assert!(o.status.success(), "ebm failed ({:?}):\n{}", o.status.code(), text(&o));
-    text(&o)
-}
-
-fn fails(c: &mut Command, code: i32, needles: &[&str]) -> String {
-    let o = run(c);
-    let t = text(&o);
-    assert_eq!(o.status.code(), Some(code), "expected exit code {code}:\n{t}");
-    for n in needles {
-        assert!(t.contains(n), "message lacks {n:?}:\n{t}");
-    }
-    t
-}
-
-fn metrics(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap()
-}
-
-/// A small, fast configuration.
-const SMALL: &str = "n_data = 512\nbatch = 64\nplot_samples = 200\nplot_sampler_steps = 30\neval_every = 10\n";
-
-/// Writes `SMALL` with the keys of `extra` replaced or added.
-fn config(dir: &Path, extra: &str) -> PathBuf {
-    let key = |l: &str| l.split('=').next().unwrap_or("").trim().to_string();
-    let overridden: Vec<String> = extra.lines().map(key).collect();
-    let base: String = SMALL.lines().filter(|l| !overridden.contains(&key(l))).map(|l| format!("{l}\n")).collect();
-    let p = dir.join("run.toml");
-    std::fs::write(&p, format!("{base}{extra}")).unwrap();
-    p
-}
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
-}
+use std::path::Path;
 
 #[test]
 fn train_writes_every_output() {
@@ -376,32 +318,16 @@ fn killed_mid_checkpoint_write_leaves_a_loadable_checkpoint() {
     let out = d.join("run");
     let cfg = config(&d, "plot_samples = 0\n");
     // Writes: step 0, step 10, then the third (step 20) pauses half-way.
-    let mut child = ebm()
-        .args([
-            "train",
-            "--data",
-            "rings",
-            "--model",
-            "mlp:32,32",
-            "--estimator",
-            "dsm",
-            "--steps",
-            "40",
-            "--checkpoint-every",
-            "10",
-            "-q",
-        ])
+    let mut c = ebm();
+    c.args(["train", "--data", "rings", "--model", "mlp:32,32", "--estimator", "dsm", "-q"])
+        .args(["--steps", "40", "--checkpoint-every", "10"])
         .arg("--config")
         .arg(&cfg)
         .arg("--out")
         .arg(&out)
-        .env("EBM_DEBUG_PAUSE_WRITE", "model.safetensors:3")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let paused = lines.by_ref().map_while(|l| l.ok()).find(|l| l.contains("EBM_DEBUG: paused mid-write"));
+        .env("EBM_DEBUG_PAUSE_WRITE", "model.safetensors:3");
+    let (mut child, mut lines) = spawn_stderr(&mut c);
+    let paused = lines.find(|l| l.contains("EBM_DEBUG: paused mid-write"));
     assert!(paused.is_some(), "the child never reached the pause");
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
