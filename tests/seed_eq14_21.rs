@@ -152,6 +152,16 @@ fn sample_sm_gradient_matches_the_population_fisher_gradient() {
     let worst = (0..p).map(|k| est[k].z_score(pop[k])).fold(0.0, f64::max);
     println!("max |z| of the sample ∇_θJ against the quadrature ∇_θD_F over {p} components: {worst:.2}");
     assert!(worst < 5.5, "max z {worst}");
+    // Power: the population gradient with the Hessian term's sign flipped,
+    // 2∇_θE[½‖∇ₓE‖²] − ∇_θD_F (the first part is ∇_θ of gᵀ∇ₓE with
+    // g = ∇ₓE held fixed), is rejected.
+    let (mut e, mut sc) = (vec![0.0; pw.len()], vec![0.0; pts.len()]);
+    s.model.energy_score(&pts, &mut e, &mut sc).unwrap();
+    let grad_x: Vec<f64> = sc.iter().map(|v| -v).collect();
+    let mut g_sq = vec![0.0; p];
+    s.model.grad_params_v_dot_grad_x(&pts, &grad_x, &pw, &mut g_sq).unwrap();
+    let wrong: Vec<f64> = g_sq.iter().zip(&pop).map(|(a, g)| 2.0 * a - g).collect();
+    assert_rejects("∇_θD_F with +tr∇²E", &est, &wrong, 20.0);
 }
 
 #[test]

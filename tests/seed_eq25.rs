@@ -256,6 +256,8 @@ fn optimal_penalised_critic_is_the_scaled_score_difference() {
     let est = &block_estimates(&blocks)[0];
     println!("2λ·S_λ(f*) by Monte Carlo: {:.5} ± {:.5}; D_F = {df:.5}", est.value, est.std_err);
     assert!(est.z_score(df) < 5.0, "{est:?} vs D_F {df}");
+    // Power: sup S = D_F/λ (a lost factor ½) is rejected.
+    assert_rejects("2λ·S_λ(f*) = 2·D_F", std::slice::from_ref(est), &[2.0 * df], 20.0);
 }
 
 #[test]
@@ -317,6 +319,9 @@ fn learned_stein_discrepancy_approaches_the_fisher_divergence() {
     );
     let z = (2.0 * lambda * learned.value - df).abs() / (2.0 * lambda * learned.std_err);
     assert!(z < 5.0, "2λ·LSD = {} vs D_F = {df} (z {z})", 2.0 * lambda * learned.value);
+    // Power: the same estimate rejects 2·D_F (a lost factor ½) by a wide margin.
+    let zw = (2.0 * lambda * learned.value - 2.0 * df).abs() / (2.0 * lambda * learned.std_err);
+    assert!(zw > 20.0, "power: 2λ·LSD is not told apart from 2·D_F ({zw:.1} SE)");
 }
 
 /// §4.2.1's gradient claim (the envelope theorem): at the optimal critic f*

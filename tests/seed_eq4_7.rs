@@ -173,6 +173,12 @@ fn one_ula_step_maps_the_data_gaussian_to_the_closed_form_gaussian() {
         let var = ebm::estimators::metrics::Estimate::from_values(&sq);
         assert!(mean.z_score(m1) < 5.0, "{c:?}: mean {mean:?} vs {m1}");
         assert!(var.z_score(v1) < 5.0, "{c:?}: variance {var:?} vs {v1}");
+        // Power: a drift of ε² instead of ε²/2 (a′ = 1 − ε²l²) is rejected.
+        let a2 = 1.0 - c.eps * c.eps * c.l * c.l;
+        let (m2, v2) = (c.mu + a2 * (c.m - c.mu), a2 * a2 * c.s * c.s + c.eps * c.eps);
+        let var2 =
+            ebm::estimators::metrics::Estimate::from_values(&x.iter().map(|v| (v - m2) * (v - m2)).collect::<Vec<_>>());
+        assert_rejects("the drift ε²∇E", &[mean, var2], &[m2, v2], 20.0);
     }
 }
 
@@ -215,5 +221,8 @@ fn library_cd_matches_the_closed_form_and_detects_the_dropped_term() {
         // differs from it by (I).
         let worst = (0..2).map(|k| est[k].z_score(cl.grad_obj[k])).fold(0.0, f64::max);
         assert!(worst > 10.0, "{c:?}: CD is indistinguishable from ∇(eq 4) (max z {worst})");
+        // Power: improved CD's KL term is told apart from (I) alone (the
+        // entropy's gradient dropped).
+        assert_rejects("iCD KL term = (I)", &icd, &cl.term_i, 10.0);
     }
 }
