@@ -222,3 +222,30 @@ fn contrastive_loss_value_with_l2_penalty() {
     eprintln!("PCD + L2: {got:.12} vs {truth:.12}");
     assert!((got - truth).abs() < 1e-10 * truth.abs().max(1.0), "PCD loss {got} vs closed form {truth}");
 }
+
+/// LSD at a frozen affine critic f(x) = Wx + b (no critic steps), λ = 0.7:
+/// the loss is S = (1/B)Σ s_θ(xᵦ)ᵀf(xᵦ) + tr W − λ(1/B)Σ‖f(xᵦ)‖², with
+/// s_θ = −P(x − μ) and tr ∇ₓf = tr W; with Hutchinson's trace (2 probes)
+/// the loss is unbiased for it. Power: the loss without the trace, and with
+/// the penalty's sign flipped, are rejected.
+#[test]
+fn lsd_loss_value_with_hutchinson_trace() {
+    let (x, m) = (batch(), model());
+    let lambda = 0.7;
+    let critic = [0.4, -0.2, 0.3, -0.9, 0.25, -0.1];
+    let mut est = Lsd::<f64>::new(2, &[], CriticActivation::Tanh, lambda, 0, 0.1, 0).unwrap().with_hutchinson(2);
+    est.critic_mut().params_mut().copy_from_slice(&critic);
+    let b = x.len() as f64 / 2.0;
+    let (mut sf, mut ff) = (0.0, 0.0);
+    for r in x.chunks(2) {
+        let f = [critic[0] * r[0] + critic[1] * r[1] + critic[4], critic[2] * r[0] + critic[3] * r[1] + critic[5]];
+        let u = [r[0] - MU[0], r[1] - MU[1]];
+        let s = [-(PREC[0] * u[0] + PREC[1] * u[1]), -(PREC[2] * u[0] + PREC[3] * u[1])];
+        sf += (s[0] * f[0] + s[1] * f[1]) / b;
+        ff += (f[0] * f[0] + f[1] * f[1]) / b;
+    }
+    let tr = critic[0] + critic[3];
+    let got = mc_loss(&mut est, &m, &x, 400);
+    let wrongs = [("trace dropped", sf - lambda * ff), ("+λ‖f‖²", sf + tr + lambda * ff)];
+    assert_mc("LSD λ = 0.7, Hutchinson", got, sf + tr - lambda * ff, &wrongs);
+}
