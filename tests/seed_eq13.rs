@@ -79,6 +79,8 @@ fn dsm_is_the_fisher_divergence_to_the_noised_law_plus_a_constant() {
                 "model {i}: L_DSM {est:?} vs D_F(q‖p_θ) + C′ = {}",
                 df_q + c_prime
             );
+            // Power: the same estimate rejects the loss without its constant C′.
+            assert_rejects("L_DSM = D_F(q‖p_θ)", std::slice::from_ref(&est), &[df_q], 20.0);
             per_model.push((per, df_q, df_p));
         }
         // Differences with common random numbers: tighter, and they tell q_σ from p_data.

@@ -221,6 +221,11 @@ fn library_nce_learns_log_z_and_the_log_ratio_at_rate_inverse_sqrt_n() {
         );
         assert!(ec.z_score(0.0) < 5.0, "n = {n}: ĉ − log Z(θ̂) = {ec:?}");
         assert!(eg.z_score(0.0) < 5.0, "n = {n}: Ĝ − G* = {eg:?}");
+        // Power: the errors a logit without log ν would converge to (ĉ off by
+        // −log ν; Ĝ with the log ν the seed's eq 22 drops) are rejected.
+        let ln_nu = (NU as f64).ln();
+        assert_rejects("ĉ − log Z = −log ν", &[ec], &[-ln_nu], 20.0);
+        assert_rejects("Ĝ − G* = log ν", &[eg], &[ln_nu], 20.0);
         rms.push((rms_c, rms_g));
     }
     // √16 = 4 expected; allow for the spread of an 8-replicate RMS.

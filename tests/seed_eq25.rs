@@ -49,6 +49,9 @@
 //! 3. The learned critic: the library's `Lsd` trains an affine critic (θ
 //!    frozen) to the empirical optimum (checked against the normal equations),
 //!    and 2λ·S_λ is the Fisher divergence within 5 standard errors.
+//! 4. The gradient at f*: the library's `Lsd` θ-gradient with the critic set
+//!    to f* is ∇_θD_F/(2λ) (Monte Carlo, 5.5 standard errors), with a power
+//!    check against a wrong factor and sign.
 
 mod seed_common;
 
@@ -253,6 +256,8 @@ fn optimal_penalised_critic_is_the_scaled_score_difference() {
     let est = &block_estimates(&blocks)[0];
     println!("2λ·S_λ(f*) by Monte Carlo: {:.5} ± {:.5}; D_F = {df:.5}", est.value, est.std_err);
     assert!(est.z_score(df) < 5.0, "{est:?} vs D_F {df}");
+    // Power: sup S = D_F/λ (a lost factor ½) is rejected.
+    assert_rejects("2λ·S_λ(f*) = 2·D_F", std::slice::from_ref(est), &[2.0 * df], 20.0);
 }
 
 #[test]
@@ -314,4 +319,59 @@ fn learned_stein_discrepancy_approaches_the_fisher_divergence() {
     );
     let z = (2.0 * lambda * learned.value - df).abs() / (2.0 * lambda * learned.std_err);
     assert!(z < 5.0, "2λ·LSD = {} vs D_F = {df} (z {z})", 2.0 * lambda * learned.value);
+    // Power: the same estimate rejects 2·D_F (a lost factor ½) by a wide margin.
+    let zw = (2.0 * lambda * learned.value - 2.0 * df).abs() / (2.0 * lambda * learned.std_err);
+    assert!(zw > 20.0, "power: 2λ·LSD is not told apart from 2·D_F ({zw:.1} SE)");
+}
+
+/// §4.2.1's gradient claim (the envelope theorem): at the optimal critic f*
+/// the model's gradient ∇_θ S_λ(θ, f*) (φ frozen) is ∇_θ D_F/(2λ), because
+/// ∂_θ S = E[(∂s_θ/∂θ)ᵀ f*] = E[(∂s_θ/∂θ)ᵀ(s_θ − s_d)]/(2λ) = ∇_θ D_F/(2λ).
+/// The library's `Lsd` gradient with the critic set to f* (no critic steps),
+/// averaged over 40 blocks of exact data samples, against central
+/// differences of the closed-form D_F in the Gaussian parameters θ; at
+/// λ = 2 so that a missing or doubled 1/(2λ) would show. Power: the same
+/// estimates reject ∇_θ D_F/λ, ∇_θ D_F and −∇_θ D_F/(2λ) by > 20 SE.
+#[test]
+fn lsd_gradient_at_the_optimal_critic_is_the_fisher_gradient() {
+    let pair = Pair::new();
+    let (data, model) = (pair.data(), pair.model());
+    let lambda = 2.0;
+    let mut lsd = Lsd::<f64>::new(D, &[], CriticActivation::Tanh, lambda, 0, 0.1, 0).unwrap();
+    lsd.critic_mut().params_mut().copy_from_slice(&pair.optimal_critic(lambda));
+    let np = model.num_params();
+    let blocks: Vec<Vec<f64>> = (0..40)
+        .map(|b| {
+            let x = sample_gaussian(&data, 1000, 83, b);
+            lsd.prepare(&model, &x, StepCtx::new(0, b)).unwrap();
+            let mut g = vec![0.0; np];
+            lsd.loss_grad(&model, &x, &mut g).unwrap();
+            g
+        })
+        .collect();
+    let est = block_estimates(&blocks);
+    let theta = model.params().to_vec();
+    let fisher = |t: &[f64]| {
+        let g = Gaussian::new(D, t.to_vec()).unwrap();
+        gaussian_fisher(&pair.m, &pair.s, g.mean(), &g.precision())
+    };
+    let grad_df: Vec<f64> = (0..np)
+        .map(|k| {
+            let h = 1e-6;
+            let (mut tp, mut tm) = (theta.clone(), theta.clone());
+            tp[k] += h;
+            tm[k] -= h;
+            (fisher(&tp) - fisher(&tm)) / (2.0 * h)
+        })
+        .collect();
+    let max_z = |scale: f64| est.iter().zip(&grad_df).map(|(e, g)| e.z_score(scale * g)).fold(0.0, f64::max);
+    for (e, g) in est.iter().zip(&grad_df) {
+        println!("∇_θS(f*) = {:+.5} ± {:.5}; ∇_θD_F/(2λ) = {:+.5}", e.value, e.std_err, g / (2.0 * lambda));
+    }
+    let z = max_z(1.0 / (2.0 * lambda));
+    assert!(z < 5.5, "LSD's gradient at f* is not ∇_θD_F/(2λ): {z:.1} SE");
+    for (what, scale) in [("∇D_F/λ", 1.0 / lambda), ("∇D_F", 1.0), ("−∇D_F/(2λ)", -1.0 / (2.0 * lambda))] {
+        let zw = max_z(scale);
+        assert!(zw > 20.0, "power: {what} is not rejected ({zw:.1} SE)");
+    }
 }

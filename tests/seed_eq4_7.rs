@@ -43,6 +43,10 @@
 //! averages to G_CD and is told apart from ∇(eq 4) = G_CD − (I); the improved-CD
 //! gradient averages to (I) + ∂H/∂θ. Error bars: 40 independent blocks of 5000
 //! data points (fresh data and Langevin noise per block), 5 standard errors.
+//!
+//! The seed's "the bias is always small" (§2.1) is refuted at small ε: (I)/G_CD
+//! → −1 componentwise with |(I)/G_CD + 1| = O(ε²) (checked in closed form down
+//! to ε = 0.003; see docs/seed-errata.md).
 
 mod seed_common;
 
@@ -102,12 +106,26 @@ struct Closed {
     entropy_grad: [f64; 2],
 }
 
+/// G_CD = E_data[∇_θE] − E_{p¹}[∇_θE] and (I) in closed form (module docs).
+fn cd_and_term_i(c: &Case) -> ([f64; 2], [f64; 2]) {
+    let (mu, l) = (c.mu, c.l);
+    let (m1, v1) = c.p1(mu, l);
+    let a = c.a(l);
+    let (gd, g1) = (mean_grad_energy(c.m, c.s * c.s, mu, l), mean_grad_energy(m1, v1, mu, l));
+    let (eps2, s2) = (c.eps * c.eps, c.s * c.s);
+    let term_i = [
+        l * l * (m1 - mu) * (1.0 - a),
+        -eps2 * l * l * l * (c.m - mu) * (m1 - mu) - a * s2 * eps2 * l * (l * l - 1.0 / v1),
+    ];
+    ([gd[0] - g1[0], gd[1] - g1[1]], term_i)
+}
+
 fn closed(c: &Case) -> Closed {
     let (mu, l) = (c.mu, c.l);
     let (m1, v1) = c.p1(mu, l);
     let a = c.a(l);
     let (gd, g1) = (mean_grad_energy(c.m, c.s * c.s, mu, l), mean_grad_energy(m1, v1, mu, l));
-    let g_cd = [gd[0] - g1[0], gd[1] - g1[1]];
+    let (g_cd, term_i_analytic) = cd_and_term_i(c);
     let obj = |mu: f64, l: f64| {
         let (m1, v1) = c.p1(mu, l);
         kl(c.m, c.s * c.s, mu, l) - kl(m1, v1, mu, l)
@@ -128,10 +146,6 @@ fn closed(c: &Case) -> Closed {
     let e_data_grad_log_p = [-gd[0] - grad_log_z[0], -gd[1] - grad_log_z[1]];
     let e_p1_grad_log_p = [-g1[0] - grad_log_z[0], -g1[1] - grad_log_z[1]];
     let (eps2, s2) = (c.eps * c.eps, c.s * c.s);
-    let term_i_analytic = [
-        l * l * (m1 - mu) * (1.0 - a),
-        -eps2 * l * l * l * (c.m - mu) * (m1 - mu) - a * s2 * eps2 * l * (l * l - 1.0 / v1),
-    ];
     for k in 0..2 {
         let tol = 1e-7;
         assert!((grad_kl_data[k] + e_data_grad_log_p[k]).abs() < tol, "∇KL(p_data‖p_θ) = −E_data[∇ log p_θ]");
@@ -156,6 +170,40 @@ fn cd_gradient_is_the_kl_difference_gradient_plus_the_dropped_term() {
     }
 }
 
+/// The seed's "the bias is always small" (§2.1) fails: as ε → 0 the
+/// dropped term (I) tends to −G_CD, so ∇_θ(eq 4) = G_CD − (I) → 2 G_CD.
+/// Algebra (docs/seed-errata.md): (I)_μ = −a G_CD,μ exactly, a = 1 − ε²l²/2,
+/// and both l-components are ∓ε²l[l²(s² + (m − μ)²) − 1] + O(ε⁴), so
+/// r(ε) = max_k |(I)_k/G_CD,k + 1| = O(ε²): halving ε divides it by 4.
+#[test]
+fn dropped_term_tends_to_minus_the_cd_direction_at_rate_eps_squared() {
+    for base in CASES {
+        let ratio = |eps: f64| {
+            let c = Case { eps, ..base };
+            let (g, t) = cd_and_term_i(&c);
+            let a = c.a(c.l);
+            // G_CD,μ is a difference of O(1) terms: rounding ~1e-16/ε² relative.
+            assert!((t[0] + a * g[0]).abs() < 1e-9 * g[0].abs(), "{c:?}: (I)_μ = −a G_CD,μ");
+            (0..2).map(|k| (t[k] / g[k] + 1.0).abs()).fold(0.0, f64::max)
+        };
+        let eps: Vec<f64> = (0..7).map(|j| 0.2 / f64::powi(2.0, j)).collect();
+        let r: Vec<f64> = eps.iter().map(|&e| ratio(e)).collect();
+        println!("{base:?}: max |(I)/G_CD + 1| at ε = {eps:?}: {r:?}");
+        for j in 1..r.len() {
+            let fall = r[j - 1] / r[j];
+            assert!(
+                (3.8..4.2).contains(&fall),
+                "{base:?}: |(I)/G_CD + 1| fell by {fall} from ε = {} (want 4)",
+                eps[j - 1]
+            );
+        }
+        let pts: Vec<(f64, f64)> = eps.iter().zip(&r).map(|(e, v)| (e.ln(), v.ln())).collect();
+        let slope = fit_slope(&pts);
+        assert!((slope - 2.0).abs() < 0.05, "{base:?}: log-log slope {slope}, want 2");
+        assert!(r[r.len() - 1] < 1e-4, "{base:?}: (I)/G_CD is not −1 at small ε: {r:?}");
+    }
+}
+
 fn data(c: &Case, n: usize, block: u64) -> Vec<f64> {
     let g = Gaussian::new(1, vec![c.m, 1.0 / c.s]).unwrap();
     sample_gaussian(&g, n, 900 + block, 0)
@@ -173,6 +221,12 @@ fn one_ula_step_maps_the_data_gaussian_to_the_closed_form_gaussian() {
         let var = ebm::estimators::metrics::Estimate::from_values(&sq);
         assert!(mean.z_score(m1) < 5.0, "{c:?}: mean {mean:?} vs {m1}");
         assert!(var.z_score(v1) < 5.0, "{c:?}: variance {var:?} vs {v1}");
+        // Power: a drift of ε² instead of ε²/2 (a′ = 1 − ε²l²) is rejected.
+        let a2 = 1.0 - c.eps * c.eps * c.l * c.l;
+        let (m2, v2) = (c.mu + a2 * (c.m - c.mu), a2 * a2 * c.s * c.s + c.eps * c.eps);
+        let var2 =
+            ebm::estimators::metrics::Estimate::from_values(&x.iter().map(|v| (v - m2) * (v - m2)).collect::<Vec<_>>());
+        assert_rejects("the drift ε²∇E", &[mean, var2], &[m2, v2], 20.0);
     }
 }
 
@@ -215,5 +269,8 @@ fn library_cd_matches_the_closed_form_and_detects_the_dropped_term() {
         // differs from it by (I).
         let worst = (0..2).map(|k| est[k].z_score(cl.grad_obj[k])).fold(0.0, f64::max);
         assert!(worst > 10.0, "{c:?}: CD is indistinguishable from ∇(eq 4) (max z {worst})");
+        // Power: improved CD's KL term is told apart from (I) alone (the
+        // entropy's gradient dropped).
+        assert_rejects("iCD KL term = (I)", &icd, &cl.term_i, 10.0);
     }
 }

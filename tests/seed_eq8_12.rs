@@ -81,6 +81,11 @@ fn gaussian_score_matching_is_fisher_divergence_minus_a_constant() {
         assert!((fisher_divergence(&data, &model, &x).unwrap().value - dfe.value).abs() < 1e-10);
         assert!(dfe.z_score(df) < 5.0, "D_F {dfe:?} vs {df}");
         assert!(je.z_score(j) < 5.0, "J {je:?} vs {j}");
+        // Power: D_F without eq 8's ½, and J with the Hessian term's sign
+        // flipped (+tr P), are rejected.
+        let tr_p = p[0] + p[3];
+        assert_rejects("2·D_F", std::slice::from_ref(&dfe), &[2.0 * df], 20.0);
+        assert_rejects("J + 2 tr P", std::slice::from_ref(&je), &[j + 2.0 * tr_p], 20.0);
         let diff: Vec<f64> = dfv.iter().zip(&jv).map(|(a, b)| a - b).collect();
         let de = Estimate::from_values(&diff);
         println!("μ {mu:?}: D_F {df:.4}, J {j:.4}; MC D_F − J = {:.4} ± {:.4}, C = {c:.4}", de.value, de.std_err);

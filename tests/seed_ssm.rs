@@ -15,7 +15,9 @@
 //! 2. **Monte Carlo.** With one Gaussian projection per sample, the mean over
 //!    400 independent draws of the loss and of every gradient component is the
 //!    exact SM value within 5 (loss) or 5.5 (each of 337 gradient components)
-//!    standard errors, and SSM-VR has the smaller standard error.
+//!    standard errors, and SSM-VR has the smaller standard error. Power: the
+//!    same estimates reject, by > 20 standard errors, the loss and the
+//!    gradient with the Hessian term's sign flipped.
 
 mod seed_common;
 
@@ -82,6 +84,18 @@ fn gaussian_projections_average_to_exact_sm() {
     let x = sample_mixture(&w, &m, &c, 64, 5);
     let p = model.num_params();
     let (loss, grad) = exact_sm(&model, &x);
+    // Wrong answers for the power check: the Hessian term with the wrong sign,
+    // in the loss (½‖∇E‖² + tr∇²E) and in the gradient (the ½‖∇E‖² part,
+    // ∇_θ of gᵀ∇ₓE with g = ∇ₓE held fixed, minus the Hessian part).
+    let b = x.len() / 2;
+    let (mut e, mut s) = (vec![0.0; b], vec![0.0; 2 * b]);
+    model.energy_score(&x, &mut e, &mut s).unwrap();
+    let half_sq = 0.5 * s.iter().map(|v| v * v).sum::<f64>() / b as f64;
+    let grad_x: Vec<f64> = s.iter().map(|v| -v).collect();
+    let mut g_sq = vec![0.0; p];
+    model.grad_params_v_dot_grad_x(&x, &grad_x, &vec![1.0 / b as f64; b], &mut g_sq).unwrap();
+    let wrong_loss = 2.0 * half_sq - loss;
+    let wrong_grad: Vec<f64> = g_sq.iter().zip(&grad).map(|(a, g)| 2.0 * a - g).collect();
     let draws = 400;
     let mut ses = Vec::new();
     for vr in [false, true] {
@@ -104,6 +118,8 @@ fn gaussian_projections_average_to_exact_sm() {
         );
         assert!(le.z_score(loss) < 5.0, "VR {vr}: {le:?} vs {loss}");
         assert!(worst < 5.5, "VR {vr}: gradient max z {worst}");
+        assert_rejects("loss with +tr∇²E", &[le], &[wrong_loss], 20.0);
+        assert_rejects("gradient with +tr∇²E", &ge, &wrong_grad, 20.0);
         ses.push(le.std_err);
     }
     assert!(ses[1] < ses[0], "SSM-VR must have the smaller standard error: {ses:?}");

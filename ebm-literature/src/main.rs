@@ -245,7 +245,7 @@ fn render(
          The first three samplers use the **true** scores, as in NCSN's toy experiment; the last two a trained model (below). \
          Plain Langevin: {} ULA steps (eq 14) with step α = {} (noise ε = √α) on the data score. \
          Annealed Langevin (NCSN Algorithm 1): {} geometric levels σ from {} to {}, T = {} steps per level, \
-         step αᵢ = α·σᵢ²/σ_L², level i on the exact score of p_data ∗ N(0, σᵢ²I) (the mixture with covariance (1 + σᵢ²)I). \
+         step αᵢ = α·σᵢ²/σ_L², level i on the exact score of p_data ∗ N(0, σᵢ²I) (the mixture with covariance (1 + σᵢ²)I): the *convolved* variant, not NCSN's toy code, which uses the scores of N(μₖ, σᵢ²I). \
          For contrast, the library's non-conditional `AnnealedLangevin` (same steps, step sizes annealed on the clean score, \
          σ ratio {:.2} so that the largest step has ε²/2 = 1). \
          A sample counts for a mode within distance {} of it; weights are over the samples near either mode.\n",
@@ -269,7 +269,7 @@ fn render(
         "**Reading.** Plain Langevin puts {:.3} of the mass on (5, 5) (error {:.3}): chains stay in the basin they \
          start in, so the weights follow the uniform start, not the data — the expected failure {}. \
          Noise-conditional annealed Langevin gives {:.3} (error {:.3} ≤ 0.05: the expected recovery {}); \
-         its stray fraction ({:.1} %) is the N(0, (1 + σ_L²)I) spread of the last level σ_L = {}, which NCSN also samples. \
+         its stray fraction ({:.1} %) is the N(0, (1 + σ_L²)I) spread of the last level σ_L = {}, a property of this convolved variant: NCSN's own toy code scores level σ as N(μₖ, σ²I), a different law, so this stray mass is not NCSN's. \
          Annealing only the step size on the clean score gives {:.3}: large steps alone do not move mass between \
          well-separated modes, the perturbed scores do.\n",
         m.plain.weight(0),

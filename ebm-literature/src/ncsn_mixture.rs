@@ -9,7 +9,9 @@
 //! - Annealed Langevin, noise-conditional ([`AnnealedLangevin::sample_conditional`]):
 //!   level σᵢ runs on the exact score of p_data ∗ N(0, σᵢ²I), the mixture
 //!   with covariances (1 + σᵢ²)I and the same weights; at large σ the two
-//!   components overlap and chains are shared out by weight.
+//!   components overlap and chains are shared out by weight. This is the
+//!   *convolved* variant; NCSN's toy code instead uses the level scores of
+//!   N(μₖ, σᵢ²I), so the two differ most at the last, small σ levels.
 //! - Step-size annealing on the clean score ([`AnnealedLangevin`]'s
 //!   [`ebm_estimators::Sampler`] form, for contrast): large steps on the clean
 //!   energy, with the largest step kept stable (ε₁²/2 = 1 on a unit-precision

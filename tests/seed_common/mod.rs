@@ -170,3 +170,16 @@ pub fn gaussian_fisher(m: &[f64], s: &[f64], mu: &[f64], p: &[f64]) -> f64 {
     let pd: f64 = (0..d).map(|i| (0..d).map(|k| p[i * d + k] * (m[k] - mu[k])).sum::<f64>().powi(2)).sum();
     0.5 * (trace(&mat_mul(&mat_mul(&a, s, d), &a, d), d) + pd)
 }
+
+/// Power check: the same Monte Carlo estimates that accept the right answer
+/// reject `wrong` (one value per estimate) by a wide margin, the largest
+/// |z| over the components exceeding `margin` (20 unless a check says why
+/// less). Returns that |z|.
+#[track_caller]
+pub fn assert_rejects(what: &str, est: &[Estimate], wrong: &[f64], margin: f64) -> f64 {
+    assert_eq!(est.len(), wrong.len(), "{what}: one wrong value per estimate");
+    let z = est.iter().zip(wrong).map(|(e, w)| e.z_score(*w)).fold(0.0, f64::max);
+    println!("  power: {what} rejected at {z:.1} standard errors");
+    assert!(z > margin, "power check: {what} is not rejected ({z:.1} SE ≤ {margin})");
+    z
+}

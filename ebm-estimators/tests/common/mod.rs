@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod stats;
+
 use ebm_core::gaussian::Gaussian;
 use ebm_core::prelude::*;
 use ebm_core::testing::Tolerance;
