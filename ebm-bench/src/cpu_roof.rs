@@ -60,6 +60,34 @@ pub struct CpuRoof {
 }
 
 impl CpuRoof {
+    /// The figure-by-figure maximum of two measurements of the same machine
+    /// (a roof is a peak: on a shared machine, a measurement taken under
+    /// load is too low, never too high).
+    pub fn max(&self, other: &CpuRoof) -> CpuRoof {
+        let widths: Vec<WidthRate> = self
+            .widths
+            .iter()
+            .map(|w| {
+                let o = other.widths.iter().find(|o| o.isa == w.isa);
+                WidthRate {
+                    one_core: o.map_or(w.one_core, |o| o.one_core.max(w.one_core)),
+                    all_cores: o.map_or(w.all_cores, |o| o.all_cores.max(w.all_cores)),
+                    ..w.clone()
+                }
+            })
+            .collect();
+        let (full_rate_isa, peak_one_core, peak_all_cores) = peaks(&widths);
+        CpuRoof {
+            full_rate_isa,
+            threads: self.threads,
+            peak_one_core,
+            peak_all_cores,
+            sgemm_one_core: self.sgemm_one_core.max(other.sgemm_one_core),
+            sgemm_all_cores: self.sgemm_all_cores.max(other.sgemm_all_cores),
+            widths,
+        }
+    }
+
     /// The roof against which a CPU time in precision `f64 = true` or f32 is
     /// read: the all-core fp32 peak, halved for f64 (half the lanes).
     pub fn peak_for(&self, f64_target: bool) -> f64 {
@@ -221,18 +249,25 @@ pub fn measure(target: Duration) -> CpuRoof {
             all_cores: fma_rate(k, lanes, threads, target),
         })
         .collect();
-    let best = widths.iter().map(|w| w.all_cores).fold(0.0, f64::max);
-    let best_one = widths.iter().map(|w| w.one_core).fold(0.0, f64::max);
-    let full = widths.iter().rev().find(|w| w.all_cores >= 0.9 * best).expect("the scalar width is always measured");
+    let (full_rate_isa, peak_one_core, peak_all_cores) = peaks(&widths);
     CpuRoof {
-        full_rate_isa: full.isa,
+        full_rate_isa,
         threads,
-        peak_one_core: best_one,
-        peak_all_cores: best,
+        peak_one_core,
+        peak_all_cores,
         sgemm_one_core: gemm_rate(1, target),
         sgemm_all_cores: gemm_rate(threads, target),
         widths,
     }
+}
+
+/// The widest vector within 10 % of the best all-core rate, the best
+/// one-core and the best all-core rate.
+fn peaks(widths: &[WidthRate]) -> (&'static str, f64, f64) {
+    let best = widths.iter().map(|w| w.all_cores).fold(0.0, f64::max);
+    let best_one = widths.iter().map(|w| w.one_core).fold(0.0, f64::max);
+    let full = widths.iter().rev().find(|w| w.all_cores >= 0.9 * best).expect("the scalar width is always measured");
+    (full.isa, best_one, best)
 }
 
 /// The roof in a few lines, for the run's log and the summary.
@@ -280,5 +315,14 @@ mod tests {
         let widest = r.widths.iter().filter(|w| w.all_cores >= 0.9 * r.peak_all_cores).map(|w| w.bits).max();
         assert_eq!(Some(r.widths.iter().find(|w| w.isa == r.full_rate_isa).unwrap().bits), widest, "{r:?}");
         assert_eq!(r.widths[0].isa, "scalar");
+        let mut low = r.clone();
+        for w in &mut low.widths {
+            w.all_cores /= 2.0;
+        }
+        low.sgemm_one_core *= 3.0;
+        let m = low.max(&r);
+        assert_eq!(m.peak_all_cores, r.peak_all_cores);
+        assert_eq!(m.sgemm_one_core, 3.0 * r.sgemm_one_core);
+        assert_eq!(m.full_rate_isa, r.full_rate_isa);
     }
 }

@@ -263,9 +263,12 @@ pub fn markdown(sections: &[Section]) -> String {
                 seconds(r.seconds),
                 r.samples_per_s,
                 opt(r.gflops, 1),
-                opt(r.roof_pct, 1),
+                r.roof_pct.map_or_else(|| "—".into(), |p| format!("{p:.1}{}", if p > 100.0 { " ‡" } else { "" })),
                 twin
             ));
+        }
+        if sec.rows.iter().any(|r| r.roof_pct.is_some_and(|p| p > 100.0)) {
+            s.push_str("\n‡ Above the measured roof: the roof was measured while the machine was busy (a shared machine: it is the best of a measurement at the start and one at the end of the run), or the op's FLOP model counts more than the code does. Read such a row's time, not its fraction.\n");
         }
         if !sec.missing.is_empty() {
             s.push_str(&format!("\nNot timed in this run: {}\n", sec.missing.join(", ")));
