@@ -2,9 +2,12 @@
 //! schedule σ₁ > σ₂ > … > σ_L: at level i, `steps_per_level` ULA steps
 //! (seed eq 14) of size εᵢ = ε·σᵢ/σ_L, i.e. step αᵢ = εᵢ² ∝ σᵢ² as in NCSN.
 //!
-//! The energy here is not noise-conditional, so the schedule anneals the
-//! step size: large early steps cross between modes, the last level runs at
-//! ε. Each level delegates to the model's [`Langevin::ula`] (through
+//! The energy here is not noise-conditional, so the schedule anneals only
+//! the step size, the last level running at ε. Large steps alone do not move
+//! mass between well-separated modes: on NCSN's two-mode toy this form puts
+//! 0.480 of the mass on the 0.8 mode, no better than plain Langevin's 0.481
+//! (`docs/literature.md` §2, made by `ebm-literature`); the perturbed scores
+//! of [`AnnealedLangevin::sample_conditional`] are what recover 0.8. Each level delegates to the model's [`Langevin::ula`] (through
 //! [`EnergyExt::langevin_ula`]); level i uses streams
 //! `first_step + i·steps_per_level ..`.
 //!
