@@ -89,6 +89,9 @@ pub struct TrainSettings {
     pub plot_samples: usize,
     /// ULA steps used to draw those samples.
     pub plot_sampler_steps: usize,
+    /// Colour `density.png` by log₁₀(p / max p) over four decades instead
+    /// of p / max p (shows weak modes).
+    pub plot_log: bool,
 }
 
 impl Default for TrainSettings {
@@ -126,6 +129,7 @@ impl Default for TrainSettings {
             lsd_critic_lr: 1e-3,
             plot_samples: 1000,
             plot_sampler_steps: 300,
+            plot_log: false,
         }
     }
 }

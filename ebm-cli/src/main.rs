@@ -75,6 +75,10 @@ struct TrainArgs {
     /// Held-out evaluation every this many steps (0: only at the end) [default: 100].
     #[arg(long)]
     eval_every: Option<usize>,
+    /// Colour density.png by log10(p / max p) over four decades (shows weak
+    /// modes a linear scale hides) [default: linear p / max p].
+    #[arg(long)]
+    plot_log: bool,
     /// Output directory. One that holds a run is refused unless --force.
     #[arg(long, required_unless_present_any = ["resume", "print_config"])]
     out: Option<PathBuf>,
@@ -196,6 +200,7 @@ fn train(a: TrainArgs) -> Result<(), CliError> {
         n_data: a.n_data,
         checkpoint_every: a.checkpoint_every,
         eval_every: a.eval_every,
+        plot_log: a.plot_log,
     };
     let (base, out, resume) = match (&a.resume, &a.config) {
         (Some(dir), _) => (TrainSettings::from_file(&dir.join("config.toml"))?, dir.clone(), true),

@@ -534,9 +534,19 @@ fn finish(
     report.n = m.n;
     report = metrics::Report { errors: report.errors.into_iter().chain(m.errors.clone()).collect(), ..m };
     if d == 2 {
-        plot::density(&out.join("density.png"), model.energy(), train.as_slice())?;
+        let data = Path::new(&s.data).file_name().map_or_else(|| s.data.clone(), |f| f.to_string_lossy().into_owned());
+        let caption = plot::Caption {
+            data,
+            model: s.model.clone(),
+            estimator: s.estimator.clone(),
+            steps: step,
+            nll: report.nll,
+        };
+        let scale = if s.plot_log { plot::ColourScale::Log } else { plot::ColourScale::Linear };
+        plot::density(&out.join("density.png"), model.energy(), train.as_slice(), &caption, scale)?;
         if let Some(x) = &samples {
-            plot::samples(&out.join("samples.png"), train.as_slice(), x)?;
+            let sampler = format!("ULA, {} steps", s.plot_sampler_steps.max(1));
+            plot::samples(&out.join("samples.png"), train.as_slice(), x, &caption, &sampler)?;
         }
     }
     for (k, v) in &report.errors {
@@ -622,6 +632,9 @@ pub fn resolve(base: TrainSettings, over: &Overrides, resume: bool) -> Result<Tr
         ($($f:ident),*) => { $( if let Some(v) = over.$f { s.$f = v; } )* };
     }
     set!(steps, batch, lr, seed, backend, n_data, checkpoint_every, eval_every);
+    if over.plot_log {
+        s.plot_log = true;
+    }
     if data::is_file(&s.data) && !resume {
         // Store an absolute path so that --resume works from anywhere.
         if let Ok(p) = std::fs::canonicalize(&s.data) {
@@ -656,4 +669,6 @@ pub struct Overrides {
     pub checkpoint_every: Option<usize>,
     /// `--eval-every`.
     pub eval_every: Option<usize>,
+    /// `--plot-log`.
+    pub plot_log: bool,
 }
