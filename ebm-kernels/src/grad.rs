@@ -19,7 +19,8 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
-use crate::act::{act3, log1p};
+use crate::act::log1p;
+use crate::mlp::{mlp_forward, mlp_out_offset};
 use crate::packed::tri;
 use crate::spec::*;
 use cubecl::prelude::*;
@@ -27,39 +28,18 @@ use cubecl::prelude::*;
 #[cube]
 fn mlp_grad(w: &[f32], dims: &[u32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
     let layers = spec.a;
-    let d = spec.d;
     // z₀ = x and every z_l, σ′(a_l) of every hidden unit, two work vectors.
     let mut z = Array::<f32>::new(comptime!(spec.d + spec.wsum));
     let mut s1 = Array::<f32>::new(spec.wsum);
+    let mut no_s2 = Array::<f32>::new(1usize);
+    let mut no_s3 = Array::<f32>::new(1usize);
     let mut cur = Array::<f32>::new(spec.wmax);
     let mut nxt = Array::<f32>::new(spec.wmax);
-    for i in 0..d {
-        z[i] = xin[i];
-    }
-    let mut off = 0usize;
-    let mut zin = 0usize;
-    let mut aoff = 0usize;
-    let mut n_in = d.runtime();
-    for l in 0..layers {
-        let n_out = dims[l + 1] as usize;
-        let boff = off + n_out * n_in;
-        let zout = zin + n_in;
-        for k in 0..n_out {
-            let r = off + k * n_in;
-            let mut a = 0.0f32;
-            for j in 0..n_in {
-                a += w[r + j] * z[zin + j];
-            }
-            a += w[boff + k];
-            let f = act3(a, spec.variant);
-            z[zout + k] = f.v;
-            s1[aoff + k] = f.d1;
-        }
-        off = boff + n_out;
-        zin = zout;
-        aoff += n_out;
-        n_in = n_out;
-    }
+    mlp_forward(w, dims, xin, &mut z, &mut s1, &mut no_s2, &mut no_s3, spec, false, false);
+    let n_in = dims[layers] as usize;
+    let mut off = mlp_out_offset(dims, spec);
+    let mut zin = comptime!(spec.d + spec.wsum) - n_in;
+    let mut aoff = spec.wsum.runtime();
     // Output layer: ∂E/∂w_out = z_L, ∂E/∂b_out = 1; γ_L = w_out.
     for k in 0..n_in {
         out[row + off + k] = wb * z[zin + k];

@@ -22,7 +22,8 @@
 //!    range only) and c̄_l: δ̄_l = W_l γ̄_{l−1}, W̄_l += δ_l γ̄_{l−1}ᵀ,
 //!    γ̄_l = σ′ ⊙ δ̄_l + σ″ ⊙ c̄_l, ā_l += γ_l ⊙ (σ″ ⊙ δ̄_l + σ‴ ⊙ c̄_l);
 //!    w̄_out = γ̄_L, b̄_out = 0;
-//! 4. ā carried down the forward pass ([`crate::grad_vdx::forward_adjoint()`]).
+//! 4. ā carried down the forward pass ([`crate::grad_vdx::forward_adjoint()`]);
+//!    steps 3 and 4 are [`crate::grad_vdx::adjoint_passes()`].
 //!
 //! Every step is linear in the seeds (γ̄₀, c̄_l, and the j̄ and ā sources
 //! of step 2), and the columns i are independent, so the coordinates can
@@ -40,7 +41,7 @@
 #![allow(missing_docs)]
 
 use crate::grad_families::family_row;
-use crate::grad_vdx::{forward_adjoint, mlp_fwd_bwd, sweep_cost};
+use crate::grad_vdx::{adjoint_passes, mlp_fwd_bwd, sweep_cost};
 use crate::spec::*;
 use cubecl::prelude::*;
 
@@ -159,7 +160,7 @@ pub fn mlp_sm(
             }
         }
     }
-    // Step 3: the adjoint of the backward pass.
+    // Steps 3 and 4: γ̄₀ = wᵦ γ₀ on the first range.
     for i in 0..d {
         let mut g = 0.0f32;
         if seed_g {
@@ -167,35 +168,7 @@ pub fn mlp_sm(
         }
         gb[i] = g;
     }
-    let mut off = 0usize;
-    let mut zin = 0usize;
-    let mut aoff = 0usize;
-    let mut n_in = d.runtime();
-    for l in 0..layers {
-        let n_out = dims[l + 1] as usize;
-        for k in 0..n_out {
-            let u = aoff + k;
-            let dk = gam[u] * s1[u];
-            let r = off + k * n_in;
-            let mut acc = 0.0f32;
-            for j in 0..n_in {
-                let g = gb[zin + j];
-                acc += w[r + j] * g;
-                out[row + r + j] += dk * g;
-            }
-            gb[zin + n_in + k] = s1[u] * acc + s2[u] * cb[u];
-            ab[u] += gam[u] * (s2[u] * acc + s3[u] * cb[u]);
-        }
-        off += n_out * n_in + n_out;
-        zin += n_in;
-        aoff += n_out;
-        n_in = n_out;
-    }
-    for k in 0..n_in {
-        out[row + off + k] = gb[zin + k];
-    }
-    // Step 4.
-    forward_adjoint(w, dims, &z, &s1, &mut ab, out, row, off, zin, spec);
+    adjoint_passes(w, dims, &z, &gam, &s1, &s2, &s3, &cb, &mut gb, &mut ab, out, row, spec, true);
 }
 
 /// Rows `rows[t·P ..]` ← w_b ∇θ of the part of 𝒥(x_b) from coordinates
