@@ -22,6 +22,7 @@
 use crate::act::log1p;
 use crate::mlp::{mlp_forward, mlp_out_offset};
 use crate::packed::tri;
+use crate::param_rows::{param_rows, RowTarget};
 use crate::spec::*;
 use cubecl::prelude::*;
 
@@ -267,8 +268,17 @@ fn rbm_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #
     }
 }
 
+/// The row wᵦ∇θE(x) of `spec`'s family at `out[row ..]`.
 #[cube]
-fn grad_any(w: &[f32], meta: &[u32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
+pub fn grad_any(
+    w: &[f32],
+    meta: &[u32],
+    xin: &Array<f32>,
+    out: &mut [f32],
+    row: usize,
+    wb: f32,
+    #[comptime] spec: Spec,
+) {
     if comptime!(spec.family == FAM_MLP) {
         mlp_grad(w, meta, xin, out, row, wb, spec);
     } else if comptime!(spec.family == FAM_GAUSSIAN) {
@@ -295,16 +305,7 @@ pub fn grad_rows_kernel(
     n: u32,
     #[comptime] spec: Spec,
 ) {
-    let t = ABSOLUTE_POS;
-    if t < n as usize {
-        let d = spec.d;
-        let b = b0 as usize + t;
-        let mut xs = Array::<f32>::new(d);
-        for i in 0..d {
-            xs[i] = x[b * d + i];
-        }
-        grad_any(theta, meta, &xs, rows, t * spec.n_params, weights[b], spec);
-    }
+    param_rows(x, x, weights, theta, meta, rows, b0, n, 0u32, 0u32, 0u32, spec, comptime!(RowTarget::Energy));
 }
 
 /// `out[p] (+)= Σ_{t<n} rows[t·P + p]` (overwrites when `accumulate` is 0).

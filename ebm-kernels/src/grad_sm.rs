@@ -40,8 +40,8 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
-use crate::grad_families::family_row;
 use crate::grad_vdx::{adjoint_passes, mlp_fwd_bwd, sweep_cost};
+use crate::param_rows::{param_rows, RowTarget};
 use crate::spec::*;
 use cubecl::prelude::*;
 
@@ -189,21 +189,7 @@ pub fn sm_rows_kernel(
     seed_g: u32,
     #[comptime] spec: Spec,
 ) {
-    let t = ABSOLUTE_POS;
-    if t < n as usize {
-        let d = spec.d;
-        let b = b0 as usize + t;
-        let mut xs = Array::<f32>::new(d);
-        for i in 0..d {
-            xs[i] = x[b * d + i];
-        }
-        let row = t * spec.n_params;
-        if comptime!(spec.family == FAM_MLP) {
-            mlp_sm(theta, meta, &xs, &xs, rows, row, weights[b], lo as usize, hi as usize, seed_g != 0u32, spec, false);
-        } else {
-            family_row(theta, &xs, &xs, rows, row, weights[b], spec, true);
-        }
-    }
+    param_rows(x, x, weights, theta, meta, rows, b0, n, lo, hi, seed_g, spec, comptime!(RowTarget::ScoreMatching));
 }
 
 /// Upper bounds on the loop iterations of one [`sm_rows_kernel()`]

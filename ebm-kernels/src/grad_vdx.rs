@@ -25,8 +25,8 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
-use crate::grad_families::family_row;
 use crate::mlp::{mlp_forward, mlp_out_offset};
+use crate::param_rows::{param_rows, RowTarget};
 use crate::spec::*;
 use cubecl::prelude::*;
 
@@ -135,8 +135,9 @@ pub fn forward_adjoint(
     }
 }
 
+/// The MLP row wᵦ∇θ(vᵀ∇ₓE(x)) (module docs) at `out[row ..]`.
 #[cube]
-fn mlp_vdx(
+pub fn mlp_vdx(
     w: &[f32],
     dims: &[u32],
     xin: &Array<f32>,
@@ -245,22 +246,7 @@ pub fn vdx_rows_kernel(
     n: u32,
     #[comptime] spec: Spec,
 ) {
-    let t = ABSOLUTE_POS;
-    if t < n as usize {
-        let d = spec.d;
-        let b = b0 as usize + t;
-        let mut xs = Array::<f32>::new(d);
-        let mut vs = Array::<f32>::new(d);
-        for i in 0..d {
-            xs[i] = x[b * d + i];
-            vs[i] = v[b * d + i];
-        }
-        if comptime!(spec.family == FAM_MLP) {
-            mlp_vdx(theta, meta, &xs, &vs, rows, t * spec.n_params, weights[b], spec);
-        } else {
-            family_row(theta, &xs, &vs, rows, t * spec.n_params, weights[b], spec, false);
-        }
-    }
+    param_rows(x, v, weights, theta, meta, rows, b0, n, 0u32, 0u32, 0u32, spec, comptime!(RowTarget::VDotGradX));
 }
 
 /// Sum of Σ_l H_l·(H_{l−1} + 1) over the linear layers (output included):

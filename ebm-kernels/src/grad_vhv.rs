@@ -31,6 +31,7 @@ use crate::grad_mixture::mixture_row;
 use crate::grad_sm::{mlp_sm, sm_loop_cost};
 use crate::grad_vdx::sweep_cost;
 use crate::packed::tri;
+use crate::param_rows::{param_rows, RowTarget};
 use crate::spec::*;
 use cubecl::prelude::*;
 
@@ -148,6 +149,32 @@ fn rbm_vhv_row(
     }
 }
 
+/// The row wᵦ∇θ(vᵀ∇ₓ²E(x)v) of `spec`'s family (module docs) at
+/// `out[row ..]`.
+#[cube]
+pub fn vhv_row(
+    w: &[f32],
+    meta: &[u32],
+    xs: &Array<f32>,
+    vs: &Array<f32>,
+    out: &mut [f32],
+    row: usize,
+    wb: f32,
+    #[comptime] spec: Spec,
+) {
+    if comptime!(spec.family == FAM_MLP) {
+        mlp_sm(w, meta, xs, vs, out, row, -wb, 0usize, 1usize, false, spec, true);
+    } else if comptime!(spec.family == FAM_GAUSSIAN) {
+        gaussian_vhv_row(w, vs, out, row, wb, spec);
+    } else if comptime!(spec.family == FAM_ICA) {
+        ica_vhv_row(w, xs, vs, out, row, wb, spec);
+    } else if comptime!(spec.family == FAM_RBM) {
+        rbm_vhv_row(w, xs, vs, out, row, wb, spec);
+    } else {
+        mixture_row(w, xs, vs, out, row, wb, spec, false, true);
+    }
+}
+
 /// Rows `rows[t·P ..]` ← w_b ∇θ(v_bᵀ∇ₓ²E(x_b)v_b), b = b0 + t, for the
 /// `n` samples from `b0` (every family; θ read from global memory).
 #[cube(launch)]
@@ -162,30 +189,7 @@ pub fn vhv_rows_kernel(
     n: u32,
     #[comptime] spec: Spec,
 ) {
-    let t = ABSOLUTE_POS;
-    if t < n as usize {
-        let d = spec.d;
-        let b = b0 as usize + t;
-        let mut xs = Array::<f32>::new(d);
-        let mut vs = Array::<f32>::new(d);
-        for i in 0..d {
-            xs[i] = x[b * d + i];
-            vs[i] = v[b * d + i];
-        }
-        let row = t * spec.n_params;
-        let wb = weights[b];
-        if comptime!(spec.family == FAM_MLP) {
-            mlp_sm(theta, meta, &xs, &vs, rows, row, -wb, 0usize, 1usize, false, spec, true);
-        } else if comptime!(spec.family == FAM_GAUSSIAN) {
-            gaussian_vhv_row(theta, &vs, rows, row, wb, spec);
-        } else if comptime!(spec.family == FAM_ICA) {
-            ica_vhv_row(theta, &xs, &vs, rows, row, wb, spec);
-        } else if comptime!(spec.family == FAM_RBM) {
-            rbm_vhv_row(theta, &xs, &vs, rows, row, wb, spec);
-        } else {
-            mixture_row(theta, &xs, &vs, rows, row, wb, spec, false, true);
-        }
-    }
+    param_rows(x, v, weights, theta, meta, rows, b0, n, 0u32, 0u32, 0u32, spec, comptime!(RowTarget::VHessV));
 }
 
 /// An upper bound on the loop iterations of one [`vhv_rows_kernel()`]

@@ -76,6 +76,7 @@ pub mod mlp;
 pub mod mlp2;
 pub mod nce;
 pub mod packed;
+pub mod param_rows;
 pub mod philox;
 pub mod plan;
 pub mod probe;
