@@ -57,6 +57,7 @@
 //! ```
 
 pub mod act;
+pub mod chains;
 pub mod device;
 pub mod error;
 pub mod fallback;
