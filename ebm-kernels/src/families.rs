@@ -27,7 +27,11 @@
 #![allow(missing_docs)]
 
 use crate::act::log1p;
+use crate::gaussian::lt_mul;
+use crate::ica::source_fns;
+use crate::mixture::{component_energy, logits_lse, stream_step};
 use crate::packed::tri;
+use crate::rbm::{rbm_hidden, rbm_preact};
 use crate::spec::Spec;
 use cubecl::prelude::*;
 
@@ -48,15 +52,7 @@ pub fn gaussian_eval(
     for i in 0..d {
         r[i] = xin[i] - w[i];
     }
-    let mut e = 0.0f32;
-    for j in 0..d {
-        let mut acc = 0.0f32;
-        for i in j..d {
-            acc += w[d + tri(i, j)] * r[i];
-        }
-        u[j] = acc;
-        e += acc * acc;
-    }
+    let e = lt_mul(w, d, &r, &mut u, d);
     if comptime!(want_grad || want_hess) {
         for i in 0..d {
             let row = d + tri(i, 0);
@@ -84,34 +80,11 @@ pub struct Src3 {
     pub g2: f32,
 }
 
+/// ĝ, ĝ′, ĝ″ of the ICA source `variant` at s ([`crate::ica::source_fns()`]).
 #[cube]
 pub fn ica_source(s: f32, #[comptime] variant: u32) -> Src3 {
-    let mut out = Src3 { g0: 0.0f32, g1: 0.0f32, g2: 0.0f32 };
-    if comptime!(variant == 2) {
-        let hs2 = 0.5f32 * s * s;
-        let q = 1.0f32 + hs2;
-        out.g0 = log1p(hs2);
-        out.g1 = s / q;
-        out.g2 = (1.0f32 - hs2) / (q * q);
-    } else {
-        let mut scale = 1.0f32;
-        if comptime!(variant == 1) {
-            scale = 0.5f32;
-        }
-        let h = s * scale;
-        let a = f32::abs(h);
-        let e = f32::exp(-2.0f32 * a);
-        let mut t = (1.0f32 - e) / (1.0f32 + e);
-        if h < 0.0f32 {
-            t = -t;
-        }
-        let sech2 = 4.0f32 * e / ((1.0f32 + e) * (1.0f32 + e));
-        let lc = a + log1p(e) - core::f32::consts::LN_2;
-        out.g0 = lc / scale;
-        out.g1 = t;
-        out.g2 = scale * sech2;
-    }
-    out
+    let f = source_fns(s, variant);
+    Src3 { g0: f.g0, g1: f.g1, g2: f.g2 }
 }
 
 /// ICA / product of experts.
@@ -180,17 +153,7 @@ pub fn mixture_eval(
     let mut g = Array::<f32>::new(d);
     let mut pd = Array::<f32>::new(d);
 
-    // log Σ exp(a) of the logits.
-    let mut amax = w[0];
-    for c in 1..k {
-        amax = f32::max(amax, w[c]);
-    }
-    let mut asum = 0.0f32;
-    for c in 0..k {
-        asum += f32::exp(w[c] - amax);
-    }
-    let lse = amax + f32::ln(asum);
-    let half_log_2pi = 0.918_938_5f32;
+    let lse = logits_lse(w, k);
 
     let mut m = 0.0f32;
     let mut ssum = 0.0f32;
@@ -216,14 +179,7 @@ pub fn mixture_eval(
                 pd[i] = l * l;
             }
         } else {
-            for j in 0..d {
-                let mut acc = 0.0f32;
-                for i in j..d {
-                    acc += w[f + tri(i, j)] * r[i];
-                }
-                u[j] = acc;
-                uu += acc * acc;
-            }
+            uu = lt_mul(w, f, &r, &mut u, d);
             for i in 0..d {
                 let row = f + tri(i, 0);
                 logdet += f32::ln(f32::abs(w[row + i]));
@@ -238,20 +194,12 @@ pub fn mixture_eval(
                 pd[i] = p;
             }
         }
-        let df = comptime!(spec.d as f32);
-        let ec = lse - w[c] + half_log_2pi * df - logdet + 0.5f32 * uu;
+        let ec = component_energy(lse, w[c], logdet, uu, spec);
         // Streaming log-sum-exp of −e around the smallest e so far.
-        let mut scale = 1.0f32;
-        let mut wgt = 1.0f32;
-        if c == 0 {
-            m = ec;
-            scale = 0.0f32;
-        } else if ec < m {
-            scale = f32::exp(ec - m);
-            m = ec;
-        } else {
-            wgt = f32::exp(m - ec);
-        }
+        let st = stream_step(m, ec, c);
+        m = st.m;
+        let scale = st.scale;
+        let wgt = st.wgt;
         ssum = ssum * scale + wgt;
         if comptime!(want_grad || want_hess) {
             for i in 0..d {
@@ -305,18 +253,11 @@ pub fn rbm_eval(
     }
     for j in 0..nh {
         let row = wbase + j * d;
-        let mut a = w[d + j];
-        for i in 0..d {
-            a += w[row + i] * xt[i];
-        }
-        let ex = f32::exp(-f32::abs(a));
-        let inv = 1.0f32 / (1.0f32 + ex);
-        let mut h = ex * inv;
-        if a >= 0.0f32 {
-            h = inv;
-        }
-        let h1 = ex * inv * inv;
-        e -= f32::max(a, 0.0f32) + log1p(ex);
+        let a = rbm_preact(w, &xt, j, spec);
+        let u = rbm_hidden(a);
+        let h = u.h;
+        let h1 = u.e * u.inv * u.inv;
+        e -= f32::max(a, 0.0f32) + log1p(u.e);
         if comptime!(want_grad || want_hess) {
             for i in 0..d {
                 let wi = w[row + i];

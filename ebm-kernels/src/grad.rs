@@ -20,9 +20,13 @@
 #![allow(missing_docs)]
 
 use crate::act::log1p;
+use crate::gaussian::lt_mul;
+use crate::ica::source_fns;
+use crate::mixture::{component_energy, exp_shift, logits_lse};
 use crate::mlp::{mlp_forward, mlp_out_offset};
 use crate::packed::tri;
 use crate::param_rows::{param_rows, RowTarget};
+use crate::rbm::{rbm_hidden, rbm_preact};
 use crate::spec::*;
 use cubecl::prelude::*;
 
@@ -86,13 +90,7 @@ fn gaussian_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f
     for i in 0..d {
         r[i] = xin[i] - w[i];
     }
-    for j in 0..d {
-        let mut acc = 0.0f32;
-        for i in j..d {
-            acc += w[d + tri(i, j)] * r[i];
-        }
-        u[j] = acc;
-    }
+    lt_mul(w, d, &r, &mut u, d);
     for i in 0..d {
         let base = d + tri(i, 0);
         let mut g = 0.0f32;
@@ -120,11 +118,7 @@ fn ica_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #
             out[row + k * d + c] = wb * log1p(hs2);
             w[k * d + c] * s / q
         } else {
-            let scale = comptime!(if spec.variant == 1 { 0.5f32 } else { 1.0f32 });
-            let h = s * scale;
-            let e = f32::exp(-2.0f32 * f32::abs(h));
-            let t = (1.0f32 - e) / (1.0f32 + e);
-            select(h < 0.0f32, -t, t)
+            source_fns(s, spec.variant).g1
         };
         for j in 0..d {
             out[row + r + j] = wb * g1 * xin[j];
@@ -142,16 +136,7 @@ fn mixture_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f3
     let mut r = Array::<f32>::new(d);
     let mut u = Array::<f32>::new(d);
     let mut e = Array::<f32>::new(spec.a);
-    let mut amax = w[0];
-    for c in 1..k {
-        amax = f32::max(amax, w[c]);
-    }
-    let mut asum = 0.0f32;
-    for c in 0..k {
-        asum += f32::exp(w[c] - amax);
-    }
-    let lse = amax + f32::ln(asum);
-    let df = comptime!(spec.d as f32);
+    let lse = logits_lse(w, k);
     // Pass 1: component energies eₖ.
     let mut emin = 0.0f32;
     for c in 0..k {
@@ -178,18 +163,13 @@ fn mixture_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f3
                 logdet += f32::ln(f32::abs(w[f + tri(j, j)]));
             }
         }
-        let ec = lse - w[c] + 0.918_938_5f32 * df - logdet + 0.5f32 * uu;
+        let ec = component_energy(lse, w[c], logdet, uu, spec);
         e[c] = ec;
         if c == 0 || ec < emin {
             emin = ec;
         }
     }
-    let mut ssum = 0.0f32;
-    for c in 0..k {
-        let t = f32::exp(emin - e[c]);
-        e[c] = t;
-        ssum += t;
-    }
+    let ssum = exp_shift(&mut e, emin, k);
     // Pass 2: γₖ and the per-component gradients.
     for c in 0..k {
         let gam = e[c] / ssum;
@@ -244,16 +224,7 @@ fn rbm_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #
     }
     for j in 0..nh {
         let r = wbase + j * d;
-        let mut a = w[d + j];
-        for i in 0..d {
-            a += w[r + i] * xt[i];
-        }
-        let ex = f32::exp(-f32::abs(a));
-        let inv = 1.0f32 / (1.0f32 + ex);
-        let mut h = ex * inv;
-        if a >= 0.0f32 {
-            h = inv;
-        }
+        let h = rbm_hidden(rbm_preact(w, &xt, j, spec)).h;
         out[row + d + j] = -wb * h;
         for i in 0..d {
             out[row + r + i] = -wb * h * xt[i];

@@ -23,8 +23,11 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
+use crate::gaussian::lt_mul;
 use crate::grad_mixture::{mixture_row, mixture_row_cost};
+use crate::ica::source_fns;
 use crate::packed::tri;
+use crate::rbm::{rbm_hidden, rbm_preact};
 use crate::spec::*;
 use cubecl::prelude::*;
 
@@ -32,25 +35,8 @@ use cubecl::prelude::*;
 /// 2 Student-t, the latter with α = 1), as `ebm_core::ica`'s `source_fns`.
 #[cube]
 pub fn source_d123(s: f32, #[comptime] variant: u32) -> Line3 {
-    let mut out = Line3 { a: 0.0f32, b: 0.0f32, c: 0.0f32 };
-    if comptime!(variant == 2) {
-        let hs2 = 0.5f32 * s * s;
-        let q = 1.0f32 + hs2;
-        out.a = s / q;
-        out.b = (1.0f32 - hs2) / (q * q);
-        out.c = -s * (3.0f32 - hs2) / (q * q * q);
-    } else {
-        let scale = comptime!(if variant == 1 { 0.5f32 } else { 1.0f32 });
-        let h = s * scale;
-        let e = f32::exp(-2.0f32 * f32::abs(h));
-        let t0 = (1.0f32 - e) / (1.0f32 + e);
-        let t = select(h < 0.0f32, -t0, t0);
-        let sech2 = 4.0f32 * e / ((1.0f32 + e) * (1.0f32 + e));
-        out.a = t;
-        out.b = scale * sech2;
-        out.c = -2.0f32 * scale * scale * t * sech2;
-    }
-    out
+    let f = source_fns(s, variant);
+    Line3 { a: f.g1, b: f.g2, c: f.g3 }
 }
 
 /// Three f32 values.
@@ -80,13 +66,7 @@ fn gaussian_row(
     for i in 0..d {
         r[i] = xin[i] - w[i];
     }
-    for j in 0..d {
-        let mut acc = 0.0f32;
-        for i in j..d {
-            acc += w[d + tri(i, j)] * r[i];
-        }
-        u[j] = acc;
-    }
+    lt_mul(w, d, &r, &mut u, d);
     for i in 0..d {
         if comptime!(sm) {
             let base = d + tri(i, 0);
@@ -99,13 +79,7 @@ fn gaussian_row(
             v[i] = vin[i];
         }
     }
-    for j in 0..d {
-        let mut acc = 0.0f32;
-        for i in j..d {
-            acc += w[d + tri(i, j)] * v[i];
-        }
-        a[j] = acc;
-    }
+    lt_mul(w, d, &v, &mut a, d);
     for i in 0..d {
         let base = d + tri(i, 0);
         let mut la = 0.0f32;
@@ -229,14 +203,9 @@ fn rbm_row(
     }
     for j in 0..nh {
         let r = wbase + j * d;
-        let mut a = w[d + j];
-        for i in 0..d {
-            a += w[r + i] * xt[i];
-        }
-        let ex = f32::exp(-f32::abs(a));
-        let inv = 1.0f32 / (1.0f32 + ex);
-        let hj = select(a >= 0.0f32, inv, ex * inv);
-        let hm = select(a >= 0.0f32, ex * inv, inv);
+        let u = rbm_hidden(rbm_preact(w, &xt, j, spec));
+        let hj = u.h;
+        let hm = u.hm;
         h[j] = hj;
         h1[j] = hj * hm;
         h2[j] = hj * hm * (hm - hj);

@@ -26,12 +26,14 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
+use crate::gaussian::lt_mul;
 use crate::grad_families::{family_row_cost, family_row_floats, source_d123};
 use crate::grad_mixture::mixture_row;
 use crate::grad_sm::{mlp_sm, sm_loop_cost};
 use crate::grad_vdx::sweep_cost;
 use crate::packed::tri;
 use crate::param_rows::{param_rows, RowTarget};
+use crate::rbm::rbm_hidden;
 use crate::spec::*;
 use cubecl::prelude::*;
 
@@ -39,13 +41,7 @@ use cubecl::prelude::*;
 fn gaussian_vhv_row(w: &[f32], vin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
     let d = spec.d;
     let mut a = Array::<f32>::new(d);
-    for j in 0..d {
-        let mut acc = 0.0f32;
-        for i in j..d {
-            acc += w[d + tri(i, j)] * vin[i];
-        }
-        a[j] = acc;
-    }
+    lt_mul(w, d, vin, &mut a, d);
     for i in 0..d {
         out[row + i] = 0.0f32;
         let base = d + tri(i, 0);
@@ -126,10 +122,9 @@ fn rbm_vhv_row(
             a += wji * xt[i];
             t += wji * vt[i];
         }
-        let ex = f32::exp(-f32::abs(a));
-        let inv = 1.0f32 / (1.0f32 + ex);
-        let hj = select(a >= 0.0f32, inv, ex * inv);
-        let hm = select(a >= 0.0f32, ex * inv, inv);
+        let u = rbm_hidden(a);
+        let hj = u.h;
+        let hm = u.hm;
         let h1 = hj * hm;
         let h2 = h1 * (hm - hj);
         let cj = h2 * t * t;

@@ -28,8 +28,8 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
+use crate::gaussian::lt_mul;
 use crate::grad_vdx::mlp_fwd_bwd;
-use crate::packed::tri;
 use crate::spec::*;
 use crate::vhv_families::{ica_vhv, mixture_vhv, rbm_vhv};
 use cubecl::prelude::*;
@@ -64,15 +64,8 @@ fn gaussian_vhv(v: &[f32], w: &[f32], b: usize, #[comptime] spec: Spec) -> f32 {
     for i in 0..d {
         vs[i] = v[b * d + i];
     }
-    let mut q = 0.0f32;
-    for j in 0..d {
-        let mut acc = 0.0f32;
-        for i in j..d {
-            acc += w[d + tri(i, j)] * vs[i];
-        }
-        q += acc * acc;
-    }
-    q
+    let mut a = Array::<f32>::new(d);
+    lt_mul(w, d, &vs, &mut a, d)
 }
 
 /// MLP: steps 1–2 of the module docs for sample `b`.

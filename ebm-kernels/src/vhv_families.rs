@@ -17,8 +17,10 @@
 #![allow(missing_docs)]
 
 use crate::families::ica_source;
+use crate::mixture::{component_energy, logits_lse, stream_step};
 use crate::packed::tri;
 use crate::plan::LoopCost;
+use crate::rbm::rbm_hidden;
 use crate::spec::*;
 use cubecl::prelude::*;
 
@@ -72,9 +74,8 @@ pub fn rbm_vhv(x: &[f32], v: &[f32], w: &[f32], b: usize, #[comptime] spec: Spec
             a += wi * xt[i];
             t += wi * vt[i];
         }
-        let ex = f32::exp(-f32::abs(a));
-        let inv = 1.0f32 / (1.0f32 + ex);
-        q -= ex * inv * inv * t * t;
+        let u = rbm_hidden(a);
+        q -= u.e * u.inv * u.inv * t * t;
     }
     q
 }
@@ -88,16 +89,7 @@ pub fn mixture_vhv(x: &[f32], v: &[f32], w: &[f32], b: usize, #[comptime] spec: 
     let flen = comptime!(if spec.variant == 1 { spec.d } else { spec.d * (spec.d + 1) / 2 });
     let fbase = k + k * d;
     let mut r = Array::<f32>::new(d);
-    let mut amax = w[0];
-    for c in 1..k {
-        amax = f32::max(amax, w[c]);
-    }
-    let mut asum = 0.0f32;
-    for c in 0..k {
-        asum += f32::exp(w[c] - amax);
-    }
-    let lse = amax + f32::ln(asum);
-    let df = comptime!(spec.d as f32);
+    let lse = logits_lse(w, k);
     let mut m = 0.0f32;
     let mut ssum = 0.0f32;
     let mut sa = 0.0f32;
@@ -137,18 +129,11 @@ pub fn mixture_vhv(x: &[f32], v: &[f32], w: &[f32], b: usize, #[comptime] spec: 
                 logdet += f32::ln(f32::abs(w[f + tri(j, j)]));
             }
         }
-        let ec = lse - w[c] + 0.918_938_5f32 * df - logdet + 0.5f32 * uu;
-        let mut scale = 1.0f32;
-        let mut wgt = 1.0f32;
-        if c == 0 {
-            m = ec;
-            scale = 0.0f32;
-        } else if ec < m {
-            scale = f32::exp(ec - m);
-            m = ec;
-        } else {
-            wgt = f32::exp(m - ec);
-        }
+        let ec = component_energy(lse, w[c], logdet, uu, spec);
+        let st = stream_step(m, ec, c);
+        m = st.m;
+        let scale = st.scale;
+        let wgt = st.wgt;
         ssum = ssum * scale + wgt;
         sa = sa * scale + wgt * (aa - ab * ab);
         sb = sb * scale + wgt * ab;
