@@ -15,18 +15,20 @@
 //!   ∂E/∂Lₖ,ᵢⱼ = γₖ(rᵢuⱼ − δᵢⱼ/Lₖ,ᵢᵢ) (full), ∂E/∂log lₖᵢ = γₖ(uᵢ² − 1) (diagonal);
 //! - RBM: ∂F/∂bᵢ = −ρᵢ(xᵢ − bᵢ), ∂F/∂cⱼ = −hⱼ, ∂F/∂Wⱼᵢ = −hⱼ x̃ᵢ,
 //!   ∂F/∂log σᵢ = −ρᵢ(xᵢ − bᵢ)² + 2x̃ᵢmᵢ.
+//!
+//! The non-MLP rows live in the family modules [`crate::gaussian`],
+//! [`crate::ica`], [`crate::mixture`], [`crate::rbm`]; [`grad_any()`]
+//! dispatches to them.
 
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
-use crate::act::log1p;
-use crate::gaussian::lt_mul;
-use crate::ica::source_fns;
-use crate::mixture::{component_energy, exp_shift, logits_lse};
+use crate::gaussian::gaussian_grad;
+use crate::ica::ica_grad;
+use crate::mixture::mixture_grad;
 use crate::mlp::{mlp_forward, mlp_out_offset};
-use crate::packed::tri;
 use crate::param_rows::{param_rows, RowTarget};
-use crate::rbm::{rbm_hidden, rbm_preact};
+use crate::rbm::rbm_grad;
 use crate::spec::*;
 use cubecl::prelude::*;
 
@@ -79,163 +81,6 @@ fn mlp_grad(w: &[f32], dims: &[u32], xin: &Array<f32>, out: &mut [f32], row: usi
                 cur[j] = acc;
             }
         }
-    }
-}
-
-#[cube]
-fn gaussian_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
-    let d = spec.d;
-    let mut r = Array::<f32>::new(d);
-    let mut u = Array::<f32>::new(d);
-    for i in 0..d {
-        r[i] = xin[i] - w[i];
-    }
-    lt_mul(w, d, &r, &mut u, d);
-    for i in 0..d {
-        let base = d + tri(i, 0);
-        let mut g = 0.0f32;
-        for j in 0..i + 1 {
-            g += w[base + j] * u[j];
-            out[row + base + j] = wb * r[i] * u[j];
-        }
-        out[row + i] = -wb * g;
-    }
-}
-
-#[cube]
-fn ica_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
-    let d = spec.d;
-    let k = spec.a;
-    for c in 0..k {
-        let r = c * d;
-        let mut s = 0.0f32;
-        for j in 0..d {
-            s += w[r + j] * xin[j];
-        }
-        let g1 = if comptime!(spec.variant == 2) {
-            let hs2 = 0.5f32 * s * s;
-            let q = 1.0f32 + hs2;
-            out[row + k * d + c] = wb * log1p(hs2);
-            w[k * d + c] * s / q
-        } else {
-            source_fns(s, spec.variant).g1
-        };
-        for j in 0..d {
-            out[row + r + j] = wb * g1 * xin[j];
-        }
-    }
-}
-
-#[cube]
-fn mixture_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
-    let d = spec.d;
-    let k = spec.a;
-    let diag = comptime!(spec.variant == 1);
-    let flen = comptime!(if spec.variant == 1 { spec.d } else { spec.d * (spec.d + 1) / 2 });
-    let fbase = k + k * d;
-    let mut r = Array::<f32>::new(d);
-    let mut u = Array::<f32>::new(d);
-    let mut e = Array::<f32>::new(spec.a);
-    let lse = logits_lse(w, k);
-    // Pass 1: component energies eₖ.
-    let mut emin = 0.0f32;
-    for c in 0..k {
-        let mu = k + c * d;
-        let f = fbase + c * flen;
-        let mut logdet = 0.0f32;
-        let mut uu = 0.0f32;
-        for i in 0..d {
-            r[i] = xin[i] - w[mu + i];
-        }
-        if comptime!(diag) {
-            for i in 0..d {
-                logdet += w[f + i];
-                let ui = f32::exp(w[f + i]) * r[i];
-                uu += ui * ui;
-            }
-        } else {
-            for j in 0..d {
-                let mut acc = 0.0f32;
-                for i in j..d {
-                    acc += w[f + tri(i, j)] * r[i];
-                }
-                uu += acc * acc;
-                logdet += f32::ln(f32::abs(w[f + tri(j, j)]));
-            }
-        }
-        let ec = component_energy(lse, w[c], logdet, uu, spec);
-        e[c] = ec;
-        if c == 0 || ec < emin {
-            emin = ec;
-        }
-    }
-    let ssum = exp_shift(&mut e, emin, k);
-    // Pass 2: γₖ and the per-component gradients.
-    for c in 0..k {
-        let gam = e[c] / ssum;
-        let pi = f32::exp(w[c] - lse);
-        out[row + c] = wb * (pi - gam);
-        let wg = wb * gam;
-        let mu = k + c * d;
-        let f = fbase + c * flen;
-        for i in 0..d {
-            r[i] = xin[i] - w[mu + i];
-        }
-        if comptime!(diag) {
-            for i in 0..d {
-                let l = f32::exp(w[f + i]);
-                let ui = l * r[i];
-                out[row + mu + i] = -wg * l * ui;
-                out[row + f + i] = wg * (ui * ui - 1.0f32);
-            }
-        } else {
-            for j in 0..d {
-                let mut acc = 0.0f32;
-                for i in j..d {
-                    acc += w[f + tri(i, j)] * r[i];
-                }
-                u[j] = acc;
-            }
-            for i in 0..d {
-                let base = f + tri(i, 0);
-                let mut g = 0.0f32;
-                for j in 0..i + 1 {
-                    g += w[base + j] * u[j];
-                    out[row + base + j] = wg * r[i] * u[j];
-                }
-                out[row + base + i] = wg * (r[i] * u[i] - 1.0f32 / w[base + i]);
-                out[row + mu + i] = -wg * g;
-            }
-        }
-    }
-}
-
-#[cube]
-fn rbm_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
-    let d = spec.d;
-    let nh = spec.a;
-    let wbase = d + nh;
-    let sbase = wbase + nh * d;
-    let mut xt = Array::<f32>::new(d);
-    let mut m = Array::<f32>::new(d);
-    for i in 0..d {
-        xt[i] = f32::exp(-2.0f32 * w[sbase + i]) * xin[i];
-        m[i] = 0.0f32;
-    }
-    for j in 0..nh {
-        let r = wbase + j * d;
-        let h = rbm_hidden(rbm_preact(w, &xt, j, spec)).h;
-        out[row + d + j] = -wb * h;
-        for i in 0..d {
-            out[row + r + i] = -wb * h * xt[i];
-            m[i] += h * w[r + i];
-        }
-    }
-    for i in 0..d {
-        let p = f32::exp(-2.0f32 * w[sbase + i]);
-        let dx = xin[i] - w[i];
-        out[row + i] = -wb * p * dx;
-        out[row + sbase + i] = wb * (2.0f32 * xt[i] * m[i] - p * dx * dx);
     }
 }
 

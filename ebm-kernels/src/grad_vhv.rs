@@ -22,127 +22,24 @@
 //!
 //! Loop iterations per sample: [`vhv_row_cost`]; a sample beyond a
 //! software adapter's loop budget is refused (`GpuEnergy`'s placement).
+//!
+//! The non-MLP rows live in the family modules [`crate::gaussian`],
+//! [`crate::ica`], [`crate::rbm`] ([`crate::grad_mixture`] for the mixture);
+//! [`vhv_row()`] dispatches to them.
 
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
-use crate::gaussian::lt_mul;
-use crate::grad_families::{family_row_cost, family_row_floats, source_d123};
+use crate::gaussian::gaussian_vhv_row;
+use crate::grad_families::{family_row_cost, family_row_floats};
 use crate::grad_mixture::mixture_row;
 use crate::grad_sm::{mlp_sm, sm_loop_cost};
 use crate::grad_vdx::sweep_cost;
-use crate::packed::tri;
+use crate::ica::ica_vhv_row;
 use crate::param_rows::{param_rows, RowTarget};
-use crate::rbm::rbm_hidden;
+use crate::rbm::rbm_vhv_row;
 use crate::spec::*;
 use cubecl::prelude::*;
-
-#[cube]
-fn gaussian_vhv_row(w: &[f32], vin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
-    let d = spec.d;
-    let mut a = Array::<f32>::new(d);
-    lt_mul(w, d, vin, &mut a, d);
-    for i in 0..d {
-        out[row + i] = 0.0f32;
-        let base = d + tri(i, 0);
-        let two_v = 2.0f32 * wb * vin[i];
-        for j in 0..i + 1 {
-            out[row + base + j] = two_v * a[j];
-        }
-    }
-}
-
-#[cube]
-fn ica_vhv_row(
-    w: &[f32],
-    xin: &Array<f32>,
-    vin: &Array<f32>,
-    out: &mut [f32],
-    row: usize,
-    wb: f32,
-    #[comptime] spec: Spec,
-) {
-    let d = spec.d;
-    let k = spec.a;
-    for c in 0..k {
-        let r = c * d;
-        let mut s = 0.0f32;
-        let mut t = 0.0f32;
-        for j in 0..d {
-            let wj = w[r + j];
-            s += wj * xin[j];
-            t += wj * vin[j];
-        }
-        let f = source_d123(s, spec.variant);
-        let mut al = 1.0f32;
-        if comptime!(spec.variant == 2) {
-            al = w[k * d + c];
-            out[row + k * d + c] = wb * f.b * t * t;
-        }
-        let cx = wb * al * f.c * t * t;
-        let cv = 2.0f32 * wb * al * f.b * t;
-        for j in 0..d {
-            out[row + r + j] = cx * xin[j] + cv * vin[j];
-        }
-    }
-}
-
-#[cube]
-fn rbm_vhv_row(
-    w: &[f32],
-    xin: &Array<f32>,
-    vin: &Array<f32>,
-    out: &mut [f32],
-    row: usize,
-    wb: f32,
-    #[comptime] spec: Spec,
-) {
-    let d = spec.d;
-    let nh = spec.a;
-    let wbase = d + nh;
-    let sbase = wbase + nh * d;
-    let mut xt = Array::<f32>::new(d);
-    let mut vt = Array::<f32>::new(d);
-    let mut wc = Array::<f32>::new(d);
-    let mut wd = Array::<f32>::new(d);
-    for i in 0..d {
-        let p = f32::exp(-2.0f32 * w[sbase + i]);
-        xt[i] = p * xin[i];
-        vt[i] = p * vin[i];
-        wc[i] = 0.0f32;
-        wd[i] = 0.0f32;
-        out[row + i] = 0.0f32;
-    }
-    for j in 0..nh {
-        let r = wbase + j * d;
-        let mut a = w[d + j];
-        let mut t = 0.0f32;
-        for i in 0..d {
-            let wji = w[r + i];
-            a += wji * xt[i];
-            t += wji * vt[i];
-        }
-        let u = rbm_hidden(a);
-        let hj = u.h;
-        let hm = u.hm;
-        let h1 = hj * hm;
-        let h2 = h1 * (hm - hj);
-        let cj = h2 * t * t;
-        let dj = h1 * t;
-        out[row + d + j] = -wb * cj;
-        for i in 0..d {
-            let wji = w[r + i];
-            wc[i] += cj * wji;
-            wd[i] += dj * wji;
-            out[row + r + i] = -wb * (cj * xt[i] + 2.0f32 * dj * vt[i]);
-        }
-    }
-    for i in 0..d {
-        let p = f32::exp(-2.0f32 * w[sbase + i]);
-        let vi = vin[i];
-        out[row + sbase + i] = wb * (-2.0f32 * p * vi * vi + 2.0f32 * xt[i] * wc[i] + 4.0f32 * vt[i] * wd[i]);
-    }
-}
 
 /// The row wᵦ∇θ(vᵀ∇ₓ²E(x)v) of `spec`'s family (module docs) at
 /// `out[row ..]`.

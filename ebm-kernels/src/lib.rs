@@ -29,6 +29,13 @@
 //! (log cosh, logistic, Student-t), Gaussian mixture (full, diagonal),
 //! Gaussian–Bernoulli RBM, all f32, one thread per sample, θ staged in
 //! workgroup shared memory when it fits.
+//! Each family's device functions live in its own module, beside its CPU
+//! twin in `ebm_core`: [`mlp`] (and the tiled [`mlp2`]), [`gaussian`],
+//! [`ica`], [`mixture`], [`rbm`], [`sym`]; the per-operation modules
+//! ([`fused`], [`grad`], [`vhv`], …) dispatch to them on the compile-time
+//! [`spec::Spec`], and the θ-gradient rows of every target go through one
+//! kernel, [`param_rows::param_rows_kernel()`], whose target is a
+//! compile-time [`param_rows::RowTarget`].
 //!
 //! # Example: the same model on the CPU and on the GPU
 //!

@@ -28,7 +28,7 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
-use crate::gaussian::lt_mul;
+use crate::gaussian::gaussian_vhv;
 use crate::grad_vdx::mlp_fwd_bwd;
 use crate::spec::*;
 use crate::vhv_families::{ica_vhv, mixture_vhv, rbm_vhv};
@@ -53,19 +53,6 @@ pub fn vhv_kernel(x: &[f32], v: &[f32], theta: &[f32], meta: &[u32], out: &mut [
             out[b] = mixture_vhv(x, v, theta, b, spec);
         }
     }
-}
-
-/// Gaussian: q = ‖Lᵀv‖² (independent of x), L packed as in
-/// [`crate::families`].
-#[cube]
-fn gaussian_vhv(v: &[f32], w: &[f32], b: usize, #[comptime] spec: Spec) -> f32 {
-    let d = spec.d;
-    let mut vs = Array::<f32>::new(d);
-    for i in 0..d {
-        vs[i] = v[b * d + i];
-    }
-    let mut a = Array::<f32>::new(d);
-    lt_mul(w, d, &vs, &mut a, d)
 }
 
 /// MLP: steps 1–2 of the module docs for sample `b`.
