@@ -243,7 +243,7 @@ pub fn accept_uniform(b: usize, k: u32, rng: &RngArgs) -> f32 {
 }
 
 /// One ULA step in place, in the CPU's order: x += (ε²/2)·s + ε z, s the
-/// score ([`score_at()`] of `g`).
+/// score (−g when `neg`, g holding ∇ₓE; g otherwise).
 #[cube]
 pub fn ula_update(
     xs: &mut Array<f32>,
