@@ -215,33 +215,6 @@ impl FallbackLog {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn why(op: Op, reason: &str) -> NotOnDevice {
-        NotOnDevice { op, model: "mlp", reason: reason.into(), hint: Remedy::SmallerModelOrGpu }
-    }
-
-    #[test]
-    fn policy_decides_and_the_log_counts() {
-        assert_eq!(Placement::decide(Fallback::Refuse, None), Placement::Device);
-        let w = why(Op::VHessV, "too big");
-        assert_eq!(Placement::decide(Fallback::Refuse, Some(w.clone())), Placement::Refused(w.clone()));
-        assert_eq!(Placement::decide(Fallback::CpuTwin, Some(w.clone())), Placement::CpuTwin(w.clone()));
-        let log = FallbackLog::default();
-        log.record(&w);
-        log.record(&w);
-        log.record(&why(Op::GradSm, "other"));
-        let s = log.snapshot();
-        assert_eq!(s.len(), 2);
-        assert_eq!((s[0].op, s[0].count), (Op::VHessV, 2));
-        assert_eq!((s[1].op, s[1].count), (Op::GradSm, 1));
-        let msg = w.to_string();
-        assert!(msg.contains("v_hess_v") && msg.contains("too big") && msg.contains("Fallback::CpuTwin"), "{msg}");
-    }
-}
-
 /// The placement-policy methods every device model shares
 /// ([`crate::GpuEnergy`], [`crate::GpuSym`]), written once: expands, inside
 /// the model's `impl` block, to `with_loop_budget`, `with_fallback`,
@@ -313,3 +286,30 @@ macro_rules! placement_policy {
     };
 }
 pub(crate) use placement_policy;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn why(op: Op, reason: &str) -> NotOnDevice {
+        NotOnDevice { op, model: "mlp", reason: reason.into(), hint: Remedy::SmallerModelOrGpu }
+    }
+
+    #[test]
+    fn policy_decides_and_the_log_counts() {
+        assert_eq!(Placement::decide(Fallback::Refuse, None), Placement::Device);
+        let w = why(Op::VHessV, "too big");
+        assert_eq!(Placement::decide(Fallback::Refuse, Some(w.clone())), Placement::Refused(w.clone()));
+        assert_eq!(Placement::decide(Fallback::CpuTwin, Some(w.clone())), Placement::CpuTwin(w.clone()));
+        let log = FallbackLog::default();
+        log.record(&w);
+        log.record(&w);
+        log.record(&why(Op::GradSm, "other"));
+        let s = log.snapshot();
+        assert_eq!(s.len(), 2);
+        assert_eq!((s[0].op, s[0].count), (Op::VHessV, 2));
+        assert_eq!((s[1].op, s[1].count), (Op::GradSm, 1));
+        let msg = w.to_string();
+        assert!(msg.contains("v_hess_v") && msg.contains("too big") && msg.contains("Fallback::CpuTwin"), "{msg}");
+    }
+}
