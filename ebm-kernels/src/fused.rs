@@ -38,16 +38,12 @@ pub fn eval_any(
     #[comptime] want_grad: bool,
     #[comptime] want_hess: bool,
 ) -> f32 {
-    if comptime!(spec.family == FAM_MLP) {
-        mlp_eval(w, meta, xin, grad, hess, h_lo, h_hi, spec, want_grad, want_hess)
-    } else if comptime!(spec.family == FAM_GAUSSIAN) {
-        gaussian_eval(w, xin, grad, hess, spec, want_grad, want_hess)
-    } else if comptime!(spec.family == FAM_ICA) {
-        ica_eval(w, xin, grad, hess, spec, want_grad, want_hess)
-    } else if comptime!(spec.family == FAM_MIXTURE) {
-        mixture_eval(w, xin, grad, hess, spec, want_grad, want_hess)
-    } else {
-        rbm_eval(w, xin, grad, hess, spec, want_grad, want_hess)
+    match spec.family {
+        Family::Mlp => mlp_eval(w, meta, xin, grad, hess, h_lo, h_hi, spec, want_grad, want_hess),
+        Family::Gaussian => gaussian_eval(w, xin, grad, hess, spec, want_grad, want_hess),
+        Family::Ica => ica_eval(w, xin, grad, hess, spec, want_grad, want_hess),
+        Family::Mixture => mixture_eval(w, xin, grad, hess, spec, want_grad, want_hess),
+        Family::Rbm => rbm_eval(w, xin, grad, hess, spec, want_grad, want_hess),
     }
 }
 

@@ -95,16 +95,12 @@ pub fn grad_any(
     wb: f32,
     #[comptime] spec: Spec,
 ) {
-    if comptime!(spec.family == FAM_MLP) {
-        mlp_grad(w, meta, xin, out, row, wb, spec);
-    } else if comptime!(spec.family == FAM_GAUSSIAN) {
-        gaussian_grad(w, xin, out, row, wb, spec);
-    } else if comptime!(spec.family == FAM_ICA) {
-        ica_grad(w, xin, out, row, wb, spec);
-    } else if comptime!(spec.family == FAM_MIXTURE) {
-        mixture_grad(w, xin, out, row, wb, spec);
-    } else {
-        rbm_grad(w, xin, out, row, wb, spec);
+    match spec.family {
+        Family::Mlp => mlp_grad(w, meta, xin, out, row, wb, spec),
+        Family::Gaussian => gaussian_grad(w, xin, out, row, wb, spec),
+        Family::Ica => ica_grad(w, xin, out, row, wb, spec),
+        Family::Mixture => mixture_grad(w, xin, out, row, wb, spec),
+        Family::Rbm => rbm_grad(w, xin, out, row, wb, spec),
     }
 }
 

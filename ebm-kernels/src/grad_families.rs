@@ -48,44 +48,46 @@ pub fn family_row(
     #[comptime] spec: Spec,
     #[comptime] sm: bool,
 ) {
-    if comptime!(spec.family == FAM_GAUSSIAN) {
-        gaussian_row(w, xin, vin, out, row, wb, spec, sm);
-    } else if comptime!(spec.family == FAM_ICA) {
-        ica_row(w, xin, vin, out, row, wb, spec, sm);
-    } else if comptime!(spec.family == FAM_RBM) {
-        rbm_row(w, xin, vin, out, row, wb, spec, sm);
-    } else if comptime!(spec.family == FAM_MIXTURE) {
-        mixture_row(w, xin, vin, out, row, wb, spec, sm, false);
+    match spec.family {
+        Family::Gaussian => gaussian_row(w, xin, vin, out, row, wb, spec, sm),
+        Family::Ica => ica_row(w, xin, vin, out, row, wb, spec, sm),
+        Family::Rbm => rbm_row(w, xin, vin, out, row, wb, spec, sm),
+        Family::Mixture => mixture_row(w, xin, vin, out, row, wb, spec, sm, false),
+        // The MLP's rows are `crate::grad_vdx::mlp_vdx` and
+        // `crate::grad_sm::mlp_sm`; this expands to nothing for it.
+        Family::Mlp => {}
     }
 }
 
 /// Whether [`family_row()`] covers `family`.
-pub fn has_family_row(family: u32) -> bool {
-    matches!(family, FAM_GAUSSIAN | FAM_ICA | FAM_RBM | FAM_MIXTURE)
+pub fn has_family_row(family: Family) -> bool {
+    family != Family::Mlp
 }
 
 /// The per-thread f32 values of one row of [`family_row()`] (the caller
-/// keeps them within [`crate::family::MAX_THREAD_FLOATS`]).
+/// keeps them within [`crate::family::MAX_THREAD_FLOATS`]; the MLP, which
+/// has no such row, gets the RBM's figure).
 pub fn family_row_floats(spec: &Spec) -> usize {
     let (d, k) = (spec.d, spec.a);
     match spec.family {
-        FAM_GAUSSIAN => 6 * d,
-        FAM_ICA => 3 * d,
-        FAM_MIXTURE => k * d + 2 * k + 7 * d,
-        _ => 7 * d + 3 * k,
+        Family::Gaussian => 6 * d,
+        Family::Ica => 3 * d,
+        Family::Mixture => k * d + 2 * k + 7 * d,
+        Family::Rbm | Family::Mlp => 7 * d + 3 * k,
     }
 }
 
 /// An upper bound on the loop iterations of one row of [`family_row()`]
-/// (either objective) plus the loads of x and v: `p` parameters.
+/// (either objective) plus the loads of x and v: `p` parameters (the MLP,
+/// which has no such row, gets the RBM's figure).
 pub fn family_row_cost(spec: &Spec) -> u64 {
     let d = spec.d as u64;
     let k = spec.a as u64;
     let n = match spec.family {
-        FAM_GAUSSIAN => 8 * d + 4 * d * (d + 1),
-        FAM_ICA => 4 * d + k * (4 + 5 * d),
-        FAM_MIXTURE => return mixture_row_cost(spec),
-        _ => 6 * d + k * (3 + 4 * d) + d * (1 + k),
+        Family::Gaussian => 8 * d + 4 * d * (d + 1),
+        Family::Ica => 4 * d + k * (4 + 5 * d),
+        Family::Mixture => return mixture_row_cost(spec),
+        Family::Rbm | Family::Mlp => 6 * d + k * (3 + 4 * d) + d * (1 + k),
     };
     let n = n + 16;
     n + n / 4

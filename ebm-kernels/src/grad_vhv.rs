@@ -54,16 +54,12 @@ pub fn vhv_row(
     wb: f32,
     #[comptime] spec: Spec,
 ) {
-    if comptime!(spec.family == FAM_MLP) {
-        mlp_sm(w, meta, xs, vs, out, row, -wb, 0usize, 1usize, false, spec, true);
-    } else if comptime!(spec.family == FAM_GAUSSIAN) {
-        gaussian_vhv_row(w, vs, out, row, wb, spec);
-    } else if comptime!(spec.family == FAM_ICA) {
-        ica_vhv_row(w, xs, vs, out, row, wb, spec);
-    } else if comptime!(spec.family == FAM_RBM) {
-        rbm_vhv_row(w, xs, vs, out, row, wb, spec);
-    } else {
-        mixture_row(w, xs, vs, out, row, wb, spec, false, true);
+    match spec.family {
+        Family::Mlp => mlp_sm(w, meta, xs, vs, out, row, -wb, 0usize, 1usize, false, spec, true),
+        Family::Gaussian => gaussian_vhv_row(w, vs, out, row, wb, spec),
+        Family::Ica => ica_vhv_row(w, xs, vs, out, row, wb, spec),
+        Family::Rbm => rbm_vhv_row(w, xs, vs, out, row, wb, spec),
+        Family::Mixture => mixture_row(w, xs, vs, out, row, wb, spec, false, true),
     }
 }
 
@@ -89,7 +85,7 @@ pub fn vhv_rows_kernel(
 /// the score-matching row plus the two extra sweeps of the direction, for
 /// the other families twice their score-matching row.
 pub fn vhv_row_cost(spec: &Spec, meta: &[u32]) -> u64 {
-    if spec.family == FAM_MLP {
+    if spec.family == Family::Mlp {
         let (base, per) = sm_loop_cost(meta, spec.n_params);
         base + per + 2 * sweep_cost(meta) + 2 * spec.d as u64
     } else {
@@ -99,7 +95,7 @@ pub fn vhv_row_cost(spec: &Spec, meta: &[u32]) -> u64 {
 
 /// Per-thread state of [`vhv_rows_kernel()`] in f32 values.
 pub fn vhv_row_floats(spec: &Spec) -> usize {
-    if spec.family == FAM_MLP {
+    if spec.family == Family::Mlp {
         4 * spec.d + 9 * spec.wsum + 3 * spec.wmax
     } else {
         family_row_floats(spec) + 4 * spec.d

@@ -63,7 +63,7 @@ fn row_of(
     #[comptime] spec: Spec,
     #[comptime] target: RowTarget,
 ) {
-    let mlp = comptime!(spec.family == FAM_MLP);
+    let mlp = comptime!(spec.family == Family::Mlp);
     if comptime!(target == RowTarget::Energy) {
         grad_any(w, meta, xs, out, row, wb, spec);
     } else if comptime!(target == RowTarget::VDotGradX) {

@@ -41,16 +41,12 @@ use cubecl::prelude::*;
 pub fn vhv_kernel(x: &[f32], v: &[f32], theta: &[f32], meta: &[u32], out: &mut [f32], n: u32, #[comptime] spec: Spec) {
     let b = ABSOLUTE_POS;
     if b < n as usize {
-        if comptime!(spec.family == FAM_MLP) {
-            out[b] = mlp_vhv(x, v, theta, meta, b, spec);
-        } else if comptime!(spec.family == FAM_GAUSSIAN) {
-            out[b] = gaussian_vhv(v, theta, b, spec);
-        } else if comptime!(spec.family == FAM_ICA) {
-            out[b] = ica_vhv(x, v, theta, b, spec);
-        } else if comptime!(spec.family == FAM_RBM) {
-            out[b] = rbm_vhv(x, v, theta, b, spec);
-        } else {
-            out[b] = mixture_vhv(x, v, theta, b, spec);
+        match spec.family {
+            Family::Mlp => out[b] = mlp_vhv(x, v, theta, meta, b, spec),
+            Family::Gaussian => out[b] = gaussian_vhv(v, theta, b, spec),
+            Family::Ica => out[b] = ica_vhv(x, v, theta, b, spec),
+            Family::Rbm => out[b] = rbm_vhv(x, v, theta, b, spec),
+            Family::Mixture => out[b] = mixture_vhv(x, v, theta, b, spec),
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::grad_sm::sm_loop_cost;
 use crate::launch::{arg, upload_f32};
 use crate::param_rows::{param_rows_kernel, RowTarget};
 use crate::rows::{rows_chunk, sum_rows};
-use crate::spec::FAM_MLP;
+use crate::spec::Family;
 use cubecl::server::Handle;
 use ebm_core::Target;
 
@@ -39,7 +39,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
         batch: usize,
     ) -> Result<Handle> {
         let (p, d, s) = (self.spec.n_params, self.spec.d, self.spec);
-        let ranges = if target == RowTarget::ScoreMatching && s.family == FAM_MLP {
+        let ranges = if target == RowTarget::ScoreMatching && s.family == Family::Mlp {
             let (base, per) = sm_loop_cost(&self.widths(), p);
             sm_ranges(d, base + d as u64, per, self.planned_budget())
                 .ok_or_else(|| KernelError::Unsupported("score-matching rows beyond the loop budget".into()))?
