@@ -1,8 +1,10 @@
 //! Parameter gradients of the energy, Σᵦ wᵦ ∇θE(xᵦ) (seed eq 2–3), on the
 //! device in two kernels:
 //!
-//! 1. [`grad_rows_kernel()`]: one thread per sample writes its weighted
-//!    gradient wᵦ∇θE(xᵦ) as a row of a (chunk × P) buffer;
+//! 1. [`crate::param_rows::param_rows_kernel()`] with
+//!    [`RowTarget::Energy`](crate::param_rows::RowTarget::Energy): one
+//!    thread per sample writes its weighted gradient wᵦ∇θE(xᵦ) as a row of
+//!    a (chunk × P) buffer;
 //! 2. [`reduce_rows_kernel()`]: one thread per parameter sums the rows
 //!    (adding to the output for the second and later chunks).
 //!
@@ -27,7 +29,6 @@ use crate::gaussian::gaussian_grad;
 use crate::ica::ica_grad;
 use crate::mixture::mixture_grad;
 use crate::mlp::{mlp_forward, mlp_out_offset};
-use crate::param_rows::{param_rows, RowTarget};
 use crate::rbm::rbm_grad;
 use crate::spec::*;
 use cubecl::prelude::*;
@@ -102,22 +103,6 @@ pub fn grad_any(
         Family::Mixture => mixture_grad(w, xin, out, row, wb, spec),
         Family::Rbm => rbm_grad(w, xin, out, row, wb, spec),
     }
-}
-
-/// Rows `rows[b·P ..]` ← w_{b0+b} ∇θE(x_{b0+b}) for the `n` samples from
-/// `b0` (θ read from global memory: each thread reads all of it once).
-#[cube(launch)]
-pub fn grad_rows_kernel(
-    x: &[f32],
-    weights: &[f32],
-    theta: &[f32],
-    meta: &[u32],
-    rows: &mut [f32],
-    b0: u32,
-    n: u32,
-    #[comptime] spec: Spec,
-) {
-    param_rows(x, x, weights, theta, meta, rows, b0, n, 0u32, 0u32, 0u32, spec, comptime!(RowTarget::Energy));
 }
 
 /// `out[p] (+)= Σ_{t<n} rows[t·P + p]` (overwrites when `accumulate` is 0).

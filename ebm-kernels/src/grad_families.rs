@@ -1,8 +1,8 @@
 //! Per-sample rows of Σᵦ wᵦ∇θ(vᵦᵀ∇ₓE(xᵦ)) (seed eq 13) and of
 //! Σᵦ wᵦ∇θ𝒥(xᵦ) (seed eq 12) for the Gaussian, ICA, RBM and mixture
 //! families, called
-//! from [`crate::grad_vdx::vdx_rows_kernel()`] and
-//! [`crate::grad_sm::sm_rows_kernel()`]; the formulas are those of the
+//! from [`crate::param_rows::param_rows_kernel()`] (targets `VDotGradX` and
+//! `ScoreMatching`); the formulas are those of the
 //! module docs of `ebm_core::{gaussian, ica, rbm}`, items (b) and (c). The
 //! score-matching rows are the vᵀ∇ₓE rows with v = ∇ₓE held fixed plus the
 //! family's Hessian-trace terms (x-independent terms enter every row with

@@ -1,7 +1,8 @@
 //! Σᵦ wᵦ ∇θ 𝒥(xᵦ) on the device for the MLP, with the exact
 //! score-matching integrand 𝒥 = Σᵢ ½(∂ᵢE)² − ∂²ᵢᵢE (seed eq 12), in the
-//! two-kernel shape of [`crate::grad`]: [`sm_rows_kernel()`] writes one
-//! weighted per-sample gradient row per thread, and
+//! two-kernel shape of [`crate::grad`]: [`crate::param_rows::param_rows_kernel()`]
+//! with `RowTarget::ScoreMatching` writes one weighted per-sample gradient
+//! row per thread, and
 //! `crate::grad::reduce_rows_kernel` sums the rows over the batch.
 //!
 //! The twin of `ebm_core::mlp::grad_sm` (reverse-over-forward; derivation
@@ -41,7 +42,6 @@
 #![allow(missing_docs)]
 
 use crate::grad_vdx::{adjoint_passes, mlp_fwd_bwd, sweep_cost};
-use crate::param_rows::{param_rows, RowTarget};
 use crate::spec::*;
 use cubecl::prelude::*;
 
@@ -171,29 +171,8 @@ pub fn mlp_sm(
     adjoint_passes(w, dims, &z, &gam, &s1, &s2, &s3, &cb, &mut gb, &mut ab, out, row, spec, true);
 }
 
-/// Rows `rows[t·P ..]` ← w_b ∇θ of the part of 𝒥(x_b) from coordinates
-/// `lo..hi` (plus the ½‖∇ₓE‖² part when `seed_g` ≠ 0), b = b0 + t, for the
-/// `n` samples from `b0`; for the families of [`crate::grad_families`]
-/// (which ignore `lo`, `hi` and `seed_g`) the whole of 𝒥.
-#[cube(launch)]
-pub fn sm_rows_kernel(
-    x: &[f32],
-    weights: &[f32],
-    theta: &[f32],
-    meta: &[u32],
-    rows: &mut [f32],
-    b0: u32,
-    n: u32,
-    lo: u32,
-    hi: u32,
-    seed_g: u32,
-    #[comptime] spec: Spec,
-) {
-    param_rows(x, x, weights, theta, meta, rows, b0, n, lo, hi, seed_g, spec, comptime!(RowTarget::ScoreMatching));
-}
-
-/// Upper bounds on the loop iterations of one [`sm_rows_kernel()`]
-/// invocation (`meta` holds the MLP widths d, H₁ … H_L, 1, `n_params` the
+/// Upper bounds on the loop iterations of one MLP invocation of
+/// [`crate::param_rows::param_rows_kernel()`] with `RowTarget::ScoreMatching` (`meta` holds the MLP widths d, H₁ … H_L, 1, `n_params` the
 /// length of θ): `(base, per_coordinate)`, so a launch over a range of r
 /// coordinates runs at most base + r·per_coordinate (each padded by a
 /// quarter).

@@ -1,7 +1,8 @@
 //! Σᵦ wᵦ ∇θ (vᵦᵀ∇ₓE(xᵦ)) on the device for the MLP (denoising score
 //! matching, seed eq 13, and sliced score matching), in the two-kernel
-//! shape of [`crate::grad`]: [`vdx_rows_kernel()`] writes one weighted
-//! per-sample gradient row per thread, `crate::grad::reduce_rows_kernel`
+//! shape of [`crate::grad`]: [`crate::param_rows::param_rows_kernel()`] with
+//! `RowTarget::VDotGradX` writes one weighted per-sample gradient row per
+//! thread, `crate::grad::reduce_rows_kernel`
 //! sums the rows over the batch.
 //!
 //! Per sample (notation of [`crate::mlp`]; the twin of
@@ -26,7 +27,6 @@
 #![allow(missing_docs)]
 
 use crate::mlp::{mlp_forward, mlp_out_offset};
-use crate::param_rows::{param_rows, RowTarget};
 use crate::spec::*;
 use cubecl::prelude::*;
 
@@ -232,31 +232,14 @@ pub fn adjoint_passes(
     forward_adjoint(w, dims, z, s1, ab, out, row, off, zin, spec);
 }
 
-/// Rows `rows[t·P ..]` ← w_b ∇θ(v_bᵀ∇ₓE(x_b)), b = b0 + t, for the `n`
-/// samples from `b0` (MLP, or the families of [`crate::grad_families`]).
-#[cube(launch)]
-pub fn vdx_rows_kernel(
-    x: &[f32],
-    v: &[f32],
-    weights: &[f32],
-    theta: &[f32],
-    meta: &[u32],
-    rows: &mut [f32],
-    b0: u32,
-    n: u32,
-    #[comptime] spec: Spec,
-) {
-    param_rows(x, v, weights, theta, meta, rows, b0, n, 0u32, 0u32, 0u32, spec, comptime!(RowTarget::VDotGradX));
-}
-
 /// Sum of Σ_l H_l·(H_{l−1} + 1) over the linear layers (output included):
 /// the iterations of one sweep over θ.
 pub fn sweep_cost(meta: &[u32]) -> u64 {
     meta.windows(2).map(|w| w[1] as u64 * (w[0] as u64 + 1)).sum()
 }
 
-/// An upper bound on the loop iterations of one [`vdx_rows_kernel()`]
-/// invocation (`meta` holds the MLP widths d, H₁ … H_L, 1): loads, the
+/// An upper bound on the loop iterations of one MLP invocation of
+/// [`crate::param_rows::param_rows_kernel()`] with `RowTarget::VDotGradX` (`meta` holds the MLP widths d, H₁ … H_L, 1): loads, the
 /// forward and backward passes and the two adjoint sweeps, each at most
 /// one sweep over θ plus a few iterations per unit (the forward adjoint
 /// two sweeps), padded by a quarter.

@@ -1,7 +1,7 @@
 //! Σᵦ wᵦ ∇θ(vᵦᵀ∇ₓ²E(xᵦ)vᵦ) on the device (the Hessian term of sliced score
 //! matching), in the two-kernel shape of [`crate::grad`]:
-//! [`vhv_rows_kernel()`] writes one weighted per-sample gradient row per
-//! thread and `crate::grad::reduce_rows_kernel` sums the rows.
+//! [`crate::param_rows::param_rows_kernel()`] with `RowTarget::VHessV` writes one
+//! weighted per-sample gradient row per thread ([`vhv_row()`]) and `crate::grad::reduce_rows_kernel` sums the rows.
 //!
 //! Per family, with q = vᵀ∇ₓ²E v (v held fixed; notation of
 //! [`crate::vhv_families`]):
@@ -36,7 +36,6 @@ use crate::grad_mixture::mixture_row;
 use crate::grad_sm::{mlp_sm, sm_loop_cost};
 use crate::grad_vdx::sweep_cost;
 use crate::ica::ica_vhv_row;
-use crate::param_rows::{param_rows, RowTarget};
 use crate::rbm::rbm_vhv_row;
 use crate::spec::*;
 use cubecl::prelude::*;
@@ -63,25 +62,8 @@ pub fn vhv_row(
     }
 }
 
-/// Rows `rows[t·P ..]` ← w_b ∇θ(v_bᵀ∇ₓ²E(x_b)v_b), b = b0 + t, for the
-/// `n` samples from `b0` (every family; θ read from global memory).
-#[cube(launch)]
-pub fn vhv_rows_kernel(
-    x: &[f32],
-    v: &[f32],
-    weights: &[f32],
-    theta: &[f32],
-    meta: &[u32],
-    rows: &mut [f32],
-    b0: u32,
-    n: u32,
-    #[comptime] spec: Spec,
-) {
-    param_rows(x, v, weights, theta, meta, rows, b0, n, 0u32, 0u32, 0u32, spec, comptime!(RowTarget::VHessV));
-}
-
-/// An upper bound on the loop iterations of one [`vhv_rows_kernel()`]
-/// invocation (`meta` holds the MLP widths): for the MLP one coordinate of
+/// An upper bound on the loop iterations of one invocation of
+/// [`crate::param_rows::param_rows_kernel()`] with `RowTarget::VHessV` (`meta` holds the MLP widths): for the MLP one coordinate of
 /// the score-matching row plus the two extra sweeps of the direction, for
 /// the other families twice their score-matching row.
 pub fn vhv_row_cost(spec: &Spec, meta: &[u32]) -> u64 {
@@ -93,7 +75,7 @@ pub fn vhv_row_cost(spec: &Spec, meta: &[u32]) -> u64 {
     }
 }
 
-/// Per-thread state of [`vhv_rows_kernel()`] in f32 values.
+/// Per-thread state of [`vhv_row()`] in f32 values.
 pub fn vhv_row_floats(spec: &Spec) -> usize {
     if spec.family == Family::Mlp {
         4 * spec.d + 9 * spec.wsum + 3 * spec.wmax

@@ -10,9 +10,6 @@
 //! | `VDotGradX` | vᵀ∇ₓE | [`crate::grad_vdx`] | [`crate::grad_families`] |
 //! | `ScoreMatching` | 𝒥 (eq 12) | [`crate::grad_sm`] | [`crate::grad_families`] |
 //! | `VHessV` | vᵀ∇ₓ²E v | [`crate::grad_vhv`] | [`crate::grad_vhv`] |
-//!
-//! The per-target kernels of those modules ([`crate::grad::grad_rows_kernel()`]
-//! and its siblings) are this kernel with the target fixed.
 
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
@@ -83,11 +80,14 @@ fn row_of(
     }
 }
 
-/// The body of [`param_rows_kernel()`] (and of the per-target kernels):
-/// thread t < `n` loads sample b = `b0` + t (and its direction when the
-/// target reads one) and writes its row at `rows[t·P ..]`.
-#[cube]
-pub fn param_rows(
+/// Rows `rows[t·P ..]` ← w_b ∇θf(x_b) of `target`'s f, b = b0 + t, for
+/// the `n` samples from `b0` (θ read from global memory). `v` is read
+/// only when the target has a direction (it may be a 1-value dummy
+/// otherwise); `lo`, `hi` and `seed_g` only by the MLP's score-matching
+/// rows ([`crate::grad_sm`]). Thread t < `n` loads sample b and, when the
+/// target reads one, its direction.
+#[cube(launch)]
+pub fn param_rows_kernel(
     x: &[f32],
     v: &[f32],
     weights: &[f32],
@@ -118,28 +118,4 @@ pub fn param_rows(
         let row = t * spec.n_params;
         row_of(theta, meta, &xs, &vs, rows, row, weights[b], lo as usize, hi as usize, seed_g != 0u32, spec, target);
     }
-}
-
-/// Rows `rows[t·P ..]` ← w_b ∇θf(x_b) of `target`'s f, b = b0 + t, for
-/// the `n` samples from `b0` (θ read from global memory). `v` is read
-/// only when the target has a direction (it may be a 1-value dummy
-/// otherwise); `lo`, `hi` and `seed_g` only by the MLP's score-matching
-/// rows ([`crate::grad_sm::sm_rows_kernel()`]).
-#[cube(launch)]
-pub fn param_rows_kernel(
-    x: &[f32],
-    v: &[f32],
-    weights: &[f32],
-    theta: &[f32],
-    meta: &[u32],
-    rows: &mut [f32],
-    b0: u32,
-    n: u32,
-    lo: u32,
-    hi: u32,
-    seed_g: u32,
-    #[comptime] spec: Spec,
-    #[comptime] target: RowTarget,
-) {
-    param_rows(x, v, weights, theta, meta, rows, b0, n, lo, hi, seed_g, spec, target);
 }
