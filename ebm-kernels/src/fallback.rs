@@ -215,6 +215,78 @@ impl FallbackLog {
     }
 }
 
+/// The placement-policy methods every device model shares
+/// ([`crate::GpuEnergy`], [`crate::GpuSym`]), written once: expands, inside
+/// the model's `impl` block, to `with_loop_budget`, `with_fallback`,
+/// `fallback`, `fallbacks`, `placement` and the private `route`. The model
+/// has the fields `loop_budget: Option<u64>`, `fallback: Fallback` and
+/// `log: FallbackLog`, and a method `why_not(&self, Op) -> Option<NotOnDevice>`.
+macro_rules! placement_policy {
+    () => {
+        /// Plans launches for a loop budget of `budget` iterations per
+        /// invocation instead of the adapter's own
+        /// ([`crate::GpuDevice::loop_budget`]); `None` means one launch per
+        /// call. Smaller budgets split launches more finely and refuse more
+        /// (tests use this to exercise the split and refused paths on any
+        /// adapter); a budget above the adapter's gives wrong results there.
+        pub fn with_loop_budget(mut self, budget: Option<u64>) -> Self {
+            self.loop_budget = budget;
+            self
+        }
+
+        /// Sets what an operation the kernels cannot hold does
+        /// ([`crate::fallback`]): [`crate::Fallback::Refuse`] (the default)
+        /// returns [`crate::KernelError::NotOnDevice`],
+        /// [`crate::Fallback::CpuTwin`] runs the CPU twin and records the
+        /// call (`fallbacks`).
+        pub fn with_fallback(mut self, fallback: crate::Fallback) -> Self {
+            self.fallback = fallback;
+            self
+        }
+
+        /// The fallback policy.
+        pub fn fallback(&self) -> crate::Fallback {
+            self.fallback
+        }
+
+        /// Every operation that ran on the CPU twin so far (only under
+        /// [`crate::Fallback::CpuTwin`]), with the reason and the number of
+        /// calls.
+        pub fn fallbacks(&self) -> Vec<crate::FallbackRecord> {
+            self.log.snapshot()
+        }
+
+        /// Where `op` runs for this model on this adapter, under this
+        /// policy: on the device, on the CPU twin, or refused (with the
+        /// reason). Errors of the model itself (a Hessian of a ReLU
+        /// network) are not placements: such a call fails as on the CPU
+        /// twin.
+        pub fn placement(&self, op: crate::Op) -> crate::Placement {
+            crate::Placement::decide(self.fallback, self.why_not(op))
+        }
+
+        /// Whether every one of `ops` runs on the device. If one does not:
+        /// under [`crate::Fallback::Refuse`] its
+        /// [`crate::KernelError::NotOnDevice`], under
+        /// [`crate::Fallback::CpuTwin`] `Ok(false)` (the caller runs the
+        /// CPU twin), recorded.
+        fn route(&self, ops: &[crate::Op]) -> crate::Result<bool> {
+            for &op in ops {
+                match self.placement(op) {
+                    crate::Placement::Device => {}
+                    crate::Placement::Refused(why) => return Err(crate::KernelError::NotOnDevice(why)),
+                    crate::Placement::CpuTwin(why) => {
+                        self.log.record(&why);
+                        return Ok(false);
+                    }
+                }
+            }
+            Ok(true)
+        }
+    };
+}
+pub(crate) use placement_policy;
+
 #[cfg(test)]
 mod tests {
     use super::*;

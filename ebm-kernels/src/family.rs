@@ -70,7 +70,7 @@ impl GpuFamily for Mlp<f32> {
             .collect::<Result<Vec<u32>>>()?;
         Ok((
             Spec {
-                family: FAM_MLP,
+                family: Family::Mlp,
                 d,
                 a: self.depth(),
                 wmax,
@@ -89,7 +89,7 @@ impl GpuFamily for Mlp<f32> {
     }
 }
 
-fn simple_spec(family: u32, d: usize, a: usize, variant: u32, n_params: usize) -> Spec {
+fn simple_spec(family: Family, d: usize, a: usize, variant: u32, n_params: usize) -> Spec {
     Spec { family, d, a, wmax: 0, wsum: 0, variant, n_params, shared: false }
 }
 
@@ -97,7 +97,7 @@ impl GpuFamily for Gaussian<f32> {
     fn spec(&self) -> Result<(Spec, Vec<u32>)> {
         let d = self.dim();
         check_thread_floats("gaussian", 6 * d)?;
-        Ok((simple_spec(FAM_GAUSSIAN, d, 0, 0, self.num_params()), vec![]))
+        Ok((simple_spec(Family::Gaussian, d, 0, 0, self.num_params()), vec![]))
     }
 }
 
@@ -110,7 +110,7 @@ impl GpuFamily for Ica<f32> {
             Source::Logistic => 1,
             Source::StudentT => 2,
         };
-        Ok((simple_spec(FAM_ICA, d, self.num_experts(), variant, self.num_params()), vec![]))
+        Ok((simple_spec(Family::Ica, d, self.num_experts(), variant, self.num_params()), vec![]))
     }
 }
 
@@ -122,7 +122,7 @@ impl GpuFamily for GaussianMixture<f32> {
             Covariance::Full => 0,
             Covariance::Diagonal => 1,
         };
-        Ok((simple_spec(FAM_MIXTURE, d, self.num_components(), variant, self.num_params()), vec![]))
+        Ok((simple_spec(Family::Mixture, d, self.num_components(), variant, self.num_params()), vec![]))
     }
 }
 
@@ -130,6 +130,6 @@ impl GpuFamily for GaussBernoulliRbm<f32> {
     fn spec(&self) -> Result<(Spec, Vec<u32>)> {
         let d = self.dim();
         check_thread_floats("rbm", 7 * d)?;
-        Ok((simple_spec(FAM_RBM, d, self.num_hidden(), 0, self.num_params()), vec![]))
+        Ok((simple_spec(Family::Rbm, d, self.num_hidden(), 0, self.num_params()), vec![]))
     }
 }

@@ -38,16 +38,12 @@ pub fn eval_any(
     #[comptime] want_grad: bool,
     #[comptime] want_hess: bool,
 ) -> f32 {
-    if comptime!(spec.family == FAM_MLP) {
-        mlp_eval(w, meta, xin, grad, hess, h_lo, h_hi, spec, want_grad, want_hess)
-    } else if comptime!(spec.family == FAM_GAUSSIAN) {
-        gaussian_eval(w, xin, grad, hess, spec, want_grad, want_hess)
-    } else if comptime!(spec.family == FAM_ICA) {
-        ica_eval(w, xin, grad, hess, spec, want_grad, want_hess)
-    } else if comptime!(spec.family == FAM_MIXTURE) {
-        mixture_eval(w, xin, grad, hess, spec, want_grad, want_hess)
-    } else {
-        rbm_eval(w, xin, grad, hess, spec, want_grad, want_hess)
+    match spec.family {
+        Family::Mlp => mlp_eval(w, meta, xin, grad, hess, h_lo, h_hi, spec, want_grad, want_hess),
+        Family::Gaussian => gaussian_eval(w, xin, grad, hess, spec, want_grad, want_hess),
+        Family::Ica => ica_eval(w, xin, grad, hess, spec, want_grad, want_hess),
+        Family::Mixture => mixture_eval(w, xin, grad, hess, spec, want_grad, want_hess),
+        Family::Rbm => rbm_eval(w, xin, grad, hess, spec, want_grad, want_hess),
     }
 }
 
@@ -79,9 +75,7 @@ fn eval_sample(
     let mut xs = Array::<f32>::new(d);
     let mut g = Array::<f32>::new(d);
     let mut h = Array::<f32>::new(d);
-    for i in 0..d {
-        xs[i] = x[b * d + i];
-    }
+    load_row(x, b, &mut xs, d);
     let e = eval_any(w, meta, &xs, &mut g, &mut h, h_lo, h_hi, spec, want_grad, want_hess);
     energy[b] = e;
     if comptime!(want_grad || want_hess) {
@@ -199,6 +193,120 @@ pub fn stream_hi(lo: u32, hi: u32, k: u32) -> u32 {
     h
 }
 
+/// `xs ← x[b·d ..]`: sample `b` of the row-major B×d `x`.
+#[cube]
+pub fn load_row(x: &[f32], b: usize, xs: &mut Array<f32>, #[comptime] d: usize) {
+    for i in 0..d {
+        xs[i] = x[b * d + i];
+    }
+}
+
+/// `x[b·d ..] ← xs`.
+#[cube]
+pub fn store_row(xs: &Array<f32>, b: usize, x: &mut [f32], #[comptime] d: usize) {
+    for i in 0..d {
+        x[b * d + i] = xs[i];
+    }
+}
+
+/// The drift's score at coordinate i: −g[i] when `neg` (g holds ∇ₓE),
+/// g[i] otherwise (g holds the score).
+#[cube]
+fn score_at(g: &Array<f32>, i: usize, #[comptime] neg: bool) -> f32 {
+    if comptime!(neg) {
+        -g[i]
+    } else {
+        g[i]
+    }
+}
+
+/// The standard normals of step `k` of a launch for chain `b` into `z`
+/// (stream first_step + k, index b·d + i).
+#[cube]
+pub fn step_normals(z: &mut Array<f32>, b: usize, k: u32, rng: &RngArgs, #[comptime] d: usize) {
+    let slo = stream_lo(rng.step_lo, k);
+    let shi = stream_hi(rng.step_lo, rng.step_hi, k);
+    fill_normals(z, b, slo, shi, rng.seed_lo, rng.seed_hi, d);
+}
+
+/// MALA's accept uniform of step `k` for chain `b` (stream
+/// (first_step + k) | 2⁶³, index b).
+#[cube]
+pub fn accept_uniform(b: usize, k: u32, rng: &RngArgs) -> f32 {
+    let slo = stream_lo(rng.step_lo, k);
+    let shi = stream_hi(rng.step_lo, rng.step_hi, k);
+    uniform_at(rng.seed_lo, rng.seed_hi, slo, shi | 0x8000_0000u32, b as u32, 0u32)
+}
+
+/// One ULA step in place, in the CPU's order: x += (ε²/2)·s + ε z, s the
+/// score (−g when `neg`, g holding ∇ₓE; g otherwise).
+#[cube]
+pub fn ula_update(
+    xs: &mut Array<f32>,
+    g: &Array<f32>,
+    z: &Array<f32>,
+    half_eps2: f32,
+    eps: f32,
+    #[comptime] d: usize,
+    #[comptime] neg: bool,
+) {
+    for i in 0..d {
+        xs[i] += half_eps2 * score_at(g, i, neg) + eps * z[i];
+    }
+}
+
+/// MALA's proposal in place of the normals in `xp`:
+/// x′ = x + (ε²/2)·s(x) + ε z.
+#[cube]
+pub fn mala_propose(
+    xs: &Array<f32>,
+    g: &Array<f32>,
+    xp: &mut Array<f32>,
+    half_eps2: f32,
+    eps: f32,
+    #[comptime] d: usize,
+    #[comptime] neg: bool,
+) {
+    for i in 0..d {
+        xp[i] = xs[i] + half_eps2 * score_at(g, i, neg) + eps * xp[i];
+    }
+}
+
+/// log α of a MALA move from x (energy `e`, score from `g`) to x′ (`ep`,
+/// `gp`): E(x) − E(x′) + (‖x′ − x − (ε²/2)s(x)‖² − ‖x − x′ − (ε²/2)s(x′)‖²)/(2ε²).
+#[cube]
+pub fn mala_log_alpha(
+    xs: &Array<f32>,
+    g: &Array<f32>,
+    xp: &Array<f32>,
+    gp: &Array<f32>,
+    e: f32,
+    ep: f32,
+    half_eps2: f32,
+    inv_2eps2: f32,
+    #[comptime] d: usize,
+    #[comptime] neg: bool,
+) -> f32 {
+    let mut fwd = 0.0f32;
+    let mut bwd = 0.0f32;
+    for i in 0..d {
+        let a = xp[i] - xs[i] - half_eps2 * score_at(g, i, neg);
+        let c = xs[i] - xp[i] - half_eps2 * score_at(gp, i, neg);
+        fwd += a * a;
+        bwd += c * c;
+    }
+    e - ep + (fwd - bwd) * inv_2eps2
+}
+
+/// An accepted MALA move: x ← x′ and its score (or gradient) with it.
+#[cube]
+pub fn mala_accept(xs: &mut Array<f32>, g: &mut Array<f32>, xp: &Array<f32>, gp: &Array<f32>, #[comptime] d: usize) {
+    for i in 0..d {
+        xs[i] = xp[i];
+        g[i] = gp[i];
+    }
+}
+
 #[cube]
 fn ula_sample(
     w: &[f32],
@@ -221,17 +329,11 @@ fn ula_sample(
     }
     for k in 0..steps {
         let _e = eval_any(w, meta, &xs, &mut g, &mut h, 0usize, 0usize, spec, true, false);
-        let slo = stream_lo(rng.step_lo, k);
-        let shi = stream_hi(rng.step_lo, rng.step_hi, k);
-        fill_normals(&mut z, b, slo, shi, rng.seed_lo, rng.seed_hi, d);
-        for i in 0..d {
-            // x += (ε²/2)·s + ε z with s = −∇E, in the CPU's order.
-            xs[i] += half_eps2 * (-g[i]) + eps * z[i];
-        }
+        step_normals(&mut z, b, k, rng, d);
+        // s = −∇E.
+        ula_update(&mut xs, &g, &z, half_eps2, eps, d, true);
     }
-    for i in 0..d {
-        x[b * d + i] = xs[i];
-    }
+    store_row(&xs, b, x, d);
 }
 
 /// `steps` ULA steps on every chain of `x` (B×d, in place).
@@ -287,36 +389,18 @@ fn mala_sample(
     let mut e = eval_any(w, meta, &xs, &mut g, &mut h, 0usize, 0usize, spec, true, false);
     let mut acc = accepts[b];
     for k in 0..steps {
-        let slo = stream_lo(rng.step_lo, k);
-        let shi = stream_hi(rng.step_lo, rng.step_hi, k);
-        fill_normals(&mut xp, b, slo, shi, rng.seed_lo, rng.seed_hi, d);
-        for i in 0..d {
-            xp[i] = xs[i] + half_eps2 * (-g[i]) + eps * xp[i];
-        }
+        step_normals(&mut xp, b, k, rng, d);
+        mala_propose(&xs, &g, &mut xp, half_eps2, eps, d, true);
         let ep = eval_any(w, meta, &xp, &mut gp, &mut h, 0usize, 0usize, spec, true, false);
-        let mut fwd = 0.0f32;
-        let mut bwd = 0.0f32;
-        for i in 0..d {
-            let a = xp[i] - xs[i] - half_eps2 * (-g[i]);
-            let c = xs[i] - xp[i] - half_eps2 * (-gp[i]);
-            fwd += a * a;
-            bwd += c * c;
-        }
-        let log_alpha = e - ep + (fwd - bwd) * inv_2eps2;
-        let u = uniform_at(rng.seed_lo, rng.seed_hi, slo, shi | 0x8000_0000u32, b as u32, 0u32);
-        if f32::ln(u) < log_alpha {
+        let log_alpha = mala_log_alpha(&xs, &g, &xp, &gp, e, ep, half_eps2, inv_2eps2, d, true);
+        if f32::ln(accept_uniform(b, k, rng)) < log_alpha {
             acc += 1u32;
             e = ep;
-            for i in 0..d {
-                xs[i] = xp[i];
-                g[i] = gp[i];
-            }
+            mala_accept(&mut xs, &mut g, &xp, &gp, d);
         }
     }
     accepts[b] = acc;
-    for i in 0..d {
-        x[b * d + i] = xs[i];
-    }
+    store_row(&xs, b, x, d);
 }
 
 /// `steps` MALA steps on every chain of `x` (in place); `accepts[b]` is

@@ -58,7 +58,7 @@
 
 use crate::device::GpuDevice;
 use crate::error::{KernelError, Result};
-use crate::fallback::{Fallback, FallbackLog, FallbackRecord, Op, Placement};
+use crate::fallback::{Fallback, FallbackLog, Op};
 use crate::family::GpuFamily;
 use crate::launch::upload_f32;
 use crate::mlp2::Mlp2;
@@ -178,45 +178,6 @@ impl<M: GpuFamily> GpuEnergy<M> {
         Ok(g)
     }
 
-    /// Plans launches for a loop budget of `budget` iterations per
-    /// invocation instead of the adapter's own ([`GpuDevice::loop_budget`]);
-    /// `None` means one launch per call. Smaller budgets split launches
-    /// more finely and refuse more (tests use this to exercise the split
-    /// and refused paths on any adapter); a budget above the adapter's
-    /// gives wrong results there.
-    pub fn with_loop_budget(mut self, budget: Option<u64>) -> Self {
-        self.loop_budget = budget;
-        self
-    }
-
-    /// Sets what an operation the kernels cannot hold does
-    /// ([`crate::fallback`]): [`Fallback::Refuse`] (the default) returns
-    /// [`KernelError::NotOnDevice`], [`Fallback::CpuTwin`] runs the CPU
-    /// twin and records the call ([`GpuEnergy::fallbacks`]).
-    pub fn with_fallback(mut self, fallback: Fallback) -> Self {
-        self.fallback = fallback;
-        self
-    }
-
-    /// The fallback policy.
-    pub fn fallback(&self) -> Fallback {
-        self.fallback
-    }
-
-    /// Every operation that ran on the CPU twin so far (only under
-    /// [`Fallback::CpuTwin`]), with the reason and the number of calls.
-    pub fn fallbacks(&self) -> Vec<FallbackRecord> {
-        self.log.snapshot()
-    }
-
-    /// Where `op` runs for this model on this adapter, under this policy:
-    /// on the device, on the CPU twin, or refused (with the reason).
-    /// Errors of the model itself (a Hessian of a ReLU network) are not
-    /// placements: such a call fails as on the CPU twin.
-    pub fn placement(&self, op: Op) -> Placement {
-        Placement::decide(self.fallback, self.why_not(op))
-    }
-
     /// Whether `v_hess_v` runs on the device for this model (a smooth
     /// model whose samples fit the kernel's per-thread state and the loop
     /// budget).
@@ -244,23 +205,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
         &self.spec
     }
 
-    /// Whether every one of `ops` runs on the device. If one does not:
-    /// under [`Fallback::Refuse`] its [`KernelError::NotOnDevice`], under
-    /// [`Fallback::CpuTwin`] `Ok(false)` (the caller runs the CPU twin),
-    /// recorded.
-    fn route(&self, ops: &[Op]) -> Result<bool> {
-        for &op in ops {
-            match self.placement(op) {
-                Placement::Device => {}
-                Placement::Refused(why) => return Err(KernelError::NotOnDevice(why)),
-                Placement::CpuTwin(why) => {
-                    self.log.record(&why);
-                    return Ok(false);
-                }
-            }
-        }
-        Ok(true)
-    }
+    crate::fallback::placement_policy!();
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())

@@ -28,7 +28,7 @@
 
 use crate::device::GpuDevice;
 use crate::error::{KernelError, Result};
-use crate::fallback::{Fallback, FallbackLog, FallbackRecord, NotOnDevice, Op, Placement, Remedy};
+use crate::fallback::{Fallback, FallbackLog, NotOnDevice, Op, Remedy};
 use crate::launch::{arg, grid, upload_f32};
 use crate::sym::{sym_kernel, SymSpec};
 use cubecl::bytes::Bytes;
@@ -211,36 +211,6 @@ impl GpuSym {
         })
     }
 
-    /// Plans the Langevin launches and the reductions for a loop budget of
-    /// `budget` iterations per invocation instead of the adapter's own
-    /// (as [`crate::GpuEnergy::with_loop_budget`]).
-    pub fn with_loop_budget(mut self, budget: Option<u64>) -> Self {
-        self.loop_budget = budget;
-        self
-    }
-
-    /// Sets the fallback policy (as [`crate::GpuEnergy::with_fallback`]).
-    pub fn with_fallback(mut self, fallback: Fallback) -> Self {
-        self.fallback = fallback;
-        self
-    }
-
-    /// The fallback policy.
-    pub fn fallback(&self) -> Fallback {
-        self.fallback
-    }
-
-    /// Every operation that ran on the CPU twin so far (only under
-    /// [`Fallback::CpuTwin`]).
-    pub fn fallbacks(&self) -> Vec<FallbackRecord> {
-        self.log.snapshot()
-    }
-
-    /// Where `op` runs for this model on this adapter, under this policy.
-    pub fn placement(&self, op: Op) -> Placement {
-        Placement::decide(self.fallback, self.why_not(op))
-    }
-
     /// The CPU twin (same θ).
     pub fn cpu(&self) -> &SymEnergy<f32> {
         &self.cpu
@@ -294,21 +264,7 @@ impl GpuSym {
         })
     }
 
-    /// As [`crate::GpuEnergy`]'s: whether all of `ops` run on the device;
-    /// the refusal, or `Ok(false)` (recorded) for the CPU twin.
-    fn route(&self, ops: &[Op]) -> Result<bool> {
-        for &op in ops {
-            match self.placement(op) {
-                Placement::Device => {}
-                Placement::Refused(why) => return Err(KernelError::NotOnDevice(why)),
-                Placement::CpuTwin(why) => {
-                    self.log.record(&why);
-                    return Ok(false);
-                }
-            }
-        }
-        Ok(true)
-    }
+    crate::fallback::placement_policy!();
 
     /// A compiled gradient or curvature program (the caller routed `op`).
     fn spec(&self, op: Op) -> Result<&SymSpec> {

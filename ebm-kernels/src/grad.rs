@@ -1,8 +1,10 @@
 //! Parameter gradients of the energy, Σᵦ wᵦ ∇θE(xᵦ) (seed eq 2–3), on the
 //! device in two kernels:
 //!
-//! 1. [`grad_rows_kernel()`]: one thread per sample writes its weighted
-//!    gradient wᵦ∇θE(xᵦ) as a row of a (chunk × P) buffer;
+//! 1. [`crate::param_rows::param_rows_kernel()`] with
+//!    [`RowTarget::Energy`](crate::param_rows::RowTarget::Energy): one
+//!    thread per sample writes its weighted gradient wᵦ∇θE(xᵦ) as a row of
+//!    a (chunk × P) buffer;
 //! 2. [`reduce_rows_kernel()`]: one thread per parameter sums the rows
 //!    (adding to the output for the second and later chunks).
 //!
@@ -15,51 +17,37 @@
 //!   ∂E/∂Lₖ,ᵢⱼ = γₖ(rᵢuⱼ − δᵢⱼ/Lₖ,ᵢᵢ) (full), ∂E/∂log lₖᵢ = γₖ(uᵢ² − 1) (diagonal);
 //! - RBM: ∂F/∂bᵢ = −ρᵢ(xᵢ − bᵢ), ∂F/∂cⱼ = −hⱼ, ∂F/∂Wⱼᵢ = −hⱼ x̃ᵢ,
 //!   ∂F/∂log σᵢ = −ρᵢ(xᵢ − bᵢ)² + 2x̃ᵢmᵢ.
+//!
+//! The non-MLP rows live in the family modules [`crate::gaussian`],
+//! [`crate::ica`], [`crate::mixture`], [`crate::rbm`]; [`grad_any()`]
+//! dispatches to them.
 
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
-use crate::act::{act3, log1p};
-use crate::packed::tri;
+use crate::gaussian::gaussian_grad;
+use crate::ica::ica_grad;
+use crate::mixture::mixture_grad;
+use crate::mlp::{mlp_forward, mlp_out_offset};
+use crate::rbm::rbm_grad;
 use crate::spec::*;
 use cubecl::prelude::*;
 
 #[cube]
 fn mlp_grad(w: &[f32], dims: &[u32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
     let layers = spec.a;
-    let d = spec.d;
     // z₀ = x and every z_l, σ′(a_l) of every hidden unit, two work vectors.
     let mut z = Array::<f32>::new(comptime!(spec.d + spec.wsum));
     let mut s1 = Array::<f32>::new(spec.wsum);
+    let mut no_s2 = Array::<f32>::new(1usize);
+    let mut no_s3 = Array::<f32>::new(1usize);
     let mut cur = Array::<f32>::new(spec.wmax);
     let mut nxt = Array::<f32>::new(spec.wmax);
-    for i in 0..d {
-        z[i] = xin[i];
-    }
-    let mut off = 0usize;
-    let mut zin = 0usize;
-    let mut aoff = 0usize;
-    let mut n_in = d.runtime();
-    for l in 0..layers {
-        let n_out = dims[l + 1] as usize;
-        let boff = off + n_out * n_in;
-        let zout = zin + n_in;
-        for k in 0..n_out {
-            let r = off + k * n_in;
-            let mut a = 0.0f32;
-            for j in 0..n_in {
-                a += w[r + j] * z[zin + j];
-            }
-            a += w[boff + k];
-            let f = act3(a, spec.variant);
-            z[zout + k] = f.v;
-            s1[aoff + k] = f.d1;
-        }
-        off = boff + n_out;
-        zin = zout;
-        aoff += n_out;
-        n_in = n_out;
-    }
+    mlp_forward(w, dims, xin, &mut z, &mut s1, &mut no_s2, &mut no_s3, spec, false, false);
+    let n_in = dims[layers] as usize;
+    let mut off = mlp_out_offset(dims, spec);
+    let mut zin = comptime!(spec.d + spec.wsum) - n_in;
+    let mut aoff = spec.wsum.runtime();
     // Output layer: ∂E/∂w_out = z_L, ∂E/∂b_out = 1; γ_L = w_out.
     for k in 0..n_in {
         out[row + off + k] = wb * z[zin + k];
@@ -97,233 +85,23 @@ fn mlp_grad(w: &[f32], dims: &[u32], xin: &Array<f32>, out: &mut [f32], row: usi
     }
 }
 
+/// The row wᵦ∇θE(x) of `spec`'s family at `out[row ..]`.
 #[cube]
-fn gaussian_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
-    let d = spec.d;
-    let mut r = Array::<f32>::new(d);
-    let mut u = Array::<f32>::new(d);
-    for i in 0..d {
-        r[i] = xin[i] - w[i];
-    }
-    for j in 0..d {
-        let mut acc = 0.0f32;
-        for i in j..d {
-            acc += w[d + tri(i, j)] * r[i];
-        }
-        u[j] = acc;
-    }
-    for i in 0..d {
-        let base = d + tri(i, 0);
-        let mut g = 0.0f32;
-        for j in 0..i + 1 {
-            g += w[base + j] * u[j];
-            out[row + base + j] = wb * r[i] * u[j];
-        }
-        out[row + i] = -wb * g;
-    }
-}
-
-#[cube]
-fn ica_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
-    let d = spec.d;
-    let k = spec.a;
-    for c in 0..k {
-        let r = c * d;
-        let mut s = 0.0f32;
-        for j in 0..d {
-            s += w[r + j] * xin[j];
-        }
-        let g1 = if comptime!(spec.variant == 2) {
-            let hs2 = 0.5f32 * s * s;
-            let q = 1.0f32 + hs2;
-            out[row + k * d + c] = wb * log1p(hs2);
-            w[k * d + c] * s / q
-        } else {
-            let scale = comptime!(if spec.variant == 1 { 0.5f32 } else { 1.0f32 });
-            let h = s * scale;
-            let e = f32::exp(-2.0f32 * f32::abs(h));
-            let t = (1.0f32 - e) / (1.0f32 + e);
-            select(h < 0.0f32, -t, t)
-        };
-        for j in 0..d {
-            out[row + r + j] = wb * g1 * xin[j];
-        }
-    }
-}
-
-#[cube]
-fn mixture_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
-    let d = spec.d;
-    let k = spec.a;
-    let diag = comptime!(spec.variant == 1);
-    let flen = comptime!(if spec.variant == 1 { spec.d } else { spec.d * (spec.d + 1) / 2 });
-    let fbase = k + k * d;
-    let mut r = Array::<f32>::new(d);
-    let mut u = Array::<f32>::new(d);
-    let mut e = Array::<f32>::new(spec.a);
-    let mut amax = w[0];
-    for c in 1..k {
-        amax = f32::max(amax, w[c]);
-    }
-    let mut asum = 0.0f32;
-    for c in 0..k {
-        asum += f32::exp(w[c] - amax);
-    }
-    let lse = amax + f32::ln(asum);
-    let df = comptime!(spec.d as f32);
-    // Pass 1: component energies eₖ.
-    let mut emin = 0.0f32;
-    for c in 0..k {
-        let mu = k + c * d;
-        let f = fbase + c * flen;
-        let mut logdet = 0.0f32;
-        let mut uu = 0.0f32;
-        for i in 0..d {
-            r[i] = xin[i] - w[mu + i];
-        }
-        if comptime!(diag) {
-            for i in 0..d {
-                logdet += w[f + i];
-                let ui = f32::exp(w[f + i]) * r[i];
-                uu += ui * ui;
-            }
-        } else {
-            for j in 0..d {
-                let mut acc = 0.0f32;
-                for i in j..d {
-                    acc += w[f + tri(i, j)] * r[i];
-                }
-                uu += acc * acc;
-                logdet += f32::ln(f32::abs(w[f + tri(j, j)]));
-            }
-        }
-        let ec = lse - w[c] + 0.918_938_5f32 * df - logdet + 0.5f32 * uu;
-        e[c] = ec;
-        if c == 0 || ec < emin {
-            emin = ec;
-        }
-    }
-    let mut ssum = 0.0f32;
-    for c in 0..k {
-        let t = f32::exp(emin - e[c]);
-        e[c] = t;
-        ssum += t;
-    }
-    // Pass 2: γₖ and the per-component gradients.
-    for c in 0..k {
-        let gam = e[c] / ssum;
-        let pi = f32::exp(w[c] - lse);
-        out[row + c] = wb * (pi - gam);
-        let wg = wb * gam;
-        let mu = k + c * d;
-        let f = fbase + c * flen;
-        for i in 0..d {
-            r[i] = xin[i] - w[mu + i];
-        }
-        if comptime!(diag) {
-            for i in 0..d {
-                let l = f32::exp(w[f + i]);
-                let ui = l * r[i];
-                out[row + mu + i] = -wg * l * ui;
-                out[row + f + i] = wg * (ui * ui - 1.0f32);
-            }
-        } else {
-            for j in 0..d {
-                let mut acc = 0.0f32;
-                for i in j..d {
-                    acc += w[f + tri(i, j)] * r[i];
-                }
-                u[j] = acc;
-            }
-            for i in 0..d {
-                let base = f + tri(i, 0);
-                let mut g = 0.0f32;
-                for j in 0..i + 1 {
-                    g += w[base + j] * u[j];
-                    out[row + base + j] = wg * r[i] * u[j];
-                }
-                out[row + base + i] = wg * (r[i] * u[i] - 1.0f32 / w[base + i]);
-                out[row + mu + i] = -wg * g;
-            }
-        }
-    }
-}
-
-#[cube]
-fn rbm_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
-    let d = spec.d;
-    let nh = spec.a;
-    let wbase = d + nh;
-    let sbase = wbase + nh * d;
-    let mut xt = Array::<f32>::new(d);
-    let mut m = Array::<f32>::new(d);
-    for i in 0..d {
-        xt[i] = f32::exp(-2.0f32 * w[sbase + i]) * xin[i];
-        m[i] = 0.0f32;
-    }
-    for j in 0..nh {
-        let r = wbase + j * d;
-        let mut a = w[d + j];
-        for i in 0..d {
-            a += w[r + i] * xt[i];
-        }
-        let ex = f32::exp(-f32::abs(a));
-        let inv = 1.0f32 / (1.0f32 + ex);
-        let mut h = ex * inv;
-        if a >= 0.0f32 {
-            h = inv;
-        }
-        out[row + d + j] = -wb * h;
-        for i in 0..d {
-            out[row + r + i] = -wb * h * xt[i];
-            m[i] += h * w[r + i];
-        }
-    }
-    for i in 0..d {
-        let p = f32::exp(-2.0f32 * w[sbase + i]);
-        let dx = xin[i] - w[i];
-        out[row + i] = -wb * p * dx;
-        out[row + sbase + i] = wb * (2.0f32 * xt[i] * m[i] - p * dx * dx);
-    }
-}
-
-#[cube]
-fn grad_any(w: &[f32], meta: &[u32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
-    if comptime!(spec.family == FAM_MLP) {
-        mlp_grad(w, meta, xin, out, row, wb, spec);
-    } else if comptime!(spec.family == FAM_GAUSSIAN) {
-        gaussian_grad(w, xin, out, row, wb, spec);
-    } else if comptime!(spec.family == FAM_ICA) {
-        ica_grad(w, xin, out, row, wb, spec);
-    } else if comptime!(spec.family == FAM_MIXTURE) {
-        mixture_grad(w, xin, out, row, wb, spec);
-    } else {
-        rbm_grad(w, xin, out, row, wb, spec);
-    }
-}
-
-/// Rows `rows[b·P ..]` ← w_{b0+b} ∇θE(x_{b0+b}) for the `n` samples from
-/// `b0` (θ read from global memory: each thread reads all of it once).
-#[cube(launch)]
-pub fn grad_rows_kernel(
-    x: &[f32],
-    weights: &[f32],
-    theta: &[f32],
+pub fn grad_any(
+    w: &[f32],
     meta: &[u32],
-    rows: &mut [f32],
-    b0: u32,
-    n: u32,
+    xin: &Array<f32>,
+    out: &mut [f32],
+    row: usize,
+    wb: f32,
     #[comptime] spec: Spec,
 ) {
-    let t = ABSOLUTE_POS;
-    if t < n as usize {
-        let d = spec.d;
-        let b = b0 as usize + t;
-        let mut xs = Array::<f32>::new(d);
-        for i in 0..d {
-            xs[i] = x[b * d + i];
-        }
-        grad_any(theta, meta, &xs, rows, t * spec.n_params, weights[b], spec);
+    match spec.family {
+        Family::Mlp => mlp_grad(w, meta, xin, out, row, wb, spec),
+        Family::Gaussian => gaussian_grad(w, xin, out, row, wb, spec),
+        Family::Ica => ica_grad(w, xin, out, row, wb, spec),
+        Family::Mixture => mixture_grad(w, xin, out, row, wb, spec),
+        Family::Rbm => rbm_grad(w, xin, out, row, wb, spec),
     }
 }
 

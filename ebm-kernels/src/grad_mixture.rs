@@ -28,6 +28,7 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
+use crate::mixture::{component_energy, exp_shift, logits_lse};
 use crate::packed::tri;
 use crate::spec::*;
 use cubecl::prelude::*;
@@ -58,16 +59,7 @@ pub fn mixture_row(
     let mut gb = Array::<f32>::new(d);
     let mut wv = Array::<f32>::new(d);
     let mut a = Array::<f32>::new(d);
-    let mut amax = w[0];
-    for c in 1..k {
-        amax = f32::max(amax, w[c]);
-    }
-    let mut asum = 0.0f32;
-    for c in 0..k {
-        asum += f32::exp(w[c] - amax);
-    }
-    let lse = amax + f32::ln(asum);
-    let df = comptime!(spec.d as f32);
+    let lse = logits_lse(w, k);
     // Pass 1: eₖ and gₖ.
     let mut emin = 0.0f32;
     for c in 0..k {
@@ -106,18 +98,13 @@ pub fn mixture_row(
                 g[gc + i] = acc;
             }
         }
-        let ec = lse - w[c] + 0.918_938_5f32 * df - logdet + 0.5f32 * uu;
+        let ec = component_energy(lse, w[c], logdet, uu, spec);
         e[c] = ec;
         if c == 0 || ec < emin {
             emin = ec;
         }
     }
-    let mut ssum = 0.0f32;
-    for c in 0..k {
-        let t = f32::exp(emin - e[c]);
-        e[c] = t;
-        ssum += t;
-    }
+    let ssum = exp_shift(&mut e, emin, k);
     for c in 0..k {
         e[c] /= ssum;
     }

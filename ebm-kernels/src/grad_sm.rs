@@ -1,7 +1,8 @@
 //! Σᵦ wᵦ ∇θ 𝒥(xᵦ) on the device for the MLP, with the exact
 //! score-matching integrand 𝒥 = Σᵢ ½(∂ᵢE)² − ∂²ᵢᵢE (seed eq 12), in the
-//! two-kernel shape of [`crate::grad`]: [`sm_rows_kernel()`] writes one
-//! weighted per-sample gradient row per thread, and
+//! two-kernel shape of [`crate::grad`]: [`crate::param_rows::param_rows_kernel()`]
+//! with `RowTarget::ScoreMatching` writes one weighted per-sample gradient
+//! row per thread, and
 //! `crate::grad::reduce_rows_kernel` sums the rows over the batch.
 //!
 //! The twin of `ebm_core::mlp::grad_sm` (reverse-over-forward; derivation
@@ -22,7 +23,8 @@
 //!    range only) and c̄_l: δ̄_l = W_l γ̄_{l−1}, W̄_l += δ_l γ̄_{l−1}ᵀ,
 //!    γ̄_l = σ′ ⊙ δ̄_l + σ″ ⊙ c̄_l, ā_l += γ_l ⊙ (σ″ ⊙ δ̄_l + σ‴ ⊙ c̄_l);
 //!    w̄_out = γ̄_L, b̄_out = 0;
-//! 4. ā carried down the forward pass ([`crate::grad_vdx::forward_adjoint()`]).
+//! 4. ā carried down the forward pass ([`crate::grad_vdx::forward_adjoint()`]);
+//!    steps 3 and 4 are [`crate::grad_vdx::adjoint_passes()`].
 //!
 //! Every step is linear in the seeds (γ̄₀, c̄_l, and the j̄ and ā sources
 //! of step 2), and the columns i are independent, so the coordinates can
@@ -39,8 +41,7 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
-use crate::grad_families::family_row;
-use crate::grad_vdx::{forward_adjoint, mlp_fwd_bwd, sweep_cost};
+use crate::grad_vdx::{adjoint_passes, mlp_fwd_bwd, sweep_cost};
 use crate::spec::*;
 use cubecl::prelude::*;
 
@@ -159,7 +160,7 @@ pub fn mlp_sm(
             }
         }
     }
-    // Step 3: the adjoint of the backward pass.
+    // Steps 3 and 4: γ̄₀ = wᵦ γ₀ on the first range.
     for i in 0..d {
         let mut g = 0.0f32;
         if seed_g {
@@ -167,74 +168,11 @@ pub fn mlp_sm(
         }
         gb[i] = g;
     }
-    let mut off = 0usize;
-    let mut zin = 0usize;
-    let mut aoff = 0usize;
-    let mut n_in = d.runtime();
-    for l in 0..layers {
-        let n_out = dims[l + 1] as usize;
-        for k in 0..n_out {
-            let u = aoff + k;
-            let dk = gam[u] * s1[u];
-            let r = off + k * n_in;
-            let mut acc = 0.0f32;
-            for j in 0..n_in {
-                let g = gb[zin + j];
-                acc += w[r + j] * g;
-                out[row + r + j] += dk * g;
-            }
-            gb[zin + n_in + k] = s1[u] * acc + s2[u] * cb[u];
-            ab[u] += gam[u] * (s2[u] * acc + s3[u] * cb[u]);
-        }
-        off += n_out * n_in + n_out;
-        zin += n_in;
-        aoff += n_out;
-        n_in = n_out;
-    }
-    for k in 0..n_in {
-        out[row + off + k] = gb[zin + k];
-    }
-    // Step 4.
-    forward_adjoint(w, dims, &z, &s1, &mut ab, out, row, off, zin, spec);
+    adjoint_passes(w, dims, &z, &gam, &s1, &s2, &s3, &cb, &mut gb, &mut ab, out, row, spec, true);
 }
 
-/// Rows `rows[t·P ..]` ← w_b ∇θ of the part of 𝒥(x_b) from coordinates
-/// `lo..hi` (plus the ½‖∇ₓE‖² part when `seed_g` ≠ 0), b = b0 + t, for the
-/// `n` samples from `b0`; for the families of [`crate::grad_families`]
-/// (which ignore `lo`, `hi` and `seed_g`) the whole of 𝒥.
-#[cube(launch)]
-pub fn sm_rows_kernel(
-    x: &[f32],
-    weights: &[f32],
-    theta: &[f32],
-    meta: &[u32],
-    rows: &mut [f32],
-    b0: u32,
-    n: u32,
-    lo: u32,
-    hi: u32,
-    seed_g: u32,
-    #[comptime] spec: Spec,
-) {
-    let t = ABSOLUTE_POS;
-    if t < n as usize {
-        let d = spec.d;
-        let b = b0 as usize + t;
-        let mut xs = Array::<f32>::new(d);
-        for i in 0..d {
-            xs[i] = x[b * d + i];
-        }
-        let row = t * spec.n_params;
-        if comptime!(spec.family == FAM_MLP) {
-            mlp_sm(theta, meta, &xs, &xs, rows, row, weights[b], lo as usize, hi as usize, seed_g != 0u32, spec, false);
-        } else {
-            family_row(theta, &xs, &xs, rows, row, weights[b], spec, true);
-        }
-    }
-}
-
-/// Upper bounds on the loop iterations of one [`sm_rows_kernel()`]
-/// invocation (`meta` holds the MLP widths d, H₁ … H_L, 1, `n_params` the
+/// Upper bounds on the loop iterations of one MLP invocation of
+/// [`crate::param_rows::param_rows_kernel()`] with `RowTarget::ScoreMatching` (`meta` holds the MLP widths d, H₁ … H_L, 1, `n_params` the
 /// length of θ): `(base, per_coordinate)`, so a launch over a range of r
 /// coordinates runs at most base + r·per_coordinate (each padded by a
 /// quarter).

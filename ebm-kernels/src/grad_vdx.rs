@@ -1,7 +1,8 @@
 //! Σᵦ wᵦ ∇θ (vᵦᵀ∇ₓE(xᵦ)) on the device for the MLP (denoising score
 //! matching, seed eq 13, and sliced score matching), in the two-kernel
-//! shape of [`crate::grad`]: [`vdx_rows_kernel()`] writes one weighted
-//! per-sample gradient row per thread, `crate::grad::reduce_rows_kernel`
+//! shape of [`crate::grad`]: [`crate::param_rows::param_rows_kernel()`] with
+//! `RowTarget::VDotGradX` writes one weighted per-sample gradient row per
+//! thread, `crate::grad::reduce_rows_kernel`
 //! sums the rows over the batch.
 //!
 //! Per sample (notation of [`crate::mlp`]; the twin of
@@ -25,8 +26,7 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
-use crate::act::act3;
-use crate::grad_families::family_row;
+use crate::mlp::{mlp_forward, mlp_out_offset};
 use crate::spec::*;
 use cubecl::prelude::*;
 
@@ -50,38 +50,10 @@ pub fn mlp_fwd_bwd(
     #[comptime] with_s3: bool,
 ) {
     let layers = spec.a;
-    let d = spec.d;
-    for i in 0..d {
-        z[i] = xin[i];
-    }
-    let mut off = 0usize;
-    let mut zin = 0usize;
-    let mut aoff = 0usize;
-    let mut n_in = d.runtime();
-    for l in 0..layers {
-        let n_out = dims[l + 1] as usize;
-        let boff = off + n_out * n_in;
-        let zout = zin + n_in;
-        for k in 0..n_out {
-            let r = off + k * n_in;
-            let mut a = 0.0f32;
-            for j in 0..n_in {
-                a += w[r + j] * z[zin + j];
-            }
-            a += w[boff + k];
-            let f = act3(a, spec.variant);
-            z[zout + k] = f.v;
-            s1[aoff + k] = f.d1;
-            s2[aoff + k] = f.d2;
-            if comptime!(with_s3) {
-                s3[aoff + k] = crate::act::act_d3(a, spec.variant);
-            }
-        }
-        off = boff + n_out;
-        zin = zout;
-        aoff += n_out;
-        n_in = n_out;
-    }
+    mlp_forward(w, dims, xin, z, s1, s2, s3, spec, true, with_s3);
+    let n_in = dims[layers] as usize;
+    let mut off = mlp_out_offset(dims, spec);
+    let mut aoff = spec.wsum.runtime();
     // γ_L = w_out, then γ_{l−1} = W_lᵀ (γ_l ⊙ σ′(a_l)).
     aoff -= n_in;
     for k in 0..n_in {
@@ -163,8 +135,9 @@ pub fn forward_adjoint(
     }
 }
 
+/// The MLP row wᵦ∇θ(vᵀ∇ₓE(x)) (module docs) at `out[row ..]`.
 #[cube]
-fn mlp_vdx(
+pub fn mlp_vdx(
     w: &[f32],
     dims: &[u32],
     xin: &Array<f32>,
@@ -174,7 +147,6 @@ fn mlp_vdx(
     wb: f32,
     #[comptime] spec: Spec,
 ) {
-    let layers = spec.a;
     let d = spec.d;
     let mut z = Array::<f32>::new(comptime!(spec.d + spec.wsum));
     let mut gb = Array::<f32>::new(comptime!(spec.d + spec.wsum));
@@ -189,10 +161,39 @@ fn mlp_vdx(
     for i in 0..d {
         gb[i] = wb * vin[i];
     }
+    let no_s3 = Array::<f32>::new(1usize);
+    let no_cb = Array::<f32>::new(1usize);
+    adjoint_passes(w, dims, &z, &gam, &s1, &s2, &no_s3, &no_cb, &mut gb, &mut ab, out, row, spec, false);
+}
+
+/// Steps 2–3 of the module docs (and steps 3–4 of [`crate::grad_sm`]):
+/// the adjoint of the backward pass seeded with γ̄₀ in `gb`, writing W̄_l
+/// (added to the row when `sm`) and w̄_out = γ̄_L, then ā carried down the
+/// forward pass ([`forward_adjoint()`]). With `sm` the score-matching
+/// seeds c̄ enter (γ̄_l += σ″ ⊙ c̄_l, ā_l += γ_l ⊙ (σ″ ⊙ δ̄_l + σ‴ ⊙ c̄_l));
+/// without, ā_l = γ_l ⊙ σ″ ⊙ δ̄_l, b̄_out = 0, and `s3`, `cb` are unused.
+#[cube]
+pub fn adjoint_passes(
+    w: &[f32],
+    dims: &[u32],
+    z: &Array<f32>,
+    gam: &Array<f32>,
+    s1: &Array<f32>,
+    s2: &Array<f32>,
+    s3: &Array<f32>,
+    cb: &Array<f32>,
+    gb: &mut Array<f32>,
+    ab: &mut Array<f32>,
+    out: &mut [f32],
+    row: usize,
+    #[comptime] spec: Spec,
+    #[comptime] sm: bool,
+) {
+    let layers = spec.a;
     let mut off = 0usize;
     let mut zin = 0usize;
     let mut aoff = 0usize;
-    let mut n_in = d.runtime();
+    let mut n_in = spec.d.runtime();
     for l in 0..layers {
         let n_out = dims[l + 1] as usize;
         for k in 0..n_out {
@@ -203,10 +204,19 @@ fn mlp_vdx(
             for j in 0..n_in {
                 let g = gb[zin + j];
                 acc += w[r + j] * g;
-                out[row + r + j] = dk * g;
+                if comptime!(sm) {
+                    out[row + r + j] += dk * g;
+                } else {
+                    out[row + r + j] = dk * g;
+                }
             }
-            gb[zin + n_in + k] = s1[u] * acc;
-            ab[u] = gam[u] * s2[u] * acc;
+            if comptime!(sm) {
+                gb[zin + n_in + k] = s1[u] * acc + s2[u] * cb[u];
+                ab[u] += gam[u] * (s2[u] * acc + s3[u] * cb[u]);
+            } else {
+                gb[zin + n_in + k] = s1[u] * acc;
+                ab[u] = gam[u] * s2[u] * acc;
+            }
         }
         off += n_out * n_in + n_out;
         zin += n_in;
@@ -216,40 +226,10 @@ fn mlp_vdx(
     for k in 0..n_in {
         out[row + off + k] = gb[zin + k];
     }
-    out[row + off + n_in] = 0.0f32;
-    forward_adjoint(w, dims, &z, &s1, &mut ab, out, row, off, zin, spec);
-}
-
-/// Rows `rows[t·P ..]` ← w_b ∇θ(v_bᵀ∇ₓE(x_b)), b = b0 + t, for the `n`
-/// samples from `b0` (MLP, or the families of [`crate::grad_families`]).
-#[cube(launch)]
-pub fn vdx_rows_kernel(
-    x: &[f32],
-    v: &[f32],
-    weights: &[f32],
-    theta: &[f32],
-    meta: &[u32],
-    rows: &mut [f32],
-    b0: u32,
-    n: u32,
-    #[comptime] spec: Spec,
-) {
-    let t = ABSOLUTE_POS;
-    if t < n as usize {
-        let d = spec.d;
-        let b = b0 as usize + t;
-        let mut xs = Array::<f32>::new(d);
-        let mut vs = Array::<f32>::new(d);
-        for i in 0..d {
-            xs[i] = x[b * d + i];
-            vs[i] = v[b * d + i];
-        }
-        if comptime!(spec.family == FAM_MLP) {
-            mlp_vdx(theta, meta, &xs, &vs, rows, t * spec.n_params, weights[b], spec);
-        } else {
-            family_row(theta, &xs, &vs, rows, t * spec.n_params, weights[b], spec, false);
-        }
+    if comptime!(!sm) {
+        out[row + off + n_in] = 0.0f32;
     }
+    forward_adjoint(w, dims, z, s1, ab, out, row, off, zin, spec);
 }
 
 /// Sum of Σ_l H_l·(H_{l−1} + 1) over the linear layers (output included):
@@ -258,8 +238,8 @@ pub fn sweep_cost(meta: &[u32]) -> u64 {
     meta.windows(2).map(|w| w[1] as u64 * (w[0] as u64 + 1)).sum()
 }
 
-/// An upper bound on the loop iterations of one [`vdx_rows_kernel()`]
-/// invocation (`meta` holds the MLP widths d, H₁ … H_L, 1): loads, the
+/// An upper bound on the loop iterations of one MLP invocation of
+/// [`crate::param_rows::param_rows_kernel()`] with `RowTarget::VDotGradX` (`meta` holds the MLP widths d, H₁ … H_L, 1): loads, the
 /// forward and backward passes and the two adjoint sweeps, each at most
 /// one sweep over θ plus a few iterations per unit (the forward adjoint
 /// two sweeps), padded by a quarter.

@@ -1,7 +1,7 @@
 //! Σᵦ wᵦ ∇θ(vᵦᵀ∇ₓ²E(xᵦ)vᵦ) on the device (the Hessian term of sliced score
 //! matching), in the two-kernel shape of [`crate::grad`]:
-//! [`vhv_rows_kernel()`] writes one weighted per-sample gradient row per
-//! thread and `crate::grad::reduce_rows_kernel` sums the rows.
+//! [`crate::param_rows::param_rows_kernel()`] with `RowTarget::VHessV` writes one
+//! weighted per-sample gradient row per thread ([`vhv_row()`]) and `crate::grad::reduce_rows_kernel` sums the rows.
 //!
 //! Per family, with q = vᵀ∇ₓ²E v (v held fixed; notation of
 //! [`crate::vhv_families`]):
@@ -22,178 +22,52 @@
 //!
 //! Loop iterations per sample: [`vhv_row_cost`]; a sample beyond a
 //! software adapter's loop budget is refused (`GpuEnergy`'s placement).
+//!
+//! The non-MLP rows live in the family modules [`crate::gaussian`],
+//! [`crate::ica`], [`crate::rbm`] ([`crate::grad_mixture`] for the mixture);
+//! [`vhv_row()`] dispatches to them.
 
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
-use crate::grad_families::{family_row_cost, family_row_floats, source_d123};
+use crate::gaussian::gaussian_vhv_row;
+use crate::grad_families::{family_row_cost, family_row_floats};
 use crate::grad_mixture::mixture_row;
 use crate::grad_sm::{mlp_sm, sm_loop_cost};
 use crate::grad_vdx::sweep_cost;
-use crate::packed::tri;
+use crate::ica::ica_vhv_row;
+use crate::rbm::rbm_vhv_row;
 use crate::spec::*;
 use cubecl::prelude::*;
 
+/// The row wᵦ∇θ(vᵀ∇ₓ²E(x)v) of `spec`'s family (module docs) at
+/// `out[row ..]`.
 #[cube]
-fn gaussian_vhv_row(w: &[f32], vin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
-    let d = spec.d;
-    let mut a = Array::<f32>::new(d);
-    for j in 0..d {
-        let mut acc = 0.0f32;
-        for i in j..d {
-            acc += w[d + tri(i, j)] * vin[i];
-        }
-        a[j] = acc;
-    }
-    for i in 0..d {
-        out[row + i] = 0.0f32;
-        let base = d + tri(i, 0);
-        let two_v = 2.0f32 * wb * vin[i];
-        for j in 0..i + 1 {
-            out[row + base + j] = two_v * a[j];
-        }
-    }
-}
-
-#[cube]
-fn ica_vhv_row(
+pub fn vhv_row(
     w: &[f32],
-    xin: &Array<f32>,
-    vin: &Array<f32>,
-    out: &mut [f32],
-    row: usize,
-    wb: f32,
-    #[comptime] spec: Spec,
-) {
-    let d = spec.d;
-    let k = spec.a;
-    for c in 0..k {
-        let r = c * d;
-        let mut s = 0.0f32;
-        let mut t = 0.0f32;
-        for j in 0..d {
-            let wj = w[r + j];
-            s += wj * xin[j];
-            t += wj * vin[j];
-        }
-        let f = source_d123(s, spec.variant);
-        let mut al = 1.0f32;
-        if comptime!(spec.variant == 2) {
-            al = w[k * d + c];
-            out[row + k * d + c] = wb * f.b * t * t;
-        }
-        let cx = wb * al * f.c * t * t;
-        let cv = 2.0f32 * wb * al * f.b * t;
-        for j in 0..d {
-            out[row + r + j] = cx * xin[j] + cv * vin[j];
-        }
-    }
-}
-
-#[cube]
-fn rbm_vhv_row(
-    w: &[f32],
-    xin: &Array<f32>,
-    vin: &Array<f32>,
-    out: &mut [f32],
-    row: usize,
-    wb: f32,
-    #[comptime] spec: Spec,
-) {
-    let d = spec.d;
-    let nh = spec.a;
-    let wbase = d + nh;
-    let sbase = wbase + nh * d;
-    let mut xt = Array::<f32>::new(d);
-    let mut vt = Array::<f32>::new(d);
-    let mut wc = Array::<f32>::new(d);
-    let mut wd = Array::<f32>::new(d);
-    for i in 0..d {
-        let p = f32::exp(-2.0f32 * w[sbase + i]);
-        xt[i] = p * xin[i];
-        vt[i] = p * vin[i];
-        wc[i] = 0.0f32;
-        wd[i] = 0.0f32;
-        out[row + i] = 0.0f32;
-    }
-    for j in 0..nh {
-        let r = wbase + j * d;
-        let mut a = w[d + j];
-        let mut t = 0.0f32;
-        for i in 0..d {
-            let wji = w[r + i];
-            a += wji * xt[i];
-            t += wji * vt[i];
-        }
-        let ex = f32::exp(-f32::abs(a));
-        let inv = 1.0f32 / (1.0f32 + ex);
-        let hj = select(a >= 0.0f32, inv, ex * inv);
-        let hm = select(a >= 0.0f32, ex * inv, inv);
-        let h1 = hj * hm;
-        let h2 = h1 * (hm - hj);
-        let cj = h2 * t * t;
-        let dj = h1 * t;
-        out[row + d + j] = -wb * cj;
-        for i in 0..d {
-            let wji = w[r + i];
-            wc[i] += cj * wji;
-            wd[i] += dj * wji;
-            out[row + r + i] = -wb * (cj * xt[i] + 2.0f32 * dj * vt[i]);
-        }
-    }
-    for i in 0..d {
-        let p = f32::exp(-2.0f32 * w[sbase + i]);
-        let vi = vin[i];
-        out[row + sbase + i] = wb * (-2.0f32 * p * vi * vi + 2.0f32 * xt[i] * wc[i] + 4.0f32 * vt[i] * wd[i]);
-    }
-}
-
-/// Rows `rows[t·P ..]` ← w_b ∇θ(v_bᵀ∇ₓ²E(x_b)v_b), b = b0 + t, for the
-/// `n` samples from `b0` (every family; θ read from global memory).
-#[cube(launch)]
-pub fn vhv_rows_kernel(
-    x: &[f32],
-    v: &[f32],
-    weights: &[f32],
-    theta: &[f32],
     meta: &[u32],
-    rows: &mut [f32],
-    b0: u32,
-    n: u32,
+    xs: &Array<f32>,
+    vs: &Array<f32>,
+    out: &mut [f32],
+    row: usize,
+    wb: f32,
     #[comptime] spec: Spec,
 ) {
-    let t = ABSOLUTE_POS;
-    if t < n as usize {
-        let d = spec.d;
-        let b = b0 as usize + t;
-        let mut xs = Array::<f32>::new(d);
-        let mut vs = Array::<f32>::new(d);
-        for i in 0..d {
-            xs[i] = x[b * d + i];
-            vs[i] = v[b * d + i];
-        }
-        let row = t * spec.n_params;
-        let wb = weights[b];
-        if comptime!(spec.family == FAM_MLP) {
-            mlp_sm(theta, meta, &xs, &vs, rows, row, -wb, 0usize, 1usize, false, spec, true);
-        } else if comptime!(spec.family == FAM_GAUSSIAN) {
-            gaussian_vhv_row(theta, &vs, rows, row, wb, spec);
-        } else if comptime!(spec.family == FAM_ICA) {
-            ica_vhv_row(theta, &xs, &vs, rows, row, wb, spec);
-        } else if comptime!(spec.family == FAM_RBM) {
-            rbm_vhv_row(theta, &xs, &vs, rows, row, wb, spec);
-        } else {
-            mixture_row(theta, &xs, &vs, rows, row, wb, spec, false, true);
-        }
+    match spec.family {
+        Family::Mlp => mlp_sm(w, meta, xs, vs, out, row, -wb, 0usize, 1usize, false, spec, true),
+        Family::Gaussian => gaussian_vhv_row(w, vs, out, row, wb, spec),
+        Family::Ica => ica_vhv_row(w, xs, vs, out, row, wb, spec),
+        Family::Rbm => rbm_vhv_row(w, xs, vs, out, row, wb, spec),
+        Family::Mixture => mixture_row(w, xs, vs, out, row, wb, spec, false, true),
     }
 }
 
-/// An upper bound on the loop iterations of one [`vhv_rows_kernel()`]
-/// invocation (`meta` holds the MLP widths): for the MLP one coordinate of
+/// An upper bound on the loop iterations of one invocation of
+/// [`crate::param_rows::param_rows_kernel()`] with `RowTarget::VHessV` (`meta` holds the MLP widths): for the MLP one coordinate of
 /// the score-matching row plus the two extra sweeps of the direction, for
 /// the other families twice their score-matching row.
 pub fn vhv_row_cost(spec: &Spec, meta: &[u32]) -> u64 {
-    if spec.family == FAM_MLP {
+    if spec.family == Family::Mlp {
         let (base, per) = sm_loop_cost(meta, spec.n_params);
         base + per + 2 * sweep_cost(meta) + 2 * spec.d as u64
     } else {
@@ -201,9 +75,9 @@ pub fn vhv_row_cost(spec: &Spec, meta: &[u32]) -> u64 {
     }
 }
 
-/// Per-thread state of [`vhv_rows_kernel()`] in f32 values.
+/// Per-thread state of [`vhv_row()`] in f32 values.
 pub fn vhv_row_floats(spec: &Spec) -> usize {
-    if spec.family == FAM_MLP {
+    if spec.family == Family::Mlp {
         4 * spec.d + 9 * spec.wsum + 3 * spec.wmax
     } else {
         family_row_floats(spec) + 4 * spec.d

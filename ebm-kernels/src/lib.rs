@@ -29,6 +29,13 @@
 //! (log cosh, logistic, Student-t), Gaussian mixture (full, diagonal),
 //! Gaussian–Bernoulli RBM, all f32, one thread per sample, θ staged in
 //! workgroup shared memory when it fits.
+//! Each family's device functions live in its own module, beside its CPU
+//! twin in `ebm_core`: [`mlp`] (and the tiled [`mlp2`]), [`gaussian`],
+//! [`ica`], [`mixture`], [`rbm`], [`sym`]; the per-operation modules
+//! ([`fused`], [`grad`], [`vhv`], …) dispatch to them on the compile-time
+//! [`spec::Spec`], and the θ-gradient rows of every target go through one
+//! kernel, [`param_rows::param_rows_kernel()`], whose target is a
+//! compile-time [`param_rows::RowTarget`].
 //!
 //! # Example: the same model on the CPU and on the GPU
 //!
@@ -57,12 +64,14 @@
 //! ```
 
 pub mod act;
+pub mod chains;
 pub mod device;
 pub mod error;
 pub mod fallback;
 pub mod families;
 pub mod family;
 pub mod fused;
+pub mod gaussian;
 pub mod gpu_energy;
 pub mod gpu_sym;
 pub mod grad;
@@ -71,14 +80,18 @@ pub mod grad_mixture;
 pub mod grad_sm;
 pub mod grad_vdx;
 pub mod grad_vhv;
+pub mod ica;
 pub mod launch;
+pub mod mixture;
 pub mod mlp;
 pub mod mlp2;
 pub mod nce;
 pub mod packed;
+pub mod param_rows;
 pub mod philox;
 pub mod plan;
 pub mod probe;
+pub mod rbm;
 pub mod reduce;
 pub mod rows;
 pub mod spec;

@@ -19,7 +19,7 @@
 // `#[cube]` and `#[derive(CubeType)]` generate undocumented items.
 #![allow(missing_docs)]
 
-use crate::act::act3;
+use crate::act::{act3, act_d3};
 use crate::spec::Spec;
 use cubecl::prelude::*;
 
@@ -151,4 +151,66 @@ pub fn mlp_eval(
         }
     }
     e
+}
+
+/// The forward pass of one sample, keeping every layer: z₀ = x at 0, then
+/// z_l at d + Σ_{m<l} H_m, and σ′(a_l) (with σ″ when `with_s2`, σ‴ when
+/// `with_s3`) of every hidden unit at Σ_{m<l} H_m. The slots not asked for
+/// are never touched (a 1-element dummy will do). Shared by every
+/// parameter-gradient row of the MLP ([`crate::grad`],
+/// [`crate::grad_vdx`], [`crate::grad_sm`], [`crate::grad_vhv`]).
+#[cube]
+pub fn mlp_forward(
+    w: &[f32],
+    dims: &[u32],
+    xin: &Array<f32>,
+    z: &mut Array<f32>,
+    s1: &mut Array<f32>,
+    s2: &mut Array<f32>,
+    s3: &mut Array<f32>,
+    #[comptime] spec: Spec,
+    #[comptime] with_s2: bool,
+    #[comptime] with_s3: bool,
+) {
+    let layers = spec.a;
+    let d = spec.d;
+    for i in 0..d {
+        z[i] = xin[i];
+    }
+    let mut off = 0usize;
+    let mut zin = 0usize;
+    let mut aoff = 0usize;
+    let mut n_in = d.runtime();
+    for l in 0..layers {
+        let n_out = dims[l + 1] as usize;
+        let boff = off + n_out * n_in;
+        let zout = zin + n_in;
+        for k in 0..n_out {
+            let r = off + k * n_in;
+            let mut a = 0.0f32;
+            for j in 0..n_in {
+                a += w[r + j] * z[zin + j];
+            }
+            a += w[boff + k];
+            let f = act3(a, spec.variant);
+            z[zout + k] = f.v;
+            s1[aoff + k] = f.d1;
+            if comptime!(with_s2) {
+                s2[aoff + k] = f.d2;
+            }
+            if comptime!(with_s3) {
+                s3[aoff + k] = act_d3(a, spec.variant);
+            }
+        }
+        off = boff + n_out;
+        zin = zout;
+        aoff += n_out;
+        n_in = n_out;
+    }
+}
+
+/// The offset of w_out in θ (the output layer's weights; b_out follows).
+#[cube]
+pub fn mlp_out_offset(dims: &[u32], #[comptime] spec: Spec) -> usize {
+    comptime!(spec.n_params - 1) - dims[spec.a] as usize
 }

@@ -17,7 +17,7 @@
 #![allow(missing_docs)]
 
 use crate::act::{log1p, sigmoid_pair};
-use crate::fused::eval_any;
+use crate::fused::{eval_any, load_row};
 use crate::spec::Spec;
 use cubecl::prelude::*;
 
@@ -63,9 +63,7 @@ pub fn nce_kernel(
         let mut xs = Array::<f32>::new(d);
         let mut g = Array::<f32>::new(d);
         let mut h = Array::<f32>::new(d);
-        for i in 0..d {
-            xs[i] = x[b * d + i];
-        }
+        load_row(x, b, &mut xs, d);
         let e = eval_any(theta, meta, &xs, &mut g, &mut h, 0usize, 0usize, spec, false, false);
         let p = nce_point(e, log_pn[b], b < n_data as usize, c_plus_log_nu, inv_n);
         logits[b] = p.logit;

@@ -47,7 +47,7 @@ pub fn loop_cost(spec: &Spec, meta: &[u32]) -> LoopCost {
     let d = spec.d as u64;
     let k = spec.a as u64;
     match spec.family {
-        FAM_MLP => {
+        Family::Mlp => {
             let n: Vec<u64> = meta.iter().map(|&v| v as u64).collect();
             let layers = spec.a;
             let mut fwd = d + n[layers] + layers as u64;
@@ -62,16 +62,16 @@ pub fn loop_cost(spec: &Spec, meta: &[u32]) -> LoopCost {
             }
             LoopCost { energy: pad(fwd), grad: pad(bwd), hess_all: pad(per * d), hess_per_coord: pad(per) }
         }
-        FAM_GAUSSIAN => {
+        Family::Gaussian => {
             let tri = d * (d + 1) / 2;
             LoopCost { energy: pad(2 * d + tri), grad: pad(d + tri), hess_all: 0, hess_per_coord: 0 }
         }
-        FAM_ICA => LoopCost { energy: pad(d + k * (1 + 2 * d)), grad: 0, hess_all: 0, hess_per_coord: 0 },
-        FAM_MIXTURE => {
+        Family::Ica => LoopCost { energy: pad(d + k * (1 + 2 * d)), grad: 0, hess_all: 0, hess_per_coord: 0 },
+        Family::Mixture => {
             let per = if spec.variant == 1 { 2 * d } else { 3 * d + d * (d + 1) };
             LoopCost { energy: pad(2 * k + 2 * d + k * (1 + d + per)), grad: 0, hess_all: 0, hess_per_coord: 0 }
         }
-        _ => LoopCost { energy: pad(2 * d + k * (1 + 2 * d)), grad: 0, hess_all: 0, hess_per_coord: 0 },
+        Family::Rbm => LoopCost { energy: pad(2 * d + k * (1 + 2 * d)), grad: 0, hess_all: 0, hess_per_coord: 0 },
     }
 }
 
@@ -143,7 +143,10 @@ mod tests {
         let mut meta = vec![d as u32];
         meta.extend(hidden.iter().map(|&h| h as u32));
         meta.push(1);
-        (Spec { family: FAM_MLP, d, a: hidden.len(), wmax: 0, wsum: 0, variant: 0, n_params: 0, shared: false }, meta)
+        (
+            Spec { family: Family::Mlp, d, a: hidden.len(), wmax: 0, wsum: 0, variant: 0, n_params: 0, shared: false },
+            meta,
+        )
     }
 
     #[test]

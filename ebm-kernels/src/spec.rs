@@ -1,24 +1,30 @@
 //! The compile-time description of a model that specialises the fused
 //! kernels: one kernel is compiled per (family, shape, flags).
 
-/// Family code: MLP.
-pub const FAM_MLP: u32 = 0;
-/// Family code: Gaussian.
-pub const FAM_GAUSSIAN: u32 = 1;
-/// Family code: ICA / product of experts.
-pub const FAM_ICA: u32 = 2;
-/// Family code: Gaussian mixture.
-pub const FAM_MIXTURE: u32 = 3;
-/// Family code: Gaussian–Bernoulli RBM.
-pub const FAM_RBM: u32 = 4;
+/// The model family a kernel is specialised on: a compile-time value of
+/// [`Spec`], so each `#[cube]` function picks its family's code when the
+/// kernel is expanded (no family test runs on the device).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum Family {
+    /// MLP energy (`ebm_core::mlp`).
+    Mlp,
+    /// Gaussian (`ebm_core::gaussian`).
+    Gaussian,
+    /// ICA / product of experts (`ebm_core::ica`).
+    Ica,
+    /// Gaussian mixture (`ebm_core::mixture`).
+    Mixture,
+    /// Gaussian–Bernoulli RBM (`ebm_core::rbm`).
+    Rbm,
+}
 
 /// What the kernels are specialised on (all sizes are compile-time
 /// constants of the generated shader, which sizes its per-thread arrays
 /// and its shared memory from them).
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub struct Spec {
-    /// One of the `FAM_*` codes.
-    pub family: u32,
+    /// The model family.
+    pub family: Family,
     /// Data dimension d.
     pub d: usize,
     /// Family size: MLP depth L, ICA/mixture components K, RBM hidden units H.

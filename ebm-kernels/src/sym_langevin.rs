@@ -13,8 +13,9 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
-use crate::fused::{fill_normals, stream_hi, stream_lo, RngArgs};
-use crate::philox::uniform_at;
+use crate::fused::{
+    accept_uniform, mala_accept, mala_log_alpha, mala_propose, step_normals, store_row, ula_update, RngArgs,
+};
 use crate::sym::{run_program, SymSpec};
 use cubecl::prelude::*;
 
@@ -55,16 +56,10 @@ pub fn sym_ula_kernel(
                 0usize,
                 comptime!(spec.clone()),
             );
-            let slo = stream_lo(rng.step_lo, k);
-            let shi = stream_hi(rng.step_lo, rng.step_hi, k);
-            fill_normals(&mut z, b, slo, shi, rng.seed_lo, rng.seed_hi, d);
-            for i in 0..d {
-                xs[i] += half_eps2 * sc[i] + eps * z[i];
-            }
+            step_normals(&mut z, b, k, &rng, d);
+            ula_update(&mut xs, &sc, &z, half_eps2, eps, d, false);
         }
-        for i in 0..d {
-            x[b * d + i] = xs[i];
-        }
+        store_row(&xs, b, x, d);
     }
 }
 
@@ -110,12 +105,8 @@ pub fn sym_mala_kernel(
         let mut e = e1[0];
         let mut acc = accepts[b];
         for k in 0..steps {
-            let slo = stream_lo(rng.step_lo, k);
-            let shi = stream_hi(rng.step_lo, rng.step_hi, k);
-            fill_normals(&mut xp, b, slo, shi, rng.seed_lo, rng.seed_hi, d);
-            for i in 0..d {
-                xp[i] = xs[i] + half_eps2 * sc[i] + eps * xp[i];
-            }
+            step_normals(&mut xp, b, k, &rng, d);
+            mala_propose(&xs, &sc, &mut xp, half_eps2, eps, d, false);
             run_program(
                 xp.as_slice(),
                 aux,
@@ -127,28 +118,14 @@ pub fn sym_mala_kernel(
                 comptime!(spec.clone()),
             );
             let ep = e1[0];
-            let mut fwd = 0.0f32;
-            let mut bwd = 0.0f32;
-            for i in 0..d {
-                let a = xp[i] - xs[i] - half_eps2 * sc[i];
-                let c = xs[i] - xp[i] - half_eps2 * scp[i];
-                fwd += a * a;
-                bwd += c * c;
-            }
-            let log_alpha = e - ep + (fwd - bwd) * inv_2eps2;
-            let u = uniform_at(rng.seed_lo, rng.seed_hi, slo, shi | 0x8000_0000u32, b as u32, 0u32);
-            if f32::ln(u) < log_alpha {
+            let log_alpha = mala_log_alpha(&xs, &sc, &xp, &scp, e, ep, half_eps2, inv_2eps2, d, false);
+            if f32::ln(accept_uniform(b, k, &rng)) < log_alpha {
                 acc += 1u32;
                 e = ep;
-                for i in 0..d {
-                    xs[i] = xp[i];
-                    sc[i] = scp[i];
-                }
+                mala_accept(&mut xs, &mut sc, &xp, &scp, d);
             }
         }
         accepts[b] = acc;
-        for i in 0..d {
-            x[b * d + i] = xs[i];
-        }
+        store_row(&xs, b, x, d);
     }
 }

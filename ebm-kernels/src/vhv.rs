@@ -28,8 +28,8 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
+use crate::gaussian::gaussian_vhv;
 use crate::grad_vdx::mlp_fwd_bwd;
-use crate::packed::tri;
 use crate::spec::*;
 use crate::vhv_families::{ica_vhv, mixture_vhv, rbm_vhv};
 use cubecl::prelude::*;
@@ -41,38 +41,14 @@ use cubecl::prelude::*;
 pub fn vhv_kernel(x: &[f32], v: &[f32], theta: &[f32], meta: &[u32], out: &mut [f32], n: u32, #[comptime] spec: Spec) {
     let b = ABSOLUTE_POS;
     if b < n as usize {
-        if comptime!(spec.family == FAM_MLP) {
-            out[b] = mlp_vhv(x, v, theta, meta, b, spec);
-        } else if comptime!(spec.family == FAM_GAUSSIAN) {
-            out[b] = gaussian_vhv(v, theta, b, spec);
-        } else if comptime!(spec.family == FAM_ICA) {
-            out[b] = ica_vhv(x, v, theta, b, spec);
-        } else if comptime!(spec.family == FAM_RBM) {
-            out[b] = rbm_vhv(x, v, theta, b, spec);
-        } else {
-            out[b] = mixture_vhv(x, v, theta, b, spec);
+        match spec.family {
+            Family::Mlp => out[b] = mlp_vhv(x, v, theta, meta, b, spec),
+            Family::Gaussian => out[b] = gaussian_vhv(v, theta, b, spec),
+            Family::Ica => out[b] = ica_vhv(x, v, theta, b, spec),
+            Family::Rbm => out[b] = rbm_vhv(x, v, theta, b, spec),
+            Family::Mixture => out[b] = mixture_vhv(x, v, theta, b, spec),
         }
     }
-}
-
-/// Gaussian: q = ‖Lᵀv‖² (independent of x), L packed as in
-/// [`crate::families`].
-#[cube]
-fn gaussian_vhv(v: &[f32], w: &[f32], b: usize, #[comptime] spec: Spec) -> f32 {
-    let d = spec.d;
-    let mut vs = Array::<f32>::new(d);
-    for i in 0..d {
-        vs[i] = v[b * d + i];
-    }
-    let mut q = 0.0f32;
-    for j in 0..d {
-        let mut acc = 0.0f32;
-        for i in j..d {
-            acc += w[d + tri(i, j)] * vs[i];
-        }
-        q += acc * acc;
-    }
-    q
 }
 
 /// MLP: steps 1–2 of the module docs for sample `b`.

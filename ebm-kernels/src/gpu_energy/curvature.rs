@@ -8,6 +8,7 @@ use super::GpuEnergy;
 use crate::error::Result;
 use crate::family::GpuFamily;
 use crate::launch::{arg, grid, upload_f32};
+use crate::param_rows::RowTarget;
 use crate::vhv::vhv_kernel;
 
 impl<M: GpuFamily> GpuEnergy<M> {
@@ -47,7 +48,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
         let (theta, b) = self.stage(&mut st, x)?;
         let hv = upload_f32(&self.dev, v);
         let hw = upload_f32(&self.dev, w);
-        let g = self.grad_vhv_rows(&theta, &b.x, &hv, &hw, b.batch)?;
+        let g = self.param_rows(RowTarget::VHessV, &theta, &b.x, Some(&hv), &hw, b.batch)?;
         let bytes = self.read(vec![g])?;
         Ok(bytemuck::cast_slice::<u8, f32>(&bytes[0])[..p].to_vec())
     }

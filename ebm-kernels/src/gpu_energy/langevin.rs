@@ -4,21 +4,12 @@
 //! the device), with the noise of `ebm_core::langevin` drawn in-kernel.
 
 use super::GpuEnergy;
+use crate::chains::{acceptance, check_steps, launch_steps};
 use crate::error::{KernelError, Result};
 use crate::family::GpuFamily;
-use crate::fused::{mala_kernel, ula_kernel, RngArgsLaunch};
+use crate::fused::{mala_kernel, ula_kernel};
 use crate::launch::{arg, grid, WORKGROUP};
 use crate::plan::{fixed_cost, steps_per_launch};
-
-/// The Philox addressing of a launch.
-pub(crate) fn rng_args(seed: u64, first_step: u64) -> RngArgsLaunch {
-    RngArgsLaunch::new(seed as u32, (seed >> 32) as u32, first_step as u32, (first_step >> 32) as u32)
-}
-
-/// `steps` as one launch's step count.
-pub(crate) fn check_steps(steps: usize) -> Result<u32> {
-    u32::try_from(steps).map_err(|_| KernelError::Unsupported(format!("{steps} Langevin steps in one launch")))
-}
 
 impl<M: GpuFamily> GpuEnergy<M> {
     /// Steps per launch for ULA (`mala = false`) or MALA.
@@ -39,9 +30,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
         let batch = b.batch;
         let (count, dim) = grid(&self.dev, batch)?;
         let half_eps2 = eps * eps * 0.5;
-        let mut done = 0u64;
-        while done < k as u64 {
-            let n = chunk.min(k as u64 - done);
+        launch_steps(k, chunk, seed, first_step, |n, rng| {
             // SAFETY: every handle was allocated with the length passed with it.
             unsafe {
                 ula_kernel::launch(
@@ -52,15 +41,14 @@ impl<M: GpuFamily> GpuEnergy<M> {
                     arg(&theta, self.spec.n_params),
                     arg(&self.meta, self.meta_len()),
                     batch as u32,
-                    n as u32,
+                    n,
                     eps,
                     half_eps2,
-                    rng_args(seed, first_step.wrapping_add(done)),
+                    rng,
                     self.spec,
                 );
             }
-            done += n;
-        }
+        });
         let out = self.read(vec![b.x.clone()])?;
         x.copy_from_slice(&bytemuck::cast_slice::<u8, f32>(&out[0])[..batch * d]);
         Ok(())
@@ -85,9 +73,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
         let (count, dim) = grid(&self.dev, batch)?;
         let half_eps2 = eps * eps * 0.5;
         let inv_2eps2 = 1.0 / (2.0 * eps * eps);
-        let mut done = 0u64;
-        while done < k as u64 {
-            let n = chunk.min(k as u64 - done);
+        launch_steps(k, chunk, seed, first_step, |n, rng| {
             // SAFETY: every handle was allocated with the length passed with it.
             unsafe {
                 mala_kernel::launch(
@@ -99,21 +85,17 @@ impl<M: GpuFamily> GpuEnergy<M> {
                     arg(&theta, self.spec.n_params),
                     arg(&self.meta, self.meta_len()),
                     batch as u32,
-                    n as u32,
+                    n,
                     eps,
                     half_eps2,
                     inv_2eps2,
-                    rng_args(seed, first_step.wrapping_add(done)),
+                    rng,
                     self.spec,
                 );
             }
-            done += n;
-        }
+        });
         let out = self.read(vec![b.x.clone(), b.accepts.clone()])?;
         x.copy_from_slice(&bytemuck::cast_slice::<u8, f32>(&out[0])[..batch * d]);
-        let new: &[u32] = &bytemuck::cast_slice::<u8, u32>(&out[1])[..batch];
-        let total: u64 = new.iter().zip(accepts.iter()).map(|(&n, &o)| n.wrapping_sub(o) as u64).sum();
-        accepts.copy_from_slice(new);
-        Ok(if steps == 0 { 0.0 } else { total as f64 / (steps * batch) as f64 })
+        Ok(acceptance(&bytemuck::cast_slice::<u8, u32>(&out[1])[..batch], accepts, steps))
     }
 }

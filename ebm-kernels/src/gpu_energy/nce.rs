@@ -7,6 +7,7 @@ use crate::error::{KernelError, Result};
 use crate::family::GpuFamily;
 use crate::launch::{arg, grid, upload_f32};
 use crate::nce::nce_kernel;
+use crate::param_rows::RowTarget;
 use crate::reduce::sum_on_device;
 use cubecl::server::Handle;
 use ebm_core::energy::{sigmoid_f64, softplus_f64};
@@ -157,7 +158,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
                 self.spec,
             );
         }
-        let grad = self.grad_energy_rows(&theta, &bufs.x, &weights, n)?;
+        let grad = self.param_rows(RowTarget::Energy, &theta, &bufs.x, None, &weights, n)?;
         Ok(NceHandles { logits, terms, weights, grad })
     }
 

@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::fallback::Op;
 use crate::family::GpuFamily;
 use crate::launch::{arg, grid, upload_f32};
+use crate::param_rows::RowTarget;
 use crate::reduce::sum_on_device;
 use crate::terms::{residual_kernel, sm_terms_kernel};
 use ebm_core::{Batch, NceBatch, NceLoss, Objectives, ParamGrad, PerSample, Weights};
@@ -19,7 +20,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
         let (theta, b) = self.stage(&mut st, x)?;
         self.launch_eval(&theta, b, false, false)?;
         let hw = upload_f32(&self.dev, w);
-        let g = self.grad_energy_rows(&theta, &b.x, &hw, b.batch)?;
+        let g = self.param_rows(RowTarget::Energy, &theta, &b.x, None, &hw, b.batch)?;
         let out = self.read(vec![b.energy.clone(), g])?;
         copy_out(energy, &out[0]);
         copy_out(grad, &out[1]);
@@ -54,7 +55,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
             );
         }
         let loss = sum_on_device(&self.dev, &terms, batch)?;
-        let g = self.grad_vdx_rows(&theta, &b.x, &r, &hw, batch)?;
+        let g = self.param_rows(RowTarget::VDotGradX, &theta, &b.x, Some(&r), &hw, batch)?;
         let out = self.read(vec![loss, g])?;
         copy_out(grad, &out[1]);
         Ok(bytemuck::cast_slice::<u8, f32>(&out[0])[0] as f64)
@@ -87,7 +88,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
             );
         }
         let loss = sum_on_device(&self.dev, &terms, batch)?;
-        let g = self.grad_sm_rows(&theta, &b.x, &hw, batch)?;
+        let g = self.param_rows(RowTarget::ScoreMatching, &theta, &b.x, None, &hw, batch)?;
         let out = self.read(vec![loss, g])?;
         copy_out(grad, &out[1]);
         Ok(bytemuck::cast_slice::<u8, f32>(&out[0])[0] as f64)

@@ -1,5 +1,6 @@
 //! The θ-gradients of [`GpuEnergy`] on the device: per chunk of samples,
-//! one launch writes the weighted per-sample gradient rows and
+//! one launch of [`param_rows_kernel()`] writes the weighted per-sample
+//! gradient rows of the target and
 //! `crate::grad::reduce_rows_kernel` adds them to the result, which stays
 //! on the device until the caller reads it ([`crate::rows`]):
 //! Σ w∇θE ([`crate::grad`]), Σ w∇θ vᵀ∇ₓE ([`crate::grad_vdx`]),
@@ -14,93 +15,57 @@ use super::placement::sm_ranges;
 use super::GpuEnergy;
 use crate::error::{KernelError, Result};
 use crate::family::GpuFamily;
-use crate::grad::grad_rows_kernel;
-use crate::grad_sm::{sm_loop_cost, sm_rows_kernel};
-use crate::grad_vdx::vdx_rows_kernel;
-use crate::grad_vhv::vhv_rows_kernel;
+use crate::grad_sm::sm_loop_cost;
 use crate::launch::{arg, upload_f32};
+use crate::param_rows::{param_rows_kernel, RowTarget};
 use crate::rows::{rows_chunk, sum_rows};
-use crate::spec::FAM_MLP;
+use crate::spec::Family;
 use cubecl::server::Handle;
 use ebm_core::Target;
 
 impl<M: GpuFamily> GpuEnergy<M> {
-    /// Σᵦ wᵦ∇θE(xᵦ) of the `batch` samples in `x`, left on the device.
-    pub(super) fn grad_energy_rows(&self, theta: &Handle, x: &Handle, w: &Handle, batch: usize) -> Result<Handle> {
-        let (p, d, s) = (self.spec.n_params, self.spec.d, self.spec);
-        let chunk = rows_chunk(p, batch, self.planned_budget());
-        sum_rows(&self.dev, p, batch, self.planned_budget(), 1, |b0, n, _, count, dim, rows| {
-            // SAFETY: every handle was allocated with the length passed with it.
-            unsafe {
-                grad_rows_kernel::launch(
-                    self.dev.client(),
-                    count,
-                    dim,
-                    arg(x, batch * d),
-                    arg(w, batch),
-                    arg(theta, p),
-                    arg(&self.meta, self.meta_len()),
-                    arg(rows, chunk * p),
-                    b0 as u32,
-                    n as u32,
-                    s,
-                );
-            }
-        })
-    }
-
-    /// Σᵦ wᵦ∇θ(vᵦᵀ∇ₓE(xᵦ)), left on the device.
-    pub(super) fn grad_vdx_rows(
+    /// Σᵦ wᵦ∇θf(xᵦ) of `target`'s f over the `batch` samples in `x` (with
+    /// their directions `v` when the target reads one), left on the
+    /// device: [`param_rows_kernel()`] writes the rows of each chunk of
+    /// samples (the MLP's score-matching rows once per range of
+    /// coordinates under a loop budget) and [`sum_rows`] adds them up.
+    pub(super) fn param_rows(
         &self,
+        target: RowTarget,
         theta: &Handle,
         x: &Handle,
-        v: &Handle,
+        v: Option<&Handle>,
         w: &Handle,
         batch: usize,
     ) -> Result<Handle> {
         let (p, d, s) = (self.spec.n_params, self.spec.d, self.spec);
-        let chunk = rows_chunk(p, batch, self.planned_budget());
-        sum_rows(&self.dev, p, batch, self.planned_budget(), 1, |b0, n, _, count, dim, rows| {
-            // SAFETY: every handle was allocated with the length passed with it.
-            unsafe {
-                vdx_rows_kernel::launch(
-                    self.dev.client(),
-                    count,
-                    dim,
-                    arg(x, batch * d),
-                    arg(v, batch * d),
-                    arg(w, batch),
-                    arg(theta, p),
-                    arg(&self.meta, self.meta_len()),
-                    arg(rows, chunk * p),
-                    b0 as u32,
-                    n as u32,
-                    s,
-                );
-            }
-        })
-    }
-
-    /// Σᵦ wᵦ∇θ𝒥(xᵦ) (eq 12), left on the device.
-    pub(super) fn grad_sm_rows(&self, theta: &Handle, x: &Handle, w: &Handle, batch: usize) -> Result<Handle> {
-        let (p, d, s) = (self.spec.n_params, self.spec.d, self.spec);
-        let ranges = if s.family == FAM_MLP {
+        let ranges = if target == RowTarget::ScoreMatching && s.family == Family::Mlp {
             let (base, per) = sm_loop_cost(&self.widths(), p);
             sm_ranges(d, base + d as u64, per, self.planned_budget())
                 .ok_or_else(|| KernelError::Unsupported("score-matching rows beyond the loop budget".into()))?
         } else {
             vec![(0, d as u32)]
         };
+        // A target without a direction never reads `v`: a 1-value stand-in.
+        let no_v;
+        let (v, v_len) = match v {
+            Some(v) => (v, batch * d),
+            None => {
+                no_v = self.dev.client().empty(4);
+                (&no_v, 1)
+            }
+        };
         let chunk = rows_chunk(p, batch, self.planned_budget());
         sum_rows(&self.dev, p, batch, self.planned_budget(), ranges.len(), |b0, n, ri, count, dim, rows| {
             let (lo, hi) = ranges[ri];
             // SAFETY: every handle was allocated with the length passed with it.
             unsafe {
-                sm_rows_kernel::launch(
+                param_rows_kernel::launch(
                     self.dev.client(),
                     count,
                     dim,
                     arg(x, batch * d),
+                    arg(v, v_len),
                     arg(w, batch),
                     arg(theta, p),
                     arg(&self.meta, self.meta_len()),
@@ -111,38 +76,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
                     hi,
                     (ri == 0) as u32,
                     s,
-                );
-            }
-        })
-    }
-
-    /// Σᵦ wᵦ∇θ(vᵦᵀ∇ₓ²E(xᵦ)vᵦ), left on the device.
-    pub(super) fn grad_vhv_rows(
-        &self,
-        theta: &Handle,
-        x: &Handle,
-        v: &Handle,
-        w: &Handle,
-        batch: usize,
-    ) -> Result<Handle> {
-        let (p, d, s) = (self.spec.n_params, self.spec.d, self.spec);
-        let chunk = rows_chunk(p, batch, self.planned_budget());
-        sum_rows(&self.dev, p, batch, self.planned_budget(), 1, |b0, n, _, count, dim, rows| {
-            // SAFETY: every handle was allocated with the length passed with it.
-            unsafe {
-                vhv_rows_kernel::launch(
-                    self.dev.client(),
-                    count,
-                    dim,
-                    arg(x, batch * d),
-                    arg(v, batch * d),
-                    arg(w, batch),
-                    arg(theta, p),
-                    arg(&self.meta, self.meta_len()),
-                    arg(rows, chunk * p),
-                    b0 as u32,
-                    n as u32,
-                    s,
+                    target,
                 );
             }
         })
@@ -155,12 +89,12 @@ impl<M: GpuFamily> GpuEnergy<M> {
         let (theta, b) = self.stage(&mut st, x)?;
         let hw = upload_f32(&self.dev, w);
         let g = match target {
-            Target::Energy => self.grad_energy_rows(&theta, &b.x, &hw, b.batch)?,
+            Target::Energy => self.param_rows(RowTarget::Energy, &theta, &b.x, None, &hw, b.batch)?,
             Target::VDotGradX(v) => {
                 let hv = upload_f32(&self.dev, &v);
-                self.grad_vdx_rows(&theta, &b.x, &hv, &hw, b.batch)?
+                self.param_rows(RowTarget::VDotGradX, &theta, &b.x, Some(&hv), &hw, b.batch)?
             }
-            Target::ScoreMatching => self.grad_sm_rows(&theta, &b.x, &hw, b.batch)?,
+            Target::ScoreMatching => self.param_rows(RowTarget::ScoreMatching, &theta, &b.x, None, &hw, b.batch)?,
         };
         let bytes = self.read(vec![g])?;
         Ok(bytemuck::cast_slice::<u8, f32>(&bytes[0])[..p].to_vec())

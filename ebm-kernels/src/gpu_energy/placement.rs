@@ -13,7 +13,7 @@ use crate::grad_vdx::vdx_loop_cost;
 use crate::grad_vhv::{vhv_row_cost, vhv_row_floats};
 use crate::launch::WORKGROUP;
 use crate::plan::{eval_ranges, fixed_cost, steps_per_launch};
-use crate::spec::{FAM_GAUSSIAN, FAM_MLP};
+use crate::spec::Family;
 use crate::vhv::{gaussian_vhv_loop_cost, vhv_loop_cost, vhv_thread_floats};
 use crate::vhv_families::{family_vhv_loop_cost, family_vhv_thread_floats};
 
@@ -38,7 +38,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
 
     /// The MLP widths d, H₁ … H_L, 1 (empty for the other families).
     pub(super) fn widths(&self) -> Vec<u32> {
-        if self.spec.family != FAM_MLP {
+        if self.spec.family != Family::Mlp {
             return Vec::new();
         }
         self.cpu.spec().map(|(_, m)| m).unwrap_or_default()
@@ -95,7 +95,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
                 .err()
                 .and_then(|reason| self.not_on_device(op, reason, Remedy::SmallerModelOrGpu))
         };
-        let mlp = s.family == FAM_MLP;
+        let mlp = s.family == Family::Mlp;
         match op {
             Op::Energy => eval(false, false),
             Op::EnergyScore => eval(true, false),
@@ -123,7 +123,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
             Op::VHessV if mlp => self
                 .over_state(op, vhv_thread_floats(&s))
                 .or_else(|| self.over_budget(op, vhv_loop_cost(&self.widths()) + d)),
-            Op::VHessV if s.family == FAM_GAUSSIAN => {
+            Op::VHessV if s.family == Family::Gaussian => {
                 self.over_state(op, 2 * s.d).or_else(|| self.over_budget(op, gaussian_vhv_loop_cost(s.d)))
             }
             Op::VHessV => self

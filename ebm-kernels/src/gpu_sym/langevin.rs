@@ -3,10 +3,10 @@
 //! budget, the chains staying on the device).
 
 use super::GpuSym;
+use crate::chains::{acceptance, check_steps, launch_steps};
 use crate::error::{KernelError, Result};
 use crate::fallback::Op;
 use crate::gpu_energy::check_eps;
-use crate::gpu_energy::langevin::{check_steps, rng_args};
 use crate::launch::{arg, grid};
 use crate::plan::steps_per_launch;
 use crate::sym_langevin::{sym_mala_kernel, sym_ula_kernel};
@@ -36,9 +36,7 @@ impl GpuSym {
         let (theta, b, aux) = self.stage(&mut st, x)?;
         let batch = b.batch;
         let (count, dim) = grid(&self.dev, batch)?;
-        let mut done = 0u64;
-        while done < k as u64 {
-            let n = chunk.min(k as u64 - done);
+        launch_steps(k, chunk, seed, first_step, |n, rng| {
             // SAFETY: every handle was allocated with the length passed with it.
             unsafe {
                 sym_ula_kernel::launch(
@@ -49,15 +47,14 @@ impl GpuSym {
                     arg(&aux, 1),
                     arg(&theta, self.cpu.params().len()),
                     batch as u32,
-                    n as u32,
+                    n,
                     eps,
                     eps * eps * 0.5,
-                    rng_args(seed, first_step.wrapping_add(done)),
+                    rng,
                     spec.clone(),
                 );
             }
-            done += n;
-        }
+        });
         let out = self.read(vec![b.x.clone()])?;
         x.copy_from_slice(&bytemuck::cast_slice::<u8, f32>(&out[0])[..batch * d]);
         Ok(())
@@ -82,9 +79,7 @@ impl GpuSym {
         let batch = b.batch;
         let acc = c.create_from_slice(bytemuck::cast_slice(accepts));
         let (count, dim) = grid(&self.dev, batch)?;
-        let mut done = 0u64;
-        while done < k as u64 {
-            let n = chunk.min(k as u64 - done);
+        launch_steps(k, chunk, seed, first_step, |n, rng| {
             // SAFETY: every handle was allocated with the length passed with it.
             unsafe {
                 sym_mala_kernel::launch(
@@ -96,22 +91,18 @@ impl GpuSym {
                     arg(&aux, 1),
                     arg(&theta, self.cpu.params().len()),
                     batch as u32,
-                    n as u32,
+                    n,
                     eps,
                     eps * eps * 0.5,
                     1.0 / (2.0 * eps * eps),
-                    rng_args(seed, first_step.wrapping_add(done)),
+                    rng,
                     spec.clone(),
                 );
             }
-            done += n;
-        }
+        });
         let out = self.read(vec![b.x.clone(), acc])?;
         x.copy_from_slice(&bytemuck::cast_slice::<u8, f32>(&out[0])[..batch * d]);
-        let new: &[u32] = &bytemuck::cast_slice::<u8, u32>(&out[1])[..batch];
-        let total: u64 = new.iter().zip(accepts.iter()).map(|(&n, &o)| n.wrapping_sub(o) as u64).sum();
-        accepts.copy_from_slice(new);
-        Ok(if steps == 0 { 0.0 } else { total as f64 / (steps * batch) as f64 })
+        Ok(acceptance(&bytemuck::cast_slice::<u8, u32>(&out[1])[..batch], accepts, steps))
     }
 }
 

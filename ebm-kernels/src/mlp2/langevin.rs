@@ -289,10 +289,7 @@ impl Mlp2 {
         let ha = upload_u32(&self.dev, accepts);
         self.mala_device(&hx, &ha, b, eps, steps, seed, first_step)?;
         x.copy_from_slice(&read_f32(&self.dev, hx, x.len())?);
-        let after = read_u32(&self.dev, ha, b)?;
-        let moved: u64 = after.iter().zip(accepts.iter()).map(|(&a, &c)| u64::from(a.wrapping_sub(c))).sum();
-        accepts.copy_from_slice(&after);
-        Ok(if steps == 0 { 0.0 } else { moved as f64 / (steps * b) as f64 })
+        Ok(crate::chains::acceptance(&read_u32(&self.dev, ha, b)?, accepts, steps))
     }
 
     /// `steps` MALA steps on the `batch` chains of the device buffer `x`

@@ -1,0 +1,171 @@
+//! The Gaussian family on the device, beside its CPU twin
+//! `ebm_core::gaussian` (E = ½‖Lᵀ(x − μ)‖², θ = [μ (d), L packed row by
+//! row as in [`crate::packed`]]), one thread per sample:
+//!
+//! | kernel | function | math |
+//! | --- | --- | --- |
+//! | E, score, Hessian diagonal | [`gaussian_eval()`] | [`crate::families`] |
+//! | vᵀ∇ₓ²E v | [`gaussian_vhv()`] | [`crate::vhv`] |
+//! | row of ∇θE | [`gaussian_grad()`] | [`crate::grad`] |
+//! | rows of ∇θ(vᵀ∇ₓE), ∇θ𝒥 | [`gaussian_row()`] | [`crate::grad_families`] |
+//! | row of ∇θ(vᵀ∇ₓ²E v) | [`gaussian_vhv_row()`] | [`crate::grad_vhv`] |
+//!
+//! [`lt_mul()`], the product Lᵀs with the packed factor, is shared with the
+//! full-precision mixture components ([`crate::mixture`]).
+
+// `#[cube]` generates undocumented items.
+#![allow(missing_docs)]
+
+use crate::packed::tri;
+use crate::spec::Spec;
+use cubecl::prelude::*;
+
+/// `dst[j] = Σ_{i ≥ j} L_ij src[i]` (dst = Lᵀ src) for the d × d lower
+/// triangle packed at `w[f ..]`; returns ‖dst‖², summed in the order of j.
+#[cube]
+pub fn lt_mul(w: &[f32], f: usize, src: &Array<f32>, dst: &mut Array<f32>, #[comptime] d: usize) -> f32 {
+    let mut ss = 0.0f32;
+    for j in 0..d {
+        let mut acc = 0.0f32;
+        for i in j..d {
+            acc += w[f + tri(i, j)] * src[i];
+        }
+        dst[j] = acc;
+        ss += acc * acc;
+    }
+    ss
+}
+
+/// Gaussian with Cholesky-factored precision.
+#[cube]
+pub fn gaussian_eval(
+    w: &[f32],
+    xin: &Array<f32>,
+    grad: &mut Array<f32>,
+    hess: &mut Array<f32>,
+    #[comptime] spec: Spec,
+    #[comptime] want_grad: bool,
+    #[comptime] want_hess: bool,
+) -> f32 {
+    let d = spec.d;
+    let mut r = Array::<f32>::new(d);
+    let mut u = Array::<f32>::new(d);
+    for i in 0..d {
+        r[i] = xin[i] - w[i];
+    }
+    let e = lt_mul(w, d, &r, &mut u, d);
+    if comptime!(want_grad || want_hess) {
+        for i in 0..d {
+            let row = d + tri(i, 0);
+            let mut acc = 0.0f32;
+            let mut p = 0.0f32;
+            for j in 0..i + 1 {
+                let l = w[row + j];
+                acc += l * u[j];
+                p += l * l;
+            }
+            grad[i] = acc;
+            if comptime!(want_hess) {
+                hess[i] = p;
+            }
+        }
+    }
+    0.5f32 * e
+}
+
+/// Gaussian: q = ‖Lᵀv‖² (independent of x), L packed as in
+/// [`crate::families`].
+#[cube]
+pub fn gaussian_vhv(v: &[f32], w: &[f32], b: usize, #[comptime] spec: Spec) -> f32 {
+    let d = spec.d;
+    let mut vs = Array::<f32>::new(d);
+    for i in 0..d {
+        vs[i] = v[b * d + i];
+    }
+    let mut a = Array::<f32>::new(d);
+    lt_mul(w, d, &vs, &mut a, d)
+}
+
+#[cube]
+pub fn gaussian_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
+    let d = spec.d;
+    let mut r = Array::<f32>::new(d);
+    let mut u = Array::<f32>::new(d);
+    for i in 0..d {
+        r[i] = xin[i] - w[i];
+    }
+    lt_mul(w, d, &r, &mut u, d);
+    for i in 0..d {
+        let base = d + tri(i, 0);
+        let mut g = 0.0f32;
+        for j in 0..i + 1 {
+            g += w[base + j] * u[j];
+            out[row + base + j] = wb * r[i] * u[j];
+        }
+        out[row + i] = -wb * g;
+    }
+}
+
+#[cube]
+pub fn gaussian_row(
+    w: &[f32],
+    xin: &Array<f32>,
+    vin: &Array<f32>,
+    out: &mut [f32],
+    row: usize,
+    wb: f32,
+    #[comptime] spec: Spec,
+    #[comptime] sm: bool,
+) {
+    let d = spec.d;
+    let mut r = Array::<f32>::new(d);
+    let mut u = Array::<f32>::new(d);
+    let mut v = Array::<f32>::new(d);
+    let mut a = Array::<f32>::new(d);
+    for i in 0..d {
+        r[i] = xin[i] - w[i];
+    }
+    lt_mul(w, d, &r, &mut u, d);
+    for i in 0..d {
+        if comptime!(sm) {
+            let base = d + tri(i, 0);
+            let mut g = 0.0f32;
+            for j in 0..i + 1 {
+                g += w[base + j] * u[j];
+            }
+            v[i] = g;
+        } else {
+            v[i] = vin[i];
+        }
+    }
+    lt_mul(w, d, &v, &mut a, d);
+    for i in 0..d {
+        let base = d + tri(i, 0);
+        let mut la = 0.0f32;
+        for j in 0..i + 1 {
+            let l = w[base + j];
+            la += l * a[j];
+            let mut gl = v[i] * u[j] + a[j] * r[i];
+            if comptime!(sm) {
+                gl -= 2.0f32 * l;
+            }
+            out[row + base + j] = wb * gl;
+        }
+        out[row + i] = -wb * la;
+    }
+}
+
+#[cube]
+pub fn gaussian_vhv_row(w: &[f32], vin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
+    let d = spec.d;
+    let mut a = Array::<f32>::new(d);
+    lt_mul(w, d, vin, &mut a, d);
+    for i in 0..d {
+        out[row + i] = 0.0f32;
+        let base = d + tri(i, 0);
+        let two_v = 2.0f32 * wb * vin[i];
+        for j in 0..i + 1 {
+            out[row + base + j] = two_v * a[j];
+        }
+    }
+}

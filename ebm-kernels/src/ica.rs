@@ -1,0 +1,300 @@
+//! The ICA family (product of experts) on the device, beside its CPU twin
+//! `ebm_core::ica` (E = Σₖ αₖĝ(wₖᵀx), θ = [W (K×d), α (K, Student-t
+//! only)]), one thread per sample:
+//!
+//! | kernel | function | math |
+//! | --- | --- | --- |
+//! | E, score, Hessian diagonal | [`ica_eval()`] | [`crate::families`] |
+//! | vᵀ∇ₓ²E v | [`ica_vhv()`] | [`crate::vhv_families`] |
+//! | row of ∇θE | [`ica_grad()`] | [`crate::grad`] |
+//! | rows of ∇θ(vᵀ∇ₓE), ∇θ𝒥 | [`ica_row()`] | [`crate::grad_families`] |
+//! | row of ∇θ(vᵀ∇ₓ²E v) | [`ica_vhv_row()`] | [`crate::grad_vhv`] |
+//!
+//! Every one reads the source function ĝ and its derivatives from
+//! [`source_fns()`] (the twin of `ebm_core::ica`'s `source_fns`):
+//!
+//! | variant | ĝ(s) |
+//! | --- | --- |
+//! | 0 log cosh | log cosh s |
+//! | 1 logistic | 2 log cosh(s/2) |
+//! | 2 Student-t (α = 1) | log(1 + ½s²) |
+//!
+//! log cosh is evaluated as |h| + log1p(e^{−2|h|}) − log 2, tanh and sech²
+//! through e = e^{−2|h|}, without overflow.
+
+// `#[cube]` and `#[derive(CubeType)]` generate undocumented items.
+#![allow(missing_docs)]
+
+use crate::act::log1p;
+use crate::spec::Spec;
+use cubecl::prelude::*;
+
+/// ĝ, ĝ′, ĝ″ and ĝ‴ at one s.
+#[derive(CubeType, Clone, Copy)]
+pub struct Source {
+    pub g0: f32,
+    pub g1: f32,
+    pub g2: f32,
+    pub g3: f32,
+}
+
+/// ĝ and its derivatives at `s` for the source `variant` (module table).
+#[cube]
+pub fn source_fns(s: f32, #[comptime] variant: u32) -> Source {
+    let mut out = Source { g0: 0.0f32, g1: 0.0f32, g2: 0.0f32, g3: 0.0f32 };
+    if comptime!(variant == 2) {
+        let hs2 = 0.5f32 * s * s;
+        let q = 1.0f32 + hs2;
+        out.g0 = log1p(hs2);
+        out.g1 = s / q;
+        out.g2 = (1.0f32 - hs2) / (q * q);
+        out.g3 = -s * (3.0f32 - hs2) / (q * q * q);
+    } else {
+        let scale = comptime!(if variant == 1 { 0.5f32 } else { 1.0f32 });
+        let h = s * scale;
+        let a = f32::abs(h);
+        let e = f32::exp(-2.0f32 * a);
+        let t0 = (1.0f32 - e) / (1.0f32 + e);
+        let t = select(h < 0.0f32, -t0, t0);
+        let sech2 = 4.0f32 * e / ((1.0f32 + e) * (1.0f32 + e));
+        out.g0 = (a + log1p(e) - core::f32::consts::LN_2) / scale;
+        out.g1 = t;
+        out.g2 = scale * sech2;
+        out.g3 = -2.0f32 * scale * scale * t * sech2;
+    }
+    out
+}
+
+/// g, g′, g″ of an ICA source at s.
+#[derive(CubeType, Clone, Copy)]
+pub struct Src3 {
+    pub g0: f32,
+    pub g1: f32,
+    pub g2: f32,
+}
+
+/// Three f32 values.
+#[derive(CubeType, Clone, Copy)]
+pub struct Line3 {
+    pub a: f32,
+    pub b: f32,
+    pub c: f32,
+}
+
+/// ĝ, ĝ′, ĝ″ of the ICA source `variant` at s ([`crate::ica::source_fns()`]).
+#[cube]
+pub fn ica_source(s: f32, #[comptime] variant: u32) -> Src3 {
+    let f = source_fns(s, variant);
+    Src3 { g0: f.g0, g1: f.g1, g2: f.g2 }
+}
+
+/// ICA / product of experts.
+#[cube]
+pub fn ica_eval(
+    w: &[f32],
+    xin: &Array<f32>,
+    grad: &mut Array<f32>,
+    hess: &mut Array<f32>,
+    #[comptime] spec: Spec,
+    #[comptime] want_grad: bool,
+    #[comptime] want_hess: bool,
+) -> f32 {
+    let d = spec.d;
+    let k = spec.a;
+    for i in 0..d {
+        grad[i] = 0.0f32;
+        hess[i] = 0.0f32;
+    }
+    let mut e = 0.0f32;
+    for c in 0..k {
+        let row = c * d;
+        let mut s = 0.0f32;
+        for j in 0..d {
+            s += w[row + j] * xin[j];
+        }
+        let f = ica_source(s, spec.variant);
+        let mut al = 1.0f32;
+        if comptime!(spec.variant == 2) {
+            al = w[k * d + c];
+        }
+        e += al * f.g0;
+        if comptime!(want_grad || want_hess) {
+            let g1 = al * f.g1;
+            let g2 = al * f.g2;
+            for j in 0..d {
+                let wj = w[row + j];
+                grad[j] += g1 * wj;
+                if comptime!(want_hess) {
+                    hess[j] += g2 * wj * wj;
+                }
+            }
+        }
+    }
+    e
+}
+
+/// ICA: q = Σₖ αₖĝ″(sₖ)tₖ².
+#[cube]
+pub fn ica_vhv(x: &[f32], v: &[f32], w: &[f32], b: usize, #[comptime] spec: Spec) -> f32 {
+    let d = spec.d;
+    let k = spec.a;
+    let mut q = 0.0f32;
+    for c in 0..k {
+        let r = c * d;
+        let mut s = 0.0f32;
+        let mut t = 0.0f32;
+        for j in 0..d {
+            let wj = w[r + j];
+            s += wj * x[b * d + j];
+            t += wj * v[b * d + j];
+        }
+        let mut al = 1.0f32;
+        if comptime!(spec.variant == 2) {
+            al = w[k * d + c];
+        }
+        q += al * ica_source(s, spec.variant).g2 * t * t;
+    }
+    q
+}
+
+#[cube]
+pub fn ica_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
+    let d = spec.d;
+    let k = spec.a;
+    for c in 0..k {
+        let r = c * d;
+        let mut s = 0.0f32;
+        for j in 0..d {
+            s += w[r + j] * xin[j];
+        }
+        let g1 = if comptime!(spec.variant == 2) {
+            let hs2 = 0.5f32 * s * s;
+            let q = 1.0f32 + hs2;
+            out[row + k * d + c] = wb * log1p(hs2);
+            w[k * d + c] * s / q
+        } else {
+            source_fns(s, spec.variant).g1
+        };
+        for j in 0..d {
+            out[row + r + j] = wb * g1 * xin[j];
+        }
+    }
+}
+
+/// ĝ′, ĝ″, ĝ‴ of the ICA source at `s` (`variant` 0 log cosh, 1 logistic,
+/// 2 Student-t, the latter with α = 1), as `ebm_core::ica`'s `source_fns`.
+#[cube]
+pub fn source_d123(s: f32, #[comptime] variant: u32) -> Line3 {
+    let f = source_fns(s, variant);
+    Line3 { a: f.g1, b: f.g2, c: f.g3 }
+}
+
+#[cube]
+pub fn ica_row(
+    w: &[f32],
+    xin: &Array<f32>,
+    vin: &Array<f32>,
+    out: &mut [f32],
+    row: usize,
+    wb: f32,
+    #[comptime] spec: Spec,
+    #[comptime] sm: bool,
+) {
+    let d = spec.d;
+    let k = spec.a;
+    let student = comptime!(spec.variant == 2);
+    let mut y = Array::<f32>::new(d);
+    if comptime!(sm) {
+        // y = Wᵀ g′(s).
+        for j in 0..d {
+            y[j] = 0.0f32;
+        }
+        for c in 0..k {
+            let r = c * d;
+            let mut s = 0.0f32;
+            for j in 0..d {
+                s += w[r + j] * xin[j];
+            }
+            let mut al = 1.0f32;
+            if comptime!(student) {
+                al = w[k * d + c];
+            }
+            let g1 = al * source_d123(s, spec.variant).a;
+            for j in 0..d {
+                y[j] += g1 * w[r + j];
+            }
+        }
+    } else {
+        for j in 0..d {
+            y[j] = vin[j];
+        }
+    }
+    for c in 0..k {
+        let r = c * d;
+        let mut s = 0.0f32;
+        let mut t = 0.0f32;
+        let mut nk = 0.0f32;
+        for j in 0..d {
+            let wj = w[r + j];
+            s += wj * xin[j];
+            t += wj * y[j];
+            nk += wj * wj;
+        }
+        let mut al = 1.0f32;
+        if comptime!(student) {
+            al = w[k * d + c];
+        }
+        let f = source_d123(s, spec.variant);
+        // Row k: A xⱼ + B vⱼ (or yⱼ) + D Wₖⱼ.
+        let mut ca = al * f.b * t;
+        let cb = al * f.a;
+        let mut cd = 0.0f32;
+        if comptime!(sm) {
+            ca = al * (f.b * t - f.c * nk);
+            cd = -2.0f32 * al * f.b;
+            if comptime!(student) {
+                out[row + k * d + c] = wb * (t * f.a - nk * f.b);
+            }
+        } else if comptime!(student) {
+            out[row + k * d + c] = wb * f.a * t;
+        }
+        for j in 0..d {
+            out[row + r + j] = wb * (ca * xin[j] + cb * y[j] + cd * w[r + j]);
+        }
+    }
+}
+
+#[cube]
+pub fn ica_vhv_row(
+    w: &[f32],
+    xin: &Array<f32>,
+    vin: &Array<f32>,
+    out: &mut [f32],
+    row: usize,
+    wb: f32,
+    #[comptime] spec: Spec,
+) {
+    let d = spec.d;
+    let k = spec.a;
+    for c in 0..k {
+        let r = c * d;
+        let mut s = 0.0f32;
+        let mut t = 0.0f32;
+        for j in 0..d {
+            let wj = w[r + j];
+            s += wj * xin[j];
+            t += wj * vin[j];
+        }
+        let f = source_d123(s, spec.variant);
+        let mut al = 1.0f32;
+        if comptime!(spec.variant == 2) {
+            al = w[k * d + c];
+            out[row + k * d + c] = wb * f.b * t * t;
+        }
+        let cx = wb * al * f.c * t * t;
+        let cv = 2.0f32 * wb * al * f.b * t;
+        for j in 0..d {
+            out[row + r + j] = cx * xin[j] + cv * vin[j];
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! The Gaussian mixture on the device, beside its CPU twin
+//! `ebm_core::mixture` (θ = [a (K), μ (K×d), per component the packed Lₖ
+//! or log lₖ], see [`crate::families`]), one thread per sample:
+//!
+//! | kernel | function | math |
+//! | --- | --- | --- |
+//! | E, score, Hessian diagonal | [`mixture_eval()`] | [`crate::families`] |
+//! | vᵀ∇ₓ²E v | [`mixture_vhv()`] | [`crate::vhv_families`] |
+//! | row of ∇θE | [`mixture_grad()`] | [`crate::grad`] |
+//! | rows of ∇θ(vᵀ∇ₓE), ∇θ𝒥, ∇θ(vᵀ∇ₓ²E v) | [`crate::grad_mixture::mixture_row()`] | [`crate::grad_mixture`] |
+//!
+//! The pieces they share:
+//!
+//! - [`logits_lse()`]: lse(a) = log Σₖ e^{aₖ} of the mixing logits;
+//! - [`component_energy()`]: eₖ = lse(a) − aₖ + (d/2) log 2π − log|det Lₖ| + ½‖uₖ‖²;
+//! - [`stream_step()`]: one step of the streaming log-sum-exp of −eₖ
+//!   (rescaled when a smaller eₖ appears), so that sums over k need O(d)
+//!   state;
+//! - [`exp_shift()`]: e^{e_min − eₖ} in place, and their sum.
+
+// `#[cube]` and `#[derive(CubeType)]` generate undocumented items.
+#![allow(missing_docs)]
+
+use crate::gaussian::lt_mul;
+use crate::packed::tri;
+use crate::spec::Spec;
+use cubecl::prelude::*;
+
+/// log Σₖ e^{aₖ} of the `k` logits at `w[0 .. k]`, around their maximum.
+#[cube]
+pub fn logits_lse(w: &[f32], #[comptime] k: usize) -> f32 {
+    let mut amax = w[0];
+    for c in 1..k {
+        amax = f32::max(amax, w[c]);
+    }
+    let mut asum = 0.0f32;
+    for c in 0..k {
+        asum += f32::exp(w[c] - amax);
+    }
+    amax + f32::ln(asum)
+}
+
+/// eₖ from lse(a), the component's logit `ac`, log|det Lₖ| and ‖uₖ‖².
+#[cube]
+pub fn component_energy(lse: f32, ac: f32, logdet: f32, uu: f32, #[comptime] spec: Spec) -> f32 {
+    let df = comptime!(spec.d as f32);
+    lse - ac + 0.918_938_5f32 * df - logdet + 0.5f32 * uu
+}
+
+/// The running minimum m of the eₖ and the factors of one streaming step:
+/// sums S of wₖ-weighted terms become S·`scale` + `wgt`·term, where
+/// the weight of component k is e^{m − eₖ} for the current m.
+#[derive(CubeType, Clone, Copy)]
+pub struct Stream {
+    pub m: f32,
+    pub scale: f32,
+    pub wgt: f32,
+}
+
+/// The step of the streaming log-sum-exp for component `c` of energy `ec`,
+/// with `m` the minimum of the energies before it (ignored for c = 0).
+#[cube]
+pub fn stream_step(m: f32, ec: f32, c: usize) -> Stream {
+    let mut out = Stream { m, scale: 1.0f32, wgt: 1.0f32 };
+    if c == 0 {
+        out.m = ec;
+        out.scale = 0.0f32;
+    } else if ec < m {
+        out.scale = f32::exp(ec - m);
+        out.m = ec;
+    } else {
+        out.wgt = f32::exp(m - ec);
+    }
+    out
+}
+
+/// `e[c] ← e^{emin − e[c]}` for the `k` components; returns their sum.
+#[cube]
+pub fn exp_shift(e: &mut Array<f32>, emin: f32, #[comptime] k: usize) -> f32 {
+    let mut ssum = 0.0f32;
+    for c in 0..k {
+        let t = f32::exp(emin - e[c]);
+        e[c] = t;
+        ssum += t;
+    }
+    ssum
+}
+
+/// Gaussian mixture, full (variant 0) or diagonal (variant 1) precisions.
+#[cube]
+pub fn mixture_eval(
+    w: &[f32],
+    xin: &Array<f32>,
+    grad: &mut Array<f32>,
+    hess: &mut Array<f32>,
+    #[comptime] spec: Spec,
+    #[comptime] want_grad: bool,
+    #[comptime] want_hess: bool,
+) -> f32 {
+    let d = spec.d;
+    let k = spec.a;
+    let diag = comptime!(spec.variant == 1);
+    let flen = comptime!(if spec.variant == 1 { spec.d } else { spec.d * (spec.d + 1) / 2 });
+    let fbase = k + k * d;
+    let mut r = Array::<f32>::new(d);
+    let mut u = Array::<f32>::new(d);
+    let mut g = Array::<f32>::new(d);
+    let mut pd = Array::<f32>::new(d);
+
+    let lse = logits_lse(w, k);
+
+    let mut m = 0.0f32;
+    let mut ssum = 0.0f32;
+    for i in 0..d {
+        grad[i] = 0.0f32;
+        hess[i] = 0.0f32;
+    }
+    for c in 0..k {
+        let mu = k + c * d;
+        let f = fbase + c * flen;
+        for i in 0..d {
+            r[i] = xin[i] - w[mu + i];
+        }
+        let mut logdet = 0.0f32;
+        let mut uu = 0.0f32;
+        if comptime!(diag) {
+            for i in 0..d {
+                let l = f32::exp(w[f + i]);
+                logdet += w[f + i];
+                let ui = l * r[i];
+                uu += ui * ui;
+                g[i] = l * ui;
+                pd[i] = l * l;
+            }
+        } else {
+            uu = lt_mul(w, f, &r, &mut u, d);
+            for i in 0..d {
+                let row = f + tri(i, 0);
+                logdet += f32::ln(f32::abs(w[row + i]));
+                let mut acc = 0.0f32;
+                let mut p = 0.0f32;
+                for j in 0..i + 1 {
+                    let l = w[row + j];
+                    acc += l * u[j];
+                    p += l * l;
+                }
+                g[i] = acc;
+                pd[i] = p;
+            }
+        }
+        let ec = component_energy(lse, w[c], logdet, uu, spec);
+        // Streaming log-sum-exp of −e around the smallest e so far.
+        let st = stream_step(m, ec, c);
+        m = st.m;
+        let scale = st.scale;
+        let wgt = st.wgt;
+        ssum = ssum * scale + wgt;
+        if comptime!(want_grad || want_hess) {
+            for i in 0..d {
+                let gi = g[i];
+                grad[i] = grad[i] * scale + wgt * gi;
+                if comptime!(want_hess) {
+                    hess[i] = hess[i] * scale + wgt * (pd[i] - gi * gi);
+                }
+            }
+        }
+    }
+    if comptime!(want_grad || want_hess) {
+        let inv = 1.0f32 / ssum;
+        for i in 0..d {
+            let gb = grad[i] * inv;
+            grad[i] = gb;
+            if comptime!(want_hess) {
+                hess[i] = hess[i] * inv + gb * gb;
+            }
+        }
+    }
+    m - f32::ln(ssum)
+}
+
+/// Gaussian mixture: q = Σₖ γₖ(Aₖ − Bₖ²) + (Σₖ γₖBₖ)².
+#[cube]
+pub fn mixture_vhv(x: &[f32], v: &[f32], w: &[f32], b: usize, #[comptime] spec: Spec) -> f32 {
+    let d = spec.d;
+    let k = spec.a;
+    let diag = comptime!(spec.variant == 1);
+    let flen = comptime!(if spec.variant == 1 { spec.d } else { spec.d * (spec.d + 1) / 2 });
+    let fbase = k + k * d;
+    let mut r = Array::<f32>::new(d);
+    let lse = logits_lse(w, k);
+    let mut m = 0.0f32;
+    let mut ssum = 0.0f32;
+    let mut sa = 0.0f32;
+    let mut sb = 0.0f32;
+    for c in 0..k {
+        let mu = k + c * d;
+        let f = fbase + c * flen;
+        for i in 0..d {
+            r[i] = x[b * d + i] - w[mu + i];
+        }
+        let mut logdet = 0.0f32;
+        let mut uu = 0.0f32;
+        let mut aa = 0.0f32;
+        let mut ab = 0.0f32;
+        if comptime!(diag) {
+            for i in 0..d {
+                let l = f32::exp(w[f + i]);
+                logdet += w[f + i];
+                let ui = l * r[i];
+                let ai = l * v[b * d + i];
+                uu += ui * ui;
+                aa += ai * ai;
+                ab += ai * ui;
+            }
+        } else {
+            for j in 0..d {
+                let mut u = 0.0f32;
+                let mut a = 0.0f32;
+                for i in j..d {
+                    let lv = w[f + tri(i, j)];
+                    u += lv * r[i];
+                    a += lv * v[b * d + i];
+                }
+                uu += u * u;
+                aa += a * a;
+                ab += a * u;
+                logdet += f32::ln(f32::abs(w[f + tri(j, j)]));
+            }
+        }
+        let ec = component_energy(lse, w[c], logdet, uu, spec);
+        let st = stream_step(m, ec, c);
+        m = st.m;
+        let scale = st.scale;
+        let wgt = st.wgt;
+        ssum = ssum * scale + wgt;
+        sa = sa * scale + wgt * (aa - ab * ab);
+        sb = sb * scale + wgt * ab;
+    }
+    let inv = 1.0f32 / ssum;
+    let cb = sb * inv;
+    sa * inv + cb * cb
+}
+
+#[cube]
+pub fn mixture_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
+    let d = spec.d;
+    let k = spec.a;
+    let diag = comptime!(spec.variant == 1);
+    let flen = comptime!(if spec.variant == 1 { spec.d } else { spec.d * (spec.d + 1) / 2 });
+    let fbase = k + k * d;
+    let mut r = Array::<f32>::new(d);
+    let mut u = Array::<f32>::new(d);
+    let mut e = Array::<f32>::new(spec.a);
+    let lse = logits_lse(w, k);
+    // Pass 1: component energies eₖ.
+    let mut emin = 0.0f32;
+    for c in 0..k {
+        let mu = k + c * d;
+        let f = fbase + c * flen;
+        let mut logdet = 0.0f32;
+        let mut uu = 0.0f32;
+        for i in 0..d {
+            r[i] = xin[i] - w[mu + i];
+        }
+        if comptime!(diag) {
+            for i in 0..d {
+                logdet += w[f + i];
+                let ui = f32::exp(w[f + i]) * r[i];
+                uu += ui * ui;
+            }
+        } else {
+            for j in 0..d {
+                let mut acc = 0.0f32;
+                for i in j..d {
+                    acc += w[f + tri(i, j)] * r[i];
+                }
+                uu += acc * acc;
+                logdet += f32::ln(f32::abs(w[f + tri(j, j)]));
+            }
+        }
+        let ec = component_energy(lse, w[c], logdet, uu, spec);
+        e[c] = ec;
+        if c == 0 || ec < emin {
+            emin = ec;
+        }
+    }
+    let ssum = exp_shift(&mut e, emin, k);
+    // Pass 2: γₖ and the per-component gradients.
+    for c in 0..k {
+        let gam = e[c] / ssum;
+        let pi = f32::exp(w[c] - lse);
+        out[row + c] = wb * (pi - gam);
+        let wg = wb * gam;
+        let mu = k + c * d;
+        let f = fbase + c * flen;
+        for i in 0..d {
+            r[i] = xin[i] - w[mu + i];
+        }
+        if comptime!(diag) {
+            for i in 0..d {
+                let l = f32::exp(w[f + i]);
+                let ui = l * r[i];
+                out[row + mu + i] = -wg * l * ui;
+                out[row + f + i] = wg * (ui * ui - 1.0f32);
+            }
+        } else {
+            for j in 0..d {
+                let mut acc = 0.0f32;
+                for i in j..d {
+                    acc += w[f + tri(i, j)] * r[i];
+                }
+                u[j] = acc;
+            }
+            for i in 0..d {
+                let base = f + tri(i, 0);
+                let mut g = 0.0f32;
+                for j in 0..i + 1 {
+                    g += w[base + j] * u[j];
+                    out[row + base + j] = wg * r[i] * u[j];
+                }
+                out[row + base + i] = wg * (r[i] * u[i] - 1.0f32 / w[base + i]);
+                out[row + mu + i] = -wg * g;
+            }
+        }
+    }
+}

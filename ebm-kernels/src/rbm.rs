@@ -1,0 +1,317 @@
+//! The Gaussian–Bernoulli RBM on the device, beside its CPU twin
+//! `ebm_core::rbm` (free energy F, θ = [b (d), c (H), W (H×d), log σ (d)],
+//! see [`crate::families`]), one thread per sample:
+//!
+//! | kernel | function | math |
+//! | --- | --- | --- |
+//! | F, score, Hessian diagonal | [`rbm_eval()`] | [`crate::families`] |
+//! | vᵀ∇ₓ²F v | [`rbm_vhv()`] | [`crate::vhv_families`] |
+//! | row of ∇θF | [`rbm_grad()`] | [`crate::grad`] |
+//! | rows of ∇θ(vᵀ∇ₓF), ∇θ𝒥 | [`rbm_row()`] | [`crate::grad_families`] |
+//! | row of ∇θ(vᵀ∇ₓ²F v) | [`rbm_vhv_row()`] | [`crate::grad_vhv`] |
+//!
+//! They share a hidden unit's pre-activation ([`rbm_preact()`]) and its
+//! sigmoid ([`rbm_hidden()`]).
+
+// `#[cube]` and `#[derive(CubeType)]` generate undocumented items.
+#![allow(missing_docs)]
+
+use crate::act::log1p;
+use crate::spec::Spec;
+use cubecl::prelude::*;
+
+/// aⱼ = cⱼ + Σᵢ Wⱼᵢ x̃ᵢ of hidden unit `j`, x̃ = ρ∘x in `xt`.
+#[cube]
+pub fn rbm_preact(w: &[f32], xt: &Array<f32>, j: usize, #[comptime] spec: Spec) -> f32 {
+    let d = spec.d;
+    let r = comptime!(spec.d + spec.a) + j * d;
+    let mut a = w[d + j];
+    for i in 0..d {
+        a += w[r + i] * xt[i];
+    }
+    a
+}
+
+/// A hidden unit at pre-activation a, without overflow: e = e^{−|a|},
+/// inv = 1/(1 + e), h = sigmoid(a) and hm = 1 − h (each inv or e·inv).
+#[derive(CubeType, Clone, Copy)]
+pub struct Hidden {
+    pub e: f32,
+    pub inv: f32,
+    pub h: f32,
+    pub hm: f32,
+}
+
+/// The [`Hidden`] values at `a`.
+#[cube]
+pub fn rbm_hidden(a: f32) -> Hidden {
+    let e = f32::exp(-f32::abs(a));
+    let inv = 1.0f32 / (1.0f32 + e);
+    Hidden { e, inv, h: select(a >= 0.0f32, inv, e * inv), hm: select(a >= 0.0f32, e * inv, inv) }
+}
+
+/// Gaussian–Bernoulli RBM free energy.
+#[cube]
+pub fn rbm_eval(
+    w: &[f32],
+    xin: &Array<f32>,
+    grad: &mut Array<f32>,
+    hess: &mut Array<f32>,
+    #[comptime] spec: Spec,
+    #[comptime] want_grad: bool,
+    #[comptime] want_hess: bool,
+) -> f32 {
+    let d = spec.d;
+    let nh = spec.a;
+    let wbase = d + nh;
+    let sbase = wbase + nh * d;
+    let mut rho = Array::<f32>::new(d);
+    let mut xt = Array::<f32>::new(d);
+    let mut e = 0.0f32;
+    for i in 0..d {
+        let p = f32::exp(-2.0f32 * w[sbase + i]);
+        rho[i] = p;
+        xt[i] = p * xin[i];
+        let dx = xin[i] - w[i];
+        e += 0.5f32 * p * dx * dx;
+        grad[i] = 0.0f32;
+        hess[i] = 0.0f32;
+    }
+    for j in 0..nh {
+        let row = wbase + j * d;
+        let a = rbm_preact(w, &xt, j, spec);
+        let u = rbm_hidden(a);
+        let h = u.h;
+        let h1 = u.e * u.inv * u.inv;
+        e -= f32::max(a, 0.0f32) + log1p(u.e);
+        if comptime!(want_grad || want_hess) {
+            for i in 0..d {
+                let wi = w[row + i];
+                grad[i] += h * wi;
+                if comptime!(want_hess) {
+                    hess[i] += h1 * wi * wi;
+                }
+            }
+        }
+    }
+    if comptime!(want_grad || want_hess) {
+        for i in 0..d {
+            let p = rho[i];
+            grad[i] = p * (xin[i] - w[i] - grad[i]);
+            if comptime!(want_hess) {
+                hess[i] = p - p * p * hess[i];
+            }
+        }
+    }
+    e
+}
+
+/// RBM: q = Σᵢ ρᵢvᵢ² − Σⱼ h′ⱼtⱼ².
+#[cube]
+pub fn rbm_vhv(x: &[f32], v: &[f32], w: &[f32], b: usize, #[comptime] spec: Spec) -> f32 {
+    let d = spec.d;
+    let nh = spec.a;
+    let wbase = d + nh;
+    let sbase = wbase + nh * d;
+    let mut xt = Array::<f32>::new(d);
+    let mut vt = Array::<f32>::new(d);
+    let mut q = 0.0f32;
+    for i in 0..d {
+        let p = f32::exp(-2.0f32 * w[sbase + i]);
+        let vi = v[b * d + i];
+        xt[i] = p * x[b * d + i];
+        vt[i] = p * vi;
+        q += p * vi * vi;
+    }
+    for j in 0..nh {
+        let row = wbase + j * d;
+        let mut a = w[d + j];
+        let mut t = 0.0f32;
+        for i in 0..d {
+            let wi = w[row + i];
+            a += wi * xt[i];
+            t += wi * vt[i];
+        }
+        let u = rbm_hidden(a);
+        q -= u.e * u.inv * u.inv * t * t;
+    }
+    q
+}
+
+#[cube]
+pub fn rbm_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
+    let d = spec.d;
+    let nh = spec.a;
+    let wbase = d + nh;
+    let sbase = wbase + nh * d;
+    let mut xt = Array::<f32>::new(d);
+    let mut m = Array::<f32>::new(d);
+    for i in 0..d {
+        xt[i] = f32::exp(-2.0f32 * w[sbase + i]) * xin[i];
+        m[i] = 0.0f32;
+    }
+    for j in 0..nh {
+        let r = wbase + j * d;
+        let h = rbm_hidden(rbm_preact(w, &xt, j, spec)).h;
+        out[row + d + j] = -wb * h;
+        for i in 0..d {
+            out[row + r + i] = -wb * h * xt[i];
+            m[i] += h * w[r + i];
+        }
+    }
+    for i in 0..d {
+        let p = f32::exp(-2.0f32 * w[sbase + i]);
+        let dx = xin[i] - w[i];
+        out[row + i] = -wb * p * dx;
+        out[row + sbase + i] = wb * (2.0f32 * xt[i] * m[i] - p * dx * dx);
+    }
+}
+
+#[cube]
+pub fn rbm_row(
+    w: &[f32],
+    xin: &Array<f32>,
+    vin: &Array<f32>,
+    out: &mut [f32],
+    row: usize,
+    wb: f32,
+    #[comptime] spec: Spec,
+    #[comptime] sm: bool,
+) {
+    let d = spec.d;
+    let nh = spec.a;
+    let wbase = d + nh;
+    let sbase = wbase + nh * d;
+    let mut xt = Array::<f32>::new(d);
+    let mut rho = Array::<f32>::new(d);
+    let mut m = Array::<f32>::new(d);
+    let mut vt = Array::<f32>::new(d);
+    let mut wc = Array::<f32>::new(d);
+    let mut h = Array::<f32>::new(spec.a);
+    let mut h1 = Array::<f32>::new(spec.a);
+    let mut h2 = Array::<f32>::new(spec.a);
+    for i in 0..d {
+        let p = f32::exp(-2.0f32 * w[sbase + i]);
+        rho[i] = p;
+        xt[i] = p * xin[i];
+        m[i] = 0.0f32;
+        wc[i] = 0.0f32;
+    }
+    for j in 0..nh {
+        let r = wbase + j * d;
+        let u = rbm_hidden(rbm_preact(w, &xt, j, spec));
+        let hj = u.h;
+        let hm = u.hm;
+        h[j] = hj;
+        h1[j] = hj * hm;
+        h2[j] = hj * hm * (hm - hj);
+        for i in 0..d {
+            m[i] += hj * w[r + i];
+        }
+    }
+    // δ = x − b − m (kept in m), ṽ = ρ∘v or ρ²∘δ.
+    for i in 0..d {
+        let dl = xin[i] - w[i] - m[i];
+        m[i] = dl;
+        if comptime!(sm) {
+            vt[i] = rho[i] * rho[i] * dl;
+        } else {
+            vt[i] = rho[i] * vin[i];
+        }
+    }
+    for j in 0..nh {
+        let r = wbase + j * d;
+        let mut t = 0.0f32;
+        let mut kap = 0.0f32;
+        for i in 0..d {
+            let wji = w[r + i];
+            t += wji * vt[i];
+            kap += wji * wji * rho[i] * rho[i];
+        }
+        let mut c = -h1[j] * t;
+        if comptime!(sm) {
+            c += h2[j] * kap;
+        }
+        out[row + d + j] = wb * c;
+        for i in 0..d {
+            let wji = w[r + i];
+            wc[i] += c * wji;
+            let mut g = c * xt[i] - h[j] * vt[i];
+            if comptime!(sm) {
+                g += 2.0f32 * h1[j] * wji * rho[i] * rho[i];
+            }
+            out[row + r + i] = wb * g;
+        }
+    }
+    for i in 0..d {
+        out[row + i] = -wb * vt[i];
+        let mut g = -2.0f32 * (vt[i] * m[i] + xt[i] * wc[i]);
+        if comptime!(sm) {
+            let p = rho[i];
+            let mut q = 0.0f32;
+            for j in 0..nh {
+                let wji = w[wbase + j * d + i];
+                q += h1[j] * wji * wji;
+            }
+            g += 2.0f32 * p - 4.0f32 * p * p * q;
+        }
+        out[row + sbase + i] = wb * g;
+    }
+}
+
+#[cube]
+pub fn rbm_vhv_row(
+    w: &[f32],
+    xin: &Array<f32>,
+    vin: &Array<f32>,
+    out: &mut [f32],
+    row: usize,
+    wb: f32,
+    #[comptime] spec: Spec,
+) {
+    let d = spec.d;
+    let nh = spec.a;
+    let wbase = d + nh;
+    let sbase = wbase + nh * d;
+    let mut xt = Array::<f32>::new(d);
+    let mut vt = Array::<f32>::new(d);
+    let mut wc = Array::<f32>::new(d);
+    let mut wd = Array::<f32>::new(d);
+    for i in 0..d {
+        let p = f32::exp(-2.0f32 * w[sbase + i]);
+        xt[i] = p * xin[i];
+        vt[i] = p * vin[i];
+        wc[i] = 0.0f32;
+        wd[i] = 0.0f32;
+        out[row + i] = 0.0f32;
+    }
+    for j in 0..nh {
+        let r = wbase + j * d;
+        let mut a = w[d + j];
+        let mut t = 0.0f32;
+        for i in 0..d {
+            let wji = w[r + i];
+            a += wji * xt[i];
+            t += wji * vt[i];
+        }
+        let u = rbm_hidden(a);
+        let hj = u.h;
+        let hm = u.hm;
+        let h1 = hj * hm;
+        let h2 = h1 * (hm - hj);
+        let cj = h2 * t * t;
+        let dj = h1 * t;
+        out[row + d + j] = -wb * cj;
+        for i in 0..d {
+            let wji = w[r + i];
+            wc[i] += cj * wji;
+            wd[i] += dj * wji;
+            out[row + r + i] = -wb * (cj * xt[i] + 2.0f32 * dj * vt[i]);
+        }
+    }
+    for i in 0..d {
+        let p = f32::exp(-2.0f32 * w[sbase + i]);
+        let vi = vin[i];
+        out[row + sbase + i] = wb * (-2.0f32 * p * vi * vi + 2.0f32 * xt[i] * wc[i] + 4.0f32 * vt[i] * wd[i]);
+    }
+}
