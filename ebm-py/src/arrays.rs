@@ -75,7 +75,8 @@ pub fn paired<'py, T: Float>(
         value(format!("`{what}`: expected a 2-D array of dtype {} (the dtype of `x`), got {}", T::DTYPE, describe(obj)))
     })?;
     if a.shape() != [b, dim] {
-        return Err(value(format!("`{what}` has shape {:?}, expected ({b}, {dim}) like `x`", a.shape())));
+        let got = a.shape().iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ");
+        return Err(value(format!("`{what}` has shape ({got}), expected ({b}, {dim}) like `x`")));
     }
     Ok(a)
 }
