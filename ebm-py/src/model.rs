@@ -210,6 +210,27 @@ impl PyModel {
         })
     }
 
+    /// Noise-contrastive estimation (eq 22–24): `points` holds B data
+    /// points then ν·B noise points (ν ≥ 1), `log_pn` (float64) log p_n at
+    /// each, c the log-normaliser. With the logit
+    /// G = −E − c − log p_n − log ν, returns (L, ∇θL, ∂L/∂c) for
+    /// L = [Σ_data softplus(−G) + Σ_noise softplus(G)] / ((1 + ν)B).
+    fn nce_loss_grad<'py>(
+        &self,
+        py: Python<'py>,
+        points: &Bound<'py, PyAny>,
+        n_data: usize,
+        log_pn: PyReadonlyArray1<'py, f64>,
+        c: f64,
+    ) -> PyResult<(f64, Bound<'py, PyAny>, f64)> {
+        let lp = log_pn.as_slice().map_err(|_| value("`log_pn` must be contiguous"))?;
+        by_dtype!(points, "points", |a: T| {
+            let (m, xs, _) = self.batch::<T>(&a)?;
+            let (loss, g, dc) = py.detach(|| ops::nce(m, xs, n_data, lp, c)).map_err(core)?;
+            Ok((loss, vec1(py, g), dc))
+        })
+    }
+
     /// `steps` Langevin steps from `x0` (B, d): `sampler` is `ula` (eq 14)
     /// or `mala`. Returns (the chains' end points, MALA's acceptance rate
     /// or None).

@@ -68,6 +68,24 @@ pub fn sliced_sm<T: Float>(m: &Dyn<T>, x: &[T], v: &[T], b: usize) -> Result<(f6
     Ok((loss, g))
 }
 
+/// Noise-contrastive estimation (eq 22–24) on `points` (B data points,
+/// then ν·B noise points) with log p_n at each and log-normaliser c: the
+/// loss L (mean over the (1 + ν)B points), its θ-gradient and ∂L/∂c.
+pub fn nce<T: Float>(m: &Dyn<T>, points: &[T], n_data: usize, log_pn: &[f64], c: f64) -> Result<(f64, Vec<T>, f64)> {
+    let n = points.len() / m.dim().max(1);
+    let nu = if n_data == 0 || n % n_data != 0 || n < 2 * n_data {
+        return Err(ebm_core::EbmError::InvalidConfig(format!(
+            "NCE needs ν·B noise points for B = {n_data} data points, ν ≥ 1 an integer; got {} noise points",
+            n.saturating_sub(n_data)
+        )));
+    } else {
+        n / n_data - 1
+    };
+    let mut g = vec![T::zero(); m.num_params()];
+    let r = m.nce_loss_grad_params(points, n_data, log_pn, c, nu, &mut g)?;
+    Ok((r.loss, g, r.dloss_dc))
+}
+
 /// `steps` ULA (eq 14) or MALA steps from `x0`; the chains' end points and,
 /// for MALA, the acceptance rate.
 pub fn langevin<T: Float>(

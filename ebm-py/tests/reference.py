@@ -74,6 +74,16 @@ def ssm_loss(net, x, directions):
     return total / len(directions)
 
 
+def nce_loss(net, log_z, x, noise, log_pn):
+    """Eq 22–24 by autograd: logit G = −E − c − log p_n − log ν."""
+    nu = noise.shape[0] // x.shape[0]
+    points = torch.cat([x, noise])
+    g = -net(points)[:, 0] - log_z - log_pn - np.log(nu)
+    n = x.shape[0]
+    f = torch.nn.functional.softplus
+    return (f(-g[:n]).sum() + f(g[n:]).sum()) / points.shape[0]
+
+
 def param_grads(net, loss):
     """∂loss/∂θ for every parameter (zero for one the loss does not read,
     such as the output bias in the score-based losses)."""

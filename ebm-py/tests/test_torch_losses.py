@@ -13,6 +13,7 @@ from reference import (
     dsm_loss,
     exact_sm_loss,
     make_mlp,
+    nce_loss,
     param_grads,
     ssm_loss,
 )
@@ -106,3 +107,23 @@ def test_an_optimizer_step_lowers_the_loss():
     before.backward()
     opt.step()
     assert et.exact_score_matching_loss(net, x).item() < before.item()
+
+
+@pytest.mark.parametrize("nu", [1, 3])
+@pytest.mark.parametrize("act", sorted(ACTIVATIONS))
+def test_nce_matches_autograd(act, nu):
+    net = make_mlp(2, [8, 8], act, seed=18)
+    x, noise = torch.randn(6, 2, dtype=torch.float64), 1.5 * torch.randn(6 * nu, 2, dtype=torch.float64)
+    log_pn = lambda p: -0.5 * (p / 1.5).pow(2).sum(1) - 2 * np.log(1.5) - np.log(2 * np.pi)
+    c = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    net.zero_grad()
+    loss = et.nce_loss(net, c, x, noise, log_pn)
+    loss.backward()
+    ref = nce_loss(net, c, x, noise, log_pn(torch.cat([x, noise])))
+    assert_close(loss.detach(), ref, 1e-5, "NCE value")
+    (ref_c,) = torch.autograd.grad(ref, c, retain_graph=True)
+    assert_close(c.grad, ref_c, 1e-4, "dL/dc")
+    for p, r in zip(net.parameters(), param_grads(net, ref)):
+        assert_close(p.grad, r, 1e-4, "NCE parameter gradient")
+    # The log-densities as a tensor give the same loss.
+    assert et.nce_loss(net, 0.3, x, noise, log_pn(torch.cat([x, noise]))).item() == loss.item()

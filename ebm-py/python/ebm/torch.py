@@ -10,6 +10,7 @@ No gradient flows to ``x`` (a tensor x that requires grad is refused). The
 module must be what ``ebm.Mlp.from_torch`` accepts.
 """
 
+import numpy as np
 import torch as _torch
 
 from . import _check_backend
@@ -20,6 +21,7 @@ __all__ = [
     "exact_score_matching_loss",
     "denoising_score_matching_loss",
     "sliced_score_matching_loss",
+    "nce_loss",
 ]
 
 
@@ -128,3 +130,39 @@ def sliced_score_matching_loss(module, x, n_projections=1, directions=None, back
         return total / n_projections, grad / n_projections
 
     return _apply(run, x, params)
+
+
+def nce_loss(module, log_z, x, noise, noise_log_prob, backend="cpu"):
+    r"""Noise-contrastive estimation (eq 22–24) of p(x) = exp(−E(x) − c)
+    with c = ``log_z`` learned: B data points ``x`` (B, d), ν·B noise
+    points ``noise`` (ν ≥ 1 an integer) drawn from p_n, and
+    ``noise_log_prob``, log p_n either as a callable on a (n, d) tensor or
+    as a tensor of its values at ``x`` then ``noise`` ((1 + ν)B,). With the
+    logit G = −E − c − log p_n − log ν,
+
+    .. math:: L = \frac{1}{(1+\nu)B}\Big[\sum_\text{data} \operatorname{softplus}(-G) + \sum_\text{noise} \operatorname{softplus}(G)\Big].
+
+    The gradient reaches the module's parameters and ``log_z`` (a tensor;
+    a Python float gets none)."""
+    _array(x, "x")
+    if tuple(noise.shape[1:]) != tuple(x.shape[1:]):
+        raise ValueError(f"`noise` has shape {tuple(noise.shape)}, expected (nu * B, {x.shape[1]})")
+    points = _torch.cat([x.detach(), noise.detach().to(x.dtype)])
+    if callable(noise_log_prob):
+        with _torch.no_grad():
+            log_pn = noise_log_prob(points)
+    else:
+        log_pn = noise_log_prob
+    log_pn = _torch.as_tensor(log_pn).detach().to(_torch.float64).reshape(-1)
+    if log_pn.numel() != points.shape[0]:
+        raise ValueError(f"`noise_log_prob` gives {log_pn.numel()} values, expected one per point of x and noise ({points.shape[0]})")
+    model, params, ps = _prepare(module, points, backend, "x")
+    lp = log_pn.contiguous().numpy()
+    learned_c = isinstance(log_z, _torch.Tensor)
+    c = float(log_z.detach()) if learned_c else float(log_z)
+
+    def run():
+        loss, grad, dc = model.nce_loss_grad(ps, x.shape[0], lp, c)
+        return loss, (np.concatenate([grad, np.array([dc], dtype=grad.dtype)]) if learned_c else grad)
+
+    return _apply(run, x, params + [log_z] if learned_c else params)
