@@ -32,3 +32,9 @@ pub fn checkpoint(e: CheckpointError) -> PyErr {
 pub fn value(msg: impl Into<String>) -> PyErr {
     PyValueError::new_err(msg.into())
 }
+
+/// A GPU that cannot be opened or cannot hold the model: a `RuntimeError`
+/// saying why (no adapter, an operation beyond the kernels).
+pub fn gpu_error(e: ebm_cli::CliError) -> PyErr {
+    PyRuntimeError::new_err(e.to_string())
+}

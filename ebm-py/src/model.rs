@@ -2,7 +2,7 @@
 
 use crate::arrays::{paired, rows, vec1, vec2, Float};
 use crate::by_dtype;
-use crate::error::{checkpoint, core, value};
+use crate::error::{checkpoint, core, gpu_error, value};
 use crate::ops::{self, Dyn};
 use ebm_cli::model::Model as Family;
 use ebm_core::{Activation, Mlp, Real};
@@ -13,29 +13,39 @@ use std::path::PathBuf;
 
 /// An energy-based model p(x) = exp(−E(x))/Z of any ebm family.
 ///
-/// Computes in the dtype of its input (float32 or float64); both copies of
-/// θ hold the same values.
+/// On the CPU it computes in the dtype of its input (float32 or float64;
+/// both copies of θ hold the same values). A model on the GPU
+/// ([`PyModel::to_backend`]) computes there in float32 and refuses float64.
 #[pyclass(name = "Model", module = "ebm", frozen)]
 pub struct PyModel {
     f32: Family,
     f64: Box<Dyn<f64>>,
+    /// The model on the GPU (ebm's kernels, θ copied to the device) and the
+    /// adapter's label.
+    gpu: Option<(Box<Dyn<f32>>, String)>,
 }
 
 /// The copy of a model that computes in `Self`.
 pub trait Precision: Float {
-    /// The model in this precision.
-    fn of(m: &PyModel) -> &Dyn<Self>;
+    /// The model in this precision, where it runs.
+    fn of(m: &PyModel) -> PyResult<&Dyn<Self>>;
 }
 
 impl Precision for f32 {
-    fn of(m: &PyModel) -> &Dyn<f32> {
-        m.f32.energy()
+    fn of(m: &PyModel) -> PyResult<&Dyn<f32>> {
+        Ok(match &m.gpu {
+            Some((g, _)) => g.as_ref(),
+            None => m.f32.energy(),
+        })
     }
 }
 
 impl Precision for f64 {
-    fn of(m: &PyModel) -> &Dyn<f64> {
-        m.f64.as_ref()
+    fn of(m: &PyModel) -> PyResult<&Dyn<f64>> {
+        match &m.gpu {
+            Some(_) => Err(value("this model is on the GPU, which computes in float32: pass float32 arrays")),
+            None => Ok(m.f64.as_ref()),
+        }
     }
 }
 
@@ -53,12 +63,12 @@ fn f64_twin(m: &Family) -> Box<Dyn<f64>> {
 impl PyModel {
     fn from_f32(f32: Family) -> Self {
         let f64 = f64_twin(&f32);
-        Self { f32, f64 }
+        Self { f32, f64, gpu: None }
     }
 
     /// The model in precision `T` and the checked rows of `x`.
     fn batch<'a, T: Precision>(&self, x: &'a numpy::PyReadonlyArray2<'_, T>) -> PyResult<(&Dyn<T>, &'a [T], usize)> {
-        let m = T::of(self);
+        let m = T::of(self)?;
         let (x, b) = rows("x", x, m.dim())?;
         Ok((m, x, b))
     }
@@ -76,6 +86,21 @@ impl PyModel {
                 Out::All => PyTuple::new(py, [vec1(py, e), vec2(py, s, b, d)?, vec2(py, h, b, d)?])?.into_any(),
             })
         })
+    }
+
+    /// A loss of `x` and a second batch of its shape and dtype (`other`:
+    /// its name and value), computed by `f` with the GIL released.
+    fn paired_loss<'py, T: Precision>(
+        &self,
+        py: Python<'py>,
+        x: &numpy::PyReadonlyArray2<'py, T>,
+        (what, other): (&str, &Bound<'py, PyAny>),
+        f: ops::PairedLoss<T>,
+    ) -> PyResult<(f64, Bound<'py, PyAny>)> {
+        let (m, xs, b) = self.batch::<T>(x)?;
+        let o = paired::<T>(what, other, b, m.dim())?;
+        let os = rows(what, &o, m.dim())?.0;
+        Self::pair(py, py.detach(|| f(m, xs, os, b)))
     }
 
     /// A loss and its θ-gradient (in the dtype of `x`) as a Python pair.
@@ -109,7 +134,7 @@ impl PyModel {
             return Err(value(format!("`params`: non-finite value {} at index {i}", p[i])));
         }
         let m = Mlp::<f64>::new(dim, &hidden, act, p.to_vec()).map_err(core)?;
-        Ok(Self { f32: Family::Mlp(m.cast::<f32>()), f64: Box::new(m) })
+        Ok(Self { f32: Family::Mlp(m.cast::<f32>()), f64: Box::new(m), gpu: None })
     }
 
     /// Reads an ebm safetensors file (any family; a run directory reads its
@@ -119,6 +144,39 @@ impl PyModel {
         let path = ebm_cli::checkpoint::resolve(&path);
         let ck = py.detach(|| ebm_cli::checkpoint::load(&path)).map_err(checkpoint)?;
         Ok(Self::from_f32(ck.model))
+    }
+
+    /// This model on `backend`: `"cpu"`, or `"gpu"` (ebm's kernels on the
+    /// adapter `EBM_ADAPTER` names, θ copied to the device, float32 only;
+    /// an operation the kernels cannot hold for this model is an error,
+    /// never a silent CPU run).
+    fn to_backend(&self, py: Python<'_>, backend: &str) -> PyResult<Self> {
+        let gpu = match backend {
+            "cpu" => None,
+            "gpu" => {
+                // PyTorch's triton and a software Vulkan driver (lavapipe) each
+                // carry their own LLVM; loading triton after the driver crashes
+                // the interpreter, the other order is fine. So load triton
+                // (when installed) before the adapter opens.
+                // An import error (triton absent) is dropped, not raised.
+                let _ = py.import("triton");
+                let (m, label) = py
+                    .detach(|| ebm_cli::backend::boxed(&self.f32, ebm_cli::backend::Backend::Gpu))
+                    .map_err(gpu_error)?;
+                Some((m, label.unwrap_or_default()))
+            }
+            other => return Err(value(format!("`backend`: expected 'cpu' or 'gpu', got {other:?}"))),
+        };
+        Ok(Self { f32: self.f32.clone(), f64: f64_twin(&self.f32), gpu })
+    }
+
+    /// `"cpu"`, or `"gpu (adapter)"`.
+    #[getter]
+    fn backend(&self) -> String {
+        match &self.gpu {
+            Some((_, label)) => format!("gpu ({label})"),
+            None => "cpu".into(),
+        }
     }
 
     /// The data dimension d.
@@ -186,12 +244,7 @@ impl PyModel {
         x: &Bound<'py, PyAny>,
         target: &Bound<'py, PyAny>,
     ) -> PyResult<(f64, Bound<'py, PyAny>)> {
-        by_dtype!(x, "x", |a: T| {
-            let (m, xs, b) = self.batch::<T>(&a)?;
-            let t = paired::<T>("target", target, b, m.dim())?;
-            let ts = rows("target", &t, m.dim())?.0;
-            Self::pair(py, py.detach(|| ops::score_regression(m, xs, ts, b)))
-        })
+        by_dtype!(x, "x", |a: T| self.paired_loss(py, &a, ("target", target), ops::score_regression::<T>))
     }
 
     /// Sliced score matching (§3.3), one direction vᵦ per sample: the batch
@@ -202,12 +255,7 @@ impl PyModel {
         x: &Bound<'py, PyAny>,
         v: &Bound<'py, PyAny>,
     ) -> PyResult<(f64, Bound<'py, PyAny>)> {
-        by_dtype!(x, "x", |a: T| {
-            let (m, xs, b) = self.batch::<T>(&a)?;
-            let v = paired::<T>("v", v, b, m.dim())?;
-            let vs = rows("v", &v, m.dim())?.0;
-            Self::pair(py, py.detach(|| ops::sliced_sm(m, xs, vs, b)))
-        })
+        by_dtype!(x, "x", |a: T| self.paired_loss(py, &a, ("v", v), ops::sliced_sm::<T>))
     }
 
     /// Noise-contrastive estimation (eq 22–24): `points` holds B data
@@ -250,7 +298,7 @@ impl PyModel {
             other => return Err(value(format!("`sampler`: expected \"ula\" or \"mala\", got {other:?}"))),
         };
         by_dtype!(x0, "x0", |a: T| {
-            let m = T::of(self);
+            let m = T::of(self)?;
             let (xs, b) = rows("x0", &a, m.dim())?;
             let eps = T::from_f64(step_size);
             let (x, rate) = py.detach(|| ops::langevin(m, xs, b, mala, steps, eps, seed)).map_err(core)?;

@@ -25,6 +25,10 @@ pub fn eval<T: Float>(m: &Dyn<T>, x: &[T], b: usize, score: bool, hess: bool) ->
     Ok((e, s, h))
 }
 
+/// A loss of a batch x and a second batch of its shape (a target, a
+/// direction per sample), B: its value and θ-gradient.
+pub type PairedLoss<T> = fn(&Dyn<T>, &[T], &[T], usize) -> Result<(f64, Vec<T>)>;
+
 fn mean_weights<T: Float>(b: usize) -> Vec<T> {
     vec![T::one() / T::from_f64(b as f64); b]
 }
@@ -64,7 +68,7 @@ pub fn sliced_sm<T: Float>(m: &Dyn<T>, x: &[T], v: &[T], b: usize) -> Result<(f6
     m.grad_params_v_dot_grad_x(x, v, &w, &mut g)?;
     let mut gh = vec![T::zero(); m.num_params()];
     m.grad_params_v_hess_v(x, v, &vec![-inv_b; b], &mut gh)?;
-    g.iter_mut().zip(&gh).for_each(|(g, h)| *g = *g + *h);
+    g.iter_mut().zip(&gh).for_each(|(g, h)| *g += *h);
     Ok((loss, g))
 }
 
@@ -73,7 +77,7 @@ pub fn sliced_sm<T: Float>(m: &Dyn<T>, x: &[T], v: &[T], b: usize) -> Result<(f6
 /// loss L (mean over the (1 + ν)B points), its θ-gradient and ∂L/∂c.
 pub fn nce<T: Float>(m: &Dyn<T>, points: &[T], n_data: usize, log_pn: &[f64], c: f64) -> Result<(f64, Vec<T>, f64)> {
     let n = points.len() / m.dim().max(1);
-    let nu = if n_data == 0 || n % n_data != 0 || n < 2 * n_data {
+    let nu = if n_data == 0 || !n.is_multiple_of(n_data) || n < 2 * n_data {
         return Err(ebm_core::EbmError::InvalidConfig(format!(
             "NCE needs ν·B noise points for B = {n_data} data points, ν ≥ 1 an integer; got {} noise points",
             n.saturating_sub(n_data)

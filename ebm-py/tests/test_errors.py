@@ -1,6 +1,10 @@
 """Bad inputs raise ValueError naming the argument, row or field; nothing
 crashes the interpreter; the GPU backend is never silently the CPU."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -108,13 +112,28 @@ def test_torch_loss_inputs():
         et.exact_score_matching_loss(net, x)
 
 
-def test_gpu_backend_is_refused_not_silently_cpu():
+def test_unknown_backend():
     net = make_mlp(3, [8], "tanh", seed=36)
-    x = torch.randn(5, 3, dtype=torch.float64)
-    with pytest.raises(NotImplementedError, match="backend='gpu'"):
-        et.exact_score_matching_loss(net, x, backend="gpu")
     with pytest.raises(ValueError, match="expected 'cpu' or 'gpu'"):
-        et.exact_score_matching_loss(net, x, backend="cuda")
+        et.exact_score_matching_loss(net, torch.randn(5, 3), backend="cuda")
+    with pytest.raises(ValueError, match="expected 'cpu' or 'gpu'"):
+        ebm.Mlp.from_torch(net).to_backend("tpu")
+
+
+def test_a_missing_gpu_is_an_error_not_a_cpu_run():
+    # A fresh interpreter: the adapter is chosen when the first GPU model is made.
+    code = (
+        "import ebm, torch\n"
+        "net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))\n"
+        "try:\n"
+        "    ebm.torch.exact_score_matching_loss(net, torch.randn(4, 3), backend='gpu')\n"
+        "except RuntimeError as e:\n"
+        "    print('RuntimeError:', e)\n"
+    )
+    env = dict(os.environ, EBM_ADAPTER="no-such-adapter")
+    out = subprocess.run([sys.executable, "-c", "import ebm.torch\n" + code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "RuntimeError: gpu: no wgpu adapter matching selector `no-such-adapter`" in out.stdout
 
 
 def test_sampler_arguments(model):

@@ -16,7 +16,7 @@ pass: ``ebm.torch`` (imported on demand, needs torch).
 from ._ebm import Model, __version__
 from ._mlp import Mlp
 
-__all__ = ["Model", "Mlp", "load", "sample", "__version__"]
+__all__ = ["Model", "Mlp", "load", "sample", "on_backend", "__version__"]
 
 
 def load(path):
@@ -31,7 +31,7 @@ def load(path):
     return Model.load(os.fspath(path))
 
 
-def sample(model, x0, sampler="ula", steps=100, step_size=0.01, seed=0, backend="cpu"):
+def sample(model, x0, sampler="ula", steps=100, step_size=0.01, seed=0, backend=None):
     """Run ``steps`` Langevin steps on the chains ``x0`` (B, d) and return
     their end points (a new array of x0's dtype; x0 is not modified).
 
@@ -39,20 +39,21 @@ def sample(model, x0, sampler="ula", steps=100, step_size=0.01, seed=0, backend=
     with eps = ``step_size``. MALA proposes the same move and accepts it
     with the Metropolis-Hastings probability, so the chains target
     p(x) exactly. The noise is ebm's counter-based Philox stream of
-    ``seed``: the same seed gives the same chains."""
-    _check_backend(backend)
-    x, _rate = model.langevin(x0, sampler, int(steps), float(step_size), int(seed))
+    ``seed``: the same seed gives the same chains.
+
+    ``backend``: None runs where the model is; "cpu" or "gpu" (ebm's
+    kernels, float32 only) moves a copy of it there first."""
+    x, _rate = on_backend(model, backend).langevin(x0, sampler, int(steps), float(step_size), int(seed))
     return x
 
 
-def _check_backend(backend):
-    """Refuse every backend but the CPU: nothing runs elsewhere silently."""
-    if backend == "cpu":
-        return
-    if backend == "gpu":
-        raise NotImplementedError(
-            "backend='gpu' is not available in this build of the ebm Python package yet "
-            "(ebm's GPU kernels are reachable from Rust and the `ebm` CLI's --backend gpu); "
-            "use backend='cpu'"
-        )
-    raise ValueError(f"`backend`: expected 'cpu' or 'gpu', got {backend!r}")
+def on_backend(model, backend):
+    """``model`` itself when it is on ``backend`` (None: wherever it is),
+    otherwise a copy on it. Anything but "cpu" or "gpu" is a ValueError;
+    a GPU that cannot be opened or cannot hold the model is a RuntimeError
+    (nothing silently runs on the CPU)."""
+    if backend is None or model.backend.split()[0] == backend:
+        return model
+    if backend not in ("cpu", "gpu"):
+        raise ValueError(f"`backend`: expected 'cpu' or 'gpu', got {backend!r}")
+    return model.to_backend(backend)

@@ -1,5 +1,5 @@
 from os import PathLike
-from typing import List, Union
+from typing import List, Optional, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +29,9 @@ def sample(
     steps: int = 100,
     step_size: float = 0.01,
     seed: int = 0,
-    backend: str = "cpu",
+    backend: Optional[str] = None,
 ) -> npt.NDArray[np.floating]:
     """`steps` ULA (eq 14) or MALA steps from x0 (B, d); returns the chains' end points."""
+
+def on_backend(model: Model, backend: Optional[str]) -> Model:
+    """The model itself if it is on `backend` (None: anywhere), else a copy there."""

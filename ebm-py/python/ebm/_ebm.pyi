@@ -22,6 +22,11 @@ class Model:
     @staticmethod
     def load(path: Union[str, PathLike]) -> "Model":
         """Reads an ebm safetensors file (OSError if unreadable, ValueError if not a model)."""
+    def to_backend(self, backend: str) -> "Model":
+        """This model on "cpu" or "gpu" (ebm's kernels, float32 only; RuntimeError if none)."""
+    @property
+    def backend(self) -> str:
+        """"cpu" or "gpu (adapter)"."""
     @property
     def dim(self) -> int:
         """The data dimension d."""

@@ -6,6 +6,10 @@ does the rest.
 
 Every loss is a batch mean. It runs on CPU tensors (float32 or float64:
 ebm computes in x's dtype; gradients are cast to each parameter's dtype).
+``backend="gpu"`` runs it on ebm's GPU kernels in float32, through host
+memory (θ and x copied to the device, the loss and gradient back); a GPU
+that cannot be opened or cannot hold an operation is a RuntimeError, never
+a silent CPU run.
 No gradient flows to ``x`` (a tensor x that requires grad is refused). The
 module must be what ``ebm.Mlp.from_torch`` accepts.
 """
@@ -13,7 +17,7 @@ module must be what ``ebm.Mlp.from_torch`` accepts.
 import numpy as np
 import torch as _torch
 
-from . import _check_backend
+from . import on_backend
 from ._ebm import Model
 from ._mlp import flat_params, torch_mlp_layout
 
@@ -47,18 +51,23 @@ class _EbmLoss(_torch.autograd.Function):
 
 
 def _prepare(module, x, backend, name="x"):
-    """The ebm model of ``module``, its parameters and x as a NumPy view."""
-    _check_backend(backend)
+    """The ebm model of ``module`` on ``backend``, its parameters and x as
+    a NumPy view."""
+    if backend not in ("cpu", "gpu"):
+        raise ValueError(f"`backend`: expected 'cpu' or 'gpu', got {backend!r}")
+    xs = _array(x, name)
+    if backend == "gpu" and x.dtype != _torch.float32:
+        raise ValueError(f"`{name}`: backend='gpu' computes in float32, got {x.dtype}")
     dim, hidden, act, params = torch_mlp_layout(module)
-    model = Model.mlp(dim, hidden, act, flat_params(params))
-    return model, params, _array(x, name)
+    model = on_backend(Model.mlp(dim, hidden, act, flat_params(params)), backend)
+    return model, params, xs
 
 
 def _array(x, name):
     if not isinstance(x, _torch.Tensor):
         raise ValueError(f"`{name}`: expected a torch.Tensor, got {type(x).__name__}")
     if x.device.type != "cpu":
-        raise ValueError(f"`{name}` is on {x.device}; backend='cpu' takes CPU tensors")
+        raise ValueError(f"`{name}` is on {x.device}; ebm's losses take CPU tensors (backend='gpu' copies them to its device)")
     if x.requires_grad:
         raise ValueError(f"`{name}` requires grad, but ebm's losses give no gradient with respect to it: pass {name}.detach()")
     if x.dtype not in (_torch.float32, _torch.float64):
