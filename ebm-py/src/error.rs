@@ -1,0 +1,40 @@
+//! ebm's typed errors as Python exceptions.
+//!
+//! Everything a caller can get wrong (shapes, NaN, dtypes, a bad file, an
+//! unsupported configuration) is a `ValueError` whose message names the
+//! argument and, for a batch, the row and column; a missing file is an
+//! `OSError`.
+
+use ebm_cli::error::CheckpointError;
+use ebm_core::EbmError;
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::PyErr;
+
+/// An ebm-core error as a Python exception (`ValueError`, except a
+/// backend's internal failure, which is a `RuntimeError`).
+pub fn core(e: EbmError) -> PyErr {
+    match e {
+        EbmError::Backend(_) => PyRuntimeError::new_err(e.to_string()),
+        _ => PyValueError::new_err(e.to_string()),
+    }
+}
+
+/// A checkpoint error: `OSError` when the file cannot be read, otherwise
+/// `ValueError` (not a safetensors file, or not an ebm model).
+pub fn checkpoint(e: CheckpointError) -> PyErr {
+    match e {
+        CheckpointError::Io { .. } => PyOSError::new_err(e.to_string()),
+        _ => PyValueError::new_err(e.to_string()),
+    }
+}
+
+/// A `ValueError` with this message.
+pub fn value(msg: impl Into<String>) -> PyErr {
+    PyValueError::new_err(msg.into())
+}
+
+/// A GPU that cannot be opened or cannot hold the model: a `RuntimeError`
+/// saying why (no adapter, an operation beyond the kernels).
+pub fn gpu_error(e: ebm_cli::CliError) -> PyErr {
+    PyRuntimeError::new_err(e.to_string())
+}

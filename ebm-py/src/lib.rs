@@ -1,0 +1,20 @@
+//! The native part of the Python package `ebm` (module `ebm._ebm`): ebm's
+//! models on NumPy arrays, with the GIL released while they compute.
+//!
+//! The pure-Python part (`python/ebm`) builds on it: `ebm.Mlp.from_torch`,
+//! `ebm.load`, `ebm.sample` and the PyTorch losses of `ebm.torch`.
+
+mod arrays;
+mod error;
+mod model;
+mod ops;
+
+use pyo3::prelude::*;
+
+/// ebm's native module.
+#[pymodule]
+fn _ebm(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<model::PyModel>()?;
+    Ok(())
+}

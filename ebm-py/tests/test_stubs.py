@@ -1,0 +1,35 @@
+"""The type stubs describe what the modules export."""
+
+import ast
+import inspect
+import pathlib
+
+import ebm
+import ebm.torch
+
+
+def stub_names(module, cls=None):
+    path = pathlib.Path(module.__file__)
+    stem = "__init__" if path.stem == "__init__" else module.__name__.rsplit(".", 1)[-1]
+    tree = ast.parse((path.parent / f"{stem}.pyi").read_text())
+    body = tree.body
+    if cls is not None:
+        body = next(n for n in body if isinstance(n, ast.ClassDef) and n.name == cls).body
+    return {n.name for n in body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+
+
+def test_model_stub_lists_every_method():
+    public = {n for n in dir(ebm.Model) if not n.startswith("_")}
+    assert public == stub_names(ebm._ebm, "Model")
+
+
+def test_package_stubs_list_every_function():
+    assert {"Mlp", "load", "sample"} <= stub_names(ebm)
+    assert set(ebm.torch.__all__) == stub_names(ebm.torch)
+
+
+def test_every_public_function_documents_its_math():
+    for f in [ebm.load, ebm.sample, ebm.Mlp.from_torch] + [getattr(ebm.torch, n) for n in ebm.torch.__all__]:
+        assert inspect.getdoc(f), f.__name__
+    for name in ("energy_score_hess_diag", "exact_sm_loss_grad", "nce_loss_grad"):
+        assert "∇" in getattr(ebm.Model, name).__doc__ or "∂" in getattr(ebm.Model, name).__doc__
