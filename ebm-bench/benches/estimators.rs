@@ -20,8 +20,9 @@ use ebm_bench::steps::EstimatorStep;
 
 fn estimators(c: &mut Criterion) {
     let targets = ebm_bench::policy::setup();
-    for step in EstimatorStep::ALL {
-        common::bench_group(c, step, &targets, |t, b| t.estimator_step(step, b));
+    let groups = EstimatorStep::ALL.len();
+    for (k, step) in EstimatorStep::ALL.into_iter().enumerate() {
+        common::bench_group(c, step, (k, groups), &targets, |t, b| t.estimator_step(step, b));
     }
 }
 

@@ -27,8 +27,9 @@ use ebm_bench::targets::Primitive;
 
 fn primitives(c: &mut Criterion) {
     let targets = ebm_bench::policy::setup();
-    for prim in Primitive::ALL {
-        common::bench_group(c, prim, &targets, |t, b| t.primitive(prim, b));
+    let groups = Primitive::ALL.len();
+    for (k, prim) in Primitive::ALL.into_iter().enumerate() {
+        common::bench_group(c, prim, (k, groups), &targets, |t, b| t.primitive(prim, b));
     }
 }
 

@@ -42,11 +42,15 @@ mkdir -p "$out" "$stage/bin"
 echo "prepare: building (cargo test --workspace --release --no-run)"
 cargo test --workspace --release --no-run --message-format=json-render-diagnostics >"$stage/artifacts.json"
 
-# "src_path executable" of every artifact with an executable.
-sed -n 's/.*"src_path":"\([^"]*\)".*"executable":"\([^"]*\)".*/\1 \2/p' "$stage/artifacts.json" >"$stage/executables"
-pick() { # pick SRC_PATH NAME: copy the executable built from SRC_PATH, stripped, as NAME
+# "src_path profile.test executable" of every artifact with an executable.
+# A bin target is built twice by `cargo test`: the program itself
+# (profile.test false) and its unit-test harness (true), in an order that
+# varies; pick takes the one it is asked for, never the last one listed.
+sed -n 's/.*"src_path":"\([^"]*\)".*"profile":{[^}]*"test":\(true\|false\)}.*"executable":"\([^"]*\)".*/\1 \2 \3/p' \
+    "$stage/artifacts.json" >"$stage/executables"
+pick() { # pick SRC_PATH NAME [true|false]: copy the executable built from SRC_PATH (a test harness: true, the default; the program itself: false), stripped, as NAME
     local exe
-    exe="$(awk -v s="$1" '$1 == s { print $2 }' "$stage/executables" | tail -n 1)"
+    exe="$(awk -v s="$1" -v t="${3:-true}" '$1 == s && $2 == t { print $3 }' "$stage/executables" | tail -n 1)"
     if [ -z "$exe" ] || [ ! -x "$exe" ]; then
         echo "prepare: no executable built from $1" >&2
         exit 1
@@ -55,9 +59,9 @@ pick() { # pick SRC_PATH NAME: copy the executable built from SRC_PATH, stripped
     echo "$2 $(basename "$exe")" >>"$stage/bin/INDEX"
 }
 for b in gpu_roofline gpu_check peer_ebm; do
-    pick "$root/ebm-bench/src/bin/$b.rs" "$b"
+    pick "$root/ebm-bench/src/bin/$b.rs" "$b" false
 done
-pick "$root/ebm-kernels/examples/adapters.rs" adapters
+pick "$root/ebm-kernels/examples/adapters.rs" adapters false
 pick "$root/ebm-kernels/src/lib.rs" kt-lib
 n_tests=0
 for t in "$root"/ebm-kernels/tests/*.rs; do

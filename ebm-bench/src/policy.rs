@@ -187,3 +187,40 @@ pub fn gpu_roof(t: &Target) -> Option<f64> {
         }
     })
 }
+
+/// Seconds criterion spends on one case beyond its warm-up and measurement
+/// (analysis, bootstrap, report), a rough figure for [`progress_line`].
+pub const CASE_OVERHEAD_S: f64 = 0.5;
+
+/// The line printed before group `index` (0-based) of `groups` in a bench
+/// target: how many benches it has, and roughly how long it and the groups
+/// after it will take, at `per_case_s` seconds a case and the same number
+/// of cases in every group. A case whose single call outlasts the
+/// measurement time (a software adapter's) takes longer, so the figure is a
+/// floor there.
+pub fn progress_line(group: &str, index: usize, groups: usize, cases: usize, per_case_s: f64) -> String {
+    let this = cases as f64 * per_case_s;
+    let left = this * (groups - index) as f64;
+    let fmt = |s: f64| if s < 90.0 { format!("{s:.0} s") } else { format!("{:.0} min", s / 60.0) };
+    format!(
+        "ebm-bench: group {}/{groups} {group}: {cases} benches, about {}; about {} for this group and the {} after it (longer where a software adapter runs)",
+        index + 1,
+        fmt(this),
+        fmt(left),
+        groups - index - 1
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_line_counts_what_is_left() {
+        let l = progress_line("energy", 2, 10, 8, 3.0);
+        assert!(l.contains("group 3/10 energy: 8 benches, about 24 s"), "{l}");
+        assert!(l.contains("about 3 min for this group and the 7 after it"), "{l}");
+        let last = progress_line("mala_k20", 9, 10, 4, 2.5);
+        assert!(last.contains("about 10 s for this group and the 0 after it"), "{last}");
+    }
+}

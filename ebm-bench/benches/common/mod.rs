@@ -6,22 +6,28 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use ebm_bench::op::BenchOp;
-use ebm_bench::policy::{cases, gpu_roof, timing};
+use ebm_bench::policy::{cases, gpu_roof, progress_line, timing, CASE_OVERHEAD_S};
 use ebm_bench::summary::{self, register};
 use ebm_bench::targets::{NotRun, Target};
 use ebm_bench::MlpShape;
 
-/// Benches `op`'s group on every case of `targets` that the size policy
-/// runs; `make(target, b)` returns the closure to time (its warm-up already
-/// done) or why the backend cannot run it.
+/// Benches `op`'s group, group `index` of `groups` in this target, on every
+/// case of `targets` that the size policy runs, after one progress line;
+/// `make(target, b)` returns the closure to time (its warm-up already done)
+/// or why the backend cannot run it.
 pub fn bench_group<'t>(
     c: &mut Criterion,
     op: impl BenchOp,
+    (index, groups): (usize, usize),
     targets: &'t [(MlpShape, Vec<Target>)],
     mut make: impl FnMut(&'t Target, usize) -> Result<Box<dyn FnMut() + 't>, NotRun>,
 ) {
     let name = op.group_name();
     let (samples, warm_up, measure, resamples) = timing();
+    if !summary::timing_disabled() {
+        let per_case = (warm_up + measure).as_secs_f64() + CASE_OVERHEAD_S;
+        println!("{}", progress_line(name, index, groups, cases(targets).len(), per_case));
+    }
     let mut group = c.benchmark_group(name);
     group.sample_size(samples).warm_up_time(warm_up).measurement_time(measure).nresamples(resamples);
     for case in cases(targets) {
