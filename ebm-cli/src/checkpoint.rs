@@ -21,7 +21,9 @@
 //!   (the formula text), `ebm.aux` (the estimator's own parameters, e.g.
 //!   NCE's log Z, as a JSON array), `ebm.data_mean` / `ebm.data_std` (JSON
 //!   arrays: the training data's per-coordinate moments, used to start
-//!   samplers and to frame plots).
+//!   samplers and to frame plots), `ebm.standardize` (`{"mean": [...],
+//!   "scale": [...]}`: the model is an energy of z = (x − mean)/scale, see
+//!   [`crate::standardize`]).
 //!
 //! Every file error is a [`CheckpointError`] (a truncated or corrupted file
 //! is `Format`, a valid file that does not describe a model is `Content`);
@@ -31,6 +33,7 @@
 
 use crate::error::CheckpointError;
 use crate::model::{formula_from_source, parse_source, source_name, Model};
+use crate::standardize::{self, Standardize};
 use ebm_core::{
     Activation, Covariance, Energy, GaussBernoulliRbm, Gaussian, GaussianMixture, Ica, Mlp, Source, Trainable,
 };
@@ -54,12 +57,16 @@ pub struct Checkpoint {
     pub data_mean: Option<Vec<f64>>,
     /// Per-coordinate standard deviation of the training data.
     pub data_std: Option<Vec<f64>>,
+    /// The standardisation the model was trained under
+    /// ([`crate::standardize`]): the model is E_z of z = (x − m)/s, and
+    /// `data_mean` / `data_std` are then those of z.
+    pub standardize: Option<Standardize>,
 }
 
 impl Checkpoint {
     /// A checkpoint of `model` at step 0 with no estimator state.
     pub fn new(model: Model) -> Self {
-        Self { model, step: 0, aux: Vec::new(), data_mean: None, data_std: None }
+        Self { model, step: 0, aux: Vec::new(), data_mean: None, data_std: None, standardize: None }
     }
 }
 
@@ -183,6 +190,9 @@ pub fn to_bytes(ck: &Checkpoint) -> Vec<u8> {
     }
     if let Some(s) = &ck.data_std {
         meta.insert("ebm.data_std".into(), json_f64(s));
+    }
+    if let Some(t) = &ck.standardize {
+        meta.insert(standardize::META_KEY.into(), t.to_json());
     }
     let ts = tensors(model);
     let bytes: Vec<Vec<u8>> = ts.iter().map(|(_, _, v)| f32_bytes(v)).collect();
@@ -451,7 +461,18 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointErr
     let d = model.dim();
     let data_mean = floats("ebm.data_mean")?.filter(|v| v.len() == d);
     let data_std = floats("ebm.data_std")?.filter(|v| v.len() == d);
-    Ok(Checkpoint { model, step, aux, data_mean, data_std })
+    let standardize = match meta.get(standardize::META_KEY) {
+        None => None,
+        Some(s) => Some(
+            serde_json::from_str::<Standardize>(s)
+                .map_err(|e| {
+                    r.err(format!("`{}` is not {{\"mean\": [...], \"scale\": [...]}}: {e}", standardize::META_KEY))
+                })?
+                .checked(d)
+                .map_err(|e| r.err(e.to_string()))?,
+        ),
+    };
+    Ok(Checkpoint { model, step, aux, data_mean, data_std, standardize })
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use crate::error::{usage, Result};
 use ebm_estimators::icd::KlTerm;
 use ebm_estimators::{
     Adam, Cd, CriticActivation, Dataset, Dsm, Estimator, ExactSm, GaussianNoise, InitNoise, Lsd, Nce, Optimizer, Pcd,
-    Projection, Sgd, Ssm, Ula,
+    Projection, Schedule, Sgd, Ssm, Ula,
 };
 
 /// The estimator names.
@@ -45,11 +45,12 @@ pub fn build(s: &TrainSettings, train: &Dataset<f32>) -> Result<Box<dyn Estimato
         ),
         "esm" => Box::new(ExactSm::new()),
         "dsm" => {
-            if s.dsm_levels <= 1 {
-                Box::new(Dsm::<f32>::new(s.dsm_sigma))
+            let dsm = if s.dsm_levels <= 1 {
+                Dsm::<f32>::new(s.dsm_sigma)
             } else {
-                Box::new(Dsm::<f32>::geometric(s.dsm_sigma, s.dsm_sigma_min, s.dsm_levels))
-            }
+                Dsm::<f32>::geometric(s.dsm_sigma, s.dsm_sigma_min, s.dsm_levels)
+            };
+            Box::new(if s.dsm_antithetic { dsm.with_antithetic() } else { dsm })
         }
         "ssm" => Box::new(Ssm::<f32>::new(s.ssm_projections, Projection::Gaussian)),
         "ssm-vr" => Box::new(Ssm::<f32>::new(s.ssm_projections, Projection::Gaussian).variance_reduced()),
@@ -67,12 +68,27 @@ pub fn build(s: &TrainSettings, train: &Dataset<f32>) -> Result<Box<dyn Estimato
     })
 }
 
-/// Builds the optimizer `s.optimizer`.
+/// The learning-rate schedule `s.lr_schedule`: `constant`, or `cosine`
+/// from `lr` down to `lr`/100 over T = `lr_decay_steps` (the run's `steps`
+/// when 0), ηₜ = η·(0.01 + 0.99·½(1 + cos(π·min(t, T)/T))).
+pub fn schedule(s: &TrainSettings) -> Result<Schedule> {
+    Ok(match s.lr_schedule.as_str() {
+        "constant" => Schedule::Constant,
+        "cosine" => {
+            let total_steps = if s.lr_decay_steps > 0 { s.lr_decay_steps } else { s.steps };
+            Schedule::Cosine { total_steps, final_factor: 0.01 }
+        }
+        other => return usage(format!("unknown lr_schedule `{other}` (expected constant or cosine)")),
+    })
+}
+
+/// Builds the optimizer `s.optimizer` with the schedule of [`schedule`].
 pub fn optimizer(s: &TrainSettings) -> Result<Box<dyn Optimizer<f32>>> {
+    let sched = schedule(s)?;
     Ok(match s.optimizer.as_str() {
-        "adam" => Box::new(Adam::new(s.lr).with_weight_decay(s.weight_decay)),
+        "adam" => Box::new(Adam::new(s.lr).with_weight_decay(s.weight_decay).with_schedule(sched)),
         "sgd" => {
-            let mut o = Sgd::new(s.lr, 0.9);
+            let mut o = Sgd::new(s.lr, 0.9).with_schedule(sched);
             o.weight_decay = s.weight_decay;
             Box::new(o)
         }

@@ -18,6 +18,7 @@
 
 use crate::backend::{self, Backend};
 use crate::error::{CliError, Result};
+use crate::standardize::Standardized;
 use crate::{checkpoint, data, metrics, run_dir, sample};
 use ebm_core::EnergyExt;
 use std::path::Path;
@@ -60,7 +61,11 @@ pub fn run(a: &EvalArgs<'_>) -> Result<Option<metrics::Report>> {
     let d = model.dim();
     let input = data::load(a.input, 4096, a.seed)?;
     input.expect_dim(d)?;
-    let (energy, adapter) = backend::boxed(model, a.backend)?;
+    // The model's energy (of z when it was trained standardised) and the
+    // energy in data units, which every output below is of.
+    let (energy_z, adapter) = backend::boxed(model, a.backend)?;
+    let map = ck.standardize.as_ref();
+    let energy = Standardized::new(energy_z.as_ref(), map);
     if let Some(ad) = adapter {
         eprintln!("gpu adapter: {ad}");
     }
@@ -98,20 +103,29 @@ pub fn run(a: &EvalArgs<'_>) -> Result<Option<metrics::Report>> {
         }
         None => input,
     };
-    let (mean, std) = reference.mean_std();
+    // The chains run on the model's own coordinates (z when standardised).
+    let (mut mean, mut std) = reference.mean_std();
+    if let Some(t) = map {
+        t.moments_to_z(&mut mean, &mut std);
+    }
     let opts = sample::SamplerOpts { steps: 300, ..Default::default() };
     let sampler = sample::build(&opts, std.iter().sum::<f64>() / d as f64)?;
     let n_s = reference.rows.clamp(2, 1000);
     let mut x = sample::init_chains(n_s, d, Some(&mean), Some(&std), 1.0, a.seed);
-    let samples = match sample::run(energy.as_ref(), sampler.as_ref(), &mut x, a.seed ^ 1) {
-        Ok(_) => Some(x),
+    let samples = match sample::run(energy_z.as_ref(), sampler.as_ref(), &mut x, a.seed ^ 1) {
+        Ok(_) => {
+            if let Some(t) = map {
+                t.to_x(&mut x);
+            }
+            Some(x)
+        }
         Err(e) => {
             eprintln!("note: no model samples for MMD: {e}");
             None
         }
     };
     let which = metrics::Which { nll: true, ais: true, ksd: true };
-    let mut report = metrics::evaluate(model, energy.as_ref(), &reference.x, samples.as_deref(), which, a.seed)?;
+    let mut report = metrics::evaluate(model, energy_z.as_ref(), &reference.x, samples.as_deref(), which, a.seed, map)?;
     if samples.is_none() {
         report.errors.insert("mmd2".into(), "the sampler failed (see the note above)".into());
     }

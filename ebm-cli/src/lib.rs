@@ -58,6 +58,7 @@ pub mod resume;
 pub mod run_dir;
 pub mod runtime_dir;
 pub mod sample;
+pub mod standardize;
 pub mod state;
 pub mod toy;
 pub mod train;

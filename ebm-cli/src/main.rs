@@ -45,19 +45,19 @@ struct TrainArgs {
     #[arg(long)]
     data: Option<String>,
     /// gaussian | gmm:K[:full|diag] | mlp:H,H,...[:act] | ica[:K[:source]] | rbm:H | formula:FILE
-    /// [default: mlp:64,64:softplus].
+    /// [default: mlp:64,64,64:softplus].
     #[arg(long)]
     model: Option<String>,
     /// cd | pcd | icd | esm | dsm | ssm | ssm-vr | nce | lsd [default: dsm].
     #[arg(long)]
     estimator: Option<String>,
-    /// Total updates of the run [default: 1000].
+    /// Total updates of the run [default: 10000].
     #[arg(long)]
     steps: Option<usize>,
     /// Mini-batch size [default: 256].
     #[arg(long)]
     batch: Option<usize>,
-    /// Learning rate (Adam) [default: 1e-3].
+    /// Learning rate (Adam; cosine-decayed to 1/100 of it over the run) [default: 3e-3].
     #[arg(long)]
     lr: Option<f64>,
     /// Run seed (data, initialisation, batches, noise) [default: 0].
@@ -79,6 +79,10 @@ struct TrainArgs {
     /// modes a linear scale hides) [default: linear p / max p].
     #[arg(long)]
     plot_log: bool,
+    /// Train on the raw data instead of standardised z = (x − mean)/std
+    /// (metrics and plots are in data units either way).
+    #[arg(long)]
+    no_standardize: bool,
     /// Output directory. One that holds a run is refused unless --force.
     #[arg(long, required_unless_present_any = ["resume", "print_config"])]
     out: Option<PathBuf>,
@@ -201,9 +205,10 @@ fn train(a: TrainArgs) -> Result<(), CliError> {
         checkpoint_every: a.checkpoint_every,
         eval_every: a.eval_every,
         plot_log: a.plot_log,
+        no_standardize: a.no_standardize,
     };
     let (base, out, resume) = match (&a.resume, &a.config) {
-        (Some(dir), _) => (TrainSettings::from_file(&dir.join("config.toml"))?, dir.clone(), true),
+        (Some(dir), _) => (TrainSettings::from_run_file(&dir.join("config.toml"))?, dir.clone(), true),
         (None, Some(c)) => (TrainSettings::from_file(c)?, a.out.clone().unwrap_or_default(), false),
         (None, None) => (TrainSettings::default(), a.out.clone().unwrap_or_default(), false),
     };

@@ -17,6 +17,7 @@
 
 use crate::error::Result;
 use crate::model::{DynModel, Model};
+use crate::standardize::{Standardize, Standardized};
 use ebm_core::Gaussian;
 use ebm_estimators::metrics::{self, AisOptions, Kernel, QuadratureOptions, Statistic};
 use serde::{Deserialize, Serialize};
@@ -60,6 +61,11 @@ pub struct Report {
     /// Its standard error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mmd2_std_err: Option<f64>,
+    /// Held-out mean NLL of the reference density: a 32-component
+    /// full-covariance Gaussian mixture fitted by EM to the training split
+    /// (d ≤ 2; [`reference_nll`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_nll: Option<f64>,
     /// Why a requested metric is missing.
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub errors: BTreeMap<String, String>,
@@ -101,6 +107,20 @@ fn moments(x: &[f32], d: usize) -> (Vec<f64>, Vec<f64>) {
     (m, s.into_iter().map(|v| v.sqrt().max(1e-3)).collect())
 }
 
+/// Components of the reference mixture.
+pub const REFERENCE_COMPONENTS: usize = 32;
+
+/// The held-out mean NLL −(1/n) Σ log q(x) of the reference density q: a
+/// [`REFERENCE_COMPONENTS`]-component full-covariance Gaussian mixture fitted
+/// by EM to `train` (`ebm_estimators::metrics::gmm_em`), in data units.
+/// The bar for a model's held-out NLL (`nll`); fewer components when the
+/// training split has fewer points.
+pub fn reference_nll(train: &[f32], heldout: &[f32], d: usize) -> Result<f64> {
+    let opts = metrics::EmOptions { components: REFERENCE_COMPONENTS.min(train.len() / d), ..Default::default() };
+    let fit = metrics::fit_gaussian_mixture(train, d, &opts)?;
+    Ok(-metrics::log_likelihood(&fit.mixture, &heldout.iter().map(|&v| v as f64).collect::<Vec<_>>(), 0.0)?.value)
+}
+
 /// Which metrics to compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Which {
@@ -112,8 +132,10 @@ pub struct Which {
     pub ksd: bool,
 }
 
-/// Computes the metrics of `model` on the data `x` (row-major n×d); MMD
-/// against `samples` when given.
+/// Computes the metrics of `model` on the data `x` (row-major n×d, in data
+/// units); MMD against `samples` (data units) when given. With `map`, the
+/// model is an energy of standardised z and every metric is of the energy
+/// in data units ([`crate::standardize::Standardized`]).
 pub fn evaluate(
     model: &Model,
     energy: &DynModel,
@@ -121,10 +143,12 @@ pub fn evaluate(
     samples: Option<&[f32]>,
     which: Which,
     seed: u64,
+    map: Option<&Standardize>,
 ) -> Result<Report> {
     let d = model.dim();
     let mut r = Report { n: x.len() / d, ..Default::default() };
-    let m64 = to_f64(model);
+    let m64_z = to_f64(model);
+    let (m64, energy) = (&Standardized::new(m64_z.as_ref(), map), &Standardized::new(energy, map));
     let (mean, std) = moments(x, d);
     if which.nll {
         if d <= 2 {
@@ -137,10 +161,10 @@ pub fn evaluate(
                 max_points: 1025,
                 max_expansions: 12,
             };
-            match metrics::log_z_quadrature(m64.as_ref(), &opts) {
+            match metrics::log_z_quadrature(m64, &opts) {
                 Ok(q) => {
                     let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
-                    let ll = metrics::log_likelihood(m64.as_ref(), &x64, q.log_z)?;
+                    let ll = metrics::log_likelihood(m64, &x64, q.log_z)?;
                     r.nll = Some(-ll.value);
                     r.nll_std_err = Some(ll.std_err);
                     r.log_z = Some(q.log_z);
@@ -158,7 +182,7 @@ pub fn evaluate(
         let prec: Vec<f64> = (0..d * d).map(|k| if k / d == k % d { 1.0 / std[k / d].powi(2) } else { 0.0 }).collect();
         let base = Gaussian::<f64>::from_mean_precision(&mean, &prec)?;
         let opts = AisOptions { chains: 256, temperatures: 200, seed, ..Default::default() };
-        match metrics::ais_log_z(m64.as_ref(), &base, &opts) {
+        match metrics::ais_log_z(m64, &base, &opts) {
             Ok(a) => {
                 r.ais_log_z = Some(a.log_z);
                 r.ais_log_z_std_err = Some(a.std_err);

@@ -16,8 +16,7 @@
 //! Both have axes with ticks and equal scales on x₁ and x₂.
 
 use crate::error::{CliError, Result};
-use crate::model::DynModel;
-use ebm_core::EnergyExt;
+use ebm_core::{Energy, EnergyExt};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use std::path::Path;
@@ -139,7 +138,7 @@ pub fn ramp(t: f64) -> RGBColor {
 
 /// Energies of an `nx × ny` grid of pixel centres over `b` (row 0 at the
 /// top, y decreasing).
-pub fn grid_energies(model: &DynModel, b: Bounds, nx: usize, ny: usize) -> Result<Vec<f32>> {
+pub fn grid_energies(model: &dyn Energy<f32>, b: Bounds, nx: usize, ny: usize) -> Result<Vec<f32>> {
     let (x0, x1, y0, y1) = b;
     let mut pts = Vec::with_capacity(nx * ny * 2);
     for r in 0..ny {
@@ -198,7 +197,13 @@ fn inside(pts: &[f32], step: usize, wb: Bounds) -> impl Iterator<Item = (f64, f6
 }
 
 /// Writes `density.png` (see the module docs).
-pub fn density(path: &Path, model: &DynModel, data: &[f32], caption: &Caption, scale: ColourScale) -> Result<()> {
+pub fn density(
+    path: &Path,
+    model: &dyn Energy<f32>,
+    data: &[f32],
+    caption: &Caption,
+    scale: ColourScale,
+) -> Result<()> {
     fonts();
     let full = BitMapBackend::new(path, (600, 520)).into_drawing_area();
     full.fill(&WHITE).map_err(perr(path))?;

@@ -18,6 +18,7 @@ use crate::checkpoint::{self, Checkpoint};
 use crate::config::TrainSettings;
 use crate::error::{CliError, Result};
 use crate::model::{Model, ModelSpec};
+use crate::standardize::Standardize;
 use crate::state::{self, TrainState};
 use std::path::Path;
 
@@ -32,6 +33,10 @@ pub struct Start {
     pub aux: Vec<f32>,
     /// The training state to load (None: fresh optimizer and estimator).
     pub state: Option<TrainState>,
+    /// The model file's standardisation, when a model file was read
+    /// (`Some(None)`: the run was trained on raw data); `None` when there
+    /// was no model file.
+    pub standardize: Option<Option<Standardize>>,
 }
 
 /// Turns a resume error into a warning under `--inexact-resume`.
@@ -54,15 +59,16 @@ pub fn read(out: &Path, s: &TrainSettings, init: impl Fn(&ModelSpec) -> Result<M
     let fresh = || -> Result<Model> { init(&ModelSpec::parse(&s.model)?) };
     if ck.is_none() && !st_path.exists() {
         eprintln!("note: {} holds no committed checkpoint yet; starting the run from step 0", out.display());
-        return Ok(Start { model: fresh()?, step: 0, aux: Vec::new(), state: None });
+        return Ok(Start { model: fresh()?, step: 0, aux: Vec::new(), state: None, standardize: None });
     }
+    let map = ck.as_ref().map(|c| c.standardize.clone());
     match exact(&st_path, ck.as_ref(), fresh) {
         Err(e @ CliError::ResumeState { .. }) if ck.is_some() => {
             tolerate(e, inexact)?;
             let c = ck.expect("checked above");
-            Ok(Start { model: c.model, step: c.step, aux: c.aux, state: None })
+            Ok(Start { model: c.model, step: c.step, aux: c.aux, state: None, standardize: map })
         }
-        other => other,
+        other => other.map(|s| Start { standardize: map, ..s }),
     }
 }
 
@@ -93,10 +99,12 @@ fn exact(st_path: &Path, ck: Option<&Checkpoint>, fresh: impl Fn() -> Result<Mod
             }
             model.energy_mut().set_params(&theta)?;
             let aux = ck.map(|c| c.aux.clone()).unwrap_or_default();
-            Ok(Start { model, step: st.step, aux, state: Some(st) })
+            Ok(Start { model, step: st.step, aux, state: Some(st), standardize: None })
         }
         (None, Some(c)) if st.step != c.step => Err(behind(c)),
-        (None, Some(c)) => Ok(Start { model: c.model.clone(), step: c.step, aux: c.aux.clone(), state: Some(st) }),
+        (None, Some(c)) => {
+            Ok(Start { model: c.model.clone(), step: c.step, aux: c.aux.clone(), state: Some(st), standardize: None })
+        }
         (None, None) => Err(err("it holds no θ (an older ebm's file) and model.safetensors is missing".into())),
     }
 }

@@ -134,6 +134,10 @@ pub fn command(
         Some(a) => eprintln!("{} chains × {} transitions in {secs:.2} s, acceptance rate {a:.3}", n, stats.steps),
         None => eprintln!("{} chains × {} transitions in {secs:.2} s", n, stats.steps),
     }
+    // A model trained on standardised data ran its chains in z: back to x.
+    if let Some(t) = &ck.standardize {
+        t.to_x(&mut x);
+    }
     write_array(out, &x, &[n, d])
 }
 

@@ -69,6 +69,12 @@
 //!   fresh optimizer and estimator state (NCE's c from the checkpoint) and
 //!   the same (seed, t) batches and noise: a statistically equivalent, not
 //!   bit-for-bit, continuation (e.g. for runs written before state files).
+//! - The cosine learning-rate schedule decays over `lr_decay_steps`, which
+//!   is fixed in `config.toml` when the run starts (the run's `steps` by
+//!   default): raising `--steps` on resume continues at the final rate.
+//! - A model trained on standardised data resumes with the map stored in
+//!   its model file; a run written before standardisation existed (no map,
+//!   and no `standardize` key in its `config.toml`) resumes on raw data.
 //! - Changing settings in `config.toml` between the two runs (other than
 //!   `steps`, `checkpoint_every`, `eval_every`) voids the guarantee. The
 //!   flags `--data`, `--model`, `--estimator`, `--seed`, `--batch`, `--lr`
@@ -81,6 +87,7 @@ use crate::checkpoint::{self, Checkpoint};
 use crate::config::TrainSettings;
 use crate::error::{usage, CliError, Result};
 use crate::model::{DynModel, Model, ModelSpec};
+use crate::standardize::{Standardize, Standardized};
 use crate::state::TrainState;
 use crate::{atomic, data, estimators, interrupt, memory, metrics, plot, resume, run_dir, sample, state};
 use ebm_estimators::seeds::derive_seed;
@@ -191,7 +198,7 @@ pub struct Request {
 /// estimator, backend, the resume files) is checked before the output
 /// directory is created, so a failed start leaves nothing behind.
 pub fn run(req: Request) -> Result<RunMetrics> {
-    let Request { settings: s, out, resume, inexact_resume, force, quiet } = req;
+    let Request { settings: mut s, out, resume, inexact_resume, force, quiet } = req;
     s.validate()?;
     let existing = run_dir::present(&out, &run_dir::TRAIN_OUTPUTS);
     if !resume && !force && !existing.is_empty() {
@@ -207,13 +214,19 @@ pub fn run(req: Request) -> Result<RunMetrics> {
     let data = data::load(&s.data, s.n_data, s.seed)?;
     // Model and resume point.
     let init = |spec: &ModelSpec| Model::init(spec, data.dim, derive_seed(s.seed, TAG_INIT, 0));
-    let resume::Start { model, step: start, aux: aux0, state: st0 } = if resume {
+    let resume::Start { model, step: start, aux: aux0, state: st0, standardize: resumed_map } = if resume {
         resume::read(&out, &s, init, inexact_resume)?
     } else {
-        resume::Start { model: init(&ModelSpec::parse(&s.model)?)?, step: 0, aux: Vec::new(), state: None }
+        resume::Start {
+            model: init(&ModelSpec::parse(&s.model)?)?,
+            step: 0,
+            aux: Vec::new(),
+            state: None,
+            standardize: None,
+        }
     };
     data.expect_dim(model.dim())?;
-    let (data_mean, data_std) = data.mean_std();
+    let (mut data_mean, mut data_std) = data.mean_std();
     let full = Dataset::new(data.x.clone(), data.dim)?;
     drop(data);
     let (train, heldout) = if s.heldout > 0.0 && full.len() >= 2 {
@@ -222,6 +235,32 @@ pub fn run(req: Request) -> Result<RunMetrics> {
     } else {
         (full, None)
     };
+    // Standardisation (crate::standardize): a resumed run keeps its model
+    // file's; a new run fits it to the training split.
+    if let Some(m) = &resumed_map {
+        if s.standardize != m.is_some() && !quiet {
+            eprintln!(
+                "note: the run was trained {} standardisation; continuing {0} it",
+                if m.is_some() { "with" } else { "without" }
+            );
+        }
+        s.standardize = m.is_some();
+    }
+    let map = match resumed_map {
+        Some(m) => m,
+        None => s.standardize.then(|| Standardize::fit(train.as_slice(), train.dim())),
+    };
+    let to_z = |d: Dataset<f32>| -> Result<Dataset<f32>> {
+        let Some(m) = &map else { return Ok(d) };
+        let mut z = d.as_slice().to_vec();
+        m.to_z(&mut z);
+        Ok(Dataset::new(z, d.dim())?)
+    };
+    let (train, heldout) = (to_z(train)?, heldout.map(to_z).transpose()?);
+    if let Some(m) = &map {
+        // The moments of the whole data set, in z.
+        m.moments_to_z(&mut data_mean, &mut data_std);
+    }
     if s.batch > train.len() {
         return usage(format!("batch {} is larger than the training split ({} samples)", s.batch, train.len()));
     }
@@ -302,6 +341,7 @@ pub fn run(req: Request) -> Result<RunMetrics> {
         aux: trainer.estimator.aux_params().to_vec(),
         data_mean: Some(data_mean),
         data_std: Some(data_std),
+        standardize: map,
     };
     let ctx = Ctx { s: &s, out: &out, quiet, train: &train, heldout: heldout.as_ref() };
     let outcome = write_text(&out.join("config.toml"), &s.to_toml())
@@ -507,6 +547,17 @@ fn finish(
             }
         }
     }
+    // Metrics, samples and plots are in data units: the splits and the
+    // samples (drawn on the model's own coordinates) mapped back from z.
+    let map = ck.standardize.as_ref();
+    let in_x = |z: &[f32]| {
+        let mut x = z.to_vec();
+        if let Some(t) = map {
+            t.to_x(&mut x);
+        }
+        x
+    };
+    let (train_x, eval_x) = (in_x(train.as_slice()), in_x(eval_data.as_slice()));
     let samples = if s.plot_samples >= 2 {
         let opts = sample::SamplerOpts { steps: s.plot_sampler_steps.max(1), ..Default::default() };
         let sampler = sample::build(&opts, sample::data_scale(ck))?;
@@ -519,7 +570,7 @@ fn finish(
             derive_seed(s.seed, TAG_SAMPLES, 0),
         );
         match sample::run(energy, sampler.as_ref(), &mut x, derive_seed(s.seed, TAG_SAMPLES, 1)) {
-            Ok(_) => Some(x),
+            Ok(_) => Some(in_x(&x)),
             Err(e) => {
                 report.errors.insert("samples".into(), e.to_string());
                 None
@@ -530,9 +581,17 @@ fn finish(
     };
     // Exact NLL for d ≤ 2 (the report says why not otherwise), AIS log Z above.
     let which = metrics::Which { nll: true, ais: d > 2, ksd: true };
-    let m = metrics::evaluate(model, energy, eval_data.as_slice(), samples.as_deref(), which, s.seed)?;
+    let m = metrics::evaluate(model, energy, &eval_x, samples.as_deref(), which, s.seed, map)?;
     report.n = m.n;
     report = metrics::Report { errors: report.errors.into_iter().chain(m.errors.clone()).collect(), ..m };
+    if d <= 2 && !std::ptr::eq(eval_data, train) {
+        match metrics::reference_nll(&train_x, &eval_x, d) {
+            Ok(r) => report.reference_nll = Some(r),
+            Err(e) => {
+                report.errors.insert("reference_nll".into(), e.to_string());
+            }
+        }
+    }
     if d == 2 {
         let data = Path::new(&s.data).file_name().map_or_else(|| s.data.clone(), |f| f.to_string_lossy().into_owned());
         let caption = plot::Caption {
@@ -543,10 +602,11 @@ fn finish(
             nll: report.nll,
         };
         let scale = if s.plot_log { plot::ColourScale::Log } else { plot::ColourScale::Linear };
-        plot::density(&out.join("density.png"), model.energy(), train.as_slice(), &caption, scale)?;
+        let energy_x = Standardized::new(model.energy(), map);
+        plot::density(&out.join("density.png"), &energy_x, &train_x, &caption, scale)?;
         if let Some(x) = &samples {
             let sampler = format!("ULA, {} steps", s.plot_sampler_steps.max(1));
-            plot::samples(&out.join("samples.png"), train.as_slice(), x, &caption, &sampler)?;
+            plot::samples(&out.join("samples.png"), &train_x, x, &caption, &sampler)?;
         }
     }
     for (k, v) in &report.errors {
@@ -592,6 +652,10 @@ fn summary(rm: &RunMetrics, out: &Path, secs: f64) {
         if let Some(nll) = h.nll {
             eprintln!("held-out exact NLL {nll:.4} (log Z {:.4})", h.log_z.unwrap_or(f64::NAN));
         }
+        if let Some(r) = h.reference_nll {
+            let k = metrics::REFERENCE_COMPONENTS;
+            eprintln!("held-out NLL of the reference ({k}-component Gaussian mixture by EM) {r:.4}");
+        }
         if let Some(m) = h.mmd2 {
             eprintln!("held-out MMD² {m:.5} ± {:.5}", h.mmd2_std_err.unwrap_or(f64::NAN));
         }
@@ -635,6 +699,13 @@ pub fn resolve(base: TrainSettings, over: &Overrides, resume: bool) -> Result<Tr
     if over.plot_log {
         s.plot_log = true;
     }
+    if over.no_standardize {
+        s.standardize = false;
+    }
+    if !resume && s.lr_decay_steps == 0 {
+        // The cosine's horizon is fixed at the start (config.toml keeps it).
+        s.lr_decay_steps = s.steps;
+    }
     if data::is_file(&s.data) && !resume {
         // Store an absolute path so that --resume works from anywhere.
         if let Ok(p) = std::fs::canonicalize(&s.data) {
@@ -671,4 +742,6 @@ pub struct Overrides {
     pub eval_every: Option<usize>,
     /// `--plot-log`.
     pub plot_log: bool,
+    /// `--no-standardize`.
+    pub no_standardize: bool,
 }

@@ -202,7 +202,10 @@ const RESUMABLE: [(&str, &str); 6] = [
 
 /// Trains `est` to `steps` in `out` (checkpoint every 4).
 fn train_small(d: &Path, est: &str, extra: &str, steps: usize, out: &Path) {
-    let cfg = config(d, &format!("plot_samples = 0\ndata = \"moons\"\nmodel = \"mlp:8,8\"\noptimizer = \"adam\"\nestimator = \"{est}\"\n{extra}"));
+    // The cosine's horizon is the full run's, as for a run interrupted at
+    // `steps` and resumed (a run started with a smaller --steps decays over
+    // that, by design).
+    let cfg = config(d, &format!("plot_samples = 0\ndata = \"moons\"\nmodel = \"mlp:8,8\"\noptimizer = \"adam\"\nestimator = \"{est}\"\nlr_decay_steps = 18\n{extra}"));
     ok(ebm()
         .args(["train", "--steps", &steps.to_string(), "--checkpoint-every", "4", "-q", "--seed", "5", "--config"])
         .arg(&cfg)

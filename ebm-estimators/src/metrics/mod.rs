@@ -7,6 +7,7 @@
 //! | exact log Z and log-likelihood, d ≤ 2 | [`mod@quadrature`] | energies on a grid | eq 1 |
 //! | log Z for any d (annealed importance sampling) | [`mod@ais`] | energies, scores | eq 1–2 |
 //! | kernel Stein discrepancy (samples vs model) | [`mod@ksd`] | model scores at the samples | eq 25 |
+//! | reference NLL: a Gaussian mixture fitted by EM | [`mod@gmm_em`] | data only | — |
 //! | maximum mean discrepancy (samples vs data) | [`mod@mmd`] | samples only | — |
 //! | Fisher divergence to a known target | [`mod@fisher`] | both scores | eq 8 |
 //!
@@ -19,6 +20,7 @@
 
 pub mod ais;
 pub mod fisher;
+pub mod gmm_em;
 pub mod kernel;
 pub mod ksd;
 pub mod mmd;
@@ -26,6 +28,7 @@ pub mod quadrature;
 
 pub use ais::{ais_log_z, sample_gaussian, AisEstimate, AisOptions, BetaSchedule, Transition};
 pub use fisher::{fisher_divergence, fisher_divergence_weighted, fisher_divergence_with};
+pub use gmm_em::{fit_gaussian_mixture, EmFit, EmOptions};
 pub use kernel::{median_bandwidth, Kernel, Statistic};
 pub use ksd::{ksd, ksd_from_scores, stein_kernel, KsdEstimate};
 pub use mmd::{mmd, MmdEstimate};
