@@ -17,6 +17,7 @@
 #![allow(missing_docs)]
 
 use crate::packed::tri;
+use crate::row_io::RowIo;
 use crate::spec::Spec;
 use cubecl::prelude::*;
 
@@ -107,23 +108,16 @@ pub fn gaussian_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, w
 }
 
 #[cube]
-pub fn gaussian_row(
-    w: &[f32],
-    xin: &Array<f32>,
-    vin: &Array<f32>,
-    out: &mut [f32],
-    row: usize,
-    wb: f32,
-    #[comptime] spec: Spec,
-    #[comptime] sm: bool,
-) {
+pub fn gaussian_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[comptime] sm: bool) {
+    let row = io.row;
+    let wb = io.wb;
     let d = spec.d;
     let mut r = Array::<f32>::new(d);
     let mut u = Array::<f32>::new(d);
     let mut v = Array::<f32>::new(d);
     let mut a = Array::<f32>::new(d);
     for i in 0..d {
-        r[i] = xin[i] - w[i];
+        r[i] = io.x[i] - w[i];
     }
     lt_mul(w, d, &r, &mut u, d);
     for i in 0..d {
@@ -135,7 +129,7 @@ pub fn gaussian_row(
             }
             v[i] = g;
         } else {
-            v[i] = vin[i];
+            v[i] = io.v[i];
         }
     }
     lt_mul(w, d, &v, &mut a, d);
@@ -149,9 +143,9 @@ pub fn gaussian_row(
             if comptime!(sm) {
                 gl -= 2.0f32 * l;
             }
-            out[row + base + j] = wb * gl;
+            io.out[row + base + j] = wb * gl;
         }
-        out[row + i] = -wb * la;
+        io.out[row + i] = -wb * la;
     }
 }
 

@@ -26,6 +26,7 @@
 #![allow(missing_docs)]
 
 use crate::act::log1p;
+use crate::row_io::RowIo;
 use crate::spec::Spec;
 use cubecl::prelude::*;
 
@@ -190,16 +191,9 @@ pub fn source_d123(s: f32, #[comptime] variant: u32) -> Line3 {
 }
 
 #[cube]
-pub fn ica_row(
-    w: &[f32],
-    xin: &Array<f32>,
-    vin: &Array<f32>,
-    out: &mut [f32],
-    row: usize,
-    wb: f32,
-    #[comptime] spec: Spec,
-    #[comptime] sm: bool,
-) {
+pub fn ica_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[comptime] sm: bool) {
+    let row = io.row;
+    let wb = io.wb;
     let d = spec.d;
     let k = spec.a;
     let student = comptime!(spec.variant == 2);
@@ -213,7 +207,7 @@ pub fn ica_row(
             let r = c * d;
             let mut s = 0.0f32;
             for j in 0..d {
-                s += w[r + j] * xin[j];
+                s += w[r + j] * io.x[j];
             }
             let mut al = 1.0f32;
             if comptime!(student) {
@@ -226,7 +220,7 @@ pub fn ica_row(
         }
     } else {
         for j in 0..d {
-            y[j] = vin[j];
+            y[j] = io.v[j];
         }
     }
     for c in 0..k {
@@ -236,7 +230,7 @@ pub fn ica_row(
         let mut nk = 0.0f32;
         for j in 0..d {
             let wj = w[r + j];
-            s += wj * xin[j];
+            s += wj * io.x[j];
             t += wj * y[j];
             nk += wj * wj;
         }
@@ -253,27 +247,21 @@ pub fn ica_row(
             ca = al * (f.b * t - f.c * nk);
             cd = -2.0f32 * al * f.b;
             if comptime!(student) {
-                out[row + k * d + c] = wb * (t * f.a - nk * f.b);
+                io.out[row + k * d + c] = wb * (t * f.a - nk * f.b);
             }
         } else if comptime!(student) {
-            out[row + k * d + c] = wb * f.a * t;
+            io.out[row + k * d + c] = wb * f.a * t;
         }
         for j in 0..d {
-            out[row + r + j] = wb * (ca * xin[j] + cb * y[j] + cd * w[r + j]);
+            io.out[row + r + j] = wb * (ca * io.x[j] + cb * y[j] + cd * w[r + j]);
         }
     }
 }
 
 #[cube]
-pub fn ica_vhv_row(
-    w: &[f32],
-    xin: &Array<f32>,
-    vin: &Array<f32>,
-    out: &mut [f32],
-    row: usize,
-    wb: f32,
-    #[comptime] spec: Spec,
-) {
+pub fn ica_vhv_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec) {
+    let row = io.row;
+    let wb = io.wb;
     let d = spec.d;
     let k = spec.a;
     for c in 0..k {
@@ -282,19 +270,19 @@ pub fn ica_vhv_row(
         let mut t = 0.0f32;
         for j in 0..d {
             let wj = w[r + j];
-            s += wj * xin[j];
-            t += wj * vin[j];
+            s += wj * io.x[j];
+            t += wj * io.v[j];
         }
         let f = source_d123(s, spec.variant);
         let mut al = 1.0f32;
         if comptime!(spec.variant == 2) {
             al = w[k * d + c];
-            out[row + k * d + c] = wb * f.b * t * t;
+            io.out[row + k * d + c] = wb * f.b * t * t;
         }
         let cx = wb * al * f.c * t * t;
         let cv = 2.0f32 * wb * al * f.b * t;
         for j in 0..d {
-            out[row + r + j] = cx * xin[j] + cv * vin[j];
+            io.out[row + r + j] = cx * io.x[j] + cv * io.v[j];
         }
     }
 }
