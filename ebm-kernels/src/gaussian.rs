@@ -16,6 +16,7 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
+use crate::families::XDerivs;
 use crate::packed::tri;
 use crate::row_io::RowIo;
 use crate::spec::Spec;
@@ -39,15 +40,7 @@ pub fn lt_mul(w: &[f32], f: usize, src: &Array<f32>, dst: &mut Array<f32>, #[com
 
 /// Gaussian with Cholesky-factored precision.
 #[cube]
-pub fn gaussian_eval(
-    w: &[f32],
-    xin: &Array<f32>,
-    grad: &mut Array<f32>,
-    hess: &mut Array<f32>,
-    #[comptime] spec: Spec,
-    #[comptime] want_grad: bool,
-    #[comptime] want_hess: bool,
-) -> f32 {
+pub fn gaussian_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime] spec: Spec) -> f32 {
     let d = spec.d;
     let mut r = Array::<f32>::new(d);
     let mut u = Array::<f32>::new(d);
@@ -55,7 +48,7 @@ pub fn gaussian_eval(
         r[i] = xin[i] - w[i];
     }
     let e = lt_mul(w, d, &r, &mut u, d);
-    if comptime!(want_grad || want_hess) {
+    if comptime!(o.want_grad || o.want_hess) {
         for i in 0..d {
             let row = d + tri(i, 0);
             let mut acc = 0.0f32;
@@ -65,9 +58,9 @@ pub fn gaussian_eval(
                 acc += l * u[j];
                 p += l * l;
             }
-            grad[i] = acc;
-            if comptime!(want_hess) {
-                hess[i] = p;
+            o.grad[i] = acc;
+            if comptime!(o.want_hess) {
+                o.hess[i] = p;
             }
         }
     }

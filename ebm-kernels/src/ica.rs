@@ -26,6 +26,7 @@
 #![allow(missing_docs)]
 
 use crate::act::log1p;
+use crate::families::XDerivs;
 use crate::row_io::RowIo;
 use crate::spec::Spec;
 use cubecl::prelude::*;
@@ -91,20 +92,12 @@ pub fn ica_source(s: f32, #[comptime] variant: u32) -> Src3 {
 
 /// ICA / product of experts.
 #[cube]
-pub fn ica_eval(
-    w: &[f32],
-    xin: &Array<f32>,
-    grad: &mut Array<f32>,
-    hess: &mut Array<f32>,
-    #[comptime] spec: Spec,
-    #[comptime] want_grad: bool,
-    #[comptime] want_hess: bool,
-) -> f32 {
+pub fn ica_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime] spec: Spec) -> f32 {
     let d = spec.d;
     let k = spec.a;
     for i in 0..d {
-        grad[i] = 0.0f32;
-        hess[i] = 0.0f32;
+        o.grad[i] = 0.0f32;
+        o.hess[i] = 0.0f32;
     }
     let mut e = 0.0f32;
     for c in 0..k {
@@ -119,14 +112,14 @@ pub fn ica_eval(
             al = w[k * d + c];
         }
         e += al * f.g0;
-        if comptime!(want_grad || want_hess) {
+        if comptime!(o.want_grad || o.want_hess) {
             let g1 = al * f.g1;
             let g2 = al * f.g2;
             for j in 0..d {
                 let wj = w[row + j];
-                grad[j] += g1 * wj;
-                if comptime!(want_hess) {
-                    hess[j] += g2 * wj * wj;
+                o.grad[j] += g1 * wj;
+                if comptime!(o.want_hess) {
+                    o.hess[j] += g2 * wj * wj;
                 }
             }
         }

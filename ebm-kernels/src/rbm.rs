@@ -17,6 +17,7 @@
 #![allow(missing_docs)]
 
 use crate::act::log1p;
+use crate::families::XDerivs;
 use crate::row_io::RowIo;
 use crate::spec::Spec;
 use cubecl::prelude::*;
@@ -53,15 +54,7 @@ pub fn rbm_hidden(a: f32) -> Hidden {
 
 /// Gaussian–Bernoulli RBM free energy.
 #[cube]
-pub fn rbm_eval(
-    w: &[f32],
-    xin: &Array<f32>,
-    grad: &mut Array<f32>,
-    hess: &mut Array<f32>,
-    #[comptime] spec: Spec,
-    #[comptime] want_grad: bool,
-    #[comptime] want_hess: bool,
-) -> f32 {
+pub fn rbm_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime] spec: Spec) -> f32 {
     let d = spec.d;
     let nh = spec.a;
     let wbase = d + nh;
@@ -75,8 +68,8 @@ pub fn rbm_eval(
         xt[i] = p * xin[i];
         let dx = xin[i] - w[i];
         e += 0.5f32 * p * dx * dx;
-        grad[i] = 0.0f32;
-        hess[i] = 0.0f32;
+        o.grad[i] = 0.0f32;
+        o.hess[i] = 0.0f32;
     }
     for j in 0..nh {
         let row = wbase + j * d;
@@ -85,22 +78,22 @@ pub fn rbm_eval(
         let h = u.h;
         let h1 = u.e * u.inv * u.inv;
         e -= f32::max(a, 0.0f32) + log1p(u.e);
-        if comptime!(want_grad || want_hess) {
+        if comptime!(o.want_grad || o.want_hess) {
             for i in 0..d {
                 let wi = w[row + i];
-                grad[i] += h * wi;
-                if comptime!(want_hess) {
-                    hess[i] += h1 * wi * wi;
+                o.grad[i] += h * wi;
+                if comptime!(o.want_hess) {
+                    o.hess[i] += h1 * wi * wi;
                 }
             }
         }
     }
-    if comptime!(want_grad || want_hess) {
+    if comptime!(o.want_grad || o.want_hess) {
         for i in 0..d {
             let p = rho[i];
-            grad[i] = p * (xin[i] - w[i] - grad[i]);
-            if comptime!(want_hess) {
-                hess[i] = p - p * p * hess[i];
+            o.grad[i] = p * (xin[i] - w[i] - o.grad[i]);
+            if comptime!(o.want_hess) {
+                o.hess[i] = p - p * p * o.hess[i];
             }
         }
     }
