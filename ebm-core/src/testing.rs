@@ -65,6 +65,18 @@ impl Tolerance {
 /// with steps of 1e-5 have truncation and rounding errors near 1e-9 relative.
 pub const FD_TOL: Tolerance = Tolerance::new(2e-5, 2e-6);
 
+/// (d, B) of the checked batch: x holds B rows of the model's d, v the
+/// same shape, w B weights (panics otherwise).
+#[track_caller]
+fn batch_shape<E: EnergyExt<f64>>(model: &E, x: &[f64], v: &[f64], w: &[f64]) -> (usize, usize) {
+    let d = model.dim();
+    let b = x.len() / d;
+    assert_eq!(b * d, x.len());
+    assert_eq!(v.len(), x.len());
+    assert_eq!(w.len(), b);
+    (d, b)
+}
+
 fn fd_step(v: f64) -> f64 {
     1e-5 * v.abs().max(1.0)
 }
@@ -131,11 +143,7 @@ fn fd_param_grad<E: Trainable<f64> + Clone>(m: &E, f: impl Fn(&E) -> f64) -> Vec
 /// Panics with the first disagreement.
 #[track_caller]
 pub fn check_all_derivatives<E: Trainable<f64> + Clone>(model: &E, x: &[f64], v: &[f64], w: &[f64], tol: Tolerance) {
-    let d = model.dim();
-    let b = x.len() / d;
-    assert_eq!(b * d, x.len());
-    assert_eq!(v.len(), x.len());
-    assert_eq!(w.len(), b);
+    let (d, b) = batch_shape(model, x, v, w);
     let name = model.name();
 
     let mut e0 = vec![0.0; b];
@@ -237,11 +245,7 @@ fn inf_norm(a: &[f64]) -> f64 {
 /// Panics with the first disagreement.
 #[track_caller]
 pub fn check_v_hess_v<E: Curvature<f64> + Clone>(model: &E, x: &[f64], v: &[f64], w: &[f64], tol: Tolerance) {
-    let d = model.dim();
-    let b = x.len() / d;
-    assert_eq!(b * d, x.len());
-    assert_eq!(v.len(), x.len());
-    assert_eq!(w.len(), b);
+    let (d, b) = batch_shape(model, x, v, w);
     let name = model.name();
 
     let mut q = vec![f64::NAN; b];
@@ -303,6 +307,13 @@ pub fn check_v_hess_v<E: Curvature<f64> + Clone>(model: &E, x: &[f64], v: &[f64]
     tol.assert_all_close(&format!("{name}: grad_params_v_hess_v"), &g, &fd);
 }
 
+/// `a` rounded to f32, and those f32 values back in f64.
+fn rounded(a: &[f64]) -> (Vec<f32>, Vec<f64>) {
+    let a32: Vec<f32> = a.iter().map(|&t| t as f32).collect();
+    let a64 = a32.iter().map(|&t| t as f64).collect();
+    (a32, a64)
+}
+
 /// [`check_v_hess_v`]'s outputs of an f32 model against its f64 twin at the
 /// same (f32-rounded) inputs: `v_hess_v` within `tol`, the parameter
 /// gradient within `tol` grown by the batch size.
@@ -317,10 +328,7 @@ pub fn check_v_hess_v_f32_matches_f64<A: Curvature<f32> + ?Sized, B: Curvature<f
 ) {
     let b = w.len();
     let p = m64.num_params();
-    let r32 = |a: &[f64]| -> Vec<f32> { a.iter().map(|&t| t as f32).collect() };
-    let r64 = |a: &[f32]| -> Vec<f64> { a.iter().map(|&t| t as f64).collect() };
-    let (x32, v32, w32) = (r32(x), r32(v), r32(w));
-    let (x64, v64, w64) = (r64(&x32), r64(&v32), r64(&w32));
+    let ((x32, x64), (v32, v64), (w32, w64)) = (rounded(x), rounded(v), rounded(w));
     let (mut q, mut q6) = (vec![0f32; b], vec![0f64; b]);
     m32.v_hess_v(&x32, &v32, &mut q).unwrap();
     m64.v_hess_v(&x64, &v64, &mut q6).unwrap();
@@ -346,13 +354,8 @@ pub fn check_f32_matches_f64<A: Trainable<f32> + ?Sized, B: Trainable<f64> + ?Si
     let d = m64.dim();
     let b = x.len() / d;
     let p = m64.num_params();
-    let x32: Vec<f32> = x.iter().map(|&a| a as f32).collect();
-    let v32: Vec<f32> = v.iter().map(|&a| a as f32).collect();
-    let w32: Vec<f32> = w.iter().map(|&a| a as f32).collect();
     // Evaluate the f64 model at the f32-rounded inputs so only arithmetic differs.
-    let x64: Vec<f64> = x32.iter().map(|&a| a as f64).collect();
-    let v64: Vec<f64> = v32.iter().map(|&a| a as f64).collect();
-    let w64: Vec<f64> = w32.iter().map(|&a| a as f64).collect();
+    let ((x32, x64), (v32, v64), (w32, w64)) = (rounded(x), rounded(v), rounded(w));
     let (mut e, mut s, mut h) = (vec![0f32; b], vec![0f32; b * d], vec![0f32; b * d]);
     let (mut e6, mut s6, mut h6) = (vec![0f64; b], vec![0f64; b * d], vec![0f64; b * d]);
     m32.energy_score_hess_diag(&x32, &mut e, &mut s, &mut h).unwrap();
@@ -387,4 +390,56 @@ pub fn normal_vec(seed: u64, n: usize) -> Vec<f64> {
     let mut z = vec![0f64; n];
     crate::rng::fill_normal(seed, 0x7e58, 0, &mut z);
     z
+}
+
+/// The least-squares slope of ln ys against ln xs: the growth exponent of
+/// a size measured at several dimensions.
+pub fn log_log_slope(xs: &[usize], ys: &[usize]) -> f64 {
+    let lx: Vec<f64> = xs.iter().map(|&v| (v as f64).ln()).collect();
+    let ly: Vec<f64> = ys.iter().map(|&v| (v as f64).ln()).collect();
+    let n = lx.len() as f64;
+    let (mx, my) = (lx.iter().sum::<f64>() / n, ly.iter().sum::<f64>() / n);
+    let sxy: f64 = lx.iter().zip(&ly).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let sxx: f64 = lx.iter().map(|a| (a - mx) * (a - mx)).sum();
+    sxy / sxx
+}
+
+/// Formula sources shared by the symbolic-energy tests (`SymEnergy` on the
+/// CPU and `GpuSym` on the device): the hand-written families as formulas,
+/// their `sym` layouts the families' flat θ.
+pub mod formulas {
+    use crate::ica::Source;
+
+    /// Cholesky-factored Gaussian (`Sum` of products, `square`).
+    pub const GAUSS: &str = "energy(x[d]; mu[d], L[d,d] lower) = \
+    0.5 * sum(j, 0..d, square(sum(i, j..d, L[i,j] * (x[i] - mu[i]))))";
+    /// log cosh ICA.
+    pub const ICA: &str = "energy(x[d]; W[K,d]) = sum(k, 0..K, logcosh(sum(i, 0..d, W[k,i] * x[i])))";
+    /// Student-t experts (`log1p`).
+    pub const STUDENT: &str =
+        "energy(x[d]; W[K,d], alpha[K]) = sum(k, 0..K, alpha[k] * log1p(0.5 * square(sum(i, 0..d, W[k,i] * x[i]))))";
+    /// Diagonal Gaussian mixture (log-sum-exp: `max`, `exp`, `log`).
+    pub const MIXTURE: &str = "
+energy(x[d]; logits[K], mu[K,d], log_l[K,d]) =
+  -logsumexp(k, 0..K,
+      logits[k] - logsumexp(j, 0..K, logits[j]) - 0.5 * d * log(2 * pi)
+      + sum(i, 0..d, log_l[k,i])
+      - 0.5 * sum(i, 0..d, square(exp(log_l[k,i]) * (x[i] - mu[k,i]))))";
+    /// Full Gaussian mixture: eₖ = −log πₖ + (d/2) log 2π − Σᵢ log|Lₖ,ᵢᵢ|
+    /// + ½‖Lₖᵀ(x − μₖ)‖², E = −lse(−e).
+    pub const MIXTURE_FULL: &str = "
+energy(x[d]; logits[K], mu[K,d], L[K,d,d] lower) =
+  -logsumexp(k, 0..K,
+      logits[k] - logsumexp(j, 0..K, logits[j]) - 0.5 * d * log(2 * pi)
+      + sum(i, 0..d, 0.5 * log(square(L[k,i,i])))
+      - 0.5 * sum(j, 0..d, square(sum(i, j..d, L[k,i,j] * (x[i] - mu[k,i])))))";
+
+    /// The ICA formula of `source`.
+    pub fn ica_src(source: Source) -> &'static str {
+        match source {
+            Source::LogCosh => ICA,
+            Source::Logistic => "energy(x[d]; W[K,d]) = sum(k, 0..K, 2 * logcosh(0.5 * sum(i, 0..d, W[k,i] * x[i])))",
+            Source::StudentT => STUDENT,
+        }
+    }
 }

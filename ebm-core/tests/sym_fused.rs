@@ -10,19 +10,9 @@ use ebm_core::prelude::*;
 use ebm_core::sym::{
     compile, compile_fused, eval_batch, eval_weighted_sum, parse_with, Instr, Op, Program, SymEnergy, Term,
 };
+use ebm_core::testing::formulas::{GAUSS, ICA, MIXTURE, STUDENT};
 use ebm_core::testing::{check_all_derivatives, check_v_hess_v, normal_vec, uniform_vec, Tolerance, FD_TOL};
 
-const GAUSS: &str = "energy(x[d]; mu[d], L[d,d] lower) = \
-    0.5 * sum(j, 0..d, square(sum(i, j..d, L[i,j] * (x[i] - mu[i]))))";
-const ICA: &str = "energy(x[d]; W[K,d]) = sum(k, 0..K, logcosh(sum(i, 0..d, W[k,i] * x[i])))";
-const STUDENT: &str =
-    "energy(x[d]; W[K,d], alpha[K]) = sum(k, 0..K, alpha[k] * log1p(0.5 * square(sum(i, 0..d, W[k,i] * x[i]))))";
-const MIXTURE: &str = "
-energy(x[d]; logits[K], mu[K,d], log_l[K,d]) =
-  -logsumexp(k, 0..K,
-      logits[k] - logsumexp(j, 0..K, logits[j]) - 0.5 * d * log(2 * pi)
-      + sum(i, 0..d, log_l[k,i])
-      - 0.5 * sum(i, 0..d, square(exp(log_l[k,i]) * (x[i] - mu[k,i]))))";
 /// Subtracted chains on either side, negated chains and products, squares
 /// as terms, chains shared between outputs, every unary function.
 const CHAINS: &str = "
@@ -232,21 +222,23 @@ fn sum_op_semantics() {
     assert!(set.contains(&fused));
 }
 
-#[test]
-#[should_panic(expected = "sym eval")]
-fn evaluator_rejects_out_of_range_registers() {
-    let bad = Program {
-        instrs: vec![
-            Instr { dst: 0, op: Op::Input(0) },
-            Instr { dst: 1, op: Op::Sum(vec![Term::AddMul(0, 7)].into()) },
-        ],
+/// The program r0 = x₀, r1 = Σ `terms` (output r1), unchecked.
+fn input_then_sum(terms: Vec<Term>) -> Program {
+    Program {
+        instrs: vec![Instr { dst: 0, op: Op::Input(0) }, Instr { dst: 1, op: Op::Sum(terms.into()) }],
         num_uniform: 0,
         num_regs: 2,
         outputs: vec![1],
         num_inputs: 1,
         num_aux: 0,
         num_params: 0,
-    };
+    }
+}
+
+#[test]
+#[should_panic(expected = "sym eval")]
+fn evaluator_rejects_out_of_range_registers() {
+    let bad = input_then_sum(vec![Term::AddMul(0, 7)]);
     let mut out = vec![0.0; 3];
     eval_batch(&bad, &[], &[1.0, 2.0, 3.0], &[], &mut [&mut out]);
 }
@@ -254,18 +246,7 @@ fn evaluator_rejects_out_of_range_registers() {
 #[test]
 #[should_panic(expected = "sym eval")]
 fn evaluator_rejects_a_sum_reading_its_destination() {
-    let bad = Program {
-        instrs: vec![
-            Instr { dst: 0, op: Op::Input(0) },
-            Instr { dst: 1, op: Op::Sum(vec![Term::Add(0), Term::Add(1)].into()) },
-        ],
-        num_uniform: 0,
-        num_regs: 2,
-        outputs: vec![1],
-        num_inputs: 1,
-        num_aux: 0,
-        num_params: 0,
-    };
+    let bad = input_then_sum(vec![Term::Add(0), Term::Add(1)]);
     let mut out = vec![0.0; 1];
     eval_batch(&bad, &[], &[1.0], &[], &mut [&mut out]);
 }

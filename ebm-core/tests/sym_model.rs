@@ -5,14 +5,11 @@
 
 use ebm_core::prelude::*;
 use ebm_core::sym::{compile, derive, eval_batch, parse, parse_with, Graph, Op, SymBuilder, SymEnergy, SymError};
+use ebm_core::testing::formulas::{GAUSS, ICA, STUDENT};
+use ebm_core::testing::log_log_slope;
 use ebm_core::testing::{check_all_derivatives, check_f32_matches_f64, normal_vec, uniform_vec, Tolerance, FD_TOL};
 use ebm_core::EbmError;
 
-const GAUSS: &str = "energy(x[d]; mu[d], L[d,d] lower) = \
-    0.5 * sum(j, 0..d, square(sum(i, j..d, L[i,j] * (x[i] - mu[i]))))";
-const ICA: &str = "energy(x[d]; W[K,d]) = sum(k, 0..K, logcosh(sum(i, 0..d, W[k,i] * x[i])))";
-const STUDENT: &str =
-    "energy(x[d]; W[K,d], alpha[K]) = sum(k, 0..K, alpha[k] * log1p(0.5 * square(sum(i, 0..d, W[k,i] * x[i]))))";
 const MIXTURE: &str = "
 # a K-component Gaussian mixture with diagonal precisions exp(2 log_l)
 let K = 3
@@ -204,16 +201,6 @@ fn batches_of_every_size_match_the_reference() {
     }
 }
 
-fn slope(d: &[usize], c: &[usize]) -> f64 {
-    let lx: Vec<f64> = d.iter().map(|&v| (v as f64).ln()).collect();
-    let ly: Vec<f64> = c.iter().map(|&v| (v as f64).ln()).collect();
-    let n = lx.len() as f64;
-    let (mx, my) = (lx.iter().sum::<f64>() / n, ly.iter().sum::<f64>() / n);
-    let sxy: f64 = lx.iter().zip(&ly).map(|(a, b)| (a - mx) * (b - my)).sum();
-    let sxx: f64 = lx.iter().map(|a| (a - mx) * (a - mx)).sum();
-    sxy / sxx
-}
-
 /// The fused [E, score, Hessian diagonal] program of three d-dimensional
 /// families grows at most like d² (the size of E itself for d×d parameters).
 #[test]
@@ -235,7 +222,7 @@ fn hessian_program_grows_at_most_quadratically() {
             instrs.push(c.energy_score_hess.instrs);
             let _ = student;
         }
-        let (sn, si) = (slope(&dims, &nodes), slope(&dims, &instrs));
+        let (sn, si) = (log_log_slope(&dims, &nodes), log_log_slope(&dims, &instrs));
         let ratio = nodes[3] as f64 / nodes[2] as f64;
         println!("{name:10}: log-log slope nodes {sn:.3}, instrs {si:.3}; nodes(16)/nodes(8) = {ratio:.3}");
         assert!(sn <= 2.1 && si <= 2.1, "{name}: slope {sn:.3} / {si:.3} above 2");

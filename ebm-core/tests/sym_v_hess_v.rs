@@ -21,6 +21,7 @@ use ebm_core::ica::{Ica, Source};
 use ebm_core::mixture::{Covariance, GaussianMixture};
 use ebm_core::prelude::*;
 use ebm_core::sym::{parse_with, SymEnergy};
+use ebm_core::testing::log_log_slope;
 use ebm_core::testing::{check_v_hess_v, check_v_hess_v_f32_matches_f64, normal_vec, uniform_vec, Tolerance, FD_TOL};
 use ebm_core::{EbmError, Energy, Real};
 
@@ -296,16 +297,6 @@ fn bad_inputs_are_typed_errors() {
     ));
 }
 
-fn slope(xs: &[usize], ys: &[usize]) -> f64 {
-    let lx: Vec<f64> = xs.iter().map(|&v| (v as f64).ln()).collect();
-    let ly: Vec<f64> = ys.iter().map(|&v| (v as f64).ln()).collect();
-    let n = lx.len() as f64;
-    let (mx, my) = (lx.iter().sum::<f64>() / n, ly.iter().sum::<f64>() / n);
-    let sxy: f64 = lx.iter().zip(&ly).map(|(a, b)| (a - mx) * (b - my)).sum();
-    let sxx: f64 = lx.iter().map(|a| (a - mx) * (a - mx)).sum();
-    sxy / sxx
-}
-
 /// The two new programs stay within a constant factor of the energy
 /// gradient's (no per-coordinate pass): the same growth in d as E itself
 /// (d² for d×d parameters), and the programs read v.
@@ -338,7 +329,7 @@ fn program_sizes_grow_like_the_energy() {
             q_nodes.push(c.v_hess_v.nodes);
             g_nodes.push(c.grad_v_hess_v.nodes);
         }
-        let (sq, sg) = (slope(&dims, &q_nodes), slope(&dims, &g_nodes));
+        let (sq, sg) = (log_log_slope(&dims, &q_nodes), log_log_slope(&dims, &g_nodes));
         println!("{name:10}: log-log slope v_hess_v {sq:.3}, grad_v_hess_v {sg:.3}");
         assert!(sq <= 2.1 && sg <= 2.1, "{name}: slopes {sq:.3} / {sg:.3} above 2");
     }

@@ -138,23 +138,23 @@ pub fn mean_cov<T: Real>(x: &[T], d: usize) -> (Vec<f64>, Vec<f64>) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn cholesky_inverse_and_log_det() {
-        let a = [4.0, 2.0, 0.6, 2.0, 5.0, 1.0, 0.6, 1.0, 3.0];
-        let l = cholesky(&a, 3).unwrap();
-        for i in 0..3 {
-            for j in 0..3 {
-                let s: f64 = (0..3).map(|k| l[i * 3 + k] * l[j * 3 + k]).sum();
-                assert!((s - a[i * 3 + j]).abs() < 1e-12);
-            }
-        }
-        let inv = inverse_spd(&a, 3).unwrap();
+    /// A·inv = I (3×3) within 1e-12.
+    fn assert_inverse(a: &[f64], inv: &[f64]) {
         for i in 0..3 {
             for j in 0..3 {
                 let s: f64 = (0..3).map(|k| a[i * 3 + k] * inv[k * 3 + j]).sum();
                 assert!((s - if i == j { 1.0 } else { 0.0 }).abs() < 1e-12);
             }
         }
+    }
+
+    #[test]
+    fn cholesky_inverse_and_log_det() {
+        let a = [4.0, 2.0, 0.6, 2.0, 5.0, 1.0, 0.6, 1.0, 3.0];
+        // The factor is ebm_core's (tested there).
+        let l = cholesky(&a, 3).unwrap();
+        assert_eq!(l, ebm_core::linalg::cholesky(&a, 3).unwrap());
+        assert_inverse(&a, &inverse_spd(&a, 3).unwrap());
         // det by cofactors
         let det = 4.0 * (5.0 * 3.0 - 1.0) - 2.0 * (2.0 * 3.0 - 0.6) + 0.6 * (2.0 - 5.0 * 0.6);
         assert!((log_det_from_chol(&l, 3) - f64::ln(det)).abs() < 1e-12);
@@ -166,12 +166,7 @@ mod tests {
         // Not symmetric, and a₀₀ = 0 forces a row swap.
         let a = [0.0, 2.0, 1.0, 1.0, 1.0, 0.0, 3.0, -1.0, 2.0];
         let (inv, ld) = inverse_log_abs_det(&a, 3).unwrap();
-        for i in 0..3 {
-            for j in 0..3 {
-                let s: f64 = (0..3).map(|k| a[i * 3 + k] * inv[k * 3 + j]).sum();
-                assert!((s - if i == j { 1.0 } else { 0.0 }).abs() < 1e-12);
-            }
-        }
+        assert_inverse(&a, &inv);
         // det by cofactors along row 0: 0·2 − 2·2 + 1·(−4) = −8
         assert!((ld - 8f64.ln()).abs() < 1e-12);
         assert!(inverse_log_abs_det(&[1.0, 2.0, 2.0, 4.0], 2).is_err());

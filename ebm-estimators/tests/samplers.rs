@@ -4,10 +4,13 @@
 //! bias on a Gaussian, annealed Langevin, and the delegation to the model's
 //! own (GPU-overridable) Langevin methods.
 
+mod common;
+
+use common::{forward_energy, forward_trainable};
 use ebm_core::gaussian::Gaussian;
 use ebm_core::mixture::{Covariance, GaussianMixture};
 use ebm_core::prelude::*;
-use ebm_core::{Batch, Chains, Outputs, ParamGrad, PerSample, Real, Result as CoreResult, Target, Weights};
+use ebm_core::{Chains, PerSample, Real, Result as CoreResult};
 use ebm_estimators::linalg::{cholesky, inverse_spd};
 use ebm_estimators::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -148,35 +151,9 @@ struct Counting {
     mala: AtomicUsize,
 }
 
-impl Energy<f64> for Counting {
-    fn name(&self) -> &'static str {
-        "counting"
-    }
-    fn dim(&self) -> usize {
-        self.inner.dim()
-    }
-    fn eval(&self, x: Batch<'_, f64>, out: Outputs<'_, f64>) -> CoreResult<()> {
-        self.inner.eval(x, out)
-    }
-}
+forward_energy!(Counting, inner, "counting");
 
-impl Trainable<f64> for Counting {
-    fn params(&self) -> &[f64] {
-        self.inner.params()
-    }
-    fn params_mut(&mut self) -> &mut [f64] {
-        self.inner.params_mut()
-    }
-    fn grad_params(
-        &self,
-        x: Batch<'_, f64>,
-        target: Target<'_, f64>,
-        w: Weights<'_, f64>,
-        g: ParamGrad<'_, f64>,
-    ) -> CoreResult<()> {
-        self.inner.grad_params(x, target, w, g)
-    }
-}
+forward_trainable!(Counting, inner);
 
 impl Objectives<f64> for Counting {}
 

@@ -5,10 +5,10 @@
 
 mod common;
 
-use common::{gauss5, mle, rel_err};
+use common::{forward_energy, forward_trainable, gauss5, mle, rel_err};
 use ebm_core::gaussian::Gaussian;
 use ebm_core::prelude::*;
-use ebm_core::{Batch, Outputs, ParamGrad, PerSample, Target, Weights};
+use ebm_core::{Batch, ParamGrad, PerSample, Weights};
 use ebm_estimators::*;
 
 fn data() -> Dataset<f64> {
@@ -192,35 +192,9 @@ fn user_models_with_forwarded_curvature() {
 #[derive(Clone)]
 struct Forwarded(Gaussian<f64>);
 
-impl Energy<f64> for Forwarded {
-    fn name(&self) -> &'static str {
-        "forwarded"
-    }
-    fn dim(&self) -> usize {
-        self.0.dim()
-    }
-    fn eval(&self, x: Batch<'_, f64>, out: Outputs<'_, f64>) -> ebm_core::Result<()> {
-        self.0.eval(x, out)
-    }
-}
+forward_energy!(Forwarded, 0, "forwarded");
 
-impl Trainable<f64> for Forwarded {
-    fn params(&self) -> &[f64] {
-        self.0.params()
-    }
-    fn params_mut(&mut self) -> &mut [f64] {
-        self.0.params_mut()
-    }
-    fn grad_params(
-        &self,
-        x: Batch<'_, f64>,
-        target: Target<'_, f64>,
-        w: Weights<'_, f64>,
-        g: ParamGrad<'_, f64>,
-    ) -> ebm_core::Result<()> {
-        self.0.grad_params(x, target, w, g)
-    }
-}
+forward_trainable!(Forwarded, 0);
 
 impl Curvature<f64> for Forwarded {
     fn eval_v_hess_v(&self, x: Batch<'_, f64>, v: Batch<'_, f64>, out: PerSample<'_, f64>) -> ebm_core::Result<()> {

@@ -4,11 +4,11 @@
 
 mod common;
 
-use common::{mle, rel_err};
+use common::{forward_energy, mle, rel_err};
 use ebm_core::gaussian::Gaussian;
 use ebm_core::mlp::{Activation, Mlp};
 use ebm_core::prelude::*;
-use ebm_core::{Batch, Outputs, ParamGrad, Result as CoreResult, Target, Weights};
+use ebm_core::{Batch, ParamGrad, Result as CoreResult, Target, Weights};
 use ebm_estimators::linalg::inverse_spd;
 use ebm_estimators::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -62,17 +62,7 @@ struct Poisoned {
     calls: std::sync::Arc<AtomicUsize>,
 }
 
-impl Energy<f64> for Poisoned {
-    fn name(&self) -> &'static str {
-        "poisoned"
-    }
-    fn dim(&self) -> usize {
-        self.inner.dim()
-    }
-    fn eval(&self, x: Batch<'_, f64>, out: Outputs<'_, f64>) -> CoreResult<()> {
-        self.inner.eval(x, out)
-    }
-}
+forward_energy!(Poisoned, inner, "poisoned");
 
 impl Trainable<f64> for Poisoned {
     fn params(&self) -> &[f64] {

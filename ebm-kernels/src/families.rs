@@ -33,3 +33,18 @@ pub use crate::gaussian::gaussian_eval;
 pub use crate::ica::{ica_eval, ica_source, Src3};
 pub use crate::mixture::mixture_eval;
 pub use crate::rbm::rbm_eval;
+use cubecl::prelude::*;
+
+/// Where an energy function writes its x-derivatives, and which it
+/// computes: ∇ₓE into `grad` when `want_grad`, the Hessian diagonal into
+/// `hess` when `want_hess` (which implies the gradient pass). Each array
+/// holds d values (an unwanted one may be a 1-value dummy).
+#[derive(CubeType)]
+pub struct XDerivs<'a> {
+    pub grad: &'a mut Array<f32>,
+    pub hess: &'a mut Array<f32>,
+    #[cube(comptime)]
+    pub want_grad: bool,
+    #[cube(comptime)]
+    pub want_hess: bool,
+}

@@ -16,7 +16,7 @@
 // `#[cube]` and `#[derive(CubeType)]` generate undocumented items.
 #![allow(missing_docs)]
 
-use crate::families::{gaussian_eval, ica_eval, mixture_eval, rbm_eval};
+use crate::families::{gaussian_eval, ica_eval, mixture_eval, rbm_eval, XDerivs};
 use crate::mlp::mlp_eval;
 use crate::philox::{block, normals_from_block, uniform_at};
 use crate::spec::*;
@@ -26,24 +26,25 @@ use cubecl::prelude::*;
 /// the Hessian diagonal into `hess` when `want_hess` (the MLP computes only
 /// the coordinates `h_lo..h_hi`, the other families all of them).
 #[cube]
-pub fn eval_any(
+pub fn eval_any<'a>(
     w: &[f32],
     meta: &[u32],
     xin: &Array<f32>,
-    grad: &mut Array<f32>,
-    hess: &mut Array<f32>,
+    grad: &'a mut Array<f32>,
+    hess: &'a mut Array<f32>,
     h_lo: usize,
     h_hi: usize,
     #[comptime] spec: Spec,
     #[comptime] want_grad: bool,
     #[comptime] want_hess: bool,
 ) -> f32 {
+    let o = XDerivs::<'a> { grad, hess, want_grad, want_hess };
     match spec.family {
-        Family::Mlp => mlp_eval(w, meta, xin, grad, hess, h_lo, h_hi, spec, want_grad, want_hess),
-        Family::Gaussian => gaussian_eval(w, xin, grad, hess, spec, want_grad, want_hess),
-        Family::Ica => ica_eval(w, xin, grad, hess, spec, want_grad, want_hess),
-        Family::Mixture => mixture_eval(w, xin, grad, hess, spec, want_grad, want_hess),
-        Family::Rbm => rbm_eval(w, xin, grad, hess, spec, want_grad, want_hess),
+        Family::Mlp => mlp_eval(w, meta, xin, o, h_lo, h_hi, spec),
+        Family::Gaussian => gaussian_eval(w, xin, o, spec),
+        Family::Ica => ica_eval(w, xin, o, spec),
+        Family::Mixture => mixture_eval(w, xin, o, spec),
+        Family::Rbm => rbm_eval(w, xin, o, spec),
     }
 }
 

@@ -16,7 +16,9 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
+use crate::families::XDerivs;
 use crate::packed::tri;
+use crate::row_io::RowIo;
 use crate::spec::Spec;
 use cubecl::prelude::*;
 
@@ -38,15 +40,7 @@ pub fn lt_mul(w: &[f32], f: usize, src: &Array<f32>, dst: &mut Array<f32>, #[com
 
 /// Gaussian with Cholesky-factored precision.
 #[cube]
-pub fn gaussian_eval(
-    w: &[f32],
-    xin: &Array<f32>,
-    grad: &mut Array<f32>,
-    hess: &mut Array<f32>,
-    #[comptime] spec: Spec,
-    #[comptime] want_grad: bool,
-    #[comptime] want_hess: bool,
-) -> f32 {
+pub fn gaussian_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime] spec: Spec) -> f32 {
     let d = spec.d;
     let mut r = Array::<f32>::new(d);
     let mut u = Array::<f32>::new(d);
@@ -54,7 +48,7 @@ pub fn gaussian_eval(
         r[i] = xin[i] - w[i];
     }
     let e = lt_mul(w, d, &r, &mut u, d);
-    if comptime!(want_grad || want_hess) {
+    if comptime!(o.want_grad || o.want_hess) {
         for i in 0..d {
             let row = d + tri(i, 0);
             let mut acc = 0.0f32;
@@ -64,9 +58,9 @@ pub fn gaussian_eval(
                 acc += l * u[j];
                 p += l * l;
             }
-            grad[i] = acc;
-            if comptime!(want_hess) {
-                hess[i] = p;
+            o.grad[i] = acc;
+            if comptime!(o.want_hess) {
+                o.hess[i] = p;
             }
         }
     }
@@ -107,23 +101,16 @@ pub fn gaussian_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, w
 }
 
 #[cube]
-pub fn gaussian_row(
-    w: &[f32],
-    xin: &Array<f32>,
-    vin: &Array<f32>,
-    out: &mut [f32],
-    row: usize,
-    wb: f32,
-    #[comptime] spec: Spec,
-    #[comptime] sm: bool,
-) {
+pub fn gaussian_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[comptime] sm: bool) {
+    let row = io.row;
+    let wb = io.wb;
     let d = spec.d;
     let mut r = Array::<f32>::new(d);
     let mut u = Array::<f32>::new(d);
     let mut v = Array::<f32>::new(d);
     let mut a = Array::<f32>::new(d);
     for i in 0..d {
-        r[i] = xin[i] - w[i];
+        r[i] = io.x[i] - w[i];
     }
     lt_mul(w, d, &r, &mut u, d);
     for i in 0..d {
@@ -135,7 +122,7 @@ pub fn gaussian_row(
             }
             v[i] = g;
         } else {
-            v[i] = vin[i];
+            v[i] = io.v[i];
         }
     }
     lt_mul(w, d, &v, &mut a, d);
@@ -149,9 +136,9 @@ pub fn gaussian_row(
             if comptime!(sm) {
                 gl -= 2.0f32 * l;
             }
-            out[row + base + j] = wb * gl;
+            io.out[row + base + j] = wb * gl;
         }
-        out[row + i] = -wb * la;
+        io.out[row + i] = -wb * la;
     }
 }
 

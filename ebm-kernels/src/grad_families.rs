@@ -31,6 +31,7 @@ use crate::grad_mixture::{mixture_row, mixture_row_cost};
 use crate::ica::ica_row;
 pub use crate::ica::{source_d123, Line3};
 use crate::rbm::rbm_row;
+use crate::row_io::RowIo;
 use crate::spec::*;
 use cubecl::prelude::*;
 
@@ -38,21 +39,12 @@ use cubecl::prelude::*;
 /// vᵀ∇ₓE (`sm` false, `vin` = v) or of 𝒥 (`sm` true, `vin` unused),
 /// times `wb`.
 #[cube]
-pub fn family_row(
-    w: &[f32],
-    xin: &Array<f32>,
-    vin: &Array<f32>,
-    out: &mut [f32],
-    row: usize,
-    wb: f32,
-    #[comptime] spec: Spec,
-    #[comptime] sm: bool,
-) {
+pub fn family_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[comptime] sm: bool) {
     match spec.family {
-        Family::Gaussian => gaussian_row(w, xin, vin, out, row, wb, spec, sm),
-        Family::Ica => ica_row(w, xin, vin, out, row, wb, spec, sm),
-        Family::Rbm => rbm_row(w, xin, vin, out, row, wb, spec, sm),
-        Family::Mixture => mixture_row(w, xin, vin, out, row, wb, spec, sm, false),
+        Family::Gaussian => gaussian_row(w, io, spec, sm),
+        Family::Ica => ica_row(w, io, spec, sm),
+        Family::Rbm => rbm_row(w, io, spec, sm),
+        Family::Mixture => mixture_row(w, io, spec, sm, false),
         // The MLP's rows are `crate::grad_vdx::mlp_vdx` and
         // `crate::grad_sm::mlp_sm`; this expands to nothing for it.
         Family::Mlp => {}

@@ -30,22 +30,15 @@
 
 use crate::mixture::{component_energy, exp_shift, logits_lse};
 use crate::packed::tri;
+use crate::row_io::RowIo;
 use crate::spec::*;
 use cubecl::prelude::*;
 
 /// The mixture's row (see the module docs) times `wb`.
 #[cube]
-pub fn mixture_row(
-    w: &[f32],
-    xin: &Array<f32>,
-    vin: &Array<f32>,
-    out: &mut [f32],
-    row: usize,
-    wb: f32,
-    #[comptime] spec: Spec,
-    #[comptime] sm: bool,
-    #[comptime] vhv: bool,
-) {
+pub fn mixture_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[comptime] sm: bool, #[comptime] vhv: bool) {
+    let row = io.row;
+    let wb = io.wb;
     let d = spec.d;
     let k = spec.a;
     let diag = comptime!(spec.variant == 1);
@@ -69,7 +62,7 @@ pub fn mixture_row(
         let mut logdet = 0.0f32;
         let mut uu = 0.0f32;
         for i in 0..d {
-            r[i] = xin[i] - w[mu + i];
+            r[i] = io.x[i] - w[mu + i];
         }
         if comptime!(diag) {
             for i in 0..d {
@@ -123,7 +116,7 @@ pub fn mixture_row(
         for c in 0..k {
             let mut bk = 0.0f32;
             for i in 0..d {
-                bk += vin[i] * g[c * d + i];
+                bk += io.v[i] * g[c * d + i];
             }
             al[c] = bk;
             cv += e[c] * bk;
@@ -134,14 +127,14 @@ pub fn mixture_row(
             let mut aa = 0.0f32;
             if comptime!(diag) {
                 for i in 0..d {
-                    let ai = f32::exp(w[f + i]) * vin[i];
+                    let ai = f32::exp(w[f + i]) * io.v[i];
                     aa += ai * ai;
                 }
             } else {
                 for j in 0..d {
                     let mut acc = 0.0f32;
                     for i in j..d {
-                        acc += w[f + tri(i, j)] * vin[i];
+                        acc += w[f + tri(i, j)] * io.v[i];
                     }
                     aa += acc * acc;
                 }
@@ -186,7 +179,7 @@ pub fn mixture_row(
         for c in 0..k {
             let mut acc = 0.0f32;
             for i in 0..d {
-                acc += vin[i] * (g[c * d + i] - gb[i]);
+                acc += io.v[i] * (g[c * d + i] - gb[i]);
             }
             let ac = -e[c] * acc;
             al[c] = ac;
@@ -195,7 +188,7 @@ pub fn mixture_row(
     }
     for c in 0..k {
         let pi = f32::exp(w[c] - lse);
-        out[row + c] = wb * (pi * alsum - al[c]);
+        io.out[row + c] = wb * (pi * alsum - al[c]);
     }
     // Pass 2: the component pieces.
     for c in 0..k {
@@ -206,12 +199,12 @@ pub fn mixture_row(
         let gc = c * d;
         let mut bk = 0.0f32;
         for i in 0..d {
-            r[i] = xin[i] - w[mu + i];
+            r[i] = io.x[i] - w[mu + i];
             if comptime!(sm) {
                 wv[i] = 2.0f32 * g[gc + i] - gb[i];
             } else {
-                wv[i] = vin[i];
-                bk += vin[i] * g[gc + i];
+                wv[i] = io.v[i];
+                bk += io.v[i] * g[gc + i];
             }
         }
         // βₖ: γₖ, or 2γₖ(C − Bₖ) for vᵀ∇ₓ²E v.
@@ -225,7 +218,7 @@ pub fn mixture_row(
                 let ui = l * r[i];
                 let gi = g[gc + i];
                 let wi = wv[i];
-                out[row + mu + i] = wb * (-ac * gi - beta * l * l * wi);
+                io.out[row + mu + i] = wb * (-ac * gi - beta * l * l * wi);
                 let mut lg = ac * (ui * ui - 1.0f32) + 2.0f32 * beta * wi * gi;
                 if comptime!(sm) {
                     lg -= 2.0f32 * gam * l * l;
@@ -233,7 +226,7 @@ pub fn mixture_row(
                 if comptime!(vhv) {
                     lg += 2.0f32 * gam * l * l * wi * wi;
                 }
-                out[row + f + i] = wb * lg;
+                io.out[row + f + i] = wb * lg;
             }
         } else {
             for j in 0..d {
@@ -260,10 +253,10 @@ pub fn mixture_row(
                     if comptime!(vhv) {
                         gl += 2.0f32 * gam * wv[i] * a[j];
                     }
-                    out[row + base + j] = wb * gl;
+                    io.out[row + base + j] = wb * gl;
                 }
-                out[row + base + i] -= wb * ac / w[base + i];
-                out[row + mu + i] = wb * (-ac * g[gc + i] - beta * la);
+                io.out[row + base + i] -= wb * ac / w[base + i];
+                io.out[row + mu + i] = wb * (-ac * g[gc + i] - beta * la);
             }
         }
     }

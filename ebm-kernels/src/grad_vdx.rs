@@ -27,6 +27,7 @@
 #![allow(missing_docs)]
 
 use crate::mlp::{mlp_forward, mlp_out_offset};
+use crate::row_io::RowIo;
 use crate::spec::*;
 use cubecl::prelude::*;
 
@@ -137,16 +138,9 @@ pub fn forward_adjoint(
 
 /// The MLP row wᵦ∇θ(vᵀ∇ₓE(x)) (module docs) at `out[row ..]`.
 #[cube]
-pub fn mlp_vdx(
-    w: &[f32],
-    dims: &[u32],
-    xin: &Array<f32>,
-    vin: &Array<f32>,
-    out: &mut [f32],
-    row: usize,
-    wb: f32,
-    #[comptime] spec: Spec,
-) {
+pub fn mlp_vdx<'a>(w: &[f32], dims: &[u32], io: RowIo<'a>, #[comptime] spec: Spec) {
+    let row = io.row;
+    let wb = io.wb;
     let d = spec.d;
     let mut z = Array::<f32>::new(comptime!(spec.d + spec.wsum));
     let mut gb = Array::<f32>::new(comptime!(spec.d + spec.wsum));
@@ -156,14 +150,14 @@ pub fn mlp_vdx(
     let mut ab = Array::<f32>::new(spec.wsum);
     let mut cur = Array::<f32>::new(spec.wmax);
     let mut g0 = Array::<f32>::new(spec.d);
-    mlp_fwd_bwd(w, dims, xin, &mut z, &mut s1, &mut s2, &mut ab, &mut gam, &mut g0, &mut cur, spec, false);
+    mlp_fwd_bwd(w, dims, io.x, &mut z, &mut s1, &mut s2, &mut ab, &mut gam, &mut g0, &mut cur, spec, false);
     // Adjoint of the backward pass, γ̄₀ = wᵦ vᵦ.
     for i in 0..d {
-        gb[i] = wb * vin[i];
+        gb[i] = wb * io.v[i];
     }
     let no_s3 = Array::<f32>::new(1usize);
     let no_cb = Array::<f32>::new(1usize);
-    adjoint_passes(w, dims, &z, &gam, &s1, &s2, &no_s3, &no_cb, &mut gb, &mut ab, out, row, spec, false);
+    adjoint_passes(w, dims, &z, &gam, &s1, &s2, &no_s3, &no_cb, &mut gb, &mut ab, io.out, row, spec, false);
 }
 
 /// Steps 2–3 of the module docs (and steps 3–4 of [`crate::grad_sm`]):

@@ -37,28 +37,20 @@ use crate::grad_sm::{mlp_sm, sm_loop_cost};
 use crate::grad_vdx::sweep_cost;
 use crate::ica::ica_vhv_row;
 use crate::rbm::rbm_vhv_row;
+use crate::row_io::RowIo;
 use crate::spec::*;
 use cubecl::prelude::*;
 
 /// The row wᵦ∇θ(vᵀ∇ₓ²E(x)v) of `spec`'s family (module docs) at
 /// `out[row ..]`.
 #[cube]
-pub fn vhv_row(
-    w: &[f32],
-    meta: &[u32],
-    xs: &Array<f32>,
-    vs: &Array<f32>,
-    out: &mut [f32],
-    row: usize,
-    wb: f32,
-    #[comptime] spec: Spec,
-) {
+pub fn vhv_row<'a>(w: &[f32], meta: &[u32], io: RowIo<'a>, #[comptime] spec: Spec) {
     match spec.family {
-        Family::Mlp => mlp_sm(w, meta, xs, vs, out, row, -wb, 0usize, 1usize, false, spec, true),
-        Family::Gaussian => gaussian_vhv_row(w, vs, out, row, wb, spec),
-        Family::Ica => ica_vhv_row(w, xs, vs, out, row, wb, spec),
-        Family::Rbm => rbm_vhv_row(w, xs, vs, out, row, wb, spec),
-        Family::Mixture => mixture_row(w, xs, vs, out, row, wb, spec, false, true),
+        Family::Mlp => mlp_sm(w, meta, io.x, io.v, io.out, io.row, -io.wb, 0usize, 1usize, false, spec, true),
+        Family::Gaussian => gaussian_vhv_row(w, io.v, io.out, io.row, io.wb, spec),
+        Family::Ica => ica_vhv_row(w, io, spec),
+        Family::Rbm => rbm_vhv_row(w, io, spec),
+        Family::Mixture => mixture_row(w, io, spec, false, true),
     }
 }
 

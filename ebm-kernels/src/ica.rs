@@ -26,6 +26,8 @@
 #![allow(missing_docs)]
 
 use crate::act::log1p;
+use crate::families::XDerivs;
+use crate::row_io::RowIo;
 use crate::spec::Spec;
 use cubecl::prelude::*;
 
@@ -90,20 +92,12 @@ pub fn ica_source(s: f32, #[comptime] variant: u32) -> Src3 {
 
 /// ICA / product of experts.
 #[cube]
-pub fn ica_eval(
-    w: &[f32],
-    xin: &Array<f32>,
-    grad: &mut Array<f32>,
-    hess: &mut Array<f32>,
-    #[comptime] spec: Spec,
-    #[comptime] want_grad: bool,
-    #[comptime] want_hess: bool,
-) -> f32 {
+pub fn ica_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime] spec: Spec) -> f32 {
     let d = spec.d;
     let k = spec.a;
     for i in 0..d {
-        grad[i] = 0.0f32;
-        hess[i] = 0.0f32;
+        o.grad[i] = 0.0f32;
+        o.hess[i] = 0.0f32;
     }
     let mut e = 0.0f32;
     for c in 0..k {
@@ -118,14 +112,14 @@ pub fn ica_eval(
             al = w[k * d + c];
         }
         e += al * f.g0;
-        if comptime!(want_grad || want_hess) {
+        if comptime!(o.want_grad || o.want_hess) {
             let g1 = al * f.g1;
             let g2 = al * f.g2;
             for j in 0..d {
                 let wj = w[row + j];
-                grad[j] += g1 * wj;
-                if comptime!(want_hess) {
-                    hess[j] += g2 * wj * wj;
+                o.grad[j] += g1 * wj;
+                if comptime!(o.want_hess) {
+                    o.hess[j] += g2 * wj * wj;
                 }
             }
         }
@@ -190,16 +184,9 @@ pub fn source_d123(s: f32, #[comptime] variant: u32) -> Line3 {
 }
 
 #[cube]
-pub fn ica_row(
-    w: &[f32],
-    xin: &Array<f32>,
-    vin: &Array<f32>,
-    out: &mut [f32],
-    row: usize,
-    wb: f32,
-    #[comptime] spec: Spec,
-    #[comptime] sm: bool,
-) {
+pub fn ica_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[comptime] sm: bool) {
+    let row = io.row;
+    let wb = io.wb;
     let d = spec.d;
     let k = spec.a;
     let student = comptime!(spec.variant == 2);
@@ -213,7 +200,7 @@ pub fn ica_row(
             let r = c * d;
             let mut s = 0.0f32;
             for j in 0..d {
-                s += w[r + j] * xin[j];
+                s += w[r + j] * io.x[j];
             }
             let mut al = 1.0f32;
             if comptime!(student) {
@@ -226,7 +213,7 @@ pub fn ica_row(
         }
     } else {
         for j in 0..d {
-            y[j] = vin[j];
+            y[j] = io.v[j];
         }
     }
     for c in 0..k {
@@ -236,7 +223,7 @@ pub fn ica_row(
         let mut nk = 0.0f32;
         for j in 0..d {
             let wj = w[r + j];
-            s += wj * xin[j];
+            s += wj * io.x[j];
             t += wj * y[j];
             nk += wj * wj;
         }
@@ -253,27 +240,21 @@ pub fn ica_row(
             ca = al * (f.b * t - f.c * nk);
             cd = -2.0f32 * al * f.b;
             if comptime!(student) {
-                out[row + k * d + c] = wb * (t * f.a - nk * f.b);
+                io.out[row + k * d + c] = wb * (t * f.a - nk * f.b);
             }
         } else if comptime!(student) {
-            out[row + k * d + c] = wb * f.a * t;
+            io.out[row + k * d + c] = wb * f.a * t;
         }
         for j in 0..d {
-            out[row + r + j] = wb * (ca * xin[j] + cb * y[j] + cd * w[r + j]);
+            io.out[row + r + j] = wb * (ca * io.x[j] + cb * y[j] + cd * w[r + j]);
         }
     }
 }
 
 #[cube]
-pub fn ica_vhv_row(
-    w: &[f32],
-    xin: &Array<f32>,
-    vin: &Array<f32>,
-    out: &mut [f32],
-    row: usize,
-    wb: f32,
-    #[comptime] spec: Spec,
-) {
+pub fn ica_vhv_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec) {
+    let row = io.row;
+    let wb = io.wb;
     let d = spec.d;
     let k = spec.a;
     for c in 0..k {
@@ -282,19 +263,19 @@ pub fn ica_vhv_row(
         let mut t = 0.0f32;
         for j in 0..d {
             let wj = w[r + j];
-            s += wj * xin[j];
-            t += wj * vin[j];
+            s += wj * io.x[j];
+            t += wj * io.v[j];
         }
         let f = source_d123(s, spec.variant);
         let mut al = 1.0f32;
         if comptime!(spec.variant == 2) {
             al = w[k * d + c];
-            out[row + k * d + c] = wb * f.b * t * t;
+            io.out[row + k * d + c] = wb * f.b * t * t;
         }
         let cx = wb * al * f.c * t * t;
         let cv = 2.0f32 * wb * al * f.b * t;
         for j in 0..d {
-            out[row + r + j] = cx * xin[j] + cv * vin[j];
+            io.out[row + r + j] = cx * io.x[j] + cv * io.v[j];
         }
     }
 }

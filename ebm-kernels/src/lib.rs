@@ -93,6 +93,7 @@ pub mod plan;
 pub mod probe;
 pub mod rbm;
 pub mod reduce;
+pub mod row_io;
 pub mod rows;
 pub mod spec;
 pub mod sym;

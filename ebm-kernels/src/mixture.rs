@@ -21,6 +21,7 @@
 // `#[cube]` and `#[derive(CubeType)]` generate undocumented items.
 #![allow(missing_docs)]
 
+use crate::families::XDerivs;
 use crate::gaussian::lt_mul;
 use crate::packed::tri;
 use crate::spec::Spec;
@@ -88,15 +89,7 @@ pub fn exp_shift(e: &mut Array<f32>, emin: f32, #[comptime] k: usize) -> f32 {
 
 /// Gaussian mixture, full (variant 0) or diagonal (variant 1) precisions.
 #[cube]
-pub fn mixture_eval(
-    w: &[f32],
-    xin: &Array<f32>,
-    grad: &mut Array<f32>,
-    hess: &mut Array<f32>,
-    #[comptime] spec: Spec,
-    #[comptime] want_grad: bool,
-    #[comptime] want_hess: bool,
-) -> f32 {
+pub fn mixture_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime] spec: Spec) -> f32 {
     let d = spec.d;
     let k = spec.a;
     let diag = comptime!(spec.variant == 1);
@@ -112,8 +105,8 @@ pub fn mixture_eval(
     let mut m = 0.0f32;
     let mut ssum = 0.0f32;
     for i in 0..d {
-        grad[i] = 0.0f32;
-        hess[i] = 0.0f32;
+        o.grad[i] = 0.0f32;
+        o.hess[i] = 0.0f32;
     }
     for c in 0..k {
         let mu = k + c * d;
@@ -155,23 +148,23 @@ pub fn mixture_eval(
         let scale = st.scale;
         let wgt = st.wgt;
         ssum = ssum * scale + wgt;
-        if comptime!(want_grad || want_hess) {
+        if comptime!(o.want_grad || o.want_hess) {
             for i in 0..d {
                 let gi = g[i];
-                grad[i] = grad[i] * scale + wgt * gi;
-                if comptime!(want_hess) {
-                    hess[i] = hess[i] * scale + wgt * (pd[i] - gi * gi);
+                o.grad[i] = o.grad[i] * scale + wgt * gi;
+                if comptime!(o.want_hess) {
+                    o.hess[i] = o.hess[i] * scale + wgt * (pd[i] - gi * gi);
                 }
             }
         }
     }
-    if comptime!(want_grad || want_hess) {
+    if comptime!(o.want_grad || o.want_hess) {
         let inv = 1.0f32 / ssum;
         for i in 0..d {
-            let gb = grad[i] * inv;
-            grad[i] = gb;
-            if comptime!(want_hess) {
-                hess[i] = hess[i] * inv + gb * gb;
+            let gb = o.grad[i] * inv;
+            o.grad[i] = gb;
+            if comptime!(o.want_hess) {
+                o.hess[i] = o.hess[i] * inv + gb * gb;
             }
         }
     }

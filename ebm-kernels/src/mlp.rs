@@ -20,6 +20,7 @@
 #![allow(missing_docs)]
 
 use crate::act::{act3, act_d3};
+use crate::families::XDerivs;
 use crate::spec::Spec;
 use cubecl::prelude::*;
 
@@ -27,17 +28,14 @@ use cubecl::prelude::*;
 /// i in `h_lo..h_hi` into `hess` when `want_hess` (which implies the
 /// gradient pass).
 #[cube]
-pub fn mlp_eval(
+pub fn mlp_eval<'a>(
     w: &[f32],
     dims: &[u32],
     xin: &Array<f32>,
-    grad: &mut Array<f32>,
-    hess: &mut Array<f32>,
+    o: XDerivs<'a>,
     h_lo: usize,
     h_hi: usize,
     #[comptime] spec: Spec,
-    #[comptime] want_grad: bool,
-    #[comptime] want_hess: bool,
 ) -> f32 {
     let layers = spec.a;
     let d = spec.d;
@@ -81,7 +79,7 @@ pub fn mlp_eval(
     }
     e += w[off + n_in];
 
-    if comptime!(want_grad || want_hess) {
+    if comptime!(o.want_grad || o.want_hess) {
         // Backward: cur holds γ_l, nxt holds δ_l.
         for k in 0..n_in {
             cur[k] = w[off + k];
@@ -106,11 +104,11 @@ pub fn mlp_eval(
             }
         }
         for i in 0..d {
-            grad[i] = cur[i];
+            o.grad[i] = cur[i];
         }
     }
 
-    if comptime!(want_hess) {
+    if comptime!(o.want_hess) {
         // s2 now holds c_l = γ_l ⊙ σ″(a_l).
         let h1 = dims[1] as usize;
         for i in h_lo..h_hi {
@@ -147,7 +145,7 @@ pub fn mlp_eval(
                 aprev = anext;
                 n_in = n_out;
             }
-            hess[i] = h;
+            o.hess[i] = h;
         }
     }
     e

@@ -19,6 +19,7 @@ use crate::grad_families::family_row;
 use crate::grad_sm::mlp_sm;
 use crate::grad_vdx::mlp_vdx;
 use crate::grad_vhv::vhv_row;
+use crate::row_io::RowIo;
 use crate::spec::*;
 use cubecl::prelude::*;
 
@@ -46,12 +47,12 @@ impl RowTarget {
 /// The row of sample `xs` (direction `vs`) of `target` times `wb` at
 /// `out[row ..]`.
 #[cube]
-fn row_of(
+fn row_of<'a>(
     w: &[f32],
     meta: &[u32],
-    xs: &Array<f32>,
-    vs: &Array<f32>,
-    out: &mut [f32],
+    xs: &'a Array<f32>,
+    vs: &'a Array<f32>,
+    out: &'a mut [f32],
     row: usize,
     wb: f32,
     lo: usize,
@@ -65,18 +66,18 @@ fn row_of(
         grad_any(w, meta, xs, out, row, wb, spec);
     } else if comptime!(target == RowTarget::VDotGradX) {
         if comptime!(mlp) {
-            mlp_vdx(w, meta, xs, vs, out, row, wb, spec);
+            mlp_vdx(w, meta, RowIo::<'a> { x: xs, v: vs, out, row, wb }, spec);
         } else {
-            family_row(w, xs, vs, out, row, wb, spec, false);
+            family_row(w, RowIo::<'a> { x: xs, v: vs, out, row, wb }, spec, false);
         }
     } else if comptime!(target == RowTarget::ScoreMatching) {
         if comptime!(mlp) {
             mlp_sm(w, meta, xs, xs, out, row, wb, lo, hi, seed_g, spec, false);
         } else {
-            family_row(w, xs, xs, out, row, wb, spec, true);
+            family_row(w, RowIo::<'a> { x: xs, v: xs, out, row, wb }, spec, true);
         }
     } else {
-        vhv_row(w, meta, xs, vs, out, row, wb, spec);
+        vhv_row(w, meta, RowIo::<'a> { x: xs, v: vs, out, row, wb }, spec);
     }
 }
 

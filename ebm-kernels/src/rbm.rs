@@ -17,6 +17,8 @@
 #![allow(missing_docs)]
 
 use crate::act::log1p;
+use crate::families::XDerivs;
+use crate::row_io::RowIo;
 use crate::spec::Spec;
 use cubecl::prelude::*;
 
@@ -52,15 +54,7 @@ pub fn rbm_hidden(a: f32) -> Hidden {
 
 /// Gaussian–Bernoulli RBM free energy.
 #[cube]
-pub fn rbm_eval(
-    w: &[f32],
-    xin: &Array<f32>,
-    grad: &mut Array<f32>,
-    hess: &mut Array<f32>,
-    #[comptime] spec: Spec,
-    #[comptime] want_grad: bool,
-    #[comptime] want_hess: bool,
-) -> f32 {
+pub fn rbm_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime] spec: Spec) -> f32 {
     let d = spec.d;
     let nh = spec.a;
     let wbase = d + nh;
@@ -74,8 +68,8 @@ pub fn rbm_eval(
         xt[i] = p * xin[i];
         let dx = xin[i] - w[i];
         e += 0.5f32 * p * dx * dx;
-        grad[i] = 0.0f32;
-        hess[i] = 0.0f32;
+        o.grad[i] = 0.0f32;
+        o.hess[i] = 0.0f32;
     }
     for j in 0..nh {
         let row = wbase + j * d;
@@ -84,22 +78,22 @@ pub fn rbm_eval(
         let h = u.h;
         let h1 = u.e * u.inv * u.inv;
         e -= f32::max(a, 0.0f32) + log1p(u.e);
-        if comptime!(want_grad || want_hess) {
+        if comptime!(o.want_grad || o.want_hess) {
             for i in 0..d {
                 let wi = w[row + i];
-                grad[i] += h * wi;
-                if comptime!(want_hess) {
-                    hess[i] += h1 * wi * wi;
+                o.grad[i] += h * wi;
+                if comptime!(o.want_hess) {
+                    o.hess[i] += h1 * wi * wi;
                 }
             }
         }
     }
-    if comptime!(want_grad || want_hess) {
+    if comptime!(o.want_grad || o.want_hess) {
         for i in 0..d {
             let p = rho[i];
-            grad[i] = p * (xin[i] - w[i] - grad[i]);
-            if comptime!(want_hess) {
-                hess[i] = p - p * p * hess[i];
+            o.grad[i] = p * (xin[i] - w[i] - o.grad[i]);
+            if comptime!(o.want_hess) {
+                o.hess[i] = p - p * p * o.hess[i];
             }
         }
     }
@@ -168,16 +162,9 @@ pub fn rbm_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f3
 }
 
 #[cube]
-pub fn rbm_row(
-    w: &[f32],
-    xin: &Array<f32>,
-    vin: &Array<f32>,
-    out: &mut [f32],
-    row: usize,
-    wb: f32,
-    #[comptime] spec: Spec,
-    #[comptime] sm: bool,
-) {
+pub fn rbm_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[comptime] sm: bool) {
+    let row = io.row;
+    let wb = io.wb;
     let d = spec.d;
     let nh = spec.a;
     let wbase = d + nh;
@@ -193,7 +180,7 @@ pub fn rbm_row(
     for i in 0..d {
         let p = f32::exp(-2.0f32 * w[sbase + i]);
         rho[i] = p;
-        xt[i] = p * xin[i];
+        xt[i] = p * io.x[i];
         m[i] = 0.0f32;
         wc[i] = 0.0f32;
     }
@@ -211,12 +198,12 @@ pub fn rbm_row(
     }
     // δ = x − b − m (kept in m), ṽ = ρ∘v or ρ²∘δ.
     for i in 0..d {
-        let dl = xin[i] - w[i] - m[i];
+        let dl = io.x[i] - w[i] - m[i];
         m[i] = dl;
         if comptime!(sm) {
             vt[i] = rho[i] * rho[i] * dl;
         } else {
-            vt[i] = rho[i] * vin[i];
+            vt[i] = rho[i] * io.v[i];
         }
     }
     for j in 0..nh {
@@ -232,7 +219,7 @@ pub fn rbm_row(
         if comptime!(sm) {
             c += h2[j] * kap;
         }
-        out[row + d + j] = wb * c;
+        io.out[row + d + j] = wb * c;
         for i in 0..d {
             let wji = w[r + i];
             wc[i] += c * wji;
@@ -240,11 +227,11 @@ pub fn rbm_row(
             if comptime!(sm) {
                 g += 2.0f32 * h1[j] * wji * rho[i] * rho[i];
             }
-            out[row + r + i] = wb * g;
+            io.out[row + r + i] = wb * g;
         }
     }
     for i in 0..d {
-        out[row + i] = -wb * vt[i];
+        io.out[row + i] = -wb * vt[i];
         let mut g = -2.0f32 * (vt[i] * m[i] + xt[i] * wc[i]);
         if comptime!(sm) {
             let p = rho[i];
@@ -255,20 +242,14 @@ pub fn rbm_row(
             }
             g += 2.0f32 * p - 4.0f32 * p * p * q;
         }
-        out[row + sbase + i] = wb * g;
+        io.out[row + sbase + i] = wb * g;
     }
 }
 
 #[cube]
-pub fn rbm_vhv_row(
-    w: &[f32],
-    xin: &Array<f32>,
-    vin: &Array<f32>,
-    out: &mut [f32],
-    row: usize,
-    wb: f32,
-    #[comptime] spec: Spec,
-) {
+pub fn rbm_vhv_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec) {
+    let row = io.row;
+    let wb = io.wb;
     let d = spec.d;
     let nh = spec.a;
     let wbase = d + nh;
@@ -279,11 +260,11 @@ pub fn rbm_vhv_row(
     let mut wd = Array::<f32>::new(d);
     for i in 0..d {
         let p = f32::exp(-2.0f32 * w[sbase + i]);
-        xt[i] = p * xin[i];
-        vt[i] = p * vin[i];
+        xt[i] = p * io.x[i];
+        vt[i] = p * io.v[i];
         wc[i] = 0.0f32;
         wd[i] = 0.0f32;
-        out[row + i] = 0.0f32;
+        io.out[row + i] = 0.0f32;
     }
     for j in 0..nh {
         let r = wbase + j * d;
@@ -301,17 +282,17 @@ pub fn rbm_vhv_row(
         let h2 = h1 * (hm - hj);
         let cj = h2 * t * t;
         let dj = h1 * t;
-        out[row + d + j] = -wb * cj;
+        io.out[row + d + j] = -wb * cj;
         for i in 0..d {
             let wji = w[r + i];
             wc[i] += cj * wji;
             wd[i] += dj * wji;
-            out[row + r + i] = -wb * (cj * xt[i] + 2.0f32 * dj * vt[i]);
+            io.out[row + r + i] = -wb * (cj * xt[i] + 2.0f32 * dj * vt[i]);
         }
     }
     for i in 0..d {
         let p = f32::exp(-2.0f32 * w[sbase + i]);
-        let vi = vin[i];
-        out[row + sbase + i] = wb * (-2.0f32 * p * vi * vi + 2.0f32 * xt[i] * wc[i] + 4.0f32 * vt[i] * wd[i]);
+        let vi = io.v[i];
+        io.out[row + sbase + i] = wb * (-2.0f32 * p * vi * vi + 2.0f32 * xt[i] * wc[i] + 4.0f32 * vt[i] * wd[i]);
     }
 }

@@ -10,6 +10,7 @@
 #[allow(unused_imports)]
 mod common;
 
+use common::mlp2::{check_grad, models, reduce_len, reference_sum, RTOL, U};
 use ebm_core::mlp::{Activation, Mlp};
 use ebm_core::prelude::*;
 use ebm_core::testing::Tolerance;
@@ -17,13 +18,6 @@ use ebm_kernels::mlp2::plan::{self, Limits, Op, Shape, Tiles};
 use ebm_kernels::mlp2::Mlp2;
 use ebm_kernels::GpuDevice;
 use std::sync::OnceLock;
-
-/// f32 unit roundoff.
-const U: f64 = 1.0 / 16_777_216.0;
-
-/// Relative tolerance per unit of reduction length of the forward and
-/// backward passes (as `tests/mlp.rs`).
-const RTOL: f64 = 1e-6;
 
 /// The rounding-error bound of the batch sums relative to T_p (module docs
 /// of `mlp2::grad`): (slab + 28)·u.
@@ -34,17 +28,6 @@ fn sum_bound() -> f64 {
 fn dev() -> &'static GpuDevice {
     static DEV: OnceLock<GpuDevice> = OnceLock::new();
     DEV.get_or_init(|| common::device("mlp2"))
-}
-
-fn reduce_len(d: usize, hidden: &[usize]) -> usize {
-    let w = hidden.iter().copied().chain([d]).max().unwrap();
-    w * (hidden.len() + 1)
-}
-
-fn models(d: usize, hidden: &[usize], act: Activation, seed: u64) -> (Mlp<f32>, Mlp<f64>) {
-    let m32 = Mlp::<f32>::init(d, hidden, act, seed).unwrap();
-    let m64 = m32.cast::<f64>();
-    (m32, m64)
 }
 
 /// Largest |got − want| in units of `tol` (NaN is infinite).
@@ -99,36 +82,6 @@ fn check_eval(label: &str, gpu: &Mlp2, m64: &Mlp<f64>, b: usize, seed: u64, with
     }
     eprintln!("{report} (worst error / tolerance) {:?}", t0.elapsed());
     w
-}
-
-/// Per-sample gradient rows of `f` (the CPU twin on one sample at a time,
-/// weight 1): returns (Σ w_b g_b in f64, T_p = Σ |w_b g_b,p|).
-fn reference_sum(m64: &Mlp<f64>, w: &[f64], f: impl Fn(&Mlp<f64>, usize, &mut [f64])) -> (Vec<f64>, Vec<f64>) {
-    let p = m64.params().len();
-    let (mut sum, mut abs) = (vec![0.0; p], vec![0.0; p]);
-    let mut row = vec![0.0; p];
-    for (b, &wb) in w.iter().enumerate() {
-        f(m64, b, &mut row);
-        for ((s, a), &g) in sum.iter_mut().zip(abs.iter_mut()).zip(&row) {
-            *s += wb * g;
-            *a += (wb * g).abs();
-        }
-    }
-    (sum, abs)
-}
-
-/// Worst |got − want| / (rel·(T_p + 0.01·max_q T_q)) and panics past 1: the
-/// floor covers parameters whose per-sample terms come from cancelling sums.
-fn check_grad(label: &str, got: &[f32], want: &[f64], terms: &[f64], rel: f64) -> f64 {
-    let tmax = terms.iter().copied().fold(0.0, f64::max);
-    let mut worst = 0.0f64;
-    for (p, ((&g, &w), &t)) in got.iter().zip(want).zip(terms).enumerate() {
-        let tol = rel * (t + 1e-2 * tmax);
-        let r = (g as f64 - w).abs() / tol;
-        assert!(r <= 1.0, "{label}: grad[{p}] got {g:e} want {w:e} (T_p {t:e}, tol {tol:e}); {} params", got.len());
-        worst = worst.max(r);
-    }
-    worst
 }
 
 fn grad_rel(d: usize, hidden: &[usize]) -> f64 {
@@ -207,8 +160,9 @@ fn eval_bench_shapes() {
     }
 }
 
-#[test]
-fn grad_energy_small_shapes_every_activation() {
+/// `check` on small odd shapes of every activation, at the small batches
+/// and 200: model seeds from `model_seed`, data seeds from `seed`.
+fn grad_small_shapes(model_seed: u64, seed: u64, check: fn(&str, &Mlp2, &Mlp<f64>, usize, u64) -> f64) {
     let cases: [(usize, &[usize], Activation); 5] = [
         (3, &[5], Activation::Softplus),
         (3, &[5, 7, 6], Activation::Tanh),
@@ -217,32 +171,23 @@ fn grad_energy_small_shapes_every_activation() {
         (3, &[7, 5], Activation::Relu),
     ];
     for (i, (d, hidden, act)) in cases.into_iter().enumerate() {
-        let (m32, m64) = models(d, hidden, act, 30 + i as u64);
+        let (m32, m64) = models(d, hidden, act, model_seed + i as u64);
         let gpu = Mlp2::new(dev(), &m32).unwrap();
         let label = format!("d={d} hidden={hidden:?} {act}");
         for (k, &b) in SMALL_BATCHES.iter().chain(&[200]).enumerate() {
-            check_grad_energy(&label, &gpu, &m64, b, 300 + 10 * i as u64 + k as u64);
+            check(&label, &gpu, &m64, b, seed + 10 * i as u64 + k as u64);
         }
     }
 }
 
 #[test]
+fn grad_energy_small_shapes_every_activation() {
+    grad_small_shapes(30, 300, check_grad_energy);
+}
+
+#[test]
 fn grad_v_dot_grad_x_small_shapes_every_activation() {
-    let cases: [(usize, &[usize], Activation); 5] = [
-        (3, &[5], Activation::Softplus),
-        (3, &[5, 7, 6], Activation::Tanh),
-        (5, &[7, 6], Activation::Silu),
-        (4, &[6, 7, 5], Activation::GeluTanh),
-        (3, &[7, 5], Activation::Relu),
-    ];
-    for (i, (d, hidden, act)) in cases.into_iter().enumerate() {
-        let (m32, m64) = models(d, hidden, act, 40 + i as u64);
-        let gpu = Mlp2::new(dev(), &m32).unwrap();
-        let label = format!("d={d} hidden={hidden:?} {act}");
-        for (k, &b) in SMALL_BATCHES.iter().chain(&[200]).enumerate() {
-            check_grad_vdx(&label, &gpu, &m64, b, 400 + 10 * i as u64 + k as u64);
-        }
-    }
+    grad_small_shapes(40, 400, check_grad_vdx);
 }
 
 #[test]

@@ -13,6 +13,7 @@
 #[allow(unused_imports)]
 mod common;
 
+use common::mlp2::{check_grad, models, reduce_len, reference_sum, RTOL, U};
 use ebm_core::langevin;
 use ebm_core::mlp::{Activation, Mlp};
 use ebm_core::prelude::*;
@@ -22,26 +23,9 @@ use ebm_kernels::mlp2::Mlp2;
 use ebm_kernels::GpuDevice;
 use std::sync::OnceLock;
 
-/// f32 unit roundoff.
-const U: f64 = 1.0 / 16_777_216.0;
-
-/// Relative tolerance per unit of reduction length (as `tests/mlp2.rs`).
-const RTOL: f64 = 1e-6;
-
 fn dev() -> &'static GpuDevice {
     static DEV: OnceLock<GpuDevice> = OnceLock::new();
     DEV.get_or_init(|| common::device("mlp2_more"))
-}
-
-fn models(d: usize, hidden: &[usize], act: Activation, seed: u64) -> (Mlp<f32>, Mlp<f64>) {
-    let m32 = Mlp::<f32>::init(d, hidden, act, seed).unwrap();
-    let m64 = m32.cast::<f64>();
-    (m32, m64)
-}
-
-fn reduce_len(d: usize, hidden: &[usize]) -> usize {
-    let w = hidden.iter().copied().chain([d]).max().unwrap();
-    w * (hidden.len() + 1)
 }
 
 /// The batch sums' bound relative to T_p: the slabbed pairwise sum of
@@ -58,35 +42,6 @@ fn sum_bound(d: usize) -> f64 {
 /// length (`passes` of them feed every term), plus the sums' bound.
 fn grad_rel(d: usize, hidden: &[usize], passes: f64) -> f64 {
     passes * RTOL * reduce_len(d, hidden) as f64 + sum_bound(d)
-}
-
-/// (Σ w_b g_b in f64, T_p = Σ |w_b g_b,p|) from the CPU twin one sample
-/// at a time.
-fn reference_sum(m64: &Mlp<f64>, w: &[f64], mut f: impl FnMut(&Mlp<f64>, usize, &mut [f64])) -> (Vec<f64>, Vec<f64>) {
-    let p = m64.params().len();
-    let (mut sum, mut abs) = (vec![0.0; p], vec![0.0; p]);
-    let mut row = vec![0.0; p];
-    for (b, &wb) in w.iter().enumerate() {
-        f(m64, b, &mut row);
-        for ((s, a), &g) in sum.iter_mut().zip(abs.iter_mut()).zip(&row) {
-            *s += wb * g;
-            *a += (wb * g).abs();
-        }
-    }
-    (sum, abs)
-}
-
-/// Worst |got − want| / (rel·(T_p + 0.01·max_q T_q)); panics past 1.
-fn check_grad(label: &str, got: &[f32], want: &[f64], terms: &[f64], rel: f64) -> f64 {
-    let tmax = terms.iter().copied().fold(0.0, f64::max);
-    let mut worst = 0.0f64;
-    for (p, ((&g, &w), &t)) in got.iter().zip(want).zip(terms).enumerate() {
-        let tol = rel * (t + 1e-2 * tmax);
-        let r = (g as f64 - w).abs() / tol;
-        assert!(r <= 1.0, "{label}: grad[{p}] got {g:e} want {w:e} (T_p {t:e}, tol {tol:e}); {} params", got.len());
-        worst = worst.max(r);
-    }
-    worst
 }
 
 /// ∇θ and the loss of exact score matching on B samples against the f64

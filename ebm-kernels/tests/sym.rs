@@ -18,27 +18,13 @@ mod common;
 
 use ebm_core::prelude::*;
 use ebm_core::sym::{eval_batch, parse_with, Instr, Op, Program, SymEnergy};
+use ebm_core::testing::formulas::{GAUSS, ICA, MIXTURE, STUDENT};
 use ebm_kernels::gpu_sym::eval_program;
 use ebm_kernels::sym::SymSpec;
 use ebm_kernels::{GpuDevice, GpuSym};
 
 const RTOL: f64 = 1e-6;
 
-/// Quadratic (`Sum` of products, `square`).
-const GAUSS: &str = "energy(x[d]; mu[d], L[d,d] lower) = \
-    0.5 * sum(j, 0..d, square(sum(i, j..d, L[i,j] * (x[i] - mu[i]))))";
-/// log cosh ICA.
-const ICA: &str = "energy(x[d]; W[K,d]) = sum(k, 0..K, logcosh(sum(i, 0..d, W[k,i] * x[i])))";
-/// Student-t experts (`log1p`).
-const STUDENT: &str =
-    "energy(x[d]; W[K,d], alpha[K]) = sum(k, 0..K, alpha[k] * log1p(0.5 * square(sum(i, 0..d, W[k,i] * x[i]))))";
-/// Diagonal Gaussian mixture (log-sum-exp: `max`, `exp`, `log`).
-const MIXTURE: &str = "
-energy(x[d]; logits[K], mu[K,d], log_l[K,d]) =
-  -logsumexp(k, 0..K,
-      logits[k] - logsumexp(j, 0..K, logits[j]) - 0.5 * d * log(2 * pi)
-      + sum(i, 0..d, log_l[k,i])
-      - 0.5 * sum(i, 0..d, square(exp(log_l[k,i]) * (x[i] - mu[k,i]))))";
 /// Every unary function, integer and real powers (positive and negative),
 /// negated and subtracted chains.
 const CHAINS: &str = "

@@ -181,36 +181,32 @@ impl Parser {
         Ok(Decl { name, dims, lower, pos })
     }
 
+    /// A left-associative chain `operand (op operand)*`, the operators
+    /// given as (token, symbol) pairs; `bin` makes the node of one operator.
+    fn chain<E>(
+        &mut self,
+        ops: &[(Tok, char)],
+        operand: fn(&mut Self) -> R<E>,
+        bin: fn(char, Box<E>, Box<E>, Pos) -> E,
+    ) -> R<E> {
+        let mut t = operand(self)?;
+        while let Some(&(_, op)) = ops.iter().find(|(k, _)| k == self.peek()) {
+            let pos = self.bump().1;
+            let r = operand(self)?;
+            t = bin(op, Box::new(t), Box::new(r), pos);
+        }
+        Ok(t)
+    }
+
     fn expr(&mut self) -> R<Expr> {
         self.enter()?;
-        let mut t = self.term()?;
-        loop {
-            let op = match self.peek() {
-                Tok::Plus => '+',
-                Tok::Minus => '-',
-                _ => break,
-            };
-            let pos = self.bump().1;
-            let r = self.term()?;
-            t = Expr::Bin(op, Box::new(t), Box::new(r), pos);
-        }
+        let t = self.chain(&[(Tok::Plus, '+'), (Tok::Minus, '-')], Self::term, Expr::Bin)?;
         self.leave();
         Ok(t)
     }
 
     fn term(&mut self) -> R<Expr> {
-        let mut t = self.unary()?;
-        loop {
-            let op = match self.peek() {
-                Tok::Star => '*',
-                Tok::Slash => '/',
-                _ => break,
-            };
-            let pos = self.bump().1;
-            let r = self.unary()?;
-            t = Expr::Bin(op, Box::new(t), Box::new(r), pos);
-        }
-        Ok(t)
+        self.chain(&[(Tok::Star, '*'), (Tok::Slash, '/')], Self::unary, Expr::Bin)
     }
 
     fn unary(&mut self) -> R<Expr> {
@@ -352,29 +348,13 @@ impl Parser {
 
     fn iexpr(&mut self) -> R<IExpr> {
         self.enter()?;
-        let mut t = self.iterm()?;
-        loop {
-            let op = match self.peek() {
-                Tok::Plus => '+',
-                Tok::Minus => '-',
-                _ => break,
-            };
-            let pos = self.bump().1;
-            let r = self.iterm()?;
-            t = IExpr::Bin(op, Box::new(t), Box::new(r), pos);
-        }
+        let t = self.chain(&[(Tok::Plus, '+'), (Tok::Minus, '-')], Self::iterm, IExpr::Bin)?;
         self.leave();
         Ok(t)
     }
 
     fn iterm(&mut self) -> R<IExpr> {
-        let mut t = self.ifactor()?;
-        while *self.peek() == Tok::Star {
-            let pos = self.bump().1;
-            let r = self.ifactor()?;
-            t = IExpr::Bin('*', Box::new(t), Box::new(r), pos);
-        }
-        Ok(t)
+        self.chain(&[(Tok::Star, '*')], Self::ifactor, IExpr::Bin)
     }
 
     fn ifactor(&mut self) -> R<IExpr> {

@@ -95,3 +95,52 @@ pub fn gaussian_model(d: usize, seed: u64) -> Gaussian<f64> {
     m.set_params(&t).unwrap();
     m
 }
+
+/// `impl Energy<f64>` (named `$name`) for a test wrapper that forwards to
+/// the model in its field `$inner` (a trait impl, which a function cannot
+/// write).
+#[allow(unused_macros)]
+macro_rules! forward_energy {
+    ($t:ty, $inner:tt, $name:literal) => {
+        impl ebm_core::Energy<f64> for $t {
+            fn name(&self) -> &'static str {
+                $name
+            }
+            fn dim(&self) -> usize {
+                self.$inner.dim()
+            }
+            fn eval(&self, x: ebm_core::Batch<'_, f64>, out: ebm_core::Outputs<'_, f64>) -> ebm_core::Result<()> {
+                self.$inner.eval(x, out)
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use forward_energy;
+
+/// `impl Trainable<f64>` for a test wrapper that forwards every method to
+/// the model in its field `$inner`.
+#[allow(unused_macros)]
+macro_rules! forward_trainable {
+    ($t:ty, $inner:tt) => {
+        impl ebm_core::Trainable<f64> for $t {
+            fn params(&self) -> &[f64] {
+                self.$inner.params()
+            }
+            fn params_mut(&mut self) -> &mut [f64] {
+                self.$inner.params_mut()
+            }
+            fn grad_params(
+                &self,
+                x: ebm_core::Batch<'_, f64>,
+                target: ebm_core::Target<'_, f64>,
+                w: ebm_core::Weights<'_, f64>,
+                g: ebm_core::ParamGrad<'_, f64>,
+            ) -> ebm_core::Result<()> {
+                self.$inner.grad_params(x, target, w, g)
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use forward_trainable;

@@ -3,6 +3,8 @@
 //! none, and seeded random data.
 #![allow(dead_code)]
 
+pub mod mlp2;
+
 use ebm_core::prelude::*;
 use ebm_kernels::GpuDevice;
 
