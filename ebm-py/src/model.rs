@@ -25,6 +25,15 @@ pub struct PyModel {
     gpu: Option<(Box<Dyn<f32>>, String)>,
 }
 
+/// Call before opening a GPU adapter. PyTorch's triton and a software
+/// Vulkan driver (lavapipe) each carry their own LLVM; loading triton after
+/// the driver crashes the interpreter, the other order is fine. So this
+/// loads triton (when installed) first; an import error (triton absent) is
+/// dropped, not raised.
+pub fn before_gpu(py: Python<'_>) {
+    let _ = py.import("triton");
+}
+
 /// The copy of a model that computes in `Self`.
 pub trait Precision: Float {
     /// The model in this precision, where it runs.
@@ -61,7 +70,8 @@ fn f64_twin(m: &Family) -> Box<Dyn<f64>> {
 }
 
 impl PyModel {
-    fn from_f32(f32: Family) -> Self {
+    /// The model of a checkpoint, in both precisions.
+    pub fn from_f32(f32: Family) -> Self {
         let f64 = f64_twin(&f32);
         Self { f32, f64, gpu: None }
     }
@@ -154,12 +164,7 @@ impl PyModel {
         let gpu = match backend {
             "cpu" => None,
             "gpu" => {
-                // PyTorch's triton and a software Vulkan driver (lavapipe) each
-                // carry their own LLVM; loading triton after the driver crashes
-                // the interpreter, the other order is fine. So load triton
-                // (when installed) before the adapter opens.
-                // An import error (triton absent) is dropped, not raised.
-                let _ = py.import("triton");
+                before_gpu(py);
                 let (m, label) = py
                     .detach(|| ebm_cli::backend::boxed(&self.f32, ebm_cli::backend::Backend::Gpu))
                     .map_err(gpu_error)?;

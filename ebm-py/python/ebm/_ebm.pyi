@@ -13,6 +13,22 @@ __version__: str
 
 _Array = npt.NDArray[np.floating]
 
+class TrainingDiverged(RuntimeError):
+    """A training run that diverged; its last good checkpoint stays in the run directory."""
+
+def train(
+    settings: List[Tuple[str, str]],
+    out: Union[str, PathLike],
+    data: Optional[_Array] = None,
+    force: bool = False,
+    quiet: bool = True,
+) -> Tuple["Model", str]:
+    """`ebm train` with (name, JSON value) settings; returns the model and metrics.json's text."""
+
+def train_defaults() -> str:
+    """The settings of `ebm train` with their defaults, as a JSON object."""
+
+
 class Model:
     """An energy-based model p(x) = exp(-E(x)) / Z of any ebm family."""
 
