@@ -1,6 +1,6 @@
 //! `ebm.Model`: any ebm energy, held in f32 and f64, with its NumPy methods.
 
-use crate::arrays::{paired, rows, vec1, vec2, Float};
+use crate::arrays::{paired, rows, vec1, vec2, Float, PerRow};
 use crate::by_dtype;
 use crate::error::{checkpoint, core, gpu_error, value};
 use crate::ops::{self, Dyn};
@@ -104,11 +104,11 @@ impl PyModel {
         &self,
         py: Python<'py>,
         x: &numpy::PyReadonlyArray2<'py, T>,
-        (what, other): (&str, &Bound<'py, PyAny>),
+        (what, other, per_row): (&str, &Bound<'py, PyAny>, PerRow),
         f: ops::PairedLoss<T>,
     ) -> PyResult<(f64, Bound<'py, PyAny>)> {
         let (m, xs, b) = self.batch::<T>(x)?;
-        let o = paired::<T>(what, other, b, m.dim())?;
+        let o = paired::<T>(what, other, b, m.dim(), per_row)?;
         let os = rows(what, &o, m.dim())?.0;
         Self::pair(py, py.detach(|| f(m, xs, os, b)))
     }
@@ -249,18 +249,19 @@ impl PyModel {
         x: &Bound<'py, PyAny>,
         target: &Bound<'py, PyAny>,
     ) -> PyResult<(f64, Bound<'py, PyAny>)> {
-        by_dtype!(x, "x", |a: T| self.paired_loss(py, &a, ("target", target), ops::score_regression::<T>))
+        by_dtype!(x, "x", |a: T| self.paired_loss(py, &a, ("target", target, PerRow::One), ops::score_regression::<T>))
     }
 
-    /// Sliced score matching (§3.3), one direction vᵦ per sample: the batch
-    /// mean of ½(vᵦᵀ∇ₓE)² − vᵦᵀ∇ₓ²E vᵦ and its θ-gradient.
+    /// Sliced score matching (§3.3) with M directions per sample (`v`: M·B
+    /// rows, sample-major: row M·b + m is v_{bm}): the mean over b and m of
+    /// ½(v_{bm}ᵀ∇ₓE(x_b))² − v_{bm}ᵀ∇ₓ²E(x_b) v_{bm} and its θ-gradient.
     fn sliced_sm_loss_grad<'py>(
         &self,
         py: Python<'py>,
         x: &Bound<'py, PyAny>,
         v: &Bound<'py, PyAny>,
     ) -> PyResult<(f64, Bound<'py, PyAny>)> {
-        by_dtype!(x, "x", |a: T| self.paired_loss(py, &a, ("v", v), ops::sliced_sm::<T>))
+        by_dtype!(x, "x", |a: T| self.paired_loss(py, &a, ("v", v, PerRow::Some), ops::sliced_sm::<T>))
     }
 
     /// Noise-contrastive estimation (eq 22–24): `points` holds B data
