@@ -63,20 +63,39 @@ pub fn rows<'a, T: Float>(what: &str, a: &'a PyReadonlyArray2<'_, T>, dim: usize
     Ok((s, b))
 }
 
-/// A second batch argument (`target`, `v`) of the same dtype and shape as
-/// `x`, borrowed without a copy.
+/// How many rows a second batch argument has per row of `x`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum PerRow {
+    /// Exactly one: the shape of `x`.
+    One,
+    /// M ≥ 1 consecutive rows per row of `x` (M·B rows, sample-major).
+    Some,
+}
+
+/// A second batch argument (`target`, `v`) of the same dtype and width as
+/// `x` and B rows (or M·B, [`PerRow::Some`]), borrowed without a copy.
 pub fn paired<'py, T: Float>(
     what: &str,
     obj: &Bound<'py, PyAny>,
     b: usize,
     dim: usize,
+    per_row: PerRow,
 ) -> PyResult<PyReadonlyArray2<'py, T>> {
     let a = obj.extract::<PyReadonlyArray2<'py, T>>().map_err(|_| {
         value(format!("`{what}`: expected a 2-D array of dtype {} (the dtype of `x`), got {}", T::DTYPE, describe(obj)))
     })?;
-    if a.shape() != [b, dim] {
-        let got = a.shape().iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ");
-        return Err(value(format!("`{what}` has shape ({got}), expected ({b}, {dim}) like `x`")));
+    let [n, d] = [a.shape()[0], a.shape()[1]];
+    let rows_ok = match per_row {
+        PerRow::One => n == b,
+        PerRow::Some => n >= b && b > 0 && n.is_multiple_of(b),
+    };
+    if d != dim || !rows_ok {
+        let or_more = if per_row == PerRow::Some {
+            format!(", or (M·{b}, {dim}) for M directions per sample")
+        } else {
+            String::new()
+        };
+        return Err(value(format!("`{what}` has shape ({n}, {d}), expected ({b}, {dim}) like `x`{or_more}")));
     }
     Ok(a)
 }

@@ -2,12 +2,13 @@
 //! models on NumPy arrays, with the GIL released while they compute.
 //!
 //! The pure-Python part (`python/ebm`) builds on it: `ebm.Mlp.from_torch`,
-//! `ebm.load`, `ebm.sample` and the PyTorch losses of `ebm.torch`.
+//! `ebm.load`, `ebm.sample`, `ebm.train` and the PyTorch losses of `ebm.torch`.
 
 mod arrays;
 mod error;
 mod model;
 mod ops;
+mod train;
 
 use pyo3::prelude::*;
 
@@ -16,5 +17,8 @@ use pyo3::prelude::*;
 fn _ebm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<model::PyModel>()?;
+    m.add_function(wrap_pyfunction!(train::train, m)?)?;
+    m.add_function(wrap_pyfunction!(train::train_defaults, m)?)?;
+    m.add("TrainingDiverged", m.py().get_type::<error::TrainingDiverged>())?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `ebm.Model`: any ebm energy, held in f32 and f64, with its NumPy methods.
 
-use crate::arrays::{paired, rows, vec1, vec2, Float};
+use crate::arrays::{paired, rows, vec1, vec2, Float, PerRow};
 use crate::by_dtype;
 use crate::error::{checkpoint, core, gpu_error, value};
 use crate::ops::{self, Dyn};
@@ -23,6 +23,15 @@ pub struct PyModel {
     /// The model on the GPU (ebm's kernels, θ copied to the device) and the
     /// adapter's label.
     gpu: Option<(Box<Dyn<f32>>, String)>,
+}
+
+/// Call before opening a GPU adapter. PyTorch's triton and a software
+/// Vulkan driver (lavapipe) each carry their own LLVM; loading triton after
+/// the driver crashes the interpreter, the other order is fine. So this
+/// loads triton (when installed) first; an import error (triton absent) is
+/// dropped, not raised.
+pub fn before_gpu(py: Python<'_>) {
+    let _ = py.import("triton");
 }
 
 /// The copy of a model that computes in `Self`.
@@ -61,7 +70,8 @@ fn f64_twin(m: &Family) -> Box<Dyn<f64>> {
 }
 
 impl PyModel {
-    fn from_f32(f32: Family) -> Self {
+    /// The model of a checkpoint, in both precisions.
+    pub fn from_f32(f32: Family) -> Self {
         let f64 = f64_twin(&f32);
         Self { f32, f64, gpu: None }
     }
@@ -94,11 +104,11 @@ impl PyModel {
         &self,
         py: Python<'py>,
         x: &numpy::PyReadonlyArray2<'py, T>,
-        (what, other): (&str, &Bound<'py, PyAny>),
+        (what, other, per_row): (&str, &Bound<'py, PyAny>, PerRow),
         f: ops::PairedLoss<T>,
     ) -> PyResult<(f64, Bound<'py, PyAny>)> {
         let (m, xs, b) = self.batch::<T>(x)?;
-        let o = paired::<T>(what, other, b, m.dim())?;
+        let o = paired::<T>(what, other, b, m.dim(), per_row)?;
         let os = rows(what, &o, m.dim())?.0;
         Self::pair(py, py.detach(|| f(m, xs, os, b)))
     }
@@ -154,12 +164,7 @@ impl PyModel {
         let gpu = match backend {
             "cpu" => None,
             "gpu" => {
-                // PyTorch's triton and a software Vulkan driver (lavapipe) each
-                // carry their own LLVM; loading triton after the driver crashes
-                // the interpreter, the other order is fine. So load triton
-                // (when installed) before the adapter opens.
-                // An import error (triton absent) is dropped, not raised.
-                let _ = py.import("triton");
+                before_gpu(py);
                 let (m, label) = py
                     .detach(|| ebm_cli::backend::boxed(&self.f32, ebm_cli::backend::Backend::Gpu))
                     .map_err(gpu_error)?;
@@ -244,18 +249,19 @@ impl PyModel {
         x: &Bound<'py, PyAny>,
         target: &Bound<'py, PyAny>,
     ) -> PyResult<(f64, Bound<'py, PyAny>)> {
-        by_dtype!(x, "x", |a: T| self.paired_loss(py, &a, ("target", target), ops::score_regression::<T>))
+        by_dtype!(x, "x", |a: T| self.paired_loss(py, &a, ("target", target, PerRow::One), ops::score_regression::<T>))
     }
 
-    /// Sliced score matching (§3.3), one direction vᵦ per sample: the batch
-    /// mean of ½(vᵦᵀ∇ₓE)² − vᵦᵀ∇ₓ²E vᵦ and its θ-gradient.
+    /// Sliced score matching (§3.3) with M directions per sample (`v`: M·B
+    /// rows, sample-major: row M·b + m is v_{bm}): the mean over b and m of
+    /// ½(v_{bm}ᵀ∇ₓE(x_b))² − v_{bm}ᵀ∇ₓ²E(x_b) v_{bm} and its θ-gradient.
     fn sliced_sm_loss_grad<'py>(
         &self,
         py: Python<'py>,
         x: &Bound<'py, PyAny>,
         v: &Bound<'py, PyAny>,
     ) -> PyResult<(f64, Bound<'py, PyAny>)> {
-        by_dtype!(x, "x", |a: T| self.paired_loss(py, &a, ("v", v), ops::sliced_sm::<T>))
+        by_dtype!(x, "x", |a: T| self.paired_loss(py, &a, ("v", v, PerRow::Some), ops::sliced_sm::<T>))
     }
 
     /// Noise-contrastive estimation (eq 22–24): `points` holds B data

@@ -56,6 +56,13 @@ def test_paired_arrays_must_match_x(model):
         model.score_regression_loss_grad(x, x.astype(np.float32))
     with pytest.raises(ValueError, match=r"`v` has shape \(3, 3\), expected \(4, 3\)"):
         model.sliced_sm_loss_grad(x, x[:3].copy())
+    # M directions per sample: M·B rows of x's width.
+    with pytest.raises(ValueError, match=r"`v` has shape \(6, 3\), expected \(4, 3\) like `x`, or \(M·4, 3\)"):
+        model.sliced_sm_loss_grad(x, batch(6, 3, seed=34))
+    with pytest.raises(ValueError, match=r"`v` has shape \(8, 2\)"):
+        model.sliced_sm_loss_grad(x, batch(8, 2, seed=35))
+    with pytest.raises(ValueError, match=r"`target` has shape \(8, 3\), expected \(4, 3\) like `x`$"):
+        model.score_regression_loss_grad(x, batch(8, 3, seed=36))
 
 
 @pytest.mark.parametrize(

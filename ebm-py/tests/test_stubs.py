@@ -24,12 +24,20 @@ def test_model_stub_lists_every_method():
 
 
 def test_package_stubs_list_every_function():
-    assert {"Mlp", "load", "sample"} <= stub_names(ebm)
+    assert {"Mlp", "load", "sample", "train", "train_defaults"} <= stub_names(ebm)
     assert set(ebm.torch.__all__) == stub_names(ebm.torch)
 
 
 def test_every_public_function_documents_its_math():
-    for f in [ebm.load, ebm.sample, ebm.Mlp.from_torch] + [getattr(ebm.torch, n) for n in ebm.torch.__all__]:
+    for f in [ebm.load, ebm.sample, ebm.train, ebm.Mlp.from_torch] + [getattr(ebm.torch, n) for n in ebm.torch.__all__]:
         assert inspect.getdoc(f), f.__name__
     for name in ("energy_score_hess_diag", "exact_sm_loss_grad", "nce_loss_grad"):
         assert "∇" in getattr(ebm.Model, name).__doc__ or "∂" in getattr(ebm.Model, name).__doc__
+
+
+def test_train_stub_lists_every_setting():
+    path = pathlib.Path(ebm.__file__).parent / "__init__.pyi"
+    train = next(n for n in ast.parse(path.read_text()).body if isinstance(n, ast.FunctionDef) and n.name == "train")
+    keywords = {a.arg for a in train.args.kwonlyargs}
+    assert keywords == set(ebm.train_defaults()) - {"data"} | {"out", "force", "quiet"}
+    assert [a.arg for a in train.args.args] == ["data"]

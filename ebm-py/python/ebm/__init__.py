@@ -7,16 +7,29 @@ input's dtype with the GIL released):
 - ``ebm.Mlp.from_torch(module)``: an ``nn.Sequential`` MLP energy;
 - ``model.energy(x)`` -> E (B,), ``model.score(x)`` -> -grad_x E (B, d),
   ``model.energy_score_hess_diag(x)`` -> (E, score, d^2E/dx_i^2);
-- ``ebm.sample(model, x0, sampler="ula"|"mala", steps, step_size, seed)``.
+- ``ebm.sample(model, x0, sampler="ula"|"mala", steps, step_size, seed)``;
+- ``ebm.train(data, model=..., estimator=..., steps=..., ...)`` -> (model,
+  metrics): ``ebm train`` with its settings as keywords.
 
 PyTorch losses whose value and parameter gradient come from ebm in one
 pass: ``ebm.torch`` (imported on demand, needs torch).
 """
 
-from ._ebm import Model, __version__
+from ._ebm import Model, TrainingDiverged, __version__
 from ._mlp import Mlp
+from ._train import train, train_defaults
 
-__all__ = ["Model", "Mlp", "load", "sample", "on_backend", "__version__"]
+__all__ = [
+    "Model",
+    "Mlp",
+    "TrainingDiverged",
+    "load",
+    "sample",
+    "train",
+    "train_defaults",
+    "on_backend",
+    "__version__",
+]
 
 
 def load(path):

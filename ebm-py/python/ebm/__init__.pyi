@@ -1,10 +1,11 @@
 from os import PathLike
-from typing import List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
 
 from ._ebm import Model as Model
+from ._ebm import TrainingDiverged as TrainingDiverged
 
 __version__: str
 
@@ -35,3 +36,47 @@ def sample(
 
 def on_backend(model: Model, backend: Optional[str]) -> Model:
     """The model itself if it is on `backend` (None: anywhere), else a copy there."""
+
+def train(
+    data: Union[str, PathLike, npt.ArrayLike] = "moons",
+    *,
+    out: Union[str, PathLike, None] = None,
+    force: bool = False,
+    quiet: bool = True,
+    n_data: int = ...,
+    heldout: float = ...,
+    model: str = ...,
+    estimator: str = ...,
+    steps: int = ...,
+    batch: int = ...,
+    lr: float = ...,
+    optimizer: str = ...,
+    weight_decay: float = ...,
+    clip_grad_norm: float = ...,
+    seed: int = ...,
+    backend: str = ...,
+    checkpoint_every: int = ...,
+    eval_every: int = ...,
+    mcmc_steps: int = ...,
+    mcmc_eps: float = ...,
+    kl_weight: float = ...,
+    pcd_buffer: int = ...,
+    pcd_reinit: float = ...,
+    l2_energy: float = ...,
+    dsm_sigma: float = ...,
+    dsm_levels: int = ...,
+    dsm_sigma_min: float = ...,
+    ssm_projections: int = ...,
+    nce_nu: int = ...,
+    lsd_hidden: List[int] = ...,
+    lsd_lambda: float = ...,
+    lsd_critic_steps: int = ...,
+    lsd_critic_lr: float = ...,
+    plot_samples: int = ...,
+    plot_sampler_steps: int = ...,
+    plot_log: bool = ...,
+) -> Tuple[Model, Dict[str, Any]]:
+    """`ebm train` with its settings as keywords (defaults: train_defaults()); returns (model, metrics.json)."""
+
+def train_defaults() -> Dict[str, Any]:
+    """The settings of `ebm train` and their defaults."""

@@ -13,6 +13,22 @@ __version__: str
 
 _Array = npt.NDArray[np.floating]
 
+class TrainingDiverged(RuntimeError):
+    """A training run that diverged; its last good checkpoint stays in the run directory."""
+
+def train(
+    settings: List[Tuple[str, str]],
+    out: Union[str, PathLike],
+    data: Optional[_Array] = None,
+    force: bool = False,
+    quiet: bool = True,
+) -> Tuple["Model", str]:
+    """`ebm train` with (name, JSON value) settings; returns the model and metrics.json's text."""
+
+def train_defaults() -> str:
+    """The settings of `ebm train` with their defaults, as a JSON object."""
+
+
 class Model:
     """An energy-based model p(x) = exp(-E(x)) / Z of any ebm family."""
 
@@ -51,7 +67,8 @@ class Model:
     def score_regression_loss_grad(self, x: _Array, target: _Array) -> Tuple[float, _Array]:
         """Eq 13 (DSM): mean of ½‖∇ₓE(x_b) − t_b‖², and its θ-gradient (one pass)."""
     def sliced_sm_loss_grad(self, x: _Array, v: _Array) -> Tuple[float, _Array]:
-        """§3.3: mean of ½(v_bᵀ∇ₓE)² − v_bᵀ∇ₓ²E v_b, and its θ-gradient."""
+        """§3.3: mean of ½(v_bmᵀ∇ₓE)² − v_bmᵀ∇ₓ²E v_bm over M directions per sample (v: (M·B, d),
+        sample-major), and its θ-gradient (2 + 2M passes)."""
     def nce_loss_grad(
         self, points: _Array, n_data: int, log_pn: npt.NDArray[np.float64], c: float
     ) -> Tuple[float, _Array, float]:

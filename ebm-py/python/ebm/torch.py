@@ -118,7 +118,10 @@ def sliced_score_matching_loss(module, x, n_projections=1, directions=None, back
     shape (n_projections, B, d)):
 
     .. math:: J = \frac{1}{MB} \sum_{m,b} \tfrac12 (v_{mb}^\top \nabla_x E(x_b))^2 - v_{mb}^\top \nabla_x^2 E(x_b)\, v_{mb} .
-    """
+
+    Its value and ∇θJ come from ebm in 2 + 2M passes over the batch (the
+    score, the first term's gradient for all M directions at once, then
+    vᵀ∇ₓ²E v and its gradient), as ``ebm train --estimator ssm``."""
     n_projections = int(n_projections)
     if n_projections < 1:
         raise ValueError(f"`n_projections` must be at least 1, got {n_projections}")
@@ -129,16 +132,9 @@ def sliced_score_matching_loss(module, x, n_projections=1, directions=None, back
             f"`directions` has shape {tuple(directions.shape)}, expected {(n_projections,) + tuple(x.shape)}"
         )
     model, params, xs = _prepare(module, x, backend)
-    vs = [_array(v.to(x.dtype), "directions") for v in directions]
-
-    def run():
-        total, grad = 0.0, 0.0
-        for v in vs:
-            loss, g = model.sliced_sm_loss_grad(xs, v)
-            total, grad = total + loss, grad + g
-        return total / n_projections, grad / n_projections
-
-    return _apply(run, x, params)
+    # Sample-major (B·M, d): row M·b + m is direction m of sample b.
+    v = _array(directions.detach().to(x.dtype).transpose(0, 1).reshape(-1, x.shape[1]), "directions")
+    return _apply(lambda: model.sliced_sm_loss_grad(xs, v), x, params)
 
 
 def nce_loss(module, log_z, x, noise, noise_log_prob, backend="cpu"):
