@@ -3,7 +3,7 @@
 use crate::{check_root, Communicator, DistError};
 use mpi::environment::Universe;
 use mpi::topology::{Communicator as _, SimpleCommunicator};
-use mpi::traits::{Communicator as _, CommunicatorCollectives, Root};
+use mpi::traits::{CommunicatorCollectives, Root};
 
 /// The world communicator of an MPI job started by `mpirun`.
 ///
