@@ -23,6 +23,12 @@
 //!   refused before anything is written (their chains, replay buffer or
 //!   critic are not split yet).
 //!
+//! - `--backend gpu`: rank r uses the adapter `#l` (`EBM_ADAPTER`), l its
+//!   local rank on its host (`OMPI_COMM_WORLD_LOCAL_RANK`,
+//!   `MPI_LOCALRANKID` or `SLURM_LOCALID`), so the ranks of a host spread
+//!   over its GPUs; an `EBM_ADAPTER` set by the user wins (e.g. with more
+//!   ranks than GPUs on a host).
+//!
 //! Without the cargo feature `mpi` the flag is refused with
 //! [`CliError::NoMpi`].
 
@@ -41,7 +47,23 @@ pub fn communicator(distributed: bool) -> Result<Box<dyn Communicator>> {
 #[cfg(feature = "mpi")]
 fn mpi_world() -> Result<Box<dyn Communicator>> {
     let comm = ebm_dist::MpiComm::init().map_err(|e| CliError::Distributed(e.to_string()))?;
+    let adapter = ebm_kernels::device::ADAPTER_ENV;
+    if std::env::var_os(adapter).is_none() {
+        if let Some(local) = local_rank() {
+            // Before any adapter is opened; the process has one thread.
+            std::env::set_var(adapter, format!("#{local}"));
+        }
+    }
     Ok(Box::new(comm))
+}
+
+/// This rank's index among the ranks on its host, as the launcher says
+/// (Open MPI, MPICH / Intel MPI, Slurm).
+#[cfg(feature = "mpi")]
+fn local_rank() -> Option<usize> {
+    ["OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok()?.trim().parse().ok())
 }
 
 #[cfg(not(feature = "mpi"))]

@@ -83,7 +83,7 @@ use crate::error::{usage, CliError, Result};
 use crate::model::{DynModel, Model, ModelSpec};
 use crate::state::TrainState;
 use crate::{atomic, data, dist, estimators, interrupt, memory, metrics, plot, resume, run_dir, sample, state};
-use ebm_dist::Communicator;
+use ebm_dist::{Communicator, Timed};
 use ebm_estimators::seeds::derive_seed;
 use ebm_estimators::{Control, Dataset, EstError, Estimator, Optimizer, Resumable, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -129,6 +129,10 @@ pub struct RunMetrics {
     /// The number of ranks of a `--distributed` run (absent for one process).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub ranks: Option<usize>,
+    /// Seconds this process spent in the per-step all-gather of the partial
+    /// sums (waiting for the slowest rank included), `--distributed` only.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub collective_seconds: Option<f64>,
     /// Training throughput of this process.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub steps_per_second: Option<f64>,
@@ -302,6 +306,7 @@ pub fn run_on(req: Request, comm: &dyn Communicator) -> Result<RunMetrics> {
 
     // Every rank has read what it needs before rank 0 writes.
     comm.barrier().map_err(|e| CliError::Distributed(e.to_string()))?;
+    let comm = &Timed::new(comm);
     if !lead {
         let ctx = Ctx { s: &s, out: &out, quiet, train: &train, heldout: heldout.as_ref(), comm, lead };
         let mut ck = Checkpoint { model, step: start, aux: Vec::new(), data_mean: None, data_std: None };
@@ -368,8 +373,8 @@ struct Ctx<'a> {
     quiet: bool,
     train: &'a Dataset<f32>,
     heldout: Option<&'a Dataset<f32>>,
-    /// The ranks training together (one, unless `--distributed`).
-    comm: &'a dyn Communicator,
+    /// The ranks training together (one, unless `--distributed`), timed.
+    comm: &'a Timed<'a>,
     /// Whether this process writes the run's files (rank 0).
     lead: bool,
 }
@@ -507,6 +512,9 @@ fn train_steps(
     let secs = t0.elapsed().as_secs_f64();
     if step > start {
         rm.steps_per_second = Some((step - start) as f64 / secs.max(1e-9));
+    }
+    if ctx.comm.size() > 1 {
+        rm.collective_seconds = Some(ctx.comm.seconds());
     }
     Ok(secs)
 }

@@ -72,6 +72,7 @@ fn one_two_and_four_ranks_give_the_single_process_parameters() {
             let m = metrics(&out);
             assert_eq!(m["status"], "done", "{est}, {n} ranks");
             assert_eq!(m["ranks"].as_u64(), (n > 1).then_some(n as u64), "{est}, {n} ranks");
+            assert_eq!(m["collective_seconds"].is_f64(), n > 1, "{est}, {n} ranks");
         }
     }
     assert!(split_seen, "no run on 2 or 4 ranks differed in a bit from one process: were the batches split?");

@@ -66,7 +66,9 @@
 use std::ops::Range;
 
 pub mod threads;
+pub mod timed;
 pub use threads::ThreadComm;
+pub use timed::Timed;
 
 #[cfg(feature = "mpi")]
 mod mpi_comm;
