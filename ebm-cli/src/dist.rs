@@ -16,8 +16,13 @@
 //! - A divergence on any rank's share is a divergence on every rank at the
 //!   same step: all exit with code 2 and rank 0 records it.
 //! - A rank that dies takes the job down: `mpirun` stops the others and
-//!   names the rank that died. What is on disk is the last commit, which
-//!   `--resume` continues.
+//!   names the rank that died. A rank that hangs: the others wait at most
+//!   `--collective-timeout` seconds (default 300) in a step's exchange, then
+//!   one of them aborts the job, naming itself and the exchange. Either
+//!   way what is on disk is the last commit, which `--resume` continues.
+//! - Ctrl-C goes to `mpirun`, which terminates the ranks: there is no final
+//!   commit as in a one-process run, and `--resume` continues from the last
+//!   periodic one.
 //! - Estimators: `esm`, `dsm`, `ssm`, `ssm-vr` and `nce` (NCE's log Z is a
 //!   trainable parameter, reduced with θ). `cd`, `icd`, `pcd` and `lsd` are
 //!   refused before anything is written (their chains, replay buffer or
@@ -37,16 +42,23 @@ use ebm_dist::Communicator;
 
 /// The communicator of this process: MPI's world with `--distributed`
 /// (feature `mpi`), else one process.
-pub fn communicator(distributed: bool) -> Result<Box<dyn Communicator>> {
+/// `timeout`: the seconds after which a rank still waiting for the others
+/// in a step's exchange aborts the job (a hung rank).
+pub fn communicator(distributed: bool, timeout: f64) -> Result<Box<dyn Communicator>> {
     if !distributed {
         return Ok(Box::new(ebm_dist::Local));
     }
-    mpi_world()
+    if !(timeout.is_finite() && timeout > 0.0) {
+        return Err(CliError::Usage(format!(
+            "--collective-timeout must be a positive number of seconds, got {timeout}"
+        )));
+    }
+    mpi_world(std::time::Duration::from_secs_f64(timeout))
 }
 
 #[cfg(feature = "mpi")]
-fn mpi_world() -> Result<Box<dyn Communicator>> {
-    let comm = ebm_dist::MpiComm::init().map_err(|e| CliError::Distributed(e.to_string()))?;
+fn mpi_world(timeout: std::time::Duration) -> Result<Box<dyn Communicator>> {
+    let comm = ebm_dist::MpiComm::init().map_err(|e| CliError::Distributed(e.to_string()))?.with_timeout(timeout);
     let adapter = ebm_kernels::device::ADAPTER_ENV;
     if std::env::var_os(adapter).is_none() {
         if let Some(local) = local_rank() {
@@ -67,7 +79,7 @@ fn local_rank() -> Option<usize> {
 }
 
 #[cfg(not(feature = "mpi"))]
-fn mpi_world() -> Result<Box<dyn Communicator>> {
+fn mpi_world(_timeout: std::time::Duration) -> Result<Box<dyn Communicator>> {
     Err(CliError::NoMpi)
 }
 

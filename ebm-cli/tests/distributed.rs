@@ -11,11 +11,19 @@ mod common;
 use common::{config, ebm, metrics, ok, text, tmp};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// `mpirun -np n ebm …` (as root, oversubscribed, shared memory only).
+/// `mpirun -np n ebm …` (as root, oversubscribed, shared memory only),
+/// with its own session directory: jobs started at the same instant by
+/// parallel tests race to create a shared one.
 fn mpirun(n: usize) -> Command {
+    static JOBS: AtomicUsize = AtomicUsize::new(0);
+    let session =
+        std::env::temp_dir().join(format!("ebm-mpi-{}-{}", std::process::id(), JOBS.fetch_add(1, Ordering::Relaxed)));
+    std::fs::create_dir_all(&session).unwrap();
     let mut c = Command::new("mpirun");
+    c.env("OMPI_MCA_orte_tmpdir_base", &session).env("TMPDIR", &session);
     c.args(["--oversubscribe", "--allow-run-as-root", "--mca", "btl", "self,vader", "-np"]);
     c.arg(n.to_string()).arg(env!("CARGO_BIN_EXE_ebm"));
     c.env_remove("EBM_DEBUG_PAUSE_WRITE");
@@ -128,16 +136,19 @@ fn wait_with_timeout(child: &mut std::process::Child, limit: Duration) -> Option
 }
 
 #[test]
-fn a_killed_rank_stops_the_job_naming_it_and_the_checkpoint_resumes() {
+fn a_killed_or_hung_rank_stops_the_job_and_the_checkpoint_resumes() {
     let d = tmp("dist-kill");
     let cfg = config(&d, "n_data = 200\nbatch = 22\nsteps = 1000000\nplot_samples = 0\ncheckpoint_every = 5\n");
     // Kill instants spread over the run (after the first periodic commit),
     // from a fixed seed so a failure reproduces.
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    for round in 0..3 {
+    // Two ranks killed (SIGKILL), one hung (SIGSTOP: MPI sees nothing, the
+    // other rank's exchange times out).
+    for (round, signal) in ["KILL", "KILL", "STOP"].into_iter().enumerate() {
         let out = d.join(format!("run{round}"));
         let mut c = mpirun(2);
         train_args(&mut c, &cfg, "dsm", &out);
+        c.args(["--collective-timeout", "3"]);
         let log = d.join(format!("stderr{round}"));
         let mut child =
             c.arg("--distributed").stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
@@ -149,15 +160,21 @@ fn a_killed_rank_stops_the_job_naming_it_and_the_checkpoint_resumes() {
         state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         std::thread::sleep(Duration::from_millis(state >> 54)); // 0..1023 ms
         let pid = rank_pid(&out, 1).expect("rank 1 is running");
-        assert!(Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap().success());
+        assert!(Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().unwrap().success());
         let status = wait_with_timeout(&mut child, Duration::from_secs(30));
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).stderr(Stdio::null()).status();
         let Some(status) = status else {
             let _ = child.kill();
-            panic!("the job did not stop within 30 s of rank 1's death");
+            panic!("the job did not stop within 30 s of SIG{signal} to rank 1");
         };
         let err = std::fs::read_to_string(&log).unwrap();
         assert!(!status.success(), "{err}");
-        assert!(err.contains("rank 1"), "the message names the rank:\n{err}");
+        if signal == "KILL" {
+            assert!(err.contains("rank 1"), "the message names the rank that died:\n{err}");
+        } else {
+            let want = "ebm rank 0 of 2: exchange";
+            assert!(err.contains(want) && err.contains("hung or died"), "the waiting rank names itself:\n{err}");
+        }
         // The last commit resumes (here on one process) and finishes.
         let step = ebm_cli::state::load(&out.join(ebm_cli::state::FILE_NAME)).unwrap().step;
         assert!(step >= 5, "step {step}");
@@ -172,4 +189,26 @@ fn a_killed_rank_stops_the_job_naming_it_and_the_checkpoint_resumes() {
         assert_eq!(metrics(&out)["status"], "done");
         assert_eq!(metrics(&out)["steps_done"].as_u64(), Some(step as u64 + 3));
     }
+}
+
+#[test]
+fn a_run_resumes_on_another_number_of_ranks() {
+    let d = tmp("dist-resume");
+    let cfg = config(&d, TINY);
+    let plain = d.join("plain");
+    let mut c = ebm();
+    train_args(&mut c, &cfg, "nce", &plain);
+    ok(&mut c);
+    // 2 of the 4 steps on 4 ranks, the rest on 2.
+    let out = d.join("run");
+    let mut c = mpirun(4);
+    train_args(&mut c, &cfg, "nce", &out);
+    ok(c.args(["--steps", "2", "--distributed"]));
+    assert_eq!(metrics(&out)["steps_done"], 2);
+    ok(mpirun(2).args(["train", "-q", "--distributed", "--resume"]).arg(&out).args(["--steps", "4"]));
+    let ((got, got_z), (want, want_z)) = (params(&out), params(&plain));
+    let e = rel_diff(&got, &want);
+    assert!(e <= 1e-6, "relative difference {e:e} from one process");
+    assert!((got_z.unwrap() - want_z.unwrap()).abs() <= 1e-6 * want_z.unwrap().abs().max(1e-3));
+    assert_eq!(metrics(&out)["ranks"], 2);
 }

@@ -50,7 +50,8 @@
 //! - `MpiComm` (feature `mpi`): `MPI_COMM_WORLD` through rsmpi, over the
 //!   system's MPI (Open MPI on Debian). A rank that dies takes the job down:
 //!   Open MPI's default error handler is fatal and `mpirun` kills the other
-//!   ranks and names the one that died.
+//!   ranks and names the one that died. A rank that hangs is caught by
+//!   `MpiComm::with_timeout`: the others abort the job after the limit.
 //!
 //! ```
 //! use ebm_dist::{share, Communicator, Local};
@@ -73,7 +74,7 @@ pub use timed::Timed;
 #[cfg(feature = "mpi")]
 mod mpi_comm;
 #[cfg(feature = "mpi")]
-pub use mpi_comm::MpiComm;
+pub use mpi_comm::{MpiComm, EXIT_TIMEOUT};
 
 /// What a collective operation can report.
 #[derive(Debug, thiserror::Error)]
