@@ -72,8 +72,9 @@ fn every_data_parallel_estimator_matches_one_process_for_any_rank_count() {
         let plain = train(name, &data, &Local, 6).unwrap();
         let start = train(name, &data, &Local, 0).unwrap();
         assert!(rel_diff(&plain, &start) > 1e-3, "{name}: training moved the parameters");
-        // B = 10: 3 and 4 ranks get shares of unequal sizes.
-        for n in [2, 3, 4] {
+        // B = 10: 3 and 4 ranks get shares of unequal sizes, 12 ranks
+        // leave two ranks without a row.
+        for n in [2, 3, 4, 12] {
             let out: Vec<_> = ranks(name, &data, n, 6).into_iter().map(|r| r.unwrap()).collect();
             for (r, p) in out.iter().enumerate() {
                 assert_eq!(p, &out[0], "{name}, {n} ranks: rank {r}'s replica differs from rank 0's");
