@@ -30,5 +30,7 @@
 
 pub use ebm_core as core;
 pub use ebm_core::*;
+/// Data-parallel training: the communicator trait, one process, threads, MPI (feature `mpi`).
+pub use ebm_dist as dist;
 pub use ebm_estimators as estimators;
 pub use ebm_kernels as kernels;

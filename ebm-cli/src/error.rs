@@ -203,6 +203,12 @@ pub enum CliError {
     /// A bad model string, estimator name, option value or configuration.
     #[error("{0}")]
     Usage(String),
+    /// `--distributed` in an `ebm` built without MPI.
+    #[error("--distributed needs an ebm built with MPI: rebuild with `cargo install --path ebm-cli --features mpi` (Open MPI: apt-get install libopenmpi-dev openmpi-bin libclang-dev) and start it with `mpirun -np N ebm train … --distributed`")]
+    NoMpi,
+    /// MPI could not be started, or a collective operation failed.
+    #[error("distributed: {0}")]
+    Distributed(String),
     /// A configuration file that does not parse.
     #[error("{}: {message}", path.display())]
     Config {

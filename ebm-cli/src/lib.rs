@@ -45,6 +45,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod csv;
 pub mod data;
+pub mod dist;
 pub mod error;
 pub mod estimators;
 pub mod eval;

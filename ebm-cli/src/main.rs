@@ -106,6 +106,15 @@ struct TrainArgs {
     /// No progress bar or progress lines.
     #[arg(long, short)]
     quiet: bool,
+    /// Train data-parallel on the ranks of an MPI job (`mpirun -np N ebm
+    /// train … --distributed`; needs an ebm built with `--features mpi`):
+    /// rank r computes its share of every batch, rank 0 writes the run.
+    #[arg(long)]
+    distributed: bool,
+    /// With --distributed: abort the job when a step's exchange between the
+    /// ranks has not completed after this many seconds (a hung rank).
+    #[arg(long, default_value_t = 300.0, value_name = "SECS")]
+    collective_timeout: f64,
     /// Print the resolved settings as TOML (a starting --config file) and exit.
     #[arg(long)]
     print_config: bool,
@@ -220,8 +229,9 @@ fn train(a: TrainArgs) -> Result<(), CliError> {
     if let Err(e) = ebm_cli::interrupt::install() {
         eprintln!("warning: Ctrl-C will not stop the run gracefully: {e}");
     }
+    let comm = ebm_cli::dist::communicator(a.distributed, a.collective_timeout)?;
     let req = Request { settings, out, resume, inexact_resume: a.inexact_resume, force: a.force, quiet: a.quiet };
-    ebm_cli::train::run(req)?;
+    ebm_cli::train::run_on(req, &*comm)?;
     Ok(())
 }
 

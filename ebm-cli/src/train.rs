@@ -89,7 +89,8 @@ use crate::error::{usage, CliError, Result};
 use crate::model::{DynModel, Model, ModelSpec};
 use crate::standardize::{Standardize, Standardized};
 use crate::state::TrainState;
-use crate::{atomic, data, estimators, interrupt, memory, metrics, plot, resume, run_dir, sample, state};
+use crate::{atomic, data, dist, estimators, interrupt, memory, metrics, plot, resume, run_dir, sample, state};
+use ebm_dist::{Communicator, Timed};
 use ebm_estimators::seeds::derive_seed;
 use ebm_estimators::{Control, Dataset, EstError, Estimator, Optimizer, Resumable, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -132,6 +133,13 @@ pub struct RunMetrics {
     /// NCE's learned log Z.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nce_log_z: Option<f64>,
+    /// The number of ranks of a `--distributed` run (absent for one process).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ranks: Option<usize>,
+    /// Seconds this process spent in the per-step all-gather of the partial
+    /// sums (waiting for the slowest rank included), `--distributed` only.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub collective_seconds: Option<f64>,
     /// Training throughput of this process.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub steps_per_second: Option<f64>,
@@ -198,7 +206,16 @@ pub struct Request {
 /// estimator, backend, the resume files) is checked before the output
 /// directory is created, so a failed start leaves nothing behind.
 pub fn run(req: Request) -> Result<RunMetrics> {
+    run_on(req, &ebm_dist::Local)
+}
+
+/// [`run`] as one rank of `comm` (`--distributed`, see [`crate::dist`]):
+/// rank 0 writes the run's files and prints, every rank trains its share.
+/// With [`ebm_dist::Local`] it is [`run`].
+pub fn run_on(req: Request, comm: &dyn Communicator) -> Result<RunMetrics> {
     let Request { settings: mut s, out, resume, inexact_resume, force, quiet } = req;
+    let lead = comm.rank() == 0;
+    let quiet = quiet || !lead;
     s.validate()?;
     let existing = run_dir::present(&out, &run_dir::TRAIN_OUTPUTS);
     if !resume && !force && !existing.is_empty() {
@@ -284,6 +301,7 @@ pub fn run(req: Request) -> Result<RunMetrics> {
         Ok(t)
     };
     let mut trainer = fresh()?;
+    dist::check_estimator(&s.estimator, trainer.estimator.data_parallel(), comm)?;
     let mut history = None;
     if let Some(st) = st0 {
         match restore_state(&mut trainer, energy.as_ref(), &out.join(state::FILE_NAME), &st) {
@@ -323,7 +341,18 @@ pub fn run(req: Request) -> Result<RunMetrics> {
     rm.error = None;
     rm.steps_done = start;
     rm.nce_log_z = trainer.estimator.log_z();
+    rm.ranks = (comm.size() > 1).then_some(comm.size());
 
+    // Every rank has read what it needs before rank 0 writes.
+    comm.barrier().map_err(|e| CliError::Distributed(e.to_string()))?;
+    let comm = &Timed::new(comm);
+    if !lead {
+        let ctx = Ctx { s: &s, out: &out, quiet, train: &train, heldout: heldout.as_ref(), comm, lead };
+        let mut ck =
+            Checkpoint { model, step: start, aux: Vec::new(), data_mean: None, data_std: None, standardize: map };
+        train_steps(&ctx, &mut trainer, energy.as_mut(), &mut ck, &mut rm)?;
+        return Ok(rm);
+    }
     // Everything is checked: from here on the run has a directory.
     std::fs::create_dir_all(&out).map_err(|source| CliError::Output { path: out.clone(), source })?;
     let removed = atomic::remove_stale_temps(&out);
@@ -343,7 +372,7 @@ pub fn run(req: Request) -> Result<RunMetrics> {
         data_std: Some(data_std),
         standardize: map,
     };
-    let ctx = Ctx { s: &s, out: &out, quiet, train: &train, heldout: heldout.as_ref() };
+    let ctx = Ctx { s: &s, out: &out, quiet, train: &train, heldout: heldout.as_ref(), comm, lead };
     let outcome = write_text(&out.join("config.toml"), &s.to_toml())
         .and_then(|()| commit(&out, &trainer, &ck, &rm))
         .and_then(|()| train_steps(&ctx, &mut trainer, energy.as_mut(), &mut ck, &mut rm))
@@ -385,6 +414,10 @@ struct Ctx<'a> {
     quiet: bool,
     train: &'a Dataset<f32>,
     heldout: Option<&'a Dataset<f32>>,
+    /// The ranks training together (one, unless `--distributed`), timed.
+    comm: &'a Timed<'a>,
+    /// Whether this process writes the run's files (rank 0).
+    lead: bool,
 }
 
 /// Writes one checkpoint: the state file (the commit point: θ, optimizer
@@ -410,8 +443,10 @@ fn diverged(ctx: &Ctx<'_>, rm: &mut RunMetrics, at: usize, cause: String, checkp
     rm.status = "diverged".into();
     rm.diverged = Some(Diverged { step: at, cause: cause.clone(), checkpoint_step });
     rm.steps_done = checkpoint_step;
-    if let Err(e) = write_json(&ctx.out.join(METRICS), rm) {
-        return e;
+    if ctx.lead {
+        if let Err(e) = write_json(&ctx.out.join(METRICS), rm) {
+            return e;
+        }
     }
     CliError::Diverged { step: at, cause, checkpoint_step, out: ctx.out.to_path_buf() }
 }
@@ -452,7 +487,7 @@ fn train_steps(
         let (mut losses, mut evals) = (Vec::with_capacity(n), Vec::new());
         let mut exploded = None;
         let base = step;
-        let result = trainer.fit(energy, ctx.train, ctx.heldout, |p| {
+        let result = trainer.fit_on(ctx.comm, energy, ctx.train, ctx.heldout, |p| {
             let t = base + losses.len();
             losses.push((t, p.loss));
             if let Some(e) = p.eval_loss {
@@ -501,7 +536,9 @@ fn train_steps(
         if interrupted {
             rm.status = "interrupted".into();
         }
-        commit(ctx.out, trainer, ck, rm)?;
+        if ctx.lead {
+            commit(ctx.out, trainer, ck, rm)?;
+        }
         if interrupted {
             pb.abandon();
             return Err(CliError::Interrupted { step, out: ctx.out.to_path_buf() });
@@ -516,6 +553,9 @@ fn train_steps(
     let secs = t0.elapsed().as_secs_f64();
     if step > start {
         rm.steps_per_second = Some((step - start) as f64 / secs.max(1e-9));
+    }
+    if ctx.comm.size() > 1 {
+        rm.collective_seconds = Some(ctx.comm.seconds());
     }
     Ok(secs)
 }

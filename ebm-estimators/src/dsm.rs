@@ -38,7 +38,9 @@
 //! that makes small-σ DSM slow drops by a factor ~σ².
 //!
 //! Noise at step t (K = `ctx.key(DSM)`): z of sample b, coordinate i is
-//! `normal(K, 0, b·d + i)`; the level of sample b is ⌊L·`uniform(K, 1, b)`⌋.
+//! `normal(K, 0, b·d + i)`; the level of sample b is ⌊L·`uniform(K, 1, b)`⌋,
+//! b the global index (`ctx.first` + the row: a share of a data-parallel
+//! batch draws its samples' noise).
 
 use crate::error::{config, Result};
 use crate::estimator::{batch_size, check_grad, prepared, to_f64, Estimator, EstimatorBase, StepCtx, StepInfo};
@@ -139,11 +141,11 @@ impl<T: Real> Dsm<T> {
         let b = x.len() / d;
         let key = ctx.key(tags::DSM);
         let mut z = vec![0f64; b * d];
-        rng::fill_normal(key, 0, 0, &mut z);
+        rng::fill_normal(key, 0, ctx.first * d as u64, &mut z);
         let l = self.sigmas.len();
         let mut u = vec![0f64; b];
         if l > 1 {
-            rng::fill_uniform(key, 1, 0, &mut u);
+            rng::fill_uniform(key, 1, ctx.first, &mut u);
         }
         let copies = if self.antithetic { 2 } else { 1 };
         let mut noisy = vec![T::zero(); copies * b * d];
@@ -208,6 +210,10 @@ impl<T> crate::state::Resumable for Dsm<T> {}
 impl<T: Real> EstimatorBase<T> for Dsm<T> {
     fn name(&self) -> &'static str {
         "dsm"
+    }
+
+    fn data_parallel(&self) -> bool {
+        true
     }
 }
 

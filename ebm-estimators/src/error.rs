@@ -50,6 +50,10 @@ pub enum EstError {
         /// How many updates the kept parameters went through.
         last_good_step: usize,
     },
+    /// A data-parallel step failed: a collective operation, or an error on
+    /// another process (which reports it itself).
+    #[error("data-parallel training: {0}")]
+    Parallel(String),
 }
 
 /// What was non-finite when training diverged.
@@ -81,6 +85,10 @@ pub enum Divergence {
     /// The held-out evaluation loss.
     #[error("non-finite held-out loss {0}")]
     Eval(f64),
+    /// A non-finite value inside the step on another process (rank) of a
+    /// data-parallel run, which reports the value itself.
+    #[error("non-finite value inside the step on rank {0}")]
+    OnRank(usize),
 }
 
 /// Result alias of this crate.

@@ -51,6 +51,10 @@ impl<T: Real> EstimatorBase<T> for ExactSm {
     fn name(&self) -> &'static str {
         "exact-sm"
     }
+
+    fn data_parallel(&self) -> bool {
+        true
+    }
 }
 
 impl<T: Real, M: Objectives<T> + ?Sized> Estimator<T, M> for ExactSm {

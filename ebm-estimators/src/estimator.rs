@@ -59,19 +59,35 @@ use crate::seeds::derive_seed;
 use crate::state::Resumable;
 use ebm_core::{Energy, Model, Real};
 
-/// Where a step's randomness comes from: the run's seed and the step number.
+/// Where a step's randomness comes from: the run's seed, the step number,
+/// and the global index of the batch's first sample.
+///
+/// `first` is 0 except in data-parallel training ([`crate::train`],
+/// "# Data parallelism"), where a process holding the rows [lo, hi) of the
+/// global batch passes `first = lo`: an estimator that supports it
+/// ([`EstimatorBase::data_parallel`]) draws the noise of its local row j at
+/// the counters of global sample lo + j, so a sample's noise does not depend
+/// on how the batch is split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StepCtx {
     /// The run's seed.
     pub seed: u64,
     /// The step number (each step gets fresh noise).
     pub step: u64,
+    /// The global index of the batch's first sample (0 unless the batch is a
+    /// share of a larger one).
+    pub first: u64,
 }
 
 impl StepCtx {
-    /// A context for `step` of a run seeded `seed`.
+    /// A context for `step` of a run seeded `seed`, batch starting at sample 0.
     pub fn new(seed: u64, step: u64) -> Self {
-        Self { seed, step }
+        Self { seed, step, first: 0 }
+    }
+
+    /// The same context for a batch whose first row is global sample `first`.
+    pub fn with_first(self, first: u64) -> Self {
+        Self { first, ..self }
     }
 
     /// The Philox key of purpose `tag` (see [`crate::seeds::tags`]) at this step.
@@ -118,6 +134,15 @@ pub trait EstimatorBase<T: Real>: Resumable + Send {
     /// estimates one (NCE's c).
     fn log_z(&self) -> Option<f64> {
         None
+    }
+
+    /// Whether the batch may be split across processes (data-parallel
+    /// training): the loss is a mean over samples of terms ℓᵦ that depend
+    /// only on θ, sample b and noise addressed by b's global index
+    /// ([`StepCtx::first`]), and nothing carries over between steps besides
+    /// the trainable parameters. False by default.
+    fn data_parallel(&self) -> bool {
+        false
     }
 }
 
@@ -167,6 +192,9 @@ impl<T: Real, E: EstimatorBase<T> + ?Sized> EstimatorBase<T> for Box<E> {
     }
     fn log_z(&self) -> Option<f64> {
         (**self).log_z()
+    }
+    fn data_parallel(&self) -> bool {
+        (**self).data_parallel()
     }
 }
 

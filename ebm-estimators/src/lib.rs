@@ -84,6 +84,7 @@ pub mod ml;
 pub mod nce;
 pub mod noise;
 pub mod optim;
+pub mod parallel;
 pub mod pcd;
 pub mod samplers;
 pub mod seeds;

@@ -100,7 +100,7 @@ impl<T: Real> Nce<T> {
         self.validate(d)?;
         let b = x.len() / d;
         let mut noise = vec![T::zero(); self.nu * b * d];
-        self.noise.sample(ctx.key(tags::NCE), 0, &mut noise);
+        self.noise.sample_from(ctx.key(tags::NCE), 0, ctx.first * self.nu as u64, &mut noise);
         let mut log_pn_data = vec![0.0; b];
         let mut log_pn_noise = vec![0.0; self.nu * b];
         self.noise.log_density(x, &mut log_pn_data);
@@ -176,6 +176,10 @@ impl<T: Real> crate::state::Resumable for Nce<T> {
 impl<T: Real> EstimatorBase<T> for Nce<T> {
     fn name(&self) -> &'static str {
         "nce"
+    }
+
+    fn data_parallel(&self) -> bool {
+        true
     }
 
     fn aux_params(&self) -> &[T] {

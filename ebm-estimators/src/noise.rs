@@ -56,9 +56,15 @@ impl GaussianNoise {
 
     /// Fills `out` (n×d) with m + L z, z the normals `(key, stream, 0..)`.
     pub fn sample<T: Real>(&self, key: u64, stream: u64, out: &mut [T]) {
+        self.sample_from(key, stream, 0, out);
+    }
+
+    /// [`GaussianNoise::sample`] of rows `first..first + n` of the noise
+    /// sequence: row j's normals are at counters `(first + j)·d + i`.
+    pub fn sample_from<T: Real>(&self, key: u64, stream: u64, first: u64, out: &mut [T]) {
         let d = self.dim();
         let mut z = vec![0f64; out.len()];
-        rng::fill_normal(key, stream, 0, &mut z);
+        rng::fill_normal(key, stream, first * d as u64, &mut z);
         for (o, zr) in out.chunks_exact_mut(d).zip(z.chunks_exact(d)) {
             for i in 0..d {
                 let v: f64 = self.mean[i] + (0..=i).map(|k| self.chol[i * d + k] * zr[k]).sum::<f64>();

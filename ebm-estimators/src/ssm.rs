@@ -163,10 +163,11 @@ impl<T: Real> Ssm<T> {
         self.validate()?;
         let mut v = vec![T::zero(); b * self.projections * d];
         let key = ctx.key(tags::SSM);
+        let at = ctx.first * (self.projections * d) as u64;
         match self.law {
-            Projection::Gaussian => rng::fill_normal(key, 0, 0, &mut v),
+            Projection::Gaussian => rng::fill_normal(key, 0, at, &mut v),
             Projection::Rademacher => {
-                rng::fill_uniform(key, 0, 0, &mut v);
+                rng::fill_uniform(key, 0, at, &mut v);
                 v.iter_mut().for_each(|u| {
                     *u = if u.to_f64() < 0.5 { -T::one() } else { T::one() };
                 });
@@ -291,6 +292,10 @@ impl<T: Real> EstimatorBase<T> for Ssm<T> {
         } else {
             "ssm"
         }
+    }
+
+    fn data_parallel(&self) -> bool {
+        true
     }
 }
 

@@ -21,6 +21,20 @@
 //! So the model always holds the last finite parameters, and the same seed
 //! (and the same thread-independent model arithmetic) gives the same run.
 //!
+//! # Data parallelism
+//!
+//! [`Trainer::fit_on`] runs the same loop on each of N processes (ranks of
+//! an [`ebm_dist::Communicator`]), each holding the same model, optimizer
+//! and estimator. Step t's batch is drawn whole on every rank (a pure
+//! function of (seed, t)); rank r runs `prepare` + `loss_grad` on its rows
+//! [⌊rB/N⌋, ⌊(r+1)B/N⌋) with [`StepCtx::first`] = ⌊rB/N⌋, the ranks add
+//! their partial sums bᵣ·[loss, gradient] in rank order and divide by B
+//! ([`crate::parallel`]). Steps 3–7 then run on every rank on the same
+//! numbers, so every replica applies the same update, diverges at the same
+//! step and evaluates the same held-out loss. Only estimators whose loss is
+//! a per-sample mean with noise addressed by the global sample index
+//! ([`crate::EstimatorBase::data_parallel`]) accept N > 1.
+//!
 //! # Resuming
 //!
 //! Every random draw of step t depends on (seed, t) only: the [`Batcher`] is
@@ -37,6 +51,7 @@ use crate::data::{Batcher, Dataset};
 use crate::error::{Divergence, EstError, Result};
 use crate::estimator::{Estimator, EstimatorBase, StepCtx, StepInfo};
 use crate::optim::{clip_grad_norm, grad_norm, Optimizer};
+use crate::parallel::{self, Communicator, Local};
 use crate::seeds::{derive_seed, tags};
 use crate::state::{nest_error, prefixed, Resumable, State, StateError, StateReader};
 use ebm_core::{EbmError, Real, Trainable};
@@ -193,12 +208,36 @@ impl<T: Real, E, O: Optimizer<T>> Trainer<T, E, O> {
         model: &mut M,
         train: &Dataset<T>,
         heldout: Option<&Dataset<T>>,
+        callback: impl FnMut(&Progress<'_, T>) -> Control,
+    ) -> Result<TrainReport>
+    where
+        E: Estimator<T, M>,
+    {
+        self.fit_on(&Local, model, train, heldout, callback)
+    }
+
+    /// [`Trainer::fit`] as one of `comm`'s ranks: every rank calls it with
+    /// the same trainer, model and data, computes its share of each batch,
+    /// and applies the same update (see "# Data parallelism" in the module
+    /// docs). With [`Local`] it is `fit`.
+    ///
+    /// Errors: those of `fit`; [`EstError::Config`] before the first step
+    /// if the estimator does not support data parallelism and `comm` has
+    /// more than one rank; [`EstError::Parallel`] when a collective
+    /// operation fails or another rank's share failed.
+    pub fn fit_on<M: Trainable<T> + ?Sized>(
+        &mut self,
+        comm: &dyn Communicator,
+        model: &mut M,
+        train: &Dataset<T>,
+        heldout: Option<&Dataset<T>>,
         mut callback: impl FnMut(&Progress<'_, T>) -> Control,
     ) -> Result<TrainReport>
     where
         E: Estimator<T, M>,
     {
         let cfg = self.config;
+        parallel::check(&self.estimator, comm)?;
         let d = model.dim();
         if train.dim() != d || heldout.is_some_and(|h| h.dim() != d) {
             return Err(EstError::Data(format!(
@@ -225,7 +264,7 @@ impl<T: Real, E, O: Optimizer<T>> Trainer<T, E, O> {
             batcher.indices(t, &mut idx);
             train.gather(&idx, &mut batch);
             let ctx = StepCtx::new(cfg.seed, t as u64);
-            let step = self.estimator.step(&*model, &batch, ctx, &mut grad);
+            let step = parallel::step(&mut self.estimator, &*model, &batch, d, ctx, comm, &mut grad);
             let (loss, info) = match step {
                 Ok(v) => v,
                 Err(EstError::Model(e @ EbmError::NonFinite { .. })) => return Err(diverged(Divergence::Internal(e))),
