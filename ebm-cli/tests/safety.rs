@@ -13,7 +13,8 @@ use std::process::Command;
 /// `ebm train` of a tiny DSM run into `out` with `extra` flags.
 fn train(d: &Path, out: &Path, extra: &[&str]) -> Command {
     let cfg =
-        config(d, "plot_samples = 0\nmodel = \"mlp:8,8\"\nestimator = \"dsm\"\nsteps = 6\ncheckpoint_every = 3\n");
+        // The cosine's horizon is the 9 steps the resume tests reach.
+        config(d, "plot_samples = 0\nmodel = \"mlp:8,8\"\nestimator = \"dsm\"\nsteps = 6\ncheckpoint_every = 3\nlr_decay_steps = 9\n");
     let mut c = ebm();
     c.args(["train", "--config"]).arg(cfg).arg("--out").arg(out);
     c.args(extra);
@@ -111,7 +112,7 @@ fn an_exploding_finite_loss_is_a_divergence() {
     let out = d.join("run");
     let t = fails(
         ebm()
-            .args(["train", "--estimator", "cd", "--lr", "1", "--steps", "300", "--checkpoint-every", "4", "--out"])
+            .args(["train", "--estimator", "cd", "--lr", "1", "--steps", "300", "--checkpoint-every", "1", "--out"])
             .arg(&out),
         2,
         &["diverged", "beyond the bound", "last good checkpoint"],

@@ -4,7 +4,9 @@ use crate::arrays::{paired, rows, vec1, vec2, Float, PerRow};
 use crate::by_dtype;
 use crate::error::{checkpoint, core, gpu_error, value};
 use crate::ops::{self, Dyn};
+use ebm_cli::checkpoint::Checkpoint;
 use ebm_cli::model::Model as Family;
+use ebm_cli::standardize::{Standardize, Standardized};
 use ebm_core::{Activation, Mlp, Real};
 use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
@@ -23,6 +25,11 @@ pub struct PyModel {
     /// The model on the GPU (ebm's kernels, θ copied to the device) and the
     /// adapter's label.
     gpu: Option<(Box<Dyn<f32>>, String)>,
+    /// The standardisation the model was trained under (`ebm train`'s
+    /// default): θ is of an energy E_z of z = (x − mean)/scale, and the
+    /// methods on x use E_x(x) = E_z(z) + Σ log scale
+    /// (`ebm_cli::standardize`).
+    standardize: Option<Standardize>,
 }
 
 /// Call before opening a GPU adapter. PyTorch's triton and a software
@@ -70,10 +77,32 @@ fn f64_twin(m: &Family) -> Box<Dyn<f64>> {
 }
 
 impl PyModel {
-    /// The model of a checkpoint, in both precisions.
+    /// A model in both precisions, of raw coordinates.
     pub fn from_f32(f32: Family) -> Self {
         let f64 = f64_twin(&f32);
-        Self { f32, f64, gpu: None }
+        Self { f32, f64, gpu: None, standardize: None }
+    }
+
+    /// The model of a checkpoint, with its standardisation.
+    pub fn from_checkpoint(ck: Checkpoint) -> Self {
+        Self { standardize: ck.standardize, ..Self::from_f32(ck.model) }
+    }
+
+    /// The model and the checked rows of `x` for a θ-gradient loss, which
+    /// is of θ's own energy: refused for a standardised model, whose
+    /// losses on x would silently be those of E_z at x.
+    fn batch_for_loss<'a, T: Precision>(
+        &self,
+        x: &'a numpy::PyReadonlyArray2<'_, T>,
+    ) -> PyResult<(&Dyn<T>, &'a [T], usize)> {
+        if self.standardize.is_some() {
+            return Err(value(
+                "this model was trained on standardised data (model.standardize): its θ is of E_z, \
+                 z = (x - mean) / scale; pass z to the loss methods of a model built from θ (ebm.Model.mlp), \
+                 or train with standardize=False",
+            ));
+        }
+        self.batch(x)
     }
 
     /// The model in precision `T` and the checked rows of `x`.
@@ -88,7 +117,8 @@ impl PyModel {
             let (m, xs, b) = self.batch::<T>(&a)?;
             let d = m.dim();
             let (score, hess) = (out != Out::Energy, out == Out::All);
-            let (e, s, h) = py.detach(|| ops::eval(m, xs, b, score, hess)).map_err(core)?;
+            let m = Standardized::new(m, self.standardize.as_ref());
+            let (e, s, h) = py.detach(|| ops::eval(&m, xs, b, score, hess)).map_err(core)?;
             Ok(match out {
                 Out::Energy => vec1(py, e),
                 Out::Score => vec2(py, s, b, d)?,
@@ -107,7 +137,7 @@ impl PyModel {
         (what, other, per_row): (&str, &Bound<'py, PyAny>, PerRow),
         f: ops::PairedLoss<T>,
     ) -> PyResult<(f64, Bound<'py, PyAny>)> {
-        let (m, xs, b) = self.batch::<T>(x)?;
+        let (m, xs, b) = self.batch_for_loss::<T>(x)?;
         let o = paired::<T>(what, other, b, m.dim(), per_row)?;
         let os = rows(what, &o, m.dim())?.0;
         Self::pair(py, py.detach(|| f(m, xs, os, b)))
@@ -144,7 +174,7 @@ impl PyModel {
             return Err(value(format!("`params`: non-finite value {} at index {i}", p[i])));
         }
         let m = Mlp::<f64>::new(dim, &hidden, act, p.to_vec()).map_err(core)?;
-        Ok(Self { f32: Family::Mlp(m.cast::<f32>()), f64: Box::new(m), gpu: None })
+        Ok(Self { f32: Family::Mlp(m.cast::<f32>()), f64: Box::new(m), gpu: None, standardize: None })
     }
 
     /// Reads an ebm safetensors file (any family; a run directory reads its
@@ -153,7 +183,7 @@ impl PyModel {
     fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
         let path = ebm_cli::checkpoint::resolve(&path);
         let ck = py.detach(|| ebm_cli::checkpoint::load(&path)).map_err(checkpoint)?;
-        Ok(Self::from_f32(ck.model))
+        Ok(Self::from_checkpoint(ck))
     }
 
     /// This model on `backend`: `"cpu"`, or `"gpu"` (ebm's kernels on the
@@ -172,7 +202,7 @@ impl PyModel {
             }
             other => return Err(value(format!("`backend`: expected 'cpu' or 'gpu', got {other:?}"))),
         };
-        Ok(Self { f32: self.f32.clone(), f64: f64_twin(&self.f32), gpu })
+        Ok(Self { f32: self.f32.clone(), f64: f64_twin(&self.f32), gpu, standardize: self.standardize.clone() })
     }
 
     /// `"cpu"`, or `"gpu (adapter)"`.
@@ -200,6 +230,15 @@ impl PyModel {
     #[getter]
     fn num_params(&self) -> usize {
         self.f64.num_params()
+    }
+
+    /// `None` for a model of raw coordinates; for a model trained on
+    /// standardised data, `(mean, scale)`: θ is of E_z, z = (x − mean)/scale,
+    /// and `energy`, `score`, `energy_score_hess_diag` and sampling are in
+    /// data units, E_x(x) = E_z(z) + Σ log scale.
+    #[getter]
+    fn standardize(&self) -> Option<(Vec<f64>, Vec<f64>)> {
+        self.standardize.as_ref().map(|t| (t.mean.clone(), t.scale.clone()))
     }
 
     /// The flat θ (float64) in the family's documented layout.
@@ -236,7 +275,7 @@ impl PyModel {
     /// ½‖∇ₓE‖² − tr ∇ₓ²E and its θ-gradient, in one pass.
     fn exact_sm_loss_grad<'py>(&self, py: Python<'py>, x: &Bound<'py, PyAny>) -> PyResult<(f64, Bound<'py, PyAny>)> {
         by_dtype!(x, "x", |a: T| {
-            let (m, xs, b) = self.batch::<T>(&a)?;
+            let (m, xs, b) = self.batch_for_loss::<T>(&a)?;
             Self::pair(py, py.detach(|| ops::exact_sm(m, xs, b)))
         })
     }
@@ -279,7 +318,7 @@ impl PyModel {
     ) -> PyResult<(f64, Bound<'py, PyAny>, f64)> {
         let lp = log_pn.as_slice().map_err(|_| value("`log_pn` must be contiguous"))?;
         by_dtype!(points, "points", |a: T| {
-            let (m, xs, _) = self.batch::<T>(&a)?;
+            let (m, xs, _) = self.batch_for_loss::<T>(&a)?;
             let (loss, g, dc) = py.detach(|| ops::nce(m, xs, n_data, lp, c)).map_err(core)?;
             Ok((loss, vec1(py, g), dc))
         })
@@ -307,7 +346,18 @@ impl PyModel {
             let m = T::of(self)?;
             let (xs, b) = rows("x0", &a, m.dim())?;
             let eps = T::from_f64(step_size);
-            let (x, rate) = py.detach(|| ops::langevin(m, xs, b, mala, steps, eps, seed)).map_err(core)?;
+            // A standardised model's chains run in z (step size in z's unit
+            // scale), from x0 mapped to z, and come back in x.
+            let map = self.standardize.as_ref();
+            let (x, rate) = py
+                .detach(|| {
+                    let mut z = xs.to_vec();
+                    map.inspect(|t| t.to_z(&mut z));
+                    let (mut x, rate) = ops::langevin(m, &z, b, mala, steps, eps, seed)?;
+                    map.inspect(|t| t.to_x(&mut x));
+                    Ok((x, rate))
+                })
+                .map_err(core)?;
             Ok((vec2(py, x, b, m.dim())?, rate))
         })
     }

@@ -14,7 +14,7 @@ pub type Dyn<T> = dyn Model<T>;
 
 /// E, the score −∇ₓE and the Hessian diagonal ∂²E/∂xᵢ² (the last two only
 /// when asked for), for B samples.
-pub fn eval<T: Float>(m: &Dyn<T>, x: &[T], b: usize, score: bool, hess: bool) -> Result<(Vec<T>, Vec<T>, Vec<T>)> {
+pub fn eval<T: Float>(m: &dyn ebm_core::Energy<T>, x: &[T], b: usize, score: bool, hess: bool) -> Result<(Vec<T>, Vec<T>, Vec<T>)> {
     let n = b * m.dim();
     let mut e = vec![T::zero(); b];
     let mut s = vec![T::zero(); if score || hess { n } else { 0 }];

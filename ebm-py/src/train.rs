@@ -195,5 +195,5 @@ pub fn train(
     }
     let path = out.join(checkpoint::FILE_NAME);
     let ck = py.detach(|| checkpoint::load(&path)).map_err(crate::error::checkpoint)?;
-    Ok((PyModel::from_f32(ck.model), metrics_json(&metrics)))
+    Ok((PyModel::from_checkpoint(ck), metrics_json(&metrics)))
 }

@@ -187,5 +187,31 @@ def test_ctrl_c_during_training_is_raised_with_the_run_directory(tmp_path):
 
 def test_defaults_are_the_clis():
     d = ebm.train_defaults()
-    assert d["estimator"] == "dsm" and d["model"] == "mlp:64,64:softplus" and d["backend"] == "cpu"
+    assert d["estimator"] == "dsm" and d["model"] == "mlp:64,64,64:softplus" and d["backend"] == "cpu"
+    assert d["standardize"] is True and d["lr_schedule"] == "cosine"
+
+
+def test_a_standardised_model_is_used_in_data_units(tmp_path):
+    # Data far from the origin with unequal scales; the default run trains
+    # E_z on z = (x - mean)/scale and the model's methods are of
+    # E_x(x) = E_z(z) + sum(log scale).
+    x, _ = gaussian_data(800, seed=4)
+    x = x * np.array([1e3, 1.0, 1e-3]) + np.array([5e3, 0.0, -2.0])
+    model, _ = ebm.train(x, out=tmp_path, model="mlp:8", steps=30, plot_samples=0)
+    mean, scale = (np.array(v) for v in model.standardize)
+    assert np.all(np.abs(mean - x.mean(0)) < 0.2 * x.std(0)) and np.all(np.abs(np.log(scale / x.std(0))) < 0.1)
+    inner = ebm.Model.mlp(3, [8], "softplus", model.params())
+    z = (x - mean) / scale
+    np.testing.assert_allclose(model.energy(x), inner.energy(z) + np.log(scale).sum(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(model.score(x), inner.score(z) / scale, rtol=1e-10, atol=1e-12)
+    _, _, h = model.energy_score_hess_diag(x)
+    np.testing.assert_allclose(h, inner.energy_score_hess_diag(z)[2] / scale**2, rtol=1e-10, atol=1e-12)
+    # Samples come back in data units.
+    s = ebm.sample(model, x[:200], steps=5, step_size=0.01, seed=1)
+    assert np.all(np.abs(s.mean(0) - x.mean(0)) < 0.5 * x.std(0))
+    # The θ-gradient losses are of E_z: refused on x, by name.
+    with pytest.raises(ValueError, match="standardised"):
+        model.exact_sm_loss_grad(x)
+    raw, _ = ebm.train(x, model="mlp:8", steps=3, plot_samples=0, standardize=False)
+    assert raw.standardize is None
     assert {"data", "steps", "batch", "lr", "seed", "dsm_sigma", "ssm_projections", "nce_nu"} <= set(d)

@@ -52,6 +52,11 @@ class Model:
     @property
     def num_params(self) -> int:
         """The length of the flat parameter vector θ."""
+    @property
+    def standardize(self) -> Optional[Tuple[List[float], List[float]]]:
+        """None, or (mean, scale) for a model trained on standardised data: θ is of E_z,
+        z = (x - mean) / scale; energy, score, energy_score_hess_diag and sampling are in
+        data units, E_x(x) = E_z(z) + Σ log scale; the loss methods refuse it (ValueError)."""
     def params(self) -> npt.NDArray[np.float64]:
         """The flat θ in the family's layout."""
     def energy(self, x: _Array) -> _Array:
