@@ -6,7 +6,7 @@
 //! | `pcd` | persistent CD with a replay buffer (uniform noise over the data's range) | + `pcd_buffer`, `pcd_reinit` |
 //! | `icd` | improved CD: CD-k plus the KL term | + `kl_weight` |
 //! | `esm` | exact score matching (seed eq 12) | — |
-//! | `dsm` | denoising score matching | `dsm_sigma`, `dsm_levels`, `dsm_sigma_min` |
+//! | `dsm` | denoising score matching (antithetic noise by default) | `dsm_sigma`, `dsm_levels`, `dsm_sigma_min`, `dsm_antithetic` |
 //! | `ssm` | sliced score matching, Gaussian projections | `ssm_projections` |
 //! | `ssm-vr` | sliced score matching, variance reduced | `ssm_projections` |
 //! | `nce` | NCE with a Gaussian fitted to the data as noise, learned log Z | `nce_nu` |

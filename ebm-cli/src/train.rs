@@ -696,6 +696,9 @@ fn summary(rm: &RunMetrics, out: &Path, secs: f64) {
             let k = metrics::REFERENCE_COMPONENTS;
             eprintln!("held-out NLL of the reference ({k}-component Gaussian mixture by EM) {r:.4}");
         }
+        if let (Some(z), Some(se)) = (h.ais_log_z, h.ais_log_z_std_err) {
+            eprintln!("log Z by AIS {z:.4} ± {se:.4} (standard error over independent chains)");
+        }
         if let Some(m) = h.mmd2 {
             eprintln!("held-out MMD² {m:.5} ± {:.5}", h.mmd2_std_err.unwrap_or(f64::NAN));
         }

@@ -31,7 +31,9 @@ fn mpirun(n: usize) -> Command {
 }
 
 /// The settings of the equivalence runs: B = 22 splits 11/11 and 5/6/5/6.
-const TINY: &str = "n_data = 200\nbatch = 22\nsteps = 4\nplot_samples = 0\neval_every = 2\ncheckpoint_every = 2\n";
+/// (The cosine decays over 4 steps also where a test stops at 2 and resumes.)
+const TINY: &str =
+    "n_data = 200\nbatch = 22\nsteps = 4\nlr_decay_steps = 4\nplot_samples = 0\neval_every = 2\ncheckpoint_every = 2\n";
 
 /// θ of the run's last commit, and NCE's log Z.
 fn params(out: &Path) -> (Vec<f64>, Option<f64>) {

@@ -189,6 +189,7 @@ def test_defaults_are_the_clis():
     d = ebm.train_defaults()
     assert d["estimator"] == "dsm" and d["model"] == "mlp:64,64,64:softplus" and d["backend"] == "cpu"
     assert d["standardize"] is True and d["lr_schedule"] == "cosine"
+    assert {"data", "steps", "batch", "lr", "seed", "dsm_sigma", "ssm_projections", "nce_nu"} <= set(d)
 
 
 def test_a_standardised_model_is_used_in_data_units(tmp_path):
@@ -214,4 +215,3 @@ def test_a_standardised_model_is_used_in_data_units(tmp_path):
         model.exact_sm_loss_grad(x)
     raw, _ = ebm.train(x, model="mlp:8", steps=3, plot_samples=0, standardize=False)
     assert raw.standardize is None
-    assert {"data", "steps", "batch", "lr", "seed", "dsm_sigma", "ssm_projections", "nce_nu"} <= set(d)
