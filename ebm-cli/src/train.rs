@@ -12,7 +12,8 @@
 //!   readable by PyTorch), written atomically right after each commit;
 //! - `config.toml`: the resolved settings ([`crate::config`]);
 //! - `metrics.json`: `status`, the loss of every step, the held-out
-//!   estimator loss every `eval_every` steps, and at the end the held-out
+//!   estimator loss every `eval_every` steps, for d ≤ 2 the held-out NLL
+//!   (≈, a fixed-grid quadrature) at every checkpoint, and at the end the held-out
 //!   metrics of [`crate::metrics`] (exact NLL for d ≤ 2, AIS log Z for
 //!   d > 2, KSD², MMD² of model samples against the held-out split);
 //! - for d = 2: `density.png` and `samples.png` ([`crate::plot`]).
@@ -127,6 +128,11 @@ pub struct RunMetrics {
     pub loss: Vec<(usize, f64)>,
     /// (updates done, held-out estimator loss) of every evaluation.
     pub eval_loss: Vec<(usize, f64)>,
+    /// (updates done, held-out NLL ≈ [`metrics::quick_nll`]) at every
+    /// checkpoint of a 2-D run (data units; the final exact value is
+    /// `heldout.nll`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub heldout_nll: Vec<(usize, f64)>,
     /// The held-out metrics at the end of the run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heldout: Option<metrics::Report>,
@@ -329,6 +335,7 @@ pub fn run_on(req: Request, comm: &dyn Communicator) -> Result<RunMetrics> {
     }
     rm.loss.retain(|&(t, _)| t < start);
     rm.eval_loss.retain(|&(t, _)| t <= start);
+    rm.heldout_nll.retain(|&(t, _)| t <= start);
     rm.status = "running".into();
     rm.model = model.describe();
     rm.estimator = s.estimator.clone();
@@ -487,6 +494,7 @@ fn train_steps(
         let (mut losses, mut evals) = (Vec::with_capacity(n), Vec::new());
         let mut exploded = None;
         let base = step;
+        let nll = rm.heldout_nll.last().map_or(String::new(), |h| format!(" NLL ≈ {:.4}", h.1));
         let result = trainer.fit_on(ctx.comm, energy, ctx.train, ctx.heldout, |p| {
             let t = base + losses.len();
             losses.push((t, p.loss));
@@ -496,8 +504,8 @@ fn train_steps(
             pb.inc(1);
             if t.is_multiple_of(10) || p.eval_loss.is_some() {
                 match evals.last() {
-                    Some((_, e)) => pb.set_message(format!("loss {:.4} held-out {e:.4}", p.loss)),
-                    None => pb.set_message(format!("loss {:.4}", p.loss)),
+                    Some((_, e)) => pb.set_message(format!("loss {:.4} held-out {e:.4}{nll}", p.loss)),
+                    None => pb.set_message(format!("loss {:.4}{nll}", p.loss)),
                 }
             }
             if let Some(cause) = bounds.check(p.loss, p.params) {
@@ -537,6 +545,7 @@ fn train_steps(
             rm.status = "interrupted".into();
         }
         if ctx.lead {
+            progress_nll(ctx, energy, ck, rm, &pb);
             commit(ctx.out, trainer, ck, rm)?;
         }
         if interrupted {
@@ -546,7 +555,12 @@ fn train_steps(
         if pb.is_hidden() && !ctx.quiet {
             let rate = (step - start) as f64 / t0.elapsed().as_secs_f64().max(1e-9);
             let last = losses.last().map_or(f64::NAN, |l| l.1);
-            eprintln!("step {step}/{}: loss {last:.5}, {rate:.1} steps/s, checkpoint written", s.steps);
+            let nll = rm
+                .heldout_nll
+                .last()
+                .filter(|h| h.0 == step)
+                .map_or(String::new(), |h| format!(", held-out NLL ≈ {:.4}", h.1));
+            eprintln!("step {step}/{}: loss {last:.5}{nll}, {rate:.1} steps/s, checkpoint written", s.steps);
         }
     }
     pb.finish_and_clear();
@@ -558,6 +572,18 @@ fn train_steps(
         rm.collective_seconds = Some(ctx.comm.seconds());
     }
     Ok(secs)
+}
+
+/// At each checkpoint of a 2-D run with a held-out split: the held-out NLL
+/// by [`metrics::quick_nll`] (data units) into `rm.heldout_nll` and the
+/// progress bar.
+fn progress_nll(ctx: &Ctx<'_>, energy: &DynModel, ck: &Checkpoint, rm: &mut RunMetrics, pb: &ProgressBar) {
+    let Some(h) = ctx.heldout else { return };
+    let log_det = ck.standardize.as_ref().map_or(0.0, |t| t.log_det());
+    if let Some(nll) = metrics::quick_nll(energy, h.as_slice(), log_det) {
+        rm.heldout_nll.push((ck.step, nll));
+        pb.set_message(format!("held-out NLL ≈ {nll:.4}"));
+    }
 }
 
 /// Held-out evaluation, samples and plots; `metrics.json` says `done`.

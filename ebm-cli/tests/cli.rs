@@ -736,3 +736,23 @@ fn gpu_backend_refuses_and_gpu_fallback_says_what_runs_on_the_cpu() {
         assert_eq!(c.data, g.data, "the CPU twin's energies are the CPU backend's");
     }
 }
+
+/// A 2-D run reports the held-out NLL at every checkpoint (a fixed-grid
+/// quadrature, in data units), and the last one agrees with the final
+/// adaptive `heldout.nll`.
+#[test]
+fn the_heldout_nll_is_reported_at_every_checkpoint() {
+    let d = tmp("progress-nll");
+    let cfg = config(&d, "steps = 200\ncheckpoint_every = 50\nmodel = \"mlp:16,16\"\n");
+    let out = d.join("run");
+    let text = ok(ebm().args(["train", "--data", "moons", "--config"]).arg(&cfg).arg("--out").arg(&out));
+    let m = metrics(&out);
+    let hist = m["heldout_nll"].as_array().unwrap_or_else(|| panic!("no heldout_nll: {m}"));
+    let steps: Vec<u64> = hist.iter().map(|h| h[0].as_u64().unwrap()).collect();
+    assert_eq!(steps.last(), Some(&200), "{hist:?}");
+    assert!(steps.iter().all(|s| s % 50 == 0), "{hist:?}");
+    let (last, exact) = (hist.last().unwrap()[1].as_f64().unwrap(), m["heldout"]["nll"].as_f64().unwrap());
+    assert!((last - exact).abs() < 0.01, "progress NLL {last} vs final {exact}");
+    assert!(text.contains("held-out NLL ≈"), "the progress lines do not show it:\n{text}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
