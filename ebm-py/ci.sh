@@ -43,7 +43,7 @@ py="$venv/bin/python"
 
 torch_args=("${EBM_PY_TORCH:-torch==2.15.0}")
 [[ -n "${EBM_PY_TORCH_INDEX:-}" ]] && torch_args+=(--index-url "$EBM_PY_TORCH_INDEX" --extra-index-url https://pypi.org/simple)
-"$py" -m pip install --quiet pytest numpy "${torch_args[@]}"
+"$py" -m pip install --quiet pytest numpy safetensors "${torch_args[@]}"
 
 # The package itself, built by maturin from the clean tree.
 "$py" -m pip install "$repo/ebm-py"
