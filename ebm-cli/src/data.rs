@@ -33,24 +33,25 @@ impl Data {
         Ok(())
     }
 
-    /// Per-coordinate mean and standard deviation (f64).
+    /// Per-coordinate mean and standard deviation (f64, floored at 1e-6).
     pub fn mean_std(&self) -> (Vec<f64>, Vec<f64>) {
-        let d = self.dim;
-        let n = self.rows as f64;
-        let mut m = vec![0f64; d];
-        for r in self.x.chunks_exact(d) {
-            for (mi, &v) in m.iter_mut().zip(r) {
-                *mi += v as f64 / n;
-            }
-        }
-        let mut s = vec![0f64; d];
-        for r in self.x.chunks_exact(d) {
-            for ((si, &v), mi) in s.iter_mut().zip(r).zip(&m) {
-                *si += (v as f64 - mi).powi(2) / n;
-            }
-        }
-        (m, s.into_iter().map(|v| v.sqrt().max(1e-6)).collect())
+        mean_std(&self.x, self.dim, 1e-6)
     }
+}
+
+/// Per-coordinate mean and (population) standard deviation of the rows of
+/// `x` (n×d), in f64, each deviation floored at `floor`.
+pub fn mean_std(x: &[f32], d: usize, floor: f64) -> (Vec<f64>, Vec<f64>) {
+    let n = (x.len() / d).max(1) as f64;
+    let mut m = vec![0f64; d];
+    for r in x.chunks_exact(d) {
+        m.iter_mut().zip(r).for_each(|(mi, &v)| *mi += v as f64 / n);
+    }
+    let mut s = vec![0f64; d];
+    for r in x.chunks_exact(d) {
+        s.iter_mut().zip(r).zip(&m).for_each(|((si, &v), mi)| *si += (v as f64 - mi).powi(2) / n);
+    }
+    (m, s.into_iter().map(|v| v.sqrt().max(floor)).collect())
 }
 
 /// Whether `arg` names a file (by its extension) rather than a built-in set.

@@ -90,21 +90,10 @@ pub fn subsample(x: &[f32], d: usize, max: usize) -> Vec<f32> {
     x.chunks_exact(d).step_by(step).flatten().copied().collect()
 }
 
+/// The data's moments for the quadrature box and the AIS base (deviations
+/// floored at 1e-3).
 fn moments(x: &[f32], d: usize) -> (Vec<f64>, Vec<f64>) {
-    let n = (x.len() / d) as f64;
-    let mut m = vec![0f64; d];
-    let mut s = vec![0f64; d];
-    for r in x.chunks_exact(d) {
-        for j in 0..d {
-            m[j] += r[j] as f64 / n;
-        }
-    }
-    for r in x.chunks_exact(d) {
-        for j in 0..d {
-            s[j] += (r[j] as f64 - m[j]).powi(2) / n;
-        }
-    }
-    (m, s.into_iter().map(|v| v.sqrt().max(1e-3)).collect())
+    crate::data::mean_std(x, d, 1e-3)
 }
 
 /// A quick held-out NLL for the progress display of `ebm train` (d ≤ 2):

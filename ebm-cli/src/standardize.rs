@@ -50,16 +50,8 @@ impl Standardize {
     /// The map of the rows of `x` (n×d): their mean and standard deviation
     /// (floored at 1e-6 so a constant coordinate does not divide by 0).
     pub fn fit(x: &[f32], d: usize) -> Self {
-        let n = (x.len() / d).max(1) as f64;
-        let mut mean = vec![0f64; d];
-        for r in x.chunks_exact(d) {
-            mean.iter_mut().zip(r).for_each(|(m, &v)| *m += v as f64 / n);
-        }
-        let mut var = vec![0f64; d];
-        for r in x.chunks_exact(d) {
-            var.iter_mut().zip(r).zip(&mean).for_each(|((s, &v), m)| *s += (v as f64 - m).powi(2) / n);
-        }
-        Self { mean, scale: var.into_iter().map(|v| v.sqrt().max(1e-6)).collect() }
+        let (mean, scale) = crate::data::mean_std(x, d, 1e-6);
+        Self { mean, scale }
     }
 
     /// A map read back from a file, checked: the dimension `d`, finite

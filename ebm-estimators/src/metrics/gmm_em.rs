@@ -177,11 +177,9 @@ fn kmeans(x: &[f64], n: usize, d: usize, k: usize, seed: u64) -> Vec<usize> {
     let mut labels = vec![0usize; n];
     for _ in 0..10 {
         for (i, l) in labels.iter_mut().enumerate() {
-            *l = (0..k)
-                .min_by(|&a, &b| {
-                    dist2(row(i), &centers[a * d..(a + 1) * d]).total_cmp(&dist2(row(i), &centers[b * d..(b + 1) * d]))
-                })
-                .expect("k ≥ 1");
+            // The nearest center (the first on ties), one distance each.
+            let dists = centers.chunks_exact(d).map(|c| dist2(row(i), c));
+            *l = dists.enumerate().fold((0, f64::INFINITY), |best, (c, v)| if v < best.1 { (c, v) } else { best }).0;
         }
         let mut sums = vec![0.0; k * d];
         let mut counts = vec![0usize; k];
