@@ -2,7 +2,7 @@
 //! tests (`ebm-kernels/tests/common`), a deterministic choice of rows to
 //! compare in a large batch, and a counter of PASS / FAIL lines.
 
-use ebm_core::testing::Tolerance;
+use ebm_core::testing::{SumRef, Tolerance};
 
 /// A tolerance for an output vector: relative `rtol`, plus an absolute part
 /// `rtol · max|want|` (values that cancel to near zero are judged on the
@@ -80,6 +80,14 @@ impl Checker {
     pub fn close(&mut self, label: &str, got: &[f32], want: &[f64], tol: &Tolerance) {
         let w = worst(got, want, tol);
         self.record(w <= 1.0, label, &format!("worst/tol {w:.3} over {} values", want.len()));
+    }
+
+    /// Compares a batch sum `got` with its per-row reference `want` under
+    /// [`SumRef::tolerance`]`(rtol)` (relative to the terms' magnitude; as
+    /// `assert_sum` in the ebm-kernels tests).
+    pub fn close_sum(&mut self, label: &str, got: &[f32], want: &SumRef, rtol: f64) {
+        let (_, w) = want.worst(got, &want.tolerance(rtol));
+        self.record(w <= 1.0, label, &format!("worst/tol {w:.3} over {} values", got.len()));
     }
 
     /// Records a check that could not run because of `err`.

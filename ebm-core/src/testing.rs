@@ -24,8 +24,11 @@ impl Tolerance {
         Self { rtol, atol }
     }
 
-    /// Grows both parts for a reduction of length `n` (faer's `eps · 8 · n`
-    /// habit): rounding errors of a sum grow linearly at worst.
+    /// Grows both parts for a per-sample computation of length `n`: a dot
+    /// product or chain of `n` rounded operations (faer's `eps · 8 · n`
+    /// habit; a Langevin chain of `n` steps likewise). `n` is a property of
+    /// one sample's computation — never the batch size: a sum over the
+    /// batch is checked with [`Tolerance::assert_sum_close`] instead.
     pub fn grown(self, n: usize) -> Self {
         let f = (n.max(1)) as f64;
         Self { rtol: self.rtol * f, atol: self.atol * f }
@@ -58,6 +61,101 @@ impl Tolerance {
                 worst = (i, r);
             }
         }
+    }
+}
+
+impl Tolerance {
+    /// Panics unless every entry of a batch sum agrees with its reference:
+    /// `|got_i − sum_i| ≤ atol + rtol · Σ_b |t_{b,i}|`.
+    ///
+    /// Any summation order of the terms t_b has a rounding error of at most
+    /// γ · Σ_b |t_b| (Higham, *Accuracy and Stability of Numerical
+    /// Algorithms*, §4.2), and an f32 term computed with relative error u
+    /// adds u·|t_b|: the bound follows the cancellation in the sum, not the
+    /// number of terms. `rtol` is fixed by the caller and covers γ at the
+    /// sizes the test uses; it never grows with B.
+    #[track_caller]
+    pub fn assert_sum_close<A: Real>(&self, what: &str, got: &[A], want: &SumRef) {
+        assert_eq!(got.len(), want.sum.len(), "{what}: lengths differ");
+        let (i, r) = want.worst(got, self);
+        if r > 1.0 {
+            let (g, s, a) = (Real::to_f64(got[i]), want.sum[i], want.abs_sum[i]);
+            panic!(
+                "{what}[{i}]: got {g:e}, want {s:e} (|diff| {:e} is {r:.3e} × the bound {:e} + {:e}·Σ|terms| {a:e}; {} values)",
+                (g - s).abs(),
+                self.atol,
+                self.rtol,
+                got.len()
+            );
+        }
+    }
+}
+
+/// The reference of a batch sum, per entry: Σ_b t_b and the magnitude of
+/// its terms Σ_b |t_b| that [`Tolerance::assert_sum_close`] scales by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SumRef {
+    /// Σ_b t_b, summed in f64 in row order.
+    pub sum: Vec<f64>,
+    /// Σ_b |t_b|.
+    pub abs_sum: Vec<f64>,
+}
+
+impl SumRef {
+    /// An empty sum of `len` entries.
+    pub fn zeros(len: usize) -> Self {
+        Self { sum: vec![0.0; len], abs_sum: vec![0.0; len] }
+    }
+
+    /// Adds one term.
+    pub fn add<T: Real>(&mut self, term: &[T]) {
+        assert_eq!(term.len(), self.sum.len(), "SumRef::add: term length");
+        for ((s, a), &t) in self.sum.iter_mut().zip(&mut self.abs_sum).zip(term) {
+            let t = Real::to_f64(t);
+            *s += t;
+            *a += t.abs();
+        }
+    }
+
+    /// `rtol` relative to each entry's Σ_b|t_b|, plus `rtol · 10⁻³ ·
+    /// max_j Σ_b|t_{b,j}|`: entries whose terms cancel inside one sample
+    /// (an f32 term's error then follows the sample's scale, not |t_b|)
+    /// are judged on the vector's scale. Neither part depends on B.
+    pub fn tolerance(&self, rtol: f64) -> Tolerance {
+        let scale = self.abs_sum.iter().copied().fold(0.0, f64::max);
+        Tolerance::new(rtol, rtol * 1e-3 * scale.max(1e-300))
+    }
+
+    /// The entry with the largest `|got_i − sum_i| / (atol + rtol·Σ|t_i|)`
+    /// under `tol`, and that ratio (≤ 1 passes; NaN and a length mismatch
+    /// are infinite).
+    pub fn worst<A: Real>(&self, got: &[A], tol: &Tolerance) -> (usize, f64) {
+        if got.len() != self.sum.len() {
+            return (0, f64::INFINITY);
+        }
+        let mut worst = (0, 0.0);
+        for (i, (&g, (&s, &a))) in got.iter().zip(self.sum.iter().zip(&self.abs_sum)).enumerate() {
+            let diff = (Real::to_f64(g) - s).abs();
+            // Equal (zero included) passes even under a zero bound; NaN fails.
+            let r = if diff == 0.0 { 0.0 } else { diff / (tol.atol + tol.rtol * a) };
+            let r = if r.is_nan() { f64::INFINITY } else { r };
+            if r > worst.1 {
+                worst = (i, r);
+            }
+        }
+        worst
+    }
+
+    /// The sum over `rows` terms of length `len`; `term(b, out)` writes
+    /// row b's term into `out`.
+    pub fn over_rows(rows: usize, len: usize, mut term: impl FnMut(usize, &mut [f64])) -> Self {
+        let mut r = Self::zeros(len);
+        let mut t = vec![0.0; len];
+        for b in 0..rows {
+            term(b, &mut t);
+            r.add(&t);
+        }
+        r
     }
 }
 
@@ -316,7 +414,8 @@ fn rounded(a: &[f64]) -> (Vec<f32>, Vec<f64>) {
 
 /// [`check_v_hess_v`]'s outputs of an f32 model against its f64 twin at the
 /// same (f32-rounded) inputs: `v_hess_v` within `tol`, the parameter
-/// gradient within `tol` grown by the batch size.
+/// gradient (a batch sum) within `tol` of the f64 per-row terms' sum,
+/// relative to the terms' magnitude ([`Tolerance::assert_sum_close`]).
 #[track_caller]
 pub fn check_v_hess_v_f32_matches_f64<A: Curvature<f32> + ?Sized, B: Curvature<f64> + ?Sized>(
     m32: &A,
@@ -334,10 +433,14 @@ pub fn check_v_hess_v_f32_matches_f64<A: Curvature<f32> + ?Sized, B: Curvature<f
     m64.v_hess_v(&x64, &v64, &mut q6).unwrap();
     let name = m64.name();
     tol.assert_all_close(&format!("{name} f32: v_hess_v"), &q, &q6);
-    let (mut g, mut g6) = (vec![0f32; p], vec![0f64; p]);
+    let mut g = vec![0f32; p];
     m32.grad_params_v_hess_v(&x32, &v32, &w32, &mut g).unwrap();
-    m64.grad_params_v_hess_v(&x64, &v64, &w64, &mut g6).unwrap();
-    tol.grown(b).assert_all_close(&format!("{name} f32: grad_params_v_hess_v"), &g, &g6);
+    let d = m64.dim();
+    let want = SumRef::over_rows(b, p, |r, t| {
+        let rows = r * d..(r + 1) * d;
+        m64.grad_params_v_hess_v(&x64[rows.clone()], &v64[rows], &w64[r..r + 1], t).unwrap()
+    });
+    tol.assert_sum_close(&format!("{name} f32: grad_params_v_hess_v"), &g, &want);
 }
 
 /// Checks that an f32 model agrees with its f64 twin (same parameters up to
@@ -364,17 +467,21 @@ pub fn check_f32_matches_f64<A: Trainable<f32> + ?Sized, B: Trainable<f64> + ?Si
     tol.assert_all_close(&format!("{name} f32: energy"), &e, &e6);
     tol.assert_all_close(&format!("{name} f32: score"), &s, &s6);
     tol.assert_all_close(&format!("{name} f32: hess_diag"), &h, &h6);
-    let red = tol.grown(b);
-    let (mut g, mut g6) = (vec![0f32; p], vec![0f64; p]);
+    // The parameter gradients are batch sums: each against the f64 sum of
+    // its per-row terms, relative to their magnitude.
+    let mut g = vec![0f32; p];
+    let row = |r: usize| r * d..(r + 1) * d;
     m32.grad_params_energy(&x32, &w32, &mut g).unwrap();
-    m64.grad_params_energy(&x64, &w64, &mut g6).unwrap();
-    red.assert_all_close(&format!("{name} f32: grad_params_energy"), &g, &g6);
+    let want = SumRef::over_rows(b, p, |r, t| m64.grad_params_energy(&x64[row(r)], &w64[r..r + 1], t).unwrap());
+    tol.assert_sum_close(&format!("{name} f32: grad_params_energy"), &g, &want);
     m32.grad_params_v_dot_grad_x(&x32, &v32, &w32, &mut g).unwrap();
-    m64.grad_params_v_dot_grad_x(&x64, &v64, &w64, &mut g6).unwrap();
-    red.assert_all_close(&format!("{name} f32: grad_params_v_dot_grad_x"), &g, &g6);
+    let want = SumRef::over_rows(b, p, |r, t| {
+        m64.grad_params_v_dot_grad_x(&x64[row(r)], &v64[row(r)], &w64[r..r + 1], t).unwrap()
+    });
+    tol.assert_sum_close(&format!("{name} f32: grad_params_v_dot_grad_x"), &g, &want);
     m32.grad_params_sm(&x32, &w32, &mut g).unwrap();
-    m64.grad_params_sm(&x64, &w64, &mut g6).unwrap();
-    red.assert_all_close(&format!("{name} f32: grad_params_sm"), &g, &g6);
+    let want = SumRef::over_rows(b, p, |r, t| m64.grad_params_sm(&x64[row(r)], &w64[r..r + 1], t).unwrap());
+    tol.assert_sum_close(&format!("{name} f32: grad_params_sm"), &g, &want);
 }
 
 /// Deterministic pseudo-random values in [lo, hi) for tests (a Philox

@@ -32,9 +32,10 @@
 //! compared at `--rows` rows (the first and last eighth of them at the
 //! batch's ends, the rest spread). Tolerances are those of the ebm-kernels
 //! tests: relative 10⁻⁶ plus 10⁻⁶ · max|want|, grown with the reduction
-//! length of one sample (the layer widths, never B); parameter gradients
-//! add the tests' 8√n term for a sum of n nonzero terms, with n the
-//! compared rows (fixed, not B), except NCE's, a sum over all 2B points.
+//! length of one sample (the layer widths, never B); parameter gradients,
+//! sums over samples, are compared with the sum of the f64 per-row terms,
+//! relative to the terms' magnitude Σ|t_b| per entry (`SumRef`), which
+//! bounds the rounding of any summation order whatever B.
 //!
 //! Exit status: 0 when every check passes; 1 when one fails or no adapter
 //! can be opened; 64 for bad arguments.
@@ -44,7 +45,8 @@ use ebm_bench::check::{gather, rows, tol_for, Checker};
 use ebm_bench::MlpShape;
 use ebm_core::mlp::{Activation, Mlp};
 use ebm_core::prelude::*;
-use ebm_core::testing::{normal_vec, uniform_vec, Tolerance};
+use ebm_core::testing::{normal_vec, uniform_vec, SumRef, Tolerance};
+use ebm_core::EbmError;
 use ebm_core::Energy;
 use ebm_kernels::{GpuDevice, GpuEnergy};
 
@@ -177,27 +179,29 @@ fn check(c: &mut Checker, dev: &GpuDevice, shape: MlpShape, b: usize, n_rows: us
     for (&row, &wv) in r.iter().zip(&wr) {
         w32[row] = wv as f32;
     }
-    let sum_term = (8.0 * (n as f64).sqrt()) as usize;
     let grads: [(&str, usize); 3] =
         [("grad_params_energy", red), ("grad_params_v_dot_grad_x", red), ("grad_params_sm", red * (d + 1))];
+    let row = |j: usize| j * d..(j + 1) * d;
     for (name, reduce) in grads {
-        let (mut want, mut got) = (vec![0.0; p], vec![f32::NAN; p]);
-        let res = match name {
-            "grad_params_energy" => {
-                m64.grad_params_energy(&xr, &wr, &mut want).and_then(|_| gpu.grad_params_energy(&x32, &w32, &mut got))
-            }
-            "grad_params_v_dot_grad_x" => m64
-                .grad_params_v_dot_grad_x(&xr, &vr, &wr, &mut want)
-                .and_then(|_| gpu.grad_params_v_dot_grad_x(&x32, &f32v(&v), &w32, &mut got)),
-            _ => m64.grad_params_sm(&xr, &wr, &mut want).and_then(|_| gpu.grad_params_sm(&x32, &w32, &mut got)),
+        let mut got = vec![f32::NAN; p];
+        // The f64 reference: the sum of the compared rows' own terms.
+        let term = |j: usize, g: &mut [f64]| match name {
+            "grad_params_energy" => m64.grad_params_energy(&xr[row(j)], &wr[j..j + 1], g),
+            "grad_params_v_dot_grad_x" => m64.grad_params_v_dot_grad_x(&xr[row(j)], &vr[row(j)], &wr[j..j + 1], g),
+            _ => m64.grad_params_sm(&xr[row(j)], &wr[j..j + 1], g),
         };
+        let res = sum_rows(n, p, term).and_then(|want| {
+            match name {
+                "grad_params_energy" => gpu.grad_params_energy(&x32, &w32, &mut got),
+                "grad_params_v_dot_grad_x" => gpu.grad_params_v_dot_grad_x(&x32, &f32v(&v), &w32, &mut got),
+                _ => gpu.grad_params_sm(&x32, &w32, &mut got),
+            }
+            .map(|_| want)
+        });
         match res {
-            Ok(()) => c.close(
-                &format!("{at} {name} ({n} weighted rows)"),
-                &got,
-                &want,
-                &tol_for(1e-6, reduce + sum_term, &want),
-            ),
+            Ok(want) => {
+                c.close_sum(&format!("{at} {name} ({n} weighted rows)"), &got, &want, 1e-6 * (reduce + 16) as f64)
+            }
             Err(err) => c.error(&format!("{at} {name}"), err),
         }
     }
@@ -303,10 +307,11 @@ fn check_nce(
     let g: Vec<f64> = (0..n).map(|j| -e[j] - cc - lpn[j]).collect();
     let loss = (0..n).map(|j| if j < b { softplus(-g[j]) } else { softplus(g[j]) }).sum::<f64>() / n as f64;
     let w: Vec<f64> = (0..n).map(|j| if j < b { sigmoid(-g[j]) } else { -sigmoid(g[j]) } / n as f64).collect();
-    let mut grad = vec![0.0; m64.num_params()];
-    if let Err(err) = m64.grad_params_energy(&x, &w, &mut grad) {
-        return c.error(&label, err);
-    }
+    let grad =
+        match sum_rows(n, m64.num_params(), |j, g| m64.grad_params_energy(&x[j * d..(j + 1) * d], &w[j..j + 1], g)) {
+            Ok(s) => s,
+            Err(err) => return c.error(&label, err),
+        };
     let mut got = vec![f32::NAN; m64.num_params()];
     let out = match gpu.nce_loss_grad(&f32v(&x), &f32v(&lpn), b, cc, 1, &mut got) {
         Ok(o) => o,
@@ -322,8 +327,23 @@ fn check_nce(
     c.record(t.close(out.loss, loss), &format!("{label}: loss"), &format!("got {:e}, want {loss:e}", out.loss));
     let dc: f64 = w.iter().sum();
     c.record(t.close(out.dloss_dc, dc), &format!("{label}: dL/dc"), &format!("got {:e}, want {dc:e}", out.dloss_dc));
-    let tol = tol_for(1e-6, red + (8.0 * (n as f64).sqrt()) as usize, &grad);
-    c.close(&format!("{label}: grad (sum over all {n} points)"), &got, &grad, &tol);
+    c.close_sum(&format!("{label}: grad (sum over all {n} points)"), &got, &grad, 1e-6 * (red + 16) as f64);
+}
+
+/// Σ_j t_j over `n` rows with its terms' magnitude; `term(j, out)` writes
+/// row j's term (an f64 per-row gradient) or fails.
+fn sum_rows(
+    n: usize,
+    p: usize,
+    mut term: impl FnMut(usize, &mut [f64]) -> Result<(), EbmError>,
+) -> Result<SumRef, EbmError> {
+    let mut s = SumRef::zeros(p);
+    let mut t = vec![0.0; p];
+    for j in 0..n {
+        term(j, &mut t)?;
+        s.add(&t);
+    }
+    Ok(s)
 }
 
 fn main() {

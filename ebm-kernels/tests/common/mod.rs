@@ -45,7 +45,7 @@ pub fn max_abs<T: Copy + Into<f64>>(v: &[T]) -> f64 {
     v.iter().map(|&a| a.into().abs()).fold(0.0, f64::max)
 }
 
-use ebm_core::testing::Tolerance;
+use ebm_core::testing::{SumRef, Tolerance};
 
 /// Which outputs to compare.
 #[derive(Clone, Copy, Debug)]
@@ -135,4 +135,32 @@ pub fn not_on_device(err: &ebm_core::EbmError) -> Option<ebm_kernels::NotOnDevic
         },
         _ => None,
     }
+}
+
+/// The reference of a batch sum Σ_b t_b over `b` rows of d coordinates:
+/// `term(x_b, v_b, w_b, out)` writes row b's term (its θ-gradient with the
+/// one-row weight `w_b`), in f64. `v` may be empty.
+pub fn sum_of_rows(
+    d: usize,
+    p: usize,
+    x: &[f64],
+    v: &[f64],
+    w: &[f64],
+    term: impl Fn(&[f64], &[f64], &[f64], &mut [f64]),
+) -> SumRef {
+    let rows = |r: usize| r * d..(r + 1) * d;
+    SumRef::over_rows(w.len(), p, |r, out| {
+        let vr = if v.is_empty() { &[][..] } else { &v[rows(r)] };
+        term(&x[rows(r)], vr, &w[r..r + 1], out)
+    })
+}
+
+/// Checks a batch sum computed on the device against its per-row reference
+/// with [`SumRef::tolerance`] at `rtol·reduce`: `reduce` is the reduction
+/// length of one sample's term (its f32 rounding relative to the sample's
+/// scale); the sum's own rounding is bounded by the terms' magnitude
+/// Σ_b|t_b|, whatever the order of the adds. Nothing grows with B.
+#[track_caller]
+pub fn assert_sum(what: &str, got: &[f32], want: &SumRef, rtol: f64, reduce: usize) {
+    want.tolerance(rtol * reduce.max(1) as f64).assert_sum_close(what, got, want);
 }
