@@ -51,8 +51,8 @@ impl AnnealedLangevin {
 
     /// NCSN's Algorithm 1 with a noise-conditional score: level i runs
     /// `steps_per_level` ULA steps of size εᵢ = ε·σᵢ/σ_L on `levels[i]`,
-    /// which should model the data law perturbed by N(0, σᵢ²I). Streams as
-    /// in [`Sampler::sample`].
+    /// which should model the data at noise level σᵢ (p_data ∗ N(0, σᵢ²I)
+    /// for a level trained by DSM at σᵢ). Streams as in [`Sampler::sample`].
     ///
     /// Errors: invalid configuration, `levels.len()` ≠ the number of σ, a
     /// level of another dimension, model errors and non-finite chains.
