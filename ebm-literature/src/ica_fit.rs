@@ -14,6 +14,7 @@
 //! [`ica_nll`]), against the NLL of the true model on the same test set.
 //! The mixing matrix is A = I + ½G/√D with G a fixed standard-normal draw.
 
+use crate::stats::MeanSd;
 use crate::table::Table;
 use crate::Size;
 use ebm_core::{rng, EnergyExt, Ica, Source};
@@ -84,7 +85,6 @@ impl IcaConfig {
         };
         match size {
             Size::Full => base,
-            Size::Quick => Self { steps: 300, n_train: 2_000, n_test: 2_000, ..base },
             Size::Tiny => Self {
                 dims: vec![3],
                 n_train: 2_000,
@@ -252,33 +252,47 @@ impl IcaResult {
 
     /// Test NLL and its excess over the truth, one column pair per D.
     pub fn table(&self) -> Table {
-        let mut header = vec!["model".to_string()];
-        for (d, _, _) in &self.reference {
-            header.push(format!("test NLL, D = {d}"));
-            header.push(format!("− true, D = {d}"));
-        }
-        let mut t = Table { header, rows: Vec::new() };
-        let mut truth = vec!["true model".to_string()];
-        let mut init = vec!["(untrained)".to_string()];
-        for &(_, tn, ini) in &self.reference {
-            truth.extend([format!("{tn:.4}"), "0".into()]);
-            init.extend([format!("{ini:.4}"), format!("{:.4}", ini - tn)]);
-        }
-        t.push(truth);
-        t.push(init);
-        for m in METHODS {
-            let mut r = vec![m.to_string()];
-            for &(d, tn, _) in &self.reference {
-                match self.row(m, d) {
-                    Some(row) => {
-                        let mark = if row.error.is_some() { " (stopped)" } else { "" };
-                        r.extend([format!("{:.4}{mark}", row.nll), format!("{:.4}", row.nll - tn)]);
-                    }
-                    None => r.extend(["—".into(), "—".into()]),
-                }
-            }
-            t.push(r);
-        }
-        t
+        table(std::slice::from_ref(self))
     }
+}
+
+/// The excess test NLL over the true model of (method, D), over runs
+/// (seeds; each run has its own true model, data and start).
+pub fn excess(runs: &[IcaResult], method: &str, dim: usize) -> MeanSd {
+    MeanSd::of(runs.iter().filter_map(|r| r.row(method, dim).map(|row| row.nll - r.true_nll(dim))))
+}
+
+/// Test NLL and its excess over the truth, one column pair per D; over
+/// several runs (seeds) each cell is the mean ± sample sd over the runs.
+pub fn table(runs: &[IcaResult]) -> Table {
+    let mut header = vec!["model".to_string()];
+    for (d, _, _) in &runs[0].reference {
+        header.push(format!("test NLL, D = {d}"));
+        header.push(format!("− true, D = {d}"));
+    }
+    let mut t = Table { header, rows: Vec::new() };
+    let mut truth = vec!["true model".to_string()];
+    let mut init = vec!["(untrained)".to_string()];
+    for i in 0..runs[0].reference.len() {
+        let reference = |f: fn(&(usize, f64, f64)) -> f64| MeanSd::of(runs.iter().map(|r| f(&r.reference[i]))).fmt(4);
+        truth.extend([reference(|r| r.1), "0".into()]);
+        init.extend([reference(|r| r.2), reference(|r| r.2 - r.1)]);
+    }
+    t.push(truth);
+    t.push(init);
+    for m in METHODS {
+        let mut r = vec![m.to_string()];
+        for &(d, _, _) in &runs[0].reference {
+            let rows: Vec<&IcaRow> = runs.iter().filter_map(|run| run.row(m, d)).collect();
+            let stopped = rows.iter().filter(|r| r.error.is_some()).count();
+            let mark = match (stopped, runs.len()) {
+                (0, _) => String::new(),
+                (_, 1) => " (stopped)".into(),
+                (k, _) => format!(" ({k} stopped)"),
+            };
+            r.extend([format!("{}{mark}", MeanSd::of(rows.iter().map(|r| r.nll)).fmt(4)), excess(runs, m, d).fmt(4)]);
+        }
+        t.push(r);
+    }
+    t
 }

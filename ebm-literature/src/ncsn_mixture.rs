@@ -6,12 +6,20 @@
 //!   by a region of vanishing density, so each chain stays in the basin it
 //!   starts in and the mode weights follow the initialisation (≈ ½ / ½), not
 //!   the data.
-//! - Annealed Langevin, noise-conditional ([`AnnealedLangevin::sample_conditional`]):
-//!   level σᵢ runs on the exact score of p_data ∗ N(0, σᵢ²I), the mixture
-//!   with covariances (1 + σᵢ²)I and the same weights; at large σ the two
-//!   components overlap and chains are shared out by weight. This is the
-//!   *convolved* variant; NCSN's toy code instead uses the level scores of
-//!   N(μₖ, σᵢ²I), so the two differ most at the last, small σ levels.
+//! - Annealed Langevin, noise-conditional ([`AnnealedLangevin::sample_conditional`]),
+//!   in two variants that differ only in the law whose score level σᵢ uses
+//!   (same weights 0.8 / 0.2, same means):
+//!   - *convolved* ([`perturbed_mixture`]): p_data ∗ N(0, σᵢ²I), the mixture
+//!     with covariances (1 + σᵢ²)I, the law DSM at σᵢ fits (seed eq 13), so
+//!     the one a trained noise-conditional model approximates; its last level
+//!     σ_L = 1 has covariance 2I, so the final samples are spread wider than
+//!     the data;
+//!   - *NCSN's toy* ([`ncsn_level_mixture`]): the mixture of N(μₖ, σᵢ²I), the
+//!     level scores of NCSN's toy code; its last level σ_L = 1 is p_data
+//!     itself.
+//!
+//!   At large σ the two components overlap in both, and chains are shared
+//!   out by weight before the levels separate.
 //! - Step-size annealing on the clean score ([`AnnealedLangevin`]'s
 //!   [`ebm_estimators::Sampler`] form, for contrast): large steps on the clean
 //!   energy, with the largest step kept stable (ε₁²/2 = 1 on a unit-precision
@@ -21,6 +29,7 @@
 //! weight of a mode is its count over the count near either mode.
 
 use crate::ncsn_trained::{self, TrainedConfig};
+use crate::stats::MeanSd;
 use crate::table::Table;
 use crate::Size;
 use ebm_core::{rng, Covariance, GaussianMixture};
@@ -56,7 +65,8 @@ pub struct MixtureConfig {
 }
 
 impl MixtureConfig {
-    /// The configuration of a given size (Full and Quick are NCSN's numbers).
+    /// The configuration of a given size (Full has NCSN's sampler numbers;
+    /// Tiny shortens the chains and trains a smaller model).
     pub fn of(size: Size) -> Self {
         let base = Self {
             n: 1280,
@@ -73,10 +83,13 @@ impl MixtureConfig {
         };
         match size {
             Size::Full => base,
-            Size::Quick => {
-                Self { trained: Some(TrainedConfig { steps: 300, ..base.trained.clone().expect("set above") }), ..base }
-            }
-            Size::Tiny => Self { n: 1000, plain_steps: 300, steps_per_level: 50, trained: None, ..base },
+            Size::Tiny => Self {
+                n: 1000,
+                plain_steps: 300,
+                steps_per_level: 50,
+                trained: Some(TrainedConfig { n_train: 2_000, hidden: vec![32, 32], steps: 400, batch: 128, lr: 1e-2 }),
+                ..base
+            },
         }
     }
 }
@@ -86,13 +99,25 @@ pub const TRUE_WEIGHTS: [f64; 2] = [0.8, 0.2];
 /// The mode centres, (5, 5) and (−5, −5).
 pub const MODES: [[f64; 2]; 2] = [[5.0, 5.0], [-5.0, -5.0]];
 
-/// p_data ∗ N(0, σ²I) as a [`GaussianMixture`] (σ = 0: the data law).
-pub fn perturbed_mixture(sigma: f64) -> Result<GaussianMixture<f64>> {
-    let log_l = -0.5 * (1.0 + sigma * sigma).ln();
+/// The data's two components with covariance std²·I, weights 0.8 / 0.2.
+fn mixture_with_std(std: f64) -> Result<GaussianMixture<f64>> {
+    // Diagonal precision factors: log lₖᵢ = −log std.
     let mut p = vec![TRUE_WEIGHTS[0].ln(), TRUE_WEIGHTS[1].ln()];
     p.extend(MODES.iter().flatten());
-    p.extend([log_l; 4]);
+    p.extend([-std.ln(); 4]);
     Ok(GaussianMixture::new(2, 2, Covariance::Diagonal, p)?)
+}
+
+/// The convolved level law p_data ∗ N(0, σ²I): components N(μₖ, (1 + σ²)I)
+/// (σ = 0: the data law).
+pub fn perturbed_mixture(sigma: f64) -> Result<GaussianMixture<f64>> {
+    mixture_with_std((1.0 + sigma * sigma).sqrt())
+}
+
+/// NCSN's toy level law: components N(μₖ, σ²I), the same weights (σ = 1:
+/// the data law).
+pub fn ncsn_level_mixture(sigma: f64) -> Result<GaussianMixture<f64>> {
+    mixture_with_std(sigma)
 }
 
 /// Where a sampler's chains ended up.
@@ -141,14 +166,19 @@ pub struct MixtureResult {
     pub config: MixtureConfig,
     /// Plain Langevin on the clean score.
     pub plain: ModeCounts,
-    /// Noise-conditional annealed Langevin (NCSN).
+    /// Noise-conditional annealed Langevin on the convolved level scores
+    /// ([`perturbed_mixture`]).
     pub annealed: ModeCounts,
+    /// Noise-conditional annealed Langevin on NCSN's toy level scores
+    /// ([`ncsn_level_mixture`]).
+    pub annealed_ncsn: ModeCounts,
     /// Step-size annealing on the clean score.
     pub step_annealed: ModeCounts,
     /// The σ schedule of the step-size annealing.
     pub step_sigmas: (f64, f64),
-    /// With the trained noise-conditional model: (plain Langevin on its
-    /// smallest-σ level, annealed Langevin over all levels).
+    /// With the trained noise-conditional model (DSM fits the convolved
+    /// levels): (plain Langevin on its smallest-σ level, annealed Langevin
+    /// over all levels).
     pub trained: Option<(ModeCounts, ModeCounts)>,
 }
 
@@ -169,6 +199,10 @@ pub fn run(cfg: &MixtureConfig) -> Result<MixtureResult> {
     let refs: Vec<&GaussianMixture<f64>> = levels.iter().collect();
     let mut annealed = x0.clone();
     anneal.sample_conditional(&refs, &mut annealed, key, 0)?;
+    let ncsn_levels = anneal.sigmas.iter().map(|&s| ncsn_level_mixture(s)).collect::<Result<Vec<_>>>()?;
+    let ncsn_refs: Vec<&GaussianMixture<f64>> = ncsn_levels.iter().collect();
+    let mut annealed_ncsn = x0.clone();
+    anneal.sample_conditional(&ncsn_refs, &mut annealed_ncsn, key, 0)?;
 
     // Largest step ε₁ = √2 (ε₁²/2 = 1: one step lands on the well's centre
     // plus noise), so σ_max/σ_min = √2/ε.
@@ -194,35 +228,57 @@ pub fn run(cfg: &MixtureConfig) -> Result<MixtureResult> {
         config: cfg.clone(),
         plain: ModeCounts::of(&plain, cfg.radius),
         annealed: ModeCounts::of(&annealed, cfg.radius),
+        annealed_ncsn: ModeCounts::of(&annealed_ncsn, cfg.radius),
         step_annealed: ModeCounts::of(&step_annealed, cfg.radius),
         step_sigmas,
         trained,
     })
 }
 
+/// The table's sampler labels, in row order (the last two only with a
+/// trained model).
+pub const SAMPLERS: [&str; 6] = [
+    "plain Langevin, true score",
+    "annealed Langevin, true convolved level scores p_data ∗ N(0, σᵢ²I)",
+    "annealed Langevin, true NCSN-toy level scores Σₖ πₖN(μₖ, σᵢ²I)",
+    "annealed step size, true clean score",
+    "plain Langevin, trained model at σ_L",
+    "annealed Langevin, trained noise-conditional model (convolved levels)",
+];
+
 impl MixtureResult {
+    /// The samplers' counts in [`SAMPLERS`] order.
+    pub fn rows(&self) -> Vec<&ModeCounts> {
+        let mut rows = vec![&self.plain, &self.annealed, &self.annealed_ncsn, &self.step_annealed];
+        if let Some((p, a)) = &self.trained {
+            rows.extend([p, a]);
+        }
+        rows
+    }
+
     /// One row per sampler: weights, error against 0.8, stray fraction.
     pub fn table(&self) -> Table {
-        let mut t =
-            Table::new(&["sampler", "weight of (5, 5)", "weight of (−5, −5)", "error vs 0.8", "near neither mode"]);
-        let mut rows = vec![
-            ("plain Langevin, true score", &self.plain),
-            ("annealed Langevin, true perturbed scores (NCSN)", &self.annealed),
-            ("annealed step size, true clean score", &self.step_annealed),
-        ];
-        if let Some((p, a)) = &self.trained {
-            rows.push(("plain Langevin, trained model at σ_L", p));
-            rows.push(("annealed Langevin, trained noise-conditional model", a));
-        }
-        for (name, c) in rows {
-            t.push(vec![
-                name.to_string(),
-                format!("{:.3}", c.weight(0)),
-                format!("{:.3}", c.weight(1)),
-                format!("{:.3}", c.weight_error()),
-                format!("{:.1} %", 100.0 * c.stray()),
-            ]);
-        }
-        t
+        table(std::slice::from_ref(self))
     }
+}
+
+/// One row per sampler over runs with different seeds (the same
+/// configuration otherwise): each cell the mean ± sample sd over the runs
+/// (the value alone for one run).
+pub fn table(runs: &[MixtureResult]) -> Table {
+    let mut t =
+        Table::new(&["sampler", "weight of (5, 5)", "weight of (−5, −5)", "error vs 0.8", "near neither mode (%)"]);
+    let per_run: Vec<Vec<&ModeCounts>> = runs.iter().map(MixtureResult::rows).collect();
+    let n_rows = per_run.iter().map(Vec::len).min().unwrap_or(0);
+    for (i, name) in SAMPLERS.iter().enumerate().take(n_rows) {
+        let cell = |f: &dyn Fn(&ModeCounts) -> f64, prec| MeanSd::of(per_run.iter().map(|r| f(r[i]))).fmt(prec);
+        t.push(vec![
+            name.to_string(),
+            cell(&|c| c.weight(0), 3),
+            cell(&|c| c.weight(1), 3),
+            cell(&|c| c.weight_error(), 3),
+            cell(&|c| 100.0 * c.stray(), 1),
+        ]);
+    }
+    t
 }

@@ -1,7 +1,8 @@
 //! NCSN's toy mixture with a *trained* noise-conditional score: one MLP
 //! energy per noise level σᵢ, each fitted by DSM (seed eq 13) at σᵢ to the
 //! mixture's samples, then sampled by annealed Langevin exactly as
-//! [`super::ncsn_mixture`] does with the true perturbed scores.
+//! [`super::ncsn_mixture`] does with the true convolved level scores
+//! p_data ∗ N(0, σᵢ²I), the laws that DSM at σᵢ fits.
 //!
 //! # Rescaled levels
 //!
