@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 pub const EXIT_TIMEOUT: i32 = 1;
 
 /// The tag of the arrival notices of a timed all-gather (see [`MpiComm`]).
-pub const ARRIVED: mpi::Tag = 7001;
+const ARRIVED: mpi::Tag = 7001;
 
 /// The world communicator of an MPI job started by `mpirun`.
 ///
@@ -27,7 +27,7 @@ pub const ARRIVED: mpi::Tag = 7001;
 /// job (`MPI_Abort`, exit code [`EXIT_TIMEOUT`]).
 ///
 /// To know who did not arrive, every rank entering exchange n of a timed
-/// all-gather sends a one-value notice (n, tag [`ARRIVED`]) to every other
+/// all-gather sends a one-value notice (n, a tag of its own) to every other
 /// rank and posts the receives of theirs; the notices of one pair of ranks
 /// arrive in order, so the receive posted at exchange n matches the other
 /// rank's notice of exchange n. On a timeout the ranks whose notice has
