@@ -83,9 +83,10 @@ impl Estimator<f32> for Plain {
     }
 }
 
-/// The parameters [θ, aux] and the estimator's saved state (flat) after
-/// `steps` steps on rank `comm.rank()`, or the error that stopped it.
-type Outcome = Result<(Vec<f32>, Vec<f64>)>;
+/// The parameters [θ, aux], the estimator's saved state (flat) and the
+/// losses after `steps` steps on rank `comm.rank()`, or the error that
+/// stopped it.
+type Outcome = Result<(Vec<f32>, Vec<f64>, Vec<f64>)>;
 
 fn train(name: &str, data: &Dataset<f32>, comm: &dyn Communicator, steps: usize) -> Outcome {
     // An MLP; a Gaussian on data with an outlier (its score, and so its
@@ -97,10 +98,10 @@ fn train(name: &str, data: &Dataset<f32>, comm: &dyn Communicator, steps: usize)
     };
     let cfg = TrainConfig { batch_size: 10, steps, seed: 5, ..Default::default() };
     let mut tr = Trainer::new(estimator(name, data), Adam::new(0.02), cfg);
-    tr.fit_on(comm, &mut *model, data, None, |_| Control::Continue)?;
+    let report = tr.fit_on(comm, &mut *model, data, None, |_| Control::Continue)?;
     let mut p = model.params().to_vec();
     p.extend_from_slice(tr.estimator.aux_params());
-    Ok((p, tr.estimator.save_state().into_iter().flat_map(|(_, v)| v).collect()))
+    Ok((p, tr.estimator.save_state().into_iter().flat_map(|(_, v)| v).collect(), report.losses))
 }
 
 /// Every rank's outcome for N ranks as threads.
@@ -126,14 +127,18 @@ fn rel_diff<A: Copy + Into<f64>>(a: &[A], b: &[A]) -> f64 {
     }
 }
 
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
 /// N ranks (threads) against one process: every replica holds the same
 /// bits (parameters and estimator state), within 1e-6 relative of one
 /// process's.
 fn matches_one_process(names: &[&'static str]) {
     let data = data();
     for &name in names {
-        let (plain, plain_state) = train(name, &data, &Local, 6).unwrap();
-        let (start, start_state) = train(name, &data, &Local, 0).unwrap();
+        let (plain, plain_state, plain_losses) = train(name, &data, &Local, 6).unwrap();
+        let (start, start_state, _) = train(name, &data, &Local, 0).unwrap();
         assert!(rel_diff(&plain, &start) > 1e-3, "{name}: training moved the parameters");
         // (PCD's buffer is empty before the first step; LSD's critic leads its state.)
         let n = plain_state.len().min(start_state.len());
@@ -151,6 +156,11 @@ fn matches_one_process(names: &[&'static str]) {
             assert!(e <= 1e-6, "{name}, {n} ranks: relative difference {e:e} from one process");
             let e = rel_diff(&out[0].1, &plain_state);
             assert!(e <= 1e-6, "{name}, {n} ranks: estimator state {e:e} from one process");
+            // (Improved CD's KL value depends on noise its gradient does
+            // not.) Relative to max(‖losses‖, 1): a contrastive loss is a
+            // difference of O(1) means that cancels to ~1e-3.
+            let e = rel_diff(&out[0].2, &plain_losses) * norm(&plain_losses).min(1.0);
+            assert!(e <= 1e-6, "{name}, {n} ranks: losses {e:e} from one process");
         }
     }
 }
