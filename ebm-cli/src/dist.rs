@@ -18,15 +18,20 @@
 //! - A rank that dies takes the job down: `mpirun` stops the others and
 //!   names the rank that died. A rank that hangs: the others wait at most
 //!   `--collective-timeout` seconds (default 300) in a step's exchange, then
-//!   one of them aborts the job, naming itself and the exchange. Either
+//!   one of them aborts the job, naming itself, the exchange and the ranks
+//!   that did not reach it (`ebm_dist::MpiComm`). Either
 //!   way what is on disk is the last commit, which `--resume` continues.
 //! - Ctrl-C goes to `mpirun`, which terminates the ranks: there is no final
 //!   commit as in a one-process run, and `--resume` continues from the last
 //!   periodic one.
-//! - Estimators: `esm`, `dsm`, `ssm`, `ssm-vr` and `nce` (NCE's log Z is a
-//!   trainable parameter, reduced with θ). `cd`, `icd`, `pcd` and `lsd` are
-//!   refused before anything is written (their chains, replay buffer or
-//!   critic are not split yet).
+//! - Every estimator: `esm`, `dsm`, `ssm`, `ssm-vr`, `nce` (its log Z is a
+//!   trainable parameter, reduced with θ), `cd` and `icd` (rank r's chains
+//!   start at its rows and draw the noise of their global indices; the KL
+//!   term is per sample), `pcd` (every rank holds the whole replay buffer;
+//!   each advances the chains of its rows and the advanced chains are
+//!   all-gathered, so every copy stays the single-process buffer) and `lsd`
+//!   (the critic's gradient is reduced like θ's at each critic step, so
+//!   every rank holds the same critic). See `docs/scale.md`.
 //!
 //! - `--backend gpu`: rank r uses the adapter `#l` (`EBM_ADAPTER`), l its
 //!   local rank on its host (`OMPI_COMM_WORLD_LOCAL_RANK`,
@@ -81,15 +86,4 @@ fn local_rank() -> Option<usize> {
 #[cfg(not(feature = "mpi"))]
 fn mpi_world(_timeout: std::time::Duration) -> Result<Box<dyn Communicator>> {
     Err(CliError::NoMpi)
-}
-
-/// Refuses an estimator that cannot split its batch when `comm` has more
-/// than one rank (before anything is written).
-pub fn check_estimator(name: &str, data_parallel: bool, comm: &dyn Communicator) -> Result<()> {
-    if comm.size() > 1 && !data_parallel {
-        return Err(CliError::Usage(format!(
-            "--estimator {name} does not support --distributed yet (use esm, dsm, ssm, ssm-vr or nce, or one process)"
-        )));
-    }
-    Ok(())
 }

@@ -90,7 +90,7 @@ use crate::error::{usage, CliError, Result};
 use crate::model::{DynModel, Model, ModelSpec};
 use crate::standardize::{Standardize, Standardized};
 use crate::state::TrainState;
-use crate::{atomic, data, dist, estimators, interrupt, memory, metrics, plot, resume, run_dir, sample, state};
+use crate::{atomic, data, estimators, interrupt, memory, metrics, plot, resume, run_dir, sample, state};
 use ebm_dist::{Communicator, Timed};
 use ebm_estimators::seeds::derive_seed;
 use ebm_estimators::{Control, Dataset, EstError, Estimator, Optimizer, Resumable, TrainConfig, Trainer};
@@ -307,7 +307,6 @@ pub fn run_on(req: Request, comm: &dyn Communicator) -> Result<RunMetrics> {
         Ok(t)
     };
     let mut trainer = fresh()?;
-    dist::check_estimator(&s.estimator, trainer.estimator.data_parallel(), comm)?;
     let mut history = None;
     if let Some(st) = st0 {
         match restore_state(&mut trainer, energy.as_ref(), &out.join(state::FILE_NAME), &st) {

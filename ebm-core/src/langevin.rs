@@ -17,6 +17,13 @@
 //! coordinate i as [`rng::normal`]`(seed, stream = k, index = b·d + i)`, and
 //! MALA's accept uniform for chain b as
 //! [`rng::uniform`]`(seed, stream = k | 2⁶³, index = b)`.
+//!
+//! b is the chain's **global** index: [`NoiseAt::first_chain`] (o) plus its
+//! row in the batch, b = o + row. A batch that is a share of a larger
+//! population of chains (rank r of a data-parallel run holding the chains
+//! o, o + 1, …) then draws each chain's noise exactly as the whole batch
+//! would. With o = 0 (every call without `_at`) the index is the row, the
+//! addressing the GPU kernels share.
 
 use crate::energy::{Chains, Energy, EnergyExt, PerSample};
 use crate::error::{EbmError, Result};
@@ -27,6 +34,36 @@ use rayon::prelude::*;
 /// The stream of MALA's accept uniforms at step `k`.
 pub const fn accept_stream(k: u64) -> u64 {
     k | (1 << 63)
+}
+
+/// Where a Langevin call's noise comes from: the Philox key `seed`, the
+/// stream of its first step `first_step`, and the global index
+/// `first_chain` of the batch's first chain (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NoiseAt {
+    /// The Philox key.
+    pub seed: u64,
+    /// The stream of the call's first step (step k uses `first_step + k`).
+    pub first_step: u64,
+    /// The global index of the batch's first chain (0 for a whole batch).
+    pub first_chain: u64,
+}
+
+impl NoiseAt {
+    /// The noise of a whole batch: chains counted from 0.
+    pub const fn new(seed: u64, first_step: u64) -> Self {
+        Self { seed, first_step, first_chain: 0 }
+    }
+
+    /// The same noise for a batch whose first chain is global chain `first_chain`.
+    pub const fn from_chain(self, first_chain: u64) -> Self {
+        Self { first_chain, ..self }
+    }
+
+    /// The Philox index of coordinate 0 of the batch's row `row` (d coordinates per chain).
+    pub(crate) fn row_index(&self, row: usize, d: usize) -> u64 {
+        (self.first_chain + row as u64) * d as u64
+    }
 }
 
 pub(crate) fn check_step<T: Real>(eps: T) -> Result<()> {
@@ -53,11 +90,23 @@ pub fn ula<T: Real, E: Energy<T> + ?Sized>(
 /// [`ula`] on checked chains (the default of [`crate::Langevin::ula`]).
 pub fn ula_chains<T: Real, E: Energy<T> + ?Sized>(
     model: &E,
-    mut x: Chains<'_, T>,
+    x: Chains<'_, T>,
     eps: T,
     steps: usize,
     seed: u64,
     first_step: u64,
+) -> Result<()> {
+    ula_chains_at(model, x, eps, steps, NoiseAt::new(seed, first_step))
+}
+
+/// [`ula_chains`] with the noise of global chains `at.first_chain..` (the
+/// default of [`crate::Langevin::ula_at`]).
+pub fn ula_chains_at<T: Real, E: Energy<T> + ?Sized>(
+    model: &E,
+    mut x: Chains<'_, T>,
+    eps: T,
+    steps: usize,
+    at: NoiseAt,
 ) -> Result<()> {
     let (b, d) = (x.rows(), x.dim());
     check_step(eps)?;
@@ -66,10 +115,10 @@ pub fn ula_chains<T: Real, E: Energy<T> + ?Sized>(
     let mut s = vec![T::zero(); b * d];
     for k in 0..steps as u64 {
         model.energy_score(&x, &mut e, &mut s)?;
-        let stream = first_step + k;
+        let stream = at.first_step + k;
         x.par_chunks_mut(d).zip(s.par_chunks(d)).enumerate().for_each(|(chain, (xr, sr))| {
             let mut z = vec![T::zero(); d];
-            rng::fill_normal(seed, stream, (chain * d) as u64, &mut z);
+            rng::fill_normal(at.seed, stream, at.row_index(chain, d), &mut z);
             for i in 0..d {
                 xr[i] += half_eps2 * sr[i] + eps * z[i];
             }
@@ -99,11 +148,24 @@ pub fn mala<T: Real, E: Energy<T> + ?Sized>(
 /// [`mala`] on checked chains (the default of [`crate::Langevin::mala`]).
 pub fn mala_chains<T: Real, E: Energy<T> + ?Sized>(
     model: &E,
-    mut x: Chains<'_, T>,
+    x: Chains<'_, T>,
     eps: T,
     steps: usize,
     seed: u64,
     first_step: u64,
+    accepts: PerSample<'_, u32>,
+) -> Result<f64> {
+    mala_chains_at(model, x, eps, steps, NoiseAt::new(seed, first_step), accepts)
+}
+
+/// [`mala_chains`] with the noise of global chains `at.first_chain..` (the
+/// default of [`crate::Langevin::mala_at`]).
+pub fn mala_chains_at<T: Real, E: Energy<T> + ?Sized>(
+    model: &E,
+    mut x: Chains<'_, T>,
+    eps: T,
+    steps: usize,
+    at: NoiseAt,
     mut accepts: PerSample<'_, u32>,
 ) -> Result<f64> {
     let (b, d) = (x.rows(), x.dim());
@@ -117,10 +179,10 @@ pub fn mala_chains<T: Real, E: Energy<T> + ?Sized>(
     let mut total = 0u64;
     model.energy_score(&x, &mut e, &mut s)?;
     for k in 0..steps as u64 {
-        let stream = first_step + k;
+        let stream = at.first_step + k;
         xp.par_chunks_mut(d).zip(x.par_chunks(d).zip(s.par_chunks(d))).enumerate().for_each(
             |(chain, (pr, (xr, sr)))| {
-                rng::fill_normal(seed, stream, (chain * d) as u64, pr);
+                rng::fill_normal(at.seed, stream, at.row_index(chain, d), pr);
                 for i in 0..d {
                     pr[i] = xr[i] + half_eps2 * sr[i] + eps * pr[i];
                 }
@@ -140,7 +202,7 @@ pub fn mala_chains<T: Real, E: Energy<T> + ?Sized>(
                 bwd += c * c;
             }
             let log_alpha = e[chain] - ep[chain] + (fwd - bwd) * inv_2eps2;
-            let u = T::from_f64(rng::uniform(seed, accept_stream(stream), chain as u64) as f64);
+            let u = T::from_f64(rng::uniform(at.seed, accept_stream(stream), at.first_chain + chain as u64) as f64);
             if u.ln() < log_alpha {
                 accepted += 1;
                 accepts[chain] += 1;
@@ -152,4 +214,42 @@ pub fn mala_chains<T: Real, E: Energy<T> + ?Sized>(
         total += accepted;
     }
     Ok(if steps == 0 { 0.0 } else { total as f64 / (steps * b) as f64 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::energy::Langevin;
+    use crate::mlp::{Activation, Mlp};
+    use crate::{EnergyExt, Gaussian};
+
+    /// A share of a batch (its rows o..B, noise from global chain o) moves
+    /// exactly as those rows of the whole batch, in ULA and MALA, on the
+    /// reference (a Gaussian) and on the MLP's fused ULA; and `_at` with
+    /// o = 0 is the plain call.
+    #[test]
+    fn a_share_of_the_chains_draws_the_noise_of_its_global_rows() {
+        fn check<M: Langevin<f64>>(m: &M, label: &str) -> Vec<u32> {
+            let (b, d, o) = (7, m.dim(), 3);
+            let x0 = crate::testing::normal_vec(4, b * d);
+            let at = NoiseAt::new(11, 2);
+            let (mut whole, mut share) = (x0.clone(), x0[o * d..].to_vec());
+            m.langevin_ula(&mut whole, 0.3, 3, at.seed, at.first_step).unwrap();
+            m.langevin_ula_at(&mut share, 0.3, 3, at.from_chain(o as u64)).unwrap();
+            assert_eq!(share, whole[o * d..], "{label}: ULA");
+            let mut zero = x0.clone();
+            m.langevin_ula_at(&mut zero, 0.3, 3, at).unwrap();
+            assert_eq!(zero, whole, "{label}: ULA at chain 0");
+            let (mut whole, mut share) = (x0.clone(), x0[o * d..].to_vec());
+            let (mut aw, mut a_s) = (vec![0u32; b], vec![0u32; b - o]);
+            m.langevin_mala(&mut whole, 0.9, 4, at.seed, at.first_step, &mut aw).unwrap();
+            m.langevin_mala_at(&mut share, 0.9, 4, at.from_chain(o as u64), &mut a_s).unwrap();
+            assert_eq!(share, whole[o * d..], "{label}: MALA");
+            assert_eq!(a_s, aw[o..], "{label}: MALA accepts");
+            aw
+        }
+        let aw = check(&Gaussian::<f64>::init(3, 1).unwrap(), "gaussian");
+        assert!(aw.iter().any(|&a| a > 0) && aw.iter().any(|&a| a < 4), "{aw:?}: accepts and rejects");
+        check(&Mlp::<f64>::init(3, &[8], Activation::Tanh, 2).unwrap(), "mlp");
+    }
 }

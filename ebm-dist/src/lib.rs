@@ -10,7 +10,9 @@
 //!
 //! Every estimator the data-parallel loop accepts has a loss that is a mean
 //! over the B samples of the global batch, L = (1/B) Σᵦ ℓᵦ, with ℓᵦ a
-//! function of θ, of sample b and of the noise drawn *for sample b*, so
+//! function of θ, of sample b, of the noise drawn *for sample b* and of
+//! estimator state every rank holds identically (PCD's replay buffer,
+//! LSD's critic, kept so by exchanges of their own), so
 //! ∇L = (1/B) Σᵦ ∇ℓᵦ. Rank r of N takes the contiguous rows [loᵣ, hiᵣ) of
 //! the batch ([`share`]: loᵣ = ⌊rB/N⌋), with bᵣ = hiᵣ − loᵣ rows, and
 //! computes its local mean Lᵣ = (1/bᵣ) Σ_{b∈[loᵣ,hiᵣ)} ℓᵦ and gradient ∇Lᵣ.
@@ -51,7 +53,8 @@
 //!   system's MPI (Open MPI on Debian). A rank that dies takes the job down:
 //!   Open MPI's default error handler is fatal and `mpirun` kills the other
 //!   ranks and names the one that died. A rank that hangs is caught by
-//!   `MpiComm::with_timeout`: the others abort the job after the limit.
+//!   `MpiComm::with_timeout`: the others abort the job after the limit,
+//!   naming the ranks that did not reach the exchange.
 //!
 //! ```
 //! use ebm_dist::{share, Communicator, Local};

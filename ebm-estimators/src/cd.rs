@@ -9,6 +9,10 @@
 //! term (I) of eq 5; [`CD::with_kl`](Cd::with_kl) adds it back in the form of
 //! improved CD ([`crate::icd`]).
 //!
+//! Data-parallel: rank r's chains start at its rows of the batch and draw
+//! the noise of their global indices ([`Sampler::sample_at`]); the loss is
+//! a per-sample mean ([`crate::ml`]), so CD needs no exchange of its own.
+//!
 //! The sampler (its step count is k) is any [`Sampler`]: use
 //! [`crate::samplers::Mala`] for a CD fixed point that is exactly the data
 //! law when the model matches it, [`crate::samplers::Ula`] for seed eq 14.
@@ -75,6 +79,10 @@ impl<T: Real, S: Send> EstimatorBase<T> for Cd<T, S> {
         } else {
             "cd"
         }
+    }
+
+    fn data_parallel(&self) -> bool {
+        true
     }
 }
 

@@ -54,6 +54,7 @@
 //! ```
 
 use crate::error::{EstError, Result};
+use crate::parallel::{Communicator, Local};
 use crate::samplers::SamplerStats;
 use crate::seeds::derive_seed;
 use crate::state::Resumable;
@@ -93,6 +94,25 @@ impl StepCtx {
     /// The Philox key of purpose `tag` (see [`crate::seeds::tags`]) at this step.
     pub fn key(&self, tag: u64) -> u64 {
         derive_seed(self.seed, tag, self.step)
+    }
+}
+
+/// This process's place in a data-parallel step ([`crate::parallel`]):
+/// the ranks that share the global batch and its size B. Rank r holds the
+/// rows [`crate::parallel::share`]`(B, r, N)`, the first of which is
+/// [`StepCtx::first`].
+#[derive(Debug, Clone, Copy)]
+pub struct Shard<'a> {
+    /// The ranks computing the step together.
+    pub comm: &'a dyn Communicator,
+    /// The global batch size B (every rank's rows together).
+    pub batch: usize,
+}
+
+impl Shard<'static> {
+    /// The whole batch of `batch` rows on one process.
+    pub fn whole(batch: usize) -> Self {
+        Shard { comm: &Local, batch }
     }
 }
 
@@ -138,9 +158,10 @@ pub trait EstimatorBase<T: Real>: Resumable + Send {
 
     /// Whether the batch may be split across processes (data-parallel
     /// training): the loss is a mean over samples of terms ℓᵦ that depend
-    /// only on θ, sample b and noise addressed by b's global index
-    /// ([`StepCtx::first`]), and nothing carries over between steps besides
-    /// the trainable parameters. False by default.
+    /// only on θ, sample b, noise addressed by b's global index
+    /// ([`StepCtx::first`]) and state every rank holds identically, and
+    /// [`Estimator::prepare_shard`] keeps that state identical (PCD's
+    /// buffer, LSD's critic). False by default.
     fn data_parallel(&self) -> bool {
         false
     }
@@ -172,6 +193,21 @@ pub trait Estimator<T: Real, M: ?Sized = dyn Model<T>>: EstimatorBase<T> {
     /// alone).
     fn eval_loss(&self, model: &M, x: &[T], ctx: StepCtx) -> Result<f64>;
 
+    /// [`Estimator::prepare`] as one rank of a data-parallel step: `x` is
+    /// this rank's rows of a global batch of `shard.batch` rows, the first
+    /// being global sample `ctx.first`. An estimator whose state is shared
+    /// by every rank (PCD's buffer, LSD's critic) exchanges what it needs
+    /// through `shard.comm` so that every rank's state stays identical, and
+    /// calls the same collectives on every rank even when its own share
+    /// fails (see [`crate::parallel`]); a rank may hold no row (B < N).
+    /// The default is `prepare` (nothing on an empty share).
+    fn prepare_shard(&mut self, model: &M, x: &[T], ctx: StepCtx, _shard: Shard<'_>) -> Result<StepInfo> {
+        if x.is_empty() {
+            return Ok(StepInfo::default());
+        }
+        self.prepare(model, x, ctx)
+    }
+
     /// `prepare` then `loss_grad`.
     fn step(&mut self, model: &M, x: &[T], ctx: StepCtx, grad: &mut [T]) -> Result<(f64, StepInfo)> {
         let info = self.prepare(model, x, ctx)?;
@@ -201,6 +237,9 @@ impl<T: Real, E: EstimatorBase<T> + ?Sized> EstimatorBase<T> for Box<E> {
 impl<T: Real, M: ?Sized, E: Estimator<T, M> + ?Sized> Estimator<T, M> for Box<E> {
     fn prepare(&mut self, model: &M, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
         (**self).prepare(model, x, ctx)
+    }
+    fn prepare_shard(&mut self, model: &M, x: &[T], ctx: StepCtx, shard: Shard<'_>) -> Result<StepInfo> {
+        (**self).prepare_shard(model, x, ctx, shard)
     }
     fn loss(&self, model: &M, x: &[T]) -> Result<f64> {
         (**self).loss(model, x)

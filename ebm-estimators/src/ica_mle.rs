@@ -15,6 +15,10 @@
 //! and so is its gradient: the positive phase of eq 2 plus
 //! ∇_W log Z = −W⁻ᵀ, which replaces the negative phase's model samples.
 //! Student-t experts have no closed-form c_g in this crate and are refused.
+//!
+//! Data-parallel: L is a per-sample mean plus a term of W alone, and the
+//! ranks' weights bᵣ/B sum to 1, so (1/B) Σᵣ bᵣ Lᵣ = L with no noise and no
+//! state: the batch splits as it is.
 
 use crate::error::{config, Result};
 use crate::estimator::{batch_size, check_grad, prepared, to_f64, Estimator, EstimatorBase, StepCtx, StepInfo};
@@ -102,6 +106,10 @@ impl crate::state::Resumable for IcaMle {}
 impl<T: Real> EstimatorBase<T> for IcaMle {
     fn name(&self) -> &'static str {
         "ica-mle"
+    }
+
+    fn data_parallel(&self) -> bool {
+        true
     }
 }
 

@@ -15,6 +15,13 @@
 //! L_KL(θ) = (1/B) Σᵦ E_θ̄(x′ᵦ(θ))   (the entropy term of the paper is not
 //! included).
 //!
+//! L_KL is a mean of per-sample terms: sample b's term depends on θ, its own
+//! chain and its own noise only (Du et al.'s entropy term, a
+//! nearest-neighbour estimate *across* the batch, is the part that would
+//! couple samples, and it is left out). So data-parallel training splits it
+//! like any per-sample loss, with no exchange between ranks: rank r's
+//! chains draw the noise of their global indices ([`last_step_at`]).
+//!
 //! By the chain rule, with vᵦ = ∇ₓE_θ̄(x′ᵦ) (a constant in θ),
 //!
 //! ∇_θ L_KL = (1/B) Σᵦ (∂x′ᵦ/∂θ)ᵀ vᵦ = −(ε²/2)(1/B) Σᵦ ∇_θ [vᵦᵀ ∇ₓE_θ(xᵦ)],
@@ -27,9 +34,11 @@
 //! The last step runs through [`EnergyExt::langevin_ula`] (so the model's
 //! [`Langevin::ula`], a GPU override included, is used) with key
 //! K = `ctx.key(ICD)` and stream 0; its noise z is then read back from
-//! Philox with the same addressing (`normal(K, 0, b·d + i)`).
+//! Philox with the same addressing (`normal(K, 0, b·d + i)`, b the chain's
+//! global index).
 
 use crate::error::Result;
+use ebm_core::langevin::NoiseAt;
 use ebm_core::{rng, Energy, EnergyExt, Langevin, Real, Trainable};
 
 /// Weight and step size of the improved-CD KL term.
@@ -63,13 +72,26 @@ pub fn last_step<T: Real, M: Langevin<T> + ?Sized>(
     kl: &KlTerm,
     key: u64,
 ) -> Result<KlState<T>> {
+    last_step_at(model, chains, kl, key, 0)
+}
+
+/// [`last_step`] on a share of the chains whose first is global chain
+/// `first_chain` (the noise of each chain is that of its global index).
+pub fn last_step_at<T: Real, M: Langevin<T> + ?Sized>(
+    model: &M,
+    chains: &mut [T],
+    kl: &KlTerm,
+    key: u64,
+    first_chain: u64,
+) -> Result<KlState<T>> {
     crate::samplers::check_eps("improved-CD KL term", kl.eps)?;
     let d = model.dim();
     let b = ebm_core::check_batch("chains", chains, d)?;
     let x_prev = chains.to_vec();
-    model.langevin_ula(chains, T::from_f64(kl.eps), 1, key, 0)?;
+    let at = NoiseAt::new(key, 0).from_chain(first_chain);
+    model.langevin_ula_at(chains, T::from_f64(kl.eps), 1, at)?;
     let mut z = vec![T::zero(); b * d];
-    rng::fill_normal(key, 0, 0, &mut z);
+    rng::fill_normal(key, 0, first_chain * d as u64, &mut z);
     let mut energy = vec![T::zero(); b];
     let mut v = vec![T::zero(); b * d];
     model.energy_score(chains, &mut energy, &mut v)?;

@@ -98,7 +98,7 @@ pub use data::{Batcher, Dataset};
 pub use dsm::{Dsm, Weighting};
 pub use error::{Divergence, EstError, Result};
 pub use esm::ExactSm;
-pub use estimator::{Estimator, EstimatorBase, StepCtx, StepInfo};
+pub use estimator::{Estimator, EstimatorBase, Shard, StepCtx, StepInfo};
 pub use icd::KlTerm;
 pub use lsd::Lsd;
 pub use ml::MlOptions;

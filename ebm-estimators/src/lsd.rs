@@ -38,11 +38,24 @@
 //!
 //! Randomness at step t: the Hutchinson probes of critic step k are the
 //! normals `(ctx.key(LSD), k, ·)`, those of the frozen loss use stream
-//! `critic_steps`.
+//! `critic_steps`; sample b's K probes are the indices [b·K·d, (b+1)·K·d),
+//! b the global index (`ctx.first` + the row).
+//!
+//! # Data parallelism
+//!
+//! The critic φ and its Adam state are state every rank holds identically.
+//! The critic's objective is a batch mean of per-sample terms (plus nothing
+//! else), so its φ-gradient on the global batch is (1/B) Σᵣ bᵣ·gᵣ, gᵣ the
+//! gradient of rank r's mean over its bᵣ rows: at each critic step the ranks
+//! exchange bᵣ·gᵣ and add them in rank order (the reduction of θ's gradient,
+//! [`crate::parallel`]), so every rank takes the same Adam step and the
+//! critics stay bit-identical. One exchange of |φ| values per critic step.
+//! The model's loss at the frozen critic is then a per-sample mean, split
+//! like any other.
 
 use crate::critic::{Critic, CriticActivation, SteinTerms, TraceMode};
 use crate::error::{config, Result};
-use crate::estimator::{batch_size, check_grad, prepared, to_f64, Estimator, EstimatorBase, StepCtx, StepInfo};
+use crate::estimator::{batch_size, check_grad, prepared, to_f64, Estimator, EstimatorBase, Shard, StepCtx, StepInfo};
 use crate::optim::{Adam, Optimizer};
 use crate::seeds::tags;
 use ebm_core::{rng, Energy, EnergyExt, Real, Trainable};
@@ -131,26 +144,51 @@ impl<T: Real> Lsd<T> {
         Ok(())
     }
 
-    fn probes(&self, b: usize, d: usize, key: u64, stream: u64) -> Option<Vec<f64>> {
+    /// The probes of `b` samples from global sample `first` on.
+    fn probes(&self, b: usize, d: usize, key: u64, stream: u64, first: u64) -> Option<Vec<f64>> {
         match self.trace {
             TraceMode::Exact => None,
             TraceMode::Hutchinson { probes } => {
                 let mut p = vec![0f64; b * probes * d];
-                rng::fill_normal(key, stream, 0, &mut p);
+                rng::fill_normal(key, stream, first * (probes * d) as u64, &mut p);
                 Some(p)
             }
         }
     }
 
-    /// The frozen critic's state on `x` at the model's θ.
-    fn freeze<M: Energy<T> + ?Sized>(&self, model: &M, x: &[T], key: u64) -> Result<LsdState<T>> {
+    /// The rows `x` and the model's scores there, in f64.
+    fn scores<M: Energy<T> + ?Sized>(&self, model: &M, x: &[T]) -> Result<(Vec<f64>, Vec<f64>)> {
+        let b = batch_size(model, x)?;
+        let (mut e, mut s) = (vec![T::zero(); b], vec![T::zero(); b * model.dim()]);
+        model.energy_score(x, &mut e, &mut s)?;
+        Ok((to_f64(x), to_f64(&s)))
+    }
+
+    /// The φ-gradient of critic step k's objective, the mean over the rows
+    /// of `xs` (rows from global sample `first`); zeros without rows.
+    fn critic_grad(
+        &self,
+        xs: Option<&(Vec<f64>, Vec<f64>)>,
+        d: usize,
+        key: u64,
+        k: usize,
+        first: u64,
+    ) -> Result<Vec<f64>> {
+        let mut g = vec![0f64; self.critic.params().len()];
+        if let Some((xf, sf)) = xs {
+            let p = self.probes(xf.len() / d, d, key, k as u64, first);
+            self.critic.stein_objective(xf, sf, self.lambda, self.trace, p.as_deref(), Some(&mut g))?;
+        }
+        Ok(g)
+    }
+
+    /// The frozen critic's state on `x` (from global sample `first`) at the model's θ.
+    fn freeze<M: Energy<T> + ?Sized>(&self, model: &M, x: &[T], key: u64, first: u64) -> Result<LsdState<T>> {
         let d = model.dim();
         let b = batch_size(model, x)?;
-        let (mut e, mut s) = (vec![T::zero(); b], vec![T::zero(); b * d]);
-        model.energy_score(x, &mut e, &mut s)?;
-        let xf = to_f64(x);
-        let p = self.probes(b, d, key, self.critic_steps as u64);
-        let terms = self.critic.stein_objective(&xf, &to_f64(&s), self.lambda, self.trace, p.as_deref(), None)?;
+        let (xf, s) = self.scores(model, x)?;
+        let p = self.probes(b, d, key, self.critic_steps as u64, first);
+        let terms = self.critic.stein_objective(&xf, &s, self.lambda, self.trace, p.as_deref(), None)?;
         let mut f = vec![0f64; b * d];
         self.critic.forward(&xf, &mut f);
         Ok(LsdState { f: f.iter().map(|&v| T::from_f64(v)).collect(), terms })
@@ -207,25 +245,47 @@ impl<T: Real> EstimatorBase<T> for Lsd<T> {
     fn name(&self) -> &'static str {
         "lsd"
     }
+
+    fn data_parallel(&self) -> bool {
+        true
+    }
 }
 
 impl<T: Real, M: Trainable<T> + ?Sized> Estimator<T, M> for Lsd<T> {
     fn prepare(&mut self, model: &M, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
+        let b = batch_size(model, x)?;
+        self.prepare_shard(model, x, ctx, Shard::whole(b))
+    }
+
+    /// See "# Data parallelism" in the module docs. A failure of this
+    /// rank's share before a critic step is carried to that step's exchange.
+    fn prepare_shard(&mut self, model: &M, x: &[T], ctx: StepCtx, shard: Shard<'_>) -> Result<StepInfo> {
         let d = model.dim();
         self.validate(d)?;
-        let b = batch_size(model, x)?;
-        let (mut e, mut s) = (vec![T::zero(); b], vec![T::zero(); b * d]);
-        model.energy_score(x, &mut e, &mut s)?;
-        let (xf, sf) = (to_f64(x), to_f64(&s));
+        let b = x.len() / d;
+        let (xs, mut failed) = match (b > 0).then(|| self.scores(model, x)).transpose() {
+            Ok(xs) => (xs, None),
+            Err(e) => (None, Some(e)),
+        };
         let key = ctx.key(tags::LSD);
-        let mut g = vec![0f64; self.critic.params().len()];
+        let np = self.critic.params().len();
         for k in 0..self.critic_steps {
-            let p = self.probes(b, d, key, k as u64);
-            self.critic.stein_objective(&xf, &sf, self.lambda, self.trace, p.as_deref(), Some(&mut g))?;
+            let local = match failed.take() {
+                Some(e) => Err(e),
+                None => self.critic_grad(xs.as_ref(), d, key, k, ctx.first),
+            };
+            let mut g = crate::parallel::batch_mean(shard, b, local, np, ctx.step)?;
             g.iter_mut().for_each(|v| *v = -*v); // ascent
             self.critic_opt.step(self.critic.params_mut(), &g)?;
         }
-        let st = self.freeze(model, x, key)?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if b == 0 {
+            self.state = None;
+            return Ok(StepInfo::default());
+        }
+        let st = self.freeze(model, x, key, ctx.first)?;
         let info = StepInfo { critic_objective: Some(st.terms.objective), ..Default::default() };
         self.state = Some((b, st));
         Ok(info)
@@ -244,7 +304,7 @@ impl<T: Real, M: Trainable<T> + ?Sized> Estimator<T, M> for Lsd<T> {
     /// S at the current critic on the held-out batch (the critic is not trained).
     fn eval_loss(&self, model: &M, x: &[T], ctx: StepCtx) -> Result<f64> {
         self.validate(model.dim())?;
-        let st = self.freeze(model, x, ctx.key(tags::LSD))?;
+        let st = self.freeze(model, x, ctx.key(tags::LSD), ctx.first)?;
         Ok(st.terms.objective)
     }
 }

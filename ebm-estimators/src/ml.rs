@@ -23,11 +23,17 @@
 //!
 //! With [`KlTerm`] set, the improved-CD term λ·L_KL of [`crate::icd`] is
 //! added (negatives then end with the differentiated ULA step).
+//!
+//! With B⁺ = B⁻ = B (CD's chains start at the batch, PCD draws B chains)
+//! the loss is the per-sample mean (1/B) Σᵦ [E(x⁺ᵦ) − E(x⁻ᵦ) + α(E(x⁺ᵦ)² +
+//! E(x⁻ᵦ)²)], and chain b draws the noise of its global index
+//! ([`StepCtx::first`] + b), so a data-parallel batch splits it exactly
+//! ([`crate::parallel`]).
 
 use crate::error::{config, Result};
 use crate::estimator::{check_grad, to_f64};
 use crate::icd::{self, KlState, KlTerm};
-use crate::samplers::{Sampler, SamplerStats};
+use crate::samplers::{NoiseAt, Sampler, SamplerStats};
 use crate::seeds::tags;
 use crate::StepCtx;
 use ebm_core::{EnergyExt, Langevin, Objectives, Real};
@@ -63,7 +69,8 @@ pub(crate) struct Negatives<T> {
     pub stats: SamplerStats,
 }
 
-/// Runs the sampler (and the KL term's last step) on `chains` in place.
+/// Runs the sampler (and the KL term's last step) on `chains` in place;
+/// row j is global chain `ctx.first` + j and draws that chain's noise.
 pub(crate) fn run_negatives<T: Real, M: Langevin<T> + ?Sized, S: Sampler<T, M> + ?Sized>(
     model: &M,
     sampler: &S,
@@ -71,9 +78,10 @@ pub(crate) fn run_negatives<T: Real, M: Langevin<T> + ?Sized, S: Sampler<T, M> +
     mut chains: Vec<T>,
     ctx: StepCtx,
 ) -> Result<Negatives<T>> {
-    let stats = sampler.sample(model, &mut chains, ctx.key(tags::SAMPLER), 0)?;
+    let at = NoiseAt::new(ctx.key(tags::SAMPLER), 0).from_chain(ctx.first);
+    let stats = sampler.sample_at(model, &mut chains, at)?;
     let kl = match &opts.kl {
-        Some(k) => Some(icd::last_step(model, &mut chains, k, ctx.key(tags::ICD))?),
+        Some(k) => Some(icd::last_step_at(model, &mut chains, k, ctx.key(tags::ICD), ctx.first)?),
         None => None,
     };
     Ok(Negatives { x: chains, kl, stats })

@@ -4,18 +4,28 @@
 //!
 //! Rank r of N computes rows [loᵣ, hiᵣ) = [`share`]`(B, r, N)` of batch t
 //! with [`StepCtx::first`] = loᵣ, so the noise of each sample is that of
-//! the single-process run, and contributes [status, bᵣLᵣ, bᵣ∇Lᵣ] (f64).
-//! The N vectors are all-gathered; if any rank's status says its share
-//! failed, every rank stops at the same step: a non-finite value inside a
-//! rank's share is a divergence everywhere ([`Divergence::OnRank`] on the
-//! others), any other error is [`EstError::Parallel`] on the others. Else
-//! every rank adds the vectors in rank order and divides by B.
+//! the single-process run: [`Estimator::prepare_shard`], then
+//! `loss_grad`, and contributes bᵣ·[Lᵣ, ∇Lᵣ] (f64) to `batch_mean`: the
+//! sum in rank order over B.
+//!
+//! # Exchanges and failures
+//!
+//! Every exchange (`exchange`) all-gathers one vector per rank headed by
+//! a status slot. If any rank's status says its share failed, every rank
+//! stops at that exchange: a non-finite value inside a rank's share is a
+//! divergence everywhere ([`Divergence::OnRank`] on the others), any other
+//! error is [`EstError::Parallel`] on the others; the failing rank returns
+//! its own error. An estimator that exchanges inside `prepare_shard` (PCD's
+//! buffer, LSD's critic gradient) carries a failure of its own share to its
+//! next exchange instead of returning early, so every rank calls the same
+//! collectives in the same order whatever fails where; the step's final
+//! exchange then finds every rank failed and each returns its own error.
 //!
 //! With N = 1 the step is the estimator's own `step` on the whole batch, so
 //! the plain single-process run is unchanged bit for bit.
 
 use crate::error::{Divergence, EstError, Result};
-use crate::estimator::{Estimator, StepCtx, StepInfo};
+use crate::estimator::{Estimator, Shard, StepCtx, StepInfo};
 use ebm_core::{EbmError, Real};
 pub use ebm_dist::{share, sum_in_rank_order, Communicator, Local};
 
@@ -38,8 +48,67 @@ pub(crate) fn check<T: Real, M: ?Sized, E: Estimator<T, M>>(estimator: &E, comm:
     Ok(())
 }
 
+/// All-gathers every rank's `local` (`len` values on every rank; ignored
+/// where it is an error) and returns the N vectors concatenated in rank
+/// order (N·`len` values), or, on every rank, an error if any rank's
+/// `local` was one (see the module docs). Every rank must call it, failed
+/// or not; `step` names the step in the errors.
+pub(crate) fn exchange(comm: &dyn Communicator, local: Result<Vec<f64>>, len: usize, step: u64) -> Result<Vec<f64>> {
+    let n = comm.size();
+    let mut mine = vec![OK; 1 + len];
+    let own = match local {
+        Ok(v) => {
+            assert_eq!(v.len(), len, "every rank exchanges {len} values");
+            mine[1..].copy_from_slice(&v);
+            Ok(())
+        }
+        Err(e) => {
+            let non_finite = matches!(e, EstError::Model(EbmError::NonFinite { .. }) | EstError::Diverged { .. });
+            mine[0] = if non_finite { NON_FINITE } else { FAILED };
+            Err(e)
+        }
+    };
+    let mut all = vec![0.0; (1 + len) * n];
+    comm.all_gather(&mine, &mut all).map_err(|e| EstError::Parallel(e.to_string()))?;
+    own?;
+    let t = step as usize;
+    if let Some(r) = (0..n).find(|&r| all[r * (1 + len)] != OK) {
+        return Err(if all[r * (1 + len)] == NON_FINITE {
+            EstError::Diverged { step: t, cause: Divergence::OnRank(r), last_good_step: t }
+        } else {
+            EstError::Parallel(format!("rank {r} failed at step {t} (it reports why)"))
+        });
+    }
+    Ok(all.chunks_exact(1 + len).flat_map(|c| c[1..].iter().copied()).collect())
+}
+
+/// The mean over the global batch of a per-sample quantity (`len` values)
+/// whose mean over this rank's `rows` rows is `local`:
+/// (1/B) Σᵣ rowsᵣ·localᵣ, the ranks added in rank order, the same bits on
+/// every rank. On one process it is `local` itself, bit for bit. Every rank
+/// must call it (see [`exchange`]).
+pub(crate) fn batch_mean(
+    shard: Shard<'_>,
+    rows: usize,
+    local: Result<Vec<f64>>,
+    len: usize,
+    step: u64,
+) -> Result<Vec<f64>> {
+    if shard.comm.size() == 1 {
+        return local;
+    }
+    let w = rows as f64;
+    let all = exchange(shard.comm, local.map(|v| v.iter().map(|a| a * w).collect()), len, step)?;
+    let mut out = vec![0.0; len];
+    sum_in_rank_order(&all, &mut out);
+    let b = shard.batch as f64;
+    out.iter_mut().for_each(|v| *v /= b);
+    Ok(out)
+}
+
 /// The loss and the gradient `[∂θ, ∂aux]` of the global batch `batch`
 /// (B×d), computed by `comm`'s ranks together (see the module docs).
+/// `StepInfo` is this rank's.
 pub(crate) fn step<T: Real, M: ?Sized, E: Estimator<T, M>>(
     estimator: &mut E,
     model: &M,
@@ -55,40 +124,21 @@ pub(crate) fn step<T: Real, M: ?Sized, E: Estimator<T, M>>(
     }
     let b = batch.len() / d;
     let rows = share(b, comm.rank(), n);
-    let len = 2 + grad.len();
-    let mut local = vec![0.0; len];
-    let mut own = Ok(StepInfo::default());
-    if !rows.is_empty() {
-        let w = rows.len() as f64;
-        let x = &batch[rows.start * d..rows.end * d];
-        match Estimator::step(estimator, model, x, ctx.with_first(rows.start as u64), grad) {
-            Ok((loss, info)) => {
-                local[1] = loss * w;
-                for (s, g) in local[2..].iter_mut().zip(grad.iter()) {
-                    *s = Real::to_f64(*g) * w;
-                }
-                own = Ok(info);
-            }
-            Err(e) => {
-                local[0] = if matches!(e, EstError::Model(EbmError::NonFinite { .. })) { NON_FINITE } else { FAILED };
-                own = Err(e);
-            }
+    let x = &batch[rows.start * d..rows.end * d];
+    let shard = Shard { comm, batch: b };
+    let len = 1 + grad.len();
+    let mut info = StepInfo::default();
+    let local = estimator.prepare_shard(model, x, ctx.with_first(rows.start as u64), shard).and_then(|i| {
+        info = i;
+        if rows.is_empty() {
+            return Ok(vec![0.0; len]);
         }
+        let loss = estimator.loss_grad(model, x, grad)?;
+        Ok(std::iter::once(loss).chain(grad.iter().map(|g| Real::to_f64(*g))).collect())
+    });
+    let mean = batch_mean(shard, rows.len(), local, len, ctx.step)?;
+    for (g, s) in grad.iter_mut().zip(&mean[1..]) {
+        *g = T::from_f64(*s);
     }
-    let mut all = vec![0.0; len * n];
-    comm.all_gather(&local, &mut all).map_err(|e| EstError::Parallel(e.to_string()))?;
-    let info = own?;
-    if let Some(r) = (0..n).find(|&r| all[r * len] != OK) {
-        let t = ctx.step as usize;
-        return Err(if all[r * len] == NON_FINITE {
-            EstError::Diverged { step: t, cause: Divergence::OnRank(r), last_good_step: t }
-        } else {
-            EstError::Parallel(format!("rank {r} failed at step {t} (it reports why)"))
-        });
-    }
-    sum_in_rank_order(&all, &mut local);
-    for (g, s) in grad.iter_mut().zip(&local[2..]) {
-        *g = T::from_f64(s / b as f64);
-    }
-    Ok((local[1] / b as f64, info))
+    Ok((mean[0], info))
 }

@@ -11,14 +11,36 @@
 //!
 //! Randomness at step t: indices `uniform(ctx.key(PCD_INDEX), 0, b)`,
 //! re-initialisation coins `uniform(K, 0, b)` and noise
-//! `(K, 1, b·d + i)` with K = `ctx.key(PCD_REINIT)`; the initial buffer uses
-//! `derive_seed(seed, PCD_REINIT, 2⁶³)`.
+//! `(K, 1, b·d + i)` with K = `ctx.key(PCD_REINIT)`, b the global index of
+//! the batch row (`ctx.first` + the row); the sampler's noise is that of
+//! global chain b ([`Sampler::sample_at`]); the initial buffer uses
+//! `derive_seed(seed, PCD_REINIT, 2⁶³)`. Rows are written back in the order
+//! of b, so when two rows drew the same buffer chain the later row's chain
+//! is kept.
+//!
+//! # Data parallelism
+//!
+//! The buffer is state every rank holds whole and identical (so a run
+//! resumes on any number of ranks). At step t rank r, holding batch rows
+//! [loᵣ, hiᵣ), draws the indices, coins and re-initialisations of those
+//! rows only (pure functions of (seed, t, b)), reads the chains from its
+//! copy of the buffer as it was before the step, and advances them with the
+//! noise of their global indices: exactly the chains the single-process run
+//! computes for those rows. The ranks then all-gather (index, advanced
+//! chain) of every row ([`Estimator::prepare_shard`]; `capacity` and d fixed,
+//! ⌈B/N⌉·(d + 1) + 1 values per rank) and every rank writes all B rows back
+//! in the order of b, so every copy of the buffer is again the
+//! single-process buffer, bit for bit (f32 and f64 chains pass through f64
+//! exactly). The count of re-initialised chains in [`StepInfo`] is summed
+//! over the ranks.
 
+use crate::error::EstError;
 use crate::error::{config, Result};
-use crate::estimator::{batch_size, prepared, Estimator, EstimatorBase, StepCtx, StepInfo};
+use crate::estimator::{batch_size, prepared, Estimator, EstimatorBase, Shard, StepCtx, StepInfo};
 use crate::icd::KlTerm;
 use crate::ml::{ml_loss, run_negatives, MlOptions, Negatives};
-use crate::samplers::Sampler;
+use crate::parallel::{exchange, share};
+use crate::samplers::{Sampler, SamplerStats};
 use crate::seeds::{derive_seed, tags};
 use ebm_core::{rng, Langevin, Objectives, Real};
 
@@ -151,6 +173,41 @@ impl<T: Real, S> Pcd<T, S> {
         self.state.as_ref().and_then(|s| s.1.kl.as_ref())
     }
 
+    /// Draws the buffer rows of the batch rows `x` (global rows
+    /// `ctx.first`..), re-initialises some, and advances them: the buffer
+    /// indices, the negatives and the count re-initialised. An empty `x`
+    /// draws nothing.
+    fn advance<M>(&self, model: &M, x: &[T], ctx: StepCtx) -> Result<(Vec<usize>, Negatives<T>, usize)>
+    where
+        M: Objectives<T> + Langevin<T> + ?Sized,
+        S: Sampler<T, M>,
+    {
+        if x.is_empty() {
+            let none = Negatives { x: Vec::new(), kl: None, stats: SamplerStats::default() };
+            return Ok((Vec::new(), none, 0));
+        }
+        let d = model.dim();
+        let b = batch_size(model, x)?;
+        let mut u = vec![0f64; b];
+        rng::fill_uniform(ctx.key(tags::PCD_INDEX), 0, ctx.first, &mut u);
+        let idx: Vec<usize> = u.iter().map(|&v| ((v * self.capacity as f64) as usize).min(self.capacity - 1)).collect();
+        let key = ctx.key(tags::PCD_REINIT);
+        rng::fill_uniform(key, 0, ctx.first, &mut u);
+        let mut chains = vec![T::zero(); b * d];
+        let mut reinit = 0;
+        for (j, &i) in idx.iter().enumerate() {
+            let row = &mut chains[j * d..(j + 1) * d];
+            if u[j] < self.reinit_prob {
+                reinit += 1;
+                self.init.fill(key, 1, (ctx.first + j as u64) * d as u64, row);
+            } else {
+                row.copy_from_slice(&self.buffer[i * d..(i + 1) * d]);
+            }
+        }
+        let neg = run_negatives(model, &self.sampler, &self.opts, chains, ctx)?;
+        Ok((idx, neg, reinit))
+    }
+
     fn validate(&self) -> Result<()> {
         self.opts.validate()?;
         self.init.validate()?;
@@ -192,39 +249,62 @@ impl<T: Real, S: Send> EstimatorBase<T> for Pcd<T, S> {
             "pcd"
         }
     }
+
+    fn data_parallel(&self) -> bool {
+        true
+    }
 }
 
 impl<T: Real, M: Objectives<T> + Langevin<T> + ?Sized, S: Sampler<T, M>> Estimator<T, M> for Pcd<T, S> {
     fn prepare(&mut self, model: &M, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
+        let b = batch_size(model, x)?;
+        self.prepare_shard(model, x, ctx, Shard::whole(b))
+    }
+
+    /// See "# Data parallelism" in the module docs.
+    fn prepare_shard(&mut self, model: &M, x: &[T], ctx: StepCtx, shard: Shard<'_>) -> Result<StepInfo> {
         self.validate()?;
         let d = model.dim();
-        let b = batch_size(model, x)?;
         if self.buffer.len() != self.capacity * d {
             self.buffer = vec![T::zero(); self.capacity * d];
             self.init.fill(derive_seed(ctx.seed, tags::PCD_REINIT, 1 << 63), 0, 0, &mut self.buffer);
         }
-        let mut u = vec![0f64; b];
-        rng::fill_uniform(ctx.key(tags::PCD_INDEX), 0, 0, &mut u);
-        let idx: Vec<usize> = u.iter().map(|&v| ((v * self.capacity as f64) as usize).min(self.capacity - 1)).collect();
-        let key = ctx.key(tags::PCD_REINIT);
-        rng::fill_uniform(key, 0, 0, &mut u);
-        let mut chains = vec![T::zero(); b * d];
+        let (n, rank) = (shard.comm.size(), shard.comm.rank());
+        // Every rank sends [re-initialised, (index, chain) × its rows],
+        // padded to the widest share.
+        let widest = shard.batch.div_ceil(n);
+        let len = 1 + widest * (1 + d);
+        let mine = share(shard.batch, rank, n);
+        let advanced = if x.len() != mine.len() * d {
+            Err(EstError::Data(format!("PCD: {} values are not rows {mine:?} of a {d}-d batch", x.len())))
+        } else {
+            self.advance(model, x, ctx)
+        };
+        let (local, advanced) = match advanced {
+            Ok((idx, neg, reinit)) => {
+                let mut v = vec![0.0; len];
+                v[0] = reinit as f64;
+                for (j, (&i, row)) in idx.iter().zip(neg.x.chunks_exact(d)).enumerate() {
+                    let slot = &mut v[1 + j * (1 + d)..1 + (j + 1) * (1 + d)];
+                    slot[0] = i as f64;
+                    slot[1..].iter_mut().zip(row).for_each(|(s, &c)| *s = c.to_f64());
+                }
+                (Ok(v), Some(neg))
+            }
+            Err(e) => (Err(e), None),
+        };
+        let all = exchange(shard.comm, local, len, ctx.step)?;
         let mut reinit = 0;
-        for (j, &i) in idx.iter().enumerate() {
-            let row = &mut chains[j * d..(j + 1) * d];
-            if u[j] < self.reinit_prob {
-                reinit += 1;
-                self.init.fill(key, 1, (j * d) as u64, row);
-            } else {
-                row.copy_from_slice(&self.buffer[i * d..(i + 1) * d]);
+        for (r, sent) in all.chunks_exact(len).enumerate() {
+            reinit += sent[0] as usize;
+            for slot in sent[1..].chunks_exact(1 + d).take(share(shard.batch, r, n).len()) {
+                let i = slot[0] as usize;
+                self.buffer[i * d..(i + 1) * d].iter_mut().zip(&slot[1..]).for_each(|(c, &s)| *c = T::from_f64(s));
             }
         }
-        let neg = run_negatives(model, &self.sampler, &self.opts, chains, ctx)?;
-        for (j, &i) in idx.iter().enumerate() {
-            self.buffer[i * d..(i + 1) * d].copy_from_slice(&neg.x[j * d..(j + 1) * d]);
-        }
+        let neg = advanced.expect("the exchange fails on every rank where one rank's share failed");
         let info = StepInfo { sampler: Some(neg.stats), reinitialised: Some(reinit), ..Default::default() };
-        self.state = Some((b, neg));
+        self.state = Some((mine.len(), neg));
         Ok(info)
     }
 

@@ -26,14 +26,17 @@
 //! [`Trainer::fit_on`] runs the same loop on each of N processes (ranks of
 //! an [`ebm_dist::Communicator`]), each holding the same model, optimizer
 //! and estimator. Step t's batch is drawn whole on every rank (a pure
-//! function of (seed, t)); rank r runs `prepare` + `loss_grad` on its rows
-//! [⌊rB/N⌋, ⌊(r+1)B/N⌋) with [`StepCtx::first`] = ⌊rB/N⌋, the ranks add
-//! their partial sums bᵣ·[loss, gradient] in rank order and divide by B
-//! ([`crate::parallel`]). Steps 3–7 then run on every rank on the same
-//! numbers, so every replica applies the same update, diverges at the same
-//! step and evaluates the same held-out loss. Only estimators whose loss is
-//! a per-sample mean with noise addressed by the global sample index
-//! ([`crate::EstimatorBase::data_parallel`]) accept N > 1.
+//! function of (seed, t)); rank r runs [`Estimator::prepare_shard`] +
+//! `loss_grad` on its rows [⌊rB/N⌋, ⌊(r+1)B/N⌋) with [`StepCtx::first`] =
+//! ⌊rB/N⌋, the ranks add their partial sums bᵣ·[loss, gradient] in rank
+//! order and divide by B ([`crate::parallel`]). Estimator state that every
+//! rank holds (PCD's buffer, LSD's critic) is kept identical by the
+//! exchanges of `prepare_shard`. Steps 3–7 then run on every rank on the
+//! same numbers, so every replica applies the same update, diverges at the
+//! same step and evaluates the same held-out loss. Only estimators whose
+//! loss is a per-sample mean with noise addressed by the global sample
+//! index ([`crate::EstimatorBase::data_parallel`]: every built-in one)
+//! accept N > 1.
 //!
 //! # Resuming
 //!

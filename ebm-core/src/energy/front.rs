@@ -6,6 +6,7 @@ use super::nce::{NceBatch, NceLoss};
 use super::objectives::Objectives;
 use super::traits::{Curvature, Energy, Langevin, Target, Trainable};
 use crate::error::Result;
+use crate::langevin::NoiseAt;
 use crate::real::Real;
 
 /// The slice API of every energy: each method checks its inputs (shape,
@@ -183,9 +184,27 @@ pub trait EnergyExt<T: Real>: Energy<T> {
     where
         Self: Langevin<T>,
     {
+        self.langevin_mala_at(x, eps, steps, NoiseAt::new(seed, first_step), accepts)
+    }
+
+    /// [`EnergyExt::langevin_ula`] with the noise of global chains
+    /// `at.first_chain..` ([`Langevin::ula_at`]).
+    fn langevin_ula_at(&self, x: &mut [T], eps: T, steps: usize, at: NoiseAt) -> Result<()>
+    where
+        Self: Langevin<T>,
+    {
+        self.ula_at(Chains::new(x, self.dim())?, eps, steps, at)
+    }
+
+    /// [`EnergyExt::langevin_mala`] with the noise of global chains
+    /// `at.first_chain..` ([`Langevin::mala_at`]).
+    fn langevin_mala_at(&self, x: &mut [T], eps: T, steps: usize, at: NoiseAt, accepts: &mut [u32]) -> Result<f64>
+    where
+        Self: Langevin<T>,
+    {
         let x = Chains::new(x, self.dim())?;
         let accepts = PerSample::for_chains("accepts", &x, accepts)?;
-        self.mala(x, eps, steps, seed, first_step, accepts)
+        self.mala_at(x, eps, steps, at, accepts)
     }
 }
 

@@ -4,6 +4,7 @@
 use super::checked::{Batch, Chains, Outputs, ParamGrad, PerSample, Weights};
 use super::objectives::Objectives;
 use crate::error::{EbmError, Result};
+use crate::langevin::NoiseAt;
 use crate::real::Real;
 
 /// A batched energy function E : ℝᵈ → ℝ with exact first and second
@@ -125,6 +126,29 @@ pub trait Langevin<T: Real>: Energy<T> {
         accepts: PerSample<'_, u32>,
     ) -> Result<f64> {
         crate::langevin::mala_chains(self, x, eps, steps, seed, first_step, accepts)
+    }
+
+    /// [`Langevin::ula`] with the noise of global chains
+    /// `at.first_chain..` ([`crate::langevin`], "Noise addressing"): a
+    /// batch that is a share of a larger population draws what the whole
+    /// population would. With `first_chain` 0 it is [`Langevin::ula`] (a
+    /// backend's override included); otherwise the default is the CPU
+    /// reference, which a backend overrides to keep the chains on its
+    /// device.
+    fn ula_at(&self, x: Chains<'_, T>, eps: T, steps: usize, at: NoiseAt) -> Result<()> {
+        if at.first_chain == 0 {
+            return self.ula(x, eps, steps, at.seed, at.first_step);
+        }
+        crate::langevin::ula_chains_at(self, x, eps, steps, at)
+    }
+
+    /// [`Langevin::mala`] with the noise of global chains
+    /// `at.first_chain..`, as [`Langevin::ula_at`].
+    fn mala_at(&self, x: Chains<'_, T>, eps: T, steps: usize, at: NoiseAt, accepts: PerSample<'_, u32>) -> Result<f64> {
+        if at.first_chain == 0 {
+            return self.mala(x, eps, steps, at.seed, at.first_step, accepts);
+        }
+        crate::langevin::mala_chains_at(self, x, eps, steps, at, accepts)
     }
 }
 

@@ -6,19 +6,21 @@
 //! does not need. Here each rayon task owns a chunk of chains and runs all K
 //! steps on it: forward, backward to γ₀ = ∇ₓE, then
 //! x ← x + (ε²/2)·(−γ₀) + ε·z in place, with z from the same Philox
-//! addressing (stream `first_step + k`, index b·d + i). The arithmetic is
+//! addressing (stream `first_step + k`, index b·d + i, b the chain's global
+//! index `first_chain` + row). The arithmetic is
 //! the reference's, in the same order, so the chains are bit-identical to
 //! it (tested in [`super`]'s tests).
 
 use super::forward::{Fwd, Order};
 use super::par::{samples_per_chunk, FWD_ROWS};
 use super::Mlp;
+use crate::langevin::NoiseAt;
 use crate::real::Real;
 use crate::rng;
 use rayon::prelude::*;
 
 /// `steps` ULA steps on every chain of `x` (B×d, already checked).
-pub(super) fn ula<T: Real>(m: &Mlp<T>, x: &mut [T], eps: T, steps: usize, seed: u64, first_step: u64) {
+pub(super) fn ula<T: Real>(m: &Mlp<T>, x: &mut [T], eps: T, steps: usize, at: NoiseAt) {
     let d = m.dim_in();
     let n = samples_per_chunk(1, m.max_width(), FWD_ROWS);
     let half_eps2 = eps * eps * T::from_f64(0.5);
@@ -29,7 +31,7 @@ pub(super) fn ula<T: Real>(m: &Mlp<T>, x: &mut [T], eps: T, steps: usize, seed: 
             for k in 0..steps as u64 {
                 ws.forward(m, xc);
                 ws.backward(m, true);
-                rng::fill_normal(seed, first_step + k, (c * n * d) as u64, z);
+                rng::fill_normal(at.seed, at.first_step + k, at.row_index(c * n, d), z);
                 for ((xi, &g), &zi) in xc.iter_mut().zip(&ws.gamma[0]).zip(z.iter()) {
                     *xi += half_eps2 * (-g) + eps * zi;
                 }

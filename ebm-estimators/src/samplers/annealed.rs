@@ -20,7 +20,7 @@
 //! and NCSN's toy code's mixture of N(μₖ, σᵢ²I) recover the weights (same
 //! table).
 
-use super::{check_eps, jump_stats, Sampler, SamplerBase, SamplerStats};
+use super::{check_eps, jump_stats, NoiseAt, Sampler, SamplerBase, SamplerStats};
 use crate::error::{config, Result};
 use ebm_core::{EnergyExt, Langevin, Real};
 
@@ -109,13 +109,17 @@ impl SamplerBase for AnnealedLangevin {
 
 impl<T: Real, M: Langevin<T> + ?Sized> Sampler<T, M> for AnnealedLangevin {
     fn sample(&self, model: &M, x: &mut [T], seed: u64, first_step: u64) -> Result<SamplerStats> {
+        self.sample_at(model, x, NoiseAt::new(seed, first_step))
+    }
+
+    fn sample_at(&self, model: &M, x: &mut [T], at: NoiseAt) -> Result<SamplerStats> {
         self.validate()?;
         let before = x.to_vec();
         let last = *self.sigmas.last().expect("validated non-empty");
         for (i, &s) in self.sigmas.iter().enumerate() {
             let eps = self.eps * s / last;
-            let first = first_step + (i * self.steps_per_level) as u64;
-            model.langevin_ula(x, T::from_f64(eps), self.steps_per_level, seed, first)?;
+            let level = NoiseAt { first_step: at.first_step + (i * self.steps_per_level) as u64, ..at };
+            model.langevin_ula_at(x, T::from_f64(eps), self.steps_per_level, level)?;
         }
         let mean_sq_jump = jump_stats(x, &before, model.dim())?;
         Ok(SamplerStats { steps: self.sigmas.len() * self.steps_per_level, accept_rate: None, mean_sq_jump })

@@ -12,9 +12,10 @@
 //!
 //! Noise: with key K = `derive_seed(seed, HMC, 0)`, the momentum of chain b,
 //! coordinate i at iteration k is Philox `normal(K, first_step + k, b·d + i)`
-//! and its accept uniform is `uniform(K, accept_stream(first_step + k), b)`.
+//! and its accept uniform is `uniform(K, accept_stream(first_step + k), b)`,
+//! b the chain's global index ([`Sampler::sample_at`]).
 
-use super::{check_eps, jump_stats, Sampler, SamplerBase, SamplerStats};
+use super::{check_eps, jump_stats, NoiseAt, Sampler, SamplerBase, SamplerStats};
 use crate::error::{config, Result};
 use crate::seeds::{derive_seed, tags};
 use ebm_core::langevin::accept_stream;
@@ -52,13 +53,17 @@ impl SamplerBase for Hmc {
 
 impl<T: Real, M: Energy<T> + ?Sized> Sampler<T, M> for Hmc {
     fn sample(&self, model: &M, x: &mut [T], seed: u64, first_step: u64) -> Result<SamplerStats> {
+        self.sample_at(model, x, NoiseAt::new(seed, first_step))
+    }
+
+    fn sample_at(&self, model: &M, x: &mut [T], at: NoiseAt) -> Result<SamplerStats> {
         check_eps("HMC", self.eps)?;
         if self.leapfrog_steps == 0 {
             return config("HMC needs at least one leapfrog step");
         }
         let d = model.dim();
         let b = check_batch("x", x, d)?;
-        let key = derive_seed(seed, tags::HMC, 0);
+        let key = derive_seed(at.seed, tags::HMC, 0);
         let before = x.to_vec();
         let eps = T::from_f64(self.eps);
         let half_eps = T::from_f64(0.5 * self.eps);
@@ -70,8 +75,8 @@ impl<T: Real, M: Energy<T> + ?Sized> Sampler<T, M> for Hmc {
         let mut dead = vec![false; b];
         let mut accepted = 0u64;
         for it in 0..self.iterations as u64 {
-            let stream = first_step + it;
-            rng::fill_normal(key, stream, 0, &mut p);
+            let stream = at.first_step + it;
+            rng::fill_normal(key, stream, at.first_chain * d as u64, &mut p);
             for c in 0..b {
                 k0[c] = 0.5 * p[c * d..(c + 1) * d].iter().map(|&v| v.to_f64().powi(2)).sum::<f64>();
             }
@@ -106,7 +111,7 @@ impl<T: Real, M: Energy<T> + ?Sized> Sampler<T, M> for Hmc {
                 let k1 = 0.5 * p[r.clone()].iter().map(|&v| v.to_f64().powi(2)).sum::<f64>();
                 let h0 = e[c].to_f64() + k0[c];
                 let h1 = ep[c].to_f64() + k1;
-                let u = rng::uniform(key, accept_stream(stream), c as u64) as f64;
+                let u = rng::uniform(key, accept_stream(stream), at.first_chain + c as u64) as f64;
                 let ok = !dead[c] && h1.is_finite() && u.ln() < h0 - h1;
                 if ok {
                     accepted += 1;

@@ -7,7 +7,7 @@
 //! [`EnergyExt::langevin_mala`]; noise addressing of
 //! [`ebm_core::langevin`]) and reports the acceptance rate.
 
-use super::{check_eps, jump_stats, Sampler, SamplerBase, SamplerStats};
+use super::{check_eps, jump_stats, NoiseAt, Sampler, SamplerBase, SamplerStats};
 use crate::error::Result;
 use ebm_core::{EnergyExt, Langevin, Real};
 
@@ -41,10 +41,14 @@ impl SamplerBase for Mala {
 
 impl<T: Real, M: Langevin<T> + ?Sized> Sampler<T, M> for Mala {
     fn sample(&self, model: &M, x: &mut [T], seed: u64, first_step: u64) -> Result<SamplerStats> {
+        self.sample_at(model, x, NoiseAt::new(seed, first_step))
+    }
+
+    fn sample_at(&self, model: &M, x: &mut [T], at: NoiseAt) -> Result<SamplerStats> {
         check_eps("MALA", self.eps)?;
         let before = x.to_vec();
         let mut accepts = vec![0u32; x.len() / model.dim().max(1)];
-        let rate = model.langevin_mala(x, T::from_f64(self.eps), self.steps, seed, first_step, &mut accepts)?;
+        let rate = model.langevin_mala_at(x, T::from_f64(self.eps), self.steps, at, &mut accepts)?;
         let mean_sq_jump = jump_stats(x, &before, model.dim())?;
         Ok(SamplerStats { steps: self.steps, accept_rate: Some(rate), mean_sq_jump })
     }

@@ -34,6 +34,7 @@ pub use mala::Mala;
 pub use ula::Ula;
 
 use crate::error::Result;
+pub use ebm_core::langevin::NoiseAt;
 use ebm_core::{Model, Real};
 
 /// What one call of a sampler did.
@@ -79,6 +80,23 @@ pub trait Sampler<T: Real, M: ?Sized = dyn Model<T>>: SamplerBase {
     /// Errors: invalid configuration, model errors, and
     /// [`ebm_core::EbmError::NonFinite`] if a chain left the finite numbers.
     fn sample(&self, model: &M, x: &mut [T], seed: u64, first_step: u64) -> Result<SamplerStats>;
+
+    /// [`Sampler::sample`] on a share of a larger population of chains:
+    /// the first chain of `x` is global chain `at.first_chain`, and every
+    /// chain draws the noise it draws when the whole population is sampled
+    /// in one call ([`ebm_core::langevin`], "Noise addressing"), so a
+    /// population split over processes moves as in one. The built-in
+    /// samplers implement it; the default takes only `first_chain` 0 (the
+    /// plain call) and refuses a share with a configuration error.
+    fn sample_at(&self, model: &M, x: &mut [T], at: NoiseAt) -> Result<SamplerStats> {
+        if at.first_chain != 0 {
+            return crate::error::config(format!(
+                "sampler `{}` cannot address its noise by the global chain index (no `sample_at`)",
+                self.name()
+            ));
+        }
+        self.sample(model, x, at.seed, at.first_step)
+    }
 }
 
 impl<S: SamplerBase + ?Sized> SamplerBase for Box<S> {
@@ -93,6 +111,9 @@ impl<S: SamplerBase + ?Sized> SamplerBase for Box<S> {
 impl<T: Real, M: ?Sized, S: Sampler<T, M> + ?Sized> Sampler<T, M> for Box<S> {
     fn sample(&self, model: &M, x: &mut [T], seed: u64, first_step: u64) -> Result<SamplerStats> {
         (**self).sample(model, x, seed, first_step)
+    }
+    fn sample_at(&self, model: &M, x: &mut [T], at: NoiseAt) -> Result<SamplerStats> {
+        (**self).sample_at(model, x, at)
     }
 }
 

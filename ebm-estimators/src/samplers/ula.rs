@@ -3,11 +3,12 @@
 //! Delegates to the model's [`Langevin::ula`] (through
 //! [`EnergyExt::langevin_ula`]) so a backend's fused kernel runs;
 //! the noise of step k, chain b, coordinate i is Philox
-//! `normal(seed, first_step + k, b·d + i)` ([`ebm_core::langevin`]).
+//! `normal(seed, first_step + k, b·d + i)`, b the chain's global index
+//! ([`ebm_core::langevin`]; [`Sampler::sample_at`]).
 //! The chain is biased: for a Gaussian of precision p its stationary variance
 //! is 1/(p(1 − ε²p/4)), so the bias is O(ε²).
 
-use super::{check_eps, jump_stats, Sampler, SamplerBase, SamplerStats};
+use super::{check_eps, jump_stats, NoiseAt, Sampler, SamplerBase, SamplerStats};
 use crate::error::Result;
 use ebm_core::{EnergyExt, Langevin, Real};
 
@@ -41,9 +42,13 @@ impl SamplerBase for Ula {
 
 impl<T: Real, M: Langevin<T> + ?Sized> Sampler<T, M> for Ula {
     fn sample(&self, model: &M, x: &mut [T], seed: u64, first_step: u64) -> Result<SamplerStats> {
+        self.sample_at(model, x, NoiseAt::new(seed, first_step))
+    }
+
+    fn sample_at(&self, model: &M, x: &mut [T], at: NoiseAt) -> Result<SamplerStats> {
         check_eps("ULA", self.eps)?;
         let before = x.to_vec();
-        model.langevin_ula(x, T::from_f64(self.eps), self.steps, seed, first_step)?;
+        model.langevin_ula_at(x, T::from_f64(self.eps), self.steps, at)?;
         let mean_sq_jump = jump_stats(x, &before, model.dim())?;
         Ok(SamplerStats { steps: self.steps, accept_rate: None, mean_sq_jump })
     }
