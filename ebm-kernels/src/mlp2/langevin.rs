@@ -199,7 +199,7 @@ pub fn accept_kernel(
 }
 
 /// The CPU reference's step-size check (same error).
-fn check_step(eps: f32) -> Result<()> {
+pub(super) fn check_step(eps: f32) -> Result<()> {
     if !(eps.is_finite() && eps > 0.0) {
         return Err(KernelError::Model(EbmError::InvalidConfig(format!(
             "Langevin step size must be positive and finite, got {eps}"
@@ -342,7 +342,7 @@ impl Mlp2 {
         Ok(())
     }
 
-    fn check_chains(&self, x: &Handle, batch: usize) -> Result<()> {
+    pub(super) fn check_chains(&self, x: &Handle, batch: usize) -> Result<()> {
         if batch == 0 {
             return Err(KernelError::Model(EbmError::EmptyBatch { what: "x" }));
         }

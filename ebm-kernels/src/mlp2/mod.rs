@@ -71,6 +71,8 @@ pub mod jsum;
 pub mod langevin;
 pub mod layer;
 mod passes;
+pub mod persist;
+mod persist_run;
 pub mod plan;
 mod run;
 mod run2;
@@ -86,6 +88,7 @@ use cubecl::server::Handle;
 use ebm_core::mlp::{Activation, LayerOffset, Mlp};
 use ebm_core::{check_batch, check_finite, check_len, EbmError, Trainable};
 use passes::Keep;
+pub use persist_run::{LangevinPath, PersistPlan};
 use plan::{Limits, Shape, Tiles};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -104,6 +107,8 @@ pub struct Mlp2 {
     tiles: Tiles,
     limits: Limits,
     launches: AtomicU64,
+    /// Cap on the steps of one persistent launch ([`Mlp2::set_max_steps_per_launch`]).
+    persist_cap: Option<u64>,
 }
 
 /// The device outputs of [`Mlp2::eval_device`]: energy (B), score and
@@ -160,6 +165,7 @@ impl Mlp2 {
             tiles,
             limits,
             launches: AtomicU64::new(0),
+            persist_cap: None,
         })
     }
 
