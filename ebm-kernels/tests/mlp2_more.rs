@@ -592,3 +592,34 @@ fn persistent_falls_back_to_multi_launch_when_a_chain_does_not_fit() {
     assert_eq!(n, 2 * plan::launches(gpu.shape(), gpu.tiles(), Op::Ula).len() as u64);
     assert_eq!(xa, xm);
 }
+
+/// The persistent plan at the bench shapes with 16 KiB of shared memory
+/// (WebGPU's minimum): a chain tile fits, one step stays far under the
+/// budget and 20 steps fit one launch on lavapipe; prints the module
+/// docs' table (before: the multi-launch plan).
+#[test]
+fn persistent_plan_at_bench_shapes() {
+    let tiles = Tiles::default();
+    for (d, hidden) in [(64, vec![256, 256]), (256, vec![256, 256]), (16, vec![1024])] {
+        let s = Shape::new(d, &hidden);
+        for (mala, op) in [(false, Op::Ula), (true, Op::Mala)] {
+            let l = plan::launches(&s, &tiles, op);
+            let multi_loops = l.iter().map(|c| c.loops).max().unwrap();
+            let p = PersistPlan::new(&s, mala, 16 << 10).expect("a chain tile fits 16 KiB");
+            assert!(p.shared_bytes() <= 16 << 10);
+            assert!(p.step_loops < 5_000, "{d} {hidden:?} {op:?}: {}", p.step_loops);
+            assert_eq!(p.steps_per_launch(20, Some(65_535)).unwrap(), 20);
+            eprintln!(
+                "d={d} hidden={hidden:?} {op:?}: multi-launch {} launches/step, {:.1} KiB/chain/step, max loops {multi_loops}; \
+                 persistent TB={} shared {:.1} KiB, {} B/chain/launch, loops fixed {} + {} per step",
+                l.len(),
+                plan::bytes_per_sample(&s, &tiles, op) / 1024.0,
+                p.chains,
+                p.shared_bytes() as f64 / 1024.0,
+                8 * d + if mala { 8 } else { 0 },
+                p.fixed_loops,
+                p.step_loops,
+            );
+        }
+    }
+}

@@ -19,8 +19,8 @@
 //! # The kernel
 //!
 //! [`persist_kernel()`] runs `steps` steps. Workgroup g owns chains
-//! b₀ = g·TB … b₀ + TB − 1 (TB = [`PersistPlan::chains`], a power of two
-//! ≤ 16 sized from the adapter's shared memory, see [`PersistPlan::new`]),
+//! b₀ = g·TB … b₀ + TB − 1 (TB = [`super::PersistPlan::chains`], a power of two
+//! ≤ 16 sized from the adapter's shared memory, see [`super::PersistPlan::new`]),
 //! with [`THREADS`] threads. Everything a step needs lives in one
 //! workgroup-shared array (row r of a width-w buffer at `off + r·w`):
 //! x, s(x), E(x) (and for MALA x′, s(x′), E(x′)), σ′(a_l) of every hidden
@@ -48,35 +48,40 @@
 //!
 //! # Launches, bytes, loops
 //!
-//! Per call: ⌈K/k⌉ launches, k = [`PersistPlan::steps_per_launch`] (all
+//! Per call: ⌈K/k⌉ launches, k = [`super::PersistPlan::steps_per_launch`] (all
 //! K when the adapter has no loop budget). Global memory per chain: 8d
 //! bytes of x per launch (+ 8 bytes of acceptance count for MALA), no
 //! activation traffic; each workgroup re-reads θ (4P bytes) once per
 //! score pass, i.e. 4P/TB bytes per chain and pass (L2-resident on a GPU,
 //! not counted as compulsory, as in [`super::plan`]). Largest loop count
-//! per invocation: [`PersistPlan::fixed_loops`] + k ·
-//! [`PersistPlan::step_loops`] — per step Σ_l (⌈H_l/T⌉(⌈H_{l−1}/bk⌉ + 1)
-//! + 1) forward plus the mirror-image backward products, the update's
-//! ⌈(TB·d/4 + 1)/T⌉ + 1, and for MALA H_L + 1 (energy), d + 1 (test) and
-//! ⌈TB·d/T⌉ + 1 (copy).
+//! per invocation: [`super::PersistPlan::fixed_loops`] + k ·
+//! [`super::PersistPlan::step_loops`] — per step the forward products
+//! Σ_l (⌈H_l/T⌉·(⌈H_{l−1}/bk⌉ + TB + 2) + 1) (k tiles and the epilogue's
+//! rows per column tile) and the mirror-image backward ones, the
+//! update's ⌈(⌈TB·d/4⌉ + 1)/T⌉ + 1, and for MALA H_L + 1 (energy),
+//! d + 1 (test) and ⌈TB·d/T⌉ + 1 (copy); none depends on B.
 //!
 //! At the bench shapes with 16 KiB of shared memory (the WebGPU minimum;
-//! [`PersistPlan::new`] picks TB from the adapter's actual limit), ULA /
-//! MALA, default tiles (one step; the multi-launch numbers are
-//! [`super::plan::Op::Ula`] and [`super::plan::Op::Mala`]):
+//! [`super::PersistPlan::new`] picks TB from the adapter's actual limit — 32 KiB
+//! on lavapipe gives TB = 4 at d = 64, 256-256), ULA / MALA, default
+//! tiles. "Before" is the multi-launch path ([`super::plan::Op::Ula`],
+//! [`super::plan::Op::Mala`]; MALA adds 2L + 1 launches once per call),
+//! "after" the persistent kernel; K steps, k steps per launch:
 //!
-//! | shape | path | launches per K steps | global bytes / chain / step | on-chip bytes per tile | max loops per step |
+//! | shape | path | launches per call | global KiB / chain / step | on-chip KiB per workgroup | max loops per invocation |
 //! | --- | --- | --- | --- | --- | --- |
-//! | d = 64, 256-256 | multi-launch | 5K / 7K + 5 | 7.4 Ki / 9.2 Ki | 12 Ki (GEMM tiles) | 17 / 17 |
-//! | d = 64, 256-256 | persistent, TB = 2 | ⌈K/k⌉ | 512/K / 520/K | 14.1 Ki / 14.1 Ki | 118 / 435 |
-//! | d = 256, 256-256 | multi-launch | 5K / 7K + 5 | 9.0 Ki / 13.0 Ki | 12 Ki | 17 / 33 |
-//! | d = 256, 256-256 | persistent, TB = 1 | ⌈K/k⌉ | 2 Ki/K / 2 Ki/K | 12.1 Ki / 12.1 Ki | 127 / 784 |
-//! | d = 16, 1024 | multi-launch | 3K / 5K + 3 | 16.3 Ki / 24.4 Ki | 12 Ki | 65 / 65 |
-//! | d = 16, 1024 | persistent, TB = 1 | ⌈K/k⌉ | 128/K / 136/K | 12.2 Ki / 12.3 Ki | 113 / 1172 |
+//! | d = 64, 256-256 | before | 5K / 7K + 5 | 11.2 / 14.0 | 12 (GEMM tiles) | 17 / 17 |
+//! | d = 64, 256-256 | after, TB = 2 | ⌈K/k⌉ | 0.5/K / 0.51/K | 13.0 / 14.0 | 7 + 219k / 481 + 544k |
+//! | d = 256, 256-256 | before | 5K / 7K + 5 | 15.0 / 23.0 | 12 | 17 / 34 |
+//! | d = 256, 256-256 | after, TB = 1 | ⌈K/k⌉ | 2.0/K / 2.0/K | 10.0 / 12.0 | 11 + 312k / 577 + 831k |
+//! | d = 16, 1024 | before | 3K / 5K + 3 | 16.3 / 20.8 | 12 | 65 / 65 |
+//! | d = 16, 1024 | after, TB = 1 | ⌈K/k⌉ | 0.13/K / 0.13/K | 12.1 / 12.3 | 5 + 136k / 1164 + 1180k |
 //!
 //! (The persistent rows' global bytes are the x traffic of one launch
-//! spread over its K steps; the loop counts are from [`PersistPlan`] and
-//! checked by a test.) When not even one chain's working set fits the
+//! spread over its K steps, θ's re-reads not counted; the loop counts are
+//! [`super::PersistPlan::fixed_loops`] + k·[`super::PersistPlan::step_loops`], printed
+//! and bounded by a test; with lavapipe's 65 536-iteration budget k is in
+//! the tens to hundreds, on a GPU without a budget k = K.) When not even one chain's working set fits the
 //! shared memory, or one step exceeds the loop budget, the chains run on
 //! the multi-launch kernels of [`super::langevin`] — on the device, never
 //! the CPU; [`super::Mlp2::langevin_path`] says which path a call takes.
@@ -358,14 +363,7 @@ fn noise(
         for lane in 0..4u32 {
             let p = blk * 4 + lane as usize;
             if p >= lo && p < lo + len {
-                let mut z = z3;
-                if comptime!(lane == 0) {
-                    z = z0;
-                } else if comptime!(lane == 1) {
-                    z = z1;
-                } else if comptime!(lane == 2) {
-                    z = z2;
-                }
+                let z = lane_of(z0, z1, z2, z3, lane);
                 let i = p - lo;
                 let xi = sm[x_off + i];
                 if comptime!(cfg.mala) {
@@ -377,6 +375,20 @@ fn noise(
         }
     }
     sync_cube();
+}
+
+/// Lane `lane` of a Philox block's four normals.
+#[cube]
+pub fn lane_of(z0: f32, z1: f32, z2: f32, z3: f32, #[comptime] lane: u32) -> f32 {
+    let mut z = z3;
+    if comptime!(lane == 0) {
+        z = z0;
+    } else if comptime!(lane == 1) {
+        z = z1;
+    } else if comptime!(lane == 2) {
+        z = z2;
+    }
+    z
 }
 
 /// MALA's test of step `k` for the `nb` chains of the tile from b₀ (module

@@ -6,12 +6,11 @@ use super::persist::{meta, persist_kernel, PersistArgsLaunch, PersistCfg, BK, MA
 use super::plan::Shape;
 use super::run::buf;
 use super::Mlp2;
-use crate::chains::{acceptance, check_steps, launch_steps};
+use crate::chains::{check_steps, launch_steps};
 use crate::error::{KernelError, Result};
-use crate::launch::{read_f32, read_u32, upload_f32, upload_u32};
+use crate::launch::upload_u32;
 use cubecl::prelude::*;
 use cubecl::server::Handle;
-use ebm_core::{check_batch, check_len};
 
 /// Which kernels run a call's Langevin or MALA chains.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -184,12 +183,7 @@ impl Mlp2 {
 
     /// As [`Mlp2::ula`] on the path of [`Mlp2::langevin_path`].
     pub fn ula_auto(&self, x: &mut [f32], eps: f32, steps: usize, seed: u64, first_step: u64) -> Result<()> {
-        let b = check_batch("x", x, self.shape.d)?;
-        super::langevin::check_step(eps)?;
-        let hx = upload_f32(&self.dev, x);
-        self.ula_auto_device(&hx, b, eps, steps, seed, first_step)?;
-        x.copy_from_slice(&read_f32(&self.dev, hx, x.len())?);
-        Ok(())
+        self.ula_host(x, eps, |hx, b| self.ula_auto_device(hx, b, eps, steps, seed, first_step))
     }
 
     /// `steps` MALA steps on the device chains (as [`Mlp2::mala_device`])
@@ -221,14 +215,9 @@ impl Mlp2 {
         first_step: u64,
         accepts: &mut [u32],
     ) -> Result<f64> {
-        let b = check_batch("x", x, self.shape.d)?;
-        check_len("accepts", accepts, b)?;
-        super::langevin::check_step(eps)?;
-        let hx = upload_f32(&self.dev, x);
-        let ha = upload_u32(&self.dev, accepts);
-        self.mala_auto_device(&hx, &ha, b, eps, steps, seed, first_step)?;
-        x.copy_from_slice(&read_f32(&self.dev, hx, x.len())?);
-        Ok(acceptance(&read_u32(&self.dev, ha, b)?, accepts, steps))
+        self.mala_host(x, eps, steps, accepts, |hx, ha, b| {
+            self.mala_auto_device(hx, ha, b, eps, steps, seed, first_step)
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
