@@ -259,7 +259,7 @@ fn product(
                         sm[o2_off + o] = v.d1;
                     }
                 } else if comptime!(epi == BWD_HID) {
-                    sm[o_off + o] = c * sm[o_off + o];
+                    sm[o_off + o] *= c;
                 } else {
                     sm[o_off + o] = -c;
                 }
