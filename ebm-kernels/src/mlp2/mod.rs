@@ -18,6 +18,9 @@
 //!   the column index (b, i), reduced over units inside each workgroup;
 //! - [`grad`]: Σ_b w_b ∇θE (eq 2–3's phases) and Σ_b w_b ∇θ(v_bᵀ∇ₓE) as
 //!   products over the batch, summed in slabs and then pairwise;
+//! - [`langevin`]: ULA and MALA, 2L + 1 or 2L + 3 launches per step;
+//!   [`persist`]: K steps per launch with each workgroup's chains kept in
+//!   shared memory ([`Mlp2::langevin_path`] says which a model takes);
 //! - [`plan`]: shapes, tiles, chunk sizes, and the cost model —
 //!   [`plan::max_loop_count`], [`plan::flops_per_sample`],
 //!   [`plan::bytes_per_sample`] — which every method's docs refer to.
