@@ -12,6 +12,7 @@ use ebm_core::langevin;
 use ebm_core::mlp::{Activation, Mlp};
 use ebm_core::prelude::*;
 use ebm_core::testing::Tolerance;
+use ebm_kernels::mlp2::LangevinPath;
 use ebm_kernels::{GpuEnergy, MlpKernels, Op, Placement};
 
 /// Batch sizes for the wide model: none a multiple of the 64-sample tiles.
@@ -54,7 +55,13 @@ fn wide_mlp_langevin_matches_cpu_on_default_adapter() {
     let x0 = common::to32(&common::normal32(7, b * d));
     let (mut xc, mut xg) = (x0.clone(), x0.clone());
     langevin::ula(&m, &mut xc, 0.05, steps, 99, 10).unwrap();
+    // The chains run on the persistent kernel: all the steps in one launch.
+    for mala in [false, true] {
+        assert!(matches!(gpu.tiled_langevin_path(mala), Some(LangevinPath::Persistent { .. })), "mala={mala}");
+    }
+    let n0 = gpu.tiled_launch_count().unwrap();
     gpu.langevin_ula(&mut xg, 0.05, steps, 99, 10).unwrap();
+    assert_eq!(gpu.tiled_launch_count().unwrap() - n0, 1, "one persistent ULA launch");
     let label = dev.info().label();
     Tolerance::new(1e-4, 1e-5).assert_all_close(&format!("wide ULA on {label}"), &xg, &xc);
     assert_ne!(xg, x0, "the chains moved");
@@ -62,7 +69,9 @@ fn wide_mlp_langevin_matches_cpu_on_default_adapter() {
     let (mut xc, mut xg) = (x0.clone(), x0.clone());
     let (mut ac, mut ag) = (vec![0u32; b], vec![0u32; b]);
     let rc = langevin::mala(&m, &mut xc, 0.05, steps, 5, 0, &mut ac).unwrap();
+    let n0 = gpu.tiled_launch_count().unwrap();
     let rg = gpu.langevin_mala(&mut xg, 0.05, steps, 5, 0, &mut ag).unwrap();
+    assert_eq!(gpu.tiled_launch_count().unwrap() - n0, 1, "one persistent MALA launch");
     // A proposal whose log α is within rounding of the uniform may be
     // decided differently; at this step size none is expected.
     assert_eq!(ag, ac, "MALA accepts on {label}");

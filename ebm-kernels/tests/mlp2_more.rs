@@ -19,7 +19,7 @@ use ebm_core::mlp::{Activation, Mlp};
 use ebm_core::prelude::*;
 use ebm_core::testing::Tolerance;
 use ebm_kernels::mlp2::plan::{self, Limits, Op, Shape, Tiles};
-use ebm_kernels::mlp2::Mlp2;
+use ebm_kernels::mlp2::{LangevinPath, Mlp2, PersistPlan};
 use ebm_kernels::GpuDevice;
 use std::sync::OnceLock;
 
@@ -190,6 +190,28 @@ fn sensitivity(x0: &[f32], xc: &[f32], run: impl Fn(&mut [f32])) -> f64 {
     xp.iter().zip(xc).map(|(a, c)| (a - c).abs() as f64).fold(0.0, f64::max)
 }
 
+/// The f32 chains of `run` (K ULA steps from `x0`) against
+/// `langevin::ula` on `m`: per step, the score's rounding (RTOL per unit
+/// of reduction length) times ε²/2 and two roundings of x, or 10× the
+/// chains' sensitivity to a one-ulp change of the start.
+fn check_ula(label: &str, m: &Mlp<f32>, eps: f32, x0: &[f32], run: impl Fn(&mut [f32])) {
+    let (d, hidden) = (m.dim(), m.hidden().to_vec());
+    let b = x0.len() / d;
+    let (mut xc, mut xg) = (x0.to_vec(), x0.to_vec());
+    langevin::ula(m, &mut xc, eps, K, SEED, FIRST_STEP).unwrap();
+    run(&mut xg);
+    assert!(xc != x0, "the reference moved");
+    let sens = sensitivity(x0, &xc, |x| langevin::ula(m, x, eps, K, SEED, FIRST_STEP).unwrap());
+    let red = reduce_len(d, &hidden) as f64;
+    let smax = 1.0 + common::max_abs(&xc);
+    let atol = (K as f64 * (0.5 * (eps * eps) as f64 * RTOL * red + 4.0 * U) * smax).max(10.0 * sens);
+    let tol = Tolerance::new(K as f64 * 4.0 * U, atol);
+    let xc64: Vec<f64> = xc.iter().map(|&v| v as f64).collect();
+    let w = common::worst(&xg, &xc64, &tol);
+    eprintln!("{label} d={d} hidden={hidden:?} B={b}: worst / tol {w:.3} (atol {atol:.2e}, sensitivity {sens:.2e})");
+    tol.assert_all_close(&format!("{label} d={d} B={b}"), &xg, &xc);
+}
+
 #[test]
 fn ula_chains_match_the_cpu_reference() {
     let cases: [(usize, Vec<usize>, f32, &[usize]); 2] =
@@ -199,24 +221,7 @@ fn ula_chains_match_the_cpu_reference() {
         let gpu = Mlp2::new(dev(), &m).unwrap();
         for (j, &b) in batches.iter().enumerate() {
             let x0 = common::to32(&common::normal32(5000 + 10 * i as u64 + j as u64, b * d));
-            let (mut xc, mut xg) = (x0.clone(), x0.clone());
-            langevin::ula(&m, &mut xc, eps, K, SEED, FIRST_STEP).unwrap();
-            gpu.ula(&mut xg, eps, K, SEED, FIRST_STEP).unwrap();
-            assert!(xc != x0, "the reference moved");
-            let sens = sensitivity(&x0, &xc, |x| langevin::ula(&m, x, eps, K, SEED, FIRST_STEP).unwrap());
-            // Per step, the score's rounding (RTOL per unit of reduction
-            // length) times ε²/2 and two roundings of x; 10× the chains'
-            // sensitivity to a one-ulp change of the start.
-            let red = reduce_len(d, &hidden) as f64;
-            let smax = 1.0 + common::max_abs(&xc);
-            let atol = (K as f64 * (0.5 * (eps * eps) as f64 * RTOL * red + 4.0 * U) * smax).max(10.0 * sens);
-            let tol = Tolerance::new(K as f64 * 4.0 * U, atol);
-            let xc64: Vec<f64> = xc.iter().map(|&v| v as f64).collect();
-            let w = common::worst(&xg, &xc64, &tol);
-            eprintln!(
-                "ULA d={d} hidden={hidden:?} B={b}: worst / tol {w:.3} (atol {atol:.2e}, sensitivity {sens:.2e})"
-            );
-            tol.assert_all_close(&format!("ULA d={d} B={b}"), &xg, &xc);
+            check_ula("ULA", &m, eps, &x0, |x| gpu.ula(x, eps, K, SEED, FIRST_STEP).unwrap());
         }
     }
 }
@@ -259,61 +264,69 @@ fn mala_margins(m: &Mlp<f32>, x: &mut [f32], eps: f32, seed: u64, stream: u64, a
     margins
 }
 
-/// MALA: the acceptance counts agree for ≥ 99% of chains, and every chain
-/// whose decisions may differ had a step with |log α − ln u| below
-/// `MARGIN` in the reference (rounding can flip only such a decision);
-/// the other chains match to the chains' rounding tolerance.
+/// MALA on `run` (K steps from `x0`, accepts starting at b mod 3) against
+/// `langevin::mala` on `m`: the acceptance counts agree for ≥ 99% of
+/// chains, and every chain whose decisions may differ had a step with
+/// |log α − ln u| below `MARGIN` in the reference (rounding can flip only
+/// such a decision); the other chains match to the chains' rounding
+/// tolerance.
+fn check_mala(label: &str, m: &Mlp<f32>, eps: f32, x0: &[f32], run: impl Fn(&mut [f32], &mut [u32]) -> f64) {
+    const MARGIN: f32 = 1e-3;
+    let (d, hidden) = (m.dim(), m.hidden().to_vec());
+    let b = x0.len() / d;
+    let acc0: Vec<u32> = (0..b as u32).map(|c| c % 3).collect();
+    let (mut xc, mut ac) = (x0.to_vec(), acc0.clone());
+    let rate = langevin::mala(m, &mut xc, eps, K, SEED, FIRST_STEP, &mut ac).unwrap();
+    // The margins of the reference's decisions, step by step (the
+    // replica must reproduce the reference exactly).
+    let (mut xr, mut ar) = (x0.to_vec(), acc0.clone());
+    let mut near = vec![false; b];
+    for k in 0..K as u64 {
+        let mg = mala_margins(m, &mut xr, eps, SEED, FIRST_STEP + k, &mut ar);
+        for (n, g) in near.iter_mut().zip(&mg) {
+            *n |= g.abs() < MARGIN;
+        }
+    }
+    assert_eq!((&xr, &ar), (&xc, &ac), "the replica is the reference");
+    let (mut xg, mut ag) = (x0.to_vec(), acc0.clone());
+    let rate_g = run(&mut xg, &mut ag);
+    let differ: Vec<usize> = (0..b).filter(|&c| ag[c] != ac[c]).collect();
+    let unexplained: Vec<usize> = differ.iter().copied().filter(|&c| !near[c]).collect();
+    let n_near = near.iter().filter(|&&n| n).count();
+    eprintln!(
+        "{label} d={d} hidden={hidden:?} B={b} ε={eps}: rate cpu {rate:.4} gpu {rate_g:.4}; {} of {b} counts differ, {n_near} chains had a step within {MARGIN} of the threshold",
+        differ.len()
+    );
+    // Both outcomes occur: ≥ 2% of the B·K decisions go each way.
+    assert!(rate > 0.02 && rate < 0.98, "the step size exercises both outcomes (rate {rate})");
+    assert!(differ.len() * 100 <= b, "{} of {b} acceptance counts differ", differ.len());
+    assert!(unexplained.is_empty(), "chains {unexplained:?} differ without a decision near the threshold");
+    // Chains never near the threshold made the same decisions: compare them.
+    let sens = sensitivity(x0, &xc, |x| {
+        langevin::mala(m, x, eps, K, SEED, FIRST_STEP, &mut acc0.clone()).unwrap();
+    });
+    let red = reduce_len(d, &hidden) as f64;
+    let smax = 1.0 + common::max_abs(&xc);
+    let atol = (K as f64 * (0.5 * (eps * eps) as f64 * RTOL * red + 4.0 * U) * smax).max(10.0 * sens);
+    let tol = Tolerance::new(K as f64 * 4.0 * U, atol);
+    let mut worst = 0.0f64;
+    for c in (0..b).filter(|&c| !near[c]) {
+        let r = c * d..(c + 1) * d;
+        let want: Vec<f64> = xc[r.clone()].iter().map(|&v| v as f64).collect();
+        tol.assert_all_close(&format!("{label} chain {c}"), &xg[r.clone()], &want);
+        worst = worst.max(common::worst(&xg[r], &want, &tol));
+    }
+    eprintln!("{label} d={d} B={b}: chains worst / tol {worst:.3} (atol {atol:.2e})");
+}
+
 #[test]
 fn mala_chains_and_acceptances_match_the_cpu_reference() {
-    const MARGIN: f32 = 1e-3;
     let cases: [(usize, Vec<usize>, f32, usize); 2] = [(5, vec![12, 9], 0.5, 1000), (64, vec![256, 256], 0.8, 65)];
     for (i, (d, hidden, eps, b)) in cases.into_iter().enumerate() {
         let m = rough_model(d, &hidden, 160 + i as u64);
         let gpu = Mlp2::new(dev(), &m).unwrap();
         let x0 = common::to32(&common::normal32(6000 + i as u64, b * d));
-        let acc0: Vec<u32> = (0..b as u32).map(|c| c % 3).collect();
-        let (mut xc, mut ac) = (x0.clone(), acc0.clone());
-        let rate = langevin::mala(&m, &mut xc, eps, K, SEED, FIRST_STEP, &mut ac).unwrap();
-        // The margins of the reference's decisions, step by step (the
-        // replica must reproduce the reference exactly).
-        let (mut xr, mut ar) = (x0.clone(), acc0.clone());
-        let mut near = vec![false; b];
-        for k in 0..K as u64 {
-            let mg = mala_margins(&m, &mut xr, eps, SEED, FIRST_STEP + k, &mut ar);
-            for (n, g) in near.iter_mut().zip(&mg) {
-                *n |= g.abs() < MARGIN;
-            }
-        }
-        assert_eq!((&xr, &ar), (&xc, &ac), "the replica is the reference");
-        let (mut xg, mut ag) = (x0.clone(), acc0.clone());
-        let rate_g = gpu.mala(&mut xg, eps, K, SEED, FIRST_STEP, &mut ag).unwrap();
-        let differ: Vec<usize> = (0..b).filter(|&c| ag[c] != ac[c]).collect();
-        let unexplained: Vec<usize> = differ.iter().copied().filter(|&c| !near[c]).collect();
-        let n_near = near.iter().filter(|&&n| n).count();
-        eprintln!(
-            "MALA d={d} hidden={hidden:?} B={b} ε={eps}: rate cpu {rate:.4} gpu {rate_g:.4}; {} of {b} counts differ, {n_near} chains had a step within {MARGIN} of the threshold",
-            differ.len()
-        );
-        // Both outcomes occur: ≥ 2% of the B·K decisions go each way.
-        assert!(rate > 0.02 && rate < 0.98, "the step size exercises both outcomes (rate {rate})");
-        assert!(differ.len() * 100 <= b, "{} of {b} acceptance counts differ", differ.len());
-        assert!(unexplained.is_empty(), "chains {unexplained:?} differ without a decision near the threshold");
-        // Chains never near the threshold made the same decisions: compare them.
-        let sens = sensitivity(&x0, &xc, |x| {
-            langevin::mala(&m, x, eps, K, SEED, FIRST_STEP, &mut acc0.clone()).unwrap();
-        });
-        let red = reduce_len(d, &hidden) as f64;
-        let smax = 1.0 + common::max_abs(&xc);
-        let atol = (K as f64 * (0.5 * (eps * eps) as f64 * RTOL * red + 4.0 * U) * smax).max(10.0 * sens);
-        let tol = Tolerance::new(K as f64 * 4.0 * U, atol);
-        let mut worst = 0.0f64;
-        for c in (0..b).filter(|&c| !near[c]) {
-            let r = c * d..(c + 1) * d;
-            let want: Vec<f64> = xc[r.clone()].iter().map(|&v| v as f64).collect();
-            tol.assert_all_close(&format!("MALA chain {c}"), &xg[r.clone()], &want);
-            worst = worst.max(common::worst(&xg[r], &want, &tol));
-        }
-        eprintln!("MALA d={d} B={b}: chains worst / tol {worst:.3} (atol {atol:.2e})");
+        check_mala("MALA", &m, eps, &x0, |x, a| gpu.mala(x, eps, K, SEED, FIRST_STEP, a).unwrap());
     }
 }
 
@@ -466,6 +479,147 @@ fn zz_debug_sm() {
             let eb = (o.b..o.b + o.out).map(|p| (g[p] as f64 - want[p]).abs()).fold(0.0, f64::max);
             let mb = (o.b..o.b + o.out).map(|p| want[p].abs()).fold(0.0, f64::max);
             eprintln!("d={d} {hidden:?} layer {l}: W err {ew:.2e} / {mw:.2e}, b err {eb:.2e} / {mb:.2e}");
+        }
+    }
+}
+
+/// Runs `f` and returns the launches it made on `gpu`.
+fn launches_of(gpu: &Mlp2, f: impl FnOnce()) -> u64 {
+    let before = gpu.launch_count();
+    f();
+    gpu.launch_count() - before
+}
+
+/// The launches the persistent path makes for `steps` steps.
+fn persistent_launches(gpu: &Mlp2, mala: bool, steps: u64) -> u64 {
+    match gpu.langevin_path(mala) {
+        LangevinPath::Persistent { steps_per_launch, .. } => {
+            steps.div_ceil(steps_per_launch.unwrap_or(steps).min(steps))
+        }
+        LangevinPath::MultiLaunch => panic!("the persistent path applies to {:?}", gpu.shape()),
+    }
+}
+
+/// The persistent kernel ([`ebm_kernels::mlp2::persist`]): ULA and MALA
+/// chains against the CPU reference at several shapes (including d = 64
+/// with 256-256 hidden), with B not a multiple of the chain tile, in the
+/// launches the plan says (the persistent path ran).
+#[test]
+fn persistent_chains_match_the_cpu_reference() {
+    let cases: [(usize, Vec<usize>, f32, f32, usize); 4] = [
+        (5, vec![12, 9], 0.1, 0.5, 37),
+        (3, vec![7, 5, 6], 0.1, 0.5, 21),
+        (64, vec![256, 256], 0.05, 0.8, 5),
+        (16, vec![1024], 0.05, 0.6, 3),
+    ];
+    let mut partial = false;
+    for (i, (d, hidden, eps_u, eps_m, b)) in cases.into_iter().enumerate() {
+        let m = rough_model(d, &hidden, 190 + i as u64);
+        let gpu = Mlp2::new(dev(), &m).unwrap();
+        for mala in [false, true] {
+            let LangevinPath::Persistent { chains, .. } = gpu.langevin_path(mala) else {
+                panic!("d={d} hidden={hidden:?}: the persistent path applies");
+            };
+            eprintln!("d={d} hidden={hidden:?} mala={mala}: {chains} chains per workgroup");
+            partial |= chains > 1 && b % chains != 0;
+        }
+        let x0 = common::to32(&common::normal32(7000 + i as u64, b * d));
+        let n = launches_of(&gpu, || {
+            check_ula("persistent ULA", &m, eps_u, &x0, |x| gpu.ula_auto(x, eps_u, K, SEED, FIRST_STEP).unwrap())
+        });
+        assert_eq!(n, persistent_launches(&gpu, false, K as u64), "ULA launches d={d}");
+        let n = launches_of(&gpu, || {
+            check_mala("persistent MALA", &m, eps_m, &x0, |x, a| {
+                gpu.mala_auto(x, eps_m, K, SEED, FIRST_STEP, a).unwrap()
+            })
+        });
+        assert_eq!(n, persistent_launches(&gpu, true, K as u64), "MALA launches d={d}");
+    }
+    assert!(partial, "some case has B not a multiple of the chain tile");
+}
+
+/// K steps split into several launches (a small cap) give the chains and
+/// acceptance counts of one launch bit for bit; the device forms give the
+/// host forms' values.
+#[test]
+fn persistent_launch_split_is_exact() {
+    use ebm_kernels::launch::{read_f32, upload_f32};
+    let m = rough_model(5, &[12, 9], 200);
+    let one = Mlp2::new(dev(), &m).unwrap();
+    let mut split = Mlp2::new(dev(), &m).unwrap();
+    split.set_max_steps_per_launch(Some(3));
+    let b = 37;
+    let x0 = common::to32(&common::normal32(7100, b * 5));
+    let (mut x1, mut x3) = (x0.clone(), x0.clone());
+    assert_eq!(launches_of(&one, || one.ula_auto(&mut x1, 0.1, K, SEED, FIRST_STEP).unwrap()), 1);
+    let n = launches_of(&split, || split.ula_auto(&mut x3, 0.1, K, SEED, FIRST_STEP).unwrap());
+    assert_eq!(n, K.div_ceil(3) as u64);
+    assert!(x1 != x0);
+    assert_eq!(x1, x3, "ULA: 1 launch = {n} launches");
+    let hx = upload_f32(dev(), &x0);
+    one.ula_auto_device(&hx, b, 0.1, K, SEED, FIRST_STEP).unwrap();
+    assert_eq!(read_f32(dev(), hx, b * 5).unwrap(), x1);
+    let (mut a1, mut a3) = (vec![1u32; b], vec![1u32; b]);
+    let (mut x1, mut x3) = (x0.clone(), x0.clone());
+    let r1 = one.mala_auto(&mut x1, 0.5, K, SEED, FIRST_STEP, &mut a1).unwrap();
+    let n = launches_of(&split, || {
+        let r3 = split.mala_auto(&mut x3, 0.5, K, SEED, FIRST_STEP, &mut a3).unwrap();
+        assert_eq!(r1, r3);
+    });
+    assert_eq!(n, K.div_ceil(3) as u64);
+    assert!(r1 > 0.0 && r1 < 1.0, "both outcomes occur (rate {r1})");
+    assert_eq!((x1, a1), (x3, a3), "MALA: 1 launch = {n} launches");
+}
+
+/// A shape whose one chain does not fit the shared memory takes the
+/// multi-launch path (on the device), and says so.
+#[test]
+fn persistent_falls_back_to_multi_launch_when_a_chain_does_not_fit() {
+    let shared = dev().info().limits.max_workgroup_storage_bytes as usize;
+    let h = shared / 4;
+    assert!(PersistPlan::new(&Shape::new(2, &[h]), false, shared).is_none());
+    let fits = PersistPlan::new(&Shape::new(2, &[8]), false, shared).unwrap();
+    assert_eq!(fits.chains, 16);
+    assert!(fits.shared_bytes() <= shared);
+    let m = rough_model(2, &[h], 210);
+    let gpu = Mlp2::new(dev(), &m).unwrap();
+    assert_eq!(gpu.langevin_path(false), LangevinPath::MultiLaunch);
+    assert_eq!(gpu.langevin_path(true), LangevinPath::MultiLaunch);
+    let x0 = common::to32(&common::normal32(7200, 2 * 2));
+    let (mut xa, mut xm) = (x0.clone(), x0.clone());
+    let n = launches_of(&gpu, || gpu.ula_auto(&mut xa, 0.1, 2, SEED, FIRST_STEP).unwrap());
+    gpu.ula(&mut xm, 0.1, 2, SEED, FIRST_STEP).unwrap();
+    assert_eq!(n, 2 * plan::launches(gpu.shape(), gpu.tiles(), Op::Ula).len() as u64);
+    assert_eq!(xa, xm);
+}
+
+/// The persistent plan at the bench shapes with 16 KiB of shared memory
+/// (WebGPU's minimum): a chain tile fits, one step stays far under the
+/// budget and 20 steps fit one launch on lavapipe; prints the module
+/// docs' table (before: the multi-launch plan).
+#[test]
+fn persistent_plan_at_bench_shapes() {
+    let tiles = Tiles::default();
+    for (d, hidden) in [(64, vec![256, 256]), (256, vec![256, 256]), (16, vec![1024])] {
+        let s = Shape::new(d, &hidden);
+        for (mala, op) in [(false, Op::Ula), (true, Op::Mala)] {
+            let l = plan::launches(&s, &tiles, op);
+            let multi_loops = l.iter().map(|c| c.loops).max().unwrap();
+            let p = PersistPlan::new(&s, mala, 16 << 10).expect("a chain tile fits 16 KiB");
+            assert!(p.shared_bytes() <= 16 << 10);
+            assert!(p.step_loops < 5_000, "{d} {hidden:?} {op:?}: {}", p.step_loops);
+            assert_eq!(p.steps_per_launch(20, Some(65_535)).unwrap(), 20);
+            eprintln!(
+                "d={d} hidden={hidden:?} {op:?}: multi-launch {} launches/step, {:.1} KiB/chain/step, max loops {multi_loops}; \
+                 persistent TB={} shared {:.1} KiB, {} B/chain/launch, loops fixed {} + {} per step",
+                l.len(),
+                plan::bytes_per_sample(&s, &tiles, op) / 1024.0,
+                p.chains,
+                p.shared_bytes() as f64 / 1024.0,
+                8 * d + if mala { 8 } else { 0 },
+                p.fixed_loops,
+                p.step_loops,
+            );
         }
     }
 }

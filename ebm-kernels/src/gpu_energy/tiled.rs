@@ -2,6 +2,11 @@
 //! (the default for an MLP, [`MlpKernels::Tiled`]): every operation of the
 //! seam, the fused objectives and the Langevin chains, with no per-sample
 //! private arrays and loop counts that do not depend on the batch size.
+//! The chains run K steps per persistent launch with the chains on chip
+//! ([`crate::mlp2::persist`]) where [`Mlp2::langevin_path`] says so (one
+//! chain's working set fits the shared memory and one step the loop
+//! budget), else one step per 2L + 1 (ULA) or 2L + 3 (MALA) launches
+//! ([`crate::mlp2::langevin`]).
 //!
 //! Placement: an operation runs on the device when the largest loop count
 //! of its launches ([`crate::mlp2::plan::launches`]) fits the planned loop
@@ -24,7 +29,7 @@ use crate::error::Result;
 use crate::fallback::{NotOnDevice, Op, Remedy};
 use crate::family::GpuFamily;
 use crate::launch::{arg, grid, upload_f32};
-use crate::mlp2::{plan, Mlp2};
+use crate::mlp2::{plan, LangevinPath, Mlp2};
 use crate::reduce::sum_on_device;
 use crate::terms::{nce_energy_kernel, residual_kernel};
 use ebm_core::Target;
@@ -105,6 +110,19 @@ impl<M: GpuFamily> GpuEnergy<M> {
             ),
             hint: Remedy::SmallerModelOrGpu,
         }))
+    }
+
+    /// Which kernels run this model's ULA (`mala = false`) or MALA chains
+    /// ([`Mlp2::langevin_path`]); `None` when it is not on the tiled
+    /// kernels.
+    pub fn tiled_langevin_path(&self, mala: bool) -> Option<LangevinPath> {
+        self.tiled().then(|| self.on_tiled(|t| Ok(t.langevin_path(mala))).ok()).flatten()
+    }
+
+    /// Kernel launches the tiled kernels have made so far
+    /// ([`Mlp2::launch_count`]); `None` when the model is not on them.
+    pub fn tiled_launch_count(&self) -> Option<u64> {
+        self.tiled().then(|| self.on_tiled(|t| Ok(t.launch_count())).ok()).flatten()
     }
 
     /// The kernels an MLP runs on (`None` for the other families).
@@ -214,13 +232,15 @@ pub(super) fn nce_handles(t: &Mlp2, x: &[f32], log_pn: &[f32], n_data: usize, c:
     Ok(NceHandles { logits, terms, weights, grad })
 }
 
-/// `steps` ULA steps on the chains `x` (in place).
+/// `steps` ULA steps on the chains `x` (in place), on the persistent
+/// kernel ([`crate::mlp2::persist`]) when [`Mlp2::langevin_path`] says it
+/// applies, else on the multi-launch kernels — both on the device.
 pub(super) fn ula(t: &Mlp2, x: &mut [f32], eps: f32, steps: usize, seed: u64, first_step: u64) -> Result<()> {
-    t.ula(x, eps, steps, seed, first_step)
+    t.ula_auto(x, eps, steps, seed, first_step)
 }
 
 /// `steps` MALA steps on the chains `x` (in place); returns the acceptance
-/// rate and adds the accepted moves to `accepts`.
+/// rate and adds the accepted moves to `accepts` (path as for [`ula`]).
 pub(super) fn mala(
     t: &Mlp2,
     x: &mut [f32],
@@ -230,5 +250,5 @@ pub(super) fn mala(
     first_step: u64,
     accepts: &mut [u32],
 ) -> Result<f64> {
-    t.mala(x, eps, steps, seed, first_step, accepts)
+    t.mala_auto(x, eps, steps, seed, first_step, accepts)
 }

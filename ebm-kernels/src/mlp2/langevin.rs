@@ -36,6 +36,7 @@
 
 use super::layer::tree_step;
 use super::passes::Keep;
+use super::persist::lane_of;
 use super::run::buf;
 use super::Mlp2;
 use crate::error::{KernelError, Result};
@@ -82,14 +83,7 @@ pub fn step_kernel(x: &mut [f32], s: &[f32], out: &mut [f32], args: StepArgs, #[
         for lane in 0..4u32 {
             let p = p0 + lane;
             if p >= lo && p < end {
-                let mut z = z3;
-                if comptime!(lane == 0) {
-                    z = z0;
-                } else if comptime!(lane == 1) {
-                    z = z1;
-                } else if comptime!(lane == 2) {
-                    z = z2;
-                }
+                let z = lane_of(z0, z1, z2, z3, lane);
                 let local = (p - lo) as usize;
                 let xp = x[p as usize];
                 if comptime!(in_place) {
@@ -199,7 +193,7 @@ pub fn accept_kernel(
 }
 
 /// The CPU reference's step-size check (same error).
-fn check_step(eps: f32) -> Result<()> {
+pub(super) fn check_step(eps: f32) -> Result<()> {
     if !(eps.is_finite() && eps > 0.0) {
         return Err(KernelError::Model(EbmError::InvalidConfig(format!(
             "Langevin step size must be positive and finite, got {eps}"
@@ -224,10 +218,21 @@ impl Mlp2 {
     /// Errors: as `ebm_core::langevin::ula` (batch, then step size), and
     /// device failures.
     pub fn ula(&self, x: &mut [f32], eps: f32, steps: usize, seed: u64, first_step: u64) -> Result<()> {
+        self.ula_host(x, eps, |hx, b| self.ula_device(hx, b, eps, steps, seed, first_step))
+    }
+
+    /// The host-slice form of a ULA call: checks, uploads `x`, runs
+    /// `run(x, batch)` on the device and reads the chains back.
+    pub(super) fn ula_host(
+        &self,
+        x: &mut [f32],
+        eps: f32,
+        run: impl FnOnce(&Handle, usize) -> Result<()>,
+    ) -> Result<()> {
         let b = check_batch("x", x, self.shape.d)?;
         check_step(eps)?;
         let hx = upload_f32(&self.dev, x);
-        self.ula_device(&hx, b, eps, steps, seed, first_step)?;
+        run(&hx, b)?;
         x.copy_from_slice(&read_f32(&self.dev, hx, x.len())?);
         Ok(())
     }
@@ -282,12 +287,26 @@ impl Mlp2 {
         first_step: u64,
         accepts: &mut [u32],
     ) -> Result<f64> {
+        self.mala_host(x, eps, steps, accepts, |hx, ha, b| self.mala_device(hx, ha, b, eps, steps, seed, first_step))
+    }
+
+    /// The host-slice form of a MALA call: checks, uploads `x` and
+    /// `accepts`, runs `run(x, accepts, batch)` on the device, reads both
+    /// back and returns the acceptance rate of the `steps` steps.
+    pub(super) fn mala_host(
+        &self,
+        x: &mut [f32],
+        eps: f32,
+        steps: usize,
+        accepts: &mut [u32],
+        run: impl FnOnce(&Handle, &Handle, usize) -> Result<()>,
+    ) -> Result<f64> {
         let b = check_batch("x", x, self.shape.d)?;
         check_len("accepts", accepts, b)?;
         check_step(eps)?;
         let hx = upload_f32(&self.dev, x);
         let ha = upload_u32(&self.dev, accepts);
-        self.mala_device(&hx, &ha, b, eps, steps, seed, first_step)?;
+        run(&hx, &ha, b)?;
         x.copy_from_slice(&read_f32(&self.dev, hx, x.len())?);
         Ok(crate::chains::acceptance(&read_u32(&self.dev, ha, b)?, accepts, steps))
     }
@@ -342,7 +361,7 @@ impl Mlp2 {
         Ok(())
     }
 
-    fn check_chains(&self, x: &Handle, batch: usize) -> Result<()> {
+    pub(super) fn check_chains(&self, x: &Handle, batch: usize) -> Result<()> {
         if batch == 0 {
             return Err(KernelError::Model(EbmError::EmptyBatch { what: "x" }));
         }

@@ -18,6 +18,9 @@
 //!   the column index (b, i), reduced over units inside each workgroup;
 //! - [`grad`]: Σ_b w_b ∇θE (eq 2–3's phases) and Σ_b w_b ∇θ(v_bᵀ∇ₓE) as
 //!   products over the batch, summed in slabs and then pairwise;
+//! - [`langevin`]: ULA and MALA, 2L + 1 or 2L + 3 launches per step;
+//!   [`persist`]: K steps per launch with each workgroup's chains kept in
+//!   shared memory ([`Mlp2::langevin_path`] says which a model takes);
 //! - [`plan`]: shapes, tiles, chunk sizes, and the cost model —
 //!   [`plan::max_loop_count`], [`plan::flops_per_sample`],
 //!   [`plan::bytes_per_sample`] — which every method's docs refer to.
@@ -71,6 +74,8 @@ pub mod jsum;
 pub mod langevin;
 pub mod layer;
 mod passes;
+pub mod persist;
+mod persist_run;
 pub mod plan;
 mod run;
 mod run2;
@@ -86,6 +91,7 @@ use cubecl::server::Handle;
 use ebm_core::mlp::{Activation, LayerOffset, Mlp};
 use ebm_core::{check_batch, check_finite, check_len, EbmError, Trainable};
 use passes::Keep;
+pub use persist_run::{LangevinPath, PersistPlan};
 use plan::{Limits, Shape, Tiles};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -104,6 +110,8 @@ pub struct Mlp2 {
     tiles: Tiles,
     limits: Limits,
     launches: AtomicU64,
+    /// Cap on the steps of one persistent launch ([`Mlp2::set_max_steps_per_launch`]).
+    persist_cap: Option<u64>,
 }
 
 /// The device outputs of [`Mlp2::eval_device`]: energy (B), score and
@@ -160,6 +168,7 @@ impl Mlp2 {
             tiles,
             limits,
             launches: AtomicU64::new(0),
+            persist_cap: None,
         })
     }
 
