@@ -11,6 +11,7 @@
 
 use crate::flops::{flops, Method};
 use crate::MlpShape;
+use ebm_core::langevin::NoiseAt;
 use ebm_core::mlp::Mlp;
 use ebm_core::{
     Batch, Chains, Curvature, Energy, Langevin, Objectives, Outputs, ParamGrad, PerSample, Result, Target, Trainable,
@@ -243,6 +244,23 @@ impl<E: Langevin<f32>> Langevin<f32> for Counted<E> {
         self.note(Method::MalaStart, x.rows(), 1);
         self.note(Method::MalaStep, x.rows(), steps as u64);
         self.inner.mala(x, eps, steps, seed, first_step, accepts)
+    }
+    // A data-parallel share's chains go to the inner model's own override.
+    fn ula_at(&self, x: Chains<'_, f32>, eps: f32, steps: usize, at: NoiseAt) -> Result<()> {
+        self.note(Method::UlaStep, x.rows(), steps as u64);
+        self.inner.ula_at(x, eps, steps, at)
+    }
+    fn mala_at(
+        &self,
+        x: Chains<'_, f32>,
+        eps: f32,
+        steps: usize,
+        at: NoiseAt,
+        accepts: PerSample<'_, u32>,
+    ) -> Result<f64> {
+        self.note(Method::MalaStart, x.rows(), 1);
+        self.note(Method::MalaStep, x.rows(), steps as u64);
+        self.inner.mala_at(x, eps, steps, at, accepts)
     }
 }
 

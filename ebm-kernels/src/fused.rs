@@ -137,6 +137,10 @@ pub struct RngArgs {
     pub step_lo: u32,
     /// first_step ≫ 32.
     pub step_hi: u32,
+    /// The global index of the batch's first chain
+    /// (`ebm_core::langevin::NoiseAt::first_chain`): chain b of the batch
+    /// draws the noise of global chain `chain + b`.
+    pub chain: u32,
 }
 
 /// Standard normals for chain `b` at stream (`st_lo`, `st_hi`) into `z`
@@ -221,22 +225,23 @@ fn score_at(g: &Array<f32>, i: usize, #[comptime] neg: bool) -> f32 {
     }
 }
 
-/// The standard normals of step `k` of a launch for chain `b` into `z`
-/// (stream first_step + k, index b·d + i).
+/// The standard normals of step `k` of a launch for the batch's chain `b`
+/// into `z` (stream first_step + k, index (chain + b)·d + i: the global
+/// chain, [`RngArgs::chain`]).
 #[cube]
 pub fn step_normals(z: &mut Array<f32>, b: usize, k: u32, rng: &RngArgs, #[comptime] d: usize) {
     let slo = stream_lo(rng.step_lo, k);
     let shi = stream_hi(rng.step_lo, rng.step_hi, k);
-    fill_normals(z, b, slo, shi, rng.seed_lo, rng.seed_hi, d);
+    fill_normals(z, b + rng.chain as usize, slo, shi, rng.seed_lo, rng.seed_hi, d);
 }
 
-/// MALA's accept uniform of step `k` for chain `b` (stream
-/// (first_step + k) | 2⁶³, index b).
+/// MALA's accept uniform of step `k` for the batch's chain `b` (stream
+/// (first_step + k) | 2⁶³, index chain + b).
 #[cube]
 pub fn accept_uniform(b: usize, k: u32, rng: &RngArgs) -> f32 {
     let slo = stream_lo(rng.step_lo, k);
     let shi = stream_hi(rng.step_lo, rng.step_hi, k);
-    uniform_at(rng.seed_lo, rng.seed_hi, slo, shi | 0x8000_0000u32, b as u32, 0u32)
+    uniform_at(rng.seed_lo, rng.seed_hi, slo, shi | 0x8000_0000u32, b as u32 + rng.chain, 0u32)
 }
 
 /// One ULA step in place, in the CPU's order: x += (ε²/2)·s + ε z, s the

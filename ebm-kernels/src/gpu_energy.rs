@@ -56,6 +56,7 @@
 //! host before any launch); device failures and refusals become
 //! [`EbmError::Backend`] whose source is the [`KernelError`].
 
+use crate::chains::check_noise;
 use crate::device::GpuDevice;
 use crate::error::{KernelError, Result};
 use crate::fallback::{Fallback, FallbackLog, Op};
@@ -66,6 +67,7 @@ use crate::plan::{loop_cost, LoopCost};
 use crate::spec::Spec;
 use cubecl::bytes::Bytes;
 use cubecl::server::Handle;
+use ebm_core::langevin::NoiseAt;
 use ebm_core::{
     Batch, Chains, Curvature, EbmError, Energy, Langevin, Outputs, ParamGrad, PerSample, Target, Trainable, Weights,
 };
@@ -404,36 +406,56 @@ impl<M: GpuFamily> Curvature<f32> for GpuEnergy<M> {
 
 impl<M: GpuFamily> Langevin<f32> for GpuEnergy<M> {
     /// All `steps` ULA steps in one launch (several under a loop budget).
-    fn ula(&self, mut x: Chains<'_, f32>, eps: f32, steps: usize, seed: u64, first_step: u64) -> ebm_core::Result<()> {
-        check_eps(eps)?;
-        if !self.route(&[Op::Ula])? {
-            return self.cpu.ula(x, eps, steps, seed, first_step);
-        }
-        if self.tiled() {
-            return Ok(self.on_tiled(|t| tiled::ula(t, &mut x, eps, steps, seed, first_step))?);
-        }
-        self.ula_device(&mut x, eps, steps, seed, first_step)?;
-        Ok(())
+    fn ula(&self, x: Chains<'_, f32>, eps: f32, steps: usize, seed: u64, first_step: u64) -> ebm_core::Result<()> {
+        self.ula_at(x, eps, steps, NoiseAt::new(seed, first_step))
     }
 
     /// All `steps` MALA steps in one launch (several under a loop budget).
     fn mala(
         &self,
-        mut x: Chains<'_, f32>,
+        x: Chains<'_, f32>,
         eps: f32,
         steps: usize,
         seed: u64,
         first_step: u64,
+        accepts: PerSample<'_, u32>,
+    ) -> ebm_core::Result<f64> {
+        self.mala_at(x, eps, steps, NoiseAt::new(seed, first_step), accepts)
+    }
+
+    /// As `ula`, with the noise of global chains `at.first_chain..` drawn
+    /// in-kernel (a data-parallel share keeps its chains on the device).
+    fn ula_at(&self, mut x: Chains<'_, f32>, eps: f32, steps: usize, at: NoiseAt) -> ebm_core::Result<()> {
+        check_eps(eps)?;
+        if !self.route(&[Op::Ula])? {
+            return self.cpu.ula_at(x, eps, steps, at);
+        }
+        check_noise(at, x.len() / self.spec.d, self.spec.d)?;
+        if self.tiled() {
+            return Ok(self.on_tiled(|t| tiled::ula(t, &mut x, eps, steps, at))?);
+        }
+        self.ula_device(&mut x, eps, steps, at)?;
+        Ok(())
+    }
+
+    /// As `mala`, with the noise of global chains `at.first_chain..`.
+    fn mala_at(
+        &self,
+        mut x: Chains<'_, f32>,
+        eps: f32,
+        steps: usize,
+        at: NoiseAt,
         mut accepts: PerSample<'_, u32>,
     ) -> ebm_core::Result<f64> {
         check_eps(eps)?;
         if !self.route(&[Op::Mala])? {
-            return self.cpu.mala(x, eps, steps, seed, first_step, accepts);
+            return self.cpu.mala_at(x, eps, steps, at, accepts);
         }
+        check_noise(at, x.len() / self.spec.d, self.spec.d)?;
         if self.tiled() {
-            return Ok(self.on_tiled(|t| tiled::mala(t, &mut x, eps, steps, seed, first_step, &mut accepts))?);
+            return Ok(self.on_tiled(|t| tiled::mala(t, &mut x, eps, steps, at, &mut accepts))?);
         }
-        Ok(self.mala_device(&mut x, eps, steps, seed, first_step, &mut accepts)?)
+        Ok(self.mala_device(&mut x, eps, steps, at, &mut accepts)?)
     }
 }
 

@@ -149,3 +149,86 @@ fn langevin_rejects_bad_inputs_like_cpu_on_default_adapter() {
         langevin::mala(&m, &mut x, 0.1, 1, 0, 0, &mut acc).unwrap_err()
     );
 }
+
+/// A share of a larger population (`NoiseAt::first_chain` > 0, as on a
+/// data-parallel rank) draws the noise of its global chains on every
+/// device path: the per-sample kernels, the tiled MLP's persistent and
+/// multi-launch kernels, and the symbolic kernels agree with the CPU's
+/// `ula_at` / `mala_at`, and differ from the same chains at offset 0. The
+/// offset 13·d is not a multiple of 4, so the Philox blocks straddle rows
+/// differently than at offset 0.
+#[test]
+fn chains_of_a_share_draw_their_global_noise_on_default_adapter() {
+    use ebm_core::langevin::NoiseAt;
+    use ebm_kernels::mlp2::Mlp2;
+    use ebm_kernels::{GpuSym, MlpKernels};
+    let dev = common::device("chains_of_a_share_draw_their_global_noise_on_default_adapter");
+    let m = model();
+    let d = m.dim();
+    let at = NoiseAt::new(SEED, FIRST_STEP).from_chain(13);
+    let tol = Tolerance::new(3e-6, 3e-6).grown(K);
+    let per_sample = GpuEnergy::with_mlp_kernels(&dev, m.clone(), MlpKernels::PerSample).unwrap();
+    let tiled = Mlp2::new(&dev, &m).unwrap();
+    assert!(matches!(tiled.langevin_path(false), ebm_kernels::mlp2::LangevinPath::Persistent { .. }));
+    for b in [7usize, 130] {
+        let x0 = common::to32(&common::normal32(900 + b as u64, b * d));
+        let mut want = x0.clone();
+        m.langevin_ula_at(&mut want, 0.1, K, at).unwrap();
+        let mut at0 = x0.clone();
+        m.langevin_ula(&mut at0, 0.1, K, SEED, FIRST_STEP).unwrap();
+        assert!(want != at0, "the offset changes the noise");
+        let runs: [(&str, &dyn Fn(&mut [f32])); 3] = [
+            ("per-sample", &|x| per_sample.langevin_ula_at(x, 0.1, K, at).unwrap()),
+            ("tiled persistent", &|x| tiled.ula_auto(x, 0.1, K, at).unwrap()),
+            ("tiled multi-launch", &|x| tiled.ula(x, 0.1, K, at).unwrap()),
+        ];
+        for (label, run) in runs {
+            let mut x = x0.clone();
+            run(&mut x);
+            tol.assert_all_close(&format!("{label} ULA at chain 13, B={b}"), &x, &want);
+        }
+        // MALA: chains and acceptance counts, at a step that rejects.
+        let acc0: Vec<u32> = (0..b as u32).map(|i| i % 3).collect();
+        let (mut xc, mut ac) = (x0.clone(), acc0.clone());
+        m.langevin_mala_at(&mut xc, 1.0, K, at, &mut ac).unwrap();
+        let mala: [(&str, &dyn Fn(&mut [f32], &mut [u32])); 3] = [
+            ("per-sample", &|x, a| {
+                per_sample.langevin_mala_at(x, 1.0, K, at, a).unwrap();
+            }),
+            ("tiled persistent", &|x, a| {
+                tiled.mala_auto(x, 1.0, K, at, a).unwrap();
+            }),
+            ("tiled multi-launch", &|x, a| {
+                tiled.mala(x, 1.0, K, at, a).unwrap();
+            }),
+        ];
+        for (label, run) in mala {
+            let (mut x, mut a) = (x0.clone(), acc0.clone());
+            run(&mut x, &mut a);
+            assert_eq!(a, ac, "{label} MALA acceptances at chain 13, B={b}");
+            tol.assert_all_close(&format!("{label} MALA at chain 13, B={b}"), &x, &xc);
+        }
+    }
+    // The symbolic kernels: a Gaussian written as a formula.
+    let g = ebm_core::sym::SymEnergy::<f32>::new(
+        ebm_core::sym::parse_with(
+            "energy(x[d]; m[d], p[d]) = 0.5 * sum(i, 0..d, square(x[i] - m[i]) * p[i])",
+            &[("d", 3)],
+        )
+        .unwrap(),
+        &[0.5, -1.0, 0.25, 1.0, 2.0, 0.5],
+    )
+    .unwrap();
+    let sym = GpuSym::new(&dev, g.clone()).unwrap();
+    let x0 = common::to32(&common::normal32(950, 11 * 3));
+    let (mut want, mut x) = (x0.clone(), x0.clone());
+    let (mut xm, mut am, mut xw, mut aw) = (x0.clone(), vec![0u32; 11], x0.clone(), vec![0u32; 11]);
+    g.langevin_ula_at(&mut want, 0.3, K, at).unwrap();
+    sym.langevin_ula_at(&mut x, 0.3, K, at).unwrap();
+    tol.assert_all_close("symbolic ULA at chain 13", &x, &want);
+    g.langevin_mala_at(&mut xw, 1.5, K, at, &mut aw).unwrap();
+    sym.langevin_mala_at(&mut xm, 1.5, K, at, &mut am).unwrap();
+    assert!(aw.iter().any(|&a| (a as usize) < K), "the MALA step rejects");
+    assert_eq!(am, aw, "symbolic MALA acceptances at chain 13");
+    tol.assert_all_close("symbolic MALA at chain 13", &xm, &xw);
+}

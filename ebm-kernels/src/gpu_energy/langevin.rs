@@ -10,6 +10,7 @@ use crate::family::GpuFamily;
 use crate::fused::{mala_kernel, ula_kernel};
 use crate::launch::{arg, grid, WORKGROUP};
 use crate::plan::{fixed_cost, steps_per_launch};
+use ebm_core::langevin::NoiseAt;
 
 impl<M: GpuFamily> GpuEnergy<M> {
     /// Steps per launch for ULA (`mala = false`) or MALA.
@@ -21,7 +22,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
         steps_per_launch(steps as u64, per_step, fixed, self.loop_budget).map_err(KernelError::Unsupported)
     }
 
-    pub(super) fn ula_device(&self, x: &mut [f32], eps: f32, steps: usize, seed: u64, first_step: u64) -> Result<()> {
+    pub(super) fn ula_device(&self, x: &mut [f32], eps: f32, steps: usize, at: NoiseAt) -> Result<()> {
         let d = self.spec.d;
         let k = check_steps(steps)?;
         let chunk = self.langevin_chunk(steps, false)?;
@@ -30,7 +31,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
         let batch = b.batch;
         let (count, dim) = grid(&self.dev, batch)?;
         let half_eps2 = eps * eps * 0.5;
-        launch_steps(k, chunk, seed, first_step, |n, rng| {
+        launch_steps(k, chunk, at, |n, rng| {
             // SAFETY: every handle was allocated with the length passed with it.
             unsafe {
                 ula_kernel::launch(
@@ -59,8 +60,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
         x: &mut [f32],
         eps: f32,
         steps: usize,
-        seed: u64,
-        first_step: u64,
+        at: NoiseAt,
         accepts: &mut [u32],
     ) -> Result<f64> {
         let d = self.spec.d;
@@ -73,7 +73,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
         let (count, dim) = grid(&self.dev, batch)?;
         let half_eps2 = eps * eps * 0.5;
         let inv_2eps2 = 1.0 / (2.0 * eps * eps);
-        launch_steps(k, chunk, seed, first_step, |n, rng| {
+        launch_steps(k, chunk, at, |n, rng| {
             // SAFETY: every handle was allocated with the length passed with it.
             unsafe {
                 mala_kernel::launch(

@@ -32,6 +32,7 @@ use crate::launch::{arg, grid, upload_f32};
 use crate::mlp2::{plan, LangevinPath, Mlp2};
 use crate::reduce::sum_on_device;
 use crate::terms::{nce_energy_kernel, residual_kernel};
+use ebm_core::langevin::NoiseAt;
 use ebm_core::Target;
 
 /// Which kernels run an MLP on the device.
@@ -235,20 +236,12 @@ pub(super) fn nce_handles(t: &Mlp2, x: &[f32], log_pn: &[f32], n_data: usize, c:
 /// `steps` ULA steps on the chains `x` (in place), on the persistent
 /// kernel ([`crate::mlp2::persist`]) when [`Mlp2::langevin_path`] says it
 /// applies, else on the multi-launch kernels — both on the device.
-pub(super) fn ula(t: &Mlp2, x: &mut [f32], eps: f32, steps: usize, seed: u64, first_step: u64) -> Result<()> {
-    t.ula_auto(x, eps, steps, seed, first_step)
+pub(super) fn ula(t: &Mlp2, x: &mut [f32], eps: f32, steps: usize, at: NoiseAt) -> Result<()> {
+    t.ula_auto(x, eps, steps, at)
 }
 
 /// `steps` MALA steps on the chains `x` (in place); returns the acceptance
 /// rate and adds the accepted moves to `accepts` (path as for [`ula`]).
-pub(super) fn mala(
-    t: &Mlp2,
-    x: &mut [f32],
-    eps: f32,
-    steps: usize,
-    seed: u64,
-    first_step: u64,
-    accepts: &mut [u32],
-) -> Result<f64> {
-    t.mala_auto(x, eps, steps, seed, first_step, accepts)
+pub(super) fn mala(t: &Mlp2, x: &mut [f32], eps: f32, steps: usize, at: NoiseAt, accepts: &mut [u32]) -> Result<f64> {
+    t.mala_auto(x, eps, steps, at, accepts)
 }

@@ -3,13 +3,14 @@
 //! budget, the chains staying on the device).
 
 use super::GpuSym;
-use crate::chains::{acceptance, check_steps, launch_steps};
+use crate::chains::{acceptance, check_noise, check_steps, launch_steps};
 use crate::error::{KernelError, Result};
 use crate::fallback::Op;
 use crate::gpu_energy::check_eps;
 use crate::launch::{arg, grid};
 use crate::plan::steps_per_launch;
 use crate::sym_langevin::{sym_mala_kernel, sym_ula_kernel};
+use ebm_core::langevin::NoiseAt;
 use ebm_core::{Chains, Energy, Langevin, PerSample, Trainable};
 
 /// Loop iterations per step and once per launch of the symbolic Langevin
@@ -27,7 +28,7 @@ impl GpuSym {
         steps_per_launch(steps as u64, per, fixed, self.loop_budget).map_err(KernelError::Unsupported)
     }
 
-    fn ula_device(&self, x: &mut [f32], eps: f32, steps: usize, seed: u64, first_step: u64) -> Result<()> {
+    fn ula_device(&self, x: &mut [f32], eps: f32, steps: usize, at: NoiseAt) -> Result<()> {
         let d = self.cpu.dim();
         let k = check_steps(steps)?;
         let chunk = self.chunk(steps, false)?;
@@ -36,7 +37,7 @@ impl GpuSym {
         let (theta, b, aux) = self.stage(&mut st, x)?;
         let batch = b.batch;
         let (count, dim) = grid(&self.dev, batch)?;
-        launch_steps(k, chunk, seed, first_step, |n, rng| {
+        launch_steps(k, chunk, at, |n, rng| {
             // SAFETY: every handle was allocated with the length passed with it.
             unsafe {
                 sym_ula_kernel::launch(
@@ -60,15 +61,7 @@ impl GpuSym {
         Ok(())
     }
 
-    fn mala_device(
-        &self,
-        x: &mut [f32],
-        eps: f32,
-        steps: usize,
-        seed: u64,
-        first_step: u64,
-        accepts: &mut [u32],
-    ) -> Result<f64> {
+    fn mala_device(&self, x: &mut [f32], eps: f32, steps: usize, at: NoiseAt, accepts: &mut [u32]) -> Result<f64> {
         let d = self.cpu.dim();
         let k = check_steps(steps)?;
         let chunk = self.chunk(steps, true)?;
@@ -79,7 +72,7 @@ impl GpuSym {
         let batch = b.batch;
         let acc = c.create_from_slice(bytemuck::cast_slice(accepts));
         let (count, dim) = grid(&self.dev, batch)?;
-        launch_steps(k, chunk, seed, first_step, |n, rng| {
+        launch_steps(k, chunk, at, |n, rng| {
             // SAFETY: every handle was allocated with the length passed with it.
             unsafe {
                 sym_mala_kernel::launch(
@@ -108,28 +101,50 @@ impl GpuSym {
 
 impl Langevin<f32> for GpuSym {
     /// All `steps` ULA steps in one launch (module docs).
-    fn ula(&self, mut x: Chains<'_, f32>, eps: f32, steps: usize, seed: u64, first_step: u64) -> ebm_core::Result<()> {
-        check_eps(eps)?;
-        if !self.route(&[Op::Ula])? {
-            return self.cpu.ula(x, eps, steps, seed, first_step);
-        }
-        Ok(self.ula_device(&mut x, eps, steps, seed, first_step)?)
+    fn ula(&self, x: Chains<'_, f32>, eps: f32, steps: usize, seed: u64, first_step: u64) -> ebm_core::Result<()> {
+        self.ula_at(x, eps, steps, NoiseAt::new(seed, first_step))
     }
 
     /// All `steps` MALA steps in one launch (module docs).
     fn mala(
         &self,
-        mut x: Chains<'_, f32>,
+        x: Chains<'_, f32>,
         eps: f32,
         steps: usize,
         seed: u64,
         first_step: u64,
+        accepts: PerSample<'_, u32>,
+    ) -> ebm_core::Result<f64> {
+        self.mala_at(x, eps, steps, NoiseAt::new(seed, first_step), accepts)
+    }
+
+    /// As `ula`, with the noise of global chains `at.first_chain..` drawn
+    /// in-kernel (the chains stay on the device).
+    fn ula_at(&self, mut x: Chains<'_, f32>, eps: f32, steps: usize, at: NoiseAt) -> ebm_core::Result<()> {
+        check_eps(eps)?;
+        if !self.route(&[Op::Ula])? {
+            return self.cpu.ula_at(x, eps, steps, at);
+        }
+        let d = self.cpu.dim();
+        check_noise(at, x.len() / d, d)?;
+        Ok(self.ula_device(&mut x, eps, steps, at)?)
+    }
+
+    /// As `mala`, with the noise of global chains `at.first_chain..`.
+    fn mala_at(
+        &self,
+        mut x: Chains<'_, f32>,
+        eps: f32,
+        steps: usize,
+        at: NoiseAt,
         mut accepts: PerSample<'_, u32>,
     ) -> ebm_core::Result<f64> {
         check_eps(eps)?;
         if !self.route(&[Op::Mala])? {
-            return self.cpu.mala(x, eps, steps, seed, first_step, accepts);
+            return self.cpu.mala_at(x, eps, steps, at, accepts);
         }
-        Ok(self.mala_device(&mut x, eps, steps, seed, first_step, &mut accepts)?)
+        let d = self.cpu.dim();
+        check_noise(at, x.len() / d, d)?;
+        Ok(self.mala_device(&mut x, eps, steps, at, &mut accepts)?)
     }
 }

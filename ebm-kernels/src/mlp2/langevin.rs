@@ -44,6 +44,7 @@ use crate::launch::{read_f32, read_u32, upload_f32, upload_u32};
 use crate::philox::{block, normals_from_block, uniform_at};
 use cubecl::prelude::*;
 use cubecl::server::Handle;
+use ebm_core::langevin::NoiseAt;
 use ebm_core::{check_batch, check_len, EbmError};
 
 /// Runtime arguments of [`step_kernel()`].
@@ -51,6 +52,9 @@ use ebm_core::{check_batch, check_len, EbmError};
 pub struct StepArgs {
     /// First global position b₀·d of the chunk in x.
     pub lo: u32,
+    /// Noise offset: position p of x draws the normal of index p + off
+    /// (off = first_chain·d, `ebm_core::langevin::NoiseAt`).
+    pub off: u32,
     /// Positions of the chunk (n·d).
     pub len: u32,
     /// ε²/2.
@@ -67,12 +71,13 @@ pub struct StepArgs {
     pub st_hi: u32,
 }
 
-/// Thread j updates the positions of Philox block ⌊lo/4⌋ + j that fall in
-/// the chunk: p ↦ `x[p] + (h·s[p − lo] + ε·z_p)` into x (`in_place`, ULA)
+/// Thread j updates the positions of noise block ⌊(lo + off)/4⌋ + j that
+/// fall in the chunk (noise position q is x's position q − off): p ↦ `x[p] + (h·s[p − lo] + ε·z_p)` into x (`in_place`, ULA)
 /// or `(x[p] + h·s[p − lo]) + ε·z_p` into `out[p − lo]` (MALA's proposal).
 #[cube(launch)]
 pub fn step_kernel(x: &mut [f32], s: &[f32], out: &mut [f32], args: StepArgs, #[comptime] in_place: bool) {
-    let lo = args.lo;
+    // Noise positions q = p + off; the thread owns Philox block ⌊q/4⌋.
+    let lo = args.lo + args.off;
     let end = lo + args.len;
     let blk = lo / 4u32 + ABSOLUTE_POS as u32;
     let p0 = blk * 4u32;
@@ -85,9 +90,10 @@ pub fn step_kernel(x: &mut [f32], s: &[f32], out: &mut [f32], args: StepArgs, #[
             if p >= lo && p < end {
                 let z = lane_of(z0, z1, z2, z3, lane);
                 let local = (p - lo) as usize;
-                let xp = x[p as usize];
+                let at = (p - args.off) as usize;
+                let xp = x[at];
                 if comptime!(in_place) {
-                    x[p as usize] = xp + (args.h * s[local] + args.eps * z);
+                    x[at] = xp + (args.h * s[local] + args.eps * z);
                 } else {
                     out[local] = xp + args.h * s[local] + args.eps * z;
                 }
@@ -105,6 +111,9 @@ pub struct AcceptArgs {
     pub d: u32,
     /// First chain b₀ of the chunk.
     pub b0: u32,
+    /// The global index of the batch's first chain (its accept uniform is
+    /// at index c0 + b₀ + b).
+    pub c0: u32,
     /// ε²/2.
     pub h: f32,
     /// 1/(2ε²).
@@ -174,7 +183,8 @@ pub fn accept_kernel(
         if ok {
             let log_alpha = e[b] - ep[b] + (rf[base] - rb[base]) * args.inv_2eps2;
             let chain = args.b0 + b as u32;
-            let u = uniform_at(args.seed_lo, args.seed_hi, args.st_lo, args.st_hi | 0x8000_0000u32, chain, 0u32);
+            let u =
+                uniform_at(args.seed_lo, args.seed_hi, args.st_lo, args.st_hi | 0x8000_0000u32, args.c0 + chain, 0u32);
             if f32::ln(u) < log_alpha {
                 yes = 1u32;
                 e[b] = ep[b];
@@ -217,8 +227,8 @@ impl Mlp2 {
     ///
     /// Errors: as `ebm_core::langevin::ula` (batch, then step size), and
     /// device failures.
-    pub fn ula(&self, x: &mut [f32], eps: f32, steps: usize, seed: u64, first_step: u64) -> Result<()> {
-        self.ula_host(x, eps, |hx, b| self.ula_device(hx, b, eps, steps, seed, first_step))
+    pub fn ula(&self, x: &mut [f32], eps: f32, steps: usize, at: NoiseAt) -> Result<()> {
+        self.ula_host(x, eps, |hx, b| self.ula_device(hx, b, eps, steps, at))
     }
 
     /// The host-slice form of a ULA call: checks, uploads `x`, runs
@@ -243,17 +253,11 @@ impl Mlp2 {
     /// drawn in-kernel as the CPU reference draws it (module docs of
     /// [`self`](super::langevin); launches, bytes, FLOPs and loops there and
     /// in [`super::plan::Op::Ula`]).
-    pub fn ula_device(
-        &self,
-        x: &Handle,
-        batch: usize,
-        eps: f32,
-        steps: usize,
-        seed: u64,
-        first_step: u64,
-    ) -> Result<()> {
+    pub fn ula_device(&self, x: &Handle, batch: usize, eps: f32, steps: usize, at: NoiseAt) -> Result<()> {
         let d = self.shape.d;
         self.check_chains(x, batch)?;
+        crate::chains::check_noise(at, batch, d)?;
+        let (seed, first_step, c0) = (at.seed, at.first_step, at.first_chain);
         check_step(eps)?;
         let h = eps * eps * 0.5;
         let chunk = self.eval_chunk().min(batch);
@@ -266,7 +270,7 @@ impl Mlp2 {
             for k in 0..steps as u64 {
                 self.forward(x, b0, n, &acts, SCORE_KEEP)?;
                 self.backward(n, &acts, false, Some((&score, 0)))?;
-                self.step(x, &score, &dm, b0, n, h, eps, seed, first_step.wrapping_add(k), true)?;
+                self.step(x, &score, &dm, b0, n, h, eps, (seed, c0), first_step.wrapping_add(k), true)?;
             }
             b0 += n;
         }
@@ -278,16 +282,8 @@ impl Mlp2 {
     /// b. Returns the acceptance rate of these steps, as
     /// `ebm_core::langevin::mala`. The host-slice form of
     /// [`Mlp2::mala_device`].
-    pub fn mala(
-        &self,
-        x: &mut [f32],
-        eps: f32,
-        steps: usize,
-        seed: u64,
-        first_step: u64,
-        accepts: &mut [u32],
-    ) -> Result<f64> {
-        self.mala_host(x, eps, steps, accepts, |hx, ha, b| self.mala_device(hx, ha, b, eps, steps, seed, first_step))
+    pub fn mala(&self, x: &mut [f32], eps: f32, steps: usize, at: NoiseAt, accepts: &mut [u32]) -> Result<f64> {
+        self.mala_host(x, eps, steps, accepts, |hx, ha, b| self.mala_device(hx, ha, b, eps, steps, at))
     }
 
     /// The host-slice form of a MALA call: checks, uploads `x` and
@@ -325,11 +321,12 @@ impl Mlp2 {
         batch: usize,
         eps: f32,
         steps: usize,
-        seed: u64,
-        first_step: u64,
+        at: NoiseAt,
     ) -> Result<()> {
         let d = self.shape.d;
         self.check_chains(x, batch)?;
+        crate::chains::check_noise(at, batch, d)?;
+        let (seed, first_step, c0) = (at.seed, at.first_step, at.first_chain);
         if (accepts.size_in_used() as usize / 4) < batch {
             let got = accepts.size_in_used() as usize / 4;
             return Err(KernelError::Model(EbmError::DimMismatch { what: "accepts", expected: batch, got }));
@@ -350,11 +347,11 @@ impl Mlp2 {
             self.backward(n, &acts, false, Some((&s, 0)))?;
             for k in 0..steps as u64 {
                 let stream = first_step.wrapping_add(k);
-                self.step(x, &s, &xp, b0, n, h, eps, seed, stream, false)?;
+                self.step(x, &s, &xp, b0, n, h, eps, (seed, c0), stream, false)?;
                 self.forward(&xp, 0, n, &acts, SCORE_KEEP)?;
                 self.out_dot(&acts.z[l_max], n, &ep, 0)?;
                 self.backward(n, &acts, false, Some((&sp, 0)))?;
-                self.accept(x, [&s, &e, &xp, &sp, &ep], accepts, b0, n, h, inv_2eps2, seed, stream)?;
+                self.accept(x, [&s, &e, &xp, &sp, &ep], accepts, b0, n, h, inv_2eps2, (seed, c0), stream)?;
             }
             b0 += n;
         }
@@ -379,17 +376,19 @@ impl Mlp2 {
         n: usize,
         h: f32,
         eps: f32,
-        seed: u64,
+        (seed, c0): (u64, u64),
         stream: u64,
         in_place: bool,
     ) -> Result<()> {
         let d = self.shape.d;
         let (lo, len) = (b0 * d, n * d);
-        let blocks = (lo + len - 1) / 4 - lo / 4 + 1;
+        // check_noise: (c0 + batch)·d < 2³².
+        let off = c0 as usize * d;
+        let blocks = (off + lo + len - 1) / 4 - (off + lo) / 4 + 1;
         let (count, dim) = crate::launch::grid(&self.dev, blocks)?;
         let (seed_lo, seed_hi) = words(seed);
         let (st_lo, st_hi) = words(stream);
-        let args = StepArgsLaunch::new(lo as u32, len as u32, h, eps, seed_lo, seed_hi, st_lo, st_hi);
+        let args = StepArgsLaunch::new(lo as u32, off as u32, len as u32, h, eps, seed_lo, seed_hi, st_lo, st_hi);
         step_kernel::launch(self.dev.client(), count, dim, buf(x, 1), buf(s, 1), buf(out, 1), args, in_place);
         self.counted();
         Ok(())
@@ -405,7 +404,7 @@ impl Mlp2 {
         n: usize,
         h: f32,
         inv_2eps2: f32,
-        seed: u64,
+        (seed, c0): (u64, u64),
         stream: u64,
     ) -> Result<()> {
         let d = self.shape.d;
@@ -413,7 +412,9 @@ impl Mlp2 {
         let count = self.groups(n.div_ceil(16), 1, 1, "MALA accept")?;
         let (seed_lo, seed_hi) = words(seed);
         let (st_lo, st_hi) = words(stream);
-        let args = AcceptArgsLaunch::new(n as u32, d as u32, b0 as u32, h, inv_2eps2, seed_lo, seed_hi, st_lo, st_hi);
+        let args = AcceptArgsLaunch::new(
+            n as u32, d as u32, b0 as u32, c0 as u32, h, inv_2eps2, seed_lo, seed_hi, st_lo, st_hi,
+        );
         let [s, e, xp, sp, ep] = state;
         accept_kernel::launch(
             self.dev.client(),

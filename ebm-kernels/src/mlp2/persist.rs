@@ -353,8 +353,10 @@ fn noise(
     let xp_off = meta[comptime!(meta::state(depth, XP))] as usize;
     let slo = stream_lo(rng.step_lo, k);
     let shi = stream_hi(rng.step_lo, rng.step_hi, k);
-    let first = lo / 4;
-    let blocks = (lo + len - 1) / 4 - first + 1;
+    // Noise positions: the batch's position p draws index p + chain·d.
+    let nlo = lo + rng.chain as usize * (meta[0] as usize);
+    let first = nlo / 4;
+    let blocks = (nlo + len - 1) / 4 - first + 1;
     for j in range_stepped(UNIT_POS as usize, blocks, THREADS) {
         let blk = first + j;
         let q = normals_from_block(block(rng.seed_lo, rng.seed_hi, slo, shi, blk as u32, 0u32));
@@ -362,9 +364,9 @@ fn noise(
         #[unroll]
         for lane in 0..4u32 {
             let p = blk * 4 + lane as usize;
-            if p >= lo && p < lo + len {
+            if p >= nlo && p < nlo + len {
                 let z = lane_of(z0, z1, z2, z3, lane);
-                let i = p - lo;
+                let i = p - nlo;
                 let xi = sm[x_off + i];
                 if comptime!(cfg.mala) {
                     sm[xp_off + i] = xi + args.h * sm[s_off + i] + args.eps * z;

@@ -11,6 +11,7 @@ use crate::error::{KernelError, Result};
 use crate::launch::upload_u32;
 use cubecl::prelude::*;
 use cubecl::server::Handle;
+use ebm_core::langevin::NoiseAt;
 
 /// Which kernels run a call's Langevin or MALA chains.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -166,24 +167,16 @@ impl Mlp2 {
     /// `steps` ULA steps on the `batch` chains of the device buffer `x`
     /// (in place) on the path of [`Mlp2::langevin_path`]: the persistent
     /// kernel when it applies, else [`Mlp2::ula_device`].
-    pub fn ula_auto_device(
-        &self,
-        x: &Handle,
-        batch: usize,
-        eps: f32,
-        steps: usize,
-        seed: u64,
-        first_step: u64,
-    ) -> Result<()> {
+    pub fn ula_auto_device(&self, x: &Handle, batch: usize, eps: f32, steps: usize, at: NoiseAt) -> Result<()> {
         match self.persist_plan(false) {
-            Some(p) => self.persist(&p, x, None, batch, eps, steps, seed, first_step),
-            None => self.ula_device(x, batch, eps, steps, seed, first_step),
+            Some(p) => self.persist(&p, x, None, batch, eps, steps, at),
+            None => self.ula_device(x, batch, eps, steps, at),
         }
     }
 
     /// As [`Mlp2::ula`] on the path of [`Mlp2::langevin_path`].
-    pub fn ula_auto(&self, x: &mut [f32], eps: f32, steps: usize, seed: u64, first_step: u64) -> Result<()> {
-        self.ula_host(x, eps, |hx, b| self.ula_auto_device(hx, b, eps, steps, seed, first_step))
+    pub fn ula_auto(&self, x: &mut [f32], eps: f32, steps: usize, at: NoiseAt) -> Result<()> {
+        self.ula_host(x, eps, |hx, b| self.ula_auto_device(hx, b, eps, steps, at))
     }
 
     /// `steps` MALA steps on the device chains (as [`Mlp2::mala_device`])
@@ -196,28 +189,17 @@ impl Mlp2 {
         batch: usize,
         eps: f32,
         steps: usize,
-        seed: u64,
-        first_step: u64,
+        at: NoiseAt,
     ) -> Result<()> {
         match self.persist_plan(true) {
-            Some(p) => self.persist(&p, x, Some(accepts), batch, eps, steps, seed, first_step),
-            None => self.mala_device(x, accepts, batch, eps, steps, seed, first_step),
+            Some(p) => self.persist(&p, x, Some(accepts), batch, eps, steps, at),
+            None => self.mala_device(x, accepts, batch, eps, steps, at),
         }
     }
 
     /// As [`Mlp2::mala`] on the path of [`Mlp2::langevin_path`].
-    pub fn mala_auto(
-        &self,
-        x: &mut [f32],
-        eps: f32,
-        steps: usize,
-        seed: u64,
-        first_step: u64,
-        accepts: &mut [u32],
-    ) -> Result<f64> {
-        self.mala_host(x, eps, steps, accepts, |hx, ha, b| {
-            self.mala_auto_device(hx, ha, b, eps, steps, seed, first_step)
-        })
+    pub fn mala_auto(&self, x: &mut [f32], eps: f32, steps: usize, at: NoiseAt, accepts: &mut [u32]) -> Result<f64> {
+        self.mala_host(x, eps, steps, accepts, |hx, ha, b| self.mala_auto_device(hx, ha, b, eps, steps, at))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -229,14 +211,14 @@ impl Mlp2 {
         batch: usize,
         eps: f32,
         steps: usize,
-        seed: u64,
-        first_step: u64,
+        at: NoiseAt,
     ) -> Result<()> {
         self.check_chains(x, batch)?;
         if let Some(a) = accepts {
             Self::need(a, "accepts", batch)?;
         }
         super::langevin::check_step(eps)?;
+        crate::chains::check_noise(at, batch, self.shape.d)?;
         let k = check_steps(steps)?;
         let mut chunk = p.steps_per_launch(steps as u64, self.dev.loop_budget())?;
         if let Some(cap) = self.persist_cap {
@@ -256,7 +238,7 @@ impl Mlp2 {
         let hm = upload_u32(&self.dev, &p.meta);
         let acc = accepts.unwrap_or(&self.dummy);
         let (h, inv_2eps2) = (eps * eps * 0.5, 1.0 / (2.0 * eps * eps));
-        launch_steps(k, chunk, seed, first_step, |n, rng| {
+        launch_steps(k, chunk, at, |n, rng| {
             let args = PersistArgsLaunch::new(batch as u32, n, h, eps, inv_2eps2);
             persist_kernel::launch(
                 self.dev.client(),
