@@ -92,6 +92,24 @@ impl<T: Real, O: Optimizer<T> + ?Sized> Optimizer<T> for Box<O> {
     }
 }
 
+/// The [`Optimizer`] methods of an optimizer with fields `lr`, `schedule`,
+/// `t` (updates done) and the per-parameter state vector `$state`.
+macro_rules! clock_methods {
+    ($state:ident) => {
+        fn updates(&self) -> usize {
+            self.t
+        }
+
+        fn current_lr(&self) -> f64 {
+            self.lr * self.schedule.factor(self.t)
+        }
+
+        fn state_len(&self) -> Option<usize> {
+            (!self.$state.is_empty()).then_some(self.$state.len())
+        }
+    };
+}
+
 fn check_state(state: &mut Vec<f64>, n: usize, grad_len: usize) -> Result<()> {
     if n != grad_len {
         return config(format!("optimizer: {n} parameters but {grad_len} gradient entries"));
@@ -171,17 +189,7 @@ impl<T: Real> Optimizer<T> for Sgd {
         Ok(())
     }
 
-    fn updates(&self) -> usize {
-        self.t
-    }
-
-    fn current_lr(&self) -> f64 {
-        self.lr * self.schedule.factor(self.t)
-    }
-
-    fn state_len(&self) -> Option<usize> {
-        (!self.velocity.is_empty()).then_some(self.velocity.len())
-    }
+    clock_methods!(velocity);
 }
 
 /// Entries `velocity`, `t` (see [`crate::state`]).
@@ -294,17 +302,7 @@ impl<T: Real> Optimizer<T> for Adam {
         Ok(())
     }
 
-    fn updates(&self) -> usize {
-        self.t
-    }
-
-    fn current_lr(&self) -> f64 {
-        self.lr * self.schedule.factor(self.t)
-    }
-
-    fn state_len(&self) -> Option<usize> {
-        (!self.m.is_empty()).then_some(self.m.len())
-    }
+    clock_methods!(m);
 }
 
 /// Entries `m`, `v` (equal lengths), `t` (see [`crate::state`]).
