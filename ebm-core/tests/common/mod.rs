@@ -6,6 +6,8 @@
 use ebm_core::prelude::*;
 use ebm_core::testing::{normal_vec, uniform_vec, Tolerance};
 
+// Not every test binary that includes this module uses the formulas.
+#[allow(unused_imports)]
 pub use ebm_core::testing::formulas::{ica_src, GAUSS as GAUSSIAN, MIXTURE as MIXTURE_DIAG, MIXTURE_FULL};
 
 /// The batched vᵀ∇ₓ²E v and its θ-gradient of `m` (d = `d`) against the
