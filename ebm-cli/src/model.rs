@@ -209,6 +209,20 @@ pub fn formula_from_source(path: &Path, source: &str, theta: Option<&[f32]>, see
     SymEnergy::new(formula, &theta).map_err(|e| ferr(e.to_string()))
 }
 
+/// The energy inside a `Model` (`&` or `&mut`, as `$model` is borrowed).
+macro_rules! as_energy {
+    ($model:expr) => {
+        match $model {
+            Model::Gaussian(m) => m,
+            Model::Gmm(m) => m,
+            Model::Mlp(m) => m,
+            Model::Ica(m) => m,
+            Model::Rbm(m) => m,
+            Model::Formula { energy, .. } => energy,
+        }
+    };
+}
+
 impl Model {
     /// A freshly initialised model of `spec` in dimension `dim` (a formula
     /// has the dimension it declares, whatever `dim`).
@@ -254,26 +268,12 @@ impl Model {
 
     /// The model as an energy.
     pub fn energy(&self) -> &DynModel {
-        match self {
-            Model::Gaussian(m) => m,
-            Model::Gmm(m) => m,
-            Model::Mlp(m) => m,
-            Model::Ica(m) => m,
-            Model::Rbm(m) => m,
-            Model::Formula { energy, .. } => energy,
-        }
+        as_energy!(self)
     }
 
     /// The model as a mutable energy.
     pub fn energy_mut(&mut self) -> &mut DynModel {
-        match self {
-            Model::Gaussian(m) => m,
-            Model::Gmm(m) => m,
-            Model::Mlp(m) => m,
-            Model::Ica(m) => m,
-            Model::Rbm(m) => m,
-            Model::Formula { energy, .. } => energy,
-        }
+        as_energy!(self)
     }
 
     /// The data dimension d.

@@ -14,24 +14,19 @@ fn train_writes_every_output() {
     let d = tmp("train");
     let out = d.join("run");
     let cfg = config(&d, "");
-    ok(ebm()
-        .args([
-            "train",
-            "--data",
-            "8gaussians",
-            "--model",
-            "mlp:16,16",
-            "--estimator",
-            "dsm",
-            "--steps",
-            "30",
+    ok(cfg_out(
+        train("8gaussians", "mlp:16,16", "dsm", "30").args([
             "--lr",
             "3e-3",
-        ])
-        .args(["--seed", "3", "--checkpoint-every", "10", "-q", "--config"])
-        .arg(&cfg)
-        .arg("--out")
-        .arg(&out));
+            "--seed",
+            "3",
+            "--checkpoint-every",
+            "10",
+            "-q",
+        ]),
+        &cfg,
+        &out,
+    ));
     let m = metrics(&out);
     assert_eq!(m["status"], "done");
     assert_eq!(m["steps_done"], 30);
@@ -88,25 +83,7 @@ fn every_estimator_trains_a_few_steps() {
         ("lsd", "mlp:8"),
     ] {
         let out = d.join(est);
-        ok(ebm()
-            .args([
-                "train",
-                "--data",
-                "gmm-2d",
-                "--model",
-                model,
-                "--estimator",
-                est,
-                "--steps",
-                "5",
-                "--eval-every",
-                "0",
-                "-q",
-            ])
-            .arg("--config")
-            .arg(&cfg)
-            .arg("--out")
-            .arg(&out));
+        ok(cfg_out(train("gmm-2d", model, est, "5").args(["--eval-every", "0", "-q"]), &cfg, &out));
         let m = metrics(&out);
         assert_eq!(m["steps_done"], 5, "{est}");
         if est == "nce" {
@@ -123,13 +100,13 @@ fn formula_model_trains_and_rejects_wrong_dimension() {
     std::fs::write(&f, "# isotropic Gaussian\nenergy(x[2]; mu[2], log_s) = 0.5 * sum(i, 0..2, (x[i] - mu[i])^2) * exp(-2*log_s)\n#! theta = 0, 0, 0\n").unwrap();
     let cfg = config(&d, "plot_samples = 0\n");
     let out = d.join("run");
-    ok(ebm()
-        .args(["train", "--data", "gmm-2d", "--estimator", "esm", "--steps", "20", "--lr", "0.05", "-q", "--model"])
-        .arg(format!("formula:{}", f.display()))
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--out")
-        .arg(&out));
+    ok(cfg_out(
+        ebm()
+            .args(["train", "--data", "gmm-2d", "--estimator", "esm", "--steps", "20", "--lr", "0.05", "-q", "--model"])
+            .arg(format!("formula:{}", f.display())),
+        &cfg,
+        &out,
+    ));
     let ck = checkpoint::load(&out).unwrap();
     assert_eq!(ck.model.family(), "formula");
     // The formula travels in the checkpoint: evaluating needs no formula file.
@@ -160,25 +137,7 @@ fn resume_continues_from_the_checkpoint() {
     let d = tmp("resume");
     let out = d.join("run");
     let cfg = config(&d, "plot_samples = 0\n");
-    ok(ebm()
-        .args([
-            "train",
-            "--data",
-            "moons",
-            "--model",
-            "mlp:8,8",
-            "--estimator",
-            "ssm-vr",
-            "--steps",
-            "20",
-            "--checkpoint-every",
-            "10",
-            "-q",
-        ])
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--out")
-        .arg(&out));
+    ok(cfg_out(train("moons", "mlp:8,8", "ssm-vr", "20").args(["--checkpoint-every", "10", "-q"]), &cfg, &out));
     assert_eq!(checkpoint::load(&out).unwrap().step, 20);
     ok(ebm().args(["train", "--steps", "35", "-q", "--resume"]).arg(&out));
     let m = metrics(&out);
@@ -322,13 +281,13 @@ fn killed_mid_checkpoint_write_leaves_a_loadable_checkpoint() {
     let cfg = config(&d, "plot_samples = 0\n");
     // Writes: step 0, step 10, then the third (step 20) pauses half-way.
     let mut c = ebm();
-    c.args(["train", "--data", "rings", "--model", "mlp:32,32", "--estimator", "dsm", "-q"])
-        .args(["--steps", "40", "--checkpoint-every", "10"])
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--out")
-        .arg(&out)
-        .env("EBM_DEBUG_PAUSE_WRITE", "model.safetensors:3");
+    c.args(["train", "--data", "rings", "--model", "mlp:32,32", "--estimator", "dsm", "-q"]).args([
+        "--steps",
+        "40",
+        "--checkpoint-every",
+        "10",
+    ]);
+    cfg_out(&mut c, &cfg, &out).env("EBM_DEBUG_PAUSE_WRITE", "model.safetensors:3");
     let (mut child, mut lines) = spawn_stderr(&mut c);
     let paused = lines.find(|l| l.contains("EBM_DEBUG: paused mid-write"));
     assert!(paused.is_some(), "the child never reached the pause");
@@ -446,25 +405,7 @@ fn sample_with_every_sampler() {
     let d = tmp("sample");
     let out = d.join("run");
     let cfg = config(&d, "plot_samples = 0\n");
-    ok(ebm()
-        .args([
-            "train",
-            "--data",
-            "gmm-2d",
-            "--model",
-            "gmm:3",
-            "--estimator",
-            "dsm",
-            "--steps",
-            "20",
-            "--lr",
-            "0.02",
-            "-q",
-        ])
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--out")
-        .arg(&out));
+    ok(cfg_out(train("gmm-2d", "gmm:3", "dsm", "20").args(["--lr", "0.02", "-q"]), &cfg, &out));
     for s in ["ula", "mala", "hmc", "annealed"] {
         let f = d.join(format!("{s}.npy"));
         let t = ok(ebm()
@@ -561,36 +502,16 @@ fn eval_on_the_gpu_matches_the_cpu() {
     let model = fixture("mlp_softplus.safetensors");
     let input = fixture("mlp_softplus_x.npy");
     for b in ["cpu", "gpu"] {
-        ok(ebm()
-            .args(["eval", "--backend", b, "--model"])
-            .arg(&model)
-            .arg("--input")
-            .arg(&input)
-            .arg("--out")
-            .arg(d.join(b)));
+        ok(&mut eval_on(b, &model, &input, &d.join(b)));
     }
     // A few training steps on each backend follow the same loss curve.
     let cfg = config(&d, "plot_samples = 0\neval_every = 0\n");
     for b in ["cpu", "gpu"] {
-        ok(ebm()
-            .args([
-                "train",
-                "--data",
-                "moons",
-                "--model",
-                "mlp:16,16",
-                "--estimator",
-                "dsm",
-                "--steps",
-                "5",
-                "-q",
-                "--backend",
-                b,
-            ])
-            .arg("--config")
-            .arg(&cfg)
-            .arg("--out")
-            .arg(d.join(format!("train-{b}"))));
+        ok(cfg_out(
+            train("moons", "mlp:16,16", "dsm", "5").args(["-q", "--backend", b]),
+            &cfg,
+            &d.join(format!("train-{b}")),
+        ));
     }
     let (mc, mg) = (metrics(&d.join("train-cpu")), metrics(&d.join("train-gpu")));
     assert!(mg["adapter"].as_str().is_some(), "{mg}");
@@ -611,25 +532,7 @@ fn redwine_trains_in_eleven_dimensions() {
     let d = tmp("redwine");
     let out = d.join("run");
     let cfg = config(&d, "plot_samples = 100\n");
-    ok(ebm()
-        .args([
-            "train",
-            "--data",
-            "redwine",
-            "--model",
-            "gaussian",
-            "--estimator",
-            "esm",
-            "--steps",
-            "10",
-            "--lr",
-            "0.01",
-            "-q",
-        ])
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--out")
-        .arg(&out));
+    ok(cfg_out(train("redwine", "gaussian", "esm", "10").args(["--lr", "0.01", "-q"]), &cfg, &out));
     let m = metrics(&out);
     assert_eq!(m["n_train"].as_u64().unwrap() + m["n_heldout"].as_u64().unwrap(), 1599);
     assert_eq!(checkpoint::load(&out).unwrap().model.dim(), 11);
@@ -673,13 +576,7 @@ fn eval_of_a_wide_mlp_and_a_formula_on_the_gpu_matches_the_cpu() {
 
     for (name, model, input) in [("wide", &wide, &x48), ("formula", &formula, &x2)] {
         for b in ["cpu", "gpu"] {
-            let t = ok(ebm()
-                .args(["eval", "--backend", b, "--model"])
-                .arg(model)
-                .arg("--input")
-                .arg(input)
-                .arg("--out")
-                .arg(d.join(format!("{name}-{b}"))));
+            let t = ok(&mut eval_on(b, model, input, &d.join(format!("{name}-{b}"))));
             assert!(!t.contains("CPU twin"), "{name} on {b}: {t}");
         }
         for f in ["energy.npy", "score.npy", "hess_diag.npy"] {

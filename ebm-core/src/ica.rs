@@ -270,13 +270,32 @@ impl<T: Real> Ica<T> {
     /// Σᵦ wᵦ ∇_θ qᵦ: ∇_W = Aᵀ X + Bᵀ V with A = w g''' t², B = 2 w g'' t,
     /// and ∇_α = Σ w ĝ'' t² for `StudentT`.
     fn grad_v_hess_v_impl(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) {
+        let two = T::from_f64(2.0);
+        self.grad_paired(x, v, weights, 4, grad, |wn, c, f, t| {
+            let wa = wn * self.alpha(c);
+            (wa * f[3] * t * t, two * wa * f[2] * t, wn * f[2] * t * t)
+        });
+    }
+
+    /// Σᵦ wᵦ∇θ of a quantity of (s, t) = (W xᵦ, W vᵦ) into `grad`: per
+    /// sample and unit c, `unit(wᵦ, c, f, t)` (f the source functions at s)
+    /// gives (aᵦc, bᵦc, ∇_αc term); ∇_W = Aᵀ X + Bᵀ V and, for `StudentT`,
+    /// ∇_α the sum of the terms. `work` k·d blocks of work per row.
+    fn grad_paired(
+        &self,
+        x: &[T],
+        v: &[T],
+        weights: &[T],
+        work: usize,
+        grad: &mut [T],
+        unit: impl Fn(T, usize, [T; 4], T) -> (T, T, T) + Sync,
+    ) {
         let (d, k) = (self.dim, self.k);
         let student = self.source == Source::StudentT;
-        let two = T::from_f64(2.0);
         let total = batch::reduce(
             weights.len(),
             self.params.len(),
-            4 * k * d,
+            work * k * d,
             || Scratch::new(k, d),
             |sc, rows, acc| {
                 let n = rows.len();
@@ -289,13 +308,11 @@ impl<T: Real> Ica<T> {
                     let wn = weights[rows.start + r];
                     for c in 0..k {
                         let i = r * k + c;
-                        let f = source_fns(self.source, sc.s[i]);
-                        let t = sc.t[i];
-                        let wa = wn * self.alpha(c);
-                        sc.a[i] = wa * f[3] * t * t;
-                        sc.bm[i] = two * wa * f[2] * t;
+                        let (a, bm, da) = unit(wn, c, source_fns(self.source, sc.s[i]), sc.t[i]);
+                        sc.a[i] = a;
+                        sc.bm[i] = bm;
                         if student {
-                            aa[c] += wn * f[2] * t * t;
+                            aa[c] += da;
                         }
                     }
                 }
@@ -341,39 +358,10 @@ impl<T: Real> Ica<T> {
 
     /// Σᵦ wᵦ∇θ vᵦᵀ∇ₓE(xᵦ) into `grad`.
     fn grad_vdx(&self, x: &[T], v: &[T], weights: &[T], grad: &mut [T]) {
-        let (d, k) = (self.dim, self.k);
-        let b = weights.len();
-        let student = self.source == Source::StudentT;
-        let total = batch::reduce(
-            b,
-            self.params.len(),
-            2 * k * d,
-            || Scratch::new(k, d),
-            |sc, rows, acc| {
-                let n = rows.len();
-                let xb = &x[rows.start * d..rows.end * d];
-                let vb = &v[rows.start * d..rows.end * d];
-                self.project(n, xb, &mut sc.s);
-                self.project(n, vb, &mut sc.t);
-                let (aw, aa) = acc.split_at_mut(k * d);
-                for r in 0..n {
-                    let wn = weights[rows.start + r];
-                    for c in 0..k {
-                        let i = r * k + c;
-                        let f = source_fns(self.source, sc.s[i]);
-                        let wa = wn * self.alpha(c);
-                        sc.a[i] = wa * f[2] * sc.t[i];
-                        sc.bm[i] = wa * f[1];
-                        if student {
-                            aa[c] += wn * f[1] * sc.t[i];
-                        }
-                    }
-                }
-                self.add_outer(n, &sc.a, xb, aw);
-                self.add_outer(n, &sc.bm, vb, aw);
-            },
-        );
-        grad.copy_from_slice(&total);
+        self.grad_paired(x, v, weights, 2, grad, |wn, c, f, t| {
+            let wa = wn * self.alpha(c);
+            (wa * f[2] * t, wa * f[1], wn * f[1] * t)
+        });
     }
 
     /// Σᵦ wᵦ∇θ J(xᵦ) (eq 12) into `grad`.

@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::{batch, ica_src, GAUSSIAN, MIXTURE_DIAG, MIXTURE_FULL};
+use common::{batch, check_batched_rows, ica_src, GAUSSIAN, MIXTURE_DIAG, MIXTURE_FULL};
 use ebm_core::gaussian::Gaussian;
 use ebm_core::ica::{Ica, Source};
 use ebm_core::mixture::{Covariance, GaussianMixture};
@@ -221,21 +221,7 @@ fn batched_rows() {
     let (d, b) = (3, 1500);
     let (x, v, w) = batch(60, b, d, 1.0);
     for m in [sym(EXP_TANH_POW, &[], 61, 0.5), sym(MIXTURE_DIAG, &[("d", 3), ("K", 3)], 62, 0.5)] {
-        let np = m.num_params();
-        let mut q = vec![0.0; b];
-        m.v_hess_v(&x, &v, &mut q).unwrap();
-        let mut g = vec![f64::NAN; np];
-        m.grad_params_v_hess_v(&x, &v, &w, &mut g).unwrap();
-        let mut want = SumRef::zeros(np);
-        let (mut q1, mut g1) = ([0.0], vec![0.0; np]);
-        for n in 0..b {
-            let (xr, vr) = (&x[n * d..(n + 1) * d], &v[n * d..(n + 1) * d]);
-            m.v_hess_v(xr, vr, &mut q1).unwrap();
-            assert_eq!(q1[0], q[n], "row {n}");
-            m.grad_params_v_hess_v(xr, vr, &w[n..n + 1], &mut g1).unwrap();
-            want.add(&g1);
-        }
-        Tolerance::new(1e-13, 0.0).assert_sum_close("batched gradient", &g, &want);
+        check_batched_rows(&m, "sym", d, &x, &v, &w, f64::NAN, |n, row, batched| assert_eq!(row, batched, "row {n}"));
     }
 }
 

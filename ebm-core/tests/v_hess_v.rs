@@ -8,13 +8,16 @@
 //!
 //! Run with `cargo test -p ebm-core --release --test v_hess_v`.
 
+mod common;
+
+use common::check_batched_rows;
 use ebm_core::gaussian::Gaussian;
 use ebm_core::ica::{Ica, Source};
 use ebm_core::mixture::{Covariance, GaussianMixture};
 use ebm_core::mlp::{Activation, Mlp};
 use ebm_core::prelude::*;
 use ebm_core::rbm::GaussBernoulliRbm;
-use ebm_core::testing::{check_v_hess_v_f32_matches_f64, normal_vec, uniform_vec, SumRef, Tolerance};
+use ebm_core::testing::{check_v_hess_v_f32_matches_f64, normal_vec, uniform_vec, Tolerance};
 use ebm_core::{Batch, EbmError, Outputs, ParamGrad, Result, Target, Weights};
 
 fn batch(seed: u64, b: usize, d: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
@@ -114,21 +117,9 @@ fn batched_rows_and_f32() {
     let b = 700;
     let (x, v, w) = batch(77, b, d);
     for m in zoo(d, 5) {
-        let np = m.num_params();
-        let mut q = vec![0.0; b];
-        m.v_hess_v(&x, &v, &mut q).unwrap();
-        let mut g = vec![0.0; np];
-        m.grad_params_v_hess_v(&x, &v, &w, &mut g).unwrap();
-        let mut want = SumRef::zeros(np);
-        let (mut q1, mut g1) = ([0.0], vec![0.0; np]);
-        for n in 0..b {
-            let (xr, vr) = (&x[n * d..(n + 1) * d], &v[n * d..(n + 1) * d]);
-            m.v_hess_v(xr, vr, &mut q1).unwrap();
-            Tolerance::new(1e-12, 1e-12).assert_all_close(&format!("{}: row {n}", m.name()), &q1, &q[n..n + 1]);
-            m.grad_params_v_hess_v(xr, vr, &w[n..n + 1], &mut g1).unwrap();
-            want.add(&g1);
-        }
-        Tolerance::new(1e-13, 0.0).assert_sum_close(&format!("{}: batched gradient", m.name()), &g, &want);
+        check_batched_rows(&*m, m.name(), d, &x, &v, &w, 0.0, |n, row, batched| {
+            Tolerance::new(1e-12, 1e-12).assert_all_close(&format!("{}: row {n}", m.name()), &[row], &[batched]);
+        });
     }
 }
 

@@ -92,6 +92,24 @@ impl<T: Real, O: Optimizer<T> + ?Sized> Optimizer<T> for Box<O> {
     }
 }
 
+/// The [`Optimizer`] methods of an optimizer with fields `lr`, `schedule`,
+/// `t` (updates done) and the per-parameter state vector `$state`.
+macro_rules! clock_methods {
+    ($state:ident) => {
+        fn updates(&self) -> usize {
+            self.t
+        }
+
+        fn current_lr(&self) -> f64 {
+            self.lr * self.schedule.factor(self.t)
+        }
+
+        fn state_len(&self) -> Option<usize> {
+            (!self.$state.is_empty()).then_some(self.$state.len())
+        }
+    };
+}
+
 fn check_state(state: &mut Vec<f64>, n: usize, grad_len: usize) -> Result<()> {
     if n != grad_len {
         return config(format!("optimizer: {n} parameters but {grad_len} gradient entries"));
@@ -171,17 +189,7 @@ impl<T: Real> Optimizer<T> for Sgd {
         Ok(())
     }
 
-    fn updates(&self) -> usize {
-        self.t
-    }
-
-    fn current_lr(&self) -> f64 {
-        self.lr * self.schedule.factor(self.t)
-    }
-
-    fn state_len(&self) -> Option<usize> {
-        (!self.velocity.is_empty()).then_some(self.velocity.len())
-    }
+    clock_methods!(velocity);
 }
 
 /// Entries `velocity`, `t` (see [`crate::state`]).
@@ -294,17 +302,7 @@ impl<T: Real> Optimizer<T> for Adam {
         Ok(())
     }
 
-    fn updates(&self) -> usize {
-        self.t
-    }
-
-    fn current_lr(&self) -> f64 {
-        self.lr * self.schedule.factor(self.t)
-    }
-
-    fn state_len(&self) -> Option<usize> {
-        (!self.m.is_empty()).then_some(self.m.len())
-    }
+    clock_methods!(m);
 }
 
 /// Entries `m`, `v` (equal lengths), `t` (see [`crate::state`]).
@@ -387,41 +385,35 @@ mod tests {
         assert!(Optimizer::<f64>::step(&mut Sgd::new(-1.0, 0.0), &mut [0.0], &[0.0]).is_err());
     }
 
-    /// Saving after 5 updates and loading into a fresh optimizer continues
-    /// exactly like the uninterrupted one.
-    #[test]
-    fn saved_state_continues_bit_for_bit() {
+    /// Runs `n` updates of `make()`, saves, loads into a fresh `make()` and
+    /// runs `n` more on both: the two agree exactly. Returns the loaded one.
+    fn resumed_matches<O: Optimizer<f64>>(make: impl Fn() -> O, n: usize) -> O {
         let g = |p: &[f64]| -> Vec<f64> { p.iter().map(|x| 3.0 * x - 1.0).collect() };
-        let mut a = Adam::new(0.1);
+        let mut a = make();
         let mut p = vec![0.5f64, -2.0];
-        for _ in 0..5 {
+        for _ in 0..n {
             let gr = g(&p);
-            Optimizer::<f64>::step(&mut a, &mut p, &gr).unwrap();
+            a.step(&mut p, &gr).unwrap();
         }
-        let mut b = Adam::new(0.1);
+        let mut b = make();
         b.load_state(&a.save_state()).unwrap();
         let mut q = p.clone();
-        for _ in 0..5 {
+        for _ in 0..n {
             let (gp, gq) = (g(&p), g(&q));
-            Optimizer::<f64>::step(&mut a, &mut p, &gp).unwrap();
-            Optimizer::<f64>::step(&mut b, &mut q, &gq).unwrap();
+            a.step(&mut p, &gp).unwrap();
+            b.step(&mut q, &gq).unwrap();
         }
         assert_eq!(p, q);
-        let mut s = Sgd::new(0.1, 0.9);
-        let mut p = vec![0.5f64, -2.0];
-        for _ in 0..3 {
-            let gr = g(&p);
-            Optimizer::<f64>::step(&mut s, &mut p, &gr).unwrap();
-        }
-        let mut s2 = Sgd::new(0.1, 0.9);
-        s2.load_state(&s.save_state()).unwrap();
-        let mut q = p.clone();
-        for _ in 0..3 {
-            let (gp, gq) = (g(&p), g(&q));
-            Optimizer::<f64>::step(&mut s, &mut p, &gp).unwrap();
-            Optimizer::<f64>::step(&mut s2, &mut q, &gq).unwrap();
-        }
-        assert_eq!((p, Optimizer::<f64>::updates(&s2)), (q, 6));
+        b
+    }
+
+    /// Saving after a few updates and loading into a fresh optimizer
+    /// continues exactly like the uninterrupted one.
+    #[test]
+    fn saved_state_continues_bit_for_bit() {
+        let mut b = resumed_matches(|| Adam::new(0.1), 5);
+        let s2 = resumed_matches(|| Sgd::new(0.1, 0.9), 3);
+        assert_eq!(Optimizer::<f64>::updates(&s2), 6);
         assert!(matches!(b.load_state(&Sgd::new(0.1, 0.9).save_state()), Err(StateError::Missing { .. })));
         let bad = vec![("m".into(), vec![0.0]), ("v".into(), vec![0.0, 1.0]), ("t".into(), vec![1.0])];
         assert!(matches!(b.load_state(&bad), Err(StateError::Length { .. })));

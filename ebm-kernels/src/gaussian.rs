@@ -38,6 +38,27 @@ pub fn lt_mul(w: &[f32], f: usize, src: &Array<f32>, dst: &mut Array<f32>, #[com
     ss
 }
 
+/// Row i of a packed lower triangle L (at `w[row ..]`, `row` = f + tri(i, 0))
+/// against `u`: `lu` = Σ_{j ≤ i} Lᵢⱼuⱼ and `ll` = Σ_{j ≤ i} Lᵢⱼ².
+#[derive(CubeType, Clone, Copy)]
+pub struct LRow {
+    pub lu: f32,
+    pub ll: f32,
+}
+
+/// The [`LRow`] sums of row `i`, in the order of j.
+#[cube]
+pub fn l_row(w: &[f32], row: usize, u: &Array<f32>, i: usize) -> LRow {
+    let mut lu = 0.0f32;
+    let mut ll = 0.0f32;
+    for j in 0..i + 1 {
+        let l = w[row + j];
+        lu += l * u[j];
+        ll += l * l;
+    }
+    LRow { lu, ll }
+}
+
 /// Gaussian with Cholesky-factored precision.
 #[cube]
 pub fn gaussian_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime] spec: Spec) -> f32 {
@@ -50,17 +71,10 @@ pub fn gaussian_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime
     let e = lt_mul(w, d, &r, &mut u, d);
     if comptime!(o.want_grad || o.want_hess) {
         for i in 0..d {
-            let row = d + tri(i, 0);
-            let mut acc = 0.0f32;
-            let mut p = 0.0f32;
-            for j in 0..i + 1 {
-                let l = w[row + j];
-                acc += l * u[j];
-                p += l * l;
-            }
-            o.grad[i] = acc;
+            let lr = l_row(w, d + tri(i, 0), &u, i);
+            o.grad[i] = lr.lu;
             if comptime!(o.want_hess) {
-                o.hess[i] = p;
+                o.hess[i] = lr.ll;
             }
         }
     }

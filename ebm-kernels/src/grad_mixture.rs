@@ -28,7 +28,8 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
-use crate::mixture::{component_energy, exp_shift, logits_lse};
+use crate::gaussian::lt_mul;
+use crate::mixture::{component_energy, exp_shift, logits_lse, lt_logdet, record_energy};
 use crate::packed::tri;
 use crate::row_io::RowIo;
 use crate::spec::*;
@@ -73,15 +74,8 @@ pub fn mixture_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[compt
                 g[gc + i] = l * ui;
             }
         } else {
-            for j in 0..d {
-                let mut acc = 0.0f32;
-                for i in j..d {
-                    acc += w[f + tri(i, j)] * r[i];
-                }
-                u[j] = acc;
-                uu += acc * acc;
-                logdet += f32::ln(f32::abs(w[f + tri(j, j)]));
-            }
+            uu = lt_mul(w, f, &r, &mut u, d);
+            logdet = lt_logdet(w, f, d);
             for i in 0..d {
                 let base = f + tri(i, 0);
                 let mut acc = 0.0f32;
@@ -91,11 +85,7 @@ pub fn mixture_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[compt
                 g[gc + i] = acc;
             }
         }
-        let ec = component_energy(lse, w[c], logdet, uu, spec);
-        e[c] = ec;
-        if c == 0 || ec < emin {
-            emin = ec;
-        }
+        emin = record_energy(&mut e, c, component_energy(lse, w[c], logdet, uu, spec), emin);
     }
     let ssum = exp_shift(&mut e, emin, k);
     for c in 0..k {

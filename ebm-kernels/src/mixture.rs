@@ -16,13 +16,15 @@
 //! - [`stream_step()`]: one step of the streaming log-sum-exp of −eₖ
 //!   (rescaled when a smaller eₖ appears), so that sums over k need O(d)
 //!   state;
+//! - [`lt_logdet()`]: log|det Lₖ| of a packed factor;
+//! - [`record_energy()`]: stores eₖ and keeps the running minimum;
 //! - [`exp_shift()`]: e^{e_min − eₖ} in place, and their sum.
 
 // `#[cube]` and `#[derive(CubeType)]` generate undocumented items.
 #![allow(missing_docs)]
 
 use crate::families::XDerivs;
-use crate::gaussian::lt_mul;
+use crate::gaussian::{l_row, lt_mul};
 use crate::packed::tri;
 use crate::spec::Spec;
 use cubecl::prelude::*;
@@ -73,6 +75,29 @@ pub fn stream_step(m: f32, ec: f32, c: usize) -> Stream {
         out.wgt = f32::exp(m - ec);
     }
     out
+}
+
+/// log|det L| = Σⱼ log|Lⱼⱼ| of the d × d lower triangle packed at `w[f ..]`,
+/// summed in the order of j.
+#[cube]
+pub fn lt_logdet(w: &[f32], f: usize, #[comptime] d: usize) -> f32 {
+    let mut s = 0.0f32;
+    for j in 0..d {
+        s += f32::ln(f32::abs(w[f + tri(j, j)]));
+    }
+    s
+}
+
+/// `e[c] ← ec`; returns the minimum of the energies so far (`ec` for c = 0,
+/// else the smaller of `ec` and `emin`).
+#[cube]
+pub fn record_energy(e: &mut Array<f32>, c: usize, ec: f32, emin: f32) -> f32 {
+    e[c] = ec;
+    let mut m = emin;
+    if c == 0 || ec < emin {
+        m = ec;
+    }
+    m
 }
 
 /// `e[c] ← e^{emin − e[c]}` for the `k` components; returns their sum.
@@ -130,15 +155,9 @@ pub fn mixture_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime]
             for i in 0..d {
                 let row = f + tri(i, 0);
                 logdet += f32::ln(f32::abs(w[row + i]));
-                let mut acc = 0.0f32;
-                let mut p = 0.0f32;
-                for j in 0..i + 1 {
-                    let l = w[row + j];
-                    acc += l * u[j];
-                    p += l * l;
-                }
-                g[i] = acc;
-                pd[i] = p;
+                let lr = l_row(w, row, &u, i);
+                g[i] = lr.lu;
+                pd[i] = lr.ll;
             }
         }
         let ec = component_energy(lse, w[c], logdet, uu, spec);
@@ -262,20 +281,10 @@ pub fn mixture_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb
                 uu += ui * ui;
             }
         } else {
-            for j in 0..d {
-                let mut acc = 0.0f32;
-                for i in j..d {
-                    acc += w[f + tri(i, j)] * r[i];
-                }
-                uu += acc * acc;
-                logdet += f32::ln(f32::abs(w[f + tri(j, j)]));
-            }
+            uu = lt_mul(w, f, &r, &mut u, d);
+            logdet = lt_logdet(w, f, d);
         }
-        let ec = component_energy(lse, w[c], logdet, uu, spec);
-        e[c] = ec;
-        if c == 0 || ec < emin {
-            emin = ec;
-        }
+        emin = record_energy(&mut e, c, component_energy(lse, w[c], logdet, uu, spec), emin);
     }
     let ssum = exp_shift(&mut e, emin, k);
     // Pass 2: γₖ and the per-component gradients.
@@ -297,13 +306,7 @@ pub fn mixture_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb
                 out[row + f + i] = wg * (ui * ui - 1.0f32);
             }
         } else {
-            for j in 0..d {
-                let mut acc = 0.0f32;
-                for i in j..d {
-                    acc += w[f + tri(i, j)] * r[i];
-                }
-                u[j] = acc;
-            }
+            lt_mul(w, f, &r, &mut u, d);
             for i in 0..d {
                 let base = f + tri(i, 0);
                 let mut g = 0.0f32;

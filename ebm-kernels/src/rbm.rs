@@ -10,8 +10,9 @@
 //! | rows of ∇θ(vᵀ∇ₓF), ∇θ𝒥 | [`rbm_row()`] | [`crate::grad_families`] |
 //! | row of ∇θ(vᵀ∇ₓ²F v) | [`rbm_vhv_row()`] | [`crate::grad_vhv`] |
 //!
-//! They share a hidden unit's pre-activation ([`rbm_preact()`]) and its
-//! sigmoid ([`rbm_hidden()`]).
+//! They share ρᵢ ([`rbm_rho()`]), a hidden unit's pre-activation
+//! ([`rbm_preact()`], with a direction's projection [`rbm_preact_dir()`])
+//! and its sigmoid ([`rbm_hidden()`]).
 
 // `#[cube]` and `#[derive(CubeType)]` generate undocumented items.
 #![allow(missing_docs)]
@@ -32,6 +33,34 @@ pub fn rbm_preact(w: &[f32], xt: &Array<f32>, j: usize, #[comptime] spec: Spec) 
         a += w[r + i] * xt[i];
     }
     a
+}
+
+/// A hidden unit's pre-activation a and its projection t of a direction.
+#[derive(CubeType, Clone, Copy)]
+pub struct PreactDir {
+    pub a: f32,
+    pub t: f32,
+}
+
+/// aⱼ as [`rbm_preact()`] and tⱼ = Σᵢ Wⱼᵢ ṽᵢ, ṽ = ρ∘v in `vt`, in one sweep.
+#[cube]
+pub fn rbm_preact_dir(w: &[f32], xt: &Array<f32>, vt: &Array<f32>, j: usize, #[comptime] spec: Spec) -> PreactDir {
+    let d = spec.d;
+    let r = comptime!(spec.d + spec.a) + j * d;
+    let mut a = w[d + j];
+    let mut t = 0.0f32;
+    for i in 0..d {
+        let wi = w[r + i];
+        a += wi * xt[i];
+        t += wi * vt[i];
+    }
+    PreactDir { a, t }
+}
+
+/// ρᵢ = e^{−2 log σᵢ} of visible unit `i`.
+#[cube]
+pub fn rbm_rho(w: &[f32], i: usize, #[comptime] spec: Spec) -> f32 {
+    f32::exp(-2.0f32 * w[comptime!(spec.d + spec.a + spec.a * spec.d) + i])
 }
 
 /// A hidden unit at pre-activation a, without overflow: e = e^{−|a|},
@@ -58,12 +87,11 @@ pub fn rbm_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime] spe
     let d = spec.d;
     let nh = spec.a;
     let wbase = d + nh;
-    let sbase = wbase + nh * d;
     let mut rho = Array::<f32>::new(d);
     let mut xt = Array::<f32>::new(d);
     let mut e = 0.0f32;
     for i in 0..d {
-        let p = f32::exp(-2.0f32 * w[sbase + i]);
+        let p = rbm_rho(w, i, spec);
         rho[i] = p;
         xt[i] = p * xin[i];
         let dx = xin[i] - w[i];
@@ -105,28 +133,20 @@ pub fn rbm_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime] spe
 pub fn rbm_vhv(x: &[f32], v: &[f32], w: &[f32], b: usize, #[comptime] spec: Spec) -> f32 {
     let d = spec.d;
     let nh = spec.a;
-    let wbase = d + nh;
-    let sbase = wbase + nh * d;
     let mut xt = Array::<f32>::new(d);
     let mut vt = Array::<f32>::new(d);
     let mut q = 0.0f32;
     for i in 0..d {
-        let p = f32::exp(-2.0f32 * w[sbase + i]);
+        let p = rbm_rho(w, i, spec);
         let vi = v[b * d + i];
         xt[i] = p * x[b * d + i];
         vt[i] = p * vi;
         q += p * vi * vi;
     }
     for j in 0..nh {
-        let row = wbase + j * d;
-        let mut a = w[d + j];
-        let mut t = 0.0f32;
-        for i in 0..d {
-            let wi = w[row + i];
-            a += wi * xt[i];
-            t += wi * vt[i];
-        }
-        let u = rbm_hidden(a);
+        let pt = rbm_preact_dir(w, &xt, &vt, j, spec);
+        let t = pt.t;
+        let u = rbm_hidden(pt.a);
         q -= u.e * u.inv * u.inv * t * t;
     }
     q
@@ -141,7 +161,7 @@ pub fn rbm_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f3
     let mut xt = Array::<f32>::new(d);
     let mut m = Array::<f32>::new(d);
     for i in 0..d {
-        xt[i] = f32::exp(-2.0f32 * w[sbase + i]) * xin[i];
+        xt[i] = rbm_rho(w, i, spec) * xin[i];
         m[i] = 0.0f32;
     }
     for j in 0..nh {
@@ -154,7 +174,7 @@ pub fn rbm_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f3
         }
     }
     for i in 0..d {
-        let p = f32::exp(-2.0f32 * w[sbase + i]);
+        let p = rbm_rho(w, i, spec);
         let dx = xin[i] - w[i];
         out[row + i] = -wb * p * dx;
         out[row + sbase + i] = wb * (2.0f32 * xt[i] * m[i] - p * dx * dx);
@@ -178,7 +198,7 @@ pub fn rbm_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[comptime]
     let mut h1 = Array::<f32>::new(spec.a);
     let mut h2 = Array::<f32>::new(spec.a);
     for i in 0..d {
-        let p = f32::exp(-2.0f32 * w[sbase + i]);
+        let p = rbm_rho(w, i, spec);
         rho[i] = p;
         xt[i] = p * io.x[i];
         m[i] = 0.0f32;
@@ -259,7 +279,7 @@ pub fn rbm_vhv_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec) {
     let mut wc = Array::<f32>::new(d);
     let mut wd = Array::<f32>::new(d);
     for i in 0..d {
-        let p = f32::exp(-2.0f32 * w[sbase + i]);
+        let p = rbm_rho(w, i, spec);
         xt[i] = p * io.x[i];
         vt[i] = p * io.v[i];
         wc[i] = 0.0f32;
@@ -268,14 +288,9 @@ pub fn rbm_vhv_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec) {
     }
     for j in 0..nh {
         let r = wbase + j * d;
-        let mut a = w[d + j];
-        let mut t = 0.0f32;
-        for i in 0..d {
-            let wji = w[r + i];
-            a += wji * xt[i];
-            t += wji * vt[i];
-        }
-        let u = rbm_hidden(a);
+        let pt = rbm_preact_dir(w, &xt, &vt, j, spec);
+        let t = pt.t;
+        let u = rbm_hidden(pt.a);
         let hj = u.h;
         let hm = u.hm;
         let h1 = hj * hm;
@@ -291,7 +306,7 @@ pub fn rbm_vhv_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec) {
         }
     }
     for i in 0..d {
-        let p = f32::exp(-2.0f32 * w[sbase + i]);
+        let p = rbm_rho(w, i, spec);
         let vi = io.v[i];
         io.out[row + sbase + i] = wb * (-2.0f32 * p * vi * vi + 2.0f32 * xt[i] * wc[i] + 4.0f32 * vt[i] * wd[i]);
     }

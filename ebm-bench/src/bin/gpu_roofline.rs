@@ -329,6 +329,21 @@ fn write_report(args: &Args, report: &Report) {
     write(&args.md, report.markdown());
 }
 
+/// Prints a measured roof (`rate` in units of 10⁹ `unit`, `work` the name
+/// of a launch's work) or why it was not measured.
+fn say_roof(what: &str, unit: &str, work: &str, roof: &Result<Roof, String>) {
+    match roof {
+        Ok(r) => println!(
+            "gpu_roofline: measured {what} {:.1} {unit} ({} launches of {:.3e} {work} in {:.3} s)",
+            r.rate * 1e-9,
+            r.launches,
+            r.work_per_launch,
+            r.seconds
+        ),
+        Err(e) => println!("gpu_roofline: {what} not measured: {e}"),
+    }
+}
+
 fn main() {
     let start = Instant::now();
     let args = match parse() {
@@ -357,26 +372,8 @@ fn main() {
     }
     let fma = measure_fma(&dev, args.roof_s);
     let copy = measure_copy(&dev, args.roof_s, 1 << 30);
-    match &fma {
-        Ok(r) => println!(
-            "gpu_roofline: measured multiply-add roof {:.1} GFLOP/s ({} launches of {:.3e} FLOPs in {:.3} s)",
-            r.rate * 1e-9,
-            r.launches,
-            r.work_per_launch,
-            r.seconds
-        ),
-        Err(e) => println!("gpu_roofline: multiply-add roof not measured: {e}"),
-    }
-    match &copy {
-        Ok(r) => println!(
-            "gpu_roofline: measured copy bandwidth {:.1} GB/s ({} launches of {:.3e} bytes in {:.3} s)",
-            r.rate * 1e-9,
-            r.launches,
-            r.work_per_launch,
-            r.seconds
-        ),
-        Err(e) => println!("gpu_roofline: copy bandwidth not measured: {e}"),
-    }
+    say_roof("multiply-add roof", "GFLOP/s", "FLOPs", &fma);
+    say_roof("copy bandwidth", "GB/s", "bytes", &copy);
     let mut report = Report { info, software, peak_tflops: args.peak_tflops, fma, copy, rows: Vec::new(), wall_s: 0.0 };
     let mut models: HashMap<String, Result<GpuModel, String>> = HashMap::new();
     // Seconds per sample of each (op, shape) measured so far, for the deadline's prediction.

@@ -12,6 +12,25 @@ pub fn ebm() -> Command {
     c
 }
 
+/// `ebm train --data DATA --model MODEL --estimator EST --steps STEPS`.
+pub fn train(data: &str, model: &str, est: &str, steps: &str) -> Command {
+    let mut c = ebm();
+    c.args(["train", "--data", data, "--model", model, "--estimator", est, "--steps", steps]);
+    c
+}
+
+/// Appends `--config CFG --out OUT` to `c`.
+pub fn cfg_out<'a>(c: &'a mut Command, cfg: &Path, out: &Path) -> &'a mut Command {
+    c.arg("--config").arg(cfg).arg("--out").arg(out)
+}
+
+/// `ebm eval --backend BACKEND --model MODEL --input INPUT --out OUT`.
+pub fn eval_on(backend: &str, model: &Path, input: &Path, out: &Path) -> Command {
+    let mut c = ebm();
+    c.args(["eval", "--backend", backend, "--model"]).arg(model).arg("--input").arg(input).arg("--out").arg(out);
+    c
+}
+
 /// A fresh directory for one test.
 pub fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("ebm-cli-test-{}-{name}", std::process::id()));

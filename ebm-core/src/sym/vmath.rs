@@ -62,29 +62,40 @@ mod f64_consts {
     pub const LG7: f64 = 1.479819860511658591e-01;
 }
 
-/// n and eʳ − 1 with x = n ln 2 + r (f64); x must lie in ±2⁵⁰.
-#[inline(always)]
-fn reduce_f64(x: f64) -> (i64, f64) {
-    use f64_consts::*;
-    let t = x * LOG2E + MAGIC;
-    let nf = t - MAGIC;
-    let n = t.to_bits() as i64 - MAGIC.to_bits() as i64;
-    let r = (x - nf * LN2_HI) - nf * LN2_LO;
-    // eʳ − 1 = r + r²·Σₖ₌₂..₁₃ rᵏ⁻²/k!
-    let mut q = 1.0 / 6227020800.0; // 1/13!
-    q = q * r + 1.0 / 479001600.0;
-    q = q * r + 1.0 / 39916800.0;
-    q = q * r + 1.0 / 3628800.0;
-    q = q * r + 1.0 / 362880.0;
-    q = q * r + 1.0 / 40320.0;
-    q = q * r + 1.0 / 5040.0;
-    q = q * r + 1.0 / 720.0;
-    q = q * r + 1.0 / 120.0;
-    q = q * r + 1.0 / 24.0;
-    q = q * r + 1.0 / 6.0;
-    q = q * r + 0.5;
-    (n, r + (r * r) * q)
+/// `reduce_*(x)`: n and eʳ − 1 with x = n ln 2 + r, where `$c` holds the
+/// constants and `$q` the Taylor coefficients 1/k! from the highest k down
+/// to k = 2: eʳ − 1 = r + r²·Σₖ rᵏ⁻²/k! by Horner.
+macro_rules! reduce {
+    (fn $name:ident($t:ty) -> $i:ty; $c:ident::{$hi:ident, $lo:ident}; [$q0:expr $(, $q:expr)*]) => {
+        #[inline(always)]
+        fn $name(x: $t) -> ($i, $t) {
+            use $c::*;
+            let t = x * LOG2E + MAGIC;
+            let nf = t - MAGIC;
+            let n = t.to_bits() as $i - MAGIC.to_bits() as $i;
+            let r = (x - nf * $hi) - nf * $lo;
+            let mut q = $q0;
+            $(q = q * r + $q;)*
+            (n, r + (r * r) * q)
+        }
+    };
 }
+
+// x must lie in ±2⁵⁰; degree 13.
+reduce!(fn reduce_f64(f64) -> i64; f64_consts::{LN2_HI, LN2_LO}; [
+    1.0 / 6227020800.0,
+    1.0 / 479001600.0,
+    1.0 / 39916800.0,
+    1.0 / 3628800.0,
+    1.0 / 362880.0,
+    1.0 / 40320.0,
+    1.0 / 5040.0,
+    1.0 / 720.0,
+    1.0 / 120.0,
+    1.0 / 24.0,
+    1.0 / 6.0,
+    0.5
+]);
 
 /// 2ⁿ for a normal exponent n.
 #[inline(always)]
@@ -99,62 +110,90 @@ fn i64_to_f64(k: i64) -> f64 {
     f64::from_bits((M.to_bits() as i64 + k) as u64) - M
 }
 
-impl VMath for f64 {
-    #[inline(always)]
-    fn v_exp(self) -> f64 {
-        let x = self;
-        // e^±760 is ∞ / 0 in f64; the clamp keeps NaN.
-        let xc = sel(x > 760.0, 760.0, sel(x < -760.0, -760.0, x));
-        let (n, em) = reduce_f64(xc);
-        let n1 = n >> 1;
-        ((1.0 + em) * pow2_f64(n1)) * pow2_f64(n - n1)
-    }
-
-    #[inline(always)]
-    fn v_expm1_neg(self) -> f64 {
-        // e^-100 − 1 rounds to −1.
-        let x = sel(self < -100.0, -100.0, self);
-        let (n, em) = reduce_f64(x);
-        let s = pow2_f64(n);
-        s * em + (s - 1.0)
-    }
-
-    #[inline(always)]
-    fn v_ln(self) -> f64 {
-        use f64_consts::*;
-        let x = self;
-        let sub = x < f64::MIN_POSITIVE;
-        let xs = sel(sub, x * 18014398509481984.0, x); // 2⁵⁴
-        let bits = xs.to_bits();
-        let m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
-        let big = m > std::f64::consts::SQRT_2;
-        let m = sel(big, m * 0.5, m);
-        let k = ((bits >> 52) & 0x7ff) as i64 - 1023 - sel(sub, 54, 0) + sel(big, 1, 0);
-        let dk = i64_to_f64(k);
-        let f = m - 1.0;
-        let s = f / (2.0 + f);
-        let z = s * s;
-        let w = z * z;
-        let t1 = w * (LG2 + w * (LG4 + w * LG6));
-        let t2 = z * (LG1 + w * (LG3 + w * (LG5 + w * LG7)));
-        let r = t2 + t1;
-        let hfsq = 0.5 * f * f;
-        let y = dk * LN2_HI - ((hfsq - (s * (hfsq + r) + dk * LN2_LO)) - f);
-        // x < 0 → NaN, 0 → −∞, +∞ → +∞, NaN → NaN
-        sel(x > 0.0 && x < f64::INFINITY, y, sel(x == 0.0, f64::NEG_INFINITY, sel(x == f64::INFINITY, x, f64::NAN)))
-    }
-
-    #[inline(always)]
-    fn v_ln_1p(self) -> f64 {
-        let x = self;
-        let u = 1.0 + x;
-        // the rounding error of u, exactly (Sterbenz in both branches)
-        let c = sel(u >= 2.0, 1.0 - (u - x), x - (u - 1.0));
-        let y = u.v_ln() + c / u;
-        // x = −1 → −∞, x < −1 → NaN (from ln), +∞ → +∞
-        sel(u > 0.0 && x < f64::INFINITY, y, sel(u == 0.0, f64::NEG_INFINITY, u.v_ln()))
-    }
+/// ln(1 + f) − f + f²/2 = s(f²/2 + R(s²)) with s = f/(2 + f): the minimax
+/// polynomial R of fdlibm's log (f64, seven terms).
+#[inline(always)]
+fn ln_poly_f64(z: f64, w: f64) -> f64 {
+    use f64_consts::*;
+    let t1 = w * (LG2 + w * (LG4 + w * LG6));
+    let t2 = z * (LG1 + w * (LG3 + w * (LG5 + w * LG7)));
+    t2 + t1
 }
+
+/// `VMath` for one float type: `$reduce`/`$pow2` as above, `$ln_poly` the
+/// logarithm's polynomial, `$to_float` the exponent conversion; the rest are
+/// the type's clamps (exp, expm1), subnormal scale 2^`$sub_k`, mantissa and
+/// exponent field layout.
+macro_rules! impl_vmath {
+    (
+        $t:ident, $i:ty, $c:ident, $reduce:ident, $pow2:ident, $ln_poly:ident, $to_float:expr,
+        exp_clamp: $ec:expr, expm1_clamp: $mc:expr,
+        subnormal: ($sub_scale:expr, $sub_k:expr),
+        mantissa: ($mask:expr, $one:expr), exponent: ($shift:expr, $emask:expr, $bias:expr)
+    ) => {
+        impl VMath for $t {
+            #[inline(always)]
+            fn v_exp(self) -> $t {
+                let x = self;
+                // e^±clamp is ∞ / 0; the clamp keeps NaN.
+                let xc = sel(x > $ec, $ec, sel(x < -$ec, -$ec, x));
+                let (n, em) = $reduce(xc);
+                let n1 = n >> 1;
+                ((1.0 + em) * $pow2(n1)) * $pow2(n - n1)
+            }
+
+            #[inline(always)]
+            fn v_expm1_neg(self) -> $t {
+                // e^-clamp − 1 rounds to −1.
+                let x = sel(self < -$mc, -$mc, self);
+                let (n, em) = $reduce(x);
+                let s = $pow2(n);
+                s * em + (s - 1.0)
+            }
+
+            #[inline(always)]
+            fn v_ln(self) -> $t {
+                use $c::*;
+                let x = self;
+                let sub = x < $t::MIN_POSITIVE;
+                let xs = sel(sub, x * $sub_scale, x);
+                let bits = xs.to_bits();
+                let m = $t::from_bits((bits & $mask) | $one);
+                let big = m > std::$t::consts::SQRT_2;
+                let m = sel(big, m * 0.5, m);
+                let k = ((bits >> $shift) & $emask) as $i - $bias - sel(sub, $sub_k, 0) + sel(big, 1, 0);
+                let dk = $to_float(k);
+                let f = m - 1.0;
+                let s = f / (2.0 + f);
+                let z = s * s;
+                let w = z * z;
+                let r = $ln_poly(z, w);
+                let hfsq = 0.5 * f * f;
+                let y = dk * LN2_HI - ((hfsq - (s * (hfsq + r) + dk * LN2_LO)) - f);
+                // x < 0 → NaN, 0 → −∞, +∞ → +∞, NaN → NaN
+                sel(x > 0.0 && x < $t::INFINITY, y, sel(x == 0.0, $t::NEG_INFINITY, sel(x == $t::INFINITY, x, $t::NAN)))
+            }
+
+            #[inline(always)]
+            fn v_ln_1p(self) -> $t {
+                let x = self;
+                let u = 1.0 + x;
+                // the rounding error of u, exactly (Sterbenz in both branches)
+                let c = sel(u >= 2.0, 1.0 - (u - x), x - (u - 1.0));
+                let y = u.v_ln() + c / u;
+                // x = −1 → −∞, x < −1 → NaN (from ln), +∞ → +∞
+                sel(u > 0.0 && x < $t::INFINITY, y, sel(u == 0.0, $t::NEG_INFINITY, u.v_ln()))
+            }
+        }
+    };
+}
+
+impl_vmath!(
+    f64, i64, f64_consts, reduce_f64, pow2_f64, ln_poly_f64, i64_to_f64,
+    exp_clamp: 760.0, expm1_clamp: 100.0,
+    subnormal: (18014398509481984.0, 54), // 2⁵⁴
+    mantissa: (0x000f_ffff_ffff_ffff, 0x3ff0_0000_0000_0000), exponent: (52, 0x7ff, 1023)
+);
 
 mod f32_consts {
     pub const LOG2E: f32 = std::f32::consts::LOG2_E;
@@ -172,24 +211,8 @@ mod f32_consts {
     pub const LG4: f32 = 0xf89e26 as f32 / 67108864.0;
 }
 
-/// n and eʳ − 1 with x = n ln 2 + r (f32); x must lie in ±2²¹.
-#[inline(always)]
-fn reduce_f32(x: f32) -> (i32, f32) {
-    use f32_consts::*;
-    let t = x * LOG2E + MAGIC;
-    let nf = t - MAGIC;
-    let n = t.to_bits() as i32 - MAGIC.to_bits() as i32;
-    let r = (x - nf * LN2_HI_E) - nf * LN2_LO_E;
-    // eʳ − 1 = r + r²·Σₖ₌₂..₈ rᵏ⁻²/k!
-    let mut q = 1.0 / 40320.0;
-    q = q * r + 1.0 / 5040.0;
-    q = q * r + 1.0 / 720.0;
-    q = q * r + 1.0 / 120.0;
-    q = q * r + 1.0 / 24.0;
-    q = q * r + 1.0 / 6.0;
-    q = q * r + 0.5;
-    (n, r + (r * r) * q)
-}
+// x must lie in ±2²¹; degree 8.
+reduce!(fn reduce_f32(f32) -> i32; f32_consts::{LN2_HI_E, LN2_LO_E}; [1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5]);
 
 /// 2ⁿ for a normal exponent n.
 #[inline(always)]
@@ -197,58 +220,21 @@ fn pow2_f32(n: i32) -> f32 {
     f32::from_bits(((n + 127) as u32) << 23)
 }
 
-impl VMath for f32 {
-    #[inline(always)]
-    fn v_exp(self) -> f32 {
-        let x = self;
-        let xc = sel(x > 110.0, 110.0, sel(x < -110.0, -110.0, x));
-        let (n, em) = reduce_f32(xc);
-        let n1 = n >> 1;
-        ((1.0 + em) * pow2_f32(n1)) * pow2_f32(n - n1)
-    }
-
-    #[inline(always)]
-    fn v_expm1_neg(self) -> f32 {
-        // e^-40 − 1 rounds to −1.
-        let x = sel(self < -40.0, -40.0, self);
-        let (n, em) = reduce_f32(x);
-        let s = pow2_f32(n);
-        s * em + (s - 1.0)
-    }
-
-    #[inline(always)]
-    fn v_ln(self) -> f32 {
-        use f32_consts::*;
-        let x = self;
-        let sub = x < f32::MIN_POSITIVE;
-        let xs = sel(sub, x * 33554432.0, x); // 2²⁵
-        let bits = xs.to_bits();
-        let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
-        let big = m > std::f32::consts::SQRT_2;
-        let m = sel(big, m * 0.5, m);
-        let k = ((bits >> 23) & 0xff) as i32 - 127 - sel(sub, 25, 0) + sel(big, 1, 0);
-        let dk = k as f32;
-        let f = m - 1.0;
-        let s = f / (2.0 + f);
-        let z = s * s;
-        let w = z * z;
-        let t1 = w * (LG2 + w * LG4);
-        let t2 = z * (LG1 + w * LG3);
-        let r = t2 + t1;
-        let hfsq = 0.5 * f * f;
-        let y = dk * LN2_HI - ((hfsq - (s * (hfsq + r) + dk * LN2_LO)) - f);
-        sel(x > 0.0 && x < f32::INFINITY, y, sel(x == 0.0, f32::NEG_INFINITY, sel(x == f32::INFINITY, x, f32::NAN)))
-    }
-
-    #[inline(always)]
-    fn v_ln_1p(self) -> f32 {
-        let x = self;
-        let u = 1.0 + x;
-        let c = sel(u >= 2.0, 1.0 - (u - x), x - (u - 1.0));
-        let y = u.v_ln() + c / u;
-        sel(u > 0.0 && x < f32::INFINITY, y, sel(u == 0.0, f32::NEG_INFINITY, u.v_ln()))
-    }
+/// fdlibm's logf polynomial (four terms), as [`ln_poly_f64`].
+#[inline(always)]
+fn ln_poly_f32(z: f32, w: f32) -> f32 {
+    use f32_consts::*;
+    let t1 = w * (LG2 + w * LG4);
+    let t2 = z * (LG1 + w * LG3);
+    t2 + t1
 }
+
+impl_vmath!(
+    f32, i32, f32_consts, reduce_f32, pow2_f32, ln_poly_f32, |k: i32| k as f32,
+    exp_clamp: 110.0, expm1_clamp: 40.0,
+    subnormal: (33554432.0, 25), // 2²⁵
+    mantissa: (0x007f_ffff, 0x3f80_0000), exponent: (23, 0xff, 127)
+);
 
 /// The vectorisable forms of the [`Fn1`](super::ops::Fn1) functions that
 /// need exp or ln, for one scalar type.
@@ -295,39 +281,25 @@ mod tests {
     /// Distance in units in the last place, through the ordered integer
     /// representation (0 for equal values, NaN = NaN, ±∞ exact).
     fn ulps64(a: f64, b: f64) -> u64 {
-        if a.is_nan() || b.is_nan() {
-            return if a.is_nan() && b.is_nan() { 0 } else { u64::MAX };
-        }
-        if a == b {
-            return 0;
-        }
-        let key = |v: f64| {
-            let i = v.to_bits() as i64;
-            if i < 0 {
-                i64::MIN - i
-            } else {
-                i
-            }
-        };
-        key(a).abs_diff(key(b))
+        ulps(a.is_nan(), b.is_nan(), a == b, [a.to_bits() as i64, b.to_bits() as i64], i64::MIN)
     }
 
     fn ulps32(a: f32, b: f32) -> u64 {
-        if a.is_nan() || b.is_nan() {
-            return if a.is_nan() && b.is_nan() { 0 } else { u64::MAX };
+        ulps(a.is_nan(), b.is_nan(), a == b, [a.to_bits() as i32 as i64, b.to_bits() as i32 as i64], i32::MIN as i64)
+    }
+
+    /// The ulp distance of two floats given their NaN-ness, equality and
+    /// sign-magnitude bit patterns (as signed integers; `min` is the sign bit
+    /// alone), through the ordered integer representation.
+    fn ulps(nan_a: bool, nan_b: bool, eq: bool, bits: [i64; 2], min: i64) -> u64 {
+        if nan_a || nan_b {
+            return if nan_a && nan_b { 0 } else { u64::MAX };
         }
-        if a == b {
+        if eq {
             return 0;
         }
-        let key = |v: f32| {
-            let i = v.to_bits() as i32 as i64;
-            if i < 0 {
-                i32::MIN as i64 - i
-            } else {
-                i
-            }
-        };
-        key(a).abs_diff(key(b))
+        let key = |i: i64| if i < 0 { min - i } else { i };
+        key(bits[0]).abs_diff(key(bits[1]))
     }
 
     /// Test points: a log-uniform sweep of both signs over [1e-30, lim]
