@@ -6,7 +6,7 @@
 //! - [`ula_kernel()`]: K unadjusted Langevin steps (seed eq 14)
 //!   x ← x + (ε²/2)·score(x) + ε z in one launch, z drawn in-kernel from
 //!   Philox exactly as `ebm_core::langevin::ula` (stream = first_step + k,
-//!   index = b·d + i);
+//!   index = b·d + i, b the global chain: [`RngArgs::chain`] plus the row);
 //! - [`mala_kernel()`]: K MALA steps in one launch, with the accept uniform
 //!   of `ebm_core::langevin::mala` (stream k | 2⁶³, index b) and per-chain
 //!   acceptance counts.

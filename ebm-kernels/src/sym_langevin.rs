@@ -4,7 +4,8 @@
 //! in-kernel from Philox exactly as [`crate::fused`]'s `ula_kernel` and
 //! `mala_kernel` (and so as `ebm_core::langevin`): stream first_step + k,
 //! index b·d + i for the normals, stream (first_step + k) | 2⁶³, index b
-//! for MALA's accept uniform.
+//! for MALA's accept uniform, b the global chain
+//! ([`crate::fused::RngArgs::chain`] plus the row).
 //!
 //! Loop iterations per step (for [`crate::plan`]'s budget): the noise and
 //! the update, 2d for ULA, 4d for MALA (the program itself has no loop);

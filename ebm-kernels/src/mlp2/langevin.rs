@@ -4,7 +4,9 @@
 //! Philox ([`crate::philox`]) with the CPU reference's addressing
 //! (`ebm_core::langevin`): step k draws normal(seed, stream =
 //! first_step + k, index = b·d + i), MALA's accept test uniform(seed,
-//! stream = (first_step + k) | 2⁶³, index = b). The arithmetic of the
+//! stream = (first_step + k) | 2⁶³, index = b), b the global chain
+//! (`NoiseAt::first_chain` plus the row: a data-parallel share draws what
+//! the whole population would). The arithmetic of the
 //! updates is the reference's, in its order, so the chains equal
 //! `ebm_core::langevin::{ula, mala}` on the f32 twin up to the f32
 //! rounding of the score (and, for MALA, of log α near the threshold).

@@ -11,7 +11,8 @@
 //! noise is in-kernel Philox ([`crate::philox`]) with the reference's
 //! addressing (`ebm_core::langevin`): step k draws normal(seed, stream =
 //! first_step + k, index = b·d + i), the accept test uniform(seed, stream =
-//! (first_step + k) | 2⁶³, index = b), so the chains equal
+//! (first_step + k) | 2⁶³, index = b), b the global chain
+//! (`NoiseAt::first_chain` plus the row), so the chains equal
 //! `ebm_core::langevin::{ula, mala}` on the f32 twin up to the f32 rounding
 //! of the score (and, for MALA, of log α near the threshold) — the same
 //! contract as the multi-launch kernels of [`super::langevin`].
