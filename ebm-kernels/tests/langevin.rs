@@ -150,6 +150,11 @@ fn langevin_rejects_bad_inputs_like_cpu_on_default_adapter() {
     );
 }
 
+/// A device ULA run on chains `x`, in place.
+type UlaRun<'a> = dyn Fn(&mut [f32]) + 'a;
+/// A device MALA run on chains `x` and acceptance counts, in place.
+type MalaRun<'a> = dyn Fn(&mut [f32], &mut [u32]) + 'a;
+
 /// A share of a larger population (`NoiseAt::first_chain` > 0, as on a
 /// data-parallel rank) draws the noise of its global chains on every
 /// device path: the per-sample kernels, the tiled MLP's persistent and
@@ -177,7 +182,7 @@ fn chains_of_a_share_draw_their_global_noise_on_default_adapter() {
         let mut at0 = x0.clone();
         m.langevin_ula(&mut at0, 0.1, K, SEED, FIRST_STEP).unwrap();
         assert!(want != at0, "the offset changes the noise");
-        let runs: [(&str, &dyn Fn(&mut [f32])); 3] = [
+        let runs: [(&str, &UlaRun); 3] = [
             ("per-sample", &|x| per_sample.langevin_ula_at(x, 0.1, K, at).unwrap()),
             ("tiled persistent", &|x| tiled.ula_auto(x, 0.1, K, at).unwrap()),
             ("tiled multi-launch", &|x| tiled.ula(x, 0.1, K, at).unwrap()),
@@ -191,7 +196,7 @@ fn chains_of_a_share_draw_their_global_noise_on_default_adapter() {
         let acc0: Vec<u32> = (0..b as u32).map(|i| i % 3).collect();
         let (mut xc, mut ac) = (x0.clone(), acc0.clone());
         m.langevin_mala_at(&mut xc, 1.0, K, at, &mut ac).unwrap();
-        let mala: [(&str, &dyn Fn(&mut [f32], &mut [u32])); 3] = [
+        let mala: [(&str, &MalaRun); 3] = [
             ("per-sample", &|x, a| {
                 per_sample.langevin_mala_at(x, 1.0, K, at, a).unwrap();
             }),
