@@ -228,24 +228,7 @@ impl<E: Objectives<f32>> Objectives<f32> for Counted<E> {
 }
 
 impl<E: Langevin<f32>> Langevin<f32> for Counted<E> {
-    fn ula(&self, x: Chains<'_, f32>, eps: f32, steps: usize, seed: u64, first_step: u64) -> Result<()> {
-        self.note(Method::UlaStep, x.rows(), steps as u64);
-        self.inner.ula(x, eps, steps, seed, first_step)
-    }
-    fn mala(
-        &self,
-        x: Chains<'_, f32>,
-        eps: f32,
-        steps: usize,
-        seed: u64,
-        first_step: u64,
-        accepts: PerSample<'_, u32>,
-    ) -> Result<f64> {
-        self.note(Method::MalaStart, x.rows(), 1);
-        self.note(Method::MalaStep, x.rows(), steps as u64);
-        self.inner.mala(x, eps, steps, seed, first_step, accepts)
-    }
-    // A data-parallel share's chains go to the inner model's own override.
+    // `ula`/`mala` are these at chain 0 (the trait's provided methods).
     fn ula_at(&self, x: Chains<'_, f32>, eps: f32, steps: usize, at: NoiseAt) -> Result<()> {
         self.note(Method::UlaStep, x.rows(), steps as u64);
         self.inner.ula_at(x, eps, steps, at)

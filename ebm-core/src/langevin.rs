@@ -84,22 +84,10 @@ pub fn ula<T: Real, E: Energy<T> + ?Sized>(
     seed: u64,
     first_step: u64,
 ) -> Result<()> {
-    ula_chains(model, Chains::new(x, model.dim())?, eps, steps, seed, first_step)
+    ula_chains_at(model, Chains::new(x, model.dim())?, eps, steps, NoiseAt::new(seed, first_step))
 }
 
-/// [`ula`] on checked chains (the default of [`crate::Langevin::ula`]).
-pub fn ula_chains<T: Real, E: Energy<T> + ?Sized>(
-    model: &E,
-    x: Chains<'_, T>,
-    eps: T,
-    steps: usize,
-    seed: u64,
-    first_step: u64,
-) -> Result<()> {
-    ula_chains_at(model, x, eps, steps, NoiseAt::new(seed, first_step))
-}
-
-/// [`ula_chains`] with the noise of global chains `at.first_chain..` (the
+/// [`ula`] on checked chains, with the noise of global chains `at.first_chain..` (the
 /// default of [`crate::Langevin::ula_at`]).
 pub fn ula_chains_at<T: Real, E: Energy<T> + ?Sized>(
     model: &E,
@@ -142,23 +130,10 @@ pub fn mala<T: Real, E: Energy<T> + ?Sized>(
 ) -> Result<f64> {
     let x = Chains::new(x, model.dim())?;
     let accepts = PerSample::for_chains("accepts", &x, accepts)?;
-    mala_chains(model, x, eps, steps, seed, first_step, accepts)
-}
-
-/// [`mala`] on checked chains (the default of [`crate::Langevin::mala`]).
-pub fn mala_chains<T: Real, E: Energy<T> + ?Sized>(
-    model: &E,
-    x: Chains<'_, T>,
-    eps: T,
-    steps: usize,
-    seed: u64,
-    first_step: u64,
-    accepts: PerSample<'_, u32>,
-) -> Result<f64> {
     mala_chains_at(model, x, eps, steps, NoiseAt::new(seed, first_step), accepts)
 }
 
-/// [`mala_chains`] with the noise of global chains `at.first_chain..` (the
+/// [`mala`] on checked chains, with the noise of global chains `at.first_chain..` (the
 /// default of [`crate::Langevin::mala_at`]).
 pub fn mala_chains_at<T: Real, E: Energy<T> + ?Sized>(
     model: &E,

@@ -8,6 +8,7 @@ mod common;
 
 use common::{forward_energy, forward_trainable};
 use ebm_core::gaussian::Gaussian;
+use ebm_core::langevin::NoiseAt;
 use ebm_core::mixture::{Covariance, GaussianMixture};
 use ebm_core::prelude::*;
 use ebm_core::{Chains, PerSample, Real, Result as CoreResult};
@@ -158,21 +159,20 @@ forward_trainable!(Counting, inner);
 impl Objectives<f64> for Counting {}
 
 impl Langevin<f64> for Counting {
-    fn ula(&self, x: Chains<'_, f64>, eps: f64, steps: usize, seed: u64, first: u64) -> CoreResult<()> {
+    fn ula_at(&self, x: Chains<'_, f64>, eps: f64, steps: usize, at: NoiseAt) -> CoreResult<()> {
         self.ula.fetch_add(1, Ordering::SeqCst);
-        self.inner.ula(x, eps, steps, seed, first)
+        self.inner.ula_at(x, eps, steps, at)
     }
-    fn mala(
+    fn mala_at(
         &self,
         x: Chains<'_, f64>,
         eps: f64,
         steps: usize,
-        seed: u64,
-        first: u64,
+        at: NoiseAt,
         acc: PerSample<'_, u32>,
     ) -> CoreResult<f64> {
         self.mala.fetch_add(1, Ordering::SeqCst);
-        self.inner.mala(x, eps, steps, seed, first, acc)
+        self.inner.mala_at(x, eps, steps, at, acc)
     }
 }
 

@@ -405,24 +405,6 @@ impl<M: GpuFamily> Curvature<f32> for GpuEnergy<M> {
 }
 
 impl<M: GpuFamily> Langevin<f32> for GpuEnergy<M> {
-    /// All `steps` ULA steps in one launch (several under a loop budget).
-    fn ula(&self, x: Chains<'_, f32>, eps: f32, steps: usize, seed: u64, first_step: u64) -> ebm_core::Result<()> {
-        self.ula_at(x, eps, steps, NoiseAt::new(seed, first_step))
-    }
-
-    /// All `steps` MALA steps in one launch (several under a loop budget).
-    fn mala(
-        &self,
-        x: Chains<'_, f32>,
-        eps: f32,
-        steps: usize,
-        seed: u64,
-        first_step: u64,
-        accepts: PerSample<'_, u32>,
-    ) -> ebm_core::Result<f64> {
-        self.mala_at(x, eps, steps, NoiseAt::new(seed, first_step), accepts)
-    }
-
     /// As `ula`, with the noise of global chains `at.first_chain..` drawn
     /// in-kernel (a data-parallel share keeps its chains on the device).
     fn ula_at(&self, mut x: Chains<'_, f32>, eps: f32, steps: usize, at: NoiseAt) -> ebm_core::Result<()> {

@@ -99,23 +99,29 @@ pub trait Curvature<T: Real>: Trainable<T> {
 /// K Langevin steps on a batch of chains, with the Philox noise addressing
 /// of [`crate::langevin`] (so every backend draws the same noise).
 ///
-/// The defaults are the CPU reference, written against [`Energy::eval`];
-/// `impl Langevin<T> for M {}` is a complete implementation. Backends
-/// override them to keep the chains on the device. The step size ε is a
-/// scalar setting, not part of the checked batch: every implementation
-/// returns [`EbmError::InvalidConfig`] unless it is positive and finite
-/// (the defaults do).
+/// Two methods carry the work, [`Langevin::ula_at`] and
+/// [`Langevin::mala_at`]; their defaults are the CPU reference, written
+/// against [`Energy::eval`], so `impl Langevin<T> for M {}` is a complete
+/// implementation. A backend overrides those two to keep the chains on its
+/// device. [`Langevin::ula`] and [`Langevin::mala`] are the same calls at
+/// global chain 0 and are not overridden (so a wrapper that forwards the
+/// two `_at` methods loses nothing). The step size ε is a scalar setting,
+/// not part of the checked batch: every implementation returns
+/// [`EbmError::InvalidConfig`] unless it is positive and finite (the
+/// defaults do).
 pub trait Langevin<T: Real>: Energy<T> {
     /// `steps` unadjusted Langevin steps x ← x + (ε²/2)·score(x) + ε z
     /// (eq 14) on every chain, in place; step k (from `first_step`) draws
-    /// the noise of stream `first_step + k`.
+    /// the noise of stream `first_step + k`. This is [`Langevin::ula_at`]
+    /// with `first_chain` 0.
     fn ula(&self, x: Chains<'_, T>, eps: T, steps: usize, seed: u64, first_step: u64) -> Result<()> {
-        crate::langevin::ula_chains(self, x, eps, steps, seed, first_step)
+        self.ula_at(x, eps, steps, NoiseAt::new(seed, first_step))
     }
 
     /// `steps` MALA steps (the ULA move as a proposal plus the
     /// Metropolis–Hastings test); increments `accepts[b]` per accepted move
-    /// of chain b and returns the acceptance rate of these steps.
+    /// of chain b and returns the acceptance rate of these steps. This is
+    /// [`Langevin::mala_at`] with `first_chain` 0.
     fn mala(
         &self,
         x: Chains<'_, T>,
@@ -125,29 +131,22 @@ pub trait Langevin<T: Real>: Energy<T> {
         first_step: u64,
         accepts: PerSample<'_, u32>,
     ) -> Result<f64> {
-        crate::langevin::mala_chains(self, x, eps, steps, seed, first_step, accepts)
+        self.mala_at(x, eps, steps, NoiseAt::new(seed, first_step), accepts)
     }
 
     /// [`Langevin::ula`] with the noise of global chains
     /// `at.first_chain..` ([`crate::langevin`], "Noise addressing"): a
     /// batch that is a share of a larger population draws what the whole
-    /// population would. With `first_chain` 0 it is [`Langevin::ula`] (a
-    /// backend's override included); otherwise the default is the CPU
-    /// reference, which a backend overrides to keep the chains on its
-    /// device.
+    /// population would. The default is the CPU reference
+    /// ([`crate::langevin::ula_chains_at`]).
     fn ula_at(&self, x: Chains<'_, T>, eps: T, steps: usize, at: NoiseAt) -> Result<()> {
-        if at.first_chain == 0 {
-            return self.ula(x, eps, steps, at.seed, at.first_step);
-        }
         crate::langevin::ula_chains_at(self, x, eps, steps, at)
     }
 
     /// [`Langevin::mala`] with the noise of global chains
-    /// `at.first_chain..`, as [`Langevin::ula_at`].
+    /// `at.first_chain..`, as [`Langevin::ula_at`]; the default is
+    /// [`crate::langevin::mala_chains_at`].
     fn mala_at(&self, x: Chains<'_, T>, eps: T, steps: usize, at: NoiseAt, accepts: PerSample<'_, u32>) -> Result<f64> {
-        if at.first_chain == 0 {
-            return self.mala(x, eps, steps, at.seed, at.first_step, accepts);
-        }
         crate::langevin::mala_chains_at(self, x, eps, steps, at, accepts)
     }
 }

@@ -410,10 +410,6 @@ impl<T: Real> Objectives<T> for Mlp<T> {
 /// The cache-resident ULA loop (bit for bit the reference's chains); MALA
 /// is the reference.
 impl<T: Real> Langevin<T> for Mlp<T> {
-    fn ula(&self, x: Chains<'_, T>, eps: T, steps: usize, seed: u64, first_step: u64) -> Result<()> {
-        self.ula_at(x, eps, steps, crate::langevin::NoiseAt::new(seed, first_step))
-    }
-
     fn ula_at(&self, mut x: Chains<'_, T>, eps: T, steps: usize, at: crate::langevin::NoiseAt) -> Result<()> {
         crate::langevin::check_step(eps)?;
         langevin::ula(self, &mut x, eps, steps, at);

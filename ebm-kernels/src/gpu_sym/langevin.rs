@@ -100,24 +100,6 @@ impl GpuSym {
 }
 
 impl Langevin<f32> for GpuSym {
-    /// All `steps` ULA steps in one launch (module docs).
-    fn ula(&self, x: Chains<'_, f32>, eps: f32, steps: usize, seed: u64, first_step: u64) -> ebm_core::Result<()> {
-        self.ula_at(x, eps, steps, NoiseAt::new(seed, first_step))
-    }
-
-    /// All `steps` MALA steps in one launch (module docs).
-    fn mala(
-        &self,
-        x: Chains<'_, f32>,
-        eps: f32,
-        steps: usize,
-        seed: u64,
-        first_step: u64,
-        accepts: PerSample<'_, u32>,
-    ) -> ebm_core::Result<f64> {
-        self.mala_at(x, eps, steps, NoiseAt::new(seed, first_step), accepts)
-    }
-
     /// As `ula`, with the noise of global chains `at.first_chain..` drawn
     /// in-kernel (the chains stay on the device).
     fn ula_at(&self, mut x: Chains<'_, f32>, eps: f32, steps: usize, at: NoiseAt) -> ebm_core::Result<()> {
