@@ -18,9 +18,9 @@
 //! law when the model matches it, [`crate::samplers::Ula`] for seed eq 14.
 
 use crate::error::Result;
-use crate::estimator::{batch_size, prepared, Estimator, EstimatorBase, StepCtx, StepInfo};
+use crate::estimator::{batch_size, Estimator, EstimatorBase, StepCtx, StepInfo};
 use crate::icd::KlTerm;
-use crate::ml::{ml_loss, run_negatives, MlOptions, Negatives};
+use crate::ml::{held_out_loss, prepared_loss, run_negatives, MlOptions, Negatives};
 use crate::samplers::Sampler;
 use ebm_core::{Langevin, Objectives, Real};
 
@@ -74,11 +74,7 @@ impl<T, S> crate::state::Resumable for Cd<T, S> {}
 
 impl<T: Real, S: Send> EstimatorBase<T> for Cd<T, S> {
     fn name(&self) -> &'static str {
-        if self.opts.kl.is_some() {
-            "improved-cd"
-        } else {
-            "cd"
-        }
+        self.opts.name("cd", "improved-cd")
     }
 
     fn data_parallel(&self) -> bool {
@@ -97,20 +93,16 @@ impl<T: Real, M: Objectives<T> + Langevin<T> + ?Sized, S: Sampler<T, M>> Estimat
     }
 
     fn loss(&self, model: &M, x: &[T]) -> Result<f64> {
-        let neg = prepared(self.name(), &self.state, batch_size(model, x)?)?;
-        ml_loss(model, x, neg, &self.opts, None)
+        prepared_loss(self.name(), &self.state, &self.opts, model, x, None)
     }
 
     fn loss_grad(&self, model: &M, x: &[T], grad: &mut [T]) -> Result<f64> {
-        let neg = prepared(self.name(), &self.state, batch_size(model, x)?)?;
-        ml_loss(model, x, neg, &self.opts, Some(grad))
+        prepared_loss(self.name(), &self.state, &self.opts, model, x, Some(grad))
     }
 
     /// CD-k from the held-out batch: mean E(x) − mean E(Π^k x) (+ penalties).
     fn eval_loss(&self, model: &M, x: &[T], ctx: StepCtx) -> Result<f64> {
         self.opts.validate()?;
-        batch_size(model, x)?;
-        let neg = run_negatives(model, &self.sampler, &self.opts, x.to_vec(), ctx)?;
-        ml_loss(model, x, &neg, &self.opts, None)
+        held_out_loss(model, &self.sampler, &self.opts, x, ctx)
     }
 }

@@ -48,6 +48,15 @@ pub struct MlOptions {
 }
 
 impl MlOptions {
+    /// The estimator's name: `plain` without the KL term, `improved` with it.
+    pub(crate) fn name(&self, plain: &'static str, improved: &'static str) -> &'static str {
+        if self.kl.is_some() {
+            improved
+        } else {
+            plain
+        }
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         if !(self.l2_alpha.is_finite() && self.l2_alpha >= 0.0) {
             return config(format!("L2 energy penalty must be ≥ 0, got {}", self.l2_alpha));
@@ -131,6 +140,35 @@ pub(crate) fn contrastive<T: Real, M: Objectives<T> + ?Sized>(
     let qp = ep.iter().map(|v| v * v).sum::<f64>() / bp as f64;
     let qn = en.iter().map(|v| v * v).sum::<f64>() / bn as f64;
     Ok(mp - mn + alpha * (qp + qn))
+}
+
+/// The loss (and, with `grad`, its θ-gradient) of CD or PCD on the batch
+/// `x` against the negatives `prepare` left in `state` for a batch of the
+/// same size.
+pub(crate) fn prepared_loss<T: Real, M: Objectives<T> + ?Sized>(
+    name: &'static str,
+    state: &Option<(usize, Negatives<T>)>,
+    opts: &MlOptions,
+    model: &M,
+    x: &[T],
+    grad: Option<&mut [T]>,
+) -> Result<f64> {
+    let neg = crate::estimator::prepared(name, state, crate::estimator::batch_size(model, x)?)?;
+    ml_loss(model, x, neg, opts, grad)
+}
+
+/// CD-k's loss on a held-out batch: negatives run from `x` itself, nothing
+/// kept (CD's and PCD's `eval_loss`).
+pub(crate) fn held_out_loss<T: Real, M: Objectives<T> + Langevin<T> + ?Sized, S: Sampler<T, M> + ?Sized>(
+    model: &M,
+    sampler: &S,
+    opts: &MlOptions,
+    x: &[T],
+    ctx: StepCtx,
+) -> Result<f64> {
+    crate::estimator::batch_size(model, x)?;
+    let neg = run_negatives(model, sampler, opts, x.to_vec(), ctx)?;
+    ml_loss(model, x, &neg, opts, None)
 }
 
 /// The full ML loss (contrastive + KL) with its gradient if asked.

@@ -36,9 +36,9 @@
 
 use crate::error::EstError;
 use crate::error::{config, Result};
-use crate::estimator::{batch_size, prepared, Estimator, EstimatorBase, Shard, StepCtx, StepInfo};
+use crate::estimator::{batch_size, Estimator, EstimatorBase, Shard, StepCtx, StepInfo};
 use crate::icd::KlTerm;
-use crate::ml::{ml_loss, run_negatives, MlOptions, Negatives};
+use crate::ml::{held_out_loss, prepared_loss, run_negatives, MlOptions, Negatives};
 use crate::parallel::{exchange, share};
 use crate::samplers::{Sampler, SamplerStats};
 use crate::seeds::{derive_seed, tags};
@@ -243,11 +243,7 @@ impl<T: Real, S> crate::state::Resumable for Pcd<T, S> {
 
 impl<T: Real, S: Send> EstimatorBase<T> for Pcd<T, S> {
     fn name(&self) -> &'static str {
-        if self.opts.kl.is_some() {
-            "improved-pcd"
-        } else {
-            "pcd"
-        }
+        self.opts.name("pcd", "improved-pcd")
     }
 
     fn data_parallel(&self) -> bool {
@@ -309,20 +305,16 @@ impl<T: Real, M: Objectives<T> + Langevin<T> + ?Sized, S: Sampler<T, M>> Estimat
     }
 
     fn loss(&self, model: &M, x: &[T]) -> Result<f64> {
-        let neg = prepared(self.name(), &self.state, batch_size(model, x)?)?;
-        ml_loss(model, x, neg, &self.opts, None)
+        prepared_loss(self.name(), &self.state, &self.opts, model, x, None)
     }
 
     fn loss_grad(&self, model: &M, x: &[T], grad: &mut [T]) -> Result<f64> {
-        let neg = prepared(self.name(), &self.state, batch_size(model, x)?)?;
-        ml_loss(model, x, neg, &self.opts, Some(grad))
+        prepared_loss(self.name(), &self.state, &self.opts, model, x, Some(grad))
     }
 
     /// CD-k from the held-out batch (the buffer is left untouched).
     fn eval_loss(&self, model: &M, x: &[T], ctx: StepCtx) -> Result<f64> {
         self.validate()?;
-        batch_size(model, x)?;
-        let neg = run_negatives(model, &self.sampler, &self.opts, x.to_vec(), ctx)?;
-        ml_loss(model, x, &neg, &self.opts, None)
+        held_out_loss(model, &self.sampler, &self.opts, x, ctx)
     }
 }

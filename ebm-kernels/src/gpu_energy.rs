@@ -56,7 +56,6 @@
 //! host before any launch); device failures and refusals become
 //! [`EbmError::Backend`] whose source is the [`KernelError`].
 
-use crate::chains::check_noise;
 use crate::device::GpuDevice;
 use crate::error::{KernelError, Result};
 use crate::fallback::{Fallback, FallbackLog, Op};
@@ -67,13 +66,11 @@ use crate::plan::{loop_cost, LoopCost};
 use crate::spec::Spec;
 use cubecl::bytes::Bytes;
 use cubecl::server::Handle;
-use ebm_core::langevin::NoiseAt;
-use ebm_core::{
-    Batch, Chains, Curvature, EbmError, Energy, Langevin, Outputs, ParamGrad, PerSample, Target, Trainable, Weights,
-};
+use ebm_core::EbmError;
 use std::sync::Mutex;
 
 mod curvature;
+mod device_ops;
 mod eval;
 pub(crate) mod langevin;
 mod nce;
@@ -276,170 +273,7 @@ fn copy_out(dst: &mut [f32], src: &Bytes) {
     dst.copy_from_slice(&bytemuck::cast_slice::<u8, f32>(src)[..n]);
 }
 
-impl<M: GpuFamily> Energy<f32> for GpuEnergy<M> {
-    fn name(&self) -> &'static str {
-        self.cpu.name()
-    }
-
-    fn dim(&self) -> usize {
-        self.cpu.dim()
-    }
-
-    /// One launch of the fused kernel (several under a loop budget).
-    fn eval(&self, x: Batch<'_, f32>, out: Outputs<'_, f32>) -> ebm_core::Result<()> {
-        let (want_grad, want_hess) = (out.wants_score(), out.wants_hess_diag());
-        if want_hess {
-            if let Some(e) = self.cpu.hess_error() {
-                return Err(e);
-            }
-        }
-        let op = match (want_grad, want_hess) {
-            (_, true) => Op::HessDiag,
-            (true, false) => Op::EnergyScore,
-            _ => Op::Energy,
-        };
-        if !self.route(&[op])? {
-            return self.cpu.eval(x, out);
-        }
-        if self.tiled() {
-            let (energy, score, hess_diag) = out.into_parts();
-            return Ok(self.on_tiled(|t| tiled::eval(t, &x, energy, score, hess_diag))?);
-        }
-        let res = self.eval_device(&x, want_grad, want_hess)?;
-        let (energy, score, hess_diag) = out.into_parts();
-        copy_out(energy, &res[0]);
-        if let Some(s) = score {
-            copy_out(s, &res[1]);
-        }
-        if let Some(h) = hess_diag {
-            copy_out(h, &res[2]);
-        }
-        Ok(())
-    }
-}
-
-impl<M: GpuFamily> Trainable<f32> for GpuEnergy<M> {
-    fn params(&self) -> &[f32] {
-        self.cpu.params()
-    }
-
-    /// Marks the device copy of θ stale; it is uploaded again before the
-    /// next kernel.
-    fn params_mut(&mut self) -> &mut [f32] {
-        let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
-        st.theta = None;
-        st.tiled_stale = true;
-        self.cpu.params_mut()
-    }
-
-    /// On the device ([`crate::grad`], [`crate::grad_vdx`],
-    /// [`crate::grad_sm`]); refused or on the CPU twin per the policy when
-    /// one sample does not fit (module docs).
-    fn grad_params(
-        &self,
-        x: Batch<'_, f32>,
-        target: Target<'_, f32>,
-        w: Weights<'_, f32>,
-        mut grad: ParamGrad<'_, f32>,
-    ) -> ebm_core::Result<()> {
-        let op = match target {
-            Target::Energy => Op::GradEnergy,
-            Target::VDotGradX(_) => Op::GradVDotGradX,
-            Target::ScoreMatching => {
-                if let Some(e) = self.cpu.smooth_error("grad_params_sm") {
-                    return Err(e);
-                }
-                Op::GradSm
-            }
-        };
-        if !self.route(&[op])? {
-            return self.cpu.grad_params(x, target, w, grad);
-        }
-        if self.tiled() {
-            return Ok(self.on_tiled(|t| tiled::grad_params(t, &x, target, &w, &mut grad))?);
-        }
-        let g = self.grad_params_device(&x, target, &w)?;
-        grad.copy_from_slice(&g);
-        Ok(())
-    }
-}
-
-impl<M: GpuFamily> Curvature<f32> for GpuEnergy<M> {
-    /// One launch of [`crate::vhv::vhv_kernel()`] (module docs).
-    fn eval_v_hess_v(&self, x: Batch<'_, f32>, v: Batch<'_, f32>, mut out: PerSample<'_, f32>) -> ebm_core::Result<()> {
-        if let Some(e) = self.cpu.smooth_error("v_hess_v") {
-            return Err(e);
-        }
-        if !self.route(&[Op::VHessV])? {
-            return self.cpu.eval_v_hess_v(x, v, out);
-        }
-        if self.tiled() {
-            return Ok(self.on_tiled(|t| t.v_hess_v(&x, &v, &mut out))?);
-        }
-        let q = self.vhv_device(&x, &v)?;
-        out.copy_from_slice(&q);
-        Ok(())
-    }
-
-    /// Rows of [`crate::grad_vhv`] and the reduction (module docs).
-    fn grad_v_hess_v(
-        &self,
-        x: Batch<'_, f32>,
-        v: Batch<'_, f32>,
-        w: Weights<'_, f32>,
-        mut grad: ParamGrad<'_, f32>,
-    ) -> ebm_core::Result<()> {
-        if let Some(e) = self.cpu.smooth_error("grad_params_v_hess_v") {
-            return Err(e);
-        }
-        if !self.route(&[Op::GradVHessV])? {
-            return self.cpu.grad_v_hess_v(x, v, w, grad);
-        }
-        if self.tiled() {
-            return Ok(self.on_tiled(|t| t.grad_v_hess_v(&x, &v, &w, &mut grad))?);
-        }
-        let g = self.grad_vhv_device(&x, &v, &w)?;
-        grad.copy_from_slice(&g);
-        Ok(())
-    }
-}
-
-impl<M: GpuFamily> Langevin<f32> for GpuEnergy<M> {
-    /// As `ula`, with the noise of global chains `at.first_chain..` drawn
-    /// in-kernel (a data-parallel share keeps its chains on the device).
-    fn ula_at(&self, mut x: Chains<'_, f32>, eps: f32, steps: usize, at: NoiseAt) -> ebm_core::Result<()> {
-        check_eps(eps)?;
-        if !self.route(&[Op::Ula])? {
-            return self.cpu.ula_at(x, eps, steps, at);
-        }
-        check_noise(at, x.len() / self.spec.d, self.spec.d)?;
-        if self.tiled() {
-            return Ok(self.on_tiled(|t| tiled::ula(t, &mut x, eps, steps, at))?);
-        }
-        self.ula_device(&mut x, eps, steps, at)?;
-        Ok(())
-    }
-
-    /// As `mala`, with the noise of global chains `at.first_chain..`.
-    fn mala_at(
-        &self,
-        mut x: Chains<'_, f32>,
-        eps: f32,
-        steps: usize,
-        at: NoiseAt,
-        mut accepts: PerSample<'_, u32>,
-    ) -> ebm_core::Result<f64> {
-        check_eps(eps)?;
-        if !self.route(&[Op::Mala])? {
-            return self.cpu.mala_at(x, eps, steps, at, accepts);
-        }
-        check_noise(at, x.len() / self.spec.d, self.spec.d)?;
-        if self.tiled() {
-            return Ok(self.on_tiled(|t| tiled::mala(t, &mut x, eps, steps, at, &mut accepts))?);
-        }
-        Ok(self.mala_device(&mut x, eps, steps, at, &mut accepts)?)
-    }
-}
+crate::on_device::device_model_traits!([M: GpuFamily] GpuEnergy<M>);
 
 /// A Langevin step size must be positive and finite.
 pub(crate) fn check_eps(eps: f32) -> ebm_core::Result<()> {

@@ -34,9 +34,10 @@ use crate::sym::{sym_kernel, SymSpec};
 use cubecl::bytes::Bytes;
 use cubecl::server::Handle;
 use ebm_core::sym::{Program, Programs, SymEnergy};
-use ebm_core::{Batch, Curvature, Energy, Outputs, ParamGrad, PerSample, Target, Trainable, Weights};
+use ebm_core::{Energy, Trainable};
 use std::sync::Mutex;
 
+mod device_ops;
 mod grads;
 mod langevin;
 mod objectives;
@@ -327,89 +328,4 @@ fn copy_out(dst: &mut [f32], src: &Bytes) {
     dst.copy_from_slice(&bytemuck::cast_slice::<u8, f32>(src)[..n]);
 }
 
-impl Energy<f32> for GpuSym {
-    fn name(&self) -> &'static str {
-        self.cpu.name()
-    }
-
-    fn dim(&self) -> usize {
-        self.cpu.dim()
-    }
-
-    /// One launch of the program for the wanted outputs.
-    fn eval(&self, x: Batch<'_, f32>, out: Outputs<'_, f32>) -> ebm_core::Result<()> {
-        let which = out.wants_score() as usize + out.wants_hess_diag() as usize;
-        let res = self.eval_device(&x, which)?;
-        let (energy, score, hess_diag) = out.into_parts();
-        copy_out(energy, &res[0]);
-        if let Some(s) = score {
-            copy_out(s, &res[1]);
-        }
-        if let Some(h) = hess_diag {
-            copy_out(h, &res[2]);
-        }
-        Ok(())
-    }
-}
-
-impl Trainable<f32> for GpuSym {
-    fn params(&self) -> &[f32] {
-        self.cpu.params()
-    }
-
-    /// Marks the device copy of θ stale; it is uploaded again before the
-    /// next kernel.
-    fn params_mut(&mut self) -> &mut [f32] {
-        self.state.get_mut().unwrap_or_else(|p| p.into_inner()).theta = None;
-        self.cpu.params_mut()
-    }
-
-    /// The gradient program's rows and the reduction (module docs).
-    fn grad_params(
-        &self,
-        x: Batch<'_, f32>,
-        target: Target<'_, f32>,
-        w: Weights<'_, f32>,
-        mut grad: ParamGrad<'_, f32>,
-    ) -> ebm_core::Result<()> {
-        let (op, v): (_, &[f32]) = match target {
-            Target::Energy => (Op::GradEnergy, &[]),
-            Target::VDotGradX(v) => (Op::GradVDotGradX, v.as_slice()),
-            Target::ScoreMatching => (Op::GradSm, &[]),
-        };
-        if !self.route(&[op])? {
-            return self.cpu.grad_params(x, target, w, grad);
-        }
-        let g = self.grad_device(op, &x, v, &w)?;
-        grad.copy_from_slice(&g);
-        Ok(())
-    }
-}
-
-impl Curvature<f32> for GpuSym {
-    /// One launch of the `v_hess_v` program (module docs).
-    fn eval_v_hess_v(&self, x: Batch<'_, f32>, v: Batch<'_, f32>, mut out: PerSample<'_, f32>) -> ebm_core::Result<()> {
-        if !self.route(&[Op::VHessV])? {
-            return self.cpu.eval_v_hess_v(x, v, out);
-        }
-        let q = self.vhv_device(&x, &v)?;
-        out.copy_from_slice(&q);
-        Ok(())
-    }
-
-    /// The `grad_v_hess_v` program's rows and the reduction (module docs).
-    fn grad_v_hess_v(
-        &self,
-        x: Batch<'_, f32>,
-        v: Batch<'_, f32>,
-        w: Weights<'_, f32>,
-        mut grad: ParamGrad<'_, f32>,
-    ) -> ebm_core::Result<()> {
-        if !self.route(&[Op::GradVHessV])? {
-            return self.cpu.grad_v_hess_v(x, v, w, grad);
-        }
-        let g = self.grad_device(Op::GradVHessV, &x, &v, &w)?;
-        grad.copy_from_slice(&g);
-        Ok(())
-    }
-}
+crate::on_device::device_model_traits!([] GpuSym);

@@ -86,6 +86,7 @@ pub mod mixture;
 pub mod mlp;
 pub mod mlp2;
 pub mod nce;
+mod on_device;
 pub mod packed;
 pub mod param_rows;
 pub mod philox;

@@ -3,15 +3,13 @@
 //! budget, the chains staying on the device).
 
 use super::GpuSym;
-use crate::chains::{acceptance, check_noise, check_steps, launch_steps};
+use crate::chains::{acceptance, check_steps, launch_steps};
 use crate::error::{KernelError, Result};
-use crate::fallback::Op;
-use crate::gpu_energy::check_eps;
 use crate::launch::{arg, grid};
 use crate::plan::steps_per_launch;
 use crate::sym_langevin::{sym_mala_kernel, sym_ula_kernel};
 use ebm_core::langevin::NoiseAt;
-use ebm_core::{Chains, Energy, Langevin, PerSample, Trainable};
+use ebm_core::{Energy, Trainable};
 
 /// Loop iterations per step and once per launch of the symbolic Langevin
 /// kernels (the program itself has no loop): the noise and the update
@@ -28,7 +26,7 @@ impl GpuSym {
         steps_per_launch(steps as u64, per, fixed, self.loop_budget).map_err(KernelError::Unsupported)
     }
 
-    fn ula_device(&self, x: &mut [f32], eps: f32, steps: usize, at: NoiseAt) -> Result<()> {
+    pub(super) fn ula_device(&self, x: &mut [f32], eps: f32, steps: usize, at: NoiseAt) -> Result<()> {
         let d = self.cpu.dim();
         let k = check_steps(steps)?;
         let chunk = self.chunk(steps, false)?;
@@ -61,7 +59,14 @@ impl GpuSym {
         Ok(())
     }
 
-    fn mala_device(&self, x: &mut [f32], eps: f32, steps: usize, at: NoiseAt, accepts: &mut [u32]) -> Result<f64> {
+    pub(super) fn mala_device(
+        &self,
+        x: &mut [f32],
+        eps: f32,
+        steps: usize,
+        at: NoiseAt,
+        accepts: &mut [u32],
+    ) -> Result<f64> {
         let d = self.cpu.dim();
         let k = check_steps(steps)?;
         let chunk = self.chunk(steps, true)?;
@@ -96,37 +101,5 @@ impl GpuSym {
         let out = self.read(vec![b.x.clone(), acc])?;
         x.copy_from_slice(&bytemuck::cast_slice::<u8, f32>(&out[0])[..batch * d]);
         Ok(acceptance(&bytemuck::cast_slice::<u8, u32>(&out[1])[..batch], accepts, steps))
-    }
-}
-
-impl Langevin<f32> for GpuSym {
-    /// As `ula`, with the noise of global chains `at.first_chain..` drawn
-    /// in-kernel (the chains stay on the device).
-    fn ula_at(&self, mut x: Chains<'_, f32>, eps: f32, steps: usize, at: NoiseAt) -> ebm_core::Result<()> {
-        check_eps(eps)?;
-        if !self.route(&[Op::Ula])? {
-            return self.cpu.ula_at(x, eps, steps, at);
-        }
-        let d = self.cpu.dim();
-        check_noise(at, x.len() / d, d)?;
-        Ok(self.ula_device(&mut x, eps, steps, at)?)
-    }
-
-    /// As `mala`, with the noise of global chains `at.first_chain..`.
-    fn mala_at(
-        &self,
-        mut x: Chains<'_, f32>,
-        eps: f32,
-        steps: usize,
-        at: NoiseAt,
-        mut accepts: PerSample<'_, u32>,
-    ) -> ebm_core::Result<f64> {
-        check_eps(eps)?;
-        if !self.route(&[Op::Mala])? {
-            return self.cpu.mala_at(x, eps, steps, at, accepts);
-        }
-        let d = self.cpu.dim();
-        check_noise(at, x.len() / d, d)?;
-        Ok(self.mala_device(&mut x, eps, steps, at, &mut accepts)?)
     }
 }

@@ -16,14 +16,20 @@ use crate::fallback::Op;
 use crate::launch::{arg, grid, upload_f32};
 use crate::reduce::sum_on_device;
 use crate::terms::{nce_energy_kernel, residual_kernel, sm_terms_kernel};
-use ebm_core::{Batch, Energy, NceBatch, NceLoss, Objectives, ParamGrad, PerSample, Weights};
+use ebm_core::{Energy, NceBatch, NceLoss};
 
 fn first(b: &cubecl::bytes::Bytes) -> f64 {
     bytemuck::cast_slice::<u8, f32>(b)[0] as f64
 }
 
 impl GpuSym {
-    fn weighted_energy_device(&self, x: &[f32], w: &[f32], energy: &mut [f32], grad: &mut [f32]) -> Result<()> {
+    pub(super) fn weighted_energy_device(
+        &self,
+        x: &[f32],
+        w: &[f32],
+        energy: &mut [f32],
+        grad: &mut [f32],
+    ) -> Result<()> {
         let spec = self.spec(Op::GradEnergy)?;
         let mut st = self.lock();
         let (theta, b, aux) = self.stage(&mut st, x)?;
@@ -36,7 +42,7 @@ impl GpuSym {
         Ok(())
     }
 
-    fn score_regression_device(&self, x: &[f32], t: &[f32], w: &[f32], grad: &mut [f32]) -> Result<f64> {
+    pub(super) fn score_regression_device(&self, x: &[f32], t: &[f32], w: &[f32], grad: &mut [f32]) -> Result<f64> {
         let spec = self.spec(Op::GradVDotGradX)?;
         let d = self.cpu.dim();
         let c = self.dev.client();
@@ -69,7 +75,7 @@ impl GpuSym {
         Ok(first(&out[0]))
     }
 
-    fn sm_loss_device(&self, x: &[f32], w: &[f32], grad: &mut [f32]) -> Result<f64> {
+    pub(super) fn sm_loss_device(&self, x: &[f32], w: &[f32], grad: &mut [f32]) -> Result<f64> {
         let spec = self.spec(Op::GradSm)?;
         let d = self.cpu.dim();
         let c = self.dev.client();
@@ -101,7 +107,7 @@ impl GpuSym {
         Ok(first(&out[0]))
     }
 
-    fn nce_device(&self, batch: &NceBatch<'_, f32>, grad: &mut [f32]) -> Result<NceLoss> {
+    pub(super) fn nce_device(&self, batch: &NceBatch<'_, f32>, grad: &mut [f32]) -> Result<NceLoss> {
         let spec = self.spec(Op::GradEnergy)?;
         let c = self.dev.client();
         let mut st = self.lock();
@@ -136,55 +142,5 @@ impl GpuSym {
         let out = self.read(vec![loss, dc, g])?;
         copy_out(grad, &out[2]);
         Ok(NceLoss { loss: first(&out[0]) / n as f64, dloss_dc: first(&out[1]) })
-    }
-}
-
-/// Each objective on the device (module docs); under
-/// [`crate::Fallback::CpuTwin`] an objective whose program the kernel
-/// cannot express runs wholly on the CPU twin, recorded.
-impl Objectives<f32> for GpuSym {
-    fn sm_loss_grad(
-        &self,
-        x: Batch<'_, f32>,
-        w: Weights<'_, f32>,
-        mut grad: ParamGrad<'_, f32>,
-    ) -> ebm_core::Result<f64> {
-        if !self.route(&[Op::HessDiag, Op::GradSm])? {
-            return self.cpu.sm_loss_grad(x, w, grad);
-        }
-        Ok(self.sm_loss_device(&x, &w, &mut grad)?)
-    }
-
-    fn score_regression_grad(
-        &self,
-        x: Batch<'_, f32>,
-        target: Batch<'_, f32>,
-        w: Weights<'_, f32>,
-        mut grad: ParamGrad<'_, f32>,
-    ) -> ebm_core::Result<f64> {
-        if !self.route(&[Op::EnergyScore, Op::GradVDotGradX])? {
-            return self.cpu.score_regression_grad(x, target, w, grad);
-        }
-        Ok(self.score_regression_device(&x, &target, &w, &mut grad)?)
-    }
-
-    fn weighted_energy_grad(
-        &self,
-        x: Batch<'_, f32>,
-        w: Weights<'_, f32>,
-        mut energy: PerSample<'_, f32>,
-        mut grad: ParamGrad<'_, f32>,
-    ) -> ebm_core::Result<()> {
-        if !self.route(&[Op::Energy, Op::GradEnergy])? {
-            return self.cpu.weighted_energy_grad(x, w, energy, grad);
-        }
-        Ok(self.weighted_energy_device(&x, &w, &mut energy, &mut grad)?)
-    }
-
-    fn nce_loss_grad(&self, batch: NceBatch<'_, f32>, mut grad: ParamGrad<'_, f32>) -> ebm_core::Result<NceLoss> {
-        if !self.route(&[Op::Energy, Op::GradEnergy])? {
-            return self.cpu.nce_loss_grad(batch, grad);
-        }
-        Ok(self.nce_device(&batch, &mut grad)?)
     }
 }
