@@ -3,13 +3,13 @@
 //! overflow-free formulas), the logistic sigmoid, softplus, and an accurate
 //! `log1p`, shared by the MLP, RBM, ICA and symbolic kernels:
 //!
-//! | code | σ(a) | σ′ | σ″ |
+//! | [`Activation`] | σ(a) | σ′ | σ″ |
 //! | --- | --- | --- | --- |
-//! | 0 softplus | max(a,0) + log1p(e^(−|a|)) | s | s(1−s) |
-//! | 1 tanh | t | 1−t² = 4e/(1+e)², e = e^(−2|a|) | −2t(1−t²) |
-//! | 2 silu | a s | s(1 + a(1−s)) | s(1−s)(2 + a(1−2s)) |
-//! | 3 gelu-tanh | ½a(1+tanh u) | ½(1+t) + ½a S u′ | S (u′ + ½a(u″ − 2t u′²)) |
-//! | 4 relu | max(a,0) | 𝟙(a > 0) | 0 |
+//! | `Softplus` | max(a,0) + log1p(e^(−|a|)) | s | s(1−s) |
+//! | `Tanh` | t | 1−t² = 4e/(1+e)², e = e^(−2|a|) | −2t(1−t²) |
+//! | `Silu` | a s | s(1 + a(1−s)) | s(1−s)(2 + a(1−2s)) |
+//! | `GeluTanh` | ½a(1+tanh u) | ½(1+t) + ½a S u′ | S (u′ + ½a(u″ − 2t u′²)) |
+//! | `Relu` | max(a,0) | 𝟙(a > 0) | 0 |
 //!
 //! with s the logistic sigmoid, u = k(a + c a³), k = √(2/π), c = 0.044715,
 //! S = 1 − tanh² u. [`act_d3()`] gives σ‴ (for the score-matching gradient),
@@ -20,17 +20,6 @@
 
 use cubecl::prelude::*;
 use ebm_core::mlp::Activation;
-
-/// The kernel code of an activation.
-pub fn code(a: Activation) -> u32 {
-    match a {
-        Activation::Softplus => 0,
-        Activation::Tanh => 1,
-        Activation::Silu => 2,
-        Activation::GeluTanh => 3,
-        Activation::Relu => 4,
-    }
-}
 
 /// σ(a), σ′(a), σ″(a).
 #[derive(CubeType, Clone, Copy)]
@@ -115,45 +104,79 @@ pub fn tanh_sech2(a: f32) -> Sig {
     Sig { s: ts, sm: sech2, e }
 }
 
+/// The pieces of GELU-tanh σ(a) = ½a(1 + tanh u) shared by [`act3()`] and
+/// [`act_d3()`]: u = k(a + c a³) with k = √(2/π), c = 0.044715, its
+/// derivatives u′, u″, u‴, t = tanh u, S = 1 − t², and
+/// f = u′ + ½a(u″ − 2t u′²) (σ″ = S f).
+#[derive(CubeType, Clone, Copy)]
+pub struct GeluTanh {
+    /// u′(a).
+    pub u1: f32,
+    /// u″(a).
+    pub u2: f32,
+    /// u‴ (a constant).
+    pub u3: f32,
+    /// tanh u.
+    pub t: f32,
+    /// 1 − tanh² u.
+    pub s: f32,
+    /// u′ + ½a(u″ − 2t u′²).
+    pub f: f32,
+}
+
+/// [`GeluTanh`] at `a`.
+#[cube]
+pub fn gelu_tanh_parts(a: f32) -> GeluTanh {
+    let k = 0.797_884_6f32;
+    let c = 0.044_715f32;
+    let a2 = a * a;
+    let u = k * (a + c * a2 * a);
+    let u1 = k * (1.0f32 + 3.0f32 * c * a2);
+    let u3 = 6.0f32 * k * c;
+    let u2 = u3 * a;
+    let ts = tanh_sech2(u);
+    let t = ts.s;
+    let s = ts.sm;
+    let f = u1 + 0.5f32 * a * (u2 - 2.0f32 * t * u1 * u1);
+    GeluTanh { u1, u2, u3, t, s, f }
+}
+
 /// σ, σ′, σ″ of activation `act` (see the module table) at `a`.
 #[cube]
-pub fn act3(a: f32, #[comptime] act: u32) -> Act3 {
+pub fn act3(a: f32, #[comptime] act: Activation) -> Act3 {
     let mut out = Act3 { v: 0.0f32, d1: 0.0f32, d2: 0.0f32 };
-    if comptime!(act == 0) {
-        let p = sigmoid_pair(a);
-        out.v = f32::max(a, 0.0f32) + log1p(p.e);
-        out.d1 = p.s;
-        out.d2 = p.s * p.sm;
-    } else if comptime!(act == 1) {
-        let t = tanh_sech2(a);
-        out.v = t.s;
-        out.d1 = t.sm;
-        out.d2 = -2.0f32 * t.s * t.sm;
-    } else if comptime!(act == 2) {
-        let p = sigmoid_pair(a);
-        let q = p.s * p.sm;
-        let r = p.sm - p.s;
-        out.v = a * p.s;
-        out.d1 = p.s * (1.0f32 + a * p.sm);
-        out.d2 = q * (2.0f32 + a * r);
-    } else if comptime!(act == 3) {
-        let k = 0.797_884_6f32;
-        let c = 0.044_715f32;
-        let a2 = a * a;
-        let u = k * (a + c * a2 * a);
-        let u1 = k * (1.0f32 + 3.0f32 * c * a2);
-        let u2 = 6.0f32 * k * c * a;
-        let ts = tanh_sech2(u);
-        let t = ts.s;
-        let s = ts.sm;
-        let f = u1 + 0.5f32 * a * (u2 - 2.0f32 * t * u1 * u1);
-        out.v = 0.5f32 * a * (1.0f32 + t);
-        out.d1 = 0.5f32 * (1.0f32 + t) + 0.5f32 * a * s * u1;
-        out.d2 = s * f;
-    } else {
-        if a > 0.0f32 {
-            out.v = a;
-            out.d1 = 1.0f32;
+    match act {
+        Activation::Softplus => {
+            let p = sigmoid_pair(a);
+            out.v = f32::max(a, 0.0f32) + log1p(p.e);
+            out.d1 = p.s;
+            out.d2 = p.s * p.sm;
+        }
+        Activation::Tanh => {
+            let t = tanh_sech2(a);
+            out.v = t.s;
+            out.d1 = t.sm;
+            out.d2 = -2.0f32 * t.s * t.sm;
+        }
+        Activation::Silu => {
+            let p = sigmoid_pair(a);
+            let q = p.s * p.sm;
+            let r = p.sm - p.s;
+            out.v = a * p.s;
+            out.d1 = p.s * (1.0f32 + a * p.sm);
+            out.d2 = q * (2.0f32 + a * r);
+        }
+        Activation::GeluTanh => {
+            let g = gelu_tanh_parts(a);
+            out.v = 0.5f32 * a * (1.0f32 + g.t);
+            out.d1 = 0.5f32 * (1.0f32 + g.t) + 0.5f32 * a * g.s * g.u1;
+            out.d2 = g.s * g.f;
+        }
+        Activation::Relu => {
+            if a > 0.0f32 {
+                out.v = a;
+                out.d1 = 1.0f32;
+            }
         }
     }
     out
@@ -161,34 +184,31 @@ pub fn act3(a: f32, #[comptime] act: u32) -> Act3 {
 
 /// σ‴(a) of activation `act` (0 for ReLU), as `ebm_core`'s `Derivs::d3`.
 #[cube]
-pub fn act_d3(a: f32, #[comptime] act: u32) -> f32 {
+pub fn act_d3(a: f32, #[comptime] act: Activation) -> f32 {
     let mut out = 0.0f32;
-    if comptime!(act == 0) {
-        let p = sigmoid_pair(a);
-        let q = p.s * p.sm;
-        out = q * (p.sm - p.s);
-    } else if comptime!(act == 1) {
-        let t = tanh_sech2(a);
-        out = t.sm * (6.0f32 * t.s * t.s - 2.0f32);
-    } else if comptime!(act == 2) {
-        let p = sigmoid_pair(a);
-        let q = p.s * p.sm;
-        let r = p.sm - p.s;
-        out = q * (r * (3.0f32 + a * r) - 2.0f32 * a * q);
-    } else if comptime!(act == 3) {
-        let k = 0.797_884_6f32;
-        let c = 0.044_715f32;
-        let a2 = a * a;
-        let u = k * (a + c * a2 * a);
-        let u1 = k * (1.0f32 + 3.0f32 * c * a2);
-        let u3 = 6.0f32 * k * c;
-        let u2 = u3 * a;
-        let ts = tanh_sech2(u);
-        let t = ts.s;
-        let s = ts.sm;
-        let f = u1 + 0.5f32 * a * (u2 - 2.0f32 * t * u1 * u1);
-        let df = 1.5f32 * u2 - t * u1 * u1 + 0.5f32 * a * (u3 - 2.0f32 * s * u1 * u1 * u1 - 4.0f32 * t * u1 * u2);
-        out = s * (df - 2.0f32 * t * u1 * f);
+    match act {
+        Activation::Softplus => {
+            let p = sigmoid_pair(a);
+            let q = p.s * p.sm;
+            out = q * (p.sm - p.s);
+        }
+        Activation::Tanh => {
+            let t = tanh_sech2(a);
+            out = t.sm * (6.0f32 * t.s * t.s - 2.0f32);
+        }
+        Activation::Silu => {
+            let p = sigmoid_pair(a);
+            let q = p.s * p.sm;
+            let r = p.sm - p.s;
+            out = q * (r * (3.0f32 + a * r) - 2.0f32 * a * q);
+        }
+        Activation::GeluTanh => {
+            let g = gelu_tanh_parts(a);
+            let df = 1.5f32 * g.u2 - g.t * g.u1 * g.u1
+                + 0.5f32 * a * (g.u3 - 2.0f32 * g.s * g.u1 * g.u1 * g.u1 - 4.0f32 * g.t * g.u1 * g.u2);
+            out = g.s * (df - 2.0f32 * g.t * g.u1 * g.f);
+        }
+        Activation::Relu => {}
     }
     out
 }

@@ -6,7 +6,8 @@
 //! θ = [μ (d), L lower triangle row by row, Lᵢⱼ at d + i(i+1)/2 + j].
 //!
 //! **ICA** E = Σₖ g(sₖ), s = Wx; ∇ₓE = Wᵀg′(s); ∂²E/∂xᵢ² = Σₖ g″(sₖ)Wₖᵢ²;
-//! g = log cosh (variant 0), 2 log cosh(s/2) (1), αₖ log(1 + ½s²) (2).
+//! g = log cosh (`Source::LogCosh`), 2 log cosh(s/2) (`Logistic`),
+//! αₖ log(1 + ½s²) (`StudentT`).
 //! θ = [W (K×d), α (K, Student-t only)].
 //!
 //! **Mixture** E = −log Σₖ exp(−eₖ),
@@ -15,8 +16,8 @@
 //! ∇ₓE = ḡ = Σₖ γₖ gₖ, ∂²E/∂xᵢ² = Σₖ γₖ(Pₖ,ᵢᵢ − gₖᵢ²) + ḡᵢ². The sums over k
 //! run as one streaming log-sum-exp (rescaled when a smaller eₖ appears),
 //! so per-thread state is O(d). θ = [a (K), μ (K×d), per component the
-//! packed Lₖ (Full, variant 0) or log lₖ with Lₖ = diag(e^{log lₖ})
-//! (Diagonal, variant 1)].
+//! packed Lₖ (`Covariance::Full`) or log lₖ with Lₖ = diag(e^{log lₖ})
+//! (`Covariance::Diagonal`)].
 //!
 //! **RBM** F = Σᵢ ρᵢ(xᵢ − bᵢ)²/2 − Σⱼ softplus(aⱼ), ρ = e^{−2 log σ},
 //! aⱼ = cⱼ + Σᵢ Wⱼᵢρᵢxᵢ; with hⱼ = sigmoid(aⱼ), hⱼ′ = hⱼ(1 − hⱼ), m = Wᵀh:

@@ -4,8 +4,8 @@
 use crate::error::{KernelError, Result};
 use crate::spec::*;
 use ebm_core::gaussian::Gaussian;
-use ebm_core::ica::{Ica, Source};
-use ebm_core::mixture::{Covariance, GaussianMixture};
+use ebm_core::ica::Ica;
+use ebm_core::mixture::GaussianMixture;
 use ebm_core::mlp::Mlp;
 use ebm_core::prelude::*;
 use ebm_core::rbm::GaussBernoulliRbm;
@@ -75,7 +75,7 @@ impl GpuFamily for Mlp<f32> {
                 a: self.depth(),
                 wmax,
                 wsum,
-                variant: crate::act::code(self.activation()),
+                variant: Variant::Act(self.activation()),
                 n_params: self.num_params(),
                 shared: false,
             },
@@ -89,7 +89,7 @@ impl GpuFamily for Mlp<f32> {
     }
 }
 
-fn simple_spec(family: Family, d: usize, a: usize, variant: u32, n_params: usize) -> Spec {
+fn simple_spec(family: Family, d: usize, a: usize, variant: Variant, n_params: usize) -> Spec {
     Spec { family, d, a, wmax: 0, wsum: 0, variant, n_params, shared: false }
 }
 
@@ -97,7 +97,7 @@ impl GpuFamily for Gaussian<f32> {
     fn spec(&self) -> Result<(Spec, Vec<u32>)> {
         let d = self.dim();
         check_thread_floats("gaussian", 6 * d)?;
-        Ok((simple_spec(Family::Gaussian, d, 0, 0, self.num_params()), vec![]))
+        Ok((simple_spec(Family::Gaussian, d, 0, Variant::None, self.num_params()), vec![]))
     }
 }
 
@@ -105,11 +105,7 @@ impl GpuFamily for Ica<f32> {
     fn spec(&self) -> Result<(Spec, Vec<u32>)> {
         let d = self.dim();
         check_thread_floats("ica", 6 * d)?;
-        let variant = match self.source() {
-            Source::LogCosh => 0,
-            Source::Logistic => 1,
-            Source::StudentT => 2,
-        };
+        let variant = Variant::Source(self.source());
         Ok((simple_spec(Family::Ica, d, self.num_experts(), variant, self.num_params()), vec![]))
     }
 }
@@ -118,10 +114,7 @@ impl GpuFamily for GaussianMixture<f32> {
     fn spec(&self) -> Result<(Spec, Vec<u32>)> {
         let d = self.dim();
         check_thread_floats("gaussian mixture", 8 * d)?;
-        let variant = match self.covariance() {
-            Covariance::Full => 0,
-            Covariance::Diagonal => 1,
-        };
+        let variant = Variant::Cov(self.covariance());
         Ok((simple_spec(Family::Mixture, d, self.num_components(), variant, self.num_params()), vec![]))
     }
 }
@@ -130,6 +123,6 @@ impl GpuFamily for GaussBernoulliRbm<f32> {
     fn spec(&self) -> Result<(Spec, Vec<u32>)> {
         let d = self.dim();
         check_thread_floats("rbm", 7 * d)?;
-        Ok((simple_spec(Family::Rbm, d, self.num_hidden(), 0, self.num_params()), vec![]))
+        Ok((simple_spec(Family::Rbm, d, self.num_hidden(), Variant::None, self.num_params()), vec![]))
     }
 }

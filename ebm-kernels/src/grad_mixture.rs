@@ -34,6 +34,7 @@ use crate::packed::tri;
 use crate::row_io::RowIo;
 use crate::spec::*;
 use cubecl::prelude::*;
+use ebm_core::Covariance;
 
 /// The mixture's row (see the module docs) times `wb`.
 #[cube]
@@ -42,8 +43,8 @@ pub fn mixture_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[compt
     let wb = io.wb;
     let d = spec.d;
     let k = spec.a;
-    let diag = comptime!(spec.variant == 1);
-    let flen = comptime!(if spec.variant == 1 { spec.d } else { spec.d * (spec.d + 1) / 2 });
+    let diag = comptime!(spec.variant.covariance() == Covariance::Diagonal);
+    let flen = comptime!(spec.variant.covariance().factor_len(spec.d));
     let fbase = k + k * d;
     let mut g = Array::<f32>::new(comptime!(spec.a * spec.d));
     let mut e = Array::<f32>::new(spec.a);

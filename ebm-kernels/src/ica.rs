@@ -13,11 +13,11 @@
 //! Every one reads the source function ĝ and its derivatives from
 //! [`source_fns()`] (the twin of `ebm_core::ica`'s `source_fns`):
 //!
-//! | variant | ĝ(s) |
+//! | `ebm_core::Source` | ĝ(s) |
 //! | --- | --- |
-//! | 0 log cosh | log cosh s |
-//! | 1 logistic | 2 log cosh(s/2) |
-//! | 2 Student-t (α = 1) | log(1 + ½s²) |
+//! | `LogCosh` | log cosh s |
+//! | `Logistic` | 2 log cosh(s/2) |
+//! | `StudentT` (α = 1) | log(1 + ½s²) |
 //!
 //! log cosh is evaluated as |h| + log1p(e^{−2|h|}) − log 2, tanh and sech²
 //! through e = e^{−2|h|}, without overflow.
@@ -30,6 +30,7 @@ use crate::families::XDerivs;
 use crate::row_io::RowIo;
 use crate::spec::Spec;
 use cubecl::prelude::*;
+use ebm_core::Source as IcaSource;
 
 /// ĝ, ĝ′, ĝ″ and ĝ‴ at one s.
 #[derive(CubeType, Clone, Copy)]
@@ -40,29 +41,32 @@ pub struct Source {
     pub g3: f32,
 }
 
-/// ĝ and its derivatives at `s` for the source `variant` (module table).
+/// ĝ and its derivatives at `s` for the source `src` (module table).
 #[cube]
-pub fn source_fns(s: f32, #[comptime] variant: u32) -> Source {
+pub fn source_fns(s: f32, #[comptime] src: IcaSource) -> Source {
     let mut out = Source { g0: 0.0f32, g1: 0.0f32, g2: 0.0f32, g3: 0.0f32 };
-    if comptime!(variant == 2) {
-        let hs2 = 0.5f32 * s * s;
-        let q = 1.0f32 + hs2;
-        out.g0 = log1p(hs2);
-        out.g1 = s / q;
-        out.g2 = (1.0f32 - hs2) / (q * q);
-        out.g3 = -s * (3.0f32 - hs2) / (q * q * q);
-    } else {
-        let scale = comptime!(if variant == 1 { 0.5f32 } else { 1.0f32 });
-        let h = s * scale;
-        let a = f32::abs(h);
-        let e = f32::exp(-2.0f32 * a);
-        let t0 = (1.0f32 - e) / (1.0f32 + e);
-        let t = select(h < 0.0f32, -t0, t0);
-        let sech2 = 4.0f32 * e / ((1.0f32 + e) * (1.0f32 + e));
-        out.g0 = (a + log1p(e) - core::f32::consts::LN_2) / scale;
-        out.g1 = t;
-        out.g2 = scale * sech2;
-        out.g3 = -2.0f32 * scale * scale * t * sech2;
+    match src {
+        IcaSource::StudentT => {
+            let hs2 = 0.5f32 * s * s;
+            let q = 1.0f32 + hs2;
+            out.g0 = log1p(hs2);
+            out.g1 = s / q;
+            out.g2 = (1.0f32 - hs2) / (q * q);
+            out.g3 = -s * (3.0f32 - hs2) / (q * q * q);
+        }
+        IcaSource::LogCosh | IcaSource::Logistic => {
+            let scale = comptime!(if src == IcaSource::Logistic { 0.5f32 } else { 1.0f32 });
+            let h = s * scale;
+            let a = f32::abs(h);
+            let e = f32::exp(-2.0f32 * a);
+            let t0 = (1.0f32 - e) / (1.0f32 + e);
+            let t = select(h < 0.0f32, -t0, t0);
+            let sech2 = 4.0f32 * e / ((1.0f32 + e) * (1.0f32 + e));
+            out.g0 = (a + log1p(e) - core::f32::consts::LN_2) / scale;
+            out.g1 = t;
+            out.g2 = scale * sech2;
+            out.g3 = -2.0f32 * scale * scale * t * sech2;
+        }
     }
     out
 }
@@ -83,10 +87,10 @@ pub struct Line3 {
     pub c: f32,
 }
 
-/// ĝ, ĝ′, ĝ″ of the ICA source `variant` at s ([`crate::ica::source_fns()`]).
+/// ĝ, ĝ′, ĝ″ of the ICA source `src` at s ([`crate::ica::source_fns()`]).
 #[cube]
-pub fn ica_source(s: f32, #[comptime] variant: u32) -> Src3 {
-    let f = source_fns(s, variant);
+pub fn ica_source(s: f32, #[comptime] src: IcaSource) -> Src3 {
+    let f = source_fns(s, src);
     Src3 { g0: f.g0, g1: f.g1, g2: f.g2 }
 }
 
@@ -106,9 +110,9 @@ pub fn ica_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime] spe
         for j in 0..d {
             s += w[row + j] * xin[j];
         }
-        let f = ica_source(s, spec.variant);
+        let f = ica_source(s, spec.variant.source());
         let mut al = 1.0f32;
-        if comptime!(spec.variant == 2) {
+        if comptime!(spec.variant.source() == IcaSource::StudentT) {
             al = w[k * d + c];
         }
         e += al * f.g0;
@@ -143,10 +147,10 @@ pub fn ica_vhv(x: &[f32], v: &[f32], w: &[f32], b: usize, #[comptime] spec: Spec
             t += wj * v[b * d + j];
         }
         let mut al = 1.0f32;
-        if comptime!(spec.variant == 2) {
+        if comptime!(spec.variant.source() == IcaSource::StudentT) {
             al = w[k * d + c];
         }
-        q += al * ica_source(s, spec.variant).g2 * t * t;
+        q += al * ica_source(s, spec.variant.source()).g2 * t * t;
     }
     q
 }
@@ -161,13 +165,13 @@ pub fn ica_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f3
         for j in 0..d {
             s += w[r + j] * xin[j];
         }
-        let g1 = if comptime!(spec.variant == 2) {
+        let g1 = if comptime!(spec.variant.source() == IcaSource::StudentT) {
             let hs2 = 0.5f32 * s * s;
             let q = 1.0f32 + hs2;
             out[row + k * d + c] = wb * log1p(hs2);
             w[k * d + c] * s / q
         } else {
-            source_fns(s, spec.variant).g1
+            source_fns(s, spec.variant.source()).g1
         };
         for j in 0..d {
             out[row + r + j] = wb * g1 * xin[j];
@@ -175,11 +179,11 @@ pub fn ica_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f3
     }
 }
 
-/// ĝ′, ĝ″, ĝ‴ of the ICA source at `s` (`variant` 0 log cosh, 1 logistic,
-/// 2 Student-t, the latter with α = 1), as `ebm_core::ica`'s `source_fns`.
+/// ĝ′, ĝ″, ĝ‴ of the ICA source `src` at `s` (Student-t with α = 1), as
+/// `ebm_core::ica`'s `source_fns`.
 #[cube]
-pub fn source_d123(s: f32, #[comptime] variant: u32) -> Line3 {
-    let f = source_fns(s, variant);
+pub fn source_d123(s: f32, #[comptime] src: IcaSource) -> Line3 {
+    let f = source_fns(s, src);
     Line3 { a: f.g1, b: f.g2, c: f.g3 }
 }
 
@@ -189,7 +193,7 @@ pub fn ica_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[comptime]
     let wb = io.wb;
     let d = spec.d;
     let k = spec.a;
-    let student = comptime!(spec.variant == 2);
+    let student = comptime!(spec.variant.source() == IcaSource::StudentT);
     let mut y = Array::<f32>::new(d);
     if comptime!(sm) {
         // y = Wᵀ g′(s).
@@ -206,7 +210,7 @@ pub fn ica_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[comptime]
             if comptime!(student) {
                 al = w[k * d + c];
             }
-            let g1 = al * source_d123(s, spec.variant).a;
+            let g1 = al * source_d123(s, spec.variant.source()).a;
             for j in 0..d {
                 y[j] += g1 * w[r + j];
             }
@@ -231,7 +235,7 @@ pub fn ica_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[comptime]
         if comptime!(student) {
             al = w[k * d + c];
         }
-        let f = source_d123(s, spec.variant);
+        let f = source_d123(s, spec.variant.source());
         // Row k: A xⱼ + B vⱼ (or yⱼ) + D Wₖⱼ.
         let mut ca = al * f.b * t;
         let cb = al * f.a;
@@ -266,9 +270,9 @@ pub fn ica_vhv_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec) {
             s += wj * io.x[j];
             t += wj * io.v[j];
         }
-        let f = source_d123(s, spec.variant);
+        let f = source_d123(s, spec.variant.source());
         let mut al = 1.0f32;
-        if comptime!(spec.variant == 2) {
+        if comptime!(spec.variant.source() == IcaSource::StudentT) {
             al = w[k * d + c];
             io.out[row + k * d + c] = wb * f.b * t * t;
         }

@@ -28,6 +28,7 @@ use crate::gaussian::{l_row, lt_mul};
 use crate::packed::tri;
 use crate::spec::Spec;
 use cubecl::prelude::*;
+use ebm_core::Covariance;
 
 /// log Σₖ e^{aₖ} of the `k` logits at `w[0 .. k]`, around their maximum.
 #[cube]
@@ -112,13 +113,13 @@ pub fn exp_shift(e: &mut Array<f32>, emin: f32, #[comptime] k: usize) -> f32 {
     ssum
 }
 
-/// Gaussian mixture, full (variant 0) or diagonal (variant 1) precisions.
+/// Gaussian mixture, full or diagonal precisions (`spec.variant`).
 #[cube]
 pub fn mixture_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime] spec: Spec) -> f32 {
     let d = spec.d;
     let k = spec.a;
-    let diag = comptime!(spec.variant == 1);
-    let flen = comptime!(if spec.variant == 1 { spec.d } else { spec.d * (spec.d + 1) / 2 });
+    let diag = comptime!(spec.variant.covariance() == Covariance::Diagonal);
+    let flen = comptime!(spec.variant.covariance().factor_len(spec.d));
     let fbase = k + k * d;
     let mut r = Array::<f32>::new(d);
     let mut u = Array::<f32>::new(d);
@@ -195,8 +196,8 @@ pub fn mixture_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime]
 pub fn mixture_vhv(x: &[f32], v: &[f32], w: &[f32], b: usize, #[comptime] spec: Spec) -> f32 {
     let d = spec.d;
     let k = spec.a;
-    let diag = comptime!(spec.variant == 1);
-    let flen = comptime!(if spec.variant == 1 { spec.d } else { spec.d * (spec.d + 1) / 2 });
+    let diag = comptime!(spec.variant.covariance() == Covariance::Diagonal);
+    let flen = comptime!(spec.variant.covariance().factor_len(spec.d));
     let fbase = k + k * d;
     let mut r = Array::<f32>::new(d);
     let lse = logits_lse(w, k);
@@ -257,8 +258,8 @@ pub fn mixture_vhv(x: &[f32], v: &[f32], w: &[f32], b: usize, #[comptime] spec: 
 pub fn mixture_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
     let d = spec.d;
     let k = spec.a;
-    let diag = comptime!(spec.variant == 1);
-    let flen = comptime!(if spec.variant == 1 { spec.d } else { spec.d * (spec.d + 1) / 2 });
+    let diag = comptime!(spec.variant.covariance() == Covariance::Diagonal);
+    let flen = comptime!(spec.variant.covariance().factor_len(spec.d));
     let fbase = k + k * d;
     let mut r = Array::<f32>::new(d);
     let mut u = Array::<f32>::new(d);

@@ -61,7 +61,7 @@ pub fn mlp_eval<'a>(
                 a += w[row + j] * cur[j];
             }
             a += w[boff + k];
-            let r = act3(a, spec.variant);
+            let r = act3(a, spec.variant.act());
             nxt[k] = r.v;
             s1[aoff + k] = r.d1;
             s2[aoff + k] = r.d2;
@@ -190,14 +190,14 @@ pub fn mlp_forward(
                 a += w[r + j] * z[zin + j];
             }
             a += w[boff + k];
-            let f = act3(a, spec.variant);
+            let f = act3(a, spec.variant.act());
             z[zout + k] = f.v;
             s1[aoff + k] = f.d1;
             if comptime!(with_s2) {
                 s2[aoff + k] = f.d2;
             }
             if comptime!(with_s3) {
-                s3[aoff + k] = act_d3(a, spec.variant);
+                s3[aoff + k] = act_d3(a, spec.variant.act());
             }
         }
         off = boff + n_out;

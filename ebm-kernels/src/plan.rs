@@ -23,6 +23,7 @@
 //! (no budget) every call is a single launch.
 
 use crate::spec::*;
+use ebm_core::Covariance;
 
 /// Loop iterations one invocation runs for one sample.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,7 +69,10 @@ pub fn loop_cost(spec: &Spec, meta: &[u32]) -> LoopCost {
         }
         Family::Ica => LoopCost { energy: pad(d + k * (1 + 2 * d)), grad: 0, hess_all: 0, hess_per_coord: 0 },
         Family::Mixture => {
-            let per = if spec.variant == 1 { 2 * d } else { 3 * d + d * (d + 1) };
+            let per = match spec.variant.covariance() {
+                Covariance::Diagonal => 2 * d,
+                Covariance::Full => 3 * d + d * (d + 1),
+            };
             LoopCost { energy: pad(2 * k + 2 * d + k * (1 + d + per)), grad: 0, hess_all: 0, hess_per_coord: 0 }
         }
         Family::Rbm => LoopCost { energy: pad(2 * d + k * (1 + 2 * d)), grad: 0, hess_all: 0, hess_per_coord: 0 },
@@ -138,13 +142,23 @@ pub fn steps_per_launch(steps: u64, per_step: u64, fixed: u64, budget: Option<u6
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ebm_core::Activation;
 
     fn mlp_spec(d: usize, hidden: &[usize]) -> (Spec, Vec<u32>) {
         let mut meta = vec![d as u32];
         meta.extend(hidden.iter().map(|&h| h as u32));
         meta.push(1);
         (
-            Spec { family: Family::Mlp, d, a: hidden.len(), wmax: 0, wsum: 0, variant: 0, n_params: 0, shared: false },
+            Spec {
+                family: Family::Mlp,
+                d,
+                a: hidden.len(),
+                wmax: 0,
+                wsum: 0,
+                variant: Variant::Act(Activation::Softplus),
+                n_params: 0,
+                shared: false,
+            },
             meta,
         )
     }

@@ -1,5 +1,7 @@
 //! The compile-time description of a model that specialises the fused
-//! kernels: one kernel is compiled per (family, shape, flags).
+//! kernels: one kernel is compiled per (family, variant, shape, flags).
+
+use ebm_core::{Activation, Covariance, Source};
 
 /// The model family a kernel is specialised on: a compile-time value of
 /// [`Spec`], so each `#[cube]` function picks its family's code when the
@@ -18,6 +20,59 @@ pub enum Family {
     Rbm,
 }
 
+/// The family's own choice of function, a compile-time value of [`Spec`]
+/// beside [`Family`]: each `#[cube]` function matches on the typed value
+/// when the kernel is expanded (the `ebm_core` enums themselves).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum Variant {
+    /// No choice (Gaussian, RBM).
+    None,
+    /// MLP: the activation σ ([`crate::act`]).
+    Act(Activation),
+    /// ICA: the source ĝ ([`crate::ica`]).
+    Source(Source),
+    /// Gaussian mixture: full or diagonal precisions ([`crate::mixture`]).
+    Cov(Covariance),
+}
+
+impl Variant {
+    /// The MLP activation.
+    ///
+    /// # Panics
+    /// If this is not [`Variant::Act`] (an internal invariant: only the MLP
+    /// kernels ask, and an MLP [`Spec`] carries its activation).
+    pub fn act(self) -> Activation {
+        match self {
+            Variant::Act(a) => a,
+            v => panic!("kernel spec: {v:?} is not an MLP activation"),
+        }
+    }
+
+    /// The ICA source.
+    ///
+    /// # Panics
+    /// If this is not [`Variant::Source`] (an internal invariant, as for
+    /// [`Variant::act`]).
+    pub fn source(self) -> Source {
+        match self {
+            Variant::Source(s) => s,
+            v => panic!("kernel spec: {v:?} is not an ICA source"),
+        }
+    }
+
+    /// The mixture's covariance structure.
+    ///
+    /// # Panics
+    /// If this is not [`Variant::Cov`] (an internal invariant, as for
+    /// [`Variant::act`]).
+    pub fn covariance(self) -> Covariance {
+        match self {
+            Variant::Cov(c) => c,
+            v => panic!("kernel spec: {v:?} is not a mixture covariance"),
+        }
+    }
+}
+
 /// What the kernels are specialised on (all sizes are compile-time
 /// constants of the generated shader, which sizes its per-thread arrays
 /// and its shared memory from them).
@@ -33,8 +88,8 @@ pub struct Spec {
     pub wmax: usize,
     /// MLP: the sum of hidden widths (per-thread σ′ and c storage).
     pub wsum: usize,
-    /// MLP activation code, ICA contrast code, mixture 0 = full / 1 = diagonal.
-    pub variant: u32,
+    /// The family's activation, source or covariance.
+    pub variant: Variant,
     /// Length of θ.
     pub n_params: usize,
     /// Whether θ is staged in workgroup shared memory (when it fits).

@@ -38,6 +38,7 @@
 use super::gemm::{mma_tile, stage_a, stage_b, zero_acc, Operand, Tile};
 use crate::act::{act3, act_d3};
 use cubecl::prelude::*;
+use ebm_core::Activation;
 
 /// Forward: bias + activation.
 pub const EPI_FWD: u32 = 0;
@@ -100,9 +101,9 @@ pub struct LayerCfg {
     pub square_b: bool,
     /// One of the `EPI_*` codes.
     pub epi: u32,
-    /// Activation code ([`crate::act::code`]; 0 unless [`EPI_FWD`], so the
-    /// other epilogues compile once for every activation).
-    pub act: u32,
+    /// The activation of [`EPI_FWD`] (`None` for the other epilogues, so
+    /// they compile once for every activation).
+    pub act: Option<Activation>,
 }
 
 /// Runtime sizes and offsets of [`layer_kernel()`].
@@ -196,7 +197,8 @@ fn epilogue(
 ) {
     if comptime!(cfg.epi == EPI_FWD) {
         let pre = c + b[args.e_off as usize + n];
-        let r = act3(pre, cfg.act);
+        let act = comptime!(cfg.act.expect("an EPI_FWD layer carries its activation"));
+        let r = act3(pre, act);
         out0[o] = r.v;
         if args.flags & F_LAST != 0u32 {
             let w = b[args.e_off2 as usize + n];
@@ -215,7 +217,7 @@ fn epilogue(
                 out2[o] = r.d2;
             }
             if args.flags & F_S3 != 0u32 {
-                out3[o] = act_d3(pre, cfg.act);
+                out3[o] = act_d3(pre, act);
             }
         }
     } else if comptime!(cfg.epi == EPI_BWD) {

@@ -100,7 +100,6 @@ pub struct Mlp2 {
     dev: GpuDevice,
     shape: Shape,
     act: Activation,
-    act_code: u32,
     offsets: Vec<LayerOffset>,
     n_params: usize,
     theta: Handle,
@@ -158,7 +157,6 @@ impl Mlp2 {
         Ok(Self {
             dev: dev.clone(),
             act: m.activation(),
-            act_code: crate::act::code(m.activation()),
             offsets: m.layer_offsets().to_vec(),
             n_params,
             theta: upload_f32(dev, m.params()),

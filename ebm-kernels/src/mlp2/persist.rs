@@ -95,6 +95,7 @@ use crate::act::act3;
 use crate::fused::{accept_uniform, stream_hi, stream_lo, RngArgs};
 use crate::philox::{block, normals_from_block};
 use cubecl::prelude::*;
+use ebm_core::Activation;
 
 /// Threads per workgroup (one output column each per product tile).
 pub const THREADS: usize = 64;
@@ -121,8 +122,8 @@ pub struct PersistCfg {
     pub chains: usize,
     /// Floats of the shared state array.
     pub smem: usize,
-    /// Activation code ([`crate::act::code`]).
-    pub act: u32,
+    /// The activation σ.
+    pub act: Activation,
     /// MALA (else ULA).
     pub mala: bool,
 }

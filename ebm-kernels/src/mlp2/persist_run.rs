@@ -232,7 +232,7 @@ impl Mlp2 {
             depth: self.shape.depth(),
             chains: p.chains,
             smem: p.smem,
-            act: self.act_code,
+            act: self.act,
             mala: accepts.is_some(),
         };
         let hm = upload_u32(&self.dev, &p.meta);

@@ -135,7 +135,7 @@ impl Mlp2 {
             b_kc: c.b.2,
             square_b: c.square_b,
             epi: c.epi,
-            act: if c.epi == super::layer::EPI_FWD { self.act_code } else { 0 },
+            act: (c.epi == super::layer::EPI_FWD).then_some(self.act),
         };
         let args = LayerArgsLaunch::new(
             c.m as u32,
