@@ -83,6 +83,26 @@ pub fn solve_lower_t<T: Real>(l: &[T], d: usize, b: &mut [T]) {
     }
 }
 
+/// The inverse of the symmetric positive-definite `a` (row-major d×d),
+/// column by column through its Cholesky factor: A⁻¹eⱼ = L⁻ᵀL⁻¹eⱼ.
+///
+/// Errors: those of [`cholesky_packed`].
+pub fn inverse_spd<T: Real>(a: &[T], d: usize) -> Result<Vec<T>> {
+    let l = cholesky(a, d)?;
+    let mut inv = vec![T::zero(); d * d];
+    let mut col = vec![T::zero(); d];
+    for j in 0..d {
+        col.iter_mut().for_each(|c| *c = T::zero());
+        col[j] = T::one();
+        solve_lower(&l, d, &mut col);
+        solve_lower_t(&l, d, &mut col);
+        for i in 0..d {
+            inv[i * d + j] = col[i];
+        }
+    }
+    Ok(inv)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +133,13 @@ mod tests {
         }
         assert!(matches!(cholesky(&[1.0, 2.0, 2.0, 1.0], 2), Err(EbmError::InvalidConfig(m)) if m.contains("pivot 1")));
         assert!(matches!(cholesky(&[1.0, 2.0, 2.0], 2), Err(EbmError::DimMismatch { .. })));
+        // A·A⁻¹ = I.
+        let inv = inverse_spd(&a, 3).unwrap();
+        for i in 0..3 {
+            for j in 0..3 {
+                let s: f64 = (0..3).map(|k| a[i * 3 + k] * inv[k * 3 + j]).sum();
+                assert!((s - if i == j { 1.0 } else { 0.0 }).abs() < 1e-12, "(A A⁻¹)[{i}][{j}] = {s}");
+            }
+        }
     }
 }

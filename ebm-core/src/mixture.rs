@@ -206,6 +206,41 @@ impl<T: Real> GaussianMixture<T> {
         Ok(Self { dim, k, cov, params })
     }
 
+    /// The full-covariance mixture Σₖ πₖ N(μₖ, Σₖ) from its moments:
+    /// `weights` πₖ (K positive values; the logits are log πₖ, so weights
+    /// that do not sum to one are normalised by the softmax), `means` (K×d
+    /// row-major) and `covariances` (K row-major d×d SPD matrices). θ holds
+    /// logits log πₖ and the Cholesky factor Lₖ of each precision
+    /// Pₖ = Σₖ⁻¹ = Lₖ Lₖᵀ.
+    ///
+    /// Errors: [`crate::EbmError::InvalidConfig`] if K is 0, a weight is not
+    /// positive and finite, or a covariance is not positive definite;
+    /// [`crate::EbmError::DimMismatch`] if `means` or `covariances` do not
+    /// hold K·d and K·d² values.
+    pub fn from_moments(weights: &[T], means: &[T], covariances: &[T]) -> Result<Self> {
+        let k = weights.len();
+        if k == 0 || weights.iter().any(|&w| !(w > T::zero() && w.is_finite())) {
+            return Err(crate::EbmError::InvalidConfig(format!(
+                "gaussian mixture: weights must be positive and finite, got {k} weights"
+            )));
+        }
+        let dim = means.len() / k;
+        if dim == 0 || means.len() != k * dim {
+            return Err(crate::EbmError::DimMismatch { what: "gaussian mixture: means", expected: k * dim.max(1), got: means.len() });
+        }
+        if covariances.len() != k * dim * dim {
+            let expected = k * dim * dim;
+            return Err(crate::EbmError::DimMismatch { what: "gaussian mixture: covariances", expected, got: covariances.len() });
+        }
+        let mut params: Vec<T> = weights.iter().map(|&w| w.ln()).collect();
+        params.extend_from_slice(means);
+        for cov in covariances.chunks_exact(dim * dim) {
+            let precision = crate::linalg::inverse_spd(cov, dim)?;
+            params.extend(crate::linalg::cholesky_packed(&precision, dim)?);
+        }
+        Self::new(dim, k, Covariance::Full, params)
+    }
+
     /// A seeded random start: zero logits (equal weights), means standard
     /// normal from [`rng`] (stream 0 of `seed`), identity precisions.
     pub fn init(dim: usize, k: usize, cov: Covariance, seed: u64) -> Result<Self> {

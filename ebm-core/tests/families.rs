@@ -325,6 +325,38 @@ fn mixture_with_one_component_is_the_normalised_gaussian() {
     }
 }
 
+/// `from_moments` against the closed form −log Σₖ πₖ N(x; μₖ, Σₖ) with
+/// N(x; μ, Σ) = (2π)^(−d/2) |Σ|^(−1/2) exp(−½ rᵀΣ⁻¹r), written here
+/// independently for d = 2 (explicit 2×2 inverse and determinant); and its
+/// typed errors.
+#[test]
+fn mixture_from_moments_is_the_closed_form_density() {
+    let weights = [0.3, 0.5, 0.2];
+    let means = [0.0, 1.0, -2.0, 0.5, 1.5, -1.0];
+    let covs = [1.0, 0.3, 0.3, 0.5, 2.0, -0.4, -0.4, 0.8, 0.25, 0.0, 0.0, 1.5];
+    let m = GaussianMixture::from_moments(&weights, &means, &covs).unwrap();
+    let x = [0.2, -0.1, -1.7, 0.9, 3.0, -2.5];
+    let mut e = vec![0.0; 3];
+    m.energy(&x, &mut e).unwrap();
+    for (b, row) in x.chunks(2).enumerate() {
+        let p: f64 = (0..3)
+            .map(|k| {
+                let c = &covs[4 * k..4 * k + 4];
+                let det = c[0] * c[3] - c[1] * c[2];
+                let (r0, r1) = (row[0] - means[2 * k], row[1] - means[2 * k + 1]);
+                let q = (c[3] * r0 * r0 - 2.0 * c[1] * r0 * r1 + c[0] * r1 * r1) / det;
+                weights[k] * (-0.5 * q).exp() / (2.0 * std::f64::consts::PI * det.sqrt())
+            })
+            .sum();
+        assert!((e[b] + p.ln()).abs() < 1e-12, "row {b}: E = {}, −log p = {}", e[b], -p.ln());
+    }
+    let bad_cov = [1.0, 2.0, 2.0, 1.0];
+    assert!(matches!(GaussianMixture::from_moments(&[1.0], &[0.0, 0.0], &bad_cov), Err(EbmError::InvalidConfig(_))));
+    assert!(matches!(GaussianMixture::from_moments(&[0.0], &[0.0, 0.0], &covs[..4]), Err(EbmError::InvalidConfig(_))));
+    assert!(matches!(GaussianMixture::<f64>::from_moments(&[], &[], &[]), Err(EbmError::InvalidConfig(_))));
+    assert!(matches!(GaussianMixture::from_moments(&[1.0], &[0.0, 0.0], &covs[..3]), Err(EbmError::DimMismatch { .. })));
+}
+
 /// Two far-apart components: the energy far from both stays finite and
 /// matches the closed form of the nearer one (the log-sum-exp is stable).
 #[test]

@@ -14,10 +14,16 @@ pub use ebm_core::linalg::{solve_lower, solve_lower_t};
 /// Errors: [`crate::EstError::Config`] if `a` is not d×d or not positive
 /// definite.
 pub fn cholesky(a: &[f64], d: usize) -> Result<Vec<f64>> {
+    spd("cholesky", a, d, ebm_core::linalg::cholesky)
+}
+
+/// Runs a core SPD routine `f` with this crate's errors: a matrix that is
+/// not d×d, or not positive definite, is a [`crate::EstError::Config`].
+fn spd(what: &str, a: &[f64], d: usize, f: fn(&[f64], usize) -> ebm_core::Result<Vec<f64>>) -> Result<Vec<f64>> {
     if a.len() != d * d || d == 0 {
-        return config(format!("cholesky: expected a {d}×{d} matrix, got {} values", a.len()));
+        return config(format!("{what}: expected a {d}×{d} matrix, got {} values", a.len()));
     }
-    ebm_core::linalg::cholesky(a, d).or_else(|e| match e {
+    f(a, d).or_else(|e| match e {
         ebm_core::EbmError::InvalidConfig(m) => config(m),
         e => Err(e.into()),
     })
@@ -28,21 +34,12 @@ pub fn log_det_from_chol(l: &[f64], d: usize) -> f64 {
     (0..d).map(|i| 2.0 * l[i * d + i].ln()).sum()
 }
 
-/// The inverse of the SPD matrix `a` (row-major d×d).
+/// The inverse of the SPD matrix `a` (row-major d×d)
+/// ([`ebm_core::linalg::inverse_spd`]).
+///
+/// Errors: as [`cholesky`].
 pub fn inverse_spd(a: &[f64], d: usize) -> Result<Vec<f64>> {
-    let l = cholesky(a, d)?;
-    let mut inv = vec![0.0; d * d];
-    let mut col = vec![0.0; d];
-    for j in 0..d {
-        col.iter_mut().for_each(|c| *c = 0.0);
-        col[j] = 1.0;
-        solve_lower(&l, d, &mut col);
-        solve_lower_t(&l, d, &mut col);
-        for i in 0..d {
-            inv[i * d + j] = col[i];
-        }
-    }
-    Ok(inv)
+    spd("inverse_spd", a, d, ebm_core::linalg::inverse_spd)
 }
 
 /// The inverse of the general square matrix `a` (row-major d×d) and

@@ -26,20 +26,7 @@ use ebm_estimators::Dataset;
 
 /// A full-covariance mixture model and exact samples of it.
 fn mixture(weights: &[f64], means: &[f64], covs: &[f64], n: usize, seed: u64) -> (GaussianMixture<f64>, Vec<f64>) {
-    let k = weights.len();
-    let d = means.len() / k;
-    let mut params: Vec<f64> = weights.iter().map(|w| w.ln()).collect();
-    params.extend_from_slice(means);
-    for c in 0..k {
-        let p = inverse_spd(&covs[c * d * d..(c + 1) * d * d], d).unwrap();
-        let l = cholesky(&p, d).unwrap();
-        for i in 0..d {
-            for j in 0..=i {
-                params.push(l[i * d + j]);
-            }
-        }
-    }
-    let m = GaussianMixture::new(d, k, Covariance::Full, params).unwrap();
+    let m = GaussianMixture::from_moments(weights, means, covs).unwrap();
     let x = if n > 0 {
         Dataset::<f64>::gaussian_mixture(weights, means, covs, n, seed).unwrap().as_slice().to_vec()
     } else {

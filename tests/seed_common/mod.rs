@@ -29,20 +29,7 @@ pub fn bimodal() -> (Vec<f64>, Vec<f64>, Vec<f64>) {
 
 /// The normalised mixture model Σₖ πₖ N(μₖ, Σₖ) (full precisions, log Z = 0).
 pub fn mixture_model(weights: &[f64], means: &[f64], covs: &[f64]) -> GaussianMixture<f64> {
-    let k = weights.len();
-    let d = means.len() / k;
-    let mut params: Vec<f64> = weights.iter().map(|w| w.ln()).collect();
-    params.extend_from_slice(means);
-    for c in 0..k {
-        let p = inverse_spd(&covs[c * d * d..(c + 1) * d * d], d).unwrap();
-        let l = cholesky(&p, d).unwrap();
-        for i in 0..d {
-            for j in 0..=i {
-                params.push(l[i * d + j]);
-            }
-        }
-    }
-    GaussianMixture::new(d, k, Covariance::Full, params).unwrap()
+    GaussianMixture::from_moments(weights, means, covs).unwrap()
 }
 
 /// n exact samples of the mixture (row-major n×d).
