@@ -3,7 +3,7 @@
 //! J₁ = W₁ and J_{l+1} = W_{l+1} diag(σ′(a_l)) J_l (`ebm_core::mlp`).
 //!
 //! - Layer 1 is one product of the per-layer kernel
-//!   ([`super::layer::EPI_STORE`] with B staged squared):
+//!   ([`super::layer::Epilogue::Store`] with B staged squared):
 //!   H = C₁ (B × H₁) · (W₁ ∘ W₁) (H₁ × d).
 //! - Layers l + 1 = 2..L: the Jacobians of a chunk of samples are one
 //!   matrix J_l (H_l × chunk·d) whose column (b, i) = b·d + i, and

@@ -7,17 +7,17 @@
 //!
 //! | epilogue | A | B | C | writes |
 //! | --- | --- | --- | --- | --- |
-//! | [`EPI_FWD`] | Z_{l−1} | W_lᵀ | A_l − b_l | z_l, σ′, σ″ (layer L: z_L, δ_L = w_out⊙σ′, c_L = w_out⊙σ″, σ′) as flagged |
-//! | [`EPI_BWD`] | Δ_l | W_l | Γ_{l−1} | δ_{l−1} = γ⊙σ′, c_{l−1} = γ⊙σ″; or the score −γ₀ |
-//! | [`EPI_TAN`] | Γ̄_{l−1} (Γ̄₀ = v) | W_lᵀ | δ̄_l | γ̄_l = σ′⊙δ̄_l, ā_l = c_l⊙δ̄_l |
-//! | [`EPI_ADJ`] | Ā_{l+1} | W_{l+1} | Ā_{l+1}W_{l+1} | ā_l += σ′⊙C |
-//! | [`EPI_STORE`] | C₁ | W₁∘W₁ (squared when staged) | ∂²E/∂x² (layer-1 term) | C |
-//! | [`EPI_TAN_ACC`] | Γ̄_{l−1} | W_lᵀ | δ̄_l | γ̄_l += σ′⊙δ̄_l, ā_l += c_l⊙δ̄_l (backward adjoint with seeds already in place) |
-//! | [`EPI_VT`] | Ż_{l−1} (Ż₀ = v) | W_lᵀ | ȧ_l | ż_l = σ′⊙ȧ_l, t_l = c_l⊙ȧ_l² (vᵀ∇ₓ²E v) |
-//! | [`EPI_VTG`] | Ż_{l−1} | W_lᵀ | ȧ_l | ż_l, ȧ_l (or ǎ_L = 2c_L⊙ȧ_L), ā_l = e_l⊙ȧ_l² in place of e_l = γ_l⊙σ‴, γ̄_l = σ″⊙ȧ_l² |
-//! | [`EPI_VREV`] | Ǎ_{l+1} | W_{l+1} | ż̄_l | ā_l += σ″⊙ȧ_l⊙ż̄_l, ǎ_l = 2c_l⊙ȧ_l + σ′⊙ż̄_l in place of ȧ_l |
+//! | [`Epilogue::Fwd`] | Z_{l−1} | W_lᵀ | A_l − b_l | z_l, σ′, σ″ (layer L: z_L, δ_L = w_out⊙σ′, c_L = w_out⊙σ″, σ′) as flagged |
+//! | [`Epilogue::Bwd`] | Δ_l | W_l | Γ_{l−1} | δ_{l−1} = γ⊙σ′, c_{l−1} = γ⊙σ″; or the score −γ₀ |
+//! | [`Epilogue::Tan`] | Γ̄_{l−1} (Γ̄₀ = v) | W_lᵀ | δ̄_l | γ̄_l = σ′⊙δ̄_l, ā_l = c_l⊙δ̄_l |
+//! | [`Epilogue::Adj`] | Ā_{l+1} | W_{l+1} | Ā_{l+1}W_{l+1} | ā_l += σ′⊙C |
+//! | [`Epilogue::Store`] | C₁ | W₁∘W₁ (squared when staged) | ∂²E/∂x² (layer-1 term) | C |
+//! | [`Epilogue::TanAcc`] | Γ̄_{l−1} | W_lᵀ | δ̄_l | γ̄_l += σ′⊙δ̄_l, ā_l += c_l⊙δ̄_l (backward adjoint with seeds already in place) |
+//! | [`Epilogue::Vt`] | Ż_{l−1} (Ż₀ = v) | W_lᵀ | ȧ_l | ż_l = σ′⊙ȧ_l, t_l = c_l⊙ȧ_l² (vᵀ∇ₓ²E v) |
+//! | [`Epilogue::Vtg`] | Ż_{l−1} | W_lᵀ | ȧ_l | ż_l, ȧ_l (or ǎ_L = 2c_L⊙ȧ_L), ā_l = e_l⊙ȧ_l² in place of e_l = γ_l⊙σ‴, γ̄_l = σ″⊙ȧ_l² |
+//! | [`Epilogue::Vrev`] | Ǎ_{l+1} | W_{l+1} | ż̄_l | ā_l += σ″⊙ȧ_l⊙ż̄_l, ǎ_l = 2c_l⊙ȧ_l + σ′⊙ż̄_l in place of ȧ_l |
 //!
-//! The second-order epilogues ([`EPI_TAN_ACC`] and after) also read the
+//! The second-order epilogues ([`Epilogue::TanAcc`] and after) also read the
 //! `out*` buffers (read-modify-write, or inputs beyond the two `aux`), so
 //! that no launch binds more than eight buffers.
 //!
@@ -40,52 +40,57 @@ use crate::act::{act3, act_d3};
 use cubecl::prelude::*;
 use ebm_core::Activation;
 
-/// Forward: bias + activation.
-pub const EPI_FWD: u32 = 0;
-/// Backward: δ = γ⊙σ′ (and c = γ⊙σ″), or the score.
-pub const EPI_BWD: u32 = 1;
-/// Tangent of the vᵀ∇ₓE gradient.
-pub const EPI_TAN: u32 = 2;
-/// Forward adjoint of the vᵀ∇ₓE gradient (accumulates in place).
-pub const EPI_ADJ: u32 = 3;
-/// Plain store.
-pub const EPI_STORE: u32 = 4;
-/// Backward adjoint with seeds in place: `out0 += C·aux0`, `out1 += C·aux1`
-/// (γ̄_l += σ′⊙δ̄_l, ā_l += c_l⊙δ̄_l).
-pub const EPI_TAN_ACC: u32 = 5;
-/// Tangent of vᵀ∇ₓ²E v: `out0 = C·aux0` (ż = σ′⊙ȧ, when [`F_ZD`]),
-/// `out1 = aux1·C²` (t = c⊙ȧ²).
-pub const EPI_VT: u32 = 6;
-/// Tangent of the vᵀ∇ₓ²E v gradient (aux0 = σ′, or c_L with [`F_LASTT`];
-/// aux1 = σ″): `out0 = aux0·C` (ż) and `out1 = C` (ȧ), or with
-/// [`F_LASTT`] `out0 = 2·aux0·C` (ǎ_L); always `out2 ← out2·C²`
-/// (e = γ⊙σ‴ becomes the seed e⊙ȧ² of ā) and `out3 = aux1·C²` (γ̄ seed σ″⊙ȧ²).
-pub const EPI_VTG: u32 = 7;
-/// Reverse tangent of the vᵀ∇ₓ²E v gradient (aux0 = σ′, aux1 = σ″,
-/// out0 = ȧ in / ǎ out, out1 = ā, out2 = c): `out1 += aux1·ȧ·C`,
-/// `out0 = 2·c·ȧ + aux0·C`.
-pub const EPI_VREV: u32 = 8;
+/// The epilogue of [`layer_kernel()`], a comptime value of [`LayerCfg`]
+/// (one compiled kernel each; see the module table).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum Epilogue {
+    /// Forward: bias + activation.
+    Fwd,
+    /// Backward: δ = γ⊙σ′ (and c = γ⊙σ″), or the score.
+    Bwd,
+    /// Tangent of the vᵀ∇ₓE gradient.
+    Tan,
+    /// Forward adjoint of the vᵀ∇ₓE gradient (accumulates in place).
+    Adj,
+    /// Plain store.
+    Store,
+    /// Backward adjoint with seeds in place: `out0 += C·aux0`, `out1 += C·aux1`
+    /// (γ̄_l += σ′⊙δ̄_l, ā_l += c_l⊙δ̄_l).
+    TanAcc,
+    /// Tangent of vᵀ∇ₓ²E v: `out0 = C·aux0` (ż = σ′⊙ȧ, when [`F_ZD`]),
+    /// `out1 = aux1·C²` (t = c⊙ȧ²).
+    Vt,
+    /// Tangent of the vᵀ∇ₓ²E v gradient (aux0 = σ′, or c_L with [`F_LASTT`];
+    /// aux1 = σ″): `out0 = aux0·C` (ż) and `out1 = C` (ȧ), or with
+    /// [`F_LASTT`] `out0 = 2·aux0·C` (ǎ_L); always `out2 ← out2·C²`
+    /// (e = γ⊙σ‴ becomes the seed e⊙ȧ² of ā) and `out3 = aux1·C²` (γ̄ seed σ″⊙ȧ²).
+    Vtg,
+    /// Reverse tangent of the vᵀ∇ₓ²E v gradient (aux0 = σ′, aux1 = σ″,
+    /// out0 = ȧ in / ǎ out, out1 = ā, out2 = c): `out1 += aux1·ȧ·C`,
+    /// `out0 = 2·c·ȧ + aux0·C`.
+    Vrev,
+}
 
-/// [`EPI_FWD`]: store σ′ in `out1` (hidden layers) or `out3` (layer L).
+/// [`Epilogue::Fwd`]: store σ′ in `out1` (hidden layers) or `out3` (layer L).
 pub const F_S1: u32 = 1;
-/// [`EPI_FWD`]: store σ″ in `out2` (hidden layers).
+/// [`Epilogue::Fwd`]: store σ″ in `out2` (hidden layers).
 pub const F_S2: u32 = 2;
-/// [`EPI_FWD`]: layer L — store δ_L = w_out ⊙ σ′ in `out1` (w_out read
+/// [`Epilogue::Fwd`]: layer L — store δ_L = w_out ⊙ σ′ in `out1` (w_out read
 /// from `b` at `e_off2`).
 pub const F_LAST: u32 = 4;
-/// [`EPI_FWD`] with [`F_LAST`]: also store c_L = w_out ⊙ σ″ in `out2`.
+/// [`Epilogue::Fwd`] with [`F_LAST`]: also store c_L = w_out ⊙ σ″ in `out2`.
 pub const F_LAST_C: u32 = 32;
-/// [`EPI_BWD`]: write c_{l−1} = γ⊙σ″ (`aux1`) into `out1`.
+/// [`Epilogue::Bwd`]: write c_{l−1} = γ⊙σ″ (`aux1`) into `out1`.
 pub const F_C: u32 = 8;
-/// [`EPI_BWD`]: write −γ (the score) into `out0`.
+/// [`Epilogue::Bwd`]: write −γ (the score) into `out0`.
 pub const F_SCORE: u32 = 16;
-/// [`EPI_FWD`] (hidden-layer outputs): store σ‴ in `out3`.
+/// [`Epilogue::Fwd`] (hidden-layer outputs): store σ‴ in `out3`.
 pub const F_S3: u32 = 64;
-/// [`EPI_BWD`]: `out2 ← γ·out2` (σ‴ becomes e = γ⊙σ‴ in place).
+/// [`Epilogue::Bwd`]: `out2 ← γ·out2` (σ‴ becomes e = γ⊙σ‴ in place).
 pub const F_E3: u32 = 128;
-/// [`EPI_VT`]: write ż.
+/// [`Epilogue::Vt`]: write ż.
 pub const F_ZD: u32 = 256;
-/// [`EPI_VTG`]: layer L (write ǎ_L instead of ż and ȧ).
+/// [`Epilogue::Vtg`]: layer L (write ǎ_L instead of ż and ȧ).
 pub const F_LASTT: u32 = 512;
 
 /// The comptime configuration of [`layer_kernel()`].
@@ -99,9 +104,9 @@ pub struct LayerCfg {
     pub b_kc: bool,
     /// Stage B∘B instead of B.
     pub square_b: bool,
-    /// One of the `EPI_*` codes.
-    pub epi: u32,
-    /// The activation of [`EPI_FWD`] (`None` for the other epilogues, so
+    /// The epilogue.
+    pub epi: Epilogue,
+    /// The activation of [`Epilogue::Fwd`] (`None` for the other epilogues, so
     /// they compile once for every activation).
     pub act: Option<Activation>,
 }
@@ -119,9 +124,9 @@ pub struct LayerArgs {
     pub o_off: u32,
     /// Leading dimension of outputs / auxiliaries.
     pub o_ld: u32,
-    /// [`EPI_FWD`]: offset of b_l in `b` (θ).
+    /// [`Epilogue::Fwd`]: offset of b_l in `b` (θ).
     pub e_off: u32,
-    /// [`EPI_FWD`] with [`F_LAST`]: offset of w_out in `b` (θ).
+    /// [`Epilogue::Fwd`] with [`F_LAST`]: offset of w_out in `b` (θ).
     pub e_off2: u32,
     /// `F_*` flags: which optional outputs to write (uniform over the launch).
     pub flags: u32,
@@ -195,71 +200,81 @@ fn epilogue(
     args: &LayerArgs,
     #[comptime] cfg: LayerCfg,
 ) {
-    if comptime!(cfg.epi == EPI_FWD) {
-        let pre = c + b[args.e_off as usize + n];
-        let act = comptime!(cfg.act.expect("an EPI_FWD layer carries its activation"));
-        let r = act3(pre, act);
-        out0[o] = r.v;
-        if args.flags & F_LAST != 0u32 {
-            let w = b[args.e_off2 as usize + n];
-            out1[o] = w * r.d1;
-            if args.flags & F_LAST_C != 0u32 {
-                out2[o] = w * r.d2;
-            }
-            if args.flags & F_S1 != 0u32 {
-                out3[o] = r.d1;
-            }
-        } else {
-            if args.flags & F_S1 != 0u32 {
-                out1[o] = r.d1;
-            }
-            if args.flags & F_S2 != 0u32 {
-                out2[o] = r.d2;
-            }
-            if args.flags & F_S3 != 0u32 {
-                out3[o] = act_d3(pre, act);
+    match cfg.epi {
+        Epilogue::Fwd => {
+            let pre = c + b[args.e_off as usize + n];
+            let act = comptime!(cfg.act.expect("an Epilogue::Fwd layer carries its activation"));
+            let r = act3(pre, act);
+            out0[o] = r.v;
+            if args.flags & F_LAST != 0u32 {
+                let w = b[args.e_off2 as usize + n];
+                out1[o] = w * r.d1;
+                if args.flags & F_LAST_C != 0u32 {
+                    out2[o] = w * r.d2;
+                }
+                if args.flags & F_S1 != 0u32 {
+                    out3[o] = r.d1;
+                }
+            } else {
+                if args.flags & F_S1 != 0u32 {
+                    out1[o] = r.d1;
+                }
+                if args.flags & F_S2 != 0u32 {
+                    out2[o] = r.d2;
+                }
+                if args.flags & F_S3 != 0u32 {
+                    out3[o] = act_d3(pre, act);
+                }
             }
         }
-    } else if comptime!(cfg.epi == EPI_BWD) {
-        if args.flags & F_SCORE != 0u32 {
-            out0[o] = -c;
-        } else {
+        Epilogue::Bwd => {
+            if args.flags & F_SCORE != 0u32 {
+                out0[o] = -c;
+            } else {
+                out0[o] = c * aux0[o];
+                if args.flags & F_C != 0u32 {
+                    out1[o] = c * aux1[o];
+                }
+                if args.flags & F_E3 != 0u32 {
+                    out2[o] *= c;
+                }
+            }
+        }
+        Epilogue::Tan => {
             out0[o] = c * aux0[o];
-            if args.flags & F_C != 0u32 {
-                out1[o] = c * aux1[o];
+            out1[o] = c * aux1[o];
+        }
+        Epilogue::Adj => {
+            out0[o] += c * aux0[o];
+        }
+        Epilogue::TanAcc => {
+            out0[o] += c * aux0[o];
+            out1[o] += c * aux1[o];
+        }
+        Epilogue::Vt => {
+            if args.flags & F_ZD != 0u32 {
+                out0[o] = c * aux0[o];
             }
-            if args.flags & F_E3 != 0u32 {
-                out2[o] *= c;
+            out1[o] = aux1[o] * c * c;
+        }
+        Epilogue::Vtg => {
+            if args.flags & F_LASTT != 0u32 {
+                out0[o] = 2.0f32 * aux0[o] * c;
+            } else {
+                out0[o] = aux0[o] * c;
+                out1[o] = c;
             }
+            out2[o] = out2[o] * c * c;
+            out3[o] = aux1[o] * c * c;
         }
-    } else if comptime!(cfg.epi == EPI_TAN) {
-        out0[o] = c * aux0[o];
-        out1[o] = c * aux1[o];
-    } else if comptime!(cfg.epi == EPI_ADJ) {
-        out0[o] += c * aux0[o];
-    } else if comptime!(cfg.epi == EPI_TAN_ACC) {
-        out0[o] += c * aux0[o];
-        out1[o] += c * aux1[o];
-    } else if comptime!(cfg.epi == EPI_VT) {
-        if args.flags & F_ZD != 0u32 {
-            out0[o] = c * aux0[o];
+        Epilogue::Vrev => {
+            let ad = out0[o];
+            out1[o] += aux1[o] * ad * c;
+            out0[o] = 2.0f32 * out2[o] * ad + aux0[o] * c;
         }
-        out1[o] = aux1[o] * c * c;
-    } else if comptime!(cfg.epi == EPI_VTG) {
-        if args.flags & F_LASTT != 0u32 {
-            out0[o] = 2.0f32 * aux0[o] * c;
-        } else {
-            out0[o] = aux0[o] * c;
-            out1[o] = c;
+        Epilogue::Store => {
+            out0[o] = c;
         }
-        out2[o] = out2[o] * c * c;
-        out3[o] = aux1[o] * c * c;
-    } else if comptime!(cfg.epi == EPI_VREV) {
-        let ad = out0[o];
-        out1[o] += aux1[o] * ad * c;
-        out0[o] = 2.0f32 * out2[o] * ad + aux0[o] * c;
-    } else {
-        out0[o] = c;
     }
 }
 

@@ -2,7 +2,7 @@
 //! backward, Hessian diagonal, and the two parameter gradients
 //! (notation of [`super::layer`]).
 
-use super::layer::{EPI_ADJ, EPI_BWD, EPI_FWD, EPI_STORE, EPI_TAN, F_C, F_LAST, F_LAST_C, F_S1, F_S2, F_SCORE};
+use super::layer::{Epilogue, F_C, F_LAST, F_LAST_C, F_S1, F_S2, F_SCORE};
 use super::run::{GradCall, JacCall, LayerCall, Op};
 use super::Mlp2;
 use crate::error::Result;
@@ -89,7 +89,7 @@ impl Mlp2 {
             };
             let e_off2 = self.offsets[l_max].w;
             self.layer(LayerCall {
-                epi: EPI_FWD,
+                epi: Epilogue::Fwd,
                 flags,
                 square_b: false,
                 m: n,
@@ -129,7 +129,7 @@ impl Mlp2 {
                 continue;
             };
             self.layer(LayerCall {
-                epi: EPI_BWD,
+                epi: Epilogue::Bwd,
                 flags,
                 square_b: false,
                 m: n,
@@ -159,7 +159,7 @@ impl Mlp2 {
         let dm = &self.dummy;
         let w1 = self.offsets[0].w;
         self.layer(LayerCall {
-            epi: EPI_STORE,
+            epi: Epilogue::Store,
             flags: 0,
             square_b: true,
             m: n,
@@ -325,7 +325,7 @@ impl Mlp2 {
             let (k, h) = (dims[l - 1], dims[l]);
             let a = if l == 1 { (v, Op::new(b0 * d, d, 1), true) } else { (&acts.gbar[l - 1], Op::new(0, k, 1), true) };
             self.layer(LayerCall {
-                epi: EPI_TAN,
+                epi: Epilogue::Tan,
                 flags: 0,
                 square_b: false,
                 m: n,
@@ -405,7 +405,7 @@ impl Mlp2 {
         for l in (1..l_max).rev() {
             let (h, h_next) = (dims[l], dims[l + 1]);
             self.layer(LayerCall {
-                epi: EPI_ADJ,
+                epi: Epilogue::Adj,
                 flags: 0,
                 square_b: false,
                 m: n,

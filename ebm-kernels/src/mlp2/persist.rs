@@ -104,14 +104,18 @@ pub const BK: usize = 16;
 /// The largest chain tile.
 pub const MAX_CHAINS: usize = 16;
 
-/// Product epilogue: hidden layer, z and σ′.
-const FWD_HID: u32 = 0;
-/// Product epilogue: layer L, z_L and δ_L = w_out ⊙ σ′.
-const FWD_LAST: u32 = 1;
-/// Product epilogue: δ_{l−1} = γ ⊙ σ′ in place.
-const BWD_HID: u32 = 2;
-/// Product epilogue: the score −γ₀.
-const BWD_SCORE: u32 = 3;
+/// The epilogue of a tile product ([`product()`]), a comptime argument.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+enum PersistEpi {
+    /// Hidden layer: z and σ′.
+    FwdHidden,
+    /// Layer L: z_L and δ_L = w_out ⊙ σ′.
+    FwdLast,
+    /// δ_{l−1} = γ ⊙ σ′ in place.
+    BwdHidden,
+    /// The score −γ₀.
+    BwdScore,
+}
 
 /// The comptime configuration of [`persist_kernel()`].
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
@@ -207,7 +211,7 @@ fn product(
     o2_off: usize,
     #[comptime] cfg: PersistCfg,
     #[comptime] fwd: bool,
-    #[comptime] epi: u32,
+    #[comptime] epi: PersistEpi,
 ) {
     let tile = comptime!(Tile { tm: 1, tn: THREADS, rm: 1, rn: 1, bk: BK });
     let t = UNIT_POS as usize;
@@ -251,19 +255,23 @@ fn product(
             for r in 0..cfg.chains {
                 let c = acc[r];
                 let o = r * n_len + n;
-                if comptime!(epi == FWD_HID || epi == FWD_LAST) {
-                    let v = act3(c + theta[e_off + n], cfg.act);
-                    sm[o_off + o] = v.v;
-                    if comptime!(epi == FWD_LAST) {
-                        // w_out follows b_L in θ.
-                        sm[o2_off + o] = theta[e_off + n_len + n] * v.d1;
-                    } else {
-                        sm[o2_off + o] = v.d1;
+                match epi {
+                    PersistEpi::FwdHidden | PersistEpi::FwdLast => {
+                        let v = act3(c + theta[e_off + n], cfg.act);
+                        sm[o_off + o] = v.v;
+                        if comptime!(epi == PersistEpi::FwdLast) {
+                            // w_out follows b_L in θ.
+                            sm[o2_off + o] = theta[e_off + n_len + n] * v.d1;
+                        } else {
+                            sm[o2_off + o] = v.d1;
+                        }
                     }
-                } else if comptime!(epi == BWD_HID) {
-                    sm[o_off + o] *= c;
-                } else {
-                    sm[o_off + o] = -c;
+                    PersistEpi::BwdHidden => {
+                        sm[o_off + o] *= c;
+                    }
+                    PersistEpi::BwdScore => {
+                        sm[o_off + o] = -c;
+                    }
                 }
             }
         }
@@ -300,9 +308,9 @@ fn score_pass(
         let z_off = meta[comptime!(meta::z(depth, l))] as usize;
         let sig_off = meta[comptime!(meta::sig(depth, l))] as usize;
         if comptime!(l == depth) {
-            product(sm, wt, theta, a_off, k_len, n_len, w_off, b_off, z_off, sig_off, cfg, true, FWD_LAST);
+            product(sm, wt, theta, a_off, k_len, n_len, w_off, b_off, z_off, sig_off, cfg, true, PersistEpi::FwdLast);
         } else {
-            product(sm, wt, theta, a_off, k_len, n_len, w_off, b_off, z_off, sig_off, cfg, true, FWD_HID);
+            product(sm, wt, theta, a_off, k_len, n_len, w_off, b_off, z_off, sig_off, cfg, true, PersistEpi::FwdHidden);
         }
     }
     if comptime!(want_e) {
@@ -327,9 +335,9 @@ fn score_pass(
         let a_off = meta[comptime!(meta::sig(depth, l))] as usize;
         if comptime!(l > 1) {
             let o_off = meta[comptime!(meta::sig(depth, l - 1))] as usize;
-            product(sm, wt, theta, a_off, k_len, n_len, w_off, 0, o_off, 0, cfg, false, BWD_HID);
+            product(sm, wt, theta, a_off, k_len, n_len, w_off, 0, o_off, 0, cfg, false, PersistEpi::BwdHidden);
         } else {
-            product(sm, wt, theta, a_off, k_len, n_len, w_off, 0, s_off, 0, cfg, false, BWD_SCORE);
+            product(sm, wt, theta, a_off, k_len, n_len, w_off, 0, s_off, 0, cfg, false, PersistEpi::BwdScore);
         }
     }
 }

@@ -5,7 +5,7 @@
 use super::gemm::{OperandLaunch, Tile};
 use super::grad::{grad_kernel, reduce4_kernel, zero_kernel, GradArgsLaunch, GradCfg};
 use super::hess::{jac_kernel, JacArgsLaunch, JacCfg};
-use super::layer::{layer_kernel, out_dot_kernel, LayerArgsLaunch, LayerCfg};
+use super::layer::{layer_kernel, out_dot_kernel, Epilogue, LayerArgsLaunch, LayerCfg};
 use super::plan::{grad_loops, jac_loops, layer_loops, out_dot_loops};
 use super::Mlp2;
 use crate::error::{KernelError, Result};
@@ -40,7 +40,7 @@ impl Op {
 
 /// One per-layer product (see [`super::layer`]).
 pub(super) struct LayerCall<'a> {
-    pub epi: u32,
+    pub epi: Epilogue,
     pub flags: u32,
     pub square_b: bool,
     pub m: usize,
@@ -135,7 +135,7 @@ impl Mlp2 {
             b_kc: c.b.2,
             square_b: c.square_b,
             epi: c.epi,
-            act: (c.epi == super::layer::EPI_FWD).then_some(self.act),
+            act: (c.epi == Epilogue::Fwd).then_some(self.act),
         };
         let args = LayerArgsLaunch::new(
             c.m as u32,

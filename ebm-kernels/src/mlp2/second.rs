@@ -3,11 +3,11 @@
 //! layer, and a backward pass that starts with the output layer as a
 //! product of contraction length 1 (Γ_L = 1·w_out), so that every layer,
 //! the last included, gets δ_l = γ_l⊙σ′, c_l = γ_l⊙σ″ and e_l = γ_l⊙σ‴
-//! from the same epilogue ([`super::layer::EPI_BWD`] with `F_C | F_E3`).
+//! from the same epilogue ([`super::layer::Epilogue::Bwd`] with `F_C | F_E3`).
 //! The adjoint sweeps are [`Mlp2::gbar_sums`] and
 //! [`Mlp2::forward_adjoint`] of [`super::passes`].
 
-use super::layer::{EPI_BWD, EPI_FWD, EPI_STORE, EPI_TAN_ACC, F_C, F_E3, F_S1, F_S2, F_S3};
+use super::layer::{Epilogue, F_C, F_E3, F_S1, F_S2, F_S3};
 use super::run::{LayerCall, Op};
 use super::Mlp2;
 use crate::error::Result;
@@ -59,7 +59,7 @@ impl Mlp2 {
             let ain = if l == 1 { (x, Op::new(b0 * d, d, 1), true) } else { (&a.z[l - 1], Op::new(0, k, 1), true) };
             let o = self.offsets[l - 1];
             self.layer(LayerCall {
-                epi: EPI_FWD,
+                epi: Epilogue::Fwd,
                 flags: F_S1 | F_S2 | F_S3,
                 square_b: false,
                 m: n,
@@ -101,9 +101,9 @@ impl Mlp2 {
             };
             let (epi, flags, aux, out) = if l > 1 {
                 let j = l - 1;
-                (EPI_BWD, F_C | F_E3, [&a.s1[j], &a.s2[j]], [&a.delta[j], &a.c[j], &a.e[j], dm])
+                (Epilogue::Bwd, F_C | F_E3, [&a.s1[j], &a.s2[j]], [&a.delta[j], &a.c[j], &a.e[j], dm])
             } else if let Some(g) = gamma0 {
-                (EPI_STORE, 0, [dm, dm], [g, dm, dm, dm])
+                (Epilogue::Store, 0, [dm, dm], [g, dm, dm, dm])
             } else {
                 continue;
             };
@@ -141,7 +141,7 @@ impl Mlp2 {
                 _ => (&a.gbar[l - 1], Op::new(0, k, 1), true),
             };
             self.layer(LayerCall {
-                epi: EPI_TAN_ACC,
+                epi: Epilogue::TanAcc,
                 flags: 0,
                 square_b: false,
                 m: n,

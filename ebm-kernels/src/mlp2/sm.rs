@@ -20,13 +20,13 @@
 //! 3. the recursion in reverse, l = L−1..1: W̄_{l+1} += Σ w J̄_{l+1}P_lᵀ
 //!    ([`super::jsum::jac_wgrad_kernel()`], contraction over the slab's
 //!    columns), P̄_l = W_{l+1}ᵀJ̄_{l+1} (a per-layer product,
-//!    [`super::layer::EPI_STORE`]), ā_l += σ″⊙Σᵢ P̄_l⊙J_l and
+//!    [`super::layer::Epilogue::Store`]), ā_l += σ″⊙Σᵢ P̄_l⊙J_l and
 //!    J̄_l = −2c_l⊙J_l + σ′⊙P̄_l ([`super::seg::seg_p_kernel()`]); finally
 //!    W̄₁ += Σ_b w J̄₁ ([`super::jsum::w1_sum_kernel()`]);
 //! 4. the loss Σ_b w_b Σᵢ (½γ₀² − ∂²ᵢᵢE) of each slab into slot P of its
 //!    partial row ([`super::seg::loss_kernel()`]);
 //! 5. the backward pass's adjoint from γ̄₀ = γ₀ with the seeds of step 2
-//!    (`Mlp2::seeded_adjoint`, [`super::layer::EPI_TAN_ACC`]) and its
+//!    (`Mlp2::seeded_adjoint`, [`super::layer::Epilogue::TanAcc`]) and its
 //!    batch sums W̄_l += Σ w Δ_lᵀΓ̄_{l−1}, w̄_out += Σ w γ̄_L;
 //! 6. the forward adjoint and W̄_l, b̄_l += Σ w Ā_lᵀ[Z_{l−1} | 1];
 //! 7. the 3R partial rows (sets of steps 5, 6 and 3–4) summed pairwise
@@ -170,7 +170,7 @@ impl Mlp2 {
         let h1 = self.shape.hidden[0];
         let dm = &self.dummy;
         self.layer(super::run::LayerCall {
-            epi: super::layer::EPI_STORE,
+            epi: super::layer::Epilogue::Store,
             flags: 0,
             square_b: true,
             m: n,
@@ -257,7 +257,7 @@ impl Mlp2 {
             })?;
             let pbar = &jb.x[next];
             self.layer(super::run::LayerCall {
-                epi: super::layer::EPI_STORE,
+                epi: super::layer::Epilogue::Store,
                 flags: 0,
                 square_b: false,
                 m: h,

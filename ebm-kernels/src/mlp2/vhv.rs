@@ -6,17 +6,17 @@
 //!
 //! **q**: forward (σ′, σ″, and δ_L, c_L at the last layer), backward to
 //! c_l = γ_l⊙σ″, then the forward tangent ȧ₁ = W₁v, ż_l = σ′⊙ȧ_l,
-//! ȧ_{l+1} = W_{l+1}ż_l whose epilogue ([`super::layer::EPI_VT`]) writes
+//! ȧ_{l+1} = W_{l+1}ż_l whose epilogue ([`super::layer::Epilogue::Vt`]) writes
 //! t_l = c_l⊙ȧ_l², and q_b = Σ_l Σ_u t_l[b, u] by a row sum per layer
 //! ([`super::seg::rowsum_kernel()`]).
 //!
 //! **∇θq** (per-sample seeds unweighted, w_b in every batch sum):
 //! forward with σ‴ and the backward pass of `second` (δ_l, c_l,
-//! e_l = γ_l⊙σ‴); the tangent ([`super::layer::EPI_VTG`]) also writes the
+//! e_l = γ_l⊙σ‴); the tangent ([`super::layer::Epilogue::Vtg`]) also writes the
 //! seeds c̄_l = ȧ_l² as γ̄_l = σ″⊙ȧ_l² and ā_l = e_l⊙ȧ_l², and
 //! ǎ_L = 2c_L⊙ȧ_L; the tangent in reverse, l = L−1..1:
 //! W̄_{l+1} += Σ w Ǎ_{l+1}ᵀŻ_l, Ż̄_l = Ǎ_{l+1}W_{l+1} with the epilogue
-//! ([`super::layer::EPI_VREV`]) ā_l += σ″⊙ȧ_l⊙ż̄_l,
+//! ([`super::layer::Epilogue::Vrev`]) ā_l += σ″⊙ȧ_l⊙ż̄_l,
 //! ǎ_l = 2c_l⊙ȧ_l + σ′⊙ż̄_l; W̄₁ += Σ w Ǎ₁ᵀV; the backward pass's adjoint
 //! from γ̄₀ = 0 (so it starts at l = 2: γ̄₁ is its seed) and the forward
 //! adjoint, each with its batch sums; three sets of partial rows summed
@@ -40,7 +40,7 @@
 //! | d = 256, 256-256 | 0.69 / 2.29 | 15.2 / 138 | 17 |
 //! | d = 16, 1024 | 0.10 / 0.27 | 40.3 / 101 | 65 |
 
-use super::layer::{EPI_VREV, EPI_VT, EPI_VTG, F_LASTT, F_ZD};
+use super::layer::{Epilogue, F_LASTT, F_ZD};
 use super::passes::Keep;
 use super::plan;
 use super::run::{LayerCall, Op};
@@ -90,7 +90,7 @@ impl Mlp2 {
                 let a =
                     if l == 1 { (v, Op::new(b0 * d, d, 1), true) } else { (&acts.gbar[l - 1], Op::new(0, k, 1), true) };
                 self.layer(LayerCall {
-                    epi: EPI_VT,
+                    epi: Epilogue::Vt,
                     flags: if l < l_max { F_ZD } else { 0 },
                     square_b: false,
                     m: n,
@@ -163,7 +163,7 @@ impl Mlp2 {
                 let (aux0, out01) =
                     if last { (&a.c[l], [&a.adot[l], dm]) } else { (&a.s1[l], [&a.zdot[l], &a.adot[l]]) };
                 self.layer(LayerCall {
-                    epi: EPI_VTG,
+                    epi: Epilogue::Vtg,
                     flags: if last { F_LASTT } else { 0 },
                     square_b: false,
                     m: n,
@@ -186,7 +186,7 @@ impl Mlp2 {
                 let zd = (&a.zdot[l], Op::new(0, 1, h), false);
                 self.grad(self.sum_call(ach, false, zd, false, weights, &part, h_next, h, n, b0, 0, l + 1))?;
                 self.layer(LayerCall {
-                    epi: EPI_VREV,
+                    epi: Epilogue::Vrev,
                     flags: 0,
                     square_b: false,
                     m: n,
