@@ -157,6 +157,54 @@ fn eval_bench_shapes() {
         let (m32, m64) = models(d, hidden, act, 20 + i as u64);
         let gpu = Mlp2::new(dev(), &m32).unwrap();
         check_eval(&format!("d={d} hidden={hidden:?} {act}"), &gpu, &m64, b, 200 + i as u64, true);
+        // Every width here is a multiple of 4: the check above ran the
+        // 128-bit loads of A.
+        assert!(gpu.vector_load_launches() > 0, "d={d} {hidden:?}: no layer product used vector loads");
+    }
+}
+
+/// Every output of one model with 128-bit loads of A and with scalar
+/// loads: the staged tiles are the same values, so the results must be the
+/// same bits. Shapes: all widths multiples of 4 (every layer product can
+/// vectorise), mixed (d = 5, so the first layer cannot), and none; B not a
+/// multiple of the 64-row tile.
+#[test]
+fn vector_loads_match_scalar_loads_bit_for_bit() {
+    type Outputs = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, f64, Vec<f32>, Vec<f32>);
+    fn run(gpu: &Mlp2, x: &[f32], v: &[f32], w: &[f32]) -> Outputs {
+        let (b, d) = (w.len(), x.len() / w.len());
+        let p = gpu.n_params();
+        let (mut e, mut s, mut h) = (vec![f32::NAN; b], vec![f32::NAN; b * d], vec![f32::NAN; b * d]);
+        gpu.eval(x, &mut e, Some(&mut s), Some(&mut h)).unwrap();
+        let mut g_sm = vec![f32::NAN; p];
+        let loss = gpu.grad_sm(x, w, &mut g_sm).unwrap();
+        let mut g_vdx = vec![f32::NAN; p];
+        gpu.grad_v_dot_grad_x(x, v, w, &mut g_vdx).unwrap();
+        let mut q = vec![f32::NAN; b];
+        gpu.v_hess_v(x, v, &mut q).unwrap();
+        (e, s, h, g_sm, loss, g_vdx, q)
+    }
+    let cases: [(usize, &[usize], usize, bool); 3] =
+        [(16, &[64, 32], 70, true), (5, &[8, 12], 37, true), (5, &[7, 6], 37, false)];
+    for (i, (d, hidden, b, vectorises)) in cases.into_iter().enumerate() {
+        let (m32, _) = models(d, hidden, Activation::Softplus, 60 + i as u64);
+        let x = common::to32(&common::uniform32(600 + i as u64, b * d, -2.0, 2.0));
+        let v = common::to32(&common::uniform32(700 + i as u64, b * d, -1.0, 1.0));
+        let w = common::to32(&common::uniform32(800 + i as u64, b, 0.5, 1.5));
+        let mut gpu = Mlp2::new(dev(), &m32).unwrap();
+        let vec_out = run(&gpu, &x, &v, &w);
+        let used = gpu.vector_load_launches();
+        assert_eq!(used > 0, vectorises, "d={d} {hidden:?}: {used} layer products used vector loads");
+        gpu.set_vector_loads(false);
+        let scalar_out = run(&gpu, &x, &v, &w);
+        assert_eq!(gpu.vector_load_launches(), used, "vector loads switched off, yet used");
+        let bits = |o: &Outputs| {
+            let (e, s, h, g, l, gv, q) = o;
+            let all: Vec<u32> = [e, s, h, g, gv, q].iter().flat_map(|v| v.iter().map(|f| f.to_bits())).collect();
+            (all, l.to_bits())
+        };
+        assert!(vec_out.0.iter().all(|e| e.is_finite()), "d={d} {hidden:?}: non-finite energy");
+        assert!(bits(&vec_out) == bits(&scalar_out), "d={d} {hidden:?}: vector and scalar loads differ");
     }
 }
 

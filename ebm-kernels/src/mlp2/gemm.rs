@@ -24,13 +24,23 @@
 //! single runtime loop is the one over k tiles, which is what bounds the
 //! loop count per invocation on Mesa's llvmpipe ([`super::plan`]).
 //!
-//! Vectorisation: none of the loads are `Vector` loads. Global loads would
-//! need every leading dimension and offset to be a multiple of 4 (d = 3,
-//! hidden widths 5–7 are supported shapes) and a second kernel per
-//! operand; shared-memory fragment reads are rm/rn consecutive floats,
-//! which the shader compilers (naga → SPIR-V → NIR/LLVM, or the driver's
-//! own) may merge. The elementwise kernels (zero fill, pairwise partial
-//! sums in [`super::grad`]) are vectorised by 4.
+//! Vectorisation: A's staging loads can be 128-bit `Vector<f32, 4>` loads
+//! ([`stage_a()`] with `vec4`): each thread reads four consecutive
+//! elements along A's contiguous dimension (k or m) and writes them into
+//! the k-major shared tile. The caller takes this path only where every
+//! address is a multiple of 4 floats ([`vec4_ok`]), binding A with vector
+//! size 4: the layer products and the batch sums of [`super::grad`] at
+//! widths that are multiples of 4; elsewhere
+//! (d = 3, hidden widths 5–7, offsets into packed buffers) A is bound with
+//! vector size 1 and read one float at a time. The staged tile, and so
+//! every sum, is the same either way: the two paths give bit-identical
+//! results. B is read one float at a time: in the layer products B is θ,
+//! which the epilogue also reads per element, and a kernel binds at most
+//! eight buffers, so θ cannot be bound a second time as vectors.
+//! Shared-memory fragment reads are rm/rn consecutive floats, which the
+//! shader compilers (naga → SPIR-V → NIR/LLVM, or the driver's own) may
+//! merge. The elementwise kernels (zero fill, pairwise partial sums in
+//! [`super::grad`]) are vectorised by 4.
 
 // `#[cube]` and `#[derive(CubeType)]` generate undocumented items.
 #![allow(missing_docs)]
@@ -100,13 +110,35 @@ pub struct Operand {
     pub s_k: u32,
 }
 
+/// Whether A's staging loads can be `Vector<f32, 4>` loads (module docs):
+/// along the contiguous dimension of A (k when `kc`, else m) the stride is
+/// 1 and the extent (K, or M = `m`) and the tile's extent (bk, or BM) are
+/// multiples of 4, so a load that starts inside the matrix ends inside it;
+/// the offset and the other stride are multiples of 4 floats. (The tile's
+/// `BM·bk/4` loads are spread over its threads; with fewer loads than
+/// threads, as in a 16-row tile, the rest idle.)
+pub fn vec4_ok(tile: &Tile, kc: bool, off: usize, s_mn: usize, s_k: usize, m: usize, k: usize) -> bool {
+    let (unit, other, extent, tile_extent) = if kc { (s_k, s_mn, k, tile.bk) } else { (s_mn, s_k, m, tile.bm()) };
+    unit == 1
+        && off.is_multiple_of(4)
+        && other.is_multiple_of(4)
+        && extent.is_multiple_of(4)
+        && tile_extent.is_multiple_of(4)
+}
+
 /// Stages `A(m0.., k0..)` into `sh` (bk × BM, k-major); values with
 /// `m ≥ m_end` or `k ≥ k_end` read 0. When `weighted`, each value is
 /// multiplied by `w[w_off + k]`; when `ones`, A is all ones (times the weight
-/// when weighted) and `a` is not read.
+/// when weighted) and `a` is not read. `a` holds vectors of N floats: N = 1
+/// reads one float per element; with `vec4` (N = 4, the caller checked
+/// [`vec4_ok`], not `ones`) each thread reads whole vectors of four
+/// consecutive elements along the contiguous dimension.
+// The comptime `if`s stay apart from the runtime ones they hold: CubeCL
+// expands a comptime condition while generating the kernel.
+#[allow(clippy::collapsible_if)]
 #[cube]
-pub fn stage_a(
-    a: &[f32],
+pub fn stage_a<N: Size>(
+    a: &[Vector<f32, N>],
     w: &[f32],
     sh: &mut Shared<[f32]>,
     op: &Operand,
@@ -119,30 +151,72 @@ pub fn stage_a(
     #[comptime] kc: bool,
     #[comptime] weighted: bool,
     #[comptime] ones: bool,
+    #[comptime] vec4: bool,
 ) {
     let bm = comptime!(tile.bm());
     let bk = tile.bk;
     let threads = comptime!(tile.threads());
-    let per = comptime!(tile.bm() * tile.bk / tile.threads());
     let t = UNIT_POS as usize;
-    #[unroll]
-    for r in 0..per {
-        let mm = if comptime!(kc) { t / bk + r * comptime!(threads / tile.bk) } else { t % bm };
-        let kk = if comptime!(kc) { t % bk } else { t / bm + r * comptime!(threads / tile.bm()) };
-        let m = m0 + mm;
-        let k = k0 + kk;
-        let mut v = 0.0f32;
-        if m < m_end && k < k_end {
-            if comptime!(ones) {
-                v = 1.0f32;
-            } else {
-                v = a[op.off as usize + m * op.s_mn as usize + k * op.s_k as usize];
-            }
-            if comptime!(weighted) {
-                v *= w[w_off + k];
+    if comptime!(vec4) {
+        // Load i covers four consecutive k (kc) or m of one m (k).
+        let q = comptime!(if kc { tile.bk / 4 } else { tile.bm() / 4 });
+        let loads = comptime!(tile.bm() * tile.bk / 4);
+        #[unroll]
+        for r in 0..comptime!(loads.div_ceil(tile.threads())) {
+            let idx = t + r * threads;
+            if idx < loads {
+                let outer = idx / q;
+                let inner = 4 * (idx % q);
+                let mm = if comptime!(kc) { outer } else { inner };
+                let kk = if comptime!(kc) { inner } else { outer };
+                let m = m0 + mm;
+                let k = k0 + kk;
+                let mut v = Vector::<f32, N>::new(0.0f32);
+                if m < m_end && k < k_end {
+                    v = a[(op.off as usize + m * op.s_mn as usize + k * op.s_k as usize) / 4];
+                }
+                #[unroll]
+                for j in 0..4 {
+                    let mut e = v.extract(j);
+                    if comptime!(kc) {
+                        if comptime!(weighted) {
+                            if k < k_end {
+                                e *= w[w_off + k + j];
+                            }
+                        }
+                        sh[(kk + j) * bm + mm] = e;
+                    } else {
+                        if comptime!(weighted) {
+                            if k < k_end {
+                                e *= w[w_off + k];
+                            }
+                        }
+                        sh[kk * bm + mm + j] = e;
+                    }
+                }
             }
         }
-        sh[kk * bm + mm] = v;
+    } else {
+        let per = comptime!(tile.bm() * tile.bk / tile.threads());
+        #[unroll]
+        for r in 0..per {
+            let mm = if comptime!(kc) { t / bk + r * comptime!(threads / tile.bk) } else { t % bm };
+            let kk = if comptime!(kc) { t % bk } else { t / bm + r * comptime!(threads / tile.bm()) };
+            let m = m0 + mm;
+            let k = k0 + kk;
+            let mut v = 0.0f32;
+            if m < m_end && k < k_end {
+                if comptime!(ones) {
+                    v = 1.0f32;
+                } else {
+                    v = a[op.off as usize + m * op.s_mn as usize + k * op.s_k as usize].extract(0usize);
+                }
+                if comptime!(weighted) {
+                    v *= w[w_off + k];
+                }
+            }
+            sh[kk * bm + mm] = v;
+        }
     }
 }
 

@@ -52,6 +52,9 @@ pub struct GradCfg {
     pub ones_col: bool,
     /// Samples per slab (a multiple of `tile.bk`).
     pub slab: usize,
+    /// A is bound as vectors of 4 floats and staged with 128-bit loads
+    /// ([`super::gemm::vec4_ok`]).
+    pub a_vec4: bool,
 }
 
 /// Runtime sizes and offsets of [`grad_kernel()`].
@@ -78,8 +81,8 @@ pub struct GradArgs {
 /// `part[(row0 + s)·row_ld + θ-index(m, n)] = Σ_{k in slab s} w_k A(m, k) B'(k, n)`
 /// with B' = [B | 1]; the grid is ⌈(n + ones)/BN⌉ × ⌈m/BM⌉ × ⌈k/S⌉.
 #[cube(launch)]
-pub fn grad_kernel(
-    a: &[f32],
+pub fn grad_kernel<N: Size>(
+    a: &[Vector<f32, N>],
     b: &[f32],
     w: &[f32],
     part: &mut [f32],
@@ -108,7 +111,7 @@ pub fn grad_kernel(
     let w_off = args.w_off as usize;
     for kt in 0..comptime!(cfg.slab / cfg.tile.bk) {
         let k0 = k_beg + kt * tile.bk;
-        stage_a(a, w, &mut sa, &opa, m0, m_end, k0, k_end, w_off, tile, cfg.a_kc, true, cfg.a_ones);
+        stage_a(a, w, &mut sa, &opa, m0, m_end, k0, k_end, w_off, tile, cfg.a_kc, true, cfg.a_ones, cfg.a_vec4);
         stage_b(b, &mut sb, &opb, n0, n_end, k0, k_end, tile, cfg.b_kc, false, cfg.ones_col);
         sync_cube();
         mma_tile(&sa, &sb, &mut acc, tile);

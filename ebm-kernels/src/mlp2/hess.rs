@@ -127,7 +127,22 @@ pub fn jac_kernel(
         zero_acc(&mut acc, tile);
         for kt in 0..k_tiles {
             let k0 = kt * bk;
-            stage_a(theta, theta, &mut sa, &wa, m0, m_end, k0, k_end, 0, tile, true, false, false);
+            stage_a(
+                theta.as_vectorized(),
+                theta,
+                &mut sa,
+                &wa,
+                m0,
+                m_end,
+                k0,
+                k_end,
+                0,
+                tile,
+                true,
+                false,
+                false,
+                false,
+            );
             #[unroll]
             for r in 0..per_b {
                 let kk = kk0 + r * kstep;

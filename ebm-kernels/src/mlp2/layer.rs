@@ -109,6 +109,9 @@ pub struct LayerCfg {
     /// The activation of [`Epilogue::Fwd`] (`None` for the other epilogues, so
     /// they compile once for every activation).
     pub act: Option<Activation>,
+    /// A is bound as vectors of 4 floats and staged with 128-bit loads
+    /// ([`super::gemm::vec4_ok`]).
+    pub a_vec4: bool,
 }
 
 /// Runtime sizes and offsets of [`layer_kernel()`].
@@ -133,8 +136,8 @@ pub struct LayerArgs {
 }
 
 #[cube(launch)]
-pub fn layer_kernel(
-    a: &[f32],
+pub fn layer_kernel<N: Size>(
+    a: &[Vector<f32, N>],
     b: &[f32],
     aux0: &[f32],
     aux1: &[f32],
@@ -162,7 +165,7 @@ pub fn layer_kernel(
     let tiles = k_end.div_ceil(tile.bk);
     for kt in 0..tiles {
         let k0 = kt * tile.bk;
-        stage_a(a, a, &mut sa, &opa, m0, m_end, k0, k_end, 0, tile, cfg.a_kc, false, false);
+        stage_a(a, b, &mut sa, &opa, m0, m_end, k0, k_end, 0, tile, cfg.a_kc, false, false, cfg.a_vec4);
         stage_b(b, &mut sb, &opb, n0, n_end, k0, k_end, tile, cfg.b_kc, cfg.square_b, false);
         sync_cube();
         mma_tile(&sa, &sb, &mut acc, tile);

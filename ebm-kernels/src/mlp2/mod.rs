@@ -111,6 +111,11 @@ pub struct Mlp2 {
     launches: AtomicU64,
     /// Cap on the steps of one persistent launch ([`Mlp2::set_max_steps_per_launch`]).
     persist_cap: Option<u64>,
+    /// Whether layer products may stage A with 128-bit loads
+    /// ([`Mlp2::set_vector_loads`]).
+    vec_loads: bool,
+    /// Layer products launched with 128-bit loads of A.
+    vec_launches: AtomicU64,
 }
 
 /// The device outputs of [`Mlp2::eval_device`]: energy (B), score and
@@ -167,6 +172,8 @@ impl Mlp2 {
             limits,
             launches: AtomicU64::new(0),
             persist_cap: None,
+            vec_loads: true,
+            vec_launches: AtomicU64::new(0),
         })
     }
 

@@ -2,7 +2,7 @@
 //! each choosing the tile, checking the invocation's loop count against the
 //! adapter's budget, sizing the grid and counting the launch.
 
-use super::gemm::{OperandLaunch, Tile};
+use super::gemm::{vec4_ok, OperandLaunch, Tile};
 use super::grad::{grad_kernel, reduce4_kernel, zero_kernel, GradArgsLaunch, GradCfg};
 use super::hess::{jac_kernel, JacArgsLaunch, JacCfg};
 use super::layer::{layer_kernel, out_dot_kernel, Epilogue, LayerArgsLaunch, LayerCfg};
@@ -129,6 +129,8 @@ impl Mlp2 {
         let tile = self.tiles.for_mn(c.m, c.n);
         self.check_loops(layer_loops(c.k, &tile), "layer product")?;
         let count = self.groups(c.n.div_ceil(tile.bn()), c.m.div_ceil(tile.bm()), 1, "layer product")?;
+        let a_width = self.a_width(&tile, &c.a, false, c.m, c.k);
+        let a_vec4 = a_width == 4;
         let cfg = LayerCfg {
             tile,
             a_kc: c.a.2,
@@ -136,6 +138,7 @@ impl Mlp2 {
             square_b: c.square_b,
             epi: c.epi,
             act: (c.epi == Epilogue::Fwd).then_some(self.act),
+            a_vec4,
         };
         let args = LayerArgsLaunch::new(
             c.m as u32,
@@ -151,7 +154,8 @@ impl Mlp2 {
             self.dev.client(),
             count,
             Self::dim(&tile),
-            buf(c.a.0, 1),
+            a_width,
+            buf(c.a.0, a_width),
             buf(c.b.0, 1),
             buf(c.aux[0], 1),
             buf(c.aux[1], 1),
@@ -166,6 +170,33 @@ impl Mlp2 {
         );
         self.counted();
         Ok(())
+    }
+
+    /// The vector width A of a product is bound with: 4 where its staging
+    /// can use 128-bit loads ([`vec4_ok`]) and they are on, counting the
+    /// launch; else 1.
+    fn a_width(&self, tile: &Tile, a: &(&Handle, Op, bool), ones: bool, m: usize, k: usize) -> usize {
+        let (op, kc) = (a.1, a.2);
+        if self.vec_loads && !ones && vec4_ok(tile, kc, op.off, op.s_mn, op.s_k, m, k) {
+            self.vec_launches.fetch_add(1, Ordering::Relaxed);
+            4
+        } else {
+            1
+        }
+    }
+
+    /// Whether the layer products and batch sums may stage their A operand
+    /// with 128-bit `Vector<f32, 4>` loads where the addresses allow
+    /// ([`super::gemm::vec4_ok`]; on by default). Results are bit-identical
+    /// either way; tests switch it off to compare the two paths.
+    pub fn set_vector_loads(&mut self, on: bool) {
+        self.vec_loads = on;
+    }
+
+    /// Products (layer products and batch sums) launched so far with
+    /// 128-bit loads of A.
+    pub fn vector_load_launches(&self) -> u64 {
+        self.vec_launches.load(Ordering::Relaxed)
     }
 
     /// E[e_off + b] = z_L[b]·w_out + b_out for the `n` samples of `z`.
@@ -237,8 +268,16 @@ impl Mlp2 {
         self.check_loops(grad_loops(&self.tiles), "batch sum")?;
         let slabs = c.k.div_ceil(self.tiles.slab);
         let count = self.groups(cols.div_ceil(tile.bn()), c.m.div_ceil(tile.bm()), slabs, "batch sum")?;
-        let cfg =
-            GradCfg { tile, a_kc: c.a.2, b_kc: c.b.2, a_ones: c.a_ones, ones_col: c.ones_col, slab: self.tiles.slab };
+        let a_width = self.a_width(&tile, &c.a, c.a_ones, c.m, c.k);
+        let cfg = GradCfg {
+            tile,
+            a_kc: c.a.2,
+            b_kc: c.b.2,
+            a_ones: c.a_ones,
+            ones_col: c.ones_col,
+            slab: self.tiles.slab,
+            a_vec4: a_width == 4,
+        };
         let args = GradArgsLaunch::new(
             c.m as u32,
             c.n as u32,
@@ -253,7 +292,8 @@ impl Mlp2 {
             self.dev.client(),
             count,
             Self::dim(&tile),
-            buf(c.a.0, 1),
+            a_width,
+            buf(c.a.0, a_width),
             buf(c.b.0, 1),
             buf(c.w, 1),
             buf(c.part, 1),
