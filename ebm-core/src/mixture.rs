@@ -226,11 +226,19 @@ impl<T: Real> GaussianMixture<T> {
         }
         let dim = means.len() / k;
         if dim == 0 || means.len() != k * dim {
-            return Err(crate::EbmError::DimMismatch { what: "gaussian mixture: means", expected: k * dim.max(1), got: means.len() });
+            return Err(crate::EbmError::DimMismatch {
+                what: "gaussian mixture: means",
+                expected: k * dim.max(1),
+                got: means.len(),
+            });
         }
         if covariances.len() != k * dim * dim {
             let expected = k * dim * dim;
-            return Err(crate::EbmError::DimMismatch { what: "gaussian mixture: covariances", expected, got: covariances.len() });
+            return Err(crate::EbmError::DimMismatch {
+                what: "gaussian mixture: covariances",
+                expected,
+                got: covariances.len(),
+            });
         }
         let mut params: Vec<T> = weights.iter().map(|&w| w.ln()).collect();
         params.extend_from_slice(means);

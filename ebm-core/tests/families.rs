@@ -331,7 +331,7 @@ fn mixture_with_one_component_is_the_normalised_gaussian() {
 /// typed errors.
 #[test]
 fn mixture_from_moments_is_the_closed_form_density() {
-    let weights = [0.3, 0.5, 0.2];
+    let weights = [0.3f64, 0.5, 0.2];
     let means = [0.0, 1.0, -2.0, 0.5, 1.5, -1.0];
     let covs = [1.0, 0.3, 0.3, 0.5, 2.0, -0.4, -0.4, 0.8, 0.25, 0.0, 0.0, 1.5];
     let m = GaussianMixture::from_moments(&weights, &means, &covs).unwrap();
@@ -354,7 +354,10 @@ fn mixture_from_moments_is_the_closed_form_density() {
     assert!(matches!(GaussianMixture::from_moments(&[1.0], &[0.0, 0.0], &bad_cov), Err(EbmError::InvalidConfig(_))));
     assert!(matches!(GaussianMixture::from_moments(&[0.0], &[0.0, 0.0], &covs[..4]), Err(EbmError::InvalidConfig(_))));
     assert!(matches!(GaussianMixture::<f64>::from_moments(&[], &[], &[]), Err(EbmError::InvalidConfig(_))));
-    assert!(matches!(GaussianMixture::from_moments(&[1.0], &[0.0, 0.0], &covs[..3]), Err(EbmError::DimMismatch { .. })));
+    assert!(matches!(
+        GaussianMixture::from_moments(&[1.0], &[0.0, 0.0], &covs[..3]),
+        Err(EbmError::DimMismatch { .. })
+    ));
 }
 
 /// Two far-apart components: the energy far from both stays finite and

@@ -16,8 +16,8 @@
 //! Monte Carlo tolerances are 4 standard errors with fixed Philox seeds
 //! (deterministic; a 4σ miss has probability 6e-5 for a new seed).
 
-use ebm_core::{Covariance, Gaussian, GaussianMixture, Mlp};
-use ebm_estimators::linalg::{cholesky, inverse_spd};
+use ebm_core::{Gaussian, GaussianMixture, Mlp};
+use ebm_estimators::linalg::inverse_spd;
 use ebm_estimators::metrics::{
     ais_log_z, fisher_divergence, fisher_divergence_weighted, ksd, log_likelihood, log_z_quadrature, mmd,
     sample_gaussian, AisOptions, BetaSchedule, Kernel, QuadratureOptions, Statistic, Transition,

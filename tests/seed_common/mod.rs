@@ -2,11 +2,11 @@
 //! Gauss–Hermite rules, block standard errors).
 #![allow(dead_code)]
 
-use ebm::estimators::linalg::{cholesky, inverse_spd};
+use ebm::estimators::linalg::inverse_spd;
 use ebm::estimators::metrics::{log_z_quadrature, Estimate, QuadratureOptions};
 use ebm::estimators::Dataset;
 use ebm::prelude::*;
-use ebm::{Covariance, GaussianMixture};
+use ebm::GaussianMixture;
 
 #[allow(unused_imports)]
 pub use ebm::estimators::metrics::sample_gaussian;
