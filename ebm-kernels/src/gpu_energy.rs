@@ -62,6 +62,7 @@ use crate::fallback::{Fallback, FallbackLog, Op};
 use crate::family::GpuFamily;
 use crate::launch::upload_f32;
 use crate::mlp2::Mlp2;
+use crate::on_device::copy_out;
 use crate::plan::{loop_cost, LoopCost};
 use crate::spec::Spec;
 use cubecl::bytes::Bytes;
@@ -265,12 +266,6 @@ impl<M: GpuFamily> GpuEnergy<M> {
     fn meta_len(&self) -> usize {
         self.meta_len
     }
-}
-
-/// The first `dst.len()` f32 values of `src`.
-fn copy_out(dst: &mut [f32], src: &Bytes) {
-    let n = dst.len();
-    dst.copy_from_slice(&bytemuck::cast_slice::<u8, f32>(src)[..n]);
 }
 
 crate::on_device::device_model_traits!([M: GpuFamily] GpuEnergy<M>);

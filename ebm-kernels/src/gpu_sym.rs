@@ -30,6 +30,7 @@ use crate::device::GpuDevice;
 use crate::error::{KernelError, Result};
 use crate::fallback::{Fallback, FallbackLog, NotOnDevice, Op, Remedy};
 use crate::launch::{arg, grid, upload_f32};
+use crate::on_device::copy_out;
 use crate::sym::{sym_kernel, SymSpec};
 use cubecl::bytes::Bytes;
 use cubecl::server::Handle;
@@ -321,11 +322,6 @@ impl GpuSym {
         let n = 1 + (which >= 1) as usize + (which >= 2) as usize;
         self.read(b.out[..n].to_vec())
     }
-}
-
-fn copy_out(dst: &mut [f32], src: &Bytes) {
-    let n = dst.len();
-    dst.copy_from_slice(&bytemuck::cast_slice::<u8, f32>(src)[..n]);
 }
 
 crate::on_device::device_model_traits!([] GpuSym);

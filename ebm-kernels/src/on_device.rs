@@ -30,6 +30,7 @@
 
 use crate::error::Result;
 use crate::fallback::Op;
+use cubecl::bytes::Bytes;
 use ebm_core::langevin::NoiseAt;
 use ebm_core::{EbmError, Model, NceBatch, NceLoss, Target};
 
@@ -82,6 +83,24 @@ pub(crate) trait DeviceOps {
 
     /// `steps` MALA steps in place; returns the acceptance rate.
     fn dev_mala(&self, x: &mut [f32], eps: f32, steps: usize, at: NoiseAt, accepts: &mut [u32]) -> Result<f64>;
+}
+
+/// Copies the first `dst.len()` f32 of a buffer read back from the device.
+pub(crate) fn copy_out(dst: &mut [f32], src: &Bytes) {
+    let n = dst.len();
+    dst.copy_from_slice(&bytemuck::cast_slice::<u8, f32>(src)[..n]);
+}
+
+/// Copies an evaluation's read-back buffers (E, then the score and the
+/// Hessian diagonal where present) into the outputs asked for.
+pub(crate) fn copy_eval_out(res: &[Bytes], e: &mut [f32], s: Option<&mut [f32]>, h: Option<&mut [f32]>) {
+    copy_out(e, &res[0]);
+    if let Some(s) = s {
+        copy_out(s, &res[1]);
+    }
+    if let Some(h) = h {
+        copy_out(h, &res[2]);
+    }
 }
 
 /// The operation that evaluates the outputs asked for.

@@ -2,10 +2,10 @@
 //! kernels ([`crate::mlp2`]) when the model runs on them, the
 //! one-thread-per-sample kernels otherwise.
 
-use super::{copy_out, tiled, GpuEnergy};
+use super::{tiled, GpuEnergy};
 use crate::error::Result;
 use crate::family::GpuFamily;
-use crate::on_device::DeviceOps;
+use crate::on_device::{copy_eval_out, DeviceOps};
 use ebm_core::langevin::NoiseAt;
 use ebm_core::{EbmError, NceBatch, NceLoss, Target};
 
@@ -33,13 +33,7 @@ impl<M: GpuFamily> DeviceOps for GpuEnergy<M> {
             return self.on_tiled(|t| tiled::eval(t, x, e, s, h));
         }
         let res = self.eval_device(x, s.is_some() || h.is_some(), h.is_some())?;
-        copy_out(e, &res[0]);
-        if let Some(s) = s {
-            copy_out(s, &res[1]);
-        }
-        if let Some(h) = h {
-            copy_out(h, &res[2]);
-        }
+        copy_eval_out(&res, e, s, h);
         Ok(())
     }
 

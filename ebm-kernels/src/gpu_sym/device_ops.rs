@@ -1,10 +1,10 @@
 //! [`GpuSym`]'s device paths ([`crate::on_device`]): the model's programs
 //! (module docs of [`crate::gpu_sym`]).
 
-use super::{copy_out, GpuSym};
+use super::GpuSym;
 use crate::error::Result;
 use crate::fallback::Op;
-use crate::on_device::{grad_op, DeviceOps};
+use crate::on_device::{copy_eval_out, grad_op, DeviceOps};
 use ebm_core::langevin::NoiseAt;
 use ebm_core::sym::SymEnergy;
 use ebm_core::{NceBatch, NceLoss, Target};
@@ -24,13 +24,7 @@ impl DeviceOps for GpuSym {
     /// One launch of the program for the wanted outputs.
     fn dev_eval(&self, x: &[f32], e: &mut [f32], s: Option<&mut [f32]>, h: Option<&mut [f32]>) -> Result<()> {
         let res = self.eval_device(x, s.is_some() as usize + h.is_some() as usize)?;
-        copy_out(e, &res[0]);
-        if let Some(s) = s {
-            copy_out(s, &res[1]);
-        }
-        if let Some(h) = h {
-            copy_out(h, &res[2]);
-        }
+        copy_eval_out(&res, e, s, h);
         Ok(())
     }
 
