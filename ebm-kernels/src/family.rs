@@ -89,40 +89,35 @@ impl GpuFamily for Mlp<f32> {
     }
 }
 
-fn simple_spec(family: Family, d: usize, a: usize, variant: Variant, n_params: usize) -> Spec {
-    Spec { family, d, a, wmax: 0, wsum: 0, variant, n_params, shared: false }
+/// The [`GpuFamily`] impl of a family whose spec is its dimension, one size
+/// `a`, a variant and no `meta` words, with `floats`·d values of thread state.
+macro_rules! simple_family {
+    ($($ty:ty => $name:literal, $floats:literal, $family:ident, $a:expr, $variant:expr;)*) => {$(
+        impl GpuFamily for $ty {
+            fn spec(&self) -> Result<(Spec, Vec<u32>)> {
+                let d = self.dim();
+                check_thread_floats($name, $floats * d)?;
+                let a: fn(&Self) -> usize = $a;
+                let variant: fn(&Self) -> Variant = $variant;
+                let spec = Spec {
+                    family: Family::$family,
+                    d,
+                    a: a(self),
+                    wmax: 0,
+                    wsum: 0,
+                    variant: variant(self),
+                    n_params: self.num_params(),
+                    shared: false,
+                };
+                Ok((spec, vec![]))
+            }
+        }
+    )*};
 }
 
-impl GpuFamily for Gaussian<f32> {
-    fn spec(&self) -> Result<(Spec, Vec<u32>)> {
-        let d = self.dim();
-        check_thread_floats("gaussian", 6 * d)?;
-        Ok((simple_spec(Family::Gaussian, d, 0, Variant::None, self.num_params()), vec![]))
-    }
-}
-
-impl GpuFamily for Ica<f32> {
-    fn spec(&self) -> Result<(Spec, Vec<u32>)> {
-        let d = self.dim();
-        check_thread_floats("ica", 6 * d)?;
-        let variant = Variant::Source(self.source());
-        Ok((simple_spec(Family::Ica, d, self.num_experts(), variant, self.num_params()), vec![]))
-    }
-}
-
-impl GpuFamily for GaussianMixture<f32> {
-    fn spec(&self) -> Result<(Spec, Vec<u32>)> {
-        let d = self.dim();
-        check_thread_floats("gaussian mixture", 8 * d)?;
-        let variant = Variant::Cov(self.covariance());
-        Ok((simple_spec(Family::Mixture, d, self.num_components(), variant, self.num_params()), vec![]))
-    }
-}
-
-impl GpuFamily for GaussBernoulliRbm<f32> {
-    fn spec(&self) -> Result<(Spec, Vec<u32>)> {
-        let d = self.dim();
-        check_thread_floats("rbm", 7 * d)?;
-        Ok((simple_spec(Family::Rbm, d, self.num_hidden(), Variant::None, self.num_params()), vec![]))
-    }
+simple_family! {
+    Gaussian<f32> => "gaussian", 6, Gaussian, |_| 0, |_| Variant::None;
+    Ica<f32> => "ica", 6, Ica, |m| m.num_experts(), |m| Variant::Source(m.source());
+    GaussianMixture<f32> => "gaussian mixture", 8, Mixture, |m| m.num_components(), |m| Variant::Cov(m.covariance());
+    GaussBernoulliRbm<f32> => "rbm", 7, Rbm, |m| m.num_hidden(), |_| Variant::None;
 }
