@@ -59,6 +59,17 @@ pub fn l_row(w: &[f32], row: usize, u: &Array<f32>, i: usize) -> LRow {
     LRow { lu, ll }
 }
 
+/// Σ_{j ≤ i} Lᵢⱼuⱼ of row i of a packed lower triangle (at `w[row ..]`,
+/// `row` = f + tri(i, 0)), in the order of j.
+#[cube]
+pub fn l_dot(w: &[f32], row: usize, u: &Array<f32>, i: usize) -> f32 {
+    let mut acc = 0.0f32;
+    for j in 0..i + 1 {
+        acc += w[row + j] * u[j];
+    }
+    acc
+}
+
 /// Gaussian with Cholesky-factored precision.
 #[cube]
 pub fn gaussian_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime] spec: Spec) -> f32 {
@@ -129,12 +140,7 @@ pub fn gaussian_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[comp
     lt_mul(w, d, &r, &mut u, d);
     for i in 0..d {
         if comptime!(sm) {
-            let base = d + tri(i, 0);
-            let mut g = 0.0f32;
-            for j in 0..i + 1 {
-                g += w[base + j] * u[j];
-            }
-            v[i] = g;
+            v[i] = l_dot(w, d + tri(i, 0), &u, i);
         } else {
             v[i] = io.v[i];
         }

@@ -28,74 +28,61 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
-use crate::gaussian::lt_mul;
-use crate::mixture::{component_energy, exp_shift, logits_lse, lt_logdet, record_energy};
+use crate::gaussian::{l_dot, lt_mul};
+use crate::mixture::{comp_at, component_energy, exp_shift, logits_lse, lt_logdet, record_energy, residual, MixLayout};
 use crate::packed::tri;
 use crate::row_io::RowIo;
 use crate::spec::*;
 use cubecl::prelude::*;
-use ebm_core::Covariance;
 
 /// The mixture's row (see the module docs) times `wb`.
 #[cube]
 pub fn mixture_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[comptime] sm: bool, #[comptime] vhv: bool) {
     let row = io.row;
     let wb = io.wb;
-    let d = spec.d;
-    let k = spec.a;
-    let diag = comptime!(spec.variant.covariance() == Covariance::Diagonal);
-    let flen = comptime!(spec.variant.covariance().factor_len(spec.d));
-    let fbase = k + k * d;
+    let lay = comptime!(MixLayout::of(spec));
     let mut g = Array::<f32>::new(comptime!(spec.a * spec.d));
     let mut e = Array::<f32>::new(spec.a);
     let mut al = Array::<f32>::new(spec.a);
-    let mut r = Array::<f32>::new(d);
-    let mut u = Array::<f32>::new(d);
-    let mut gb = Array::<f32>::new(d);
-    let mut wv = Array::<f32>::new(d);
-    let mut a = Array::<f32>::new(d);
-    let lse = logits_lse(w, k);
+    let mut r = Array::<f32>::new(lay.d);
+    let mut u = Array::<f32>::new(lay.d);
+    let mut gb = Array::<f32>::new(lay.d);
+    let mut wv = Array::<f32>::new(lay.d);
+    let mut a = Array::<f32>::new(lay.d);
+    let lse = logits_lse(w, lay.k);
     // Pass 1: eₖ and gₖ.
     let mut emin = 0.0f32;
-    for c in 0..k {
-        let mu = k + c * d;
-        let f = fbase + c * flen;
-        let gc = c * d;
+    for c in 0..lay.k {
+        let at = comp_at(c, lay);
+        let gc = c * lay.d;
         let mut logdet = 0.0f32;
         let mut uu = 0.0f32;
-        for i in 0..d {
-            r[i] = io.x[i] - w[mu + i];
-        }
-        if comptime!(diag) {
-            for i in 0..d {
-                let l = f32::exp(w[f + i]);
-                logdet += w[f + i];
+        residual(w, io.x, at.mu, &mut r, lay.d);
+        if comptime!(lay.diag) {
+            for i in 0..lay.d {
+                let l = f32::exp(w[at.f + i]);
+                logdet += w[at.f + i];
                 let ui = l * r[i];
                 uu += ui * ui;
                 g[gc + i] = l * ui;
             }
         } else {
-            uu = lt_mul(w, f, &r, &mut u, d);
-            logdet = lt_logdet(w, f, d);
-            for i in 0..d {
-                let base = f + tri(i, 0);
-                let mut acc = 0.0f32;
-                for j in 0..i + 1 {
-                    acc += w[base + j] * u[j];
-                }
-                g[gc + i] = acc;
+            uu = lt_mul(w, at.f, &r, &mut u, lay.d);
+            logdet = lt_logdet(w, at.f, lay.d);
+            for i in 0..lay.d {
+                g[gc + i] = l_dot(w, at.f + tri(i, 0), &u, i);
             }
         }
         emin = record_energy(&mut e, c, component_energy(lse, w[c], logdet, uu, spec), emin);
     }
-    let ssum = exp_shift(&mut e, emin, k);
-    for c in 0..k {
+    let ssum = exp_shift(&mut e, emin, lay.k);
+    for c in 0..lay.k {
         e[c] /= ssum;
     }
-    for i in 0..d {
+    for i in 0..lay.d {
         let mut acc = 0.0f32;
-        for c in 0..k {
-            acc += e[c] * g[c * d + i];
+        for c in 0..lay.k {
+            acc += e[c] * g[c * lay.d + i];
         }
         gb[i] = acc;
     }
@@ -104,27 +91,27 @@ pub fn mixture_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[compt
     let mut cv = 0.0f32;
     if comptime!(vhv) {
         // C = Σₖ γₖBₖ, Qₖ = Aₖ − Bₖ² + 2CBₖ (Bₖ, then Qₖ kept in `al`).
-        for c in 0..k {
+        for c in 0..lay.k {
             let mut bk = 0.0f32;
-            for i in 0..d {
-                bk += io.v[i] * g[c * d + i];
+            for i in 0..lay.d {
+                bk += io.v[i] * g[c * lay.d + i];
             }
             al[c] = bk;
             cv += e[c] * bk;
         }
         let mut qbar = 0.0f32;
-        for c in 0..k {
-            let f = fbase + c * flen;
+        for c in 0..lay.k {
+            let f = lay.fbase + c * lay.flen;
             let mut aa = 0.0f32;
-            if comptime!(diag) {
-                for i in 0..d {
+            if comptime!(lay.diag) {
+                for i in 0..lay.d {
                     let ai = f32::exp(w[f + i]) * io.v[i];
                     aa += ai * ai;
                 }
             } else {
-                for j in 0..d {
+                for j in 0..lay.d {
                     let mut acc = 0.0f32;
-                    for i in j..d {
+                    for i in j..lay.d {
                         acc += w[f + tri(i, j)] * io.v[i];
                     }
                     aa += acc * acc;
@@ -135,62 +122,61 @@ pub fn mixture_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[compt
             al[c] = qk;
             qbar += e[c] * qk;
         }
-        for c in 0..k {
+        for c in 0..lay.k {
             let ac = -e[c] * (al[c] - qbar);
             al[c] = ac;
             alsum += ac;
         }
     } else if comptime!(sm) {
         let mut chibar = 0.0f32;
-        for c in 0..k {
-            let f = fbase + c * flen;
+        for c in 0..lay.k {
+            let f = lay.fbase + c * lay.flen;
             let mut tr = 0.0f32;
-            for p in 0..flen {
+            for p in 0..lay.flen {
                 let lv = w[f + p];
-                if comptime!(diag) {
+                if comptime!(lay.diag) {
                     tr += f32::exp(2.0f32 * lv);
                 } else {
                     tr += lv * lv;
                 }
             }
             let mut chi = -tr;
-            for i in 0..d {
-                let dg = g[c * d + i] - gb[i];
+            for i in 0..lay.d {
+                let dg = g[c * lay.d + i] - gb[i];
                 chi += dg * dg + gb[i] * dg;
             }
             al[c] = chi;
             chibar += e[c] * chi;
         }
-        for c in 0..k {
+        for c in 0..lay.k {
             let ac = e[c] * (chibar - al[c]);
             al[c] = ac;
             alsum += ac;
         }
     } else {
-        for c in 0..k {
+        for c in 0..lay.k {
             let mut acc = 0.0f32;
-            for i in 0..d {
-                acc += io.v[i] * (g[c * d + i] - gb[i]);
+            for i in 0..lay.d {
+                acc += io.v[i] * (g[c * lay.d + i] - gb[i]);
             }
             let ac = -e[c] * acc;
             al[c] = ac;
             alsum += ac;
         }
     }
-    for c in 0..k {
+    for c in 0..lay.k {
         let pi = f32::exp(w[c] - lse);
         io.out[row + c] = wb * (pi * alsum - al[c]);
     }
     // Pass 2: the component pieces.
-    for c in 0..k {
+    for c in 0..lay.k {
         let gam = e[c];
         let ac = al[c];
-        let mu = k + c * d;
-        let f = fbase + c * flen;
-        let gc = c * d;
+        let at = comp_at(c, lay);
+        let gc = c * lay.d;
         let mut bk = 0.0f32;
-        for i in 0..d {
-            r[i] = io.x[i] - w[mu + i];
+        for i in 0..lay.d {
+            r[i] = io.x[i] - w[at.mu + i];
             if comptime!(sm) {
                 wv[i] = 2.0f32 * g[gc + i] - gb[i];
             } else {
@@ -203,13 +189,13 @@ pub fn mixture_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[compt
         if comptime!(vhv) {
             beta = 2.0f32 * gam * (cv - bk);
         }
-        if comptime!(diag) {
-            for i in 0..d {
-                let l = f32::exp(w[f + i]);
+        if comptime!(lay.diag) {
+            for i in 0..lay.d {
+                let l = f32::exp(w[at.f + i]);
                 let ui = l * r[i];
                 let gi = g[gc + i];
                 let wi = wv[i];
-                io.out[row + mu + i] = wb * (-ac * gi - beta * l * l * wi);
+                io.out[row + at.mu + i] = wb * (-ac * gi - beta * l * l * wi);
                 let mut lg = ac * (ui * ui - 1.0f32) + 2.0f32 * beta * wi * gi;
                 if comptime!(sm) {
                     lg -= 2.0f32 * gam * l * l;
@@ -217,22 +203,22 @@ pub fn mixture_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[compt
                 if comptime!(vhv) {
                     lg += 2.0f32 * gam * l * l * wi * wi;
                 }
-                io.out[row + f + i] = wb * lg;
+                io.out[row + at.f + i] = wb * lg;
             }
         } else {
-            for j in 0..d {
+            for j in 0..lay.d {
                 let mut acc = 0.0f32;
                 let mut acw = 0.0f32;
-                for i in j..d {
-                    let lv = w[f + tri(i, j)];
+                for i in j..lay.d {
+                    let lv = w[at.f + tri(i, j)];
                     acc += lv * r[i];
                     acw += lv * wv[i];
                 }
                 u[j] = acc;
                 a[j] = acw;
             }
-            for i in 0..d {
-                let base = f + tri(i, 0);
+            for i in 0..lay.d {
+                let base = at.f + tri(i, 0);
                 let mut la = 0.0f32;
                 for j in 0..i + 1 {
                     let lv = w[base + j];
@@ -247,7 +233,7 @@ pub fn mixture_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[compt
                     io.out[row + base + j] = wb * gl;
                 }
                 io.out[row + base + i] -= wb * ac / w[base + i];
-                io.out[row + mu + i] = wb * (-ac * g[gc + i] - beta * la);
+                io.out[row + at.mu + i] = wb * (-ac * g[gc + i] - beta * la);
             }
         }
     }

@@ -30,6 +30,53 @@ use crate::spec::Spec;
 use cubecl::prelude::*;
 use ebm_core::Covariance;
 
+/// Where the mixture's θ keeps its parts: K = `k` logits, K means of `d`,
+/// then K factors of `flen` values (log l when `diag`, else packed Lₖ) from
+/// `fbase`.
+#[derive(Clone, Copy)]
+pub struct MixLayout {
+    pub d: usize,
+    pub k: usize,
+    pub diag: bool,
+    pub flen: usize,
+    pub fbase: usize,
+}
+
+impl MixLayout {
+    /// The layout of the mixture `spec`.
+    pub fn of(spec: Spec) -> Self {
+        let cov = spec.variant.covariance();
+        MixLayout {
+            d: spec.d,
+            k: spec.a,
+            diag: cov == Covariance::Diagonal,
+            flen: cov.factor_len(spec.d),
+            fbase: spec.a + spec.a * spec.d,
+        }
+    }
+}
+
+/// The offsets in θ of one component: its mean `mu` and its factor `f`.
+#[derive(CubeType, Clone, Copy)]
+pub struct CompAt {
+    pub mu: usize,
+    pub f: usize,
+}
+
+/// The [`CompAt`] offsets of component `c`.
+#[cube]
+pub fn comp_at(c: usize, #[comptime] lay: MixLayout) -> CompAt {
+    CompAt { mu: lay.k + c * lay.d, f: lay.fbase + c * lay.flen }
+}
+
+/// `r ← x − w[mu .. mu + d]`, the residual against a component's mean.
+#[cube]
+pub fn residual(w: &[f32], x: &Array<f32>, mu: usize, r: &mut Array<f32>, #[comptime] d: usize) {
+    for i in 0..d {
+        r[i] = x[i] - w[mu + i];
+    }
+}
+
 /// log Σₖ e^{aₖ} of the `k` logits at `w[0 .. k]`, around their maximum.
 #[cube]
 pub fn logits_lse(w: &[f32], #[comptime] k: usize) -> f32 {
@@ -116,45 +163,38 @@ pub fn exp_shift(e: &mut Array<f32>, emin: f32, #[comptime] k: usize) -> f32 {
 /// Gaussian mixture, full or diagonal precisions (`spec.variant`).
 #[cube]
 pub fn mixture_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime] spec: Spec) -> f32 {
-    let d = spec.d;
-    let k = spec.a;
-    let diag = comptime!(spec.variant.covariance() == Covariance::Diagonal);
-    let flen = comptime!(spec.variant.covariance().factor_len(spec.d));
-    let fbase = k + k * d;
-    let mut r = Array::<f32>::new(d);
-    let mut u = Array::<f32>::new(d);
-    let mut g = Array::<f32>::new(d);
-    let mut pd = Array::<f32>::new(d);
+    let lay = comptime!(MixLayout::of(spec));
+    let mut r = Array::<f32>::new(lay.d);
+    let mut u = Array::<f32>::new(lay.d);
+    let mut g = Array::<f32>::new(lay.d);
+    let mut pd = Array::<f32>::new(lay.d);
 
-    let lse = logits_lse(w, k);
+    let lse = logits_lse(w, lay.k);
 
     let mut m = 0.0f32;
     let mut ssum = 0.0f32;
-    for i in 0..d {
+    for i in 0..lay.d {
         o.grad[i] = 0.0f32;
         o.hess[i] = 0.0f32;
     }
-    for c in 0..k {
-        let mu = k + c * d;
-        let f = fbase + c * flen;
-        for i in 0..d {
-            r[i] = xin[i] - w[mu + i];
-        }
+    for c in 0..lay.k {
+        let at = comp_at(c, lay);
+        residual(w, xin, at.mu, &mut r, lay.d);
         let mut logdet = 0.0f32;
         let mut uu = 0.0f32;
-        if comptime!(diag) {
-            for i in 0..d {
-                let l = f32::exp(w[f + i]);
-                logdet += w[f + i];
+        if comptime!(lay.diag) {
+            for i in 0..lay.d {
+                let l = f32::exp(w[at.f + i]);
+                logdet += w[at.f + i];
                 let ui = l * r[i];
                 uu += ui * ui;
                 g[i] = l * ui;
                 pd[i] = l * l;
             }
         } else {
-            uu = lt_mul(w, f, &r, &mut u, d);
-            for i in 0..d {
-                let row = f + tri(i, 0);
+            uu = lt_mul(w, at.f, &r, &mut u, lay.d);
+            for i in 0..lay.d {
+                let row = at.f + tri(i, 0);
                 logdet += f32::ln(f32::abs(w[row + i]));
                 let lr = l_row(w, row, &u, i);
                 g[i] = lr.lu;
@@ -169,7 +209,7 @@ pub fn mixture_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime]
         let wgt = st.wgt;
         ssum = ssum * scale + wgt;
         if comptime!(o.want_grad || o.want_hess) {
-            for i in 0..d {
+            for i in 0..lay.d {
                 let gi = g[i];
                 o.grad[i] = o.grad[i] * scale + wgt * gi;
                 if comptime!(o.want_hess) {
@@ -180,7 +220,7 @@ pub fn mixture_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime]
     }
     if comptime!(o.want_grad || o.want_hess) {
         let inv = 1.0f32 / ssum;
-        for i in 0..d {
+        for i in 0..lay.d {
             let gb = o.grad[i] * inv;
             o.grad[i] = gb;
             if comptime!(o.want_hess) {
@@ -194,50 +234,45 @@ pub fn mixture_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime]
 /// Gaussian mixture: q = Σₖ γₖ(Aₖ − Bₖ²) + (Σₖ γₖBₖ)².
 #[cube]
 pub fn mixture_vhv(x: &[f32], v: &[f32], w: &[f32], b: usize, #[comptime] spec: Spec) -> f32 {
-    let d = spec.d;
-    let k = spec.a;
-    let diag = comptime!(spec.variant.covariance() == Covariance::Diagonal);
-    let flen = comptime!(spec.variant.covariance().factor_len(spec.d));
-    let fbase = k + k * d;
-    let mut r = Array::<f32>::new(d);
-    let lse = logits_lse(w, k);
+    let lay = comptime!(MixLayout::of(spec));
+    let mut r = Array::<f32>::new(lay.d);
+    let lse = logits_lse(w, lay.k);
     let mut m = 0.0f32;
     let mut ssum = 0.0f32;
     let mut sa = 0.0f32;
     let mut sb = 0.0f32;
-    for c in 0..k {
-        let mu = k + c * d;
-        let f = fbase + c * flen;
-        for i in 0..d {
-            r[i] = x[b * d + i] - w[mu + i];
+    for c in 0..lay.k {
+        let at = comp_at(c, lay);
+        for i in 0..lay.d {
+            r[i] = x[b * lay.d + i] - w[at.mu + i];
         }
         let mut logdet = 0.0f32;
         let mut uu = 0.0f32;
         let mut aa = 0.0f32;
         let mut ab = 0.0f32;
-        if comptime!(diag) {
-            for i in 0..d {
-                let l = f32::exp(w[f + i]);
-                logdet += w[f + i];
+        if comptime!(lay.diag) {
+            for i in 0..lay.d {
+                let l = f32::exp(w[at.f + i]);
+                logdet += w[at.f + i];
                 let ui = l * r[i];
-                let ai = l * v[b * d + i];
+                let ai = l * v[b * lay.d + i];
                 uu += ui * ui;
                 aa += ai * ai;
                 ab += ai * ui;
             }
         } else {
-            for j in 0..d {
+            for j in 0..lay.d {
                 let mut u = 0.0f32;
                 let mut a = 0.0f32;
-                for i in j..d {
-                    let lv = w[f + tri(i, j)];
+                for i in j..lay.d {
+                    let lv = w[at.f + tri(i, j)];
                     u += lv * r[i];
-                    a += lv * v[b * d + i];
+                    a += lv * v[b * lay.d + i];
                 }
                 uu += u * u;
                 aa += a * a;
                 ab += a * u;
-                logdet += f32::ln(f32::abs(w[f + tri(j, j)]));
+                logdet += f32::ln(f32::abs(w[at.f + tri(j, j)]));
             }
         }
         let ec = component_energy(lse, w[c], logdet, uu, spec);
@@ -256,67 +291,57 @@ pub fn mixture_vhv(x: &[f32], v: &[f32], w: &[f32], b: usize, #[comptime] spec: 
 
 #[cube]
 pub fn mixture_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
-    let d = spec.d;
-    let k = spec.a;
-    let diag = comptime!(spec.variant.covariance() == Covariance::Diagonal);
-    let flen = comptime!(spec.variant.covariance().factor_len(spec.d));
-    let fbase = k + k * d;
-    let mut r = Array::<f32>::new(d);
-    let mut u = Array::<f32>::new(d);
+    let lay = comptime!(MixLayout::of(spec));
+    let mut r = Array::<f32>::new(lay.d);
+    let mut u = Array::<f32>::new(lay.d);
     let mut e = Array::<f32>::new(spec.a);
-    let lse = logits_lse(w, k);
+    let lse = logits_lse(w, lay.k);
     // Pass 1: component energies eₖ.
     let mut emin = 0.0f32;
-    for c in 0..k {
-        let mu = k + c * d;
-        let f = fbase + c * flen;
+    for c in 0..lay.k {
+        let at = comp_at(c, lay);
         let mut logdet = 0.0f32;
         let mut uu = 0.0f32;
-        for i in 0..d {
-            r[i] = xin[i] - w[mu + i];
-        }
-        if comptime!(diag) {
-            for i in 0..d {
-                logdet += w[f + i];
-                let ui = f32::exp(w[f + i]) * r[i];
+        residual(w, xin, at.mu, &mut r, lay.d);
+        if comptime!(lay.diag) {
+            for i in 0..lay.d {
+                logdet += w[at.f + i];
+                let ui = f32::exp(w[at.f + i]) * r[i];
                 uu += ui * ui;
             }
         } else {
-            uu = lt_mul(w, f, &r, &mut u, d);
-            logdet = lt_logdet(w, f, d);
+            uu = lt_mul(w, at.f, &r, &mut u, lay.d);
+            logdet = lt_logdet(w, at.f, lay.d);
         }
         emin = record_energy(&mut e, c, component_energy(lse, w[c], logdet, uu, spec), emin);
     }
-    let ssum = exp_shift(&mut e, emin, k);
+    let ssum = exp_shift(&mut e, emin, lay.k);
     // Pass 2: γₖ and the per-component gradients.
-    for c in 0..k {
+    for c in 0..lay.k {
         let gam = e[c] / ssum;
         let pi = f32::exp(w[c] - lse);
         out[row + c] = wb * (pi - gam);
         let wg = wb * gam;
-        let mu = k + c * d;
-        let f = fbase + c * flen;
-        for i in 0..d {
-            r[i] = xin[i] - w[mu + i];
-        }
-        if comptime!(diag) {
-            for i in 0..d {
-                let l = f32::exp(w[f + i]);
+        let at = comp_at(c, lay);
+        residual(w, xin, at.mu, &mut r, lay.d);
+        if comptime!(lay.diag) {
+            for i in 0..lay.d {
+                let l = f32::exp(w[at.f + i]);
                 let ui = l * r[i];
-                out[row + mu + i] = -wg * l * ui;
-                out[row + f + i] = wg * (ui * ui - 1.0f32);
+                out[row + at.mu + i] = -wg * l * ui;
+                out[row + at.f + i] = wg * (ui * ui - 1.0f32);
             }
         } else {
-            lt_mul(w, f, &r, &mut u, d);
-            for i in 0..d {
-                let base = f + tri(i, 0);
+            lt_mul(w, at.f, &r, &mut u, lay.d);
+            for i in 0..lay.d {
+                let base = at.f + tri(i, 0);
                 let mut g = 0.0f32;
                 for j in 0..i + 1 {
                     g += w[base + j] * u[j];
                     out[row + base + j] = wg * r[i] * u[j];
                 }
                 out[row + base + i] = wg * (r[i] * u[i] - 1.0f32 / w[base + i]);
-                out[row + mu + i] = -wg * g;
+                out[row + at.mu + i] = -wg * g;
             }
         }
     }
