@@ -23,6 +23,24 @@ use crate::row_io::RowIo;
 use crate::spec::Spec;
 use cubecl::prelude::*;
 
+/// Where the RBM's θ keeps its parts: b (`d`), c (`nh`), W (`nh`×`d`) from
+/// `wbase`, log σ (`d`) from `sbase`.
+#[derive(Clone, Copy)]
+pub struct RbmLayout {
+    pub d: usize,
+    pub nh: usize,
+    pub wbase: usize,
+    pub sbase: usize,
+}
+
+impl RbmLayout {
+    /// The layout of the RBM `spec`.
+    pub fn of(spec: Spec) -> Self {
+        let (d, nh) = (spec.d, spec.a);
+        RbmLayout { d, nh, wbase: d + nh, sbase: d + nh + nh * d }
+    }
+}
+
 /// aⱼ = cⱼ + Σᵢ Wⱼᵢ x̃ᵢ of hidden unit `j`, x̃ = ρ∘x in `xt`.
 #[cube]
 pub fn rbm_preact(w: &[f32], xt: &Array<f32>, j: usize, #[comptime] spec: Spec) -> f32 {
@@ -84,13 +102,11 @@ pub fn rbm_hidden(a: f32) -> Hidden {
 /// Gaussian–Bernoulli RBM free energy.
 #[cube]
 pub fn rbm_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime] spec: Spec) -> f32 {
-    let d = spec.d;
-    let nh = spec.a;
-    let wbase = d + nh;
-    let mut rho = Array::<f32>::new(d);
-    let mut xt = Array::<f32>::new(d);
+    let lay = comptime!(RbmLayout::of(spec));
+    let mut rho = Array::<f32>::new(lay.d);
+    let mut xt = Array::<f32>::new(lay.d);
     let mut e = 0.0f32;
-    for i in 0..d {
+    for i in 0..lay.d {
         let p = rbm_rho(w, i, spec);
         rho[i] = p;
         xt[i] = p * xin[i];
@@ -99,15 +115,15 @@ pub fn rbm_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime] spe
         o.grad[i] = 0.0f32;
         o.hess[i] = 0.0f32;
     }
-    for j in 0..nh {
-        let row = wbase + j * d;
+    for j in 0..lay.nh {
+        let row = lay.wbase + j * lay.d;
         let a = rbm_preact(w, &xt, j, spec);
         let u = rbm_hidden(a);
         let h = u.h;
         let h1 = u.e * u.inv * u.inv;
         e -= f32::max(a, 0.0f32) + log1p(u.e);
         if comptime!(o.want_grad || o.want_hess) {
-            for i in 0..d {
+            for i in 0..lay.d {
                 let wi = w[row + i];
                 o.grad[i] += h * wi;
                 if comptime!(o.want_hess) {
@@ -117,7 +133,7 @@ pub fn rbm_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime] spe
         }
     }
     if comptime!(o.want_grad || o.want_hess) {
-        for i in 0..d {
+        for i in 0..lay.d {
             let p = rho[i];
             o.grad[i] = p * (xin[i] - w[i] - o.grad[i]);
             if comptime!(o.want_hess) {
@@ -131,19 +147,18 @@ pub fn rbm_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime] spe
 /// RBM: q = Σᵢ ρᵢvᵢ² − Σⱼ h′ⱼtⱼ².
 #[cube]
 pub fn rbm_vhv(x: &[f32], v: &[f32], w: &[f32], b: usize, #[comptime] spec: Spec) -> f32 {
-    let d = spec.d;
-    let nh = spec.a;
-    let mut xt = Array::<f32>::new(d);
-    let mut vt = Array::<f32>::new(d);
+    let lay = comptime!(RbmLayout::of(spec));
+    let mut xt = Array::<f32>::new(lay.d);
+    let mut vt = Array::<f32>::new(lay.d);
     let mut q = 0.0f32;
-    for i in 0..d {
+    for i in 0..lay.d {
         let p = rbm_rho(w, i, spec);
-        let vi = v[b * d + i];
-        xt[i] = p * x[b * d + i];
+        let vi = v[b * lay.d + i];
+        xt[i] = p * x[b * lay.d + i];
         vt[i] = p * vi;
         q += p * vi * vi;
     }
-    for j in 0..nh {
+    for j in 0..lay.nh {
         let pt = rbm_preact_dir(w, &xt, &vt, j, spec);
         let t = pt.t;
         let u = rbm_hidden(pt.a);
@@ -154,30 +169,27 @@ pub fn rbm_vhv(x: &[f32], v: &[f32], w: &[f32], b: usize, #[comptime] spec: Spec
 
 #[cube]
 pub fn rbm_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
-    let d = spec.d;
-    let nh = spec.a;
-    let wbase = d + nh;
-    let sbase = wbase + nh * d;
-    let mut xt = Array::<f32>::new(d);
-    let mut m = Array::<f32>::new(d);
-    for i in 0..d {
+    let lay = comptime!(RbmLayout::of(spec));
+    let mut xt = Array::<f32>::new(lay.d);
+    let mut m = Array::<f32>::new(lay.d);
+    for i in 0..lay.d {
         xt[i] = rbm_rho(w, i, spec) * xin[i];
         m[i] = 0.0f32;
     }
-    for j in 0..nh {
-        let r = wbase + j * d;
+    for j in 0..lay.nh {
+        let r = lay.wbase + j * lay.d;
         let h = rbm_hidden(rbm_preact(w, &xt, j, spec)).h;
-        out[row + d + j] = -wb * h;
-        for i in 0..d {
+        out[row + lay.d + j] = -wb * h;
+        for i in 0..lay.d {
             out[row + r + i] = -wb * h * xt[i];
             m[i] += h * w[r + i];
         }
     }
-    for i in 0..d {
+    for i in 0..lay.d {
         let p = rbm_rho(w, i, spec);
         let dx = xin[i] - w[i];
         out[row + i] = -wb * p * dx;
-        out[row + sbase + i] = wb * (2.0f32 * xt[i] * m[i] - p * dx * dx);
+        out[row + lay.sbase + i] = wb * (2.0f32 * xt[i] * m[i] - p * dx * dx);
     }
 }
 
@@ -185,39 +197,36 @@ pub fn rbm_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f3
 pub fn rbm_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[comptime] sm: bool) {
     let row = io.row;
     let wb = io.wb;
-    let d = spec.d;
-    let nh = spec.a;
-    let wbase = d + nh;
-    let sbase = wbase + nh * d;
-    let mut xt = Array::<f32>::new(d);
-    let mut rho = Array::<f32>::new(d);
-    let mut m = Array::<f32>::new(d);
-    let mut vt = Array::<f32>::new(d);
-    let mut wc = Array::<f32>::new(d);
+    let lay = comptime!(RbmLayout::of(spec));
+    let mut xt = Array::<f32>::new(lay.d);
+    let mut rho = Array::<f32>::new(lay.d);
+    let mut m = Array::<f32>::new(lay.d);
+    let mut vt = Array::<f32>::new(lay.d);
+    let mut wc = Array::<f32>::new(lay.d);
     let mut h = Array::<f32>::new(spec.a);
     let mut h1 = Array::<f32>::new(spec.a);
     let mut h2 = Array::<f32>::new(spec.a);
-    for i in 0..d {
+    for i in 0..lay.d {
         let p = rbm_rho(w, i, spec);
         rho[i] = p;
         xt[i] = p * io.x[i];
         m[i] = 0.0f32;
         wc[i] = 0.0f32;
     }
-    for j in 0..nh {
-        let r = wbase + j * d;
+    for j in 0..lay.nh {
+        let r = lay.wbase + j * lay.d;
         let u = rbm_hidden(rbm_preact(w, &xt, j, spec));
         let hj = u.h;
         let hm = u.hm;
         h[j] = hj;
         h1[j] = hj * hm;
         h2[j] = hj * hm * (hm - hj);
-        for i in 0..d {
+        for i in 0..lay.d {
             m[i] += hj * w[r + i];
         }
     }
     // δ = x − b − m (kept in m), ṽ = ρ∘v or ρ²∘δ.
-    for i in 0..d {
+    for i in 0..lay.d {
         let dl = io.x[i] - w[i] - m[i];
         m[i] = dl;
         if comptime!(sm) {
@@ -226,11 +235,11 @@ pub fn rbm_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[comptime]
             vt[i] = rho[i] * io.v[i];
         }
     }
-    for j in 0..nh {
-        let r = wbase + j * d;
+    for j in 0..lay.nh {
+        let r = lay.wbase + j * lay.d;
         let mut t = 0.0f32;
         let mut kap = 0.0f32;
-        for i in 0..d {
+        for i in 0..lay.d {
             let wji = w[r + i];
             t += wji * vt[i];
             kap += wji * wji * rho[i] * rho[i];
@@ -239,8 +248,8 @@ pub fn rbm_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[comptime]
         if comptime!(sm) {
             c += h2[j] * kap;
         }
-        io.out[row + d + j] = wb * c;
-        for i in 0..d {
+        io.out[row + lay.d + j] = wb * c;
+        for i in 0..lay.d {
             let wji = w[r + i];
             wc[i] += c * wji;
             let mut g = c * xt[i] - h[j] * vt[i];
@@ -250,19 +259,19 @@ pub fn rbm_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[comptime]
             io.out[row + r + i] = wb * g;
         }
     }
-    for i in 0..d {
+    for i in 0..lay.d {
         io.out[row + i] = -wb * vt[i];
         let mut g = -2.0f32 * (vt[i] * m[i] + xt[i] * wc[i]);
         if comptime!(sm) {
             let p = rho[i];
             let mut q = 0.0f32;
-            for j in 0..nh {
-                let wji = w[wbase + j * d + i];
+            for j in 0..lay.nh {
+                let wji = w[lay.wbase + j * lay.d + i];
                 q += h1[j] * wji * wji;
             }
             g += 2.0f32 * p - 4.0f32 * p * p * q;
         }
-        io.out[row + sbase + i] = wb * g;
+        io.out[row + lay.sbase + i] = wb * g;
     }
 }
 
@@ -270,15 +279,12 @@ pub fn rbm_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[comptime]
 pub fn rbm_vhv_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec) {
     let row = io.row;
     let wb = io.wb;
-    let d = spec.d;
-    let nh = spec.a;
-    let wbase = d + nh;
-    let sbase = wbase + nh * d;
-    let mut xt = Array::<f32>::new(d);
-    let mut vt = Array::<f32>::new(d);
-    let mut wc = Array::<f32>::new(d);
-    let mut wd = Array::<f32>::new(d);
-    for i in 0..d {
+    let lay = comptime!(RbmLayout::of(spec));
+    let mut xt = Array::<f32>::new(lay.d);
+    let mut vt = Array::<f32>::new(lay.d);
+    let mut wc = Array::<f32>::new(lay.d);
+    let mut wd = Array::<f32>::new(lay.d);
+    for i in 0..lay.d {
         let p = rbm_rho(w, i, spec);
         xt[i] = p * io.x[i];
         vt[i] = p * io.v[i];
@@ -286,8 +292,8 @@ pub fn rbm_vhv_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec) {
         wd[i] = 0.0f32;
         io.out[row + i] = 0.0f32;
     }
-    for j in 0..nh {
-        let r = wbase + j * d;
+    for j in 0..lay.nh {
+        let r = lay.wbase + j * lay.d;
         let pt = rbm_preact_dir(w, &xt, &vt, j, spec);
         let t = pt.t;
         let u = rbm_hidden(pt.a);
@@ -297,17 +303,17 @@ pub fn rbm_vhv_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec) {
         let h2 = h1 * (hm - hj);
         let cj = h2 * t * t;
         let dj = h1 * t;
-        io.out[row + d + j] = -wb * cj;
-        for i in 0..d {
+        io.out[row + lay.d + j] = -wb * cj;
+        for i in 0..lay.d {
             let wji = w[r + i];
             wc[i] += cj * wji;
             wd[i] += dj * wji;
             io.out[row + r + i] = -wb * (cj * xt[i] + 2.0f32 * dj * vt[i]);
         }
     }
-    for i in 0..d {
+    for i in 0..lay.d {
         let p = rbm_rho(w, i, spec);
         let vi = io.v[i];
-        io.out[row + sbase + i] = wb * (-2.0f32 * p * vi * vi + 2.0f32 * xt[i] * wc[i] + 4.0f32 * vt[i] * wd[i]);
+        io.out[row + lay.sbase + i] = wb * (-2.0f32 * p * vi * vi + 2.0f32 * xt[i] * wc[i] + 4.0f32 * vt[i] * wd[i]);
     }
 }
