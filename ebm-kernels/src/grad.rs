@@ -28,7 +28,7 @@
 use crate::gaussian::gaussian_grad;
 use crate::ica::ica_grad;
 use crate::mixture::mixture_grad;
-use crate::mlp::{mlp_forward, mlp_out_offset};
+use crate::mlp::{layer_down, mlp_forward, mlp_out_offset};
 use crate::rbm::rbm_grad;
 use crate::spec::*;
 use cubecl::prelude::*;
@@ -55,29 +55,27 @@ fn mlp_grad(w: &[f32], dims: &[u32], xin: &Array<f32>, out: &mut [f32], row: usi
     }
     out[row + off + n_in] = wb;
     for t in 0..layers {
-        let l = layers - 1 - t;
-        let n_out = dims[l + 1] as usize;
-        let n_prev = dims[l] as usize;
-        off -= n_out * n_prev + n_out;
-        aoff -= n_out;
-        zin -= n_prev;
-        for k in 0..n_out {
+        let ld = layer_down(dims, t, layers);
+        off -= ld.n_out * ld.n_prev + ld.n_out;
+        aoff -= ld.n_out;
+        zin -= ld.n_prev;
+        for k in 0..ld.n_out {
             nxt[k] = cur[k] * s1[aoff + k];
         }
-        let boff = off + n_out * n_prev;
-        for k in 0..n_out {
+        let boff = off + ld.n_out * ld.n_prev;
+        for k in 0..ld.n_out {
             let dk = wb * nxt[k];
-            let r = off + k * n_prev;
-            for j in 0..n_prev {
+            let r = off + k * ld.n_prev;
+            for j in 0..ld.n_prev {
                 out[row + r + j] = dk * z[zin + j];
             }
             out[row + boff + k] = dk;
         }
-        if l > 0 {
-            for j in 0..n_prev {
+        if ld.l > 0 {
+            for j in 0..ld.n_prev {
                 let mut acc = 0.0f32;
-                for k in 0..n_out {
-                    acc += w[off + k * n_prev + j] * nxt[k];
+                for k in 0..ld.n_out {
+                    acc += w[off + k * ld.n_prev + j] * nxt[k];
                 }
                 cur[j] = acc;
             }

@@ -26,7 +26,7 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
-use crate::mlp::{mlp_forward, mlp_out_offset};
+use crate::mlp::{layer_down, mlp_forward, mlp_out_offset};
 use crate::row_io::RowIo;
 use crate::spec::*;
 use cubecl::prelude::*;
@@ -61,23 +61,21 @@ pub fn mlp_fwd_bwd(
         gam[aoff + k] = w[off + k];
     }
     for t in 0..layers {
-        let l = layers - 1 - t;
-        let n_out = dims[l + 1] as usize;
-        let n_prev = dims[l] as usize;
-        off -= n_out * n_prev + n_out;
-        for k in 0..n_out {
+        let ld = layer_down(dims, t, layers);
+        off -= ld.n_out * ld.n_prev + ld.n_out;
+        for k in 0..ld.n_out {
             cur[k] = gam[aoff + k] * s1[aoff + k];
         }
         let mut dst = 0usize;
-        if l > 0 {
-            dst = aoff - n_prev;
+        if ld.l > 0 {
+            dst = aoff - ld.n_prev;
         }
-        for j in 0..n_prev {
+        for j in 0..ld.n_prev {
             let mut acc = 0.0f32;
-            for k in 0..n_out {
-                acc += w[off + k * n_prev + j] * cur[k];
+            for k in 0..ld.n_out {
+                acc += w[off + k * ld.n_prev + j] * cur[k];
             }
-            if l > 0 {
+            if ld.l > 0 {
                 gam[dst + j] = acc;
             } else {
                 g0[j] = acc;
@@ -109,28 +107,26 @@ pub fn forward_adjoint(
     let mut zin = zin0;
     let mut aoff = spec.wsum.runtime();
     for t in 0..layers {
-        let l = layers - 1 - t;
-        let n_out = dims[l + 1] as usize;
-        let n_prev = dims[l] as usize;
-        off -= n_out * n_prev + n_out;
-        aoff -= n_out;
-        zin -= n_prev;
-        let boff = off + n_out * n_prev;
-        for k in 0..n_out {
+        let ld = layer_down(dims, t, layers);
+        off -= ld.n_out * ld.n_prev + ld.n_out;
+        aoff -= ld.n_out;
+        zin -= ld.n_prev;
+        let boff = off + ld.n_out * ld.n_prev;
+        for k in 0..ld.n_out {
             let a = ab[aoff + k];
-            let r = row + off + k * n_prev;
-            for j in 0..n_prev {
+            let r = row + off + k * ld.n_prev;
+            for j in 0..ld.n_prev {
                 out[r + j] += a * z[zin + j];
             }
             out[row + boff + k] = a;
         }
-        if l > 0 {
-            for j in 0..n_prev {
+        if ld.l > 0 {
+            for j in 0..ld.n_prev {
                 let mut acc = 0.0f32;
-                for k in 0..n_out {
-                    acc += w[off + k * n_prev + j] * ab[aoff + k];
+                for k in 0..ld.n_out {
+                    acc += w[off + k * ld.n_prev + j] * ab[aoff + k];
                 }
-                ab[aoff - n_prev + j] += s1[aoff - n_prev + j] * acc;
+                ab[aoff - ld.n_prev + j] += s1[aoff - ld.n_prev + j] * acc;
             }
         }
     }

@@ -85,20 +85,18 @@ pub fn mlp_eval<'a>(
             cur[k] = w[off + k];
         }
         for t in 0..layers {
-            let l = layers - 1 - t;
-            let n_out = dims[l + 1] as usize;
-            let n_prev = dims[l] as usize;
-            off -= n_out * n_prev + n_out;
-            aoff -= n_out;
-            for k in 0..n_out {
+            let ld = layer_down(dims, t, layers);
+            off -= ld.n_out * ld.n_prev + ld.n_out;
+            aoff -= ld.n_out;
+            for k in 0..ld.n_out {
                 let g = cur[k];
                 nxt[k] = g * s1[aoff + k];
                 s2[aoff + k] *= g;
             }
-            for j in 0..n_prev {
+            for j in 0..ld.n_prev {
                 let mut acc = 0.0f32;
-                for k in 0..n_out {
-                    acc += w[off + k * n_prev + j] * nxt[k];
+                for k in 0..ld.n_out {
+                    acc += w[off + k * ld.n_prev + j] * nxt[k];
                 }
                 cur[j] = acc;
             }
@@ -205,6 +203,22 @@ pub fn mlp_forward(
         aoff += n_out;
         n_in = n_out;
     }
+}
+
+/// Layer l = `layers` − 1 − t of a backward sweep and its widths
+/// (`n_out` = H_l, `n_prev` = H_{l−1}, from `dims`).
+#[derive(CubeType, Clone, Copy)]
+pub struct LayerDown {
+    pub l: usize,
+    pub n_out: usize,
+    pub n_prev: usize,
+}
+
+/// The [`LayerDown`] of step `t` of a backward sweep over `layers` layers.
+#[cube]
+pub fn layer_down(dims: &[u32], t: usize, #[comptime] layers: usize) -> LayerDown {
+    let l = layers - 1 - t;
+    LayerDown { l, n_out: dims[l + 1] as usize, n_prev: dims[l] as usize }
 }
 
 /// The offset of w_out in θ (the output layer's weights; b_out follows).
