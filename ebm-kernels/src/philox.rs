@@ -103,32 +103,30 @@ pub fn normals_from_block(w: Words) -> Quad {
     Quad { v0: r0 * f32::cos(t0), v1: r0 * f32::sin(t0), v2: r1 * f32::cos(t1), v3: r1 * f32::sin(t1) }
 }
 
+/// Value `lane` (0..4) of `v0 .. v3`.
+#[cube]
+fn lane_of<T: CubePrimitive>(v0: T, v1: T, v2: T, v3: T, lane: u32) -> T {
+    let mut v = v3;
+    if lane == 0u32 {
+        v = v0;
+    } else if lane == 1u32 {
+        v = v1;
+    } else if lane == 2u32 {
+        v = v2;
+    }
+    v
+}
+
 /// Lane `lane` (0..4) of a quad.
 #[cube]
 pub fn quad_lane(q: Quad, lane: u32) -> f32 {
-    let mut v = q.v3;
-    if lane == 0u32 {
-        v = q.v0;
-    } else if lane == 1u32 {
-        v = q.v1;
-    } else if lane == 2u32 {
-        v = q.v2;
-    }
-    v
+    lane_of(q.v0, q.v1, q.v2, q.v3, lane)
 }
 
 /// Word `lane` (0..4) of a block.
 #[cube]
 pub fn word_lane(w: Words, lane: u32) -> u32 {
-    let mut v = w.w3;
-    if lane == 0u32 {
-        v = w.w0;
-    } else if lane == 1u32 {
-        v = w.w1;
-    } else if lane == 2u32 {
-        v = w.w2;
-    }
-    v
+    lane_of(w.w0, w.w1, w.w2, w.w3, lane)
 }
 
 /// The uniform draw number `(idx_lo, idx_hi)` of a stream.
