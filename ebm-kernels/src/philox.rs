@@ -105,7 +105,7 @@ pub fn normals_from_block(w: Words) -> Quad {
 
 /// Value `lane` (0..4) of `v0 .. v3`.
 #[cube]
-fn lane_of<T: CubePrimitive>(v0: T, v1: T, v2: T, v3: T, lane: u32) -> T {
+pub fn lane_of<T: CubePrimitive>(v0: T, v1: T, v2: T, v3: T, lane: u32) -> T {
     let mut v = v3;
     if lane == 0u32 {
         v = v0;
@@ -120,13 +120,13 @@ fn lane_of<T: CubePrimitive>(v0: T, v1: T, v2: T, v3: T, lane: u32) -> T {
 /// Lane `lane` (0..4) of a quad.
 #[cube]
 pub fn quad_lane(q: Quad, lane: u32) -> f32 {
-    lane_of(q.v0, q.v1, q.v2, q.v3, lane)
+    lane_of::<f32>(q.v0, q.v1, q.v2, q.v3, lane)
 }
 
 /// Word `lane` (0..4) of a block.
 #[cube]
 pub fn word_lane(w: Words, lane: u32) -> u32 {
-    lane_of(w.w0, w.w1, w.w2, w.w3, lane)
+    lane_of::<u32>(w.w0, w.w1, w.w2, w.w3, lane)
 }
 
 /// The uniform draw number `(idx_lo, idx_hi)` of a stream.
