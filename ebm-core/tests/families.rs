@@ -47,6 +47,12 @@ fn check_f32<A: Curvature<f32>, M: Curvature<f64>>(m32: &A, m: &M, seed: u64, b:
     check_v_hess_v_f32_matches_f64(m32, m, &x, &v, &w, F32_TOL);
 }
 
+/// `r` is the typed error of a θ of length `got` where `expected` belongs.
+#[track_caller]
+fn assert_param_len<M>(r: ebm_core::Result<M>, expected: usize, got: usize) {
+    assert!(matches!(r, Err(EbmError::ParamLen { expected: e, got: g, .. }) if (e, g) == (expected, got)));
+}
+
 /// A well-conditioned packed lower triangle: |Lᵢᵢ| in [0.6, 1.4] with a
 /// random sign, off-diagonal entries in ±0.4/√d.
 fn chol(seed: u64, d: usize) -> Vec<f64> {
@@ -204,7 +210,7 @@ fn gaussian_from_mean_precision_round_trips() {
 
 #[test]
 fn gaussian_typed_errors() {
-    assert!(matches!(Gaussian::<f64>::new(3, vec![0.0; 8]), Err(EbmError::ParamLen { expected: 9, got: 8, .. })));
+    assert_param_len(Gaussian::<f64>::new(3, vec![0.0; 8]), 9, 8);
     assert!(matches!(Gaussian::<f64>::new(0, vec![]), Err(EbmError::InvalidConfig(_))));
     // Indefinite and semi-definite precisions.
     for p in [[1.0, 2.0, 2.0, 1.0], [1.0, 1.0, 1.0, 1.0], [-1.0, 0.0, 0.0, 1.0]] {
@@ -387,14 +393,8 @@ fn mixture_log_sum_exp_is_stable_far_away() {
 
 #[test]
 fn mixture_typed_errors() {
-    assert!(matches!(
-        GaussianMixture::<f64>::new(2, 2, Covariance::Full, vec![0.0; 11]),
-        Err(EbmError::ParamLen { expected: 12, got: 11, .. })
-    ));
-    assert!(matches!(
-        GaussianMixture::<f64>::new(2, 2, Covariance::Diagonal, vec![0.0; 12]),
-        Err(EbmError::ParamLen { expected: 10, got: 12, .. })
-    ));
+    assert_param_len(GaussianMixture::<f64>::new(2, 2, Covariance::Full, vec![0.0; 11]), 12, 11);
+    assert_param_len(GaussianMixture::<f64>::new(2, 2, Covariance::Diagonal, vec![0.0; 12]), 10, 12);
     assert!(matches!(GaussianMixture::<f64>::new(2, 0, Covariance::Full, vec![]), Err(EbmError::InvalidConfig(_))));
     let mut p = vec![0.0; 10];
     p[3] = f64::NAN;
@@ -486,14 +486,8 @@ fn ica_sources_match_their_definitions() {
 
 #[test]
 fn ica_typed_errors() {
-    assert!(matches!(
-        Ica::<f64>::new(3, 2, Source::StudentT, vec![0.0; 6]),
-        Err(EbmError::ParamLen { expected: 8, got: 6, .. })
-    ));
-    assert!(matches!(
-        Ica::<f64>::new(3, 2, Source::LogCosh, vec![0.0; 8]),
-        Err(EbmError::ParamLen { expected: 6, got: 8, .. })
-    ));
+    assert_param_len(Ica::<f64>::new(3, 2, Source::StudentT, vec![0.0; 6]), 8, 6);
+    assert_param_len(Ica::<f64>::new(3, 2, Source::LogCosh, vec![0.0; 8]), 6, 8);
     assert!(matches!(Ica::<f64>::new(0, 2, Source::LogCosh, vec![]), Err(EbmError::InvalidConfig(_))));
     let m = Ica::<f64>::init(3, 4, Source::Logistic, 3).unwrap();
     let (mut e, mut s, mut h) = (vec![0.0; 2], vec![0.0; 6], vec![0.0; 5]);
@@ -579,10 +573,7 @@ fn rbm_free_energy_sums_out_the_hidden_units() {
 
 #[test]
 fn rbm_typed_errors() {
-    assert!(matches!(
-        GaussBernoulliRbm::<f64>::new(3, 2, vec![0.0; 13]),
-        Err(EbmError::ParamLen { expected: 14, got: 13, .. })
-    ));
+    assert_param_len(GaussBernoulliRbm::<f64>::new(3, 2, vec![0.0; 13]), 14, 13);
     assert!(matches!(GaussBernoulliRbm::<f64>::new(3, 0, vec![0.0; 6]), Err(EbmError::InvalidConfig(_))));
     let m = GaussBernoulliRbm::<f64>::init(3, 2, 9).unwrap();
     assert_eq!(m.num_params(), 14);

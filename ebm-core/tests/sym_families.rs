@@ -53,22 +53,12 @@ fn agree<T: Real>(what: &str, a: &dyn Model<T>, b: &dyn Model<T>, x: &[f64], v: 
     tol.assert_sum_close(&format!("{what}: grad_params_sm"), &ga, &want);
 }
 
-const F64: Tolerance = Tolerance::new(1e-10, 1e-10);
-const F32: Tolerance = Tolerance::new(1e-4, 1e-4);
-
-const TWINS: Twins = Twins { agree64: agree::<f64>, agree32: agree::<f32>, tol64: F64, tol32: F32 };
-
+/// Every hand-written family against its `sym` twin, in f64 (tight) and f32.
 #[test]
-fn gaussian_agrees_with_sym() {
-    TWINS.gaussian();
-}
-
-#[test]
-fn ica_agrees_with_sym() {
-    TWINS.ica();
-}
-
-#[test]
-fn mixture_agrees_with_sym() {
-    TWINS.mixture();
+fn twins_agree_with_the_families() {
+    let (tol64, tol32) = (Tolerance::new(1e-10, 1e-10), Tolerance::new(1e-4, 1e-4));
+    let twins = Twins { agree64: agree::<f64>, agree32: agree::<f32>, tol64, tol32 };
+    twins.gaussian();
+    twins.ica();
+    twins.mixture();
 }
