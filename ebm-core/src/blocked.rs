@@ -190,74 +190,12 @@ where
 }
 
 /// The trait impls of a family driven by these batch drivers (Gaussian,
-/// mixture, ICA, RBM), written once. The family `$ty<T>` has the fields
-/// `dim: usize` and `params: Vec<T>` and the inherent methods
-/// `family_name(&self) -> &'static str`, `forward(&self, x, Out)`,
-/// `grad_target(&self, x, Target, w, grad)`, `v_hess_v_impl(&self, x, v, out)`
-/// and `grad_v_hess_v_impl(&self, x, v, w, grad)`, all on checked inputs.
-/// It gets [`Objectives`](crate::Objectives) and
+/// mixture, ICA, RBM): [`crate::family::family_traits`] with the field
+/// `dim: usize`, and [`Objectives`](crate::Objectives) and
 /// [`Langevin`](crate::Langevin) with their default bodies.
 macro_rules! blocked_family {
     ($ty:ident) => {
-        impl<T: Real> $crate::Energy<T> for $ty<T> {
-            fn name(&self) -> &'static str {
-                self.family_name()
-            }
-
-            fn dim(&self) -> usize {
-                self.dim
-            }
-
-            fn eval(&self, x: $crate::Batch<'_, T>, out: $crate::Outputs<'_, T>) -> $crate::Result<()> {
-                self.forward(&x, out.into());
-                Ok(())
-            }
-        }
-
-        impl<T: Real> $crate::Trainable<T> for $ty<T> {
-            fn params(&self) -> &[T] {
-                &self.params
-            }
-
-            fn params_mut(&mut self) -> &mut [T] {
-                &mut self.params
-            }
-
-            fn grad_params(
-                &self,
-                x: $crate::Batch<'_, T>,
-                target: $crate::Target<'_, T>,
-                w: $crate::Weights<'_, T>,
-                mut grad: $crate::ParamGrad<'_, T>,
-            ) -> $crate::Result<()> {
-                self.grad_target(&x, target, &w, &mut grad);
-                Ok(())
-            }
-        }
-
-        impl<T: Real> $crate::Curvature<T> for $ty<T> {
-            fn eval_v_hess_v(
-                &self,
-                x: $crate::Batch<'_, T>,
-                v: $crate::Batch<'_, T>,
-                mut out: $crate::PerSample<'_, T>,
-            ) -> $crate::Result<()> {
-                self.v_hess_v_impl(&x, &v, &mut out);
-                Ok(())
-            }
-
-            fn grad_v_hess_v(
-                &self,
-                x: $crate::Batch<'_, T>,
-                v: $crate::Batch<'_, T>,
-                w: $crate::Weights<'_, T>,
-                mut grad: $crate::ParamGrad<'_, T>,
-            ) -> $crate::Result<()> {
-                self.grad_v_hess_v_impl(&x, &v, &w, &mut grad);
-                Ok(())
-            }
-        }
-
+        $crate::family::family_traits!($ty, dim);
         impl<T: Real> $crate::Objectives<T> for $ty<T> {}
         impl<T: Real> $crate::Langevin<T> for $ty<T> {}
     };

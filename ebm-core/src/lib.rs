@@ -52,6 +52,7 @@ pub mod activation;
 mod blocked;
 pub mod energy;
 pub mod error;
+mod family;
 pub mod gaussian;
 pub mod ica;
 pub mod langevin;

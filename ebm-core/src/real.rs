@@ -56,8 +56,45 @@ pub trait Real:
         c: &mut [Self],
         rsc: usize,
         csc: usize,
-    );
+    ) {
+        assert!(a.len() >= span(m, k, rsa, csa), "gemm: A too short");
+        assert!(b.len() >= span(k, n, rsb, csb), "gemm: B too short");
+        assert!(c.len() >= span(m, n, rsc, csc), "gemm: C too short");
+        if m == 0 || n == 0 {
+            return;
+        }
+        // SAFETY: the three asserts above bound every index the kernel
+        // touches; strides fit in isize for any slice that exists in memory.
+        unsafe {
+            Self::RAW_GEMM(
+                m,
+                k,
+                n,
+                alpha,
+                a.as_ptr(),
+                rsa as isize,
+                csa as isize,
+                b.as_ptr(),
+                rsb as isize,
+                csb as isize,
+                beta,
+                c.as_mut_ptr(),
+                rsc as isize,
+                csc as isize,
+            )
+        }
+    }
+
+    /// The unchecked kernel behind [`Real::gemm`] (`matrixmultiply`'s).
+    #[doc(hidden)]
+    const RAW_GEMM: RawGemm<Self>;
 }
+
+/// The signature of `matrixmultiply`'s `sgemm`/`dgemm`: [`Real::gemm`] on raw
+/// pointers and signed strides.
+#[doc(hidden)]
+pub type RawGemm<T> =
+    unsafe fn(usize, usize, usize, T, *const T, isize, isize, *const T, isize, isize, T, *mut T, isize, isize);
 
 fn span(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
     if rows == 0 || cols == 0 {
@@ -79,50 +116,7 @@ macro_rules! impl_real {
             fn to_f64(self) -> f64 {
                 self as f64
             }
-            fn gemm(
-                m: usize,
-                k: usize,
-                n: usize,
-                alpha: Self,
-                a: &[Self],
-                rsa: usize,
-                csa: usize,
-                b: &[Self],
-                rsb: usize,
-                csb: usize,
-                beta: Self,
-                c: &mut [Self],
-                rsc: usize,
-                csc: usize,
-            ) {
-                assert!(a.len() >= span(m, k, rsa, csa), "gemm: A too short");
-                assert!(b.len() >= span(k, n, rsb, csb), "gemm: B too short");
-                assert!(c.len() >= span(m, n, rsc, csc), "gemm: C too short");
-                if m == 0 || n == 0 {
-                    return;
-                }
-                // SAFETY: the three asserts above bound every index the
-                // kernel touches; strides fit in isize for any slice that
-                // exists in memory.
-                unsafe {
-                    $gemm(
-                        m,
-                        k,
-                        n,
-                        alpha,
-                        a.as_ptr(),
-                        rsa as isize,
-                        csa as isize,
-                        b.as_ptr(),
-                        rsb as isize,
-                        csb as isize,
-                        beta,
-                        c.as_mut_ptr(),
-                        rsc as isize,
-                        csc as isize,
-                    )
-                }
-            }
+            const RAW_GEMM: RawGemm<Self> = $gemm;
         }
     };
 }

@@ -31,6 +31,28 @@ fn batch(seed: u64, b: usize, d: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     (uniform_vec(seed ^ 0xa1, b * d, -2.0, 2.0), normal_vec(seed ^ 0xb2, b * d), uniform_vec(seed ^ 0xc3, b, -1.0, 2.0))
 }
 
+/// Every derivative of `m` and its Hessian quadratic form against finite
+/// differences at [`batch`]`(seed, b, d)`.
+fn check_fd<M: Curvature<f64> + Clone>(m: &M, seed: u64, b: usize) {
+    let (x, v, w) = batch(seed, b, m.dim());
+    check_all_derivatives(m, &x, &v, &w, FD_TOL);
+    check_v_hess_v(m, &x, &v, &w, FD_TOL);
+}
+
+/// `m32` (the f32 cast of `m`) against `m` at [`batch`]`(seed, b, d)`, on
+/// every output and the Hessian quadratic form.
+fn check_f32<A: Curvature<f32>, M: Curvature<f64>>(m32: &A, m: &M, seed: u64, b: usize) {
+    let (x, v, w) = batch(seed, b, m.dim());
+    check_f32_matches_f64(m32, m, &x, &v, &w, F32_TOL);
+    check_v_hess_v_f32_matches_f64(m32, m, &x, &v, &w, F32_TOL);
+}
+
+/// `r` is the typed error of a θ of length `got` where `expected` belongs.
+#[track_caller]
+fn assert_param_len<M>(r: ebm_core::Result<M>, expected: usize, got: usize) {
+    assert!(matches!(r, Err(EbmError::ParamLen { expected: e, got: g, .. }) if (e, g) == (expected, got)));
+}
+
 /// A well-conditioned packed lower triangle: |Lᵢᵢ| in [0.6, 1.4] with a
 /// random sign, off-diagonal entries in ±0.4/√d.
 fn chol(seed: u64, d: usize) -> Vec<f64> {
@@ -106,10 +128,7 @@ proptest! {
 
     #[test]
     fn gaussian_derivatives(d in 1usize..=8, b in 1usize..=9, seed in any::<u64>()) {
-        let m = Gaussian::new(d, gaussian_params(seed, d)).unwrap();
-        let (x, v, w) = batch(seed, b, d);
-        check_all_derivatives(&m, &x, &v, &w, FD_TOL);
-        check_v_hess_v(&m, &x, &v, &w, FD_TOL);
+        check_fd(&Gaussian::new(d, gaussian_params(seed, d)).unwrap(), seed, b);
     }
 }
 
@@ -117,9 +136,7 @@ proptest! {
 fn gaussian_f32_matches_f64() {
     for (d, b, seed) in [(1, 3, 1u64), (5, 9, 2), (8, 130, 3)] {
         let m = Gaussian::new(d, gaussian_params(seed, d)).unwrap();
-        let (x, v, w) = batch(seed, b, d);
-        check_f32_matches_f64(&m.cast::<f32>(), &m, &x, &v, &w, F32_TOL);
-        check_v_hess_v_f32_matches_f64(&m.cast::<f32>(), &m, &x, &v, &w, F32_TOL);
+        check_f32(&m.cast::<f32>(), &m, seed, b);
     }
 }
 
@@ -193,7 +210,7 @@ fn gaussian_from_mean_precision_round_trips() {
 
 #[test]
 fn gaussian_typed_errors() {
-    assert!(matches!(Gaussian::<f64>::new(3, vec![0.0; 8]), Err(EbmError::ParamLen { expected: 9, got: 8, .. })));
+    assert_param_len(Gaussian::<f64>::new(3, vec![0.0; 8]), 9, 8);
     assert!(matches!(Gaussian::<f64>::new(0, vec![]), Err(EbmError::InvalidConfig(_))));
     // Indefinite and semi-definite precisions.
     for p in [[1.0, 2.0, 2.0, 1.0], [1.0, 1.0, 1.0, 1.0], [-1.0, 0.0, 0.0, 1.0]] {
@@ -252,18 +269,12 @@ proptest! {
 
     #[test]
     fn mixture_full_derivatives(d in 1usize..=8, k in 1usize..=4, b in 1usize..=9, seed in any::<u64>()) {
-        let m = mixture(seed, d, k, Covariance::Full);
-        let (x, v, w) = batch(seed, b, d);
-        check_all_derivatives(&m, &x, &v, &w, FD_TOL);
-        check_v_hess_v(&m, &x, &v, &w, FD_TOL);
+        check_fd(&mixture(seed, d, k, Covariance::Full), seed, b);
     }
 
     #[test]
     fn mixture_diagonal_derivatives(d in 1usize..=8, k in 1usize..=4, b in 1usize..=9, seed in any::<u64>()) {
-        let m = mixture(seed, d, k, Covariance::Diagonal);
-        let (x, v, w) = batch(seed, b, d);
-        check_all_derivatives(&m, &x, &v, &w, FD_TOL);
-        check_v_hess_v(&m, &x, &v, &w, FD_TOL);
+        check_fd(&mixture(seed, d, k, Covariance::Diagonal), seed, b);
     }
 }
 
@@ -272,9 +283,7 @@ fn mixture_f32_matches_f64() {
     for cov in [Covariance::Full, Covariance::Diagonal] {
         for (d, k, b, seed) in [(1, 1, 3, 1u64), (4, 3, 9, 2), (8, 4, 70, 3)] {
             let m = mixture(seed, d, k, cov);
-            let (x, v, w) = batch(seed, b, d);
-            check_f32_matches_f64(&m.cast::<f32>(), &m, &x, &v, &w, F32_TOL);
-            check_v_hess_v_f32_matches_f64(&m.cast::<f32>(), &m, &x, &v, &w, F32_TOL);
+            check_f32(&m.cast::<f32>(), &m, seed, b);
         }
     }
 }
@@ -384,14 +393,8 @@ fn mixture_log_sum_exp_is_stable_far_away() {
 
 #[test]
 fn mixture_typed_errors() {
-    assert!(matches!(
-        GaussianMixture::<f64>::new(2, 2, Covariance::Full, vec![0.0; 11]),
-        Err(EbmError::ParamLen { expected: 12, got: 11, .. })
-    ));
-    assert!(matches!(
-        GaussianMixture::<f64>::new(2, 2, Covariance::Diagonal, vec![0.0; 12]),
-        Err(EbmError::ParamLen { expected: 10, got: 12, .. })
-    ));
+    assert_param_len(GaussianMixture::<f64>::new(2, 2, Covariance::Full, vec![0.0; 11]), 12, 11);
+    assert_param_len(GaussianMixture::<f64>::new(2, 2, Covariance::Diagonal, vec![0.0; 12]), 10, 12);
     assert!(matches!(GaussianMixture::<f64>::new(2, 0, Covariance::Full, vec![]), Err(EbmError::InvalidConfig(_))));
     let mut p = vec![0.0; 10];
     p[3] = f64::NAN;
@@ -429,10 +432,7 @@ proptest! {
 
     #[test]
     fn ica_derivatives(d in 1usize..=8, k in 1usize..=4, b in 1usize..=9, src in 0usize..3, seed in any::<u64>()) {
-        let m = ica(seed, d, k, SOURCES[src]);
-        let (x, v, w) = batch(seed, b, d);
-        check_all_derivatives(&m, &x, &v, &w, FD_TOL);
-        check_v_hess_v(&m, &x, &v, &w, FD_TOL);
+        check_fd(&ica(seed, d, k, SOURCES[src]), seed, b);
     }
 }
 
@@ -442,10 +442,7 @@ proptest! {
 fn ica_derivatives_every_source() {
     for source in SOURCES {
         for (d, k, b, seed) in [(1, 1, 1, 1u64), (2, 5, 4, 2), (6, 3, 9, 3), (8, 4, 7, 4)] {
-            let m = ica(seed, d, k, source);
-            let (x, v, w) = batch(seed, b, d);
-            check_all_derivatives(&m, &x, &v, &w, FD_TOL);
-            check_v_hess_v(&m, &x, &v, &w, FD_TOL);
+            check_fd(&ica(seed, d, k, source), seed, b);
         }
     }
 }
@@ -455,9 +452,7 @@ fn ica_f32_matches_f64() {
     for source in SOURCES {
         for (d, k, b, seed) in [(1, 1, 3, 1u64), (4, 7, 9, 2), (8, 4, 150, 3)] {
             let m = ica(seed, d, k, source);
-            let (x, v, w) = batch(seed, b, d);
-            check_f32_matches_f64(&m.cast::<f32>(), &m, &x, &v, &w, F32_TOL);
-            check_v_hess_v_f32_matches_f64(&m.cast::<f32>(), &m, &x, &v, &w, F32_TOL);
+            check_f32(&m.cast::<f32>(), &m, seed, b);
         }
     }
 }
@@ -491,14 +486,8 @@ fn ica_sources_match_their_definitions() {
 
 #[test]
 fn ica_typed_errors() {
-    assert!(matches!(
-        Ica::<f64>::new(3, 2, Source::StudentT, vec![0.0; 6]),
-        Err(EbmError::ParamLen { expected: 8, got: 6, .. })
-    ));
-    assert!(matches!(
-        Ica::<f64>::new(3, 2, Source::LogCosh, vec![0.0; 8]),
-        Err(EbmError::ParamLen { expected: 6, got: 8, .. })
-    ));
+    assert_param_len(Ica::<f64>::new(3, 2, Source::StudentT, vec![0.0; 6]), 8, 6);
+    assert_param_len(Ica::<f64>::new(3, 2, Source::LogCosh, vec![0.0; 8]), 6, 8);
     assert!(matches!(Ica::<f64>::new(0, 2, Source::LogCosh, vec![]), Err(EbmError::InvalidConfig(_))));
     let m = Ica::<f64>::init(3, 4, Source::Logistic, 3).unwrap();
     let (mut e, mut s, mut h) = (vec![0.0; 2], vec![0.0; 6], vec![0.0; 5]);
@@ -534,10 +523,7 @@ proptest! {
 
     #[test]
     fn rbm_derivatives(d in 1usize..=8, h in 1usize..=8, b in 1usize..=9, seed in any::<u64>()) {
-        let m = rbm(seed, d, h);
-        let (x, v, w) = batch(seed, b, d);
-        check_all_derivatives(&m, &x, &v, &w, FD_TOL);
-        check_v_hess_v(&m, &x, &v, &w, FD_TOL);
+        check_fd(&rbm(seed, d, h), seed, b);
     }
 }
 
@@ -545,9 +531,7 @@ proptest! {
 fn rbm_f32_matches_f64() {
     for (d, h, b, seed) in [(1, 1, 3, 1u64), (4, 7, 9, 2), (8, 8, 150, 3)] {
         let m = rbm(seed, d, h);
-        let (x, v, w) = batch(seed, b, d);
-        check_f32_matches_f64(&m.cast::<f32>(), &m, &x, &v, &w, F32_TOL);
-        check_v_hess_v_f32_matches_f64(&m.cast::<f32>(), &m, &x, &v, &w, F32_TOL);
+        check_f32(&m.cast::<f32>(), &m, seed, b);
     }
 }
 
@@ -589,10 +573,7 @@ fn rbm_free_energy_sums_out_the_hidden_units() {
 
 #[test]
 fn rbm_typed_errors() {
-    assert!(matches!(
-        GaussBernoulliRbm::<f64>::new(3, 2, vec![0.0; 13]),
-        Err(EbmError::ParamLen { expected: 14, got: 13, .. })
-    ));
+    assert_param_len(GaussBernoulliRbm::<f64>::new(3, 2, vec![0.0; 13]), 14, 13);
     assert!(matches!(GaussBernoulliRbm::<f64>::new(3, 0, vec![0.0; 6]), Err(EbmError::InvalidConfig(_))));
     let m = GaussBernoulliRbm::<f64>::init(3, 2, 9).unwrap();
     assert_eq!(m.num_params(), 14);

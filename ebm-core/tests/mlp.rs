@@ -54,24 +54,12 @@ fn shapes() -> impl Strategy<Value = (usize, Vec<usize>, usize, u64)> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
 
+    /// Every smooth activation ([`Activation::SMOOTH`]) at the same shapes.
     #[test]
-    fn softplus_derivatives_match_finite_differences((d, hidden, b, seed) in shapes()) {
-        check_derivatives(Activation::Softplus, d, &hidden, b, seed);
-    }
-
-    #[test]
-    fn tanh_derivatives_match_finite_differences((d, hidden, b, seed) in shapes()) {
-        check_derivatives(Activation::Tanh, d, &hidden, b, seed);
-    }
-
-    #[test]
-    fn silu_derivatives_match_finite_differences((d, hidden, b, seed) in shapes()) {
-        check_derivatives(Activation::Silu, d, &hidden, b, seed);
-    }
-
-    #[test]
-    fn gelu_tanh_derivatives_match_finite_differences((d, hidden, b, seed) in shapes()) {
-        check_derivatives(Activation::GeluTanh, d, &hidden, b, seed);
+    fn smooth_derivatives_match_finite_differences((d, hidden, b, seed) in shapes()) {
+        for act in Activation::SMOOTH {
+            check_derivatives(act, d, &hidden, b, seed);
+        }
     }
 }
 

@@ -5,13 +5,9 @@
 
 mod common;
 
-use common::{batch, ica_src, GAUSSIAN, MIXTURE_DIAG, MIXTURE_FULL};
-use ebm_core::gaussian::Gaussian;
-use ebm_core::ica::{Ica, Source};
-use ebm_core::mixture::{Covariance, GaussianMixture};
+use common::Twins;
 use ebm_core::prelude::*;
-use ebm_core::sym::SymEnergy;
-use ebm_core::testing::{uniform_vec, SumRef, Tolerance};
+use ebm_core::testing::{SumRef, Tolerance};
 use ebm_core::Real;
 
 /// Compares every output of `a` and `b` at the batch `x`.
@@ -57,62 +53,12 @@ fn agree<T: Real>(what: &str, a: &dyn Model<T>, b: &dyn Model<T>, x: &[f64], v: 
     tol.assert_sum_close(&format!("{what}: grad_params_sm"), &ga, &want);
 }
 
-const F64: Tolerance = Tolerance::new(1e-10, 1e-10);
-const F32: Tolerance = Tolerance::new(1e-4, 1e-4);
-
+/// Every hand-written family against its `sym` twin, in f64 (tight) and f32.
 #[test]
-fn gaussian_agrees_with_sym() {
-    for (d, seed) in [(1usize, 1u64), (3, 2), (6, 3)] {
-        let hand = Gaussian::<f64>::init(d, seed).unwrap();
-        let sym = SymEnergy::<f64>::parse_with(GAUSSIAN, &[("d", d)], hand.params()).unwrap();
-        for b in [1usize, 37, 130] {
-            let (x, v, w) = batch(seed * 10 + b as u64, b, d, 1.5);
-            agree(&format!("gaussian d={d} B={b}"), &sym, &hand, &x, &v, &w, F64);
-        }
-        let (x, v, w) = batch(seed + 99, 50, d, 1.0);
-        agree(&format!("gaussian f32 d={d}"), &sym.cast::<f32>(), &hand.cast::<f32>(), &x, &v, &w, F32);
-    }
-}
-
-#[test]
-fn ica_agrees_with_sym() {
-    for source in [Source::LogCosh, Source::Logistic, Source::StudentT] {
-        for (d, k, seed) in [(2usize, 3usize, 4u64), (4, 4, 5), (5, 2, 6)] {
-            let mut hand = Ica::<f64>::init(d, k, source, seed).unwrap();
-            if source == Source::StudentT {
-                // α away from 1 so the α gradients are exercised non-trivially
-                let mut t = hand.params().to_vec();
-                let a = uniform_vec(seed, k, 0.5, 2.5);
-                t[k * d..].copy_from_slice(&a);
-                hand.set_params(&t).unwrap();
-            }
-            let sym = SymEnergy::<f64>::parse_with(ica_src(source), &[("d", d), ("K", k)], hand.params()).unwrap();
-            for b in [1usize, 33, 100] {
-                let (x, v, w) = batch(seed * 10 + b as u64, b, d, 2.0);
-                agree(&format!("ica {source:?} d={d} K={k} B={b}"), &sym, &hand, &x, &v, &w, F64);
-            }
-            let (x, v, w) = batch(seed + 77, 40, d, 1.0);
-            agree(&format!("ica {source:?} f32 d={d}"), &sym.cast::<f32>(), &hand.cast::<f32>(), &x, &v, &w, F32);
-        }
-    }
-}
-
-#[test]
-fn mixture_agrees_with_sym() {
-    for cov in [Covariance::Full, Covariance::Diagonal] {
-        let src = match cov {
-            Covariance::Full => MIXTURE_FULL,
-            Covariance::Diagonal => MIXTURE_DIAG,
-        };
-        for (d, k, seed) in [(1usize, 2usize, 7u64), (2, 3, 8), (4, 3, 9)] {
-            let hand = GaussianMixture::<f64>::init(d, k, cov, seed).unwrap();
-            let sym = SymEnergy::<f64>::parse_with(src, &[("d", d), ("K", k)], hand.params()).unwrap();
-            for b in [1usize, 45, 100] {
-                let (x, v, w) = batch(seed * 10 + b as u64, b, d, 1.5);
-                agree(&format!("mixture {cov:?} d={d} K={k} B={b}"), &sym, &hand, &x, &v, &w, F64);
-            }
-            let (x, v, w) = batch(seed + 55, 40, d, 1.0);
-            agree(&format!("mixture {cov:?} f32 d={d}"), &sym.cast::<f32>(), &hand.cast::<f32>(), &x, &v, &w, F32);
-        }
-    }
+fn twins_agree_with_the_families() {
+    let (tol64, tol32) = (Tolerance::new(1e-10, 1e-10), Tolerance::new(1e-4, 1e-4));
+    let twins = Twins { agree64: agree::<f64>, agree32: agree::<f32>, tol64, tol32 };
+    twins.gaussian();
+    twins.ica();
+    twins.mixture();
 }

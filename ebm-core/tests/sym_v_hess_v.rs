@@ -15,16 +15,12 @@
 
 mod common;
 
-use common::{batch, check_batched_rows, ica_src, GAUSSIAN, MIXTURE_DIAG, MIXTURE_FULL};
-use ebm_core::gaussian::Gaussian;
-use ebm_core::ica::{Ica, Source};
-use ebm_core::mixture::{Covariance, GaussianMixture};
+use common::{batch, check_batched_rows, ica_src, Twins, GAUSSIAN, MIXTURE_DIAG, MIXTURE_FULL};
+use ebm_core::ica::Source;
 use ebm_core::prelude::*;
 use ebm_core::sym::{parse_with, SymEnergy};
 use ebm_core::testing::log_log_slope;
-use ebm_core::testing::{
-    check_v_hess_v, check_v_hess_v_f32_matches_f64, normal_vec, uniform_vec, SumRef, Tolerance, FD_TOL,
-};
+use ebm_core::testing::{check_v_hess_v, check_v_hess_v_f32_matches_f64, normal_vec, SumRef, Tolerance, FD_TOL};
 use ebm_core::{EbmError, Energy, Real};
 
 /// A quadratic form with explicit cross terms and a parameter-dependent
@@ -141,67 +137,14 @@ fn agree<T: Real>(what: &str, a: &dyn Model<T>, b: &dyn Model<T>, x: &[f64], v: 
     tol.assert_sum_close(&format!("{what}: grad_params_v_hess_v"), &ga, &want);
 }
 
-const F64: Tolerance = Tolerance::new(1e-10, 1e-10);
-const F32: Tolerance = Tolerance::new(2e-4, 2e-4);
-
+/// Every hand-written family against its `sym` twin, in f64 (tight) and f32.
 #[test]
-fn gaussian_twin_matches_the_family() {
-    for (d, seed) in [(1usize, 1u64), (3, 2), (6, 3)] {
-        let hand = Gaussian::<f64>::init(d, seed).unwrap();
-        let twin = SymEnergy::<f64>::parse_with(GAUSSIAN, &[("d", d)], hand.params()).unwrap();
-        for b in [1usize, 37, 130] {
-            let (x, v, w) = batch(seed * 10 + b as u64, b, d, 1.5);
-            agree(&format!("gaussian d={d} B={b}"), &twin, &hand, &x, &v, &w, F64);
-        }
-        let (x, v, w) = batch(seed + 99, 50, d, 1.0);
-        agree(&format!("gaussian f32 d={d}"), &twin.cast::<f32>(), &hand.cast::<f32>(), &x, &v, &w, F32);
-    }
-}
-
-#[test]
-fn ica_twins_match_the_family() {
-    for source in [Source::LogCosh, Source::Logistic, Source::StudentT] {
-        for (d, k, seed) in [(2usize, 3usize, 4u64), (4, 4, 5), (5, 2, 6)] {
-            let mut hand = Ica::<f64>::init(d, k, source, seed).unwrap();
-            if source == Source::StudentT {
-                let mut t = hand.params().to_vec();
-                t[k * d..].copy_from_slice(&uniform_vec(seed, k, 0.5, 2.5));
-                hand.set_params(&t).unwrap();
-            }
-            let twin = SymEnergy::<f64>::parse_with(ica_src(source), &[("d", d), ("K", k)], hand.params()).unwrap();
-            for b in [1usize, 33, 100] {
-                let (x, v, w) = batch(seed * 10 + b as u64, b, d, 2.0);
-                agree(&format!("ica {source:?} d={d} K={k} B={b}"), &twin, &hand, &x, &v, &w, F64);
-            }
-            let (x, v, w) = batch(seed + 77, 40, d, 1.0);
-            agree(&format!("ica {source:?} f32 d={d}"), &twin.cast::<f32>(), &hand.cast::<f32>(), &x, &v, &w, F32);
-        }
-    }
-}
-
-#[test]
-fn mixture_twins_match_the_family() {
-    for cov in [Covariance::Full, Covariance::Diagonal] {
-        let src = match cov {
-            Covariance::Full => MIXTURE_FULL,
-            Covariance::Diagonal => MIXTURE_DIAG,
-        };
-        for (d, k, seed) in [(1usize, 2usize, 7u64), (2, 3, 8), (4, 3, 9)] {
-            let mut hand = GaussianMixture::<f64>::init(d, k, cov, seed).unwrap();
-            // move away from the symmetric start so every component matters
-            let np = hand.num_params();
-            let t: Vec<f64> =
-                hand.params().iter().zip(uniform_vec(seed ^ 9, np, -0.3, 0.3)).map(|(a, b)| a + b).collect();
-            hand.set_params(&t).unwrap();
-            let twin = SymEnergy::<f64>::parse_with(src, &[("d", d), ("K", k)], hand.params()).unwrap();
-            for b in [1usize, 45, 100] {
-                let (x, v, w) = batch(seed * 10 + b as u64, b, d, 1.5);
-                agree(&format!("mixture {cov:?} d={d} K={k} B={b}"), &twin, &hand, &x, &v, &w, F64);
-            }
-            let (x, v, w) = batch(seed + 55, 40, d, 1.0);
-            agree(&format!("mixture {cov:?} f32 d={d}"), &twin.cast::<f32>(), &hand.cast::<f32>(), &x, &v, &w, F32);
-        }
-    }
+fn twins_match_the_families() {
+    let (tol64, tol32) = (Tolerance::new(1e-10, 1e-10), Tolerance::new(2e-4, 2e-4));
+    let twins = Twins { agree64: agree::<f64>, agree32: agree::<f32>, tol64, tol32 };
+    twins.gaussian();
+    twins.ica();
+    twins.mixture();
 }
 
 /// f32 against f64 on formulas without a hand-written twin.

@@ -130,10 +130,8 @@ mod v_hess_v;
 
 pub use crate::activation::{Activation, Derivs, ParseActivationError};
 
-use crate::energy::{
-    check_finite, Batch, Chains, Curvature, Energy, Langevin, Objectives, Outputs, ParamGrad, PerSample, Target,
-    Trainable, Weights,
-};
+use crate::blocked::Out;
+use crate::energy::{check_finite, Batch, Chains, Langevin, Objectives, ParamGrad, PerSample, Target, Weights};
 use crate::error::{EbmError, Result};
 use crate::real::Real;
 
@@ -243,7 +241,7 @@ impl<T: Real> Mlp<T> {
         Layer { w: &self.params[o.w..o.b], b: &self.params[o.b..o.b + o.out], out: o.out, inp: o.inp }
     }
 
-    /// d, without needing the [`Energy`] trait in scope.
+    /// d, without needing the [`Energy`](crate::Energy) trait in scope.
     pub(crate) fn dim_in(&self) -> usize {
         self.dims[0]
     }
@@ -293,75 +291,55 @@ fn layout(dim: usize, hidden: &[usize]) -> Result<(Vec<usize>, Vec<LayerOffset>,
     Ok((dims, offsets, at))
 }
 
-impl<T: Real> Energy<T> for Mlp<T> {
-    fn name(&self) -> &'static str {
+/// The passes behind [`crate::Energy`], [`crate::Trainable`] and [`crate::Curvature`] (see
+/// [`crate::family`]), on checked slices.
+impl<T: Real> Mlp<T> {
+    fn family_name(&self) -> &'static str {
         "mlp"
     }
 
-    fn dim(&self) -> usize {
-        self.dims[0]
-    }
-
-    fn eval(&self, x: Batch<'_, T>, out: Outputs<'_, T>) -> Result<()> {
-        match out.into_parts() {
-            (e, None, _) => forward::energy(self, &x, e),
-            (e, Some(s), None) => forward::energy_score(self, &x, e, s),
-            (e, Some(s), Some(h)) => {
+    /// E, and the score and Hessian diagonal when `out` asks for them.
+    fn forward(&self, x: &[T], out: Out<'_, T>) -> Result<()> {
+        match out {
+            Out { e, s: None, .. } => forward::energy(self, x, e),
+            Out { e, s: Some(s), h: None } => forward::energy_score(self, x, e, s),
+            Out { e, s: Some(s), h: Some(h) } => {
                 self.require_smooth("hess_diag")?;
-                hess_diag::energy_score_hess_diag(self, &x, e, s, h)
+                hess_diag::energy_score_hess_diag(self, x, e, s, h)
             }
         }
         Ok(())
     }
-}
 
-impl<T: Real> Trainable<T> for Mlp<T> {
-    fn params(&self) -> &[T] {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut [T] {
-        &mut self.params
-    }
-
-    fn grad_params(
-        &self,
-        x: Batch<'_, T>,
-        target: Target<'_, T>,
-        w: Weights<'_, T>,
-        mut grad: ParamGrad<'_, T>,
-    ) -> Result<()> {
+    /// `grad ← Σᵦ wᵦ ∇θ target(xᵦ)`.
+    fn grad_target(&self, x: &[T], target: Target<'_, T>, w: &[T], grad: &mut [T]) -> Result<()> {
         match target {
-            Target::Energy => grad_params::grad_energy(self, &x, &w, &mut grad),
-            Target::VDotGradX(v) => grad_params::grad_v_dot_grad_x(self, &x, &v, &w, &mut grad),
+            Target::Energy => grad_params::grad_energy(self, x, w, grad),
+            Target::VDotGradX(v) => grad_params::grad_v_dot_grad_x(self, x, &v, w, grad),
             Target::ScoreMatching => {
                 self.require_smooth("grad_params_sm")?;
-                grad_sm::grad_sm(self, &x, &w, &mut grad);
+                grad_sm::grad_sm(self, x, w, grad);
             }
         }
         Ok(())
     }
-}
 
-impl<T: Real> Curvature<T> for Mlp<T> {
-    fn eval_v_hess_v(&self, x: Batch<'_, T>, v: Batch<'_, T>, mut out: PerSample<'_, T>) -> Result<()> {
+    /// `out[b] = vᵦᵀ∇ₓ²E(xᵦ)vᵦ`.
+    fn v_hess_v_impl(&self, x: &[T], v: &[T], out: &mut [T]) -> Result<()> {
         self.require_smooth("v_hess_v")?;
-        v_hess_v::v_hess_v(self, &x, &v, &mut out);
+        v_hess_v::v_hess_v(self, x, v, out);
         Ok(())
     }
 
-    fn grad_v_hess_v(
-        &self,
-        x: Batch<'_, T>,
-        v: Batch<'_, T>,
-        w: Weights<'_, T>,
-        mut grad: ParamGrad<'_, T>,
-    ) -> Result<()> {
+    /// `grad ← Σᵦ wᵦ ∇θ(vᵦᵀ∇ₓ²E(xᵦ)vᵦ)`, v held fixed.
+    fn grad_v_hess_v_impl(&self, x: &[T], v: &[T], w: &[T], grad: &mut [T]) -> Result<()> {
         self.require_smooth("grad_params_v_hess_v")?;
-        v_hess_v::grad_v_hess_v(self, &x, &v, &w, &mut grad);
+        v_hess_v::grad_v_hess_v(self, x, v, w, grad);
         Ok(())
     }
 }
+
+crate::family::family_traits!(Mlp, dims[0]);
 
 /// One pass for each objective: the gradient passes already hold every term
 /// of the loss (see the module docs).
@@ -420,7 +398,7 @@ impl<T: Real> Langevin<T> for Mlp<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::EnergyExt;
+    use crate::{EnergyExt, Trainable};
 
     /// The cache-resident ULA loop ([`langevin`]) must give the reference's
     /// chains bit for bit (seed eq 14), on batches that do not fill the last

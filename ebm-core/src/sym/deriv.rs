@@ -24,57 +24,47 @@ use super::ops::Fn1;
 use std::collections::HashMap;
 
 /// `t · f′(x)` where `n = f(x)` is the node itself (so exp, tanh, sigmoid
-/// and sqrt reuse their value).
+/// and sqrt reuse their value): neg, log, log1p, sqrt and cos in their own
+/// form, the rest as `t · d` with d the node f′(x).
 fn times_partial(g: &mut Graph, f: Fn1, x: NodeId, n: NodeId, t: NodeId) -> NodeId {
-    match f {
-        Fn1::Neg => g.neg(t),
-        Fn1::Exp => g.mul(t, n),
-        Fn1::Log => g.div(t, x),
+    let d = match f {
+        Fn1::Neg => return g.neg(t),
+        Fn1::Log => return g.div(t, x),
         Fn1::Log1p => {
             let one = g.constant(1.0);
             let d = g.add(one, x);
-            g.div(t, d)
+            return g.div(t, d);
         }
         Fn1::Sqrt => {
             let half = g.constant(0.5);
             let ht = g.mul(half, t);
-            g.div(ht, n)
-        }
-        Fn1::Tanh => {
-            let one = g.constant(1.0);
-            let sq = g.square(n);
-            let d = g.sub(one, sq);
-            g.mul(t, d)
-        }
-        Fn1::Sigmoid => {
-            let one = g.constant(1.0);
-            let c = g.sub(one, n);
-            let d = g.mul(n, c);
-            g.mul(t, d)
-        }
-        Fn1::Softplus => {
-            let d = g.sigmoid(x);
-            g.mul(t, d)
-        }
-        Fn1::LogCosh => {
-            let d = g.tanh(x);
-            g.mul(t, d)
-        }
-        Fn1::Sin => {
-            let d = g.cos(x);
-            g.mul(t, d)
+            return g.div(ht, n);
         }
         Fn1::Cos => {
             let s = g.sin(x);
             let m = g.mul(t, s);
-            g.neg(m)
+            return g.neg(m);
         }
+        Fn1::Exp => n,
+        Fn1::Tanh => {
+            let one = g.constant(1.0);
+            let sq = g.square(n);
+            g.sub(one, sq)
+        }
+        Fn1::Sigmoid => {
+            let one = g.constant(1.0);
+            let c = g.sub(one, n);
+            g.mul(n, c)
+        }
+        Fn1::Softplus => g.sigmoid(x),
+        Fn1::LogCosh => g.tanh(x),
+        Fn1::Sin => g.cos(x),
         Fn1::Square => {
             let two = g.constant(2.0);
-            let d = g.mul(two, x);
-            g.mul(t, d)
+            g.mul(two, x)
         }
-    }
+    };
+    g.mul(t, d)
 }
 
 /// `t · n·xⁿ⁻¹`.

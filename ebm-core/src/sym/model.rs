@@ -1,4 +1,4 @@
-//! [`SymEnergy`]: a symbolic energy as an [`Energy`] model.
+//! [`SymEnergy`]: a symbolic energy as an [`Energy`](crate::Energy) model.
 //!
 //! Construction derives every quantity of [`Derivatives`] and lowers eight
 //! fused programs (E; E and score; E, score and Hessian diagonal; the three
@@ -54,10 +54,8 @@ use super::eval::{eval_batch, eval_weighted_sum};
 use super::expand::{parse_with, Formula};
 use super::program::{compile, compile_fused, Program};
 use super::signature::Signature;
-use crate::energy::{
-    Batch, Curvature, Energy, Langevin, Objectives, Outputs, ParamGrad, PerSample, Target, Trainable, Weights,
-};
-use crate::error::Result;
+use crate::blocked::Out;
+use crate::energy::{Langevin, Objectives, Target};
 use crate::real::Real;
 use std::sync::Arc;
 
@@ -189,7 +187,7 @@ impl Compiled {
     }
 }
 
-/// A symbolic energy with exact derivatives, implementing [`Energy`].
+/// A symbolic energy with exact derivatives, implementing [`Energy`](crate::Energy).
 ///
 /// θ follows the layout of [`super::signature`]: parameters in declaration
 /// order, arrays row-major, `lower` arrays as packed lower triangles.
@@ -270,74 +268,48 @@ impl<T: Real> SymEnergy<T> {
     }
 }
 
-impl<T: Real> Energy<T> for SymEnergy<T> {
-    fn name(&self) -> &'static str {
+/// The passes behind [`crate::Energy`], [`crate::Trainable`] and [`crate::Curvature`] (see
+/// [`crate::family`]): the fused programs on checked slices.
+impl<T: Real> SymEnergy<T> {
+    fn family_name(&self) -> &'static str {
         "sym"
     }
 
-    fn dim(&self) -> usize {
-        self.compiled.formula.signature.dim
-    }
-
-    fn eval(&self, x: Batch<'_, T>, out: Outputs<'_, T>) -> Result<()> {
+    /// E, and the score and Hessian diagonal when `out` asks for them.
+    fn forward(&self, x: &[T], out: Out<'_, T>) {
         let p = &self.compiled.fused;
-        match out.into_parts() {
-            (e, None, _) => eval_batch(&p.energy, &self.params, &x, &[], &mut [e]),
-            (e, Some(s), None) => eval_batch(&p.energy_score, &self.params, &x, &[], &mut [e, s]),
-            (e, Some(s), Some(h)) => eval_batch(&p.energy_score_hess, &self.params, &x, &[], &mut [e, s, h]),
+        match out {
+            Out { e, s: None, .. } => eval_batch(&p.energy, &self.params, x, &[], &mut [e]),
+            Out { e, s: Some(s), h: None } => eval_batch(&p.energy_score, &self.params, x, &[], &mut [e, s]),
+            Out { e, s: Some(s), h: Some(h) } => eval_batch(&p.energy_score_hess, &self.params, x, &[], &mut [e, s, h]),
         }
-        Ok(())
-    }
-}
-
-impl<T: Real> Trainable<T> for SymEnergy<T> {
-    fn params(&self) -> &[T] {
-        &self.params
     }
 
-    fn params_mut(&mut self) -> &mut [T] {
-        &mut self.params
-    }
-
-    fn grad_params(
-        &self,
-        x: Batch<'_, T>,
-        target: Target<'_, T>,
-        w: Weights<'_, T>,
-        mut grad: ParamGrad<'_, T>,
-    ) -> Result<()> {
+    /// `grad ← Σᵦ wᵦ ∇θ target(xᵦ)`.
+    fn grad_target(&self, x: &[T], target: Target<'_, T>, w: &[T], grad: &mut [T]) {
         let p = &self.compiled.fused;
         let (program, v): (_, &[T]) = match target {
             Target::Energy => (&p.grad_energy, &[]),
             Target::VDotGradX(v) => (&p.grad_v_dot_grad, v.as_slice()),
             Target::ScoreMatching => (&p.grad_sm, &[]),
         };
-        eval_weighted_sum(program, &self.params, &x, v, &w, &mut grad);
-        Ok(())
+        eval_weighted_sum(program, &self.params, x, v, w, grad);
     }
-}
 
-impl<T: Real> Curvature<T> for SymEnergy<T> {
     /// `out[b] = vᵦᵀ∇ₓ²E(xᵦ)vᵦ`, exactly, by the forward-over-reverse
     /// program of the module docs (one pass per sample, v as the auxiliary
     /// inputs).
-    fn eval_v_hess_v(&self, x: Batch<'_, T>, v: Batch<'_, T>, mut out: PerSample<'_, T>) -> Result<()> {
-        eval_batch(&self.compiled.fused.v_hess_v, &self.params, &x, &v, &mut [&mut out]);
-        Ok(())
+    fn v_hess_v_impl(&self, x: &[T], v: &[T], out: &mut [T]) {
+        eval_batch(&self.compiled.fused.v_hess_v, &self.params, x, v, &mut [out]);
     }
 
     /// `grad ← Σᵦ wᵦ ∇_θ(vᵦᵀ∇ₓ²E(xᵦ)vᵦ)`, v held fixed, exactly (module docs).
-    fn grad_v_hess_v(
-        &self,
-        x: Batch<'_, T>,
-        v: Batch<'_, T>,
-        w: Weights<'_, T>,
-        mut grad: ParamGrad<'_, T>,
-    ) -> Result<()> {
-        eval_weighted_sum(&self.compiled.fused.grad_v_hess_v, &self.params, &x, &v, &w, &mut grad);
-        Ok(())
+    fn grad_v_hess_v_impl(&self, x: &[T], v: &[T], w: &[T], grad: &mut [T]) {
+        eval_weighted_sum(&self.compiled.fused.grad_v_hess_v, &self.params, x, v, w, grad);
     }
 }
+
+crate::family::family_traits!(SymEnergy, compiled.formula.signature.dim);
 
 impl<T: Real> Objectives<T> for SymEnergy<T> {}
 impl<T: Real> Langevin<T> for SymEnergy<T> {}
