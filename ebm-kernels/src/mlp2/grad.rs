@@ -34,7 +34,7 @@
 // `#[cube]` and `#[derive(CubeType)]` generate undocumented items.
 #![allow(missing_docs)]
 
-use super::gemm::{mma_synced, stage_a, stage_b, tile_acc, Operand, Tile};
+use super::gemm::{mma_synced, stage_a, stage_b, tile_acc, tile_origin, Operand, Tile};
 use cubecl::prelude::*;
 
 /// The comptime configuration of [`grad_kernel()`].
@@ -93,6 +93,7 @@ pub fn grad_kernel<N: Size>(
 ) {
     let tile = cfg.tile;
     let mut t = tile_acc(tile);
+    let org = tile_origin(tile);
     let slab = CUBE_POS_Z as usize;
     let m_end = args.m as usize;
     let n_end = args.n as usize;
@@ -104,8 +105,8 @@ pub fn grad_kernel<N: Size>(
     let w_off = args.w_off as usize;
     for kt in 0..comptime!(cfg.slab / cfg.tile.bk) {
         let k0 = k_beg + kt * tile.bk;
-        stage_a(a, w, &mut t.sa, &opa, t.m0, m_end, k0, k_end, w_off, tile, cfg.a_kc, true, cfg.a_ones, cfg.a_vec4);
-        stage_b(b, &mut t.sb, &opb, t.n0, n_end, k0, k_end, tile, cfg.b_kc, false, cfg.ones_col);
+        stage_a(a, w, &mut t.sa, &opa, org.m0, m_end, k0, k_end, w_off, tile, cfg.a_kc, true, cfg.a_ones, cfg.a_vec4);
+        stage_b(b, &mut t.sb, &opb, org.n0, n_end, k0, k_end, tile, cfg.b_kc, false, cfg.ones_col);
         mma_synced(&mut t, tile);
     }
     let ty = UNIT_POS_Y as usize;
@@ -117,10 +118,10 @@ pub fn grad_kernel<N: Size>(
     }
     #[unroll]
     for i in 0..tile.rm {
-        let m = t.m0 + ty * tile.rm + i;
+        let m = org.m0 + ty * tile.rm + i;
         #[unroll]
         for j in 0..tile.rn {
-            let n = t.n0 + tx * tile.rn + j;
+            let n = org.n0 + tx * tile.rn + j;
             if m < m_end && n < n_cols {
                 let mut idx = args.t_b as usize + m;
                 if n < n_end {

@@ -35,7 +35,7 @@
 // `#[cube]` and `#[derive(CubeType)]` generate undocumented items.
 #![allow(missing_docs)]
 
-use super::gemm::{mma_synced, stage_a, stage_b, tile_acc, Operand, Tile};
+use super::gemm::{mma_synced, stage_a, stage_b, tile_acc, tile_origin, Operand, Tile};
 use crate::act::{act3, act_d3};
 use cubecl::prelude::*;
 use ebm_core::Activation;
@@ -152,24 +152,25 @@ pub fn layer_kernel<N: Size>(
 ) {
     let tile = cfg.tile;
     let mut t = tile_acc(tile);
+    let org = tile_origin(tile);
     let m_end = args.m as usize;
     let n_end = args.n as usize;
     let k_end = args.k as usize;
     let tiles = k_end.div_ceil(tile.bk);
     for kt in 0..tiles {
         let k0 = kt * tile.bk;
-        stage_a(a, b, &mut t.sa, &opa, t.m0, m_end, k0, k_end, 0, tile, cfg.a_kc, false, false, cfg.a_vec4);
-        stage_b(b, &mut t.sb, &opb, t.n0, n_end, k0, k_end, tile, cfg.b_kc, cfg.square_b, false);
+        stage_a(a, b, &mut t.sa, &opa, org.m0, m_end, k0, k_end, 0, tile, cfg.a_kc, false, false, cfg.a_vec4);
+        stage_b(b, &mut t.sb, &opb, org.n0, n_end, k0, k_end, tile, cfg.b_kc, cfg.square_b, false);
         mma_synced(&mut t, tile);
     }
     let ty = UNIT_POS_Y as usize;
     let tx = UNIT_POS_X as usize;
     #[unroll]
     for i in 0..tile.rm {
-        let m = t.m0 + ty * tile.rm + i;
+        let m = org.m0 + ty * tile.rm + i;
         #[unroll]
         for j in 0..tile.rn {
-            let n = t.n0 + tx * tile.rn + j;
+            let n = org.n0 + tx * tile.rn + j;
             if m < m_end && n < n_end {
                 let o = args.o_off as usize + m * args.o_ld as usize + n;
                 let c = t.acc[i * tile.rn + j];
