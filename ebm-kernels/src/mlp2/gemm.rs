@@ -303,3 +303,45 @@ pub fn zero_acc(acc: &mut Array<f32>, #[comptime] tile: Tile) {
         acc[i] = 0.0f32;
     }
 }
+
+/// A workgroup's tile of `C = A·B`: the staged tiles of A and B and the
+/// thread's accumulator.
+#[derive(CubeType)]
+pub struct TileAcc {
+    pub sa: Shared<[f32]>,
+    pub sb: Shared<[f32]>,
+    pub acc: Array<f32>,
+}
+
+/// The shared tiles and the zeroed accumulator of this workgroup's tile.
+#[cube]
+pub fn tile_acc(#[comptime] tile: Tile) -> TileAcc {
+    let sa = Shared::<[f32]>::new_slice(comptime!(tile.bm() * tile.bk));
+    let sb = Shared::<[f32]>::new_slice(comptime!(tile.bn() * tile.bk));
+    let mut acc = Array::<f32>::new(comptime!(tile.rm * tile.rn));
+    zero_acc(&mut acc, tile);
+    TileAcc { sa, sb, acc }
+}
+
+/// The first row `m0` and column `n0` of this workgroup's output tile.
+#[derive(CubeType, Clone, Copy)]
+pub struct TileOrigin {
+    pub m0: usize,
+    pub n0: usize,
+}
+
+/// The origin of this workgroup's tile (grid x over columns, y over rows).
+#[cube]
+pub fn tile_origin(#[comptime] tile: Tile) -> TileOrigin {
+    let bm = comptime!(tile.bm());
+    let bn = comptime!(tile.bn());
+    TileOrigin { m0: CUBE_POS_Y as usize * bm, n0: CUBE_POS_X as usize * bn }
+}
+
+/// `acc += A·B` over the staged k tile, between two workgroup barriers.
+#[cube]
+pub fn mma_synced(t: &mut TileAcc, #[comptime] tile: Tile) {
+    sync_cube();
+    mma_tile(&t.sa, &t.sb, &mut t.acc, tile);
+    sync_cube();
+}

@@ -34,7 +34,7 @@
 // `#[cube]` and `#[derive(CubeType)]` generate undocumented items.
 #![allow(missing_docs)]
 
-use super::gemm::{mma_tile, stage_a, stage_b, zero_acc, Operand, Tile};
+use super::gemm::{mma_synced, stage_a, stage_b, tile_acc, tile_origin, Operand, Tile};
 use cubecl::prelude::*;
 
 /// The comptime configuration of [`grad_kernel()`].
@@ -92,14 +92,8 @@ pub fn grad_kernel<N: Size>(
     #[comptime] cfg: GradCfg,
 ) {
     let tile = cfg.tile;
-    let bm = comptime!(tile.bm());
-    let bn = comptime!(tile.bn());
-    let mut sa = Shared::<[f32]>::new_slice(comptime!(tile.bm() * tile.bk));
-    let mut sb = Shared::<[f32]>::new_slice(comptime!(tile.bn() * tile.bk));
-    let mut acc = Array::<f32>::new(comptime!(tile.rm * tile.rn));
-    zero_acc(&mut acc, tile);
-    let m0 = CUBE_POS_Y as usize * bm;
-    let n0 = CUBE_POS_X as usize * bn;
+    let mut t = tile_acc(tile);
+    let org = tile_origin(tile);
     let slab = CUBE_POS_Z as usize;
     let m_end = args.m as usize;
     let n_end = args.n as usize;
@@ -111,11 +105,9 @@ pub fn grad_kernel<N: Size>(
     let w_off = args.w_off as usize;
     for kt in 0..comptime!(cfg.slab / cfg.tile.bk) {
         let k0 = k_beg + kt * tile.bk;
-        stage_a(a, w, &mut sa, &opa, m0, m_end, k0, k_end, w_off, tile, cfg.a_kc, true, cfg.a_ones, cfg.a_vec4);
-        stage_b(b, &mut sb, &opb, n0, n_end, k0, k_end, tile, cfg.b_kc, false, cfg.ones_col);
-        sync_cube();
-        mma_tile(&sa, &sb, &mut acc, tile);
-        sync_cube();
+        stage_a(a, w, &mut t.sa, &opa, org.m0, m_end, k0, k_end, w_off, tile, cfg.a_kc, true, cfg.a_ones, cfg.a_vec4);
+        stage_b(b, &mut t.sb, &opb, org.n0, n_end, k0, k_end, tile, cfg.b_kc, false, cfg.ones_col);
+        mma_synced(&mut t, tile);
     }
     let ty = UNIT_POS_Y as usize;
     let tx = UNIT_POS_X as usize;
@@ -126,16 +118,16 @@ pub fn grad_kernel<N: Size>(
     }
     #[unroll]
     for i in 0..tile.rm {
-        let m = m0 + ty * tile.rm + i;
+        let m = org.m0 + ty * tile.rm + i;
         #[unroll]
         for j in 0..tile.rn {
-            let n = n0 + tx * tile.rn + j;
+            let n = org.n0 + tx * tile.rn + j;
             if m < m_end && n < n_cols {
                 let mut idx = args.t_b as usize + m;
                 if n < n_end {
                     idx = args.t_w as usize + m * n_end + n;
                 }
-                part[row + idx] = acc[i * tile.rn + j];
+                part[row + idx] = t.acc[i * tile.rn + j];
             }
         }
     }

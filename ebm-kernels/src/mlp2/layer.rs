@@ -35,7 +35,7 @@
 // `#[cube]` and `#[derive(CubeType)]` generate undocumented items.
 #![allow(missing_docs)]
 
-use super::gemm::{mma_tile, stage_a, stage_b, zero_acc, Operand, Tile};
+use super::gemm::{mma_synced, stage_a, stage_b, tile_acc, tile_origin, Operand, Tile};
 use crate::act::{act3, act_d3};
 use cubecl::prelude::*;
 use ebm_core::Activation;
@@ -151,37 +151,29 @@ pub fn layer_kernel<N: Size>(
     #[comptime] cfg: LayerCfg,
 ) {
     let tile = cfg.tile;
-    let bm = comptime!(tile.bm());
-    let bn = comptime!(tile.bn());
-    let mut sa = Shared::<[f32]>::new_slice(comptime!(tile.bm() * tile.bk));
-    let mut sb = Shared::<[f32]>::new_slice(comptime!(tile.bn() * tile.bk));
-    let mut acc = Array::<f32>::new(comptime!(tile.rm * tile.rn));
-    zero_acc(&mut acc, tile);
-    let m0 = CUBE_POS_Y as usize * bm;
-    let n0 = CUBE_POS_X as usize * bn;
+    let mut t = tile_acc(tile);
+    let org = tile_origin(tile);
     let m_end = args.m as usize;
     let n_end = args.n as usize;
     let k_end = args.k as usize;
     let tiles = k_end.div_ceil(tile.bk);
     for kt in 0..tiles {
         let k0 = kt * tile.bk;
-        stage_a(a, b, &mut sa, &opa, m0, m_end, k0, k_end, 0, tile, cfg.a_kc, false, false, cfg.a_vec4);
-        stage_b(b, &mut sb, &opb, n0, n_end, k0, k_end, tile, cfg.b_kc, cfg.square_b, false);
-        sync_cube();
-        mma_tile(&sa, &sb, &mut acc, tile);
-        sync_cube();
+        stage_a(a, b, &mut t.sa, &opa, org.m0, m_end, k0, k_end, 0, tile, cfg.a_kc, false, false, cfg.a_vec4);
+        stage_b(b, &mut t.sb, &opb, org.n0, n_end, k0, k_end, tile, cfg.b_kc, cfg.square_b, false);
+        mma_synced(&mut t, tile);
     }
     let ty = UNIT_POS_Y as usize;
     let tx = UNIT_POS_X as usize;
     #[unroll]
     for i in 0..tile.rm {
-        let m = m0 + ty * tile.rm + i;
+        let m = org.m0 + ty * tile.rm + i;
         #[unroll]
         for j in 0..tile.rn {
-            let n = n0 + tx * tile.rn + j;
+            let n = org.n0 + tx * tile.rn + j;
             if m < m_end && n < n_end {
                 let o = args.o_off as usize + m * args.o_ld as usize + n;
-                let c = acc[i * tile.rn + j];
+                let c = t.acc[i * tile.rn + j];
                 epilogue(b, aux0, aux1, out0, out1, out2, out3, c, o, n, &args, cfg);
             }
         }

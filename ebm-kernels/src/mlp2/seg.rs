@@ -46,13 +46,43 @@ pub struct SegArgs {
     pub p_ld: u32,
 }
 
-/// Reduces `red[ty·16 .. ty·16 + 16]` to `red[ty·16]`.
+/// Sums lane `tx`'s `acc` over the 16 lanes of row `ty` into `red[ty·16]`.
 #[cube]
-fn lanes_tree(red: &mut Shared<[f32]>, ty: usize, tx: usize) {
+fn lanes_sum(red: &mut Shared<[f32]>, acc: f32, ty: usize, tx: usize) {
+    red[ty * 16 + tx] = acc;
+    sync_cube();
     tree_step(red, ty * 16, tx, 8usize);
     tree_step(red, ty * 16, tx, 4usize);
     tree_step(red, ty * 16, tx, 2usize);
     tree_step(red, ty * 16, tx, 1usize);
+}
+
+/// Thread (tx, ty) of a workgroup of 16 samples × 16 lanes at unit `u`
+/// (the grid's y): its sample `b`, whether `b` is in the sub-chunk, and the
+/// offsets `k` of (b, u) in the per-unit arrays and `base` of J_l(u, (b, 0)).
+#[derive(CubeType, Clone, Copy)]
+struct SegLane {
+    tx: usize,
+    ty: usize,
+    b: usize,
+    u: usize,
+    ok: bool,
+    d: usize,
+    k: usize,
+    base: usize,
+}
+
+#[cube]
+fn seg_lane(args: &SegArgs) -> SegLane {
+    let tx = UNIT_POS_X as usize;
+    let ty = UNIT_POS_Y as usize;
+    let b = CUBE_POS_X as usize * 16usize + ty;
+    let u = CUBE_POS_Y as usize;
+    let ok = b < args.ns as usize;
+    let d = args.d as usize;
+    let k = args.r_off as usize + b * args.h as usize + u;
+    let base = args.src_off as usize + u * args.src_sk as usize + b * args.src_sb as usize;
+    SegLane { tx, ty, b, u, ok, d, k, base }
 }
 
 /// q_l and the seeds that depend on it (module docs); grid ⌈ns/16⌉ × H_l.
@@ -67,14 +97,7 @@ pub fn seed_q_kernel(
     #[comptime] last: bool,
 ) {
     let mut red = Shared::<[f32]>::new_slice(256usize);
-    let tx = UNIT_POS_X as usize;
-    let ty = UNIT_POS_Y as usize;
-    let b = CUBE_POS_X as usize * 16usize + ty;
-    let u = CUBE_POS_Y as usize;
-    let ok = b < args.ns as usize;
-    let d = args.d as usize;
-    let k = args.r_off as usize + b * args.h as usize + u;
-    let base = args.src_off as usize + u * args.src_sk as usize + b * args.src_sb as usize;
+    let SegLane { tx, ty, ok, d, k, base, .. } = seg_lane(&args);
     let mut acc = 0.0f32;
     if ok {
         let mut f = 0.0f32;
@@ -89,9 +112,7 @@ pub fn seed_q_kernel(
             }
         }
     }
-    red[ty * 16 + tx] = acc;
-    sync_cube();
-    lanes_tree(&mut red, ty, tx);
+    lanes_sum(&mut red, acc, ty, tx);
     if tx == 0 && ok {
         let cbar = -red[ty * 16];
         gbar[k] = s2[k] * cbar;
@@ -112,14 +133,7 @@ pub fn seg_p_kernel(
     #[comptime] write_jbar: bool,
 ) {
     let mut red = Shared::<[f32]>::new_slice(256usize);
-    let tx = UNIT_POS_X as usize;
-    let ty = UNIT_POS_Y as usize;
-    let b = CUBE_POS_X as usize * 16usize + ty;
-    let u = CUBE_POS_Y as usize;
-    let ok = b < args.ns as usize;
-    let d = args.d as usize;
-    let k = args.r_off as usize + b * args.h as usize + u;
-    let base = args.src_off as usize + u * args.src_sk as usize + b * args.src_sb as usize;
+    let SegLane { tx, ty, b, u, ok, d, k, base } = seg_lane(&args);
     let pb = u * args.p_ld as usize + b * d;
     let mut acc = 0.0f32;
     if ok {
@@ -138,9 +152,7 @@ pub fn seg_p_kernel(
             }
         }
     }
-    red[ty * 16 + tx] = acc;
-    sync_cube();
-    lanes_tree(&mut red, ty, tx);
+    lanes_sum(&mut red, acc, ty, tx);
     if tx == 0 && ok {
         abar[k] += s2[k] * red[ty * 16];
     }
@@ -161,9 +173,7 @@ pub fn rowsum_kernel(t: &[f32], q: &mut [f32], n: u32, h: u32, q_off: u32, accum
             acc += t[b * hh + u];
         }
     }
-    red[ty * 16 + tx] = acc;
-    sync_cube();
-    lanes_tree(&mut red, ty, tx);
+    lanes_sum(&mut red, acc, ty, tx);
     if tx == 0 && b < n as usize {
         let o = q_off as usize + b;
         if accumulate != 0u32 {
