@@ -18,7 +18,7 @@
 
 use crate::families::{gaussian_eval, ica_eval, mixture_eval, rbm_eval, XDerivs};
 use crate::mlp::mlp_eval;
-use crate::philox::{block, normals_from_block, uniform_at};
+use crate::philox::{block, lane_of, normals_from_block, uniform_at};
 use crate::spec::*;
 use cubecl::prelude::*;
 
@@ -170,15 +170,7 @@ pub fn fill_normals(
             q2 = q.v2;
             q3 = q.v3;
         }
-        let mut v = q3;
-        if lane == 0u32 {
-            v = q0;
-        } else if lane == 1u32 {
-            v = q1;
-        } else if lane == 2u32 {
-            v = q2;
-        }
-        z[i] = v;
+        z[i] = lane_of::<f32>(q0, q1, q2, q3, lane);
     }
 }
 
