@@ -62,7 +62,6 @@ use crate::fallback::{Fallback, FallbackLog, Op};
 use crate::family::GpuFamily;
 use crate::launch::upload_f32;
 use crate::mlp2::Mlp2;
-use crate::on_device::copy_out;
 use crate::plan::{loop_cost, LoopCost};
 use crate::spec::Spec;
 use cubecl::bytes::Bytes;

@@ -30,7 +30,6 @@ use crate::device::GpuDevice;
 use crate::error::{KernelError, Result};
 use crate::fallback::{Fallback, FallbackLog, NotOnDevice, Op, Remedy};
 use crate::launch::{arg, grid, upload_f32};
-use crate::on_device::copy_out;
 use crate::sym::{sym_kernel, SymSpec};
 use cubecl::bytes::Bytes;
 use cubecl::server::Handle;

@@ -28,11 +28,17 @@
 //! | `weighted_energy_grad`, `nce_loss_grad` | `Energy` and `GradEnergy` |
 //! | `ula_at`, `mala_at` (and so `ula`, `mala`) | `Ula`, `Mala` |
 
+use crate::chains::{acceptance, check_steps, launch_steps};
+use crate::device::GpuDevice;
 use crate::error::Result;
 use crate::fallback::Op;
+use crate::fused::RngArgsLaunch;
 use cubecl::bytes::Bytes;
+use cubecl::server::Handle;
 use ebm_core::langevin::NoiseAt;
 use ebm_core::{EbmError, Model, NceBatch, NceLoss, Target};
+
+pub(crate) mod objectives;
 
 /// A device model's own paths, on inputs the CPU twin's checked types have
 /// already validated (their slices). Each runs wholly on the device: the
@@ -89,6 +95,66 @@ pub(crate) trait DeviceOps {
 pub(crate) fn copy_out(dst: &mut [f32], src: &Bytes) {
     let n = dst.len();
     dst.copy_from_slice(&bytemuck::cast_slice::<u8, f32>(src)[..n]);
+}
+
+/// A Langevin call on the device chains: the chains `x` (in place), ε,
+/// the step count (checked to fit a launch), the noise address and, for
+/// MALA, the acceptance counts (`None`: ULA).
+pub(crate) struct LangevinCall<'a> {
+    pub x: &'a mut [f32],
+    pub eps: f32,
+    pub steps: u32,
+    pub at: NoiseAt,
+    pub accepts: Option<&'a mut [u32]>,
+}
+
+impl<'a> LangevinCall<'a> {
+    /// The call, its step count checked ([`check_steps`]).
+    pub fn new(x: &'a mut [f32], eps: f32, steps: usize, at: NoiseAt, accepts: Option<&'a mut [u32]>) -> Result<Self> {
+        Ok(Self { x, eps, steps: check_steps(steps)?, at, accepts })
+    }
+
+    /// Whether the call runs MALA.
+    pub fn mala(&self) -> bool {
+        self.accepts.is_some()
+    }
+
+    /// ε²/2, the drift factor of a step.
+    pub fn half_eps2(&self) -> f32 {
+        self.eps * self.eps * 0.5
+    }
+
+    /// 1/(2ε²), the scale of MALA's proposal log-density.
+    pub fn inv_2eps2(&self) -> f32 {
+        1.0 / (2.0 * self.eps * self.eps)
+    }
+
+    /// Runs the call's steps on the chains staged in `xs`, as launches of
+    /// at most `chunk` steps (`launch(n, rng)`, [`launch_steps`]), then
+    /// reads the chains back into `x` and, for MALA, the counts from `acc`
+    /// (the device copy of `accepts`); returns the acceptance rate
+    /// ([`acceptance`]; 0 for ULA).
+    pub fn run(
+        self,
+        dev: &GpuDevice,
+        xs: &Handle,
+        acc: Option<&Handle>,
+        chunk: u64,
+        launch: impl FnMut(u32, RngArgsLaunch),
+    ) -> Result<f64> {
+        launch_steps(self.steps, chunk, self.at, launch);
+        let mut hs = vec![xs.clone()];
+        hs.extend(acc.cloned());
+        let out = objectives::read(dev, hs)?;
+        copy_out(self.x, &out[0]);
+        Ok(match self.accepts {
+            Some(accepts) => {
+                let after = &bytemuck::cast_slice::<u8, u32>(&out[1])[..accepts.len()];
+                acceptance(after, accepts, self.steps as usize)
+            }
+            None => 0.0,
+        })
+    }
 }
 
 /// Copies an evaluation's read-back buffers (E, then the score and the

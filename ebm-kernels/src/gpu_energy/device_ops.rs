@@ -2,10 +2,11 @@
 //! kernels ([`crate::mlp2`]) when the model runs on them, the
 //! one-thread-per-sample kernels otherwise.
 
+use super::nce::NceInputs;
 use super::{tiled, GpuEnergy};
 use crate::error::Result;
 use crate::family::GpuFamily;
-use crate::on_device::{copy_eval_out, DeviceOps};
+use crate::on_device::{copy_eval_out, DeviceOps, LangevinCall};
 use ebm_core::langevin::NoiseAt;
 use ebm_core::{EbmError, NceBatch, NceLoss, Target};
 
@@ -89,7 +90,9 @@ impl<M: GpuFamily> DeviceOps for GpuEnergy<M> {
     /// The fused NCE kernel; the loss and ∂L/∂c summed on the device.
     fn dev_nce(&self, batch: &NceBatch<'_, f32>, grad: &mut [f32]) -> Result<NceLoss> {
         let lpn: Vec<f32> = batch.log_pn().iter().map(|&v| v as f32).collect();
-        let (loss, dloss_dc, g) = self.nce_summed(&batch.points(), &lpn, batch.n_data(), batch.c(), batch.nu())?;
+        let points = batch.points();
+        let inp = NceInputs { x: &points, log_pn: &lpn, n_data: batch.n_data(), c: batch.c(), nu: batch.nu() };
+        let (loss, dloss_dc, g) = self.nce_summed(inp)?;
         grad.copy_from_slice(&g);
         Ok(NceLoss { loss, dloss_dc })
     }
@@ -99,7 +102,7 @@ impl<M: GpuFamily> DeviceOps for GpuEnergy<M> {
         if self.tiled() {
             return self.on_tiled(|t| tiled::ula(t, x, eps, steps, at));
         }
-        self.ula_device(x, eps, steps, at)
+        self.langevin_device(LangevinCall::new(x, eps, steps, at, None)?).map(|_| ())
     }
 
     /// All `steps` MALA steps in one launch (several under a loop budget).
@@ -107,6 +110,6 @@ impl<M: GpuFamily> DeviceOps for GpuEnergy<M> {
         if self.tiled() {
             return self.on_tiled(|t| tiled::mala(t, x, eps, steps, at, accepts));
         }
-        self.mala_device(x, eps, steps, at, accepts)
+        self.langevin_device(LangevinCall::new(x, eps, steps, at, Some(accepts))?)
     }
 }

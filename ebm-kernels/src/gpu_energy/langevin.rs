@@ -4,13 +4,12 @@
 //! the device), with the noise of `ebm_core::langevin` drawn in-kernel.
 
 use super::GpuEnergy;
-use crate::chains::{acceptance, check_steps, launch_steps};
 use crate::error::{KernelError, Result};
 use crate::family::GpuFamily;
 use crate::fused::{mala_kernel, ula_kernel};
 use crate::launch::{arg, grid, WORKGROUP};
+use crate::on_device::LangevinCall;
 use crate::plan::{fixed_cost, steps_per_launch};
-use ebm_core::langevin::NoiseAt;
 
 impl<M: GpuFamily> GpuEnergy<M> {
     /// Steps per launch for ULA (`mala = false`) or MALA.
@@ -22,80 +21,61 @@ impl<M: GpuFamily> GpuEnergy<M> {
         steps_per_launch(steps as u64, per_step, fixed, self.loop_budget).map_err(KernelError::Unsupported)
     }
 
-    pub(super) fn ula_device(&self, x: &mut [f32], eps: f32, steps: usize, at: NoiseAt) -> Result<()> {
+    /// The ULA or MALA steps of `call`; returns the acceptance rate (0
+    /// for ULA).
+    pub(super) fn langevin_device(&self, call: LangevinCall<'_>) -> Result<f64> {
         let d = self.spec.d;
-        let k = check_steps(steps)?;
-        let chunk = self.langevin_chunk(steps, false)?;
+        let mala = call.mala();
+        let chunk = self.langevin_chunk(call.steps as usize, mala)?;
         let mut st = self.lock();
-        let (theta, b) = self.stage(&mut st, x)?;
+        let (theta, b) = self.stage(&mut st, call.x)?;
         let batch = b.batch;
+        if let Some(a) = &call.accepts {
+            self.write(&b.accepts, bytemuck::cast_slice::<u32, u8>(a));
+        }
         let (count, dim) = grid(&self.dev, batch)?;
-        let half_eps2 = eps * eps * 0.5;
-        launch_steps(k, chunk, at, |n, rng| {
+        let (eps, half_eps2, inv_2eps2) = (call.eps, call.half_eps2(), call.inv_2eps2());
+        call.run(&self.dev, &b.x, mala.then_some(&b.accepts), chunk, |n, rng| {
+            let c = self.dev.client();
             // SAFETY: every handle was allocated with the length passed with it.
             unsafe {
-                ula_kernel::launch(
-                    self.dev.client(),
-                    count.clone(),
-                    dim,
-                    arg(&b.x, batch * d),
-                    arg(&theta, self.spec.n_params),
-                    arg(&self.meta, self.meta_len()),
-                    batch as u32,
-                    n,
-                    eps,
-                    half_eps2,
-                    rng,
-                    self.spec,
-                );
+                let (xs, th, meta) =
+                    (arg(&b.x, batch * d), arg(&theta, self.spec.n_params), arg(&self.meta, self.meta_len()));
+                if mala {
+                    let a = arg(&b.accepts, batch);
+                    mala_kernel::launch(
+                        c,
+                        count.clone(),
+                        dim,
+                        xs,
+                        a,
+                        th,
+                        meta,
+                        batch as u32,
+                        n,
+                        eps,
+                        half_eps2,
+                        inv_2eps2,
+                        rng,
+                        self.spec,
+                    );
+                } else {
+                    ula_kernel::launch(
+                        c,
+                        count.clone(),
+                        dim,
+                        xs,
+                        th,
+                        meta,
+                        batch as u32,
+                        n,
+                        eps,
+                        half_eps2,
+                        rng,
+                        self.spec,
+                    );
+                }
             }
-        });
-        let out = self.read(vec![b.x.clone()])?;
-        x.copy_from_slice(&bytemuck::cast_slice::<u8, f32>(&out[0])[..batch * d]);
-        Ok(())
-    }
-
-    pub(super) fn mala_device(
-        &self,
-        x: &mut [f32],
-        eps: f32,
-        steps: usize,
-        at: NoiseAt,
-        accepts: &mut [u32],
-    ) -> Result<f64> {
-        let d = self.spec.d;
-        let k = check_steps(steps)?;
-        let chunk = self.langevin_chunk(steps, true)?;
-        let mut st = self.lock();
-        let (theta, b) = self.stage(&mut st, x)?;
-        let batch = b.batch;
-        self.write(&b.accepts, bytemuck::cast_slice(accepts));
-        let (count, dim) = grid(&self.dev, batch)?;
-        let half_eps2 = eps * eps * 0.5;
-        let inv_2eps2 = 1.0 / (2.0 * eps * eps);
-        launch_steps(k, chunk, at, |n, rng| {
-            // SAFETY: every handle was allocated with the length passed with it.
-            unsafe {
-                mala_kernel::launch(
-                    self.dev.client(),
-                    count.clone(),
-                    dim,
-                    arg(&b.x, batch * d),
-                    arg(&b.accepts, batch),
-                    arg(&theta, self.spec.n_params),
-                    arg(&self.meta, self.meta_len()),
-                    batch as u32,
-                    n,
-                    eps,
-                    half_eps2,
-                    inv_2eps2,
-                    rng,
-                    self.spec,
-                );
-            }
-        });
-        let out = self.read(vec![b.x.clone(), b.accepts.clone()])?;
-        x.copy_from_slice(&bytemuck::cast_slice::<u8, f32>(&out[0])[..batch * d]);
-        Ok(acceptance(&bytemuck::cast_slice::<u8, u32>(&out[1])[..batch], accepts, steps))
+        })
     }
 }

@@ -27,6 +27,18 @@ pub struct NceOut {
     pub weights: Vec<f32>,
 }
 
+/// The inputs of one NCE step, checked by the caller: the points (the
+/// `n_data` data points, then the noise points), log p_n at each, the
+/// log-normaliser c and the noise ratio ν.
+#[derive(Clone, Copy)]
+pub(super) struct NceInputs<'a> {
+    pub x: &'a [f32],
+    pub log_pn: &'a [f32],
+    pub n_data: usize,
+    pub c: f64,
+    pub nu: usize,
+}
+
 /// The device buffers of one fused NCE step.
 pub(super) struct NceHandles {
     pub logits: Handle,
@@ -63,11 +75,12 @@ impl<M: GpuFamily> GpuEnergy<M> {
                 "NCE needs B ≥ 1 data points followed by ν·B ≥ 1 noise points; got {n} points, B = {n_data}, ν = {nu}"
             ))));
         }
+        let inp = NceInputs { x, log_pn, n_data, c, nu };
         if !self.route(&[Op::Energy, Op::GradEnergy])? {
-            return self.nce_on_twin(x, log_pn, n_data, c, nu, grad);
+            return self.nce_on_twin(inp, grad);
         }
         let p = self.spec.n_params;
-        let (h, st) = self.nce_any(x, log_pn, n_data, c, nu)?;
+        let (h, st) = self.nce_any(inp)?;
         let out = self.read(vec![h.logits, h.terms, h.weights, h.grad])?;
         drop(st);
         let logits: Vec<f32> = bytemuck::cast_slice::<u8, f32>(&out[0])[..n].to_vec();
@@ -81,16 +94,9 @@ impl<M: GpuFamily> GpuEnergy<M> {
 
     /// The step with the loss and ∂L/∂c summed on the device: reads back
     /// two values and ∇θL (the `Objectives::nce_loss_grad` override).
-    pub(super) fn nce_summed(
-        &self,
-        x: &[f32],
-        log_pn: &[f32],
-        n_data: usize,
-        c: f64,
-        nu: usize,
-    ) -> Result<(f64, f64, Vec<f32>)> {
-        let (n, p) = (x.len() / self.spec.d, self.spec.n_params);
-        let (h, st) = self.nce_any(x, log_pn, n_data, c, nu)?;
+    pub(super) fn nce_summed(&self, inp: NceInputs<'_>) -> Result<(f64, f64, Vec<f32>)> {
+        let (n, p) = (inp.x.len() / self.spec.d, self.spec.n_params);
+        let (h, st) = self.nce_any(inp)?;
         let loss = sum_on_device(&self.dev, &h.terms, n)?;
         let dc = sum_on_device(&self.dev, &h.weights, n)?;
         let out = self.read(vec![loss, dc, h.grad])?;
@@ -103,39 +109,24 @@ impl<M: GpuFamily> GpuEnergy<M> {
     /// The NCE handles from the tiled MLP kernels, or from the fused
     /// kernel with the guard of the batch buffers it used (held until the
     /// caller has read the results).
-    fn nce_any(
-        &self,
-        x: &[f32],
-        log_pn: &[f32],
-        n_data: usize,
-        c: f64,
-        nu: usize,
-    ) -> Result<(NceHandles, Option<std::sync::MutexGuard<'_, super::State>>)> {
+    fn nce_any(&self, inp: NceInputs<'_>) -> Result<(NceHandles, Option<std::sync::MutexGuard<'_, super::State>>)> {
         if self.tiled() {
-            return Ok((self.on_tiled(|t| super::tiled::nce_handles(t, x, log_pn, n_data, c, nu))?, None));
+            return Ok((self.on_tiled(|t| super::tiled::nce_handles(t, inp))?, None));
         }
         let mut st = self.lock();
-        let h = self.launch_nce(&mut st, x, log_pn, n_data, c, nu)?;
+        let h = self.launch_nce(&mut st, inp)?;
         Ok((h, Some(st)))
     }
 
     /// Launches the NCE kernel and the weighted gradient rows.
-    fn launch_nce(
-        &self,
-        st: &mut super::State,
-        x: &[f32],
-        log_pn: &[f32],
-        n_data: usize,
-        c: f64,
-        nu: usize,
-    ) -> Result<NceHandles> {
+    fn launch_nce(&self, st: &mut super::State, inp: NceInputs<'_>) -> Result<NceHandles> {
         let (d, p) = (self.spec.d, self.spec.n_params);
-        let (theta, bufs) = self.stage(st, x)?;
+        let (theta, bufs) = self.stage(st, inp.x)?;
         let n = bufs.batch;
         let cl = self.dev.client();
-        let hl = upload_f32(&self.dev, log_pn);
+        let hl = upload_f32(&self.dev, inp.log_pn);
         let (logits, terms, weights) = (cl.empty(n * 4), cl.empty(n * 4), cl.empty(n * 4));
-        let c32 = (c + (nu as f64).ln()) as f32;
+        let c32 = (inp.c + (inp.nu as f64).ln()) as f32;
         let inv_n = (1.0 / n as f64) as f32;
         let (count, dim) = grid(&self.dev, n)?;
         // SAFETY: every handle was allocated with the length passed with it.
@@ -152,7 +143,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
                 arg(&terms, n),
                 arg(&weights, n),
                 n as u32,
-                n_data as u32,
+                inp.n_data as u32,
                 c32,
                 inv_n,
                 self.spec,
@@ -164,15 +155,8 @@ impl<M: GpuFamily> GpuEnergy<M> {
 
     /// The opt-in CPU-twin path of [`GpuEnergy::nce_loss_grad`] (recorded
     /// by the caller): the energies, logits and weights on the host.
-    fn nce_on_twin(
-        &self,
-        x: &[f32],
-        log_pn: &[f32],
-        n_data: usize,
-        c: f64,
-        nu: usize,
-        grad: &mut [f32],
-    ) -> Result<NceOut> {
+    fn nce_on_twin(&self, inp: NceInputs<'_>, grad: &mut [f32]) -> Result<NceOut> {
+        let NceInputs { x, log_pn, n_data, c, nu } = inp;
         let n = log_pn.len();
         let mut e = vec![0f32; n];
         self.cpu.energy(x, &mut e)?;

@@ -23,15 +23,14 @@
 //! | `sm_loss_grad` | [`Mlp2::grad_sm_device`] (loss at index P) | L, ∇θ |
 //! | `nce_loss_grad` | E, logits/terms/weights ([`crate::terms::nce_energy_kernel()`]), two tree sums, Σ w∇θE | L, ∂L/∂c, ∇θ |
 
-use super::nce::NceHandles;
+use super::nce::{NceHandles, NceInputs};
 use super::GpuEnergy;
 use crate::error::Result;
 use crate::fallback::{NotOnDevice, Op, Remedy};
 use crate::family::GpuFamily;
-use crate::launch::{arg, grid, upload_f32};
+use crate::launch::upload_f32;
 use crate::mlp2::{plan, LangevinPath, Mlp2};
-use crate::reduce::sum_on_device;
-use crate::terms::{nce_energy_kernel, residual_kernel};
+use crate::on_device::objectives::{nce_terms, read_energy_grad, read_loss_grad, residual_loss};
 use ebm_core::langevin::NoiseAt;
 use ebm_core::Target;
 
@@ -157,42 +156,18 @@ pub(super) fn weighted_energy(t: &Mlp2, x: &[f32], w: &[f32], energy: &mut [f32]
     let (hx, hw) = (upload_f32(dev, x), upload_f32(dev, w));
     let e = t.eval_device(&hx, b, false, false)?.energy;
     let g = t.grad_energy_device(&hx, &hw, b)?;
-    let out = dev.client().read(vec![e, g]).map_err(|e| dev.exec_err(e))?;
-    super::copy_out(energy, &out[0]);
-    super::copy_out(grad, &out[1]);
-    Ok(())
+    read_energy_grad(dev, e, g, energy, grad)
 }
 
 /// L = Σ w½‖∇ₓE − t‖² and ∇θL (the residual stays on the device).
 pub(super) fn score_regression(t: &Mlp2, x: &[f32], target: &[f32], w: &[f32], grad: &mut [f32]) -> Result<f64> {
     let dev = t.device();
-    let d = t.shape().d;
     let b = w.len();
     let (hx, ht, hw) = (upload_f32(dev, x), upload_f32(dev, target), upload_f32(dev, w));
     let score = t.eval_device(&hx, b, true, false)?.score.expect("asked for the score");
-    let c = dev.client();
-    let (r, terms) = (c.empty(b * d * 4), c.empty(b * 4));
-    let (count, dim) = grid(dev, b)?;
-    // SAFETY: every handle was allocated with the length passed with it.
-    unsafe {
-        residual_kernel::launch(
-            c,
-            count,
-            dim,
-            arg(&score, b * d),
-            arg(&ht, b * d),
-            arg(&hw, b),
-            arg(&r, b * d),
-            arg(&terms, b),
-            b as u32,
-            d,
-        );
-    }
-    let loss = sum_on_device(dev, &terms, b)?;
+    let (r, loss) = residual_loss(dev, &score, &ht, &hw, b, t.shape().d)?;
     let g = t.grad_v_dot_grad_x_device(&hx, &r, &hw, b)?;
-    let out = c.read(vec![loss, g]).map_err(|e| dev.exec_err(e))?;
-    super::copy_out(grad, &out[1]);
-    Ok(bytemuck::cast_slice::<u8, f32>(&out[0])[0] as f64)
+    read_loss_grad(dev, loss, g, grad)
 }
 
 /// L = Σ w𝒥 and ∇θL in one call of [`Mlp2::grad_sm`].
@@ -203,32 +178,11 @@ pub(super) fn sm_loss(t: &Mlp2, x: &[f32], w: &[f32], grad: &mut [f32]) -> Resul
 /// The NCE kernels (conventions of [`crate::nce`]): E of every point,
 /// the logits, loss terms and gradient weights, and Σ w∇θE with those
 /// weights, all left on the device.
-pub(super) fn nce_handles(t: &Mlp2, x: &[f32], log_pn: &[f32], n_data: usize, c: f64, nu: usize) -> Result<NceHandles> {
-    let dev = t.device();
-    let n = log_pn.len();
-    let hx = upload_f32(dev, x);
+pub(super) fn nce_handles(t: &Mlp2, inp: NceInputs<'_>) -> Result<NceHandles> {
+    let n = inp.log_pn.len();
+    let hx = upload_f32(t.device(), inp.x);
     let e = t.eval_device(&hx, n, false, false)?.energy;
-    let cl = dev.client();
-    let hl = upload_f32(dev, log_pn);
-    let (logits, terms, weights) = (cl.empty(n * 4), cl.empty(n * 4), cl.empty(n * 4));
-    let (count, dim) = grid(dev, n)?;
-    // SAFETY: every handle was allocated with the length passed with it.
-    unsafe {
-        nce_energy_kernel::launch(
-            cl,
-            count,
-            dim,
-            arg(&e, n),
-            arg(&hl, n),
-            arg(&logits, n),
-            arg(&terms, n),
-            arg(&weights, n),
-            n as u32,
-            n_data as u32,
-            (c + (nu as f64).ln()) as f32,
-            (1.0 / n as f64) as f32,
-        );
-    }
+    let [logits, terms, weights] = nce_terms(t.device(), &e, inp.log_pn, inp.n_data, inp.c, inp.nu)?;
     let grad = t.grad_energy_device(&hx, &weights, n)?;
     Ok(NceHandles { logits, terms, weights, grad })
 }

@@ -4,7 +4,7 @@
 use super::GpuSym;
 use crate::error::Result;
 use crate::fallback::Op;
-use crate::on_device::{copy_eval_out, grad_op, DeviceOps};
+use crate::on_device::{copy_eval_out, grad_op, DeviceOps, LangevinCall};
 use ebm_core::langevin::NoiseAt;
 use ebm_core::sym::SymEnergy;
 use ebm_core::{NceBatch, NceLoss, Target};
@@ -68,11 +68,11 @@ impl DeviceOps for GpuSym {
 
     /// All `steps` ULA steps in one launch (module docs).
     fn dev_ula(&self, x: &mut [f32], eps: f32, steps: usize, at: NoiseAt) -> Result<()> {
-        self.ula_device(x, eps, steps, at)
+        self.langevin_device(LangevinCall::new(x, eps, steps, at, None)?).map(|_| ())
     }
 
     /// All `steps` MALA steps in one launch (module docs).
     fn dev_mala(&self, x: &mut [f32], eps: f32, steps: usize, at: NoiseAt, accepts: &mut [u32]) -> Result<f64> {
-        self.mala_device(x, eps, steps, at, accepts)
+        self.langevin_device(LangevinCall::new(x, eps, steps, at, Some(accepts))?)
     }
 }

@@ -3,12 +3,11 @@
 //! budget, the chains staying on the device).
 
 use super::GpuSym;
-use crate::chains::{acceptance, check_steps, launch_steps};
 use crate::error::{KernelError, Result};
 use crate::launch::{arg, grid};
+use crate::on_device::LangevinCall;
 use crate::plan::steps_per_launch;
 use crate::sym_langevin::{sym_mala_kernel, sym_ula_kernel};
-use ebm_core::langevin::NoiseAt;
 use ebm_core::{Energy, Trainable};
 
 /// Loop iterations per step and once per launch of the symbolic Langevin
@@ -26,80 +25,57 @@ impl GpuSym {
         steps_per_launch(steps as u64, per, fixed, self.loop_budget).map_err(KernelError::Unsupported)
     }
 
-    pub(super) fn ula_device(&self, x: &mut [f32], eps: f32, steps: usize, at: NoiseAt) -> Result<()> {
+    /// The ULA or MALA steps of `call`; returns the acceptance rate (0
+    /// for ULA).
+    pub(super) fn langevin_device(&self, call: LangevinCall<'_>) -> Result<f64> {
         let d = self.cpu.dim();
-        let k = check_steps(steps)?;
-        let chunk = self.chunk(steps, false)?;
-        let spec = &self.specs.eval[1];
-        let mut st = self.lock();
-        let (theta, b, aux) = self.stage(&mut st, x)?;
-        let batch = b.batch;
-        let (count, dim) = grid(&self.dev, batch)?;
-        launch_steps(k, chunk, at, |n, rng| {
-            // SAFETY: every handle was allocated with the length passed with it.
-            unsafe {
-                sym_ula_kernel::launch(
-                    self.dev.client(),
-                    count.clone(),
-                    dim,
-                    arg(&b.x, batch * d),
-                    arg(&aux, 1),
-                    arg(&theta, self.cpu.params().len()),
-                    batch as u32,
-                    n,
-                    eps,
-                    eps * eps * 0.5,
-                    rng,
-                    spec.clone(),
-                );
-            }
-        });
-        let out = self.read(vec![b.x.clone()])?;
-        x.copy_from_slice(&bytemuck::cast_slice::<u8, f32>(&out[0])[..batch * d]);
-        Ok(())
-    }
-
-    pub(super) fn mala_device(
-        &self,
-        x: &mut [f32],
-        eps: f32,
-        steps: usize,
-        at: NoiseAt,
-        accepts: &mut [u32],
-    ) -> Result<f64> {
-        let d = self.cpu.dim();
-        let k = check_steps(steps)?;
-        let chunk = self.chunk(steps, true)?;
+        let chunk = self.chunk(call.steps as usize, call.mala())?;
         let spec = &self.specs.eval[1];
         let c = self.dev.client();
         let mut st = self.lock();
-        let (theta, b, aux) = self.stage(&mut st, x)?;
+        let (theta, b, aux) = self.stage(&mut st, call.x)?;
         let batch = b.batch;
-        let acc = c.create_from_slice(bytemuck::cast_slice(accepts));
+        let acc = call.accepts.as_ref().map(|a| c.create_from_slice(bytemuck::cast_slice::<u32, u8>(a)));
         let (count, dim) = grid(&self.dev, batch)?;
-        launch_steps(k, chunk, at, |n, rng| {
+        let np = self.cpu.params().len();
+        let (eps, half_eps2, inv_2eps2) = (call.eps, call.half_eps2(), call.inv_2eps2());
+        call.run(&self.dev, &b.x, acc.as_ref(), chunk, |n, rng| {
             // SAFETY: every handle was allocated with the length passed with it.
             unsafe {
-                sym_mala_kernel::launch(
-                    c,
-                    count.clone(),
-                    dim,
-                    arg(&b.x, batch * d),
-                    arg(&acc, batch),
-                    arg(&aux, 1),
-                    arg(&theta, self.cpu.params().len()),
-                    batch as u32,
-                    n,
-                    eps,
-                    eps * eps * 0.5,
-                    1.0 / (2.0 * eps * eps),
-                    rng,
-                    spec.clone(),
-                );
+                let (xs, aux, th) = (arg(&b.x, batch * d), arg(&aux, 1), arg(&theta, np));
+                match &acc {
+                    Some(a) => sym_mala_kernel::launch(
+                        c,
+                        count.clone(),
+                        dim,
+                        xs,
+                        arg(a, batch),
+                        aux,
+                        th,
+                        batch as u32,
+                        n,
+                        eps,
+                        half_eps2,
+                        inv_2eps2,
+                        rng,
+                        spec.clone(),
+                    ),
+                    None => sym_ula_kernel::launch(
+                        c,
+                        count.clone(),
+                        dim,
+                        xs,
+                        aux,
+                        th,
+                        batch as u32,
+                        n,
+                        eps,
+                        half_eps2,
+                        rng,
+                        spec.clone(),
+                    ),
+                }
             }
-        });
-        let out = self.read(vec![b.x.clone(), acc])?;
-        x.copy_from_slice(&bytemuck::cast_slice::<u8, f32>(&out[0])[..batch * d]);
-        Ok(acceptance(&bytemuck::cast_slice::<u8, u32>(&out[1])[..batch], accepts, steps))
+        })
     }
 }

@@ -10,17 +10,14 @@
 //! | `sm_loss_grad` | `[E, s, h]`, terms, tree sum, `grad_sm` rows + reduction | L, ∇θ |
 //! | `nce_loss_grad` | `[E]`, logits/terms/weights ([`crate::terms::nce_energy_kernel()`]), two tree sums, `grad_energy` rows with the weights on the device + reduction | L, ∂L/∂c, ∇θ |
 
-use super::{copy_out, GpuSym};
+use super::GpuSym;
 use crate::error::Result;
 use crate::fallback::Op;
-use crate::launch::{arg, grid, upload_f32};
+use crate::launch::upload_f32;
+use crate::on_device::copy_out;
+use crate::on_device::objectives::{first, nce_terms, read, read_energy_grad, read_loss_grad, residual_loss, sm_loss};
 use crate::reduce::sum_on_device;
-use crate::terms::{nce_energy_kernel, residual_kernel, sm_terms_kernel};
 use ebm_core::{Energy, NceBatch, NceLoss};
-
-fn first(b: &cubecl::bytes::Bytes) -> f64 {
-    bytemuck::cast_slice::<u8, f32>(b)[0] as f64
-}
 
 impl GpuSym {
     pub(super) fn weighted_energy_device(
@@ -36,110 +33,43 @@ impl GpuSym {
         self.launch_eval(&theta, b, &aux, 0)?;
         let hw = upload_f32(&self.dev, w);
         let g = self.rows(spec, &theta, &b.x, &aux, &hw, b.batch)?;
-        let out = self.read(vec![b.out[0].clone(), g])?;
-        copy_out(energy, &out[0]);
-        copy_out(grad, &out[1]);
-        Ok(())
+        read_energy_grad(&self.dev, b.out[0].clone(), g, energy, grad)
     }
 
     pub(super) fn score_regression_device(&self, x: &[f32], t: &[f32], w: &[f32], grad: &mut [f32]) -> Result<f64> {
         let spec = self.spec(Op::GradVDotGradX)?;
-        let d = self.cpu.dim();
-        let c = self.dev.client();
         let mut st = self.lock();
         let (theta, b, aux) = self.stage(&mut st, x)?;
-        let batch = b.batch;
         self.launch_eval(&theta, b, &aux, 1)?;
         let (ht, hw) = (upload_f32(&self.dev, t), upload_f32(&self.dev, w));
-        let (r, terms) = (c.empty(batch * d * 4), c.empty(batch * 4));
-        let (count, dim) = grid(&self.dev, batch)?;
-        // SAFETY: every handle was allocated with the length passed with it.
-        unsafe {
-            residual_kernel::launch(
-                c,
-                count,
-                dim,
-                arg(&b.out[1], batch * d),
-                arg(&ht, batch * d),
-                arg(&hw, batch),
-                arg(&r, batch * d),
-                arg(&terms, batch),
-                batch as u32,
-                d,
-            );
-        }
-        let loss = sum_on_device(&self.dev, &terms, batch)?;
-        let g = self.rows(spec, &theta, &b.x, &r, &hw, batch)?;
-        let out = self.read(vec![loss, g])?;
-        copy_out(grad, &out[1]);
-        Ok(first(&out[0]))
+        let (r, loss) = residual_loss(&self.dev, &b.out[1], &ht, &hw, b.batch, self.cpu.dim())?;
+        let g = self.rows(spec, &theta, &b.x, &r, &hw, b.batch)?;
+        read_loss_grad(&self.dev, loss, g, grad)
     }
 
     pub(super) fn sm_loss_device(&self, x: &[f32], w: &[f32], grad: &mut [f32]) -> Result<f64> {
         let spec = self.spec(Op::GradSm)?;
-        let d = self.cpu.dim();
-        let c = self.dev.client();
         let mut st = self.lock();
         let (theta, b, aux) = self.stage(&mut st, x)?;
-        let batch = b.batch;
         self.launch_eval(&theta, b, &aux, 2)?;
         let hw = upload_f32(&self.dev, w);
-        let terms = c.empty(batch * 4);
-        let (count, dim) = grid(&self.dev, batch)?;
-        // SAFETY: every handle was allocated with the length passed with it.
-        unsafe {
-            sm_terms_kernel::launch(
-                c,
-                count,
-                dim,
-                arg(&b.out[1], batch * d),
-                arg(&b.out[2], batch * d),
-                arg(&hw, batch),
-                arg(&terms, batch),
-                batch as u32,
-                d,
-            );
-        }
-        let loss = sum_on_device(&self.dev, &terms, batch)?;
-        let g = self.rows(spec, &theta, &b.x, &aux, &hw, batch)?;
-        let out = self.read(vec![loss, g])?;
-        copy_out(grad, &out[1]);
-        Ok(first(&out[0]))
+        let loss = sm_loss(&self.dev, &b.out[1], &b.out[2], &hw, b.batch, self.cpu.dim())?;
+        let g = self.rows(spec, &theta, &b.x, &aux, &hw, b.batch)?;
+        read_loss_grad(&self.dev, loss, g, grad)
     }
 
     pub(super) fn nce_device(&self, batch: &NceBatch<'_, f32>, grad: &mut [f32]) -> Result<NceLoss> {
         let spec = self.spec(Op::GradEnergy)?;
-        let c = self.dev.client();
         let mut st = self.lock();
         let (theta, b, aux) = self.stage(&mut st, &batch.points())?;
         let n = b.batch;
         self.launch_eval(&theta, b, &aux, 0)?;
         let lpn: Vec<f32> = batch.log_pn().iter().map(|&v| v as f32).collect();
-        let hl = upload_f32(&self.dev, &lpn);
-        let (logits, terms, weights) = (c.empty(n * 4), c.empty(n * 4), c.empty(n * 4));
-        let c_plus_log_nu = (batch.c() + (batch.nu() as f64).ln()) as f32;
-        let (count, dim) = grid(&self.dev, n)?;
-        // SAFETY: every handle was allocated with the length passed with it.
-        unsafe {
-            nce_energy_kernel::launch(
-                c,
-                count,
-                dim,
-                arg(&b.out[0], n),
-                arg(&hl, n),
-                arg(&logits, n),
-                arg(&terms, n),
-                arg(&weights, n),
-                n as u32,
-                batch.n_data() as u32,
-                c_plus_log_nu,
-                (1.0 / n as f64) as f32,
-            );
-        }
+        let [_, terms, weights] = nce_terms(&self.dev, &b.out[0], &lpn, batch.n_data(), batch.c(), batch.nu())?;
         let loss = sum_on_device(&self.dev, &terms, n)?;
         let dc = sum_on_device(&self.dev, &weights, n)?;
         let g = self.rows(spec, &theta, &b.x, &aux, &weights, n)?;
-        let out = self.read(vec![loss, dc, g])?;
+        let out = read(&self.dev, vec![loss, dc, g])?;
         copy_out(grad, &out[2]);
         Ok(NceLoss { loss: first(&out[0]) / n as f64, dloss_dc: first(&out[1]) })
     }

@@ -334,9 +334,7 @@ impl Mlp2 {
     /// batch sum: [`grad`] module docs.
     pub fn grad_energy(&self, x: &[f32], weights: &[f32], grad: &mut [f32]) -> Result<()> {
         let b = check_batch("x", x, self.shape.d)?;
-        check_len("weights", weights, b)?;
-        check_finite("weights", weights, 1)?;
-        check_len("grad", grad, self.n_params)?;
+        self.check_weighted(weights, grad, b)?;
         let hx = upload_f32(&self.dev, x);
         let hw = upload_f32(&self.dev, weights);
         let g = self.grad_energy_device(&hx, &hw, b)?;
@@ -350,6 +348,34 @@ impl Mlp2 {
         self.grad_device(x, None, weights, batch)
     }
 
+    /// Checks a batch `x` and its directions `v` (B × d each, v finite);
+    /// returns B.
+    fn check_xv(&self, x: &[f32], v: &[f32]) -> Result<usize> {
+        let d = self.shape.d;
+        let b = check_batch("x", x, d)?;
+        check_len("v", v, b * d)?;
+        check_finite("v", v, d)?;
+        Ok(b)
+    }
+
+    /// Checks the weights of a θ-gradient over `b` samples (B values,
+    /// finite) and its output `grad` (P values).
+    fn check_weighted(&self, weights: &[f32], grad: &[f32], b: usize) -> Result<()> {
+        check_len("weights", weights, b)?;
+        check_finite("weights", weights, 1)?;
+        check_len("grad", grad, self.n_params)?;
+        Ok(())
+    }
+
+    /// Checks the inputs of a weighted θ-gradient along directions: `x`
+    /// and `v` ([`Mlp2::check_xv`]), the weights and `grad`
+    /// ([`Mlp2::check_weighted`]); returns B.
+    fn check_v_grad(&self, x: &[f32], v: &[f32], weights: &[f32], grad: &[f32]) -> Result<usize> {
+        let b = self.check_xv(x, v)?;
+        self.check_weighted(weights, grad, b)?;
+        Ok(b)
+    }
+
     /// `grad ← Σ_b w_b ∇θ(v_bᵀ∇ₓE(x_b))` (denoising score matching; `v`
     /// row-major B × d), reverse over forward as `ebm_core`'s
     /// `grad_v_dot_grad_x`.
@@ -360,13 +386,7 @@ impl Mlp2 {
     /// [`plan::Op::GradVDotGradX`]. Largest loop count per invocation as for
     /// [`Mlp2::grad_energy`].
     pub fn grad_v_dot_grad_x(&self, x: &[f32], v: &[f32], weights: &[f32], grad: &mut [f32]) -> Result<()> {
-        let d = self.shape.d;
-        let b = check_batch("x", x, d)?;
-        check_len("v", v, b * d)?;
-        check_finite("v", v, d)?;
-        check_len("weights", weights, b)?;
-        check_finite("weights", weights, 1)?;
-        check_len("grad", grad, self.n_params)?;
+        let b = self.check_v_grad(x, v, weights, grad)?;
         let hx = upload_f32(&self.dev, x);
         let hv = upload_f32(&self.dev, v);
         let hw = upload_f32(&self.dev, weights);

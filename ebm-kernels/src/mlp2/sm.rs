@@ -65,7 +65,7 @@ use super::Mlp2;
 use crate::error::{KernelError, Result};
 use crate::launch::{read_f32, upload_f32};
 use cubecl::server::Handle;
-use ebm_core::{check_batch, check_finite, check_len, EbmError};
+use ebm_core::{check_batch, EbmError};
 
 /// The Jacobian buffers of one sub-chunk: J_l (l = 2..=L, index l) and
 /// the two P̄/J̄ ping-pong buffers.
@@ -84,9 +84,7 @@ impl Mlp2 {
     /// `EbmError::Activation`), device failures.
     pub fn grad_sm(&self, x: &[f32], weights: &[f32], grad: &mut [f32]) -> Result<f64> {
         let b = check_batch("x", x, self.shape.d)?;
-        check_len("weights", weights, b)?;
-        check_finite("weights", weights, 1)?;
-        check_len("grad", grad, self.n_params)?;
+        self.check_weighted(weights, grad, b)?;
         self.require_smooth("sm_loss_grad_params")?;
         let hx = upload_f32(&self.dev, x);
         let hw = upload_f32(&self.dev, weights);

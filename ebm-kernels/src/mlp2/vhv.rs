@@ -48,7 +48,7 @@ use super::Mlp2;
 use crate::error::{KernelError, Result};
 use crate::launch::{read_f32, upload_f32};
 use cubecl::server::Handle;
-use ebm_core::{check_batch, check_finite, check_len, EbmError};
+use ebm_core::{check_len, EbmError};
 
 impl Mlp2 {
     /// `out[b] = v_bᵀ∇ₓ²E(x_b)v_b` (`x`, `v` row-major B × d). Launches,
@@ -57,10 +57,7 @@ impl Mlp2 {
     /// Errors: shapes, non-finite inputs, ReLU (as the CPU twin), device
     /// failures.
     pub fn v_hess_v(&self, x: &[f32], v: &[f32], out: &mut [f32]) -> Result<()> {
-        let d = self.shape.d;
-        let b = check_batch("x", x, d)?;
-        check_len("v", v, b * d)?;
-        check_finite("v", v, d)?;
+        let b = self.check_xv(x, v)?;
         check_len("out", out, b)?;
         self.require_smooth("v_hess_v")?;
         let (hx, hv) = (upload_f32(&self.dev, x), upload_f32(&self.dev, v));
@@ -116,13 +113,7 @@ impl Mlp2 {
     /// Launches, bytes, FLOPs and loops: module docs of
     /// [`self`](super::vhv); the batch sums' error bound: [`super::grad`].
     pub fn grad_v_hess_v(&self, x: &[f32], v: &[f32], weights: &[f32], grad: &mut [f32]) -> Result<()> {
-        let d = self.shape.d;
-        let b = check_batch("x", x, d)?;
-        check_len("v", v, b * d)?;
-        check_finite("v", v, d)?;
-        check_len("weights", weights, b)?;
-        check_finite("weights", weights, 1)?;
-        check_len("grad", grad, self.n_params)?;
+        let b = self.check_v_grad(x, v, weights, grad)?;
         self.require_smooth("grad_params_v_hess_v")?;
         let (hx, hv, hw) = (upload_f32(&self.dev, x), upload_f32(&self.dev, v), upload_f32(&self.dev, weights));
         grad.copy_from_slice(&read_f32(&self.dev, self.grad_v_hess_v_device(&hx, &hv, &hw, b)?, self.n_params)?);

@@ -1,0 +1,141 @@
+//! The loss-term launches ([`crate::terms`]) and read-backs of the fused
+//! objectives, shared by the device models ([`crate::GpuEnergy`] on either
+//! kernel set, [`crate::GpuSym`]): each takes the outputs of the model's
+//! own energy kernels and leaves its results on the device.
+
+use crate::device::GpuDevice;
+use crate::error::Result;
+use crate::launch::{arg, grid, upload_f32};
+use crate::on_device::copy_out;
+use crate::reduce::sum_on_device;
+use crate::terms::{nce_energy_kernel, residual_kernel, sm_terms_kernel};
+use cubecl::bytes::Bytes;
+use cubecl::server::Handle;
+
+/// Reads `hs` back from the device.
+pub(crate) fn read(dev: &GpuDevice, hs: Vec<Handle>) -> Result<Vec<Bytes>> {
+    dev.client().read(hs).map_err(|e| dev.exec_err(e))
+}
+
+/// The first f32 of a read-back buffer, widened.
+pub(crate) fn first(b: &Bytes) -> f64 {
+    bytemuck::cast_slice::<u8, f32>(b)[0] as f64
+}
+
+/// The score-regression residual r = ∇ₓE − t and the sum of the terms
+/// w·½‖r‖² of `batch` samples: `(r, Σ terms)`.
+pub(crate) fn residual_loss(
+    dev: &GpuDevice,
+    score: &Handle,
+    t: &Handle,
+    w: &Handle,
+    batch: usize,
+    d: usize,
+) -> Result<(Handle, Handle)> {
+    let c = dev.client();
+    let (r, terms) = (c.empty(batch * d * 4), c.empty(batch * 4));
+    let (count, dim) = grid(dev, batch)?;
+    // SAFETY: every handle was allocated with the length passed with it.
+    unsafe {
+        residual_kernel::launch(
+            c,
+            count,
+            dim,
+            arg(score, batch * d),
+            arg(t, batch * d),
+            arg(w, batch),
+            arg(&r, batch * d),
+            arg(&terms, batch),
+            batch as u32,
+            d,
+        );
+    }
+    Ok((r, sum_on_device(dev, &terms, batch)?))
+}
+
+/// The score-matching loss Σ w𝒥 of `batch` samples from their score and
+/// Hessian diagonal.
+pub(crate) fn sm_loss(
+    dev: &GpuDevice,
+    score: &Handle,
+    hess: &Handle,
+    w: &Handle,
+    batch: usize,
+    d: usize,
+) -> Result<Handle> {
+    let terms = dev.client().empty(batch * 4);
+    let (count, dim) = grid(dev, batch)?;
+    // SAFETY: every handle was allocated with the length passed with it.
+    unsafe {
+        sm_terms_kernel::launch(
+            dev.client(),
+            count,
+            dim,
+            arg(score, batch * d),
+            arg(hess, batch * d),
+            arg(w, batch),
+            arg(&terms, batch),
+            batch as u32,
+            d,
+        );
+    }
+    sum_on_device(dev, &terms, batch)
+}
+
+/// The NCE logits, loss terms and gradient weights of the points whose
+/// energies are `e` (the first `n_data` data, then noise; conventions of
+/// [`crate::nce`]): `[logits, terms, weights]`.
+pub(crate) fn nce_terms(
+    dev: &GpuDevice,
+    e: &Handle,
+    log_pn: &[f32],
+    n_data: usize,
+    c: f64,
+    nu: usize,
+) -> Result<[Handle; 3]> {
+    let n = log_pn.len();
+    let cl = dev.client();
+    let hl = upload_f32(dev, log_pn);
+    let (logits, terms, weights) = (cl.empty(n * 4), cl.empty(n * 4), cl.empty(n * 4));
+    let (count, dim) = grid(dev, n)?;
+    // SAFETY: every handle was allocated with the length passed with it.
+    unsafe {
+        nce_energy_kernel::launch(
+            cl,
+            count,
+            dim,
+            arg(e, n),
+            arg(&hl, n),
+            arg(&logits, n),
+            arg(&terms, n),
+            arg(&weights, n),
+            n as u32,
+            n_data as u32,
+            (c + (nu as f64).ln()) as f32,
+            (1.0 / n as f64) as f32,
+        );
+    }
+    Ok([logits, terms, weights])
+}
+
+/// Reads a loss and its θ-gradient back together: ∇θ into `grad`, L
+/// returned.
+pub(crate) fn read_loss_grad(dev: &GpuDevice, loss: Handle, g: Handle, grad: &mut [f32]) -> Result<f64> {
+    let out = read(dev, vec![loss, g])?;
+    copy_out(grad, &out[1]);
+    Ok(first(&out[0]))
+}
+
+/// Reads the energies and Σ w∇θE back together into `energy` and `grad`.
+pub(crate) fn read_energy_grad(
+    dev: &GpuDevice,
+    e: Handle,
+    g: Handle,
+    energy: &mut [f32],
+    grad: &mut [f32],
+) -> Result<()> {
+    let out = read(dev, vec![e, g])?;
+    copy_out(energy, &out[0]);
+    copy_out(grad, &out[1]);
+    Ok(())
+}
