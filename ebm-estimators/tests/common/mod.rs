@@ -119,10 +119,14 @@ macro_rules! forward_energy {
 pub(crate) use forward_energy;
 
 /// `impl Trainable<f64>` for a test wrapper that forwards every method to
-/// the model in its field `$inner`.
+/// the model in its field `$inner`; with `$after`, `$after(self, target,
+/// grad)` then edits the forwarded θ-gradient.
 #[allow(unused_macros)]
 macro_rules! forward_trainable {
     ($t:ty, $inner:tt) => {
+        forward_trainable!($t, $inner, |_, _, _| {});
+    };
+    ($t:ty, $inner:tt, $after:expr) => {
         impl ebm_core::Trainable<f64> for $t {
             fn params(&self) -> &[f64] {
                 self.$inner.params()
@@ -135,9 +139,12 @@ macro_rules! forward_trainable {
                 x: ebm_core::Batch<'_, f64>,
                 target: ebm_core::Target<'_, f64>,
                 w: ebm_core::Weights<'_, f64>,
-                g: ebm_core::ParamGrad<'_, f64>,
+                mut g: ebm_core::ParamGrad<'_, f64>,
             ) -> ebm_core::Result<()> {
-                self.$inner.grad_params(x, target, w, g)
+                self.$inner.grad_params(x, target, w, ebm_core::ParamGrad::new(&self.$inner, &mut g)?)?;
+                let after: fn(&$t, ebm_core::Target<'_, f64>, &mut [f64]) = $after;
+                after(self, target, &mut g);
+                Ok(())
             }
         }
     };
