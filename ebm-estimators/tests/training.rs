@@ -8,7 +8,7 @@ use common::{forward_energy, forward_trainable, mle, rel_err};
 use ebm_core::gaussian::Gaussian;
 use ebm_core::mlp::{Activation, Mlp};
 use ebm_core::prelude::*;
-use ebm_core::Target;
+use ebm_core::{ParamGrad, Target};
 use ebm_estimators::linalg::inverse_spd;
 use ebm_estimators::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -64,10 +64,13 @@ struct Poisoned {
 
 forward_energy!(Poisoned, inner, "poisoned");
 
-forward_trainable!(Poisoned, inner, |m, target, g| {
-    if matches!(target, Target::VDotGradX(_)) && m.calls.fetch_add(1, Ordering::SeqCst) == 3 {
+forward_trainable!(Poisoned, inner, |m, x, target, w, mut g| {
+    let poison = matches!(target, Target::VDotGradX(_));
+    m.inner.grad_params(x, target, w, ParamGrad::new(&m.inner, &mut g)?)?;
+    if poison && m.calls.fetch_add(1, Ordering::SeqCst) == 3 {
         g[1] = f64::NAN;
     }
+    Ok(())
 });
 
 /// DSM's score regression is the two-pass default, so its gradient goes
