@@ -142,17 +142,14 @@ from torch_peers import (  # noqa: E402
     t_hess_func, t_langevin, t_loss_and_grad, t_nce, t_score_autograd, t_sm_autograd, t_sm_loss_func,
     t_sm_loss_hand,
 )
+import mlp_math  # noqa: E402
 
 
 # ---------------------------------------------------------------------- JAX
 
 
 def j_energy(p, x):
-    z = x
-    for w, b in p[:-1]:
-        z = jax.nn.softplus(z @ w.T + b)
-    w, b = p[-1]
-    return (z @ w.T)[:, 0] + b[0]
+    return mlp_math.energy(p, x, jax.nn.softplus)
 
 
 def j_flat(tree):
@@ -181,33 +178,7 @@ def j_hess(p, x, how):
 
 
 def j_hand(p, x):
-    hidden, (wo, bo) = p[:-1], p[-1]
-    z, a_s = x, []
-    for w, b in hidden:
-        a = z @ w.T + b
-        a_s.append(a)
-        z = jax.nn.softplus(a)
-    e = (z @ wo.T)[:, 0] + bo[0]
-    sig = [jax.nn.sigmoid(a) for a in a_s]
-    gam = [None] * len(hidden)
-    g = jnp.broadcast_to(wo, (x.shape[0], wo.shape[1]))
-    for l in range(len(hidden) - 1, -1, -1):
-        gam[l] = g
-        g = (g * sig[l]) @ hidden[l][0]
-    c = [gam[l] * sig[l] * (1 - sig[l]) for l in range(len(hidden))]
-    w1 = hidden[0][0]
-    h = c[0] @ (w1 * w1)
-    bsz, d = x.shape
-    jac = None
-    for l in range(1, len(hidden)):
-        if jac is None:
-            pl = sig[0].T[:, :, None] * w1[:, None, :]
-        else:
-            pl = sig[l - 1].T[:, :, None] * jac
-        wl = hidden[l][0]
-        jac = (wl @ pl.reshape(pl.shape[0], bsz * d)).reshape(wl.shape[0], bsz, d)
-        h = h + jnp.einsum("ub,ubi->bi", c[l].T, jac * jac)
-    return e, g, h
+    return mlp_math.hand(p, x, jax.nn.softplus, jax.nn.sigmoid, jnp)
 
 
 def j_sm_loss(p, x, how):
@@ -299,21 +270,22 @@ def variants_for(op, cfg, meta, dims, data, compile_ok):
     def tcomp(fn, **kw):
         return torch.compile(fn, dynamic=False, **kw)
 
-    if op == "energy":
+    def eager_and_compiled(group, eager, compiled, fn, to_out, guard=torch.inference_mode):
+        """fn(tp, tx) under `guard` as variant `eager`, and torch.compile'd as `compiled` when compiling works."""
 
-        def te():
-            with torch.inference_mode():
-                return t_energy(tp, tx)
+        def under_guard(f):
+            def call():
+                with guard():
+                    return f(tp, tx)
 
-        out.append(Variant("torch", "eager", te, lambda o: {"energy": o.numpy()}, ts))
+            return call
+
+        out.append(Variant(group, eager, under_guard(fn), to_out, ts))
         if compile_ok:
-            ce = tcomp(t_energy)
+            out.append(Variant(group, compiled, under_guard(tcomp(fn)), to_out, ts))
 
-            def tce():
-                with torch.inference_mode():
-                    return ce(tp, tx)
-
-            out.append(Variant("torch", "compile", tce, lambda o: {"energy": o.numpy()}, ts))
+    if op == "energy":
+        eager_and_compiled("torch", "eager", "compile", t_energy, lambda o: {"energy": o.numpy()})
         je = jax.jit(j_energy)
         out.append(Variant("jax", "jit", lambda: je(jp, jx), lambda o: {"energy": np.asarray(o)}, js))
 
@@ -354,38 +326,21 @@ def variants_for(op, cfg, meta, dims, data, compile_ok):
 
         out.append(Variant("torch", "autograd-loop", lambda: t_hess_autograd(tp, tx), hd_out, ts))
 
-        def tf():
-            with torch.no_grad():
-                return t_hess_func(tp, tx)
-
-        out.append(Variant("torch", "func-vmap-jvp-grad", tf, lambda o: {"hess": o.numpy()}, ts))
-        if compile_ok:
-            cf = tcomp(t_hess_func)
-
-            def tcf():
-                with torch.no_grad():
-                    return cf(tp, tx)
-
-            out.append(Variant("torch", "func-vmap-jvp-grad+compile", tcf, lambda o: {"hess": o.numpy()}, ts))
+        eager_and_compiled(
+            "torch",
+            "func-vmap-jvp-grad",
+            "func-vmap-jvp-grad+compile",
+            t_hess_func,
+            lambda o: {"hess": o.numpy()},
+            torch.no_grad,
+        )
         for how in ["vmap", "map"]:
             f = jax.jit(lambda p, x, how=how: j_hess(p, x, how))
             out.append(
                 Variant("jax", f"jit-{how}-jvp-grad", lambda f=f: f(jp, jx), lambda o: {"hess": np.asarray(o)}, js)
             )
 
-        def th():
-            with torch.inference_mode():
-                return t_hand(tp, tx)
-
-        out.append(Variant("hand", "torch-eager", th, hd_out, ts))
-        if compile_ok:
-            ch = tcomp(t_hand)
-
-            def tch():
-                with torch.inference_mode():
-                    return ch(tp, tx)
-
-            out.append(Variant("hand", "torch-compile", tch, hd_out, ts))
+        eager_and_compiled("hand", "torch-eager", "torch-compile", t_hand, hd_out)
         jh = jax.jit(j_hand)
         out.append(
             Variant(

@@ -1,7 +1,8 @@
 """The PyTorch side of the peers: the MLP energy and every operation of
 ``run.py`` (CPU, with JAX) and ``device_peers.py`` (CUDA), written once.
 
-Everything here is plain PyTorch (no JAX import), and every tensor it makes
+The energy and the hand-derived derivatives are ``mlp_math.py``'s, shared
+with JAX. Everything here is plain PyTorch (no JAX import), and every tensor it makes
 is made on the device of its inputs, so the same functions run on the CPU
 and on a GPU. The parameters ``p`` are ``[(W, b), ...]`` per layer, as
 ``split_params`` cuts them from ebm's flat layout.
@@ -11,6 +12,8 @@ import math
 
 import torch
 import torch.nn.functional as F
+
+import mlp_math
 
 def split_params(theta, dims):
     """theta in ebm's layout (PyTorch state_dict order) -> [(W, b), ...]."""
@@ -25,11 +28,7 @@ def split_params(theta, dims):
     return layers
 
 def t_energy(p, x):
-    z = x
-    for w, b in p[:-1]:
-        z = F.softplus(z @ w.T + b)
-    w, b = p[-1]
-    return (z @ w.T)[:, 0] + b[0]
+    return mlp_math.energy(p, x, F.softplus)
 
 
 def t_flat(grads, params=None):
@@ -74,33 +73,7 @@ def t_hess_func(p, x):
 
 def t_hand(p, x):
     """Hand-derived E, grad E and Hessian diagonal (ebm's decomposition)."""
-    hidden, (wo, bo) = p[:-1], p[-1]
-    z, a_s = x, []
-    for w, b in hidden:
-        a = z @ w.T + b
-        a_s.append(a)
-        z = F.softplus(a)
-    e = (z @ wo.T)[:, 0] + bo[0]
-    sig = [torch.sigmoid(a) for a in a_s]
-    gam = [None] * len(hidden)
-    g = wo.expand(x.shape[0], -1)
-    for l in range(len(hidden) - 1, -1, -1):
-        gam[l] = g
-        g = (g * sig[l]) @ hidden[l][0]
-    c = [gam[l] * sig[l] * (1 - sig[l]) for l in range(len(hidden))]
-    w1 = hidden[0][0]
-    h = c[0] @ (w1 * w1)
-    bsz, d = x.shape
-    jac = None
-    for l in range(1, len(hidden)):
-        if jac is None:
-            pl = sig[0].T.unsqueeze(2) * w1.unsqueeze(1)  # (H1, B, d)
-        else:
-            pl = sig[l - 1].T.unsqueeze(2) * jac
-        wl = hidden[l][0]
-        jac = (wl @ pl.reshape(pl.shape[0], bsz * d)).reshape(wl.shape[0], bsz, d)
-        h = h + torch.einsum("ub,ubi->bi", c[l].T, jac * jac)
-    return e, g, h
+    return mlp_math.hand(p, x, F.softplus, torch.sigmoid, torch)
 
 
 def t_sm_loss_hand(p, x):

@@ -118,6 +118,7 @@ pub mod chains;
 pub mod check;
 pub mod counted;
 pub mod cpu_roof;
+pub mod exit;
 pub mod flops;
 pub mod main_job;
 pub mod op;

@@ -134,9 +134,7 @@ fn formula_model_trains_and_rejects_wrong_dimension() {
 
 #[test]
 fn resume_continues_from_the_checkpoint() {
-    let d = tmp("resume");
-    let out = d.join("run");
-    let cfg = config(&d, "plot_samples = 0\n");
+    let (_, out, cfg) = plotless_run("resume");
     ok(cfg_out(train("moons", "mlp:8,8", "ssm-vr", "20").args(["--checkpoint-every", "10", "-q"]), &cfg, &out));
     assert_eq!(checkpoint::load(&out).unwrap().step, 20);
     ok(ebm().args(["train", "--steps", "35", "-q", "--resume"]).arg(&out));
@@ -276,9 +274,7 @@ fn divergence_exits_with_code_2_and_keeps_the_last_good_checkpoint() {
 /// checkpoint loadable, and a resumed run cleans up and finishes.
 #[test]
 fn killed_mid_checkpoint_write_leaves_a_loadable_checkpoint() {
-    let d = tmp("kill");
-    let out = d.join("run");
-    let cfg = config(&d, "plot_samples = 0\n");
+    let (_, out, cfg) = plotless_run("kill");
     // Writes: step 0, step 10, then the third (step 20) pauses half-way.
     let mut c = ebm();
     c.args(["train", "--data", "rings", "--model", "mlp:32,32", "--estimator", "dsm", "-q"]).args([
@@ -402,9 +398,7 @@ fn usage_errors() {
 
 #[test]
 fn sample_with_every_sampler() {
-    let d = tmp("sample");
-    let out = d.join("run");
-    let cfg = config(&d, "plot_samples = 0\n");
+    let (d, out, cfg) = plotless_run("sample");
     ok(cfg_out(train("gmm-2d", "gmm:3", "dsm", "20").args(["--lr", "0.02", "-q"]), &cfg, &out));
     for s in ["ula", "mala", "hmc", "annealed"] {
         let f = d.join(format!("{s}.npy"));

@@ -116,13 +116,13 @@ fn ais_log_z_of_a_correlated_gaussian_matches_the_closed_form() {
     let target = Gaussian::from_mean_precision(&mean, &prec).unwrap();
     // Base N(0, 2² I), covering the target (means in [−1, 1], σ ≤ 0.8).
     let base = Gaussian::from_mean_precision(&vec![0.0; d], &diag(&vec![0.25; d])).unwrap();
+    // The default 500 temperatures with one transition each.
     let opts = AisOptions {
         chains: 400,
-        temperatures: 500,
         schedule: BetaSchedule::Geometric { beta_min: 1e-2 },
         transition: Transition::Hmc { eps: 0.4, leapfrog_steps: 5 },
-        steps_per_temperature: 1,
         seed: 3,
+        ..Default::default()
     };
     let est = ais_log_z(&target, &base, &opts).unwrap();
     let want = target.log_z();

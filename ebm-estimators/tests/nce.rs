@@ -7,18 +7,31 @@ use common::{gauss5, mle, rel_err};
 use ebm_core::gaussian::Gaussian;
 use ebm_estimators::*;
 
+/// A Gaussian model (initial seed 1) and its trainer after 1500 NCE steps
+/// (ν = 4, noise `noise`) on `data`: Adam at rate `lr` with a cosine
+/// schedule to 0, batches of 1000, training seed `seed`.
+fn fit_nce(
+    data: &Dataset<f64>,
+    noise: GaussianNoise,
+    lr: f64,
+    seed: u64,
+) -> (Gaussian<f64>, Trainer<f64, Nce<f64>, Adam>) {
+    let mut model = Gaussian::<f64>::init(data.dim(), 1).unwrap();
+    let steps = 1500;
+    let opt = Adam::new(lr).with_schedule(Schedule::Cosine { total_steps: steps, final_factor: 0.0 });
+    let cfg = TrainConfig { batch_size: 1000, steps, seed, ..Default::default() };
+    let mut tr = Trainer::new(Nce::new(noise, 4), opt, cfg);
+    tr.fit(&mut model, data, None, |_| Control::Continue).unwrap();
+    (model, tr)
+}
+
 #[test]
 fn nce_recovers_log_z_within_005_nats() {
     let (m, c) = gauss5();
     let data = Dataset::<f64>::gaussian(&m, &c, 20_000, 77).unwrap();
     let (m_mle, p_mle) = mle(&data);
     let noise = GaussianNoise::fit(&data).unwrap();
-    let mut model = Gaussian::<f64>::init(5, 1).unwrap();
-    let steps = 1500;
-    let opt = Adam::new(0.2).with_schedule(Schedule::Cosine { total_steps: steps, final_factor: 0.0 });
-    let cfg = TrainConfig { batch_size: 1000, steps, seed: 5, ..Default::default() };
-    let mut tr = Trainer::new(Nce::new(noise, 4), opt, cfg);
-    tr.fit(&mut model, &data, None, |_| Control::Continue).unwrap();
+    let (model, mut tr) = fit_nce(&data, noise, 0.2, 5);
     let c = tr.estimator.log_z().unwrap();
     let log_z = model.log_z();
     let (em, ep) = (rel_err(model.mean(), &m_mle), rel_err(&model.precision(), &p_mle));
@@ -37,12 +50,7 @@ fn nce_recovers_log_z_within_005_nats() {
 fn nce_with_mismatched_noise_still_tracks_log_z() {
     let data = Dataset::<f64>::gaussian(&[0.5, -1.0], &[1.0, 0.3, 0.3, 0.5], 10_000, 3).unwrap();
     let noise = GaussianNoise::new(vec![0.0, 0.0], &[3.0, 0.0, 0.0, 3.0]).unwrap();
-    let mut model = Gaussian::<f64>::init(2, 1).unwrap();
-    let steps = 1500;
-    let opt = Adam::new(0.05).with_schedule(Schedule::Cosine { total_steps: steps, final_factor: 0.0 });
-    let cfg = TrainConfig { batch_size: 1000, steps, seed: 6, ..Default::default() };
-    let mut tr = Trainer::new(Nce::new(noise, 4), opt, cfg);
-    tr.fit(&mut model, &data, None, |_| Control::Continue).unwrap();
+    let (model, tr) = fit_nce(&data, noise, 0.05, 6);
     let c = tr.estimator.log_z().unwrap();
     eprintln!("NCE (mismatched noise): c = {c:.4}, log Z = {:.4}", model.log_z());
     assert!((c - model.log_z()).abs() < 0.15);

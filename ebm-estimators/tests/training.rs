@@ -4,11 +4,11 @@
 
 mod common;
 
-use common::{forward_energy, mle, rel_err};
+use common::{forward_energy, forward_trainable, mle, rel_err};
 use ebm_core::gaussian::Gaussian;
 use ebm_core::mlp::{Activation, Mlp};
 use ebm_core::prelude::*;
-use ebm_core::{Batch, ParamGrad, Result as CoreResult, Target, Weights};
+use ebm_core::{ParamGrad, Target};
 use ebm_estimators::linalg::inverse_spd;
 use ebm_estimators::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -64,28 +64,14 @@ struct Poisoned {
 
 forward_energy!(Poisoned, inner, "poisoned");
 
-impl Trainable<f64> for Poisoned {
-    fn params(&self) -> &[f64] {
-        self.inner.params()
+forward_trainable!(Poisoned, inner, |m, x, target, w, mut g| {
+    let poison = matches!(target, Target::VDotGradX(_));
+    m.inner.grad_params(x, target, w, ParamGrad::new(&m.inner, &mut g)?)?;
+    if poison && m.calls.fetch_add(1, Ordering::SeqCst) == 3 {
+        g[1] = f64::NAN;
     }
-    fn params_mut(&mut self) -> &mut [f64] {
-        self.inner.params_mut()
-    }
-    fn grad_params(
-        &self,
-        x: Batch<'_, f64>,
-        target: Target<'_, f64>,
-        w: Weights<'_, f64>,
-        mut g: ParamGrad<'_, f64>,
-    ) -> CoreResult<()> {
-        let poison = matches!(target, Target::VDotGradX(_));
-        self.inner.grad_params(x, target, w, ParamGrad::new(&self.inner, &mut g)?)?;
-        if poison && self.calls.fetch_add(1, Ordering::SeqCst) == 3 {
-            g[1] = f64::NAN;
-        }
-        Ok(())
-    }
-}
+    Ok(())
+});
 
 /// DSM's score regression is the two-pass default, so its gradient goes
 /// through the poisoned `grad_params`.

@@ -16,7 +16,7 @@
 
 use crate::stats::MeanSd;
 use crate::table::Table;
-use crate::Size;
+use crate::{cosine_adam_trainer, Size};
 use ebm_core::{rng, EnergyExt, Ica, Source};
 use ebm_estimators::critic::CriticActivation;
 use ebm_estimators::data::Dataset;
@@ -24,11 +24,9 @@ use ebm_estimators::error::Result;
 use ebm_estimators::estimator::Estimator;
 use ebm_estimators::ica_mle::{ica_nll, IcaMle};
 use ebm_estimators::linalg::inverse_log_abs_det;
-use ebm_estimators::optim::{Adam, Schedule};
 use ebm_estimators::pcd::{InitNoise, Pcd};
 use ebm_estimators::samplers::Ula;
 use ebm_estimators::seeds::derive_seed;
-use ebm_estimators::train::{TrainConfig, Trainer};
 use ebm_estimators::{ExactSm, GaussianNoise, Lsd, Nce};
 
 /// The numbers of the experiment.
@@ -212,16 +210,12 @@ pub fn run(cfg: &IcaConfig) -> Result<IcaResult> {
         reference.push((d, ica_nll(&truth, test.as_slice())?, ica_nll(&init, test.as_slice())?));
         for method in METHODS {
             let mut model = init.clone();
-            let tc = TrainConfig {
-                batch_size: cfg.batch,
-                steps: cfg.steps,
-                seed: derive_seed(cfg.seed, 6, d as u64),
-                ..Default::default()
-            };
-            let mut trainer = Trainer::new(
+            let mut trainer = cosine_adam_trainer(
                 estimator(method, cfg, d, &train, &init)?,
-                Adam::new(cfg.lr).with_schedule(Schedule::Cosine { total_steps: cfg.steps, final_factor: 0.01 }),
-                tc,
+                cfg.lr,
+                cfg.batch,
+                cfg.steps,
+                derive_seed(cfg.seed, 6, d as u64),
             );
             let t0 = std::time::Instant::now();
             let fit = trainer.fit(&mut model, &train, None, |_| ebm_estimators::train::Control::Continue);

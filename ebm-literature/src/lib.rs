@@ -73,3 +73,18 @@ pub fn pinned<R: Send>(f: impl FnOnce() -> R + Send) -> R {
         .expect("starting a rayon pool of PINNED_THREADS threads")
         .install(f)
 }
+
+/// A trainer of `estimator` for `steps` steps on batches of `batch` rows
+/// (training seed `seed`): Adam at rate `lr`, cosine-annealed to 1 % of it.
+pub fn cosine_adam_trainer<T: ebm_core::Real, E>(
+    estimator: E,
+    lr: f64,
+    batch: usize,
+    steps: usize,
+    seed: u64,
+) -> ebm_estimators::train::Trainer<T, E, ebm_estimators::optim::Adam> {
+    use ebm_estimators::optim::{Adam, Schedule};
+    let opt = Adam::new(lr).with_schedule(Schedule::Cosine { total_steps: steps, final_factor: 0.01 });
+    let tc = ebm_estimators::train::TrainConfig { batch_size: batch, steps, seed, ..Default::default() };
+    ebm_estimators::train::Trainer::new(estimator, opt, tc)
+}

@@ -17,6 +17,18 @@ use std::time::Instant;
 
 const USAGE: &str = "usage: literature [--quick] [--seeds N] [--out PATH | --no-out | --only-ica | --only-ncsn]";
 
+/// `run(seed)` for `seeds` seeds from `first` on the pinned pool, and the
+/// seconds they took.
+fn timed_over_seeds<R: Send, E: Send>(
+    first: u64,
+    seeds: usize,
+    run: impl FnMut(u64) -> Result<R, E> + Send,
+) -> Result<(Vec<R>, f64), E> {
+    let t = Instant::now();
+    let runs = pinned(|| over_seeds(first, seeds, run))?;
+    Ok((runs, t.elapsed().as_secs_f64()))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut size = Size::Full;
     let mut out = None;
@@ -39,19 +51,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     match only.as_deref() {
         Some("--only-ncsn") => {
             let cfg = ncsn_mixture::MixtureConfig::of(size);
-            let runs = pinned(|| {
-                over_seeds(cfg.seed, seeds, |seed| {
-                    ncsn_mixture::run(&ncsn_mixture::MixtureConfig { seed, ..cfg.clone() })
-                })
+            let (runs, _) = timed_over_seeds(cfg.seed, seeds, |seed| {
+                ncsn_mixture::run(&ncsn_mixture::MixtureConfig { seed, ..cfg.clone() })
             })?;
             println!("{}", ncsn_mixture::table(&runs).to_markdown());
             return Ok(());
         }
         Some(_) => {
             let cfg = ica_fit::IcaConfig::of(size);
-            let runs = pinned(|| {
-                over_seeds(cfg.seed, seeds, |seed| ica_fit::run(&ica_fit::IcaConfig { seed, ..cfg.clone() }))
-            })?;
+            let (runs, _) =
+                timed_over_seeds(cfg.seed, seeds, |seed| ica_fit::run(&ica_fit::IcaConfig { seed, ..cfg.clone() }))?;
             println!("{}", ica_fit::table(&runs).to_markdown());
             return Ok(());
         }
@@ -59,30 +68,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let started = Instant::now();
 
-    let t = Instant::now();
     let cfg = ssm_scaling::ScalingConfig::of(size);
-    let scaling = pinned(|| {
-        over_seeds(cfg.seed, seeds, |seed| ssm_scaling::run(&ssm_scaling::ScalingConfig { seed, ..cfg.clone() }))
+    let (scaling, t_scaling) = timed_over_seeds(cfg.seed, seeds, |seed| {
+        ssm_scaling::run(&ssm_scaling::ScalingConfig { seed, ..cfg.clone() })
     })?;
-    let t_scaling = t.elapsed().as_secs_f64();
     println!(
         "## SSM scalability ({t_scaling:.0} s)\n\n{}\n{}",
         ssm_scaling::time_table(&scaling).to_markdown(),
         ssm_scaling::fisher_table(&scaling).to_markdown()
     );
 
-    let t = Instant::now();
     let cfg = ncsn_mixture::MixtureConfig::of(size);
-    let mixture = pinned(|| {
-        over_seeds(cfg.seed, seeds, |seed| ncsn_mixture::run(&ncsn_mixture::MixtureConfig { seed, ..cfg.clone() }))
+    let (mixture, t_mixture) = timed_over_seeds(cfg.seed, seeds, |seed| {
+        ncsn_mixture::run(&ncsn_mixture::MixtureConfig { seed, ..cfg.clone() })
     })?;
-    let t_mixture = t.elapsed().as_secs_f64();
     println!("## NCSN mixture ({t_mixture:.1} s)\n\n{}", ncsn_mixture::table(&mixture).to_markdown());
 
-    let t = Instant::now();
     let cfg = ica_fit::IcaConfig::of(size);
-    let ica = pinned(|| over_seeds(cfg.seed, seeds, |seed| ica_fit::run(&ica_fit::IcaConfig { seed, ..cfg.clone() })))?;
-    let t_ica = t.elapsed().as_secs_f64();
+    let (ica, t_ica) =
+        timed_over_seeds(cfg.seed, seeds, |seed| ica_fit::run(&ica_fit::IcaConfig { seed, ..cfg.clone() }))?;
     println!("## ICA ({t_ica:.0} s)\n\n{}", ica_fit::table(&ica).to_markdown());
     for run in &ica {
         for r in &run.rows {

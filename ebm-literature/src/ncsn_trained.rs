@@ -15,14 +15,14 @@
 //! so each level maps the chains to y, runs its steps there with the same
 //! noise streams, and maps them back.
 
+use crate::cosine_adam_trainer;
 use crate::ncsn_mixture::{MixtureConfig, MODES, TRUE_WEIGHTS};
 use ebm_core::{Activation, EnergyExt, Mlp};
 use ebm_estimators::data::Dataset;
 use ebm_estimators::dsm::Dsm;
 use ebm_estimators::error::Result;
-use ebm_estimators::optim::{Adam, Schedule};
 use ebm_estimators::seeds::derive_seed;
-use ebm_estimators::train::{Control, TrainConfig, Trainer};
+use ebm_estimators::train::Control;
 
 /// How the per-level models are trained.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,14 +63,13 @@ pub fn train_levels(mc: &MixtureConfig, tc: &TrainedConfig, sigmas: &[f64]) -> R
             let y: Vec<f64> = data.as_slice().iter().map(|v| v / scale).collect();
             let y = Dataset::new(y, 2)?;
             let mut model = Mlp::<f64>::init(2, &tc.hidden, Activation::Softplus, derive_seed(mc.seed, 11, i as u64))?;
-            let cfg = TrainConfig {
-                batch_size: tc.batch,
-                steps: tc.steps,
-                seed: derive_seed(mc.seed, 12, i as u64),
-                ..Default::default()
-            };
-            let opt = Adam::new(tc.lr).with_schedule(Schedule::Cosine { total_steps: tc.steps, final_factor: 0.01 });
-            Trainer::new(Dsm::new(sigma / scale), opt, cfg).fit(&mut model, &y, None, |_| Control::Continue)?;
+            let seed = derive_seed(mc.seed, 12, i as u64);
+            cosine_adam_trainer(Dsm::new(sigma / scale), tc.lr, tc.batch, tc.steps, seed).fit(
+                &mut model,
+                &y,
+                None,
+                |_| Control::Continue,
+            )?;
             Ok(Level { sigma, scale, model })
         })
         .collect()

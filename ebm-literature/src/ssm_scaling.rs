@@ -13,15 +13,14 @@
 
 use crate::stats::{median, MeanSd};
 use crate::table::Table;
-use crate::Size;
+use crate::{cosine_adam_trainer, Size};
 use ebm_core::{Activation, Mlp};
 use ebm_estimators::data::Dataset;
 use ebm_estimators::error::Result;
 use ebm_estimators::estimator::Estimator;
 use ebm_estimators::metrics::{fisher_divergence_with, Estimate};
-use ebm_estimators::optim::{Adam, Schedule};
 use ebm_estimators::seeds::derive_seed;
-use ebm_estimators::train::{Control, TrainConfig, Trainer};
+use ebm_estimators::train::Control;
 use ebm_estimators::{Dsm, ExactSm, Projection, Ssm};
 use std::time::Instant;
 
@@ -168,16 +167,12 @@ pub fn run(cfg: &ScalingConfig) -> Result<ScalingResult> {
         init_fisher.push((d, fisher_to_standard_normal(&init, &test)?));
         for method in Method::ALL {
             let mut model = init.clone();
-            let tc = TrainConfig {
-                batch_size: cfg.batch,
-                steps: cfg.steps,
-                seed: derive_seed(cfg.seed, 4, d as u64),
-                ..Default::default()
-            };
-            let mut trainer = Trainer::new(
+            let mut trainer = cosine_adam_trainer(
                 method.estimator(cfg),
-                Adam::new(cfg.lr).with_schedule(Schedule::Cosine { total_steps: cfg.steps, final_factor: 0.01 }),
-                tc,
+                cfg.lr,
+                cfg.batch,
+                cfg.steps,
+                derive_seed(cfg.seed, 4, d as u64),
             );
             let mut times = Vec::with_capacity(cfg.steps);
             let mut last = Instant::now();

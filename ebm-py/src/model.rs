@@ -5,6 +5,7 @@ use crate::by_dtype;
 use crate::error::{checkpoint, core, gpu_error, value};
 use crate::ops::{self, Dyn};
 use ebm_cli::checkpoint::Checkpoint;
+use ebm_cli::metrics::to_f64;
 use ebm_cli::model::Model as Family;
 use ebm_cli::standardize::{Standardize, Standardized};
 use ebm_core::{Activation, Mlp, Real};
@@ -65,21 +66,10 @@ impl Precision for f64 {
     }
 }
 
-fn f64_twin(m: &Family) -> Box<Dyn<f64>> {
-    match m {
-        Family::Gaussian(m) => Box::new(m.cast::<f64>()),
-        Family::Gmm(m) => Box::new(m.cast::<f64>()),
-        Family::Mlp(m) => Box::new(m.cast::<f64>()),
-        Family::Ica(m) => Box::new(m.cast::<f64>()),
-        Family::Rbm(m) => Box::new(m.cast::<f64>()),
-        Family::Formula { energy, .. } => Box::new(energy.cast::<f64>()),
-    }
-}
-
 impl PyModel {
     /// A model in both precisions, of raw coordinates.
     pub fn from_f32(f32: Family) -> Self {
-        let f64 = f64_twin(&f32);
+        let f64 = to_f64(&f32);
         Self { f32, f64, gpu: None, standardize: None }
     }
 
@@ -202,7 +192,7 @@ impl PyModel {
             }
             other => return Err(value(format!("`backend`: expected 'cpu' or 'gpu', got {other:?}"))),
         };
-        Ok(Self { f32: self.f32.clone(), f64: f64_twin(&self.f32), gpu, standardize: self.standardize.clone() })
+        Ok(Self { f32: self.f32.clone(), f64: to_f64(&self.f32), gpu, standardize: self.standardize.clone() })
     }
 
     /// `"cpu"`, or `"gpu (adapter)"`.

@@ -42,6 +42,7 @@
 
 use ebm_bench::chains::{mala_rows, ula_rows};
 use ebm_bench::check::{gather, rows, tol_for, Checker};
+use ebm_bench::exit::or_exit;
 use ebm_bench::MlpShape;
 use ebm_core::mlp::{Activation, Mlp};
 use ebm_core::prelude::*;
@@ -347,20 +348,8 @@ fn sum_rows(
 }
 
 fn main() {
-    let args = match parse() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("gpu_check: {e}");
-            std::process::exit(64);
-        }
-    };
-    let dev = match GpuDevice::from_env() {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("gpu_check: {e}");
-            std::process::exit(1);
-        }
-    };
+    let args = or_exit("gpu_check", 64, parse());
+    let dev = or_exit("gpu_check", 1, GpuDevice::from_env());
     println!("gpu_check: adapter {}", dev.info());
     println!("gpu_check: loop budget {:?} (None: unlimited)", dev.loop_budget());
     let mut c = Checker::default();

@@ -43,6 +43,7 @@
 //! a software adapter without `--allow-software`; 64 for bad arguments.
 
 use ebm_bench::counted::{gpu_place, Counted};
+use ebm_bench::exit::or_exit;
 use ebm_bench::roof::{measure_copy, measure_fma, Roof};
 use ebm_bench::roofline::{run_case, Case, GpuModel, Op, Outcome};
 use ebm_bench::{MlpShape, MLP_SHAPES};
@@ -346,20 +347,8 @@ fn say_roof(what: &str, unit: &str, work: &str, roof: &Result<Roof, String>) {
 
 fn main() {
     let start = Instant::now();
-    let args = match parse() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("gpu_roofline: {e}");
-            std::process::exit(64);
-        }
-    };
-    let dev = match GpuDevice::from_env() {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("gpu_roofline: {e}");
-            std::process::exit(1);
-        }
-    };
+    let args = or_exit("gpu_roofline", 64, parse());
+    let dev = or_exit("gpu_roofline", 1, GpuDevice::from_env());
     let info = dev.info().clone();
     let software = info.kind == AdapterKind::Cpu;
     println!("gpu_roofline: adapter {info}");

@@ -182,21 +182,15 @@ fn median(v: &[f64]) -> f64 {
 }
 
 fn write_f32(dir: &Path, name: &str, v: &[f32]) -> String {
-    let mut bytes = Vec::with_capacity(4 * v.len());
-    for x in v {
-        bytes.extend_from_slice(&x.to_le_bytes());
-    }
-    let file = format!("{name}.f32");
-    std::fs::write(dir.join(&file), bytes).unwrap_or_else(|e| die(&format!("writing {file}: {e}")));
-    file
+    write_raw(dir, format!("{name}.f32"), v.iter().flat_map(|x| x.to_le_bytes()).collect())
 }
 
 fn write_f64(dir: &Path, name: &str, v: &[f64]) -> String {
-    let mut bytes = Vec::with_capacity(8 * v.len());
-    for x in v {
-        bytes.extend_from_slice(&x.to_le_bytes());
-    }
-    let file = format!("{name}.f64");
+    write_raw(dir, format!("{name}.f64"), v.iter().flat_map(|x| x.to_le_bytes()).collect())
+}
+
+/// Writes `bytes` to `dir/file` (or dies) and returns `file`.
+fn write_raw(dir: &Path, file: String, bytes: Vec<u8>) -> String {
     std::fs::write(dir.join(&file), bytes).unwrap_or_else(|e| die(&format!("writing {file}: {e}")));
     file
 }

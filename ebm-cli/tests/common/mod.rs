@@ -80,6 +80,14 @@ pub fn config(dir: &Path, extra: &str) -> PathBuf {
     p
 }
 
+/// A fresh folder `tmp(name)`, its run folder `run` and a config there
+/// without sample plots: (folder, run folder, config).
+pub fn plotless_run(name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let d = tmp(name);
+    let cfg = config(&d, "plot_samples = 0\n");
+    (d.clone(), d.join("run"), cfg)
+}
+
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }

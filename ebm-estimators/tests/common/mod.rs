@@ -119,10 +119,14 @@ macro_rules! forward_energy {
 pub(crate) use forward_energy;
 
 /// `impl Trainable<f64>` for a test wrapper that forwards every method to
-/// the model in its field `$inner`.
+/// the model in its field `$inner`; with `$grad`, `grad_params(x, target,
+/// w, g)` is `$grad(self, x, target, w, g)` instead.
 #[allow(unused_macros)]
 macro_rules! forward_trainable {
     ($t:ty, $inner:tt) => {
+        forward_trainable!($t, $inner, |m, x, target, w, g| m.$inner.grad_params(x, target, w, g));
+    };
+    ($t:ty, $inner:tt, $grad:expr) => {
         impl ebm_core::Trainable<f64> for $t {
             fn params(&self) -> &[f64] {
                 self.$inner.params()
@@ -137,7 +141,14 @@ macro_rules! forward_trainable {
                 w: ebm_core::Weights<'_, f64>,
                 g: ebm_core::ParamGrad<'_, f64>,
             ) -> ebm_core::Result<()> {
-                self.$inner.grad_params(x, target, w, g)
+                let grad: fn(
+                    &$t,
+                    ebm_core::Batch<'_, f64>,
+                    ebm_core::Target<'_, f64>,
+                    ebm_core::Weights<'_, f64>,
+                    ebm_core::ParamGrad<'_, f64>,
+                ) -> ebm_core::Result<()> = $grad;
+                grad(self, x, target, w, g)
             }
         }
     };
