@@ -40,6 +40,27 @@ impl Tolerance {
         diff <= self.atol + self.rtol * a.abs().max(b.abs())
     }
 
+    /// Largest error of `got` against `want` in units of this tolerance
+    /// (≤ 1 passes): `max_i |g_i − w_i| / (atol + rtol · max(|g_i|, |w_i|))`.
+    /// NaN and a length mismatch count as infinite.
+    pub fn worst_ratio(&self, got: &[f32], want: &[f64]) -> f64 {
+        if got.len() != want.len() {
+            return f64::INFINITY;
+        }
+        got.iter()
+            .zip(want)
+            .map(|(&g, &w)| {
+                let g = g as f64;
+                let r = (g - w).abs() / (self.atol + self.rtol * g.abs().max(w.abs()));
+                if r.is_nan() {
+                    f64::INFINITY
+                } else {
+                    r
+                }
+            })
+            .fold(0.0, f64::max)
+    }
+
     /// Panics with the first disagreeing index, both values and `what`.
     #[track_caller]
     pub fn assert_all_close<A: Real, B: Real>(&self, what: &str, got: &[A], want: &[B]) {
@@ -502,12 +523,18 @@ pub fn normal_vec(seed: u64, n: usize) -> Vec<f64> {
 /// The least-squares slope of ln ys against ln xs: the growth exponent of
 /// a size measured at several dimensions.
 pub fn log_log_slope(xs: &[usize], ys: &[usize]) -> f64 {
-    let lx: Vec<f64> = xs.iter().map(|&v| (v as f64).ln()).collect();
-    let ly: Vec<f64> = ys.iter().map(|&v| (v as f64).ln()).collect();
-    let n = lx.len() as f64;
-    let (mx, my) = (lx.iter().sum::<f64>() / n, ly.iter().sum::<f64>() / n);
-    let sxy: f64 = lx.iter().zip(&ly).map(|(a, b)| (a - mx) * (b - my)).sum();
-    let sxx: f64 = lx.iter().map(|a| (a - mx) * (a - mx)).sum();
+    let pts: Vec<(f64, f64)> = xs.iter().zip(ys).map(|(&x, &y)| ((x as f64).ln(), (y as f64).ln())).collect();
+    fit_slope(&pts)
+}
+
+/// The least-squares slope of y on x over the points `(x, y)`:
+/// `Σ (x − x̄)(y − ȳ) / Σ (x − x̄)²`.
+pub fn fit_slope(pts: &[(f64, f64)]) -> f64 {
+    let n = pts.len() as f64;
+    let mx = pts.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = pts.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let sxx: f64 = pts.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
     sxy / sxx
 }
 

@@ -16,6 +16,7 @@
 //! Monte Carlo tolerances are 4 standard errors with fixed Philox seeds
 //! (deterministic; a 4σ miss has probability 6e-5 for a new seed).
 
+use ebm_core::testing::fit_slope;
 use ebm_core::{Gaussian, GaussianMixture, Mlp};
 use ebm_estimators::linalg::inverse_spd;
 use ebm_estimators::metrics::{
@@ -293,14 +294,4 @@ fn fisher_gauss(m: &[f64], s: &[f64], mu: &[f64], p: &[f64]) -> f64 {
     let dm = [m[0] - mu[0], m[1] - mu[1]];
     let pd = [p[0] * dm[0] + p[1] * dm[1], p[2] * dm[0] + p[3] * dm[1]];
     0.5 * (asa[0] + asa[3] + pd[0] * pd[0] + pd[1] * pd[1])
-}
-
-/// Least-squares slope of y on x.
-fn fit_slope(pts: &[(f64, f64)]) -> f64 {
-    let n = pts.len() as f64;
-    let mx = pts.iter().map(|p| p.0).sum::<f64>() / n;
-    let my = pts.iter().map(|p| p.1).sum::<f64>() / n;
-    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-    let sxx: f64 = pts.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
-    sxy / sxx
 }

@@ -7,6 +7,9 @@ use ebm::estimators::metrics::{log_z_quadrature, Estimate, QuadratureOptions};
 use ebm::estimators::Dataset;
 use ebm::prelude::*;
 use ebm::GaussianMixture;
+/// Least-squares slope of y on x (shared with the crates' tests).
+#[allow(unused_imports)]
+pub use ebm_core::testing::fit_slope;
 
 #[allow(unused_imports)]
 pub use ebm::estimators::metrics::sample_gaussian;
@@ -62,16 +65,6 @@ pub fn density_grid(model: &dyn Model<f64>) -> (Vec<f64>, Vec<f64>) {
 pub fn block_estimates(blocks: &[Vec<f64>]) -> Vec<Estimate> {
     let k = blocks[0].len();
     (0..k).map(|c| Estimate::from_values(&blocks.iter().map(|b| b[c]).collect::<Vec<_>>())).collect()
-}
-
-/// Least-squares slope of y on x.
-pub fn fit_slope(pts: &[(f64, f64)]) -> f64 {
-    let n = pts.len() as f64;
-    let mx = pts.iter().map(|p| p.0).sum::<f64>() / n;
-    let my = pts.iter().map(|p| p.1).sum::<f64>() / n;
-    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-    let sxx: f64 = pts.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
-    sxy / sxx
 }
 
 /// ‖v‖₂.

@@ -63,20 +63,10 @@ pub fn tol_for(rtol: f64, reduce: usize, want: &[f64]) -> Tolerance {
     Tolerance::new(rtol, rtol * max_abs(want).max(1e-30)).grown(reduce)
 }
 
-/// Largest error of `got` against `want` in units of `tol` (≤ 1 passes).
+/// Largest error of `got` against `want` in units of `tol` (≤ 1 passes; NaN
+/// and a length mismatch count as infinite).
 pub fn worst(got: &[f32], want: &[f64], tol: &Tolerance) -> f64 {
-    got.iter()
-        .zip(want)
-        .map(|(&g, &w)| {
-            let g = g as f64;
-            let r = (g - w).abs() / (tol.atol + tol.rtol * g.abs().max(w.abs()));
-            if r.is_nan() {
-                f64::INFINITY
-            } else {
-                r
-            }
-        })
-        .fold(0.0, f64::max)
+    tol.worst_ratio(got, want)
 }
 
 /// Compares every output of `gpu` with the f64 twin `cpu` at `x` (f32-exact
