@@ -15,17 +15,9 @@
 
 mod common;
 
-use criterion::Criterion;
 use ebm_bench::steps::EstimatorStep;
-
-fn estimators(c: &mut Criterion) {
-    let targets = ebm_bench::policy::setup();
-    let groups = EstimatorStep::ALL.len();
-    for (k, step) in EstimatorStep::ALL.into_iter().enumerate() {
-        common::bench_group(c, step, (k, groups), &targets, |t, b| t.estimator_step(step, b));
-    }
-}
+use ebm_bench::targets::Target;
 
 fn main() {
-    ebm_bench::main_job::main_job("estimators", estimators);
+    common::bench_main("estimators", EstimatorStep::ALL, Target::estimator_step);
 }

@@ -22,17 +22,9 @@
 
 mod common;
 
-use criterion::Criterion;
 use ebm_bench::targets::Primitive;
-
-fn primitives(c: &mut Criterion) {
-    let targets = ebm_bench::policy::setup();
-    let groups = Primitive::ALL.len();
-    for (k, prim) in Primitive::ALL.into_iter().enumerate() {
-        common::bench_group(c, prim, (k, groups), &targets, |t, b| t.primitive(prim, b));
-    }
-}
+use ebm_bench::targets::Target;
 
 fn main() {
-    ebm_bench::main_job::main_job("primitives", primitives);
+    common::bench_main("primitives", Primitive::ALL, Target::primitive);
 }

@@ -133,6 +133,40 @@ impl<E: Energy<f32>> Counted<E> {
     }
 }
 
+/// Writes trait methods of [`Counted`], each noting its calls, then
+/// forwarding to the wrapped model's method of the same name:
+/// `fn name(x: X, arg: A, …) -> R { method => times, … }` notes `times`
+/// calls of each `method` on `x`'s rows (`method` and `times` may read the
+/// arguments).
+macro_rules! counted {
+    ($(fn $name:ident($x:ident: $xt:ty $(, $arg:ident: $at:ty)* $(,)?) -> $ret:ty {
+        $($method:expr => $times:expr),+ $(,)?
+    })*) => {$(
+        fn $name(&self, $x: $xt $(, $arg: $at)*) -> $ret {
+            $(self.note($method, $x.rows(), $times);)+
+            self.inner.$name($x $(, $arg)*)
+        }
+    )*};
+}
+
+/// The primitive an `eval` asking for `out` runs.
+fn eval_method(out: &Outputs<'_, f32>) -> Method {
+    match (out.wants_score(), out.wants_hess_diag()) {
+        (_, true) => Method::HessDiag,
+        (true, false) => Method::EnergyScore,
+        _ => Method::Energy,
+    }
+}
+
+/// The parameter gradient a `grad_params` of `target` runs.
+fn grad_method(target: &Target<'_, f32>) -> Method {
+    match target {
+        Target::Energy => Method::GradParamsEnergy,
+        Target::VDotGradX(_) => Method::GradParamsVDotGradX,
+        Target::ScoreMatching => Method::GradParamsSm,
+    }
+}
+
 impl<E: Energy<f32>> Energy<f32> for Counted<E> {
     fn name(&self) -> &'static str {
         self.inner.name()
@@ -140,14 +174,8 @@ impl<E: Energy<f32>> Energy<f32> for Counted<E> {
     fn dim(&self) -> usize {
         self.inner.dim()
     }
-    fn eval(&self, x: Batch<'_, f32>, out: Outputs<'_, f32>) -> Result<()> {
-        let m = match (out.wants_score(), out.wants_hess_diag()) {
-            (_, true) => Method::HessDiag,
-            (true, false) => Method::EnergyScore,
-            _ => Method::Energy,
-        };
-        self.note(m, x.rows(), 1);
-        self.inner.eval(x, out)
+    counted! {
+        fn eval(x: Batch<'_, f32>, out: Outputs<'_, f32>) -> Result<()> { eval_method(&out) => 1 }
     }
 }
 
@@ -164,86 +192,44 @@ impl<E: Trainable<f32>> Trainable<f32> for Counted<E> {
     fn set_params(&mut self, theta: &[f32]) -> Result<()> {
         self.inner.set_params(theta)
     }
-    fn grad_params(
-        &self,
-        x: Batch<'_, f32>,
-        target: Target<'_, f32>,
-        w: Weights<'_, f32>,
-        grad: ParamGrad<'_, f32>,
-    ) -> Result<()> {
-        let m = match target {
-            Target::Energy => Method::GradParamsEnergy,
-            Target::VDotGradX(_) => Method::GradParamsVDotGradX,
-            Target::ScoreMatching => Method::GradParamsSm,
-        };
-        self.note(m, x.rows(), 1);
-        self.inner.grad_params(x, target, w, grad)
+    counted! {
+        fn grad_params(x: Batch<'_, f32>, target: Target<'_, f32>, w: Weights<'_, f32>, grad: ParamGrad<'_, f32>)
+            -> Result<()> { grad_method(&target) => 1 }
     }
 }
 
 impl<E: Curvature<f32>> Curvature<f32> for Counted<E> {
-    fn eval_v_hess_v(&self, x: Batch<'_, f32>, v: Batch<'_, f32>, out: PerSample<'_, f32>) -> Result<()> {
-        self.note(Method::VHessV, x.rows(), 1);
-        self.inner.eval_v_hess_v(x, v, out)
-    }
-    fn grad_v_hess_v(
-        &self,
-        x: Batch<'_, f32>,
-        v: Batch<'_, f32>,
-        w: Weights<'_, f32>,
-        grad: ParamGrad<'_, f32>,
-    ) -> Result<()> {
-        self.note(Method::GradParamsVHessV, x.rows(), 1);
-        self.inner.grad_v_hess_v(x, v, w, grad)
+    counted! {
+        fn eval_v_hess_v(x: Batch<'_, f32>, v: Batch<'_, f32>, out: PerSample<'_, f32>)
+            -> Result<()> { Method::VHessV => 1 }
+        fn grad_v_hess_v(x: Batch<'_, f32>, v: Batch<'_, f32>, w: Weights<'_, f32>, grad: ParamGrad<'_, f32>)
+            -> Result<()> { Method::GradParamsVHessV => 1 }
     }
 }
 
 /// Forwards each fused objective to the wrapped model's own (counted as
 /// one call of the fused method, whatever the model does inside).
 impl<E: Objectives<f32>> Objectives<f32> for Counted<E> {
-    fn sm_loss_grad(&self, x: Batch<'_, f32>, w: Weights<'_, f32>, grad: ParamGrad<'_, f32>) -> Result<f64> {
-        self.note(Method::SmLossGradParams, x.rows(), 1);
-        self.inner.sm_loss_grad(x, w, grad)
-    }
-    fn score_regression_grad(
-        &self,
-        x: Batch<'_, f32>,
-        target: Batch<'_, f32>,
-        w: Weights<'_, f32>,
-        grad: ParamGrad<'_, f32>,
-    ) -> Result<f64> {
-        self.note(Method::GradParamsScoreRegression, x.rows(), 1);
-        self.inner.score_regression_grad(x, target, w, grad)
-    }
-    fn energy_weighted_grad(
-        &self,
-        x: Batch<'_, f32>,
-        weight: &(dyn Fn(usize, f32) -> f32 + Sync),
-        energy: PerSample<'_, f32>,
-        grad: ParamGrad<'_, f32>,
-    ) -> Result<()> {
-        self.note(Method::GradParamsEnergyWith, x.rows(), 1);
-        self.inner.energy_weighted_grad(x, weight, energy, grad)
+    counted! {
+        fn sm_loss_grad(x: Batch<'_, f32>, w: Weights<'_, f32>, grad: ParamGrad<'_, f32>)
+            -> Result<f64> { Method::SmLossGradParams => 1 }
+        fn score_regression_grad(
+            x: Batch<'_, f32>, target: Batch<'_, f32>, w: Weights<'_, f32>, grad: ParamGrad<'_, f32>,
+        ) -> Result<f64> { Method::GradParamsScoreRegression => 1 }
+        fn energy_weighted_grad(
+            x: Batch<'_, f32>, weight: &(dyn Fn(usize, f32) -> f32 + Sync), energy: PerSample<'_, f32>,
+            grad: ParamGrad<'_, f32>,
+        ) -> Result<()> { Method::GradParamsEnergyWith => 1 }
     }
 }
 
 impl<E: Langevin<f32>> Langevin<f32> for Counted<E> {
     // `ula`/`mala` are these at chain 0 (the trait's provided methods).
-    fn ula_at(&self, x: Chains<'_, f32>, eps: f32, steps: usize, at: NoiseAt) -> Result<()> {
-        self.note(Method::UlaStep, x.rows(), steps as u64);
-        self.inner.ula_at(x, eps, steps, at)
-    }
-    fn mala_at(
-        &self,
-        x: Chains<'_, f32>,
-        eps: f32,
-        steps: usize,
-        at: NoiseAt,
-        accepts: PerSample<'_, u32>,
-    ) -> Result<f64> {
-        self.note(Method::MalaStart, x.rows(), 1);
-        self.note(Method::MalaStep, x.rows(), steps as u64);
-        self.inner.mala_at(x, eps, steps, at, accepts)
+    counted! {
+        fn ula_at(x: Chains<'_, f32>, eps: f32, steps: usize, at: NoiseAt)
+            -> Result<()> { Method::UlaStep => steps as u64 }
+        fn mala_at(x: Chains<'_, f32>, eps: f32, steps: usize, at: NoiseAt, accepts: PerSample<'_, u32>)
+            -> Result<f64> { Method::MalaStart => 1, Method::MalaStep => steps as u64 }
     }
 }
 

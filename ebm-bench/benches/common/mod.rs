@@ -1,5 +1,5 @@
-//! The criterion loop shared by `primitives.rs` and `estimators.rs`: one
-//! group, every case of the size policy (`ebm_bench::policy`), throughput in
+//! The main job shared by `primitives.rs` and `estimators.rs` ([`bench_main`]),
+//! and its criterion loop: one group, every case of the size policy (`ebm_bench::policy`), throughput in
 //! samples, one `not run on this backend` line for a case the backend
 //! cannot run, and every timed case registered for the run's summary
 //! (`ebm_bench::summary`).
@@ -11,11 +11,28 @@ use ebm_bench::summary::{self, register};
 use ebm_bench::targets::{NotRun, Target};
 use ebm_bench::MlpShape;
 
+/// The main job of bench target `bench`: every op of `ops`, in order, as
+/// its own group ([`bench_group`]) on the targets of the size policy;
+/// `make(target, op, b)` returns the closure to time or why the backend
+/// cannot run it.
+pub fn bench_main<O: BenchOp, const N: usize>(
+    bench: &str,
+    ops: [O; N],
+    make: fn(&Target, O, usize) -> Result<Box<dyn FnMut() + '_>, NotRun>,
+) {
+    ebm_bench::main_job::main_job(bench, |c| {
+        let targets = ebm_bench::policy::setup();
+        for (k, op) in ops.into_iter().enumerate() {
+            bench_group(c, op, (k, N), &targets, |t, b| make(t, op, b));
+        }
+    });
+}
+
 /// Benches `op`'s group, group `index` of `groups` in this target, on every
 /// case of `targets` that the size policy runs, after one progress line;
 /// `make(target, b)` returns the closure to time (its warm-up already done)
 /// or why the backend cannot run it.
-pub fn bench_group<'t>(
+fn bench_group<'t>(
     c: &mut Criterion,
     op: impl BenchOp,
     (index, groups): (usize, usize),

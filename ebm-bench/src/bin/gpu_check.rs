@@ -40,10 +40,11 @@
 //! Exit status: 0 when every check passes; 1 when one fails or no adapter
 //! can be opened; 64 for bad arguments.
 
-use ebm_bench::chains::{mala_rows, ula_rows};
+use ebm_bench::chains::Rows;
 use ebm_bench::check::{gather, rows, tol_for, Checker};
 use ebm_bench::exit::or_exit;
 use ebm_bench::MlpShape;
+use ebm_core::langevin::NoiseAt;
 use ebm_core::mlp::{Activation, Mlp};
 use ebm_core::prelude::*;
 use ebm_core::testing::{normal_vec, uniform_vec, SumRef, Tolerance};
@@ -51,8 +52,8 @@ use ebm_core::EbmError;
 use ebm_core::Energy;
 use ebm_kernels::{GpuDevice, GpuEnergy};
 
-const SEED: u64 = 0x0123_4567_89ab_cdef;
-const FIRST_STEP: u64 = (1 << 32) - 5;
+/// The Langevin checks' noise.
+const NOISE: NoiseAt = NoiseAt::new(0x0123_4567_89ab_cdef, (1 << 32) - 5);
 
 struct Args {
     cases: Vec<(MlpShape, Vec<usize>)>,
@@ -213,8 +214,8 @@ fn check(c: &mut Checker, dev: &GpuDevice, shape: MlpShape, b: usize, n_rows: us
     let mut xg = xn.clone();
     let mut xc = gather(&xn, d, &r);
     match gpu
-        .langevin_ula(&mut xg, 0.1, steps, SEED, FIRST_STEP)
-        .and_then(|_| ula_rows(&m32, &mut xc, &r, 0.1, steps, SEED, FIRST_STEP))
+        .langevin_ula(&mut xg, 0.1, steps, NOISE.seed, NOISE.first_step)
+        .and_then(|_| Rows { rows: &r, eps: 0.1, steps, at: NOISE }.ula(&m32, &mut xc))
     {
         Ok(()) => {
             let tol = Tolerance::new(3e-6, 3e-6).grown(steps);
@@ -222,26 +223,19 @@ fn check(c: &mut Checker, dev: &GpuDevice, shape: MlpShape, b: usize, n_rows: us
         }
         Err(err) => c.error(&format!("{at} langevin_ula"), err),
     }
-    check_mala(c, &at, &gpu, &m32, &xn, &r, steps);
+    // MALA with ε = min(1, 2/√d): large enough that chains move by several
+    // ulps per step and some proposals are rejected, small enough that some
+    // are accepted at every d.
+    let eps = (2.0 / (d as f32).sqrt()).min(1.0);
+    check_mala(c, &at, &gpu, &m32, &xn, Rows { rows: &r, eps, steps, at: NOISE });
     check_nce(c, &at, &gpu, &m64, shape, b, &r);
 }
 
-fn check_mala(
-    c: &mut Checker,
-    at: &str,
-    gpu: &GpuEnergy<Mlp<f32>>,
-    m32: &Mlp<f32>,
-    x0: &[f32],
-    r: &[usize],
-    steps: usize,
-) {
-    let d = m32.dim();
+/// MALA on the GPU's whole batch `x0` against the CPU f32 reference's chains of `run`'s rows.
+fn check_mala(c: &mut Checker, at: &str, gpu: &GpuEnergy<Mlp<f32>>, m32: &Mlp<f32>, x0: &[f32], run: Rows<'_, f32>) {
+    let (d, r, eps, steps) = (m32.dim(), run.rows, run.eps, run.steps);
     let b = x0.len() / d;
     let n = r.len();
-    // ε = min(1, 2/√d): large enough that chains move by several ulps per
-    // step and some proposals are rejected, small enough that some are
-    // accepted at every d.
-    let eps = (2.0 / (d as f32).sqrt()).min(1.0);
     let label = format!("{at} langevin_mala k{steps} eps={eps}");
     let acc0: Vec<u32> = (0..b as u32).map(|i| i % 3).collect();
     let (mut xg, mut ag) = (x0.to_vec(), acc0.clone());
@@ -251,9 +245,9 @@ fn check_mala(
     let mut xp: Vec<f32> = xc.iter().map(|&v| f32::from_bits(v.to_bits() + 1)).collect();
     let mut ap = ac.clone();
     let res = gpu
-        .langevin_mala(&mut xg, eps, steps, SEED, FIRST_STEP, &mut ag)
-        .and_then(|_| mala_rows(m32, &mut xc, r, eps, steps, SEED, FIRST_STEP, &mut ac))
-        .and_then(|_| mala_rows(m32, &mut xp, r, eps, steps, SEED, FIRST_STEP, &mut ap));
+        .langevin_mala(&mut xg, eps, steps, NOISE.seed, NOISE.first_step, &mut ag)
+        .and_then(|_| run.mala(m32, &mut xc, &mut ac))
+        .and_then(|_| run.mala(m32, &mut xp, &mut ap));
     if let Err(err) = res {
         return c.error(&label, err);
     }
