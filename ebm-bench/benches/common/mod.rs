@@ -1,8 +1,8 @@
-//! The main job shared by `primitives.rs` and `estimators.rs` ([`bench_main`]),
-//! and its criterion loop: one group, every case of the size policy (`ebm_bench::policy`), throughput in
-//! samples, one `not run on this backend` line for a case the backend
-//! cannot run, and every timed case registered for the run's summary
-//! (`ebm_bench::summary`).
+//! The main job shared by `primitives.rs` and `estimators.rs`
+//! ([`bench_main`]), and its criterion loop: one group, every case of the
+//! size policy (`ebm_bench::policy`), throughput in samples, one `not run
+//! on this backend` line for a case the backend cannot run, and every timed
+//! case registered for the run's summary (`ebm_bench::summary`).
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use ebm_bench::op::BenchOp;
@@ -11,15 +11,14 @@ use ebm_bench::summary::{self, register};
 use ebm_bench::targets::{NotRun, Target};
 use ebm_bench::MlpShape;
 
+/// The closure to time on a target (its warm-up already done), or why the
+/// backend cannot run it.
+pub type Prepared<'t> = Result<Box<dyn FnMut() + 't>, NotRun>;
+
 /// The main job of bench target `bench`: every op of `ops`, in order, as
 /// its own group ([`bench_group`]) on the targets of the size policy;
-/// `make(target, op, b)` returns the closure to time or why the backend
-/// cannot run it.
-pub fn bench_main<O: BenchOp, const N: usize>(
-    bench: &str,
-    ops: [O; N],
-    make: fn(&Target, O, usize) -> Result<Box<dyn FnMut() + '_>, NotRun>,
-) {
+/// `make(target, op, b)` prepares the case.
+pub fn bench_main<O: BenchOp, const N: usize>(bench: &str, ops: [O; N], make: fn(&Target, O, usize) -> Prepared<'_>) {
     ebm_bench::main_job::main_job(bench, |c| {
         let targets = ebm_bench::policy::setup();
         for (k, op) in ops.into_iter().enumerate() {
@@ -30,14 +29,13 @@ pub fn bench_main<O: BenchOp, const N: usize>(
 
 /// Benches `op`'s group, group `index` of `groups` in this target, on every
 /// case of `targets` that the size policy runs, after one progress line;
-/// `make(target, b)` returns the closure to time (its warm-up already done)
-/// or why the backend cannot run it.
+/// `make(target, b)` prepares the case.
 fn bench_group<'t>(
     c: &mut Criterion,
     op: impl BenchOp,
     (index, groups): (usize, usize),
     targets: &'t [(MlpShape, Vec<Target>)],
-    mut make: impl FnMut(&'t Target, usize) -> Result<Box<dyn FnMut() + 't>, NotRun>,
+    mut make: impl FnMut(&'t Target, usize) -> Prepared<'t>,
 ) {
     let name = op.group_name();
     let (samples, warm_up, measure, resamples) = timing();
