@@ -88,6 +88,11 @@ where
     }
 }
 
+/// N zeroed scratch buffers of `len` values each (a family's buffers of one shape).
+pub(crate) fn zeros<T: Real, const N: usize>(len: usize) -> [Vec<T>; N] {
+    std::array::from_fn(|_| vec![T::zero(); len])
+}
+
 /// Checks a family's configuration: nonzero sizes and a finite θ of the
 /// documented length.
 pub(crate) fn check_config<T: Real>(

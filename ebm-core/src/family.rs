@@ -54,37 +54,35 @@ macro_rules! family_traits {
                 &mut self.params
             }
 
-            fn grad_params(
-                &self,
-                x: $crate::Batch<'_, T>,
-                target: $crate::Target<'_, T>,
-                w: $crate::Weights<'_, T>,
-                mut grad: $crate::ParamGrad<'_, T>,
-            ) -> $crate::Result<()> {
-                $crate::family::Pass::into_result(self.grad_target(&x, target, &w, &mut grad))
+            $crate::family::checked_pass! {
+                grad_params(x: Batch, target: Target, w: Weights; mut grad: ParamGrad)
+                    => grad_target(&x, target, &w, &mut grad)
             }
         }
 
         impl<T: Real> $crate::Curvature<T> for $ty<T> {
-            fn eval_v_hess_v(
-                &self,
-                x: $crate::Batch<'_, T>,
-                v: $crate::Batch<'_, T>,
-                mut out: $crate::PerSample<'_, T>,
-            ) -> $crate::Result<()> {
-                $crate::family::Pass::into_result(self.v_hess_v_impl(&x, &v, &mut out))
+            $crate::family::checked_pass! {
+                eval_v_hess_v(x: Batch, v: Batch; mut out: PerSample) => v_hess_v_impl(&x, &v, &mut out)
             }
 
-            fn grad_v_hess_v(
-                &self,
-                x: $crate::Batch<'_, T>,
-                v: $crate::Batch<'_, T>,
-                w: $crate::Weights<'_, T>,
-                mut grad: $crate::ParamGrad<'_, T>,
-            ) -> $crate::Result<()> {
-                $crate::family::Pass::into_result(self.grad_v_hess_v_impl(&x, &v, &w, &mut grad))
+            $crate::family::checked_pass! {
+                grad_v_hess_v(x: Batch, v: Batch, w: Weights; mut grad: ParamGrad)
+                    => grad_v_hess_v_impl(&x, &v, &w, &mut grad)
             }
         }
     };
 }
 pub(crate) use family_traits;
+
+/// `checked_pass! { method(arg: Type, …; mut out: Type) => inner(expr, …) }`
+/// writes the trait method `method` on the checked `crate::Type<'_, T>`
+/// arguments, the output `out` last, as the inner pass `inner` on slices
+/// ([`Pass`]).
+macro_rules! checked_pass {
+    ($method:ident($($arg:ident: $ty:ident),*; mut $out:ident: $out_ty:ident) => $inner:ident($($call:expr),*)) => {
+        fn $method(&self, $($arg: $crate::$ty<'_, T>,)* mut $out: $crate::$out_ty<'_, T>) -> $crate::Result<()> {
+            $crate::family::Pass::into_result(self.$inner($($call),*))
+        }
+    };
+}
+pub(crate) use checked_pass;

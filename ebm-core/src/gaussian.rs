@@ -41,6 +41,7 @@ use crate::error::{EbmError, Result};
 pub(crate) use crate::linalg::tri;
 use crate::real::Real;
 use crate::rng;
+use std::ops::Range;
 
 /// Multivariate Gaussian E(x) = ½‖Lᵀ(x − μ)‖² (see the module docs for the
 /// parameter layout and derivatives).
@@ -224,70 +225,63 @@ impl<T: Real> Gaussian<T> {
     /// [μ-gradient (d), dense L-gradient (d×d, lower triangle meaningful)].
     fn grad_blocked(&self, x: &[T], dir: Option<Option<&[T]>>, w: &[T]) -> Vec<T> {
         let d = self.dim;
-        let l = self.dense_l();
-        batch::reduce(
-            w.len(),
-            d + d * d,
-            4 * d * d,
-            || vec![T::zero(); 6 * BLOCK * d],
-            |scr, rows, acc| {
-                let n = rows.len();
-                let xb = &x[rows.start * d..rows.end * d];
-                let wb = &w[rows.clone()];
-                let (r, rest) = scr.split_at_mut(BLOCK * d);
-                let (u, rest) = rest.split_at_mut(BLOCK * d);
-                let (g, rest) = rest.split_at_mut(BLOCK * d);
-                let (a, rest) = rest.split_at_mut(BLOCK * d);
-                let (wr, wv) = rest.split_at_mut(BLOCK * d);
-                self.residuals(xb, r);
-                T::gemm(n, d, d, T::one(), r, d, 1, &l, d, 1, T::zero(), u, d, 1);
-                for (k, wn) in wb.iter().enumerate() {
-                    for i in 0..d {
-                        wr[k * d + i] = *wn * r[k * d + i];
-                    }
-                }
-                let (am, al) = acc.split_at_mut(d);
-                // ∂/∂L (dense) += (wR)ᵀ·(U or A) below; ∂/∂μ −= Σ w·(G or L A).
-                let (vdir, grad_l_from): (&[T], &mut [T]) = match dir {
-                    None => {
-                        T::gemm(n, d, d, T::one(), u, d, 1, &l, 1, d, T::zero(), g, d, 1);
-                        T::gemm(d, n, d, T::one(), wr, 1, d, u, d, 1, T::one(), al, d, 1);
-                        for (k, wn) in wb.iter().enumerate() {
-                            for i in 0..d {
-                                am[i] -= *wn * g[k * d + i];
-                            }
-                        }
-                        return;
-                    }
-                    Some(Some(v)) => (&v[rows.start * d..rows.end * d], a),
-                    Some(None) => {
-                        T::gemm(n, d, d, T::one(), u, d, 1, &l, 1, d, T::zero(), g, d, 1);
-                        (&g[..], a)
-                    }
-                };
-                // A = V L (rows aᵀ = (Lᵀv)ᵀ), then L A in `wv`'s place after use.
-                let a = grad_l_from;
-                T::gemm(n, d, d, T::one(), vdir, d, 1, &l, d, 1, T::zero(), a, d, 1);
-                for (k, wn) in wb.iter().enumerate() {
-                    for i in 0..d {
-                        wv[k * d + i] = *wn * vdir[k * d + i];
-                    }
-                }
-                T::gemm(d, n, d, T::one(), wv, 1, d, u, d, 1, T::one(), al, d, 1);
-                T::gemm(d, n, d, T::one(), wr, 1, d, a, d, 1, T::one(), al, d, 1);
-                // −Σ w L a = −(Σ w aᵀ) Lᵀ: sum the weighted rows of A first.
-                let wa = &mut wv[..d];
-                wa.iter_mut().for_each(|t| *t = T::zero());
-                for (k, wn) in wb.iter().enumerate() {
-                    for i in 0..d {
-                        wa[i] += *wn * a[k * d + i];
-                    }
-                }
+        self.reduce_dense(w.len(), 4 * d * d, 6, |l, scr, rows, acc| {
+            let n = rows.len();
+            let xb = &x[rows.start * d..rows.end * d];
+            let wb = &w[rows.clone()];
+            let (r, rest) = scr.split_at_mut(BLOCK * d);
+            let (u, rest) = rest.split_at_mut(BLOCK * d);
+            let (g, rest) = rest.split_at_mut(BLOCK * d);
+            let (a, rest) = rest.split_at_mut(BLOCK * d);
+            let (wr, wv) = rest.split_at_mut(BLOCK * d);
+            self.residuals(xb, r);
+            T::gemm(n, d, d, T::one(), r, d, 1, l, d, 1, T::zero(), u, d, 1);
+            for (k, wn) in wb.iter().enumerate() {
                 for i in 0..d {
-                    am[i] -= dot(&l[i * d..i * d + i + 1], &wa[..i + 1]);
+                    wr[k * d + i] = *wn * r[k * d + i];
                 }
-            },
-        )
+            }
+            let (am, al) = acc.split_at_mut(d);
+            // ∂/∂L (dense) += (wR)ᵀ·(U or A) below; ∂/∂μ −= Σ w·(G or L A).
+            let (vdir, grad_l_from): (&[T], &mut [T]) = match dir {
+                None => {
+                    T::gemm(n, d, d, T::one(), u, d, 1, l, 1, d, T::zero(), g, d, 1);
+                    T::gemm(d, n, d, T::one(), wr, 1, d, u, d, 1, T::one(), al, d, 1);
+                    for (k, wn) in wb.iter().enumerate() {
+                        for i in 0..d {
+                            am[i] -= *wn * g[k * d + i];
+                        }
+                    }
+                    return;
+                }
+                Some(Some(v)) => (&v[rows.start * d..rows.end * d], a),
+                Some(None) => {
+                    T::gemm(n, d, d, T::one(), u, d, 1, l, 1, d, T::zero(), g, d, 1);
+                    (&g[..], a)
+                }
+            };
+            // A = V L (rows aᵀ = (Lᵀv)ᵀ), then L A in `wv`'s place after use.
+            let a = grad_l_from;
+            T::gemm(n, d, d, T::one(), vdir, d, 1, l, d, 1, T::zero(), a, d, 1);
+            for (k, wn) in wb.iter().enumerate() {
+                for i in 0..d {
+                    wv[k * d + i] = *wn * vdir[k * d + i];
+                }
+            }
+            T::gemm(d, n, d, T::one(), wv, 1, d, u, d, 1, T::one(), al, d, 1);
+            T::gemm(d, n, d, T::one(), wr, 1, d, a, d, 1, T::one(), al, d, 1);
+            // −Σ w L a = −(Σ w aᵀ) Lᵀ: sum the weighted rows of A first.
+            let wa = &mut wv[..d];
+            wa.iter_mut().for_each(|t| *t = T::zero());
+            for (k, wn) in wb.iter().enumerate() {
+                for i in 0..d {
+                    wa[i] += *wn * a[k * d + i];
+                }
+            }
+            for i in 0..d {
+                am[i] -= dot(&l[i * d..i * d + i + 1], &wa[..i + 1]);
+            }
+        })
     }
 
     /// qᵦ = ‖Lᵀvᵦ‖² per row (module docs, (d)): one GEMM A = V L per block.
@@ -314,26 +308,32 @@ impl<T: Real> Gaussian<T> {
     /// Σᵦ wᵦ ∇_θ qᵦ as [μ-gradient (zero), dense L-gradient 2 (wV)ᵀA].
     fn grad_v_hess_v_blocked(&self, v: &[T], w: &[T]) -> Vec<T> {
         let d = self.dim;
-        let l = self.dense_l();
         let two = T::from_f64(2.0);
-        batch::reduce(
-            w.len(),
-            d + d * d,
-            2 * d * d,
-            || vec![T::zero(); 2 * BLOCK * d],
-            |scr, rows, acc| {
-                let n = rows.len();
-                let vb = &v[rows.start * d..rows.end * d];
-                let (a, wv) = scr.split_at_mut(BLOCK * d);
-                T::gemm(n, d, d, T::one(), vb, d, 1, &l, d, 1, T::zero(), a, d, 1);
-                for (k, &wn) in w[rows].iter().enumerate() {
-                    for i in 0..d {
-                        wv[k * d + i] = wn * vb[k * d + i];
-                    }
+        self.reduce_dense(w.len(), 2 * d * d, 2, |l, scr, rows, acc| {
+            let n = rows.len();
+            let vb = &v[rows.start * d..rows.end * d];
+            let (a, wv) = scr.split_at_mut(BLOCK * d);
+            T::gemm(n, d, d, T::one(), vb, d, 1, l, d, 1, T::zero(), a, d, 1);
+            for (k, &wn) in w[rows].iter().enumerate() {
+                for i in 0..d {
+                    wv[k * d + i] = wn * vb[k * d + i];
                 }
-                T::gemm(d, n, d, two, wv, 1, d, a, d, 1, T::one(), &mut acc[d..], d, 1);
-            },
-        )
+            }
+            T::gemm(d, n, d, two, wv, 1, d, a, d, 1, T::one(), &mut acc[d..], d, 1);
+        })
+    }
+
+    /// Sums `f(l, scratch, rows, acc)` over a batch of `b` rows into
+    /// [μ-gradient (d), dense L-gradient (d×d)], with `l` the dense L and a
+    /// scratch of `blocks` BLOCK×d matrices per task.
+    fn reduce_dense<F>(&self, b: usize, work_per_row: usize, blocks: usize, f: F) -> Vec<T>
+    where
+        F: Fn(&[T], &mut [T], Range<usize>, &mut [T]) + Sync + Send,
+    {
+        let d = self.dim;
+        let l = self.dense_l();
+        let scratch = || vec![T::zero(); blocks * BLOCK * d];
+        batch::reduce(b, d + d * d, work_per_row, scratch, |scr, rows, acc| f(&l, scr, rows, acc))
     }
 
     /// Packs [μ-gradient, dense L-gradient] into θ's layout.

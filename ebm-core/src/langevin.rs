@@ -73,6 +73,60 @@ pub(crate) fn check_step<T: Real>(eps: T) -> Result<()> {
     Ok(())
 }
 
+/// A step size ε and the arithmetic of one Langevin step of one chain: the
+/// ULA move, MALA's proposal and its Metropolis–Hastings log acceptance
+/// (the CPU twins of the kernels' `ula_update`, `mala_propose` and
+/// `mala_log_alpha`). Every CPU sampler that moves chains as [`ula`] and
+/// [`mala`] do, bit for bit, goes through these.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepSize<T> {
+    eps: T,
+    half_eps2: T,
+    inv_2eps2: T,
+}
+
+impl<T: Real> StepSize<T> {
+    /// ε, checked: [`EbmError::InvalidConfig`] unless it is positive and finite.
+    pub fn new(eps: T) -> Result<Self> {
+        check_step(eps)?;
+        let half_eps2 = eps * eps * T::from_f64(0.5);
+        Ok(Self { eps, half_eps2, inv_2eps2: T::one() / (T::from_f64(2.0) * eps * eps) })
+    }
+
+    /// The ULA move of one chain in place, x ← x + ((ε²/2)·s + ε·z), with
+    /// s its score and z its normals.
+    #[inline]
+    pub fn ula_move(&self, x: &mut [T], s: &[T], z: &[T]) {
+        for i in 0..x.len() {
+            x[i] += self.half_eps2 * s[i] + self.eps * z[i];
+        }
+    }
+
+    /// MALA's proposal for one chain, written over its normals z:
+    /// x′ = x + (ε²/2)·s + ε·z.
+    #[inline]
+    pub fn propose(&self, x: &[T], s: &[T], z: &mut [T]) {
+        for i in 0..z.len() {
+            z[i] = x[i] + self.half_eps2 * s[i] + self.eps * z[i];
+        }
+    }
+
+    /// log α of the Metropolis–Hastings test of the move x → x′, from the
+    /// (energy, state, score) of both: E(x) − E(x′) + (‖x′ − x − (ε²/2)s(x)‖²
+    /// − ‖x − x′ − (ε²/2)s(x′)‖²) / (2ε²).
+    pub fn log_accept(&self, (e, x, s): (T, &[T], &[T]), (ep, xp, sp): (T, &[T], &[T])) -> T {
+        let mut fwd = T::zero(); // ‖x′ − x − (ε²/2)s(x)‖²
+        let mut bwd = T::zero(); // ‖x − x′ − (ε²/2)s(x′)‖²
+        for i in 0..x.len() {
+            let a = xp[i] - x[i] - self.half_eps2 * s[i];
+            let c = x[i] - xp[i] - self.half_eps2 * sp[i];
+            fwd += a * a;
+            bwd += c * c;
+        }
+        e - ep + (fwd - bwd) * self.inv_2eps2
+    }
+}
+
 /// `steps` ULA steps of size `eps` on every chain of the batch `x`
 /// (row-major B×d), in place: the CPU reference, whatever the model's own
 /// [`crate::Langevin`] implementation.
@@ -97,8 +151,7 @@ pub fn ula_chains_at<T: Real, E: Energy<T> + ?Sized>(
     at: NoiseAt,
 ) -> Result<()> {
     let (b, d) = (x.rows(), x.dim());
-    check_step(eps)?;
-    let half_eps2 = eps * eps * T::from_f64(0.5);
+    let step = StepSize::new(eps)?;
     let mut e = vec![T::zero(); b];
     let mut s = vec![T::zero(); b * d];
     for k in 0..steps as u64 {
@@ -107,9 +160,7 @@ pub fn ula_chains_at<T: Real, E: Energy<T> + ?Sized>(
         x.par_chunks_mut(d).zip(s.par_chunks(d)).enumerate().for_each(|(chain, (xr, sr))| {
             let mut z = vec![T::zero(); d];
             rng::fill_normal(at.seed, stream, at.row_index(chain, d), &mut z);
-            for i in 0..d {
-                xr[i] += half_eps2 * sr[i] + eps * z[i];
-            }
+            step.ula_move(xr, sr, &z);
         });
     }
     Ok(())
@@ -144,10 +195,7 @@ pub fn mala_chains_at<T: Real, E: Energy<T> + ?Sized>(
     mut accepts: PerSample<'_, u32>,
 ) -> Result<f64> {
     let (b, d) = (x.rows(), x.dim());
-    check_step(eps)?;
-    let half = T::from_f64(0.5);
-    let half_eps2 = eps * eps * half;
-    let inv_2eps2 = T::one() / (T::from_f64(2.0) * eps * eps);
+    let step = StepSize::new(eps)?;
     let (mut e, mut s) = (vec![T::zero(); b], vec![T::zero(); b * d]);
     let (mut ep, mut sp) = (vec![T::zero(); b], vec![T::zero(); b * d]);
     let mut xp = vec![T::zero(); b * d];
@@ -158,25 +206,15 @@ pub fn mala_chains_at<T: Real, E: Energy<T> + ?Sized>(
         xp.par_chunks_mut(d).zip(x.par_chunks(d).zip(s.par_chunks(d))).enumerate().for_each(
             |(chain, (pr, (xr, sr)))| {
                 rng::fill_normal(at.seed, stream, at.row_index(chain, d), pr);
-                for i in 0..d {
-                    pr[i] = xr[i] + half_eps2 * sr[i] + eps * pr[i];
-                }
+                step.propose(xr, sr, pr);
             },
         );
         model.energy_score(&xp, &mut ep, &mut sp)?;
         let mut accepted = 0u64;
         for chain in 0..b {
-            let (r, rp) = (chain * d..(chain + 1) * d, chain * d..(chain + 1) * d);
-            let (xr, sr, pr, spr) = (&x[r.clone()], &s[r], &xp[rp.clone()], &sp[rp]);
-            let mut fwd = T::zero(); // ‖x′ − x − (ε²/2)s(x)‖²
-            let mut bwd = T::zero(); // ‖x − x′ − (ε²/2)s(x′)‖²
-            for i in 0..d {
-                let a = pr[i] - xr[i] - half_eps2 * sr[i];
-                let c = xr[i] - pr[i] - half_eps2 * spr[i];
-                fwd += a * a;
-                bwd += c * c;
-            }
-            let log_alpha = e[chain] - ep[chain] + (fwd - bwd) * inv_2eps2;
+            let r = chain * d..(chain + 1) * d;
+            let (pr, spr) = (&xp[r.clone()], &sp[r.clone()]);
+            let log_alpha = step.log_accept((e[chain], &x[r.clone()], &s[r]), (ep[chain], pr, spr));
             let u = T::from_f64(rng::uniform(at.seed, accept_stream(stream), at.first_chain + chain as u64) as f64);
             if u.ln() < log_alpha {
                 accepted += 1;

@@ -149,23 +149,13 @@ impl<T: Real> Scratch<T> {
     /// Scratch for K components in dimension d; `dir` sizes the buffers of
     /// the Hessian quadratic form (d).
     fn new(k: usize, d: usize, dir: bool) -> Self {
-        let z = |n| vec![T::zero(); n];
-        Self {
-            r: z(k * BLOCK * d),
-            u: z(k * BLOCK * d),
-            g: z(k * BLOCK * d),
-            e: z(BLOCK * k),
-            gam: z(BLOCK * k),
-            alpha: z(BLOCK * k),
-            gbar: z(BLOCK * d),
-            wv: z(BLOCK * d),
-            a: z(BLOCK * d),
-            tmp: z(BLOCK * d),
-            vec_d: z(d),
-            beta: z(BLOCK * k),
-            qp: z(if dir { BLOCK * k } else { 0 }),
-            av: z(if dir { k * BLOCK * d } else { 0 }),
-        }
+        let [r, u, g] = batch::zeros(k * BLOCK * d);
+        let [e, gam, alpha, beta] = batch::zeros(BLOCK * k);
+        let [gbar, wv, a, tmp] = batch::zeros(BLOCK * d);
+        let [vec_d] = batch::zeros(d);
+        let [qp] = batch::zeros(if dir { BLOCK * k } else { 0 });
+        let [av] = batch::zeros(if dir { k * BLOCK * d } else { 0 });
+        Self { r, u, g, e, gam, alpha, gbar, wv, a, tmp, vec_d, beta, qp, av }
     }
 }
 

@@ -83,18 +83,9 @@ struct Scratch<T> {
 
 impl<T: Real> Scratch<T> {
     fn new(hd: usize, d: usize) -> Self {
-        let z = |n| vec![T::zero(); n];
-        Self {
-            xt: z(BLOCK * d),
-            a: z(BLOCK * hd),
-            h: z(BLOCK * hd),
-            h1: z(BLOCK * hd),
-            t: z(BLOCK * hd),
-            cw: z(BLOCK * hd),
-            m: z(BLOCK * d),
-            vt: z(BLOCK * d),
-            cm: z(BLOCK * d),
-        }
+        let [a, h, h1, t, cw] = batch::zeros(BLOCK * hd);
+        let [xt, m, vt, cm] = batch::zeros(BLOCK * d);
+        Self { xt, a, h, h1, t, cw, m, vt, cm }
     }
 }
 
@@ -179,15 +170,21 @@ impl<T: Real> GaussBernoulliRbm<T> {
         self.log_sigma().iter().map(|&l| (T::from_f64(-2.0) * l).exp()).collect()
     }
 
-    /// For n rows: x̃ = ρ∘x into `sc.xt`, and a = x̃Wᵀ + c into `sc.a`.
-    fn preact(&self, n: usize, xb: &[T], rho: &[T], sc: &mut Scratch<T>) {
+    /// For the n rows `yb`: ỹ = ρ∘y into `scaled` and ỹWᵀ (n×H) into `proj`.
+    fn scaled_projection(&self, n: usize, yb: &[T], rho: &[T], scaled: &mut [T], proj: &mut [T]) {
         let (d, hd) = (self.dim, self.hidden);
-        for (xt, xr) in sc.xt.chunks_exact_mut(d).zip(xb.chunks_exact(d)) {
+        for (yt, yr) in scaled.chunks_exact_mut(d).zip(yb.chunks_exact(d)) {
             for i in 0..d {
-                xt[i] = rho[i] * xr[i];
+                yt[i] = rho[i] * yr[i];
             }
         }
-        T::gemm(n, d, hd, T::one(), &sc.xt, d, 1, self.weights(), 1, d, T::zero(), &mut sc.a, hd, 1);
+        T::gemm(n, d, hd, T::one(), scaled, d, 1, self.weights(), 1, d, T::zero(), proj, hd, 1);
+    }
+
+    /// For n rows: x̃ = ρ∘x into `sc.xt`, and a = x̃Wᵀ + c into `sc.a`.
+    fn preact(&self, n: usize, xb: &[T], rho: &[T], sc: &mut Scratch<T>) {
+        let hd = self.hidden;
+        self.scaled_projection(n, xb, rho, &mut sc.xt, &mut sc.a);
         for row in sc.a[..n * hd].chunks_exact_mut(hd) {
             for (a, &c) in row.iter_mut().zip(self.hidden_bias()) {
                 *a += c;
@@ -376,13 +373,7 @@ impl<T: Real> GaussBernoulliRbm<T> {
 impl<T: Real> GaussBernoulliRbm<T> {
     /// For n rows: ṽ = ρ∘v into `sc.vt` and t = ṽWᵀ into `sc.t`.
     fn project_dir(&self, n: usize, vb: &[T], rho: &[T], sc: &mut Scratch<T>) {
-        let (d, hd) = (self.dim, self.hidden);
-        for (vt, vr) in sc.vt.chunks_exact_mut(d).zip(vb.chunks_exact(d)) {
-            for i in 0..d {
-                vt[i] = rho[i] * vr[i];
-            }
-        }
-        T::gemm(n, d, hd, T::one(), &sc.vt, d, 1, self.weights(), 1, d, T::zero(), &mut sc.t, hd, 1);
+        self.scaled_projection(n, vb, rho, &mut sc.vt, &mut sc.t);
     }
 
     /// qᵦ = Σᵢ ρᵢvᵢ² − Σⱼ hⱼ' tⱼ² (module docs, (d)).

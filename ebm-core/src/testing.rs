@@ -168,10 +168,10 @@ impl SumRef {
     }
 
     /// The sum over `rows` terms of length `len`; `term(b, out)` writes
-    /// row b's term into `out`.
-    pub fn over_rows(rows: usize, len: usize, mut term: impl FnMut(usize, &mut [f64])) -> Self {
+    /// row b's term into `out` (in the precision of the model that computes it).
+    pub fn over_rows<T: Real>(rows: usize, len: usize, mut term: impl FnMut(usize, &mut [T])) -> Self {
         let mut r = Self::zeros(len);
-        let mut t = vec![0.0; len];
+        let mut t = vec![T::zero(); len];
         for b in 0..rows {
             term(b, &mut t);
             r.add(&t);
@@ -198,6 +198,16 @@ fn batch_shape<E: EnergyExt<f64>>(model: &E, x: &[f64], v: &[f64], w: &[f64]) ->
 
 fn fd_step(v: f64) -> f64 {
     1e-5 * v.abs().max(1.0)
+}
+
+/// `f` at `base` with coordinate `k` moved by +h and by −h: the two points
+/// of a central difference.
+fn either_side<R>(base: &[f64], k: usize, h: f64, mut f: impl FnMut(&[f64]) -> R) -> (R, R) {
+    let mut p = base.to_vec();
+    p[k] = base[k] + h;
+    let plus = f(&p);
+    p[k] = base[k] - h;
+    (plus, f(&p))
 }
 
 /// Σᵦ wᵦ f(model, xᵦ) evaluated through the public interface.
@@ -234,13 +244,10 @@ fn fd_param_grad<E: Trainable<f64> + Clone>(m: &E, f: impl Fn(&E) -> f64) -> Vec
     (0..theta.len())
         .map(|k| {
             let h = fd_step(theta[k]);
-            let mut t = theta.clone();
-            t[k] = theta[k] + h;
-            probe.set_params(&t).unwrap();
-            let fp = f(&probe);
-            t[k] = theta[k] - h;
-            probe.set_params(&t).unwrap();
-            let fm = f(&probe);
+            let (fp, fm) = either_side(&theta, k, h, |t| {
+                probe.set_params(t).unwrap();
+                f(&probe)
+            });
             (fp - fm) / (2.0 * h)
         })
         .collect()
@@ -295,19 +302,12 @@ pub fn check_all_derivatives<E: Trainable<f64> + Clone>(model: &E, x: &[f64], v:
         };
         for j in 0..d {
             let h = fd_step(row[j]);
-            let mut p = row.to_vec();
-            p[j] = row[j] + h;
-            let (ep, sp) = (energy_at(&p), score_at(&p));
-            p[j] = row[j] - h;
-            let (em, sm) = (energy_at(&p), score_at(&p));
+            let ((ep, sp), (em, sm)) = either_side(row, j, h, |p| (energy_at(p), score_at(p)));
             fd_score[i * d + j] = -(ep - em) / (2.0 * h);
             // full FD Hessian row j is −(s(x+h e_j) − s(x−h e_j)) / 2h; keep its diagonal
             fd_hess_from_grad[i * d + j] = -(sp[j] - sm[j]) / (2.0 * h);
             let h2e = 1e-3 * row[j].abs().max(1.0);
-            p[j] = row[j] + h2e;
-            let epp = energy_at(&p);
-            p[j] = row[j] - h2e;
-            let emm = energy_at(&p);
+            let (epp, emm) = either_side(row, j, h2e, energy_at);
             fd_hess_from_energy[i * d + j] = (epp - 2.0 * e0[i] + emm) / (h2e * h2e);
         }
     }
@@ -433,76 +433,81 @@ fn rounded(a: &[f64]) -> (Vec<f32>, Vec<f64>) {
     (a32, a64)
 }
 
-/// [`check_v_hess_v`]'s outputs of an f32 model against its f64 twin at the
-/// same (f32-rounded) inputs: `v_hess_v` within `tol`, the parameter
-/// gradient (a batch sum) within `tol` of the f64 per-row terms' sum,
-/// relative to the terms' magnitude ([`Tolerance::assert_sum_close`]).
-#[track_caller]
-pub fn check_v_hess_v_f32_matches_f64<A: Curvature<f32> + ?Sized, B: Curvature<f64> + ?Sized>(
-    m32: &A,
-    m64: &B,
-    x: &[f64],
-    v: &[f64],
-    w: &[f64],
+/// An f32 model against its f64 twin (same parameters up to rounding) at
+/// one batch: x (B×d), directions v (B×d) and weights w (B) rounded to f32,
+/// the f64 model evaluated at those rounded values (so only the arithmetic
+/// differs), and the tolerance `tol`.
+///
+/// Outputs per sample are checked within `tol`; the parameter gradients (batch
+/// sums) within `tol` of the f64 per-row terms' sum, relative to the terms'
+/// magnitude ([`Tolerance::assert_sum_close`]).
+#[derive(Debug, Clone)]
+pub struct F32Check {
+    x: (Vec<f32>, Vec<f64>),
+    v: (Vec<f32>, Vec<f64>),
+    w: (Vec<f32>, Vec<f64>),
     tol: Tolerance,
-) {
-    let b = w.len();
-    let p = m64.num_params();
-    let ((x32, x64), (v32, v64), (w32, w64)) = (rounded(x), rounded(v), rounded(w));
-    let (mut q, mut q6) = (vec![0f32; b], vec![0f64; b]);
-    m32.v_hess_v(&x32, &v32, &mut q).unwrap();
-    m64.v_hess_v(&x64, &v64, &mut q6).unwrap();
-    let name = m64.name();
-    tol.assert_all_close(&format!("{name} f32: v_hess_v"), &q, &q6);
-    let mut g = vec![0f32; p];
-    m32.grad_params_v_hess_v(&x32, &v32, &w32, &mut g).unwrap();
-    let d = m64.dim();
-    let want = SumRef::over_rows(b, p, |r, t| {
-        let rows = r * d..(r + 1) * d;
-        m64.grad_params_v_hess_v(&x64[rows.clone()], &v64[rows], &w64[r..r + 1], t).unwrap()
-    });
-    tol.assert_sum_close(&format!("{name} f32: grad_params_v_hess_v"), &g, &want);
 }
 
-/// Checks that an f32 model agrees with its f64 twin (same parameters up to
-/// rounding) on every output, within `tol`.
-#[track_caller]
-pub fn check_f32_matches_f64<A: Trainable<f32> + ?Sized, B: Trainable<f64> + ?Sized>(
-    m32: &A,
-    m64: &B,
-    x: &[f64],
-    v: &[f64],
-    w: &[f64],
-    tol: Tolerance,
-) {
-    let d = m64.dim();
-    let b = x.len() / d;
-    let p = m64.num_params();
-    // Evaluate the f64 model at the f32-rounded inputs so only arithmetic differs.
-    let ((x32, x64), (v32, v64), (w32, w64)) = (rounded(x), rounded(v), rounded(w));
-    let (mut e, mut s, mut h) = (vec![0f32; b], vec![0f32; b * d], vec![0f32; b * d]);
-    let (mut e6, mut s6, mut h6) = (vec![0f64; b], vec![0f64; b * d], vec![0f64; b * d]);
-    m32.energy_score_hess_diag(&x32, &mut e, &mut s, &mut h).unwrap();
-    m64.energy_score_hess_diag(&x64, &mut e6, &mut s6, &mut h6).unwrap();
-    let name = m64.name();
-    tol.assert_all_close(&format!("{name} f32: energy"), &e, &e6);
-    tol.assert_all_close(&format!("{name} f32: score"), &s, &s6);
-    tol.assert_all_close(&format!("{name} f32: hess_diag"), &h, &h6);
-    // The parameter gradients are batch sums: each against the f64 sum of
-    // its per-row terms, relative to their magnitude.
-    let mut g = vec![0f32; p];
-    let row = |r: usize| r * d..(r + 1) * d;
-    m32.grad_params_energy(&x32, &w32, &mut g).unwrap();
-    let want = SumRef::over_rows(b, p, |r, t| m64.grad_params_energy(&x64[row(r)], &w64[r..r + 1], t).unwrap());
-    tol.assert_sum_close(&format!("{name} f32: grad_params_energy"), &g, &want);
-    m32.grad_params_v_dot_grad_x(&x32, &v32, &w32, &mut g).unwrap();
-    let want = SumRef::over_rows(b, p, |r, t| {
-        m64.grad_params_v_dot_grad_x(&x64[row(r)], &v64[row(r)], &w64[r..r + 1], t).unwrap()
-    });
-    tol.assert_sum_close(&format!("{name} f32: grad_params_v_dot_grad_x"), &g, &want);
-    m32.grad_params_sm(&x32, &w32, &mut g).unwrap();
-    let want = SumRef::over_rows(b, p, |r, t| m64.grad_params_sm(&x64[row(r)], &w64[r..r + 1], t).unwrap());
-    tol.assert_sum_close(&format!("{name} f32: grad_params_sm"), &g, &want);
+impl F32Check {
+    /// The check at the batch `x`, `v`, `w` (rounded to f32 here) within `tol`.
+    pub fn new(x: &[f64], v: &[f64], w: &[f64], tol: Tolerance) -> Self {
+        Self { x: rounded(x), v: rounded(v), w: rounded(w), tol }
+    }
+
+    /// Every output: energy, score and Hessian diagonal, and the three
+    /// parameter gradients.
+    #[track_caller]
+    pub fn outputs<A: Trainable<f32> + ?Sized, B: Trainable<f64> + ?Sized>(&self, m32: &A, m64: &B) {
+        let ((x32, x64), (v32, v64), (w32, w64), tol) = (&self.x, &self.v, &self.w, self.tol);
+        let d = m64.dim();
+        let b = x64.len() / d;
+        let p = m64.num_params();
+        let (mut e, mut s, mut h) = (vec![0f32; b], vec![0f32; b * d], vec![0f32; b * d]);
+        let (mut e6, mut s6, mut h6) = (vec![0f64; b], vec![0f64; b * d], vec![0f64; b * d]);
+        m32.energy_score_hess_diag(x32, &mut e, &mut s, &mut h).unwrap();
+        m64.energy_score_hess_diag(x64, &mut e6, &mut s6, &mut h6).unwrap();
+        let name = m64.name();
+        tol.assert_all_close(&format!("{name} f32: energy"), &e, &e6);
+        tol.assert_all_close(&format!("{name} f32: score"), &s, &s6);
+        tol.assert_all_close(&format!("{name} f32: hess_diag"), &h, &h6);
+        // The parameter gradients are batch sums: each against the f64 sum of
+        // its per-row terms, relative to their magnitude.
+        let mut g = vec![0f32; p];
+        let row = |r: usize| r * d..(r + 1) * d;
+        m32.grad_params_energy(x32, w32, &mut g).unwrap();
+        let want = SumRef::over_rows(b, p, |r, t| m64.grad_params_energy(&x64[row(r)], &w64[r..r + 1], t).unwrap());
+        tol.assert_sum_close(&format!("{name} f32: grad_params_energy"), &g, &want);
+        m32.grad_params_v_dot_grad_x(x32, v32, w32, &mut g).unwrap();
+        let want = SumRef::over_rows(b, p, |r, t| {
+            m64.grad_params_v_dot_grad_x(&x64[row(r)], &v64[row(r)], &w64[r..r + 1], t).unwrap()
+        });
+        tol.assert_sum_close(&format!("{name} f32: grad_params_v_dot_grad_x"), &g, &want);
+        m32.grad_params_sm(x32, w32, &mut g).unwrap();
+        let want = SumRef::over_rows(b, p, |r, t| m64.grad_params_sm(&x64[row(r)], &w64[r..r + 1], t).unwrap());
+        tol.assert_sum_close(&format!("{name} f32: grad_params_sm"), &g, &want);
+    }
+
+    /// [`check_v_hess_v`]'s outputs: `v_hess_v` and its parameter gradient.
+    #[track_caller]
+    pub fn v_hess_v<A: Curvature<f32> + ?Sized, B: Curvature<f64> + ?Sized>(&self, m32: &A, m64: &B) {
+        let ((x32, x64), (v32, v64), (w32, w64), tol) = (&self.x, &self.v, &self.w, self.tol);
+        let b = w64.len();
+        let p = m64.num_params();
+        let (mut q, mut q6) = (vec![0f32; b], vec![0f64; b]);
+        m32.v_hess_v(x32, v32, &mut q).unwrap();
+        m64.v_hess_v(x64, v64, &mut q6).unwrap();
+        let name = m64.name();
+        tol.assert_all_close(&format!("{name} f32: v_hess_v"), &q, &q6);
+        let mut g = vec![0f32; p];
+        m32.grad_params_v_hess_v(x32, v32, w32, &mut g).unwrap();
+        let d = m64.dim();
+        let want = SumRef::over_rows(b, p, |r, t| {
+            let rows = r * d..(r + 1) * d;
+            m64.grad_params_v_hess_v(&x64[rows.clone()], &v64[rows], &w64[r..r + 1], t).unwrap()
+        });
+        tol.assert_sum_close(&format!("{name} f32: grad_params_v_hess_v"), &g, &want);
+    }
 }
 
 /// Deterministic pseudo-random values in [lo, hi) for tests (a Philox

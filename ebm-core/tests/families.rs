@@ -12,8 +12,7 @@ use ebm_core::mixture::{Covariance, GaussianMixture};
 use ebm_core::prelude::*;
 use ebm_core::rbm::GaussBernoulliRbm;
 use ebm_core::testing::{
-    check_all_derivatives, check_f32_matches_f64, check_v_hess_v, check_v_hess_v_f32_matches_f64, normal_vec,
-    uniform_vec, SumRef, Tolerance, FD_TOL,
+    check_all_derivatives, check_v_hess_v, normal_vec, uniform_vec, F32Check, SumRef, Tolerance, FD_TOL,
 };
 use ebm_core::EbmError;
 use proptest::prelude::*;
@@ -43,8 +42,9 @@ fn check_fd<M: Curvature<f64> + Clone>(m: &M, seed: u64, b: usize) {
 /// every output and the Hessian quadratic form.
 fn check_f32<A: Curvature<f32>, M: Curvature<f64>>(m32: &A, m: &M, seed: u64, b: usize) {
     let (x, v, w) = batch(seed, b, m.dim());
-    check_f32_matches_f64(m32, m, &x, &v, &w, F32_TOL);
-    check_v_hess_v_f32_matches_f64(m32, m, &x, &v, &w, F32_TOL);
+    let check = F32Check::new(&x, &v, &w, F32_TOL);
+    check.outputs(m32, m);
+    check.v_hess_v(m32, m);
 }
 
 /// `r` is the typed error of a θ of length `got` where `expected` belongs.

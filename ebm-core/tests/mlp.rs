@@ -4,10 +4,7 @@
 
 use ebm_core::mlp::{Activation, Mlp};
 use ebm_core::prelude::*;
-use ebm_core::testing::{
-    check_all_derivatives, check_f32_matches_f64, check_v_hess_v, check_v_hess_v_f32_matches_f64, normal_vec,
-    uniform_vec, Tolerance, FD_TOL,
-};
+use ebm_core::testing::{check_all_derivatives, check_v_hess_v, normal_vec, uniform_vec, F32Check, Tolerance, FD_TOL};
 use ebm_core::EbmError;
 use proptest::prelude::*;
 
@@ -86,8 +83,9 @@ fn f32_matches_f64() {
             // built from the rounded f32 parameters, so only arithmetic differs.
             let m64 = m32.cast::<f64>();
             let t = batch(d, 37, 20 + i as u64);
-            check_f32_matches_f64(&m32, &m64, &t.x, &t.v, &t.w, Tolerance::new(1e-3, 1e-3));
-            check_v_hess_v_f32_matches_f64(&m32, &m64, &t.x, &t.v, &t.w, Tolerance::new(1e-3, 1e-3));
+            let check = F32Check::new(&t.x, &t.v, &t.w, Tolerance::new(1e-3, 1e-3));
+            check.outputs(&m32, &m64);
+            check.v_hess_v(&m32, &m64);
         }
     }
 }

@@ -33,14 +33,7 @@ fn agree<T: Real>(what: &str, a: &dyn Model<T>, b: &dyn Model<T>, x: &[f64], v: 
     // The gradients are batch sums: a's against the sum of b's per-row
     // terms, relative to their magnitude.
     let row = |r: usize| r * d..(r + 1) * d;
-    let per_row = |grad: &dyn Fn(usize, &mut [T])| {
-        let (mut t, mut sum) = (z(p), SumRef::zeros(p));
-        for r in 0..n {
-            grad(r, &mut t);
-            sum.add(&t);
-        }
-        sum
-    };
+    let per_row = |grad: &dyn Fn(usize, &mut [T])| SumRef::over_rows(n, p, grad);
     let mut ga = z(p);
     a.grad_params_energy(&x, &w, &mut ga).unwrap();
     let want = per_row(&|r, t| b.grad_params_energy(&x[row(r)], &w[r..r + 1], t).unwrap());
@@ -57,8 +50,5 @@ fn agree<T: Real>(what: &str, a: &dyn Model<T>, b: &dyn Model<T>, x: &[f64], v: 
 #[test]
 fn twins_agree_with_the_families() {
     let (tol64, tol32) = (Tolerance::new(1e-10, 1e-10), Tolerance::new(1e-4, 1e-4));
-    let twins = Twins { agree64: agree::<f64>, agree32: agree::<f32>, tol64, tol32 };
-    twins.gaussian();
-    twins.ica();
-    twins.mixture();
+    Twins { agree64: agree::<f64>, agree32: agree::<f32>, tol64, tol32 }.all();
 }

@@ -7,9 +7,7 @@ use ebm_core::prelude::*;
 use ebm_core::sym::{compile, derive, eval_batch, parse, parse_with, Graph, Op, SymBuilder, SymEnergy, SymError};
 use ebm_core::testing::formulas::{GAUSS, ICA, STUDENT};
 use ebm_core::testing::log_log_slope;
-use ebm_core::testing::{
-    check_all_derivatives, check_f32_matches_f64, normal_vec, uniform_vec, SumRef, Tolerance, FD_TOL,
-};
+use ebm_core::testing::{check_all_derivatives, normal_vec, uniform_vec, F32Check, SumRef, Tolerance, FD_TOL};
 use ebm_core::EbmError;
 
 const MIXTURE: &str = "
@@ -168,7 +166,7 @@ fn f32_matches_f64() {
     let x = normal_vec(14, b * 3);
     let v = normal_vec(15, b * 3);
     let w = uniform_vec(16, b, 0.1, 1.0);
-    check_f32_matches_f64(&m32, &m64r, &x, &v, &w, Tolerance::new(2e-5, 2e-5));
+    F32Check::new(&x, &v, &w, Tolerance::new(2e-5, 2e-5)).outputs(&m32, &m64r);
 }
 
 #[test]

@@ -20,7 +20,7 @@ use ebm_core::ica::Source;
 use ebm_core::prelude::*;
 use ebm_core::sym::{parse_with, SymEnergy};
 use ebm_core::testing::log_log_slope;
-use ebm_core::testing::{check_v_hess_v, check_v_hess_v_f32_matches_f64, normal_vec, SumRef, Tolerance, FD_TOL};
+use ebm_core::testing::{check_v_hess_v, normal_vec, F32Check, SumRef, Tolerance, FD_TOL};
 use ebm_core::{EbmError, Energy, Real};
 
 /// A quadratic form with explicit cross terms and a parameter-dependent
@@ -126,14 +126,12 @@ fn agree<T: Real>(what: &str, a: &dyn Model<T>, b: &dyn Model<T>, x: &[f64], v: 
     b.v_hess_v(&x, &v, &mut qb).unwrap();
     tol.assert_all_close(&format!("{what}: v_hess_v"), &qa, &qb);
     // A batch sum: a's against the sum of b's per-row terms.
-    let (mut ga, mut gb) = (vec![T::zero(); p], vec![T::zero(); p]);
+    let mut ga = vec![T::zero(); p];
     a.grad_params_v_hess_v(&x, &v, &w, &mut ga).unwrap();
-    let d = a.dim();
-    let mut want = SumRef::zeros(p);
-    for r in 0..n {
-        b.grad_params_v_hess_v(&x[r * d..(r + 1) * d], &v[r * d..(r + 1) * d], &w[r..r + 1], &mut gb).unwrap();
-        want.add(&gb);
-    }
+    let row = |r: usize| r * a.dim()..(r + 1) * a.dim();
+    let want = SumRef::over_rows(n, p, |r, gb: &mut [T]| {
+        b.grad_params_v_hess_v(&x[row(r)], &v[row(r)], &w[r..r + 1], gb).unwrap()
+    });
     tol.assert_sum_close(&format!("{what}: grad_params_v_hess_v"), &ga, &want);
 }
 
@@ -141,10 +139,7 @@ fn agree<T: Real>(what: &str, a: &dyn Model<T>, b: &dyn Model<T>, x: &[f64], v: 
 #[test]
 fn twins_match_the_families() {
     let (tol64, tol32) = (Tolerance::new(1e-10, 1e-10), Tolerance::new(2e-4, 2e-4));
-    let twins = Twins { agree64: agree::<f64>, agree32: agree::<f32>, tol64, tol32 };
-    twins.gaussian();
-    twins.ica();
-    twins.mixture();
+    Twins { agree64: agree::<f64>, agree32: agree::<f32>, tol64, tol32 }.all();
 }
 
 /// f32 against f64 on formulas without a hand-written twin.
@@ -153,7 +148,7 @@ fn f32_matches_f64() {
     for (src, seed) in [(EXP_TANH_POW, 1u64), (UNARIES, 2), (LSE_PAIR, 3)] {
         let m = sym(src, &[], seed, 0.5);
         let (x, v, w) = batch(seed + 50, 40, m.dim(), 1.0);
-        check_v_hess_v_f32_matches_f64(&m.cast::<f32>(), &m, &x, &v, &w, Tolerance::new(1e-3, 1e-3));
+        F32Check::new(&x, &v, &w, Tolerance::new(1e-3, 1e-3)).v_hess_v(&m.cast::<f32>(), &m);
     }
 }
 

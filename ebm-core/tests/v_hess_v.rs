@@ -17,7 +17,7 @@ use ebm_core::mixture::{Covariance, GaussianMixture};
 use ebm_core::mlp::{Activation, Mlp};
 use ebm_core::prelude::*;
 use ebm_core::rbm::GaussBernoulliRbm;
-use ebm_core::testing::{check_v_hess_v_f32_matches_f64, normal_vec, uniform_vec, Tolerance};
+use ebm_core::testing::{normal_vec, uniform_vec, F32Check, Tolerance};
 use ebm_core::{Batch, EbmError, Outputs, ParamGrad, Result, Target, Weights};
 
 fn batch(seed: u64, b: usize, d: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
@@ -127,22 +127,23 @@ fn batched_rows_and_f32() {
 fn f32_matches_f64_for_every_family() {
     let (d, b) = (5, 40);
     let (x, v, w) = batch(8, b, d);
-    let tol = Tolerance::new(2e-4, 2e-4);
+    let check = F32Check::new(&x, &v, &w, Tolerance::new(2e-4, 2e-4));
     let g = Gaussian::<f64>::init(d, 1).unwrap();
-    check_v_hess_v_f32_matches_f64(&g.cast::<f32>(), &g, &x, &v, &w, tol);
+    check.v_hess_v(&g.cast::<f32>(), &g);
     for cov in [Covariance::Full, Covariance::Diagonal] {
         let m = GaussianMixture::<f64>::init(d, 3, cov, 2).unwrap();
-        check_v_hess_v_f32_matches_f64(&m.cast::<f32>(), &m, &x, &v, &w, tol);
+        check.v_hess_v(&m.cast::<f32>(), &m);
     }
     for src in [Source::LogCosh, Source::Logistic, Source::StudentT] {
         let m = Ica::<f64>::init(d, 6, src, 3).unwrap();
-        check_v_hess_v_f32_matches_f64(&m.cast::<f32>(), &m, &x, &v, &w, tol);
+        check.v_hess_v(&m.cast::<f32>(), &m);
     }
     let m = GaussBernoulliRbm::<f64>::init(d, 4, 4).unwrap();
-    check_v_hess_v_f32_matches_f64(&m.cast::<f32>(), &m, &x, &v, &w, tol);
+    check.v_hess_v(&m.cast::<f32>(), &m);
+    let mlp_check = F32Check::new(&x, &v, &w, Tolerance::new(1e-3, 1e-3));
     for act in Activation::SMOOTH {
         let m = Mlp::<f64>::init(d, &[16, 8], act, 5).unwrap().cast::<f32>();
-        check_v_hess_v_f32_matches_f64(&m, &m.cast::<f64>(), &x, &v, &w, Tolerance::new(1e-3, 1e-3));
+        mlp_check.v_hess_v(&m, &m.cast::<f64>());
     }
 }
 

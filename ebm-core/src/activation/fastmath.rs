@@ -19,30 +19,27 @@
 use crate::real::Real;
 use std::mem::size_of;
 
+/// `f32_fn(x)` when T is f32, else `None` (the caller's generic path).
+#[inline(always)]
+fn on_f32<T: Real>(x: T, f32_fn: impl FnOnce(f32) -> f32) -> Option<T> {
+    if size_of::<T>() == 4 {
+        if let Ok(xf) = bytemuck::try_cast::<T, f32>(x) {
+            return bytemuck::try_cast::<f32, T>(f32_fn(xf)).ok();
+        }
+    }
+    None
+}
+
 /// e^x for x ≤ 0.
 #[inline(always)]
 pub(super) fn exp_neg<T: Real>(x: T) -> T {
-    if size_of::<T>() == 4 {
-        if let Ok(xf) = bytemuck::try_cast::<T, f32>(x) {
-            if let Ok(r) = bytemuck::try_cast::<f32, T>(exp_neg_f32(xf)) {
-                return r;
-            }
-        }
-    }
-    x.exp()
+    on_f32(x, exp_neg_f32).unwrap_or_else(|| x.exp())
 }
 
 /// log(1 + e) for 0 ≤ e ≤ 1 (any e ≥ 0 in f64).
 #[inline(always)]
 pub(super) fn log1p_unit<T: Real>(e: T) -> T {
-    if size_of::<T>() == 4 {
-        if let Ok(ef) = bytemuck::try_cast::<T, f32>(e) {
-            if let Ok(r) = bytemuck::try_cast::<f32, T>(log1p_unit_f32(ef)) {
-                return r;
-            }
-        }
-    }
-    log1p_via_ln(e)
+    on_f32(e, log1p_unit_f32).unwrap_or_else(|| log1p_via_ln(e))
 }
 
 /// log(1 + e) for e ≥ 0 to a few ulps through `ln` (Goldberg's trick: with

@@ -21,6 +21,28 @@ use crate::error::{EbmError, Result};
 use crate::real::Real;
 use std::ops::{Deref, DerefMut};
 
+/// `slice_view!(Ty<E>, field)` makes `Ty<'_, E>` read as the slice `[E]`
+/// it holds in `field`; `slice_view!(mut Ty<E>, field)` writable as well.
+macro_rules! slice_view {
+    ($ty:ident<$e:ident>, $field:tt) => {
+        impl<$e> Deref for $ty<'_, $e> {
+            type Target = [$e];
+            fn deref(&self) -> &[$e] {
+                self.$field
+            }
+        }
+    };
+    (mut $ty:ident<$e:ident>, $field:tt) => {
+        slice_view!($ty<$e>, $field);
+
+        impl<$e> DerefMut for $ty<'_, $e> {
+            fn deref_mut(&mut self) -> &mut [$e] {
+                self.$field
+            }
+        }
+    };
+}
+
 /// Checks a batch `x` against dimension `dim` and returns the batch size B.
 ///
 /// Errors: [`EbmError::EmptyBatch`], [`EbmError::RaggedBatch`],
@@ -121,12 +143,7 @@ impl<'a, T> Batch<'a, T> {
     }
 }
 
-impl<T> Deref for Batch<'_, T> {
-    type Target = [T];
-    fn deref(&self) -> &[T] {
-        self.data
-    }
-}
+slice_view!(Batch<T>, data);
 
 /// Checked per-sample weights wᵦ: one finite value per sample of a batch.
 #[derive(Clone, Copy, Debug)]
@@ -146,12 +163,7 @@ impl<'a, T: Real> Weights<'a, T> {
     }
 }
 
-impl<T> Deref for Weights<'_, T> {
-    type Target = [T];
-    fn deref(&self) -> &[T] {
-        self.0
-    }
-}
+slice_view!(Weights<T>, 0);
 
 /// The outputs of [`crate::Energy::eval`], sized for a batch: the energy of
 /// every sample, and optionally the score −∇ₓE and the Hessian diagonal
@@ -224,18 +236,7 @@ impl<'a, U> PerSample<'a, U> {
     }
 }
 
-impl<U> Deref for PerSample<'_, U> {
-    type Target = [U];
-    fn deref(&self) -> &[U] {
-        self.0
-    }
-}
-
-impl<U> DerefMut for PerSample<'_, U> {
-    fn deref_mut(&mut self) -> &mut [U] {
-        self.0
-    }
-}
+slice_view!(mut PerSample<U>, 0);
 
 /// A checked θ-gradient buffer: exactly a model's
 /// [`crate::Trainable::num_params`] values. Gradients overwrite it.
@@ -250,18 +251,7 @@ impl<'a, T: Real> ParamGrad<'a, T> {
     }
 }
 
-impl<T> Deref for ParamGrad<'_, T> {
-    type Target = [T];
-    fn deref(&self) -> &[T] {
-        self.0
-    }
-}
-
-impl<T> DerefMut for ParamGrad<'_, T> {
-    fn deref_mut(&mut self) -> &mut [T] {
-        self.0
-    }
-}
+slice_view!(mut ParamGrad<T>, 0);
 
 /// A checked mutable batch of Markov chains: B ≥ 1 rows of d finite values,
 /// advanced in place by the samplers of [`crate::Langevin`].
@@ -292,18 +282,7 @@ impl<T> Chains<'_, T> {
     }
 }
 
-impl<T> Deref for Chains<'_, T> {
-    type Target = [T];
-    fn deref(&self) -> &[T] {
-        self.data
-    }
-}
-
-impl<T> DerefMut for Chains<'_, T> {
-    fn deref_mut(&mut self) -> &mut [T] {
-        self.data
-    }
-}
+slice_view!(mut Chains<T>, data);
 
 #[cfg(test)]
 mod tests {

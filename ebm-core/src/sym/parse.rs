@@ -30,6 +30,9 @@ use super::ops::Fn1;
 /// The deepest nesting of brackets and prefix operators accepted.
 pub const MAX_DEPTH: usize = 100;
 
+/// The additive operators, lowest precedence in both real and index expressions.
+const ADDITIVE: [(Tok, char); 2] = [(Tok::Plus, '+'), (Tok::Minus, '-')];
+
 struct Parser {
     toks: Vec<(Tok, Pos)>,
     at: usize,
@@ -106,6 +109,14 @@ impl Parser {
         self.depth -= 1;
     }
 
+    /// `body` one nesting level deeper ([`MAX_DEPTH`] bounds the recursion).
+    fn nested<E>(&mut self, body: impl FnOnce(&mut Self) -> R<E>) -> R<E> {
+        self.enter()?;
+        let r = body(self)?;
+        self.leave();
+        Ok(r)
+    }
+
     fn file(&mut self) -> R<File> {
         let mut sizes = Vec::new();
         while self.is_kw("let") {
@@ -160,19 +171,7 @@ impl Parser {
         let mut lower = false;
         if *self.peek() == Tok::LBrack {
             self.bump();
-            loop {
-                dims.push(self.iexpr()?);
-                match self.peek() {
-                    Tok::Comma => {
-                        self.bump();
-                    }
-                    Tok::RBrack => {
-                        self.bump();
-                        break;
-                    }
-                    _ => return Err(self.expected("`,` or `]`")),
-                }
-            }
+            dims = self.index_list()?;
             if self.is_kw("lower") {
                 self.bump();
                 lower = true;
@@ -199,10 +198,7 @@ impl Parser {
     }
 
     fn expr(&mut self) -> R<Expr> {
-        self.enter()?;
-        let t = self.chain(&[(Tok::Plus, '+'), (Tok::Minus, '-')], Self::term, Expr::Bin)?;
-        self.leave();
-        Ok(t)
+        self.nested(|p| p.chain(&ADDITIVE, Self::term, Expr::Bin))
     }
 
     fn term(&mut self) -> R<Expr> {
@@ -347,10 +343,7 @@ impl Parser {
     }
 
     fn iexpr(&mut self) -> R<IExpr> {
-        self.enter()?;
-        let t = self.chain(&[(Tok::Plus, '+'), (Tok::Minus, '-')], Self::iterm, IExpr::Bin)?;
-        self.leave();
-        Ok(t)
+        self.nested(|p| p.chain(&ADDITIVE, Self::iterm, IExpr::Bin))
     }
 
     fn iterm(&mut self) -> R<IExpr> {

@@ -35,6 +35,20 @@ fn is(c: Option<f64>, v: f64) -> bool {
     c == Some(v)
 }
 
+/// `unary_constructors! { /// doc  name => Fn1Variant; … }` writes the
+/// constructor `pub fn name(&mut self, a) -> NodeId` of each unary function,
+/// each [`Graph::unary`] of its [`Fn1`].
+macro_rules! unary_constructors {
+    ($($(#[$doc:meta])* $name:ident => $f:ident;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(&mut self, a: NodeId) -> NodeId {
+                self.unary(Fn1::$f, a)
+            }
+        )*
+    };
+}
+
 impl Graph {
     fn folded(&mut self, v: f64) -> Option<NodeId> {
         v.is_finite().then(|| self.constant(v))
@@ -73,17 +87,69 @@ impl Graph {
         }
     }
 
-    /// a + b.
-    pub fn add(&mut self, a: NodeId, b: NodeId) -> NodeId {
+    /// What every binary constructor does first: the node `node(a, b)` as
+    /// is when simplification is off, or `fold(a, b)` of two constants (kept
+    /// when finite); `None` to go on to the operation's own rules.
+    fn built_or_folded(
+        &mut self,
+        a: NodeId,
+        b: NodeId,
+        node: fn(NodeId, NodeId) -> Node,
+        fold: fn(f64, f64) -> f64,
+    ) -> Option<NodeId> {
         if !self.simplify {
-            return self.intern(Node::Add(a, b));
+            return Some(self.intern(node(a, b)));
         }
-        let (ca, cb) = (self.as_const(a), self.as_const(b));
-        if let (Some(x), Some(y)) = (ca, cb) {
-            if let Some(r) = self.folded(x + y) {
-                return r;
+        let (x, y) = (self.as_const(a)?, self.as_const(b)?);
+        self.folded(fold(x, y))
+    }
+
+    /// Signs move outwards through a product or a quotient `op`:
+    /// (−p) ∘ b = −(p ∘ b), else a ∘ (−q) = −(a ∘ q).
+    fn sign_out(&mut self, a: NodeId, b: NodeId, op: fn(&mut Self, NodeId, NodeId) -> NodeId) -> Option<NodeId> {
+        let inner = match (self.neg_of(a), self.neg_of(b)) {
+            (Some(p), _) => op(self, p, b),
+            (None, Some(q)) => op(self, a, q),
+            (None, None) => return None,
+        };
+        Some(self.neg(inner))
+    }
+
+    /// Constants gather in an associative operation (`node` is `Node::Add`
+    /// or `Node::Mul`, `fold` its arithmetic, `op` its constructor):
+    /// c₁ ∘ (c₂ ∘ y) = (c₁ ∘ c₂) ∘ y, the constant on either side (`ca`, `cb`
+    /// the constants of a and b).
+    fn gathered(
+        &mut self,
+        (a, b): (NodeId, NodeId),
+        (ca, cb): (Option<f64>, Option<f64>),
+        node: fn(NodeId, NodeId) -> Node,
+        fold: fn(f64, f64) -> f64,
+        op: fn(&mut Self, NodeId, NodeId) -> NodeId,
+    ) -> Option<NodeId> {
+        let kind = std::mem::discriminant(&node(a, b));
+        for (c, other) in [(ca, b), (cb, a)] {
+            let inner = match *self.node(other) {
+                Node::Add(p, q) | Node::Mul(p, q) if std::mem::discriminant(self.node(other)) == kind => Some((p, q)),
+                _ => None,
+            };
+            if let (Some(c1), Some((p, q))) = (c, inner) {
+                if let Some(c2) = self.as_const(p) {
+                    if let Some(k) = self.folded(fold(c1, c2)) {
+                        return Some(op(self, k, q));
+                    }
+                }
             }
         }
+        None
+    }
+
+    /// a + b.
+    pub fn add(&mut self, a: NodeId, b: NodeId) -> NodeId {
+        if let Some(r) = self.built_or_folded(a, b, Node::Add, |x, y| x + y) {
+            return r;
+        }
+        let (ca, cb) = (self.as_const(a), self.as_const(b));
         if is(ca, 0.0) {
             return b;
         }
@@ -101,14 +167,8 @@ impl Graph {
             return self.sub(b, c);
         }
         // c₁ + (c₂ + y) = (c₁ + c₂) + y
-        for (c, other) in [(ca, b), (cb, a)] {
-            if let (Some(c1), Node::Add(p, q)) = (c, self.node(other).clone()) {
-                if let Some(c2) = self.as_const(p) {
-                    if let Some(k) = self.folded(c1 + c2) {
-                        return self.add(k, q);
-                    }
-                }
-            }
+        if let Some(r) = self.gathered((a, b), (ca, cb), Node::Add, |x, y| x + y, Self::add) {
+            return r;
         }
         let (a, b) = self.ordered(a, b);
         self.intern(Node::Add(a, b))
@@ -116,15 +176,10 @@ impl Graph {
 
     /// a − b.
     pub fn sub(&mut self, a: NodeId, b: NodeId) -> NodeId {
-        if !self.simplify {
-            return self.intern(Node::Sub(a, b));
+        if let Some(r) = self.built_or_folded(a, b, Node::Sub, |x, y| x - y) {
+            return r;
         }
         let (ca, cb) = (self.as_const(a), self.as_const(b));
-        if let (Some(x), Some(y)) = (ca, cb) {
-            if let Some(r) = self.folded(x - y) {
-                return r;
-            }
-        }
         if is(cb, 0.0) {
             return a;
         }
@@ -158,15 +213,10 @@ impl Graph {
 
     /// a · b.
     pub fn mul(&mut self, a: NodeId, b: NodeId) -> NodeId {
-        if !self.simplify {
-            return self.intern(Node::Mul(a, b));
+        if let Some(r) = self.built_or_folded(a, b, Node::Mul, |x, y| x * y) {
+            return r;
         }
         let (ca, cb) = (self.as_const(a), self.as_const(b));
-        if let (Some(x), Some(y)) = (ca, cb) {
-            if let Some(r) = self.folded(x * y) {
-                return r;
-            }
-        }
         if is(ca, 0.0) || is(cb, 0.0) {
             return self.constant(0.0);
         }
@@ -182,13 +232,8 @@ impl Graph {
         if is(cb, -1.0) {
             return self.neg(a);
         }
-        if let Some(p) = self.neg_of(a) {
-            let m = self.mul(p, b);
-            return self.neg(m);
-        }
-        if let Some(q) = self.neg_of(b) {
-            let m = self.mul(a, q);
-            return self.neg(m);
+        if let Some(r) = self.sign_out(a, b, Self::mul) {
+            return r;
         }
         // (p / q) · q = p
         for (x, y) in [(a, b), (b, a)] {
@@ -203,14 +248,8 @@ impl Graph {
             return self.powi_i64(ba, ka + kb);
         }
         // c₁ · (c₂ · y) = (c₁c₂) · y
-        for (c, other) in [(ca, b), (cb, a)] {
-            if let (Some(c1), Node::Mul(p, q)) = (c, self.node(other).clone()) {
-                if let Some(c2) = self.as_const(p) {
-                    if let Some(k) = self.folded(c1 * c2) {
-                        return self.mul(k, q);
-                    }
-                }
-            }
+        if let Some(r) = self.gathered((a, b), (ca, cb), Node::Mul, |x, y| x * y, Self::mul) {
+            return r;
         }
         // constants float to the front: a · (c·y) = c · (a·y)
         if ca.is_none() && cb.is_none() {
@@ -228,15 +267,10 @@ impl Graph {
 
     /// a / b.
     pub fn div(&mut self, a: NodeId, b: NodeId) -> NodeId {
-        if !self.simplify {
-            return self.intern(Node::Div(a, b));
+        if let Some(r) = self.built_or_folded(a, b, Node::Div, |x, y| x / y) {
+            return r;
         }
         let (ca, cb) = (self.as_const(a), self.as_const(b));
-        if let (Some(x), Some(y)) = (ca, cb) {
-            if let Some(r) = self.folded(x / y) {
-                return r;
-            }
-        }
         if is(cb, 1.0) {
             return a;
         }
@@ -249,13 +283,8 @@ impl Graph {
         if a == b {
             return self.constant(1.0);
         }
-        if let Some(p) = self.neg_of(a) {
-            let m = self.div(p, b);
-            return self.neg(m);
-        }
-        if let Some(q) = self.neg_of(b) {
-            let m = self.div(a, q);
-            return self.neg(m);
+        if let Some(r) = self.sign_out(a, b, Self::div) {
+            return r;
         }
         if let Node::Mul(p, q) = *self.node(a) {
             if p == b {
@@ -422,49 +451,29 @@ impl Graph {
         self.intern(Node::LogSumExp(args.into()))
     }
 
-    /// eᵃ.
-    pub fn exp(&mut self, a: NodeId) -> NodeId {
-        self.unary(Fn1::Exp, a)
-    }
-    /// ln a.
-    pub fn log(&mut self, a: NodeId) -> NodeId {
-        self.unary(Fn1::Log, a)
-    }
-    /// ln(1 + a).
-    pub fn log1p(&mut self, a: NodeId) -> NodeId {
-        self.unary(Fn1::Log1p, a)
-    }
-    /// √a.
-    pub fn sqrt(&mut self, a: NodeId) -> NodeId {
-        self.unary(Fn1::Sqrt, a)
-    }
-    /// tanh a.
-    pub fn tanh(&mut self, a: NodeId) -> NodeId {
-        self.unary(Fn1::Tanh, a)
-    }
-    /// σ(a).
-    pub fn sigmoid(&mut self, a: NodeId) -> NodeId {
-        self.unary(Fn1::Sigmoid, a)
-    }
-    /// ln(1 + eᵃ).
-    pub fn softplus(&mut self, a: NodeId) -> NodeId {
-        self.unary(Fn1::Softplus, a)
-    }
-    /// ln cosh a.
-    pub fn logcosh(&mut self, a: NodeId) -> NodeId {
-        self.unary(Fn1::LogCosh, a)
-    }
-    /// sin a.
-    pub fn sin(&mut self, a: NodeId) -> NodeId {
-        self.unary(Fn1::Sin, a)
-    }
-    /// cos a.
-    pub fn cos(&mut self, a: NodeId) -> NodeId {
-        self.unary(Fn1::Cos, a)
-    }
-    /// a².
-    pub fn square(&mut self, a: NodeId) -> NodeId {
-        self.unary(Fn1::Square, a)
+    unary_constructors! {
+        /// eᵃ.
+        exp => Exp;
+        /// ln a.
+        log => Log;
+        /// ln(1 + a).
+        log1p => Log1p;
+        /// √a.
+        sqrt => Sqrt;
+        /// tanh a.
+        tanh => Tanh;
+        /// σ(a).
+        sigmoid => Sigmoid;
+        /// ln(1 + eᵃ).
+        softplus => Softplus;
+        /// ln cosh a.
+        logcosh => LogCosh;
+        /// sin a.
+        sin => Sin;
+        /// cos a.
+        cos => Cos;
+        /// a².
+        square => Square;
     }
 
     /// Σᵢ aᵢ as a left-leaning chain of additions (0 for no term).

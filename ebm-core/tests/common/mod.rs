@@ -68,6 +68,13 @@ pub struct Twins {
 }
 
 impl Twins {
+    /// Every family: [`Twins::gaussian`], [`Twins::ica`], [`Twins::mixture`].
+    pub fn all(&self) {
+        self.gaussian();
+        self.ica();
+        self.mixture();
+    }
+
     /// `agree` in f64 at batches of `sizes` rows (x scaled by `scale`), then
     /// in f32 at a batch of `rows32` rows from `seed32`.
     #[allow(clippy::too_many_arguments)]
