@@ -11,7 +11,7 @@
 //! | operation ([`Op`]) | kernels (one thread per sample) |
 //! | --- | --- |
 //! | `energy`, `energy_score`, `energy_score_hess_diag` | one launch of [`crate::fused::eval_kernel()`] (several under a loop budget, [`crate::plan`]) |
-//! | `langevin_ula`, `langevin_mala` | all K steps in one launch of [`crate::fused::ula_kernel()`] / [`crate::fused::mala_kernel()`], the noise of `ebm_core::langevin` drawn in-kernel |
+//! | `langevin_ula`, `langevin_mala` | all K steps in one launch of [`crate::fused::langevin_kernel()`], the noise of `ebm_core::langevin` drawn in-kernel |
 //! | `grad_params_energy` (Σ w∇θE, eq 2–3) | per-sample rows ([`crate::grad`]) and a reduction over the batch ([`crate::rows`]) |
 //! | `grad_params_v_dot_grad_x` (eq 13), `grad_params_sm` (eq 12) | the same shape with [`crate::grad_vdx`], [`crate::grad_sm`], [`crate::grad_families`], [`crate::grad_mixture`] |
 //! | `v_hess_v` | one launch of [`crate::vhv::vhv_kernel()`], every family |
@@ -28,7 +28,7 @@
 //! | `weighted_energy_grad` (CD, PCD, improved CD without an energy penalty) | eval, rows + reduction per chunk | x, w | E (B), ∇θ (P) |
 //! | `score_regression_grad` (DSM) | eval (score), residual r = ∇ₓE − t and loss terms ([`crate::terms`]), tree sum ([`crate::reduce`]), vᵀ∇ₓE rows at v = r + reduction | x, t, w | L (1), ∇θ (P) |
 //! | `sm_loss_grad` (exact SM) | eval (score, Hessian diagonal), score-matching terms, tree sum, score-matching rows + reduction | x, w | L (1), ∇θ (P) |
-//! | `nce_loss_grad` (NCE) | [`crate::nce::nce_kernel()`] (logits, terms, weights), rows + reduction with the weights on the device | points, log p_n | logits, terms, weights (N each), ∇θ (P) |
+//! | `nce_loss_grad` (NCE) | eval, logits, terms and weights ([`crate::terms::nce_energy_kernel()`]), rows + reduction with the weights on the device | points, log p_n | logits, terms, weights (N each), ∇θ (P) |
 //!
 //! Sliced score matching uses `energy_score`, `v_hess_v`, and the two
 //! gradients (vᵀ∇ₓE, vᵀ∇ₓ²E v), each on the device; LSD's model side is one
