@@ -20,6 +20,19 @@
 use crate::act::{log1p, sigmoid_pair};
 use cubecl::prelude::*;
 
+/// The scalars of an NCE launch: N = (1 + ν)B points, the first B data.
+#[derive(CubeType, CubeLaunch, Clone, Copy)]
+pub struct NceArgs {
+    /// The points N.
+    pub n: u32,
+    /// The data points B.
+    pub n_data: u32,
+    /// c + log ν.
+    pub c_plus_log_nu: f32,
+    /// 1/N.
+    pub inv_n: f32,
+}
+
 /// The logit, loss term and gradient weight of one point.
 #[derive(CubeType, Clone, Copy)]
 pub struct NcePoint {
