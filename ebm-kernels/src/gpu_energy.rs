@@ -60,11 +60,12 @@ use crate::device::GpuDevice;
 use crate::error::{KernelError, Result};
 use crate::fallback::{Fallback, FallbackLog, Op};
 use crate::family::GpuFamily;
-use crate::launch::upload_f32;
+use crate::launch::{arg, upload_f32};
 use crate::mlp2::Mlp2;
 use crate::plan::{loop_cost, LoopCost};
 use crate::spec::Spec;
 use cubecl::bytes::Bytes;
+use cubecl::prelude::BufferArg;
 use cubecl::server::Handle;
 use ebm_core::EbmError;
 use std::sync::Mutex;
@@ -264,6 +265,17 @@ impl<M: GpuFamily> GpuEnergy<M> {
 
     fn meta_len(&self) -> usize {
         self.meta_len
+    }
+
+    /// The launch arguments every per-sample kernel of a batch reads: the
+    /// batch `b.x` (B×d), θ and the family's `meta`.
+    ///
+    /// # Safety
+    /// `theta` is the staged θ ([`Self::stage`]) and `b` the batch buffers
+    /// staged with it.
+    unsafe fn sample_args(&self, theta: &Handle, b: &Buffers) -> [BufferArg; 3] {
+        // SAFETY: the handles were allocated with these lengths.
+        unsafe { [arg(&b.x, b.batch * self.spec.d), arg(theta, self.spec.n_params), arg(&self.meta, self.meta_len())] }
     }
 }
 

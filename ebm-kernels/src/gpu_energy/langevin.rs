@@ -24,7 +24,6 @@ impl<M: GpuFamily> GpuEnergy<M> {
     /// The ULA or MALA steps of `call`; returns the acceptance rate (0
     /// for ULA).
     pub(super) fn langevin_device(&self, call: LangevinCall<'_>) -> Result<f64> {
-        let d = self.spec.d;
         let mala = call.mala();
         let chunk = self.langevin_chunk(call.steps as usize, mala)?;
         let mut st = self.lock();
@@ -39,14 +38,15 @@ impl<M: GpuFamily> GpuEnergy<M> {
         call.run(&self.dev, &b.x, batch, mala.then_some(&b.accepts), chunk, |args, rng| {
             // SAFETY: every handle was allocated with the length passed with it.
             unsafe {
+                let [xs, th, meta] = self.sample_args(&theta, b);
                 langevin_kernel::launch(
                     self.dev.client(),
                     count.clone(),
                     dim,
-                    arg(&b.x, batch * d),
+                    xs,
                     arg(&b.accepts, batch),
-                    arg(&theta, self.spec.n_params),
-                    arg(&self.meta, self.meta_len()),
+                    th,
+                    meta,
                     arg(&aux, 1),
                     args,
                     rng,
