@@ -3,13 +3,14 @@
 //!
 //! - [`eval_kernel()`]: E, and optionally the score −∇ₓE and the Hessian
 //!   diagonal ∂²E/∂xᵢ², in one pass;
-//! - [`ula_kernel()`]: K unadjusted Langevin steps (seed eq 14)
+//! - [`langevin_kernel()`]: K unadjusted Langevin steps (seed eq 14)
 //!   x ← x + (ε²/2)·score(x) + ε z in one launch, z drawn in-kernel from
 //!   Philox exactly as `ebm_core::langevin::ula` (stream = first_step + k,
 //!   index = b·d + i, b the global chain: [`RngArgs::chain`] plus the row);
-//! - [`mala_kernel()`]: K MALA steps in one launch, with the accept uniform
-//!   of `ebm_core::langevin::mala` (stream k | 2⁶³, index b) and per-chain
-//!   acceptance counts.
+//!   or, compiled for MALA, K MALA steps in one launch, with the accept
+//!   uniform of `ebm_core::langevin::mala` (stream k | 2⁶³, index b) and
+//!   per-chain acceptance counts; the chains are those of a family or of a
+//!   symbolic model ([`ChainModel`]).
 //!
 //! θ is copied once per workgroup into shared memory when [`Spec::shared`].
 
@@ -20,6 +21,8 @@ use crate::families::{gaussian_eval, ica_eval, mixture_eval, rbm_eval, XDerivs};
 use crate::mlp::mlp_eval;
 use crate::philox::{block, lane_of, normals_from_block, uniform_at};
 use crate::spec::*;
+use crate::sym::SymSpec;
+use crate::sym_langevin::energy_score;
 use cubecl::prelude::*;
 
 /// E at `xin` for the family of `spec`; ∇ₓE into `grad` when `want_grad`,
@@ -76,7 +79,9 @@ fn eval_sample(
     let mut xs = Array::<f32>::new(d);
     let mut g = Array::<f32>::new(d);
     let mut h = Array::<f32>::new(d);
-    load_row(x, b, &mut xs, d);
+    for i in 0..d {
+        xs[i] = x[b * d + i];
+    }
     let e = eval_any(w, meta, &xs, &mut g, &mut h, h_lo, h_hi, spec, want_grad, want_hess);
     energy[b] = e;
     if comptime!(want_grad || want_hess) {
@@ -141,6 +146,21 @@ pub struct RngArgs {
     /// (`ebm_core::langevin::NoiseAt::first_chain`): chain b of the batch
     /// draws the noise of global chain `chain + b`.
     pub chain: u32,
+}
+
+/// The step scalars of a Langevin launch, the same for every chain.
+#[derive(CubeType, CubeLaunch, Clone, Copy)]
+pub struct StepArgs {
+    /// Chains B: the threads from B on do nothing.
+    pub batch: u32,
+    /// Steps of this launch.
+    pub steps: u32,
+    /// ε.
+    pub eps: f32,
+    /// ε²/2, the drift factor.
+    pub half_eps2: f32,
+    /// 1/(2ε²), the scale of MALA's proposal log-density (unused by ULA).
+    pub inv_2eps2: f32,
 }
 
 /// Standard normals for chain `b` at stream (`st_lo`, `st_hi`) into `z`
@@ -305,128 +325,151 @@ pub fn mala_accept(xs: &mut Array<f32>, g: &mut Array<f32>, xp: &Array<f32>, gp:
     }
 }
 
-#[cube]
-fn ula_sample(
-    w: &[f32],
-    meta: &[u32],
-    x: &mut [f32],
-    b: usize,
-    steps: u32,
-    eps: f32,
-    half_eps2: f32,
-    rng: &RngArgs,
-    #[comptime] spec: Spec,
-) {
-    let d = spec.d;
-    let mut xs = Array::<f32>::new(d);
-    let mut g = Array::<f32>::new(d);
-    let mut h = Array::<f32>::new(d);
-    let mut z = Array::<f32>::new(d);
-    for i in 0..d {
-        xs[i] = x[b * d + i];
-    }
-    for k in 0..steps {
-        let _e = eval_any(w, meta, &xs, &mut g, &mut h, 0usize, 0usize, spec, true, false);
-        step_normals(&mut z, b, k, rng, d);
-        // s = −∇E.
-        ula_update(&mut xs, &g, &z, half_eps2, eps, d, true);
-    }
-    store_row(&xs, b, x, d);
+/// What the chains of [`langevin_kernel()`] evaluate: a family of the
+/// fused kernels (θ and `meta`, see [`eval_any()`]) or a symbolic model's
+/// `[E, score]` program (θ and `aux`, [`crate::sym_langevin`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ChainModel {
+    /// A family; its gradient ∇ₓE gives the drift.
+    Family(Spec),
+    /// A symbolic program (widths `[1, d, 0]`); its score is the drift.
+    Sym(SymSpec),
 }
 
-/// `steps` ULA steps on every chain of `x` (B×d, in place).
-#[cube(launch)]
-pub fn ula_kernel(
-    x: &mut [f32],
-    theta: &[f32],
-    meta: &[u32],
-    batch: u32,
-    steps: u32,
-    eps: f32,
-    half_eps2: f32,
-    rng: RngArgs,
-    #[comptime] spec: Spec,
-) {
-    let b = ABSOLUTE_POS;
-    if comptime!(spec.shared) {
-        let mut sh = Shared::<[f32]>::new_slice(spec.n_params);
-        stage_params(theta, &mut sh, spec.n_params);
-        if b < batch as usize {
-            ula_sample(&sh, meta, x, b, steps, eps, half_eps2, &rng, spec);
+impl ChainModel {
+    /// The data dimension d.
+    pub fn dim(&self) -> usize {
+        match self {
+            Self::Family(spec) => spec.d,
+            Self::Sym(spec) => spec.program.num_inputs as usize,
         }
+    }
+
+    /// The family's spec; `None` for a symbolic program.
+    pub fn family(&self) -> Option<Spec> {
+        match self {
+            Self::Family(spec) => Some(*spec),
+            Self::Sym(_) => None,
+        }
+    }
+
+    /// The symbolic program's spec; `None` for a family.
+    pub fn program(&self) -> Option<SymSpec> {
+        match self {
+            Self::Family(_) => None,
+            Self::Sym(spec) => Some(spec.clone()),
+        }
+    }
+
+    /// The length of θ when it is staged in shared memory
+    /// ([`Spec::shared`]), 0 when it is not.
+    pub fn staged(&self) -> usize {
+        match self {
+            Self::Family(spec) if spec.shared => spec.n_params,
+            _ => 0,
+        }
+    }
+}
+
+/// E at `xs`, and into `g` what the drift is made of: ∇ₓE for a family,
+/// the score for a symbolic program (`h` is the family's scratch).
+#[cube]
+fn chain_eval(
+    w: &[f32],
+    meta: &[u32],
+    aux: &[f32],
+    xs: &Array<f32>,
+    g: &mut Array<f32>,
+    h: &mut Array<f32>,
+    #[comptime] model: ChainModel,
+) -> f32 {
+    if comptime!(model.family().is_some()) {
+        eval_any(w, meta, xs, g, h, 0usize, 0usize, comptime!(model.family().unwrap()), true, false)
     } else {
-        if b < batch as usize {
-            ula_sample(theta, meta, x, b, steps, eps, half_eps2, &rng, spec);
-        }
+        energy_score(xs, aux, w, g, comptime!(model.program().unwrap()))
     }
 }
 
+/// `args.steps` ULA steps on chain `b` of `x` (in place), or MALA steps
+/// when `mala`, counting the accepted moves in `accepts[b]`; θ is `w`.
 #[cube]
-fn mala_sample(
+fn langevin_chain(
     w: &[f32],
     meta: &[u32],
+    aux: &[f32],
     x: &mut [f32],
     accepts: &mut [u32],
     b: usize,
-    steps: u32,
-    eps: f32,
-    half_eps2: f32,
-    inv_2eps2: f32,
+    args: &StepArgs,
     rng: &RngArgs,
-    #[comptime] spec: Spec,
+    #[comptime] model: ChainModel,
+    #[comptime] mala: bool,
 ) {
-    let d = spec.d;
+    let d = comptime!(model.dim());
+    // g holds ∇ₓE for a family (the score is −g), the score otherwise.
+    let neg = comptime!(model.family().is_some());
     let mut xs = Array::<f32>::new(d);
     let mut g = Array::<f32>::new(d);
+    let mut h = Array::<f32>::new(d);
+    // A step's normals z; MALA's proposal x′ is formed in their place.
     let mut xp = Array::<f32>::new(d);
-    let mut gp = Array::<f32>::new(d);
-    let mut h = Array::<f32>::new(d);
     for i in 0..d {
         xs[i] = x[b * d + i];
     }
-    let mut e = eval_any(w, meta, &xs, &mut g, &mut h, 0usize, 0usize, spec, true, false);
-    let mut acc = accepts[b];
-    for k in 0..steps {
-        step_normals(&mut xp, b, k, rng, d);
-        mala_propose(&xs, &g, &mut xp, half_eps2, eps, d, true);
-        let ep = eval_any(w, meta, &xp, &mut gp, &mut h, 0usize, 0usize, spec, true, false);
-        let log_alpha = mala_log_alpha(&xs, &g, &xp, &gp, e, ep, half_eps2, inv_2eps2, d, true);
-        if f32::ln(accept_uniform(b, k, rng)) < log_alpha {
-            acc += 1u32;
-            e = ep;
-            mala_accept(&mut xs, &mut g, &xp, &gp, d);
+    if comptime!(mala) {
+        let mut gp = Array::<f32>::new(d);
+        let mut e = chain_eval(w, meta, aux, &xs, &mut g, &mut h, comptime!(model.clone()));
+        let mut acc = accepts[b];
+        for k in 0..args.steps {
+            step_normals(&mut xp, b, k, rng, d);
+            mala_propose(&xs, &g, &mut xp, args.half_eps2, args.eps, d, neg);
+            let ep = chain_eval(w, meta, aux, &xp, &mut gp, &mut h, comptime!(model.clone()));
+            let log_alpha = mala_log_alpha(&xs, &g, &xp, &gp, e, ep, args.half_eps2, args.inv_2eps2, d, neg);
+            if f32::ln(accept_uniform(b, k, rng)) < log_alpha {
+                acc += 1u32;
+                e = ep;
+                mala_accept(&mut xs, &mut g, &xp, &gp, d);
+            }
+        }
+        accepts[b] = acc;
+    } else {
+        for k in 0..args.steps {
+            let _e = chain_eval(w, meta, aux, &xs, &mut g, &mut h, comptime!(model.clone()));
+            step_normals(&mut xp, b, k, rng, d);
+            ula_update(&mut xs, &g, &xp, args.half_eps2, args.eps, d, neg);
         }
     }
-    accepts[b] = acc;
     store_row(&xs, b, x, d);
 }
 
-/// `steps` MALA steps on every chain of `x` (in place); `accepts[b]` is
-/// incremented per accepted move.
+/// `args.steps` ULA steps on every chain of `x` (B×d, in place), or MALA
+/// steps when `mala`: then `accepts[b]` is incremented per accepted move
+/// (ULA leaves `accepts`, a 1-element dummy at least, alone). `meta` is
+/// read for a family and `aux` (B × `num_aux`) for a symbolic program;
+/// the other one is a 1-element dummy.
 #[cube(launch)]
-pub fn mala_kernel(
+pub fn langevin_kernel(
     x: &mut [f32],
     accepts: &mut [u32],
     theta: &[f32],
     meta: &[u32],
-    batch: u32,
-    steps: u32,
-    eps: f32,
-    half_eps2: f32,
-    inv_2eps2: f32,
+    aux: &[f32],
+    args: StepArgs,
     rng: RngArgs,
-    #[comptime] spec: Spec,
+    #[comptime] model: ChainModel,
+    #[comptime] mala: bool,
 ) {
     let b = ABSOLUTE_POS;
-    if comptime!(spec.shared) {
-        let mut sh = Shared::<[f32]>::new_slice(spec.n_params);
-        stage_params(theta, &mut sh, spec.n_params);
-        if b < batch as usize {
-            mala_sample(&sh, meta, x, accepts, b, steps, eps, half_eps2, inv_2eps2, &rng, spec);
+    let staged = comptime!(model.staged());
+    if comptime!(staged > 0) {
+        let mut sh = Shared::<[f32]>::new_slice(staged);
+        stage_params(theta, &mut sh, staged);
+        if b < args.batch as usize {
+            langevin_chain(&sh, meta, aux, x, accepts, b, &args, &rng, model, mala);
         }
     } else {
-        if b < batch as usize {
-            mala_sample(theta, meta, x, accepts, b, steps, eps, half_eps2, inv_2eps2, &rng, spec);
+        if b < args.batch as usize {
+            langevin_chain(theta, meta, aux, x, accepts, b, &args, &rng, model, mala);
         }
     }
 }

@@ -11,7 +11,7 @@
 //! | operation ([`Op`]) | kernels (one thread per sample) |
 //! | --- | --- |
 //! | `energy`, `energy_score`, `energy_score_hess_diag` | one launch of [`crate::fused::eval_kernel()`] (several under a loop budget, [`crate::plan`]) |
-//! | `langevin_ula`, `langevin_mala` | all K steps in one launch of [`crate::fused::ula_kernel()`] / [`crate::fused::mala_kernel()`], the noise of `ebm_core::langevin` drawn in-kernel |
+//! | `langevin_ula`, `langevin_mala` | all K steps in one launch of [`crate::fused::langevin_kernel()`], the noise of `ebm_core::langevin` drawn in-kernel |
 //! | `grad_params_energy` (Σ w∇θE, eq 2–3) | per-sample rows ([`crate::grad`]) and a reduction over the batch ([`crate::rows`]) |
 //! | `grad_params_v_dot_grad_x` (eq 13), `grad_params_sm` (eq 12) | the same shape with [`crate::grad_vdx`], [`crate::grad_sm`], [`crate::grad_families`], [`crate::grad_mixture`] |
 //! | `v_hess_v` | one launch of [`crate::vhv::vhv_kernel()`], every family |
@@ -28,7 +28,7 @@
 //! | `weighted_energy_grad` (CD, PCD, improved CD without an energy penalty) | eval, rows + reduction per chunk | x, w | E (B), ∇θ (P) |
 //! | `score_regression_grad` (DSM) | eval (score), residual r = ∇ₓE − t and loss terms ([`crate::terms`]), tree sum ([`crate::reduce`]), vᵀ∇ₓE rows at v = r + reduction | x, t, w | L (1), ∇θ (P) |
 //! | `sm_loss_grad` (exact SM) | eval (score, Hessian diagonal), score-matching terms, tree sum, score-matching rows + reduction | x, w | L (1), ∇θ (P) |
-//! | `nce_loss_grad` (NCE) | [`crate::nce::nce_kernel()`] (logits, terms, weights), rows + reduction with the weights on the device | points, log p_n | logits, terms, weights (N each), ∇θ (P) |
+//! | `nce_loss_grad` (NCE) | eval, logits, terms and weights ([`crate::terms::nce_energy_kernel()`]), rows + reduction with the weights on the device | points, log p_n | logits, terms, weights (N each), ∇θ (P) |
 //!
 //! Sliced score matching uses `energy_score`, `v_hess_v`, and the two
 //! gradients (vᵀ∇ₓE, vᵀ∇ₓ²E v), each on the device; LSD's model side is one
@@ -60,11 +60,12 @@ use crate::device::GpuDevice;
 use crate::error::{KernelError, Result};
 use crate::fallback::{Fallback, FallbackLog, Op};
 use crate::family::GpuFamily;
-use crate::launch::upload_f32;
+use crate::launch::{arg, upload_f32};
 use crate::mlp2::Mlp2;
 use crate::plan::{loop_cost, LoopCost};
 use crate::spec::Spec;
 use cubecl::bytes::Bytes;
+use cubecl::prelude::BufferArg;
 use cubecl::server::Handle;
 use ebm_core::EbmError;
 use std::sync::Mutex;
@@ -264,6 +265,17 @@ impl<M: GpuFamily> GpuEnergy<M> {
 
     fn meta_len(&self) -> usize {
         self.meta_len
+    }
+
+    /// The launch arguments every per-sample kernel of a batch reads: the
+    /// batch `b.x` (B×d), θ and the family's `meta`.
+    ///
+    /// # Safety
+    /// `theta` is the staged θ ([`Self::stage`]) and `b` the batch buffers
+    /// staged with it.
+    unsafe fn sample_args(&self, theta: &Handle, b: &Buffers) -> [BufferArg; 3] {
+        // SAFETY: the handles were allocated with these lengths.
+        unsafe { [arg(&b.x, b.batch * self.spec.d), arg(theta, self.spec.n_params), arg(&self.meta, self.meta_len())] }
     }
 }
 

@@ -1,5 +1,6 @@
-//! Noise-contrastive estimation (seed §4.1, eq 22–24) fused on the device:
-//! the logits, the logistic loss and its per-sample weights in one kernel,
+//! Noise-contrastive estimation (seed §4.1, eq 22–24) on the device: from
+//! the energies of the points, the logits, the logistic loss and its
+//! per-sample weights in one kernel ([`crate::terms::nce_energy_kernel()`]),
 //! then Σᵦ wᵦ∇θE with those weights without leaving the device.
 //!
 //! With a learned log-normaliser c and ν noise samples per data sample
@@ -17,9 +18,20 @@
 #![allow(missing_docs)]
 
 use crate::act::{log1p, sigmoid_pair};
-use crate::fused::{eval_any, load_row};
-use crate::spec::Spec;
 use cubecl::prelude::*;
+
+/// The scalars of an NCE launch: N = (1 + ν)B points, the first B data.
+#[derive(CubeType, CubeLaunch, Clone, Copy)]
+pub struct NceArgs {
+    /// The points N.
+    pub n: u32,
+    /// The data points B.
+    pub n_data: u32,
+    /// c + log ν.
+    pub c_plus_log_nu: f32,
+    /// 1/N.
+    pub inv_n: f32,
+}
 
 /// The logit, loss term and gradient weight of one point.
 #[derive(CubeType, Clone, Copy)]
@@ -39,35 +51,4 @@ pub fn nce_point(e: f32, log_pn: f32, is_data: bool, c_plus_log_nu: f32, inv_n: 
     let sign = select(is_data, 1.0f32, -1.0f32);
     let p = sigmoid_pair(z);
     NcePoint { logit: gl, term: f32::max(z, 0.0f32) + log1p(p.e), weight: sign * p.s * inv_n }
-}
-
-/// Per point: the logit G, the loss term and the gradient weight.
-#[cube(launch)]
-pub fn nce_kernel(
-    x: &[f32],
-    log_pn: &[f32],
-    theta: &[f32],
-    meta: &[u32],
-    logits: &mut [f32],
-    terms: &mut [f32],
-    weights: &mut [f32],
-    n: u32,
-    n_data: u32,
-    c_plus_log_nu: f32,
-    inv_n: f32,
-    #[comptime] spec: Spec,
-) {
-    let b = ABSOLUTE_POS;
-    if b < n as usize {
-        let d = spec.d;
-        let mut xs = Array::<f32>::new(d);
-        let mut g = Array::<f32>::new(d);
-        let mut h = Array::<f32>::new(d);
-        load_row(x, b, &mut xs, d);
-        let e = eval_any(theta, meta, &xs, &mut g, &mut h, 0usize, 0usize, spec, false, false);
-        let p = nce_point(e, log_pn[b], b < n_data as usize, c_plus_log_nu, inv_n);
-        logits[b] = p.logit;
-        terms[b] = p.term;
-        weights[b] = p.weight;
-    }
 }

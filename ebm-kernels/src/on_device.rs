@@ -32,7 +32,7 @@ use crate::chains::{acceptance, check_steps, launch_steps};
 use crate::device::GpuDevice;
 use crate::error::Result;
 use crate::fallback::Op;
-use crate::fused::RngArgsLaunch;
+use crate::fused::{RngArgsLaunch, StepArgsLaunch};
 use cubecl::bytes::Bytes;
 use cubecl::server::Handle;
 use ebm_core::langevin::NoiseAt;
@@ -119,30 +119,28 @@ impl<'a> LangevinCall<'a> {
         self.accepts.is_some()
     }
 
-    /// ε²/2, the drift factor of a step.
-    pub fn half_eps2(&self) -> f32 {
-        self.eps * self.eps * 0.5
+    /// The step scalars of a launch of `n` steps on `batch` chains.
+    fn step_args(&self, batch: usize, n: u32) -> StepArgsLaunch {
+        let eps = self.eps;
+        StepArgsLaunch::new(batch as u32, n, eps, eps * eps * 0.5, 1.0 / (2.0 * eps * eps))
     }
 
-    /// 1/(2ε²), the scale of MALA's proposal log-density.
-    pub fn inv_2eps2(&self) -> f32 {
-        1.0 / (2.0 * self.eps * self.eps)
-    }
-
-    /// Runs the call's steps on the chains staged in `xs`, as launches of
-    /// at most `chunk` steps (`launch(n, rng)`, [`launch_steps`]), then
-    /// reads the chains back into `x` and, for MALA, the counts from `acc`
-    /// (the device copy of `accepts`); returns the acceptance rate
+    /// Runs the call's steps on the `batch` chains staged in `xs`, as
+    /// launches of at most `chunk` steps (`launch(args, rng)`: the step
+    /// scalars and the Philox address of the launch, [`launch_steps`]),
+    /// then reads the chains back into `x` and, for MALA, the counts from
+    /// `acc` (the device copy of `accepts`); returns the acceptance rate
     /// ([`acceptance`]; 0 for ULA).
     pub fn run(
         self,
         dev: &GpuDevice,
         xs: &Handle,
+        batch: usize,
         acc: Option<&Handle>,
         chunk: u64,
-        launch: impl FnMut(u32, RngArgsLaunch),
+        mut launch: impl FnMut(StepArgsLaunch, RngArgsLaunch),
     ) -> Result<f64> {
-        launch_steps(self.steps, chunk, self.at, launch);
+        launch_steps(self.steps, chunk, self.at, |n, rng| launch(self.step_args(batch, n), rng));
         let mut hs = vec![xs.clone()];
         hs.extend(acc.cloned());
         let out = objectives::read(dev, hs)?;

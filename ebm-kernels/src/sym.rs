@@ -172,16 +172,19 @@ fn sum(scope: &Scope, terms: &[Term], r: impl Fn(u32) -> F) -> F {
     acc
 }
 
+/// What a program reads when it is expanded: the samples `x` (B ×
+/// `num_inputs`) and `aux` (B × `num_aux`), and θ.
+#[derive(Clone, Copy)]
+pub struct ProgramReads<'a> {
+    pub x: &'a SliceExpand<f32>,
+    pub aux: &'a SliceExpand<f32>,
+    pub theta: &'a SliceExpand<f32>,
+}
+
 /// Expands `program` for sample `b` into `scope` (see the module docs) and
 /// returns the values of its outputs, in order.
-pub fn expand_values(
-    scope: &Scope,
-    p: &Program,
-    x: &SliceExpand<f32>,
-    aux: &SliceExpand<f32>,
-    theta: &SliceExpand<f32>,
-    b: NativeExpand<usize>,
-) -> Vec<F> {
+pub fn expand_values(scope: &Scope, p: &Program, reads: ProgramReads<'_>, b: NativeExpand<usize>) -> Vec<F> {
+    let ProgramReads { x, aux, theta } = reads;
     let (d, na) = (p.num_inputs as usize, p.num_aux as usize);
     let mut regs: Vec<Option<F>> = vec![None; p.num_regs as usize];
     for ins in &p.instrs {
@@ -208,17 +211,14 @@ pub fn expand_values(
 
 /// Expands `spec.program` for sample `b` into `scope` (see the module docs)
 /// and stores its outputs into the three buffers of [`SymSpec::widths`].
-#[allow(clippy::too_many_arguments)]
 pub fn expand_program(
     scope: &Scope,
     spec: &SymSpec,
-    x: &SliceExpand<f32>,
-    aux: &SliceExpand<f32>,
-    theta: &SliceExpand<f32>,
+    reads: ProgramReads<'_>,
     outs: [&mut SliceExpand<f32>; 3],
     b: NativeExpand<usize>,
 ) {
-    let values = expand_values(scope, &spec.program, x, aux, theta, b);
+    let values = expand_values(scope, &spec.program, reads, b);
     let mut outputs = values.into_iter();
     for (out, &w) in outs.into_iter().zip(&spec.widths) {
         for i in 0..w {
@@ -243,7 +243,7 @@ pub fn run_program(
     b: usize,
     #[comptime] spec: SymSpec,
 ) {
-    intrinsic!(|scope| expand_program(scope, &spec, x, aux, theta, [out0, out1, out2], b))
+    intrinsic!(|scope| expand_program(scope, &spec, ProgramReads { x, aux, theta }, [out0, out1, out2], b))
 }
 
 /// Runs `spec.program` on every sample of `x` (B × `num_inputs`, with

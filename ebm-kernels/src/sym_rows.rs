@@ -9,26 +9,23 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
-use crate::sym::{expand_values, SymSpec};
+use crate::sym::{expand_values, ProgramReads, SymSpec};
 use crate::sym_ops as k;
 use cubecl::intrinsic;
 use cubecl::prelude::*;
 
 /// Stores wᵦ times every output of `spec.program` at sample `b` into
 /// `rows[t·P + i]`.
-#[allow(clippy::too_many_arguments)]
 pub fn expand_rows(
     scope: &Scope,
     spec: &SymSpec,
-    x: &SliceExpand<f32>,
-    aux: &SliceExpand<f32>,
-    theta: &SliceExpand<f32>,
+    reads: ProgramReads<'_>,
     rows: &mut SliceExpand<f32>,
     b: NativeExpand<usize>,
     t: NativeExpand<usize>,
     wb: NativeExpand<f32>,
 ) {
-    let values = expand_values(scope, &spec.program, x, aux, theta, b);
+    let values = expand_values(scope, &spec.program, reads, b);
     let p = values.len();
     for (i, v) in values.into_iter().enumerate() {
         let y = k::mul::expand(scope, v, wb);
@@ -48,7 +45,7 @@ fn run_rows(
     wb: f32,
     #[comptime] spec: SymSpec,
 ) {
-    intrinsic!(|scope| expand_rows(scope, &spec, x, aux, theta, rows, b, t, wb))
+    intrinsic!(|scope| expand_rows(scope, &spec, ProgramReads { x, aux, theta }, rows, b, t, wb))
 }
 
 /// Rows `rows[t·P ..]` ← w_b × (the P outputs of `spec.program` at sample

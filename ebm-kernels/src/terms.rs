@@ -3,10 +3,10 @@
 //! [`crate::reduce`]), so that a training step's loss and θ-gradient leave
 //! the device together:
 //!
-//! - [`residual_kernel()`]: score regression (denoising score matching,
-//!   eq 13): rᵦ = ∇ₓE(xᵦ) − tᵦ = −sᵦ − tᵦ from the score s, written for the
-//!   vᵀ∇ₓE gradient kernel, and the term wᵦ·½‖rᵦ‖²;
-//! - [`sm_terms_kernel()`]: exact score matching (eq 12): the term
+//! - [`score_terms_kernel()`] for score regression (denoising score
+//!   matching, eq 13): rᵦ = ∇ₓE(xᵦ) − tᵦ = −sᵦ − tᵦ from the score s,
+//!   written for the vᵀ∇ₓE gradient kernel, and the term wᵦ·½‖rᵦ‖²;
+//! - [`score_terms_kernel()`] for exact score matching (eq 12): the term
 //!   wᵦ·Σᵢ(½sᵢ² − hᵢ) from the score s and the Hessian diagonal h;
 //! - [`nce_energy_kernel()`]: noise-contrastive estimation (eq 22–24)
 //!   from the energies of the points (the logits, loss terms and gradient
@@ -15,44 +15,25 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
-use crate::nce::nce_point;
+use crate::nce::{nce_point, NceArgs};
 use cubecl::prelude::*;
 
-/// `r[b·d + i] = −score[b·d + i] − target[b·d + i]` and
-/// `terms[b] = weights[b]·½‖r_b‖²` for b < `batch`.
+/// The per-sample term of a score objective for b < `batch`, from the
+/// score s = `score[b·d ..]`:
+/// - `regression`: `r[b·d + i] = −sᵢ − other[b·d + i]` (the target t) and
+///   `terms[b] = weights[b]·½‖r_b‖²`;
+/// - otherwise: `terms[b] = weights[b]·Σᵢ(½sᵢ² − other[b·d + i])` (the
+///   Hessian diagonal h; `r` is a 1-element dummy).
 #[cube(launch)]
-pub fn residual_kernel(
+pub fn score_terms_kernel(
     score: &[f32],
-    target: &[f32],
+    other: &[f32],
     weights: &[f32],
     r: &mut [f32],
     terms: &mut [f32],
     batch: u32,
     #[comptime] d: usize,
-) {
-    let b = ABSOLUTE_POS;
-    if b < batch as usize {
-        let mut acc = 0.0f32;
-        for i in 0..d {
-            let k = b * d + i;
-            let ri = -score[k] - target[k];
-            r[k] = ri;
-            acc += ri * ri;
-        }
-        terms[b] = weights[b] * (0.5f32 * acc);
-    }
-}
-
-/// `terms[b] = weights[b]·Σᵢ(½ score[b·d + i]² − hess[b·d + i])` for
-/// b < `batch`.
-#[cube(launch)]
-pub fn sm_terms_kernel(
-    score: &[f32],
-    hess: &[f32],
-    weights: &[f32],
-    terms: &mut [f32],
-    batch: u32,
-    #[comptime] d: usize,
+    #[comptime] regression: bool,
 ) {
     let b = ABSOLUTE_POS;
     if b < batch as usize {
@@ -60,9 +41,19 @@ pub fn sm_terms_kernel(
         for i in 0..d {
             let k = b * d + i;
             let s = score[k];
-            acc += 0.5f32 * s * s - hess[k];
+            if comptime!(regression) {
+                let ri = -s - other[k];
+                r[k] = ri;
+                acc += ri * ri;
+            } else {
+                acc += 0.5f32 * s * s - other[k];
+            }
         }
-        terms[b] = weights[b] * acc;
+        if comptime!(regression) {
+            terms[b] = weights[b] * (0.5f32 * acc);
+        } else {
+            terms[b] = weights[b] * acc;
+        }
     }
 }
 
@@ -75,14 +66,11 @@ pub fn nce_energy_kernel(
     logits: &mut [f32],
     terms: &mut [f32],
     weights: &mut [f32],
-    n: u32,
-    n_data: u32,
-    c_plus_log_nu: f32,
-    inv_n: f32,
+    args: NceArgs,
 ) {
     let b = ABSOLUTE_POS;
-    if b < n as usize {
-        let p = nce_point(energy[b], log_pn[b], b < n_data as usize, c_plus_log_nu, inv_n);
+    if b < args.n as usize {
+        let p = nce_point(energy[b], log_pn[b], b < args.n_data as usize, args.c_plus_log_nu, args.inv_n);
         logits[b] = p.logit;
         terms[b] = p.term;
         weights[b] = p.weight;

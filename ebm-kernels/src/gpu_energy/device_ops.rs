@@ -87,7 +87,7 @@ impl<M: GpuFamily> DeviceOps for GpuEnergy<M> {
         self.weighted_energy_device(x, w, energy, grad)
     }
 
-    /// The fused NCE kernel; the loss and ∂L/∂c summed on the device.
+    /// The NCE step on the device; the loss and ∂L/∂c summed there.
     fn dev_nce(&self, batch: &NceBatch<'_, f32>, grad: &mut [f32]) -> Result<NceLoss> {
         let lpn: Vec<f32> = batch.log_pn().iter().map(|&v| v as f32).collect();
         let points = batch.points();

@@ -23,18 +23,18 @@ impl<M: GpuFamily> GpuEnergy<M> {
             .map_err(KernelError::Unsupported)?;
         let d = self.spec.d;
         let (count, dim) = grid(&self.dev, batch)?;
-        let np = self.spec.n_params;
         for (lo, hi) in ranges {
             // SAFETY: every handle was allocated with the length passed with
             // it (`buffers`, `theta`, `meta` from the same shapes).
             unsafe {
+                let [xs, th, meta] = self.sample_args(theta, b);
                 eval_kernel::launch(
                     self.dev.client(),
                     count.clone(),
                     dim,
-                    arg(&b.x, batch * d),
-                    arg(theta, np),
-                    arg(&self.meta, self.meta_len()),
+                    xs,
+                    th,
+                    meta,
                     arg(&b.energy, batch),
                     arg(&b.score, batch * d),
                     arg(&b.hess, batch * d),

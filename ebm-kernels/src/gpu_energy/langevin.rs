@@ -1,12 +1,12 @@
 //! The Langevin chains of [`GpuEnergy`]: all K steps in one launch of
-//! [`crate::fused::ula_kernel()`] / [`crate::fused::mala_kernel()`] (the
-//! steps split into launches that fit a loop budget, the chains staying on
-//! the device), with the noise of `ebm_core::langevin` drawn in-kernel.
+//! [`crate::fused::langevin_kernel()`] (the steps split into launches that
+//! fit a loop budget, the chains staying on the device), with the noise of
+//! `ebm_core::langevin` drawn in-kernel.
 
 use super::GpuEnergy;
 use crate::error::{KernelError, Result};
 use crate::family::GpuFamily;
-use crate::fused::{mala_kernel, ula_kernel};
+use crate::fused::{langevin_kernel, ChainModel};
 use crate::launch::{arg, grid, WORKGROUP};
 use crate::on_device::LangevinCall;
 use crate::plan::{fixed_cost, steps_per_launch};
@@ -24,7 +24,6 @@ impl<M: GpuFamily> GpuEnergy<M> {
     /// The ULA or MALA steps of `call`; returns the acceptance rate (0
     /// for ULA).
     pub(super) fn langevin_device(&self, call: LangevinCall<'_>) -> Result<f64> {
-        let d = self.spec.d;
         let mala = call.mala();
         let chunk = self.langevin_chunk(call.steps as usize, mala)?;
         let mut st = self.lock();
@@ -34,47 +33,26 @@ impl<M: GpuFamily> GpuEnergy<M> {
             self.write(&b.accepts, bytemuck::cast_slice::<u32, u8>(a));
         }
         let (count, dim) = grid(&self.dev, batch)?;
-        let (eps, half_eps2, inv_2eps2) = (call.eps, call.half_eps2(), call.inv_2eps2());
-        call.run(&self.dev, &b.x, mala.then_some(&b.accepts), chunk, |n, rng| {
-            let c = self.dev.client();
+        // The family reads no `aux`.
+        let aux = self.dev.client().empty(4);
+        call.run(&self.dev, &b.x, batch, mala.then_some(&b.accepts), chunk, |args, rng| {
             // SAFETY: every handle was allocated with the length passed with it.
             unsafe {
-                let (xs, th, meta) =
-                    (arg(&b.x, batch * d), arg(&theta, self.spec.n_params), arg(&self.meta, self.meta_len()));
-                if mala {
-                    let a = arg(&b.accepts, batch);
-                    mala_kernel::launch(
-                        c,
-                        count.clone(),
-                        dim,
-                        xs,
-                        a,
-                        th,
-                        meta,
-                        batch as u32,
-                        n,
-                        eps,
-                        half_eps2,
-                        inv_2eps2,
-                        rng,
-                        self.spec,
-                    );
-                } else {
-                    ula_kernel::launch(
-                        c,
-                        count.clone(),
-                        dim,
-                        xs,
-                        th,
-                        meta,
-                        batch as u32,
-                        n,
-                        eps,
-                        half_eps2,
-                        rng,
-                        self.spec,
-                    );
-                }
+                let [xs, th, meta] = self.sample_args(&theta, b);
+                langevin_kernel::launch(
+                    self.dev.client(),
+                    count.clone(),
+                    dim,
+                    xs,
+                    arg(&b.accepts, batch),
+                    th,
+                    meta,
+                    arg(&aux, 1),
+                    args,
+                    rng,
+                    ChainModel::Family(self.spec),
+                    mala,
+                );
             }
         })
     }

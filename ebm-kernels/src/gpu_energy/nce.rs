@@ -1,12 +1,12 @@
-//! The fused NCE step of [`GpuEnergy`] ([`crate::nce`]): the logits, the
-//! loss terms and the gradient weights of every point in one kernel, then
-//! Σ wⱼ∇θE(xⱼ) with those weights without leaving the device.
+//! The NCE step of [`GpuEnergy`] ([`crate::nce`]): the energies of every
+//! point, their logits, loss terms and gradient weights
+//! ([`crate::terms::nce_energy_kernel()`]), then Σ wⱼ∇θE(xⱼ) with those
+//! weights without leaving the device.
 
 use super::GpuEnergy;
 use crate::error::{KernelError, Result};
 use crate::family::GpuFamily;
-use crate::launch::{arg, grid, upload_f32};
-use crate::nce::nce_kernel;
+use crate::on_device::objectives::nce_terms;
 use crate::param_rows::RowTarget;
 use crate::reduce::sum_on_device;
 use cubecl::server::Handle;
@@ -39,7 +39,7 @@ pub(super) struct NceInputs<'a> {
     pub nu: usize,
 }
 
-/// The device buffers of one fused NCE step.
+/// The device buffers of one NCE step.
 pub(super) struct NceHandles {
     pub logits: Handle,
     pub terms: Handle,
@@ -48,7 +48,7 @@ pub(super) struct NceHandles {
 }
 
 impl<M: GpuFamily> GpuEnergy<M> {
-    /// The fused NCE loss and gradient ([`crate::nce`]): `x` holds the B
+    /// The NCE loss and gradient on the device ([`crate::nce`]): `x` holds the B
     /// data points then the νB noise points (row-major, d per row),
     /// `log_pn` the noise log-density at each of them, `c` the
     /// log-normaliser and `nu` the noise ratio ν. Writes ∇θL into `grad`.
@@ -107,7 +107,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
     }
 
     /// The NCE handles from the tiled MLP kernels, or from the fused
-    /// kernel with the guard of the batch buffers it used (held until the
+    /// kernels with the guard of the batch buffers it used (held until the
     /// caller has read the results).
     fn nce_any(&self, inp: NceInputs<'_>) -> Result<(NceHandles, Option<std::sync::MutexGuard<'_, super::State>>)> {
         if self.tiled() {
@@ -118,38 +118,13 @@ impl<M: GpuFamily> GpuEnergy<M> {
         Ok((h, Some(st)))
     }
 
-    /// Launches the NCE kernel and the weighted gradient rows.
+    /// Launches the energy kernel, the NCE terms from its energies and the
+    /// weighted gradient rows.
     fn launch_nce(&self, st: &mut super::State, inp: NceInputs<'_>) -> Result<NceHandles> {
-        let (d, p) = (self.spec.d, self.spec.n_params);
         let (theta, bufs) = self.stage(st, inp.x)?;
-        let n = bufs.batch;
-        let cl = self.dev.client();
-        let hl = upload_f32(&self.dev, inp.log_pn);
-        let (logits, terms, weights) = (cl.empty(n * 4), cl.empty(n * 4), cl.empty(n * 4));
-        let c32 = (inp.c + (inp.nu as f64).ln()) as f32;
-        let inv_n = (1.0 / n as f64) as f32;
-        let (count, dim) = grid(&self.dev, n)?;
-        // SAFETY: every handle was allocated with the length passed with it.
-        unsafe {
-            nce_kernel::launch(
-                cl,
-                count,
-                dim,
-                arg(&bufs.x, n * d),
-                arg(&hl, n),
-                arg(&theta, p),
-                arg(&self.meta, self.meta_len()),
-                arg(&logits, n),
-                arg(&terms, n),
-                arg(&weights, n),
-                n as u32,
-                inp.n_data as u32,
-                c32,
-                inv_n,
-                self.spec,
-            );
-        }
-        let grad = self.param_rows(RowTarget::Energy, &theta, &bufs.x, None, &weights, n)?;
+        self.launch_eval(&theta, bufs, false, false)?;
+        let [logits, terms, weights] = nce_terms(&self.dev, &bufs.energy, inp.log_pn, inp.n_data, inp.c, inp.nu)?;
+        let grad = self.param_rows(RowTarget::Energy, &theta, &bufs.x, None, &weights, bufs.batch)?;
         Ok(NceHandles { logits, terms, weights, grad })
     }
 

@@ -1,13 +1,14 @@
 //! The Langevin chains of [`GpuSym`]: all K steps in one launch of
-//! [`crate::sym_langevin`]'s kernels (split into launches that fit a loop
-//! budget, the chains staying on the device).
+//! [`crate::fused::langevin_kernel()`] for [`ChainModel::Sym`]
+//! ([`crate::sym_langevin`]; split into launches that fit a loop budget,
+//! the chains staying on the device).
 
 use super::GpuSym;
 use crate::error::{KernelError, Result};
+use crate::fused::{langevin_kernel, ChainModel};
 use crate::launch::{arg, grid};
 use crate::on_device::LangevinCall;
 use crate::plan::steps_per_launch;
-use crate::sym_langevin::{sym_mala_kernel, sym_ula_kernel};
 use ebm_core::{Energy, Trainable};
 
 /// Loop iterations per step and once per launch of the symbolic Langevin
@@ -29,52 +30,38 @@ impl GpuSym {
     /// for ULA).
     pub(super) fn langevin_device(&self, call: LangevinCall<'_>) -> Result<f64> {
         let d = self.cpu.dim();
-        let chunk = self.chunk(call.steps as usize, call.mala())?;
+        let mala = call.mala();
+        let chunk = self.chunk(call.steps as usize, mala)?;
         let spec = &self.specs.eval[1];
         let c = self.dev.client();
         let mut st = self.lock();
         let (theta, b, aux) = self.stage(&mut st, call.x)?;
         let batch = b.batch;
-        let acc = call.accepts.as_ref().map(|a| c.create_from_slice(bytemuck::cast_slice::<u32, u8>(a)));
+        let acc = c.create_from_slice(match &call.accepts {
+            Some(a) => bytemuck::cast_slice::<u32, u8>(a),
+            None => &[0u8; 4],
+        });
+        // The program reads no `meta`.
+        let meta = c.empty(4);
         let (count, dim) = grid(&self.dev, batch)?;
         let np = self.cpu.params().len();
-        let (eps, half_eps2, inv_2eps2) = (call.eps, call.half_eps2(), call.inv_2eps2());
-        call.run(&self.dev, &b.x, acc.as_ref(), chunk, |n, rng| {
+        call.run(&self.dev, &b.x, batch, mala.then_some(&acc), chunk, |args, rng| {
             // SAFETY: every handle was allocated with the length passed with it.
             unsafe {
-                let (xs, aux, th) = (arg(&b.x, batch * d), arg(&aux, 1), arg(&theta, np));
-                match &acc {
-                    Some(a) => sym_mala_kernel::launch(
-                        c,
-                        count.clone(),
-                        dim,
-                        xs,
-                        arg(a, batch),
-                        aux,
-                        th,
-                        batch as u32,
-                        n,
-                        eps,
-                        half_eps2,
-                        inv_2eps2,
-                        rng,
-                        spec.clone(),
-                    ),
-                    None => sym_ula_kernel::launch(
-                        c,
-                        count.clone(),
-                        dim,
-                        xs,
-                        aux,
-                        th,
-                        batch as u32,
-                        n,
-                        eps,
-                        half_eps2,
-                        rng,
-                        spec.clone(),
-                    ),
-                }
+                langevin_kernel::launch(
+                    c,
+                    count.clone(),
+                    dim,
+                    arg(&b.x, batch * d),
+                    arg(&acc, if mala { batch } else { 1 }),
+                    arg(&theta, np),
+                    arg(&meta, 1),
+                    arg(&aux, 1),
+                    args,
+                    rng,
+                    ChainModel::Sym(spec.clone()),
+                    mala,
+                );
             }
         })
     }

@@ -6,9 +6,10 @@
 use crate::device::GpuDevice;
 use crate::error::Result;
 use crate::launch::{arg, grid, upload_f32};
+use crate::nce::NceArgsLaunch;
 use crate::on_device::copy_out;
 use crate::reduce::sum_on_device;
-use crate::terms::{nce_energy_kernel, residual_kernel, sm_terms_kernel};
+use crate::terms::{nce_energy_kernel, score_terms_kernel};
 use cubecl::bytes::Bytes;
 use cubecl::server::Handle;
 
@@ -32,25 +33,9 @@ pub(crate) fn residual_loss(
     batch: usize,
     d: usize,
 ) -> Result<(Handle, Handle)> {
-    let c = dev.client();
-    let (r, terms) = (c.empty(batch * d * 4), c.empty(batch * 4));
-    let (count, dim) = grid(dev, batch)?;
-    // SAFETY: every handle was allocated with the length passed with it.
-    unsafe {
-        residual_kernel::launch(
-            c,
-            count,
-            dim,
-            arg(score, batch * d),
-            arg(t, batch * d),
-            arg(w, batch),
-            arg(&r, batch * d),
-            arg(&terms, batch),
-            batch as u32,
-            d,
-        );
-    }
-    Ok((r, sum_on_device(dev, &terms, batch)?))
+    let r = dev.client().empty(batch * d * 4);
+    let loss = score_loss(dev, [score, t, w, &r], batch, d, true)?;
+    Ok((r, loss))
 }
 
 /// The score-matching loss Σ w𝒥 of `batch` samples from their score and
@@ -63,20 +48,36 @@ pub(crate) fn sm_loss(
     batch: usize,
     d: usize,
 ) -> Result<Handle> {
+    let dummy = dev.client().empty(4);
+    score_loss(dev, [score, hess, w, &dummy], batch, d, false)
+}
+
+/// Σ of the terms of [`score_terms_kernel()`] over `batch` samples from
+/// `[score, other, w, r]` (`r`: B×d for `regression`, else 1 element).
+fn score_loss(
+    dev: &GpuDevice,
+    [score, other, w, r]: [&Handle; 4],
+    batch: usize,
+    d: usize,
+    regression: bool,
+) -> Result<Handle> {
     let terms = dev.client().empty(batch * 4);
     let (count, dim) = grid(dev, batch)?;
+    let r_len = if regression { batch * d } else { 1 };
     // SAFETY: every handle was allocated with the length passed with it.
     unsafe {
-        sm_terms_kernel::launch(
+        score_terms_kernel::launch(
             dev.client(),
             count,
             dim,
             arg(score, batch * d),
-            arg(hess, batch * d),
+            arg(other, batch * d),
             arg(w, batch),
+            arg(r, r_len),
             arg(&terms, batch),
             batch as u32,
             d,
+            regression,
         );
     }
     sum_on_device(dev, &terms, batch)
@@ -109,10 +110,7 @@ pub(crate) fn nce_terms(
             arg(&logits, n),
             arg(&terms, n),
             arg(&weights, n),
-            n as u32,
-            n_data as u32,
-            (c + (nu as f64).ln()) as f32,
-            (1.0 / n as f64) as f32,
+            NceArgsLaunch::new(n as u32, n_data as u32, (c + (nu as f64).ln()) as f32, (1.0 / n as f64) as f32),
         );
     }
     Ok([logits, terms, weights])
