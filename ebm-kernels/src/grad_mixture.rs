@@ -28,8 +28,8 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
-use crate::gaussian::{l_dot, lt_mul};
-use crate::mixture::{comp_at, component_energy, exp_shift, logits_lse, lt_logdet, record_energy, residual, MixLayout};
+use crate::gaussian::lt_mul;
+use crate::mixture::{comp_at, component_weights, logits_lse, MixLayout};
 use crate::packed::tri;
 use crate::row_io::RowIo;
 use crate::spec::*;
@@ -51,31 +51,7 @@ pub fn mixture_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[compt
     let mut a = Array::<f32>::new(lay.d);
     let lse = logits_lse(w, lay.k);
     // Pass 1: eₖ and gₖ.
-    let mut emin = 0.0f32;
-    for c in 0..lay.k {
-        let at = comp_at(c, lay);
-        let gc = c * lay.d;
-        let mut logdet = 0.0f32;
-        let mut uu = 0.0f32;
-        residual(w, io.x, at.mu, &mut r, lay.d);
-        if comptime!(lay.diag) {
-            for i in 0..lay.d {
-                let l = f32::exp(w[at.f + i]);
-                logdet += w[at.f + i];
-                let ui = l * r[i];
-                uu += ui * ui;
-                g[gc + i] = l * ui;
-            }
-        } else {
-            uu = lt_mul(w, at.f, &r, &mut u, lay.d);
-            logdet = lt_logdet(w, at.f, lay.d);
-            for i in 0..lay.d {
-                g[gc + i] = l_dot(w, at.f + tri(i, 0), &u, i);
-            }
-        }
-        emin = record_energy(&mut e, c, component_energy(lse, w[c], logdet, uu, spec), emin);
-    }
-    let ssum = exp_shift(&mut e, emin, lay.k);
+    let ssum = component_weights(w, io.x, lse, &mut e, &mut g, spec, true);
     for c in 0..lay.k {
         e[c] /= ssum;
     }
@@ -206,17 +182,8 @@ pub fn mixture_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[compt
                 io.out[row + at.f + i] = wb * lg;
             }
         } else {
-            for j in 0..lay.d {
-                let mut acc = 0.0f32;
-                let mut acw = 0.0f32;
-                for i in j..lay.d {
-                    let lv = w[at.f + tri(i, j)];
-                    acc += lv * r[i];
-                    acw += lv * wv[i];
-                }
-                u[j] = acc;
-                a[j] = acw;
-            }
+            lt_mul(w, at.f, &r, &mut u, lay.d);
+            lt_mul(w, at.f, &wv, &mut a, lay.d);
             for i in 0..lay.d {
                 let base = at.f + tri(i, 0);
                 let mut la = 0.0f32;
