@@ -62,7 +62,14 @@ pub struct SmRange {
 /// the weight negated): the row of ∇θ(vᵀ∇ₓ²E v), as [`crate::grad_vhv`]
 /// uses it. Without `dir`, `io.v` is unread.
 #[cube]
-pub fn mlp_sm<'a>(w: &[f32], dims: &[u32], io: RowIo<'a>, range: SmRange, #[comptime] spec: Spec, #[comptime] dir: bool) {
+pub fn mlp_sm<'a>(
+    w: &[f32],
+    dims: &[u32],
+    io: RowIo<'a>,
+    range: SmRange,
+    #[comptime] spec: Spec,
+    #[comptime] dir: bool,
+) {
     let layers = spec.a;
     let d = spec.d;
     let wb = io.wb;

@@ -77,7 +77,15 @@ pub fn mlp_fwd_bwd(w: &[f32], dims: &[u32], xin: &Array<f32>, tape: &mut MlpTape
 /// last step of [`crate::grad_sm`]): adds ā_l z_{l−1}ᵀ to the rows of W̄_l
 /// and writes b̄_l = ā_l, for l = L..1, reading z_l and σ′ from `tape`.
 #[cube]
-pub fn forward_adjoint(w: &[f32], dims: &[u32], tape: &MlpTape, ab: &mut Array<f32>, out: &mut [f32], row: usize, #[comptime] spec: Spec) {
+pub fn forward_adjoint(
+    w: &[f32],
+    dims: &[u32],
+    tape: &MlpTape,
+    ab: &mut Array<f32>,
+    out: &mut [f32],
+    row: usize,
+    #[comptime] spec: Spec,
+) {
     let layers = spec.a;
     // From w_out in θ and z_L in the tape.
     let mut off = mlp_out_offset(dims, spec);
