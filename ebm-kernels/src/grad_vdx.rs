@@ -26,7 +26,7 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
-use crate::mlp::{layer_down, mlp_forward, mlp_out_offset, mlp_tape, MlpTape};
+use crate::mlp::{layer_down, layer_step, layer_up, mlp_forward, mlp_out_offset, mlp_tape, MlpTape};
 use crate::row_io::RowIo;
 use crate::spec::*;
 use cubecl::prelude::*;
@@ -153,14 +153,14 @@ pub fn adjoint_passes(
     #[comptime] sm: bool,
 ) {
     let layers = spec.a;
-    let mut off = 0usize;
-    let mut zin = 0usize;
-    let mut aoff = 0usize;
-    let mut n_in = spec.d.runtime();
+    let mut at = layer_up(spec.d);
     for l in 0..layers {
         let n_out = dims[l + 1] as usize;
+        let off = at.off;
+        let zin = at.zin;
+        let n_in = at.n_in;
         for k in 0..n_out {
-            let u = aoff + k;
+            let u = at.aoff + k;
             let s1 = tape.s1[u];
             let s2 = tape.s2[u];
             let gam = tape.gam[u];
@@ -184,16 +184,14 @@ pub fn adjoint_passes(
                 ab[u] = gam * s2 * acc;
             }
         }
-        off += n_out * n_in + n_out;
-        zin += n_in;
-        aoff += n_out;
-        n_in = n_out;
+        layer_step(&mut at, n_out);
     }
-    for k in 0..n_in {
-        out[row + off + k] = gb[zin + k];
+    // w̄_out = γ̄_L.
+    for k in 0..at.n_in {
+        out[row + at.off + k] = gb[at.zin + k];
     }
     if comptime!(!sm) {
-        out[row + off + n_in] = 0.0f32;
+        out[row + at.off + at.n_in] = 0.0f32;
     }
     forward_adjoint(w, dims, tape, ab, out, row, spec);
 }

@@ -30,7 +30,7 @@
 
 use crate::gaussian::gaussian_vhv;
 use crate::grad_vdx::mlp_fwd_bwd;
-use crate::mlp::mlp_tape;
+use crate::mlp::{layer_step, layer_up, mlp_tape, row_dot};
 use crate::spec::*;
 use crate::vhv_families::{ica_vhv, mixture_vhv, rbm_vhv};
 use cubecl::prelude::*;
@@ -67,27 +67,17 @@ fn mlp_vhv(x: &[f32], v: &[f32], theta: &[f32], meta: &[u32], b: usize, #[compti
     mlp_fwd_bwd(theta, meta, &xs, &mut tape, spec);
     // The tangent along v and q = Σ γ σ″ ȧ².
     let mut q = 0.0f32;
-    let mut off = 0usize;
-    let mut zin = 0usize;
-    let mut aoff = 0usize;
-    let mut n_in = d.runtime();
+    let mut at = layer_up(d);
     for l in 0..layers {
         let n_out = meta[l + 1] as usize;
-        let zout = zin + n_in;
+        let zout = at.zin + at.n_in;
         for k in 0..n_out {
-            let r = off + k * n_in;
-            let mut ad = 0.0f32;
-            for j in 0..n_in {
-                ad += theta[r + j] * zd[zin + j];
-            }
-            let u = aoff + k;
+            let ad = row_dot(theta, at.off + k * at.n_in, &zd, at.zin, at.n_in);
+            let u = at.aoff + k;
             zd[zout + k] = tape.s1[u] * ad;
             q += tape.gam[u] * tape.s2[u] * ad * ad;
         }
-        off += n_out * n_in + n_out;
-        zin = zout;
-        aoff += n_out;
-        n_in = n_out;
+        layer_step(&mut at, n_out);
     }
     q
 }
