@@ -29,7 +29,7 @@
 #![allow(missing_docs)]
 
 use crate::gaussian::lt_mul;
-use crate::mixture::{comp_at, component_weights, logits_lse, MixLayout};
+use crate::mixture::{comp_at, comp_work, component_weights, logits_lse, MixLayout};
 use crate::packed::tri;
 use crate::row_io::RowIo;
 use crate::spec::*;
@@ -44,14 +44,13 @@ pub fn mixture_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[compt
     let mut g = Array::<f32>::new(comptime!(spec.a * spec.d));
     let mut e = Array::<f32>::new(spec.a);
     let mut al = Array::<f32>::new(spec.a);
-    let mut r = Array::<f32>::new(lay.d);
-    let mut u = Array::<f32>::new(lay.d);
+    let mut cw = comp_work(lay.d);
     let mut gb = Array::<f32>::new(lay.d);
     let mut wv = Array::<f32>::new(lay.d);
     let mut a = Array::<f32>::new(lay.d);
     let lse = logits_lse(w, lay.k);
     // Pass 1: eₖ and gₖ.
-    let ssum = component_weights(w, io.x, lse, &mut e, &mut g, spec, true);
+    let ssum = component_weights(w, io.x, lse, &mut e, &mut g, &mut cw, spec, true);
     for c in 0..lay.k {
         e[c] /= ssum;
     }
@@ -152,7 +151,7 @@ pub fn mixture_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[compt
         let gc = c * lay.d;
         let mut bk = 0.0f32;
         for i in 0..lay.d {
-            r[i] = io.x[i] - w[at.mu + i];
+            cw.r[i] = io.x[i] - w[at.mu + i];
             if comptime!(sm) {
                 wv[i] = 2.0f32 * g[gc + i] - gb[i];
             } else {
@@ -168,7 +167,7 @@ pub fn mixture_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[compt
         if comptime!(lay.diag) {
             for i in 0..lay.d {
                 let l = f32::exp(w[at.f + i]);
-                let ui = l * r[i];
+                let ui = l * cw.r[i];
                 let gi = g[gc + i];
                 let wi = wv[i];
                 io.out[row + at.mu + i] = wb * (-ac * gi - beta * l * l * wi);
@@ -182,7 +181,7 @@ pub fn mixture_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[compt
                 io.out[row + at.f + i] = wb * lg;
             }
         } else {
-            lt_mul(w, at.f, &r, &mut u, lay.d);
+            lt_mul(w, at.f, &cw.r, &mut cw.u, lay.d);
             lt_mul(w, at.f, &wv, &mut a, lay.d);
             for i in 0..lay.d {
                 let base = at.f + tri(i, 0);
@@ -190,7 +189,7 @@ pub fn mixture_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[compt
                 for j in 0..i + 1 {
                     let lv = w[base + j];
                     la += lv * a[j];
-                    let mut gl = ac * r[i] * u[j] + beta * (wv[i] * u[j] + a[j] * r[i]);
+                    let mut gl = ac * cw.r[i] * cw.u[j] + beta * (wv[i] * cw.u[j] + a[j] * cw.r[i]);
                     if comptime!(sm) {
                         gl -= 2.0f32 * gam * lv;
                     }

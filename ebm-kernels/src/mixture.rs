@@ -196,10 +196,24 @@ pub fn exp_shift(e: &mut Array<f32>, emin: f32, #[comptime] k: usize) -> f32 {
     ssum
 }
 
+/// Work vectors of one component: the residual r = x − μₖ and u = Lₖᵀr.
+#[derive(CubeType)]
+pub struct CompWork {
+    pub r: Array<f32>,
+    pub u: Array<f32>,
+}
+
+/// A [`CompWork`] of `d`-vectors.
+#[cube]
+pub fn comp_work(#[comptime] d: usize) -> CompWork {
+    CompWork { r: Array::<f32>::new(d), u: Array::<f32>::new(d) }
+}
+
 /// Pass 1 of the θ-gradient rows ([`mixture_grad()`],
 /// [`crate::grad_mixture::mixture_row()`]): the component energies eₖ at
 /// `x`, left as e^{e_min − eₖ} in `e` ([`exp_shift()`]); returns their sum.
 /// With `keep_g`, gₖ = Pₖrₖ goes to `g[k·d ..]` (else `g` is unread).
+/// `cw` is the caller's work space.
 #[cube]
 pub fn component_weights(
     w: &[f32],
@@ -207,25 +221,24 @@ pub fn component_weights(
     lse: f32,
     e: &mut Array<f32>,
     g: &mut Array<f32>,
+    cw: &mut CompWork,
     #[comptime] spec: Spec,
     #[comptime] keep_g: bool,
 ) -> f32 {
     let lay = comptime!(MixLayout::of(spec));
-    let mut r = Array::<f32>::new(lay.d);
-    let mut u = Array::<f32>::new(lay.d);
     let mut emin = 0.0f32;
     for c in 0..lay.k {
         let at = comp_at(c, lay);
         let gc = c * lay.d;
-        residual(w, x, at.mu, &mut r, lay.d);
-        let uu = comp_mul(w, at.f, &r, &mut u, lay);
+        residual(w, x, at.mu, &mut cw.r, lay.d);
+        let uu = comp_mul(w, at.f, &cw.r, &mut cw.u, lay);
         let logdet = comp_logdet(w, at.f, lay);
         if comptime!(keep_g) {
             for i in 0..lay.d {
                 if comptime!(lay.diag) {
-                    g[gc + i] = f32::exp(w[at.f + i]) * u[i];
+                    g[gc + i] = f32::exp(w[at.f + i]) * cw.u[i];
                 } else {
-                    g[gc + i] = l_dot(w, at.f + tri(i, 0), &u, i);
+                    g[gc + i] = l_dot(w, at.f + tri(i, 0), &cw.u, i);
                 }
             }
         }
@@ -293,12 +306,7 @@ pub fn mixture_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime]
 #[cube]
 pub fn mixture_vhv(x: &[f32], v: &[f32], w: &[f32], b: usize, #[comptime] spec: Spec) -> f32 {
     let lay = comptime!(MixLayout::of(spec));
-    let mut xs = Array::<f32>::new(lay.d);
-    let mut vs = Array::<f32>::new(lay.d);
-    for i in 0..lay.d {
-        xs[i] = x[b * lay.d + i];
-        vs[i] = v[b * lay.d + i];
-    }
+    // `r` holds rₖ, then v.
     let mut r = Array::<f32>::new(lay.d);
     let mut u = Array::<f32>::new(lay.d);
     let mut a = Array::<f32>::new(lay.d);
@@ -308,10 +316,15 @@ pub fn mixture_vhv(x: &[f32], v: &[f32], w: &[f32], b: usize, #[comptime] spec: 
     let mut sb = 0.0f32;
     for c in 0..lay.k {
         let at = comp_at(c, lay);
-        residual(w, &xs, at.mu, &mut r, lay.d);
-        // uₖ = Lₖᵀr, aₖ = Lₖᵀv: Aₖ = ‖aₖ‖², Bₖ = aₖᵀuₖ.
+        // uₖ = Lₖᵀrₖ, aₖ = Lₖᵀv: Aₖ = ‖aₖ‖², Bₖ = aₖᵀuₖ.
+        for i in 0..lay.d {
+            r[i] = x[b * lay.d + i] - w[at.mu + i];
+        }
         let uu = comp_mul(w, at.f, &r, &mut u, lay);
-        let aa = comp_mul(w, at.f, &vs, &mut a, lay);
+        for i in 0..lay.d {
+            r[i] = v[b * lay.d + i];
+        }
+        let aa = comp_mul(w, at.f, &r, &mut a, lay);
         let mut ab = 0.0f32;
         for j in 0..lay.d {
             ab += a[j] * u[j];
@@ -329,12 +342,11 @@ pub fn mixture_vhv(x: &[f32], v: &[f32], w: &[f32], b: usize, #[comptime] spec: 
 #[cube]
 pub fn mixture_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
     let lay = comptime!(MixLayout::of(spec));
-    let mut r = Array::<f32>::new(lay.d);
-    let mut u = Array::<f32>::new(lay.d);
+    let mut cw = comp_work(lay.d);
     let mut e = Array::<f32>::new(spec.a);
     let lse = logits_lse(w, lay.k);
     let mut no_g = Array::<f32>::new(1usize);
-    let ssum = component_weights(w, xin, lse, &mut e, &mut no_g, spec, false);
+    let ssum = component_weights(w, xin, lse, &mut e, &mut no_g, &mut cw, spec, false);
     // Pass 2: γₖ and the per-component gradients.
     for c in 0..lay.k {
         let gam = e[c] / ssum;
@@ -342,24 +354,24 @@ pub fn mixture_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb
         out[row + c] = wb * (pi - gam);
         let wg = wb * gam;
         let at = comp_at(c, lay);
-        residual(w, xin, at.mu, &mut r, lay.d);
+        residual(w, xin, at.mu, &mut cw.r, lay.d);
         if comptime!(lay.diag) {
             for i in 0..lay.d {
                 let l = f32::exp(w[at.f + i]);
-                let ui = l * r[i];
+                let ui = l * cw.r[i];
                 out[row + at.mu + i] = -wg * l * ui;
                 out[row + at.f + i] = wg * (ui * ui - 1.0f32);
             }
         } else {
-            lt_mul(w, at.f, &r, &mut u, lay.d);
+            lt_mul(w, at.f, &cw.r, &mut cw.u, lay.d);
             for i in 0..lay.d {
                 let base = at.f + tri(i, 0);
                 let mut g = 0.0f32;
                 for j in 0..i + 1 {
-                    g += w[base + j] * u[j];
-                    out[row + base + j] = wg * r[i] * u[j];
+                    g += w[base + j] * cw.u[j];
+                    out[row + base + j] = wg * cw.r[i] * cw.u[j];
                 }
-                out[row + base + i] = wg * (r[i] * u[i] - 1.0f32 / w[base + i]);
+                out[row + base + i] = wg * (cw.r[i] * cw.u[i] - 1.0f32 / w[base + i]);
                 out[row + at.mu + i] = -wg * g;
             }
         }
