@@ -70,15 +70,21 @@ pub fn l_dot(w: &[f32], row: usize, u: &Array<f32>, i: usize) -> f32 {
     acc
 }
 
+/// `r ← x − w[mu .. mu + d]`, the residual against a mean in θ.
+#[cube]
+pub fn residual(w: &[f32], x: &Array<f32>, mu: usize, r: &mut Array<f32>, #[comptime] d: usize) {
+    for i in 0..d {
+        r[i] = x[i] - w[mu + i];
+    }
+}
+
 /// Gaussian with Cholesky-factored precision.
 #[cube]
 pub fn gaussian_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime] spec: Spec) -> f32 {
     let d = spec.d;
     let mut r = Array::<f32>::new(d);
     let mut u = Array::<f32>::new(d);
-    for i in 0..d {
-        r[i] = xin[i] - w[i];
-    }
+    residual(w, xin, 0usize, &mut r, d);
     let e = lt_mul(w, d, &r, &mut u, d);
     if comptime!(o.want_grad || o.want_hess) {
         for i in 0..d {
@@ -110,9 +116,7 @@ pub fn gaussian_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, w
     let d = spec.d;
     let mut r = Array::<f32>::new(d);
     let mut u = Array::<f32>::new(d);
-    for i in 0..d {
-        r[i] = xin[i] - w[i];
-    }
+    residual(w, xin, 0usize, &mut r, d);
     lt_mul(w, d, &r, &mut u, d);
     for i in 0..d {
         let base = d + tri(i, 0);
@@ -134,9 +138,7 @@ pub fn gaussian_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[comp
     let mut u = Array::<f32>::new(d);
     let mut v = Array::<f32>::new(d);
     let mut a = Array::<f32>::new(d);
-    for i in 0..d {
-        r[i] = io.x[i] - w[i];
-    }
+    residual(w, io.x, 0usize, &mut r, d);
     lt_mul(w, d, &r, &mut u, d);
     for i in 0..d {
         if comptime!(sm) {

@@ -28,7 +28,7 @@
 use crate::gaussian::gaussian_grad;
 use crate::ica::ica_grad;
 use crate::mixture::mixture_grad;
-use crate::mlp::{layer_down, mlp_forward, mlp_out_offset};
+use crate::mlp::{layer_down, mlp_forward, mlp_out_offset, mlp_tape};
 use crate::rbm::rbm_grad;
 use crate::spec::*;
 use cubecl::prelude::*;
@@ -37,20 +37,17 @@ use cubecl::prelude::*;
 fn mlp_grad(w: &[f32], dims: &[u32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
     let layers = spec.a;
     // z₀ = x and every z_l, σ′(a_l) of every hidden unit, two work vectors.
-    let mut z = Array::<f32>::new(comptime!(spec.d + spec.wsum));
-    let mut s1 = Array::<f32>::new(spec.wsum);
-    let mut no_s2 = Array::<f32>::new(1usize);
-    let mut no_s3 = Array::<f32>::new(1usize);
+    let mut tape = mlp_tape(spec, false, false);
     let mut cur = Array::<f32>::new(spec.wmax);
     let mut nxt = Array::<f32>::new(spec.wmax);
-    mlp_forward(w, dims, xin, &mut z, &mut s1, &mut no_s2, &mut no_s3, spec, false, false);
+    mlp_forward(w, dims, xin, &mut tape, spec);
     let n_in = dims[layers] as usize;
     let mut off = mlp_out_offset(dims, spec);
     let mut zin = comptime!(spec.d + spec.wsum) - n_in;
     let mut aoff = spec.wsum.runtime();
     // Output layer: ∂E/∂w_out = z_L, ∂E/∂b_out = 1; γ_L = w_out.
     for k in 0..n_in {
-        out[row + off + k] = wb * z[zin + k];
+        out[row + off + k] = wb * tape.z[zin + k];
         cur[k] = w[off + k];
     }
     out[row + off + n_in] = wb;
@@ -60,14 +57,14 @@ fn mlp_grad(w: &[f32], dims: &[u32], xin: &Array<f32>, out: &mut [f32], row: usi
         aoff -= ld.n_out;
         zin -= ld.n_prev;
         for k in 0..ld.n_out {
-            nxt[k] = cur[k] * s1[aoff + k];
+            nxt[k] = cur[k] * tape.s1[aoff + k];
         }
         let boff = off + ld.n_out * ld.n_prev;
         for k in 0..ld.n_out {
             let dk = wb * nxt[k];
             let r = off + k * ld.n_prev;
             for j in 0..ld.n_prev {
-                out[row + r + j] = dk * z[zin + j];
+                out[row + r + j] = dk * tape.z[zin + j];
             }
             out[row + boff + k] = dk;
         }

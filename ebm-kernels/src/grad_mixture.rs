@@ -28,8 +28,8 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
-use crate::gaussian::{l_dot, lt_mul};
-use crate::mixture::{comp_at, component_energy, exp_shift, logits_lse, lt_logdet, record_energy, residual, MixLayout};
+use crate::gaussian::lt_mul;
+use crate::mixture::{comp_at, comp_work, component_weights, logits_lse, MixLayout};
 use crate::packed::tri;
 use crate::row_io::RowIo;
 use crate::spec::*;
@@ -44,38 +44,13 @@ pub fn mixture_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[compt
     let mut g = Array::<f32>::new(comptime!(spec.a * spec.d));
     let mut e = Array::<f32>::new(spec.a);
     let mut al = Array::<f32>::new(spec.a);
-    let mut r = Array::<f32>::new(lay.d);
-    let mut u = Array::<f32>::new(lay.d);
+    let mut cw = comp_work(lay.d);
     let mut gb = Array::<f32>::new(lay.d);
     let mut wv = Array::<f32>::new(lay.d);
     let mut a = Array::<f32>::new(lay.d);
     let lse = logits_lse(w, lay.k);
     // Pass 1: eₖ and gₖ.
-    let mut emin = 0.0f32;
-    for c in 0..lay.k {
-        let at = comp_at(c, lay);
-        let gc = c * lay.d;
-        let mut logdet = 0.0f32;
-        let mut uu = 0.0f32;
-        residual(w, io.x, at.mu, &mut r, lay.d);
-        if comptime!(lay.diag) {
-            for i in 0..lay.d {
-                let l = f32::exp(w[at.f + i]);
-                logdet += w[at.f + i];
-                let ui = l * r[i];
-                uu += ui * ui;
-                g[gc + i] = l * ui;
-            }
-        } else {
-            uu = lt_mul(w, at.f, &r, &mut u, lay.d);
-            logdet = lt_logdet(w, at.f, lay.d);
-            for i in 0..lay.d {
-                g[gc + i] = l_dot(w, at.f + tri(i, 0), &u, i);
-            }
-        }
-        emin = record_energy(&mut e, c, component_energy(lse, w[c], logdet, uu, spec), emin);
-    }
-    let ssum = exp_shift(&mut e, emin, lay.k);
+    let ssum = component_weights(w, io.x, lse, &mut e, &mut g, &mut cw, spec, true);
     for c in 0..lay.k {
         e[c] /= ssum;
     }
@@ -176,7 +151,7 @@ pub fn mixture_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[compt
         let gc = c * lay.d;
         let mut bk = 0.0f32;
         for i in 0..lay.d {
-            r[i] = io.x[i] - w[at.mu + i];
+            cw.r[i] = io.x[i] - w[at.mu + i];
             if comptime!(sm) {
                 wv[i] = 2.0f32 * g[gc + i] - gb[i];
             } else {
@@ -192,7 +167,7 @@ pub fn mixture_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[compt
         if comptime!(lay.diag) {
             for i in 0..lay.d {
                 let l = f32::exp(w[at.f + i]);
-                let ui = l * r[i];
+                let ui = l * cw.r[i];
                 let gi = g[gc + i];
                 let wi = wv[i];
                 io.out[row + at.mu + i] = wb * (-ac * gi - beta * l * l * wi);
@@ -206,24 +181,15 @@ pub fn mixture_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[compt
                 io.out[row + at.f + i] = wb * lg;
             }
         } else {
-            for j in 0..lay.d {
-                let mut acc = 0.0f32;
-                let mut acw = 0.0f32;
-                for i in j..lay.d {
-                    let lv = w[at.f + tri(i, j)];
-                    acc += lv * r[i];
-                    acw += lv * wv[i];
-                }
-                u[j] = acc;
-                a[j] = acw;
-            }
+            lt_mul(w, at.f, &cw.r, &mut cw.u, lay.d);
+            lt_mul(w, at.f, &wv, &mut a, lay.d);
             for i in 0..lay.d {
                 let base = at.f + tri(i, 0);
                 let mut la = 0.0f32;
                 for j in 0..i + 1 {
                     let lv = w[base + j];
                     la += lv * a[j];
-                    let mut gl = ac * r[i] * u[j] + beta * (wv[i] * u[j] + a[j] * r[i]);
+                    let mut gl = ac * cw.r[i] * cw.u[j] + beta * (wv[i] * cw.u[j] + a[j] * cw.r[i]);
                     if comptime!(sm) {
                         gl -= 2.0f32 * gam * lv;
                     }

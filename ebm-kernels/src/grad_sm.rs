@@ -42,46 +42,48 @@
 #![allow(missing_docs)]
 
 use crate::grad_vdx::{adjoint_passes, mlp_fwd_bwd, sweep_cost};
+use crate::mlp::mlp_tape;
+use crate::row_io::RowIo;
 use crate::spec::*;
 use cubecl::prelude::*;
 
-/// The MLP row of 𝒥's coordinates `lo..hi` (module docs). With `dir`,
-/// the one "coordinate" is the direction `vin` instead of eᵢ (call with
-/// `lo..hi` = `0..1`, `seed_g` false and the weight negated): the row of
-/// ∇θ(vᵀ∇ₓ²E v), as [`crate::grad_vhv`] uses it.
+/// The coordinates a score-matching row covers: 𝒥's `lo..hi`, with the
+/// γ̄₀ = wᵦ γ₀ seed on the first range only (`seed_g`).
+#[derive(CubeType, Clone, Copy)]
+pub struct SmRange {
+    pub lo: usize,
+    pub hi: usize,
+    pub seed_g: bool,
+}
+
+/// The MLP row of 𝒥's coordinates `range` (module docs) times `io.wb` at
+/// `io.out[io.row ..]`. With `dir`, the one "coordinate" is the direction
+/// `io.v` instead of eᵢ (call with the range `0..1` without `seed_g` and
+/// the weight negated): the row of ∇θ(vᵀ∇ₓ²E v), as [`crate::grad_vhv`]
+/// uses it. Without `dir`, `io.v` is unread.
 #[cube]
-pub fn mlp_sm(
+pub fn mlp_sm<'a>(
     w: &[f32],
     dims: &[u32],
-    xin: &Array<f32>,
-    vin: &Array<f32>,
-    out: &mut [f32],
-    row: usize,
-    wb: f32,
-    lo: usize,
-    hi: usize,
-    seed_g: bool,
+    io: RowIo<'a>,
+    range: SmRange,
     #[comptime] spec: Spec,
     #[comptime] dir: bool,
 ) {
     let layers = spec.a;
     let d = spec.d;
-    let mut z = Array::<f32>::new(comptime!(spec.d + spec.wsum));
+    let wb = io.wb;
+    let row = io.row;
+    let mut tape = mlp_tape(spec, true, true);
     let mut gb = Array::<f32>::new(comptime!(spec.d + spec.wsum));
-    let mut s1 = Array::<f32>::new(spec.wsum);
-    let mut s2 = Array::<f32>::new(spec.wsum);
-    let mut s3 = Array::<f32>::new(spec.wsum);
-    let mut gam = Array::<f32>::new(spec.wsum);
     let mut ab = Array::<f32>::new(spec.wsum);
     let mut cb = Array::<f32>::new(spec.wsum);
     let mut jc = Array::<f32>::new(spec.wsum);
-    let mut cur = Array::<f32>::new(spec.wmax);
     let mut jb = Array::<f32>::new(spec.wmax);
     let mut pb = Array::<f32>::new(spec.wmax);
-    let mut g0 = Array::<f32>::new(spec.d);
-    mlp_fwd_bwd(w, dims, xin, &mut z, &mut s1, &mut s2, &mut s3, &mut gam, &mut g0, &mut cur, spec, true);
+    mlp_fwd_bwd(w, dims, io.x, &mut tape, spec);
     for p in 0..spec.n_params {
-        out[row + p] = 0.0f32;
+        io.out[row + p] = 0.0f32;
     }
     for u in 0..spec.wsum {
         ab[u] = 0.0f32;
@@ -90,12 +92,12 @@ pub fn mlp_sm(
     let m2 = -2.0f32 * wb;
     let h1 = dims[1] as usize;
     // Step 2: the Jacobian columns of the range.
-    for i in lo..hi {
+    for i in range.lo..range.hi {
         for u in 0..h1 {
             let mut j = 0.0f32;
             if comptime!(dir) {
                 for c in 0..d {
-                    j += w[u * d + c] * vin[c];
+                    j += w[u * d + c] * io.v[c];
                 }
             } else {
                 j = w[u * d + i];
@@ -113,7 +115,7 @@ pub fn mlp_sm(
                 let r = off + k * n_in;
                 let mut acc = 0.0f32;
                 for j in 0..n_in {
-                    acc += w[r + j] * s1[aprev + j] * jc[aprev + j];
+                    acc += w[r + j] * tape.s1[aprev + j] * jc[aprev + j];
                 }
                 jc[anext + k] = acc;
                 cb[anext + k] -= wb * acc * acc;
@@ -124,7 +126,7 @@ pub fn mlp_sm(
         }
         for u in 0..n_in {
             let q = aprev + u;
-            jb[u] = m2 * gam[q] * s2[q] * jc[q];
+            jb[u] = m2 * tape.gam[q] * tape.s2[q] * jc[q];
         }
         for t in 1..layers {
             let l = layers - t;
@@ -139,36 +141,36 @@ pub fn mlp_sm(
                 let jk = jb[k];
                 let r = off + k * n_prv;
                 for u in 0..n_prv {
-                    out[row + r + u] += jk * s1[ap + u] * jc[ap + u];
+                    io.out[row + r + u] += jk * tape.s1[ap + u] * jc[ap + u];
                     pb[u] += w[r + u] * jk;
                 }
             }
             for u in 0..n_prv {
                 let q = ap + u;
-                ab[q] += s2[q] * pb[u] * jc[q];
-                jb[u] = m2 * gam[q] * s2[q] * jc[q] + s1[q] * pb[u];
+                ab[q] += tape.s2[q] * pb[u] * jc[q];
+                jb[u] = m2 * tape.gam[q] * tape.s2[q] * jc[q] + tape.s1[q] * pb[u];
             }
             aprev = ap;
         }
         for u in 0..h1 {
             if comptime!(dir) {
                 for c in 0..d {
-                    out[row + u * d + c] += jb[u] * vin[c];
+                    io.out[row + u * d + c] += jb[u] * io.v[c];
                 }
             } else {
-                out[row + u * d + i] += jb[u];
+                io.out[row + u * d + i] += jb[u];
             }
         }
     }
     // Steps 3 and 4: γ̄₀ = wᵦ γ₀ on the first range.
     for i in 0..d {
         let mut g = 0.0f32;
-        if seed_g {
-            g = wb * g0[i];
+        if range.seed_g {
+            g = wb * tape.g0[i];
         }
         gb[i] = g;
     }
-    adjoint_passes(w, dims, &z, &gam, &s1, &s2, &s3, &cb, &mut gb, &mut ab, out, row, spec, true);
+    adjoint_passes(w, dims, &tape, &cb, &mut gb, &mut ab, io.out, row, spec, true);
 }
 
 /// Upper bounds on the loop iterations of one MLP invocation of

@@ -26,45 +26,33 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
-use crate::mlp::{layer_down, mlp_forward, mlp_out_offset};
+use crate::mlp::{layer_down, layer_step, layer_up, mlp_forward, mlp_out_offset, mlp_tape, MlpTape};
 use crate::row_io::RowIo;
 use crate::spec::*;
 use cubecl::prelude::*;
 
-/// Forward and backward passes of one sample, keeping z_l (z₀ = x at 0,
-/// then layer l at d + Σ_{m<l} H_m), σ′ and σ″ (and σ‴ when `with_s3`),
-/// and γ_l of every hidden layer (at Σ_{m<l} H_m); γ₀ = ∇ₓE goes to
-/// `g0`. Shared with [`crate::grad_sm`].
+/// Forward and backward passes of one sample into `tape` (which keeps
+/// the backward slots): z_l, σ′ and σ″ (and σ‴ when `tape.with_s3`), γ_l of
+/// every hidden layer and γ₀ = ∇ₓE. Shared with [`crate::grad_sm`] and
+/// [`crate::vhv`].
 #[cube]
-pub fn mlp_fwd_bwd(
-    w: &[f32],
-    dims: &[u32],
-    xin: &Array<f32>,
-    z: &mut Array<f32>,
-    s1: &mut Array<f32>,
-    s2: &mut Array<f32>,
-    s3: &mut Array<f32>,
-    gam: &mut Array<f32>,
-    g0: &mut Array<f32>,
-    cur: &mut Array<f32>,
-    #[comptime] spec: Spec,
-    #[comptime] with_s3: bool,
-) {
+pub fn mlp_fwd_bwd(w: &[f32], dims: &[u32], xin: &Array<f32>, tape: &mut MlpTape, #[comptime] spec: Spec) {
     let layers = spec.a;
-    mlp_forward(w, dims, xin, z, s1, s2, s3, spec, true, with_s3);
+    mlp_forward(w, dims, xin, tape, spec);
+    let mut cur = Array::<f32>::new(spec.wmax);
     let n_in = dims[layers] as usize;
     let mut off = mlp_out_offset(dims, spec);
     let mut aoff = spec.wsum.runtime();
     // γ_L = w_out, then γ_{l−1} = W_lᵀ (γ_l ⊙ σ′(a_l)).
     aoff -= n_in;
     for k in 0..n_in {
-        gam[aoff + k] = w[off + k];
+        tape.gam[aoff + k] = w[off + k];
     }
     for t in 0..layers {
         let ld = layer_down(dims, t, layers);
         off -= ld.n_out * ld.n_prev + ld.n_out;
         for k in 0..ld.n_out {
-            cur[k] = gam[aoff + k] * s1[aoff + k];
+            cur[k] = tape.gam[aoff + k] * tape.s1[aoff + k];
         }
         let mut dst = 0usize;
         if ld.l > 0 {
@@ -76,9 +64,9 @@ pub fn mlp_fwd_bwd(
                 acc += w[off + k * ld.n_prev + j] * cur[k];
             }
             if ld.l > 0 {
-                gam[dst + j] = acc;
+                tape.gam[dst + j] = acc;
             } else {
-                g0[j] = acc;
+                tape.g0[j] = acc;
             }
         }
         aoff = dst;
@@ -87,24 +75,21 @@ pub fn mlp_fwd_bwd(
 
 /// ā carried down the forward pass (step 3 of the module docs, also the
 /// last step of [`crate::grad_sm`]): adds ā_l z_{l−1}ᵀ to the rows of W̄_l
-/// and writes b̄_l = ā_l, for l = L..1. `off` is the offset of w_out in θ,
-/// `zin` the offset of z_L in `z`.
+/// and writes b̄_l = ā_l, for l = L..1, reading z_l and σ′ from `tape`.
 #[cube]
 pub fn forward_adjoint(
     w: &[f32],
     dims: &[u32],
-    z: &Array<f32>,
-    s1: &Array<f32>,
+    tape: &MlpTape,
     ab: &mut Array<f32>,
     out: &mut [f32],
     row: usize,
-    off0: usize,
-    zin0: usize,
     #[comptime] spec: Spec,
 ) {
     let layers = spec.a;
-    let mut off = off0;
-    let mut zin = zin0;
+    // From w_out in θ and z_L in the tape.
+    let mut off = mlp_out_offset(dims, spec);
+    let mut zin = comptime!(spec.d + spec.wsum) - dims[layers] as usize;
     let mut aoff = spec.wsum.runtime();
     for t in 0..layers {
         let ld = layer_down(dims, t, layers);
@@ -116,7 +101,7 @@ pub fn forward_adjoint(
             let a = ab[aoff + k];
             let r = row + off + k * ld.n_prev;
             for j in 0..ld.n_prev {
-                out[r + j] += a * z[zin + j];
+                out[r + j] += a * tape.z[zin + j];
             }
             out[row + boff + k] = a;
         }
@@ -126,7 +111,7 @@ pub fn forward_adjoint(
                 for k in 0..ld.n_out {
                     acc += w[off + k * ld.n_prev + j] * ab[aoff + k];
                 }
-                ab[aoff - ld.n_prev + j] += s1[aoff - ld.n_prev + j] * acc;
+                ab[aoff - ld.n_prev + j] += tape.s1[aoff - ld.n_prev + j] * acc;
             }
         }
     }
@@ -135,42 +120,30 @@ pub fn forward_adjoint(
 /// The MLP row wᵦ∇θ(vᵀ∇ₓE(x)) (module docs) at `out[row ..]`.
 #[cube]
 pub fn mlp_vdx<'a>(w: &[f32], dims: &[u32], io: RowIo<'a>, #[comptime] spec: Spec) {
-    let row = io.row;
-    let wb = io.wb;
-    let d = spec.d;
-    let mut z = Array::<f32>::new(comptime!(spec.d + spec.wsum));
+    let mut tape = mlp_tape(spec, true, false);
     let mut gb = Array::<f32>::new(comptime!(spec.d + spec.wsum));
-    let mut s1 = Array::<f32>::new(spec.wsum);
-    let mut s2 = Array::<f32>::new(spec.wsum);
-    let mut gam = Array::<f32>::new(spec.wsum);
     let mut ab = Array::<f32>::new(spec.wsum);
-    let mut cur = Array::<f32>::new(spec.wmax);
-    let mut g0 = Array::<f32>::new(spec.d);
-    mlp_fwd_bwd(w, dims, io.x, &mut z, &mut s1, &mut s2, &mut ab, &mut gam, &mut g0, &mut cur, spec, false);
+    mlp_fwd_bwd(w, dims, io.x, &mut tape, spec);
     // Adjoint of the backward pass, γ̄₀ = wᵦ vᵦ.
-    for i in 0..d {
-        gb[i] = wb * io.v[i];
+    for i in 0..spec.d {
+        gb[i] = io.wb * io.v[i];
     }
-    let no_s3 = Array::<f32>::new(1usize);
     let no_cb = Array::<f32>::new(1usize);
-    adjoint_passes(w, dims, &z, &gam, &s1, &s2, &no_s3, &no_cb, &mut gb, &mut ab, io.out, row, spec, false);
+    adjoint_passes(w, dims, &tape, &no_cb, &mut gb, &mut ab, io.out, io.row, spec, false);
 }
 
 /// Steps 2–3 of the module docs (and steps 3–4 of [`crate::grad_sm`]):
-/// the adjoint of the backward pass seeded with γ̄₀ in `gb`, writing W̄_l
-/// (added to the row when `sm`) and w̄_out = γ̄_L, then ā carried down the
-/// forward pass ([`forward_adjoint()`]). With `sm` the score-matching
-/// seeds c̄ enter (γ̄_l += σ″ ⊙ c̄_l, ā_l += γ_l ⊙ (σ″ ⊙ δ̄_l + σ‴ ⊙ c̄_l));
-/// without, ā_l = γ_l ⊙ σ″ ⊙ δ̄_l, b̄_out = 0, and `s3`, `cb` are unused.
+/// the adjoint of the backward pass in `tape` seeded with γ̄₀ in `gb`,
+/// writing W̄_l (added to the row when `sm`) and w̄_out = γ̄_L, then ā
+/// carried down the forward pass ([`forward_adjoint()`]). With `sm` the
+/// score-matching seeds c̄ enter (γ̄_l += σ″ ⊙ c̄_l,
+/// ā_l += γ_l ⊙ (σ″ ⊙ δ̄_l + σ‴ ⊙ c̄_l)); without, ā_l = γ_l ⊙ σ″ ⊙ δ̄_l,
+/// b̄_out = 0, and σ‴, `cb` are unused.
 #[cube]
 pub fn adjoint_passes(
     w: &[f32],
     dims: &[u32],
-    z: &Array<f32>,
-    gam: &Array<f32>,
-    s1: &Array<f32>,
-    s2: &Array<f32>,
-    s3: &Array<f32>,
+    tape: &MlpTape,
     cb: &Array<f32>,
     gb: &mut Array<f32>,
     ab: &mut Array<f32>,
@@ -180,15 +153,18 @@ pub fn adjoint_passes(
     #[comptime] sm: bool,
 ) {
     let layers = spec.a;
-    let mut off = 0usize;
-    let mut zin = 0usize;
-    let mut aoff = 0usize;
-    let mut n_in = spec.d.runtime();
+    let mut at = layer_up(spec.d);
     for l in 0..layers {
         let n_out = dims[l + 1] as usize;
+        let off = at.off;
+        let zin = at.zin;
+        let n_in = at.n_in;
         for k in 0..n_out {
-            let u = aoff + k;
-            let dk = gam[u] * s1[u];
+            let u = at.aoff + k;
+            let s1 = tape.s1[u];
+            let s2 = tape.s2[u];
+            let gam = tape.gam[u];
+            let dk = gam * s1;
             let r = off + k * n_in;
             let mut acc = 0.0f32;
             for j in 0..n_in {
@@ -201,25 +177,23 @@ pub fn adjoint_passes(
                 }
             }
             if comptime!(sm) {
-                gb[zin + n_in + k] = s1[u] * acc + s2[u] * cb[u];
-                ab[u] += gam[u] * (s2[u] * acc + s3[u] * cb[u]);
+                gb[zin + n_in + k] = s1 * acc + s2 * cb[u];
+                ab[u] += gam * (s2 * acc + tape.s3[u] * cb[u]);
             } else {
-                gb[zin + n_in + k] = s1[u] * acc;
-                ab[u] = gam[u] * s2[u] * acc;
+                gb[zin + n_in + k] = s1 * acc;
+                ab[u] = gam * s2 * acc;
             }
         }
-        off += n_out * n_in + n_out;
-        zin += n_in;
-        aoff += n_out;
-        n_in = n_out;
+        layer_step(&mut at, n_out);
     }
-    for k in 0..n_in {
-        out[row + off + k] = gb[zin + k];
+    // w̄_out = γ̄_L.
+    for k in 0..at.n_in {
+        out[row + at.off + k] = gb[at.zin + k];
     }
     if comptime!(!sm) {
-        out[row + off + n_in] = 0.0f32;
+        out[row + at.off + at.n_in] = 0.0f32;
     }
-    forward_adjoint(w, dims, z, s1, ab, out, row, off, zin, spec);
+    forward_adjoint(w, dims, tape, ab, out, row, spec);
 }
 
 /// Sum of Σ_l H_l·(H_{l−1} + 1) over the linear layers (output included):

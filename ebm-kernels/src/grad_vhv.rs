@@ -33,7 +33,7 @@
 use crate::gaussian::gaussian_vhv_row;
 use crate::grad_families::{family_row_cost, family_row_floats};
 use crate::grad_mixture::mixture_row;
-use crate::grad_sm::{mlp_sm, sm_loop_cost};
+use crate::grad_sm::{mlp_sm, sm_loop_cost, SmRange};
 use crate::grad_vdx::sweep_cost;
 use crate::ica::ica_vhv_row;
 use crate::rbm::rbm_vhv_row;
@@ -46,7 +46,10 @@ use cubecl::prelude::*;
 #[cube]
 pub fn vhv_row<'a>(w: &[f32], meta: &[u32], io: RowIo<'a>, #[comptime] spec: Spec) {
     match spec.family {
-        Family::Mlp => mlp_sm(w, meta, io.x, io.v, io.out, io.row, -io.wb, 0usize, 1usize, false, spec, true),
+        Family::Mlp => {
+            let one_dir = SmRange { lo: 0usize, hi: 1usize, seed_g: false };
+            mlp_sm(w, meta, RowIo::<'a> { x: io.x, v: io.v, out: io.out, row: io.row, wb: -io.wb }, one_dir, spec, true)
+        }
         Family::Gaussian => gaussian_vhv_row(w, io.v, io.out, io.row, io.wb, spec),
         Family::Ica => ica_vhv_row(w, io, spec),
         Family::Rbm => rbm_vhv_row(w, io, spec),

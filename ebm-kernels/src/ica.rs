@@ -94,6 +94,41 @@ pub fn ica_source(s: f32, #[comptime] src: IcaSource) -> Src3 {
     Src3 { g0: f.g0, g1: f.g1, g2: f.g2 }
 }
 
+/// The weight αₖ of expert `c`: θ's αₖ for Student-t, else 1.
+#[cube]
+pub fn ica_alpha(w: &[f32], c: usize, #[comptime] spec: Spec) -> f32 {
+    let mut al = 1.0f32;
+    if comptime!(spec.variant.source() == IcaSource::StudentT) {
+        al = w[comptime!(spec.a * spec.d) + c];
+    }
+    al
+}
+
+/// Expert k against a sample x and a direction y: sₖ = wₖᵀx, tₖ = wₖᵀy
+/// and its weight αₖ.
+#[derive(CubeType, Clone, Copy)]
+pub struct Expert {
+    pub s: f32,
+    pub t: f32,
+    pub al: f32,
+}
+
+/// The [`Expert`] values of expert `c` (rows of W at `w[c·d ..]`), the
+/// sums in the order of j.
+#[cube]
+pub fn expert_at(w: &[f32], x: &Array<f32>, y: &Array<f32>, c: usize, #[comptime] spec: Spec) -> Expert {
+    let d = spec.d;
+    let r = c * d;
+    let mut s = 0.0f32;
+    let mut t = 0.0f32;
+    for j in 0..d {
+        let wj = w[r + j];
+        s += wj * x[j];
+        t += wj * y[j];
+    }
+    Expert { s, t, al: ica_alpha(w, c, spec) }
+}
+
 /// ICA / product of experts.
 #[cube]
 pub fn ica_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime] spec: Spec) -> f32 {
@@ -111,10 +146,7 @@ pub fn ica_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime] spe
             s += w[row + j] * xin[j];
         }
         let f = ica_source(s, spec.variant.source());
-        let mut al = 1.0f32;
-        if comptime!(spec.variant.source() == IcaSource::StudentT) {
-            al = w[k * d + c];
-        }
+        let al = ica_alpha(w, c, spec);
         e += al * f.g0;
         if comptime!(o.want_grad || o.want_hess) {
             let g1 = al * f.g1;
@@ -135,22 +167,16 @@ pub fn ica_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime] spe
 #[cube]
 pub fn ica_vhv(x: &[f32], v: &[f32], w: &[f32], b: usize, #[comptime] spec: Spec) -> f32 {
     let d = spec.d;
-    let k = spec.a;
+    let mut xs = Array::<f32>::new(d);
+    let mut vs = Array::<f32>::new(d);
+    for j in 0..d {
+        xs[j] = x[b * d + j];
+        vs[j] = v[b * d + j];
+    }
     let mut q = 0.0f32;
-    for c in 0..k {
-        let r = c * d;
-        let mut s = 0.0f32;
-        let mut t = 0.0f32;
-        for j in 0..d {
-            let wj = w[r + j];
-            s += wj * x[b * d + j];
-            t += wj * v[b * d + j];
-        }
-        let mut al = 1.0f32;
-        if comptime!(spec.variant.source() == IcaSource::StudentT) {
-            al = w[k * d + c];
-        }
-        q += al * ica_source(s, spec.variant.source()).g2 * t * t;
+    for c in 0..spec.a {
+        let ex = expert_at(w, &xs, &vs, c, spec);
+        q += ex.al * ica_source(ex.s, spec.variant.source()).g2 * ex.t * ex.t;
     }
     q
 }
@@ -206,11 +232,7 @@ pub fn ica_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[comptime]
             for j in 0..d {
                 s += w[r + j] * io.x[j];
             }
-            let mut al = 1.0f32;
-            if comptime!(student) {
-                al = w[k * d + c];
-            }
-            let g1 = al * source_d123(s, spec.variant.source()).a;
+            let g1 = ica_alpha(w, c, spec) * source_d123(s, spec.variant.source()).a;
             for j in 0..d {
                 y[j] += g1 * w[r + j];
             }
@@ -222,20 +244,15 @@ pub fn ica_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[comptime]
     }
     for c in 0..k {
         let r = c * d;
-        let mut s = 0.0f32;
-        let mut t = 0.0f32;
+        let ex = expert_at(w, io.x, &y, c, spec);
+        let t = ex.t;
+        let al = ex.al;
         let mut nk = 0.0f32;
         for j in 0..d {
             let wj = w[r + j];
-            s += wj * io.x[j];
-            t += wj * y[j];
             nk += wj * wj;
         }
-        let mut al = 1.0f32;
-        if comptime!(student) {
-            al = w[k * d + c];
-        }
-        let f = source_d123(s, spec.variant.source());
+        let f = source_d123(ex.s, spec.variant.source());
         // Row k: A xⱼ + B vⱼ (or yⱼ) + D Wₖⱼ.
         let mut ca = al * f.b * t;
         let cb = al * f.a;
@@ -263,21 +280,14 @@ pub fn ica_vhv_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec) {
     let k = spec.a;
     for c in 0..k {
         let r = c * d;
-        let mut s = 0.0f32;
-        let mut t = 0.0f32;
-        for j in 0..d {
-            let wj = w[r + j];
-            s += wj * io.x[j];
-            t += wj * io.v[j];
-        }
-        let f = source_d123(s, spec.variant.source());
-        let mut al = 1.0f32;
+        let ex = expert_at(w, io.x, io.v, c, spec);
+        let t = ex.t;
+        let f = source_d123(ex.s, spec.variant.source());
         if comptime!(spec.variant.source() == IcaSource::StudentT) {
-            al = w[k * d + c];
             io.out[row + k * d + c] = wb * f.b * t * t;
         }
-        let cx = wb * al * f.c * t * t;
-        let cv = 2.0f32 * wb * al * f.b * t;
+        let cx = wb * ex.al * f.c * t * t;
+        let cv = 2.0f32 * wb * ex.al * f.b * t;
         for j in 0..d {
             io.out[row + r + j] = cx * io.x[j] + cv * io.v[j];
         }

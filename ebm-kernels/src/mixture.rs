@@ -15,8 +15,10 @@
 //! - [`component_energy()`]: eₖ = lse(a) − aₖ + (d/2) log 2π − log|det Lₖ| + ½‖uₖ‖²;
 //! - [`stream_step()`]: one step of the streaming log-sum-exp of −eₖ
 //!   (rescaled when a smaller eₖ appears), so that sums over k need O(d)
-//!   state;
-//! - [`lt_logdet()`]: log|det Lₖ| of a packed factor;
+//!   state; the state is a [`Stream`] from [`stream_start()`];
+//! - [`lt_logdet()`]: log|det Lₖ| of a packed factor; [`comp_logdet()`]
+//!   and [`comp_mul()`] (uₖ = Lₖᵀ r): those of either factor form;
+//! - [`component_weights()`]: pass 1 of the θ-gradient rows;
 //! - [`record_energy()`]: stores eₖ and keeps the running minimum;
 //! - [`exp_shift()`]: e^{e_min − eₖ} in place, and their sum.
 
@@ -24,7 +26,7 @@
 #![allow(missing_docs)]
 
 use crate::families::XDerivs;
-use crate::gaussian::{l_row, lt_mul};
+use crate::gaussian::{l_dot, l_row, lt_mul, residual};
 use crate::packed::tri;
 use crate::spec::Spec;
 use cubecl::prelude::*;
@@ -69,14 +71,6 @@ pub fn comp_at(c: usize, #[comptime] lay: MixLayout) -> CompAt {
     CompAt { mu: lay.k + c * lay.d, f: lay.fbase + c * lay.flen }
 }
 
-/// `r ← x − w[mu .. mu + d]`, the residual against a component's mean.
-#[cube]
-pub fn residual(w: &[f32], x: &Array<f32>, mu: usize, r: &mut Array<f32>, #[comptime] d: usize) {
-    for i in 0..d {
-        r[i] = x[i] - w[mu + i];
-    }
-}
-
 /// log Σₖ e^{aₖ} of the `k` logits at `w[0 .. k]`, around their maximum.
 #[cube]
 pub fn logits_lse(w: &[f32], #[comptime] k: usize) -> f32 {
@@ -98,31 +92,40 @@ pub fn component_energy(lse: f32, ac: f32, logdet: f32, uu: f32, #[comptime] spe
     lse - ac + 0.918_938_5f32 * df - logdet + 0.5f32 * uu
 }
 
-/// The running minimum m of the eₖ and the factors of one streaming step:
-/// sums S of wₖ-weighted terms become S·`scale` + `wgt`·term, where
+/// The state of the streaming log-sum-exp: the running minimum m of the
+/// eₖ, the running sum `sum` = Σₖ e^{m − eₖ}, and the factors of the last
+/// step: sums S of wₖ-weighted terms become S·`scale` + `wgt`·term, where
 /// the weight of component k is e^{m − eₖ} for the current m.
 #[derive(CubeType, Clone, Copy)]
 pub struct Stream {
     pub m: f32,
+    pub sum: f32,
     pub scale: f32,
     pub wgt: f32,
 }
 
-/// The step of the streaming log-sum-exp for component `c` of energy `ec`,
-/// with `m` the minimum of the energies before it (ignored for c = 0).
+/// The state before the first component.
 #[cube]
-pub fn stream_step(m: f32, ec: f32, c: usize) -> Stream {
-    let mut out = Stream { m, scale: 1.0f32, wgt: 1.0f32 };
+pub fn stream_start() -> Stream {
+    Stream { m: 0.0f32, sum: 0.0f32, scale: 1.0f32, wgt: 1.0f32 }
+}
+
+/// The step of the streaming log-sum-exp for component `c` of energy `ec`
+/// (the minimum before it is ignored for c = 0).
+#[cube]
+pub fn stream_step(st: &mut Stream, ec: f32, c: usize) {
+    st.scale = 1.0f32;
+    st.wgt = 1.0f32;
     if c == 0 {
-        out.m = ec;
-        out.scale = 0.0f32;
-    } else if ec < m {
-        out.scale = f32::exp(ec - m);
-        out.m = ec;
+        st.m = ec;
+        st.scale = 0.0f32;
+    } else if ec < st.m {
+        st.scale = f32::exp(ec - st.m);
+        st.m = ec;
     } else {
-        out.wgt = f32::exp(m - ec);
+        st.wgt = f32::exp(st.m - ec);
     }
-    out
+    st.sum = st.sum * st.scale + st.wgt;
 }
 
 /// log|det L| = Σⱼ log|Lⱼⱼ| of the d × d lower triangle packed at `w[f ..]`,
@@ -132,6 +135,39 @@ pub fn lt_logdet(w: &[f32], f: usize, #[comptime] d: usize) -> f32 {
     let mut s = 0.0f32;
     for j in 0..d {
         s += f32::ln(f32::abs(w[f + tri(j, j)]));
+    }
+    s
+}
+
+/// `dst ← Lₖᵀ src` for the component factor at `w[f ..]` (diagonal:
+/// `dst[i] = lᵢ src[i]`, lᵢ = e^{w[f + i]}); returns ‖dst‖², summed in
+/// order.
+#[cube]
+pub fn comp_mul(w: &[f32], f: usize, src: &Array<f32>, dst: &mut Array<f32>, #[comptime] lay: MixLayout) -> f32 {
+    let mut ss = 0.0f32;
+    if comptime!(lay.diag) {
+        for i in 0..lay.d {
+            let di = f32::exp(w[f + i]) * src[i];
+            dst[i] = di;
+            ss += di * di;
+        }
+    } else {
+        ss = lt_mul(w, f, src, dst, lay.d);
+    }
+    ss
+}
+
+/// log|det Lₖ| of the component factor at `w[f ..]` (diagonal: Σᵢ log lᵢ),
+/// summed in order.
+#[cube]
+pub fn comp_logdet(w: &[f32], f: usize, #[comptime] lay: MixLayout) -> f32 {
+    let mut s = 0.0f32;
+    if comptime!(lay.diag) {
+        for i in 0..lay.d {
+            s += w[f + i];
+        }
+    } else {
+        s = lt_logdet(w, f, lay.d);
     }
     s
 }
@@ -160,66 +196,101 @@ pub fn exp_shift(e: &mut Array<f32>, emin: f32, #[comptime] k: usize) -> f32 {
     ssum
 }
 
+/// Work vectors of one component: the residual r = x − μₖ and u = Lₖᵀr.
+#[derive(CubeType)]
+pub struct CompWork {
+    pub r: Array<f32>,
+    pub u: Array<f32>,
+}
+
+/// A [`CompWork`] of `d`-vectors.
+#[cube]
+pub fn comp_work(#[comptime] d: usize) -> CompWork {
+    CompWork { r: Array::<f32>::new(d), u: Array::<f32>::new(d) }
+}
+
+/// Pass 1 of the θ-gradient rows ([`mixture_grad()`],
+/// [`crate::grad_mixture::mixture_row()`]): the component energies eₖ at
+/// `x`, left as e^{e_min − eₖ} in `e` ([`exp_shift()`]); returns their sum.
+/// With `keep_g`, gₖ = Pₖrₖ goes to `g[k·d ..]` (else `g` is unread).
+/// `cw` is the caller's work space.
+#[cube]
+pub fn component_weights(
+    w: &[f32],
+    x: &Array<f32>,
+    lse: f32,
+    e: &mut Array<f32>,
+    g: &mut Array<f32>,
+    cw: &mut CompWork,
+    #[comptime] spec: Spec,
+    #[comptime] keep_g: bool,
+) -> f32 {
+    let lay = comptime!(MixLayout::of(spec));
+    let mut emin = 0.0f32;
+    for c in 0..lay.k {
+        let at = comp_at(c, lay);
+        let gc = c * lay.d;
+        residual(w, x, at.mu, &mut cw.r, lay.d);
+        let uu = comp_mul(w, at.f, &cw.r, &mut cw.u, lay);
+        let logdet = comp_logdet(w, at.f, lay);
+        if comptime!(keep_g) {
+            for i in 0..lay.d {
+                if comptime!(lay.diag) {
+                    g[gc + i] = f32::exp(w[at.f + i]) * cw.u[i];
+                } else {
+                    g[gc + i] = l_dot(w, at.f + tri(i, 0), &cw.u, i);
+                }
+            }
+        }
+        emin = record_energy(e, c, component_energy(lse, w[c], logdet, uu, spec), emin);
+    }
+    exp_shift(e, emin, lay.k)
+}
+
 /// Gaussian mixture, full or diagonal precisions (`spec.variant`).
 #[cube]
 pub fn mixture_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime] spec: Spec) -> f32 {
     let lay = comptime!(MixLayout::of(spec));
+    let lse = logits_lse(w, lay.k);
     let mut r = Array::<f32>::new(lay.d);
     let mut u = Array::<f32>::new(lay.d);
     let mut g = Array::<f32>::new(lay.d);
     let mut pd = Array::<f32>::new(lay.d);
-
-    let lse = logits_lse(w, lay.k);
-
-    let mut m = 0.0f32;
-    let mut ssum = 0.0f32;
     for i in 0..lay.d {
         o.grad[i] = 0.0f32;
         o.hess[i] = 0.0f32;
     }
+    let mut st = stream_start();
     for c in 0..lay.k {
         let at = comp_at(c, lay);
         residual(w, xin, at.mu, &mut r, lay.d);
-        let mut logdet = 0.0f32;
-        let mut uu = 0.0f32;
-        if comptime!(lay.diag) {
-            for i in 0..lay.d {
+        let uu = comp_mul(w, at.f, &r, &mut u, lay);
+        let logdet = comp_logdet(w, at.f, lay);
+        for i in 0..lay.d {
+            if comptime!(lay.diag) {
                 let l = f32::exp(w[at.f + i]);
-                logdet += w[at.f + i];
-                let ui = l * r[i];
-                uu += ui * ui;
-                g[i] = l * ui;
+                g[i] = l * u[i];
                 pd[i] = l * l;
-            }
-        } else {
-            uu = lt_mul(w, at.f, &r, &mut u, lay.d);
-            for i in 0..lay.d {
-                let row = at.f + tri(i, 0);
-                logdet += f32::ln(f32::abs(w[row + i]));
-                let lr = l_row(w, row, &u, i);
+            } else {
+                let lr = l_row(w, at.f + tri(i, 0), &u, i);
                 g[i] = lr.lu;
                 pd[i] = lr.ll;
             }
         }
-        let ec = component_energy(lse, w[c], logdet, uu, spec);
         // Streaming log-sum-exp of −e around the smallest e so far.
-        let st = stream_step(m, ec, c);
-        m = st.m;
-        let scale = st.scale;
-        let wgt = st.wgt;
-        ssum = ssum * scale + wgt;
+        stream_step(&mut st, component_energy(lse, w[c], logdet, uu, spec), c);
         if comptime!(o.want_grad || o.want_hess) {
             for i in 0..lay.d {
                 let gi = g[i];
-                o.grad[i] = o.grad[i] * scale + wgt * gi;
+                o.grad[i] = o.grad[i] * st.scale + st.wgt * gi;
                 if comptime!(o.want_hess) {
-                    o.hess[i] = o.hess[i] * scale + wgt * (pd[i] - gi * gi);
+                    o.hess[i] = o.hess[i] * st.scale + st.wgt * (pd[i] - gi * gi);
                 }
             }
         }
     }
     if comptime!(o.want_grad || o.want_hess) {
-        let inv = 1.0f32 / ssum;
+        let inv = 1.0f32 / st.sum;
         for i in 0..lay.d {
             let gb = o.grad[i] * inv;
             o.grad[i] = gb;
@@ -228,63 +299,42 @@ pub fn mixture_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime]
             }
         }
     }
-    m - f32::ln(ssum)
+    st.m - f32::ln(st.sum)
 }
 
 /// Gaussian mixture: q = Σₖ γₖ(Aₖ − Bₖ²) + (Σₖ γₖBₖ)².
 #[cube]
 pub fn mixture_vhv(x: &[f32], v: &[f32], w: &[f32], b: usize, #[comptime] spec: Spec) -> f32 {
     let lay = comptime!(MixLayout::of(spec));
+    // `r` holds rₖ, then v.
     let mut r = Array::<f32>::new(lay.d);
+    let mut u = Array::<f32>::new(lay.d);
+    let mut a = Array::<f32>::new(lay.d);
     let lse = logits_lse(w, lay.k);
-    let mut m = 0.0f32;
-    let mut ssum = 0.0f32;
+    let mut st = stream_start();
     let mut sa = 0.0f32;
     let mut sb = 0.0f32;
     for c in 0..lay.k {
         let at = comp_at(c, lay);
+        // uₖ = Lₖᵀrₖ, aₖ = Lₖᵀv: Aₖ = ‖aₖ‖², Bₖ = aₖᵀuₖ.
         for i in 0..lay.d {
             r[i] = x[b * lay.d + i] - w[at.mu + i];
         }
-        let mut logdet = 0.0f32;
-        let mut uu = 0.0f32;
-        let mut aa = 0.0f32;
-        let mut ab = 0.0f32;
-        if comptime!(lay.diag) {
-            for i in 0..lay.d {
-                let l = f32::exp(w[at.f + i]);
-                logdet += w[at.f + i];
-                let ui = l * r[i];
-                let ai = l * v[b * lay.d + i];
-                uu += ui * ui;
-                aa += ai * ai;
-                ab += ai * ui;
-            }
-        } else {
-            for j in 0..lay.d {
-                let mut u = 0.0f32;
-                let mut a = 0.0f32;
-                for i in j..lay.d {
-                    let lv = w[at.f + tri(i, j)];
-                    u += lv * r[i];
-                    a += lv * v[b * lay.d + i];
-                }
-                uu += u * u;
-                aa += a * a;
-                ab += a * u;
-                logdet += f32::ln(f32::abs(w[at.f + tri(j, j)]));
-            }
+        let uu = comp_mul(w, at.f, &r, &mut u, lay);
+        for i in 0..lay.d {
+            r[i] = v[b * lay.d + i];
         }
-        let ec = component_energy(lse, w[c], logdet, uu, spec);
-        let st = stream_step(m, ec, c);
-        m = st.m;
-        let scale = st.scale;
-        let wgt = st.wgt;
-        ssum = ssum * scale + wgt;
-        sa = sa * scale + wgt * (aa - ab * ab);
-        sb = sb * scale + wgt * ab;
+        let aa = comp_mul(w, at.f, &r, &mut a, lay);
+        let mut ab = 0.0f32;
+        for j in 0..lay.d {
+            ab += a[j] * u[j];
+        }
+        let logdet = comp_logdet(w, at.f, lay);
+        stream_step(&mut st, component_energy(lse, w[c], logdet, uu, spec), c);
+        sa = sa * st.scale + st.wgt * (aa - ab * ab);
+        sb = sb * st.scale + st.wgt * ab;
     }
-    let inv = 1.0f32 / ssum;
+    let inv = 1.0f32 / st.sum;
     let cb = sb * inv;
     sa * inv + cb * cb
 }
@@ -292,30 +342,11 @@ pub fn mixture_vhv(x: &[f32], v: &[f32], w: &[f32], b: usize, #[comptime] spec: 
 #[cube]
 pub fn mixture_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f32, #[comptime] spec: Spec) {
     let lay = comptime!(MixLayout::of(spec));
-    let mut r = Array::<f32>::new(lay.d);
-    let mut u = Array::<f32>::new(lay.d);
+    let mut cw = comp_work(lay.d);
     let mut e = Array::<f32>::new(spec.a);
     let lse = logits_lse(w, lay.k);
-    // Pass 1: component energies eₖ.
-    let mut emin = 0.0f32;
-    for c in 0..lay.k {
-        let at = comp_at(c, lay);
-        let mut logdet = 0.0f32;
-        let mut uu = 0.0f32;
-        residual(w, xin, at.mu, &mut r, lay.d);
-        if comptime!(lay.diag) {
-            for i in 0..lay.d {
-                logdet += w[at.f + i];
-                let ui = f32::exp(w[at.f + i]) * r[i];
-                uu += ui * ui;
-            }
-        } else {
-            uu = lt_mul(w, at.f, &r, &mut u, lay.d);
-            logdet = lt_logdet(w, at.f, lay.d);
-        }
-        emin = record_energy(&mut e, c, component_energy(lse, w[c], logdet, uu, spec), emin);
-    }
-    let ssum = exp_shift(&mut e, emin, lay.k);
+    let mut no_g = Array::<f32>::new(1usize);
+    let ssum = component_weights(w, xin, lse, &mut e, &mut no_g, &mut cw, spec, false);
     // Pass 2: γₖ and the per-component gradients.
     for c in 0..lay.k {
         let gam = e[c] / ssum;
@@ -323,24 +354,24 @@ pub fn mixture_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb
         out[row + c] = wb * (pi - gam);
         let wg = wb * gam;
         let at = comp_at(c, lay);
-        residual(w, xin, at.mu, &mut r, lay.d);
+        residual(w, xin, at.mu, &mut cw.r, lay.d);
         if comptime!(lay.diag) {
             for i in 0..lay.d {
                 let l = f32::exp(w[at.f + i]);
-                let ui = l * r[i];
+                let ui = l * cw.r[i];
                 out[row + at.mu + i] = -wg * l * ui;
                 out[row + at.f + i] = wg * (ui * ui - 1.0f32);
             }
         } else {
-            lt_mul(w, at.f, &r, &mut u, lay.d);
+            lt_mul(w, at.f, &cw.r, &mut cw.u, lay.d);
             for i in 0..lay.d {
                 let base = at.f + tri(i, 0);
                 let mut g = 0.0f32;
                 for j in 0..i + 1 {
-                    g += w[base + j] * u[j];
-                    out[row + base + j] = wg * r[i] * u[j];
+                    g += w[base + j] * cw.u[j];
+                    out[row + base + j] = wg * cw.r[i] * cw.u[j];
                 }
-                out[row + base + i] = wg * (r[i] * u[i] - 1.0f32 / w[base + i]);
+                out[row + base + i] = wg * (cw.r[i] * cw.u[i] - 1.0f32 / w[base + i]);
                 out[row + at.mu + i] = -wg * g;
             }
         }

@@ -48,31 +48,25 @@ pub fn mlp_eval<'a>(
         cur[i] = xin[i];
     }
     // Forward.
-    let mut off = 0usize;
-    let mut aoff = 0usize;
-    let mut n_in = d.runtime();
+    let mut at = layer_up(d);
     for l in 0..layers {
         let n_out = dims[l + 1] as usize;
-        let boff = off + n_out * n_in;
+        let boff = at.off + n_out * at.n_in;
         for k in 0..n_out {
-            let row = off + k * n_in;
-            let mut a = 0.0f32;
-            for j in 0..n_in {
-                a += w[row + j] * cur[j];
-            }
-            a += w[boff + k];
+            let a = row_dot(w, at.off + k * at.n_in, &cur, 0usize, at.n_in) + w[boff + k];
             let r = act3(a, spec.variant.act());
             nxt[k] = r.v;
-            s1[aoff + k] = r.d1;
-            s2[aoff + k] = r.d2;
+            s1[at.aoff + k] = r.d1;
+            s2[at.aoff + k] = r.d2;
         }
         for k in 0..n_out {
             cur[k] = nxt[k];
         }
-        off = boff + n_out;
-        aoff += n_out;
-        n_in = n_out;
+        layer_step(&mut at, n_out);
     }
+    let mut off = at.off;
+    let mut aoff = at.aoff;
+    let n_in = at.n_in;
     let mut e = 0.0f32;
     for k in 0..n_in {
         e += w[off + k] * cur[k];
@@ -149,60 +143,117 @@ pub fn mlp_eval<'a>(
     e
 }
 
-/// The forward pass of one sample, keeping every layer: z₀ = x at 0, then
-/// z_l at d + Σ_{m<l} H_m, and σ′(a_l) (with σ″ when `with_s2`, σ‴ when
-/// `with_s3`) of every hidden unit at Σ_{m<l} H_m. The slots not asked for
-/// are never touched (a 1-element dummy will do). Shared by every
-/// parameter-gradient row of the MLP ([`crate::grad`],
-/// [`crate::grad_vdx`], [`crate::grad_sm`], [`crate::grad_vhv`]).
+/// The record of one sample's passes that the parameter-gradient rows of
+/// the MLP read ([`crate::grad`], [`crate::grad_vdx`], [`crate::grad_sm`],
+/// [`crate::grad_vhv`], [`crate::vhv`]), filled by [`mlp_forward()`] (and
+/// [`crate::grad_vdx::mlp_fwd_bwd()`] for the backward slots):
+///
+/// - `z`: z₀ = x at 0, then z_l at d + Σ_{m<l} H_m;
+/// - `s1`, `s2`, `s3`: σ′(a_l), σ″(a_l) (kept with `backward`) and σ‴(a_l)
+///   (kept with `with_s3`) of every hidden unit, at Σ_{m<l} H_m;
+/// - `gam`: γ_l = ∂E/∂z_l of every hidden unit, `g0`: γ₀ = ∇ₓE (both kept
+///   with `backward`).
+///
+/// A slot not kept is a 1-value dummy that is never touched.
+#[derive(CubeType)]
+pub struct MlpTape {
+    pub z: Array<f32>,
+    pub s1: Array<f32>,
+    #[cube(comptime)]
+    pub backward: bool,
+    pub s2: Array<f32>,
+    pub gam: Array<f32>,
+    pub g0: Array<f32>,
+    #[cube(comptime)]
+    pub with_s3: bool,
+    pub s3: Array<f32>,
+}
+
+/// An empty [`MlpTape`] for `spec` keeping the slots asked for.
 #[cube]
-pub fn mlp_forward(
-    w: &[f32],
-    dims: &[u32],
-    xin: &Array<f32>,
-    z: &mut Array<f32>,
-    s1: &mut Array<f32>,
-    s2: &mut Array<f32>,
-    s3: &mut Array<f32>,
-    #[comptime] spec: Spec,
-    #[comptime] with_s2: bool,
-    #[comptime] with_s3: bool,
-) {
+pub fn mlp_tape(#[comptime] spec: Spec, #[comptime] backward: bool, #[comptime] with_s3: bool) -> MlpTape {
+    let kept = comptime!(if backward { spec.wsum } else { 1 });
+    MlpTape {
+        z: Array::<f32>::new(comptime!(spec.d + spec.wsum)),
+        s1: Array::<f32>::new(spec.wsum),
+        s2: Array::<f32>::new(kept),
+        s3: Array::<f32>::new(comptime!(if with_s3 { spec.wsum } else { 1 })),
+        gam: Array::<f32>::new(kept),
+        g0: Array::<f32>::new(comptime!(if backward { spec.d } else { 1 })),
+        backward,
+        with_s3,
+    }
+}
+
+/// The forward pass of one sample into `tape`, keeping every layer: z_l,
+/// σ′(a_l), and σ″ (with `tape.backward`) and σ‴ (with `tape.with_s3`).
+/// Shared by every parameter-gradient row of the MLP.
+#[cube]
+pub fn mlp_forward(w: &[f32], dims: &[u32], xin: &Array<f32>, tape: &mut MlpTape, #[comptime] spec: Spec) {
     let layers = spec.a;
     let d = spec.d;
     for i in 0..d {
-        z[i] = xin[i];
+        tape.z[i] = xin[i];
     }
-    let mut off = 0usize;
-    let mut zin = 0usize;
-    let mut aoff = 0usize;
-    let mut n_in = d.runtime();
+    let mut at = layer_up(d);
     for l in 0..layers {
         let n_out = dims[l + 1] as usize;
-        let boff = off + n_out * n_in;
-        let zout = zin + n_in;
+        let boff = at.off + n_out * at.n_in;
+        let zout = at.zin + at.n_in;
         for k in 0..n_out {
-            let r = off + k * n_in;
-            let mut a = 0.0f32;
-            for j in 0..n_in {
-                a += w[r + j] * z[zin + j];
-            }
-            a += w[boff + k];
+            let a = row_dot(w, at.off + k * at.n_in, &tape.z, at.zin, at.n_in) + w[boff + k];
             let f = act3(a, spec.variant.act());
-            z[zout + k] = f.v;
-            s1[aoff + k] = f.d1;
-            if comptime!(with_s2) {
-                s2[aoff + k] = f.d2;
+            let u = at.aoff + k;
+            tape.z[zout + k] = f.v;
+            tape.s1[u] = f.d1;
+            if comptime!(tape.backward) {
+                tape.s2[u] = f.d2;
             }
-            if comptime!(with_s3) {
-                s3[aoff + k] = act_d3(a, spec.variant.act());
+            if comptime!(tape.with_s3) {
+                tape.s3[u] = act_d3(a, spec.variant.act());
             }
         }
-        off = boff + n_out;
-        zin = zout;
-        aoff += n_out;
-        n_in = n_out;
+        layer_step(&mut at, n_out);
     }
+}
+
+/// Σ_{j<n} w[r + j]·src[so + j], summed in the order of j: row r of a
+/// layer's weights against a vector.
+#[cube]
+pub fn row_dot(w: &[f32], r: usize, src: &Array<f32>, so: usize, n: usize) -> f32 {
+    let mut acc = 0.0f32;
+    for j in 0..n {
+        acc += w[r + j] * src[so + j];
+    }
+    acc
+}
+
+/// Layer l of a forward sweep: `off` is the offset of W_l in θ (b_l
+/// follows at `off` + H_l·H_{l−1}), `zin` that of z_{l−1} in a tape's z,
+/// `aoff` that of layer l's units (Σ_{m<l} H_m), and `n_in` = H_{l−1}.
+/// Stepped past the last hidden layer it is the output layer's: `off` at
+/// w_out, `zin` at z_L, `aoff` = ΣH_l, `n_in` = H_L.
+#[derive(CubeType, Clone, Copy)]
+pub struct LayerUp {
+    pub off: usize,
+    pub zin: usize,
+    pub aoff: usize,
+    pub n_in: usize,
+}
+
+/// The [`LayerUp`] of layer 1 (reading x of `d` values).
+#[cube]
+pub fn layer_up(#[comptime] d: usize) -> LayerUp {
+    LayerUp { off: 0usize, zin: 0usize, aoff: 0usize, n_in: d.runtime() }
+}
+
+/// Steps `at` past a layer of `n_out` units.
+#[cube]
+pub fn layer_step(at: &mut LayerUp, n_out: usize) {
+    at.off += n_out * at.n_in + n_out;
+    at.zin += at.n_in;
+    at.aoff += n_out;
+    at.n_in = n_out;
 }
 
 /// Layer l = `layers` − 1 − t of a backward sweep and its widths

@@ -16,7 +16,7 @@
 
 use crate::grad::grad_any;
 use crate::grad_families::family_row;
-use crate::grad_sm::mlp_sm;
+use crate::grad_sm::{mlp_sm, SmRange};
 use crate::grad_vdx::mlp_vdx;
 use crate::grad_vhv::vhv_row;
 use crate::row_io::RowIo;
@@ -44,8 +44,9 @@ impl RowTarget {
     }
 }
 
-/// The row of sample `xs` (direction `vs`) of `target` times `wb` at
-/// `out[row ..]`.
+/// The row of sample `xs` (direction `vs`, when `target` reads one) of
+/// `target` times `wb` at `out[row ..]`; `range` is read by the MLP's
+/// score-matching rows only.
 #[cube]
 fn row_of<'a>(
     w: &[f32],
@@ -55,29 +56,28 @@ fn row_of<'a>(
     out: &'a mut [f32],
     row: usize,
     wb: f32,
-    lo: usize,
-    hi: usize,
-    seed_g: bool,
+    range: SmRange,
     #[comptime] spec: Spec,
     #[comptime] target: RowTarget,
 ) {
+    let io = RowIo::<'a> { x: xs, v: vs, out, row, wb };
     let mlp = comptime!(spec.family == Family::Mlp);
     if comptime!(target == RowTarget::Energy) {
-        grad_any(w, meta, xs, out, row, wb, spec);
+        grad_any(w, meta, io.x, io.out, io.row, io.wb, spec);
     } else if comptime!(target == RowTarget::VDotGradX) {
         if comptime!(mlp) {
-            mlp_vdx(w, meta, RowIo::<'a> { x: xs, v: vs, out, row, wb }, spec);
+            mlp_vdx(w, meta, io, spec);
         } else {
-            family_row(w, RowIo::<'a> { x: xs, v: vs, out, row, wb }, spec, false);
+            family_row(w, io, spec, false);
         }
     } else if comptime!(target == RowTarget::ScoreMatching) {
         if comptime!(mlp) {
-            mlp_sm(w, meta, xs, xs, out, row, wb, lo, hi, seed_g, spec, false);
+            mlp_sm(w, meta, io, range, spec, false);
         } else {
-            family_row(w, RowIo::<'a> { x: xs, v: xs, out, row, wb }, spec, true);
+            family_row(w, io, spec, true);
         }
     } else {
-        vhv_row(w, meta, RowIo::<'a> { x: xs, v: vs, out, row, wb }, spec);
+        vhv_row(w, meta, io, spec);
     }
 }
 
@@ -116,7 +116,7 @@ pub fn param_rows_kernel(
                 vs[i] = v[b * d + i];
             }
         }
-        let row = t * spec.n_params;
-        row_of(theta, meta, &xs, &vs, rows, row, weights[b], lo as usize, hi as usize, seed_g != 0u32, spec, target);
+        let range = SmRange { lo: lo as usize, hi: hi as usize, seed_g: seed_g != 0u32 };
+        row_of(theta, meta, &xs, &vs, rows, t * spec.n_params, weights[b], range, spec, target);
     }
 }

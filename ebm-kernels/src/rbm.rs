@@ -10,14 +10,15 @@
 //! | rows of ∇θ(vᵀ∇ₓF), ∇θ𝒥 | [`rbm_row()`] | [`crate::grad_families`] |
 //! | row of ∇θ(vᵀ∇ₓ²F v) | [`rbm_vhv_row()`] | [`crate::grad_vhv`] |
 //!
-//! They share ρᵢ ([`rbm_rho()`]), a hidden unit's pre-activation
-//! ([`rbm_preact()`], with a direction's projection [`rbm_preact_dir()`])
-//! and its sigmoid ([`rbm_hidden()`]).
+//! They share ρᵢ ([`rbm_rho()`], x̃ = ρ∘x by [`rbm_scaled()`]), a hidden
+//! unit's pre-activation ([`rbm_preact()`], with a direction's projection
+//! [`rbm_preact_dir()`]) and its sigmoid
+//! ([`crate::act::sigmoid_pair()`]: h = s, 1 − h = sm, h′ = s·sm).
 
 // `#[cube]` and `#[derive(CubeType)]` generate undocumented items.
 #![allow(missing_docs)]
 
-use crate::act::log1p;
+use crate::act::{log1p, sigmoid_pair};
 use crate::families::XDerivs;
 use crate::row_io::RowIo;
 use crate::spec::Spec;
@@ -81,22 +82,12 @@ pub fn rbm_rho(w: &[f32], i: usize, #[comptime] spec: Spec) -> f32 {
     f32::exp(-2.0f32 * w[comptime!(spec.d + spec.a + spec.a * spec.d) + i])
 }
 
-/// A hidden unit at pre-activation a, without overflow: e = e^{−|a|},
-/// inv = 1/(1 + e), h = sigmoid(a) and hm = 1 − h (each inv or e·inv).
-#[derive(CubeType, Clone, Copy)]
-pub struct Hidden {
-    pub e: f32,
-    pub inv: f32,
-    pub h: f32,
-    pub hm: f32,
-}
-
-/// The [`Hidden`] values at `a`.
+/// x̃ = ρ∘x into `xt` (ρ from [`rbm_rho()`]).
 #[cube]
-pub fn rbm_hidden(a: f32) -> Hidden {
-    let e = f32::exp(-f32::abs(a));
-    let inv = 1.0f32 / (1.0f32 + e);
-    Hidden { e, inv, h: select(a >= 0.0f32, inv, e * inv), hm: select(a >= 0.0f32, e * inv, inv) }
+pub fn rbm_scaled(w: &[f32], x: &Array<f32>, xt: &mut Array<f32>, #[comptime] spec: Spec) {
+    for i in 0..spec.d {
+        xt[i] = rbm_rho(w, i, spec) * x[i];
+    }
 }
 
 /// Gaussian–Bernoulli RBM free energy.
@@ -118,9 +109,9 @@ pub fn rbm_eval<'a>(w: &[f32], xin: &Array<f32>, o: XDerivs<'a>, #[comptime] spe
     for j in 0..lay.nh {
         let row = lay.wbase + j * lay.d;
         let a = rbm_preact(w, &xt, j, spec);
-        let u = rbm_hidden(a);
-        let h = u.h;
-        let h1 = u.e * u.inv * u.inv;
+        let u = sigmoid_pair(a);
+        let h = u.s;
+        let h1 = u.s * u.sm;
         e -= f32::max(a, 0.0f32) + log1p(u.e);
         if comptime!(o.want_grad || o.want_hess) {
             for i in 0..lay.d {
@@ -161,8 +152,8 @@ pub fn rbm_vhv(x: &[f32], v: &[f32], w: &[f32], b: usize, #[comptime] spec: Spec
     for j in 0..lay.nh {
         let pt = rbm_preact_dir(w, &xt, &vt, j, spec);
         let t = pt.t;
-        let u = rbm_hidden(pt.a);
-        q -= u.e * u.inv * u.inv * t * t;
+        let u = sigmoid_pair(pt.a);
+        q -= u.s * u.sm * t * t;
     }
     q
 }
@@ -172,13 +163,13 @@ pub fn rbm_grad(w: &[f32], xin: &Array<f32>, out: &mut [f32], row: usize, wb: f3
     let lay = comptime!(RbmLayout::of(spec));
     let mut xt = Array::<f32>::new(lay.d);
     let mut m = Array::<f32>::new(lay.d);
+    rbm_scaled(w, xin, &mut xt, spec);
     for i in 0..lay.d {
-        xt[i] = rbm_rho(w, i, spec) * xin[i];
         m[i] = 0.0f32;
     }
     for j in 0..lay.nh {
         let r = lay.wbase + j * lay.d;
-        let h = rbm_hidden(rbm_preact(w, &xt, j, spec)).h;
+        let h = sigmoid_pair(rbm_preact(w, &xt, j, spec)).s;
         out[row + lay.d + j] = -wb * h;
         for i in 0..lay.d {
             out[row + r + i] = -wb * h * xt[i];
@@ -215,9 +206,9 @@ pub fn rbm_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec, #[comptime]
     }
     for j in 0..lay.nh {
         let r = lay.wbase + j * lay.d;
-        let u = rbm_hidden(rbm_preact(w, &xt, j, spec));
-        let hj = u.h;
-        let hm = u.hm;
+        let u = sigmoid_pair(rbm_preact(w, &xt, j, spec));
+        let hj = u.s;
+        let hm = u.sm;
         h[j] = hj;
         h1[j] = hj * hm;
         h2[j] = hj * hm * (hm - hj);
@@ -282,12 +273,11 @@ pub fn rbm_vhv_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec) {
     let lay = comptime!(RbmLayout::of(spec));
     let mut xt = Array::<f32>::new(lay.d);
     let mut vt = Array::<f32>::new(lay.d);
+    rbm_scaled(w, io.x, &mut xt, spec);
+    rbm_scaled(w, io.v, &mut vt, spec);
     let mut wc = Array::<f32>::new(lay.d);
     let mut wd = Array::<f32>::new(lay.d);
     for i in 0..lay.d {
-        let p = rbm_rho(w, i, spec);
-        xt[i] = p * io.x[i];
-        vt[i] = p * io.v[i];
         wc[i] = 0.0f32;
         wd[i] = 0.0f32;
         io.out[row + i] = 0.0f32;
@@ -296,9 +286,9 @@ pub fn rbm_vhv_row<'a>(w: &[f32], io: RowIo<'a>, #[comptime] spec: Spec) {
         let r = lay.wbase + j * lay.d;
         let pt = rbm_preact_dir(w, &xt, &vt, j, spec);
         let t = pt.t;
-        let u = rbm_hidden(pt.a);
-        let hj = u.h;
-        let hm = u.hm;
+        let u = sigmoid_pair(pt.a);
+        let hj = u.s;
+        let hm = u.sm;
         let h1 = hj * hm;
         let h2 = h1 * (hm - hj);
         let cj = h2 * t * t;

@@ -30,6 +30,7 @@
 
 use crate::gaussian::gaussian_vhv;
 use crate::grad_vdx::mlp_fwd_bwd;
+use crate::mlp::{layer_step, layer_up, mlp_tape, row_dot};
 use crate::spec::*;
 use crate::vhv_families::{ica_vhv, mixture_vhv, rbm_vhv};
 use cubecl::prelude::*;
@@ -62,38 +63,21 @@ fn mlp_vhv(x: &[f32], v: &[f32], theta: &[f32], meta: &[u32], b: usize, #[compti
         xs[i] = x[b * d + i];
         zd[i] = v[b * d + i];
     }
-    let mut z = Array::<f32>::new(comptime!(spec.d + spec.wsum));
-    let mut s1 = Array::<f32>::new(spec.wsum);
-    let mut s2 = Array::<f32>::new(spec.wsum);
-    let mut gam = Array::<f32>::new(spec.wsum);
-    let mut cur = Array::<f32>::new(spec.wmax);
-    let mut g0 = Array::<f32>::new(spec.d);
-    // No σ‴: the s3 slot is a dummy (never written with `with_s3` off).
-    let mut s3 = Array::<f32>::new(1usize);
-    mlp_fwd_bwd(theta, meta, &xs, &mut z, &mut s1, &mut s2, &mut s3, &mut gam, &mut g0, &mut cur, spec, false);
+    let mut tape = mlp_tape(spec, true, false);
+    mlp_fwd_bwd(theta, meta, &xs, &mut tape, spec);
     // The tangent along v and q = Σ γ σ″ ȧ².
     let mut q = 0.0f32;
-    let mut off = 0usize;
-    let mut zin = 0usize;
-    let mut aoff = 0usize;
-    let mut n_in = d.runtime();
+    let mut at = layer_up(d);
     for l in 0..layers {
         let n_out = meta[l + 1] as usize;
-        let zout = zin + n_in;
+        let zout = at.zin + at.n_in;
         for k in 0..n_out {
-            let r = off + k * n_in;
-            let mut ad = 0.0f32;
-            for j in 0..n_in {
-                ad += theta[r + j] * zd[zin + j];
-            }
-            let u = aoff + k;
-            zd[zout + k] = s1[u] * ad;
-            q += gam[u] * s2[u] * ad * ad;
+            let ad = row_dot(theta, at.off + k * at.n_in, &zd, at.zin, at.n_in);
+            let u = at.aoff + k;
+            zd[zout + k] = tape.s1[u] * ad;
+            q += tape.gam[u] * tape.s2[u] * ad * ad;
         }
-        off += n_out * n_in + n_out;
-        zin = zout;
-        aoff += n_out;
-        n_in = n_out;
+        layer_step(&mut at, n_out);
     }
     q
 }

@@ -164,13 +164,8 @@ impl Case {
 fn check_vhv(dev: &GpuDevice, label: &str, c: &Case, reduce: usize, seed: u64) {
     assert_eq!(c.placements.0, Placement::Device, "{label}: v_hess_v placement");
     let d = c.dim;
-    for (k, &b) in common::BATCHES.iter().enumerate() {
-        let s = seed * 100 + 10 * k as u64;
-        let (x, v) = (common::normal32(s, b * d), common::normal32(s + 1, b * d));
-        let mut want = vec![0.0f64; b];
-        (c.cpu_vhv)(&x, &v, &mut want).unwrap();
-        let mut got = vec![f32::NAN; b];
-        (c.gpu_vhv)(&common::to32(&x), &common::to32(&v), &mut got).unwrap();
+    for (b, s) in common::seeded_batches(seed) {
+        let (want, got) = common::vhv_outputs(b, d, s, &c.cpu_vhv, &c.gpu_vhv);
         assert!(common::max_abs(&want) > 0.0, "{label}: the reference q is zero");
         let tol = common::tol_for(1e-6, reduce, &want);
         eprintln!("v_hess_v {label} B={b}: worst/tol {:.3}", common::worst(&got, &want, &tol));
@@ -182,8 +177,7 @@ fn check_vhv(dev: &GpuDevice, label: &str, c: &Case, reduce: usize, seed: u64) {
 fn check_grad(dev: &GpuDevice, label: &str, c: &Case, reduce: usize, seed: u64) {
     assert_eq!(c.placements.1, Placement::Device, "{label}: grad_params_v_hess_v placement");
     let d = c.dim;
-    for (k, &b) in common::BATCHES.iter().enumerate() {
-        let s = seed * 100 + 10 * k as u64;
+    for (b, s) in common::seeded_batches(seed) {
         let (x, v) = (common::normal32(s, b * d), common::normal32(s + 1, b * d));
         // Signed weights, as SSM uses them.
         let w = common::uniform32(s + 2, b, -1.0, 1.0);
@@ -243,14 +237,8 @@ fn grad_v_hess_v_matches_cpu_for_gaussian_ica_rbm_mixture_on_default_adapter() {
 #[test]
 fn grad_v_hess_v_matches_cpu_for_mlp_on_default_adapter() {
     let dev = common::device("grad_v_hess_v_matches_cpu_for_mlp_on_default_adapter");
-    let shapes = [
-        (3usize, vec![5usize], Activation::Softplus),
-        (4, vec![8, 6], Activation::Tanh),
-        (2, vec![7, 3, 5], Activation::GeluTanh),
-        (5, vec![6, 9], Activation::Silu),
-    ];
-    for (i, (d, h, a)) in shapes.into_iter().enumerate() {
-        let m = Mlp::<f32>::init(d, &h, a, 51 + i as u64).unwrap();
+    for (i, (d, h, a)) in common::SMOOTH_MLPS.into_iter().enumerate() {
+        let m = Mlp::<f32>::init(d, h, a, 51 + i as u64).unwrap();
         let dims = m.dims();
         let reduce = dims.iter().copied().max().unwrap() * (dims.len() + 1) * 4;
         for kernels in [MlpKernels::Tiled, MlpKernels::PerSample] {

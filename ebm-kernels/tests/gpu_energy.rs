@@ -75,19 +75,13 @@ fn over_budget_param_gradients_are_refused_or_run_on_the_twin_when_asked_on_defa
     let x = common::to32(&common::normal32(3, b * 3));
     let v = common::to32(&common::normal32(4, b * 3));
     let w = common::to32(&common::uniform32(5, b, 0.0, 1.0));
-    let p = m.num_params();
-    let (mut g, mut c) = (vec![0f32; p], vec![0f32; p]);
+    let mut g = vec![0f32; m.num_params()];
     let err = refuse.grad_params_v_dot_grad_x(&x, &v, &w, &mut g).unwrap_err();
     assert_eq!(common::not_on_device(&err).map(|n| n.op), Some(Op::GradVDotGradX), "{err}");
     let err = refuse.grad_params_sm(&x, &w, &mut g).unwrap_err();
     assert_eq!(common::not_on_device(&err).map(|n| n.op), Some(Op::GradSm), "{err}");
     assert!(refuse.fallbacks().is_empty());
-    twin.grad_params_v_dot_grad_x(&x, &v, &w, &mut g).unwrap();
-    m.grad_params_v_dot_grad_x(&x, &v, &w, &mut c).unwrap();
-    assert_eq!(g, c);
-    twin.grad_params_sm(&x, &w, &mut g).unwrap();
-    m.grad_params_sm(&x, &w, &mut c).unwrap();
-    assert_eq!(g, c);
+    common::assert_param_grads_are_the_twins(&twin, &m, &x, &v, &w);
     let ops: Vec<(Op, u64)> = twin.fallbacks().iter().map(|r| (r.op, r.count)).collect();
     assert_eq!(ops, [(Op::GradVDotGradX, 1), (Op::GradSm, 1)]);
 }

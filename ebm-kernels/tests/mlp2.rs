@@ -10,7 +10,7 @@
 #[allow(unused_imports)]
 mod common;
 
-use common::mlp2::{check_grad, models, reduce_len, reference_sum, RTOL, U};
+use common::mlp2::{check_grad, models, on_bench_shapes, over_shapes, reduce_len, reference_sum, Check, RTOL, U};
 use ebm_core::mlp::{Activation, Mlp};
 use ebm_core::prelude::*;
 use ebm_core::testing::Tolerance;
@@ -210,7 +210,7 @@ fn vector_loads_match_scalar_loads_bit_for_bit() {
 
 /// `check` on small odd shapes of every activation, at the small batches
 /// and 200: model seeds from `model_seed`, data seeds from `seed`.
-fn grad_small_shapes(model_seed: u64, seed: u64, check: fn(&str, &Mlp2, &Mlp<f64>, usize, u64) -> f64) {
+fn grad_small_shapes(model_seed: u64, seed: u64, check: Check) {
     let cases: [(usize, &[usize], Activation); 5] = [
         (3, &[5], Activation::Softplus),
         (3, &[5, 7, 6], Activation::Tanh),
@@ -218,14 +218,17 @@ fn grad_small_shapes(model_seed: u64, seed: u64, check: fn(&str, &Mlp2, &Mlp<f64
         (4, &[6, 7, 5], Activation::GeluTanh),
         (3, &[7, 5], Activation::Relu),
     ];
-    for (i, (d, hidden, act)) in cases.into_iter().enumerate() {
-        let (m32, m64) = models(d, hidden, act, model_seed + i as u64);
-        let gpu = Mlp2::new(dev(), &m32).unwrap();
-        let label = format!("d={d} hidden={hidden:?} {act}");
-        for (k, &b) in SMALL_BATCHES.iter().chain(&[200]).enumerate() {
-            check(&label, &gpu, &m64, b, seed + 10 * i as u64 + k as u64);
-        }
-    }
+    let batches: Vec<usize> = SMALL_BATCHES.iter().copied().chain([200]).collect();
+    over_shapes(dev(), &cases, &batches, model_seed, seed, check);
+}
+
+/// The value and the two gradients of `gpu` against `m64`: check_eval (with
+/// the Hessian), check_grad_energy and check_grad_vdx at `batches`, with
+/// data seeds `seed`, `seed + 1`, `seed + 2`.
+fn check_first_order(label: &str, gpu: &Mlp2, m64: &Mlp<f64>, batches: [usize; 3], seed: u64) {
+    check_eval(label, gpu, m64, batches[0], seed, true);
+    check_grad_energy(label, gpu, m64, batches[1], seed + 1);
+    check_grad_vdx(label, gpu, m64, batches[2], seed + 2);
 }
 
 #[test]
@@ -240,14 +243,7 @@ fn grad_v_dot_grad_x_small_shapes_every_activation() {
 
 #[test]
 fn grads_bench_shape() {
-    let (m32, m64) = models(64, &[256, 256], Activation::Softplus, 50);
-    let gpu = Mlp2::new(dev(), &m32).unwrap();
-    check_grad_energy("d=64 hidden=[256, 256] softplus", &gpu, &m64, 65, 500);
-    check_grad_vdx("d=64 hidden=[256, 256] softplus", &gpu, &m64, 7, 501);
-    let (m32, m64) = models(16, &[1024], Activation::GeluTanh, 51);
-    let gpu = Mlp2::new(dev(), &m32).unwrap();
-    check_grad_energy("d=16 hidden=[1024] gelu-tanh", &gpu, &m64, 65, 502);
-    check_grad_vdx("d=16 hidden=[1024] gelu-tanh", &gpu, &m64, 7, 503);
+    on_bench_shapes(dev(), 50, 500, [check_grad_energy, check_grad_vdx], [[65, 7], [65, 7]]);
 }
 
 /// Another valid tile shape (8 × 8 threads, bk = 8, slabs of 32): the
@@ -259,10 +255,7 @@ fn other_tiles_match() {
     assert!(!Tiles { tm: 16, tn: 16, reg: 4, bk: 16, slab: 40 }.valid());
     let (m32, m64) = models(5, &[40, 9, 12], Activation::Silu, 65);
     let gpu = Mlp2::with_config(dev(), &m32, tiles, Limits::default()).unwrap();
-    let label = "tiles 8x8 d=5 hidden=[40, 9, 12] silu";
-    check_eval(label, &gpu, &m64, 71, 650, true);
-    check_grad_energy(label, &gpu, &m64, 100, 651);
-    check_grad_vdx(label, &gpu, &m64, 100, 652);
+    check_first_order("tiles 8x8 d=5 hidden=[40, 9, 12] silu", &gpu, &m64, [71, 100, 100], 650);
 }
 
 /// Tiny buffer limits force many forward, Hessian and gradient chunks
@@ -276,10 +269,7 @@ fn chunked_paths_match() {
     assert!(plan::eval_chunk(&s, gpu.tiles(), &lim) < 20);
     assert!(plan::hess_chunk(&s, gpu.tiles(), &lim) < 5);
     assert_eq!(plan::grad_chunk(&s, gpu.tiles(), &lim, 1), 64);
-    let label = "chunked d=5 hidden=[7, 6, 5] tanh";
-    check_eval(label, &gpu, &m64, 129, 600, true);
-    check_grad_energy(label, &gpu, &m64, 300, 601);
-    check_grad_vdx(label, &gpu, &m64, 200, 602);
+    check_first_order("chunked d=5 hidden=[7, 6, 5] tanh", &gpu, &m64, [129, 300, 200], 600);
 }
 
 /// The batch sum is slabbed and pairwise: its error relative to T_p stays

@@ -13,7 +13,7 @@
 #[allow(unused_imports)]
 mod common;
 
-use common::mlp2::{check_grad, models, reduce_len, reference_sum, RTOL, U};
+use common::mlp2::{check_grad, models, on_bench_shapes, over_shapes, reduce_len, reference_sum, RTOL, U};
 use ebm_core::langevin;
 use ebm_core::langevin::NoiseAt;
 use ebm_core::mlp::{Activation, Mlp};
@@ -108,43 +108,27 @@ const SMALL: [(usize, &[usize], Activation); 5] = [
 
 #[test]
 fn grad_sm_small_shapes_every_smooth_activation() {
-    let mut worst = 0.0f64;
-    for (i, (d, hidden, act)) in SMALL.into_iter().enumerate() {
-        let (m32, m64) = models(d, hidden, act, 110 + i as u64);
-        let gpu = Mlp2::new(dev(), &m32).unwrap();
-        let label = format!("d={d} hidden={hidden:?} {act}");
-        for (k, &b) in BATCHES.iter().enumerate() {
-            worst = worst.max(check_sm(&label, &gpu, &m64, b, 1000 + 10 * i as u64 + k as u64));
-        }
-    }
+    let worst = over_shapes(dev(), &SMALL, &BATCHES, 110, 1000, check_sm);
     eprintln!("∇θ SM small shapes: worst error / tolerance {worst:.3}");
 }
 
 #[test]
 fn v_hess_v_and_grad_small_shapes_every_smooth_activation() {
-    let mut worst = 0.0f64;
-    for (i, (d, hidden, act)) in SMALL.into_iter().enumerate() {
-        let (m32, m64) = models(d, hidden, act, 120 + i as u64);
-        let gpu = Mlp2::new(dev(), &m32).unwrap();
-        let label = format!("d={d} hidden={hidden:?} {act}");
-        for (k, &b) in BATCHES.iter().enumerate() {
-            worst = worst.max(check_vhv(&label, &gpu, &m64, b, 2000 + 10 * i as u64 + k as u64));
-        }
-    }
+    let worst = over_shapes(dev(), &SMALL, &BATCHES, 120, 2000, check_vhv);
     eprintln!("vᵀ∇²E v small shapes: worst error / tolerance {worst:.3}");
 }
 
 /// The bench shapes at small batches (lavapipe is slow).
 #[test]
 fn second_order_bench_shapes() {
-    let (m32, m64) = models(64, &[256, 256], Activation::Softplus, 130);
-    let gpu = Mlp2::new(dev(), &m32).unwrap();
-    check_sm("d=64 hidden=[256, 256] softplus", &gpu, &m64, 7, 3000);
-    check_vhv("d=64 hidden=[256, 256] softplus", &gpu, &m64, 65, 3001);
-    let (m32, m64) = models(16, &[1024], Activation::GeluTanh, 131);
-    let gpu = Mlp2::new(dev(), &m32).unwrap();
-    check_sm("d=16 hidden=[1024] gelu-tanh", &gpu, &m64, 65, 3002);
-    check_vhv("d=16 hidden=[1024] gelu-tanh", &gpu, &m64, 7, 3003);
+    on_bench_shapes(dev(), 130, 3000, [check_sm, check_vhv], [[7, 65], [65, 7]]);
+}
+
+/// The score-matching gradient and vᵀ∇ₓ²E v with its gradient at
+/// `batches`, with data seeds `seed` and `seed + 1`.
+fn check_second_order(label: &str, gpu: &Mlp2, m64: &Mlp<f64>, batches: [usize; 2], seed: u64) {
+    check_sm(label, gpu, m64, batches[0], seed);
+    check_vhv(label, gpu, m64, batches[1], seed + 1);
 }
 
 /// Tiny buffer limits force several chunks (and the pairwise sum over
@@ -159,13 +143,11 @@ fn second_order_chunked_paths_and_other_tiles() {
     let sub = plan::sm_sub_chunk(&s, gpu.tiles(), &lim);
     assert!(sub < 64 && 64 % sub != 0, "sub-chunks of {sub} samples straddle slabs");
     assert!(plan::sm_chunk(&s, gpu.tiles(), &lim) < 200);
-    check_sm("chunked d=5 hidden=[7, 6, 5] tanh", &gpu, &m64, 200, 4000);
-    check_vhv("chunked d=5 hidden=[7, 6, 5] tanh", &gpu, &m64, 150, 4001);
+    check_second_order("chunked d=5 hidden=[7, 6, 5] tanh", &gpu, &m64, [200, 150], 4000);
     let tiles = Tiles { tm: 8, tn: 8, reg: 4, bk: 8, slab: 32 };
     let (m32, m64) = models(5, &[40, 9, 12], Activation::Silu, 141);
     let gpu = Mlp2::with_config(dev(), &m32, tiles, Limits::default()).unwrap();
-    check_sm("tiles 8x8 d=5 hidden=[40, 9, 12] silu", &gpu, &m64, 71, 4002);
-    check_vhv("tiles 8x8 d=5 hidden=[40, 9, 12] silu", &gpu, &m64, 71, 4003);
+    check_second_order("tiles 8x8 d=5 hidden=[40, 9, 12] silu", &gpu, &m64, [71, 71], 4002);
 }
 
 /// An MLP with PyTorch-style initial weights scaled by 4 (as

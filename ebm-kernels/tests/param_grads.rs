@@ -79,19 +79,29 @@ fn check(dev: &GpuDevice, which: Which, m: &Mlp<f32>, budget: Option<Option<u64>
         if let Some(bud) = budget {
             gpu = gpu.with_loop_budget(bud);
         }
-        let (x, v, w) = inputs(seed * 100 + 10 * k as u64, b, d);
-        let (got, want) = run(&gpu, &m.cast::<f64>(), which, &x, &v, &w);
-        assert!(common::max_abs(&want.sum) > 0.0, "{label}: the reference gradient is zero");
-        // Per-sample gradients summed over b samples: against the terms'
-        // magnitude (common::assert_sum).
-        common::assert_sum(
-            &format!("{label} B={b} on {}", dev.info().label()),
-            &got,
-            &want,
-            1e-6,
-            reduce_len(m, which) + 16,
-        );
+        check_batch(dev, &gpu, &m.cast::<f64>(), which, &label, b, seed * 100 + 10 * k as u64, reduce_len(m, which));
     }
+}
+
+/// `which` on `gpu` against `m64` for `b` samples of data seed `s`: the
+/// per-sample gradients summed over the batch, against the terms'
+/// magnitude (common::assert_sum; `reduce` is one sample's reduction
+/// length).
+#[allow(clippy::too_many_arguments)]
+fn check_batch<M: GpuFamily, C: Model<f64>>(
+    dev: &GpuDevice,
+    gpu: &GpuEnergy<M>,
+    m64: &C,
+    which: Which,
+    label: &str,
+    b: usize,
+    s: u64,
+    reduce: usize,
+) {
+    let (x, v, w) = inputs(s, b, m64.dim());
+    let (got, want) = run(gpu, m64, which, &x, &v, &w);
+    assert!(common::max_abs(&want.sum) > 0.0, "{label}: the reference gradient is zero");
+    common::assert_sum(&format!("{label} B={b} on {}", dev.info().label()), &got, &want, 1e-6, reduce + 16);
 }
 
 fn shapes() -> Vec<Mlp<f32>> {
@@ -151,18 +161,12 @@ fn param_grads_split_by_a_loop_budget_match_cpu_on_default_adapter() {
     let gpu = per_sample().with_loop_budget(Some(500)).with_fallback(Fallback::CpuTwin);
     let (x, v, w) = inputs(51, 9, 6);
     let (x, v, w) = (common::to32(&x), common::to32(&v), common::to32(&w));
-    let p = m.num_params();
-    let (mut g, mut c) = (vec![0f32; p], vec![0f32; p]);
+    let mut g = vec![0f32; m.num_params()];
     let err = refuse.grad_params_v_dot_grad_x(&x, &v, &w, &mut g).unwrap_err();
     assert!(common::not_on_device(&err).is_some(), "{err}");
     let err = refuse.grad_params_sm(&x, &w, &mut g).unwrap_err();
     assert!(common::not_on_device(&err).is_some(), "{err}");
-    gpu.grad_params_v_dot_grad_x(&x, &v, &w, &mut g).unwrap();
-    m.grad_params_v_dot_grad_x(&x, &v, &w, &mut c).unwrap();
-    assert_eq!(g, c);
-    gpu.grad_params_sm(&x, &w, &mut g).unwrap();
-    m.grad_params_sm(&x, &w, &mut c).unwrap();
-    assert_eq!(g, c);
+    common::assert_param_grads_are_the_twins(&gpu, &m, &x, &v, &w);
     assert_eq!(gpu.fallbacks().len(), 2, "{:?}", gpu.fallbacks());
 }
 
@@ -206,19 +210,9 @@ fn check_family<M: GpuFamily, C: Model<f64>>(
     seed: u64,
     reduce: usize,
 ) {
-    let d = m64.dim();
-    for (k, &b) in common::BATCHES.iter().enumerate() {
+    for (b, s) in common::seeded_batches(seed) {
         let gpu = GpuEnergy::new(dev, m32.clone()).unwrap();
-        let (x, v, w) = inputs(seed * 100 + 10 * k as u64, b, d);
-        let (got, want) = run(&gpu, m64, which, &x, &v, &w);
-        assert!(common::max_abs(&want.sum) > 0.0, "{label}: the reference gradient is zero");
-        common::assert_sum(
-            &format!("{which:?} {label} B={b} on {}", dev.info().label()),
-            &got,
-            &want,
-            1e-6,
-            reduce + 16,
-        );
+        check_batch(dev, &gpu, m64, which, &format!("{which:?} {label}"), b, s, reduce);
     }
 }
 

@@ -4,6 +4,8 @@
 
 use ebm_core::mlp::{Activation, Mlp};
 use ebm_core::prelude::*;
+use ebm_kernels::mlp2::Mlp2;
+use ebm_kernels::GpuDevice;
 
 /// f32 unit roundoff.
 pub const U: f64 = 1.0 / 16_777_216.0;
@@ -58,4 +60,50 @@ pub fn check_grad(label: &str, got: &[f32], want: &[f64], terms: &[f64], rel: f6
         worst = worst.max(r);
     }
     worst
+}
+
+/// One check of an `Mlp2` op against the f64 twin: (label, device model,
+/// twin, B, data seed) → the worst error / tolerance (panicking past 1).
+pub type Check = fn(&str, &Mlp2, &Mlp<f64>, usize, u64) -> f64;
+
+/// `check` on each of `shapes` (d, hidden widths, activation; the model of
+/// shape i from seed `model_seed + i`) at each of `batches` (batch k with
+/// data seed `seed + 10·i + k`); returns the worst error / tolerance.
+pub fn over_shapes(
+    dev: &GpuDevice,
+    shapes: &[(usize, &[usize], Activation)],
+    batches: &[usize],
+    model_seed: u64,
+    seed: u64,
+    check: Check,
+) -> f64 {
+    let mut worst = 0.0f64;
+    for (i, &(d, hidden, act)) in shapes.iter().enumerate() {
+        let (m32, m64) = models(d, hidden, act, model_seed + i as u64);
+        let gpu = Mlp2::new(dev, &m32).unwrap();
+        let label = format!("d={d} hidden={hidden:?} {act}");
+        for (k, &b) in batches.iter().enumerate() {
+            worst = worst.max(check(&label, &gpu, &m64, b, seed + 10 * i as u64 + k as u64));
+        }
+    }
+    worst
+}
+
+/// The two MLP shapes of the bench that the gradient checks run: d = 64,
+/// [256, 256] softplus and d = 16, [1024] gelu-tanh.
+pub const BENCH_SHAPES: [(usize, &[usize], Activation); 2] =
+    [(64, &[256, 256], Activation::Softplus), (16, &[1024], Activation::GeluTanh)];
+
+/// `checks` on the [`BENCH_SHAPES`] at small batches (lavapipe is slow):
+/// the model of shape i from seed `model_seed + i`, check c at batch
+/// `batches[i][c]` with data seed `seed + 2·i + c`.
+pub fn on_bench_shapes(dev: &GpuDevice, model_seed: u64, seed: u64, checks: [Check; 2], batches: [[usize; 2]; 2]) {
+    for (i, &(d, hidden, act)) in BENCH_SHAPES.iter().enumerate() {
+        let (m32, m64) = models(d, hidden, act, model_seed + i as u64);
+        let gpu = Mlp2::new(dev, &m32).unwrap();
+        let label = format!("d={d} hidden={hidden:?} {act}");
+        for (c, check) in checks.iter().enumerate() {
+            check(&label, &gpu, &m64, batches[i][c], seed + 2 * i as u64 + c as u64);
+        }
+    }
 }

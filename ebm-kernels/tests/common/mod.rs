@@ -24,6 +24,58 @@ pub fn device(test: &str) -> GpuDevice {
 /// workgroup size but 1).
 pub const BATCHES: [usize; 4] = [1, 7, 1000, 4099];
 
+/// The [`BATCHES`], each with its data seed `seed·100 + 10·k` (k its
+/// index).
+pub fn seeded_batches(seed: u64) -> impl Iterator<Item = (usize, u64)> {
+    BATCHES.into_iter().enumerate().map(move |(k, b)| (b, seed * 100 + 10 * k as u64))
+}
+
+/// Small MLPs of every smooth activation that the curvature kernels are
+/// checked on: (d, hidden widths, activation).
+pub const SMOOTH_MLPS: [(usize, &[usize], ebm_core::mlp::Activation); 4] = [
+    (3, &[5], ebm_core::mlp::Activation::Softplus),
+    (4, &[8, 6], ebm_core::mlp::Activation::Tanh),
+    (2, &[7, 3, 5], ebm_core::mlp::Activation::GeluTanh),
+    (5, &[6, 9], ebm_core::mlp::Activation::Silu),
+];
+
+/// q = vᵦᵀ∇ₓ²E(xᵦ)vᵦ of `b` standard-normal samples x and directions v of
+/// d values (data seeds `s` and `s + 1`) from the f64 reference `cpu` and
+/// the f32 device path `gpu` (its output starting as NaN): (want, got).
+pub fn vhv_outputs(
+    b: usize,
+    d: usize,
+    s: u64,
+    cpu: impl Fn(&[f64], &[f64], &mut [f64]) -> ebm_core::Result<()>,
+    gpu: impl Fn(&[f32], &[f32], &mut [f32]) -> ebm_core::Result<()>,
+) -> (Vec<f64>, Vec<f32>) {
+    let (x, v) = (normal32(s, b * d), normal32(s + 1, b * d));
+    let mut want = vec![0.0f64; b];
+    cpu(&x, &v, &mut want).unwrap();
+    let mut got = vec![f32::NAN; b];
+    gpu(&to32(&x), &to32(&v), &mut got).unwrap();
+    (want, got)
+}
+
+/// ∇θ(vᵀ∇ₓE) and ∇θ𝒥 of `gpu` at (x, v, w) are those of `twin` bit for
+/// bit (a device path that hands the work to its CPU twin).
+pub fn assert_param_grads_are_the_twins(
+    gpu: &impl Model<f32>,
+    twin: &impl Model<f32>,
+    x: &[f32],
+    v: &[f32],
+    w: &[f32],
+) {
+    let p = twin.num_params();
+    let (mut g, mut c) = (vec![0f32; p], vec![0f32; p]);
+    gpu.grad_params_v_dot_grad_x(x, v, w, &mut g).unwrap();
+    twin.grad_params_v_dot_grad_x(x, v, w, &mut c).unwrap();
+    assert_eq!(g, c);
+    gpu.grad_params_sm(x, w, &mut g).unwrap();
+    twin.grad_params_sm(x, w, &mut c).unwrap();
+    assert_eq!(g, c);
+}
+
 /// Uniform f64 values in [lo, hi), rounded to f32 and back (so the f64
 /// reference sees exactly the GPU's inputs).
 pub fn uniform32(seed: u64, n: usize, lo: f64, hi: f64) -> Vec<f64> {
