@@ -251,7 +251,7 @@ impl Mlp2 {
     /// (Hessian; it needs the backward products but not the score one).
     /// Bytes and FLOPs per sample: [`plan::bytes_per_sample`] and
     /// [`plan::flops_per_sample`] of [`plan::Op::Energy`],
-    /// [`plan::Op::EnergyScore`], [`plan::Op::EnergyScoreHess`]; the largest
+    /// [`plan::Op::EnergyScore`], [`plan::Op::HessDiag`]; the largest
     /// loop count per invocation is ⌈max width/bk⌉ + 1 for the layer
     /// products and ⌈H_{l+1}/BM⌉·(⌈H_l/bk⌉ + 1) + 1 for the Jacobian layers.
     ///
