@@ -47,7 +47,7 @@ fn main() {
             "| {name} | tiled | {} / {} / {} | {n} (chunks of {chunk}) | 16 (a 4 × 4 register block) |",
             loops(Op::Energy),
             loops(Op::EnergyScore),
-            loops(Op::EnergyScoreHess),
+            loops(Op::HessDiag),
         );
     }
     println!();

@@ -33,7 +33,8 @@ pub enum Fallback {
     CpuTwin,
 }
 
-/// An operation of the `ebm_core` seam, as placed on a device.
+/// An operation of the `ebm_core` seam, as placed on a device (and as
+/// planned for the tiled MLP kernels, [`crate::mlp2::plan`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Op {
     /// E (`energy`).

@@ -325,12 +325,12 @@ fn loop_counts_of_bench_shapes_fit_lavapipe() {
             "d={d} hidden={hidden:?}: max loops/invocation {max}; MFLOP/sample energy {:.3} score {:.3} hess {:.3} ∇θE {:.3} ∇θvᵀ∇E {:.3}; KiB/sample {:.2} {:.2} {:.2} {:.2} {:.2}",
             plan::flops_per_sample(&s, &tiles, Op::Energy) / 1e6,
             plan::flops_per_sample(&s, &tiles, Op::EnergyScore) / 1e6,
-            plan::flops_per_sample(&s, &tiles, Op::EnergyScoreHess) / 1e6,
+            plan::flops_per_sample(&s, &tiles, Op::HessDiag) / 1e6,
             plan::flops_per_sample(&s, &tiles, Op::GradEnergy) / 1e6,
             plan::flops_per_sample(&s, &tiles, Op::GradVDotGradX) / 1e6,
             plan::bytes_per_sample(&s, &tiles, Op::Energy) / 1024.0,
             plan::bytes_per_sample(&s, &tiles, Op::EnergyScore) / 1024.0,
-            plan::bytes_per_sample(&s, &tiles, Op::EnergyScoreHess) / 1024.0,
+            plan::bytes_per_sample(&s, &tiles, Op::HessDiag) / 1024.0,
             plan::bytes_per_sample(&s, &tiles, Op::GradEnergy) / 1024.0,
             plan::bytes_per_sample(&s, &tiles, Op::GradVDotGradX) / 1024.0,
         );
@@ -362,7 +362,7 @@ fn launch_counts_match_the_plan() {
     };
     count(Op::Energy, &mut || gpu.eval(&x, &mut e, None, None).unwrap());
     count(Op::EnergyScore, &mut || gpu.eval(&x, &mut e, Some(&mut sc), None).unwrap());
-    count(Op::EnergyScoreHess, &mut || gpu.eval(&x, &mut e, Some(&mut sc), Some(&mut h)).unwrap());
+    count(Op::HessDiag, &mut || gpu.eval(&x, &mut e, Some(&mut sc), Some(&mut h)).unwrap());
     count(Op::GradEnergy, &mut || gpu.grad_energy(&x, &w, &mut g).unwrap());
     count(Op::GradVDotGradX, &mut || gpu.grad_v_dot_grad_x(&x, &x, &w, &mut g).unwrap());
 }

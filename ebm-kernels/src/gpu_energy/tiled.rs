@@ -46,29 +46,12 @@ pub enum MlpKernels {
     PerSample,
 }
 
-/// The tiled plan's operation for a seam operation.
-fn plan_op(op: Op) -> plan::Op {
-    match op {
-        Op::Energy => plan::Op::Energy,
-        Op::EnergyScore => plan::Op::EnergyScore,
-        Op::HessDiag => plan::Op::EnergyScoreHess,
-        Op::GradEnergy => plan::Op::GradEnergy,
-        Op::GradVDotGradX => plan::Op::GradVDotGradX,
-        Op::GradSm => plan::Op::GradSm,
-        Op::VHessV => plan::Op::VHessV,
-        Op::GradVHessV => plan::Op::GradVHessV,
-        Op::Ula => plan::Op::Ula,
-        Op::Mala => plan::Op::Mala,
-    }
-}
-
 /// The largest loop count of one invocation of `op`'s tiled launches.
 pub(super) fn tiled_loops(t: &Mlp2, op: Op) -> u64 {
-    let p = plan_op(op);
-    let mut loops = plan::launches(t.shape(), t.tiles(), p).iter().map(|l| l.loops).max().unwrap_or(0);
+    let mut loops = plan::launches(t.shape(), t.tiles(), op).iter().map(|l| l.loops).max().unwrap_or(0);
     if op == Op::Mala {
         // MALA also evaluates E and the score once at the start.
-        let e = plan::launches(t.shape(), t.tiles(), plan::Op::EnergyScore);
+        let e = plan::launches(t.shape(), t.tiles(), Op::EnergyScore);
         loops = loops.max(e.iter().map(|l| l.loops).max().unwrap_or(0));
     }
     loops

@@ -22,7 +22,7 @@
 // `#[cube]` and `#[derive(CubeType)]` generate undocumented items.
 #![allow(missing_docs)]
 
-use super::gemm::{mma_tile, zero_acc, Tile};
+use super::gemm::{mma_synced, tile_acc, zero_acc, Tile};
 use cubecl::prelude::*;
 
 /// The comptime configuration of [`jac_wgrad_kernel()`].
@@ -90,11 +90,8 @@ pub fn jac_wgrad_kernel(
     let kstep = comptime!(tile.threads() / tile.bk);
     let per_a = comptime!(tile.bm() * tile.bk / tile.threads());
     let per_b = comptime!(tile.bn() * tile.bk / tile.threads());
-    let mut sa = Shared::<[f32]>::new_slice(comptime!(tile.bm() * tile.bk));
-    let mut sb = Shared::<[f32]>::new_slice(comptime!(tile.bn() * tile.bk));
-    let mut acc = Array::<f32>::new(comptime!(tile.rm * tile.rn));
+    let mut ta = tile_acc(tile);
     let mut tot = Array::<f32>::new(comptime!(tile.rm * tile.rn));
-    zero_acc(&mut acc, tile);
     zero_acc(&mut tot, tile);
     let m0 = CUBE_POS_Y as usize * bm;
     let n0 = CUBE_POS_X as usize * bn;
@@ -102,19 +99,10 @@ pub fn jac_wgrad_kernel(
     let n_end = args.n as usize;
     let d = args.d as usize;
     let s0 = args.s0 as usize;
-    let slab = args.slab as usize;
-    let r = s0 / slab + CUBE_POS_Z as usize;
+    let span = slab_span(s0, args.ns as usize, args.slab as usize);
     // The slab's samples within the sub-chunk, as local columns.
-    let mut lo = r * slab;
-    if lo < s0 {
-        lo = s0;
-    }
-    let mut hi = (r + 1) * slab;
-    if hi > s0 + args.ns as usize {
-        hi = s0 + args.ns as usize;
-    }
-    let k_beg = (lo - s0) * d;
-    let k_end = (hi - s0) * d;
+    let k_beg = (span.lo - s0) * d;
+    let k_end = (span.hi - s0) * d;
     let t = UNIT_POS as usize;
     let kk = t % bk;
     let tiles = (k_end - k_beg).div_ceil(bk);
@@ -135,7 +123,7 @@ pub fn jac_wgrad_kernel(
             if k_ok && m < m_end {
                 v = jbar[m * args.a_ld as usize + k] * wb;
             }
-            sa[kk * bm + mm] = v;
+            ta.sa[kk * bm + mm] = v;
         }
         #[unroll]
         for q in 0..per_b {
@@ -146,22 +134,20 @@ pub fn jac_wgrad_kernel(
                 let j = src[args.src_off as usize + u * args.src_sk as usize + b * args.src_sb as usize + i];
                 v = j * s1[args.s_off as usize + b * args.s_ld as usize + u];
             }
-            sb[kk * bn + nn] = v;
+            ta.sb[kk * bn + nn] = v;
         }
-        sync_cube();
-        mma_tile(&sa, &sb, &mut acc, tile);
-        sync_cube();
+        mma_synced(&mut ta, tile);
         if (kt + 1) % cfg.flush == 0 {
             #[unroll]
             for e in 0..comptime!(tile.rm * tile.rn) {
-                tot[e] += acc[e];
-                acc[e] = 0.0f32;
+                tot[e] += ta.acc[e];
+                ta.acc[e] = 0.0f32;
             }
         }
     }
     let ty = UNIT_POS_Y as usize;
     let tx = UNIT_POS_X as usize;
-    let row = (args.row0 as usize + r) * args.row_ld as usize + args.t_w as usize;
+    let row = (args.row0 as usize + span.r) * args.row_ld as usize + args.t_w as usize;
     #[unroll]
     for ii in 0..tile.rm {
         let m = m0 + ty * tile.rm + ii;
@@ -170,10 +156,36 @@ pub fn jac_wgrad_kernel(
             let n = n0 + tx * tile.rn + jj;
             if m < m_end && n < n_end {
                 let e = ii * tile.rn + jj;
-                part[row + m * n_end + n] += tot[e] + acc[e];
+                part[row + m * n_end + n] += tot[e] + ta.acc[e];
             }
         }
     }
+}
+
+/// The slab of a workgroup of the weight sums: the slab index `r` of the
+/// chunk (the grid's z counts the slabs that meet the sub-chunk
+/// `s0..s0 + ns`, slabs of `slab` samples) and its samples `lo..hi` within
+/// the sub-chunk.
+#[derive(CubeType, Clone, Copy)]
+pub struct SlabSpan {
+    pub r: usize,
+    pub lo: usize,
+    pub hi: usize,
+}
+
+/// This workgroup's [`SlabSpan`].
+#[cube]
+pub fn slab_span(s0: usize, ns: usize, slab: usize) -> SlabSpan {
+    let r = s0 / slab + CUBE_POS_Z as usize;
+    let mut lo = r * slab;
+    if lo < s0 {
+        lo = s0;
+    }
+    let mut hi = (r + 1) * slab;
+    if hi > s0 + ns {
+        hi = s0 + ns;
+    }
+    SlabSpan { r, lo, hi }
 }
 
 /// Runtime sizes and offsets of [`w1_sum_kernel()`].
@@ -223,19 +235,10 @@ pub fn w1_sum_kernel(
         let u = idx / d;
         let i = idx - u * d;
         let s0 = args.s0 as usize;
-        let slab = args.slab as usize;
-        let r = s0 / slab + CUBE_POS_Z as usize;
-        let mut lo = r * slab;
-        if lo < s0 {
-            lo = s0;
-        }
-        let mut hi = (r + 1) * slab;
-        if hi > s0 + args.ns as usize {
-            hi = s0 + args.ns as usize;
-        }
+        let span = slab_span(s0, args.ns as usize, args.slab as usize);
         let mut sc = 0.0f32;
         let mut sp = 0.0f32;
-        for b in lo..hi {
+        for b in span.lo..span.hi {
             let wb = w[args.w_off as usize + b];
             let k = b * h1 + u;
             sc += wb * c1[k];
@@ -244,6 +247,6 @@ pub fn w1_sum_kernel(
             }
         }
         let t = args.t_w as usize + idx;
-        part[(args.row0 as usize + r) * args.row_ld as usize + t] += -2.0f32 * theta[t] * sc + sp;
+        part[(args.row0 as usize + span.r) * args.row_ld as usize + t] += -2.0f32 * theta[t] * sc + sp;
     }
 }

@@ -135,16 +135,24 @@ pub struct LayerArgs {
     pub flags: u32,
 }
 
+/// The buffers the epilogue of [`layer_kernel()`] reads and writes (the
+/// module table): two auxiliary inputs and four outputs, the dummy where an
+/// epilogue does not use one.
+#[derive(CubeType, CubeLaunch)]
+pub struct EpiBufs {
+    pub aux0: Box<[f32]>,
+    pub aux1: Box<[f32]>,
+    pub out0: Box<[f32]>,
+    pub out1: Box<[f32]>,
+    pub out2: Box<[f32]>,
+    pub out3: Box<[f32]>,
+}
+
 #[cube(launch)]
 pub fn layer_kernel<N: Size>(
     a: &[Vector<f32, N>],
     b: &[f32],
-    aux0: &[f32],
-    aux1: &[f32],
-    out0: &mut [f32],
-    out1: &mut [f32],
-    out2: &mut [f32],
-    out3: &mut [f32],
+    bufs: &mut EpiBufs,
     opa: Operand,
     opb: Operand,
     args: LayerArgs,
@@ -174,101 +182,88 @@ pub fn layer_kernel<N: Size>(
             if m < m_end && n < n_end {
                 let o = args.o_off as usize + m * args.o_ld as usize + n;
                 let c = t.acc[i * tile.rn + j];
-                epilogue(b, aux0, aux1, out0, out1, out2, out3, c, o, n, &args, cfg);
+                epilogue(b, bufs, c, o, n, &args, cfg);
             }
         }
     }
 }
 
 #[cube]
-fn epilogue(
-    b: &[f32],
-    aux0: &[f32],
-    aux1: &[f32],
-    out0: &mut [f32],
-    out1: &mut [f32],
-    out2: &mut [f32],
-    out3: &mut [f32],
-    c: f32,
-    o: usize,
-    n: usize,
-    args: &LayerArgs,
-    #[comptime] cfg: LayerCfg,
-) {
+fn epilogue(b: &[f32], bufs: &mut EpiBufs, c: f32, o: usize, n: usize, args: &LayerArgs, #[comptime] cfg: LayerCfg) {
     match cfg.epi {
         Epilogue::Fwd => {
             let pre = c + b[args.e_off as usize + n];
             let act = comptime!(cfg.act.expect("an Epilogue::Fwd layer carries its activation"));
             let r = act3(pre, act);
-            out0[o] = r.v;
+            bufs.out0[o] = r.v;
             if args.flags & F_LAST != 0u32 {
                 let w = b[args.e_off2 as usize + n];
-                out1[o] = w * r.d1;
+                bufs.out1[o] = w * r.d1;
                 if args.flags & F_LAST_C != 0u32 {
-                    out2[o] = w * r.d2;
+                    bufs.out2[o] = w * r.d2;
                 }
                 if args.flags & F_S1 != 0u32 {
-                    out3[o] = r.d1;
+                    bufs.out3[o] = r.d1;
                 }
             } else {
                 if args.flags & F_S1 != 0u32 {
-                    out1[o] = r.d1;
+                    bufs.out1[o] = r.d1;
                 }
                 if args.flags & F_S2 != 0u32 {
-                    out2[o] = r.d2;
+                    bufs.out2[o] = r.d2;
                 }
                 if args.flags & F_S3 != 0u32 {
-                    out3[o] = act_d3(pre, act);
+                    bufs.out3[o] = act_d3(pre, act);
                 }
             }
         }
         Epilogue::Bwd => {
             if args.flags & F_SCORE != 0u32 {
-                out0[o] = -c;
+                bufs.out0[o] = -c;
             } else {
-                out0[o] = c * aux0[o];
+                bufs.out0[o] = c * bufs.aux0[o];
                 if args.flags & F_C != 0u32 {
-                    out1[o] = c * aux1[o];
+                    bufs.out1[o] = c * bufs.aux1[o];
                 }
                 if args.flags & F_E3 != 0u32 {
-                    out2[o] *= c;
+                    bufs.out2[o] *= c;
                 }
             }
         }
         Epilogue::Tan => {
-            out0[o] = c * aux0[o];
-            out1[o] = c * aux1[o];
+            bufs.out0[o] = c * bufs.aux0[o];
+            bufs.out1[o] = c * bufs.aux1[o];
         }
         Epilogue::Adj => {
-            out0[o] += c * aux0[o];
+            bufs.out0[o] += c * bufs.aux0[o];
         }
         Epilogue::TanAcc => {
-            out0[o] += c * aux0[o];
-            out1[o] += c * aux1[o];
+            bufs.out0[o] += c * bufs.aux0[o];
+            bufs.out1[o] += c * bufs.aux1[o];
         }
         Epilogue::Vt => {
             if args.flags & F_ZD != 0u32 {
-                out0[o] = c * aux0[o];
+                bufs.out0[o] = c * bufs.aux0[o];
             }
-            out1[o] = aux1[o] * c * c;
+            bufs.out1[o] = bufs.aux1[o] * c * c;
         }
         Epilogue::Vtg => {
             if args.flags & F_LASTT != 0u32 {
-                out0[o] = 2.0f32 * aux0[o] * c;
+                bufs.out0[o] = 2.0f32 * bufs.aux0[o] * c;
             } else {
-                out0[o] = aux0[o] * c;
-                out1[o] = c;
+                bufs.out0[o] = bufs.aux0[o] * c;
+                bufs.out1[o] = c;
             }
-            out2[o] = out2[o] * c * c;
-            out3[o] = aux1[o] * c * c;
+            bufs.out2[o] = bufs.out2[o] * c * c;
+            bufs.out3[o] = bufs.aux1[o] * c * c;
         }
         Epilogue::Vrev => {
-            let ad = out0[o];
-            out1[o] += aux1[o] * ad * c;
-            out0[o] = 2.0f32 * out2[o] * ad + aux0[o] * c;
+            let ad = bufs.out0[o];
+            bufs.out1[o] += bufs.aux1[o] * ad * c;
+            bufs.out0[o] = 2.0f32 * bufs.out2[o] * ad + bufs.aux0[o] * c;
         }
         Epilogue::Store => {
-            out0[o] = c;
+            bufs.out0[o] = c;
         }
     }
 }

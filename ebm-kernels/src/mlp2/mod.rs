@@ -251,7 +251,7 @@ impl Mlp2 {
     /// (Hessian; it needs the backward products but not the score one).
     /// Bytes and FLOPs per sample: [`plan::bytes_per_sample`] and
     /// [`plan::flops_per_sample`] of [`plan::Op::Energy`],
-    /// [`plan::Op::EnergyScore`], [`plan::Op::EnergyScoreHess`]; the largest
+    /// [`plan::Op::EnergyScore`], [`plan::Op::HessDiag`]; the largest
     /// loop count per invocation is ⌈max width/bk⌉ + 1 for the layer
     /// products and ⌈H_{l+1}/BM⌉·(⌈H_l/bk⌉ + 1) + 1 for the Jacobian layers.
     ///
@@ -416,35 +416,19 @@ impl Mlp2 {
         let sets = if vdx { 2 } else { 1 };
         let len = self.row_len();
         let chunk = plan::grad_chunk(&self.shape, &self.tiles, &self.limits, sets);
-        let chunks = batch.div_ceil(chunk);
-        let out = self.alloc(len);
-        let groups = if chunks > 1 { Some(self.alloc(chunks * len)) } else { None };
         let nmax = chunk.min(batch);
-        let rows_max = nmax.div_ceil(self.tiles.slab);
-        let part = self.alloc(sets * rows_max * len);
         let keep = Keep { s1: true, s2: vdx, delta_last: true, c_last: vdx, s1_last: vdx };
         let acts = self.acts(nmax, keep, true, vdx, vdx);
-        for g in 0..chunks {
-            let b0 = g * chunk;
-            let n = chunk.min(batch - b0);
-            let rows = n.div_ceil(self.tiles.slab);
+        self.batch_sums(batch, chunk, sets, len, |part, b0, n, rows| {
             self.forward(x, b0, n, &acts, keep)?;
             self.backward(n, &acts, vdx, None)?;
             match v {
                 Some(v) => {
-                    self.zero(&part, sets * rows * len)?;
-                    self.grad_vdx_sums(x, v, w, b0, n, &acts, &part, 0, rows)?;
+                    self.zero(part, sets * rows * len)?;
+                    self.grad_vdx_sums(x, v, w, b0, n, &acts, part, 0, rows)
                 }
-                None => self.grad_energy_sums(x, w, b0, n, &acts, &part, 0)?,
+                None => self.grad_energy_sums(x, w, b0, n, &acts, part, 0),
             }
-            match &groups {
-                Some(gb) => self.reduce_rows(&part, sets * rows, len, gb, g)?,
-                None => self.reduce_rows(&part, sets * rows, len, &out, 0)?,
-            }
-        }
-        if let Some(gb) = &groups {
-            self.reduce_rows(gb, chunks, len, &out, 0)?;
-        }
-        Ok(out)
+        })
     }
 }

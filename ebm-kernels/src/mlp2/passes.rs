@@ -3,7 +3,7 @@
 //! (notation of [`super::layer`]).
 
 use super::layer::{Epilogue, F_C, F_LAST, F_LAST_C, F_S1, F_S2, F_SCORE};
-use super::run::{GradCall, JacCall, LayerCall, Op};
+use super::run::{GradCall, JacCall, LayerCall, Op, SumTo};
 use super::Mlp2;
 use crate::error::Result;
 use cubecl::server::Handle;
@@ -40,10 +40,7 @@ impl Mlp2 {
     /// Buffers for `n` samples: z always, the rest when `flags` says so
     /// (s1, s2, delta, c, tangent).
     pub(super) fn acts(&self, n: usize, keep: Keep, backward: bool, with_c: bool, tangent: bool) -> Acts {
-        let dims = self.shape.dims();
-        let per = |want: bool| -> Vec<Handle> {
-            (0..dims.len()).map(|l| if want && l > 0 { self.alloc(n * dims[l]) } else { self.dummy.clone() }).collect()
-        };
+        let per = |want: bool| self.per_layer(n, want);
         Acts {
             z: per(true),
             s1: per(keep.s1 || keep.s1_last),
@@ -53,6 +50,13 @@ impl Mlp2 {
             gbar: per(tangent),
             abar: per(tangent),
         }
+    }
+
+    /// One buffer of `n` × H_l floats per layer l = 1..=L when `want`
+    /// (index 0, and every index when not `want`, is the dummy).
+    pub(super) fn per_layer(&self, n: usize, want: bool) -> Vec<Handle> {
+        let dims = self.shape.dims();
+        (0..dims.len()).map(|l| if want && l > 0 { self.alloc(n * dims[l]) } else { self.dummy.clone() }).collect()
     }
 
     /// The forward pass of samples b0..b0+n of `x`: z_l = σ(W_l z_{l−1} + b_l)
@@ -148,16 +152,12 @@ impl Mlp2 {
         Ok(())
     }
 
-    /// ∂²E/∂xᵢ² of the chunk into `hess` rows b0.. ([`super::hess`]): the
-    /// layer-1 product, then per Hessian sub-chunk one Jacobian launch per
-    /// layer 2..L.
-    pub(super) fn hess(&self, n: usize, acts: &Acts, hess: &Handle, b0: usize) -> Result<()> {
-        let dims = self.shape.dims();
+    /// ∂²E/∂xᵢ² ← C₁·(W₁∘W₁) for the chunk's n samples (the layer-1
+    /// term) into `hess` from `o_off`.
+    pub(super) fn hess_first(&self, n: usize, c1: &Handle, hess: &Handle, o_off: usize) -> Result<()> {
         let d = self.shape.d;
-        let l_max = self.shape.depth();
-        let h1 = dims[1];
+        let h1 = self.shape.hidden[0];
         let dm = &self.dummy;
-        let w1 = self.offsets[0].w;
         self.layer(LayerCall {
             epi: Epilogue::Store,
             flags: 0,
@@ -165,18 +165,30 @@ impl Mlp2 {
             m: n,
             n: d,
             k: h1,
-            a: (&acts.c[1], Op::new(0, h1, 1), true),
-            b: (&self.theta, Op::new(w1, 1, d), false),
+            a: (c1, Op::new(0, h1, 1), true),
+            b: (&self.theta, Op::new(self.offsets[0].w, 1, d), false),
             aux: [dm, dm],
             out: [hess, dm, dm, dm],
-            o_off: b0 * d,
+            o_off,
             o_ld: d,
             e_off: 0,
             e_off2: 0,
-        })?;
+        })
+    }
+
+    /// ∂²E/∂xᵢ² of the chunk into `hess` rows b0.. ([`super::hess`]): the
+    /// layer-1 product, then per Hessian sub-chunk one Jacobian launch per
+    /// layer 2..L.
+    pub(super) fn hess(&self, n: usize, acts: &Acts, hess: &Handle, b0: usize) -> Result<()> {
+        let dims = self.shape.dims();
+        let d = self.shape.d;
+        let l_max = self.shape.depth();
+        let dm = &self.dummy;
+        self.hess_first(n, &acts.c[1], hess, b0 * d)?;
         if l_max < 2 {
             return Ok(());
         }
+        let w1 = self.offsets[0].w;
         let step = self.hess_chunk();
         let jmax = if l_max >= 3 { dims[2..l_max].iter().copied().max().unwrap_or(1) } else { 0 };
         let (mut jin, mut jout) = if jmax > 0 {
@@ -239,12 +251,11 @@ impl Mlp2 {
                 self.input(x, &acts.z, l, b0),
                 true,
                 w,
-                part,
+                (part, row0, self.row_len()),
                 m,
                 dims[l - 1],
                 n,
                 b0,
-                row0,
                 l,
             ))?;
         }
@@ -270,31 +281,16 @@ impl Mlp2 {
         b: (&'a Handle, Op, bool),
         ones_col: bool,
         w: &'a Handle,
-        part: &'a Handle,
+        (part, row0, row_ld): (&'a Handle, usize, usize),
         m: usize,
         n: usize,
         k: usize,
         b0: usize,
-        row0: usize,
         l: usize,
     ) -> GradCall<'a> {
         let o = self.offsets[l - 1];
-        GradCall {
-            a,
-            a_ones,
-            b,
-            ones_col,
-            w,
-            part,
-            m,
-            n,
-            k,
-            w_off: b0,
-            row0,
-            row_ld: self.row_len(),
-            t_w: o.w,
-            t_b: o.b,
-        }
+        let to = SumTo { w, part, w_off: b0, row0, row_ld, t_w: o.w };
+        GradCall { a, a_ones, b, ones_col, m, n, k, to, t_b: o.b }
     }
 
     /// Σ w_b ∇θ(v_bᵀ∇ₓE) of the chunk (reverse over forward, `ebm_core`'s
@@ -368,7 +364,6 @@ impl Mlp2 {
         let dims = self.shape.dims();
         let l_max = self.shape.depth();
         let dm = &self.dummy;
-        let (part, row0, row_ld) = rows;
         for l in l0..=l_max + 1 {
             let (a, a_ones, m) = if l <= l_max {
                 ((&delta[l], Op::new(0, 1, dims[l]), false), false, dims[l])
@@ -376,8 +371,7 @@ impl Mlp2 {
                 ((dm, Op::new(0, 0, 0), false), true, 1)
             };
             let bop = if l == 1 { g0 } else { (&gbar[l - 1], Op::new(0, 1, dims[l - 1]), false) };
-            let call = self.sum_call(a, a_ones, bop, false, w, part, m, dims[l - 1], n, b0, row0, l);
-            self.grad(GradCall { row_ld, ..call })?;
+            self.grad(self.sum_call(a, a_ones, bop, false, w, rows, m, dims[l - 1], n, b0, l))?;
         }
         Ok(())
     }
@@ -401,7 +395,6 @@ impl Mlp2 {
         let dims = self.shape.dims();
         let l_max = self.shape.depth();
         let dm = &self.dummy;
-        let (part, row0, row_ld) = rows;
         for l in (1..l_max).rev() {
             let (h, h_next) = (dims[l], dims[l + 1]);
             self.layer(LayerCall {
@@ -423,9 +416,7 @@ impl Mlp2 {
         }
         for l in 1..=l_max {
             let a = (&abar[l], Op::new(0, 1, dims[l]), false);
-            let call =
-                self.sum_call(a, false, self.input(x, z, l, b0), true, w, part, dims[l], dims[l - 1], n, b0, row0, l);
-            self.grad(GradCall { row_ld, ..call })?;
+            self.grad(self.sum_call(a, false, self.input(x, z, l, b0), true, w, rows, dims[l], dims[l - 1], n, b0, l))?;
         }
         Ok(())
     }

@@ -193,14 +193,22 @@ pub struct PersistArgs {
     pub inv_2eps2: f32,
 }
 
+/// The workgroup's shared memory: `sm` holds the tile's states and
+/// activations (offsets in `meta`), `wt` stages θ's k tiles for the
+/// products.
+#[derive(CubeType)]
+struct Smem {
+    sm: Shared<[f32]>,
+    wt: Shared<[f32]>,
+}
+
 /// `C = A·B` over the tile with the epilogue `epi`: A (TB × K) at `a_off`
-/// in `sm` (row length K), B(k, n) = W[n·K + k] (`fwd`, W is N × K) or
-/// W[k·N + n] (W is K × N) at θ offset `w_off`, staged through `wt`.
+/// in `mem.sm` (row length K), B(k, n) = W[n·K + k] (`fwd`, W is N × K) or
+/// W[k·N + n] (W is K × N) at θ offset `w_off`, staged through `mem.wt`.
 #[cube]
 #[allow(clippy::too_many_arguments)]
 fn product(
-    sm: &mut Shared<[f32]>,
-    wt: &mut Shared<[f32]>,
+    mem: &mut Smem,
     theta: &[f32],
     a_off: usize,
     k_len: usize,
@@ -233,16 +241,16 @@ fn product(
         }
         for kt in 0..k_tiles {
             let k0 = kt * BK;
-            stage_b(theta, wt, &op, n0, n_len, k0, k_len, tile, fwd, false, false);
+            stage_b(theta, &mut mem.wt, &op, n0, n_len, k0, k_len, tile, fwd, false, false);
             sync_cube();
             #[unroll]
             for kk in 0..BK {
                 let k = k0 + kk;
                 if k < k_len {
-                    let w = wt[kk * THREADS + t];
+                    let w = mem.wt[kk * THREADS + t];
                     #[unroll]
                     for r in 0..cfg.chains {
-                        acc[r] += sm[a_off + r * k_len + k] * w;
+                        acc[r] += mem.sm[a_off + r * k_len + k] * w;
                     }
                 }
             }
@@ -258,19 +266,19 @@ fn product(
                 match epi {
                     PersistEpi::FwdHidden | PersistEpi::FwdLast => {
                         let v = act3(c + theta[e_off + n], cfg.act);
-                        sm[o_off + o] = v.v;
+                        mem.sm[o_off + o] = v.v;
                         if comptime!(epi == PersistEpi::FwdLast) {
                             // w_out follows b_L in θ.
-                            sm[o2_off + o] = theta[e_off + n_len + n] * v.d1;
+                            mem.sm[o2_off + o] = theta[e_off + n_len + n] * v.d1;
                         } else {
-                            sm[o2_off + o] = v.d1;
+                            mem.sm[o2_off + o] = v.d1;
                         }
                     }
                     PersistEpi::BwdHidden => {
-                        sm[o_off + o] *= c;
+                        mem.sm[o_off + o] *= c;
                     }
                     PersistEpi::BwdScore => {
-                        sm[o_off + o] = -c;
+                        mem.sm[o_off + o] = -c;
                     }
                 }
             }
@@ -284,8 +292,7 @@ fn product(
 #[cube]
 #[allow(clippy::too_many_arguments)]
 fn score_pass(
-    sm: &mut Shared<[f32]>,
-    wt: &mut Shared<[f32]>,
+    mem: &mut Smem,
     theta: &[f32],
     meta: &[u32],
     x_off: usize,
@@ -308,9 +315,9 @@ fn score_pass(
         let z_off = meta[comptime!(meta::z(depth, l))] as usize;
         let sig_off = meta[comptime!(meta::sig(depth, l))] as usize;
         if comptime!(l == depth) {
-            product(sm, wt, theta, a_off, k_len, n_len, w_off, b_off, z_off, sig_off, cfg, true, PersistEpi::FwdLast);
+            product(mem, theta, a_off, k_len, n_len, w_off, b_off, z_off, sig_off, cfg, true, PersistEpi::FwdLast);
         } else {
-            product(sm, wt, theta, a_off, k_len, n_len, w_off, b_off, z_off, sig_off, cfg, true, PersistEpi::FwdHidden);
+            product(mem, theta, a_off, k_len, n_len, w_off, b_off, z_off, sig_off, cfg, true, PersistEpi::FwdHidden);
         }
     }
     if comptime!(want_e) {
@@ -321,9 +328,9 @@ fn score_pass(
             let wo = meta[comptime!(meta::w_out(depth))] as usize;
             let mut e = 0.0f32;
             for n in 0..h {
-                e += theta[wo + n] * sm[z + n];
+                e += theta[wo + n] * mem.sm[z + n];
             }
-            sm[e_off + t] = e + theta[meta[comptime!(meta::b_out(depth))] as usize];
+            mem.sm[e_off + t] = e + theta[meta[comptime!(meta::b_out(depth))] as usize];
         }
     }
     #[unroll]
@@ -335,9 +342,9 @@ fn score_pass(
         let a_off = meta[comptime!(meta::sig(depth, l))] as usize;
         if comptime!(l > 1) {
             let o_off = meta[comptime!(meta::sig(depth, l - 1))] as usize;
-            product(sm, wt, theta, a_off, k_len, n_len, w_off, 0, o_off, 0, cfg, false, PersistEpi::BwdHidden);
+            product(mem, theta, a_off, k_len, n_len, w_off, 0, o_off, 0, cfg, false, PersistEpi::BwdHidden);
         } else {
-            product(sm, wt, theta, a_off, k_len, n_len, w_off, 0, s_off, 0, cfg, false, PersistEpi::BwdScore);
+            product(mem, theta, a_off, k_len, n_len, w_off, 0, s_off, 0, cfg, false, PersistEpi::BwdScore);
         }
     }
 }
@@ -476,8 +483,8 @@ pub fn persist_kernel(
     rng: RngArgs,
     #[comptime] cfg: PersistCfg,
 ) {
-    let mut sm = Shared::<[f32]>::new_slice(cfg.smem);
-    let mut wt = Shared::<[f32]>::new_slice(comptime!(BK * THREADS));
+    let mut mem =
+        Smem { sm: Shared::<[f32]>::new_slice(cfg.smem), wt: Shared::<[f32]>::new_slice(comptime!(BK * THREADS)) };
     let mut flag = Shared::<[u32]>::new_slice(cfg.chains);
     let depth = cfg.depth;
     let g = (CUBE_POS_Y * CUBE_COUNT_X + CUBE_POS_X) as usize;
@@ -500,9 +507,9 @@ pub fn persist_kernel(
             if p < len {
                 v = x[lo + p];
             }
-            sm[x_off + p] = v;
+            mem.sm[x_off + p] = v;
             if comptime!(cfg.mala) {
-                sm[meta[comptime!(meta::state(depth, XP))] as usize + p] = 0.0f32;
+                mem.sm[meta[comptime!(meta::state(depth, XP))] as usize + p] = 0.0f32;
             }
         }
         sync_cube();
@@ -514,25 +521,25 @@ pub fn persist_kernel(
                 let mut s_dst = s_off;
                 let mut e_dst = e_off;
                 if it > 0 {
-                    noise(&mut sm, meta, lo, len, it - 1, &rng, &args, cfg);
+                    noise(&mut mem.sm, meta, lo, len, it - 1, &rng, &args, cfg);
                     src = meta[comptime!(meta::state(depth, XP))] as usize;
                     s_dst = meta[comptime!(meta::state(depth, SP))] as usize;
                     e_dst = meta[comptime!(meta::state(depth, EP))] as usize;
                 }
-                score_pass(&mut sm, &mut wt, theta, meta, src, s_dst, e_dst, cfg, true);
+                score_pass(&mut mem, theta, meta, src, s_dst, e_dst, cfg, true);
                 sync_cube();
                 if it > 0 {
-                    accept(&mut sm, &mut flag, acc, meta, b0, nb, it - 1, &rng, &args, cfg);
+                    accept(&mut mem.sm, &mut flag, acc, meta, b0, nb, it - 1, &rng, &args, cfg);
                 }
             }
         } else {
             for k in 0..args.steps {
-                score_pass(&mut sm, &mut wt, theta, meta, x_off, s_off, e_off, cfg, false);
-                noise(&mut sm, meta, lo, len, k, &rng, &args, cfg);
+                score_pass(&mut mem, theta, meta, x_off, s_off, e_off, cfg, false);
+                noise(&mut mem.sm, meta, lo, len, k, &rng, &args, cfg);
             }
         }
         for p in range_stepped(t, len, THREADS) {
-            x[lo + p] = sm[x_off + p];
+            x[lo + p] = mem.sm[x_off + p];
         }
     }
 }

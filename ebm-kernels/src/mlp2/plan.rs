@@ -150,48 +150,11 @@ pub fn accept_loops(d: usize) -> u64 {
     2 * seg_loops(d)
 }
 
-/// What a call computes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Op {
-    /// E.
-    Energy,
-    /// E and the score.
-    EnergyScore,
-    /// E, the score and the Hessian diagonal.
-    EnergyScoreHess,
-    /// Σ w_b ∇θE(x_b).
-    GradEnergy,
-    /// Σ w_b ∇θ(v_bᵀ∇ₓE(x_b)).
-    GradVDotGradX,
-    /// Σ w_b ∇θ𝒥(x_b) and Σ w_b 𝒥(x_b), 𝒥 the score-matching integrand
-    /// ([`super::sm`]).
-    GradSm,
-    /// v_bᵀ∇ₓ²E(x_b)v_b ([`super::vhv`]).
-    VHessV,
-    /// Σ w_b ∇θ(v_bᵀ∇ₓ²E(x_b)v_b) ([`super::vhv`]).
-    GradVHessV,
-    /// One ULA step ([`super::langevin`]).
-    Ula,
-    /// One MALA step, without the evaluation at the start of a call
-    /// ([`Op::EnergyScore`]) ([`super::langevin`]).
-    Mala,
-}
-
-impl Op {
-    /// Every op.
-    pub const ALL: [Op; 10] = [
-        Op::Energy,
-        Op::EnergyScore,
-        Op::EnergyScoreHess,
-        Op::GradEnergy,
-        Op::GradVDotGradX,
-        Op::GradSm,
-        Op::VHessV,
-        Op::GradVHessV,
-        Op::Ula,
-        Op::Mala,
-    ];
-}
+/// What a call computes: the seam's operations ([`crate::Op`]), planned
+/// here for one chunk; [`Op::Ula`] and [`Op::Mala`] are one step each, and
+/// [`Op::Mala`] leaves out the evaluation at the start of a call
+/// ([`Op::EnergyScore`]).
+pub use crate::fallback::Op;
 
 /// The cost of one launch of a call (per sample where it says so).
 #[derive(Clone, Debug, PartialEq)]
@@ -225,8 +188,8 @@ pub fn launches(shape: &Shape, tiles: &Tiles, op: Op) -> Vec<LaunchCost> {
     };
     let grad = matches!(op, Op::GradEnergy | Op::GradVDotGradX);
     let vdx = op == Op::GradVDotGradX;
-    let score = matches!(op, Op::EnergyScore | Op::EnergyScoreHess);
-    let hess = op == Op::EnergyScoreHess;
+    let score = matches!(op, Op::EnergyScore | Op::HessDiag);
+    let hess = op == Op::HessDiag;
     let backward = score || hess || grad;
     // Forward: read z_{l−1}, write z_l and the kept derivatives.
     for l in 1..=l_max {

@@ -5,7 +5,7 @@
 use super::gemm::{vec4_ok, OperandLaunch, Tile};
 use super::grad::{grad_kernel, reduce4_kernel, zero_kernel, GradArgsLaunch, GradCfg};
 use super::hess::{jac_kernel, JacArgsLaunch, JacCfg};
-use super::layer::{layer_kernel, out_dot_kernel, Epilogue, LayerArgsLaunch, LayerCfg};
+use super::layer::{layer_kernel, out_dot_kernel, EpiBufsLaunch, Epilogue, LayerArgsLaunch, LayerCfg};
 use super::plan::{grad_loops, jac_loops, layer_loops, out_dot_loops};
 use super::Mlp2;
 use crate::error::{KernelError, Result};
@@ -75,16 +75,26 @@ pub(super) struct GradCall<'a> {
     pub a_ones: bool,
     pub b: (&'a Handle, Op, bool),
     pub ones_col: bool,
-    pub w: &'a Handle,
-    pub part: &'a Handle,
     pub m: usize,
     pub n: usize,
     pub k: usize,
+    pub to: SumTo<'a>,
+    /// Offset of b (m) in θ.
+    pub t_b: usize,
+}
+
+/// Where a weighted batch sum goes ([`super::grad`], [`super::jsum`]):
+/// sample k's weight at `w[w_off + k]`, slab s's partial row at
+/// `part[(row0 + s)·row_ld ..]`, the weight matrix at `t_w` within the
+/// row (θ layout).
+#[derive(Clone, Copy)]
+pub(super) struct SumTo<'a> {
+    pub w: &'a Handle,
+    pub part: &'a Handle,
     pub w_off: usize,
     pub row0: usize,
     pub row_ld: usize,
     pub t_w: usize,
-    pub t_b: usize,
 }
 
 impl Mlp2 {
@@ -150,6 +160,8 @@ impl Mlp2 {
             c.e_off2 as u32,
             c.flags,
         );
+        let [aux0, aux1] = c.aux.map(|h| buf(h, 1));
+        let [out0, out1, out2, out3] = c.out.map(|h| buf(h, 1));
         layer_kernel::launch(
             self.dev.client(),
             count,
@@ -157,12 +169,7 @@ impl Mlp2 {
             a_width,
             buf(c.a.0, a_width),
             buf(c.b.0, 1),
-            buf(c.aux[0], 1),
-            buf(c.aux[1], 1),
-            buf(c.out[0], 1),
-            buf(c.out[1], 1),
-            buf(c.out[2], 1),
-            buf(c.out[3], 1),
+            EpiBufsLaunch::new(aux0, aux1, out0, out1, out2, out3),
             c.a.1.launch(),
             c.b.1.launch(),
             args,
@@ -282,10 +289,10 @@ impl Mlp2 {
             c.m as u32,
             c.n as u32,
             c.k as u32,
-            c.w_off as u32,
-            c.row0 as u32,
-            c.row_ld as u32,
-            c.t_w as u32,
+            c.to.w_off as u32,
+            c.to.row0 as u32,
+            c.to.row_ld as u32,
+            c.to.t_w as u32,
             c.t_b as u32,
         );
         grad_kernel::launch(
@@ -295,8 +302,8 @@ impl Mlp2 {
             a_width,
             buf(c.a.0, a_width),
             buf(c.b.0, 1),
-            buf(c.w, 1),
-            buf(c.part, 1),
+            buf(c.to.w, 1),
+            buf(c.to.part, 1),
             c.a.1.launch(),
             c.b.1.launch(),
             args,
@@ -352,6 +359,41 @@ impl Mlp2 {
             cur = target;
             r = out_rows;
         }
+    }
+}
+
+impl Mlp2 {
+    /// A batch sum over chunks of `chunk` samples: `chunk_sums(part, b0, n,
+    /// rows)` writes the `sets · rows` partial rows (`rows` = the chunk's
+    /// slabs, `len` floats each) of samples b0..b0+n into `part`; each
+    /// chunk's rows are summed pairwise into one row per chunk, then those
+    /// rows into the total (`len` floats; [`super::grad`]).
+    pub(super) fn batch_sums(
+        &self,
+        batch: usize,
+        chunk: usize,
+        sets: usize,
+        len: usize,
+        mut chunk_sums: impl FnMut(&Handle, usize, usize, usize) -> Result<()>,
+    ) -> Result<Handle> {
+        let chunks = batch.div_ceil(chunk);
+        let out = self.alloc(len);
+        let groups = if chunks > 1 { Some(self.alloc(chunks * len)) } else { None };
+        let part = self.alloc(sets * chunk.min(batch).div_ceil(self.tiles.slab) * len);
+        for g in 0..chunks {
+            let b0 = g * chunk;
+            let n = chunk.min(batch - b0);
+            let rows = n.div_ceil(self.tiles.slab);
+            chunk_sums(&part, b0, n, rows)?;
+            match &groups {
+                Some(gb) => self.reduce_rows(&part, sets * rows, len, gb, g)?,
+                None => self.reduce_rows(&part, sets * rows, len, &out, 0)?,
+            }
+        }
+        if let Some(gb) = &groups {
+            self.reduce_rows(gb, chunks, len, &out, 0)?;
+        }
+        Ok(out)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::jsum::{jac_wgrad_kernel, w1_sum_kernel, JgArgsLaunch, JgCfg, W1ArgsLaunch};
 use super::plan::{jgrad_loops, loss_loops, seg_loops, w1_sum_loops};
-use super::run::buf;
+use super::run::{buf, SumTo};
 use super::seg::{loss_kernel, rowsum_kernel, seed_q_kernel, seg_p_kernel, LossArgsLaunch, SegArgsLaunch};
 use super::Mlp2;
 use crate::error::Result;
@@ -30,15 +30,10 @@ pub(super) struct JgCall<'a> {
     pub jbar: &'a Handle,
     pub src: Seg<'a>,
     pub s1: &'a Handle,
-    pub w: &'a Handle,
-    pub part: &'a Handle,
     /// H_{l+1}.
     pub m: usize,
     pub s0: usize,
-    pub w_off: usize,
-    pub row0: usize,
-    pub row_ld: usize,
-    pub t_w: usize,
+    pub to: SumTo<'a>,
 }
 
 /// Slabs of S samples that meet samples s0..s0+ns of a chunk.
@@ -191,10 +186,10 @@ impl Mlp2 {
             a(c.src.sb),
             a(c.src.r_off),
             a(n),
-            a(c.w_off),
-            a(c.row0),
-            a(c.row_ld),
-            a(c.t_w),
+            a(c.to.w_off),
+            a(c.to.row0),
+            a(c.to.row_ld),
+            a(c.to.t_w),
         );
         jac_wgrad_kernel::launch(
             self.dev.client(),
@@ -203,8 +198,8 @@ impl Mlp2 {
             buf(c.jbar, 1),
             buf(c.src.src, 1),
             buf(c.s1, 1),
-            buf(c.w, 1),
-            buf(c.part, 1),
+            buf(c.to.w, 1),
+            buf(c.to.part, 1),
             args,
             JgCfg { tile, flush: 16 },
         );

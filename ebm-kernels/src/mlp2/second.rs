@@ -33,10 +33,7 @@ pub(super) struct Acts2 {
 impl Mlp2 {
     /// Buffers for `n` samples (ż, ȧ when `tangent`).
     pub(super) fn acts2(&self, n: usize, tangent: bool) -> Acts2 {
-        let dims = self.shape.dims();
-        let per = |want: bool| -> Vec<Handle> {
-            (0..dims.len()).map(|l| if want && l > 0 { self.alloc(n * dims[l]) } else { self.dummy.clone() }).collect()
-        };
+        let per = |want: bool| self.per_layer(n, want);
         Acts2 {
             z: per(true),
             s1: per(true),

@@ -58,7 +58,7 @@
 //! (bk·16) before adding the block sums.
 
 use super::plan;
-use super::run::Op;
+use super::run::{Op, SumTo};
 use super::run2::{JgCall, Seg};
 use super::second::Acts2;
 use super::Mlp2;
@@ -109,43 +109,27 @@ impl Mlp2 {
         super::run::check_index_range(sub_max * d * self.shape.max_width(), "score matching")?;
         let len = plan::row_len(self.n_params + 1);
         let chunk = plan::sm_chunk(&self.shape, &self.tiles, &self.limits);
-        let chunks = batch.div_ceil(chunk);
-        let out = self.alloc(len);
-        let groups = if chunks > 1 { Some(self.alloc(chunks * len)) } else { None };
         let nmax = chunk.min(batch);
-        let rows_max = nmax.div_ceil(self.tiles.slab);
-        let part = self.alloc(3 * rows_max * len);
         let a = self.acts2(nmax, false);
         let (g0, hess) = (self.alloc(nmax * d), self.alloc(nmax * d));
         let sub = sub_max.min(nmax);
         let jb = self.jac_bufs(sub);
-        for g in 0..chunks {
-            let b0 = g * chunk;
-            let n = chunk.min(batch - b0);
-            let rows = n.div_ceil(self.tiles.slab);
-            self.zero(&part, 3 * rows * len)?;
+        self.batch_sums(batch, chunk, 3, len, |part, b0, n, rows| {
+            self.zero(part, 3 * rows * len)?;
             self.forward2(x, b0, n, &a)?;
             self.backward2(n, &a, Some(&g0))?;
-            self.hess_first(n, &a.c[1], &hess)?;
+            self.hess_first(n, &a.c[1], &hess, 0)?;
             let mut s0 = 0;
             while s0 < n {
                 let ns = sub.min(n - s0);
-                self.sm_sweeps(weights, b0, s0, ns, &a, &hess, &jb, &part, 2 * rows, len)?;
+                self.sm_sweeps(weights, b0, s0, ns, &a, &hess, &jb, part, 2 * rows, len)?;
                 s0 += ns;
             }
-            self.loss(&g0, &hess, weights, &part, n, b0, 2 * rows, len, self.n_params)?;
+            self.loss(&g0, &hess, weights, part, n, b0, 2 * rows, len, self.n_params)?;
             self.seeded_adjoint(Some(&g0), 1, n, &a)?;
-            self.gbar_sums((&g0, Op::new(0, 1, d), false), 1, &a.delta, &a.gbar, weights, b0, n, (&part, 0, len))?;
-            self.forward_adjoint(x, weights, b0, n, &a.z, &a.s1, &a.e, (&part, rows, len))?;
-            match &groups {
-                Some(gb) => self.reduce_rows(&part, 3 * rows, len, gb, g)?,
-                None => self.reduce_rows(&part, 3 * rows, len, &out, 0)?,
-            }
-        }
-        if let Some(gb) = &groups {
-            self.reduce_rows(gb, chunks, len, &out, 0)?;
-        }
-        Ok(out)
+            self.gbar_sums((&g0, Op::new(0, 1, d), false), 1, &a.delta, &a.gbar, weights, b0, n, (part, 0, len))?;
+            self.forward_adjoint(x, weights, b0, n, &a.z, &a.s1, &a.e, (part, rows, len))
+        })
     }
 
     fn jac_bufs(&self, sub: usize) -> JacBufs {
@@ -160,29 +144,6 @@ impl Mlp2 {
             [self.dummy.clone(), self.dummy.clone()]
         };
         JacBufs { j, x }
-    }
-
-    /// ∂²E/∂xᵢ² ← C₁·(W₁∘W₁) for the chunk's n samples (the layer-1 term).
-    fn hess_first(&self, n: usize, c1: &Handle, hess: &Handle) -> Result<()> {
-        let d = self.shape.d;
-        let h1 = self.shape.hidden[0];
-        let dm = &self.dummy;
-        self.layer(super::run::LayerCall {
-            epi: super::layer::Epilogue::Store,
-            flags: 0,
-            square_b: true,
-            m: n,
-            n: d,
-            k: h1,
-            a: (c1, Op::new(0, h1, 1), true),
-            b: (&self.theta, Op::new(self.offsets[0].w, 1, d), false),
-            aux: [dm, dm],
-            out: [hess, dm, dm, dm],
-            o_off: 0,
-            o_ld: d,
-            e_off: 0,
-            e_off2: 0,
-        })
     }
 
     /// J_l of sub-chunk sample b, column i: W₁ for l = 1, else `jb.j[l]`.
@@ -244,14 +205,9 @@ impl Mlp2 {
                 jbar: cur,
                 src,
                 s1: &a.s1[l],
-                w,
-                part,
                 m: h_next,
                 s0,
-                w_off: b0 + s0,
-                row0,
-                row_ld,
-                t_w: self.offsets[l].w,
+                to: SumTo { w, part, w_off: b0 + s0, row0, row_ld, t_w: self.offsets[l].w },
             })?;
             let pbar = &jb.x[next];
             self.layer(super::run::LayerCall {

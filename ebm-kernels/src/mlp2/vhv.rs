@@ -131,18 +131,11 @@ impl Mlp2 {
         let l_max = self.shape.depth();
         let len = self.row_len();
         let chunk = plan::grad_chunk(&self.shape, &self.tiles, &self.limits, 3);
-        let chunks = batch.div_ceil(chunk);
-        let out = self.alloc(len);
-        let groups = if chunks > 1 { Some(self.alloc(chunks * len)) } else { None };
         let nmax = chunk.min(batch);
-        let part = self.alloc(3 * nmax.div_ceil(self.tiles.slab) * len);
         let a = self.acts2(nmax, true);
         let dm = &self.dummy;
-        for g in 0..chunks {
-            let b0 = g * chunk;
-            let n = chunk.min(batch - b0);
-            let rows = n.div_ceil(self.tiles.slab);
-            self.zero(&part, 3 * rows * len)?;
+        self.batch_sums(batch, chunk, 3, len, |part, b0, n, rows| {
+            self.zero(part, 3 * rows * len)?;
             self.forward2(x, b0, n, &a)?;
             self.backward2(n, &a, None)?;
             // Tangent with the seeds.
@@ -175,7 +168,7 @@ impl Mlp2 {
                 let (h, h_next) = (dims[l], dims[l + 1]);
                 let ach = (&a.adot[l + 1], Op::new(0, 1, h_next), false);
                 let zd = (&a.zdot[l], Op::new(0, 1, h), false);
-                self.grad(self.sum_call(ach, false, zd, false, weights, &part, h_next, h, n, b0, 0, l + 1))?;
+                self.grad(self.sum_call(ach, false, zd, false, weights, (part, 0, len), h_next, h, n, b0, l + 1))?;
                 self.layer(LayerCall {
                     epi: Epilogue::Vrev,
                     flags: 0,
@@ -195,20 +188,12 @@ impl Mlp2 {
             }
             let ach = (&a.adot[1], Op::new(0, 1, dims[1]), false);
             let vop = (v, Op::new(b0 * d, 1, d), false);
-            self.grad(self.sum_call(ach, false, vop, false, weights, &part, dims[1], d, n, b0, 0, 1))?;
+            self.grad(self.sum_call(ach, false, vop, false, weights, (part, 0, len), dims[1], d, n, b0, 1))?;
             // The backward pass's adjoint (set 1) and the forward adjoint (set 2).
             self.seeded_adjoint(None, 2, n, &a)?;
-            self.gbar_sums((dm, Op::new(0, 0, 0), false), 2, &a.delta, &a.gbar, weights, b0, n, (&part, rows, len))?;
-            self.forward_adjoint(x, weights, b0, n, &a.z, &a.s1, &a.e, (&part, 2 * rows, len))?;
-            match &groups {
-                Some(gb) => self.reduce_rows(&part, 3 * rows, len, gb, g)?,
-                None => self.reduce_rows(&part, 3 * rows, len, &out, 0)?,
-            }
-        }
-        if let Some(gb) = &groups {
-            self.reduce_rows(gb, chunks, len, &out, 0)?;
-        }
-        Ok(out)
+            self.gbar_sums((dm, Op::new(0, 0, 0), false), 2, &a.delta, &a.gbar, weights, b0, n, (part, rows, len))?;
+            self.forward_adjoint(x, weights, b0, n, &a.z, &a.s1, &a.e, (part, 2 * rows, len))
+        })
     }
 
     fn check_pair(&self, x: &Handle, v: &Handle, batch: usize) -> Result<()> {
