@@ -573,6 +573,28 @@ energy(x[d]; logits[K], mu[K,d], L[K,d,d] lower) =
       + sum(i, 0..d, 0.5 * log(square(L[k,i,i])))
       - 0.5 * sum(j, 0..d, square(sum(i, j..d, L[k,i,j] * (x[i] - mu[k,i])))))";
 
+    /// The body of [`CHAINS`]: a literal, so that [`CHAINS_ALL`] can extend it.
+    macro_rules! chains_src {
+        () => {
+            "
+energy(x[d]; a[d], b[d], c) =
+    square(c - sum(i, 0..d, a[i] * x[i]))
+  - sum(i, 0..d, b[i] * x[i] * x[i]) * 0.25
+  + -(x[0] * x[1] + c) + -(a[0] * x[0])
+  + sum(i, 0..d, tanh(a[i] * x[i] - b[i]) + sigmoid(x[i] - c) + softplus(b[i] * x[i]))
+  + log(1 + square(sum(i, 0..d, x[i] - a[i]))) + exp(-0.1 * sum(i, 0..d, square(x[i])))
+  + sqrt(2 + square(x[0] - x[1])) + (1.5 + square(x[1]))^(-2) + x[0]^3 * c
+  + (2 + square(x[0]))^0.7 + sin(a[0] * x[1]) * cos(x[0])"
+        };
+    }
+    /// Subtracted chains on either side, negated chains and products,
+    /// squares as terms, chains shared between outputs, integer and real
+    /// powers (positive and negative), and every unary function but
+    /// `logcosh` and `log1p`.
+    pub const CHAINS: &str = chains_src!();
+    /// [`CHAINS`] with a `logcosh` and a `log1p` term: every unary function.
+    pub const CHAINS_ALL: &str = concat!(chains_src!(), "\n  + logcosh(x[2] - b[2]) + log1p(square(x[1] * c))");
+
     /// The ICA formula of `source`.
     pub fn ica_src(source: Source) -> &'static str {
         match source {

@@ -10,20 +10,8 @@ use ebm_core::prelude::*;
 use ebm_core::sym::{
     compile, compile_fused, eval_batch, eval_weighted_sum, parse_with, Instr, Op, Program, SymEnergy, Term,
 };
-use ebm_core::testing::formulas::{GAUSS, ICA, MIXTURE, STUDENT};
+use ebm_core::testing::formulas::{CHAINS, GAUSS, ICA, MIXTURE, STUDENT};
 use ebm_core::testing::{check_all_derivatives, check_v_hess_v, normal_vec, uniform_vec, Tolerance, FD_TOL};
-
-/// Subtracted chains on either side, negated chains and products, squares
-/// as terms, chains shared between outputs, every unary function.
-const CHAINS: &str = "
-energy(x[d]; a[d], b[d], c) =
-    square(c - sum(i, 0..d, a[i] * x[i]))
-  - sum(i, 0..d, b[i] * x[i] * x[i]) * 0.25
-  + -(x[0] * x[1] + c) + -(a[0] * x[0])
-  + sum(i, 0..d, tanh(a[i] * x[i] - b[i]) + sigmoid(x[i] - c) + softplus(b[i] * x[i]))
-  + log(1 + square(sum(i, 0..d, x[i] - a[i]))) + exp(-0.1 * sum(i, 0..d, square(x[i])))
-  + sqrt(2 + square(x[0] - x[1])) + (1.5 + square(x[1]))^(-2) + x[0]^3 * c
-  + (2 + square(x[0]))^0.7 + sin(a[0] * x[1]) * cos(x[0])";
 
 fn models() -> Vec<(&'static str, SymEnergy<f64>)> {
     let sized = |src: &str, sizes: &[(&str, usize)], seed: u64| {

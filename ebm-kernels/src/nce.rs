@@ -1,7 +1,8 @@
-//! Noise-contrastive estimation (seed §4.1, eq 22–24) on the device: from
-//! the energies of the points, the logits, the logistic loss and its
-//! per-sample weights in one kernel ([`crate::terms::nce_energy_kernel()`]),
-//! then Σᵦ wᵦ∇θE with those weights without leaving the device.
+//! Noise-contrastive estimation (seed §4.1, eq 22–24) on the device: the
+//! energies, logits, logistic loss and per-sample weights of the points in
+//! one kernel ([`nce_kernel()`]; from energies already on the device,
+//! [`crate::terms::nce_energy_kernel()`]), then Σᵦ wᵦ∇θE with those
+//! weights without leaving the device.
 //!
 //! With a learned log-normaliser c and ν noise samples per data sample
 //! (the convention of `ebm_estimators::nce`), for each of the N = (1 + ν)B
@@ -18,6 +19,8 @@
 #![allow(missing_docs)]
 
 use crate::act::{log1p, sigmoid_pair};
+use crate::fused::{eval_any, load_row};
+use crate::spec::Spec;
 use cubecl::prelude::*;
 
 /// The scalars of an NCE launch: N = (1 + ν)B points, the first B data.
@@ -31,6 +34,15 @@ pub struct NceArgs {
     pub c_plus_log_nu: f32,
     /// 1/N.
     pub inv_n: f32,
+}
+
+/// The per-point outputs of an NCE launch (N each): the logits G, the loss
+/// terms and the gradient weights.
+#[derive(CubeType, CubeLaunch)]
+pub struct NceOuts {
+    pub logits: Box<[f32]>,
+    pub terms: Box<[f32]>,
+    pub weights: Box<[f32]>,
 }
 
 /// The logit, loss term and gradient weight of one point.
@@ -51,4 +63,37 @@ pub fn nce_point(e: f32, log_pn: f32, is_data: bool, c_plus_log_nu: f32, inv_n: 
     let sign = select(is_data, 1.0f32, -1.0f32);
     let p = sigmoid_pair(z);
     NcePoint { logit: gl, term: f32::max(z, 0.0f32) + log1p(p.e), weight: sign * p.s * inv_n }
+}
+
+/// Point `b` of energy `e`: writes its logit, loss term and gradient weight.
+#[cube]
+pub fn store_nce_point(e: f32, b: usize, log_pn: &[f32], out: &mut NceOuts, args: &NceArgs) {
+    let p = nce_point(e, log_pn[b], b < args.n_data as usize, args.c_plus_log_nu, args.inv_n);
+    out.logits[b] = p.logit;
+    out.terms[b] = p.term;
+    out.weights[b] = p.weight;
+}
+
+/// Per point, fused: the energy of the family `spec`, then the logit G, the
+/// loss term and the gradient weight.
+#[cube(launch)]
+pub fn nce_kernel(
+    x: &[f32],
+    log_pn: &[f32],
+    theta: &[f32],
+    meta: &[u32],
+    out: &mut NceOuts,
+    args: NceArgs,
+    #[comptime] spec: Spec,
+) {
+    let b = ABSOLUTE_POS;
+    if b < args.n as usize {
+        let d = spec.d;
+        let mut xs = Array::<f32>::new(d);
+        let mut g = Array::<f32>::new(d);
+        let mut h = Array::<f32>::new(d);
+        load_row(x, b, &mut xs, d);
+        let e = eval_any(theta, meta, &xs, &mut g, &mut h, 0usize, 0usize, spec, false, false);
+        store_nce_point(e, b, log_pn, out, &args);
+    }
 }

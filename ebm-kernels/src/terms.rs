@@ -15,7 +15,7 @@
 // `#[cube]` generates undocumented items.
 #![allow(missing_docs)]
 
-use crate::nce::{nce_point, NceArgs};
+use crate::nce::{store_nce_point, NceArgs, NceOuts};
 use cubecl::prelude::*;
 
 /// The per-sample term of a score objective for b < `batch`, from the
@@ -60,19 +60,9 @@ pub fn score_terms_kernel(
 /// Per point, from its energy: the logit, the loss term and the gradient
 /// weight of NCE (the conventions of [`crate::nce`]).
 #[cube(launch)]
-pub fn nce_energy_kernel(
-    energy: &[f32],
-    log_pn: &[f32],
-    logits: &mut [f32],
-    terms: &mut [f32],
-    weights: &mut [f32],
-    args: NceArgs,
-) {
+pub fn nce_energy_kernel(energy: &[f32], log_pn: &[f32], out: &mut NceOuts, args: NceArgs) {
     let b = ABSOLUTE_POS;
     if b < args.n as usize {
-        let p = nce_point(energy[b], log_pn[b], b < args.n_data as usize, args.c_plus_log_nu, args.inv_n);
-        logits[b] = p.logit;
-        terms[b] = p.term;
-        weights[b] = p.weight;
+        store_nce_point(energy[b], b, log_pn, out, &args);
     }
 }

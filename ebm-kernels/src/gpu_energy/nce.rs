@@ -1,12 +1,13 @@
-//! The NCE step of [`GpuEnergy`] ([`crate::nce`]): the energies of every
-//! point, their logits, loss terms and gradient weights
-//! ([`crate::terms::nce_energy_kernel()`]), then Σ wⱼ∇θE(xⱼ) with those
-//! weights without leaving the device.
+//! The fused NCE step of [`GpuEnergy`] ([`crate::nce`]): the logits, the
+//! loss terms and the gradient weights of every point in one kernel, then
+//! Σ wⱼ∇θE(xⱼ) with those weights without leaving the device.
 
 use super::GpuEnergy;
 use crate::error::{KernelError, Result};
 use crate::family::GpuFamily;
-use crate::on_device::objectives::nce_terms;
+use crate::launch::{arg, grid};
+use crate::nce::nce_kernel;
+use crate::on_device::objectives::NceLaunch;
 use crate::param_rows::RowTarget;
 use crate::reduce::sum_on_device;
 use cubecl::server::Handle;
@@ -39,7 +40,7 @@ pub(super) struct NceInputs<'a> {
     pub nu: usize,
 }
 
-/// The device buffers of one NCE step.
+/// The device buffers of one fused NCE step.
 pub(super) struct NceHandles {
     pub logits: Handle,
     pub terms: Handle,
@@ -48,7 +49,7 @@ pub(super) struct NceHandles {
 }
 
 impl<M: GpuFamily> GpuEnergy<M> {
-    /// The NCE loss and gradient on the device ([`crate::nce`]): `x` holds the B
+    /// The fused NCE loss and gradient ([`crate::nce`]): `x` holds the B
     /// data points then the νB noise points (row-major, d per row),
     /// `log_pn` the noise log-density at each of them, `c` the
     /// log-normaliser and `nu` the noise ratio ν. Writes ∇θL into `grad`.
@@ -107,7 +108,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
     }
 
     /// The NCE handles from the tiled MLP kernels, or from the fused
-    /// kernels with the guard of the batch buffers it used (held until the
+    /// kernel with the guard of the batch buffers it used (held until the
     /// caller has read the results).
     fn nce_any(&self, inp: NceInputs<'_>) -> Result<(NceHandles, Option<std::sync::MutexGuard<'_, super::State>>)> {
         if self.tiled() {
@@ -118,13 +119,30 @@ impl<M: GpuFamily> GpuEnergy<M> {
         Ok((h, Some(st)))
     }
 
-    /// Launches the energy kernel, the NCE terms from its energies and the
-    /// weighted gradient rows.
+    /// Launches the NCE kernel and the weighted gradient rows.
     fn launch_nce(&self, st: &mut super::State, inp: NceInputs<'_>) -> Result<NceHandles> {
         let (theta, bufs) = self.stage(st, inp.x)?;
-        self.launch_eval(&theta, bufs, false, false)?;
-        let [logits, terms, weights] = nce_terms(&self.dev, &bufs.energy, inp.log_pn, inp.n_data, inp.c, inp.nu)?;
-        let grad = self.param_rows(RowTarget::Energy, &theta, &bufs.x, None, &weights, bufs.batch)?;
+        let l = NceLaunch::new(&self.dev, inp.log_pn, inp.n_data, inp.c, inp.nu);
+        let n = l.n;
+        let (count, dim) = grid(&self.dev, n)?;
+        // SAFETY: every handle was allocated with the length passed with it.
+        unsafe {
+            let [xs, th, meta] = self.sample_args(&theta, bufs);
+            nce_kernel::launch(
+                self.dev.client(),
+                count,
+                dim,
+                xs,
+                arg(&l.log_pn, n),
+                th,
+                meta,
+                l.outs(),
+                l.args,
+                self.spec,
+            );
+        }
+        let [logits, terms, weights] = l.out;
+        let grad = self.param_rows(RowTarget::Energy, &theta, &bufs.x, None, &weights, n)?;
         Ok(NceHandles { logits, terms, weights, grad })
     }
 

@@ -6,7 +6,7 @@
 use crate::device::GpuDevice;
 use crate::error::Result;
 use crate::launch::{arg, grid, upload_f32};
-use crate::nce::NceArgsLaunch;
+use crate::nce::{NceArgsLaunch, NceOutsLaunch};
 use crate::on_device::copy_out;
 use crate::reduce::sum_on_device;
 use crate::terms::{nce_energy_kernel, score_terms_kernel};
@@ -83,6 +83,36 @@ fn score_loss(
     sum_on_device(dev, &terms, batch)
 }
 
+/// What every NCE launch over the N points of `log_pn` needs besides the
+/// model: log p_n on the device, the outputs `[logits, terms, weights]`
+/// (N each) and the scalars (N, B = `n_data`, c + log ν, 1/N).
+pub(crate) struct NceLaunch {
+    pub n: usize,
+    pub log_pn: Handle,
+    pub out: [Handle; 3],
+    pub args: NceArgsLaunch,
+}
+
+impl NceLaunch {
+    /// The outputs as kernel arguments.
+    ///
+    /// # Safety
+    /// The handles were allocated with N floats each ([`Self::new`]).
+    pub(crate) unsafe fn outs(&self) -> NceOutsLaunch<'_> {
+        let [logits, terms, weights] = &self.out;
+        // SAFETY: see above.
+        unsafe { NceOutsLaunch::new(arg(logits, self.n), arg(terms, self.n), arg(weights, self.n)) }
+    }
+
+    pub(crate) fn new(dev: &GpuDevice, log_pn: &[f32], n_data: usize, c: f64, nu: usize) -> Self {
+        let n = log_pn.len();
+        let cl = dev.client();
+        let out = [cl.empty(n * 4), cl.empty(n * 4), cl.empty(n * 4)];
+        let args = NceArgsLaunch::new(n as u32, n_data as u32, (c + (nu as f64).ln()) as f32, (1.0 / n as f64) as f32);
+        NceLaunch { n, log_pn: upload_f32(dev, log_pn), out, args }
+    }
+}
+
 /// The NCE logits, loss terms and gradient weights of the points whose
 /// energies are `e` (the first `n_data` data, then noise; conventions of
 /// [`crate::nce`]): `[logits, terms, weights]`.
@@ -94,26 +124,14 @@ pub(crate) fn nce_terms(
     c: f64,
     nu: usize,
 ) -> Result<[Handle; 3]> {
-    let n = log_pn.len();
-    let cl = dev.client();
-    let hl = upload_f32(dev, log_pn);
-    let (logits, terms, weights) = (cl.empty(n * 4), cl.empty(n * 4), cl.empty(n * 4));
+    let l = NceLaunch::new(dev, log_pn, n_data, c, nu);
+    let n = l.n;
     let (count, dim) = grid(dev, n)?;
     // SAFETY: every handle was allocated with the length passed with it.
     unsafe {
-        nce_energy_kernel::launch(
-            cl,
-            count,
-            dim,
-            arg(e, n),
-            arg(&hl, n),
-            arg(&logits, n),
-            arg(&terms, n),
-            arg(&weights, n),
-            NceArgsLaunch::new(n as u32, n_data as u32, (c + (nu as f64).ln()) as f32, (1.0 / n as f64) as f32),
-        );
+        nce_energy_kernel::launch(dev.client(), count, dim, arg(e, n), arg(&l.log_pn, n), l.outs(), l.args);
     }
-    Ok([logits, terms, weights])
+    Ok(l.out)
 }
 
 /// Reads a loss and its θ-gradient back together: ∇θ into `grad`, L
