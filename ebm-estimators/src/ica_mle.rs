@@ -116,6 +116,7 @@ impl<T: Real, M: Trainable<T> + ?Sized> Estimator<T, M> for IcaMle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::StepCtx;
 
     /// ∫ exp(−E) over a 2-d grid against exp(log Z), and the gradient
     /// against central differences of the loss.
