@@ -18,9 +18,8 @@
 //! law when the model matches it, [`crate::samplers::Ula`] for seed eq 14.
 
 use crate::error::Result;
-use crate::estimator::{batch_size, Estimator, EstimatorBase, StepCtx, StepInfo};
-use crate::icd::KlTerm;
-use crate::ml::{held_out_loss, prepared_loss, run_negatives, MlOptions, Negatives};
+use crate::estimator::{batch_size, data_parallel_base, Estimator, StepCtx, StepInfo};
+use crate::ml::{ml_accessors, ml_loss_methods, run_negatives, MlOptions, Negatives};
 use crate::samplers::Sampler;
 use ebm_core::{Langevin, Objectives, Real};
 
@@ -41,50 +40,21 @@ impl<T: Real, S> Cd<T, S> {
         Self { sampler, opts: MlOptions::default(), state: None }
     }
 
-    /// Adds the L2 energy penalty α(E⁺² + E⁻²).
-    pub fn with_l2(mut self, alpha: f64) -> Self {
-        self.opts.l2_alpha = alpha;
-        self
-    }
+    ml_accessors!();
 
-    /// Adds improved CD's KL term (weight λ, last-step size ε).
-    pub fn with_kl(mut self, kl: KlTerm) -> Self {
-        self.opts.kl = Some(kl);
-        self
-    }
-
-    /// The options in use.
-    pub fn options(&self) -> &MlOptions {
-        &self.opts
-    }
-
-    /// The prepared negative samples, if any.
-    pub fn negatives(&self) -> Option<&[T]> {
-        self.state.as_ref().map(|s| s.1.x.as_slice())
-    }
-
-    /// The prepared improved-CD state, if any.
-    pub fn kl_state(&self) -> Option<&crate::icd::KlState<T>> {
-        self.state.as_ref().and_then(|s| s.1.kl.as_ref())
+    fn validate(&self) -> Result<()> {
+        self.opts.validate()
     }
 }
 
 /// Stateless between steps (negatives restart from the batch).
 impl<T, S> crate::state::Resumable for Cd<T, S> {}
 
-impl<T: Real, S: Send> EstimatorBase<T> for Cd<T, S> {
-    fn name(&self) -> &'static str {
-        self.opts.name("cd", "improved-cd")
-    }
-
-    fn data_parallel(&self) -> bool {
-        true
-    }
-}
+data_parallel_base!([T: Real, S: Send] Cd<T, S>, |cd| cd.opts.name("cd", "improved-cd"));
 
 impl<T: Real, M: Objectives<T> + Langevin<T> + ?Sized, S: Sampler<T, M>> Estimator<T, M> for Cd<T, S> {
     fn prepare(&mut self, model: &M, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
-        self.opts.validate()?;
+        self.validate()?;
         let b = batch_size(model, x)?;
         let neg = run_negatives(model, &self.sampler, &self.opts, x.to_vec(), ctx)?;
         let info = StepInfo { sampler: Some(neg.stats), ..Default::default() };
@@ -92,17 +62,5 @@ impl<T: Real, M: Objectives<T> + Langevin<T> + ?Sized, S: Sampler<T, M>> Estimat
         Ok(info)
     }
 
-    fn loss(&self, model: &M, x: &[T]) -> Result<f64> {
-        prepared_loss(self.name(), &self.state, &self.opts, model, x, None)
-    }
-
-    fn loss_grad(&self, model: &M, x: &[T], grad: &mut [T]) -> Result<f64> {
-        prepared_loss(self.name(), &self.state, &self.opts, model, x, Some(grad))
-    }
-
-    /// CD-k from the held-out batch: mean E(x) − mean E(Π^k x) (+ penalties).
-    fn eval_loss(&self, model: &M, x: &[T], ctx: StepCtx) -> Result<f64> {
-        self.opts.validate()?;
-        held_out_loss(model, &self.sampler, &self.opts, x, ctx)
-    }
+    ml_loss_methods!();
 }

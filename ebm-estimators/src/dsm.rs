@@ -43,7 +43,7 @@
 //! batch draws its samples' noise).
 
 use crate::error::{config, Result};
-use crate::estimator::{batch_size, check_grad, prepared, to_f64, Estimator, EstimatorBase, StepCtx, StepInfo};
+use crate::estimator::{check_grad, data_parallel_base, frozen_state_methods, to_f64, Estimator, StepCtx};
 use crate::seeds::tags;
 use ebm_core::{rng, EnergyExt, Objectives, Real};
 
@@ -106,10 +106,9 @@ impl<T: Real> Dsm<T> {
         }
     }
 
-    /// Replaces the weighting.
-    pub fn with_weighting(mut self, w: Weighting) -> Self {
-        self.weighting = w;
-        self
+    setters! {
+        /// Replaces the weighting.
+        with_weighting(weighting: Weighting);
     }
 
     /// Uses antithetic pairs x ± σz (see the module docs).
@@ -207,36 +206,11 @@ impl<T: Real> Dsm<T> {
 /// Stateless between steps (noise is keyed by the step).
 impl<T> crate::state::Resumable for Dsm<T> {}
 
-impl<T: Real> EstimatorBase<T> for Dsm<T> {
-    fn name(&self) -> &'static str {
-        "dsm"
-    }
-
-    fn data_parallel(&self) -> bool {
-        true
-    }
-}
+data_parallel_base!([T: Real] Dsm<T>, |_| "dsm");
 
 impl<T: Real, M: Objectives<T> + ?Sized> Estimator<T, M> for Dsm<T> {
-    fn prepare(&mut self, model: &M, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
-        let b = batch_size(model, x)?;
-        self.state = Some((b, self.draw(model.dim(), x, ctx)?));
-        Ok(StepInfo::default())
-    }
-
-    fn loss(&self, model: &M, x: &[T]) -> Result<f64> {
-        let st = prepared("dsm", &self.state, batch_size(model, x)?)?;
-        self.loss_with(model, st, None)
-    }
-
-    fn loss_grad(&self, model: &M, x: &[T], grad: &mut [T]) -> Result<f64> {
-        let st = prepared("dsm", &self.state, batch_size(model, x)?)?;
-        self.loss_with(model, st, Some(grad))
-    }
-
-    fn eval_loss(&self, model: &M, x: &[T], ctx: StepCtx) -> Result<f64> {
-        batch_size(model, x)?;
-        let st = self.draw(model.dim(), x, ctx)?;
-        self.loss_with(model, &st, None)
+    frozen_state_methods! {
+        draw: |dsm, model, x, ctx| dsm.draw(model.dim(), x, ctx),
+        loss: |dsm, model, _, st, grad| dsm.loss_with(model, st, grad),
     }
 }

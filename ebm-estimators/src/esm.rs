@@ -16,7 +16,7 @@
 //! estimate (sample mean, inverse 1/n sample covariance).
 
 use crate::error::Result;
-use crate::estimator::{batch_size, check_grad, prepared, Estimator, EstimatorBase, StepCtx, StepInfo};
+use crate::estimator::{batch_size, check_grad, data_parallel_base, frozen_state_methods, no_state, Estimator};
 use ebm_core::{sm_integrand, Energy, EnergyExt, Objectives, Real};
 
 /// Exact score matching.
@@ -47,36 +47,22 @@ pub fn sm_loss<T: Real, M: Energy<T> + ?Sized>(model: &M, x: &[T]) -> Result<f64
 /// Stateless between steps.
 impl crate::state::Resumable for ExactSm {}
 
-impl<T: Real> EstimatorBase<T> for ExactSm {
-    fn name(&self) -> &'static str {
-        "exact-sm"
-    }
+data_parallel_base!([T: Real] ExactSm, |_| "exact-sm");
 
-    fn data_parallel(&self) -> bool {
-        true
-    }
+/// The loss (1/B) Σᵦ J(xᵦ), with its gradient from the fused
+/// [`Objectives::sm_loss_grad`] when `grad` is given.
+fn loss_and_grad<T: Real, M: Objectives<T> + ?Sized>(model: &M, x: &[T], grad: Option<&mut [T]>) -> Result<f64> {
+    let Some(grad) = grad else { return sm_loss(model, x) };
+    let b = batch_size(model, x)?;
+    check_grad(grad, model.num_params())?;
+    let w = vec![T::from_f64(1.0 / b as f64); b];
+    Ok(model.sm_loss_grad_params(x, &w, grad)?)
 }
 
+/// No randomness: the state is the batch size alone.
 impl<T: Real, M: Objectives<T> + ?Sized> Estimator<T, M> for ExactSm {
-    fn prepare(&mut self, model: &M, x: &[T], _ctx: StepCtx) -> Result<StepInfo> {
-        self.state = Some((batch_size(model, x)?, ()));
-        Ok(StepInfo::default())
-    }
-
-    fn loss(&self, model: &M, x: &[T]) -> Result<f64> {
-        prepared("exact-sm", &self.state, batch_size(model, x)?)?;
-        sm_loss(model, x)
-    }
-
-    fn loss_grad(&self, model: &M, x: &[T], grad: &mut [T]) -> Result<f64> {
-        let b = batch_size(model, x)?;
-        prepared("exact-sm", &self.state, b)?;
-        check_grad(grad, model.num_params())?;
-        let w = vec![T::from_f64(1.0 / b as f64); b];
-        Ok(model.sm_loss_grad_params(x, &w, grad)?)
-    }
-
-    fn eval_loss(&self, model: &M, x: &[T], _ctx: StepCtx) -> Result<f64> {
-        sm_loss(model, x)
+    frozen_state_methods! {
+        draw: |_, _, _, _| no_state(),
+        loss: |_, model, x, _, grad| loss_and_grad(model, x, grad),
     }
 }

@@ -255,6 +255,89 @@ impl<T: Real, M: ?Sized, E: Estimator<T, M> + ?Sized> Estimator<T, M> for Box<E>
     }
 }
 
+/// Writes the [`EstimatorBase`] of a built-in estimator, `impl<$generics>`
+/// for `$ty`: its name, the expression `$name` of the estimator `$s`, and
+/// data-parallel, since every built-in loss is a per-sample mean over state
+/// every rank holds alike (each module says how).
+macro_rules! data_parallel_base {
+    ([$($generics:tt)*] $ty:ty, |$s:pat_param| $name:expr) => {
+        impl<$($generics)*> $crate::EstimatorBase<T> for $ty {
+            fn name(&self) -> &'static str {
+                let $s = self;
+                $name
+            }
+
+            fn data_parallel(&self) -> bool {
+                true
+            }
+        }
+    };
+}
+pub(crate) use data_parallel_base;
+
+/// Writes [`Estimator::loss`] and [`Estimator::loss_grad`] of an estimator
+/// whose `prepare` left `Some((B, state))` in its field `state`: both take
+/// the state prepared for a batch of this size and return `$loss`, an
+/// expression of the estimator `$s`, the model `$m`, the batch `$x`, the
+/// state `$st` and `$grad` (`None` for `loss`, the gradient buffer for
+/// `loss_grad`).
+macro_rules! frozen_loss_methods {
+    (|$s:pat_param, $m:pat_param, $x:pat_param, $st:pat_param, $grad:pat_param| $loss:expr) => {
+        fn loss(&self, model: &M, x: &[T]) -> $crate::Result<f64> {
+            let b = $crate::estimator::batch_size(model, x)?;
+            let $st = $crate::estimator::prepared($crate::EstimatorBase::<T>::name(self), &self.state, b)?;
+            let ($s, $m, $x, $grad) = (self, model, x, None);
+            $loss
+        }
+
+        fn loss_grad(&self, model: &M, x: &[T], grad: &mut [T]) -> $crate::Result<f64> {
+            let b = $crate::estimator::batch_size(model, x)?;
+            let $st = $crate::estimator::prepared($crate::EstimatorBase::<T>::name(self), &self.state, b)?;
+            let ($s, $m, $x, $grad) = (self, model, x, Some(grad));
+            $loss
+        }
+    };
+}
+pub(crate) use frozen_loss_methods;
+
+/// Writes the [`Estimator`] methods of an estimator whose whole step state
+/// is drawn by `$draw` (an expression of the estimator, the model, the batch
+/// and the [`StepCtx`], returning a [`Result`]) and whose loss is `$loss`
+/// (as in [`frozen_loss_methods`]): `prepare` keeps `(B, state)` in the
+/// field `state`, `loss` and `loss_grad` use it, and `eval_loss` draws a
+/// state of its own and keeps nothing.
+macro_rules! frozen_state_methods {
+    (
+        draw: |$ds:pat_param, $dm:pat_param, $dx:pat_param, $ctx:pat_param| $draw:expr,
+        loss: |$s:pat_param, $m:pat_param, $x:pat_param, $st:pat_param, $grad:pat_param| $loss:expr $(,)?
+    ) => {
+        fn prepare(&mut self, model: &M, x: &[T], ctx: $crate::StepCtx) -> $crate::Result<$crate::StepInfo> {
+            let b = $crate::estimator::batch_size(model, x)?;
+            let ($ds, $dm, $dx, $ctx) = (&*self, model, x, ctx);
+            let state = $draw?;
+            self.state = Some((b, state));
+            Ok($crate::StepInfo::default())
+        }
+
+        $crate::estimator::frozen_loss_methods!(|$s, $m, $x, $st, $grad| $loss);
+
+        fn eval_loss(&self, model: &M, x: &[T], ctx: $crate::StepCtx) -> $crate::Result<f64> {
+            $crate::estimator::batch_size(model, x)?;
+            let ($ds, $dm, $dx, $ctx) = (self, model, x, ctx);
+            let state = $draw?;
+            let ($s, $m, $x, $st, $grad) = (self, model, x, &state, None);
+            $loss
+        }
+    };
+}
+pub(crate) use frozen_state_methods;
+
+/// The step state of an estimator without randomness (its `draw` for
+/// [`frozen_state_methods`]): nothing besides the batch size.
+pub(crate) fn no_state() -> Result<()> {
+    Ok(())
+}
+
 /// Checks the batch against the model and returns B.
 pub(crate) fn batch_size<T: Real, M: Energy<T> + ?Sized>(model: &M, x: &[T]) -> Result<usize> {
     Ok(ebm_core::check_batch("x", x, model.dim())?)

@@ -21,7 +21,7 @@
 //! state: the batch splits as it is.
 
 use crate::error::{config, Result};
-use crate::estimator::{batch_size, check_grad, prepared, to_f64, Estimator, EstimatorBase, StepCtx, StepInfo};
+use crate::estimator::{batch_size, check_grad, data_parallel_base, frozen_state_methods, no_state, to_f64, Estimator};
 use crate::linalg::inverse_log_abs_det;
 use ebm_core::{Energy, EnergyExt, Ica, Real, Source, Trainable};
 
@@ -103,40 +103,20 @@ impl IcaMle {
 /// Stateless between steps: nothing to save for a resume.
 impl crate::state::Resumable for IcaMle {}
 
-impl<T: Real> EstimatorBase<T> for IcaMle {
-    fn name(&self) -> &'static str {
-        "ica-mle"
-    }
+data_parallel_base!([T: Real] IcaMle, |_| "ica-mle");
 
-    fn data_parallel(&self) -> bool {
-        true
-    }
-}
-
+/// No randomness: the state is the batch size alone.
 impl<T: Real, M: Trainable<T> + ?Sized> Estimator<T, M> for IcaMle {
-    fn prepare(&mut self, model: &M, x: &[T], _ctx: StepCtx) -> Result<StepInfo> {
-        self.state = Some((batch_size(model, x)?, ()));
-        Ok(StepInfo::default())
-    }
-
-    fn loss(&self, model: &M, x: &[T]) -> Result<f64> {
-        prepared("ica-mle", &self.state, batch_size(model, x)?)?;
-        self.loss_impl(model, x, None)
-    }
-
-    fn loss_grad(&self, model: &M, x: &[T], grad: &mut [T]) -> Result<f64> {
-        prepared("ica-mle", &self.state, batch_size(model, x)?)?;
-        self.loss_impl(model, x, Some(grad))
-    }
-
-    fn eval_loss(&self, model: &M, x: &[T], _ctx: StepCtx) -> Result<f64> {
-        self.loss_impl(model, x, None)
+    frozen_state_methods! {
+        draw: |_, _, _, _| no_state(),
+        loss: |ica, model, x, _, grad| ica.loss_impl(model, x, grad),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::StepCtx;
 
     /// ∫ exp(−E) over a 2-d grid against exp(log Z), and the gradient
     /// against central differences of the loss.

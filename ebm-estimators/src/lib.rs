@@ -68,6 +68,21 @@
 //! # }
 //! ```
 
+/// Writes builder methods that each set one field: `$name($field: $ty)`
+/// becomes `pub fn $name(mut self, $field: $ty) -> Self`, which sets
+/// `self.$field` and returns `self`.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident($field:ident: $ty:ty);)+) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, $field: $ty) -> Self {
+                self.$field = $field;
+                self
+            }
+        )+
+    };
+}
+
 pub mod cd;
 pub mod critic;
 pub mod data;

@@ -55,7 +55,9 @@
 
 use crate::critic::{Critic, CriticActivation, SteinTerms, TraceMode};
 use crate::error::{config, Result};
-use crate::estimator::{batch_size, check_grad, prepared, to_f64, Estimator, EstimatorBase, Shard, StepCtx, StepInfo};
+use crate::estimator::{
+    batch_size, check_grad, data_parallel_base, frozen_loss_methods, to_f64, Estimator, Shard, StepCtx, StepInfo,
+};
 use crate::optim::{Adam, Optimizer};
 use crate::seeds::tags;
 use ebm_core::{rng, Energy, EnergyExt, Real, Trainable};
@@ -110,10 +112,9 @@ impl<T: Real> Lsd<T> {
         self
     }
 
-    /// Replaces the critic's optimizer.
-    pub fn with_critic_optimizer(mut self, opt: Adam) -> Self {
-        self.critic_opt = opt;
-        self
+    setters! {
+        /// Replaces the critic's optimizer.
+        with_critic_optimizer(critic_opt: Adam);
     }
 
     /// The critic.
@@ -241,15 +242,7 @@ impl<T> crate::state::Resumable for Lsd<T> {
     }
 }
 
-impl<T: Real> EstimatorBase<T> for Lsd<T> {
-    fn name(&self) -> &'static str {
-        "lsd"
-    }
-
-    fn data_parallel(&self) -> bool {
-        true
-    }
-}
+data_parallel_base!([T: Real] Lsd<T>, |_| "lsd");
 
 impl<T: Real, M: Trainable<T> + ?Sized> Estimator<T, M> for Lsd<T> {
     fn prepare(&mut self, model: &M, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
@@ -291,15 +284,7 @@ impl<T: Real, M: Trainable<T> + ?Sized> Estimator<T, M> for Lsd<T> {
         Ok(info)
     }
 
-    fn loss(&self, model: &M, x: &[T]) -> Result<f64> {
-        let st = prepared("lsd", &self.state, batch_size(model, x)?)?;
-        self.loss_with(model, x, st, None)
-    }
-
-    fn loss_grad(&self, model: &M, x: &[T], grad: &mut [T]) -> Result<f64> {
-        let st = prepared("lsd", &self.state, batch_size(model, x)?)?;
-        self.loss_with(model, x, st, Some(grad))
-    }
+    frozen_loss_methods!(|lsd, model, x, st, grad| lsd.loss_with(model, x, st, grad));
 
     /// S at the current critic on the held-out batch (the critic is not trained).
     fn eval_loss(&self, model: &M, x: &[T], ctx: StepCtx) -> Result<f64> {

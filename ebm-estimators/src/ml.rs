@@ -142,21 +142,6 @@ pub(crate) fn contrastive<T: Real, M: Objectives<T> + ?Sized>(
     Ok(mp - mn + alpha * (qp + qn))
 }
 
-/// The loss (and, with `grad`, its θ-gradient) of CD or PCD on the batch
-/// `x` against the negatives `prepare` left in `state` for a batch of the
-/// same size.
-pub(crate) fn prepared_loss<T: Real, M: Objectives<T> + ?Sized>(
-    name: &'static str,
-    state: &Option<(usize, Negatives<T>)>,
-    opts: &MlOptions,
-    model: &M,
-    x: &[T],
-    grad: Option<&mut [T]>,
-) -> Result<f64> {
-    let neg = crate::estimator::prepared(name, state, crate::estimator::batch_size(model, x)?)?;
-    ml_loss(model, x, neg, opts, grad)
-}
-
 /// CD-k's loss on a held-out batch: negatives run from `x` itself, nothing
 /// kept (CD's and PCD's `eval_loss`).
 pub(crate) fn held_out_loss<T: Real, M: Objectives<T> + Langevin<T> + ?Sized, S: Sampler<T, M> + ?Sized>(
@@ -197,3 +182,58 @@ pub(crate) fn ml_loss<T: Real, M: Objectives<T> + ?Sized>(
         (_, _, g) => contrastive(model, pos, &neg.x, opts.l2_alpha, g),
     }
 }
+
+/// Writes the builder and accessor methods CD and PCD share, for a type
+/// whose field `opts` holds its [`MlOptions`] and `state` the prepared
+/// [`Negatives`].
+macro_rules! ml_accessors {
+    () => {
+        /// Adds the L2 energy penalty α(E⁺² + E⁻²).
+        pub fn with_l2(mut self, alpha: f64) -> Self {
+            self.opts.l2_alpha = alpha;
+            self
+        }
+
+        /// Adds improved CD's KL term (weight λ, last-step size ε).
+        pub fn with_kl(mut self, kl: $crate::KlTerm) -> Self {
+            self.opts.kl = Some(kl);
+            self
+        }
+
+        /// The options in use.
+        pub fn options(&self) -> &$crate::MlOptions {
+            &self.opts
+        }
+
+        /// The prepared negative samples, if any.
+        pub fn negatives(&self) -> Option<&[T]> {
+            self.state.as_ref().map(|s| s.1.x.as_slice())
+        }
+
+        /// The prepared improved-CD state, if any.
+        pub fn kl_state(&self) -> Option<&$crate::icd::KlState<T>> {
+            self.state.as_ref().and_then(|s| s.1.kl.as_ref())
+        }
+    };
+}
+pub(crate) use ml_accessors;
+
+/// Writes the [`crate::Estimator`] methods CD and PCD share, for a type with
+/// the fields of [`ml_accessors`], a `sampler` and a `validate` method:
+/// `loss` and `loss_grad` ([`ml_loss`] against the prepared negatives) and
+/// `eval_loss` ([`held_out_loss`]).
+macro_rules! ml_loss_methods {
+    () => {
+        $crate::estimator::frozen_loss_methods!(|est, model, x, neg, grad| {
+            $crate::ml::ml_loss(model, x, neg, &est.opts, grad)
+        });
+
+        /// CD-k from the held-out batch: mean E(x) − mean E(Π^k x) (+
+        /// penalties); nothing the estimator holds (PCD's buffer) changes.
+        fn eval_loss(&self, model: &M, x: &[T], ctx: $crate::StepCtx) -> $crate::Result<f64> {
+            self.validate()?;
+            $crate::ml::held_out_loss(model, &self.sampler, &self.opts, x, ctx)
+        }
+    };
+}
+pub(crate) use ml_loss_methods;

@@ -35,7 +35,7 @@
 //! key `ctx.key(NCE)`, stream 0.
 
 use crate::error::{config, Result};
-use crate::estimator::{batch_size, check_grad, prepared, Estimator, EstimatorBase, StepCtx, StepInfo};
+use crate::estimator::{batch_size, check_grad, frozen_state_methods, Estimator, EstimatorBase, StepCtx};
 use crate::noise::GaussianNoise;
 use crate::seeds::tags;
 use ebm_core::energy::softplus_f64;
@@ -196,25 +196,8 @@ impl<T: Real> EstimatorBase<T> for Nce<T> {
 }
 
 impl<T: Real, M: Objectives<T> + ?Sized> Estimator<T, M> for Nce<T> {
-    fn prepare(&mut self, model: &M, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
-        let b = batch_size(model, x)?;
-        self.state = Some((b, self.draw(x, model.dim(), ctx)?));
-        Ok(StepInfo::default())
-    }
-
-    fn loss(&self, model: &M, x: &[T]) -> Result<f64> {
-        let st = prepared("nce", &self.state, batch_size(model, x)?)?;
-        self.loss_with(model, x, st, self.c(), None)
-    }
-
-    fn loss_grad(&self, model: &M, x: &[T], grad: &mut [T]) -> Result<f64> {
-        let st = prepared("nce", &self.state, batch_size(model, x)?)?;
-        self.loss_with(model, x, st, self.c(), Some(grad))
-    }
-
-    fn eval_loss(&self, model: &M, x: &[T], ctx: StepCtx) -> Result<f64> {
-        batch_size(model, x)?;
-        let st = self.draw(x, model.dim(), ctx)?;
-        self.loss_with(model, x, &st, self.c(), None)
+    frozen_state_methods! {
+        draw: |nce, model, x, ctx| nce.draw(x, model.dim(), ctx),
+        loss: |nce, model, x, st, grad| nce.loss_with(model, x, st, nce.c(), grad),
     }
 }

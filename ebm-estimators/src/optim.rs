@@ -160,10 +160,9 @@ impl Sgd {
         }
     }
 
-    /// Sets the schedule.
-    pub fn with_schedule(mut self, s: Schedule) -> Self {
-        self.schedule = s;
-        self
+    setters! {
+        /// Sets the schedule.
+        with_schedule(schedule: Schedule);
     }
 }
 
@@ -251,16 +250,11 @@ impl Adam {
         self
     }
 
-    /// Sets the decoupled weight decay (AdamW).
-    pub fn with_weight_decay(mut self, wd: f64) -> Self {
-        self.weight_decay = wd;
-        self
-    }
-
-    /// Sets the schedule.
-    pub fn with_schedule(mut self, s: Schedule) -> Self {
-        self.schedule = s;
-        self
+    setters! {
+        /// Sets the decoupled weight decay (AdamW).
+        with_weight_decay(weight_decay: f64);
+        /// Sets the schedule.
+        with_schedule(schedule: Schedule);
     }
 }
 

@@ -36,9 +36,8 @@
 
 use crate::error::EstError;
 use crate::error::{config, Result};
-use crate::estimator::{batch_size, Estimator, EstimatorBase, Shard, StepCtx, StepInfo};
-use crate::icd::KlTerm;
-use crate::ml::{held_out_loss, prepared_loss, run_negatives, MlOptions, Negatives};
+use crate::estimator::{batch_size, data_parallel_base, Estimator, Shard, StepCtx, StepInfo};
+use crate::ml::{ml_accessors, ml_loss_methods, run_negatives, MlOptions, Negatives};
 use crate::parallel::{exchange, share};
 use crate::samplers::{Sampler, SamplerStats};
 use crate::seeds::{derive_seed, tags};
@@ -133,10 +132,9 @@ impl<T: Real, S> Pcd<T, S> {
         self
     }
 
-    /// Sets the per-step re-initialisation probability.
-    pub fn with_reinit_prob(mut self, p: f64) -> Self {
-        self.reinit_prob = p;
-        self
+    setters! {
+        /// Sets the per-step re-initialisation probability.
+        with_reinit_prob(reinit_prob: f64);
     }
 
     /// Sets the noise law of new chains.
@@ -146,31 +144,11 @@ impl<T: Real, S> Pcd<T, S> {
         self
     }
 
-    /// Adds the L2 energy penalty α(E⁺² + E⁻²).
-    pub fn with_l2(mut self, alpha: f64) -> Self {
-        self.opts.l2_alpha = alpha;
-        self
-    }
-
-    /// Adds improved CD's KL term.
-    pub fn with_kl(mut self, kl: KlTerm) -> Self {
-        self.opts.kl = Some(kl);
-        self
-    }
+    ml_accessors!();
 
     /// The replay buffer (row-major capacity×d; empty before the first step).
     pub fn buffer(&self) -> &[T] {
         &self.buffer
-    }
-
-    /// The prepared negative samples, if any.
-    pub fn negatives(&self) -> Option<&[T]> {
-        self.state.as_ref().map(|s| s.1.x.as_slice())
-    }
-
-    /// The prepared improved-CD state, if any.
-    pub fn kl_state(&self) -> Option<&crate::icd::KlState<T>> {
-        self.state.as_ref().and_then(|s| s.1.kl.as_ref())
     }
 
     /// Draws the buffer rows of the batch rows `x` (global rows
@@ -241,15 +219,7 @@ impl<T: Real, S> crate::state::Resumable for Pcd<T, S> {
     }
 }
 
-impl<T: Real, S: Send> EstimatorBase<T> for Pcd<T, S> {
-    fn name(&self) -> &'static str {
-        self.opts.name("pcd", "improved-pcd")
-    }
-
-    fn data_parallel(&self) -> bool {
-        true
-    }
-}
+data_parallel_base!([T: Real, S: Send] Pcd<T, S>, |pcd| pcd.opts.name("pcd", "improved-pcd"));
 
 impl<T: Real, M: Objectives<T> + Langevin<T> + ?Sized, S: Sampler<T, M>> Estimator<T, M> for Pcd<T, S> {
     fn prepare(&mut self, model: &M, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
@@ -304,17 +274,5 @@ impl<T: Real, M: Objectives<T> + Langevin<T> + ?Sized, S: Sampler<T, M>> Estimat
         Ok(info)
     }
 
-    fn loss(&self, model: &M, x: &[T]) -> Result<f64> {
-        prepared_loss(self.name(), &self.state, &self.opts, model, x, None)
-    }
-
-    fn loss_grad(&self, model: &M, x: &[T], grad: &mut [T]) -> Result<f64> {
-        prepared_loss(self.name(), &self.state, &self.opts, model, x, Some(grad))
-    }
-
-    /// CD-k from the held-out batch (the buffer is left untouched).
-    fn eval_loss(&self, model: &M, x: &[T], ctx: StepCtx) -> Result<f64> {
-        self.validate()?;
-        held_out_loss(model, &self.sampler, &self.opts, x, ctx)
-    }
+    ml_loss_methods!();
 }

@@ -68,7 +68,7 @@
 //! uniform − ½.
 
 use crate::error::{config, Result};
-use crate::estimator::{batch_size, check_grad, prepared, to_f64, Estimator, EstimatorBase, StepCtx, StepInfo};
+use crate::estimator::{batch_size, check_grad, data_parallel_base, frozen_state_methods, to_f64, Estimator, StepCtx};
 use crate::seeds::tags;
 use ebm_core::{rng, Curvature, EbmError, EnergyExt, Real};
 use std::borrow::Cow;
@@ -130,10 +130,9 @@ impl<T: Real> Ssm<T> {
         self
     }
 
-    /// Sets how the Hessian term is computed (default: [`HvpMode::Exact`]).
-    pub fn with_hvp(mut self, hvp: HvpMode) -> Self {
-        self.hvp = hvp;
-        self
+    setters! {
+        /// Sets how the Hessian term is computed (default: [`HvpMode::Exact`]).
+        with_hvp(hvp: HvpMode);
     }
 
     /// How the Hessian term is computed.
@@ -285,40 +284,11 @@ impl<T: Real> Ssm<T> {
 /// Stateless between steps (projections are keyed by the step).
 impl<T> crate::state::Resumable for Ssm<T> {}
 
-impl<T: Real> EstimatorBase<T> for Ssm<T> {
-    fn name(&self) -> &'static str {
-        if self.variance_reduced {
-            "ssm-vr"
-        } else {
-            "ssm"
-        }
-    }
-
-    fn data_parallel(&self) -> bool {
-        true
-    }
-}
+data_parallel_base!([T: Real] Ssm<T>, |ssm| if ssm.variance_reduced { "ssm-vr" } else { "ssm" });
 
 impl<T: Real, M: Curvature<T> + ?Sized> Estimator<T, M> for Ssm<T> {
-    fn prepare(&mut self, model: &M, x: &[T], ctx: StepCtx) -> Result<StepInfo> {
-        let b = batch_size(model, x)?;
-        self.state = Some((b, self.draw(b, model.dim(), ctx)?));
-        Ok(StepInfo::default())
-    }
-
-    fn loss(&self, model: &M, x: &[T]) -> Result<f64> {
-        let v = prepared(self.name(), &self.state, batch_size(model, x)?)?;
-        self.loss_with(model, x, v, None)
-    }
-
-    fn loss_grad(&self, model: &M, x: &[T], grad: &mut [T]) -> Result<f64> {
-        let v = prepared(self.name(), &self.state, batch_size(model, x)?)?;
-        self.loss_with(model, x, v, Some(grad))
-    }
-
-    fn eval_loss(&self, model: &M, x: &[T], ctx: StepCtx) -> Result<f64> {
-        let b = batch_size(model, x)?;
-        let v = self.draw(b, model.dim(), ctx)?;
-        self.loss_with(model, x, &v, None)
+    frozen_state_methods! {
+        draw: |ssm, model, x, ctx| ssm.draw(x.len() / model.dim(), model.dim(), ctx),
+        loss: |ssm, model, x, v, grad| ssm.loss_with(model, x, v, grad),
     }
 }

@@ -96,21 +96,7 @@ fn check_icd<M: Objectives<f64> + Langevin<f64> + Clone, E: Estimator<f64, M>>(
         est.loss(probe, &x).unwrap() - kl.weight * kl_loss(probe, probe, &st, kl.eps).unwrap()
             + kl.weight * kl_loss(probe, model, &st, kl.eps).unwrap()
     };
-    let theta = model.params().to_vec();
-    let mut probe = model.clone();
-    let fd: Vec<f64> = (0..np)
-        .map(|k| {
-            let h = 1e-5 * theta[k].abs().max(1.0);
-            let mut t = theta.clone();
-            t[k] += h;
-            probe.set_params(&t).unwrap();
-            let fp = objective(&probe);
-            t[k] = theta[k] - h;
-            probe.set_params(&t).unwrap();
-            let fm = objective(&probe);
-            (fp - fm) / (2.0 * h)
-        })
-        .collect();
+    let fd = common::fd_param_grad(model, objective);
     TOL.assert_all_close(&format!("{} on {}", est.name(), model.name()), &grad, &fd);
     // The KL term matters: dropping it changes the gradient.
     let mut plain = Cd::new(Ula::new(0.1, 2));

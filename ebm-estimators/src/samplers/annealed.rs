@@ -20,7 +20,7 @@
 //! and NCSN's toy code's mixture of N(μₖ, σᵢ²I) recover the weights (same
 //! table).
 
-use super::{check_eps, jump_stats, NoiseAt, Sampler, SamplerBase, SamplerStats};
+use super::{builtin_sampler, check_eps, jump_stats, tracked, NoiseAt, SamplerStats};
 use crate::error::{config, Result};
 use ebm_core::{EnergyExt, Langevin, Real};
 
@@ -52,7 +52,7 @@ impl AnnealedLangevin {
     /// NCSN's Algorithm 1 with a noise-conditional score: level i runs
     /// `steps_per_level` ULA steps of size εᵢ = ε·σᵢ/σ_L on `levels[i]`,
     /// which should model the data at noise level σᵢ (p_data ∗ N(0, σᵢ²I)
-    /// for a level trained by DSM at σᵢ). Streams as in [`Sampler::sample`].
+    /// for a level trained by DSM at σᵢ). Streams as in [`Sampler::sample`](crate::Sampler::sample).
     ///
     /// Errors: invalid configuration, `levels.len()` ≠ the number of σ, a
     /// level of another dimension, model errors and non-finite chains.
@@ -97,31 +97,19 @@ impl AnnealedLangevin {
     }
 }
 
-impl SamplerBase for AnnealedLangevin {
-    fn name(&self) -> &'static str {
-        "annealed-langevin"
-    }
-
-    fn streams(&self) -> u64 {
-        (self.sigmas.len() * self.steps_per_level) as u64
-    }
-}
-
-impl<T: Real, M: Langevin<T> + ?Sized> Sampler<T, M> for AnnealedLangevin {
-    fn sample(&self, model: &M, x: &mut [T], seed: u64, first_step: u64) -> Result<SamplerStats> {
-        self.sample_at(model, x, NoiseAt::new(seed, first_step))
-    }
-
-    fn sample_at(&self, model: &M, x: &mut [T], at: NoiseAt) -> Result<SamplerStats> {
-        self.validate()?;
-        let before = x.to_vec();
-        let last = *self.sigmas.last().expect("validated non-empty");
-        for (i, &s) in self.sigmas.iter().enumerate() {
-            let eps = self.eps * s / last;
-            let level = NoiseAt { first_step: at.first_step + (i * self.steps_per_level) as u64, ..at };
-            model.langevin_ula_at(x, T::from_f64(eps), self.steps_per_level, level)?;
-        }
-        let mean_sq_jump = jump_stats(x, &before, model.dim())?;
-        Ok(SamplerStats { steps: self.sigmas.len() * self.steps_per_level, accept_rate: None, mean_sq_jump })
-    }
+builtin_sampler! {
+    AnnealedLangevin, "annealed-langevin",
+    streams: |a| (a.sigmas.len() * a.steps_per_level) as u64,
+    sample_at on Langevin<T>: |a, model, x, at| {
+        a.validate()?;
+        let last = *a.sigmas.last().expect("validated non-empty");
+        tracked(x, model.dim(), a.sigmas.len() * a.steps_per_level, |x| {
+            for (i, &s) in a.sigmas.iter().enumerate() {
+                let eps = a.eps * s / last;
+                let level = NoiseAt { first_step: at.first_step + (i * a.steps_per_level) as u64, ..at };
+                model.langevin_ula_at(x, T::from_f64(eps), a.steps_per_level, level)?;
+            }
+            Ok(None)
+        })
+    },
 }

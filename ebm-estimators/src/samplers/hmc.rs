@@ -14,8 +14,10 @@
 //! coordinate i at iteration k is Philox `normal(K, first_step + k, b·d + i)`
 //! and its accept uniform is `uniform(K, accept_stream(first_step + k), b)`,
 //! b the chain's global index ([`Sampler::sample_at`]).
+//!
+//! [`Sampler::sample_at`]: crate::Sampler::sample_at
 
-use super::{check_eps, jump_stats, NoiseAt, Sampler, SamplerBase, SamplerStats};
+use super::{builtin_sampler, check_eps, jump_stats, NoiseAt, SamplerStats};
 use crate::error::{config, Result};
 use crate::seeds::{derive_seed, tags};
 use ebm_core::langevin::accept_stream;
@@ -39,24 +41,9 @@ impl Hmc {
     pub fn new(eps: f64, leapfrog_steps: usize, iterations: usize) -> Self {
         Self { eps, leapfrog_steps, iterations }
     }
-}
 
-impl SamplerBase for Hmc {
-    fn name(&self) -> &'static str {
-        "hmc"
-    }
-
-    fn streams(&self) -> u64 {
-        self.iterations as u64
-    }
-}
-
-impl<T: Real, M: Energy<T> + ?Sized> Sampler<T, M> for Hmc {
-    fn sample(&self, model: &M, x: &mut [T], seed: u64, first_step: u64) -> Result<SamplerStats> {
-        self.sample_at(model, x, NoiseAt::new(seed, first_step))
-    }
-
-    fn sample_at(&self, model: &M, x: &mut [T], at: NoiseAt) -> Result<SamplerStats> {
+    /// [`Sampler::sample_at`](crate::Sampler::sample_at): `iterations` transitions (see the module docs).
+    fn transitions<T: Real, M: Energy<T> + ?Sized>(&self, model: &M, x: &mut [T], at: NoiseAt) -> Result<SamplerStats> {
         check_eps("HMC", self.eps)?;
         if self.leapfrog_steps == 0 {
             return config("HMC needs at least one leapfrog step");
@@ -125,4 +112,10 @@ impl<T: Real, M: Energy<T> + ?Sized> Sampler<T, M> for Hmc {
         let rate = if self.iterations == 0 { 0.0 } else { accepted as f64 / (self.iterations * b) as f64 };
         Ok(SamplerStats { steps: self.iterations, accept_rate: Some(rate), mean_sq_jump })
     }
+}
+
+builtin_sampler! {
+    Hmc, "hmc",
+    streams: |hmc| hmc.iterations as u64,
+    sample_at on Energy<T>: |hmc, model, x, at| hmc.transitions(model, x, at),
 }

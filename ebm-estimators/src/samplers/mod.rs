@@ -117,6 +117,104 @@ impl<T: Real, M: ?Sized, S: Sampler<T, M> + ?Sized> Sampler<T, M> for Box<S> {
     }
 }
 
+/// Writes the two traits of a built-in sampler `$ty`, whose noise is
+/// addressed by the global chain index: [`SamplerBase`], with its name and
+/// the streams one call uses (`$streams`, an expression of the sampler `$s`),
+/// and [`Sampler`] on every `M: $needs`, whose `sample` is `sample_at` from
+/// chain 0 and whose `sample_at` is `$sample_at`, an expression of the
+/// sampler, the model, the chains and their [`NoiseAt`].
+macro_rules! builtin_sampler {
+    (
+        $ty:ty, $name:literal,
+        streams: |$s:pat_param| $streams:expr,
+        sample_at on $($needs:ident)::+<T>: |$ss:pat_param, $model:pat_param, $x:pat_param, $at:pat_param| $sample_at:expr $(,)?
+    ) => {
+        impl $crate::samplers::SamplerBase for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn streams(&self) -> u64 {
+                let $s = self;
+                $streams
+            }
+        }
+
+        impl<T: ebm_core::Real, M: $($needs)::+<T> + ?Sized> $crate::samplers::Sampler<T, M> for $ty {
+            fn sample(&self, model: &M, x: &mut [T], seed: u64, first_step: u64) -> $crate::Result<$crate::samplers::SamplerStats> {
+                self.sample_at(model, x, $crate::samplers::NoiseAt::new(seed, first_step))
+            }
+
+            fn sample_at(&self, model: &M, x: &mut [T], at: $crate::samplers::NoiseAt) -> $crate::Result<$crate::samplers::SamplerStats> {
+                let ($ss, $model, $x, $at) = (self, model, x, at);
+                $sample_at
+            }
+        }
+    };
+}
+use builtin_sampler;
+
+/// Defines `$ty`, a sampler of `steps` steps of size `eps` through one of
+/// the model's own [`Langevin`] methods (so a backend's fused override
+/// runs): the struct (documented by `$doc`), its `new`, and its traits
+/// ([`builtin_sampler`], named `$name`). A call checks ε (errors say
+/// `$label`) and runs `$run`, an expression of the model, the chains, ε (a
+/// `T`), the step count and the [`NoiseAt`] that returns the acceptance
+/// rate (`None` without an accept test).
+macro_rules! langevin_sampler {
+    (
+        $(#[$doc:meta])*
+        $ty:ident, $name:literal, $label:literal,
+        |$model:pat_param, $x:pat_param, $eps:pat_param, $steps:pat_param, $at:pat_param| $run:expr
+    ) => {
+        $(#[$doc])*
+        ///
+        /// Needs: [`Langevin`](ebm_core::Langevin).
+        #[derive(Debug, Clone, Copy, PartialEq)]
+        pub struct $ty {
+            /// Step size ε (the noise scale; the drift is ε²/2 times the score).
+            pub eps: f64,
+            /// Steps per call.
+            pub steps: usize,
+        }
+
+        impl $ty {
+            $(#[$doc])*
+            pub fn new(eps: f64, steps: usize) -> Self {
+                Self { eps, steps }
+            }
+        }
+
+        $crate::samplers::builtin_sampler! {
+            $ty, $name,
+            streams: |s| s.steps as u64,
+            sample_at on ebm_core::Langevin<T>: |s, model, x, at| {
+                $crate::samplers::check_eps($label, s.eps)?;
+                $crate::samplers::tracked(x, model.dim(), s.steps, |x| {
+                    let ($model, $x, $eps, $steps, $at) = (model, x, T::from_f64(s.eps), s.steps, at);
+                    $run
+                })
+            },
+        }
+    };
+}
+use langevin_sampler;
+
+/// Runs `mcmc` on the chains `x` (B×d) and reports `steps` transitions, the
+/// acceptance rate `mcmc` returns (`None` without an accept test) and the
+/// mean squared jump of the whole call, after checking the chains are finite.
+pub(crate) fn tracked<T: Real>(
+    x: &mut [T],
+    d: usize,
+    steps: usize,
+    mcmc: impl FnOnce(&mut [T]) -> Result<Option<f64>>,
+) -> Result<SamplerStats> {
+    let before = x.to_vec();
+    let accept_rate = mcmc(x)?;
+    let mean_sq_jump = jump_stats(x, &before, d)?;
+    Ok(SamplerStats { steps, accept_rate, mean_sq_jump })
+}
+
 pub(crate) fn check_eps(what: &str, eps: f64) -> Result<()> {
     if !(eps.is_finite() && eps > 0.0) {
         return crate::error::config(format!("{what}: step size must be positive and finite, got {eps}"));

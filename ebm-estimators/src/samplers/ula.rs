@@ -7,49 +7,18 @@
 //! ([`ebm_core::langevin`]; [`Sampler::sample_at`]).
 //! The chain is biased: for a Gaussian of precision p its stationary variance
 //! is 1/(p(1 − ε²p/4)), so the bias is O(ε²).
+//!
+//! [`Langevin::ula`]: ebm_core::Langevin::ula
+//! [`Sampler::sample_at`]: crate::Sampler::sample_at
 
-use super::{check_eps, jump_stats, NoiseAt, Sampler, SamplerBase, SamplerStats};
-use crate::error::Result;
-use ebm_core::{EnergyExt, Langevin, Real};
+use super::langevin_sampler;
+use ebm_core::EnergyExt;
 
-/// `steps` ULA steps of size `eps`.
-///
-/// Needs: [`Langevin`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Ula {
-    /// Step size ε (the noise scale; the drift is ε²/2 times the score).
-    pub eps: f64,
-    /// Steps per call.
-    pub steps: usize,
-}
-
-impl Ula {
+langevin_sampler! {
     /// `steps` ULA steps of size `eps`.
-    pub fn new(eps: f64, steps: usize) -> Self {
-        Self { eps, steps }
-    }
-}
-
-impl SamplerBase for Ula {
-    fn name(&self) -> &'static str {
-        "ula"
-    }
-
-    fn streams(&self) -> u64 {
-        self.steps as u64
-    }
-}
-
-impl<T: Real, M: Langevin<T> + ?Sized> Sampler<T, M> for Ula {
-    fn sample(&self, model: &M, x: &mut [T], seed: u64, first_step: u64) -> Result<SamplerStats> {
-        self.sample_at(model, x, NoiseAt::new(seed, first_step))
-    }
-
-    fn sample_at(&self, model: &M, x: &mut [T], at: NoiseAt) -> Result<SamplerStats> {
-        check_eps("ULA", self.eps)?;
-        let before = x.to_vec();
-        model.langevin_ula_at(x, T::from_f64(self.eps), self.steps, at)?;
-        let mean_sq_jump = jump_stats(x, &before, model.dim())?;
-        Ok(SamplerStats { steps: self.steps, accept_rate: None, mean_sq_jump })
+    Ula, "ula", "ULA",
+    |model, x, eps, steps, at| {
+        model.langevin_ula_at(x, eps, steps, at)?;
+        Ok(None)
     }
 }

@@ -56,20 +56,8 @@ pub fn check_estimator_grad<M: Trainable<f64> + Clone, E: Estimator<f64, M>>(
     let l = est.loss_grad(model, x, &mut g).unwrap();
     let l2 = est.loss(model, x).unwrap();
     assert!((l - l2).abs() <= 1e-12 * l.abs().max(1.0), "{}: loss_grad value {l} ≠ loss {l2}", est.name());
-    let theta = model.params().to_vec();
-    let mut probe = model.clone();
-    let mut fd = vec![0.0; np + na];
-    for k in 0..np {
-        let h = 1e-5 * theta[k].abs().max(1.0);
-        let mut t = theta.clone();
-        t[k] = theta[k] + h;
-        probe.set_params(&t).unwrap();
-        let fp = est.loss(&probe, x).unwrap();
-        t[k] = theta[k] - h;
-        probe.set_params(&t).unwrap();
-        let fm = est.loss(&probe, x).unwrap();
-        fd[k] = (fp - fm) / (2.0 * h);
-    }
+    let mut fd = fd_param_grad(model, |probe| est.loss(probe, x).unwrap());
+    fd.resize(np + na, 0.0);
     for k in 0..na {
         let a0 = est.aux_params()[k];
         let h = 1e-5 * a0.abs().max(1.0);
@@ -82,6 +70,25 @@ pub fn check_estimator_grad<M: Trainable<f64> + Clone, E: Estimator<f64, M>>(
     }
     tol.assert_all_close(&format!("{} on {}: gradient vs FD of the loss", est.name(), model.name()), &g, &fd);
     assert!(g.iter().any(|v| v.abs() > 1e-8), "{}: gradient is identically zero", est.name());
+}
+
+/// Central differences of `f` in every parameter of `model`, with steps
+/// 10⁻⁵·max(|θₖ|, 1).
+pub fn fd_param_grad<M: Trainable<f64> + Clone>(model: &M, f: impl Fn(&M) -> f64) -> Vec<f64> {
+    let theta = model.params().to_vec();
+    let mut probe = model.clone();
+    let mut f_shifted = |k: usize, h: f64| {
+        let mut t = theta.clone();
+        t[k] = theta[k] + h;
+        probe.set_params(&t).unwrap();
+        f(&probe)
+    };
+    (0..theta.len())
+        .map(|k| {
+            let h = 1e-5 * theta[k].abs().max(1.0);
+            (f_shifted(k, h) - f_shifted(k, -h)) / (2.0 * h)
+        })
+        .collect()
 }
 
 /// A Gaussian model with a non-trivial random θ.
