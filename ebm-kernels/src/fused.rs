@@ -60,14 +60,21 @@ fn stage_params(theta: &[f32], sh: &mut Shared<[f32]>, #[comptime] n: usize) {
     sync_cube();
 }
 
+/// The outputs of an evaluation launch: the energies (B), the scores and
+/// the Hessian diagonals (B×d each, or 1-element dummies when not wanted).
+#[derive(CubeType, CubeLaunch)]
+pub struct EvalOuts {
+    pub energy: Box<[f32]>,
+    pub score: Box<[f32]>,
+    pub hess: Box<[f32]>,
+}
+
 #[cube]
 fn eval_sample(
     w: &[f32],
     meta: &[u32],
     x: &[f32],
-    energy: &mut [f32],
-    score: &mut [f32],
-    hess: &mut [f32],
+    out: &mut EvalOuts,
     b: usize,
     h_lo: usize,
     h_hi: usize,
@@ -83,31 +90,29 @@ fn eval_sample(
         xs[i] = x[b * d + i];
     }
     let e = eval_any(w, meta, &xs, &mut g, &mut h, h_lo, h_hi, spec, want_grad, want_hess);
-    energy[b] = e;
+    out.energy[b] = e;
     if comptime!(want_grad || want_hess) {
         for i in 0..d {
-            score[b * d + i] = -g[i];
+            out.score[b * d + i] = -g[i];
         }
     }
     if comptime!(want_hess) {
         for i in h_lo..h_hi {
-            hess[b * d + i] = h[i];
+            out.hess[b * d + i] = h[i];
         }
     }
 }
 
-/// Energy (and score, Hessian diagonal) of every sample of `x` (B×d).
-/// `score` and `hess` may be 1-element dummies when not wanted; only the
-/// Hessian coordinates `h_lo..h_hi` are written (see `GpuEnergy`'s launch
-/// planning for adapters with a loop budget).
+/// Energy (and score, Hessian diagonal) of every sample of `x` (B×d) into
+/// `out`: `out.score` and `out.hess` may be 1-element dummies when not
+/// wanted; only the Hessian coordinates `h_lo..h_hi` are written (see
+/// `GpuEnergy`'s launch planning for adapters with a loop budget).
 #[cube(launch)]
 pub fn eval_kernel(
     x: &[f32],
     theta: &[f32],
     meta: &[u32],
-    energy: &mut [f32],
-    score: &mut [f32],
-    hess: &mut [f32],
+    out: &mut EvalOuts,
     batch: u32,
     h_lo: u32,
     h_hi: u32,
@@ -122,11 +127,11 @@ pub fn eval_kernel(
         let mut sh = Shared::<[f32]>::new_slice(spec.n_params);
         stage_params(theta, &mut sh, spec.n_params);
         if b < batch as usize {
-            eval_sample(&sh, meta, x, energy, score, hess, b, lo, hi, spec, want_grad, want_hess);
+            eval_sample(&sh, meta, x, out, b, lo, hi, spec, want_grad, want_hess);
         }
     } else {
         if b < batch as usize {
-            eval_sample(theta, meta, x, energy, score, hess, b, lo, hi, spec, want_grad, want_hess);
+            eval_sample(theta, meta, x, out, b, lo, hi, spec, want_grad, want_hess);
         }
     }
 }

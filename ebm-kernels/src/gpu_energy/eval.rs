@@ -6,7 +6,7 @@
 use super::{Buffers, GpuEnergy};
 use crate::error::{KernelError, Result};
 use crate::family::GpuFamily;
-use crate::fused::eval_kernel;
+use crate::fused::{eval_kernel, EvalOutsLaunch};
 use crate::launch::{arg, grid, WORKGROUP};
 use crate::plan::{eval_ranges, fixed_cost};
 use cubecl::bytes::Bytes;
@@ -35,9 +35,7 @@ impl<M: GpuFamily> GpuEnergy<M> {
                     xs,
                     th,
                     meta,
-                    arg(&b.energy, batch),
-                    arg(&b.score, batch * d),
-                    arg(&b.hess, batch * d),
+                    EvalOutsLaunch::new(arg(&b.energy, batch), arg(&b.score, batch * d), arg(&b.hess, batch * d)),
                     batch as u32,
                     lo,
                     hi,

@@ -98,7 +98,7 @@ impl NceLaunch {
     ///
     /// # Safety
     /// The handles were allocated with N floats each ([`Self::new`]).
-    pub(crate) unsafe fn outs(&self) -> NceOutsLaunch<'_> {
+    pub(crate) unsafe fn outs(&self) -> NceOutsLaunch {
         let [logits, terms, weights] = &self.out;
         // SAFETY: see above.
         unsafe { NceOutsLaunch::new(arg(logits, self.n), arg(terms, self.n), arg(weights, self.n)) }
