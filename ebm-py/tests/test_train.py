@@ -5,6 +5,7 @@ replaced; the GIL is released and a Ctrl-C is not lost."""
 
 import _thread
 import json
+import signal
 import threading
 import time
 
@@ -171,7 +172,18 @@ def test_the_gil_is_released_while_training():
     assert_releases_the_gil(lambda: ebm.train(**LONG))
 
 
-def test_ctrl_c_during_training_is_raised_with_the_run_directory(tmp_path):
+@pytest.fixture
+def sigint_raises():
+    """Python's own SIGINT handler for the test's duration. A process started
+    in the background by a shell without job control (`cmd &` in a script,
+    as a CI runner may) inherits SIGINT ignored, and then Python installs no
+    handler and `_thread.interrupt_main()` does nothing."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def test_ctrl_c_during_training_is_raised_with_the_run_directory(tmp_path, sigint_raises):
     # ebm-cli cannot be stopped from outside: the run finishes, then the
     # KeyboardInterrupt says so and where its outputs are.
     def interrupt_once_started():
